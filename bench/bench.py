@@ -1,0 +1,577 @@
+#!/usr/bin/python3
+"""Helpers for bench/run.sh: port checks, readiness, one wrk run, the idle-connection
+memory measurement, and the report (table on stdout, raw results as JSON).
+
+Standard library only. All traffic goes to 127.0.0.1; every loop is bounded in time.
+
+  bench.py free PORT...                      exit 1 if a port is taken
+  bench.py ready --port P [--pid PID]        wait for the port, then one JSON-RPC call
+  bench.py load --name N --pid PID --port P --conns C --duration S --round R --out F
+  bench.py idle --name N --pid PID --port P --conns N --out F
+  bench.py report --results F --json OUT [--meta KEY=VALUE ...]
+"""
+import argparse
+import errno
+import json
+import os
+import resource
+import selectors
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+HOST = "127.0.0.1"
+BODY = b'{"method":"server_info","params":[{}]}'
+REQUEST = (b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+           b"Content-Length: " + str(len(BODY)).encode() + b"\r\n\r\n" + BODY)
+PROXIES = ("haproxy", "nginx", "nodegate")  # table order; haproxy is the reference
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def die(msg):
+    print("bench: " + msg, file=sys.stderr)
+    sys.exit(1)
+
+
+def append_jsonl(path, rec):
+    with open(path, "a") as f:
+        f.write(json.dumps(rec, sort_keys=True) + "\n")
+
+
+# ---------------------------------------------------------------- processes, /proc
+
+def proc_tree(pid):
+    """PID and all its descendants (nginx: master and worker)."""
+    children = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                st = f.read()
+        except OSError:
+            continue
+        ppid = int(st[st.rindex(")") + 2:].split()[1])
+        children.setdefault(ppid, []).append(int(d))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+def rss_kib(pids):
+    """Sum of VmRSS over PIDS, in KiB."""
+    total = 0
+    for p in pids:
+        try:
+            with open("/proc/%d/status" % p) as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+def cpu_ticks(pids):
+    """utime + stime over PIDS, in clock ticks."""
+    total = 0
+    for p in pids:
+        try:
+            with open("/proc/%d/stat" % p) as f:
+                st = f.read()
+        except OSError:
+            continue
+        fields = st[st.rindex(")") + 2:].split()
+        total += int(fields[11]) + int(fields[12])
+    return total
+
+
+def machine_ticks():
+    """(busy, total) jiffies of the whole machine, from /proc/stat."""
+    with open("/proc/stat") as f:
+        vals = [int(x) for x in f.readline().split()[1:]]
+    idle = vals[3] + (vals[4] if len(vals) > 4 else 0)
+    return sum(vals) - idle, sum(vals)
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            st = f.read()
+        return st[st.rindex(")") + 2] != "Z"
+    except OSError:
+        return False
+
+
+def raise_nofile(want):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= want:
+        return soft
+    target = want if hard == resource.RLIM_INFINITY or hard >= want else hard
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, max(target, hard)
+                                                    if hard != resource.RLIM_INFINITY else hard))
+    except (ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+# ---------------------------------------------------------------- HTTP on one socket
+
+class Response:
+    """Incremental HTTP/1.1 response reader: Content-Length or chunked."""
+
+    def __init__(self):
+        self.buf = b""
+        self.status = None
+        self.length = None   # body bytes expected, or None for chunked
+        self.chunked = False
+        self.body_start = None
+        self.done = False
+
+    def feed(self, data):
+        self.buf += data
+        if self.status is None:
+            end = self.buf.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = self.buf[:end].decode("latin-1").split("\r\n")
+            self.status = int(head[0].split()[1])
+            for h in head[1:]:
+                k, _, v = h.partition(":")
+                k, v = k.strip().lower(), v.strip().lower()
+                if k == "content-length":
+                    self.length = int(v)
+                elif k == "transfer-encoding" and "chunked" in v:
+                    self.chunked = True
+            self.body_start = end + 4
+            if not self.chunked and self.length is None:
+                raise ValueError("response without Content-Length or chunked")
+        body = self.buf[self.body_start:]
+        if self.chunked:
+            self.done = self._chunked_done(body)
+        else:
+            self.done = len(body) >= self.length
+
+    @staticmethod
+    def _chunked_done(body):
+        pos = 0
+        while True:
+            eol = body.find(b"\r\n", pos)
+            if eol < 0:
+                return False
+            size = int(body[pos:eol].split(b";")[0], 16)
+            if size == 0:   # last chunk, optional trailers, then an empty line
+                return body.find(b"\r\n\r\n", eol) >= 0
+            pos = eol + 2 + size + 2
+            if pos > len(body):
+                return False
+
+    def body(self):
+        return self.buf[self.body_start:]
+
+
+def rpc_once(sock, deadline):
+    """Sends one server_info on a connected blocking socket; returns the Response."""
+    sock.sendall(REQUEST)
+    r = Response()
+    while not r.done:
+        sock.settimeout(max(0.05, deadline - time.monotonic()))
+        data = sock.recv(65536)
+        if not data:
+            raise ConnectionError("connection closed before the full response")
+        r.feed(data)
+    return r
+
+
+# ---------------------------------------------------------------- subcommands
+
+def cmd_free(a):
+    busy = []
+    for p in a.ports:
+        s = socket.socket()
+        try:
+            s.bind((HOST, p))
+        except OSError:
+            busy.append(p)
+        finally:
+            s.close()
+        # a listener on 0.0.0.0 or another 127/8 address would also answer 127.0.0.1
+        c = socket.socket()
+        c.settimeout(0.2)
+        if p not in busy and c.connect_ex((HOST, p)) == 0:
+            busy.append(p)
+        c.close()
+    if busy:
+        die("port(s) in use: %s (set BENCH_PORT_BASE to another range)"
+            % " ".join(map(str, busy)))
+
+
+def cmd_ready(a):
+    deadline = time.monotonic() + a.timeout
+    last = ""
+    while time.monotonic() < deadline:
+        if a.pid and not alive(a.pid):
+            die("%s (pid %d) exited before it was ready" % (a.what, a.pid))
+        s = socket.socket()
+        s.settimeout(1)
+        try:
+            s.connect((HOST, a.port))
+            r = rpc_once(s, time.monotonic() + 2)
+            if r.status == 200 and b'"result"' in r.body():
+                return
+            last = "HTTP %d: %r" % (r.status, r.body()[:200])
+        except (OSError, ValueError) as e:
+            last = str(e)
+        finally:
+            s.close()
+        time.sleep(0.1)
+    die("%s on port %d not ready after %ss (last: %s)" % (a.what, a.port, a.timeout, last))
+
+
+def cmd_load(a):
+    lua = os.path.join(HERE, "rpc.lua")
+    cmd = ["wrk", "-t", str(min(a.threads, a.conns)), "-c", str(a.conns),
+           "-d", "%ss" % a.duration, "--timeout", "10s", "-s", lua,
+           "http://%s:%d/" % (HOST, a.port)]
+    pids = proc_tree(a.pid)
+    c0, m0, t0 = cpu_ticks(pids), machine_ticks(), time.monotonic()
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=a.duration + 30)
+    except subprocess.TimeoutExpired:
+        die("wrk did not finish in time: %s" % " ".join(cmd))
+    c1, m1, t1 = cpu_ticks(pids), machine_ticks(), time.monotonic()
+    line = [x for x in out.stdout.splitlines() if x.startswith("BENCH_RESULT ")]
+    if out.returncode != 0 or not line:
+        die("wrk (status %d) printed no result for %s:\n%s%s"
+            % (out.returncode, a.name, out.stdout, out.stderr))
+    r = json.loads(line[0].split(" ", 1)[1])
+    hz = os.sysconf("SC_CLK_TCK")
+    wall = t1 - t0
+    r.update({
+        "proxy": a.name, "conns": a.conns, "round": a.round, "threads": a.threads,
+        "rps": r["requests"] / (r["duration_us"] / 1e6),
+        "errors": sum(r[k] for k in r if k.startswith("err_")),
+        "proxy_cpu_pct": 100.0 * (c1 - c0) / hz / wall,
+        "machine_busy_pct": 100.0 * (m1[0] - m0[0]) / max(1, m1[1] - m0[1]),
+        "proxy_alive": alive(a.pid),
+    })
+    append_jsonl(a.out, r)
+    print("  %-9s c=%-5d %9.0f req/s  p99 %7.2f ms  proxy cpu %3.0f%%  errors %d"
+          % (a.name, a.conns, r["rps"], r["p99_us"] / 1000, r["proxy_cpu_pct"], r["errors"]))
+    if not r["proxy_alive"]:
+        die("%s died during the run" % a.name)
+
+
+class IdleConn:
+    __slots__ = ("sock", "state", "out", "resp", "fd")
+
+
+def cmd_idle(a):
+    """Opens N keep-alive connections; each sends one request, reads the whole reply and
+    stays open idle. VmRSS of the proxy (process tree) before and after, divided by N."""
+    got = raise_nofile(a.conns + 200)
+    if got < a.conns + 50:
+        die("RLIMIT_NOFILE is %d, need about %d (ulimit -n)" % (got, a.conns + 50))
+    deadline = time.monotonic() + a.timeout
+
+    # Warm-up on a separate connection: backend connections exist, lazy setup is done.
+    w = socket.create_connection((HOST, a.port), timeout=5)
+    for _ in range(a.warmup):
+        r = rpc_once(w, deadline)
+        if r.status != 200:
+            die("%s: warm-up request got HTTP %d" % (a.name, r.status))
+    w.close()
+    time.sleep(a.settle)
+    pids = proc_tree(a.pid)
+    before = rss_kib(pids)
+
+    sel = selectors.DefaultSelector()
+    conns, idle, failed, errors = [], 0, 0, {}
+    opened, active = 0, 0
+    t0 = time.monotonic()
+    while (idle + failed) < a.conns and time.monotonic() < deadline:
+        while active < a.parallel and opened < a.conns:
+            c = IdleConn()
+            c.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            c.sock.setblocking(False)
+            c.fd = c.sock.fileno()
+            err = c.sock.connect_ex((HOST, a.port))
+            if err not in (0, errno.EINPROGRESS):
+                raise OSError(err, os.strerror(err))
+            c.state, c.out, c.resp = "connect", REQUEST, Response()
+            sel.register(c.sock, selectors.EVENT_WRITE, c)
+            conns.append(c)
+            opened += 1
+            active += 1
+        for key, _ in sel.select(timeout=0.2):
+            c = key.data
+            try:
+                if c.state == "connect":
+                    err = c.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                    if err:
+                        raise OSError(err, os.strerror(err))
+                    c.state = "send"
+                if c.state == "send":
+                    n = c.sock.send(c.out)
+                    c.out = c.out[n:]
+                    if not c.out:
+                        c.state = "read"
+                        sel.modify(c.sock, selectors.EVENT_READ, c)
+                    continue
+                data = c.sock.recv(65536)
+                if not data:
+                    raise ConnectionError("closed by the proxy")
+                c.resp.feed(data)
+                if c.resp.done:
+                    sel.unregister(c.sock)
+                    active -= 1
+                    if c.resp.status == 200:
+                        c.state = "idle"
+                        idle += 1
+                    else:
+                        c.state = "failed"
+                        failed += 1
+                        errors["HTTP %d" % c.resp.status] = errors.get(
+                            "HTTP %d" % c.resp.status, 0) + 1
+            except (OSError, ValueError) as e:
+                sel.unregister(c.sock)
+                active -= 1
+                c.state = "failed"
+                failed += 1
+                k = type(e).__name__ + ": " + str(e)
+                errors[k] = errors.get(k, 0) + 1
+    open_secs = time.monotonic() - t0
+    timed_out = (idle + failed) < a.conns
+
+    time.sleep(a.settle)
+    after = rss_kib(proc_tree(a.pid))
+    # Which idle connections are still open? (EAGAIN on a peek: open and quiet.)
+    still = 0
+    for c in conns:
+        if c.state != "idle":
+            continue
+        try:
+            if c.sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b"":
+                continue
+        except BlockingIOError:
+            still += 1
+        except OSError:
+            continue
+    for c in conns:   # RST, so that no TIME_WAIT is left behind
+        try:
+            c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
+        except OSError:
+            pass
+        c.sock.close()
+    rec = {
+        "proxy": a.name, "conns_wanted": a.conns, "idle": idle, "still_open": still,
+        "failed": failed, "errors": errors, "timed_out": timed_out,
+        "open_secs": round(open_secs, 2), "rss_before_kib": before, "rss_after_kib": after,
+        "kib_per_conn": (after - before) / still if still else None,
+        "pids": pids,
+    }
+    append_jsonl(a.out, rec)
+    print("  %-9s %d idle conns (%d failed, %d closed early) in %.1fs: VmRSS %d -> %d KiB, "
+          "%s KiB/conn" % (a.name, still, failed, idle - still, open_secs, before, after,
+                           "%.2f" % rec["kib_per_conn"] if still else "n/a"))
+    if errors:
+        print("  %-9s errors: %s" % (a.name, errors))
+
+
+# ---------------------------------------------------------------- report
+
+def median(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def ratio(x, ref):
+    return x / ref if x is not None and ref else None
+
+
+def summarize(runs, idles):
+    levels = sorted({r["conns"] for r in runs})
+    names = [p for p in PROXIES if any(r["proxy"] == p for r in runs + idles)]
+    summ = {}
+    for p in names:
+        s = {"load": {}, "idle": None}
+        for c in levels:
+            rs = [r for r in runs if r["proxy"] == p and r["conns"] == c]
+            if not rs:
+                continue
+            s["load"][str(c)] = {
+                "rounds": len(rs),
+                "rps_median": median([r["rps"] for r in rs]),
+                "rps_min": min(r["rps"] for r in rs), "rps_max": max(r["rps"] for r in rs),
+                "p99_ms_median": median([r["p99_us"] / 1000 for r in rs]),
+                "p99_ms_min": min(r["p99_us"] for r in rs) / 1000,
+                "p99_ms_max": max(r["p99_us"] for r in rs) / 1000,
+                "proxy_cpu_pct_median": median([r["proxy_cpu_pct"] for r in rs]),
+                "machine_busy_pct_median": median([r["machine_busy_pct"] for r in rs]),
+                "errors": sum(r["errors"] for r in rs),
+                "requests": sum(r["requests"] for r in rs),
+            }
+        ids = [i for i in idles if i["proxy"] == p]
+        if ids:
+            s["idle"] = ids[-1]
+        summ[p] = s
+    ratios = {}
+    ref = summ.get("haproxy")
+    for p in names:
+        if p == "haproxy" or not ref:
+            continue
+        rr = {}
+        for c, l in summ[p]["load"].items():
+            rl = ref["load"].get(c)
+            if rl:
+                rr[c] = {"rps": ratio(l["rps_median"], rl["rps_median"]),
+                         "p99": ratio(l["p99_ms_median"], rl["p99_ms_median"])}
+        i, ri = summ[p]["idle"], ref["idle"]
+        rr["idle_kib_per_conn"] = ratio(i and i["kib_per_conn"], ri and ri["kib_per_conn"])
+        ratios[p] = rr
+    return levels, names, summ, ratios
+
+
+def fmt_ms(v):
+    if v is None:
+        return "-"
+    return "%.2fms" % v if v < 10 else "%.1fms" % v if v < 100 else "%.0fms" % v
+
+
+def fmt_x(v):
+    return "-" if v is None else "%.2fx" % v
+
+
+def cmd_report(a):
+    runs, idles = [], []
+    if os.path.exists(a.results):
+        with open(a.results) as f:
+            for line in f:
+                rec = json.loads(line)
+                (idles if "kib_per_conn" in rec else runs).append(rec)
+    levels, names, summ, ratios = summarize(runs, idles)
+    meta = dict(kv.split("=", 1) for kv in a.meta)
+
+    cols = []
+    for c in levels:
+        cols += ["req/s@%d" % c, "p99@%d" % c]
+    cols.append("idle KiB/conn")
+    w0 = 18
+    widths = [max(11, len(c) + 2) for c in cols]
+    lines = ["".ljust(w0) + "".join(c.rjust(w) for c, w in zip(cols, widths))]
+    for p in names:
+        cells = []
+        for c in levels:
+            l = summ[p]["load"].get(str(c))
+            cells += ["-" if not l else "%.0f" % l["rps_median"],
+                      "-" if not l else fmt_ms(l["p99_ms_median"])]
+        i = summ[p]["idle"]
+        cells.append("-" if not i or i["kib_per_conn"] is None else "%.2f" % i["kib_per_conn"])
+        lines.append(p.ljust(w0) + "".join(x.rjust(w) for x, w in zip(cells, widths)))
+    for p in names:
+        if p not in ratios:
+            continue
+        cells = []
+        for c in levels:
+            rr = ratios[p].get(str(c), {})
+            cells += [fmt_x(rr.get("rps")), fmt_x(rr.get("p99"))]
+        cells.append(fmt_x(ratios[p]["idle_kib_per_conn"]))
+        lines.append(("%s/haproxy" % p).ljust(w0) +
+                     "".join(x.rjust(w) for x, w in zip(cells, widths)))
+
+    print()
+    print("Results: median over %s round(s) of %ss per proxy and load; ratios are to HAProxy"
+          % (meta.get("rounds", "?"), meta.get("duration", "?")))
+    print("(req/s: higher is better; p99 and idle KiB/conn: lower is better)")
+    print()
+    print("\n".join(lines))
+    print()
+    # Context: spread over rounds, proxy CPU and errors, so a ratio can be judged.
+    print("Spread over rounds (min..max req/s), proxy CPU (median % of one core), errors:")
+    for p in names:
+        parts = []
+        for c in levels:
+            l = summ[p]["load"].get(str(c))
+            if l:
+                parts.append("@%d %.0f..%.0f cpu %.0f%% err %d" % (
+                    c, l["rps_min"], l["rps_max"], l["proxy_cpu_pct_median"], l["errors"]))
+        i = summ[p]["idle"]
+        if i:
+            parts.append("idle %d/%d open, %d->%d KiB" % (
+                i["still_open"], i["conns_wanted"], i["rss_before_kib"], i["rss_after_kib"]))
+        print("  %-9s %s" % (p, "; ".join(parts)))
+    bad = [p for p in names for l in summ[p]["load"].values() if l["errors"] > 0.001 * max(1, l["requests"])]
+    if bad:
+        print("WARNING: more than 0.1%% of requests failed for: %s (see %s)"
+              % (" ".join(sorted(set(bad))), a.json))
+    for p in names:
+        i = summ[p]["idle"]
+        if i and (i["still_open"] < i["conns_wanted"]):
+            print("WARNING: %s kept only %d of %d idle connections open"
+                  % (p, i["still_open"], i["conns_wanted"]))
+
+    os.makedirs(os.path.dirname(os.path.abspath(a.json)), exist_ok=True)
+    with open(a.json, "w") as f:
+        json.dump({"meta": meta, "summary": summ, "ratios_to_haproxy": ratios,
+                   "runs": runs, "idle": idles}, f, indent=1, sort_keys=True)
+        f.write("\n")
+    print("\nRaw results: %s" % a.json)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("free")
+    p.add_argument("ports", type=int, nargs="+")
+    p.set_defaults(fn=cmd_free)
+    p = sub.add_parser("ready")
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--pid", type=int, default=0)
+    p.add_argument("--what", default="server")
+    p.add_argument("--timeout", type=float, default=15)
+    p.set_defaults(fn=cmd_ready)
+    p = sub.add_parser("load")
+    for k in ("name", "out"):
+        p.add_argument("--" + k, required=True)
+    for k in ("pid", "port", "conns", "duration", "round"):
+        p.add_argument("--" + k, type=int, required=True)
+    p.add_argument("--threads", type=int, default=2)
+    p.set_defaults(fn=cmd_load)
+    p = sub.add_parser("idle")
+    for k in ("name", "out"):
+        p.add_argument("--" + k, required=True)
+    for k in ("pid", "port", "conns"):
+        p.add_argument("--" + k, type=int, required=True)
+    p.add_argument("--parallel", type=int, default=64,
+                   help="connections connecting or awaiting their reply at once")
+    p.add_argument("--warmup", type=int, default=100, help="requests before measuring")
+    p.add_argument("--settle", type=float, default=1.0, help="seconds before each VmRSS read")
+    p.add_argument("--timeout", type=float, default=60, help="limit for opening them all")
+    p.set_defaults(fn=cmd_idle)
+    p = sub.add_parser("report")
+    p.add_argument("--results", required=True)
+    p.add_argument("--json", required=True)
+    p.add_argument("--meta", action="append", default=[])
+    p.set_defaults(fn=cmd_report)
+    a = ap.parse_args()
+    try:
+        a.fn(a)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
