@@ -1,0 +1,105 @@
+# nodegate: health-aware load-balancing reverse proxy. `make help` lists the targets.
+
+CC      ?= cc
+BUILD   ?= build
+SAN     ?=
+V       ?= 0
+
+LIBS_PC  := libevent libevent_openssl openssl libcurl inih jansson sqlite3
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+            -Wno-unused-parameter -fno-strict-aliasing -D_GNU_SOURCE -Iinclude $(SAN)
+LDFLAGS  += $(SAN)
+PC_CFLAGS = $(shell pkg-config --cflags $(LIBS_PC) 2>/dev/null)
+PC_LIBS   = $(shell pkg-config --libs $(LIBS_PC) 2>/dev/null) -lm -lpthread
+
+SRCS      := $(wildcard src/*.c)
+OBJS      := $(SRCS:src/%.c=$(BUILD)/obj/%.o)
+LIB_OBJS  := $(filter-out $(BUILD)/obj/main.o,$(OBJS))
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+
+# Debian packages: to build, to test, to benchmark.
+DEPS_BUILD := gcc make pkg-config libevent-dev libssl-dev libcurl4-openssl-dev libinih-dev \
+              libjansson-dev libsqlite3-dev
+DEPS_TEST  := libcmocka-dev python3-pytest openssl curl
+DEPS_BENCH := wrk haproxy nginx-light
+DEPS_FUZZ  := clang
+
+ifeq ($(V),0)
+Q  := @
+SAY = @printf '  %-6s %s\n'
+else
+Q  :=
+SAY = @true
+endif
+
+.PHONY: all deps deps-bench test unit e2e asan run bench fuzz format format-check help clean
+
+all: $(BUILD)/nodegate $(BUILD)/nodesim ## build nodegate and the node simulator
+
+$(BUILD)/obj/%.o: src/%.c $(wildcard include/*.h) | $(BUILD)/obj
+	$(SAY) CC $<
+	$(Q)$(CC) $(CFLAGS) $(PC_CFLAGS) -c -o $@ $<
+
+$(BUILD)/nodegate: $(OBJS)
+	$(SAY) LD $@
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PC_LIBS)
+
+$(BUILD)/nodesim: tests/sim/nodesim.c $(LIB_OBJS) | $(BUILD)
+	$(SAY) CC $@
+	$(Q)$(CC) $(CFLAGS) $(PC_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_OBJS) $(PC_LIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS) | $(BUILD)/tests
+	$(SAY) CC $@
+	$(Q)$(CC) $(CFLAGS) $(PC_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_OBJS) $(PC_LIBS) -lcmocka
+
+$(BUILD) $(BUILD)/obj $(BUILD)/tests:
+	$(Q)mkdir -p $@
+
+deps: ## install the missing Debian packages needed to build and test (idempotent)
+	$(Q)sh tests/deps.sh $(DEPS_BUILD) $(DEPS_TEST)
+
+deps-bench: ## install the missing Debian packages the benchmark needs
+	$(Q)sh tests/deps.sh $(DEPS_BENCH)
+
+unit: $(UNIT_BINS) ## run the C unit tests (cmocka)
+	$(Q)set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+
+e2e: all ## run the end-to-end tests (pytest, real processes on loopback)
+	$(Q)NODEGATE_BUILD=$(abspath $(BUILD)) /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e
+
+test: deps ## install what is missing, build, run every test (unit and end-to-end)
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(MAKE) --no-print-directory unit
+	$(Q)$(MAKE) --no-print-directory e2e
+
+asan: deps ## run the whole suite under AddressSanitizer and UBSan
+	$(Q)$(MAKE) --no-print-directory BUILD=build-asan CFLAGS="-O1 -g -fno-omit-frame-pointer" \
+		SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" all unit e2e
+
+run: deps all ## build and start the demo: nodegate in front of three simulated rippled nodes
+	$(Q)sh tests/demo.sh
+
+bench: deps deps-bench all ## benchmark nodegate beside HAProxy and nginx (not a test)
+	$(Q)sh bench/run.sh
+
+fuzz: ## build the libFuzzer targets (clang) into build-fuzz/
+	$(Q)sh tests/deps.sh $(DEPS_FUZZ)
+	$(Q)mkdir -p build-fuzz
+	$(Q)set -e; for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); echo "  FUZZ   $$n"; \
+		clang -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu11 -D_GNU_SOURCE -Iinclude \
+		$(PC_CFLAGS) -o build-fuzz/$$n $$f $(filter-out src/main.c,$(SRCS)) $(PC_LIBS); done
+
+format: ## format the C sources with .clang-format
+	$(Q)clang-format -i src/*.c include/*.h tests/unit/*.c tests/sim/*.c tests/fuzz/*.c
+
+format-check: ## fail when a C source is not formatted
+	$(Q)clang-format --dry-run -Werror src/*.c include/*.h tests/unit/*.c tests/sim/*.c tests/fuzz/*.c
+
+clean: ## remove build outputs
+	$(Q)rm -rf build build-asan build-fuzz
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | awk -F'\t' '{printf "  %-13s %s\n", $$1, $$2}'

@@ -1,0 +1,64 @@
+/* Backends and pools at run time: identity across reloads, connection counts, pooled
+ * keep-alive connections, and the balancing pick (smooth weighted round robin, least
+ * connections). The pick is pure logic: it reads each backend's routable flag and
+ * effective weight, which the health engine will own. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include "conf.h"
+
+struct upconn;     /* a connection to a backend, owned by session.c */
+struct ssl_ctx_st; /* OpenSSL's SSL_CTX */
+
+TAILQ_HEAD(upconn_list, upconn);
+
+struct backend {
+	char *name;
+	int refs;                   /* pool memberships + requests and connections in use */
+	bool removed;               /* dropped by a reload: no new picks, freed at last ref */
+	struct conf_backend conf;   /* own copy (strings owned) */
+	struct ssl_ctx_st *ssl_ctx; /* client TLS context when conf.tls */
+	bool routable;              /* in rotation (the health engine's verdict) */
+	unsigned weight;            /* effective weight used by the pick */
+	int64_t rr_current;         /* smooth weighted round robin state */
+	unsigned active;            /* connections busy with a request or a tunnel */
+	unsigned conns;             /* all open connections, idle ones included */
+	struct upconn_list idle;    /* pooled keep-alive connections, most recent first */
+	unsigned n_idle;
+	uint64_t requests; /* requests sent to this backend */
+	uint64_t failures; /* connect failures, resets, timeouts, bad responses */
+};
+
+struct pool {
+	char *name;
+	int refs;              /* listeners + requests in flight */
+	struct conf_pool conf; /* own copy (strings owned) */
+	struct backend **members;
+	size_t n_members;
+};
+
+/* Creates a backend from its configuration (strings are copied); refs = 1. */
+struct backend *backend_new(const struct conf_backend *cb);
+struct backend *backend_ref(struct backend *b);
+void backend_unref(struct backend *b);
+/* Whether a reload can keep B for CB: same name and address. */
+bool backend_same_identity(const struct backend *b, const struct conf_backend *cb);
+/* Applies reloadable settings (weight, limits, TLS options) from CB. */
+void backend_update(struct backend *b, const struct conf_backend *cb);
+/* Whether a new connection may be opened (max_conns). */
+bool backend_has_capacity(const struct backend *b);
+
+struct pool *pool_new(const struct conf_pool *cp);
+struct pool *pool_ref(struct pool *p);
+void pool_unref(struct pool *p);
+/* Adds B as a member (takes a reference). */
+int pool_add(struct pool *p, struct backend *b) WUR;
+
+/* Picks a routable backend with capacity that is not in EXCLUDE (backends already tried
+ * for this request), by the pool's algorithm. NULL when none is left. */
+struct backend *pool_pick(struct pool *p, struct backend *const *exclude, size_t n_exclude);
+/* Whether any member is routable (weight > 0); false means 503, not 502. */
+bool pool_has_routable(const struct pool *p);

@@ -1,0 +1,154 @@
+/* Configuration: the option table, INI parsing (inih), defaults and cross-validation.
+ * A file is parsed into a fresh struct conf; the caller swaps it in only when it is valid. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "log.h"
+
+enum listener_mode {
+	MODE_HTTP = 0,
+	MODE_TCP,
+	MODE_COUNT
+};
+extern const char *const listener_mode_names[MODE_COUNT];
+
+enum balance_algo {
+	BALANCE_ROUNDROBIN = 0,
+	BALANCE_LEASTCONN,
+	BALANCE_COUNT
+};
+extern const char *const balance_names[BALANCE_COUNT];
+
+struct conf_addr {
+	struct sockaddr_storage ss; /* resolved address (IPv4 or IPv6) */
+	socklen_t len;              /* 0 when unset */
+	char host[256];             /* host part as written (for SNI and logs) */
+	uint16_t port;
+};
+
+/* Durations are in milliseconds, sizes in bytes. */
+struct conf_global {
+	int log_level;             /* enum log_level */
+	char *access_log;          /* path, "-" (stdout) or "off" */
+	char *state_dir;           /* where later issues keep SQLite state */
+	uint64_t shutdown_timeout; /* in-flight requests get this long on SIGTERM */
+	uint64_t max_connections;  /* client connections, all listeners together */
+};
+
+struct conf_listener {
+	char *name;
+	int line;                 /* line of the section header, for messages */
+	struct conf_addr bind;    /* bind = HOST:PORT */
+	int mode;                 /* enum listener_mode */
+	char *pool;               /* pool = NAME (must exist) */
+	char *tls_cert, *tls_key; /* both or neither: TLS termination */
+	uint64_t max_connections; /* this listener's client connections */
+	uint64_t header_timeout;  /* whole request head must arrive within (408) */
+	uint64_t client_timeout;  /* client inactivity: idle keep-alive and slow bodies */
+	uint64_t tunnel_timeout;  /* inactivity of TCP relays and WebSocket tunnels */
+	uint64_t max_header_size; /* request head bytes (431) */
+	uint64_t max_uri_size;    /* request-target bytes (414) */
+	uint64_t max_headers;     /* header fields per request (431) */
+	uint64_t max_body_size;   /* request body bytes (413) */
+	uint64_t max_requests;    /* requests per client connection, then close (0: no limit) */
+};
+
+struct conf_pool {
+	char *name;
+	int line;
+	int balance;               /* enum balance_algo */
+	uint64_t retries;          /* extra attempts on other backends after a connect failure */
+	uint64_t connect_timeout;  /* to connect to a backend (TCP and TLS handshake) */
+	uint64_t response_timeout; /* from request sent to response head, and between reads */
+	uint64_t idle_timeout;     /* pooled keep-alive backend connections close after this */
+	uint64_t max_idle;         /* pooled keep-alive connections per backend */
+};
+
+struct conf_backend {
+	char *name;
+	int line;
+	char *pool;               /* pool = NAME (must exist) */
+	struct conf_addr address; /* address = HOST:PORT */
+	uint64_t weight;          /* 0 keeps it configured but out of rotation */
+	uint64_t max_conns;       /* connections to this backend (0: no limit) */
+	bool tls;                 /* speak TLS to the backend */
+	bool tls_verify;          /* verify the backend's certificate (default yes) */
+	char *tls_ca;             /* CA file; the system store when unset */
+	char *tls_sni;            /* SNI and name to verify; the address's host when unset */
+};
+
+struct conf {
+	char *path;
+	struct conf_global global;
+	struct conf_listener *listeners;
+	size_t n_listeners;
+	struct conf_pool *pools;
+	size_t n_pools;
+	struct conf_backend *backends;
+	size_t n_backends;
+};
+
+/* Every message reads "FILE:LINE: [section] key: what is wrong (what was expected)". */
+#define CONF_MAX_ERRORS 100
+struct conf_errors {
+	char *msg[CONF_MAX_ERRORS];
+	size_t n;
+	size_t dropped; /* errors past CONF_MAX_ERRORS */
+};
+void conf_errors_deinit(struct conf_errors *e);
+
+/* Parses, applies defaults and cross-validates PATH. On success *out owns a new conf;
+ * on failure *out is NULL and errs holds every error found. */
+int conf_load(const char *path, struct conf **out, struct conf_errors *errs) WUR;
+void conf_free(struct conf *c);
+#define CONF_FREE(c)                                                                               \
+	do {                                                                                       \
+		conf_free(c);                                                                      \
+		(c) = NULL;                                                                        \
+	} while (0)
+
+const struct conf_pool *conf_find_pool(const struct conf *c, const char *name);
+
+/* Value parsers, shared with the command line and later modules. Each writes the reason
+ * into err on failure. Durations: "250ms", "2s", "15m", "1h", "1d"; a bare number is
+ * seconds. Sizes: "512", "16k", "1m", "1g" (powers of 1024). */
+int conf_parse_duration(const char *s, uint64_t *ms, char *err, size_t errlen) WUR;
+int conf_parse_size(const char *s, uint64_t *bytes, char *err, size_t errlen) WUR;
+int conf_parse_bool(const char *s, bool *out, char *err, size_t errlen) WUR;
+/* HOST:PORT, [V6]:PORT or *:PORT (passive, for binds). Hostnames are resolved now. */
+int conf_parse_addr(const char *s, bool passive, struct conf_addr *out, char *err,
+                    size_t errlen) WUR;
+/* "127.0.0.1:80" or "[::1]:80" */
+void conf_addr_format(const struct conf_addr *a, char *buf, size_t len);
+
+/* The option table: the source of truth for names, types, defaults, limits and docs. */
+enum conf_type {
+	CONF_STRING = 0,
+	CONF_UINT,
+	CONF_DURATION,
+	CONF_SIZE,
+	CONF_BOOL,
+	CONF_ENUM,
+	CONF_ADDR,
+	CONF_TYPE_COUNT
+};
+
+struct conf_option {
+	const char *section; /* "nodegate", "listener", "pool", "backend" */
+	const char *name;
+	enum conf_type type;
+	size_t offset;            /* offsetof in the section's struct */
+	const char *def;          /* default as written in the file; NULL: required/unset */
+	uint64_t min, max;        /* numeric range, in the type's unit (ms, bytes) */
+	const char *const *names; /* CONF_ENUM: the accepted words */
+	size_t n_names;
+	bool required;
+	bool reloadable;     /* false: a changed value needs a restart (logged) */
+	const char *help;    /* one line, also in etc/nodegate.ini */
+	const char *metavar; /* placeholder in messages: NAME, PATH, HOST:PORT (NULL: by type) */
+};
+extern const struct conf_option conf_options[];
+extern const size_t conf_n_options;

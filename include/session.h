@@ -1,0 +1,16 @@
+/* Client sessions: one per accepted connection, in http mode (request framing, backend
+ * choice, response relay, keep-alive, WebSocket tunnel) or tcp mode (byte relay). */
+#pragma once
+#include <event2/util.h>
+#include <sys/socket.h>
+
+#include "server.h"
+
+/* Takes ownership of FD, accepted on L. */
+void session_accept(struct listener *l, evutil_socket_t fd, const struct sockaddr *sa, int salen);
+/* SIGTERM: idle keep-alive sessions close now, the others after their current request. */
+void session_drain_all(void);
+/* Closes every session now (shutdown_timeout passed). */
+void session_close_all(void);
+/* Frees cached per-request state (parsers); for a clean exit under leak checkers. */
+void session_cleanup(void);

@@ -1,0 +1,43 @@
+/* Process-wide counters: every limit hit and every failure path bumps one; /metrics shows them. */
+#pragma once
+#include <stdint.h>
+
+/* X(name, help) */
+#define STATS_GLOBAL(X)                                                                            \
+	X(conn_accepted, "client connections accepted")                                            \
+	X(conn_limit_global, "accepts paused because max_connections was reached")                 \
+	X(conn_limit_listener, "accepts paused because a listener's max_connections was reached")  \
+	X(conn_accept_error, "accept() failures")                                                  \
+	X(tls_handshake_error, "client TLS handshakes that failed")                                \
+	X(requests, "HTTP requests received")                                                      \
+	X(req_bad, "requests refused as malformed (400)")                                          \
+	X(req_uri_too_long, "requests refused for a URI over the limit (414)")                     \
+	X(req_header_too_large, "requests refused for a header section over the limit (431)")      \
+	X(req_body_too_large, "requests refused for a body over the limit (413)")                  \
+	X(req_header_timeout, "requests refused because the header was too slow (408)")            \
+	X(req_not_implemented, "requests refused for an unsupported feature (501)")                \
+	X(req_no_backend, "requests answered 503 because no backend was available")                \
+	X(req_backend_error, "requests answered 502 after a backend failure")                      \
+	X(req_backend_timeout, "requests answered 504 after a backend timeout")                    \
+	X(req_retried, "requests retried on another backend")                                      \
+	X(req_client_aborted, "requests whose client went away before the response ended")         \
+	X(resp_bad, "backend responses refused as malformed")                                      \
+	X(upstream_connect_error, "backend connections that failed to connect")                    \
+	X(upstream_connect_timeout, "backend connections that timed out connecting")               \
+	X(upstream_reused, "requests sent on a pooled keep-alive backend connection")              \
+	X(upstream_idle_closed, "pooled backend connections closed (idle timeout, limit or EOF)")  \
+	X(upstream_limit, "backend picks skipped because the backend's max_conns was reached")     \
+	X(ws_upgrades, "WebSocket upgrades tunnelled")                                             \
+	X(tcp_sessions, "TCP-mode sessions relayed")                                               \
+	X(reloads, "configuration reloads applied")                                                \
+	X(reload_failures, "configuration reloads refused (old configuration kept)")
+
+struct stats {
+#define STATS_FIELD(name, help) uint64_t name;
+	STATS_GLOBAL(STATS_FIELD)
+#undef STATS_FIELD
+	uint64_t conn_current; /* gauge: open client connections */
+};
+
+extern struct stats stats;
+#define STAT_INC(name) (stats.name++)

@@ -1,0 +1,217 @@
+/* Backends and pools at run time, and the balancing pick. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/ssl.h>
+
+#include "backend.h"
+
+static char *dup_or_null(const char *s)
+{
+	return s != NULL ? strdup(s) : NULL;
+}
+
+static void conf_backend_copy(struct conf_backend *dst, const struct conf_backend *src)
+{
+	*dst = *src;
+	dst->name = dup_or_null(src->name);
+	dst->pool = dup_or_null(src->pool);
+	dst->tls_ca = dup_or_null(src->tls_ca);
+	dst->tls_sni = dup_or_null(src->tls_sni);
+}
+
+static void conf_backend_release(struct conf_backend *c)
+{
+	free(c->name);
+	free(c->pool);
+	free(c->tls_ca);
+	free(c->tls_sni);
+}
+
+struct backend *backend_new(const struct conf_backend *cb)
+{
+	struct backend *b = calloc(1, sizeof(*b));
+
+	if (b == NULL)
+		return NULL;
+	conf_backend_copy(&b->conf, cb);
+	b->name = b->conf.name;
+	b->refs = 1;
+	b->routable = true;
+	b->weight = (unsigned)cb->weight;
+	TAILQ_INIT(&b->idle);
+	return b;
+}
+
+struct backend *backend_ref(struct backend *b)
+{
+	b->refs++;
+	return b;
+}
+
+void backend_unref(struct backend *b)
+{
+	if (b == NULL || --b->refs > 0)
+		return;
+	SSL_CTX_free(b->ssl_ctx);
+	conf_backend_release(&b->conf);
+	free(b);
+}
+
+bool backend_same_identity(const struct backend *b, const struct conf_backend *cb)
+{
+	return strcmp(b->name, cb->name) == 0 &&
+	       strcmp(b->conf.address.host, cb->address.host) == 0 &&
+	       b->conf.address.port == cb->address.port && b->conf.tls == cb->tls;
+}
+
+void backend_update(struct backend *b, const struct conf_backend *cb)
+{
+	struct conf_backend old = b->conf;
+
+	conf_backend_copy(&b->conf, cb);
+	b->name = b->conf.name;
+	conf_backend_release(&old);
+	b->weight = (unsigned)cb->weight;
+	b->removed = false;
+}
+
+bool backend_has_capacity(const struct backend *b)
+{
+	return b->conf.max_conns == 0 || b->active < b->conf.max_conns || b->n_idle > 0;
+}
+
+struct pool *pool_new(const struct conf_pool *cp)
+{
+	struct pool *p = calloc(1, sizeof(*p));
+
+	if (p == NULL)
+		return NULL;
+	p->conf = *cp;
+	p->conf.name = strdup(cp->name);
+	p->name = p->conf.name;
+	p->refs = 1;
+	return p;
+}
+
+struct pool *pool_ref(struct pool *p)
+{
+	p->refs++;
+	return p;
+}
+
+void pool_unref(struct pool *p)
+{
+	if (p == NULL || --p->refs > 0)
+		return;
+	for (size_t i = 0; i < p->n_members; i++)
+		backend_unref(p->members[i]);
+	free(p->members);
+	free(p->conf.name);
+	free(p);
+}
+
+int pool_add(struct pool *p, struct backend *b)
+{
+	struct backend **m = realloc(p->members, (p->n_members + 1) * sizeof(*m));
+
+	if (m == NULL)
+		return -1;
+	p->members = m;
+	p->members[p->n_members++] = backend_ref(b);
+	return 0;
+}
+
+static bool eligible(const struct backend *b, struct backend *const *exclude, size_t n_exclude)
+{
+	if (!b->routable || b->removed || b->weight == 0 || !backend_has_capacity(b))
+		return false;
+	for (size_t i = 0; i < n_exclude; i++)
+		if (exclude[i] == b)
+			return false;
+	return true;
+}
+
+/* Gives every eligible backend its weight and makes the winner pay back the total: the
+ * smooth round robin step, also the tie-break of leastconn. */
+static void rr_charge(struct pool *p, struct backend *const *ex, size_t n_ex,
+                      struct backend *winner)
+{
+	int64_t total = 0;
+
+	for (size_t i = 0; i < p->n_members; i++) {
+		struct backend *b = p->members[i];
+
+		if (eligible(b, ex, n_ex)) {
+			b->rr_current += b->weight;
+			total += b->weight;
+		}
+	}
+	winner->rr_current -= total;
+}
+
+/* nginx's smooth weighted round robin: the largest current + weight wins
+ * (weights 5,1,1 give a a b a c a a). */
+static struct backend *pick_rr(struct pool *p, struct backend *const *ex, size_t n_ex)
+{
+	struct backend *best = NULL;
+
+	for (size_t i = 0; i < p->n_members; i++) {
+		struct backend *b = p->members[i];
+
+		if (eligible(b, ex, n_ex) &&
+		    (best == NULL || b->rr_current + b->weight > best->rr_current + best->weight))
+			best = b;
+	}
+	if (best != NULL)
+		rr_charge(p, ex, n_ex, best);
+	return best;
+}
+
+/* Fewest busy connections per unit of weight; ties go round robin so that an idle pool
+ * still spreads its load. */
+static struct backend *pick_leastconn(struct pool *p, struct backend *const *ex, size_t n_ex)
+{
+	struct backend *best = NULL;
+
+	for (size_t i = 0; i < p->n_members; i++) {
+		struct backend *b = p->members[i];
+
+		if (!eligible(b, ex, n_ex))
+			continue;
+		if (best == NULL) {
+			best = b;
+			continue;
+		}
+		/* b->active / b->weight < best->active / best->weight, without division */
+		uint64_t lhs = (uint64_t)b->active * best->weight;
+		uint64_t rhs = (uint64_t)best->active * b->weight;
+		if (lhs < rhs ||
+		    (lhs == rhs && b->rr_current + b->weight > best->rr_current + best->weight))
+			best = b;
+	}
+	if (best != NULL)
+		rr_charge(p, ex, n_ex, best);
+	return best;
+}
+
+struct backend *pool_pick(struct pool *p, struct backend *const *exclude, size_t n_exclude)
+{
+	switch (p->conf.balance) {
+	case BALANCE_LEASTCONN:
+		return pick_leastconn(p, exclude, n_exclude);
+	case BALANCE_ROUNDROBIN:
+	default:
+		return pick_rr(p, exclude, n_exclude);
+	}
+}
+
+bool pool_has_routable(const struct pool *p)
+{
+	for (size_t i = 0; i < p->n_members; i++) {
+		const struct backend *b = p->members[i];
+		if (b->routable && !b->removed && b->weight > 0)
+			return true;
+	}
+	return false;
+}

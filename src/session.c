@@ -1,0 +1,1187 @@
+/* Client sessions: HTTP/1.1 reverse proxying with keep-alive on both sides, streamed
+ * bodies, retries, WebSocket tunnels, and the TCP relay.
+ *
+ *  client ─► client_read_cb ─► req_head() ─┬─► req_body_buffer() ─┐  (small bodies, kept
+ *                               (http.c)   │                      │   for a replay)
+ *                                          └──────────────────────┴─► dispatch()
+ *                                                                       │ pool_pick()
+ *                                                                       │ upstream_get()
+ *  node ◄── send_request() ◄── up_event_cb(CONNECTED) ◄─────────────────┘
+ *   │        └─► pump_req_body()          (chunked / large bodies, streamed)
+ *   └─► up_read_cb ─► resp_head() ─► pump_resp_body() ─► resp_done() ─► req_head() ...
+ *                         └─► 101 ─► tunnel_start() ◄── tcp mode: up_event_cb(CONNECTED)
+ *
+ * Failure before any byte of the response went to the client becomes a status from
+ * nodegate (reply_error); after that, the client connection is closed. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/event_struct.h>
+
+#include "http.h"
+#include "log.h"
+#include "rpc.h"
+#include "session.h"
+#include "stats.h"
+#include "upstream.h"
+
+#define RELAY_HIGH_WM    (256 * 1024) /* bytes queued toward one side before pausing */
+#define MAX_TRIES        16           /* backends tried for one request (retries <= 10) */
+#define PARSER_CACHE_MAX 64
+#define LOG_URI_MAX      256
+
+enum session_state {
+	SS_REQ_HEAD = 0,    /* waiting for or reading a request head */
+	SS_REQ_BODY_BUFFER, /* reading a small body whole, before choosing a backend */
+	SS_CONNECTING,      /* waiting for a backend connection */
+	SS_STREAMING,       /* request sent (its body may still stream), response coming */
+	SS_TUNNEL,          /* tcp mode or WebSocket: bytes both ways */
+	SS_CLOSING,         /* flushing the last bytes to the client, then free */
+	SS_COUNT
+};
+
+static const char *const session_state_names[SS_COUNT] = {
+    [SS_REQ_HEAD] = "req_head",     [SS_REQ_BODY_BUFFER] = "req_body",
+    [SS_CONNECTING] = "connecting", [SS_STREAMING] = "streaming",
+    [SS_TUNNEL] = "tunnel",         [SS_CLOSING] = "closing",
+};
+
+/* Progress through one message body, whatever its framing. */
+struct body {
+	enum http_body kind;
+	uint64_t remaining; /* HTTP_BODY_LENGTH */
+	uint64_t total;     /* bytes moved so far */
+	struct http_chunked ck;
+	bool done;
+};
+
+/* One request and its response. Reset between keep-alive requests. */
+struct request {
+	struct timespec start;
+	enum http_method method;
+	char method_s[16];
+	char uri[LOG_URI_MAX];
+	bool keep_alive;      /* the client wants the connection kept */
+	bool http10;          /* the client speaks HTTP/1.0 */
+	bool upgrade;         /* a WebSocket upgrade request */
+	bool streamed;        /* body streamed after the head (not in out) */
+	bool sent;            /* bytes were written to a backend */
+	struct evbuffer *out; /* head (+ small body) to send, kept for a replay */
+	size_t head_len;      /* bytes of out that are the head */
+	struct body req_body;
+	struct rpc_info rpc;
+	struct pool *pool; /* held while the request lives */
+	struct backend *tried[MAX_TRIES];
+	unsigned n_tried;
+	bool last_timeout; /* the last backend failure was a timeout */
+	/* response */
+	struct http_parser *rp; /* response head parser, while reading the head */
+	bool resp_started;      /* head bytes went to the client */
+	bool resp_keep_alive;   /* the backend keeps the connection */
+	int status;
+	struct body resp_body;
+	uint64_t bytes_out;  /* response bytes written to the client */
+	const char *backend; /* name for the access log */
+};
+
+struct session {
+	TAILQ_ENTRY(session) link;
+	enum session_state state;
+	struct listener *l;
+	struct bufferevent *client;
+	struct upconn *up;           /* the backend connection in use */
+	struct event timer;          /* header / idle / body deadline */
+	struct http_parser *hp;      /* request head parser, while reading a head */
+	char peer[INET6_ADDRSTRLEN]; /* client address, for logs and X-Forwarded-For */
+	uint16_t peer_port;
+	bool tls;         /* the client side is TLS */
+	bool close_after; /* close once the current response is written */
+	bool client_eof;
+	bool up_eof; /* tunnel: the backend side sent EOF */
+	unsigned n_requests;
+	struct request req;
+};
+
+static struct http_parser *parser_cache[PARSER_CACHE_MAX];
+static unsigned n_parser_cache;
+
+static void session_free(struct session *s);
+static void req_head(struct session *s);
+static void dispatch(struct session *s);
+static void tunnel_start(struct session *s);
+static void up_read_cb(struct bufferevent *bev, void *arg);
+static void up_write_cb(struct bufferevent *bev, void *arg);
+static void up_event_cb(struct bufferevent *bev, short what, void *arg);
+static void client_read_cb(struct bufferevent *bev, void *arg);
+static void client_write_cb(struct bufferevent *bev, void *arg);
+static void client_event_cb(struct bufferevent *bev, short what, void *arg);
+
+#define slog(lvl, s, fmt, ...)                                                                     \
+	log_at(lvl, "session %s:%u [%s]: " fmt, (s)->peer, (s)->peer_port, (s)->l->name,           \
+	       ##__VA_ARGS__)
+
+static struct http_parser *parser_get(void)
+{
+	if (n_parser_cache > 0)
+		return parser_cache[--n_parser_cache];
+	return malloc(sizeof(struct http_parser));
+}
+
+static void parser_put(struct http_parser **pp)
+{
+	if (*pp == NULL)
+		return;
+	if (n_parser_cache < PARSER_CACHE_MAX)
+		parser_cache[n_parser_cache++] = *pp;
+	else
+		free(*pp);
+	*pp = NULL;
+}
+
+void session_cleanup(void)
+{
+	while (n_parser_cache > 0)
+		free(parser_cache[--n_parser_cache]);
+}
+
+static struct timeval ms_tv(uint64_t ms)
+{
+	struct timeval tv = {.tv_sec = (time_t)(ms / 1000),
+	                     .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+	return tv;
+}
+
+static void timer_arm(struct session *s, uint64_t ms)
+{
+	struct timeval tv = ms_tv(ms);
+	evtimer_add(&s->timer, &tv);
+}
+
+static double ms_since(const struct timespec *t0)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t0->tv_sec) * 1e3 + (double)(now.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+/* ---- bodies ---------------------------------------------------------------------------- */
+
+static void body_init(struct body *b, enum http_body kind, uint64_t length)
+{
+	memset(b, 0, sizeof(*b));
+	b->kind = kind;
+	b->remaining = length;
+	b->done = kind == HTTP_BODY_NONE;
+	if (kind == HTTP_BODY_CHUNKED)
+		http_chunked_init(&b->ck);
+}
+
+/* Moves body bytes from SRC to DST as far as they belong to the body; -1 on a framing
+ * error (bad chunk). Until-close bodies end when the caller sees EOF. */
+static int body_move(struct body *b, struct evbuffer *src, struct evbuffer *dst)
+{
+	while (!b->done && evbuffer_get_length(src) > 0) {
+		size_t avail = evbuffer_get_length(src), n;
+
+		switch (b->kind) {
+		case HTTP_BODY_LENGTH:
+			n = avail < b->remaining ? avail : (size_t)b->remaining;
+			b->remaining -= n;
+			b->done = b->remaining == 0;
+			break;
+		case HTTP_BODY_CHUNKED: {
+			struct evbuffer_iovec v;
+			if (evbuffer_peek(src, -1, NULL, &v, 1) < 1)
+				return 0;
+			enum http_result r = http_chunked_feed(&b->ck, v.iov_base, v.iov_len, &n);
+			if (r == HTTP_ERROR)
+				return -1;
+			b->done = r == HTTP_DONE;
+			break;
+		}
+		default: /* HTTP_BODY_UNTIL_CLOSE */
+			n = avail;
+			break;
+		}
+		if (n == 0)
+			break;
+		evbuffer_remove_buffer(src, dst, n);
+		b->total += n;
+	}
+	return 0;
+}
+
+/* ---- replies from nodegate itself --------------------------------------------------------- */
+
+static void access_log(struct session *s, int status)
+{
+	struct request *r = &s->req;
+
+	log_access("%s %s:%u %s %s %s %s %s %d %llu %.3fms", "-", s->peer, s->peer_port, s->l->name,
+	           r->backend != NULL ? r->backend : "-", r->method_s[0] ? r->method_s : "-",
+	           r->uri[0] ? r->uri : "-", r->rpc.method[0] ? r->rpc.method : "-", status,
+	           (unsigned long long)r->bytes_out, ms_since(&r->start));
+}
+
+static void req_reset(struct session *s)
+{
+	struct request *r = &s->req;
+
+	if (r->out != NULL)
+		evbuffer_free(r->out);
+	parser_put(&r->rp);
+	pool_unref(r->pool);
+	memset(r, 0, sizeof(*r));
+}
+
+/* Stops the client side reading and frees the session once its output is flushed. */
+static void close_after_flush(struct session *s)
+{
+	s->state = SS_CLOSING;
+	evtimer_del(&s->timer);
+	bufferevent_disable(s->client, EV_READ);
+	if (evbuffer_get_length(bufferevent_get_output(s->client)) == 0) {
+		session_free(s);
+		return;
+	}
+	bufferevent_setwatermark(s->client, EV_WRITE, 0, 0);
+	timer_arm(s, s->l->conf.client_timeout);
+}
+
+static void up_drop(struct session *s, bool keep)
+{
+	if (s->up == NULL)
+		return;
+	s->up->b->active--;
+	upstream_release(s->up, keep, &s->req.pool->conf);
+	s->up = NULL;
+}
+
+static bool closes_connection(int status)
+{
+	return status == 400 || status == 408 || status == 413 || status == 414 || status == 431 ||
+	       status == 501 || status == 505;
+}
+
+/* Answers STATUS from nodegate. POST requests get a JSON-RPC-shaped body so RPC clients can
+ * read it. After a head already went out, the only honest signal left is closing. */
+static void reply_error(struct session *s, int status, const char *why)
+{
+	struct request *r = &s->req;
+	char body[512], head[512];
+	int blen, hlen;
+
+	up_drop(s, false);
+	if (r->resp_started) {
+		slog(LOGL_INFO, s, "response aborted: %s", why);
+		access_log(s, r->status);
+		session_free(s);
+		return;
+	}
+	bool close = closes_connection(status) || !r->keep_alive || s->close_after ||
+	             !r->req_body.done || server.draining;
+	if (r->method == HTTP_M_POST)
+		blen = snprintf(body, sizeof(body),
+		                "{\"error\":{\"code\":%d,\"message\":\"%s\"},\"id\":null}\n",
+		                status, why);
+	else
+		blen = snprintf(body, sizeof(body), "%d %s: %s\n", status, http_status_text(status),
+		                why);
+	hlen = snprintf(head, sizeof(head),
+	                "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n%s%s\r\n",
+	                status, http_status_text(status),
+	                r->method == HTTP_M_POST ? "application/json" : "text/plain; charset=utf-8",
+	                blen, status == 503 ? "Retry-After: 1\r\n" : "",
+	                close ? "Connection: close\r\n" : "");
+	struct evbuffer *out = bufferevent_get_output(s->client);
+	evbuffer_add(out, head, (size_t)hlen);
+	if (r->method != HTTP_M_HEAD)
+		evbuffer_add(out, body, (size_t)blen);
+	r->bytes_out = (uint64_t)hlen + (uint64_t)blen;
+	slog(LOGL_DEBUG, s, "answered %d: %s", status, why);
+	access_log(s, status);
+	if (close) {
+		req_reset(s);
+		close_after_flush(s);
+		return;
+	}
+	req_reset(s);
+	s->state = SS_REQ_HEAD;
+	timer_arm(s, s->l->conf.client_timeout);
+	req_head(s);
+}
+
+/* ---- request head -------------------------------------------------------------------------- */
+
+/* Small bodies are read whole before a backend is chosen: the request can then be replayed
+ * on another backend and its JSON-RPC method is known. Larger ones stream. */
+static bool body_is_buffered(const struct http_msg *m)
+{
+	return m->body == HTTP_BODY_LENGTH && m->content_length <= RPC_INSPECT_MAX;
+}
+
+static bool is_dropped_request_header(const struct http_msg *m, const char *buf, unsigned i)
+{
+	struct http_span n = m->hdr[i].name;
+
+	if (http_header_is_hop(m, buf, i))
+		return true;
+	/* identity headers are nodegate's to set; Expect is answered here for buffered bodies */
+	return http_span_eq(buf, n, "x-forwarded-for") || http_span_eq(buf, n, "forwarded") ||
+	       http_span_eq(buf, n, "x-user") || http_span_eq(buf, n, "x-forwarded-proto") ||
+	       http_span_eq(buf, n, "x-real-ip") ||
+	       (http_span_eq(buf, n, "expect") && body_is_buffered(m));
+}
+
+static void add_span(struct evbuffer *out, const char *buf, struct http_span sp)
+{
+	evbuffer_add(out, buf + sp.off, sp.len);
+}
+
+/* The head sent to the backend: the request line as received (in HTTP/1.1), end-to-end
+ * headers, and the forwarding headers nodegate owns. */
+static void build_upstream_head(struct session *s, const struct http_msg *m, const char *buf)
+{
+	struct evbuffer *out = s->req.out;
+	bool v6 = strchr(s->peer, ':') != NULL;
+
+	add_span(out, buf, m->method_s);
+	evbuffer_add(out, " ", 1);
+	add_span(out, buf, m->target);
+	evbuffer_add(out, " HTTP/1.1\r\n", 11);
+	for (unsigned i = 0; i < m->n_hdr; i++) {
+		if (is_dropped_request_header(m, buf, i))
+			continue;
+		add_span(out, buf, m->hdr[i].name);
+		evbuffer_add(out, ": ", 2);
+		add_span(out, buf, m->hdr[i].value);
+		evbuffer_add(out, "\r\n", 2);
+	}
+	evbuffer_add_printf(out,
+	                    "X-Forwarded-For: %s\r\nX-Forwarded-Proto: %s\r\n"
+	                    "Forwarded: for=%s%s%s%s;proto=%s\r\n",
+	                    s->peer, s->tls ? "https" : "http", v6 ? "\"[" : "", s->peer,
+	                    v6 ? "]\"" : "", "", s->tls ? "https" : "http");
+	if (s->req.upgrade)
+		evbuffer_add(out, "Connection: Upgrade\r\nUpgrade: websocket\r\n", 41);
+	evbuffer_add(out, "\r\n", 2);
+	s->req.head_len = evbuffer_get_length(out);
+}
+
+static void copy_span(char *dst, size_t cap, const char *buf, struct http_span sp)
+{
+	size_t n = sp.len < cap - 1 ? sp.len : cap - 1;
+
+	memcpy(dst, buf + sp.off, n);
+	dst[n] = '\0';
+}
+
+/* A request head is complete in BUF (still at the front of the client input). */
+static void req_start(struct session *s, const char *buf)
+{
+	struct request *r = &s->req;
+	const struct http_msg *m = &s->hp->msg;
+
+	STAT_INC(requests);
+	s->n_requests++;
+	r->method = m->method;
+	copy_span(r->method_s, sizeof(r->method_s), buf, m->method_s);
+	copy_span(r->uri, sizeof(r->uri), buf, m->target);
+	r->keep_alive = m->keep_alive;
+	r->http10 = m->version_minor == 0;
+	r->upgrade = m->conn_upgrade && m->upgrade_websocket && m->method == HTTP_M_GET;
+	body_init(&r->req_body, m->body, m->content_length);
+	if (m->body == HTTP_BODY_LENGTH && m->content_length > s->l->conf.max_body_size) {
+		STAT_INC(req_body_too_large);
+		evbuffer_drain(bufferevent_get_input(s->client), s->hp->head_len);
+		parser_put(&s->hp);
+		reply_error(s, 413, "request body too large");
+		return;
+	}
+	r->out = evbuffer_new();
+	build_upstream_head(s, m, buf);
+	bool buffered = body_is_buffered(m), expect = m->expect_continue;
+	evbuffer_drain(bufferevent_get_input(s->client), s->hp->head_len);
+	parser_put(&s->hp);
+	if (s->l->conf.max_requests > 0 && s->n_requests >= s->l->conf.max_requests)
+		s->close_after = true;
+	if (buffered) {
+		s->state = SS_REQ_BODY_BUFFER;
+		if (expect && s->req.keep_alive)
+			bufferevent_write(s->client, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+		timer_arm(s, s->l->conf.client_timeout);
+		/* the body may already be here */
+		struct evbuffer *in = bufferevent_get_input(s->client);
+		if (evbuffer_get_length(in) >= r->req_body.remaining) {
+			evbuffer_remove_buffer(in, r->out, (size_t)r->req_body.remaining);
+			r->req_body.total = r->req_body.remaining;
+			r->req_body.remaining = 0;
+			r->req_body.done = true;
+		} else {
+			return;
+		}
+	} else {
+		r->streamed = !r->req_body.done;
+	}
+	if (r->req_body.done && r->req_body.total > 0) {
+		size_t len = evbuffer_get_length(r->out);
+		const char *all = (const char *)evbuffer_pullup(r->out, -1);
+		rpc_inspect(all + r->head_len, len - r->head_len, &r->rpc);
+	}
+	dispatch(s);
+}
+
+static void req_head(struct session *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->client);
+	size_t len = evbuffer_get_length(in);
+	const struct conf_listener *lc = &s->l->conf;
+
+	if (len == 0 || s->state != SS_REQ_HEAD)
+		return;
+	if (s->hp == NULL) {
+		struct http_limits lim = {
+		    .max_head = (uint32_t)lc->max_header_size,
+		    .max_uri = (uint32_t)lc->max_uri_size,
+		    .max_headers = (uint32_t)lc->max_headers,
+		};
+		s->hp = parser_get();
+		if (s->hp == NULL) {
+			session_free(s);
+			return;
+		}
+		http_parser_init(s->hp, HTTP_REQUEST, &lim);
+		clock_gettime(CLOCK_MONOTONIC, &s->req.start);
+		timer_arm(s, lc->header_timeout);
+	}
+	if (len > lc->max_header_size + 1)
+		len = lc->max_header_size + 1;
+	const char *buf = (const char *)evbuffer_pullup(in, (ev_ssize_t)len);
+	switch (http_parse_head(s->hp, buf, len)) {
+	case HTTP_NEED_MORE:
+		return;
+	case HTTP_ERROR: {
+		int status = s->hp->status;
+		const char *why = s->hp->reason;
+		switch (status) {
+		case 414:
+			STAT_INC(req_uri_too_long);
+			break;
+		case 431:
+			STAT_INC(req_header_too_large);
+			break;
+		case 501:
+			STAT_INC(req_not_implemented);
+			break;
+		default:
+			STAT_INC(req_bad);
+			break;
+		}
+		s->req.method = s->hp->msg.method;
+		copy_span(s->req.method_s, sizeof(s->req.method_s), buf, s->hp->msg.method_s);
+		parser_put(&s->hp);
+		slog(LOGL_INFO, s, "request refused (%d): %s", status, why);
+		reply_error(s, status, why);
+		return;
+	}
+	default:
+		evtimer_del(&s->timer);
+		req_start(s, buf);
+	}
+}
+
+static void req_body_buffer(struct session *s)
+{
+	struct request *r = &s->req;
+	struct evbuffer *in = bufferevent_get_input(s->client);
+
+	if (evbuffer_get_length(in) < r->req_body.remaining)
+		return;
+	evtimer_del(&s->timer);
+	evbuffer_remove_buffer(in, r->out, (size_t)r->req_body.remaining);
+	r->req_body.total += r->req_body.remaining;
+	r->req_body.remaining = 0;
+	r->req_body.done = true;
+	size_t len = evbuffer_get_length(r->out);
+	const char *all = (const char *)evbuffer_pullup(r->out, -1);
+	rpc_inspect(all + r->head_len, len - r->head_len, &r->rpc);
+	dispatch(s);
+}
+
+/* Streams the request body from the client to the backend, with back pressure. */
+static void pump_req_body(struct session *s)
+{
+	struct request *r = &s->req;
+	struct evbuffer *dst = bufferevent_get_output(s->up->bev);
+
+	if (r->req_body.done)
+		return;
+	if (body_move(&r->req_body, bufferevent_get_input(s->client), dst) < 0) {
+		STAT_INC(req_bad);
+		reply_error(s, 400, "bad chunked request body");
+		return;
+	}
+	if (r->req_body.total > s->l->conf.max_body_size) {
+		STAT_INC(req_body_too_large);
+		reply_error(s, 413, "request body too large");
+		return;
+	}
+	if (!r->req_body.done && evbuffer_get_length(dst) >= RELAY_HIGH_WM) {
+		bufferevent_disable(s->client, EV_READ);
+		bufferevent_setwatermark(s->up->bev, EV_WRITE, RELAY_HIGH_WM / 2, 0);
+	}
+}
+
+/* ---- backend choice and connection ---------------------------------------------------------- */
+
+/* Whether the request may go to another backend after it was sent: it is still whole in
+ * memory and asks for nothing that could happen twice. */
+static bool replayable(const struct request *r)
+{
+	if (r->streamed || r->resp_started || r->upgrade)
+		return false;
+	switch (r->method) {
+	case HTTP_M_GET:
+	case HTTP_M_HEAD:
+	case HTTP_M_OPTIONS:
+		return true;
+	case HTTP_M_POST:
+		return r->rpc.is_rpc && r->rpc.all_read;
+	default:
+		return false;
+	}
+}
+
+static uint64_t pool_retries(const struct session *s)
+{
+	return s->req.pool->conf.retries;
+}
+
+/* The current backend failed before the response started: try another, or answer. */
+static void backend_failed(struct session *s, bool timeout, const char *why)
+{
+	struct request *r = &s->req;
+	struct backend *b = s->up != NULL ? s->up->b : NULL;
+
+	if (b != NULL) {
+		b->failures++;
+		slog(LOGL_WARN, s, "backend %s failed: %s", b->name, why);
+	}
+	up_drop(s, false);
+	r->last_timeout = timeout;
+	bool again = !r->sent || replayable(r);
+	if (again && r->n_tried <= pool_retries(s)) {
+		STAT_INC(req_retried);
+		r->sent = false;
+		dispatch(s);
+		return;
+	}
+	if (s->l->conf.mode == MODE_TCP) {
+		session_free(s);
+		return;
+	}
+	if (timeout) {
+		STAT_INC(req_backend_timeout);
+		reply_error(s, 504, "backend timeout");
+	} else {
+		STAT_INC(req_backend_error);
+		reply_error(s, 502, "backend failure");
+	}
+}
+
+static void send_request(struct session *s)
+{
+	struct request *r = &s->req;
+	struct bufferevent *ub = s->up->bev;
+	struct timeval rt = ms_tv(r->pool->conf.response_timeout);
+	struct evbuffer *out = bufferevent_get_output(ub);
+	size_t len = evbuffer_get_length(r->out);
+
+	if (r->req_body.done && !r->streamed)
+		evbuffer_add(out, evbuffer_pullup(r->out, -1), len);
+	else
+		evbuffer_add_buffer(out, r->out); /* streamed: the head goes once, never replayed */
+	r->sent = true;
+	s->up->b->requests++;
+	s->state = SS_STREAMING;
+	bufferevent_set_timeouts(ub, &rt, &rt);
+	bufferevent_setwatermark(ub, EV_READ, 0, RELAY_HIGH_WM);
+	bufferevent_enable(ub, EV_READ | EV_WRITE);
+	if (r->streamed) {
+		bufferevent_enable(s->client, EV_READ);
+		pump_req_body(s);
+	}
+}
+
+static void dispatch(struct session *s)
+{
+	struct request *r = &s->req;
+	char err[256];
+
+	if (r->pool == NULL)
+		r->pool = pool_ref(s->l->pool);
+	for (;;) {
+		struct backend *b = pool_pick(r->pool, r->tried, r->n_tried);
+		if (b == NULL)
+			break;
+		r->tried[r->n_tried++] = b;
+		r->backend = b->name;
+		s->up =
+		    upstream_get(server.base, b, r->pool->conf.connect_timeout, err, sizeof(err));
+		if (s->up == NULL) {
+			STAT_INC(upstream_connect_error);
+			slog(LOGL_WARN, s, "backend %s: %s", b->name, err);
+			if (r->n_tried > pool_retries(s))
+				break;
+			continue;
+		}
+		b->active++;
+		s->state = SS_CONNECTING;
+		bufferevent_setcb(s->up->bev, up_read_cb, up_write_cb, up_event_cb, s);
+		if (s->up->reused) {
+			if (s->l->conf.mode == MODE_TCP)
+				tunnel_start(s);
+			else
+				send_request(s);
+		} else {
+			bufferevent_enable(s->up->bev, EV_READ | EV_WRITE);
+		}
+		return;
+	}
+	if (s->l->conf.mode == MODE_TCP) {
+		slog(LOGL_WARN, s, "no backend for a tcp session");
+		STAT_INC(req_no_backend);
+		session_free(s);
+		return;
+	}
+	if (r->n_tried == 0 || !pool_has_routable(r->pool)) {
+		STAT_INC(req_no_backend);
+		reply_error(s, 503, "no backend available");
+	} else if (r->last_timeout) {
+		STAT_INC(req_backend_timeout);
+		reply_error(s, 504, "backend timeout");
+	} else {
+		STAT_INC(req_backend_error);
+		reply_error(s, 502, "no backend could be reached");
+	}
+}
+
+/* ---- response ---------------------------------------------------------------------------- */
+
+static void build_client_head(struct session *s, const struct http_msg *m, const char *buf,
+                              size_t head_len, bool close)
+{
+	struct evbuffer *out = bufferevent_get_output(s->client);
+	size_t before = evbuffer_get_length(out);
+
+	evbuffer_add_printf(out, "HTTP/1.1 %d ", m->status);
+	/* the reason phrase runs from after "HTTP/1.x NNN " to the end of the status line */
+	const char *eol = memchr(buf, '\r', head_len);
+	if (eol != NULL && eol - buf > 13)
+		evbuffer_add(out, buf + 13, (size_t)(eol - buf - 13));
+	evbuffer_add(out, "\r\n", 2);
+	for (unsigned i = 0; i < m->n_hdr; i++) {
+		if (http_header_is_hop(m, buf, i))
+			continue;
+		add_span(out, buf, m->hdr[i].name);
+		evbuffer_add(out, ": ", 2);
+		add_span(out, buf, m->hdr[i].value);
+		evbuffer_add(out, "\r\n", 2);
+	}
+	if (close)
+		evbuffer_add(out, "Connection: close\r\n", 19);
+	else if (s->req.http10)
+		evbuffer_add(out, "Connection: keep-alive\r\n", 24);
+	evbuffer_add(out, "\r\n", 2);
+	s->req.bytes_out += evbuffer_get_length(out) - before;
+}
+
+/* The response is complete: log, give the backend connection back, and wait for the next
+ * request or close. */
+static void resp_done(struct session *s)
+{
+	struct request *r = &s->req;
+	bool keep_up =
+	    r->resp_keep_alive && r->resp_body.kind != HTTP_BODY_UNTIL_CLOSE && r->req_body.done;
+	bool keep_client = r->keep_alive && !s->close_after && !server.draining &&
+	                   r->resp_body.kind != HTTP_BODY_UNTIL_CLOSE && r->req_body.done &&
+	                   !s->client_eof;
+
+	access_log(s, r->status);
+	up_drop(s, keep_up);
+	req_reset(s);
+	if (!keep_client) {
+		close_after_flush(s);
+		return;
+	}
+	s->state = SS_REQ_HEAD;
+	bufferevent_enable(s->client, EV_READ);
+	timer_arm(s, s->l->conf.client_timeout);
+	req_head(s); /* a pipelined request may be waiting */
+}
+
+/* Moves response body bytes to the client, pausing the backend when the client is slow. */
+static void pump_resp_body(struct session *s)
+{
+	struct request *r = &s->req;
+	struct evbuffer *dst = bufferevent_get_output(s->client);
+	uint64_t before = r->resp_body.total;
+
+	if (body_move(&r->resp_body, bufferevent_get_input(s->up->bev), dst) < 0) {
+		STAT_INC(resp_bad);
+		reply_error(s, 502, "bad chunked response body");
+		return;
+	}
+	r->bytes_out += r->resp_body.total - before;
+	if (r->resp_body.done) {
+		resp_done(s);
+		return;
+	}
+	if (evbuffer_get_length(dst) >= RELAY_HIGH_WM) {
+		bufferevent_disable(s->up->bev, EV_READ);
+		bufferevent_setwatermark(s->client, EV_WRITE, RELAY_HIGH_WM / 2, 0);
+	}
+}
+
+static void resp_head(struct session *s)
+{
+	struct request *r = &s->req;
+	struct evbuffer *in = bufferevent_get_input(s->up->bev);
+	size_t len = evbuffer_get_length(in), max = s->l->conf.max_header_size;
+
+	if (r->rp == NULL) {
+		struct http_limits lim = {.max_head = (uint32_t)max,
+		                          .max_uri = (uint32_t)max,
+		                          .max_headers = HTTP_MAX_HEADERS};
+		r->rp = parser_get();
+		if (r->rp == NULL) {
+			backend_failed(s, false, "out of memory");
+			return;
+		}
+		http_parser_init(r->rp, HTTP_RESPONSE, &lim);
+	}
+	if (len > max + 1)
+		len = max + 1;
+	const char *buf = (const char *)evbuffer_pullup(in, (ev_ssize_t)len);
+	enum http_result res = http_parse_head(r->rp, buf, len);
+	if (res == HTTP_NEED_MORE)
+		return;
+	if (res == HTTP_ERROR) {
+		STAT_INC(resp_bad);
+		slog(LOGL_WARN, s, "backend %s: bad response: %s", r->backend, r->rp->reason);
+		r->sent = true; /* the backend saw the request: a replay is the method's call */
+		backend_failed(s, false, "bad response head");
+		return;
+	}
+	struct http_msg *m = &r->rp->msg;
+	size_t head_len = r->rp->head_len;
+	if (m->status < 200 && m->status != 101) {
+		/* interim (100 Continue, 103): relayed to HTTP/1.1 clients, then the real one */
+		if (!r->http10)
+			evbuffer_add(bufferevent_get_output(s->client), buf, head_len);
+		evbuffer_drain(in, head_len);
+		parser_put(&r->rp);
+		if (evbuffer_get_length(in) > 0)
+			resp_head(s);
+		return;
+	}
+	r->status = m->status;
+	r->resp_started = true;
+	if (m->status == 101 && r->upgrade) {
+		evbuffer_remove_buffer(in, bufferevent_get_output(s->client), head_len);
+		r->bytes_out += head_len;
+		parser_put(&r->rp);
+		STAT_INC(ws_upgrades);
+		access_log(s, 101);
+		tunnel_start(s);
+		return;
+	}
+	http_response_body(m, r->method);
+	r->resp_keep_alive = m->keep_alive;
+	body_init(&r->resp_body, m->body, m->content_length);
+	bool close = !r->keep_alive || s->close_after || server.draining ||
+	             m->body == HTTP_BODY_UNTIL_CLOSE || !r->req_body.done || s->client_eof;
+	build_client_head(s, m, buf, head_len, close);
+	evbuffer_drain(in, head_len);
+	parser_put(&r->rp);
+	pump_resp_body(s);
+}
+
+/* ---- backend callbacks ---------------------------------------------------------------------- */
+
+static void up_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct session *s = arg;
+
+	if (s->state == SS_TUNNEL) {
+		bufferevent_write_buffer(s->client, bufferevent_get_input(bev));
+		if (evbuffer_get_length(bufferevent_get_output(s->client)) >= RELAY_HIGH_WM) {
+			bufferevent_disable(bev, EV_READ);
+			bufferevent_setwatermark(s->client, EV_WRITE, RELAY_HIGH_WM / 2, 0);
+		}
+		return;
+	}
+	if (s->state != SS_STREAMING)
+		return;
+	if (!s->req.resp_started)
+		resp_head(s);
+	else
+		pump_resp_body(s);
+}
+
+/* The backend drained what we queued: resume reading the client. */
+static void up_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct session *s = arg;
+
+	if (s->state == SS_CLOSING)
+		return;
+	bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+	if (s->state == SS_TUNNEL && !s->client_eof) {
+		bufferevent_enable(s->client, EV_READ);
+	} else if (s->state == SS_STREAMING && !s->req.req_body.done) {
+		bufferevent_enable(s->client, EV_READ);
+		pump_req_body(s);
+	} else if (s->state == SS_TUNNEL && s->client_eof &&
+	           evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+		shutdown(bufferevent_getfd(bev), SHUT_WR);
+	}
+}
+
+static void tunnel_event(struct session *s, bool from_client, short what);
+
+static void up_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct session *s = arg;
+	struct request *r = &s->req;
+
+	if (what & BEV_EVENT_CONNECTED) {
+		s->up->connected = true;
+		int one = 1;
+		setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		if (s->l->conf.mode == MODE_TCP)
+			tunnel_start(s);
+		else
+			send_request(s);
+		return;
+	}
+	if (s->state == SS_TUNNEL) {
+		tunnel_event(s, false, what);
+		return;
+	}
+	bool timeout = (what & BEV_EVENT_TIMEOUT) != 0;
+	if (s->state == SS_CONNECTING) {
+		STAT_INC(upstream_connect_error);
+		if (timeout)
+			STAT_INC(upstream_connect_timeout);
+		backend_failed(s, timeout, timeout ? "connect timeout" : "connect failed");
+		return;
+	}
+	if (!r->resp_started) {
+		/* sent, no answer: a reset or EOF on a reused connection is usually the node
+		 * closing an idle connection as our request crossed it */
+		backend_failed(s, timeout,
+		               timeout ? "response timeout"
+		                       : "connection closed before the response");
+		return;
+	}
+	if ((what & BEV_EVENT_EOF) && r->resp_body.kind == HTTP_BODY_UNTIL_CLOSE) {
+		pump_resp_body(s);
+		r->resp_body.done = true;
+		r->resp_keep_alive = false;
+		resp_done(s);
+		return;
+	}
+	if (s->up != NULL)
+		s->up->b->failures++;
+	reply_error(s, timeout ? 504 : 502,
+	            timeout ? "backend timeout mid-response" : "backend closed mid-response");
+}
+
+/* ---- tunnel (tcp mode, WebSocket) ----------------------------------------------------------- */
+
+static void tunnel_start(struct session *s)
+{
+	struct timeval tv = ms_tv(s->l->conf.tunnel_timeout);
+	struct bufferevent *ub = s->up->bev;
+
+	s->state = SS_TUNNEL;
+	evtimer_del(&s->timer);
+	if (s->l->conf.mode == MODE_TCP)
+		STAT_INC(tcp_sessions);
+	bufferevent_setwatermark(ub, EV_READ, 0, 0);
+	bufferevent_setwatermark(s->client, EV_READ, 0, 0);
+	bufferevent_set_timeouts(ub, &tv, NULL);
+	bufferevent_set_timeouts(s->client, &tv, NULL);
+	bufferevent_enable(ub, EV_READ | EV_WRITE);
+	bufferevent_enable(s->client, EV_READ | EV_WRITE);
+	/* bytes that arrived early, on either side */
+	if (evbuffer_get_length(bufferevent_get_input(s->client)) > 0)
+		client_read_cb(s->client, s);
+	if (evbuffer_get_length(bufferevent_get_input(ub)) > 0)
+		up_read_cb(ub, s);
+	if (s->client_eof && evbuffer_get_length(bufferevent_get_output(ub)) == 0)
+		shutdown(bufferevent_getfd(ub), SHUT_WR);
+}
+
+static bool is_plain_socket(struct bufferevent *bev)
+{
+	return bufferevent_openssl_get_ssl(bev) == NULL;
+}
+
+/* EOF, error or idle timeout on one side of a tunnel. EOF is a half-close: it is passed on
+ * (shutdown of the write side) once the other side has its bytes; the tunnel ends when
+ * both sides are done. */
+static void tunnel_event(struct session *s, bool from_client, short what)
+{
+	struct bufferevent *src = from_client ? s->client : s->up->bev;
+	struct bufferevent *dst = from_client ? s->up->bev : s->client;
+
+	if (what & BEV_EVENT_TIMEOUT) {
+		slog(LOGL_DEBUG, s, "tunnel idle for tunnel_timeout, closing");
+		session_free(s);
+		return;
+	}
+	if (!(what & BEV_EVENT_EOF) || !is_plain_socket(src) || !is_plain_socket(dst)) {
+		session_free(s);
+		return;
+	}
+	if (from_client)
+		s->client_eof = true;
+	else
+		s->up_eof = true;
+	if (s->client_eof && s->up_eof) {
+		if (evbuffer_get_length(bufferevent_get_output(s->client)) > 0)
+			close_after_flush(s);
+		else
+			session_free(s);
+		return;
+	}
+	if (evbuffer_get_length(bufferevent_get_output(dst)) == 0)
+		shutdown(bufferevent_getfd(dst), SHUT_WR);
+	/* else: the write callback of DST shuts it down once drained */
+}
+
+/* ---- client callbacks ----------------------------------------------------------------------- */
+
+static void client_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct session *s = arg;
+
+	switch (s->state) {
+	case SS_REQ_HEAD:
+		req_head(s);
+		break;
+	case SS_REQ_BODY_BUFFER:
+		req_body_buffer(s);
+		break;
+	case SS_STREAMING:
+		if (s->up != NULL && !s->req.req_body.done)
+			pump_req_body(s);
+		break;
+	case SS_TUNNEL:
+		bufferevent_write_buffer(s->up->bev, bufferevent_get_input(bev));
+		if (evbuffer_get_length(bufferevent_get_output(s->up->bev)) >= RELAY_HIGH_WM) {
+			bufferevent_disable(bev, EV_READ);
+			bufferevent_setwatermark(s->up->bev, EV_WRITE, RELAY_HIGH_WM / 2, 0);
+		}
+		break;
+	case SS_CLOSING:
+		evbuffer_drain(bufferevent_get_input(bev),
+		               evbuffer_get_length(bufferevent_get_input(bev)));
+		break;
+	default: /* connecting: the bytes wait in the input buffer (bounded by the watermark) */
+		break;
+	}
+}
+
+static void client_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct session *s = arg;
+
+	if (s->state == SS_CLOSING) {
+		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+			session_free(s);
+		return;
+	}
+	bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+	if (s->up == NULL)
+		return;
+	if (s->state == SS_TUNNEL) {
+		if (s->up_eof && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+			shutdown(bufferevent_getfd(bev), SHUT_WR);
+		else if (!s->up_eof)
+			bufferevent_enable(s->up->bev, EV_READ);
+		return;
+	}
+	if (s->state == SS_STREAMING && s->req.resp_started) {
+		bufferevent_enable(s->up->bev, EV_READ);
+		pump_resp_body(s);
+	}
+}
+
+static void client_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct session *s = arg;
+
+	if (s->state == SS_TUNNEL) {
+		tunnel_event(s, true, what);
+		return;
+	}
+	if (what & BEV_EVENT_ERROR) {
+		unsigned long e = bufferevent_get_openssl_error(bev);
+		if (e != 0)
+			STAT_INC(tls_handshake_error);
+	}
+	/* A client that half-closes after a whole request still gets its answer. */
+	if ((what & BEV_EVENT_EOF) && (s->state == SS_STREAMING || s->state == SS_CONNECTING) &&
+	    s->req.req_body.done && !(what & BEV_EVENT_ERROR)) {
+		s->client_eof = true;
+		return;
+	}
+	if (s->state == SS_STREAMING || s->state == SS_CONNECTING ||
+	    s->state == SS_REQ_BODY_BUFFER) {
+		STAT_INC(req_client_aborted);
+		slog(LOGL_DEBUG, s, "client went away during %s", session_state_names[s->state]);
+		if (s->state != SS_REQ_BODY_BUFFER)
+			access_log(s, s->req.resp_started ? s->req.status : 499);
+	}
+	session_free(s);
+}
+
+/* Header, idle and body deadlines of the client side. */
+static void timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+
+	switch (s->state) {
+	case SS_REQ_HEAD:
+		if (s->hp == NULL) { /* idle keep-alive connection, or nothing ever sent */
+			session_free(s);
+			return;
+		}
+		STAT_INC(req_header_timeout);
+		parser_put(&s->hp);
+		s->req.keep_alive = false;
+		reply_error(s, 408, "request header timeout");
+		return;
+	case SS_REQ_BODY_BUFFER:
+		STAT_INC(req_header_timeout);
+		s->req.keep_alive = false;
+		reply_error(s, 408, "request body timeout");
+		return;
+	default: /* closing: the client does not read */
+		session_free(s);
+	}
+}
+
+/* ---- lifecycle --------------------------------------------------------------------------- */
+
+static void session_free(struct session *s)
+{
+	if (s->up != NULL)
+		up_drop(s, false);
+	req_reset(s);
+	parser_put(&s->hp);
+	evtimer_del(&s->timer);
+	if (s->client != NULL)
+		bufferevent_free(s->client);
+	TAILQ_REMOVE(&server.sessions, s, link);
+	server_conn_closed(s->l);
+	listener_unref(s->l);
+	free(s);
+}
+
+static void peer_format(struct session *s, const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
+		inet_ntop(AF_INET6, &a->sin6_addr, s->peer, sizeof(s->peer));
+		s->peer_port = ntohs(a->sin6_port);
+	} else {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
+		inet_ntop(AF_INET, &a->sin_addr, s->peer, sizeof(s->peer));
+		s->peer_port = ntohs(a->sin_port);
+	}
+}
+
+void session_accept(struct listener *l, evutil_socket_t fd, const struct sockaddr *sa, int salen)
+{
+	struct session *s = calloc(1, sizeof(*s));
+	int one = 1;
+
+	if (s == NULL) {
+		evutil_closesocket(fd);
+		server_conn_closed(l);
+		return;
+	}
+	s->l = listener_ref(l);
+	peer_format(s, sa);
+	TAILQ_INSERT_TAIL(&server.sessions, s, link);
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (l->ssl_ctx != NULL) {
+		SSL *ssl = SSL_new(l->ssl_ctx);
+		s->tls = true;
+		s->client = ssl == NULL ? NULL
+		                        : bufferevent_openssl_socket_new(server.base, fd, ssl,
+		                                                         BUFFEREVENT_SSL_ACCEPTING,
+		                                                         BEV_OPT_CLOSE_ON_FREE);
+		if (s->client == NULL && ssl != NULL)
+			SSL_free(ssl);
+		if (s->client != NULL)
+			bufferevent_openssl_set_allow_dirty_shutdown(s->client, 1);
+	} else {
+		s->client = bufferevent_socket_new(server.base, fd, BEV_OPT_CLOSE_ON_FREE);
+	}
+	evtimer_assign(&s->timer, server.base, timer_cb, s);
+	if (s->client == NULL) {
+		evutil_closesocket(fd);
+		session_free(s);
+		return;
+	}
+	struct timeval wt = ms_tv(l->conf.client_timeout);
+	bufferevent_setcb(s->client, client_read_cb, client_write_cb, client_event_cb, s);
+	bufferevent_set_timeouts(s->client, NULL, &wt);
+	size_t wm = l->conf.max_header_size + 1 > RELAY_HIGH_WM ? l->conf.max_header_size + 1
+	                                                        : RELAY_HIGH_WM;
+	bufferevent_setwatermark(s->client, EV_READ, 0, wm);
+	bufferevent_enable(s->client, EV_READ | EV_WRITE);
+	if (l->conf.mode == MODE_TCP) {
+		clock_gettime(CLOCK_MONOTONIC, &s->req.start);
+		s->req.req_body.done = true;
+		dispatch(s);
+		return;
+	}
+	s->state = SS_REQ_HEAD;
+	timer_arm(s, l->conf.header_timeout);
+}
+
+void session_drain_all(void)
+{
+	struct session *s, *next;
+
+	for (s = TAILQ_FIRST(&server.sessions); s != NULL; s = next) {
+		next = TAILQ_NEXT(s, link);
+		if (s->state == SS_REQ_HEAD && s->hp == NULL)
+			session_free(s);
+		else
+			s->close_after = true;
+	}
+}
+
+void session_close_all(void)
+{
+	while (!TAILQ_EMPTY(&server.sessions))
+		session_free(TAILQ_FIRST(&server.sessions));
+}
