@@ -34,7 +34,8 @@ int log_level_parse(const char *name);
 /* Opens the access log: a path, "-" for stdout, or "off". Reopening (reload, logrotate)
  * replaces the previous file only when the new one opened. */
 int log_access_open(const char *where, char *err, size_t errlen) WUR;
-/* Appends one line (a trailing newline is added). Buffered; flushed by log_access_flush. */
+/* Appends one line, prefixed with the UTC time and ended with a newline. Buffered;
+ * flushed by log_access_flush (every second). */
 void log_access(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_access_flush(void);
 void log_access_close(void);

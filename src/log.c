@@ -80,10 +80,21 @@ int log_access_open(const char *where, char *err, size_t errlen)
 
 void log_access(const char *fmt, ...)
 {
+	static time_t cached_sec = -1;
+	static char cached[24]; /* "2026-11-21T10:14:03" */
+	struct timeval tv;
+	struct tm tm;
 	va_list ap;
 
 	if (access_fp == NULL)
 		return;
+	gettimeofday(&tv, NULL);
+	if (tv.tv_sec != cached_sec) {
+		gmtime_r(&tv.tv_sec, &tm);
+		strftime(cached, sizeof(cached), "%Y-%m-%dT%H:%M:%S", &tm);
+		cached_sec = tv.tv_sec;
+	}
+	fprintf(access_fp, "%s.%03dZ ", cached, (int)(tv.tv_usec / 1000));
 	va_start(ap, fmt);
 	vfprintf(access_fp, fmt, ap);
 	va_end(ap);

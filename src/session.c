@@ -228,7 +228,7 @@ static void access_log(struct session *s, int status)
 {
 	struct request *r = &s->req;
 
-	log_access("%s %s:%u %s %s %s %s %s %d %llu %.3fms", "-", s->peer, s->peer_port, s->l->name,
+	log_access("%s:%u %s %s %s %s %s %d %llu %.3fms", s->peer, s->peer_port, s->l->name,
 	           r->backend != NULL ? r->backend : "-", r->method_s[0] ? r->method_s : "-",
 	           r->uri[0] ? r->uri : "-", r->rpc.method[0] ? r->rpc.method : "-", status,
 	           (unsigned long long)r->bytes_out, ms_since(&r->start));
@@ -370,9 +370,9 @@ static void build_upstream_head(struct session *s, const struct http_msg *m, con
 	}
 	evbuffer_add_printf(out,
 	                    "X-Forwarded-For: %s\r\nX-Forwarded-Proto: %s\r\n"
-	                    "Forwarded: for=%s%s%s%s;proto=%s\r\n",
+	                    "Forwarded: for=%s%s%s;proto=%s\r\n",
 	                    s->peer, s->tls ? "https" : "http", v6 ? "\"[" : "", s->peer,
-	                    v6 ? "]\"" : "", "", s->tls ? "https" : "http");
+	                    v6 ? "]\"" : "", s->tls ? "https" : "http");
 	if (s->req.upgrade)
 		evbuffer_add(out, "Connection: Upgrade\r\nUpgrade: websocket\r\n", 41);
 	evbuffer_add(out, "\r\n", 2);
@@ -798,7 +798,12 @@ static void resp_head(struct session *s)
 	}
 	r->status = m->status;
 	r->resp_started = true;
-	if (m->status == 101 && r->upgrade) {
+	if (m->status == 101 && !r->upgrade) {
+		STAT_INC(resp_bad);
+		backend_failed(s, false, "101 Switching Protocols without an upgrade request");
+		return;
+	}
+	if (m->status == 101) {
 		evbuffer_remove_buffer(in, bufferevent_get_output(s->client), head_len);
 		r->bytes_out += head_len;
 		parser_put(&r->rp);

@@ -1,0 +1,200 @@
+/* Balancing: smooth weighted round robin and least connections, over pure pool objects. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "backend.h"
+
+#define MAX_B 8
+
+struct fixture {
+	struct pool *pool;
+	struct backend *b[MAX_B];
+	size_t n;
+};
+
+static struct fixture fx;
+
+static void setup_pool(int balance, const unsigned *weights, size_t n)
+{
+	struct conf_pool cp = {.name = "rpc", .balance = balance, .retries = 2};
+	char names[MAX_B][8];
+
+	memset(&fx, 0, sizeof(fx));
+	fx.pool = pool_new(&cp);
+	assert_non_null(fx.pool);
+	for (size_t i = 0; i < n; i++) {
+		struct conf_backend cb = {.pool = "rpc", .weight = weights[i]};
+		snprintf(names[i], sizeof(names[i]), "n%zu", i);
+		cb.name = names[i];
+		fx.b[i] = backend_new(&cb);
+		assert_non_null(fx.b[i]);
+		assert_int_equal(pool_add(fx.pool, fx.b[i]), 0);
+		backend_unref(fx.b[i]); /* the pool holds it now */
+	}
+	fx.n = n;
+}
+
+static int teardown(void **state)
+{
+	pool_unref(fx.pool);
+	return 0;
+}
+
+static size_t index_of(const struct backend *b)
+{
+	for (size_t i = 0; i < fx.n; i++)
+		if (fx.b[i] == b)
+			return i;
+	fail_msg("picked a backend outside the pool");
+	return 0;
+}
+
+/* Picks N times and counts per backend. */
+static void count_picks(unsigned n, unsigned *counts)
+{
+	for (unsigned i = 0; i < n; i++) {
+		struct backend *b = pool_pick(fx.pool, NULL, 0);
+		assert_non_null(b);
+		counts[index_of(b)]++;
+	}
+}
+
+static void test_rr_equal_weights_spread_evenly(void **state)
+{
+	unsigned w[3] = {1, 1, 1}, counts[3] = {0};
+
+	setup_pool(BALANCE_ROUNDROBIN, w, 3);
+	count_picks(30, counts);
+	assert_int_equal(counts[0], 10);
+	assert_int_equal(counts[1], 10);
+	assert_int_equal(counts[2], 10);
+}
+
+static void test_rr_weights_are_proportional(void **state)
+{
+	unsigned w[3] = {1, 2, 3}, counts[3] = {0};
+
+	setup_pool(BALANCE_ROUNDROBIN, w, 3);
+	count_picks(600, counts);
+	assert_int_equal(counts[0], 100);
+	assert_int_equal(counts[1], 200);
+	assert_int_equal(counts[2], 300);
+}
+
+/* Smooth: a heavy backend's turns are interleaved, not bunched (nginx's 5,1,1 example). */
+static void test_rr_is_smooth(void **state)
+{
+	unsigned w[3] = {5, 1, 1};
+	const size_t expect[7] = {0, 0, 1, 0, 2, 0, 0};
+
+	setup_pool(BALANCE_ROUNDROBIN, w, 3);
+	for (int round = 0; round < 3; round++)
+		for (size_t i = 0; i < 7; i++)
+			assert_int_equal(index_of(pool_pick(fx.pool, NULL, 0)), expect[i]);
+}
+
+static void test_rr_skips_excluded_and_unroutable(void **state)
+{
+	unsigned w[3] = {1, 1, 1}, counts[3] = {0};
+
+	setup_pool(BALANCE_ROUNDROBIN, w, 3);
+	fx.b[1]->routable = false;
+	struct backend *ex[1] = {fx.b[0]};
+	for (int i = 0; i < 10; i++)
+		assert_ptr_equal(pool_pick(fx.pool, ex, 1), fx.b[2]);
+	fx.b[2]->weight = 0;
+	assert_null(pool_pick(fx.pool, ex, 1));
+	count_picks(5, counts);
+	assert_int_equal(counts[0], 5);
+	assert_true(pool_has_routable(fx.pool));
+	fx.b[0]->removed = true;
+	assert_false(pool_has_routable(fx.pool));
+	assert_null(pool_pick(fx.pool, NULL, 0));
+}
+
+static void test_rr_respects_max_conns(void **state)
+{
+	unsigned w[2] = {1, 1};
+
+	setup_pool(BALANCE_ROUNDROBIN, w, 2);
+	fx.b[0]->conf.max_conns = 2;
+	fx.b[0]->active = 2;
+	for (int i = 0; i < 4; i++)
+		assert_ptr_equal(pool_pick(fx.pool, NULL, 0), fx.b[1]);
+	fx.b[0]->active = 1;
+	unsigned counts[2] = {0};
+	count_picks(4, counts);
+	assert_int_equal(counts[0], 2);
+}
+
+static void test_leastconn_prefers_fewest_busy(void **state)
+{
+	unsigned w[3] = {1, 1, 1};
+
+	setup_pool(BALANCE_LEASTCONN, w, 3);
+	fx.b[0]->active = 5;
+	fx.b[1]->active = 2;
+	fx.b[2]->active = 7;
+	assert_ptr_equal(pool_pick(fx.pool, NULL, 0), fx.b[1]);
+	fx.b[1]->active = 9;
+	assert_ptr_equal(pool_pick(fx.pool, NULL, 0), fx.b[0]);
+}
+
+static void test_leastconn_weighs_connections(void **state)
+{
+	unsigned w[2] = {1, 4};
+
+	setup_pool(BALANCE_LEASTCONN, w, 2);
+	fx.b[0]->active = 2; /* 2 per unit of weight */
+	fx.b[1]->active = 6; /* 1.5 per unit of weight */
+	assert_ptr_equal(pool_pick(fx.pool, NULL, 0), fx.b[1]);
+}
+
+/* An idle pool (no connection busy) still spreads requests by weight. */
+static void test_leastconn_ties_rotate(void **state)
+{
+	unsigned w[3] = {1, 1, 1}, counts[3] = {0};
+
+	setup_pool(BALANCE_LEASTCONN, w, 3);
+	count_picks(30, counts);
+	assert_int_equal(counts[0], 10);
+	assert_int_equal(counts[1], 10);
+	assert_int_equal(counts[2], 10);
+}
+
+static void test_identity_and_update(void **state)
+{
+	unsigned w[1] = {1};
+	struct conf_backend same = {.name = "n0", .pool = "rpc", .weight = 7};
+	struct conf_backend other = {.name = "n0", .pool = "rpc", .weight = 1};
+
+	setup_pool(BALANCE_ROUNDROBIN, w, 1);
+	other.address.port = 9;
+	assert_true(backend_same_identity(fx.b[0], &same));
+	assert_false(backend_same_identity(fx.b[0], &other));
+	backend_update(fx.b[0], &same);
+	assert_int_equal(fx.b[0]->weight, 7);
+	assert_string_equal(fx.b[0]->name, "n0");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_teardown(test_rr_equal_weights_spread_evenly, teardown),
+	    cmocka_unit_test_teardown(test_rr_weights_are_proportional, teardown),
+	    cmocka_unit_test_teardown(test_rr_is_smooth, teardown),
+	    cmocka_unit_test_teardown(test_rr_skips_excluded_and_unroutable, teardown),
+	    cmocka_unit_test_teardown(test_rr_respects_max_conns, teardown),
+	    cmocka_unit_test_teardown(test_leastconn_prefers_fewest_busy, teardown),
+	    cmocka_unit_test_teardown(test_leastconn_weighs_connections, teardown),
+	    cmocka_unit_test_teardown(test_leastconn_ties_rotate, teardown),
+	    cmocka_unit_test_teardown(test_identity_and_update, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
