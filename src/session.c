@@ -359,7 +359,11 @@ static void build_upstream_head(struct session *s, const struct http_msg *m, con
 	add_span(out, buf, m->method_s);
 	evbuffer_add(out, " ", 1);
 	add_span(out, buf, m->target);
-	evbuffer_add(out, " HTTP/1.1\r\n", 11);
+	/* an HTTP/1.0 client cannot read a chunked answer: ask the node in its version */
+	if (m->version_minor == 0)
+		evbuffer_add(out, " HTTP/1.0\r\n", 11);
+	else
+		evbuffer_add(out, " HTTP/1.1\r\n", 11);
 	for (unsigned i = 0; i < m->n_hdr; i++) {
 		if (is_dropped_request_header(m, buf, i))
 			continue;
@@ -537,7 +541,12 @@ static void pump_req_body(struct session *s)
 		reply_error(s, 413, "request body too large");
 		return;
 	}
-	if (!r->req_body.done && evbuffer_get_length(dst) >= RELAY_HIGH_WM) {
+	if (r->req_body.done) { /* no more client bytes expected: no read deadline */
+		struct timeval ct = ms_tv(s->l->conf.client_timeout);
+		bufferevent_set_timeouts(s->client, NULL, &ct);
+		return;
+	}
+	if (evbuffer_get_length(dst) >= RELAY_HIGH_WM) {
 		bufferevent_disable(s->client, EV_READ);
 		bufferevent_setwatermark(s->up->bev, EV_WRITE, RELAY_HIGH_WM / 2, 0);
 	}
@@ -618,7 +627,9 @@ static void send_request(struct session *s)
 	bufferevent_set_timeouts(ub, &rt, &rt);
 	bufferevent_setwatermark(ub, EV_READ, 0, RELAY_HIGH_WM);
 	bufferevent_enable(ub, EV_READ | EV_WRITE);
-	if (r->streamed) {
+	if (r->streamed) { /* a client that stops sending its body times out */
+		struct timeval ct = ms_tv(s->l->conf.client_timeout);
+		bufferevent_set_timeouts(s->client, &ct, &ct);
 		bufferevent_enable(s->client, EV_READ);
 		pump_req_body(s);
 	}
@@ -1039,6 +1050,9 @@ static void client_write_cb(struct bufferevent *bev, void *arg)
 static void client_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct session *s = arg;
+
+	if (what == BEV_EVENT_CONNECTED) /* TLS handshake done */
+		return;
 
 	if (s->state == SS_TUNNEL) {
 		tunnel_event(s, true, what);
