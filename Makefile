@@ -6,8 +6,8 @@ SAN     ?=
 V       ?= 0
 
 LIBS_PC  := libevent libevent_openssl openssl libcurl inih jansson sqlite3
-CFLAGS   ?= -O2 -g
-CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+OPT      ?= -O2 -g
+CFLAGS   += $(OPT) -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wno-unused-parameter -fno-strict-aliasing -D_GNU_SOURCE -Iinclude $(SAN)
 LDFLAGS  += $(SAN)
 PC_CFLAGS = $(shell pkg-config --cflags $(LIBS_PC) 2>/dev/null)
@@ -76,7 +76,7 @@ test: deps ## install what is missing, build, run every test (unit and end-to-en
 	$(Q)$(MAKE) --no-print-directory e2e
 
 asan: deps ## run the whole suite under AddressSanitizer and UBSan
-	$(Q)$(MAKE) --no-print-directory BUILD=build-asan CFLAGS="-O1 -g -fno-omit-frame-pointer" \
+	$(Q)$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" \
 		SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" all unit e2e
 
 run: deps all ## build and start the demo: nodegate in front of three simulated rippled nodes

@@ -69,8 +69,11 @@ void backend_update(struct backend *b, const struct conf_backend *cb)
 {
 	struct conf_backend old = b->conf;
 
+	/* the name is the identity: it stays the same string, which requests may be logging */
 	conf_backend_copy(&b->conf, cb);
-	b->name = b->conf.name;
+	free(b->conf.name);
+	b->conf.name = old.name;
+	old.name = NULL;
 	conf_backend_release(&old);
 	b->weight = (unsigned)cb->weight;
 	b->removed = false;

@@ -90,8 +90,8 @@ struct request {
 	bool resp_keep_alive;   /* the backend keeps the connection */
 	int status;
 	struct body resp_body;
-	uint64_t bytes_out;  /* response bytes written to the client */
-	const char *backend; /* name for the access log */
+	uint64_t bytes_out; /* response bytes written to the client */
+	struct backend *b;  /* the backend tried last, held for the log */
 };
 
 struct session {
@@ -229,7 +229,7 @@ static void access_log(struct session *s, int status)
 	struct request *r = &s->req;
 
 	log_access("%s:%u %s %s %s %s %s %d %llu %.3fms", s->peer, s->peer_port, s->l->name,
-	           r->backend != NULL ? r->backend : "-", r->method_s[0] ? r->method_s : "-",
+	           r->b != NULL ? r->b->name : "-", r->method_s[0] ? r->method_s : "-",
 	           r->uri[0] ? r->uri : "-", r->rpc.method[0] ? r->rpc.method : "-", status,
 	           (unsigned long long)r->bytes_out, ms_since(&r->start));
 }
@@ -242,6 +242,7 @@ static void req_reset(struct session *s)
 		evbuffer_free(r->out);
 	parser_put(&r->rp);
 	pool_unref(r->pool);
+	backend_unref(r->b);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -647,7 +648,8 @@ static void dispatch(struct session *s)
 		if (b == NULL)
 			break;
 		r->tried[r->n_tried++] = b;
-		r->backend = b->name;
+		backend_unref(r->b);
+		r->b = backend_ref(b);
 		s->up =
 		    upstream_get(server.base, b, r->pool->conf.connect_timeout, err, sizeof(err));
 		if (s->up == NULL) {
@@ -790,7 +792,7 @@ static void resp_head(struct session *s)
 		return;
 	if (res == HTTP_ERROR) {
 		STAT_INC(resp_bad);
-		slog(LOGL_WARN, s, "backend %s: bad response: %s", r->backend, r->rp->reason);
+		slog(LOGL_WARN, s, "backend %s: bad response: %s", r->b->name, r->rp->reason);
 		r->sent = true; /* the backend saw the request: a replay is the method's call */
 		backend_failed(s, false, "bad response head");
 		return;

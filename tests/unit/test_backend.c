@@ -23,7 +23,7 @@ static struct fixture fx;
 static void setup_pool(int balance, const unsigned *weights, size_t n)
 {
 	struct conf_pool cp = {.name = "rpc", .balance = balance, .retries = 2};
-	char names[MAX_B][8];
+	char names[MAX_B][24];
 
 	memset(&fx, 0, sizeof(fx));
 	fx.pool = pool_new(&cp);
