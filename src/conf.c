@@ -1,0 +1,1233 @@
+/* Configuration: one option table drives parsing (inih), defaults, limits and the docs.
+ * conf_load parses into a fresh struct, then cross-validates; every error names FILE:LINE. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ini.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "http.h"
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+#define MS_S 1000ULL
+#define MS_M (60 * MS_S)
+#define MS_H (60 * MS_M)
+#define MS_D (24 * MS_H)
+#define KIB  1024ULL
+#define MIB  (1024 * KIB)
+#define GIB  (1024 * MIB)
+
+#define OPT_MAX     64        /* options per section kind, at most (static assert below) */
+#define NAME_MAXLEN 64        /* section names: [pool NAME] */
+#define FILE_MAXLEN (1 << 20) /* a config file larger than this is a mistake */
+#define SHOW_MAXLEN 64        /* longest value quoted back in a message */
+#define MSG_MAXLEN  1024
+
+const char *const listener_mode_names[MODE_COUNT] = {
+    [MODE_HTTP] = "http",
+    [MODE_TCP] = "tcp",
+};
+
+const char *const balance_names[BALANCE_COUNT] = {
+    [BALANCE_ROUNDROBIN] = "roundrobin",
+    [BALANCE_LEASTCONN] = "leastconn",
+};
+
+#define G(f) offsetof(struct conf_global, f)
+#define L(f) offsetof(struct conf_listener, f)
+#define P(f) offsetof(struct conf_pool, f)
+#define B(f) offsetof(struct conf_backend, f)
+
+/* Row makers for the table; RELOAD and RESTART say whether a reload may change it. */
+#define RELOAD                true
+#define RESTART               false
+#define ROW(sec, nm, ty, off) .section = sec, .name = nm, .type = ty, .offset = off
+#define NUM(sec, nm, ty, off, df, lo, hi, hp)                                                      \
+	{                                                                                          \
+		ROW(sec, nm, ty, off), .def = df, .min = lo, .max = hi, .reloadable = RELOAD,      \
+		                       .help = hp                                                  \
+	}
+#define ENUM(sec, nm, off, df, words, n, rel, hp)                                                  \
+	{                                                                                          \
+		ROW(sec, nm, CONF_ENUM, off), .def = df, .names = words, .n_names = n,             \
+		                              .reloadable = rel, .help = hp                        \
+	}
+#define BOOL(sec, nm, off, df, hp)                                                                 \
+	{                                                                                          \
+		ROW(sec, nm, CONF_BOOL, off), .def = df, .reloadable = RELOAD, .help = hp          \
+	}
+#define STR(sec, nm, off, df, mv, rel, hp)                                                         \
+	{                                                                                          \
+		ROW(sec, nm, CONF_STRING, off), .def = df, .metavar = mv, .reloadable = rel,       \
+		                                .help = hp                                         \
+	}
+#define REQUIRED(sec, nm, ty, off, mv, rel, hp)                                                    \
+	{                                                                                          \
+		ROW(sec, nm, ty, off), .required = true, .metavar = mv, .reloadable = rel,         \
+		                       .help = hp                                                  \
+	}
+
+/* The source of truth. etc/nodegate.ini repeats every row (tests/unit/test_conf.c fails
+ * when the two disagree): the help is the comment above the option there. */
+const struct conf_option conf_options[] = {
+    ENUM("nodegate", "log_level", G(log_level), "info", log_level_names, LOGL_COUNT, RELOAD,
+         "error, warn, info or debug; info logs state changes, not requests"),
+    STR("nodegate", "access_log", G(access_log), "-", "PATH", RELOAD,
+        "one line per request: a file, - for stdout (journald, containers) or off"),
+    STR("nodegate", "state_dir", G(state_dir), "state", "PATH", RESTART,
+        "directory for persistent state (incidents), relative to the working directory"),
+    NUM("nodegate", "shutdown_timeout", CONF_DURATION, G(shutdown_timeout), "10s", 0, MS_H,
+        "on SIGTERM, in-flight requests get this long before connections close"),
+    NUM("nodegate", "max_connections", CONF_UINT, G(max_connections), "10000", 1, 1000000,
+        "client connections over all listeners; stays under the file-descriptor limit"),
+
+    REQUIRED("listener", "bind", CONF_ADDR, L(bind), "HOST:PORT", RESTART,
+             "address to listen on: HOST:PORT, [IPV6]:PORT or *:PORT (all IPv4 addresses)"),
+    ENUM("listener", "mode", L(mode), "http", listener_mode_names, MODE_COUNT, RESTART,
+         "http proxies HTTP/1.1 requests and WebSocket upgrades; tcp relays bytes"),
+    REQUIRED("listener", "pool", CONF_STRING, L(pool), "NAME", RELOAD,
+             "the [pool NAME] whose backends serve this listener"),
+    STR("listener", "tls_cert", L(tls_cert), NULL, "PATH", RELOAD,
+        "PEM certificate chain; set it with tls_key to terminate TLS on this listener"),
+    STR("listener", "tls_key", L(tls_key), NULL, "PATH", RELOAD,
+        "PEM private key of tls_cert; keep it readable by nodegate only"),
+    NUM("listener", "max_connections", CONF_UINT, L(max_connections), "10000", 1, 1000000,
+        "client connections on this listener; more wait in the kernel's backlog"),
+    NUM("listener", "header_timeout", CONF_DURATION, L(header_timeout), "10s", 1, MS_H,
+        "the whole request head must arrive within this (408); stops slowloris"),
+    NUM("listener", "client_timeout", CONF_DURATION, L(client_timeout), "60s", 1, MS_D,
+        "client inactivity: idle keep-alive connections and stalled bodies close"),
+    NUM("listener", "tunnel_timeout", CONF_DURATION, L(tunnel_timeout), "1h", 1, 7 * MS_D,
+        "inactivity of TCP relays and WebSocket tunnels; subscriptions are quiet"),
+    NUM("listener", "max_header_size", CONF_SIZE, L(max_header_size), "16k", KIB, MIB,
+        "request head bytes (431); JSON-RPC heads are small"),
+    NUM("listener", "max_uri_size", CONF_SIZE, L(max_uri_size), "8k", 64, MIB,
+        "request-target bytes (414); at most max_header_size"),
+    NUM("listener", "max_headers", CONF_UINT, L(max_headers), "100", 1, HTTP_MAX_HEADERS,
+        "header fields per request (431); real clients send a dozen"),
+    NUM("listener", "max_body_size", CONF_SIZE, L(max_body_size), "1m", 1, GIB,
+        "request body bytes (413); JSON-RPC requests are far smaller"),
+    NUM("listener", "max_requests", CONF_UINT, L(max_requests), "0", 0, 1000000000,
+        "requests per client connection, then it is closed; 0 means no limit"),
+
+    ENUM("pool", "balance", P(balance), "roundrobin", balance_names, BALANCE_COUNT, RELOAD,
+         "roundrobin (smooth, weighted) or leastconn (fewest active, weighted)"),
+    NUM("pool", "retries", CONF_UINT, P(retries), "2", 0, 10,
+        "extra attempts on other backends after a connect failure"),
+    NUM("pool", "connect_timeout", CONF_DURATION, P(connect_timeout), "2s", 1, MS_M,
+        "to connect to a backend, TLS handshake included; a node on the LAN answers fast"),
+    NUM("pool", "response_timeout", CONF_DURATION, P(response_timeout), "30s", 1, MS_H,
+        "from request sent to response head, and between reads; some RPC calls are slow"),
+    NUM("pool", "idle_timeout", CONF_DURATION, P(idle_timeout), "60s", 1, MS_H,
+        "idle pooled connections close after this; keep it below the node's keep-alive"),
+    NUM("pool", "max_idle", CONF_UINT, P(max_idle), "64", 0, 10000,
+        "idle keep-alive connections kept per backend; 0 closes each after its response"),
+
+    REQUIRED("backend", "pool", CONF_STRING, B(pool), "NAME", RELOAD,
+             "the [pool NAME] this backend belongs to"),
+    REQUIRED("backend", "address", CONF_ADDR, B(address), "HOST:PORT", RELOAD,
+             "HOST:PORT of the node's RPC port; a hostname is resolved when the file is loaded"),
+    NUM("backend", "weight", CONF_UINT, B(weight), "1", 0, 256,
+        "share of traffic relative to the pool's other backends; 0 keeps it out of rotation"),
+    NUM("backend", "max_conns", CONF_UINT, B(max_conns), "0", 0, 1000000,
+        "connections to this backend, to protect a small node; 0 means no limit"),
+    BOOL("backend", "tls", B(tls), "no",
+         "speak TLS to the backend, for nodes reached over networks you do not trust"),
+    BOOL("backend", "tls_verify", B(tls_verify), "yes",
+         "verify the backend's certificate and name; turn off only for tests"),
+    STR("backend", "tls_ca", B(tls_ca), NULL, "PATH", RELOAD,
+        "CA bundle (PEM) to verify the backend with; the system store when unset"),
+    STR("backend", "tls_sni", B(tls_sni), NULL, "HOSTNAME", RELOAD,
+        "server name to send and verify; the host part of address when unset"),
+};
+const size_t conf_n_options = ARRAY_SIZE(conf_options);
+_Static_assert(ARRAY_SIZE(conf_options) <= OPT_MAX, "raise OPT_MAX");
+
+/* Section kinds, in the words a file uses. */
+enum sect_kind {
+	SK_GLOBAL = 0,
+	SK_LISTENER,
+	SK_POOL,
+	SK_BACKEND,
+	SK_COUNT
+};
+
+static const char *const sect_words[SK_COUNT] = {
+    [SK_GLOBAL] = "nodegate",
+    [SK_LISTENER] = "listener",
+    [SK_POOL] = "pool",
+    [SK_BACKEND] = "backend",
+};
+
+/* One section as written, kept for messages after parsing. */
+struct sect_meta {
+	enum sect_kind kind;
+	size_t idx;                   /* into the conf array of that kind */
+	int line;                     /* of the [header] */
+	char label[NAME_MAXLEN + 16]; /* "pool rpc", printed as "[pool rpc]" */
+	int key_line[OPT_MAX];        /* by conf_options index; 0: not in the file */
+};
+
+struct parse_err {
+	int line;
+	char *msg;
+};
+
+struct parser {
+	const char *path;
+	struct conf *c;
+	bool oom;
+
+	struct parse_err err[CONF_MAX_ERRORS];
+	size_t n_err, dropped;
+
+	char *buf; /* the whole file */
+	size_t len, pos;
+	int lineno;
+	char shown[SHOW_MAXLEN + 8]; /* the current line, for "cannot parse" */
+	bool expect_kv, got_kv;      /* the line handed to inih should reach on_key */
+
+	struct sect_meta *metas;
+	size_t n_metas;
+	long cur;  /* index into metas; -1: no section yet */
+	bool skip; /* inside a section that was refused: its keys are ignored */
+};
+
+/* Copies S for quoting in a message: control bytes become '?', long values are cut. */
+static const char *show(const char *s, char *buf, size_t len)
+{
+	size_t i = 0;
+
+	for (; s[i] != '\0' && i + 1 < len && i < SHOW_MAXLEN; i++)
+		buf[i] = ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ? '?' : s[i];
+	buf[i] = '\0';
+	if (s[i] != '\0' && i + 4 < len)
+		strcpy(buf + i, "...");
+	return buf;
+}
+
+/* Records "FILE:LINE: [sect] key: what". LINE 0 leaves the line out, SECT and KEY may be
+ * NULL. Past CONF_MAX_ERRORS errors are only counted. */
+static void errf(struct parser *p, int line, const char *sect, const char *key, const char *fmt,
+                 ...) __attribute__((format(printf, 5, 6)));
+static void errf(struct parser *p, int line, const char *sect, const char *key, const char *fmt,
+                 ...)
+{
+	char what[MSG_MAXLEN], where[MSG_MAXLEN], msg[3 * MSG_MAXLEN], k[SHOW_MAXLEN + 8];
+	va_list ap;
+
+	if (p->n_err == CONF_MAX_ERRORS) {
+		p->dropped++;
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	if (line > 0)
+		snprintf(where, sizeof(where), "%s:%d", p->path, line);
+	else
+		snprintf(where, sizeof(where), "%s", p->path);
+	if (key != NULL)
+		show(key, k, sizeof(k));
+	if (sect != NULL && key != NULL)
+		snprintf(msg, sizeof(msg), "%s: [%s] %s: %s", where, sect, k, what);
+	else if (sect != NULL)
+		snprintf(msg, sizeof(msg), "%s: [%s]: %s", where, sect, what);
+	else if (key != NULL)
+		snprintf(msg, sizeof(msg), "%s: %s: %s", where, k, what);
+	else
+		snprintf(msg, sizeof(msg), "%s: %s", where, what);
+	p->err[p->n_err].msg = strdup(msg);
+	if (p->err[p->n_err].msg == NULL) {
+		p->oom = true;
+		p->dropped++;
+		return;
+	}
+	p->err[p->n_err++].line = line;
+}
+
+/* ---- value parsers ---------------------------------------------------------------- */
+
+/* Decimal digits only (no sign, no space); *end points past them. */
+static int WUR parse_digits(const char *s, const char **end, uint64_t *v)
+{
+	uint64_t n = 0;
+	const char *q = s;
+
+	for (; *q >= '0' && *q <= '9'; q++) {
+		if (n > (UINT64_MAX - (uint64_t)(*q - '0')) / 10)
+			return -1;
+		n = n * 10 + (uint64_t)(*q - '0');
+	}
+	if (q == s)
+		return -1;
+	*end = q;
+	*v = n;
+	return 0;
+}
+
+/* A number followed by one of the units (a unit "" is the bare number). */
+static int WUR parse_with_unit(const char *s, const char *const *units, const uint64_t *mult,
+                               size_t n_units, bool nocase, uint64_t *out)
+{
+	const char *end;
+	uint64_t n;
+
+	if (parse_digits(s, &end, &n) < 0)
+		return -1;
+	for (size_t i = 0; i < n_units; i++) {
+		if ((nocase ? strcasecmp(end, units[i]) : strcmp(end, units[i])) != 0)
+			continue;
+		if (n > UINT64_MAX / mult[i])
+			return -1;
+		*out = n * mult[i];
+		return 0;
+	}
+	return -1;
+}
+
+int conf_parse_duration(const char *s, uint64_t *ms, char *err, size_t errlen)
+{
+	static const char *const units[] = {"", "ms", "s", "m", "h", "d"};
+	static const uint64_t mult[] = {MS_S, 1, MS_S, MS_M, MS_H, MS_D};
+	char q[SHOW_MAXLEN + 8];
+
+	if (parse_with_unit(s, units, mult, ARRAY_SIZE(units), false, ms) == 0)
+		return 0;
+	snprintf(err, errlen,
+	         "bad duration \"%s\" (expected a number and a unit: ms, s, m, h or d)",
+	         show(s, q, sizeof(q)));
+	return -1;
+}
+
+int conf_parse_size(const char *s, uint64_t *bytes, char *err, size_t errlen)
+{
+	static const char *const units[] = {"", "k", "m", "g"};
+	static const uint64_t mult[] = {1, KIB, MIB, GIB};
+	char q[SHOW_MAXLEN + 8];
+
+	if (parse_with_unit(s, units, mult, ARRAY_SIZE(units), true, bytes) == 0)
+		return 0;
+	snprintf(err, errlen,
+	         "bad size \"%s\" (expected a number of bytes, or with a unit: k, m or g)",
+	         show(s, q, sizeof(q)));
+	return -1;
+}
+
+int conf_parse_bool(const char *s, bool *out, char *err, size_t errlen)
+{
+	static const char *const yes[] = {"yes", "true", "on", "1"};
+	static const char *const no[] = {"no", "false", "off", "0"};
+	char q[SHOW_MAXLEN + 8];
+
+	for (size_t i = 0; i < ARRAY_SIZE(yes); i++) {
+		if (strcasecmp(s, yes[i]) == 0) {
+			*out = true;
+			return 0;
+		}
+		if (strcasecmp(s, no[i]) == 0) {
+			*out = false;
+			return 0;
+		}
+	}
+	snprintf(err, errlen, "bad value \"%s\" (expected yes or no)", show(s, q, sizeof(q)));
+	return -1;
+}
+
+/* IPv4 forms: "*" (every address, binds only) and dotted quads. Returns 1 when HOST is
+ * neither, so a name to resolve. */
+static int WUR parse_v4(const char *host, bool passive, struct conf_addr *out, char *err,
+                        size_t errlen)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)&out->ss;
+	char q[SHOW_MAXLEN + 8];
+
+	if (strcmp(host, "*") == 0) {
+		if (!passive) {
+			snprintf(err, errlen, "\"*\" is only for bind (expected HOST:PORT)");
+			return -1;
+		}
+		sin->sin_addr.s_addr = htonl(INADDR_ANY);
+	} else if (strspn(host, "0123456789.") == strlen(host)) {
+		/* getaddrinfo would take "10.1" as 10.0.0.1: only dotted quads are addresses */
+		if (inet_pton(AF_INET, host, &sin->sin_addr) != 1) {
+			snprintf(err, errlen,
+			         "bad IPv4 address \"%s\" (expected four numbers 0..255, like "
+			         "127.0.0.1)",
+			         show(host, q, sizeof(q)));
+			return -1;
+		}
+	} else {
+		return 1;
+	}
+	sin->sin_family = AF_INET;
+	out->len = sizeof(*sin);
+	return 0;
+}
+
+/* Fills OUT from a numeric or resolved HOST; the port is set by the caller. */
+static int WUR resolve_host(const char *host, bool v6, bool passive, struct conf_addr *out,
+                            char *err, size_t errlen)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+	char q[SHOW_MAXLEN + 8];
+	int rc;
+
+	if (!v6 && (rc = parse_v4(host, passive, out, err, errlen)) <= 0)
+		return rc;
+	if (v6) {
+		hints.ai_family = AF_INET6;
+		hints.ai_flags = AI_NUMERICHOST;
+	}
+	if (passive)
+		hints.ai_flags |= AI_PASSIVE;
+	rc = getaddrinfo(host, NULL, &hints, &res);
+	if (rc != 0 || res == NULL || res->ai_addrlen > sizeof(out->ss)) {
+		if (v6)
+			snprintf(err, errlen,
+			         "bad IPv6 address \"%s\" (expected [IPV6]:PORT, like [::1]:80)",
+			         show(host, q, sizeof(q)));
+		else
+			snprintf(err, errlen,
+			         "cannot resolve \"%s\": %s (expected a hostname or an IP address)",
+			         show(host, q, sizeof(q)),
+			         rc != 0 ? gai_strerror(rc) : "no address");
+		if (res != NULL)
+			freeaddrinfo(res);
+		return -1;
+	}
+	memcpy(&out->ss, res->ai_addr, res->ai_addrlen);
+	out->len = res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
+}
+
+/* Splits "HOST:PORT" or "[V6]:PORT" into host (brackets removed) and port text. */
+static int WUR split_addr(const char *s, char *host, size_t hostlen, const char **port, bool *v6)
+{
+	const char *h = s, *colon;
+	size_t n;
+
+	*v6 = s[0] == '[';
+	if (*v6) {
+		const char *close = strchr(s, ']');
+
+		if (close == NULL || close[1] != ':')
+			return -1;
+		h = s + 1;
+		n = (size_t)(close - h);
+		colon = close + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (colon == NULL || memchr(s, ':', (size_t)(colon - s)) != NULL)
+			return -1; /* no port, or an IPv6 address without brackets */
+		n = (size_t)(colon - s);
+	}
+	if (n == 0 || n >= hostlen)
+		return -1;
+	memcpy(host, h, n);
+	host[n] = '\0';
+	*port = colon + 1;
+	return 0;
+}
+
+int conf_parse_addr(const char *s, bool passive, struct conf_addr *out, char *err, size_t errlen)
+{
+	char host[sizeof(out->host)], q[SHOW_MAXLEN + 8];
+	const char *port_s, *end;
+	uint64_t port;
+	bool v6;
+
+	memset(out, 0, sizeof(*out));
+	if (split_addr(s, host, sizeof(host), &port_s, &v6) < 0) {
+		snprintf(err, errlen, "bad address \"%s\" (expected HOST:PORT%s)",
+		         show(s, q, sizeof(q)),
+		         strchr(s, ':') != strrchr(s, ':') && s[0] != '['
+		             ? ", with an IPv6 address in brackets: [::1]:80"
+		             : "");
+		return -1;
+	}
+	if (parse_digits(port_s, &end, &port) < 0 || *end != '\0' || port < 1 || port > 65535) {
+		snprintf(err, errlen,
+		         "bad port in \"%s\" (expected HOST:PORT with a port 1..65535)",
+		         show(s, q, sizeof(q)));
+		return -1;
+	}
+	if (resolve_host(host, v6, passive, out, err, errlen) < 0) {
+		memset(out, 0, sizeof(*out));
+		return -1;
+	}
+	if (out->ss.ss_family == AF_INET6)
+		((struct sockaddr_in6 *)&out->ss)->sin6_port = htons((uint16_t)port);
+	else
+		((struct sockaddr_in *)&out->ss)->sin_port = htons((uint16_t)port);
+	strcpy(out->host, host);
+	out->port = (uint16_t)port;
+	return 0;
+}
+
+void conf_addr_format(const struct conf_addr *a, char *buf, size_t len)
+{
+	char ip[INET6_ADDRSTRLEN];
+
+	if (a->len == 0) {
+		snprintf(buf, len, "(unset)");
+	} else if (a->ss.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&a->ss;
+
+		inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof(ip));
+		snprintf(buf, len, "[%s]:%u", ip, (unsigned)ntohs(s6->sin6_port));
+	} else {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)&a->ss;
+
+		inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof(ip));
+		snprintf(buf, len, "%s:%u", ip, (unsigned)ntohs(s4->sin_port));
+	}
+}
+
+/* ---- the table applied -------------------------------------------------------------- */
+
+/* "16k", "2s": a limit written the way a user would write it. */
+static void format_limit(enum conf_type t, uint64_t v, char *buf, size_t len)
+{
+	static const uint64_t dur_mult[] = {MS_D, MS_H, MS_M, MS_S};
+	static const char *const dur_unit[] = {"d", "h", "m", "s"};
+	static const uint64_t size_mult[] = {GIB, MIB, KIB};
+	static const char *const size_unit[] = {"g", "m", "k"};
+
+	if (v != 0 && t == CONF_DURATION) {
+		for (size_t i = 0; i < ARRAY_SIZE(dur_mult); i++)
+			if (v % dur_mult[i] == 0) {
+				snprintf(buf, len, "%llu%s", (unsigned long long)(v / dur_mult[i]),
+				         dur_unit[i]);
+				return;
+			}
+		snprintf(buf, len, "%llums", (unsigned long long)v);
+		return;
+	}
+	if (v != 0 && t == CONF_SIZE) {
+		for (size_t i = 0; i < ARRAY_SIZE(size_mult); i++)
+			if (v % size_mult[i] == 0) {
+				snprintf(buf, len, "%llu%s", (unsigned long long)(v / size_mult[i]),
+				         size_unit[i]);
+				return;
+			}
+	}
+	snprintf(buf, len, "%llu", (unsigned long long)v);
+}
+
+/* "http or tcp", "error, warn, info or debug" */
+static void format_words(const char *const *w, size_t n, char *buf, size_t len)
+{
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < n && off < len; i++)
+		off += (size_t)snprintf(buf + off, len - off, "%s%s",
+		                        i == 0 ? "" : (i + 1 == n ? " or " : ", "), w[i]);
+}
+
+static const char *opt_metavar(const struct conf_option *o)
+{
+	static const char *const by_type[CONF_TYPE_COUNT] = {
+	    [CONF_STRING] = "VALUE",   [CONF_UINT] = "NUMBER", [CONF_DURATION] = "DURATION",
+	    [CONF_SIZE] = "SIZE",      [CONF_BOOL] = "yes|no", [CONF_ENUM] = "WORD",
+	    [CONF_ADDR] = "HOST:PORT",
+	};
+
+	return o->metavar != NULL ? o->metavar : by_type[o->type];
+}
+
+static int WUR set_number(const struct conf_option *o, uint64_t *f, const char *v, char *err,
+                          size_t errlen)
+{
+	char q[SHOW_MAXLEN + 8], lo[32], hi[32];
+	const char *end;
+	uint64_t n = 0;
+	int rc = 0;
+
+	format_limit(o->type, o->min, lo, sizeof(lo));
+	format_limit(o->type, o->max, hi, sizeof(hi));
+	if (o->type == CONF_DURATION) {
+		rc = conf_parse_duration(v, &n, err, errlen);
+	} else if (o->type == CONF_SIZE) {
+		rc = conf_parse_size(v, &n, err, errlen);
+	} else if (parse_digits(v, &end, &n) < 0 || *end != '\0') {
+		snprintf(err, errlen, "bad number \"%s\" (expected a whole number %s..%s)",
+		         show(v, q, sizeof(q)), lo, hi);
+		rc = -1;
+	}
+	if (rc < 0)
+		return -1;
+	if (n < o->min || n > o->max) {
+		snprintf(err, errlen, "%s is out of range (expected %s..%s)", show(v, q, sizeof(q)),
+		         lo, hi);
+		return -1;
+	}
+	*f = n;
+	return 0;
+}
+
+static int WUR set_enum(const struct conf_option *o, int *f, const char *v, char *err,
+                        size_t errlen)
+{
+	char q[SHOW_MAXLEN + 8], words[256];
+
+	for (size_t i = 0; i < o->n_names; i++)
+		if (strcasecmp(v, o->names[i]) == 0) {
+			*f = (int)i;
+			return 0;
+		}
+	format_words(o->names, o->n_names, words, sizeof(words));
+	snprintf(err, errlen, "bad value \"%s\" (expected %s)", show(v, q, sizeof(q)), words);
+	return -1;
+}
+
+static int WUR set_string(const struct conf_option *o, char **f, const char *v, char *err,
+                          size_t errlen)
+{
+	char *s;
+
+	if (*v == '\0') {
+		snprintf(err, errlen, "empty value (expected %s = %s)", o->name, opt_metavar(o));
+		return -1;
+	}
+	s = strdup(v);
+	if (s == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	free(*f);
+	*f = s;
+	return 0;
+}
+
+/* Parses V as option O into the section struct at BASE. */
+static int WUR opt_set(const struct conf_option *o, void *base, const char *v, char *err,
+                       size_t errlen)
+{
+	void *f = (char *)base + o->offset;
+
+	switch (o->type) {
+	case CONF_STRING:
+		return set_string(o, f, v, err, errlen);
+	case CONF_UINT:
+	case CONF_DURATION:
+	case CONF_SIZE:
+		return set_number(o, f, v, err, errlen);
+	case CONF_BOOL:
+		return conf_parse_bool(v, f, err, errlen);
+	case CONF_ENUM:
+		return set_enum(o, f, v, err, errlen);
+	case CONF_ADDR:
+		return conf_parse_addr(v, strcmp(o->section, "listener") == 0, f, err, errlen);
+	case CONF_TYPE_COUNT:
+		break;
+	}
+	snprintf(err, errlen, "option of unknown type (expected a fixed nodegate)");
+	return -1;
+}
+
+static const struct conf_option *opt_find(enum sect_kind k, const char *name)
+{
+	for (size_t i = 0; i < conf_n_options; i++)
+		if (strcmp(conf_options[i].section, sect_words[k]) == 0 &&
+		    strcmp(conf_options[i].name, name) == 0)
+			return &conf_options[i];
+	return NULL;
+}
+
+/* Sets every option of kind K that has a default. A default that does not parse is a bug
+ * in the table; it is reported like a file error so that a test catches it. */
+static void apply_defaults(struct parser *p, enum sect_kind k, void *base, int line,
+                           const char *label)
+{
+	char err[MSG_MAXLEN];
+
+	for (size_t i = 0; i < conf_n_options; i++) {
+		const struct conf_option *o = &conf_options[i];
+
+		if (o->def == NULL || strcmp(o->section, sect_words[k]) != 0)
+			continue;
+		if (opt_set(o, base, o->def, err, sizeof(err)) < 0)
+			errf(p, line, label, o->name, "bad default: %s", err);
+	}
+}
+
+/* ---- sections ------------------------------------------------------------------------- */
+
+static void *sect_base(struct conf *c, enum sect_kind k, size_t idx)
+{
+	switch (k) {
+	case SK_GLOBAL:
+		return &c->global;
+	case SK_LISTENER:
+		return &c->listeners[idx];
+	case SK_POOL:
+		return &c->pools[idx];
+	case SK_BACKEND:
+		return &c->backends[idx];
+	case SK_COUNT:
+		break;
+	}
+	return NULL;
+}
+
+/* Appends one zeroed element to *ARR (N elements of SIZE). */
+static int WUR grow(void **arr, size_t *n, size_t size)
+{
+	char *a = realloc(*arr, (*n + 1) * size);
+
+	if (a == NULL)
+		return -1;
+	memset(a + *n * size, 0, size);
+	*arr = a;
+	(*n)++;
+	return 0;
+}
+
+/* Adds an instance of kind K named NAME (NULL for [nodegate]), with defaults, and its
+ * meta; the meta becomes the current section. */
+static int WUR sect_add(struct parser *p, enum sect_kind k, const char *name, int line)
+{
+	struct conf *c = p->c;
+	struct sect_meta *m;
+	char *dup = NULL;
+	size_t idx = 0;
+
+	if (name != NULL && (dup = strdup(name)) == NULL)
+		goto fail;
+	if (grow((void **)&p->metas, &p->n_metas, sizeof(*p->metas)) < 0)
+		goto fail;
+	if (k == SK_LISTENER) {
+		if (grow((void **)&c->listeners, &c->n_listeners, sizeof(*c->listeners)) < 0)
+			goto fail_meta;
+		idx = c->n_listeners - 1;
+		c->listeners[idx].name = dup;
+		c->listeners[idx].line = line;
+	} else if (k == SK_POOL) {
+		if (grow((void **)&c->pools, &c->n_pools, sizeof(*c->pools)) < 0)
+			goto fail_meta;
+		idx = c->n_pools - 1;
+		c->pools[idx].name = dup;
+		c->pools[idx].line = line;
+	} else if (k == SK_BACKEND) {
+		if (grow((void **)&c->backends, &c->n_backends, sizeof(*c->backends)) < 0)
+			goto fail_meta;
+		idx = c->n_backends - 1;
+		c->backends[idx].name = dup;
+		c->backends[idx].line = line;
+	}
+	m = &p->metas[p->n_metas - 1];
+	m->kind = k;
+	m->idx = idx;
+	m->line = line;
+	if (name != NULL)
+		snprintf(m->label, sizeof(m->label), "%s %s", sect_words[k], name);
+	else
+		snprintf(m->label, sizeof(m->label), "%s", sect_words[k]);
+	if (k != SK_GLOBAL) /* [nodegate] got its defaults with the conf */
+		apply_defaults(p, k, sect_base(c, k, idx), line, m->label);
+	p->cur = (long)p->n_metas - 1;
+	return 0;
+fail_meta:
+	p->n_metas--;
+fail:
+	free(dup);
+	return -1;
+}
+
+static bool valid_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n > 0 && n <= NAME_MAXLEN &&
+	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") == n;
+}
+
+static const struct sect_meta *meta_find(const struct parser *p, enum sect_kind k, const char *name)
+{
+	for (size_t i = 0; i < p->n_metas; i++) {
+		const struct sect_meta *m = &p->metas[i];
+		const char *sp = strchr(m->label, ' ');
+
+		if (m->kind == k &&
+		    (name == NULL ? sp == NULL : sp != NULL && !strcmp(sp + 1, name)))
+			return m;
+	}
+	return NULL;
+}
+
+/* Checks a "[word name]" header; LINE is stripped. The section is entered only when
+ * valid, otherwise its keys are skipped (one error for the header is enough). */
+static void parse_header(struct parser *p, char *line)
+{
+	char *close = strchr(line, ']'), *word, *name, *e, q[SHOW_MAXLEN + 8];
+	char label[2 * SHOW_MAXLEN + 16];
+	const struct sect_meta *first;
+	enum sect_kind k;
+
+	p->cur = -1;
+	p->skip = true;
+	if (close == NULL) {
+		errf(p, p->lineno, NULL, NULL,
+		     "cannot parse \"%s\" (expected [section] or [section NAME])",
+		     show(line, q, sizeof(q)));
+		return;
+	}
+	e = close + 1 + strspn(close + 1, " \t");
+	if (*e != '\0' && *e != ';' && *e != '#') {
+		errf(p, p->lineno, NULL, NULL, "text after ']' in \"%s\" (expected [section NAME])",
+		     show(line, q, sizeof(q)));
+		return;
+	}
+	*close = '\0';
+	word = line + 1 + strspn(line + 1, " \t");
+	name = word + strcspn(word, " \t");
+	if (*name != '\0') {
+		*name++ = '\0';
+		name += strspn(name, " \t");
+	}
+	for (e = name + strlen(name); e > name && (e[-1] == ' ' || e[-1] == '\t');)
+		*--e = '\0';
+	snprintf(label, sizeof(label), "%s%s%s", word, *name != '\0' ? " " : "", name);
+	show(label, label, sizeof(label));
+	for (k = 0; k < SK_COUNT && strcmp(word, sect_words[k]) != 0; k++)
+		;
+	if (k == SK_COUNT) {
+		errf(p, p->lineno, label, NULL,
+		     "unknown section (expected [nodegate], [listener NAME], [pool NAME] or "
+		     "[backend NAME])");
+		return;
+	}
+	if (k == SK_GLOBAL && *name != '\0') {
+		errf(p, p->lineno, label, NULL, "unexpected name (expected [nodegate])");
+		return;
+	}
+	if (k != SK_GLOBAL && *name == '\0') {
+		errf(p, p->lineno, label, NULL, "missing name (expected [%s NAME])", word);
+		return;
+	}
+	if (k != SK_GLOBAL && !valid_name(name)) {
+		errf(p, p->lineno, label, NULL,
+		     "bad name (expected up to %d letters, digits, '-', '_' or '.')", NAME_MAXLEN);
+		return;
+	}
+	first = meta_find(p, k, k == SK_GLOBAL ? NULL : name);
+	if (first != NULL) {
+		errf(p, p->lineno, label, NULL,
+		     "duplicate section (expected one [%s], first at line %d)", label, first->line);
+		return;
+	}
+	if (sect_add(p, k, k == SK_GLOBAL ? NULL : name, p->lineno) < 0) {
+		p->oom = true;
+		return;
+	}
+	p->skip = false;
+}
+
+/* ---- inih glue ------------------------------------------------------------------------------ */
+
+/* inih skips lines it cannot parse without telling which; a key line that did not reach
+ * on_key is one of those. */
+static void check_unparsed(struct parser *p)
+{
+	const char *label = p->cur >= 0 ? p->metas[p->cur].label : NULL;
+
+	if (p->expect_kv && !p->got_kv)
+		errf(p, p->lineno, label, NULL, "cannot parse \"%s\" (expected key = value)",
+		     p->shown);
+	p->expect_kv = false;
+}
+
+/* The ini_reader: hands inih one line at a time, so p->lineno is the line of every key
+ * on_key sees. Section headers are handled here (inih has no callback for them) and
+ * inih gets a blank line instead; so do comments, bad lines and too long lines. Leading
+ * blanks are stripped, so no line is ever an inih multi-line continuation. */
+static char *read_line(char *str, int num, void *stream)
+{
+	struct parser *p = stream;
+	char *s, *nl, *line;
+	size_t n;
+
+	check_unparsed(p);
+	if (p->pos >= p->len)
+		return NULL;
+	s = p->buf + p->pos;
+	nl = memchr(s, '\n', p->len - p->pos);
+	n = nl != NULL ? (size_t)(nl - s) : p->len - p->pos;
+	p->pos += n + (nl != NULL);
+	p->lineno++;
+	strcpy(str, "\n");
+	if (memchr(s, '\0', n) != NULL) {
+		errf(p, p->lineno, NULL, NULL, "NUL byte in line (expected text)");
+		return str;
+	}
+	s[n] = '\0'; /* the '\n' or the terminator read_file added */
+	if (n > 0 && s[n - 1] == '\r')
+		s[--n] = '\0';
+	if (p->lineno == 1 && strncmp(s, "\xEF\xBB\xBF", 3) == 0)
+		s += 3;
+	line = s + strspn(s, " \t\f\v");
+	show(line, p->shown, sizeof(p->shown));
+	if (*line == '\0' || *line == ';' || *line == '#')
+		return str;
+	if (*line == '[') {
+		parse_header(p, line);
+		return str;
+	}
+	if (strlen(line) + 2 > (size_t)num) {
+		errf(p, p->lineno, p->cur >= 0 ? p->metas[p->cur].label : NULL, NULL,
+		     "line too long (expected at most %d characters)", num - 2);
+		return str;
+	}
+	sprintf(str, "%s\n", line);
+	p->expect_kv = true;
+	p->got_kv = false;
+	return str;
+}
+
+/* The ini_handler: SECTION is ignored, read_line tracks sections itself. */
+static int on_key(void *user, const char *section, const char *name, const char *value)
+{
+	struct parser *p = user;
+	const struct conf_option *o;
+	struct sect_meta *m;
+	char err[MSG_MAXLEN], list[MSG_MAXLEN];
+	size_t off = 0;
+
+	p->got_kv = true;
+	if (p->skip)
+		return 1;
+	if (p->cur < 0) {
+		errf(p, p->lineno, NULL, name,
+		     "option outside any section (expected a section header such as [nodegate] "
+		     "before it)");
+		return 1;
+	}
+	m = &p->metas[p->cur];
+	if (*name == '\0') {
+		errf(p, p->lineno, m->label, NULL, "cannot parse \"%s\" (expected key = value)",
+		     p->shown);
+		return 1;
+	}
+	o = opt_find(m->kind, name);
+	if (o == NULL) {
+		list[0] = '\0';
+		for (size_t i = 0; i < conf_n_options && off < sizeof(list); i++)
+			if (strcmp(conf_options[i].section, sect_words[m->kind]) == 0)
+				off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%s",
+				                        off ? ", " : "", conf_options[i].name);
+		errf(p, p->lineno, m->label, name, "unknown option (expected one of: %s)", list);
+		return 1;
+	}
+	if (m->key_line[o - conf_options] != 0) {
+		errf(p, p->lineno, m->label, name,
+		     "duplicate option (expected it once, first at line %d)",
+		     m->key_line[o - conf_options]);
+		return 1;
+	}
+	m->key_line[o - conf_options] = p->lineno;
+	if (opt_set(o, sect_base(p->c, m->kind, m->idx), value, err, sizeof(err)) < 0)
+		errf(p, p->lineno, m->label, name, "%s", err);
+	return 1;
+}
+
+/* Reads PATH whole, NUL-terminated, so that read_line can cut lines in place. */
+static int WUR read_file(struct parser *p)
+{
+	FILE *fp = fopen(p->path, "rb");
+	size_t cap = 4096, got;
+
+	if (fp == NULL) {
+		errf(p, 0, NULL, NULL, "cannot open: %s (expected a readable config file)",
+		     strerror(errno));
+		return -1;
+	}
+	p->buf = malloc(cap + 1);
+	if (p->buf == NULL)
+		goto oom;
+	while ((got = fread(p->buf + p->len, 1, cap - p->len, fp)) > 0) {
+		p->len += got;
+		if (p->len > FILE_MAXLEN) {
+			errf(p, 0, NULL, NULL, "file too large (expected at most %d bytes)",
+			     FILE_MAXLEN);
+			goto fail;
+		}
+		if (p->len == cap) {
+			char *b = realloc(p->buf, cap * 2 + 1);
+
+			if (b == NULL)
+				goto oom;
+			p->buf = b;
+			cap *= 2;
+		}
+	}
+	if (ferror(fp)) {
+		errf(p, 0, NULL, NULL, "cannot read: %s (expected a readable config file)",
+		     strerror(errno));
+		goto fail;
+	}
+	p->buf[p->len] = '\0';
+	fclose(fp);
+	return 0;
+oom:
+	p->oom = true;
+fail:
+	fclose(fp);
+	return -1;
+}
+
+/* ---- cross-validation ---------------------------------------------------------------- */
+
+static int opt_index(enum sect_kind k, const char *name)
+{
+	return (int)(opt_find(k, name) - conf_options);
+}
+
+/* The line to blame for option NAME of M: its own line, else the section header. */
+static int key_line(const struct sect_meta *m, const char *name)
+{
+	int l = m->key_line[opt_index(m->kind, name)];
+
+	return l != 0 ? l : m->line;
+}
+
+static void check_required(struct parser *p, const struct sect_meta *m)
+{
+	for (size_t i = 0; i < conf_n_options; i++) {
+		const struct conf_option *o = &conf_options[i];
+
+		if (o->required && strcmp(o->section, sect_words[m->kind]) == 0 &&
+		    m->key_line[i] == 0)
+			errf(p, m->line, m->label, o->name,
+			     "required option missing (expected %s = %s)", o->name, opt_metavar(o));
+	}
+}
+
+static void check_pool_ref(struct parser *p, const struct sect_meta *m, const char *pool)
+{
+	char q[SHOW_MAXLEN + 8];
+
+	if (pool != NULL && conf_find_pool(p->c, pool) == NULL)
+		errf(p, key_line(m, "pool"), m->label, "pool",
+		     "no pool \"%s\" (expected the name of a [pool NAME] section)",
+		     show(pool, q, sizeof(q)));
+}
+
+/* A regular file that this process can open: what TLS setup will need at startup. */
+static void check_readable(struct parser *p, const struct sect_meta *m, const char *key,
+                           const char *path)
+{
+	char q[SHOW_MAXLEN + 8];
+	struct stat st;
+	int fd;
+
+	if (path == NULL)
+		return;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		errf(p, key_line(m, key), m->label, key,
+		     "cannot read \"%s\": %s (expected a "
+		     "readable PEM file)",
+		     show(path, q, sizeof(q)), strerror(errno));
+		return;
+	}
+	if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode))
+		errf(p, key_line(m, key), m->label, key,
+		     "\"%s\" is not a regular file (expected a readable PEM file)",
+		     show(path, q, sizeof(q)));
+	close(fd);
+}
+
+/* Two binds clash when they are equal, or on the same port and family with one of them
+ * the wildcard address. */
+static bool binds_clash(const struct conf_addr *a, const struct conf_addr *b)
+{
+	if (a->len == 0 || b->len == 0 || a->port != b->port || a->ss.ss_family != b->ss.ss_family)
+		return false;
+	if (a->ss.ss_family == AF_INET) {
+		in_addr_t x = ((const struct sockaddr_in *)&a->ss)->sin_addr.s_addr;
+		in_addr_t y = ((const struct sockaddr_in *)&b->ss)->sin_addr.s_addr;
+
+		return x == y || x == htonl(INADDR_ANY) || y == htonl(INADDR_ANY);
+	}
+	const struct in6_addr *x = &((const struct sockaddr_in6 *)&a->ss)->sin6_addr;
+	const struct in6_addr *y = &((const struct sockaddr_in6 *)&b->ss)->sin6_addr;
+
+	return IN6_ARE_ADDR_EQUAL(x, y) || IN6_IS_ADDR_UNSPECIFIED(x) || IN6_IS_ADDR_UNSPECIFIED(y);
+}
+
+static void check_listener(struct parser *p, const struct sect_meta *m)
+{
+	const struct conf_listener *l = &p->c->listeners[m->idx];
+	char a[128], x[32], y[32];
+
+	check_pool_ref(p, m, l->pool);
+	for (size_t i = 0; i < p->n_metas && &p->metas[i] != m; i++) {
+		const struct sect_meta *o = &p->metas[i];
+
+		if (o->kind != SK_LISTENER || !binds_clash(&l->bind, &p->c->listeners[o->idx].bind))
+			continue;
+		conf_addr_format(&l->bind, a, sizeof(a));
+		errf(p, key_line(m, "bind"), m->label, "bind",
+		     "%s is already bound by [%s] at line %d (expected a distinct HOST:PORT)", a,
+		     o->label, key_line(o, "bind"));
+		break;
+	}
+	if ((l->tls_cert == NULL) != (l->tls_key == NULL)) {
+		const char *set = l->tls_cert != NULL ? "tls_cert" : "tls_key";
+
+		errf(p, key_line(m, set), m->label, set,
+		     "set without %s (expected both tls_cert and tls_key, or neither)",
+		     l->tls_cert != NULL ? "tls_key" : "tls_cert");
+	}
+	check_readable(p, m, "tls_cert", l->tls_cert);
+	check_readable(p, m, "tls_key", l->tls_key);
+	if (l->max_uri_size > l->max_header_size) {
+		format_limit(CONF_SIZE, l->max_uri_size, x, sizeof(x));
+		format_limit(CONF_SIZE, l->max_header_size, y, sizeof(y));
+		errf(p, key_line(m, "max_uri_size"), m->label, "max_uri_size",
+		     "%s is larger than max_header_size %s (expected at most max_header_size)", x,
+		     y);
+	}
+}
+
+static void check_pool(struct parser *p, const struct sect_meta *m)
+{
+	const struct conf_pool *pool = &p->c->pools[m->idx];
+
+	for (size_t i = 0; i < p->c->n_backends; i++)
+		if (p->c->backends[i].pool != NULL &&
+		    strcmp(p->c->backends[i].pool, pool->name) == 0)
+			return;
+	errf(p, m->line, m->label, NULL,
+	     "no backend in this pool (expected a [backend NAME] with pool = %s)", pool->name);
+}
+
+static void validate(struct parser *p)
+{
+	for (size_t i = 0; i < p->n_metas; i++) {
+		const struct sect_meta *m = &p->metas[i];
+
+		check_required(p, m);
+		if (m->kind == SK_LISTENER) {
+			check_listener(p, m);
+		} else if (m->kind == SK_POOL) {
+			check_pool(p, m);
+		} else if (m->kind == SK_BACKEND) {
+			check_pool_ref(p, m, p->c->backends[m->idx].pool);
+			check_readable(p, m, "tls_ca", p->c->backends[m->idx].tls_ca);
+		}
+	}
+}
+
+/* ---- public ------------------------------------------------------------------------------ */
+
+/* Hands the errors over in line order (insertion sort: stable, and there are few). */
+static void move_errors(struct parser *p, struct conf_errors *errs)
+{
+	for (size_t i = 1; i < p->n_err; i++) {
+		struct parse_err e = p->err[i];
+		size_t j = i;
+
+		for (; j > 0 && p->err[j - 1].line > e.line; j--)
+			p->err[j] = p->err[j - 1];
+		p->err[j] = e;
+	}
+	for (size_t i = 0; i < p->n_err; i++)
+		errs->msg[i] = p->err[i].msg;
+	errs->n = p->n_err;
+	errs->dropped = p->dropped;
+}
+
+int conf_load(const char *path, struct conf **out, struct conf_errors *errs)
+{
+	struct parser p = {.path = path, .cur = -1};
+	int rc = -1, r;
+
+	memset(errs, 0, sizeof(*errs));
+	*out = NULL;
+	p.c = calloc(1, sizeof(*p.c));
+	if (p.c == NULL || (p.c->path = strdup(path)) == NULL)
+		goto oom;
+	apply_defaults(&p, SK_GLOBAL, &p.c->global, 0, "nodegate");
+	if (read_file(&p) < 0)
+		goto fail;
+	r = ini_parse_stream(read_line, &p, on_key, &p);
+	check_unparsed(&p);
+	if (r == -2)
+		goto oom;
+	if (r > 0 && p.n_err == 0 && p.dropped == 0) /* inih refused a line read_line passed */
+		errf(&p, r, NULL, NULL, "cannot parse line (expected key = value)");
+	if (p.oom)
+		goto oom;
+	validate(&p);
+	if (p.n_err == 0 && p.dropped == 0 && !p.oom) {
+		*out = p.c;
+		p.c = NULL;
+		rc = 0;
+	}
+	goto fail;
+oom:
+	errf(&p, 0, NULL, NULL, "out of memory (expected a smaller config or more memory)");
+fail:
+	move_errors(&p, errs);
+	conf_free(p.c);
+	free(p.buf);
+	free(p.metas);
+	return rc;
+}
+
+void conf_errors_deinit(struct conf_errors *e)
+{
+	for (size_t i = 0; i < e->n; i++)
+		free(e->msg[i]);
+	e->n = 0;
+	e->dropped = 0;
+}
+
+void conf_free(struct conf *c)
+{
+	if (c == NULL)
+		return;
+	for (size_t i = 0; i < c->n_listeners; i++) {
+		free(c->listeners[i].name);
+		free(c->listeners[i].pool);
+		free(c->listeners[i].tls_cert);
+		free(c->listeners[i].tls_key);
+	}
+	for (size_t i = 0; i < c->n_pools; i++)
+		free(c->pools[i].name);
+	for (size_t i = 0; i < c->n_backends; i++) {
+		free(c->backends[i].name);
+		free(c->backends[i].pool);
+		free(c->backends[i].tls_ca);
+		free(c->backends[i].tls_sni);
+	}
+	free(c->listeners);
+	free(c->pools);
+	free(c->backends);
+	free(c->global.access_log);
+	free(c->global.state_dir);
+	free(c->path);
+	free(c);
+}
+
+const struct conf_pool *conf_find_pool(const struct conf *c, const char *name)
+{
+	for (size_t i = 0; i < c->n_pools; i++)
+		if (strcmp(c->pools[i].name, name) == 0)
+			return &c->pools[i];
+	return NULL;
+}
