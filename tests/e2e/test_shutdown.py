@@ -1,0 +1,90 @@
+"""SIGTERM/SIGINT: stop accepting, let in-flight requests finish (up to shutdown_timeout),
+exit 0."""
+import signal
+import subprocess
+import threading
+import time
+
+from harness import SLOW, can_connect, get, http_conn, wait_for
+from stubs import HoldServer
+
+
+def start_held_request(g, backend):
+    """Starts GET /hold through nodegate in a thread; returns (thread, result dict)."""
+    result = {}
+
+    def run():
+        c = http_conn(g.port)
+        try:
+            r, body = get(c, "/hold")
+            result["status"], result["body"] = r.status, body
+        except Exception as e:  # noqa: BLE001 - reported by the test
+            result["error"] = repr(e)
+        finally:
+            c.close()
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    wait_for(lambda: backend.in_flight == 1, 5, "the request to reach the backend")
+    return t, result
+
+
+def exit_code_within(g, seconds):
+    try:
+        return g.proc.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"nodegate still running {seconds:.1f}s after the signal")
+
+
+def test_sigterm_lets_in_flight_request_finish(h):
+    with HoldServer("b1") as b:
+        g = h.gate(h.gate_ini([(b.name, b.addr)], glob={"shutdown_timeout": "3s"}))
+        t, result = start_held_request(g, b)
+        t0 = time.monotonic()
+        g.signal(signal.SIGTERM)
+        wait_for(lambda: not can_connect(g.port, 0.2), 2, "new connections to be refused")
+        assert g.alive(), "exited with a request in flight"
+        b.release()
+        t.join(5 * SLOW)
+        assert result.get("status") == 200, result
+        # Nothing left to wait for: it exits now, well inside shutdown_timeout.
+        assert exit_code_within(g, 1.5 * SLOW) == 0
+        assert time.monotonic() - t0 < 3
+
+
+def test_sigterm_exit_bounded_by_shutdown_timeout(h):
+    with HoldServer("b1") as b:
+        g = h.gate(h.gate_ini([(b.name, b.addr)], glob={"shutdown_timeout": "500ms"}))
+        t, result = start_held_request(g, b)
+        t0 = time.monotonic()
+        g.signal(signal.SIGTERM)
+        code = exit_code_within(g, 0.5 + 2 * SLOW)
+        took = time.monotonic() - t0
+        assert code == 0
+        assert took >= 0.4, f"gave up on the in-flight request after {took:.2f}s"
+        b.release()
+        t.join(5 * SLOW)
+        assert "status" not in result or result["status"] != 200
+
+
+def test_sigterm_idle_keepalive_does_not_delay_exit(h):
+    sim = h.nodesim("n1")
+    g = h.simple_gate([sim], glob={"shutdown_timeout": "10s"})
+    c = http_conn(g.port)
+    r, _ = get(c, "/sim/headers")
+    assert r.status == 200
+    t0 = time.monotonic()
+    g.signal(signal.SIGTERM)
+    assert exit_code_within(g, 2 * SLOW) == 0
+    assert time.monotonic() - t0 < 2 * SLOW
+    c.close()
+
+
+def test_sigint_stops_like_sigterm(h):
+    sim = h.nodesim("n1")
+    g = h.simple_gate([sim])
+    c = http_conn(g.port)
+    assert get(c, "/sim/headers")[0].status == 200
+    c.close()
+    g.signal(signal.SIGINT)
+    assert exit_code_within(g, 2 * SLOW) == 0
+    assert not can_connect(g.port, 0.2)
