@@ -707,6 +707,10 @@ static void build_client_head(struct session *s, const struct http_msg *m, const
 	for (unsigned i = 0; i < m->n_hdr; i++) {
 		if (http_header_is_hop(m, buf, i))
 			continue;
+		/* RFC 9112 6.3: with chunked framing, a Content-Length must not go on */
+		if (m->body == HTTP_BODY_CHUNKED &&
+		    http_span_eq(buf, m->hdr[i].name, "content-length"))
+			continue;
 		add_span(out, buf, m->hdr[i].name);
 		evbuffer_add(out, ": ", 2);
 		add_span(out, buf, m->hdr[i].value);

@@ -2,6 +2,7 @@
 the client's, X-User never passes (it would make the caller unlimited on rippled), and
 hop-by-hop headers stop at nodegate."""
 from harness import RawClient
+from stubs import StubServer, recv_until
 
 
 def seen_by_node(port, extra_headers):
@@ -54,3 +55,24 @@ def test_hop_by_hop_headers_do_not_reach_node(h):
     for v in hdrs.get("connection", []):
         assert "foo" not in v.lower() and "secret" not in v.lower(), hdrs
     assert hdrs.get("x-end-to-end") == ["yes"]
+
+
+class _BothFramingsServer(StubServer):
+    """Answers every request with Transfer-Encoding: chunked AND a (wrong) Content-Length."""
+
+    def handle(self, c):
+        recv_until(c, b"\r\n\r\n")
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 999\r\nTransfer-Encoding: chunked\r\n\r\n"
+                  b"5\r\nhello\r\n0\r\n\r\n")
+
+
+def test_response_with_chunked_and_content_length_reaches_client_chunked_only(h):
+    with _BothFramingsServer() as be:
+        g = h.gate(h.gate_ini([("b1", be.addr)]))
+        c = RawClient(g.port)
+        r = c.request(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert r.status == 200
+        assert r.header("content-length") is None, r
+        assert r.header("transfer-encoding") == "chunked"
+        assert r.body == b"hello"
+        c.close()
