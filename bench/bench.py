@@ -99,6 +99,18 @@ def machine_ticks():
     return sum(vals) - idle, sum(vals)
 
 
+def listen_overflows():
+    """TcpExt ListenOverflows: connections dropped because an accept queue was full (any
+    listener on the machine: the proxy's or a backend's). Drops cost a 1 s SYN retry."""
+    with open("/proc/net/netstat") as f:
+        lines = f.read().splitlines()
+    for names, vals in zip(lines[::2], lines[1::2]):
+        if names.startswith("TcpExt:"):
+            d = dict(zip(names.split()[1:], vals.split()[1:]))
+            return int(d.get("ListenOverflows", 0))
+    return 0
+
+
 def alive(pid):
     try:
         os.kill(pid, 0)
@@ -201,6 +213,8 @@ def cmd_free(a):
     busy = []
     for p in a.ports:
         s = socket.socket()
+        # SO_REUSEADDR as servers use it: TIME_WAIT leftovers of a previous run are fine
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((HOST, p))
         except OSError:
@@ -246,12 +260,12 @@ def cmd_load(a):
            "-d", "%ss" % a.duration, "--timeout", "10s", "-s", lua,
            "http://%s:%d/" % (HOST, a.port)]
     pids = proc_tree(a.pid)
-    c0, m0, t0 = cpu_ticks(pids), machine_ticks(), time.monotonic()
+    c0, m0, t0, o0 = cpu_ticks(pids), machine_ticks(), time.monotonic(), listen_overflows()
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=a.duration + 30)
     except subprocess.TimeoutExpired:
         die("wrk did not finish in time: %s" % " ".join(cmd))
-    c1, m1, t1 = cpu_ticks(pids), machine_ticks(), time.monotonic()
+    c1, m1, t1, o1 = cpu_ticks(pids), machine_ticks(), time.monotonic(), listen_overflows()
     line = [x for x in out.stdout.splitlines() if x.startswith("BENCH_RESULT ")]
     if out.returncode != 0 or not line:
         die("wrk (status %d) printed no result for %s:\n%s%s"
@@ -263,13 +277,16 @@ def cmd_load(a):
         "proxy": a.name, "conns": a.conns, "round": a.round, "threads": a.threads,
         "rps": r["requests"] / (r["duration_us"] / 1e6),
         "errors": sum(r[k] for k in r if k.startswith("err_")),
+        "proxy_cpu_s": (c1 - c0) / hz,
         "proxy_cpu_pct": 100.0 * (c1 - c0) / hz / wall,
         "machine_busy_pct": 100.0 * (m1[0] - m0[0]) / max(1, m1[1] - m0[1]),
         "proxy_alive": alive(a.pid),
+        "listen_overflows": o1 - o0,
     })
     append_jsonl(a.out, r)
-    print("  %-9s c=%-5d %9.0f req/s  p99 %7.2f ms  proxy cpu %3.0f%%  errors %d"
-          % (a.name, a.conns, r["rps"], r["p99_us"] / 1000, r["proxy_cpu_pct"], r["errors"]))
+    print("  %-9s c=%-5d %9.0f req/s  p99 %7.2f ms  proxy cpu %3.0f%%  errors %d%s"
+          % (a.name, a.conns, r["rps"], r["p99_us"] / 1000, r["proxy_cpu_pct"], r["errors"],
+             "  accept-queue drops %d" % r["listen_overflows"] if r["listen_overflows"] else ""))
     if not r["proxy_alive"]:
         die("%s died during the run" % a.name)
 
@@ -401,6 +418,10 @@ def ratio(x, ref):
     return x / ref if x is not None and ref else None
 
 
+def cpu_us_per_req(r):
+    return r["proxy_cpu_s"] * 1e6 / r["requests"] if r["requests"] else None
+
+
 def summarize(runs, idles):
     levels = sorted({r["conns"] for r in runs})
     names = [p for p in PROXIES if any(r["proxy"] == p for r in runs + idles)]
@@ -418,9 +439,11 @@ def summarize(runs, idles):
                 "p99_ms_median": median([r["p99_us"] / 1000 for r in rs]),
                 "p99_ms_min": min(r["p99_us"] for r in rs) / 1000,
                 "p99_ms_max": max(r["p99_us"] for r in rs) / 1000,
+                "cpu_us_per_req_median": median([cpu_us_per_req(r) for r in rs]),
                 "proxy_cpu_pct_median": median([r["proxy_cpu_pct"] for r in rs]),
                 "machine_busy_pct_median": median([r["machine_busy_pct"] for r in rs]),
                 "errors": sum(r["errors"] for r in rs),
+                "listen_overflows": sum(r.get("listen_overflows", 0) for r in rs),
                 "requests": sum(r["requests"] for r in rs),
             }
         ids = [i for i in idles if i["proxy"] == p]
@@ -436,8 +459,8 @@ def summarize(runs, idles):
         for c, l in summ[p]["load"].items():
             rl = ref["load"].get(c)
             if rl:
-                rr[c] = {"rps": ratio(l["rps_median"], rl["rps_median"]),
-                         "p99": ratio(l["p99_ms_median"], rl["p99_ms_median"])}
+                rr[c] = {k: ratio(l[k + "_median"], rl[k + "_median"])
+                         for k in ("rps", "p99_ms", "cpu_us_per_req")}
         i, ri = summ[p]["idle"], ref["idle"]
         rr["idle_kib_per_conn"] = ratio(i and i["kib_per_conn"], ri and ri["kib_per_conn"])
         ratios[p] = rr
@@ -454,6 +477,21 @@ def fmt_x(v):
     return "-" if v is None else "%.2fx" % v
 
 
+def table(cols, rows):
+    """cols: header strings; rows: (label, [cell strings]). Right-aligned columns."""
+    w0 = max(18, max(len(r[0]) for r in rows) + 2)
+    widths = [max(11, len(c) + 2) for c in cols]
+    out = ["".ljust(w0) + "".join(c.rjust(w) for c, w in zip(cols, widths))]
+    for label, cells in rows:
+        out.append(label.ljust(w0) + "".join(x.rjust(w) for x, w in zip(cells, widths)))
+    return "\n".join(out)
+
+
+def load_cell(summ, p, c, key, fmt):
+    l = summ[p]["load"].get(str(c))
+    return "-" if not l or l[key] is None else fmt(l[key])
+
+
 def cmd_report(a):
     runs, idles = [], []
     if os.path.exists(a.results):
@@ -463,62 +501,75 @@ def cmd_report(a):
                 (idles if "kib_per_conn" in rec else runs).append(rec)
     levels, names, summ, ratios = summarize(runs, idles)
     meta = dict(kv.split("=", 1) for kv in a.meta)
+    others = [p for p in names if p in ratios]
 
-    cols = []
+    # Main table: throughput, tail latency, idle memory.
+    cols, rows = [], []
     for c in levels:
         cols += ["req/s@%d" % c, "p99@%d" % c]
     cols.append("idle KiB/conn")
-    w0 = 18
-    widths = [max(11, len(c) + 2) for c in cols]
-    lines = ["".ljust(w0) + "".join(c.rjust(w) for c, w in zip(cols, widths))]
     for p in names:
         cells = []
         for c in levels:
-            l = summ[p]["load"].get(str(c))
-            cells += ["-" if not l else "%.0f" % l["rps_median"],
-                      "-" if not l else fmt_ms(l["p99_ms_median"])]
+            cells += [load_cell(summ, p, c, "rps_median", lambda v: "%.0f" % v),
+                      load_cell(summ, p, c, "p99_ms_median", fmt_ms)]
         i = summ[p]["idle"]
         cells.append("-" if not i or i["kib_per_conn"] is None else "%.2f" % i["kib_per_conn"])
-        lines.append(p.ljust(w0) + "".join(x.rjust(w) for x, w in zip(cells, widths)))
-    for p in names:
-        if p not in ratios:
-            continue
+        rows.append((p, cells))
+    for p in others:
         cells = []
         for c in levels:
             rr = ratios[p].get(str(c), {})
-            cells += [fmt_x(rr.get("rps")), fmt_x(rr.get("p99"))]
+            cells += [fmt_x(rr.get("rps")), fmt_x(rr.get("p99_ms"))]
         cells.append(fmt_x(ratios[p]["idle_kib_per_conn"]))
-        lines.append(("%s/haproxy" % p).ljust(w0) +
-                     "".join(x.rjust(w) for x, w in zip(cells, widths)))
-
+        rows.append(("%s/haproxy" % p, cells))
     print()
     print("Results: median over %s round(s) of %ss per proxy and load; ratios are to HAProxy"
           % (meta.get("rounds", "?"), meta.get("duration", "?")))
     print("(req/s: higher is better; p99 and idle KiB/conn: lower is better)")
     print()
-    print("\n".join(lines))
-    print()
+    print(table(cols, rows))
+
+    # Proxy CPU per request: what the proxy costs, less sensitive to a busy machine.
+    if levels:
+        cols = ["cpu us/req@%d" % c for c in levels]
+        rows = [(p, [load_cell(summ, p, c, "cpu_us_per_req_median", lambda v: "%.1f" % v)
+                     for c in levels]) for p in names]
+        rows += [("%s/haproxy" % p, [fmt_x(ratios[p].get(str(c), {}).get("cpu_us_per_req"))
+                                     for c in levels]) for p in others]
+        print()
+        print("Proxy CPU time per request (user+system, microseconds; lower is better):")
+        print()
+        print(table(cols, rows))
+
     # Context: spread over rounds, proxy CPU and errors, so a ratio can be judged.
-    print("Spread over rounds (min..max req/s), proxy CPU (median % of one core), errors:")
+    print()
+    print("Spread over rounds (min..max req/s), proxy CPU (median %, 100 = one core), errors:")
     for p in names:
         parts = []
         for c in levels:
             l = summ[p]["load"].get(str(c))
             if l:
-                parts.append("@%d %.0f..%.0f cpu %.0f%% err %d" % (
-                    c, l["rps_min"], l["rps_max"], l["proxy_cpu_pct_median"], l["errors"]))
+                parts.append("@%d %.0f..%.0f cpu %.0f%% err %d%s" % (
+                    c, l["rps_min"], l["rps_max"], l["proxy_cpu_pct_median"], l["errors"],
+                    " drops %d" % l["listen_overflows"] if l["listen_overflows"] else ""))
         i = summ[p]["idle"]
         if i:
             parts.append("idle %d/%d open, %d->%d KiB" % (
                 i["still_open"], i["conns_wanted"], i["rss_before_kib"], i["rss_after_kib"]))
         print("  %-9s %s" % (p, "; ".join(parts)))
-    bad = [p for p in names for l in summ[p]["load"].values() if l["errors"] > 0.001 * max(1, l["requests"])]
+    busy = median([r["machine_busy_pct"] for r in runs])
+    if busy is not None:
+        print("  machine   %.0f%% busy during the runs (median, all %s cores)"
+              % (busy, meta.get("cpus", "?")))
+    bad = sorted({p for p in names for l in summ[p]["load"].values()
+                  if l["errors"] > 0.001 * max(1, l["requests"])})
     if bad:
         print("WARNING: more than 0.1%% of requests failed for: %s (see %s)"
-              % (" ".join(sorted(set(bad))), a.json))
+              % (" ".join(bad), a.json))
     for p in names:
         i = summ[p]["idle"]
-        if i and (i["still_open"] < i["conns_wanted"]):
+        if i and i["still_open"] < i["conns_wanted"]:
             print("WARNING: %s kept only %d of %d idle connections open"
                   % (p, i["still_open"], i["conns_wanted"]))
 

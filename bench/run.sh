@@ -13,6 +13,7 @@
 #   BENCH_PROXIES="nodegate haproxy nginx"
 #   BENCH_PORT_BASE=19000   backends on BASE+1..3, nodegate BASE+80, haproxy +81, nginx +82
 #   BENCH_NGINX_KEEPALIVE=64  nginx upstream `keepalive` (idle backend connections cached)
+#   BENCH_NODEGATE_MAX_IDLE=  nodegate pool `max_idle` per backend (unset: its default)
 #   BENCH_BACKEND=nodesim   "stub": an nginx stand-in backend (only to develop the harness)
 #   BUILD=build             where nodegate and nodesim are
 set -u
@@ -29,6 +30,7 @@ PROXIES=${BENCH_PROXIES:-nodegate haproxy nginx}
 BASE=${BENCH_PORT_BASE:-19000}
 BACKEND=${BENCH_BACKEND:-nodesim}
 NGX_KEEPALIVE=${BENCH_NGINX_KEEPALIVE:-64}
+NG_MAX_IDLE=${BENCH_NODEGATE_MAX_IDLE:+max_idle = $BENCH_NODEGATE_MAX_IDLE}
 PY=/usr/bin/python3
 OUT=bench/out
 RUN=$OUT/run
@@ -47,7 +49,7 @@ die() { printf '%s\n' "bench: $*" >&2; exit 1; }
 # running PID: true while PID exists and is not a zombie.
 running() {
 	[ -r "/proc/$1/stat" ] || return 1
-	! sed 's/.*) //' "/proc/$1/stat" | grep -q '^Z'
+	! sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | grep -q '^Z'
 }
 
 # kill_tree PID: TERM the process and its children, KILL whatever is left after 3 s.
@@ -88,7 +90,7 @@ untrack() {
 render() {
 	sed -e "s|@PORT@|$3|g" -e "s|@B1@|$B1|g" -e "s|@B2@|$B2|g" -e "s|@B3@|$B3|g" \
 		-e "s|@DIR@|$(pwd)/$RUN|g" -e "s|@MAXCONN@|$MAXCONN|g" -e "s|@NOFILE@|$NOFILE|g" \
-		-e "s|@NGX_KEEPALIVE@|$NGX_KEEPALIVE|g" \
+		-e "s|@NGX_KEEPALIVE@|$NGX_KEEPALIVE|g" -e "s|@NG_MAX_IDLE@|$NG_MAX_IDLE|g" \
 		"$1" >"$2"
 }
 
@@ -118,7 +120,7 @@ ports="$B1 $B2 $B3"
 for p in $PROXIES; do eval "ports=\"\$ports \$port_$p\""; done
 $PY bench/bench.py free $ports || exit 1
 
-mkdir -p "$RUN"
+rm -rf "$RUN" && mkdir -p "$RUN"
 rm -f "$RESULTS" "$OUT/warmup.jsonl" "$OUT/results.json"
 
 # ---------------------------------------------------------------- backends
@@ -240,6 +242,7 @@ $PY bench/bench.py report --results "$RESULTS" --json "$OUT/results.json" \
 	--meta "rounds=$ROUNDS" --meta "duration=$DURATION" --meta "conns=$CONNS" \
 	--meta "wrk_threads=$THREADS" --meta "idle_conns=$IDLE" --meta "backend=$BACKEND" \
 	--meta "nginx_keepalive=$NGX_KEEPALIVE" --meta "nofile=$NOFILE" \
+	--meta "nodegate_max_idle=${BENCH_NODEGATE_MAX_IDLE:-default}" \
 	--meta "cpus=$(nproc)" --meta "kernel=$(uname -r)" \
 	--meta "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
 	--meta "git=$(git rev-parse --short HEAD 2>/dev/null || echo none)" \
