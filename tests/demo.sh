@@ -1,0 +1,104 @@
+#!/bin/sh
+# The demo (`make run`): nodegate in front of three simulated rippled nodes (nodesim), with
+# the addresses of etc/demo.ini. nodegate runs until Ctrl-C, which also stops the nodes.
+set -u
+
+BUILD=${BUILD:-build}
+NODEGATE=$BUILD/nodegate
+NODESIM=$BUILD/nodesim
+CONF=etc/demo.ini
+HOST=127.0.0.1
+NODE2_SCRIPT=healthy:40s,warning:6s,critical:4s,healthy:30s
+# Every port the demo needs: the nodes' JSON-RPC and peer ports, then nodegate's listeners.
+PORTS="5005 5006 5007 51235 51236 51237 8080 8081"
+
+die() {
+	echo "demo: $*" >&2
+	exit 1
+}
+
+cd "$(dirname "$0")/.." || exit 1
+for bin in "$NODEGATE" "$NODESIM"; do
+	[ -x "$bin" ] || die "$bin is missing; run 'make all'"
+done
+command -v openssl >/dev/null 2>&1 || die "the openssl command is missing (apt-get install openssl)"
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/nodegate-demo.XXXXXX") || die "cannot make a temporary directory"
+
+pids=
+cleanup() {
+	trap - EXIT INT TERM
+	for p in $pids; do kill "$p" 2>/dev/null; done
+	for p in $pids; do wait "$p" 2>/dev/null; done
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# wait_ready FILE PORT PID WHAT: until nodesim's "listening on HOST:PORT" line is in FILE;
+# fails if PID exits.
+wait_ready() {
+	i=0
+	while ! grep -q " listening on $HOST:$2\$" "$1" 2>/dev/null; do
+		kill -0 "$3" 2>/dev/null || return 1
+		i=$((i + 1))
+		[ "$i" -lt 100 ] || die "$4 did not start within 10 s"
+		sleep 0.1
+	done
+}
+
+# port_free PORT: binds HOST:PORT with a throwaway nodesim, which tells whether it is taken.
+port_free() {
+	"$NODESIM" --listen "$HOST:$1" --name probe --quiet >"$tmp/probe-$1.out" 2>/dev/null &
+	probe=$!
+	wait_ready "$tmp/probe-$1.out" "$1" "$probe" "a port probe" || { wait "$probe"; return 1; }
+	kill "$probe" && wait "$probe"
+	return 0
+}
+
+taken=
+for port in $PORTS; do
+	port_free "$port" || taken="$taken $port"
+done
+[ -z "$taken" ] || die "port(s)$taken on $HOST already in use (ss -tanp shows by what)"
+
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 7 \
+	-subj /CN=nodesim -addext "subjectAltName=IP:$HOST,DNS:localhost" \
+	-keyout "$tmp/key.pem" -out "$tmp/cert.pem" >/dev/null 2>&1 ||
+	die "openssl could not make the peer ports' self-signed certificate"
+
+# start_node NAME RPC_PORT PEER_PORT [ARGS]: state changes show on this terminal.
+start_node() {
+	name=$1 rpc=$2 peer=$3
+	shift 3
+	"$NODESIM" --listen "$HOST:$rpc" --name "$name" --peer "$HOST:$peer" \
+		--cert "$tmp/cert.pem" --key "$tmp/key.pem" "$@" >"$tmp/$name.out" &
+	pids="$pids $!"
+	wait_ready "$tmp/$name.out" "$rpc" "$!" "nodesim $name" || die "nodesim $name exited (see above)"
+}
+start_node node1 5005 51235
+start_node node2 5006 51236 --script "$NODE2_SCRIPT"
+start_node node3 5007 51237
+
+cat <<EOF
+
+nodegate demo: three simulated rippled nodes behind nodegate ($CONF)
+  node1  JSON-RPC $HOST:5005  peer $HOST:51235
+  node2  JSON-RPC $HOST:5006  peer $HOST:51236  cycles: $NODE2_SCRIPT
+  node3  JSON-RPC $HOST:5007  peer $HOST:51237
+
+Try in another terminal:
+  curl -s -d '{"method":"server_info","params":[{}]}' http://$HOST:8080/
+  curl -s http://$HOST:8080/sim/headers                 (what reached the node)
+  curl -s -d '{"method":"ping"}' http://$HOST:8081/     (the TCP listener)
+  curl -sk https://$HOST:51236/health                   (node2's own health, as rippled serves it)
+  curl -s -d '{"state":"critical"}' http://$HOST:5007/sim/health   (break node3; "healthy" mends it)
+
+Ctrl-C stops nodegate and the nodes.
+
+EOF
+
+"$NODEGATE" -c "$CONF" &
+gate=$!
+pids="$pids $gate"
+wait "$gate"
