@@ -10,7 +10,7 @@ CONF=etc/demo.ini
 HOST=127.0.0.1
 NODE2_SCRIPT=healthy:40s,warning:6s,critical:4s,healthy:30s
 # Every port the demo needs: the nodes' JSON-RPC and peer ports, then nodegate's listeners.
-PORTS="5005 5006 5007 51235 51236 51237 8080 8081"
+PORTS="5005 5006 5007 15235 15236 15237 8080 8081"
 
 die() {
 	echo "demo: $*" >&2
@@ -76,22 +76,22 @@ start_node() {
 	pids="$pids $!"
 	wait_ready "$tmp/$name.out" "$rpc" "$!" "nodesim $name" || die "nodesim $name exited (see above)"
 }
-start_node node1 5005 51235
-start_node node2 5006 51236 --script "$NODE2_SCRIPT"
-start_node node3 5007 51237
+start_node node1 5005 15235
+start_node node2 5006 15236 --script "$NODE2_SCRIPT"
+start_node node3 5007 15237
 
 cat <<EOF
 
 nodegate demo: three simulated rippled nodes behind nodegate ($CONF)
-  node1  JSON-RPC $HOST:5005  peer $HOST:51235
-  node2  JSON-RPC $HOST:5006  peer $HOST:51236  cycles: $NODE2_SCRIPT
-  node3  JSON-RPC $HOST:5007  peer $HOST:51237
+  node1  JSON-RPC $HOST:5005  peer $HOST:15235
+  node2  JSON-RPC $HOST:5006  peer $HOST:15236  cycles: $NODE2_SCRIPT
+  node3  JSON-RPC $HOST:5007  peer $HOST:15237
 
 Try in another terminal:
   curl -s -d '{"method":"server_info","params":[{}]}' http://$HOST:8080/
   curl -s http://$HOST:8080/sim/headers                 (what reached the node)
   curl -s -d '{"method":"ping"}' http://$HOST:8081/     (the TCP listener)
-  curl -sk https://$HOST:51236/health                   (node2's own health, as rippled serves it)
+  curl -sk https://$HOST:15236/health                   (node2's own health, as rippled serves it)
   curl -s -d '{"state":"critical"}' http://$HOST:5007/sim/health   (break node3; "healthy" mends it)
 
 Ctrl-C stops nodegate and the nodes.
