@@ -130,8 +130,8 @@ const struct conf_option conf_options[] = {
         "from request sent to response head, and between reads; some RPC calls are slow"),
     NUM("pool", "idle_timeout", CONF_DURATION, P(idle_timeout), "60s", 1, MS_H,
         "idle pooled connections close after this; keep it below the node's keep-alive"),
-    NUM("pool", "max_idle", CONF_UINT, P(max_idle), "64", 0, 10000,
-        "idle keep-alive connections kept per backend; 0 closes each after its response"),
+    NUM("pool", "max_idle", CONF_UINT, P(max_idle), "1024", 0, 10000,
+        "idle keep-alive connections kept per backend (enough for peak concurrency); 0: none"),
 
     REQUIRED("backend", "pool", CONF_STRING, B(pool), "NAME", RELOAD,
              "the [pool NAME] this backend belongs to"),

@@ -310,7 +310,7 @@ static void test_defaults(void **state)
 	assert_int_equal(p->connect_timeout, 2000);
 	assert_int_equal(p->response_timeout, 30000);
 	assert_int_equal(p->idle_timeout, 60000);
-	assert_int_equal(p->max_idle, 64);
+	assert_int_equal(p->max_idle, 1024);
 	assert_ptr_equal(conf_find_pool(c, "rpc"), p);
 	assert_null(conf_find_pool(c, "other"));
 
