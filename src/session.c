@@ -109,7 +109,7 @@ struct session {
 	bool client_eof;
 	bool up_eof; /* tunnel: the backend side sent EOF */
 	unsigned n_requests;
-	struct request req;
+	struct request *r; /* the request in progress; NULL between requests */
 };
 
 static struct http_parser *parser_cache[PARSER_CACHE_MAX];
@@ -148,10 +148,15 @@ static void parser_put(struct http_parser **pp)
 	*pp = NULL;
 }
 
+static struct request *req_cache[PARSER_CACHE_MAX];
+static unsigned n_req_cache;
+
 void session_cleanup(void)
 {
 	while (n_parser_cache > 0)
 		free(parser_cache[--n_parser_cache]);
+	while (n_req_cache > 0)
+		free(req_cache[--n_req_cache]);
 }
 
 static struct timeval ms_tv(uint64_t ms)
@@ -226,7 +231,7 @@ static int body_move(struct body *b, struct evbuffer *src, struct evbuffer *dst)
 
 static void access_log(struct session *s, int status)
 {
-	struct request *r = &s->req;
+	struct request *r = s->r;
 
 	log_access("%s:%u %s %s %s %s %s %d %llu %.3fms", s->peer, s->peer_port, s->l->name,
 	           r->b != NULL ? r->b->name : "-", r->method_s[0] ? r->method_s : "-",
@@ -234,16 +239,36 @@ static void access_log(struct session *s, int status)
 	           (unsigned long long)r->bytes_out, ms_since(&r->start));
 }
 
-static void req_reset(struct session *s)
+/* Requests live apart from their session, so that an idle keep-alive connection costs
+ * only its session and socket buffers. */
+static struct request *req_new(struct session *s)
 {
-	struct request *r = &s->req;
+	struct request *r = n_req_cache > 0 ? req_cache[--n_req_cache] : malloc(sizeof(*r));
 
+	if (r == NULL)
+		return NULL;
+	memset(r, 0, sizeof(*r));
+	clock_gettime(CLOCK_MONOTONIC, &r->start);
+	s->r = r;
+	return r;
+}
+
+static void req_end(struct session *s)
+{
+	struct request *r = s->r;
+
+	if (r == NULL)
+		return;
 	if (r->out != NULL)
 		evbuffer_free(r->out);
 	parser_put(&r->rp);
 	pool_unref(r->pool);
 	backend_unref(r->b);
-	memset(r, 0, sizeof(*r));
+	if (n_req_cache < PARSER_CACHE_MAX)
+		req_cache[n_req_cache++] = r;
+	else
+		free(r);
+	s->r = NULL;
 }
 
 /* Stops the client side reading and frees the session once its output is flushed. */
@@ -265,7 +290,7 @@ static void up_drop(struct session *s, bool keep)
 	if (s->up == NULL)
 		return;
 	s->up->b->active--;
-	upstream_release(s->up, keep, &s->req.pool->conf);
+	upstream_release(s->up, keep, &s->r->pool->conf);
 	s->up = NULL;
 }
 
@@ -279,7 +304,7 @@ static bool closes_connection(int status)
  * read it. After a head already went out, the only honest signal left is closing. */
 static void reply_error(struct session *s, int status, const char *why)
 {
-	struct request *r = &s->req;
+	struct request *r = s->r;
 	char body[512], head[512];
 	int blen, hlen;
 
@@ -313,11 +338,11 @@ static void reply_error(struct session *s, int status, const char *why)
 	slog(LOGL_DEBUG, s, "answered %d: %s", status, why);
 	access_log(s, status);
 	if (close) {
-		req_reset(s);
+		req_end(s);
 		close_after_flush(s);
 		return;
 	}
-	req_reset(s);
+	req_end(s);
 	s->state = SS_REQ_HEAD;
 	timer_arm(s, s->l->conf.client_timeout);
 	req_head(s);
@@ -354,7 +379,7 @@ static void add_span(struct evbuffer *out, const char *buf, struct http_span sp)
  * headers, and the forwarding headers nodegate owns. */
 static void build_upstream_head(struct session *s, const struct http_msg *m, const char *buf)
 {
-	struct evbuffer *out = s->req.out;
+	struct evbuffer *out = s->r->out;
 	bool v6 = strchr(s->peer, ':') != NULL;
 
 	add_span(out, buf, m->method_s);
@@ -378,10 +403,10 @@ static void build_upstream_head(struct session *s, const struct http_msg *m, con
 	                    "Forwarded: for=%s%s%s;proto=%s\r\n",
 	                    s->peer, s->tls ? "https" : "http", v6 ? "\"[" : "", s->peer,
 	                    v6 ? "]\"" : "", s->tls ? "https" : "http");
-	if (s->req.upgrade)
+	if (s->r->upgrade)
 		evbuffer_add(out, "Connection: Upgrade\r\nUpgrade: websocket\r\n", 41);
 	evbuffer_add(out, "\r\n", 2);
-	s->req.head_len = evbuffer_get_length(out);
+	s->r->head_len = evbuffer_get_length(out);
 }
 
 static void copy_span(char *dst, size_t cap, const char *buf, struct http_span sp)
@@ -395,7 +420,7 @@ static void copy_span(char *dst, size_t cap, const char *buf, struct http_span s
 /* A request head is complete in BUF (still at the front of the client input). */
 static void req_start(struct session *s, const char *buf)
 {
-	struct request *r = &s->req;
+	struct request *r = s->r;
 	const struct http_msg *m = &s->hp->msg;
 
 	STAT_INC(requests);
@@ -423,7 +448,7 @@ static void req_start(struct session *s, const char *buf)
 		s->close_after = true;
 	if (buffered) {
 		s->state = SS_REQ_BODY_BUFFER;
-		if (expect && s->req.keep_alive)
+		if (expect && s->r->keep_alive)
 			bufferevent_write(s->client, "HTTP/1.1 100 Continue\r\n\r\n", 25);
 		timer_arm(s, s->l->conf.client_timeout);
 		/* the body may already be here */
@@ -462,12 +487,11 @@ static void req_head(struct session *s)
 		    .max_headers = (uint32_t)lc->max_headers,
 		};
 		s->hp = parser_get();
-		if (s->hp == NULL) {
+		if (s->hp == NULL || req_new(s) == NULL) {
 			session_free(s);
 			return;
 		}
 		http_parser_init(s->hp, HTTP_REQUEST, &lim);
-		clock_gettime(CLOCK_MONOTONIC, &s->req.start);
 		timer_arm(s, lc->header_timeout);
 	}
 	if (len > lc->max_header_size + 1)
@@ -493,8 +517,8 @@ static void req_head(struct session *s)
 			STAT_INC(req_bad);
 			break;
 		}
-		s->req.method = s->hp->msg.method;
-		copy_span(s->req.method_s, sizeof(s->req.method_s), buf, s->hp->msg.method_s);
+		s->r->method = s->hp->msg.method;
+		copy_span(s->r->method_s, sizeof(s->r->method_s), buf, s->hp->msg.method_s);
 		parser_put(&s->hp);
 		slog(LOGL_INFO, s, "request refused (%d): %s", status, why);
 		reply_error(s, status, why);
@@ -508,7 +532,7 @@ static void req_head(struct session *s)
 
 static void req_body_buffer(struct session *s)
 {
-	struct request *r = &s->req;
+	struct request *r = s->r;
 	struct evbuffer *in = bufferevent_get_input(s->client);
 
 	if (evbuffer_get_length(in) < r->req_body.remaining)
@@ -527,7 +551,7 @@ static void req_body_buffer(struct session *s)
 /* Streams the request body from the client to the backend, with back pressure. */
 static void pump_req_body(struct session *s)
 {
-	struct request *r = &s->req;
+	struct request *r = s->r;
 	struct evbuffer *dst = bufferevent_get_output(s->up->bev);
 
 	if (r->req_body.done)
@@ -575,13 +599,13 @@ static bool replayable(const struct request *r)
 
 static uint64_t pool_retries(const struct session *s)
 {
-	return s->req.pool->conf.retries;
+	return s->r->pool->conf.retries;
 }
 
 /* The current backend failed before the response started: try another, or answer. */
 static void backend_failed(struct session *s, bool timeout, const char *why)
 {
-	struct request *r = &s->req;
+	struct request *r = s->r;
 	struct backend *b = s->up != NULL ? s->up->b : NULL;
 
 	if (b != NULL) {
@@ -612,7 +636,7 @@ static void backend_failed(struct session *s, bool timeout, const char *why)
 
 static void send_request(struct session *s)
 {
-	struct request *r = &s->req;
+	struct request *r = s->r;
 	struct bufferevent *ub = s->up->bev;
 	struct timeval rt = ms_tv(r->pool->conf.response_timeout);
 	struct evbuffer *out = bufferevent_get_output(ub);
@@ -638,7 +662,7 @@ static void send_request(struct session *s)
 
 static void dispatch(struct session *s)
 {
-	struct request *r = &s->req;
+	struct request *r = s->r;
 	char err[256];
 
 	if (r->pool == NULL)
@@ -718,17 +742,17 @@ static void build_client_head(struct session *s, const struct http_msg *m, const
 	}
 	if (close)
 		evbuffer_add(out, "Connection: close\r\n", 19);
-	else if (s->req.http10)
+	else if (s->r->http10)
 		evbuffer_add(out, "Connection: keep-alive\r\n", 24);
 	evbuffer_add(out, "\r\n", 2);
-	s->req.bytes_out += evbuffer_get_length(out) - before;
+	s->r->bytes_out += evbuffer_get_length(out) - before;
 }
 
 /* The response is complete: log, give the backend connection back, and wait for the next
  * request or close. */
 static void resp_done(struct session *s)
 {
-	struct request *r = &s->req;
+	struct request *r = s->r;
 	bool keep_up =
 	    r->resp_keep_alive && r->resp_body.kind != HTTP_BODY_UNTIL_CLOSE && r->req_body.done;
 	bool keep_client = r->keep_alive && !s->close_after && !server.draining &&
@@ -737,7 +761,7 @@ static void resp_done(struct session *s)
 
 	access_log(s, r->status);
 	up_drop(s, keep_up);
-	req_reset(s);
+	req_end(s);
 	if (!keep_client) {
 		close_after_flush(s);
 		return;
@@ -751,7 +775,7 @@ static void resp_done(struct session *s)
 /* Moves response body bytes to the client, pausing the backend when the client is slow. */
 static void pump_resp_body(struct session *s)
 {
-	struct request *r = &s->req;
+	struct request *r = s->r;
 	struct evbuffer *dst = bufferevent_get_output(s->client);
 	uint64_t before = r->resp_body.total;
 
@@ -773,7 +797,7 @@ static void pump_resp_body(struct session *s)
 
 static void resp_head(struct session *s)
 {
-	struct request *r = &s->req;
+	struct request *r = s->r;
 	struct evbuffer *in = bufferevent_get_input(s->up->bev);
 	size_t len = evbuffer_get_length(in), max = s->l->conf.max_header_size;
 
@@ -856,7 +880,7 @@ static void up_read_cb(struct bufferevent *bev, void *arg)
 	}
 	if (s->state != SS_STREAMING)
 		return;
-	if (!s->req.resp_started)
+	if (!s->r->resp_started)
 		resp_head(s);
 	else
 		pump_resp_body(s);
@@ -872,7 +896,7 @@ static void up_write_cb(struct bufferevent *bev, void *arg)
 	bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
 	if (s->state == SS_TUNNEL && !s->client_eof) {
 		bufferevent_enable(s->client, EV_READ);
-	} else if (s->state == SS_STREAMING && !s->req.req_body.done) {
+	} else if (s->state == SS_STREAMING && !s->r->req_body.done) {
 		bufferevent_enable(s->client, EV_READ);
 		pump_req_body(s);
 	} else if (s->state == SS_TUNNEL && s->client_eof &&
@@ -886,7 +910,7 @@ static void tunnel_event(struct session *s, bool from_client, short what);
 static void up_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct session *s = arg;
-	struct request *r = &s->req;
+	struct request *r = s->r;
 
 	if (what & BEV_EVENT_CONNECTED) {
 		s->up->connected = true;
@@ -1009,7 +1033,7 @@ static void client_read_cb(struct bufferevent *bev, void *arg)
 		req_body_buffer(s);
 		break;
 	case SS_STREAMING:
-		if (s->up != NULL && !s->req.req_body.done)
+		if (s->up != NULL && !s->r->req_body.done)
 			pump_req_body(s);
 		break;
 	case SS_TUNNEL:
@@ -1047,7 +1071,7 @@ static void client_write_cb(struct bufferevent *bev, void *arg)
 			bufferevent_enable(s->up->bev, EV_READ);
 		return;
 	}
-	if (s->state == SS_STREAMING && s->req.resp_started) {
+	if (s->state == SS_STREAMING && s->r->resp_started) {
 		bufferevent_enable(s->up->bev, EV_READ);
 		pump_resp_body(s);
 	}
@@ -1071,7 +1095,7 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 	/* A client that half-closes after a whole request still gets its answer. */
 	if ((what & BEV_EVENT_EOF) && (s->state == SS_STREAMING || s->state == SS_CONNECTING) &&
-	    s->req.req_body.done && !(what & BEV_EVENT_ERROR)) {
+	    s->r->req_body.done && !(what & BEV_EVENT_ERROR)) {
 		s->client_eof = true;
 		return;
 	}
@@ -1080,7 +1104,7 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
 		STAT_INC(req_client_aborted);
 		slog(LOGL_DEBUG, s, "client went away during %s", session_state_names[s->state]);
 		if (s->state != SS_REQ_BODY_BUFFER)
-			access_log(s, s->req.resp_started ? s->req.status : 499);
+			access_log(s, s->r->resp_started ? s->r->status : 499);
 	}
 	session_free(s);
 }
@@ -1098,12 +1122,12 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 		}
 		STAT_INC(req_header_timeout);
 		parser_put(&s->hp);
-		s->req.keep_alive = false;
+		s->r->keep_alive = false;
 		reply_error(s, 408, "request header timeout");
 		return;
 	case SS_REQ_BODY_BUFFER:
 		STAT_INC(req_header_timeout);
-		s->req.keep_alive = false;
+		s->r->keep_alive = false;
 		reply_error(s, 408, "request body timeout");
 		return;
 	default: /* closing: the client does not read */
@@ -1117,7 +1141,7 @@ static void session_free(struct session *s)
 {
 	if (s->up != NULL)
 		up_drop(s, false);
-	req_reset(s);
+	req_end(s);
 	parser_put(&s->hp);
 	evtimer_del(&s->timer);
 	if (s->client != NULL)
@@ -1183,8 +1207,11 @@ void session_accept(struct listener *l, evutil_socket_t fd, const struct sockadd
 	bufferevent_setwatermark(s->client, EV_READ, 0, wm);
 	bufferevent_enable(s->client, EV_READ | EV_WRITE);
 	if (l->conf.mode == MODE_TCP) {
-		clock_gettime(CLOCK_MONOTONIC, &s->req.start);
-		s->req.req_body.done = true;
+		if (req_new(s) == NULL) {
+			session_free(s);
+			return;
+		}
+		s->r->req_body.done = true;
 		dispatch(s);
 		return;
 	}
