@@ -172,6 +172,46 @@ static void timer_arm(struct session *s, uint64_t ms)
 	evtimer_add(&s->timer, &tv);
 }
 
+static bool is_plain_socket(struct bufferevent *bev)
+{
+	return bufferevent_openssl_get_ssl(bev) == NULL;
+}
+
+/* Writes what BEV has queued, now: most answers fit in the socket buffer, so the write
+ * event (an epoll_ctl to arm and one to disarm) is armed only for what is left. Plain
+ * sockets keep EV_WRITE off while nothing is pending; TLS ones keep it on. */
+static void out_flush(struct bufferevent *bev)
+{
+	struct evbuffer *out = bufferevent_get_output(bev);
+
+	if (evbuffer_get_length(out) == 0 || (bufferevent_get_enabled(bev) & EV_WRITE))
+		return;
+	/* a bufferevent freezes the start of its output; it thaws it the same way to write */
+	evbuffer_unfreeze(out, 1);
+	evbuffer_write(out, bufferevent_getfd(bev));
+	evbuffer_freeze(out, 1);
+	if (evbuffer_get_length(out) > 0)
+		bufferevent_enable(bev, EV_WRITE); /* the rest, or the error, via the loop */
+}
+
+/* Write callbacks: once drained, a plain socket needs no write event. */
+static void out_drained(struct bufferevent *bev)
+{
+	if (is_plain_socket(bev) && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		bufferevent_disable(bev, EV_WRITE);
+}
+
+/* Tunnel bytes from SRC to DST; a slow DST pauses SRC until its write callback. */
+static void tunnel_relay(struct bufferevent *src, struct bufferevent *dst)
+{
+	bufferevent_write_buffer(dst, bufferevent_get_input(src));
+	out_flush(dst);
+	if (evbuffer_get_length(bufferevent_get_output(dst)) >= RELAY_HIGH_WM) {
+		bufferevent_disable(src, EV_READ);
+		bufferevent_setwatermark(dst, EV_WRITE, RELAY_HIGH_WM / 2, 0);
+	}
+}
+
 static double ms_since(const struct timespec *t0)
 {
 	struct timespec now;
@@ -277,6 +317,7 @@ static void close_after_flush(struct session *s)
 	s->state = SS_CLOSING;
 	evtimer_del(&s->timer);
 	bufferevent_disable(s->client, EV_READ);
+	out_flush(s->client);
 	if (evbuffer_get_length(bufferevent_get_output(s->client)) == 0) {
 		session_free(s);
 		return;
@@ -334,6 +375,7 @@ static void reply_error(struct session *s, int status, const char *why)
 	evbuffer_add(out, head, (size_t)hlen);
 	if (r->method != HTTP_M_HEAD)
 		evbuffer_add(out, body, (size_t)blen);
+	out_flush(s->client);
 	r->bytes_out = (uint64_t)hlen + (uint64_t)blen;
 	slog(LOGL_DEBUG, s, "answered %d: %s", status, why);
 	access_log(s, status);
@@ -448,8 +490,10 @@ static void req_start(struct session *s, const char *buf)
 		s->close_after = true;
 	if (buffered) {
 		s->state = SS_REQ_BODY_BUFFER;
-		if (expect && s->r->keep_alive)
+		if (expect && s->r->keep_alive) {
 			bufferevent_write(s->client, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+			out_flush(s->client);
+		}
 		timer_arm(s, s->l->conf.client_timeout);
 		/* the body may already be here */
 		struct evbuffer *in = bufferevent_get_input(s->client);
@@ -561,6 +605,7 @@ static void pump_req_body(struct session *s)
 		reply_error(s, 400, "bad chunked request body");
 		return;
 	}
+	out_flush(s->up->bev);
 	if (r->req_body.total > s->l->conf.max_body_size) {
 		STAT_INC(req_body_too_large);
 		reply_error(s, 413, "request body too large");
@@ -642,6 +687,8 @@ static void send_request(struct session *s)
 	struct evbuffer *out = bufferevent_get_output(ub);
 	size_t len = evbuffer_get_length(r->out);
 
+	if (is_plain_socket(ub)) /* connected now: writes go out at once (out_flush) */
+		bufferevent_disable(ub, EV_WRITE);
 	if (r->req_body.done && !r->streamed)
 		evbuffer_add(out, evbuffer_pullup(r->out, -1), len);
 	else
@@ -651,7 +698,8 @@ static void send_request(struct session *s)
 	s->state = SS_STREAMING;
 	bufferevent_set_timeouts(ub, &rt, &rt);
 	bufferevent_setwatermark(ub, EV_READ, 0, RELAY_HIGH_WM);
-	bufferevent_enable(ub, EV_READ | EV_WRITE);
+	bufferevent_enable(ub, EV_READ);
+	out_flush(ub);
 	if (r->streamed) { /* a client that stops sending its body times out */
 		struct timeval ct = ms_tv(s->l->conf.client_timeout);
 		bufferevent_set_timeouts(s->client, &ct, &ct);
@@ -785,6 +833,7 @@ static void pump_resp_body(struct session *s)
 		return;
 	}
 	r->bytes_out += r->resp_body.total - before;
+	out_flush(s->client);
 	if (r->resp_body.done) {
 		resp_done(s);
 		return;
@@ -829,8 +878,10 @@ static void resp_head(struct session *s)
 	size_t head_len = r->rp->head_len;
 	if (m->status < 200 && m->status != 101) {
 		/* interim (100 Continue, 103): relayed to HTTP/1.1 clients, then the real one */
-		if (!r->http10)
+		if (!r->http10) {
 			evbuffer_add(bufferevent_get_output(s->client), buf, head_len);
+			out_flush(s->client);
+		}
 		evbuffer_drain(in, head_len);
 		parser_put(&r->rp);
 		if (evbuffer_get_length(in) > 0)
@@ -871,11 +922,7 @@ static void up_read_cb(struct bufferevent *bev, void *arg)
 	struct session *s = arg;
 
 	if (s->state == SS_TUNNEL) {
-		bufferevent_write_buffer(s->client, bufferevent_get_input(bev));
-		if (evbuffer_get_length(bufferevent_get_output(s->client)) >= RELAY_HIGH_WM) {
-			bufferevent_disable(bev, EV_READ);
-			bufferevent_setwatermark(s->client, EV_WRITE, RELAY_HIGH_WM / 2, 0);
-		}
+		tunnel_relay(bev, s->client);
 		return;
 	}
 	if (s->state != SS_STREAMING)
@@ -891,6 +938,7 @@ static void up_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct session *s = arg;
 
+	out_drained(bev);
 	if (s->state == SS_CLOSING)
 		return;
 	bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
@@ -970,8 +1018,10 @@ static void tunnel_start(struct session *s)
 	bufferevent_setwatermark(s->client, EV_READ, 0, 0);
 	bufferevent_set_timeouts(ub, &tv, NULL);
 	bufferevent_set_timeouts(s->client, &tv, NULL);
-	bufferevent_enable(ub, EV_READ | EV_WRITE);
-	bufferevent_enable(s->client, EV_READ | EV_WRITE);
+	bufferevent_enable(ub, EV_READ);
+	bufferevent_enable(s->client, EV_READ);
+	out_drained(ub);
+	out_flush(s->client); /* e.g. the 101 head */
 	/* bytes that arrived early, on either side */
 	if (evbuffer_get_length(bufferevent_get_input(s->client)) > 0)
 		client_read_cb(s->client, s);
@@ -979,11 +1029,6 @@ static void tunnel_start(struct session *s)
 		up_read_cb(ub, s);
 	if (s->client_eof && evbuffer_get_length(bufferevent_get_output(ub)) == 0)
 		shutdown(bufferevent_getfd(ub), SHUT_WR);
-}
-
-static bool is_plain_socket(struct bufferevent *bev)
-{
-	return bufferevent_openssl_get_ssl(bev) == NULL;
 }
 
 /* EOF, error or idle timeout on one side of a tunnel. EOF is a half-close: it is passed on
@@ -1037,11 +1082,7 @@ static void client_read_cb(struct bufferevent *bev, void *arg)
 			pump_req_body(s);
 		break;
 	case SS_TUNNEL:
-		bufferevent_write_buffer(s->up->bev, bufferevent_get_input(bev));
-		if (evbuffer_get_length(bufferevent_get_output(s->up->bev)) >= RELAY_HIGH_WM) {
-			bufferevent_disable(bev, EV_READ);
-			bufferevent_setwatermark(s->up->bev, EV_WRITE, RELAY_HIGH_WM / 2, 0);
-		}
+		tunnel_relay(bev, s->up->bev);
 		break;
 	case SS_CLOSING:
 		evbuffer_drain(bufferevent_get_input(bev),
@@ -1056,6 +1097,7 @@ static void client_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct session *s = arg;
 
+	out_drained(bev);
 	if (s->state == SS_CLOSING) {
 		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
 			session_free(s);
@@ -1205,7 +1247,12 @@ void session_accept(struct listener *l, evutil_socket_t fd, const struct sockadd
 	size_t wm = l->conf.max_header_size + 1 > RELAY_HIGH_WM ? l->conf.max_header_size + 1
 	                                                        : RELAY_HIGH_WM;
 	bufferevent_setwatermark(s->client, EV_READ, 0, wm);
-	bufferevent_enable(s->client, EV_READ | EV_WRITE);
+	if (s->tls)
+		bufferevent_enable(s->client, EV_READ | EV_WRITE);
+	else { /* written by out_flush; a new bufferevent starts with EV_WRITE on */
+		bufferevent_disable(s->client, EV_WRITE);
+		bufferevent_enable(s->client, EV_READ);
+	}
 	if (l->conf.mode == MODE_TCP) {
 		if (req_new(s) == NULL) {
 			session_free(s);
