@@ -4,22 +4,20 @@
 #include <stdbool.h>
 #include <sys/queue.h>
 
-#include <event2/bufferevent.h>
-
 #include "backend.h"
+#include "conn.h"
 
 struct upconn {
-	struct bufferevent *bev;
+	struct conn *c;
 	struct backend *b;        /* holds a reference */
 	bool reused;              /* taken from the idle pool (not freshly connected) */
-	bool connected;           /* TCP (and TLS) established */
 	TAILQ_ENTRY(upconn) link; /* in b->idle while idle */
 };
 
 /* Takes an idle connection of B, or starts connecting a new one. The caller sets its own
- * callbacks on u->bev right away; a new connection reports BEV_EVENT_CONNECTED (after
- * the TLS handshake for TLS backends) or an error/timeout event. NULL when no socket
- * could be created (err says why). */
+ * callbacks on u->c right away; a new connection reports BEV_EVENT_CONNECTED (after the
+ * TLS handshake for TLS backends) or an error/timeout event. NULL when no socket could be
+ * created (err says why). */
 struct upconn *upstream_get(struct event_base *base, struct backend *b, uint64_t connect_timeout,
                             char *err, size_t errlen);
 /* Gives U back. KEEP: the connection is clean (response complete, keep-alive) and goes to

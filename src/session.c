@@ -23,8 +23,6 @@
 #include <time.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/event_struct.h>
 
@@ -33,6 +31,7 @@
 #include "rpc.h"
 #include "session.h"
 #include "stats.h"
+#include "conn.h"
 #include "upstream.h"
 
 #define RELAY_HIGH_WM    (256 * 1024) /* bytes queued toward one side before pausing */
@@ -98,7 +97,7 @@ struct session {
 	TAILQ_ENTRY(session) link;
 	enum session_state state;
 	struct listener *l;
-	struct bufferevent *client;
+	struct conn *client;
 	struct upconn *up;           /* the backend connection in use */
 	struct event timer;          /* header / idle / body deadline */
 	struct http_parser *hp;      /* request head parser, while reading a head */
@@ -119,12 +118,12 @@ static void session_free(struct session *s);
 static void req_head(struct session *s);
 static void dispatch(struct session *s);
 static void tunnel_start(struct session *s);
-static void up_read_cb(struct bufferevent *bev, void *arg);
-static void up_write_cb(struct bufferevent *bev, void *arg);
-static void up_event_cb(struct bufferevent *bev, short what, void *arg);
-static void client_read_cb(struct bufferevent *bev, void *arg);
-static void client_write_cb(struct bufferevent *bev, void *arg);
-static void client_event_cb(struct bufferevent *bev, short what, void *arg);
+static void up_read_cb(struct conn *bev, void *arg);
+static void up_write_cb(struct conn *bev, void *arg);
+static void up_event_cb(struct conn *bev, short what, void *arg);
+static void client_read_cb(struct conn *bev, void *arg);
+static void client_write_cb(struct conn *bev, void *arg);
+static void client_event_cb(struct conn *bev, short what, void *arg);
 
 #define slog(lvl, s, fmt, ...)                                                                     \
 	log_at(lvl, "session %s:%u [%s]: " fmt, (s)->peer, (s)->peer_port, (s)->l->name,           \
@@ -172,43 +171,14 @@ static void timer_arm(struct session *s, uint64_t ms)
 	evtimer_add(&s->timer, &tv);
 }
 
-static bool is_plain_socket(struct bufferevent *bev)
-{
-	return bufferevent_openssl_get_ssl(bev) == NULL;
-}
-
-/* Writes what BEV has queued, now: most answers fit in the socket buffer, so the write
- * event (an epoll_ctl to arm and one to disarm) is armed only for what is left. Plain
- * sockets keep EV_WRITE off while nothing is pending; TLS ones keep it on. */
-static void out_flush(struct bufferevent *bev)
-{
-	struct evbuffer *out = bufferevent_get_output(bev);
-
-	if (evbuffer_get_length(out) == 0 || (bufferevent_get_enabled(bev) & EV_WRITE))
-		return;
-	/* a bufferevent freezes the start of its output; it thaws it the same way to write */
-	evbuffer_unfreeze(out, 1);
-	evbuffer_write(out, bufferevent_getfd(bev));
-	evbuffer_freeze(out, 1);
-	if (evbuffer_get_length(out) > 0)
-		bufferevent_enable(bev, EV_WRITE); /* the rest, or the error, via the loop */
-}
-
-/* Write callbacks: once drained, a plain socket needs no write event. */
-static void out_drained(struct bufferevent *bev)
-{
-	if (is_plain_socket(bev) && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-		bufferevent_disable(bev, EV_WRITE);
-}
-
 /* Tunnel bytes from SRC to DST; a slow DST pauses SRC until its write callback. */
-static void tunnel_relay(struct bufferevent *src, struct bufferevent *dst)
+static void tunnel_relay(struct conn *src, struct conn *dst)
 {
-	bufferevent_write_buffer(dst, bufferevent_get_input(src));
-	out_flush(dst);
-	if (evbuffer_get_length(bufferevent_get_output(dst)) >= RELAY_HIGH_WM) {
-		bufferevent_disable(src, EV_READ);
-		bufferevent_setwatermark(dst, EV_WRITE, RELAY_HIGH_WM / 2, 0);
+	evbuffer_add_buffer(conn_output(dst), conn_input(src));
+	conn_flush(dst);
+	if (conn_output_len((dst)) >= RELAY_HIGH_WM) {
+		conn_disable_read(src);
+		conn_set_write_low(dst, RELAY_HIGH_WM / 2);
 	}
 }
 
@@ -316,13 +286,13 @@ static void close_after_flush(struct session *s)
 {
 	s->state = SS_CLOSING;
 	evtimer_del(&s->timer);
-	bufferevent_disable(s->client, EV_READ);
-	out_flush(s->client);
-	if (evbuffer_get_length(bufferevent_get_output(s->client)) == 0) {
+	conn_disable_read(s->client);
+	conn_flush(s->client);
+	if (conn_output_len((s->client)) == 0) {
 		session_free(s);
 		return;
 	}
-	bufferevent_setwatermark(s->client, EV_WRITE, 0, 0);
+	conn_set_write_low(s->client, 0);
 	timer_arm(s, s->l->conf.client_timeout);
 }
 
@@ -371,11 +341,11 @@ static void reply_error(struct session *s, int status, const char *why)
 	                r->method == HTTP_M_POST ? "application/json" : "text/plain; charset=utf-8",
 	                blen, status == 503 ? "Retry-After: 1\r\n" : "",
 	                close ? "Connection: close\r\n" : "");
-	struct evbuffer *out = bufferevent_get_output(s->client);
+	struct evbuffer *out = conn_output(s->client);
 	evbuffer_add(out, head, (size_t)hlen);
 	if (r->method != HTTP_M_HEAD)
 		evbuffer_add(out, body, (size_t)blen);
-	out_flush(s->client);
+	conn_flush(s->client);
 	r->bytes_out = (uint64_t)hlen + (uint64_t)blen;
 	slog(LOGL_DEBUG, s, "answered %d: %s", status, why);
 	access_log(s, status);
@@ -476,7 +446,7 @@ static void req_start(struct session *s, const char *buf)
 	body_init(&r->req_body, m->body, m->content_length);
 	if (m->body == HTTP_BODY_LENGTH && m->content_length > s->l->conf.max_body_size) {
 		STAT_INC(req_body_too_large);
-		evbuffer_drain(bufferevent_get_input(s->client), s->hp->head_len);
+		evbuffer_drain(conn_input(s->client), s->hp->head_len);
 		parser_put(&s->hp);
 		reply_error(s, 413, "request body too large");
 		return;
@@ -484,19 +454,19 @@ static void req_start(struct session *s, const char *buf)
 	r->out = evbuffer_new();
 	build_upstream_head(s, m, buf);
 	bool buffered = body_is_buffered(m), expect = m->expect_continue;
-	evbuffer_drain(bufferevent_get_input(s->client), s->hp->head_len);
+	evbuffer_drain(conn_input(s->client), s->hp->head_len);
 	parser_put(&s->hp);
 	if (s->l->conf.max_requests > 0 && s->n_requests >= s->l->conf.max_requests)
 		s->close_after = true;
 	if (buffered) {
 		s->state = SS_REQ_BODY_BUFFER;
 		if (expect && s->r->keep_alive) {
-			bufferevent_write(s->client, "HTTP/1.1 100 Continue\r\n\r\n", 25);
-			out_flush(s->client);
+			evbuffer_add(conn_output(s->client), "HTTP/1.1 100 Continue\r\n\r\n", 25);
+			conn_flush(s->client);
 		}
 		timer_arm(s, s->l->conf.client_timeout);
 		/* the body may already be here */
-		struct evbuffer *in = bufferevent_get_input(s->client);
+		struct evbuffer *in = conn_input(s->client);
 		if (evbuffer_get_length(in) >= r->req_body.remaining) {
 			evbuffer_remove_buffer(in, r->out, (size_t)r->req_body.remaining);
 			r->req_body.total = r->req_body.remaining;
@@ -518,7 +488,7 @@ static void req_start(struct session *s, const char *buf)
 
 static void req_head(struct session *s)
 {
-	struct evbuffer *in = bufferevent_get_input(s->client);
+	struct evbuffer *in = conn_input(s->client);
 	size_t len = evbuffer_get_length(in);
 	const struct conf_listener *lc = &s->l->conf;
 
@@ -577,7 +547,7 @@ static void req_head(struct session *s)
 static void req_body_buffer(struct session *s)
 {
 	struct request *r = s->r;
-	struct evbuffer *in = bufferevent_get_input(s->client);
+	struct evbuffer *in = conn_input(s->client);
 
 	if (evbuffer_get_length(in) < r->req_body.remaining)
 		return;
@@ -596,29 +566,28 @@ static void req_body_buffer(struct session *s)
 static void pump_req_body(struct session *s)
 {
 	struct request *r = s->r;
-	struct evbuffer *dst = bufferevent_get_output(s->up->bev);
+	struct evbuffer *dst = conn_output(s->up->c);
 
 	if (r->req_body.done)
 		return;
-	if (body_move(&r->req_body, bufferevent_get_input(s->client), dst) < 0) {
+	if (body_move(&r->req_body, conn_input(s->client), dst) < 0) {
 		STAT_INC(req_bad);
 		reply_error(s, 400, "bad chunked request body");
 		return;
 	}
-	out_flush(s->up->bev);
+	conn_flush(s->up->c);
 	if (r->req_body.total > s->l->conf.max_body_size) {
 		STAT_INC(req_body_too_large);
 		reply_error(s, 413, "request body too large");
 		return;
 	}
 	if (r->req_body.done) { /* no more client bytes expected: no read deadline */
-		struct timeval ct = ms_tv(s->l->conf.client_timeout);
-		bufferevent_set_timeouts(s->client, NULL, &ct);
+		conn_set_timeouts(s->client, 0, s->l->conf.client_timeout);
 		return;
 	}
 	if (evbuffer_get_length(dst) >= RELAY_HIGH_WM) {
-		bufferevent_disable(s->client, EV_READ);
-		bufferevent_setwatermark(s->up->bev, EV_WRITE, RELAY_HIGH_WM / 2, 0);
+		conn_disable_read(s->client);
+		conn_set_write_low(s->up->c, RELAY_HIGH_WM / 2);
 	}
 }
 
@@ -682,13 +651,10 @@ static void backend_failed(struct session *s, bool timeout, const char *why)
 static void send_request(struct session *s)
 {
 	struct request *r = s->r;
-	struct bufferevent *ub = s->up->bev;
-	struct timeval rt = ms_tv(r->pool->conf.response_timeout);
-	struct evbuffer *out = bufferevent_get_output(ub);
+	struct conn *ub = s->up->c;
+	struct evbuffer *out = conn_output(ub);
 	size_t len = evbuffer_get_length(r->out);
 
-	if (is_plain_socket(ub)) /* connected now: writes go out at once (out_flush) */
-		bufferevent_disable(ub, EV_WRITE);
 	if (r->req_body.done && !r->streamed)
 		evbuffer_add(out, evbuffer_pullup(r->out, -1), len);
 	else
@@ -696,14 +662,13 @@ static void send_request(struct session *s)
 	r->sent = true;
 	s->up->b->requests++;
 	s->state = SS_STREAMING;
-	bufferevent_set_timeouts(ub, &rt, &rt);
-	bufferevent_setwatermark(ub, EV_READ, 0, RELAY_HIGH_WM);
-	bufferevent_enable(ub, EV_READ);
-	out_flush(ub);
+	conn_set_timeouts(ub, r->pool->conf.response_timeout, r->pool->conf.response_timeout);
+	conn_set_read_max(ub, RELAY_HIGH_WM);
+	conn_enable_read(ub);
+	conn_flush(ub);
 	if (r->streamed) { /* a client that stops sending its body times out */
-		struct timeval ct = ms_tv(s->l->conf.client_timeout);
-		bufferevent_set_timeouts(s->client, &ct, &ct);
-		bufferevent_enable(s->client, EV_READ);
+		conn_set_timeouts(s->client, s->l->conf.client_timeout, s->l->conf.client_timeout);
+		conn_enable_read(s->client);
 		pump_req_body(s);
 	}
 }
@@ -733,14 +698,14 @@ static void dispatch(struct session *s)
 		}
 		b->active++;
 		s->state = SS_CONNECTING;
-		bufferevent_setcb(s->up->bev, up_read_cb, up_write_cb, up_event_cb, s);
+		conn_setcb(s->up->c, up_read_cb, up_write_cb, up_event_cb, s);
 		if (s->up->reused) {
 			if (s->l->conf.mode == MODE_TCP)
 				tunnel_start(s);
 			else
 				send_request(s);
 		} else {
-			bufferevent_enable(s->up->bev, EV_READ | EV_WRITE);
+			conn_enable_read(s->up->c); /* the connect's events arrive */
 		}
 		return;
 	}
@@ -767,7 +732,7 @@ static void dispatch(struct session *s)
 static void build_client_head(struct session *s, const struct http_msg *m, const char *buf,
                               size_t head_len, bool close)
 {
-	struct evbuffer *out = bufferevent_get_output(s->client);
+	struct evbuffer *out = conn_output(s->client);
 	size_t before = evbuffer_get_length(out);
 
 	evbuffer_add_printf(out, "HTTP/1.1 %d ", m->status);
@@ -815,39 +780,42 @@ static void resp_done(struct session *s)
 		return;
 	}
 	s->state = SS_REQ_HEAD;
-	bufferevent_enable(s->client, EV_READ);
+	conn_enable_read(s->client);
 	timer_arm(s, s->l->conf.client_timeout);
-	req_head(s); /* a pipelined request may be waiting */
+	if (conn_input_len(s->client) > 0)
+		req_head(s); /* a pipelined request is waiting */
+	else
+		conn_trim(s->client); /* idle: no buffers held */
 }
 
 /* Moves response body bytes to the client, pausing the backend when the client is slow. */
 static void pump_resp_body(struct session *s)
 {
 	struct request *r = s->r;
-	struct evbuffer *dst = bufferevent_get_output(s->client);
+	struct evbuffer *dst = conn_output(s->client);
 	uint64_t before = r->resp_body.total;
 
-	if (body_move(&r->resp_body, bufferevent_get_input(s->up->bev), dst) < 0) {
+	if (body_move(&r->resp_body, conn_input(s->up->c), dst) < 0) {
 		STAT_INC(resp_bad);
 		reply_error(s, 502, "bad chunked response body");
 		return;
 	}
 	r->bytes_out += r->resp_body.total - before;
-	out_flush(s->client);
+	conn_flush(s->client);
 	if (r->resp_body.done) {
 		resp_done(s);
 		return;
 	}
 	if (evbuffer_get_length(dst) >= RELAY_HIGH_WM) {
-		bufferevent_disable(s->up->bev, EV_READ);
-		bufferevent_setwatermark(s->client, EV_WRITE, RELAY_HIGH_WM / 2, 0);
+		conn_disable_read(s->up->c);
+		conn_set_write_low(s->client, RELAY_HIGH_WM / 2);
 	}
 }
 
 static void resp_head(struct session *s)
 {
 	struct request *r = s->r;
-	struct evbuffer *in = bufferevent_get_input(s->up->bev);
+	struct evbuffer *in = conn_input(s->up->c);
 	size_t len = evbuffer_get_length(in), max = s->l->conf.max_header_size;
 
 	if (r->rp == NULL) {
@@ -879,8 +847,8 @@ static void resp_head(struct session *s)
 	if (m->status < 200 && m->status != 101) {
 		/* interim (100 Continue, 103): relayed to HTTP/1.1 clients, then the real one */
 		if (!r->http10) {
-			evbuffer_add(bufferevent_get_output(s->client), buf, head_len);
-			out_flush(s->client);
+			evbuffer_add(conn_output(s->client), buf, head_len);
+			conn_flush(s->client);
 		}
 		evbuffer_drain(in, head_len);
 		parser_put(&r->rp);
@@ -896,7 +864,7 @@ static void resp_head(struct session *s)
 		return;
 	}
 	if (m->status == 101) {
-		evbuffer_remove_buffer(in, bufferevent_get_output(s->client), head_len);
+		evbuffer_remove_buffer(in, conn_output(s->client), head_len);
 		r->bytes_out += head_len;
 		parser_put(&r->rp);
 		STAT_INC(ws_upgrades);
@@ -917,7 +885,7 @@ static void resp_head(struct session *s)
 
 /* ---- backend callbacks ---------------------------------------------------------------------- */
 
-static void up_read_cb(struct bufferevent *bev, void *arg)
+static void up_read_cb(struct conn *bev, void *arg)
 {
 	struct session *s = arg;
 
@@ -934,36 +902,31 @@ static void up_read_cb(struct bufferevent *bev, void *arg)
 }
 
 /* The backend drained what we queued: resume reading the client. */
-static void up_write_cb(struct bufferevent *bev, void *arg)
+static void up_write_cb(struct conn *bev, void *arg)
 {
 	struct session *s = arg;
 
-	out_drained(bev);
 	if (s->state == SS_CLOSING)
 		return;
-	bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+	conn_set_write_low(bev, 0);
 	if (s->state == SS_TUNNEL && !s->client_eof) {
-		bufferevent_enable(s->client, EV_READ);
+		conn_enable_read(s->client);
 	} else if (s->state == SS_STREAMING && !s->r->req_body.done) {
-		bufferevent_enable(s->client, EV_READ);
+		conn_enable_read(s->client);
 		pump_req_body(s);
-	} else if (s->state == SS_TUNNEL && s->client_eof &&
-	           evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
-		shutdown(bufferevent_getfd(bev), SHUT_WR);
+	} else if (s->state == SS_TUNNEL && s->client_eof && conn_output_len((bev)) == 0) {
+		conn_shutdown_write(bev);
 	}
 }
 
 static void tunnel_event(struct session *s, bool from_client, short what);
 
-static void up_event_cb(struct bufferevent *bev, short what, void *arg)
+static void up_event_cb(struct conn *bev, short what, void *arg)
 {
 	struct session *s = arg;
 	struct request *r = s->r;
 
 	if (what & BEV_EVENT_CONNECTED) {
-		s->up->connected = true;
-		int one = 1;
-		setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		if (s->l->conf.mode == MODE_TCP)
 			tunnel_start(s);
 		else
@@ -1007,28 +970,26 @@ static void up_event_cb(struct bufferevent *bev, short what, void *arg)
 
 static void tunnel_start(struct session *s)
 {
-	struct timeval tv = ms_tv(s->l->conf.tunnel_timeout);
-	struct bufferevent *ub = s->up->bev;
+	struct conn *ub = s->up->c;
 
 	s->state = SS_TUNNEL;
 	evtimer_del(&s->timer);
 	if (s->l->conf.mode == MODE_TCP)
 		STAT_INC(tcp_sessions);
-	bufferevent_setwatermark(ub, EV_READ, 0, 0);
-	bufferevent_setwatermark(s->client, EV_READ, 0, 0);
-	bufferevent_set_timeouts(ub, &tv, NULL);
-	bufferevent_set_timeouts(s->client, &tv, NULL);
-	bufferevent_enable(ub, EV_READ);
-	bufferevent_enable(s->client, EV_READ);
-	out_drained(ub);
-	out_flush(s->client); /* e.g. the 101 head */
+	conn_set_read_max(ub, 0);
+	conn_set_read_max(s->client, 0);
+	conn_set_timeouts(ub, s->l->conf.tunnel_timeout, s->l->conf.client_timeout);
+	conn_set_timeouts(s->client, s->l->conf.tunnel_timeout, s->l->conf.client_timeout);
+	conn_enable_read(ub);
+	conn_enable_read(s->client);
+	conn_flush(s->client); /* e.g. the 101 head */
 	/* bytes that arrived early, on either side */
-	if (evbuffer_get_length(bufferevent_get_input(s->client)) > 0)
+	if (conn_input_len((s->client)) > 0)
 		client_read_cb(s->client, s);
-	if (evbuffer_get_length(bufferevent_get_input(ub)) > 0)
+	if (conn_input_len((ub)) > 0)
 		up_read_cb(ub, s);
-	if (s->client_eof && evbuffer_get_length(bufferevent_get_output(ub)) == 0)
-		shutdown(bufferevent_getfd(ub), SHUT_WR);
+	if (s->client_eof && conn_output_len((ub)) == 0)
+		conn_shutdown_write(ub);
 }
 
 /* EOF, error or idle timeout on one side of a tunnel. EOF is a half-close: it is passed on
@@ -1036,15 +997,15 @@ static void tunnel_start(struct session *s)
  * both sides are done. */
 static void tunnel_event(struct session *s, bool from_client, short what)
 {
-	struct bufferevent *src = from_client ? s->client : s->up->bev;
-	struct bufferevent *dst = from_client ? s->up->bev : s->client;
+	struct conn *src = from_client ? s->client : s->up->c;
+	struct conn *dst = from_client ? s->up->c : s->client;
 
 	if (what & BEV_EVENT_TIMEOUT) {
 		slog(LOGL_DEBUG, s, "tunnel idle for tunnel_timeout, closing");
 		session_free(s);
 		return;
 	}
-	if (!(what & BEV_EVENT_EOF) || !is_plain_socket(src) || !is_plain_socket(dst)) {
+	if (!(what & BEV_EVENT_EOF) || conn_is_tls(src) || conn_is_tls(dst)) {
 		session_free(s);
 		return;
 	}
@@ -1053,20 +1014,20 @@ static void tunnel_event(struct session *s, bool from_client, short what)
 	else
 		s->up_eof = true;
 	if (s->client_eof && s->up_eof) {
-		if (evbuffer_get_length(bufferevent_get_output(s->client)) > 0)
+		if (conn_output_len((s->client)) > 0)
 			close_after_flush(s);
 		else
 			session_free(s);
 		return;
 	}
-	if (evbuffer_get_length(bufferevent_get_output(dst)) == 0)
-		shutdown(bufferevent_getfd(dst), SHUT_WR);
+	if (conn_output_len((dst)) == 0)
+		conn_shutdown_write(dst);
 	/* else: the write callback of DST shuts it down once drained */
 }
 
 /* ---- client callbacks ----------------------------------------------------------------------- */
 
-static void client_read_cb(struct bufferevent *bev, void *arg)
+static void client_read_cb(struct conn *bev, void *arg)
 {
 	struct session *s = arg;
 
@@ -1082,44 +1043,42 @@ static void client_read_cb(struct bufferevent *bev, void *arg)
 			pump_req_body(s);
 		break;
 	case SS_TUNNEL:
-		tunnel_relay(bev, s->up->bev);
+		tunnel_relay(bev, s->up->c);
 		break;
 	case SS_CLOSING:
-		evbuffer_drain(bufferevent_get_input(bev),
-		               evbuffer_get_length(bufferevent_get_input(bev)));
+		evbuffer_drain(conn_input(bev), conn_input_len((bev)));
 		break;
 	default: /* connecting: the bytes wait in the input buffer (bounded by the watermark) */
 		break;
 	}
 }
 
-static void client_write_cb(struct bufferevent *bev, void *arg)
+static void client_write_cb(struct conn *bev, void *arg)
 {
 	struct session *s = arg;
 
-	out_drained(bev);
 	if (s->state == SS_CLOSING) {
-		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		if (conn_output_len((bev)) == 0)
 			session_free(s);
 		return;
 	}
-	bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+	conn_set_write_low(bev, 0);
 	if (s->up == NULL)
 		return;
 	if (s->state == SS_TUNNEL) {
-		if (s->up_eof && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-			shutdown(bufferevent_getfd(bev), SHUT_WR);
+		if (s->up_eof && conn_output_len((bev)) == 0)
+			conn_shutdown_write(bev);
 		else if (!s->up_eof)
-			bufferevent_enable(s->up->bev, EV_READ);
+			conn_enable_read(s->up->c);
 		return;
 	}
 	if (s->state == SS_STREAMING && s->r->resp_started) {
-		bufferevent_enable(s->up->bev, EV_READ);
+		conn_enable_read(s->up->c);
 		pump_resp_body(s);
 	}
 }
 
-static void client_event_cb(struct bufferevent *bev, short what, void *arg)
+static void client_event_cb(struct conn *bev, short what, void *arg)
 {
 	struct session *s = arg;
 
@@ -1131,8 +1090,7 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (what & BEV_EVENT_ERROR) {
-		unsigned long e = bufferevent_get_openssl_error(bev);
-		if (e != 0)
+		if (conn_tls_failed(bev))
 			STAT_INC(tls_handshake_error);
 	}
 	/* A client that half-closes after a whole request still gets its answer. */
@@ -1187,7 +1145,7 @@ static void session_free(struct session *s)
 	parser_put(&s->hp);
 	evtimer_del(&s->timer);
 	if (s->client != NULL)
-		bufferevent_free(s->client);
+		conn_free(s->client);
 	TAILQ_REMOVE(&server.sessions, s, link);
 	server_conn_closed(s->l);
 	listener_unref(s->l);
@@ -1221,38 +1179,26 @@ void session_accept(struct listener *l, evutil_socket_t fd, const struct sockadd
 	peer_format(s, sa);
 	TAILQ_INSERT_TAIL(&server.sessions, s, link);
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (l->ssl_ctx != NULL) {
-		SSL *ssl = SSL_new(l->ssl_ctx);
-		s->tls = true;
-		s->client = ssl == NULL ? NULL
-		                        : bufferevent_openssl_socket_new(server.base, fd, ssl,
-		                                                         BUFFEREVENT_SSL_ACCEPTING,
-		                                                         BEV_OPT_CLOSE_ON_FREE);
-		if (s->client == NULL && ssl != NULL)
-			SSL_free(ssl);
-		if (s->client != NULL)
-			bufferevent_openssl_set_allow_dirty_shutdown(s->client, 1);
-	} else {
-		s->client = bufferevent_socket_new(server.base, fd, BEV_OPT_CLOSE_ON_FREE);
-	}
 	evtimer_assign(&s->timer, server.base, timer_cb, s);
+	SSL *ssl = NULL;
+	if (l->ssl_ctx != NULL) {
+		ssl = SSL_new(l->ssl_ctx);
+		s->tls = true;
+	}
+	if (s->tls == (ssl != NULL))
+		s->client = conn_new(server.base, fd, ssl);
 	if (s->client == NULL) {
+		SSL_free(ssl);
 		evutil_closesocket(fd);
 		session_free(s);
 		return;
 	}
-	struct timeval wt = ms_tv(l->conf.client_timeout);
-	bufferevent_setcb(s->client, client_read_cb, client_write_cb, client_event_cb, s);
-	bufferevent_set_timeouts(s->client, NULL, &wt);
+	conn_setcb(s->client, client_read_cb, client_write_cb, client_event_cb, s);
+	conn_set_timeouts(s->client, 0, l->conf.client_timeout);
 	size_t wm = l->conf.max_header_size + 1 > RELAY_HIGH_WM ? l->conf.max_header_size + 1
 	                                                        : RELAY_HIGH_WM;
-	bufferevent_setwatermark(s->client, EV_READ, 0, wm);
-	if (s->tls)
-		bufferevent_enable(s->client, EV_READ | EV_WRITE);
-	else { /* written by out_flush; a new bufferevent starts with EV_WRITE on */
-		bufferevent_disable(s->client, EV_WRITE);
-		bufferevent_enable(s->client, EV_READ);
-	}
+	conn_set_read_max(s->client, wm);
+	conn_enable_read(s->client);
 	if (l->conf.mode == MODE_TCP) {
 		if (req_new(s) == NULL) {
 			session_free(s);

@@ -29,7 +29,9 @@ static SSL_CTX *ctx_new(const SSL_METHOD *method, char *err, size_t errlen)
 	}
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
-	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	/* conn.c writes from evbuffer chains, which may move between retries */
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
+	                          SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	return ctx;
 }
 

@@ -1,0 +1,67 @@
+/* Buffered, non-blocking connections (plain TCP or TLS) on the event loop: a lean
+ * replacement for libevent's bufferevents. Writes go out at once (conn_flush) and the write
+ * event is armed only for what the socket did not take; reads need no FIONREAD; buffers
+ * exist only while they hold bytes, so an idle connection costs two events and a few words.
+ *
+ * Events reported to the event callback use libevent's BEV_EVENT_* bits: READING or
+ * WRITING with EOF, ERROR or TIMEOUT, and CONNECTED (an outgoing connection, or a TLS
+ * handshake, completed). After EOF, ERROR or TIMEOUT on reading, reading is disabled. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include <event2/bufferevent.h> /* BEV_EVENT_* */
+#include <event2/event.h>
+#include <openssl/ssl.h>
+
+#include "log.h"
+
+struct conn;
+struct evbuffer;
+
+/* Data arrived (read), the output drained to its low mark (write), or an event. */
+typedef void (*conn_data_cb)(struct conn *c, void *arg);
+typedef void (*conn_event_cb)(struct conn *c, short what, void *arg);
+
+/* Wraps an accepted socket (takes ownership of FD and SSL). With SSL, the server
+ * handshake runs first; data is reported once it is done. Reading starts disabled. */
+struct conn *conn_new(struct event_base *base, evutil_socket_t fd, SSL *ssl);
+/* Starts a non-blocking connect to SA (with SSL: then a client handshake). CONNECTED or
+ * an error/timeout event follows. NULL when no socket could be made (err says why). */
+struct conn *conn_connect(struct event_base *base, const struct sockaddr *sa, socklen_t len,
+                          SSL *ssl, uint64_t timeout_ms, char *err, size_t errlen);
+void conn_free(struct conn *c);
+
+void conn_setcb(struct conn *c, conn_data_cb read_cb, conn_data_cb write_cb, conn_event_cb event_cb,
+                void *arg);
+/* EV_READ: deliver data; EV_WRITE is managed by conn itself (armed while output waits). */
+void conn_enable_read(struct conn *c);
+void conn_disable_read(struct conn *c);
+bool conn_reading(const struct conn *c);
+/* Inactivity limits in milliseconds, 0 for none: reading (while enabled) and writing
+ * (while output waits). */
+void conn_set_timeouts(struct conn *c, uint64_t read_ms, uint64_t write_ms);
+/* Reading pauses while the input holds this many bytes (0: 64 KiB). */
+void conn_set_read_max(struct conn *c, size_t max);
+/* The write callback runs when the output drains to this many bytes after a wait. */
+void conn_set_write_low(struct conn *c, size_t low);
+
+/* Buffers, made on first use. */
+struct evbuffer *conn_input(struct conn *c);
+struct evbuffer *conn_output(struct conn *c);
+size_t conn_input_len(const struct conn *c);
+size_t conn_output_len(const struct conn *c);
+/* Writes the output now, as far as the socket takes it; the rest waits for the loop. */
+void conn_flush(struct conn *c);
+/* Releases empty buffers (an idle connection keeps none). */
+void conn_trim(struct conn *c);
+/* Half-close: no more bytes will be written (plain sockets; TLS sends close_notify). */
+void conn_shutdown_write(struct conn *c);
+/* Re-runs the read callback from the loop (bytes are waiting in the input). */
+void conn_kick_read(struct conn *c);
+
+evutil_socket_t conn_fd(const struct conn *c);
+bool conn_is_tls(const struct conn *c);
+/* Whether the last error came from TLS (a failed handshake, a bad record). */
+bool conn_tls_failed(const struct conn *c);
