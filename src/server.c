@@ -307,10 +307,9 @@ static bool planned_contains(struct backend **set, size_t n, const struct backen
 	return false;
 }
 
-/* Swaps the plan in. Cannot fail. */
-static void commit(struct plan *p, struct conf *c)
+/* Kept backends take the new settings; dropped ones leave rotation and go when idle. */
+static void commit_backends(struct plan *p, const struct conf *c)
 {
-	/* backends: kept ones take the new settings, dropped ones leave when idle */
 	for (size_t i = 0; i < c->n_backends; i++) {
 		struct backend *b = p->backends[i];
 		backend_update(b, &c->backends[i]);
@@ -333,14 +332,22 @@ static void commit(struct plan *p, struct conf *c)
 	server.backends = p->backends;
 	server.n_backends = c->n_backends;
 	p->backends = NULL;
+}
 
+/* Pools are rebuilt on every reload; requests in flight hold the old ones. */
+static void commit_pools(struct plan *p, const struct conf *c)
+{
 	for (size_t i = 0; i < server.n_pools; i++)
 		pool_unref(server.pools[i]);
 	free(server.pools);
 	server.pools = p->pools;
 	server.n_pools = c->n_pools;
 	p->pools = NULL;
+}
 
+/* Kept listeners (same bind) switch to the new settings and pool; dropped ones close. */
+static void commit_listeners(struct plan *p, const struct conf *c)
+{
 	for (size_t i = 0; i < c->n_listeners; i++) {
 		struct listener *l = p->listeners[i];
 		struct pool *np = find_pool(server.pools, server.n_pools, c->listeners[i].pool);
@@ -368,8 +375,15 @@ static void commit(struct plan *p, struct conf *c)
 	server.listeners = p->listeners;
 	server.n_listeners = c->n_listeners;
 	p->listeners = NULL;
-	plan_free(p, c);
+}
 
+/* Swaps the plan in. Cannot fail. */
+static void commit(struct plan *p, struct conf *c)
+{
+	commit_backends(p, c);
+	commit_pools(p, c);
+	commit_listeners(p, c);
+	plan_free(p, c);
 	log_level_current = c->global.log_level;
 	conf_free(server.conf);
 	server.conf = c;
