@@ -96,3 +96,26 @@ def test_sighup_removes_listener_and_backend(h):
         status, r, doc = rpc(keep, "server_info")
         assert status == 200 and r.getheader("X-Node") == "n1"
     keep.close()
+
+
+def test_reload_keeps_unchanged_backends_connections(h):
+    """A backend whose name and address stay keeps its pooled connections: the node sees
+    no new connection after a reload that only changed its weight and a timeout."""
+    n1 = h.nodesim("n1")
+    port = free_port()
+    g = h.gate(h.gate_ini([n1], port=port))
+    for _ in range(5):
+        assert rpc_ok(port)
+    before = n1.stats()["connections"]
+    g.reload(h.gate_ini([n1], weights=[3], port=port, pool={"response_timeout": "20s"}))
+    wait_for(lambda: "reload done" in g.stderr(), 5, "the reload to be applied")
+    for _ in range(5):
+        assert rpc_ok(port)
+    # /sim/stats itself opened one connection, straight to the node
+    assert n1.stats()["connections"] == before + 1
+    # a backend whose address changes is a new backend: it starts over
+    n2 = h.nodesim("n2")
+    g.reload(h.gate_ini([("n1", n2.addr)], port=port))
+    wait_for(lambda: g.stderr().count("reload done") == 2, 5, "the second reload")
+    assert rpc_ok(port)
+    assert n2.stats()["requests"] >= 1
