@@ -687,8 +687,8 @@ static void dispatch(struct session *s)
 		r->tried[r->n_tried++] = b;
 		backend_unref(r->b);
 		r->b = backend_ref(b);
-		s->up =
-		    upstream_get(server.base, b, r->pool->conf.connect_timeout, err, sizeof(err));
+		s->up = upstream_get(server.base, b, r->pool->conf.connect_timeout,
+		                     s->l->conf.mode == MODE_HTTP, err, sizeof(err));
 		if (s->up == NULL) {
 			STAT_INC(upstream_connect_error);
 			slog(LOGL_WARN, s, "backend %s: %s", b->name, err);
@@ -700,10 +700,7 @@ static void dispatch(struct session *s)
 		s->state = SS_CONNECTING;
 		conn_setcb(s->up->c, up_read_cb, up_write_cb, up_event_cb, s);
 		if (s->up->reused) {
-			if (s->l->conf.mode == MODE_TCP)
-				tunnel_start(s);
-			else
-				send_request(s);
+			send_request(s);
 		} else {
 			conn_enable_read(s->up->c); /* the connect's events arrive */
 		}

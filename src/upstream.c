@@ -52,9 +52,9 @@ static struct upconn *take_idle(struct backend *b)
 }
 
 struct upconn *upstream_get(struct event_base *base, struct backend *b, uint64_t connect_timeout,
-                            char *err, size_t errlen)
+                            bool reuse, char *err, size_t errlen)
 {
-	struct upconn *u = take_idle(b);
+	struct upconn *u = reuse ? take_idle(b) : NULL;
 	SSL *ssl = NULL;
 
 	if (u != NULL)

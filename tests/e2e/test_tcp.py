@@ -93,3 +93,21 @@ def test_tcp_mode_connect_failure_goes_to_next_backend(h):
         for i in range(6):
             msg = b"session %d" % i
             assert echo_roundtrip(g.port, msg) == msg + b"BYE"
+
+
+def test_tcp_session_never_takes_a_pooled_http_connection(h):
+    """An http and a tcp listener share a pool: the tcp session opens its own backend
+    connection rather than inheriting one the http side keeps alive."""
+    sim = h.nodesim("n1")
+    tcp_port = free_port()
+    g = h.gate(h.gate_ini([sim], extra=[("listener raw", {"bind": f"{HOST}:{tcp_port}",
+                                                          "mode": "tcp", "pool": "rpc"})]))
+    c = RawClient(g.port)
+    assert c.request(b"GET /sim/stats HTTP/1.1\r\nHost: x\r\n\r\n").status == 200
+    c.close()  # the backend connection stays pooled
+    before = sim.stats()["connections"]  # counts the stats request's own connection
+    t = RawClient(tcp_port)
+    r = t.request(b"GET /sim/stats HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert r.status == 200
+    assert json.loads(r.body)["connections"] == before + 1  # a connection of its own
+    t.close()
