@@ -108,7 +108,8 @@ struct session {
 	bool client_eof;
 	bool up_eof; /* tunnel: the backend side sent EOF */
 	unsigned n_requests;
-	struct request *r; /* the request in progress; NULL between requests */
+	time_t tunnel_active; /* tunnel: last bytes relayed, either way */
+	struct request *r;    /* the request in progress; NULL between requests */
 };
 
 static struct http_parser *parser_cache[PARSER_CACHE_MAX];
@@ -171,12 +172,22 @@ static void timer_arm(struct session *s, uint64_t ms)
 	evtimer_add(&s->timer, &tv);
 }
 
-/* Tunnel bytes from SRC to DST; a slow DST pauses SRC until its write callback. */
-static void tunnel_relay(struct conn *src, struct conn *dst)
+/* The loop's cached time, in milliseconds: cheap enough for every relayed read. */
+static uint64_t loop_ms(void)
 {
+	struct timeval tv;
+
+	event_base_gettimeofday_cached(server.base, &tv);
+	return (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
+}
+
+/* Tunnel bytes from SRC to DST; a slow DST pauses SRC until its write callback. */
+static void tunnel_relay(struct session *s, struct conn *src, struct conn *dst)
+{
+	s->tunnel_active = loop_ms();
 	evbuffer_add_buffer(conn_output(dst), conn_input(src));
 	conn_flush(dst);
-	if (conn_output_len((dst)) >= RELAY_HIGH_WM) {
+	if (conn_output_len(dst) >= RELAY_HIGH_WM) {
 		conn_disable_read(src);
 		conn_set_write_low(dst, RELAY_HIGH_WM / 2);
 	}
@@ -288,7 +299,7 @@ static void close_after_flush(struct session *s)
 	evtimer_del(&s->timer);
 	conn_disable_read(s->client);
 	conn_flush(s->client);
-	if (conn_output_len((s->client)) == 0) {
+	if (conn_output_len(s->client) == 0) {
 		session_free(s);
 		return;
 	}
@@ -887,7 +898,7 @@ static void up_read_cb(struct conn *bev, void *arg)
 	struct session *s = arg;
 
 	if (s->state == SS_TUNNEL) {
-		tunnel_relay(bev, s->client);
+		tunnel_relay(s, bev, s->client);
 		return;
 	}
 	if (s->state != SS_STREAMING)
@@ -911,7 +922,7 @@ static void up_write_cb(struct conn *bev, void *arg)
 	} else if (s->state == SS_STREAMING && !s->r->req_body.done) {
 		conn_enable_read(s->client);
 		pump_req_body(s);
-	} else if (s->state == SS_TUNNEL && s->client_eof && conn_output_len((bev)) == 0) {
+	} else if (s->state == SS_TUNNEL && s->client_eof && conn_output_len(bev) == 0) {
 		conn_shutdown_write(bev);
 	}
 }
@@ -970,6 +981,7 @@ static void tunnel_start(struct session *s)
 	struct conn *ub = s->up->c;
 
 	s->state = SS_TUNNEL;
+	s->tunnel_active = loop_ms();
 	evtimer_del(&s->timer);
 	if (s->l->conf.mode == MODE_TCP)
 		STAT_INC(tcp_sessions);
@@ -981,11 +993,11 @@ static void tunnel_start(struct session *s)
 	conn_enable_read(s->client);
 	conn_flush(s->client); /* e.g. the 101 head */
 	/* bytes that arrived early, on either side */
-	if (conn_input_len((s->client)) > 0)
+	if (conn_input_len(s->client) > 0)
 		client_read_cb(s->client, s);
-	if (conn_input_len((ub)) > 0)
+	if (conn_input_len(ub) > 0)
 		up_read_cb(ub, s);
-	if (s->client_eof && conn_output_len((ub)) == 0)
+	if (s->client_eof && conn_output_len(ub) == 0)
 		conn_shutdown_write(ub);
 }
 
@@ -998,6 +1010,12 @@ static void tunnel_event(struct session *s, bool from_client, short what)
 	struct conn *dst = from_client ? s->up->c : s->client;
 
 	if (what & BEV_EVENT_TIMEOUT) {
+		/* one side silent is normal (a subscription); both silent is idle */
+		uint64_t quiet_ms = loop_ms() - s->tunnel_active;
+		if (quiet_ms < s->l->conf.tunnel_timeout && (what & BEV_EVENT_READING)) {
+			conn_enable_read(src);
+			return;
+		}
 		slog(LOGL_DEBUG, s, "tunnel idle for tunnel_timeout, closing");
 		session_free(s);
 		return;
@@ -1011,13 +1029,13 @@ static void tunnel_event(struct session *s, bool from_client, short what)
 	else
 		s->up_eof = true;
 	if (s->client_eof && s->up_eof) {
-		if (conn_output_len((s->client)) > 0)
+		if (conn_output_len(s->client) > 0)
 			close_after_flush(s);
 		else
 			session_free(s);
 		return;
 	}
-	if (conn_output_len((dst)) == 0)
+	if (conn_output_len(dst) == 0)
 		conn_shutdown_write(dst);
 	/* else: the write callback of DST shuts it down once drained */
 }
@@ -1040,10 +1058,10 @@ static void client_read_cb(struct conn *bev, void *arg)
 			pump_req_body(s);
 		break;
 	case SS_TUNNEL:
-		tunnel_relay(bev, s->up->c);
+		tunnel_relay(s, bev, s->up->c);
 		break;
 	case SS_CLOSING:
-		evbuffer_drain(conn_input(bev), conn_input_len((bev)));
+		evbuffer_drain(conn_input(bev), conn_input_len(bev));
 		break;
 	default: /* connecting: the bytes wait in the input buffer (bounded by the watermark) */
 		break;
@@ -1055,7 +1073,7 @@ static void client_write_cb(struct conn *bev, void *arg)
 	struct session *s = arg;
 
 	if (s->state == SS_CLOSING) {
-		if (conn_output_len((bev)) == 0)
+		if (conn_output_len(bev) == 0)
 			session_free(s);
 		return;
 	}
@@ -1063,7 +1081,7 @@ static void client_write_cb(struct conn *bev, void *arg)
 	if (s->up == NULL)
 		return;
 	if (s->state == SS_TUNNEL) {
-		if (s->up_eof && conn_output_len((bev)) == 0)
+		if (s->up_eof && conn_output_len(bev) == 0)
 			conn_shutdown_write(bev);
 		else if (!s->up_eof)
 			conn_enable_read(s->up->c);

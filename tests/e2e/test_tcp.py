@@ -3,6 +3,7 @@ import json
 import os
 import socket
 import threading
+import time
 
 from harness import HOST, IO_TIMEOUT, RawClient, free_port
 from stubs import TcpEchoServer
@@ -111,3 +112,33 @@ def test_tcp_session_never_takes_a_pooled_http_connection(h):
     assert r.status == 200
     assert json.loads(r.body)["connections"] == before + 1  # a connection of its own
     t.close()
+
+
+class _TickerServer(TcpEchoServer):
+    """Sends one byte every 100 ms, ten times, and never reads."""
+
+    def handle(self, c):
+        for _ in range(10):
+            c.sendall(b"t")
+            time.sleep(0.1)
+        time.sleep(5)
+
+
+def test_tunnel_timeout_counts_both_directions(h):
+    """A client that only listens (a subscription) keeps its tunnel while the node talks;
+    once both sides are quiet for tunnel_timeout, the tunnel closes."""
+    with _TickerServer() as srv:
+        g = h.gate(h.gate_ini([("t1", srv.addr)],
+                              listener={"mode": "tcp", "tunnel_timeout": "300ms"}))
+        s = socket.create_connection((HOST, g.port), timeout=IO_TIMEOUT)
+        got = b""
+        start = time.monotonic()
+        while len(got) < 10:
+            d = s.recv(16)
+            assert d, f"closed after {got!r}: the silent client side timed the tunnel out"
+            got += d
+        assert time.monotonic() - start >= 0.8
+        # both sides quiet now: closed after about 300 ms, well before the server's 5 s
+        assert s.recv(16) == b""
+        assert time.monotonic() - start < 3
+        s.close()
