@@ -9,8 +9,10 @@
 #include <sys/queue.h>
 
 #include "conf.h"
+#include "health.h"
 
-struct upconn;     /* a connection to a backend, owned by session.c */
+struct upconn;      /* a connection to a backend, owned by session.c */
+struct check_state; /* a backend's probes, owned by check.c */
 struct ssl_ctx_st; /* OpenSSL's SSL_CTX */
 
 TAILQ_HEAD(upconn_list, upconn);
@@ -28,8 +30,11 @@ struct backend {
 	unsigned conns;             /* all open connections, idle ones included */
 	struct upconn_list idle;    /* pooled keep-alive connections, most recent first */
 	unsigned n_idle;
-	uint64_t requests; /* requests sent to this backend */
-	uint64_t failures; /* connect failures, resets, timeouts, bad responses */
+	uint64_t requests;               /* requests sent to this backend */
+	uint64_t failures;               /* connect failures, resets, timeouts, bad responses */
+	struct health health;            /* rotation state (health.c); kept across reloads */
+	struct check_state *check;       /* probe schedule (check.c), NULL when not probed */
+	struct rippled_metrics metrics;  /* last freshness answer */
 };
 
 struct pool {

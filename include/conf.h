@@ -56,6 +56,53 @@ struct conf_listener {
 	uint64_t max_requests;    /* requests per client connection, then close (0: no limit) */
 };
 
+enum check_type {
+	CHECK_RIPPLED = 0, /* GET /health (TLS, peer port), judged metric by metric */
+	CHECK_HTTP,        /* expected status list, optional JSON field expectations */
+	CHECK_TCP,         /* connect succeeds */
+	CHECK_NONE,        /* never probed: always healthy unless passive signals say not */
+	CHECK_COUNT
+};
+extern const char *const check_type_names[CHECK_COUNT];
+
+/* "N/DURATION": N observations within the window eject. */
+struct conf_burst {
+	uint32_t count;
+	uint64_t window; /* ms */
+};
+
+/* Health settings of a pool; a backend may override any of them (a key written in the
+ * [backend] section wins), and conf_load resolves each backend's full copy. */
+struct conf_health {
+	int check;                     /* enum check_type */
+	uint64_t check_interval;       /* between probes of a backend in rotation */
+	uint64_t check_interval_down;  /* between probes of a backend out of rotation */
+	uint64_t check_timeout;        /* a probe slower than this is critical */
+	struct conf_addr check_address; /* len 0: the traffic address */
+	bool check_tls;                /* probe over TLS (rippled's peer port) */
+	bool check_tls_verify;         /* verify the probed certificate (rippled's is self-signed) */
+	char *check_path;              /* "/health" */
+	char *check_expect_status;     /* http: "200" or a list "200,204" or "2xx" */
+	char *check_expect_json;       /* http: "field=value,field2=value2" on the JSON body */
+	uint64_t expect_peers;         /* fewer peers warn (rippled: 8; 0 peers is critical) */
+	char *ignore;                  /* metrics not judged: "validated_ledger,peers" */
+	uint64_t load_factor_warning;  /* load_factor above this warns (rippled: 100) */
+	uint64_t load_factor_critical; /* at or above this is critical (rippled: 1000) */
+	uint64_t ledger_age_warning;   /* validated ledger this old warns (rippled: 7s) */
+	uint64_t ledger_age_critical;  /* this old is critical (rippled: 20s) */
+	uint64_t freshness_interval;   /* server_info probe period; 0: off */
+	uint64_t max_ledger_age;       /* freshness: older warns, twice as old is critical */
+	uint64_t max_ledger_lag;       /* freshness: ledgers behind the pool's best; 0: off */
+	uint64_t warning_fall;         /* consecutive warnings that eject (3) */
+	struct conf_burst warning_burst;  /* warnings within a window that eject (4/5s) */
+	struct conf_burst critical_burst; /* criticals within a window that eject (2/5s) */
+	uint64_t rise;                 /* consecutive healthy probes to readmit (3) */
+	uint64_t readmit_after;        /* and healthy this long (10s) */
+	uint64_t slow_start;           /* weight ramps 10% -> 100% over this (60s) */
+	uint64_t sync_grace;           /* a node back from unreachable syncs this long (15m) */
+	uint64_t flap_hold_max;        /* a bouncing node's hold doubles up to this (5m) */
+};
+
 struct conf_pool {
 	char *name;
 	int line;
@@ -65,6 +112,9 @@ struct conf_pool {
 	uint64_t response_timeout; /* from request sent to response head, and between reads */
 	uint64_t idle_timeout;     /* pooled keep-alive backend connections close after this */
 	uint64_t max_idle;         /* pooled keep-alive connections per backend */
+	uint64_t min_up;           /* fewer backends up than this: panic (least bad get traffic) */
+	bool panic;                /* route to the least bad in panic (no: 503 instead) */
+	struct conf_health health;
 };
 
 struct conf_backend {
@@ -78,6 +128,7 @@ struct conf_backend {
 	bool tls_verify;          /* verify the backend's certificate (default yes) */
 	char *tls_ca;             /* CA file; the system store when unset */
 	char *tls_sni;            /* SNI and name to verify; the address's host when unset */
+	struct conf_health health; /* the pool's, with this backend's overrides applied */
 };
 
 struct conf {
