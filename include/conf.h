@@ -74,33 +74,33 @@ struct conf_burst {
 /* Health settings of a pool; a backend may override any of them (a key written in the
  * [backend] section wins), and conf_load resolves each backend's full copy. */
 struct conf_health {
-	int check;                     /* enum check_type */
-	uint64_t check_interval;       /* between probes of a backend in rotation */
-	uint64_t check_interval_down;  /* between probes of a backend out of rotation */
-	uint64_t check_timeout;        /* a probe slower than this is critical */
+	int check;                      /* enum check_type */
+	uint64_t check_interval;        /* between probes of a backend in rotation */
+	uint64_t check_interval_down;   /* between probes of a backend out of rotation */
+	uint64_t check_timeout;         /* a probe slower than this is critical */
 	struct conf_addr check_address; /* len 0: the traffic address */
-	bool check_tls;                /* probe over TLS (rippled's peer port) */
-	bool check_tls_verify;         /* verify the probed certificate (rippled's is self-signed) */
-	char *check_path;              /* "/health" */
-	char *check_expect_status;     /* http: "200" or a list "200,204" or "2xx" */
-	char *check_expect_json;       /* http: "field=value,field2=value2" on the JSON body */
-	uint64_t expect_peers;         /* fewer peers warn (rippled: 8; 0 peers is critical) */
-	char *ignore;                  /* metrics not judged: "validated_ledger,peers" */
-	uint64_t load_factor_warning;  /* load_factor above this warns (rippled: 100) */
-	uint64_t load_factor_critical; /* at or above this is critical (rippled: 1000) */
-	uint64_t ledger_age_warning;   /* validated ledger this old warns (rippled: 7s) */
-	uint64_t ledger_age_critical;  /* this old is critical (rippled: 20s) */
-	uint64_t freshness_interval;   /* server_info probe period; 0: off */
-	uint64_t max_ledger_age;       /* freshness: older warns, twice as old is critical */
-	uint64_t max_ledger_lag;       /* freshness: ledgers behind the pool's best; 0: off */
-	uint64_t warning_fall;         /* consecutive warnings that eject (3) */
+	bool check_tls;                 /* probe over TLS (rippled's peer port) */
+	bool check_tls_verify;        /* verify the probed certificate (rippled's is self-signed) */
+	char *check_path;             /* "/health" */
+	char *check_expect_status;    /* http: "200" or a list "200,204" or "2xx" */
+	char *check_expect_json;      /* http: "field=value,field2=value2" on the JSON body */
+	uint64_t expect_peers;        /* fewer peers warn (rippled: 8; 0 peers is critical) */
+	char *ignore;                 /* metrics not judged: "validated_ledger,peers" */
+	uint64_t load_factor_warning; /* load_factor above this warns (rippled: 100) */
+	uint64_t load_factor_critical;    /* at or above this is critical (rippled: 1000) */
+	uint64_t ledger_age_warning;      /* validated ledger this old warns (rippled: 7s) */
+	uint64_t ledger_age_critical;     /* this old is critical (rippled: 20s) */
+	uint64_t freshness_interval;      /* server_info probe period; 0: off */
+	uint64_t max_ledger_age;          /* freshness: older warns, twice as old is critical */
+	uint64_t max_ledger_lag;          /* freshness: ledgers behind the pool's best; 0: off */
+	uint64_t warning_fall;            /* consecutive warnings that eject (3) */
 	struct conf_burst warning_burst;  /* warnings within a window that eject (4/5s) */
 	struct conf_burst critical_burst; /* criticals within a window that eject (2/5s) */
-	uint64_t rise;                 /* consecutive healthy probes to readmit (3) */
-	uint64_t readmit_after;        /* and healthy this long (10s) */
-	uint64_t slow_start;           /* weight ramps 10% -> 100% over this (60s) */
-	uint64_t sync_grace;           /* a node back from unreachable syncs this long (15m) */
-	uint64_t flap_hold_max;        /* a bouncing node's hold doubles up to this (5m) */
+	uint64_t rise;                    /* consecutive healthy probes to readmit (3) */
+	uint64_t readmit_after;           /* and healthy this long (10s) */
+	uint64_t slow_start;              /* weight ramps 10% -> 100% over this (60s) */
+	uint64_t sync_grace;              /* a node back from unreachable syncs this long (15m) */
+	uint64_t flap_hold_max;           /* a bouncing node's hold doubles up to this (5m) */
 };
 
 struct conf_pool {
@@ -120,14 +120,14 @@ struct conf_pool {
 struct conf_backend {
 	char *name;
 	int line;
-	char *pool;               /* pool = NAME (must exist) */
-	struct conf_addr address; /* address = HOST:PORT */
-	uint64_t weight;          /* 0 keeps it configured but out of rotation */
-	uint64_t max_conns;       /* connections to this backend (0: no limit) */
-	bool tls;                 /* speak TLS to the backend */
-	bool tls_verify;          /* verify the backend's certificate (default yes) */
-	char *tls_ca;             /* CA file; the system store when unset */
-	char *tls_sni;            /* SNI and name to verify; the address's host when unset */
+	char *pool;                /* pool = NAME (must exist) */
+	struct conf_addr address;  /* address = HOST:PORT */
+	uint64_t weight;           /* 0 keeps it configured but out of rotation */
+	uint64_t max_conns;        /* connections to this backend (0: no limit) */
+	bool tls;                  /* speak TLS to the backend */
+	bool tls_verify;           /* verify the backend's certificate (default yes) */
+	char *tls_ca;              /* CA file; the system store when unset */
+	char *tls_sni;             /* SNI and name to verify; the address's host when unset */
 	struct conf_health health; /* the pool's, with this backend's overrides applied */
 };
 
@@ -163,12 +163,21 @@ void conf_free(struct conf *c);
 
 const struct conf_pool *conf_find_pool(const struct conf *c, const char *name);
 
+/* Deep copy of a health block (its strings duplicated), for holders that outlive the conf;
+ * on failure DST holds nothing to free. conf_health_deinit frees the strings. */
+int conf_health_copy(struct conf_health *dst, const struct conf_health *src) WUR;
+void conf_health_deinit(struct conf_health *h);
+
 /* Value parsers, shared with the command line and later modules. Each writes the reason
  * into err on failure. Durations: "250ms", "2s", "15m", "1h", "1d"; a bare number is
  * seconds. Sizes: "512", "16k", "1m", "1g" (powers of 1024). */
 int conf_parse_duration(const char *s, uint64_t *ms, char *err, size_t errlen) WUR;
 int conf_parse_size(const char *s, uint64_t *bytes, char *err, size_t errlen) WUR;
 int conf_parse_bool(const char *s, bool *out, char *err, size_t errlen) WUR;
+/* Bursts: "COUNT/DURATION", like "4/5s", with a count 1..CONF_BURST_MAX; the window's
+ * limits are the option's. */
+#define CONF_BURST_MAX 16 /* health.h keeps this many timestamps per verdict kind */
+int conf_parse_burst(const char *s, struct conf_burst *out, char *err, size_t errlen) WUR;
 /* HOST:PORT, [V6]:PORT or *:PORT (passive, for binds). Hostnames are resolved now. */
 int conf_parse_addr(const char *s, bool passive, struct conf_addr *out, char *err,
                     size_t errlen) WUR;
@@ -184,6 +193,7 @@ enum conf_type {
 	CONF_BOOL,
 	CONF_ENUM,
 	CONF_ADDR,
+	CONF_BURST, /* struct conf_burst; min/max bound the window */
 	CONF_TYPE_COUNT
 };
 
@@ -200,6 +210,14 @@ struct conf_option {
 	bool reloadable;     /* false: a changed value needs a restart (logged) */
 	const char *help;    /* one line, also in etc/nodegate.ini */
 	const char *metavar; /* placeholder in messages: NAME, PATH, HOST:PORT (NULL: by type) */
+	/* A health option: written in [pool NAME], and in [backend NAME] as an override of
+	 * its pool's value; offset is then in struct conf_health (conf_pool.health and
+	 * conf_backend.health). */
+	bool per_backend;
+	bool or_zero; /* 0 is accepted besides min..max: off, or "the same as ..." */
+	/* CONF_STRING: checks the syntax of a value and may tidy it in place (lists lose
+	 * the blanks around their items); writes the reason into err. NULL: any text. */
+	int (*validate)(char *value, char *err, size_t errlen);
 };
 extern const struct conf_option conf_options[];
 extern const size_t conf_n_options;

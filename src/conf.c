@@ -1,6 +1,7 @@
 /* Configuration: one option table drives parsing (inih), defaults, limits and the docs.
  * conf_load parses into a fresh struct, then cross-validates; every error names FILE:LINE. */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ini.h>
@@ -27,7 +28,7 @@
 #define MIB  (1024 * KIB)
 #define GIB  (1024 * MIB)
 
-#define OPT_MAX     64        /* options per section kind, at most (static assert below) */
+#define OPT_MAX     96        /* options in the table, at most (static assert below) */
 #define NAME_MAXLEN 64        /* section names: [pool NAME] */
 #define FILE_MAXLEN (1 << 20) /* a config file larger than this is a mistake */
 #define SHOW_MAXLEN 64        /* longest value quoted back in a message */
@@ -43,19 +44,38 @@ const char *const balance_names[BALANCE_COUNT] = {
     [BALANCE_LEASTCONN] = "leastconn",
 };
 
+const char *const check_type_names[CHECK_COUNT] = {
+    [CHECK_RIPPLED] = "rippled",
+    [CHECK_HTTP] = "http",
+    [CHECK_TCP] = "tcp",
+    [CHECK_NONE] = "none",
+};
+
+/* The metrics of rippled's /health that ignore = may name. */
+static const char *const metric_names[] = {
+    "amendment_blocked", "load_factor", "peers", "server_state", "validated_ledger",
+};
+
+/* Syntax checks of list values (the validate hook of the table), defined below. */
+static int WUR valid_path(char *v, char *err, size_t errlen);
+static int WUR valid_status_list(char *v, char *err, size_t errlen);
+static int WUR valid_json_list(char *v, char *err, size_t errlen);
+static int WUR valid_ignore(char *v, char *err, size_t errlen);
+
 #define G(f) offsetof(struct conf_global, f)
 #define L(f) offsetof(struct conf_listener, f)
 #define P(f) offsetof(struct conf_pool, f)
 #define B(f) offsetof(struct conf_backend, f)
+#define H(f) offsetof(struct conf_health, f)
 
 /* Row makers for the table; RELOAD and RESTART say whether a reload may change it. */
 #define RELOAD                true
 #define RESTART               false
 #define ROW(sec, nm, ty, off) .section = sec, .name = nm, .type = ty, .offset = off
-#define NUM(sec, nm, ty, off, df, lo, hi, hp)                                                      \
+#define NUM(sec, nm, ty, off, df, lo, hi, hp, ...)                                                 \
 	{                                                                                          \
 		ROW(sec, nm, ty, off), .def = df, .min = lo, .max = hi, .reloadable = RELOAD,      \
-		                       .help = hp                                                  \
+		                       .help = hp, __VA_ARGS__                                     \
 	}
 #define ENUM(sec, nm, off, df, words, n, rel, hp)                                                  \
 	{                                                                                          \
@@ -70,6 +90,13 @@ const char *const balance_names[BALANCE_COUNT] = {
 	{                                                                                          \
 		ROW(sec, nm, CONF_STRING, off), .def = df, .metavar = mv, .reloadable = rel,       \
 		                                .help = hp                                         \
+	}
+/* A health option of [pool NAME] that [backend NAME] may override (offset in struct
+ * conf_health); all of them are reloadable. Extra fields (.names, .validate) follow HP. */
+#define HEALTH(nm, ty, f, df, lo, hi, hp, ...)                                                     \
+	{                                                                                          \
+		ROW("pool", nm, ty, H(f)), .def = df, .min = lo, .max = hi, .reloadable = RELOAD,  \
+		                           .per_backend = true, .help = hp, __VA_ARGS__            \
 	}
 #define REQUIRED(sec, nm, ty, off, mv, rel, hp)                                                    \
 	{                                                                                          \
@@ -132,6 +159,74 @@ const struct conf_option conf_options[] = {
         "idle pooled connections close after this; keep it below the node's keep-alive"),
     NUM("pool", "max_idle", CONF_UINT, P(max_idle), "1024", 0, 10000,
         "idle keep-alive connections kept per backend (enough for peak concurrency); 0: none"),
+    NUM("pool", "min_up", CONF_UINT, P(min_up), "1", 0, 1000,
+        "fewer backends up than this is panic; a pool that needs a quorum raises it"),
+    BOOL("pool", "panic", P(panic), "yes",
+         "in panic, route to the least bad nodes (warning before critical); no: answer 503"),
+
+    HEALTH("check", CONF_ENUM, check, "tcp", 0, 0,
+           "tcp (connect), http (status), rippled (/health, judged per metric) or none",
+           .names = check_type_names, .n_names = CHECK_COUNT),
+    HEALTH("check_interval", CONF_DURATION, check_interval, "1s", 10, MS_H,
+           "between probes of a node in rotation; 1s finds a failing node within seconds"),
+    HEALTH("check_interval_down", CONF_DURATION, check_interval_down, "0", 10, MS_H,
+           "between probes of a node out of rotation; 0: the same as check_interval",
+           .or_zero = true),
+    HEALTH("check_timeout", CONF_DURATION, check_timeout, "2s", 10, MS_M,
+           "a probe slower than this is critical; it may be longer than check_interval"),
+    HEALTH("check_address", CONF_ADDR, check_address, NULL, 0, 0,
+           "HOST:PORT to probe instead of address; rippled serves /health on its peer port",
+           .metavar = "HOST:PORT"),
+    HEALTH("check_tls", CONF_BOOL, check_tls, "no", 0, 0,
+           "probe over TLS; yes for rippled's peer port, which speaks only TLS"),
+    HEALTH("check_tls_verify", CONF_BOOL, check_tls_verify, "yes", 0, 0,
+           "verify the probed certificate; no for rippled's peer port (self-signed)"),
+    HEALTH("check_path", CONF_STRING, check_path, "/health", 0, 0,
+           "path the http and rippled probes GET; rippled answers on /health", .metavar = "PATH",
+           .validate = valid_path),
+    HEALTH("check_expect_status", CONF_STRING, check_expect_status, NULL, 0, 0,
+           "http: the statuses that pass, codes or classes (200,204 or 2xx); 2xx when unset",
+           .metavar = "STATUSES", .validate = valid_status_list),
+    HEALTH("check_expect_json", CONF_STRING, check_expect_json, NULL, 0, 0,
+           "http: FIELD=VALUE pairs the JSON body must hold (dots reach into objects)",
+           .metavar = "FIELD=VALUE,...", .validate = valid_json_list),
+    HEALTH("expect_peers", CONF_UINT, expect_peers, "8", 0, 1000,
+           "rippled: fewer peers warn (none is critical); a private peer has only a few"),
+    HEALTH("ignore", CONF_STRING, ignore, NULL, 0, 0,
+           "rippled metrics not judged: amendment_blocked, load_factor, peers, server_state, "
+           "validated_ledger",
+           .metavar = "METRIC,...", .validate = valid_ignore),
+    HEALTH("load_factor_warning", CONF_UINT, load_factor_warning, "100", 1, 1000000000,
+           "rippled: a load_factor above this warns (rippled's own threshold)"),
+    HEALTH("load_factor_critical", CONF_UINT, load_factor_critical, "1000", 1, 1000000000,
+           "rippled: a load_factor this high or higher is critical: the node sheds load"),
+    HEALTH("ledger_age_warning", CONF_DURATION, ledger_age_warning, "7s", MS_S, MS_D,
+           "rippled: a validated ledger this old warns; ledgers close every 3 to 5 seconds"),
+    HEALTH("ledger_age_critical", CONF_DURATION, ledger_age_critical, "20s", MS_S, MS_D,
+           "rippled: a validated ledger this old is critical (rippled's own threshold)"),
+    HEALTH("freshness_interval", CONF_DURATION, freshness_interval, "0", 10, MS_H,
+           "period of a server_info probe that sees a stale ledger /health misses; 0: off",
+           .or_zero = true),
+    HEALTH("max_ledger_age", CONF_DURATION, max_ledger_age, "20s", MS_S, MS_D,
+           "freshness: a validated ledger older than this warns, twice as old is critical"),
+    HEALTH("max_ledger_lag", CONF_UINT, max_ledger_lag, "0", 0, 100000,
+           "freshness: ledgers behind the pool's best that warn (3 times more: critical); 0: off"),
+    HEALTH("warning_fall", CONF_UINT, warning_fall, "3", 1, 100,
+           "consecutive warnings that take a node out of rotation; one blip does not"),
+    HEALTH("warning_burst", CONF_BURST, warning_burst, "4/5s", 10, MS_H,
+           "COUNT/DURATION: this many warnings within the window take a node out"),
+    HEALTH("critical_burst", CONF_BURST, critical_burst, "2/5s", 10, MS_H,
+           "COUNT/DURATION: this many criticals within the window take a node out"),
+    HEALTH("rise", CONF_UINT, rise, "3", 1, 100,
+           "consecutive healthy probes before a node out of rotation comes back"),
+    HEALTH("readmit_after", CONF_DURATION, readmit_after, "10s", 0, MS_H,
+           "and healthy for this long: a node that just answered is not trusted at once"),
+    HEALTH("slow_start", CONF_DURATION, slow_start, "60s", 0, MS_H,
+           "a readmitted node's weight ramps from 10% to 100% over this; 0: at once"),
+    HEALTH("sync_grace", CONF_DURATION, sync_grace, "15m", 0, MS_D,
+           "a node back from unreachable may sync this long without alerts; rippled needs minutes"),
+    HEALTH("flap_hold_max", CONF_DURATION, flap_hold_max, "5m", 0, MS_D,
+           "a node that keeps bouncing is held out twice as long each time, up to this"),
 
     REQUIRED("backend", "pool", CONF_STRING, B(pool), "NAME", RELOAD,
              "the [pool NAME] this backend belongs to"),
@@ -176,6 +271,7 @@ struct sect_meta {
 	int line;                     /* of the [header] */
 	char label[NAME_MAXLEN + 16]; /* "pool rpc", printed as "[pool rpc]" */
 	int key_line[OPT_MAX];        /* by conf_options index; 0: not in the file */
+	bool key_set[OPT_MAX];        /* ... and its value was accepted */
 };
 
 struct parse_err {
@@ -296,13 +392,19 @@ static int WUR parse_with_unit(const char *s, const char *const *units, const ui
 	return -1;
 }
 
-int conf_parse_duration(const char *s, uint64_t *ms, char *err, size_t errlen)
+static int WUR parse_ms(const char *s, uint64_t *ms)
 {
 	static const char *const units[] = {"", "ms", "s", "m", "h", "d"};
 	static const uint64_t mult[] = {MS_S, 1, MS_S, MS_M, MS_H, MS_D};
+
+	return parse_with_unit(s, units, mult, ARRAY_SIZE(units), false, ms);
+}
+
+int conf_parse_duration(const char *s, uint64_t *ms, char *err, size_t errlen)
+{
 	char q[SHOW_MAXLEN + 8];
 
-	if (parse_with_unit(s, units, mult, ARRAY_SIZE(units), false, ms) == 0)
+	if (parse_ms(s, ms) == 0)
 		return 0;
 	snprintf(err, errlen,
 	         "bad duration \"%s\" (expected a number and a unit: ms, s, m, h or d)",
@@ -341,6 +443,184 @@ int conf_parse_bool(const char *s, bool *out, char *err, size_t errlen)
 		}
 	}
 	snprintf(err, errlen, "bad value \"%s\" (expected yes or no)", show(s, q, sizeof(q)));
+	return -1;
+}
+
+int conf_parse_burst(const char *s, struct conf_burst *out, char *err, size_t errlen)
+{
+	char q[SHOW_MAXLEN + 8];
+	const char *slash;
+	uint64_t n, ms;
+
+	if (parse_digits(s, &slash, &n) < 0 || *slash != '/' || parse_ms(slash + 1, &ms) < 0) {
+		snprintf(err, errlen, "bad burst \"%s\" (expected COUNT/DURATION, like 4/5s)",
+		         show(s, q, sizeof(q)));
+		return -1;
+	}
+	if (n < 1 || n > CONF_BURST_MAX) {
+		snprintf(err, errlen,
+		         "bad count in \"%s\" (expected COUNT/DURATION with a count 1..%d)",
+		         show(s, q, sizeof(q)), CONF_BURST_MAX);
+		return -1;
+	}
+	out->count = (uint32_t)n;
+	out->window = ms;
+	return 0;
+}
+
+/* ---- list values (the validate hooks) ---------------------------------------------------- */
+
+/* "http or tcp", "error, warn, info or debug" */
+static void format_words(const char *const *w, size_t n, char *buf, size_t len)
+{
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < n && off < len; i++)
+		off += (size_t)snprintf(buf + off, len - off, "%s%s",
+		                        i == 0 ? "" : (i + 1 == n ? " or " : ", "), w[i]);
+}
+
+/* Drops the blanks next to a separator of SEPS, and at both ends, in place: "200, 204"
+ * becomes "200,204"; blanks inside an item stay. */
+static void tidy(char *s, const char *seps)
+{
+	char *w = s;
+
+	for (char *r = s; *r != '\0'; r++) {
+		if (*r == ' ' || *r == '\t') {
+			char *next = r + strspn(r, " \t");
+
+			if (w == s || strchr(seps, w[-1]) != NULL || *next == '\0' ||
+			    strchr(seps, *next) != NULL) {
+				r = next - 1;
+				continue;
+			}
+		}
+		*w++ = *r;
+	}
+	*w = '\0';
+}
+
+/* Calls ITEM on each comma-separated item of the tidied S (cut in place, then restored).
+ * Returns the first item refused, or NULL; an empty item is refused without a call. */
+static const char *each_item(char *s, bool (*item)(const char *it))
+{
+	for (char *it = s;;) {
+		char *end = strchrnul(it, ',');
+		char c = *end;
+		bool ok;
+
+		*end = '\0';
+		ok = *it != '\0' && item(it);
+		*end = c;
+		if (!ok) {
+			*end = '\0'; /* the caller quotes the refused item */
+			return it;
+		}
+		if (c == '\0')
+			return NULL;
+		it = end + 1;
+	}
+}
+
+static bool is_status(const char *it)
+{
+	return strlen(it) == 3 && it[0] >= '1' && it[0] <= '5' &&
+	       ((isdigit((unsigned char)it[1]) && isdigit((unsigned char)it[2])) ||
+	        (it[1] == 'x' && it[2] == 'x'));
+}
+
+/* FIELD=VALUE: a dotted path of names, then any value without a comma. */
+static bool is_expectation(const char *it)
+{
+	const char *eq = strchr(it, '=');
+	static const char name[] =
+	    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-";
+
+	if (eq == NULL || eq[1] == '\0')
+		return false;
+	for (const char *seg = it;;) {
+		size_t n = strspn(seg, name);
+
+		if (n == 0 || (seg[n] != '.' && seg + n != eq))
+			return false;
+		if (seg + n == eq)
+			return true;
+		seg += n + 1;
+	}
+}
+
+static bool is_metric(const char *it)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(metric_names); i++)
+		if (strcmp(it, metric_names[i]) == 0)
+			return true;
+	return false;
+}
+
+/* A path for the request line: visible ASCII, no blanks. */
+static int WUR valid_path(char *v, char *err, size_t errlen)
+{
+	char q[SHOW_MAXLEN + 8];
+
+	for (const char *c = v; *c != '\0'; c++)
+		if (*c <= ' ' || *c >= 0x7f) {
+			snprintf(err, errlen,
+			         "bad path \"%s\" (expected a URL path without blanks, "
+			         "like /health)",
+			         show(v, q, sizeof(q)));
+			return -1;
+		}
+	return 0;
+}
+
+static int WUR valid_status_list(char *v, char *err, size_t errlen)
+{
+	char q[SHOW_MAXLEN + 8];
+	const char *bad;
+
+	tidy(v, ",");
+	for (char *c = v; *c != '\0'; c++)
+		*c = (char)tolower((unsigned char)*c); /* "2XX" is "2xx" */
+	bad = each_item(v, is_status);
+	if (bad == NULL)
+		return 0;
+	snprintf(err, errlen,
+	         "bad status \"%s\" (expected codes 100..599 or classes 1xx..5xx, comma "
+	         "separated, like 200,204 or 2xx)",
+	         show(bad, q, sizeof(q)));
+	return -1;
+}
+
+static int WUR valid_json_list(char *v, char *err, size_t errlen)
+{
+	char q[SHOW_MAXLEN + 8];
+	const char *bad;
+
+	tidy(v, ",=");
+	bad = each_item(v, is_expectation);
+	if (bad == NULL)
+		return 0;
+	snprintf(err, errlen,
+	         "bad expectation \"%s\" (expected FIELD=VALUE pairs, comma separated, like "
+	         "status=ok,info.state=full)",
+	         show(bad, q, sizeof(q)));
+	return -1;
+}
+
+static int WUR valid_ignore(char *v, char *err, size_t errlen)
+{
+	char q[SHOW_MAXLEN + 8], words[256];
+	const char *bad;
+
+	tidy(v, ",");
+	bad = each_item(v, is_metric);
+	if (bad == NULL)
+		return 0;
+	format_words(metric_names, ARRAY_SIZE(metric_names), words, sizeof(words));
+	snprintf(err, errlen, "bad metric \"%s\" (expected a comma list of %s)",
+	         show(bad, q, sizeof(q)), words);
 	return -1;
 }
 
@@ -526,23 +806,13 @@ static void format_limit(enum conf_type t, uint64_t v, char *buf, size_t len)
 	snprintf(buf, len, "%llu", (unsigned long long)v);
 }
 
-/* "http or tcp", "error, warn, info or debug" */
-static void format_words(const char *const *w, size_t n, char *buf, size_t len)
-{
-	size_t off = 0;
-
-	buf[0] = '\0';
-	for (size_t i = 0; i < n && off < len; i++)
-		off += (size_t)snprintf(buf + off, len - off, "%s%s",
-		                        i == 0 ? "" : (i + 1 == n ? " or " : ", "), w[i]);
-}
-
 static const char *opt_metavar(const struct conf_option *o)
 {
 	static const char *const by_type[CONF_TYPE_COUNT] = {
-	    [CONF_STRING] = "VALUE",   [CONF_UINT] = "NUMBER", [CONF_DURATION] = "DURATION",
-	    [CONF_SIZE] = "SIZE",      [CONF_BOOL] = "yes|no", [CONF_ENUM] = "WORD",
-	    [CONF_ADDR] = "HOST:PORT",
+	    [CONF_STRING] = "VALUE",      [CONF_UINT] = "NUMBER",
+	    [CONF_DURATION] = "DURATION", [CONF_SIZE] = "SIZE",
+	    [CONF_BOOL] = "yes|no",       [CONF_ENUM] = "WORD",
+	    [CONF_ADDR] = "HOST:PORT",    [CONF_BURST] = "COUNT/DURATION",
 	};
 
 	return o->metavar != NULL ? o->metavar : by_type[o->type];
@@ -569,12 +839,32 @@ static int WUR set_number(const struct conf_option *o, uint64_t *f, const char *
 	}
 	if (rc < 0)
 		return -1;
-	if (n < o->min || n > o->max) {
-		snprintf(err, errlen, "%s is out of range (expected %s..%s)", show(v, q, sizeof(q)),
-		         lo, hi);
+	if ((n < o->min || n > o->max) && !(o->or_zero && n == 0)) {
+		snprintf(err, errlen, "%s is out of range (expected %s%s..%s)",
+		         show(v, q, sizeof(q)), o->or_zero ? "0 or " : "", lo, hi);
 		return -1;
 	}
 	*f = n;
+	return 0;
+}
+
+/* COUNT/DURATION with the window inside the option's limits. */
+static int WUR set_burst(const struct conf_option *o, struct conf_burst *f, const char *v,
+                         char *err, size_t errlen)
+{
+	char q[SHOW_MAXLEN + 8], lo[32], hi[32];
+	struct conf_burst b;
+
+	if (conf_parse_burst(v, &b, err, errlen) < 0)
+		return -1;
+	if (b.window < o->min || b.window > o->max) {
+		format_limit(CONF_DURATION, o->min, lo, sizeof(lo));
+		format_limit(CONF_DURATION, o->max, hi, sizeof(hi));
+		snprintf(err, errlen, "%s is out of range (expected a window of %s..%s)",
+		         show(v, q, sizeof(q)), lo, hi);
+		return -1;
+	}
+	*f = b;
 	return 0;
 }
 
@@ -607,6 +897,10 @@ static int WUR set_string(const struct conf_option *o, char **f, const char *v, 
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
+	if (o->validate != NULL && o->validate(s, err, errlen) < 0) {
+		free(s);
+		return -1;
+	}
 	free(*f);
 	*f = s;
 	return 0;
@@ -631,6 +925,8 @@ static int WUR opt_set(const struct conf_option *o, void *base, const char *v, c
 		return set_enum(o, f, v, err, errlen);
 	case CONF_ADDR:
 		return conf_parse_addr(v, strcmp(o->section, "listener") == 0, f, err, errlen);
+	case CONF_BURST:
+		return set_burst(o, f, v, err, errlen);
 	case CONF_TYPE_COUNT:
 		break;
 	}
@@ -638,13 +934,45 @@ static int WUR opt_set(const struct conf_option *o, void *base, const char *v, c
 	return -1;
 }
 
+/* Whether O may be written in a section of kind K: its own, and a health option also in
+ * [backend NAME]. */
+static bool opt_in(const struct conf_option *o, enum sect_kind k)
+{
+	return strcmp(o->section, sect_words[k]) == 0 || (k == SK_BACKEND && o->per_backend);
+}
+
 static const struct conf_option *opt_find(enum sect_kind k, const char *name)
 {
 	for (size_t i = 0; i < conf_n_options; i++)
-		if (strcmp(conf_options[i].section, sect_words[k]) == 0 &&
-		    strcmp(conf_options[i].name, name) == 0)
+		if (opt_in(&conf_options[i], k) && strcmp(conf_options[i].name, name) == 0)
 			return &conf_options[i];
 	return NULL;
+}
+
+/* The struct O's offset is in, for a section of kind K whose struct is at SECT. */
+static void *opt_target(const struct conf_option *o, enum sect_kind k, void *sect)
+{
+	if (!o->per_backend)
+		return sect;
+	if (k == SK_POOL)
+		return &((struct conf_pool *)sect)->health;
+	return &((struct conf_backend *)sect)->health;
+}
+
+/* "balance, retries, ...": the options of kind K, its own first. */
+static void opt_list(enum sect_kind k, char *buf, size_t len)
+{
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < conf_n_options && off < len; i++) {
+			const struct conf_option *o = &conf_options[i];
+
+			if (opt_in(o, k) && (strcmp(o->section, sect_words[k]) == 0) == (pass == 0))
+				off += (size_t)snprintf(buf + off, len - off, "%s%s",
+				                        off ? ", " : "", o->name);
+		}
 }
 
 /* Sets every option of kind K that has a default. A default that does not parse is a bug
@@ -658,8 +986,8 @@ static void apply_defaults(struct parser *p, enum sect_kind k, void *base, int l
 		const struct conf_option *o = &conf_options[i];
 
 		if (o->def == NULL || strcmp(o->section, sect_words[k]) != 0)
-			continue;
-		if (opt_set(o, base, o->def, err, sizeof(err)) < 0)
+			continue; /* a backend's health comes from its pool (resolve_health) */
+		if (opt_set(o, opt_target(o, k, base), o->def, err, sizeof(err)) < 0)
 			errf(p, line, label, o->name, "bad default: %s", err);
 	}
 }
@@ -904,7 +1232,6 @@ static int on_key(void *user, const char *section, const char *name, const char 
 	const struct conf_option *o;
 	struct sect_meta *m;
 	char err[MSG_MAXLEN], list[MSG_MAXLEN];
-	size_t off = 0;
 
 	p->got_kv = true;
 	if (p->skip)
@@ -923,11 +1250,7 @@ static int on_key(void *user, const char *section, const char *name, const char 
 	}
 	o = opt_find(m->kind, name);
 	if (o == NULL) {
-		list[0] = '\0';
-		for (size_t i = 0; i < conf_n_options && off < sizeof(list); i++)
-			if (strcmp(conf_options[i].section, sect_words[m->kind]) == 0)
-				off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%s",
-				                        off ? ", " : "", conf_options[i].name);
+		opt_list(m->kind, list, sizeof(list));
 		errf(p, p->lineno, m->label, name, "unknown option (expected one of: %s)", list);
 		return 1;
 	}
@@ -938,8 +1261,11 @@ static int on_key(void *user, const char *section, const char *name, const char 
 		return 1;
 	}
 	m->key_line[o - conf_options] = p->lineno;
-	if (opt_set(o, sect_base(p->c, m->kind, m->idx), value, err, sizeof(err)) < 0)
+	if (opt_set(o, opt_target(o, m->kind, sect_base(p->c, m->kind, m->idx)), value, err,
+	            sizeof(err)) < 0)
 		errf(p, p->lineno, m->label, name, "%s", err);
+	else
+		m->key_set[o - conf_options] = true;
 	return 1;
 }
 
@@ -1115,6 +1441,50 @@ static void check_pool(struct parser *p, const struct sect_meta *m)
 	     "no backend in this pool (expected a [backend NAME] with pool = %s)", pool->name);
 }
 
+/* Whether the section M wrote option NAME (accepted or not). */
+static bool written(const struct sect_meta *m, const char *name)
+{
+	return m->key_line[opt_index(m->kind, name)] != 0;
+}
+
+/* LO_NAME must stay below HI_NAME. A backend is blamed only for a pair it wrote (else its
+ * pool already was); the key named is the one the section wrote, the lower one first. */
+static void check_below(struct parser *p, const struct sect_meta *m, enum conf_type t,
+                        const char *lo_name, uint64_t lo, const char *hi_name, uint64_t hi)
+{
+	char a[32], b[32];
+
+	if (lo < hi || (m->kind == SK_BACKEND && !written(m, lo_name) && !written(m, hi_name)))
+		return;
+	format_limit(t, lo, a, sizeof(a));
+	format_limit(t, hi, b, sizeof(b));
+	if (written(m, lo_name) || !written(m, hi_name))
+		errf(p, key_line(m, lo_name), m->label, lo_name,
+		     "%s is not below %s %s (expected %s < %s)", a, hi_name, b, lo_name, hi_name);
+	else
+		errf(p, key_line(m, hi_name), m->label, hi_name,
+		     "%s is not above %s %s (expected %s < %s)", b, lo_name, a, lo_name, hi_name);
+}
+
+/* Cross-checks of a health block: the pool's, or a backend's resolved over its pool's. */
+static void check_health(struct parser *p, const struct sect_meta *m, const struct conf_health *h)
+{
+	const char *key = written(m, "check_path") || !written(m, "check") ? "check_path" : "check";
+	char q[SHOW_MAXLEN + 8];
+
+	check_below(p, m, CONF_UINT, "load_factor_warning", h->load_factor_warning,
+	            "load_factor_critical", h->load_factor_critical);
+	check_below(p, m, CONF_DURATION, "ledger_age_warning", h->ledger_age_warning,
+	            "ledger_age_critical", h->ledger_age_critical);
+	if ((h->check == CHECK_HTTP || h->check == CHECK_RIPPLED) && h->check_path != NULL &&
+	    h->check_path[0] != '/' &&
+	    (m->kind == SK_POOL || written(m, "check") || written(m, "check_path")))
+		errf(p, key_line(m, key), m->label, key,
+		     "check = %s needs a check_path that starts with '/', not \"%s\" (expected "
+		     "check_path = /PATH)",
+		     check_type_names[h->check], show(h->check_path, q, sizeof(q)));
+}
+
 static void validate(struct parser *p)
 {
 	for (size_t i = 0; i < p->n_metas; i++) {
@@ -1125,11 +1495,106 @@ static void validate(struct parser *p)
 			check_listener(p, m);
 		} else if (m->kind == SK_POOL) {
 			check_pool(p, m);
+			check_health(p, m, &p->c->pools[m->idx].health);
 		} else if (m->kind == SK_BACKEND) {
-			check_pool_ref(p, m, p->c->backends[m->idx].pool);
-			check_readable(p, m, "tls_ca", p->c->backends[m->idx].tls_ca);
+			const struct conf_backend *b = &p->c->backends[m->idx];
+
+			check_pool_ref(p, m, b->pool);
+			check_readable(p, m, "tls_ca", b->tls_ca);
+			if (b->pool != NULL && conf_find_pool(p->c, b->pool) != NULL)
+				check_health(p, m, &b->health);
 		}
 	}
+}
+
+/* ---- health blocks ------------------------------------------------------------------------ */
+
+static char **health_string(struct conf_health *h, const struct conf_option *o)
+{
+	return (char **)((char *)h + o->offset);
+}
+
+/* Moves the value of health option O from SRC to DST (a string changes owner). */
+static void health_move(struct conf_health *dst, struct conf_health *src,
+                        const struct conf_option *o)
+{
+	static const size_t size[CONF_TYPE_COUNT] = {
+	    [CONF_STRING] = sizeof(char *),
+	    [CONF_UINT] = sizeof(uint64_t),
+	    [CONF_DURATION] = sizeof(uint64_t),
+	    [CONF_SIZE] = sizeof(uint64_t),
+	    [CONF_BOOL] = sizeof(bool),
+	    [CONF_ENUM] = sizeof(int),
+	    [CONF_ADDR] = sizeof(struct conf_addr),
+	    [CONF_BURST] = sizeof(struct conf_burst),
+	};
+
+	if (o->type == CONF_STRING) {
+		free(*health_string(dst, o));
+		*health_string(dst, o) = *health_string(src, o);
+		*health_string(src, o) = NULL;
+		return;
+	}
+	memcpy((char *)dst + o->offset, (char *)src + o->offset, size[o->type]);
+}
+
+/* The strings of a health block are its CONF_STRING options: the table lists them. */
+int conf_health_copy(struct conf_health *dst, const struct conf_health *src)
+{
+	*dst = *src;
+	for (size_t i = 0; i < conf_n_options; i++)
+		if (conf_options[i].per_backend && conf_options[i].type == CONF_STRING)
+			*health_string(dst, &conf_options[i]) = NULL;
+	for (size_t i = 0; i < conf_n_options; i++) {
+		const struct conf_option *o = &conf_options[i];
+		const char *s;
+
+		if (!o->per_backend || o->type != CONF_STRING)
+			continue;
+		s = *health_string((struct conf_health *)src, o);
+		if (s != NULL && (*health_string(dst, o) = strdup(s)) == NULL) {
+			conf_health_deinit(dst);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+void conf_health_deinit(struct conf_health *h)
+{
+	for (size_t i = 0; i < conf_n_options; i++) {
+		const struct conf_option *o = &conf_options[i];
+
+		if (o->per_backend && o->type == CONF_STRING) {
+			free(*health_string(h, o));
+			*health_string(h, o) = NULL;
+		}
+	}
+}
+
+/* Gives every backend its full health block: a copy of its pool's with the keys its own
+ * section wrote (and that parsed) applied over it. A backend without a valid pool keeps
+ * only its own keys; that is an error reported by validate. */
+static int WUR resolve_health(struct parser *p)
+{
+	for (size_t i = 0; i < p->n_metas; i++) {
+		const struct sect_meta *m = &p->metas[i];
+		struct conf_backend *b = &p->c->backends[m->idx];
+		const struct conf_pool *pool;
+		struct conf_health h;
+
+		if (m->kind != SK_BACKEND || b->pool == NULL ||
+		    (pool = conf_find_pool(p->c, b->pool)) == NULL)
+			continue;
+		if (conf_health_copy(&h, &pool->health) < 0)
+			return -1;
+		for (size_t j = 0; j < conf_n_options; j++)
+			if (conf_options[j].per_backend && m->key_set[j])
+				health_move(&h, &b->health, &conf_options[j]);
+		conf_health_deinit(&b->health);
+		b->health = h;
+	}
+	return 0;
 }
 
 /* ---- public ------------------------------------------------------------------------------ */
@@ -1170,7 +1635,7 @@ int conf_load(const char *path, struct conf **out, struct conf_errors *errs)
 		goto oom;
 	if (r > 0 && p.n_err == 0 && p.dropped == 0) /* inih refused a line read_line passed */
 		errf(&p, r, NULL, NULL, "cannot parse line (expected key = value)");
-	if (p.oom)
+	if (p.oom || resolve_health(&p) < 0)
 		goto oom;
 	validate(&p);
 	if (p.n_err == 0 && p.dropped == 0 && !p.oom) {
@@ -1207,9 +1672,12 @@ void conf_free(struct conf *c)
 		free(c->listeners[i].tls_cert);
 		free(c->listeners[i].tls_key);
 	}
-	for (size_t i = 0; i < c->n_pools; i++)
+	for (size_t i = 0; i < c->n_pools; i++) {
 		free(c->pools[i].name);
+		conf_health_deinit(&c->pools[i].health);
+	}
 	for (size_t i = 0; i < c->n_backends; i++) {
+		conf_health_deinit(&c->backends[i].health);
 		free(c->backends[i].name);
 		free(c->backends[i].pool);
 		free(c->backends[i].tls_ca);

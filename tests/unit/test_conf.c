@@ -18,7 +18,17 @@
 #define READABLE "tests/unit/conf/readable.pem" /* any readable file will do for TLS paths */
 
 /* A pool with one backend, appended to snippets that need a valid rest: 4 lines. */
-#define TAIL "[pool rpc]\n[backend n1]\npool = rpc\naddress = 127.0.0.1:5005\n"
+#define TAIL "[pool rpc]\n" N1
+#define N1   "[backend n1]\npool = rpc\naddress = 127.0.0.1:5005\n" /* 3 lines */
+
+/* The health options, as "unknown option" lists them. */
+#define HEALTH_KEYS                                                                                \
+	"check, check_interval, check_interval_down, check_timeout, check_address, check_tls, "    \
+	"check_tls_verify, check_path, check_expect_status, check_expect_json, expect_peers, "     \
+	"ignore, load_factor_warning, load_factor_critical, ledger_age_warning, "                  \
+	"ledger_age_critical, freshness_interval, max_ledger_age, max_ledger_lag, warning_fall, "  \
+	"warning_burst, critical_burst, rise, readmit_after, slow_start, sync_grace, "             \
+	"flap_hold_max"
 
 static char tmp_path[64];
 
@@ -173,6 +183,50 @@ static void test_bool(void **state)
 	assert_int_equal(conf_parse_bool("", &b, err, sizeof(err)), -1);
 }
 
+static void test_burst(void **state)
+{
+	static const struct {
+		const char *s;
+		uint32_t count;
+		uint64_t window;
+	} good[] = {
+	    {"4/5s", 4, 5000}, {"2/5s", 2, 5000}, {"1/10ms", 1, 10}, {"16/1h", 16, 3600000},
+	    {"4/5", 4, 5000},  {"04/0", 4, 0}, /* the window is the option's to bound */
+	};
+	static const struct {
+		const char *s;
+		const char *err;
+	} bad[] = {
+	    {"0/5s", "bad count in \"0/5s\" (expected COUNT/DURATION with a count 1..16)"},
+	    {"17/5s", "bad count in \"17/5s\" (expected COUNT/DURATION with a count 1..16)"},
+	    {"4/", "bad burst \"4/\" (expected COUNT/DURATION, like 4/5s)"},
+	    {"x/5s", "bad burst \"x/5s\" (expected COUNT/DURATION, like 4/5s)"},
+	    {"/5s", "bad burst \"/5s\" (expected COUNT/DURATION, like 4/5s)"},
+	    {"4", "bad burst \"4\" (expected COUNT/DURATION, like 4/5s)"},
+	    {"4/5x", "bad burst \"4/5x\" (expected COUNT/DURATION, like 4/5s)"},
+	    {"4 / 5s", "bad burst \"4 / 5s\" (expected COUNT/DURATION, like 4/5s)"},
+	    {"-4/5s", "bad burst \"-4/5s\" (expected COUNT/DURATION, like 4/5s)"},
+	    {"4/5s/1", "bad burst \"4/5s/1\" (expected COUNT/DURATION, like 4/5s)"},
+	    {"", "bad burst \"\" (expected COUNT/DURATION, like 4/5s)"},
+	    {"99999999999999999999/5s",
+	     "bad burst \"99999999999999999999/5s\" (expected COUNT/DURATION, like 4/5s)"},
+	};
+	struct conf_burst b;
+	char err[256];
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		assert_int_equal(conf_parse_burst(good[i].s, &b, err, sizeof(err)), 0);
+		assert_int_equal(b.count, good[i].count);
+		assert_int_equal(b.window, good[i].window);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		b.count = 99;
+		assert_int_equal(conf_parse_burst(bad[i].s, &b, err, sizeof(err)), -1);
+		assert_string_equal(err, bad[i].err);
+		assert_int_equal(b.count, 99);
+	}
+}
+
 static void test_addr_good(void **state)
 {
 	struct conf_addr a;
@@ -311,6 +365,8 @@ static void test_defaults(void **state)
 	assert_int_equal(p->response_timeout, 30000);
 	assert_int_equal(p->idle_timeout, 60000);
 	assert_int_equal(p->max_idle, 1024);
+	assert_int_equal(p->min_up, 1);
+	assert_true(p->panic);
 	assert_ptr_equal(conf_find_pool(c, "rpc"), p);
 	assert_null(conf_find_pool(c, "other"));
 
@@ -328,6 +384,204 @@ static void test_defaults(void **state)
 	assert_null(b->tls_sni);
 	CONF_FREE(c);
 	assert_null(c);
+}
+
+/* The health block of a pool that writes no health key, and of its backend. */
+static void check_health_defaults(const struct conf_health *h)
+{
+	assert_int_equal(h->check, CHECK_TCP);
+	assert_int_equal(h->check_interval, 1000);
+	assert_int_equal(h->check_interval_down, 0);
+	assert_int_equal(h->check_timeout, 2000);
+	assert_int_equal(h->check_address.len, 0);
+	assert_false(h->check_tls);
+	assert_true(h->check_tls_verify);
+	assert_string_equal(h->check_path, "/health");
+	assert_null(h->check_expect_status);
+	assert_null(h->check_expect_json);
+	assert_int_equal(h->expect_peers, 8);
+	assert_null(h->ignore);
+	assert_int_equal(h->load_factor_warning, 100);
+	assert_int_equal(h->load_factor_critical, 1000);
+	assert_int_equal(h->ledger_age_warning, 7000);
+	assert_int_equal(h->ledger_age_critical, 20000);
+	assert_int_equal(h->freshness_interval, 0);
+	assert_int_equal(h->max_ledger_age, 20000);
+	assert_int_equal(h->max_ledger_lag, 0);
+	assert_int_equal(h->warning_fall, 3);
+	assert_int_equal(h->warning_burst.count, 4);
+	assert_int_equal(h->warning_burst.window, 5000);
+	assert_int_equal(h->critical_burst.count, 2);
+	assert_int_equal(h->critical_burst.window, 5000);
+	assert_int_equal(h->rise, 3);
+	assert_int_equal(h->readmit_after, 10000);
+	assert_int_equal(h->slow_start, 60000);
+	assert_int_equal(h->sync_grace, 900000);
+	assert_int_equal(h->flap_hold_max, 300000);
+}
+
+static void test_health_defaults(void **state)
+{
+	struct conf *c = load_ok(TAIL);
+
+	check_health_defaults(&c->pools[0].health);
+	check_health_defaults(&c->backends[0].health);
+	/* the backend's copy is its own */
+	assert_ptr_not_equal(c->backends[0].health.check_path, c->pools[0].health.check_path);
+	assert_string_equal(check_type_names[CHECK_RIPPLED], "rippled");
+	assert_string_equal(check_type_names[CHECK_HTTP], "http");
+	assert_string_equal(check_type_names[CHECK_TCP], "tcp");
+	assert_string_equal(check_type_names[CHECK_NONE], "none");
+	conf_free(c);
+}
+
+/* Every health key set in a pool, lists written with blanks that loading removes. */
+static void test_health_values(void **state)
+{
+	struct conf *c = load_ok("[pool rpc]\n"
+	                         "min_up = 0\n"
+	                         "panic = no\n"
+	                         "check = RIPPLED\n"
+	                         "check_interval = 10ms\n"
+	                         "check_interval_down = 5s\n"
+	                         "check_timeout = 1m\n"
+	                         "check_address = 127.0.0.1:51235\n"
+	                         "check_tls = yes\n"
+	                         "check_tls_verify = no\n"
+	                         "check_path = /health?x=1\n"
+	                         "check_expect_status = 200 , 2XX,204\n"
+	                         "check_expect_json = status = ok , info.server_state=full sync\n"
+	                         "expect_peers = 0\n"
+	                         "ignore = peers, validated_ledger\n"
+	                         "load_factor_warning = 1\n"
+	                         "load_factor_critical = 1000000000\n"
+	                         "ledger_age_warning = 1s\n"
+	                         "ledger_age_critical = 1d\n"
+	                         "freshness_interval = 2s\n"
+	                         "max_ledger_age = 1s\n"
+	                         "max_ledger_lag = 100000\n"
+	                         "warning_fall = 100\n"
+	                         "warning_burst = 16/1h\n"
+	                         "critical_burst = 1/10ms\n"
+	                         "rise = 1\n"
+	                         "readmit_after = 0\n"
+	                         "slow_start = 1h\n"
+	                         "sync_grace = 1d\n"
+	                         "flap_hold_max = 0\n"
+	                         "[backend n1]\npool = rpc\naddress = 127.0.0.1:5005\n");
+	const struct conf_pool *p = &c->pools[0];
+	const struct conf_health *h = &p->health;
+	char buf[64];
+
+	assert_int_equal(p->min_up, 0);
+	assert_false(p->panic);
+	assert_int_equal(h->check, CHECK_RIPPLED);
+	assert_int_equal(h->check_interval, 10);
+	assert_int_equal(h->check_interval_down, 5000);
+	assert_int_equal(h->check_timeout, 60000);
+	conf_addr_format(&h->check_address, buf, sizeof(buf));
+	assert_string_equal(buf, "127.0.0.1:51235");
+	assert_true(h->check_tls);
+	assert_false(h->check_tls_verify);
+	assert_string_equal(h->check_path, "/health?x=1");
+	assert_string_equal(h->check_expect_status, "200,2xx,204");
+	assert_string_equal(h->check_expect_json, "status=ok,info.server_state=full sync");
+	assert_int_equal(h->expect_peers, 0);
+	assert_string_equal(h->ignore, "peers,validated_ledger");
+	assert_int_equal(h->load_factor_warning, 1);
+	assert_int_equal(h->load_factor_critical, 1000000000);
+	assert_int_equal(h->ledger_age_warning, 1000);
+	assert_int_equal(h->ledger_age_critical, 86400000);
+	assert_int_equal(h->freshness_interval, 2000);
+	assert_int_equal(h->max_ledger_age, 1000);
+	assert_int_equal(h->max_ledger_lag, 100000);
+	assert_int_equal(h->warning_fall, 100);
+	assert_int_equal(h->warning_burst.count, 16);
+	assert_int_equal(h->warning_burst.window, 3600000);
+	assert_int_equal(h->critical_burst.count, 1);
+	assert_int_equal(h->critical_burst.window, 10);
+	assert_int_equal(h->rise, 1);
+	assert_int_equal(h->readmit_after, 0);
+	assert_int_equal(h->slow_start, 3600000);
+	assert_int_equal(h->sync_grace, 86400000);
+	assert_int_equal(h->flap_hold_max, 0);
+
+	/* the backend got all of it */
+	h = &c->backends[0].health;
+	assert_int_equal(h->check, CHECK_RIPPLED);
+	assert_int_equal(h->check_address.port, 51235);
+	assert_string_equal(h->check_expect_json, "status=ok,info.server_state=full sync");
+	assert_int_equal(h->critical_burst.window, 10);
+	conf_free(c);
+}
+
+/* A key written in [backend] wins over the pool's value for that backend only; the other
+ * backends keep the pool's; each backend's strings are its own copies. */
+static void test_health_override(void **state)
+{
+	struct conf *c = load_ok("[pool rpc]\n"                      /* 1 */
+	                         "check = rippled\n"                 /* 2 */
+	                         "check_tls = yes\n"                 /* 3 */
+	                         "expect_peers = 5\n"                /* 4 */
+	                         "ignore = load_factor\n"            /* 5 */
+	                         "warning_burst = 3/2s\n"            /* 6 */
+	                         "[backend hub]\n"                   /* 7 */
+	                         "pool = rpc\n"                      /* 8 */
+	                         "address = 127.0.0.1:5005\n"        /* 9 */
+	                         "check_address = 127.0.0.1:51235\n" /* 10 */
+	                         "[backend peer]\n"                  /* 11 */
+	                         "expect_peers = 3\n"                /* 12 */
+	                         "ignore = peers,server_state\n"     /* 13 */
+	                         "check_tls = no\n"                  /* 14 */
+	                         "warning_burst = 8/1m\n"            /* 15 */
+	                         "check_path = /private/health\n"    /* 16 */
+	                         "pool = rpc\n"                      /* 17 */
+	                         "address = 127.0.0.1:5006\n");      /* 18 */
+	const struct conf_health *pool = &c->pools[0].health;
+	const struct conf_health *hub = &c->backends[0].health;
+	const struct conf_health *peer = &c->backends[1].health;
+
+	assert_int_equal(pool->expect_peers, 5);
+	assert_int_equal(pool->check_address.len, 0);
+	assert_string_equal(pool->check_path, "/health");
+
+	assert_int_equal(hub->check, CHECK_RIPPLED);
+	assert_true(hub->check_tls);
+	assert_int_equal(hub->expect_peers, 5);
+	assert_string_equal(hub->ignore, "load_factor");
+	assert_ptr_not_equal(hub->ignore, pool->ignore);
+	assert_int_equal(hub->warning_burst.count, 3);
+	assert_int_equal(hub->check_address.port, 51235);
+	assert_string_equal(hub->check_path, "/health");
+
+	assert_int_equal(peer->check, CHECK_RIPPLED);
+	assert_false(peer->check_tls);
+	assert_int_equal(peer->expect_peers, 3);
+	assert_string_equal(peer->ignore, "peers,server_state");
+	assert_int_equal(peer->warning_burst.count, 8);
+	assert_int_equal(peer->warning_burst.window, 60000);
+	assert_int_equal(peer->check_address.len, 0);
+	assert_string_equal(peer->check_path, "/private/health");
+	assert_int_equal(peer->rise, 3); /* neither wrote it: the default */
+	conf_free(c);
+}
+
+static void test_health_copy(void **state)
+{
+	struct conf *c = load_ok("[pool rpc]\ncheck_expect_status = 200\nignore = peers\n"
+	                         "[backend n1]\npool = rpc\naddress = 127.0.0.1:5005\n");
+	struct conf_health h;
+
+	assert_int_equal(conf_health_copy(&h, &c->backends[0].health), 0);
+	conf_free(c); /* the copy outlives the conf */
+	assert_string_equal(h.check_path, "/health");
+	assert_string_equal(h.check_expect_status, "200");
+	assert_null(h.check_expect_json);
+	assert_string_equal(h.ignore, "peers");
+	assert_int_equal(h.expect_peers, 8);
+	conf_health_deinit(&h);
+	assert_null(h.check_path);
+	assert_null(h.ignore);
 }
 
 static void test_every_value(void **state)
@@ -478,9 +732,15 @@ static void test_err_sections(void **state)
 
 static void test_err_keys(void **state)
 {
-	EXPECT("[pool rpc]\nbogus = 1\n[backend n1]\npool = rpc\naddress = 127.0.0.1:5005\n",
-	       "2: [pool rpc] bogus: unknown option (expected one of: balance, retries, "
-	       "connect_timeout, response_timeout, idle_timeout, max_idle)");
+	EXPECT(
+	    "[pool rpc]\nbogus = 1\n[backend n1]\npool = rpc\naddress = 127.0.0.1:5005\n",
+	    "2: [pool rpc] bogus: unknown option (expected one of: balance, retries, "
+	    "connect_timeout, response_timeout, idle_timeout, max_idle, min_up, panic, " HEALTH_KEYS
+	    ")");
+	/* a backend takes its own options and its pool's health options, not the others */
+	EXPECT(TAIL "min_up = 2\n",
+	       "5: [backend n1] min_up: unknown option (expected one of: pool, address, weight, "
+	       "max_conns, tls, tls_verify, tls_ca, tls_sni, " HEALTH_KEYS ")");
 	EXPECT("[nodegate]\nLog_Level = info\n",
 	       "2: [nodegate] Log_Level: unknown option (expected one of: log_level, access_log, "
 	       "state_dir, shutdown_timeout, max_connections)");
@@ -639,6 +899,155 @@ static void test_err_file(void **state)
 	check_errors((const char *const[]){"5: NUL byte in line (expected text)", NULL});
 }
 
+/* Each value error of a health key, in a pool and in a backend (same messages). */
+static void test_err_health_values(void **state)
+{
+	EXPECT("[pool rpc]\n"                    /* 1 */
+	       "check = grpc\n"                  /* 2 */
+	       "check_interval = 5ms\n"          /* 3 */
+	       "check_interval_down = 9ms\n"     /* 4 */
+	       "check_timeout = 2m\n"            /* 5 */
+	       "check_address = 127.0.0.1\n"     /* 6 */
+	       "check_tls = maybe\n"             /* 7 */
+	       "check_path = /a b\n"             /* 8 */
+	       "check_expect_status = 200,600\n" /* 9 */
+	       "check_expect_json = status\n"    /* 10 */
+	       "expect_peers = 1001\n"           /* 11 */
+	       "ignore = peers,uptime\n"         /* 12 */
+	       "load_factor_warning = 0\n"       /* 13 */
+	       "ledger_age_critical = 500ms\n"   /* 14 */
+	       "freshness_interval = 1ms\n"      /* 15 */
+	       "max_ledger_lag = 100001\n"       /* 16 */
+	       "warning_fall = 0\n"              /* 17 */
+	       "warning_burst = 0/5s\n"          /* 18 */
+	       "critical_burst = 2/5ms\n"        /* 19 */
+	       "rise = 101\n"                    /* 20 */
+	       "readmit_after = 2h\n"            /* 21 */
+	       "sync_grace = 2d\n"               /* 22 */
+	       "min_up = 1001\n"                 /* 23 */
+	       "panic = sometimes\n"             /* 24 */
+	       "[backend n1]\npool = rpc\naddress = 127.0.0.1:5005\n"
+	       "check_expect_status = 2x\n"        /* 28 */
+	       "check_expect_json = a..b=1, =2\n"  /* 29 */
+	       "check_timeout = 5ms\n"             /* 30 */
+	       "warning_burst = 4/\n"              /* 31 */
+	       "ignore = \n"                       /* 32 */
+	       "check_expect_status = 200,,204\n", /* 33 */
+	       "2: [pool rpc] check: bad value \"grpc\" (expected rippled, http, tcp or none)",
+	       "3: [pool rpc] check_interval: 5ms is out of range (expected 10ms..1h)",
+	       "4: [pool rpc] check_interval_down: 9ms is out of range (expected 0 or 10ms..1h)",
+	       "5: [pool rpc] check_timeout: 2m is out of range (expected 10ms..1m)",
+	       "6: [pool rpc] check_address: bad address \"127.0.0.1\" (expected HOST:PORT)",
+	       "7: [pool rpc] check_tls: bad value \"maybe\" (expected yes or no)",
+	       "8: [pool rpc] check_path: bad path \"/a b\" (expected a URL path without blanks, "
+	       "like /health)",
+	       "9: [pool rpc] check_expect_status: bad status \"600\" (expected codes 100..599 or "
+	       "classes 1xx..5xx, comma separated, like 200,204 or 2xx)",
+	       "10: [pool rpc] check_expect_json: bad expectation \"status\" (expected "
+	       "FIELD=VALUE pairs, comma separated, like status=ok,info.state=full)",
+	       "11: [pool rpc] expect_peers: 1001 is out of range (expected 0..1000)",
+	       "12: [pool rpc] ignore: bad metric \"uptime\" (expected a comma list of "
+	       "amendment_blocked, load_factor, peers, server_state or validated_ledger)",
+	       "13: [pool rpc] load_factor_warning: 0 is out of range (expected 1..1000000000)",
+	       "14: [pool rpc] ledger_age_critical: 500ms is out of range (expected 1s..1d)",
+	       "15: [pool rpc] freshness_interval: 1ms is out of range (expected 0 or 10ms..1h)",
+	       "16: [pool rpc] max_ledger_lag: 100001 is out of range (expected 0..100000)",
+	       "17: [pool rpc] warning_fall: 0 is out of range (expected 1..100)",
+	       "18: [pool rpc] warning_burst: bad count in \"0/5s\" (expected COUNT/DURATION with "
+	       "a count 1..16)",
+	       "19: [pool rpc] critical_burst: 2/5ms is out of range (expected a window of "
+	       "10ms..1h)",
+	       "20: [pool rpc] rise: 101 is out of range (expected 1..100)",
+	       "21: [pool rpc] readmit_after: 2h is out of range (expected 0..1h)",
+	       "22: [pool rpc] sync_grace: 2d is out of range (expected 0..1d)",
+	       "23: [pool rpc] min_up: 1001 is out of range (expected 0..1000)",
+	       "24: [pool rpc] panic: bad value \"sometimes\" (expected yes or no)",
+	       "28: [backend n1] check_expect_status: bad status \"2x\" (expected codes 100..599 "
+	       "or classes 1xx..5xx, comma separated, like 200,204 or 2xx)",
+	       "29: [backend n1] check_expect_json: bad expectation \"a..b=1\" (expected "
+	       "FIELD=VALUE pairs, comma separated, like status=ok,info.state=full)",
+	       "30: [backend n1] check_timeout: 5ms is out of range (expected 10ms..1m)",
+	       "31: [backend n1] warning_burst: bad burst \"4/\" (expected COUNT/DURATION, like "
+	       "4/5s)",
+	       "32: [backend n1] ignore: empty value (expected ignore = METRIC,...)",
+	       "33: [backend n1] check_expect_status: duplicate option (expected it once, first at "
+	       "line 28)");
+	/* empty items, and a JSON expectation without a value */
+	EXPECT("[pool rpc]\ncheck_expect_status = 200,,204\nignore = peers,\n"
+	       "check_expect_json = a=1,b=\n" N1,
+	       "2: [pool rpc] check_expect_status: bad status \"\" (expected codes 100..599 or "
+	       "classes 1xx..5xx, comma separated, like 200,204 or 2xx)",
+	       "3: [pool rpc] ignore: bad metric \"\" (expected a comma list of "
+	       "amendment_blocked, load_factor, peers, server_state or validated_ledger)",
+	       "4: [pool rpc] check_expect_json: bad expectation \"b=\" (expected FIELD=VALUE "
+	       "pairs, comma separated, like status=ok,info.state=full)");
+	/* pool-only keys are not backend keys */
+	EXPECT(TAIL "panic = no\n",
+	       "5: [backend n1] panic: unknown option (expected one of: pool, address, weight, "
+	       "max_conns, tls, tls_verify, tls_ca, tls_sni, " HEALTH_KEYS ")");
+}
+
+/* Cross-checks of health settings: in a pool, at the key it wrote (or its header); in a
+ * backend only when the backend wrote one of the keys involved (else its pool is blamed
+ * once). */
+static void test_err_health_cross(void **state)
+{
+	EXPECT("[pool rpc]\n"                 /* 1 */
+	       "load_factor_warning = 1000\n" /* 2 */
+	       "ledger_age_critical = 5s\n"   /* 3 */
+	       "check = http\n"               /* 4 */
+	       "check_path = health\n"        /* 5 */
+	       "[backend n1]\n"               /* 6 */
+	       "pool = rpc\n"                 /* 7 */
+	       "address = 127.0.0.1:5005\n",  /* 8 */
+	       "2: [pool rpc] load_factor_warning: 1000 is not below load_factor_critical 1000 "
+	       "(expected load_factor_warning < load_factor_critical)",
+	       "3: [pool rpc] ledger_age_critical: 5s is not above ledger_age_warning 7s (expected "
+	       "ledger_age_warning < ledger_age_critical)",
+	       "5: [pool rpc] check_path: check = http needs a check_path that starts with '/', "
+	       "not \"health\" (expected check_path = /PATH)");
+	/* the pool is fine; each backend makes its own block wrong */
+	EXPECT("[pool rpc]\n"                 /* 1 */
+	       "check_path = health\n"        /* 2: fine with check = tcp */
+	       "load_factor_critical = 500\n" /* 3 */
+	       "[backend n1]\n"               /* 4 */
+	       "pool = rpc\n"                 /* 5 */
+	       "address = 127.0.0.1:5005\n"   /* 6 */
+	       "check = rippled\n"            /* 7 */
+	       "load_factor_warning = 500\n"  /* 8 */
+	       "[backend n2]\n"               /* 9 */
+	       "pool = rpc\n"                 /* 10 */
+	       "address = 127.0.0.1:5006\n"   /* 11 */
+	       "ledger_age_warning = 20s\n"   /* 12 */
+	       "ledger_age_critical = 20s\n"  /* 13 */
+	       "[backend n3]\n"               /* 14 */
+	       "pool = rpc\n"                 /* 15 */
+	       "address = 127.0.0.1:5007\n"   /* 16 */
+	       "load_factor_critical = 50\n"  /* 17 */
+	       "[backend n4]\n"               /* 18 */
+	       "pool = rpc\n"                 /* 19 */
+	       "address = 127.0.0.1:5008\n",  /* 20 */
+	       "7: [backend n1] check: check = rippled needs a check_path that starts with '/', "
+	       "not \"health\" (expected check_path = /PATH)",
+	       "8: [backend n1] load_factor_warning: 500 is not below load_factor_critical 500 "
+	       "(expected load_factor_warning < load_factor_critical)",
+	       "12: [backend n2] ledger_age_warning: 20s is not below ledger_age_critical 20s "
+	       "(expected ledger_age_warning < ledger_age_critical)",
+	       "17: [backend n3] load_factor_critical: 50 is not above load_factor_warning 100 "
+	       "(expected load_factor_warning < load_factor_critical)");
+	/* a backend's own path fixes its pool's for itself; a bad pool is blamed once */
+	EXPECT("[pool rpc]\ncheck = rippled\ncheck_path = x\n"
+	       "[backend n1]\npool = rpc\naddress = 127.0.0.1:5005\ncheck_path = /health\n"
+	       "[backend n2]\npool = rpc\naddress = 127.0.0.1:5006\ncheck_path = y\n",
+	       "3: [pool rpc] check_path: check = rippled needs a check_path that starts with '/', "
+	       "not \"x\" (expected check_path = /PATH)",
+	       "11: [backend n2] check_path: check = rippled needs a check_path that starts with "
+	       "'/', not \"y\" (expected check_path = /PATH)");
+	/* a probe timeout longer than the interval is fine, and so is rippled over plain TCP */
+	conf_free(load_ok("[pool rpc]\ncheck = rippled\ncheck_interval = 100ms\n"
+	                  "check_timeout = 1s\n" N1));
+}
+
 /* All errors of a file come in one run, sorted by line, parse and cross-checks mixed. */
 static void test_err_many(void **state)
 {
@@ -709,31 +1118,54 @@ static void test_table(void **state)
 			known |= strcmp(o->section, sections[s]) == 0;
 		assert_true(known);
 		assert_true(!o->required || o->def == NULL);
-		/* only strings may stay unset; everything else has a default or is required */
-		assert_true(o->def != NULL || o->required || o->type == CONF_STRING);
+		/* only strings and addresses may stay unset; the rest has a default or is
+		 * required */
+		assert_true(o->def != NULL || o->required || o->type == CONF_STRING ||
+		            o->type == CONF_ADDR);
 		assert_true(o->type != CONF_ENUM || (o->names != NULL && o->n_names > 0));
 		assert_true(o->min <= o->max);
+		assert_true(!o->or_zero || o->min > 0);
+		assert_true(o->validate == NULL || o->type == CONF_STRING);
 		assert_non_null(o->help);
 		assert_true(strlen(o->help) > 10 && strchr(o->help, '\n') == NULL);
-		for (size_t j = 0; j < i; j++)
-			assert_false(strcmp(o->section, conf_options[j].section) == 0 &&
-			             strcmp(o->name, conf_options[j].name) == 0);
+		/* health options live in [pool], may be overridden in [backend], and a reload
+		 * may change every one of them */
+		assert_true(!o->per_backend ||
+		            (strcmp(o->section, "pool") == 0 && o->reloadable && !o->required));
+		for (size_t j = 0; j < i; j++) {
+			const struct conf_option *q = &conf_options[j];
+
+			assert_false(strcmp(o->section, q->section) == 0 &&
+			             strcmp(o->name, q->name) == 0);
+			/* a backend's own option and a health option never share a name */
+			assert_false((o->per_backend || q->per_backend) &&
+			             strcmp(o->name, q->name) == 0);
+		}
 	}
+}
+
+/* Whether option O may be written in SECTION: its own, and health options in [backend]. */
+static bool opt_in(const struct conf_option *o, const char *section)
+{
+	return strcmp(o->section, section) == 0 ||
+	       (o->per_backend && strcmp(section, "backend") == 0);
 }
 
 /* Both directions, as pgbouncer's optscan: every option of the table is in the example,
  * with its help as the comment line above it and its default as the value; every option
  * line of the example ("key = value", or ";key = value" for one left unset) is in the
- * table. */
+ * table. A health option is documented once, in [pool]; a [backend] may repeat it.
+ * Commented examples (";[pool NAME]" and the ';' lines after it) need only name options
+ * of their section: test_example_blocks loads them. */
 static void test_optscan(void **state)
 {
 	FILE *fp = fopen(EXAMPLE, "r");
 	char line[512], prev[512] = "", section[32] = "", want[512];
-	bool seen[64] = {false};
+	bool seen[128] = {false}, example = false;
 	int lineno = 0;
 
 	assert_non_null(fp);
-	assert_true(conf_n_options <= 64);
+	assert_true(conf_n_options <= 128);
 	while (fgets(line, sizeof(line), fp) != NULL) {
 		char *key, *eq, *value;
 		const struct conf_option *o = NULL;
@@ -741,8 +1173,13 @@ static void test_optscan(void **state)
 
 		lineno++;
 		line[strcspn(line, "\r\n")] = '\0';
-		if (line[0] == '[') {
-			assert_int_equal(sscanf(line, "[%31[a-z]", section), 1);
+		if (example && line[0] != ';') {
+			example = false;
+			section[0] = '\0'; /* an option after an example needs a header */
+		}
+		if (line[0] == '[' || (line[0] == ';' && line[1] == '[')) {
+			example = line[0] == ';';
+			assert_int_equal(sscanf(line + example, "[%31[a-z]", section), 1);
 		} else if (line[0] != '#' && line[0] != '\0') {
 			key = line + (line[0] == ';');
 			eq = strstr(key, " = ");
@@ -752,22 +1189,25 @@ static void test_optscan(void **state)
 			*eq = '\0';
 			value = eq + 3;
 			for (i = 0; i < conf_n_options && o == NULL; i++)
-				if (!strcmp(conf_options[i].section, section) &&
+				if (opt_in(&conf_options[i], section) &&
 				    !strcmp(conf_options[i].name, key))
 					o = &conf_options[i];
 			if (o == NULL)
 				fail_msg("%s:%d: [%s] %s is not in the option table", EXAMPLE,
 				         lineno, section, key);
-			if (o->def != NULL && strcmp(value, o->def) != 0)
+			if (!example && o->def != NULL && strcmp(value, o->def) != 0)
 				fail_msg("%s:%d: [%s] %s = %s, the default is %s", EXAMPLE, lineno,
 				         section, key, value, o->def);
-			if (!seen[o - conf_options]) {
+			if (!example && !seen[o - conf_options]) {
 				snprintf(want, sizeof(want), "# %s", o->help);
+				if (strcmp(o->section, section) != 0)
+					fail_msg("%s:%d: [%s] %s: document it in [%s] first",
+					         EXAMPLE, lineno, section, key, o->section);
 				if (strcmp(prev, want) != 0)
 					fail_msg("%s:%d: [%s] %s: the line above must be \"%s\"",
 					         EXAMPLE, lineno, section, key, want);
+				seen[o - conf_options] = true;
 			}
-			seen[o - conf_options] = true;
 			*eq = ' ';
 		}
 		strcpy(prev, line);
@@ -777,6 +1217,49 @@ static void test_optscan(void **state)
 		if (!seen[i])
 			fail_msg("[%s] %s is missing from %s", conf_options[i].section,
 			         conf_options[i].name, EXAMPLE);
+}
+
+/* The commented examples of the file, with their ';' dropped, load with the rest of it;
+ * there, one backend overrides its pool's health settings. */
+static void test_example_blocks(void **state)
+{
+	FILE *fp = fopen(EXAMPLE, "r");
+	char line[512], *text = calloc(1, 64 * 1024);
+	size_t off = 0, n_blocks = 0;
+	bool example = false;
+	struct conf *c;
+	const struct conf_pool *xrpl;
+
+	assert_non_null(fp);
+	assert_non_null(text);
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		if (line[0] == ';' && line[1] == '[')
+			n_blocks++;
+		example = line[0] == ';' && (example || line[1] == '[');
+		assert_true(off + strlen(line) < 64 * 1024);
+		off += (size_t)sprintf(text + off, "%s", line + example);
+	}
+	fclose(fp);
+	assert_true(n_blocks >= 2);
+	c = load_ok(text);
+	free(text);
+	xrpl = conf_find_pool(c, "xrpl");
+	assert_non_null(xrpl);
+	assert_int_equal(xrpl->health.check, CHECK_RIPPLED);
+	assert_true(xrpl->health.check_tls);
+	assert_false(xrpl->health.check_tls_verify);
+	assert_true(xrpl->health.freshness_interval > 0);
+	for (size_t i = 0; i < c->n_backends; i++) {
+		const struct conf_backend *b = &c->backends[i];
+
+		if (strcmp(b->pool, "xrpl") != 0)
+			continue;
+		assert_int_equal(b->health.check, CHECK_RIPPLED);
+		assert_int_equal(b->health.check_address.port, 51235);
+		assert_int_equal(b->health.expect_peers,
+		                 strcmp(b->name, "private") == 0 ? 3 : xrpl->health.expect_peers);
+	}
+	conf_free(c);
 }
 
 static void test_example_loads(void **state)
@@ -802,10 +1285,15 @@ int main(void)
 	    cmocka_unit_test(test_duration),
 	    cmocka_unit_test(test_size),
 	    cmocka_unit_test(test_bool),
+	    cmocka_unit_test(test_burst),
 	    cmocka_unit_test(test_addr_good),
 	    cmocka_unit_test(test_addr_bad),
 	    cmocka_unit_test(test_defaults),
 	    cmocka_unit_test(test_every_value),
+	    cmocka_unit_test(test_health_defaults),
+	    cmocka_unit_test(test_health_values),
+	    cmocka_unit_test(test_health_override),
+	    cmocka_unit_test(test_health_copy),
 	    cmocka_unit_test(test_dialect),
 	    cmocka_unit_test(test_err_sections),
 	    cmocka_unit_test(test_err_keys),
@@ -815,10 +1303,13 @@ int main(void)
 	    cmocka_unit_test(test_err_references),
 	    cmocka_unit_test(test_err_tls),
 	    cmocka_unit_test(test_err_file),
+	    cmocka_unit_test(test_err_health_values),
+	    cmocka_unit_test(test_err_health_cross),
 	    cmocka_unit_test(test_err_many),
 	    cmocka_unit_test(test_err_bounded),
 	    cmocka_unit_test(test_table),
 	    cmocka_unit_test(test_optscan),
+	    cmocka_unit_test(test_example_blocks),
 	    cmocka_unit_test(test_example_loads),
 	};
 
