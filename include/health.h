@@ -46,6 +46,10 @@ struct observation {
 	char reason[HEALTH_REASON_MAX]; /* one line: "peers 2 < 3; server_state syncing" */
 };
 
+/* An unreachable observation whose reason starts with this is a refused connection: nothing
+ * listens, so it ejects at once (no blip). Probes and passive signals write it this way. */
+#define HEALTH_REASON_REFUSED "refused"
+
 /* What a probe of rippled reported, for the status page and the freshness rules. */
 struct rippled_metrics {
 	bool has_seq;
