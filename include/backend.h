@@ -13,7 +13,7 @@
 
 struct upconn;      /* a connection to a backend, owned by session.c */
 struct check_state; /* a backend's probes, owned by check.c */
-struct ssl_ctx_st; /* OpenSSL's SSL_CTX */
+struct ssl_ctx_st;  /* OpenSSL's SSL_CTX */
 
 TAILQ_HEAD(upconn_list, upconn);
 
@@ -30,11 +30,11 @@ struct backend {
 	unsigned conns;             /* all open connections, idle ones included */
 	struct upconn_list idle;    /* pooled keep-alive connections, most recent first */
 	unsigned n_idle;
-	uint64_t requests;               /* requests sent to this backend */
-	uint64_t failures;               /* connect failures, resets, timeouts, bad responses */
-	struct health health;            /* rotation state (health.c); kept across reloads */
-	struct check_state *check;       /* probe schedule (check.c), NULL when not probed */
-	struct rippled_metrics metrics;  /* last freshness answer */
+	uint64_t requests;              /* requests sent to this backend */
+	uint64_t failures;              /* connect failures, resets, timeouts, bad responses */
+	struct health health;           /* rotation state (health.c); kept across reloads */
+	struct check_state *check;      /* probe schedule (check.c), NULL when not probed */
+	struct rippled_metrics metrics; /* last freshness answer */
 };
 
 struct pool {
@@ -43,10 +43,12 @@ struct pool {
 	struct conf_pool conf; /* own copy (strings owned) */
 	struct backend **members;
 	size_t n_members;
+	bool in_panic; /* fewer than min_up in rotation (logged on change) */
 };
 
-/* Creates a backend from its configuration (strings are copied); refs = 1. */
-struct backend *backend_new(const struct conf_backend *cb);
+/* Creates a backend from its configuration (strings are copied); refs = 1; its rotation
+ * state starts as checking at NOW. */
+struct backend *backend_new(const struct conf_backend *cb, uint64_t now);
 struct backend *backend_ref(struct backend *b);
 void backend_unref(struct backend *b);
 /* Whether a reload can keep B for CB: same name and address. */
@@ -63,7 +65,11 @@ void pool_unref(struct pool *p);
 int pool_add(struct pool *p, struct backend *b) WUR;
 
 /* Picks a routable backend with capacity that is not in EXCLUDE (backends already tried
- * for this request), by the pool's algorithm. NULL when none is left. */
+ * for this request), by the pool's algorithm. In panic (fewer than min_up routable, and
+ * panic = yes) it picks among the least bad instead: healthy or unjudged, then warning,
+ * then critical; never maint, drain, or a backend that does not answer. NULL when none. */
 struct backend *pool_pick(struct pool *p, struct backend *const *exclude, size_t n_exclude);
-/* Whether any member is routable (weight > 0); false means 503, not 502. */
-bool pool_has_routable(const struct pool *p);
+/* Whether pool_pick would find a backend (it changes nothing). */
+bool pool_can_pick(const struct pool *p, struct backend *const *exclude, size_t n_exclude);
+/* Members in rotation (routable, weight > 0). */
+size_t pool_count_up(const struct pool *p);

@@ -53,9 +53,9 @@ struct observation {
 /* What a probe of rippled reported, for the status page and the freshness rules. */
 struct rippled_metrics {
 	bool has_seq;
-	uint64_t validated_seq;  /* server_info validated_ledger.seq */
-	int64_t ledger_age_s;    /* validated ledger age in seconds; -1 none yet */
-	int64_t network_id;      /* -1 unknown */
+	uint64_t validated_seq; /* server_info validated_ledger.seq */
+	int64_t ledger_age_s;   /* validated ledger age in seconds; -1 none yet */
+	int64_t network_id;     /* -1 unknown */
 	char complete_ledgers[128];
 };
 
@@ -64,23 +64,23 @@ struct rippled_metrics {
  * metrics out of range, and each is re-judged with H's thresholds (ignore, expect_peers,
  * load_factor_*, ledger_age_*). A body that is not such JSON is critical. */
 void health_judge_rippled(int status, const char *body, size_t len, const struct conf_health *h,
-			  struct observation *out);
+                          struct observation *out);
 /* Verdict of JSON-RPC server_info (freshness): a reply without a validated ledger, or with
  * an error, is critical; otherwise the age against max_ledger_age (older: warning, twice as
  * old: critical), and the sequence against BEST_SEQ (the pool's best, 0: unknown) with
  * max_ledger_lag (behind more: warning, three times more: critical). Fills M. */
-void health_judge_server_info(int status, const char *body, size_t len,
-			      const struct conf_health *h, uint64_t best_seq,
-			      struct observation *out, struct rippled_metrics *m);
+void health_judge_server_info(int status, const char *body, size_t len, const struct conf_health *h,
+                              uint64_t best_seq, struct observation *out,
+                              struct rippled_metrics *m);
 /* Verdict of an http check: the status must be in check_expect_status (default 2xx), the
  * JSON body must match check_expect_json when set. */
 void health_judge_http(int status, const char *body, size_t len, const struct conf_health *h,
-		       struct observation *out);
+                       struct observation *out);
 /* rippled JSON-RPC error tokens meaning "this node cannot answer now" (noNetwork, ...):
  * true when BODY's result.error (or a batch element's) is one of them. */
 bool health_rpc_error_token(const char *body, size_t len, char *token, size_t toklen);
 
-#define HEALTH_RING 16 /* timestamps kept per verdict kind (bounds burst counts) */
+#define HEALTH_RING CONF_BURST_MAX /* timestamps kept per verdict kind (bounds bursts) */
 
 /* Per-backend rotation state. Zero-initialise, then health_init. */
 struct health {
@@ -98,8 +98,8 @@ struct health {
 	bool down_unreachable;          /* out because nothing answered */
 	uint64_t grace_until;           /* syncing: the grace ends */
 	bool grace_expired_sent;
-	uint64_t hold_until;            /* flap damping: not readmitted before */
-	unsigned flaps;                 /* bounces in a row (hold doubles each) */
+	uint64_t hold_until; /* flap damping: not readmitted before */
+	unsigned flaps;      /* bounces in a row (hold doubles each) */
 	uint64_t readmitted_at;
 };
 
@@ -126,18 +126,18 @@ void health_init(struct health *hs, uint64_t now);
 /* Feeds one observation; returns true and fills EV when it changed the state (the one
  * transition function: it checks the move is legal). */
 bool health_observe(struct health *hs, const struct conf_health *h, const struct observation *o,
-		    uint64_t now, struct health_event *ev);
+                    uint64_t now, struct health_event *ev);
 /* Time-driven moves: slow start done, grace expired, hold over. Call at least once per
  * check interval. Returns true and fills EV on a change. */
 bool health_tick(struct health *hs, const struct conf_health *h, uint64_t now,
-		 struct health_event *ev);
+                 struct health_event *ev);
 bool health_set_admin(struct health *hs, enum admin_state a, const char *why, uint64_t now,
-		      struct health_event *ev);
+                      struct health_event *ev);
 /* In rotation: up or slow start, and no admin state. */
 bool health_routable(const struct health *hs);
 /* The weight to use now: WEIGHT, ramped from 10% to 100% over slow_start; at least 1. */
 unsigned health_weight(const struct health *hs, const struct conf_health *h, unsigned weight,
-		       uint64_t now);
+                       uint64_t now);
 /* Panic rank: 0 best (healthy or checking), 1 warning, 2 critical, -1 never (maint). */
 int health_panic_rank(const struct health *hs);
 /* Probe period for the backend's state. */

@@ -18,6 +18,10 @@ static void conf_backend_copy(struct conf_backend *dst, const struct conf_backen
 	dst->pool = dup_or_null(src->pool);
 	dst->tls_ca = dup_or_null(src->tls_ca);
 	dst->tls_sni = dup_or_null(src->tls_sni);
+	if (conf_health_copy(&dst->health, &src->health) != 0) { /* out of memory */
+		memset(&dst->health, 0, sizeof(dst->health));
+		dst->health.check = CHECK_NONE;
+	}
 }
 
 static void conf_backend_release(struct conf_backend *c)
@@ -26,9 +30,10 @@ static void conf_backend_release(struct conf_backend *c)
 	free(c->pool);
 	free(c->tls_ca);
 	free(c->tls_sni);
+	conf_health_deinit(&c->health);
 }
 
-struct backend *backend_new(const struct conf_backend *cb)
+struct backend *backend_new(const struct conf_backend *cb, uint64_t now)
 {
 	struct backend *b = calloc(1, sizeof(*b));
 
@@ -37,8 +42,10 @@ struct backend *backend_new(const struct conf_backend *cb)
 	conf_backend_copy(&b->conf, cb);
 	b->name = b->conf.name;
 	b->refs = 1;
-	b->routable = true;
+	b->routable = true; /* until the monitor's first judgement */
 	b->weight = (unsigned)cb->weight;
+	health_init(&b->health, now);
+	b->metrics.network_id = -1;
 	TAILQ_INIT(&b->idle);
 	return b;
 }
@@ -125,27 +132,45 @@ int pool_add(struct pool *p, struct backend *b)
 	return 0;
 }
 
-static bool eligible(const struct backend *b, struct backend *const *exclude, size_t n_exclude)
+/* Which backends a pick may choose: not excluded (tried already), with capacity, and
+ * either routable (RANK < 0) or, in panic, of exactly that panic rank. */
+struct filter {
+	struct backend *const *ex;
+	size_t n_ex;
+	int rank;
+};
+
+/* How bad a backend is for panic routing: 0 healthy or unjudged, 1 warning, 2 critical;
+ * -1 never (maint, drain, or nothing answers at all). */
+static int panic_rank(const struct backend *b)
 {
-	if (!b->routable || b->removed || b->weight == 0 || !backend_has_capacity(b))
+	if (b->health.state == HS_DOWN && b->health.down_unreachable)
+		return -1;
+	return health_panic_rank(&b->health);
+}
+
+static bool eligible(const struct backend *b, const struct filter *f)
+{
+	if (b->removed || b->weight == 0 || !backend_has_capacity(b))
 		return false;
-	for (size_t i = 0; i < n_exclude; i++)
-		if (exclude[i] == b)
+	if (f->rank < 0 ? !b->routable : panic_rank(b) != f->rank)
+		return false;
+	for (size_t i = 0; i < f->n_ex; i++)
+		if (f->ex[i] == b)
 			return false;
 	return true;
 }
 
 /* Gives every eligible backend its weight and makes the winner pay back the total: the
  * smooth round robin step, also the tie-break of leastconn. */
-static void rr_charge(struct pool *p, struct backend *const *ex, size_t n_ex,
-                      struct backend *winner)
+static void rr_charge(struct pool *p, const struct filter *f, struct backend *winner)
 {
 	int64_t total = 0;
 
 	for (size_t i = 0; i < p->n_members; i++) {
 		struct backend *b = p->members[i];
 
-		if (eligible(b, ex, n_ex)) {
+		if (eligible(b, f)) {
 			b->rr_current += b->weight;
 			total += b->weight;
 		}
@@ -155,32 +180,32 @@ static void rr_charge(struct pool *p, struct backend *const *ex, size_t n_ex,
 
 /* nginx's smooth weighted round robin: the largest current + weight wins
  * (weights 5,1,1 give a a b a c a a). */
-static struct backend *pick_rr(struct pool *p, struct backend *const *ex, size_t n_ex)
+static struct backend *pick_rr(struct pool *p, const struct filter *f)
 {
 	struct backend *best = NULL;
 
 	for (size_t i = 0; i < p->n_members; i++) {
 		struct backend *b = p->members[i];
 
-		if (eligible(b, ex, n_ex) &&
+		if (eligible(b, f) &&
 		    (best == NULL || b->rr_current + b->weight > best->rr_current + best->weight))
 			best = b;
 	}
 	if (best != NULL)
-		rr_charge(p, ex, n_ex, best);
+		rr_charge(p, f, best);
 	return best;
 }
 
 /* Fewest busy connections per unit of weight; ties go round robin so that an idle pool
  * still spreads its load. */
-static struct backend *pick_leastconn(struct pool *p, struct backend *const *ex, size_t n_ex)
+static struct backend *pick_leastconn(struct pool *p, const struct filter *f)
 {
 	struct backend *best = NULL;
 
 	for (size_t i = 0; i < p->n_members; i++) {
 		struct backend *b = p->members[i];
 
-		if (!eligible(b, ex, n_ex))
+		if (!eligible(b, f))
 			continue;
 		if (best == NULL) {
 			best = b;
@@ -194,27 +219,53 @@ static struct backend *pick_leastconn(struct pool *p, struct backend *const *ex,
 			best = b;
 	}
 	if (best != NULL)
-		rr_charge(p, ex, n_ex, best);
+		rr_charge(p, f, best);
 	return best;
+}
+
+static struct backend *pick(struct pool *p, const struct filter *f)
+{
+	return p->conf.balance == BALANCE_LEASTCONN ? pick_leastconn(p, f) : pick_rr(p, f);
+}
+
+size_t pool_count_up(const struct pool *p)
+{
+	size_t up = 0;
+
+	for (size_t i = 0; i < p->n_members; i++) {
+		const struct backend *b = p->members[i];
+		up += b->routable && !b->removed && b->weight > 0;
+	}
+	return up;
+}
+
+static bool in_panic(const struct pool *p)
+{
+	return pool_count_up(p) < p->conf.min_up && p->conf.panic;
+}
+
+bool pool_can_pick(const struct pool *p, struct backend *const *exclude, size_t n_exclude)
+{
+	struct filter f = {.ex = exclude, .n_ex = n_exclude, .rank = in_panic(p) ? 0 : -1};
+
+	for (; f.rank <= (in_panic(p) ? 2 : -1); f.rank++)
+		for (size_t i = 0; i < p->n_members; i++)
+			if (eligible(p->members[i], &f))
+				return true;
+	return false;
 }
 
 struct backend *pool_pick(struct pool *p, struct backend *const *exclude, size_t n_exclude)
 {
-	switch (p->conf.balance) {
-	case BALANCE_LEASTCONN:
-		return pick_leastconn(p, exclude, n_exclude);
-	case BALANCE_ROUNDROBIN:
-	default:
-		return pick_rr(p, exclude, n_exclude);
-	}
-}
+	struct filter f = {.ex = exclude, .n_ex = n_exclude, .rank = -1};
 
-bool pool_has_routable(const struct pool *p)
-{
-	for (size_t i = 0; i < p->n_members; i++) {
-		const struct backend *b = p->members[i];
-		if (b->routable && !b->removed && b->weight > 0)
-			return true;
+	if (!in_panic(p))
+		return pick(p, &f);
+	/* panic: too few up; the least bad that still answer get the traffic */
+	for (f.rank = 0; f.rank <= 2; f.rank++) {
+		struct backend *b = pick(p, &f);
+		if (b != NULL)
+			return b;
 	}
-	return false;
+	return NULL;
 }

@@ -10,6 +10,7 @@
 #include <event2/listener.h>
 
 #include "log.h"
+#include "monitor.h"
 #include "server.h"
 #include "session.h"
 #include "stats.h"
@@ -232,7 +233,7 @@ static int plan_backends(struct plan *p, const struct conf *c, struct conf_error
 		const struct conf_backend *cb = &c->backends[i];
 		struct backend *old = find_backend(cb);
 
-		p->backends[i] = old != NULL ? backend_ref(old) : backend_new(cb);
+		p->backends[i] = old != NULL ? backend_ref(old) : backend_new(cb, monitor_now());
 		if (p->backends[i] == NULL || !cb->tls)
 			continue;
 		p->backend_ctx[i] = tls_client_ctx(cb, err, sizeof(err));
@@ -324,6 +325,7 @@ static void commit_backends(struct plan *p, const struct conf *c)
 		if (!planned_contains(p->backends, c->n_backends, b)) {
 			log_info("backend %s: removed by reload", b->name);
 			b->removed = true;
+			monitor_backend_stop(b);
 			upstream_close_idle(b);
 		}
 		backend_unref(b);
@@ -388,6 +390,8 @@ static void commit(struct plan *p, struct conf *c)
 	conf_free(server.conf);
 	server.conf = c;
 	listeners_resume();
+	for (size_t i = 0; i < server.n_backends; i++)
+		monitor_backend_start(server.backends[i]);
 }
 
 int server_apply(struct conf *c, struct conf_errors *errs)
@@ -502,6 +506,9 @@ static void teardown(void)
 	struct conf *c = server.conf;
 
 	session_close_all();
+	for (size_t i = 0; i < server.n_backends; i++)
+		monitor_backend_stop(server.backends[i]);
+	monitor_deinit();
 	for (size_t i = 0; i < server.n_listeners; i++) {
 		listener_close(server.listeners[i]);
 		listener_unref(server.listeners[i]);
@@ -547,8 +554,15 @@ int server_run(const char *path)
 		conf_free(c);
 		return 1;
 	}
+	if (monitor_init(server.base) != 0) {
+		log_error("cannot start the health checks");
+		conf_free(c);
+		event_base_free(server.base);
+		return 1;
+	}
 	if (server_apply(c, &errs) != 0) {
 		log_errors(&errs);
+		monitor_deinit();
 		conf_errors_deinit(&errs);
 		conf_free(c);
 		event_base_free(server.base);

@@ -14,6 +14,7 @@
  * Failure before any byte of the response went to the client becomes a status from
  * nodegate (reply_error); after that, the client connection is closed. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -28,6 +29,7 @@
 
 #include "http.h"
 #include "log.h"
+#include "monitor.h"
 #include "rpc.h"
 #include "session.h"
 #include "stats.h"
@@ -85,7 +87,9 @@ struct request {
 	bool last_timeout; /* the last backend failure was a timeout */
 	/* response */
 	struct http_parser *rp; /* response head parser, while reading the head */
+	bool resp_head_done;    /* the final head is parsed: body bytes follow */
 	bool resp_started;      /* head bytes went to the client */
+	struct evbuffer *hold;  /* a small JSON-RPC answer held whole, checked, then sent */
 	bool resp_keep_alive;   /* the backend keeps the connection */
 	int status;
 	struct body resp_body;
@@ -119,6 +123,7 @@ static void session_free(struct session *s);
 static void req_head(struct session *s);
 static void dispatch(struct session *s);
 static void tunnel_start(struct session *s);
+static void resp_release(struct session *s);
 static void up_read_cb(struct conn *bev, void *arg);
 static void up_write_cb(struct conn *bev, void *arg);
 static void up_event_cb(struct conn *bev, short what, void *arg);
@@ -283,6 +288,8 @@ static void req_end(struct session *s)
 	if (r->out != NULL)
 		evbuffer_free(r->out);
 	parser_put(&r->rp);
+	if (r->hold != NULL)
+		evbuffer_free(r->hold);
 	pool_unref(r->pool);
 	backend_unref(r->b);
 	if (n_req_cache < PARSER_CACHE_MAX)
@@ -627,8 +634,40 @@ static uint64_t pool_retries(const struct session *s)
 	return s->r->pool->conf.retries;
 }
 
-/* The current backend failed before the response started: try another, or answer. */
-static void backend_failed(struct session *s, bool timeout, const char *why)
+/* Forgets a response that never reached the client, before the request goes elsewhere. */
+static void resp_reset(struct request *r)
+{
+	parser_put(&r->rp);
+	if (r->hold != NULL)
+		evbuffer_free(r->hold);
+	r->hold = NULL;
+	r->resp_head_done = false;
+	r->resp_keep_alive = false;
+	r->status = 0;
+	r->bytes_out = 0;
+	memset(&r->resp_body, 0, sizeof(r->resp_body));
+}
+
+/* Another backend for the request, when it may go there: it never reached a node, or it
+ * is safe to send twice. Returns false when the caller must answer instead. */
+static bool retry_elsewhere(struct session *s)
+{
+	struct request *r = s->r;
+
+	if ((r->sent && !replayable(r)) || r->n_tried > pool_retries(s))
+		return false;
+	if (r->sent && !pool_can_pick(r->pool, r->tried, r->n_tried))
+		return false; /* the node's own answer beats a 502 */
+	STAT_INC(req_retried);
+	resp_reset(r);
+	r->sent = false;
+	dispatch(s);
+	return true;
+}
+
+/* The current backend failed before the response started: note it against the node (a
+ * passive signal; UNREACHABLE when it never answered), then try another, or answer. */
+static void backend_failed(struct session *s, bool timeout, bool unreachable, const char *why)
 {
 	struct request *r = s->r;
 	struct backend *b = s->up != NULL ? s->up->b : NULL;
@@ -636,16 +675,14 @@ static void backend_failed(struct session *s, bool timeout, const char *why)
 	if (b != NULL) {
 		b->failures++;
 		slog(LOGL_WARN, s, "backend %s failed: %s", b->name, why);
+		/* a pooled connection the node closed as we wrote is a race, not a failure */
+		if (!s->up->reused || unreachable)
+			monitor_passive(b, V_CRITICAL, unreachable, why);
 	}
 	up_drop(s, false);
 	r->last_timeout = timeout;
-	bool again = !r->sent || replayable(r);
-	if (again && r->n_tried <= pool_retries(s)) {
-		STAT_INC(req_retried);
-		r->sent = false;
-		dispatch(s);
+	if (retry_elsewhere(s))
 		return;
-	}
 	if (s->l->conf.mode == MODE_TCP) {
 		session_free(s);
 		return;
@@ -703,6 +740,8 @@ static void dispatch(struct session *s)
 		if (s->up == NULL) {
 			STAT_INC(upstream_connect_error);
 			slog(LOGL_WARN, s, "backend %s: %s", b->name, err);
+			if (strstr(err, strerror(ECONNREFUSED)) != NULL)
+				monitor_passive(b, V_CRITICAL, true, "refused: connect");
 			if (r->n_tried > pool_retries(s))
 				break;
 			continue;
@@ -723,7 +762,7 @@ static void dispatch(struct session *s)
 		session_free(s);
 		return;
 	}
-	if (r->n_tried == 0 || !pool_has_routable(r->pool)) {
+	if (r->n_tried == 0) { /* nothing in rotation, nothing even in panic */
 		STAT_INC(req_no_backend);
 		reply_error(s, 503, "no backend available");
 	} else if (r->last_timeout) {
@@ -738,9 +777,8 @@ static void dispatch(struct session *s)
 /* ---- response ---------------------------------------------------------------------------- */
 
 static void build_client_head(struct session *s, const struct http_msg *m, const char *buf,
-                              size_t head_len, bool close)
+                              size_t head_len, bool close, struct evbuffer *out)
 {
-	struct evbuffer *out = conn_output(s->client);
 	size_t before = evbuffer_get_length(out);
 
 	evbuffer_add_printf(out, "HTTP/1.1 %d ", m->status);
@@ -796,11 +834,35 @@ static void resp_done(struct session *s)
 		conn_trim(s->client); /* idle: no buffers held */
 }
 
+/* A held JSON-RPC answer is complete: an error token is a signal against the node, and a
+ * read goes to another node; otherwise the answer goes out as it came. */
+static void resp_release(struct session *s)
+{
+	struct request *r = s->r;
+	char token[32], why[64];
+	size_t len = evbuffer_get_length(r->hold), body_len = (size_t)r->resp_body.total;
+	const char *all = (const char *)evbuffer_pullup(r->hold, -1);
+
+	if (health_rpc_error_token(all + len - body_len, body_len, token, sizeof(token))) {
+		snprintf(why, sizeof(why), "rpc error %s", token);
+		monitor_passive(r->b, V_WARNING, false, why);
+		slog(LOGL_INFO, s, "backend %s answered %s", r->b->name, token);
+		up_drop(s, r->resp_keep_alive); /* the connection itself is clean */
+		if (retry_elsewhere(s))
+			return;
+		/* no other node may take it: the client gets the node's own answer */
+	}
+	evbuffer_add_buffer(conn_output(s->client), r->hold);
+	r->resp_started = true;
+	conn_flush(s->client);
+	resp_done(s);
+}
+
 /* Moves response body bytes to the client, pausing the backend when the client is slow. */
 static void pump_resp_body(struct session *s)
 {
 	struct request *r = s->r;
-	struct evbuffer *dst = conn_output(s->client);
+	struct evbuffer *dst = r->hold != NULL ? r->hold : conn_output(s->client);
 	uint64_t before = r->resp_body.total;
 
 	if (body_move(&r->resp_body, conn_input(s->up->c), dst) < 0) {
@@ -809,6 +871,11 @@ static void pump_resp_body(struct session *s)
 		return;
 	}
 	r->bytes_out += r->resp_body.total - before;
+	if (r->hold != NULL) {
+		if (r->resp_body.done)
+			resp_release(s);
+		return;
+	}
 	conn_flush(s->client);
 	if (r->resp_body.done) {
 		resp_done(s);
@@ -832,7 +899,7 @@ static void resp_head(struct session *s)
 		                          .max_headers = HTTP_MAX_HEADERS};
 		r->rp = parser_get();
 		if (r->rp == NULL) {
-			backend_failed(s, false, "out of memory");
+			backend_failed(s, false, false, "out of memory");
 			return;
 		}
 		http_parser_init(r->rp, HTTP_RESPONSE, &lim);
@@ -847,7 +914,7 @@ static void resp_head(struct session *s)
 		STAT_INC(resp_bad);
 		slog(LOGL_WARN, s, "backend %s: bad response: %s", r->b->name, r->rp->reason);
 		r->sent = true; /* the backend saw the request: a replay is the method's call */
-		backend_failed(s, false, "bad response head");
+		backend_failed(s, false, false, "bad response head");
 		return;
 	}
 	struct http_msg *m = &r->rp->msg;
@@ -865,13 +932,14 @@ static void resp_head(struct session *s)
 		return;
 	}
 	r->status = m->status;
-	r->resp_started = true;
 	if (m->status == 101 && !r->upgrade) {
 		STAT_INC(resp_bad);
-		backend_failed(s, false, "101 Switching Protocols without an upgrade request");
+		backend_failed(s, false, false, "101 without an upgrade request");
 		return;
 	}
+	r->resp_head_done = true;
 	if (m->status == 101) {
+		r->resp_started = true;
 		evbuffer_remove_buffer(in, conn_output(s->client), head_len);
 		r->bytes_out += head_len;
 		parser_put(&r->rp);
@@ -885,7 +953,20 @@ static void resp_head(struct session *s)
 	body_init(&r->resp_body, m->body, m->content_length);
 	bool close = !r->keep_alive || s->close_after || server.draining ||
 	             m->body == HTTP_BODY_UNTIL_CLOSE || !r->req_body.done || s->client_eof;
-	build_client_head(s, m, buf, head_len, close);
+	if (m->status >= 500) {
+		char why[32];
+		snprintf(why, sizeof(why), "HTTP %d", m->status);
+		monitor_passive(r->b, V_WARNING, false, why);
+	}
+	/* a small JSON-RPC answer is held whole: an error token in it ("noNetwork") is a
+	 * signal about the node, and a read can still go to another one */
+	if (r->rpc.is_rpc && m->status == 200 && m->body == HTTP_BODY_LENGTH &&
+	    m->content_length <= RPC_INSPECT_MAX)
+		r->hold = evbuffer_new();
+	if (r->hold == NULL)
+		r->resp_started = true;
+	build_client_head(s, m, buf, head_len, close,
+	                  r->hold != NULL ? r->hold : conn_output(s->client));
 	evbuffer_drain(in, head_len);
 	parser_put(&r->rp);
 	pump_resp_body(s);
@@ -903,7 +984,7 @@ static void up_read_cb(struct conn *bev, void *arg)
 	}
 	if (s->state != SS_STREAMING)
 		return;
-	if (!s->r->resp_started)
+	if (!s->r->resp_head_done)
 		resp_head(s);
 	else
 		pump_resp_body(s);
@@ -931,6 +1012,7 @@ static void tunnel_event(struct session *s, bool from_client, short what);
 
 static void up_event_cb(struct conn *bev, short what, void *arg)
 {
+	int err = errno;
 	struct session *s = arg;
 	struct request *r = s->r;
 
@@ -950,13 +1032,16 @@ static void up_event_cb(struct conn *bev, short what, void *arg)
 		STAT_INC(upstream_connect_error);
 		if (timeout)
 			STAT_INC(upstream_connect_timeout);
-		backend_failed(s, timeout, timeout ? "connect timeout" : "connect failed");
+		backend_failed(s, timeout, true,
+		               timeout
+		                   ? "connect timeout"
+		                   : (err == ECONNREFUSED ? "refused: connect" : "connect failed"));
 		return;
 	}
 	if (!r->resp_started) {
 		/* sent, no answer: a reset or EOF on a reused connection is usually the node
 		 * closing an idle connection as our request crossed it */
-		backend_failed(s, timeout,
+		backend_failed(s, timeout, false,
 		               timeout ? "response timeout"
 		                       : "connection closed before the response");
 		return;

@@ -353,8 +353,9 @@ class Harness:
         (name, addr, {extra keys}) triples."""
         lst = {"bind": f"{HOST}:{port or free_port()}", "mode": "http", "pool": "rpc"}
         lst.update(listener or {})
+        # probes every 100 ms: backends are judged (checking -> up) right after start
         pl = {"balance": "roundrobin", "retries": "2", "connect_timeout": "1s",
-              "response_timeout": "10s"}
+              "response_timeout": "10s", "check_interval": "100ms"}
         pl.update(pool or {})
         sections = [("nodegate", self.global_section(**(glob or {}))), ("listener web", lst),
                     ("pool rpc", pl)]
@@ -369,7 +370,7 @@ class Harness:
         sections += list(extra)
         return ini_text(sections)
 
-    def gate(self, ini, wait=True, env=None):
+    def gate(self, ini, wait=True, env=None, judged=True):
         """Writes INI, starts nodegate -c on it and waits until every bind accepts."""
         path = self.dir / "nodegate.ini"
         path.write_text(ini)
@@ -388,6 +389,10 @@ class Harness:
                         raise AssertionError(f"nodegate exited {proc.returncode}:\n{g.stderr()}")
                     return can_connect(p, 0.2)
                 wait_for(ready, 5, f"nodegate to listen on {p}", interval=0.02)
+            # a backend not judged yet is out of rotation: wait for every first verdict
+            for name in re.findall(r"^\[backend (\S+)\]", ini, re.M) if judged else []:
+                wait_for(lambda name=name: f"backend {name}: checking -> " in g.stderr(), 10,
+                         f"the first verdict on backend {name}", interval=0.02)
         return g
 
     def simple_gate(self, sims, **kw):

@@ -102,7 +102,8 @@ def test_backend_connections_are_reused(h):
     """Sequential requests on one client connection reuse one pooled backend connection."""
     backend = HoldServer("k1")
     try:
-        g = h.gate(h.gate_ini([(backend.name, backend.addr)]))
+        # no probes: they would be connections of their own
+        g = h.gate(h.gate_ini([(backend.name, backend.addr)], pool={"check": "none"}))
         c = http_conn(g.port)
         for i in range(20):
             r, body = get(c, f"/quick?{i}")

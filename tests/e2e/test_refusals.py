@@ -170,9 +170,12 @@ def post_rpc(port, method="server_info", path="/"):
     return r, body
 
 
-def test_no_backend_listening_is_502(h):
+def test_no_backend_listening_is_502_then_503(h):
+    """The first request finds every backend refusing (502: tried and failed); those
+    refusals take them out of rotation, so the next one gets 503 with Retry-After."""
     dead = [(f"d{i}", f"{HOST}:{free_port()}") for i in (1, 2)]
-    g = h.gate(h.gate_ini(dead))
+    # no probe in the way: the first request meets the backends unjudged
+    g = h.gate(h.gate_ini(dead, pool={"check_interval": "1h"}), judged=False)
     r, body = post_rpc(g.port)
     assert r.status == 502, body
     assert is_error_json(body), body
@@ -180,7 +183,8 @@ def test_no_backend_listening_is_502(h):
     c.request("GET", "/sim/headers")
     r = c.getresponse()
     r.read()
-    assert r.status == 502
+    assert r.status == 503
+    assert r.getheader("Retry-After") is not None
     c.close()
 
 
@@ -223,7 +227,7 @@ def test_backend_timeout_is_504(h):
     r.read()
     took = time.monotonic() - t0
     assert r.status == 504
-    assert 0.3 <= took < 1.9, took
+    assert 0.28 <= took < 1.9, took  # the loop's timers are ms-grained
     c.close()
     t0 = time.monotonic()
     r, body = post_rpc(g.port, "server_info", "/sim/sleep?ms=2000")

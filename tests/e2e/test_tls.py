@@ -134,8 +134,10 @@ def test_plain_http_to_tls_listener_is_not_answered_and_harms_nobody(tls_gate, c
 
 def test_tls_to_backend_with_ca_and_sni(h, certs):
     with TlsHttpServer(certs.cert, certs.key) as b:
+        # no probes: a tcp probe is a handshake-less connection the stub would count
         g = h.gate(h.gate_ini([("t1", b.addr, {"tls": "yes", "tls_ca": certs.cert,
-                                               "tls_sni": "localhost"})]))
+                                               "tls_sni": "localhost"})],
+                              pool={"check": "none"}))
         c = http_conn(g.port)
         for i in range(3):
             c.request("POST", "/", body=rpc_body("server_info"))
@@ -151,7 +153,8 @@ def test_tls_to_backend_with_ca_and_sni(h, certs):
 def test_tls_to_backend_with_wrong_ca_is_502(h, certs):
     with TlsHttpServer(certs.cert, certs.key) as b:
         g = h.gate(h.gate_ini([("t1", b.addr, {"tls": "yes", "tls_ca": certs.other_cert,
-                                               "tls_sni": "localhost"})]))
+                                               "tls_sni": "localhost"})],
+                              pool={"check": "none"}))
         c = http_conn(g.port)
         c.request("POST", "/", body=rpc_body("server_info"))
         r = c.getresponse()

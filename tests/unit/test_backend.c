@@ -32,7 +32,7 @@ static void setup_pool(int balance, const unsigned *weights, size_t n)
 		struct conf_backend cb = {.pool = "rpc", .weight = weights[i]};
 		snprintf(names[i], sizeof(names[i]), "n%zu", i);
 		cb.name = names[i];
-		fx.b[i] = backend_new(&cb);
+		fx.b[i] = backend_new(&cb, 0);
 		assert_non_null(fx.b[i]);
 		assert_int_equal(pool_add(fx.pool, fx.b[i]), 0);
 		backend_unref(fx.b[i]); /* the pool holds it now */
@@ -112,9 +112,9 @@ static void test_rr_skips_excluded_and_unroutable(void **state)
 	assert_null(pool_pick(fx.pool, ex, 1));
 	count_picks(5, counts);
 	assert_int_equal(counts[0], 5);
-	assert_true(pool_has_routable(fx.pool));
+	assert_int_equal(pool_count_up(fx.pool), 1);
 	fx.b[0]->removed = true;
-	assert_false(pool_has_routable(fx.pool));
+	assert_int_equal(pool_count_up(fx.pool), 0);
 	assert_null(pool_pick(fx.pool, NULL, 0));
 }
 
@@ -168,6 +168,66 @@ static void test_leastconn_ties_rotate(void **state)
 	assert_int_equal(counts[2], 10);
 }
 
+/* Puts backend I out of rotation with a last verdict (down), or unreachable. */
+static void set_down(size_t i, enum verdict v, bool unreachable)
+{
+	fx.b[i]->routable = false;
+	fx.b[i]->health.state = HS_DOWN;
+	fx.b[i]->health.last_verdict = v;
+	fx.b[i]->health.down_unreachable = unreachable;
+}
+
+static void test_panic_routes_to_least_bad(void **state)
+{
+	unsigned w[3] = {1, 1, 1};
+
+	setup_pool(BALANCE_ROUNDROBIN, w, 3);
+	fx.pool->conf.min_up = 1;
+	fx.pool->conf.panic = true;
+	set_down(0, V_CRITICAL, false);
+	set_down(1, V_WARNING, false);
+	set_down(2, V_CRITICAL, true);
+	assert_int_equal(pool_count_up(fx.pool), 0);
+	/* warning before critical; the unreachable one never */
+	for (int i = 0; i < 5; i++)
+		assert_ptr_equal(pool_pick(fx.pool, NULL, 0), fx.b[1]);
+	struct backend *ex[1] = {fx.b[1]};
+	assert_ptr_equal(pool_pick(fx.pool, ex, 1), fx.b[0]);
+	assert_true(pool_can_pick(fx.pool, ex, 1));
+	struct backend *ex2[2] = {fx.b[1], fx.b[0]};
+	assert_null(pool_pick(fx.pool, ex2, 2));
+	assert_false(pool_can_pick(fx.pool, ex2, 2));
+}
+
+static void test_panic_never_picks_maint_or_drain(void **state)
+{
+	unsigned w[2] = {1, 1};
+
+	setup_pool(BALANCE_ROUNDROBIN, w, 2);
+	fx.pool->conf.min_up = 1;
+	fx.pool->conf.panic = true;
+	set_down(0, V_WARNING, false);
+	fx.b[0]->health.admin = ADMIN_MAINT;
+	set_down(1, V_CRITICAL, false);
+	fx.b[1]->health.admin = ADMIN_DRAIN;
+	assert_null(pool_pick(fx.pool, NULL, 0));
+}
+
+static void test_no_panic_when_enough_up_or_disabled(void **state)
+{
+	unsigned w[2] = {1, 1};
+
+	setup_pool(BALANCE_ROUNDROBIN, w, 2);
+	fx.pool->conf.min_up = 1;
+	fx.pool->conf.panic = true;
+	set_down(1, V_WARNING, false);
+	for (int i = 0; i < 4; i++) /* one up is enough: the down one gets nothing */
+		assert_ptr_equal(pool_pick(fx.pool, NULL, 0), fx.b[0]);
+	set_down(0, V_WARNING, false);
+	fx.pool->conf.panic = false; /* panic = no: nothing in rotation is a 503 */
+	assert_null(pool_pick(fx.pool, NULL, 0));
+}
+
 static void test_identity_and_update(void **state)
 {
 	unsigned w[1] = {1};
@@ -194,6 +254,9 @@ int main(void)
 	    cmocka_unit_test_teardown(test_leastconn_prefers_fewest_busy, teardown),
 	    cmocka_unit_test_teardown(test_leastconn_weighs_connections, teardown),
 	    cmocka_unit_test_teardown(test_leastconn_ties_rotate, teardown),
+	    cmocka_unit_test_teardown(test_panic_routes_to_least_bad, teardown),
+	    cmocka_unit_test_teardown(test_panic_never_picks_maint_or_drain, teardown),
+	    cmocka_unit_test_teardown(test_no_panic_when_enough_up_or_disabled, teardown),
 	    cmocka_unit_test_teardown(test_identity_and_update, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,20 @@
+/* The internal event bus: every rotation transition, admin change and grace expiry is
+ * published once; the log, metrics, status page, incidents and alerts subscribe. */
+#pragma once
+#include "health.h"
+
+struct bus_event {
+	const char *backend;
+	const char *pool;
+	struct health_event he;
+};
+
+typedef void (*bus_handler)(const struct bus_event *ev, void *arg);
+
+#define BUS_MAX_SUBSCRIBERS 16
+
+/* Handlers run synchronously, in subscription order, on the loop: they must not block
+ * (queue slow work). */
+int bus_subscribe(bus_handler h, void *arg) WUR;
+void bus_emit(const struct bus_event *ev);
+void bus_reset(void);
