@@ -131,7 +131,7 @@ static void log_event(const struct bus_event *ev, void *arg)
 		       health_state_names[he->to], he->reason, he->in_grace ? " [sync grace]" : "");
 		break;
 	case HE_GRACE_EXPIRED:
-		log_warn("backend %s: sync grace expired (%s)", ev->backend, he->reason);
+		log_warn("backend %s: %s", ev->backend, he->reason);
 		break;
 	case HE_ADMIN:
 		log_info("backend %s: admin %s -> %s (%s)", ev->backend,
@@ -146,11 +146,14 @@ static void log_event(const struct bus_event *ev, void *arg)
 /* Logs a pool entering or leaving panic (fewer than min_up backends in rotation). */
 static void check_panic(struct pool *p)
 {
-	size_t up = 0;
+	size_t up = 0, judged = 0;
 
-	for (size_t i = 0; i < p->n_members; i++)
+	for (size_t i = 0; i < p->n_members; i++) {
 		up += p->members[i]->routable && !p->members[i]->removed;
-	bool panic = up < p->conf.min_up;
+		judged += p->members[i]->health.state != HS_CHECKING;
+	}
+	/* right after start nothing is judged yet: that is not an outage to report */
+	bool panic = up < p->conf.min_up && judged > 0;
 	if (panic == p->in_panic)
 		return;
 	p->in_panic = panic;

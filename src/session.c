@@ -634,6 +634,19 @@ static uint64_t pool_retries(const struct session *s)
 	return s->r->pool->conf.retries;
 }
 
+/* "refused: connect to 127.0.0.1:5005", as the probes word it (the prefix matters: a
+ * refused connection ejects at once). WHAT NULL: the errno's text. */
+static void connect_reason(char *buf, size_t len, const struct backend *b, const char *what,
+                           int err)
+{
+	char where[300];
+
+	conf_addr_format(&b->conf.address, where, sizeof(where));
+	int n = snprintf(buf, len, "%s: connect to ", what != NULL ? what : strerror(err));
+	if (n > 0 && (size_t)n < len) /* a long host name is cut, the reason stays one line */
+		snprintf(buf + n, len - (size_t)n, "%.*s", (int)(len - (size_t)n - 1), where);
+}
+
 /* Forgets a response that never reached the client, before the request goes elsewhere. */
 static void resp_reset(struct request *r)
 {
@@ -740,8 +753,11 @@ static void dispatch(struct session *s)
 		if (s->up == NULL) {
 			STAT_INC(upstream_connect_error);
 			slog(LOGL_WARN, s, "backend %s: %s", b->name, err);
-			if (strstr(err, strerror(ECONNREFUSED)) != NULL)
-				monitor_passive(b, V_CRITICAL, true, "refused: connect");
+			if (strstr(err, strerror(ECONNREFUSED)) != NULL) {
+				char why[HEALTH_REASON_MAX];
+				connect_reason(why, sizeof(why), b, "refused", ECONNREFUSED);
+				monitor_passive(b, V_CRITICAL, true, why);
+			}
 			if (r->n_tried > pool_retries(s))
 				break;
 			continue;
@@ -1032,10 +1048,13 @@ static void up_event_cb(struct conn *bev, short what, void *arg)
 		STAT_INC(upstream_connect_error);
 		if (timeout)
 			STAT_INC(upstream_connect_timeout);
-		backend_failed(s, timeout, true,
-		               timeout
-		                   ? "connect timeout"
-		                   : (err == ECONNREFUSED ? "refused: connect" : "connect failed"));
+		char why[HEALTH_REASON_MAX];
+		connect_reason(why, sizeof(why), s->up->b,
+		               timeout               ? "connect timeout"
+		               : err == ECONNREFUSED ? "refused"
+		                                     : NULL,
+		               err);
+		backend_failed(s, timeout, true, why);
 		return;
 	}
 	if (!r->resp_started) {
