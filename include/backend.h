@@ -35,6 +35,7 @@ struct backend {
 	struct health health;           /* rotation state (health.c); kept across reloads */
 	struct check_state *check;      /* probe schedule (check.c), NULL when not probed */
 	struct rippled_metrics metrics; /* last freshness answer */
+	uint64_t transitions;           /* rotation state changes */
 };
 
 struct pool {

@@ -29,6 +29,10 @@
 	X(upstream_limit, "backend picks skipped because the backend's max_conns was reached")     \
 	X(ws_upgrades, "WebSocket upgrades tunnelled")                                             \
 	X(tcp_sessions, "TCP-mode sessions relayed")                                               \
+	X(backend_transitions, "rotation state changes of backends")                               \
+	X(grace_expired, "sync graces that ran out before the node was healthy")                   \
+	X(passive_signals, "observations of backends taken from live traffic")                     \
+	X(rpc_error_retries, "JSON-RPC reads retried after a node's error token (noNetwork...)")   \
 	X(reloads, "configuration reloads applied")                                                \
 	X(reload_failures, "configuration reloads refused (old configuration kept)")
 

@@ -8,6 +8,7 @@
 #include "log.h"
 #include "monitor.h"
 #include "server.h"
+#include "stats.h"
 
 #define TICK_MS 100 /* time-driven moves (slow start ramp, grace expiry) are this fine */
 
@@ -32,6 +33,12 @@ static void publish(struct backend *b, const struct health_event *he)
 {
 	struct bus_event ev = {.backend = b->name, .pool = b->conf.pool, .he = *he};
 
+	if (he->kind == HE_TRANSITION) {
+		b->transitions++;
+		STAT_INC(backend_transitions);
+	} else if (he->kind == HE_GRACE_EXPIRED) {
+		STAT_INC(grace_expired);
+	}
 	bus_emit(&ev);
 }
 
@@ -52,6 +59,7 @@ void monitor_passive(struct backend *b, enum verdict v, bool unreachable, const 
 	if (b->removed || b->conf.health.check == CHECK_NONE)
 		return;
 	snprintf(o.reason, sizeof(o.reason), "%s", reason);
+	STAT_INC(passive_signals);
 	observe(b, &o);
 }
 

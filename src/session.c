@@ -864,8 +864,10 @@ static void resp_release(struct session *s)
 		monitor_passive(r->b, V_WARNING, false, why);
 		slog(LOGL_INFO, s, "backend %s answered %s", r->b->name, token);
 		up_drop(s, r->resp_keep_alive); /* the connection itself is clean */
-		if (retry_elsewhere(s))
+		if (retry_elsewhere(s)) {
+			STAT_INC(rpc_error_retries);
 			return;
+		}
 		/* no other node may take it: the client gets the node's own answer */
 	}
 	evbuffer_add_buffer(conn_output(s->client), r->hold);

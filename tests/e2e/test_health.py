@@ -17,7 +17,7 @@ from harness import (HOST, NODESIM, SLOW, Load, Sim, free_port, http_conn, is_er
 # helpers
 
 
-def rippled_sim(h, certs, name, port=0, peer_port=0, state=None, tag=None):
+def rippled_sim(h, certs, name, port=0, peer_port=0, state=None, tag=None, extra=()):
     """A nodesim with a TLS peer port (GET /health, self-signed certificate), registered
     with the harness (killed at teardown). sim.peer_port and sim.peer_addr are set.
     TAG names the log file when the same node is started again (a restart)."""
@@ -26,6 +26,7 @@ def rippled_sim(h, certs, name, port=0, peer_port=0, state=None, tag=None):
             f"{HOST}:{peer_port}", "--cert", certs.cert, "--key", certs.key, "--quiet"]
     if state:
         args += ["--state", state]
+    args += list(extra)
     with open(log, "wb") as f:
         proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=f,
                                 stderr=subprocess.STDOUT)
@@ -490,3 +491,37 @@ def test_reload_adds_backend_in_checking_and_keeps_existing_states(h, certs):
         assert transitions(g, n, mark) == [], f"{n} moved across the reload"
     assert load.node_count("n2") == n2_before, "the down node got traffic after the reload"
     assert g.alive()
+
+
+def test_stale_ledger_behind_a_healthy_health_answer_leaves_rotation(h, certs):
+    """rippled#5267: /health keeps answering 200 while the validated ledger stops. The
+    freshness probe (server_info) sees the sequence fall behind the pool's best."""
+    fast = ["--ledger-interval", "100ms"]
+    n1, n2, n3 = (rippled_sim(h, certs, n, extra=fast) for n in ("n1", "n2", "n3"))
+    keys = check_keys(freshness_interval="50ms", max_ledger_lag=2, max_ledger_age="1h")
+    g = h.gate(h.gate_ini([be(n1), be(n2), be(n3)], pool=keys))
+    wait_up(g, ["n1", "n2", "n3"])
+    mark = log_lines(g)
+    set_health(n2, "healthy", frozen=True)
+    tr = wait_transition(g, "n2", "down", after=mark, timeout=5)
+    assert "behind" in tr.reason or "lag" in tr.reason, tr
+    # its /health still says healthy: only freshness saw it
+    c = http_conn(n2.port)
+    c.request("GET", "/sim/health")
+    r = c.getresponse()
+    assert json.loads(r.read())["state"] == "healthy"
+    c.close()
+    assert not transitions(g, "n1", mark) and not transitions(g, "n3", mark)
+
+
+def test_node_on_another_network_is_critical(h, certs):
+    """A node whose network_id differs from the pool's majority is out (a testnet node
+    slipped into a mainnet pool)."""
+    n1 = rippled_sim(h, certs, "n1")
+    n2 = rippled_sim(h, certs, "n2")
+    n3 = rippled_sim(h, certs, "n3", extra=["--network-id", "1"])
+    g = h.gate(h.gate_ini([be(n1), be(n2), be(n3)], pool=check_keys(freshness_interval="50ms")))
+    tr = wait_transition(g, "n3", "down", timeout=5)
+    assert "network_id 1 differs from the pool's 0" in tr.reason, tr
+    assert not [t for t in transitions(g, "n1") if t.to == "down"]
+    assert not [t for t in transitions(g, "n2") if t.to == "down"]
