@@ -101,8 +101,9 @@ def test_tcp_session_never_takes_a_pooled_http_connection(h):
     connection rather than inheriting one the http side keeps alive."""
     sim = h.nodesim("n1")
     tcp_port = free_port()
-    g = h.gate(h.gate_ini([sim], extra=[("listener raw", {"bind": f"{HOST}:{tcp_port}",
-                                                          "mode": "tcp", "pool": "rpc"})]))
+    g = h.gate(h.gate_ini([sim], pool={"check": "none"},  # probes are connections too
+                          extra=[("listener raw", {"bind": f"{HOST}:{tcp_port}",
+                                                   "mode": "tcp", "pool": "rpc"})]))
     c = RawClient(g.port)
     assert c.request(b"GET /sim/stats HTTP/1.1\r\nHost: x\r\n\r\n").status == 200
     c.close()  # the backend connection stays pooled
