@@ -1,4 +1,4 @@
-"""pytest fixtures for the end-to-end suite: a directory per test under tests/e2e/out/,
+"""pytest fixtures for the end-to-end suite: a directory per test under tests/e2e/out/BUILD/,
 the processes it starts (killed at teardown), their logs shown when the test fails, and
 a hard time limit per test so that nothing can hang the suite.
 

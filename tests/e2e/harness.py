@@ -18,7 +18,8 @@ if not BUILD.is_absolute():
     BUILD = REPO / BUILD
 NODEGATE = BUILD / "nodegate"
 NODESIM = BUILD / "nodesim"
-OUT = Path(__file__).resolve().parent / "out"
+# one folder per build, so that a sanitizer run beside a normal one shares nothing
+OUT = Path(__file__).resolve().parent / "out" / BUILD.name
 HOST = "127.0.0.1"
 
 
