@@ -6,6 +6,7 @@
 #include "bus.h"
 #include "check.h"
 #include "log.h"
+#include "metrics.h"
 #include "monitor.h"
 #include "server.h"
 #include "stats.h"
@@ -113,6 +114,7 @@ static void on_probe(struct backend *b, enum check_kind kind, const struct obser
 {
 	struct observation verdict = *o;
 
+	metrics_probe(b->name, duration_us);
 	if (kind == CK_FRESHNESS && m != NULL && m->has_seq) {
 		b->metrics = *m; /* a failed probe keeps the last answer for the pool's view */
 		const struct pool *p = pool_of(b);

@@ -29,6 +29,7 @@
 
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "monitor.h"
 #include "rpc.h"
 #include "session.h"
@@ -258,11 +259,13 @@ static int body_move(struct body *b, struct evbuffer *src, struct evbuffer *dst)
 static void access_log(struct session *s, int status)
 {
 	struct request *r = s->r;
+	double ms = ms_since(&r->start);
 
+	metrics_request(s->l->name, r->b != NULL ? r->b->name : "-", status, ms);
 	log_access("%s:%u %s %s %s %s %s %d %llu %.3fms", s->peer, s->peer_port, s->l->name,
 	           r->b != NULL ? r->b->name : "-", r->method_s[0] ? r->method_s : "-",
 	           r->uri[0] ? r->uri : "-", r->rpc.method[0] ? r->rpc.method : "-", status,
-	           (unsigned long long)r->bytes_out, ms_since(&r->start));
+	           (unsigned long long)r->bytes_out, ms);
 }
 
 /* Requests live apart from their session, so that an idle keep-alive connection costs

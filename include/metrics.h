@@ -1,0 +1,19 @@
+/* Request and probe accounting for /metrics: counters per (listener, backend, status code)
+ * and latency histograms. Bounded: label sets beyond a fixed table fold into "other". */
+#pragma once
+#include <stdint.h>
+
+struct evbuffer;
+
+/* One finished request: LISTENER and BACKEND names ("-" when no backend answered), the
+ * status sent to the client, and its duration. Called on the hot path: no allocation. */
+void metrics_request(const char *listener, const char *backend, int status, double duration_ms);
+/* One finished probe of BACKEND (health or freshness) and its duration. */
+void metrics_probe(const char *backend, uint64_t duration_us);
+/* Appends, in Prometheus text format 0.0.4, nodegate_requests_total{listener,backend,code},
+ * nodegate_metrics_labels_dropped_total, and the histograms
+ * nodegate_request_duration_seconds{listener} and nodegate_probe_duration_seconds{backend}.
+ * Returns -1 when OUT could not grow (out of memory). */
+int metrics_write(struct evbuffer *out) __attribute__((warn_unused_result));
+/* Appends VALUE escaped as a label value of the text format (\\, \" and \n). */
+int metrics_label(struct evbuffer *out, const char *value) __attribute__((warn_unused_result));

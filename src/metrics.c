@@ -1,0 +1,286 @@
+/* Request and probe accounting for /metrics: fixed tables filled on the hot path (a hash and
+ * an increment, never an allocation) and written out in Prometheus text format. */
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+
+#include "metrics.h"
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+#define NAME_LEN    65   /* names kept per slot, NUL included (conf names are <= 64) */
+#define REQ_SLOTS   1024 /* (listener, backend, code) label sets; a power of two */
+#define REQ_PROBES  32   /* slots looked at before a new label set counts as "other" */
+#define HIST_SLOTS  128  /* histograms per table (listeners, backends); a power of two */
+#define HIST_PROBES 16
+#define OTHER       "other" /* the label values of what did not fit */
+
+/* Upper bounds of the latency buckets, in seconds: 0.5 ms to 10 s. */
+static const double bucket_le[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                   0.1,    0.25,  0.5,    1,     2.5,  5,     10};
+#define N_BUCKETS ARRAY_SIZE(bucket_le)
+
+struct req_slot {
+	uint64_t hash; /* 0: free */
+	uint64_t count;
+	int code;
+	char listener[NAME_LEN];
+	char backend[NAME_LEN];
+};
+
+struct hist {
+	uint64_t bucket[N_BUCKETS + 1]; /* per bucket, not cumulative; the last is +Inf */
+	uint64_t count;
+	double sum; /* seconds */
+};
+
+struct hist_slot {
+	uint64_t hash; /* 0: free */
+	char name[NAME_LEN];
+	struct hist h;
+};
+
+/* Histograms by one label: a slot per name, and one for names that did not fit. */
+struct hist_table {
+	const char *metric; /* "nodegate_request_duration_seconds" */
+	const char *label;  /* "listener" */
+	const char *help;
+	struct hist_slot slot[HIST_SLOTS];
+	struct hist other;
+};
+
+static struct req_slot req_slot[REQ_SLOTS];
+static uint64_t req_other;      /* requests whose label set did not fit */
+static uint64_t labels_dropped; /* = req_other, as its own counter for alerting */
+
+static struct hist_table req_hist = {
+    .metric = "nodegate_request_duration_seconds",
+    .label = "listener",
+    .help = "time from a request's first byte to its last response byte, by listener",
+};
+static struct hist_table probe_hist = {
+    .metric = "nodegate_probe_duration_seconds",
+    .label = "backend",
+    .help = "duration of health and freshness probes, by backend",
+};
+
+/* ---- hot path ------------------------------------------------------------------------ */
+
+/* FNV-1a over at most NAME_LEN - 1 bytes of S (what a slot keeps), then a separator. */
+static uint64_t hash_name(uint64_t h, const char *s)
+{
+	for (size_t i = 0; i < NAME_LEN - 1 && s[i] != '\0'; i++)
+		h = (h ^ (unsigned char)s[i]) * 0x100000001b3ULL;
+	return (h ^ 0xff) * 0x100000001b3ULL;
+}
+
+static uint64_t hash_start(void)
+{
+	return 0xcbf29ce484222325ULL;
+}
+
+/* 0 marks a free slot: never a hash. */
+static uint64_t hash_end(uint64_t h)
+{
+	return h != 0 ? h : 1;
+}
+
+/* Whether the slot's copy of a name is NAME (both cut at NAME_LEN - 1 bytes). */
+static bool name_eq(const char *kept, const char *name)
+{
+	return strncmp(kept, name, NAME_LEN - 1) == 0;
+}
+
+static void name_copy(char *dst, const char *src)
+{
+	size_t n = strnlen(src, NAME_LEN - 1);
+
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+/* The histogram of NAME in T, or T's "other" when the table has no room for it. */
+static struct hist *hist_find(struct hist_table *t, const char *name)
+{
+	uint64_t h = hash_end(hash_name(hash_start(), name));
+
+	for (size_t i = 0; i < HIST_PROBES; i++) {
+		struct hist_slot *s = &t->slot[(h + i) & (HIST_SLOTS - 1)];
+
+		if (s->hash == 0) {
+			s->hash = h;
+			name_copy(s->name, name);
+			return &s->h;
+		}
+		if (s->hash == h && name_eq(s->name, name))
+			return &s->h;
+	}
+	return &t->other;
+}
+
+static void hist_add(struct hist *h, double seconds)
+{
+	size_t b = 0;
+
+	if (!(seconds >= 0)) /* NaN too */
+		seconds = 0;
+	while (b < N_BUCKETS && seconds > bucket_le[b])
+		b++;
+	h->bucket[b]++;
+	h->count++;
+	h->sum += seconds;
+}
+
+/* The label set is looked up in at most REQ_PROBES slots from its hash: a set that is not
+ * there and finds no free slot there is in no other slot either (it would have been put in
+ * the first free one), so a full table costs no more than a crowded one. */
+void metrics_request(const char *listener, const char *backend, int status, double duration_ms)
+{
+	uint64_t h = hash_name(hash_name(hash_start(), listener), backend);
+	size_t i;
+
+	h = hash_end((h ^ (uint32_t)status) * 0x100000001b3ULL);
+	for (i = 0; i < REQ_PROBES; i++) {
+		struct req_slot *s = &req_slot[(h + i) & (REQ_SLOTS - 1)];
+
+		if (s->hash == 0) {
+			s->hash = h;
+			s->code = status;
+			name_copy(s->listener, listener);
+			name_copy(s->backend, backend);
+		} else if (s->hash != h || s->code != status || !name_eq(s->listener, listener) ||
+		           !name_eq(s->backend, backend)) {
+			continue;
+		}
+		s->count++;
+		break;
+	}
+	if (i == REQ_PROBES) {
+		req_other++;
+		labels_dropped++;
+	}
+	hist_add(hist_find(&req_hist, listener), duration_ms / 1000.0);
+}
+
+void metrics_probe(const char *backend, uint64_t duration_us)
+{
+	hist_add(hist_find(&probe_hist, backend), (double)duration_us / 1e6);
+}
+
+/* ---- text format ------------------------------------------------------------------------ */
+
+/* A writer that remembers the first failure, so that a long page is checked once. */
+struct out {
+	struct evbuffer *b;
+	int rc;
+};
+
+static void outf(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void outf(struct out *o, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (evbuffer_add_vprintf(o->b, fmt, ap) < 0)
+		o->rc = -1;
+	va_end(ap);
+}
+
+static void out_label(struct out *o, const char *v)
+{
+	if (metrics_label(o->b, v) < 0)
+		o->rc = -1;
+}
+
+int metrics_label(struct evbuffer *out, const char *value)
+{
+	const char *p = value;
+	int rc = 0;
+
+	while (*p != '\0') {
+		size_t n = strcspn(p, "\\\"\n");
+
+		rc |= evbuffer_add(out, p, n);
+		p += n;
+		if (*p == '\0')
+			break;
+		rc |= evbuffer_add(out, *p == '\n' ? "\\n" : *p == '"' ? "\\\"" : "\\\\", 2);
+		p++;
+	}
+	return rc < 0 ? -1 : 0;
+}
+
+/* One histogram's series: the cumulative buckets, then _sum and _count. */
+static void write_hist(struct out *o, const struct hist_table *t, const char *name,
+                       const struct hist *h)
+{
+	uint64_t cum = 0;
+
+	for (size_t b = 0; b <= N_BUCKETS; b++) {
+		cum += h->bucket[b];
+		outf(o, "%s_bucket{%s=\"", t->metric, t->label);
+		out_label(o, name);
+		if (b < N_BUCKETS)
+			outf(o, "\",le=\"%g\"} %llu\n", bucket_le[b], (unsigned long long)cum);
+		else
+			outf(o, "\",le=\"+Inf\"} %llu\n", (unsigned long long)cum);
+	}
+	outf(o, "%s_sum{%s=\"", t->metric, t->label);
+	out_label(o, name);
+	outf(o, "\"} %.9g\n%s_count{%s=\"", h->sum, t->metric, t->label);
+	out_label(o, name);
+	outf(o, "\"} %llu\n", (unsigned long long)h->count);
+}
+
+static void write_hist_table(struct out *o, const struct hist_table *t)
+{
+	outf(o, "# HELP %s %s\n# TYPE %s histogram\n", t->metric, t->help, t->metric);
+	for (size_t i = 0; i < HIST_SLOTS; i++)
+		if (t->slot[i].hash != 0)
+			write_hist(o, t, t->slot[i].name, &t->slot[i].h);
+	if (t->other.count > 0)
+		write_hist(o, t, OTHER, &t->other);
+}
+
+static void write_requests(struct out *o)
+{
+	outf(o, "# HELP nodegate_requests_total HTTP requests answered, by listener, backend (- "
+	        "when none answered) and status code\n"
+	        "# TYPE nodegate_requests_total counter\n");
+	for (size_t i = 0; i < REQ_SLOTS; i++) {
+		const struct req_slot *s = &req_slot[i];
+
+		if (s->hash == 0)
+			continue;
+		outf(o, "nodegate_requests_total{listener=\"");
+		out_label(o, s->listener);
+		outf(o, "\",backend=\"");
+		out_label(o, s->backend);
+		outf(o, "\",code=\"%d\"} %llu\n", s->code, (unsigned long long)s->count);
+	}
+	/* code "other" is never a real code: this series cannot clash with a real one */
+	if (req_other > 0)
+		outf(o,
+		     "nodegate_requests_total{listener=\"" OTHER "\",backend=\"" OTHER
+		     "\",code=\"" OTHER "\"} %llu\n",
+		     (unsigned long long)req_other);
+	outf(o,
+	     "# HELP nodegate_metrics_labels_dropped_total requests counted under the \"" OTHER
+	     "\" label set because the label table was full\n"
+	     "# TYPE nodegate_metrics_labels_dropped_total counter\n"
+	     "nodegate_metrics_labels_dropped_total %llu\n",
+	     (unsigned long long)labels_dropped);
+}
+
+int metrics_write(struct evbuffer *out)
+{
+	struct out o = {.b = out};
+
+	write_requests(&o);
+	write_hist_table(&o, &req_hist);
+	write_hist_table(&o, &probe_hist);
+	return o.rc;
+}

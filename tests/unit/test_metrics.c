@@ -1,0 +1,176 @@
+/* Unit tests for the /metrics accounting: counters per label set, histograms, label
+ * escaping, and the bounded table folding what does not fit into "other". */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include <event2/buffer.h>
+
+#include "metrics.h"
+
+/* The whole text metrics_write produces now (the caller frees it). */
+static char *render(void)
+{
+	struct evbuffer *b = evbuffer_new();
+	size_t n;
+	char *s;
+
+	assert_non_null(b);
+	assert_int_equal(metrics_write(b), 0);
+	n = evbuffer_get_length(b);
+	s = malloc(n + 1);
+	assert_non_null(s);
+	evbuffer_remove(b, s, n);
+	s[n] = '\0';
+	evbuffer_free(b);
+	return s;
+}
+
+static void assert_has(const char *text, const char *line)
+{
+	if (strstr(text, line) == NULL)
+		fail_msg("missing \"%s\" in:\n%s", line, text);
+}
+
+/* The value of the series that starts a line with PREFIX ("name{labels} "), or -1. */
+static long long value_of(const char *text, const char *prefix)
+{
+	for (const char *p = text; p != NULL && *p != '\0'; p = strchr(p, '\n'), p = p ? p + 1 : p)
+		if (strncmp(p, prefix, strlen(prefix)) == 0)
+			return atoll(p + strlen(prefix));
+	return -1;
+}
+
+static void test_requests_counted_by_label_set(void **state)
+{
+	char *t;
+
+	for (int i = 0; i < 3; i++)
+		metrics_request("web", "n1", 200, 1.0);
+	metrics_request("web", "n2", 200, 1.0);
+	metrics_request("web", "-", 503, 0.1);
+	t = render();
+	assert_has(t, "# TYPE nodegate_requests_total counter\n");
+	assert_int_equal(value_of(t, "nodegate_requests_total{listener=\"web\",backend=\"n1\","
+	                             "code=\"200\"} "),
+	                 3);
+	assert_int_equal(value_of(t, "nodegate_requests_total{listener=\"web\",backend=\"n2\","
+	                             "code=\"200\"} "),
+	                 1);
+	assert_int_equal(value_of(t, "nodegate_requests_total{listener=\"web\",backend=\"-\","
+	                             "code=\"503\"} "),
+	                 1);
+	assert_int_equal(value_of(t, "nodegate_metrics_labels_dropped_total "), 0);
+	free(t);
+}
+
+/* Buckets are cumulative and end with +Inf = _count. */
+static void test_histograms(void **state)
+{
+	char *t;
+
+	metrics_request("hist", "n1", 200, 0.2);   /* <= 0.5 ms */
+	metrics_request("hist", "n1", 200, 1.0);   /* <= 1 ms */
+	metrics_request("hist", "n1", 200, 300.0); /* <= 0.5 s */
+	metrics_request("hist", "n1", 200, 60e3);  /* +Inf only */
+	metrics_probe("p1", 2000);                 /* 2 ms */
+	t = render();
+	assert_has(t, "# TYPE nodegate_request_duration_seconds histogram\n");
+	assert_has(t,
+	           "nodegate_request_duration_seconds_bucket{listener=\"hist\",le=\"0.0005\"} 1\n"
+	           "nodegate_request_duration_seconds_bucket{listener=\"hist\",le=\"0.001\"} 2\n");
+	assert_has(t, "{listener=\"hist\",le=\"0.25\"} 2\n");
+	assert_has(t, "{listener=\"hist\",le=\"0.5\"} 3\n");
+	assert_has(t, "{listener=\"hist\",le=\"10\"} 3\n"
+	              "nodegate_request_duration_seconds_bucket{listener=\"hist\",le=\"+Inf\"} 4\n"
+	              "nodegate_request_duration_seconds_sum{listener=\"hist\"} 60.3012\n"
+	              "nodegate_request_duration_seconds_count{listener=\"hist\"} 4\n");
+	assert_has(t, "# TYPE nodegate_probe_duration_seconds histogram\n");
+	assert_has(t, "nodegate_probe_duration_seconds_bucket{backend=\"p1\",le=\"0.001\"} 0\n"
+	              "nodegate_probe_duration_seconds_bucket{backend=\"p1\",le=\"0.0025\"} 1\n");
+	assert_has(t, "nodegate_probe_duration_seconds_count{backend=\"p1\"} 1\n");
+	free(t);
+}
+
+static void test_label_escaping(void **state)
+{
+	struct evbuffer *b = evbuffer_new();
+	char s[64];
+	size_t n;
+
+	assert_int_equal(metrics_label(b, "a\"b\\c\nd"), 0);
+	n = evbuffer_get_length(b);
+	assert_true(n < sizeof(s));
+	evbuffer_remove(b, s, n);
+	s[n] = '\0';
+	assert_string_equal(s, "a\\\"b\\\\c\\nd");
+	evbuffer_free(b);
+}
+
+/* Names are kept up to 64 bytes: a longer one is counted in one series, cut. */
+static void test_long_names(void **state)
+{
+	char name[101], cut[160];
+	char *t;
+
+	memset(name, 'x', 100);
+	name[100] = '\0';
+	metrics_request(name, "n1", 204, 1.0);
+	metrics_request(name, "n1", 204, 1.0);
+	snprintf(cut, sizeof(cut),
+	         "nodegate_requests_total{listener=\"%.64s\",backend=\"n1\",code=\"204\"} ", name);
+	t = render();
+	assert_int_equal(value_of(t, cut), 2);
+	free(t);
+}
+
+/* More label sets than slots: every request is still counted exactly once, the overflow
+ * under listener="other" and in nodegate_metrics_labels_dropped_total. Runs last. */
+static void test_full_table_folds_into_other(void **state)
+{
+	unsigned long long total = 0, series = 0;
+	char name[32];
+	char *t, *p;
+
+	for (int i = 0; i < 3000; i++) {
+		snprintf(name, sizeof(name), "b%d", i);
+		metrics_request("flood", name, 200, 1.0);
+	}
+	metrics_request("flood", "b0", 200, 1.0); /* an old set keeps counting */
+	t = render();
+	for (p = strstr(t, "nodegate_requests_total{listener=\"flood\""); p != NULL;
+	     p = strstr(p + 1, "nodegate_requests_total{listener=\"flood\"")) {
+		total += strtoull(strchr(p, '}') + 2, NULL, 10);
+		series++;
+	}
+	long long other =
+	    value_of(t, "nodegate_requests_total{listener=\"other\",backend=\"other\","
+	                "code=\"other\"} ");
+	long long dropped = value_of(t, "nodegate_metrics_labels_dropped_total ");
+	assert_true(series <= 1024);
+	assert_true(other > 0);
+	assert_int_equal(other, dropped);
+	assert_int_equal(total + (unsigned long long)other, 3001);
+	assert_int_equal(value_of(t, "nodegate_requests_total{listener=\"flood\",backend=\"b0\","
+	                             "code=\"200\"} "),
+	                 2);
+	free(t);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_requests_counted_by_label_set),
+	    cmocka_unit_test(test_histograms),
+	    cmocka_unit_test(test_label_escaping),
+	    cmocka_unit_test(test_long_names),
+	    cmocka_unit_test(test_full_table_folds_into_other),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
