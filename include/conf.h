@@ -131,9 +131,20 @@ struct conf_backend {
 	struct conf_health health; /* the pool's, with this backend's overrides applied */
 };
 
+/* [status]: the status listener (status.c). Without the section there is none. */
+struct conf_status {
+	bool enabled;                /* the file has a [status] section */
+	int line;                    /* of the section header, for messages */
+	struct conf_addr bind;       /* where /, /api, /metrics and /healthz are served */
+	char *title;                 /* shown on the page and in /api/status */
+	bool public_backend_details; /* backend addresses in /api/status and on the page */
+	char *admin_token_file;      /* the admin API's bearer token; NULL: no admin API */
+};
+
 struct conf {
 	char *path;
 	struct conf_global global;
+	struct conf_status status;
 	struct conf_listener *listeners;
 	size_t n_listeners;
 	struct conf_pool *pools;
@@ -198,7 +209,7 @@ enum conf_type {
 };
 
 struct conf_option {
-	const char *section; /* "nodegate", "listener", "pool", "backend" */
+	const char *section; /* "nodegate", "status", "listener", "pool", "backend" */
 	const char *name;
 	enum conf_type type;
 	size_t offset;            /* offsetof in the section's struct */

@@ -63,6 +63,7 @@ static int WUR valid_json_list(char *v, char *err, size_t errlen);
 static int WUR valid_ignore(char *v, char *err, size_t errlen);
 
 #define G(f) offsetof(struct conf_global, f)
+#define S(f) offsetof(struct conf_status, f)
 #define L(f) offsetof(struct conf_listener, f)
 #define P(f) offsetof(struct conf_pool, f)
 #define B(f) offsetof(struct conf_backend, f)
@@ -98,6 +99,11 @@ static int WUR valid_ignore(char *v, char *err, size_t errlen);
 		ROW("pool", nm, ty, H(f)), .def = df, .min = lo, .max = hi, .reloadable = RELOAD,  \
 		                           .per_backend = true, .help = hp, __VA_ARGS__            \
 	}
+#define ADDR(sec, nm, off, df, rel, hp)                                                            \
+	{                                                                                          \
+		ROW(sec, nm, CONF_ADDR, off), .def = df, .metavar = "HOST:PORT",                   \
+		                              .reloadable = rel, .help = hp                        \
+	}
 #define REQUIRED(sec, nm, ty, off, mv, rel, hp)                                                    \
 	{                                                                                          \
 		ROW(sec, nm, ty, off), .required = true, .metavar = mv, .reloadable = rel,         \
@@ -117,6 +123,15 @@ const struct conf_option conf_options[] = {
         "on SIGTERM, in-flight requests get this long before connections close"),
     NUM("nodegate", "max_connections", CONF_UINT, G(max_connections), "10000", 1, 1000000,
         "client connections over all listeners; stays under the file-descriptor limit"),
+
+    ADDR("status", "bind", S(bind), "127.0.0.1:8404", RELOAD,
+         "status page, JSON API, /metrics and /healthz; loopback unless a proxy fronts it"),
+    STR("status", "title", S(title), "nodegate status", "TEXT", RELOAD,
+        "heading of the status page and title in /api/status"),
+    BOOL("status", "public_backend_details", S(public_backend_details), "no",
+         "show backend addresses on the page and in /api/status; no: names only"),
+    STR("status", "admin_token_file", S(admin_token_file), NULL, "PATH", RELOAD,
+        "file holding the admin API's bearer token; no admin API when unset"),
 
     REQUIRED("listener", "bind", CONF_ADDR, L(bind), "HOST:PORT", RESTART,
              "address to listen on: HOST:PORT, [IPV6]:PORT or *:PORT (all IPv4 addresses)"),
@@ -251,6 +266,7 @@ _Static_assert(ARRAY_SIZE(conf_options) <= OPT_MAX, "raise OPT_MAX");
 /* Section kinds, in the words a file uses. */
 enum sect_kind {
 	SK_GLOBAL = 0,
+	SK_STATUS,
 	SK_LISTENER,
 	SK_POOL,
 	SK_BACKEND,
@@ -258,10 +274,8 @@ enum sect_kind {
 };
 
 static const char *const sect_words[SK_COUNT] = {
-    [SK_GLOBAL] = "nodegate",
-    [SK_LISTENER] = "listener",
-    [SK_POOL] = "pool",
-    [SK_BACKEND] = "backend",
+    [SK_GLOBAL] = "nodegate", [SK_STATUS] = "status",   [SK_LISTENER] = "listener",
+    [SK_POOL] = "pool",       [SK_BACKEND] = "backend",
 };
 
 /* One section as written, kept for messages after parsing. */
@@ -906,6 +920,12 @@ static int WUR set_string(const struct conf_option *o, char **f, const char *v, 
 	return 0;
 }
 
+/* Addresses to listen on take "*:PORT"; addresses to connect to do not. */
+static bool opt_is_bind(const struct conf_option *o)
+{
+	return strcmp(o->section, "listener") == 0 || strcmp(o->section, "status") == 0;
+}
+
 /* Parses V as option O into the section struct at BASE. */
 static int WUR opt_set(const struct conf_option *o, void *base, const char *v, char *err,
                        size_t errlen)
@@ -924,7 +944,7 @@ static int WUR opt_set(const struct conf_option *o, void *base, const char *v, c
 	case CONF_ENUM:
 		return set_enum(o, f, v, err, errlen);
 	case CONF_ADDR:
-		return conf_parse_addr(v, strcmp(o->section, "listener") == 0, f, err, errlen);
+		return conf_parse_addr(v, opt_is_bind(o), f, err, errlen);
 	case CONF_BURST:
 		return set_burst(o, f, v, err, errlen);
 	case CONF_TYPE_COUNT:
@@ -999,6 +1019,8 @@ static void *sect_base(struct conf *c, enum sect_kind k, size_t idx)
 	switch (k) {
 	case SK_GLOBAL:
 		return &c->global;
+	case SK_STATUS:
+		return &c->status;
 	case SK_LISTENER:
 		return &c->listeners[idx];
 	case SK_POOL:
@@ -1055,6 +1077,9 @@ static int WUR sect_add(struct parser *p, enum sect_kind k, const char *name, in
 		idx = c->n_backends - 1;
 		c->backends[idx].name = dup;
 		c->backends[idx].line = line;
+	} else if (k == SK_STATUS) {
+		c->status.enabled = true;
+		c->status.line = line;
 	}
 	m = &p->metas[p->n_metas - 1];
 	m->kind = k;
@@ -1073,6 +1098,12 @@ fail_meta:
 fail:
 	free(dup);
 	return -1;
+}
+
+/* [nodegate] and [status] are single sections: no NAME. */
+static bool sect_named(enum sect_kind k)
+{
+	return k != SK_GLOBAL && k != SK_STATUS;
 }
 
 static bool valid_name(const char *s)
@@ -1134,30 +1165,30 @@ static void parse_header(struct parser *p, char *line)
 		;
 	if (k == SK_COUNT) {
 		errf(p, p->lineno, label, NULL,
-		     "unknown section (expected [nodegate], [listener NAME], [pool NAME] or "
-		     "[backend NAME])");
+		     "unknown section (expected [nodegate], [status], [listener NAME], [pool NAME] "
+		     "or [backend NAME])");
 		return;
 	}
-	if (k == SK_GLOBAL && *name != '\0') {
-		errf(p, p->lineno, label, NULL, "unexpected name (expected [nodegate])");
+	if (!sect_named(k) && *name != '\0') {
+		errf(p, p->lineno, label, NULL, "unexpected name (expected [%s])", word);
 		return;
 	}
-	if (k != SK_GLOBAL && *name == '\0') {
+	if (sect_named(k) && *name == '\0') {
 		errf(p, p->lineno, label, NULL, "missing name (expected [%s NAME])", word);
 		return;
 	}
-	if (k != SK_GLOBAL && !valid_name(name)) {
+	if (sect_named(k) && !valid_name(name)) {
 		errf(p, p->lineno, label, NULL,
 		     "bad name (expected up to %d letters, digits, '-', '_' or '.')", NAME_MAXLEN);
 		return;
 	}
-	first = meta_find(p, k, k == SK_GLOBAL ? NULL : name);
+	first = meta_find(p, k, sect_named(k) ? name : NULL);
 	if (first != NULL) {
 		errf(p, p->lineno, label, NULL,
 		     "duplicate section (expected one [%s], first at line %d)", label, first->line);
 		return;
 	}
-	if (sect_add(p, k, k == SK_GLOBAL ? NULL : name, p->lineno) < 0) {
+	if (sect_add(p, k, sect_named(k) ? name : NULL, p->lineno) < 0) {
 		p->oom = true;
 		return;
 	}
@@ -1351,9 +1382,9 @@ static void check_pool_ref(struct parser *p, const struct sect_meta *m, const ch
 		     show(pool, q, sizeof(q)));
 }
 
-/* A regular file that this process can open: what TLS setup will need at startup. */
-static void check_readable(struct parser *p, const struct sect_meta *m, const char *key,
-                           const char *path)
+/* A regular file that this process can open, WHAT it must be ("a readable PEM file"). */
+static void check_file(struct parser *p, const struct sect_meta *m, const char *key,
+                       const char *path, const char *what)
 {
 	char q[SHOW_MAXLEN + 8];
 	struct stat st;
@@ -1363,17 +1394,21 @@ static void check_readable(struct parser *p, const struct sect_meta *m, const ch
 		return;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		errf(p, key_line(m, key), m->label, key,
-		     "cannot read \"%s\": %s (expected a "
-		     "readable PEM file)",
-		     show(path, q, sizeof(q)), strerror(errno));
+		errf(p, key_line(m, key), m->label, key, "cannot read \"%s\": %s (expected %s)",
+		     show(path, q, sizeof(q)), strerror(errno), what);
 		return;
 	}
 	if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode))
 		errf(p, key_line(m, key), m->label, key,
-		     "\"%s\" is not a regular file (expected a readable PEM file)",
-		     show(path, q, sizeof(q)));
+		     "\"%s\" is not a regular file (expected %s)", show(path, q, sizeof(q)), what);
 	close(fd);
+}
+
+/* What TLS setup will need at startup. */
+static void check_readable(struct parser *p, const struct sect_meta *m, const char *key,
+                           const char *path)
+{
+	check_file(p, m, key, path, "a readable PEM file");
 }
 
 /* Two binds clash when they are equal, or on the same port and family with one of them
@@ -1427,6 +1462,27 @@ static void check_listener(struct parser *p, const struct sect_meta *m)
 		     "%s is larger than max_header_size %s (expected at most max_header_size)", x,
 		     y);
 	}
+}
+
+/* The status listener must not take a listener's address. */
+static void check_status(struct parser *p, const struct sect_meta *m)
+{
+	const struct conf_status *st = &p->c->status;
+	char a[128];
+
+	for (size_t i = 0; i < p->n_metas; i++) {
+		const struct sect_meta *o = &p->metas[i];
+
+		if (o->kind != SK_LISTENER ||
+		    !binds_clash(&st->bind, &p->c->listeners[o->idx].bind))
+			continue;
+		conf_addr_format(&st->bind, a, sizeof(a));
+		errf(p, key_line(m, "bind"), m->label, "bind",
+		     "%s is already bound by [%s] at line %d (expected a distinct HOST:PORT)", a,
+		     o->label, key_line(o, "bind"));
+		break;
+	}
+	check_file(p, m, "admin_token_file", st->admin_token_file, "a readable file");
 }
 
 static void check_pool(struct parser *p, const struct sect_meta *m)
@@ -1491,7 +1547,9 @@ static void validate(struct parser *p)
 		const struct sect_meta *m = &p->metas[i];
 
 		check_required(p, m);
-		if (m->kind == SK_LISTENER) {
+		if (m->kind == SK_STATUS) {
+			check_status(p, m);
+		} else if (m->kind == SK_LISTENER) {
 			check_listener(p, m);
 		} else if (m->kind == SK_POOL) {
 			check_pool(p, m);
@@ -1688,6 +1746,8 @@ void conf_free(struct conf *c)
 	free(c->backends);
 	free(c->global.access_log);
 	free(c->global.state_dir);
+	free(c->status.title);
+	free(c->status.admin_token_file);
 	free(c->path);
 	free(c);
 }

@@ -386,6 +386,49 @@ static void test_defaults(void **state)
 	assert_null(c);
 }
 
+/* [status] is optional: without it there is no status listener; with it, its defaults. */
+static void test_status_defaults(void **state)
+{
+	struct conf *c = load_ok(TAIL);
+	char buf[64];
+
+	assert_false(c->status.enabled);
+	assert_int_equal(c->status.bind.len, 0);
+	assert_null(c->status.title);
+	assert_null(c->status.admin_token_file);
+	conf_free(c);
+
+	c = load_ok(TAIL "[status]\n");
+	assert_true(c->status.enabled);
+	assert_int_equal(c->status.line, 5);
+	conf_addr_format(&c->status.bind, buf, sizeof(buf));
+	assert_string_equal(buf, "127.0.0.1:8404");
+	assert_string_equal(c->status.title, "nodegate status");
+	assert_false(c->status.public_backend_details);
+	assert_null(c->status.admin_token_file);
+	conf_free(c);
+}
+
+static void test_status_values(void **state)
+{
+	struct conf *c = load_ok("[status]\n"
+	                         "bind = *:9000\n"
+	                         "title = XRPL RPC: \"status\"\n"
+	                         "public_backend_details = yes\n"
+	                         "admin_token_file = " READABLE "\n"
+	                         "[listener a]\nbind = 127.0.0.1:9001\npool = rpc\n" TAIL);
+	char buf[64];
+
+	assert_true(c->status.enabled);
+	assert_int_equal(c->status.line, 1);
+	conf_addr_format(&c->status.bind, buf, sizeof(buf));
+	assert_string_equal(buf, "0.0.0.0:9000");
+	assert_string_equal(c->status.title, "XRPL RPC: \"status\"");
+	assert_true(c->status.public_backend_details);
+	assert_string_equal(c->status.admin_token_file, READABLE);
+	conf_free(c);
+}
+
 /* The health block of a pool that writes no health key, and of its backend. */
 static void check_health_defaults(const struct conf_health *h)
 {
@@ -706,7 +749,7 @@ static void test_dialect(void **state)
 
 static void test_err_sections(void **state)
 {
-	EXPECT("[foo]\nx = 1\n" TAIL, "1: [foo]: unknown section (expected [nodegate], "
+	EXPECT("[foo]\nx = 1\n" TAIL, "1: [foo]: unknown section (expected [nodegate], [status], "
 	                              "[listener NAME], [pool NAME] or [backend NAME])");
 	EXPECT("[listener]\nbind = 127.0.0.1:80\n" TAIL,
 	       "1: [listener]: missing name (expected [listener NAME])");
@@ -877,6 +920,34 @@ static void test_err_tls(void **state)
 	EXPECT(TAIL "tls = yes\ntls_ca = /nonexistent/ca.pem\n",
 	       "6: [backend n1] tls_ca: cannot read \"/nonexistent/ca.pem\": No such file or "
 	       "directory (expected a readable PEM file)");
+}
+
+static void test_err_status(void **state)
+{
+	EXPECT("[status x]\n" TAIL, "1: [status x]: unexpected name (expected [status])");
+	EXPECT("[status]\n[status]\n" TAIL,
+	       "2: [status]: duplicate section (expected one [status], first at line 1)");
+	EXPECT("[status]\nport = 80\n" TAIL,
+	       "2: [status] port: unknown option (expected one of: bind, title, "
+	       "public_backend_details, admin_token_file)");
+	EXPECT("[status]\nbind = 8404\npublic_backend_details = maybe\ntitle =\n" TAIL,
+	       "2: [status] bind: bad address \"8404\" (expected HOST:PORT)",
+	       "3: [status] public_backend_details: bad value \"maybe\" (expected yes or no)",
+	       "4: [status] title: empty value (expected title = TEXT)");
+	/* an address of its own: the default clashes too, and the wildcard over a specific
+	 * address, whichever comes first in the file */
+	EXPECT("[listener a]\nbind = 127.0.0.1:8404\npool = rpc\n[status]\n" TAIL,
+	       "4: [status] bind: 127.0.0.1:8404 is already bound by [listener a] at line 2 "
+	       "(expected a distinct HOST:PORT)");
+	EXPECT("[status]\nbind = *:8080\n[listener a]\nbind = 127.0.0.1:8080\npool = rpc\n" TAIL,
+	       "2: [status] bind: 0.0.0.0:8080 is already bound by [listener a] at line 4 "
+	       "(expected a distinct HOST:PORT)");
+	EXPECT("[status]\nadmin_token_file = /nonexistent/token\n" TAIL,
+	       "2: [status] admin_token_file: cannot read \"/nonexistent/token\": No such file or "
+	       "directory (expected a readable file)");
+	EXPECT("[status]\nadmin_token_file = /tmp\n" TAIL,
+	       "2: [status] admin_token_file: \"/tmp\" is not a regular file (expected a readable "
+	       "file)");
 }
 
 static void test_err_file(void **state)
@@ -1076,8 +1147,8 @@ static void test_err_many(void **state)
 	       "max_requests)",
 	       "8: [pool rpc] retries: 11 is out of range (expected 0..10)",
 	       "9: [pool rpc] retries: duplicate option (expected it once, first at line 8)",
-	       "10: [weird]: unknown section (expected [nodegate], [listener NAME], [pool NAME] "
-	       "or [backend NAME])",
+	       "10: [weird]: unknown section (expected [nodegate], [status], [listener NAME], "
+	       "[pool NAME] or [backend NAME])",
 	       "11: [backend n1] address: required option missing (expected address = HOST:PORT)",
 	       "13: [pool lonely]: no backend in this pool (expected a [backend NAME] with pool = "
 	       "lonely)");
@@ -1108,13 +1179,13 @@ static void test_err_bounded(void **state)
 
 static void test_table(void **state)
 {
-	static const char *const sections[] = {"nodegate", "listener", "pool", "backend"};
+	static const char *const sections[] = {"nodegate", "status", "listener", "pool", "backend"};
 
 	for (size_t i = 0; i < conf_n_options; i++) {
 		const struct conf_option *o = &conf_options[i];
 		bool known = false;
 
-		for (size_t s = 0; s < 4; s++)
+		for (size_t s = 0; s < sizeof(sections) / sizeof(sections[0]); s++)
 			known |= strcmp(o->section, sections[s]) == 0;
 		assert_true(known);
 		assert_true(!o->required || o->def == NULL);
@@ -1275,6 +1346,8 @@ static void test_example_loads(void **state)
 	assert_int_equal(c->n_listeners, 1);
 	assert_int_equal(c->n_pools, 1);
 	assert_int_equal(c->n_backends, 2);
+	assert_true(c->status.enabled);
+	assert_int_equal(c->status.bind.port, 8404);
 	assert_string_equal(c->path, EXAMPLE);
 	conf_free(c);
 }
@@ -1289,6 +1362,8 @@ int main(void)
 	    cmocka_unit_test(test_addr_good),
 	    cmocka_unit_test(test_addr_bad),
 	    cmocka_unit_test(test_defaults),
+	    cmocka_unit_test(test_status_defaults),
+	    cmocka_unit_test(test_status_values),
 	    cmocka_unit_test(test_every_value),
 	    cmocka_unit_test(test_health_defaults),
 	    cmocka_unit_test(test_health_values),
@@ -1302,6 +1377,7 @@ int main(void)
 	    cmocka_unit_test(test_err_address_unresolvable),
 	    cmocka_unit_test(test_err_references),
 	    cmocka_unit_test(test_err_tls),
+	    cmocka_unit_test(test_err_status),
 	    cmocka_unit_test(test_err_file),
 	    cmocka_unit_test(test_err_health_values),
 	    cmocka_unit_test(test_err_health_cross),
