@@ -59,7 +59,7 @@ static uint64_t labels_dropped; /* = req_other, as its own counter for alerting 
 static struct hist_table req_hist = {
     .metric = "nodegate_request_duration_seconds",
     .label = "listener",
-    .help = "time from a request's first byte to its last response byte, by listener",
+    .help = "time from the start of a request to the end of its response, by listener",
 };
 static struct hist_table probe_hist = {
     .metric = "nodegate_probe_duration_seconds",

@@ -14,6 +14,7 @@
 #include "server.h"
 #include "session.h"
 #include "stats.h"
+#include "status.h"
 #include "tls.h"
 #include "upstream.h"
 
@@ -424,6 +425,11 @@ int server_apply(struct conf *c, struct conf_errors *errs)
 	}
 	if (rc != 0)
 		goto fail;
+	/* status listener (status.c): binds, rebinds or closes per [status]; last, as it acts */
+	if (status_apply(c, err, sizeof(err)) != 0) {
+		add_error(errs, err);
+		goto fail;
+	}
 	commit(&p, c);
 	return 0;
 fail:
@@ -506,6 +512,7 @@ static void teardown(void)
 	struct conf *c = server.conf;
 
 	session_close_all();
+	status_stop(); /* status listener (status.c) */
 	for (size_t i = 0; i < server.n_backends; i++)
 		monitor_backend_stop(server.backends[i]);
 	monitor_deinit();

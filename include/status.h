@@ -1,0 +1,28 @@
+/* The status listener: libevent's evhttp on the main loop, on its own address ([status]),
+ * serving /healthz, /metrics and /api/status from the running server's state. */
+#pragma once
+#include <stddef.h>
+
+#include "backend.h"
+#include "conf.h"
+
+/* What a pool looks like from outside, worst last. */
+enum pool_status {
+	PS_OPERATIONAL = 0, /* every member in rotation */
+	PS_DEGRADED,        /* some out, at least min_up in */
+	PS_PARTIAL_OUTAGE,  /* fewer than min_up in, but the pool still serves (panic) */
+	PS_MAJOR_OUTAGE,    /* no backend can serve */
+	PS_COUNT
+};
+extern const char *const pool_status_names[PS_COUNT];
+
+enum pool_status status_of_pool(const struct pool *p);
+
+/* Brings the listener in line with C->status: binds it when the section appeared, binds
+ * the new address then closes the old one when bind changed, closes it when the section
+ * went away. Every other [status] setting is read from server.conf at each request. On
+ * failure nothing changed (the old listener keeps serving) and ERR holds the message,
+ * "FILE:LINE: [status] bind: cannot bind ADDRESS: why". */
+int status_apply(const struct conf *c, char *err, size_t errlen) WUR;
+/* Closes the listener and its connections. */
+void status_stop(void);
