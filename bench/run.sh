@@ -15,6 +15,7 @@
 #   BENCH_NGINX_KEEPALIVE=64  nginx upstream `keepalive` (idle backend connections cached)
 #   BENCH_NODEGATE_MAX_IDLE=  nodegate pool `max_idle` per backend (unset: its default)
 #   BENCH_BACKEND=nodesim   "stub": an nginx stand-in backend (only to develop the harness)
+#   BENCH_HEALTH=1          0: skip bench/health.sh (probe cost, time to removal) at the end
 #   BUILD=build             where nodegate and nodesim are
 set -u
 cd "$(dirname "$0")/.." || exit 1
@@ -248,3 +249,11 @@ $PY bench/bench.py report --results "$RESULTS" --json "$OUT/results.json" \
 	--meta "git=$(git rev-parse --short HEAD 2>/dev/null || echo none)" \
 	--meta "haproxy=$(haproxy -v 2>/dev/null | head -n 1)" \
 	--meta "nginx=$(nginx -v 2>&1)" --meta "wrk=$(wrk -v 2>&1 | head -n 1)"
+
+# The health engine: what probing 1000 backends costs, and how fast a failed node leaves
+# rotation (bench/health.sh; its settings are BENCH_HEALTH_*). BENCH_HEALTH=0 skips it.
+if [ "${BENCH_HEALTH:-1}" != 0 ]; then
+	echo
+	say "health: probe cost and time to removal (bench/health.sh)"
+	sh bench/health.sh || exit 1
+fi
