@@ -9,7 +9,7 @@
 	X(conn_limit_listener, "accepts paused because a listener's max_connections was reached")  \
 	X(conn_accept_error, "accept() failures")                                                  \
 	X(tls_handshake_error, "client TLS handshakes that failed")                                \
-	X(requests, "HTTP requests received")                                                      \
+	X(requests_received, "HTTP requests received")                                             \
 	X(req_bad, "requests refused as malformed (400)")                                          \
 	X(req_uri_too_long, "requests refused for a URI over the limit (414)")                     \
 	X(req_header_too_large, "requests refused for a header section over the limit (431)")      \
@@ -29,7 +29,7 @@
 	X(upstream_limit, "backend picks skipped because the backend's max_conns was reached")     \
 	X(ws_upgrades, "WebSocket upgrades tunnelled")                                             \
 	X(tcp_sessions, "TCP-mode sessions relayed")                                               \
-	X(backend_transitions, "rotation state changes of backends")                               \
+	X(transitions, "rotation state changes of backends")                                       \
 	X(grace_expired, "sync graces that ran out before the node was healthy")                   \
 	X(passive_signals, "observations of backends taken from live traffic")                     \
 	X(rpc_error_retries, "JSON-RPC reads retried after a node's error token (noNetwork...)")   \

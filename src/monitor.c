@@ -36,7 +36,7 @@ static void publish(struct backend *b, const struct health_event *he)
 
 	if (he->kind == HE_TRANSITION) {
 		b->transitions++;
-		STAT_INC(backend_transitions);
+		STAT_INC(transitions);
 	} else if (he->kind == HE_GRACE_EXPIRED) {
 		STAT_INC(grace_expired);
 	}

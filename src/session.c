@@ -456,7 +456,7 @@ static void req_start(struct session *s, const char *buf)
 	struct request *r = s->r;
 	const struct http_msg *m = &s->hp->msg;
 
-	STAT_INC(requests);
+	STAT_INC(requests_received);
 	s->n_requests++;
 	r->method = m->method;
 	copy_span(r->method_s, sizeof(r->method_s), buf, m->method_s);

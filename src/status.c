@@ -143,15 +143,6 @@ static void sample(struct out *o, const char *name, const char *type, const char
 	outf(o, "%s %llu\n", name, v);
 }
 
-/* Global counters whose plain name a labelled family already has: each is written under
- * another name, so that no family appears twice. */
-static const struct {
-	const char *stat, *metric;
-} renamed[] = {
-    {"requests", "nodegate_requests_received_total"},      /* per label set: nodegate_requests */
-    {"backend_transitions", "nodegate_transitions_total"}, /* per backend: backend_... */
-};
-
 static void write_global(struct out *o)
 {
 #define STAT_ROW(name, help) {#name, help, &stats.name},
@@ -164,9 +155,6 @@ static void write_global(struct out *o)
 
 	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
 		snprintf(metric, sizeof(metric), "nodegate_%s_total", rows[i].name);
-		for (size_t j = 0; j < ARRAY_SIZE(renamed); j++)
-			if (strcmp(rows[i].name, renamed[j].stat) == 0)
-				snprintf(metric, sizeof(metric), "%s", renamed[j].metric);
 		sample(o, metric, "counter", rows[i].help, (unsigned long long)*rows[i].v);
 	}
 	sample(o, "nodegate_connections", "gauge", "open client connections, all listeners",
