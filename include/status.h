@@ -6,6 +6,8 @@
 #include "backend.h"
 #include "conf.h"
 
+struct evhttp_request;
+
 /* What a pool looks like from outside, worst last. */
 enum pool_status {
 	PS_OPERATIONAL = 0, /* every member in rotation */
@@ -26,3 +28,11 @@ enum pool_status status_of_pool(const struct pool *p);
 int status_apply(const struct conf *c, char *err, size_t errlen) WUR;
 /* Closes the listener and its connections. */
 void status_stop(void);
+
+/* Another module's routes (incidents, the admin API, the page): PREFIX takes the path
+ * equal to it or under it ("/api/incidents" takes "/api/incidents/7/updates"); the longest
+ * prefix wins, the built-in routes (/healthz, /metrics, /api/status) come first. The
+ * handler checks the method and answers the request. Register before the loop runs. */
+#define STATUS_MAX_ROUTES 16
+typedef void (*status_handler)(struct evhttp_request *req, const char *path, void *arg);
+int status_route(const char *prefix, status_handler h, void *arg) WUR;

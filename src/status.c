@@ -524,6 +524,44 @@ static const struct {
     {"/api/status", get_api_status},
 };
 
+static struct {
+	const char *prefix;
+	status_handler h;
+	void *arg;
+} extra[STATUS_MAX_ROUTES];
+static size_t n_extra;
+
+int status_route(const char *prefix, status_handler h, void *arg)
+{
+	if (n_extra >= STATUS_MAX_ROUTES)
+		return -1;
+	extra[n_extra].prefix = prefix;
+	extra[n_extra].h = h;
+	extra[n_extra].arg = arg;
+	n_extra++;
+	return 0;
+}
+
+/* The registered route with the longest prefix that PATH equals or lies under. */
+static bool route_extra(struct evhttp_request *req, const char *path)
+{
+	size_t best = SIZE_MAX, best_len = 0;
+
+	for (size_t i = 0; i < n_extra; i++) {
+		size_t n = strlen(extra[i].prefix);
+		if (strncmp(path, extra[i].prefix, n) == 0 &&
+		    (path[n] == '\0' || path[n] == '/' || extra[i].prefix[n - 1] == '/') &&
+		    n >= best_len) {
+			best = i;
+			best_len = n;
+		}
+	}
+	if (best == SIZE_MAX)
+		return false;
+	extra[best].h(req, path, extra[best].arg);
+	return true;
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
@@ -543,6 +581,8 @@ static void on_request(struct evhttp_request *req, void *arg)
 		routes[i].get(req);
 		return;
 	}
+	if (path != NULL && route_extra(req, path))
+		return;
 	reply_text(req, HTTP_NOTFOUND, "Not Found", "not found\n");
 }
 
