@@ -17,3 +17,13 @@ void metrics_probe(const char *backend, uint64_t duration_us);
 int metrics_write(struct evbuffer *out) __attribute__((warn_unused_result));
 /* Appends VALUE escaped as a label value of the text format (\\, \" and \n). */
 int metrics_label(struct evbuffer *out, const char *value) __attribute__((warn_unused_result));
+
+/* A text writer that remembers its first failure, so that a long /metrics page is checked
+ * once at the end. */
+struct metrics_out {
+	struct evbuffer *b;
+	int rc;
+};
+void metrics_outf(struct metrics_out *o, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void metrics_out_label(struct metrics_out *o, const char *v);

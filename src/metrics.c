@@ -172,14 +172,7 @@ void metrics_probe(const char *backend, uint64_t duration_us)
 
 /* ---- text format ------------------------------------------------------------------------ */
 
-/* A writer that remembers the first failure, so that a long page is checked once. */
-struct out {
-	struct evbuffer *b;
-	int rc;
-};
-
-static void outf(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void outf(struct out *o, const char *fmt, ...)
+void metrics_outf(struct metrics_out *o, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -189,7 +182,7 @@ static void outf(struct out *o, const char *fmt, ...)
 	va_end(ap);
 }
 
-static void out_label(struct out *o, const char *v)
+void metrics_out_label(struct metrics_out *o, const char *v)
 {
 	if (metrics_label(o->b, v) < 0)
 		o->rc = -1;
@@ -214,30 +207,31 @@ int metrics_label(struct evbuffer *out, const char *value)
 }
 
 /* One histogram's series: the cumulative buckets, then _sum and _count. */
-static void write_hist(struct out *o, const struct hist_table *t, const char *name,
+static void write_hist(struct metrics_out *o, const struct hist_table *t, const char *name,
                        const struct hist *h)
 {
 	uint64_t cum = 0;
 
 	for (size_t b = 0; b <= N_BUCKETS; b++) {
 		cum += h->bucket[b];
-		outf(o, "%s_bucket{%s=\"", t->metric, t->label);
-		out_label(o, name);
+		metrics_outf(o, "%s_bucket{%s=\"", t->metric, t->label);
+		metrics_out_label(o, name);
 		if (b < N_BUCKETS)
-			outf(o, "\",le=\"%g\"} %llu\n", bucket_le[b], (unsigned long long)cum);
+			metrics_outf(o, "\",le=\"%g\"} %llu\n", bucket_le[b],
+			             (unsigned long long)cum);
 		else
-			outf(o, "\",le=\"+Inf\"} %llu\n", (unsigned long long)cum);
+			metrics_outf(o, "\",le=\"+Inf\"} %llu\n", (unsigned long long)cum);
 	}
-	outf(o, "%s_sum{%s=\"", t->metric, t->label);
-	out_label(o, name);
-	outf(o, "\"} %.9g\n%s_count{%s=\"", h->sum, t->metric, t->label);
-	out_label(o, name);
-	outf(o, "\"} %llu\n", (unsigned long long)h->count);
+	metrics_outf(o, "%s_sum{%s=\"", t->metric, t->label);
+	metrics_out_label(o, name);
+	metrics_outf(o, "\"} %.9g\n%s_count{%s=\"", h->sum, t->metric, t->label);
+	metrics_out_label(o, name);
+	metrics_outf(o, "\"} %llu\n", (unsigned long long)h->count);
 }
 
-static void write_hist_table(struct out *o, const struct hist_table *t)
+static void write_hist_table(struct metrics_out *o, const struct hist_table *t)
 {
-	outf(o, "# HELP %s %s\n# TYPE %s histogram\n", t->metric, t->help, t->metric);
+	metrics_outf(o, "# HELP %s %s\n# TYPE %s histogram\n", t->metric, t->help, t->metric);
 	for (size_t i = 0; i < HIST_SLOTS; i++)
 		if (t->slot[i].hash != 0)
 			write_hist(o, t, t->slot[i].name, &t->slot[i].h);
@@ -245,39 +239,41 @@ static void write_hist_table(struct out *o, const struct hist_table *t)
 		write_hist(o, t, OTHER, &t->other);
 }
 
-static void write_requests(struct out *o)
+static void write_requests(struct metrics_out *o)
 {
-	outf(o, "# HELP nodegate_requests_total HTTP requests answered, by listener, backend (- "
-	        "when none answered) and status code\n"
-	        "# TYPE nodegate_requests_total counter\n");
+	metrics_outf(
+	    o, "# HELP nodegate_requests_total HTTP requests answered, by listener, backend (- "
+	       "when none answered) and status code\n"
+	       "# TYPE nodegate_requests_total counter\n");
 	for (size_t i = 0; i < REQ_SLOTS; i++) {
 		const struct req_slot *s = &req_slot[i];
 
 		if (s->hash == 0)
 			continue;
-		outf(o, "nodegate_requests_total{listener=\"");
-		out_label(o, s->listener);
-		outf(o, "\",backend=\"");
-		out_label(o, s->backend);
-		outf(o, "\",code=\"%d\"} %llu\n", s->code, (unsigned long long)s->count);
+		metrics_outf(o, "nodegate_requests_total{listener=\"");
+		metrics_out_label(o, s->listener);
+		metrics_outf(o, "\",backend=\"");
+		metrics_out_label(o, s->backend);
+		metrics_outf(o, "\",code=\"%d\"} %llu\n", s->code, (unsigned long long)s->count);
 	}
 	/* code "other" is never a real code: this series cannot clash with a real one */
 	if (req_other > 0)
-		outf(o,
-		     "nodegate_requests_total{listener=\"" OTHER "\",backend=\"" OTHER
-		     "\",code=\"" OTHER "\"} %llu\n",
-		     (unsigned long long)req_other);
-	outf(o,
-	     "# HELP nodegate_metrics_labels_dropped_total requests counted under the \"" OTHER
-	     "\" label set because the label table was full\n"
-	     "# TYPE nodegate_metrics_labels_dropped_total counter\n"
-	     "nodegate_metrics_labels_dropped_total %llu\n",
-	     (unsigned long long)labels_dropped);
+		metrics_outf(o,
+		             "nodegate_requests_total{listener=\"" OTHER "\",backend=\"" OTHER
+		             "\",code=\"" OTHER "\"} %llu\n",
+		             (unsigned long long)req_other);
+	metrics_outf(
+	    o,
+	    "# HELP nodegate_metrics_labels_dropped_total requests counted under the \"" OTHER
+	    "\" label set because the label table was full\n"
+	    "# TYPE nodegate_metrics_labels_dropped_total counter\n"
+	    "nodegate_metrics_labels_dropped_total %llu\n",
+	    (unsigned long long)labels_dropped);
 }
 
 int metrics_write(struct evbuffer *out)
 {
-	struct out o = {.b = out};
+	struct metrics_out o = {.b = out};
 
 	write_requests(&o);
 	write_hist_table(&o, &req_hist);

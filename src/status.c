@@ -108,42 +108,19 @@ static void get_healthz(struct evhttp_request *req)
 
 /* ---- /metrics --------------------------------------------------------------------------- */
 
-/* A writer that remembers the first failure, so that a long page is checked once. */
-struct out {
-	struct evbuffer *b;
-	int rc;
-};
-
-static void outf(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void outf(struct out *o, const char *fmt, ...)
+static void family(struct metrics_out *o, const char *name, const char *type, const char *help)
 {
-	va_list ap;
-
-	va_start(ap, fmt);
-	if (evbuffer_add_vprintf(o->b, fmt, ap) < 0)
-		o->rc = -1;
-	va_end(ap);
+	metrics_outf(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-static void out_label(struct out *o, const char *v)
-{
-	if (metrics_label(o->b, v) < 0)
-		o->rc = -1;
-}
-
-static void family(struct out *o, const char *name, const char *type, const char *help)
-{
-	outf(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
-static void sample(struct out *o, const char *name, const char *type, const char *help,
+static void sample(struct metrics_out *o, const char *name, const char *type, const char *help,
                    unsigned long long v)
 {
 	family(o, name, type, help);
-	outf(o, "%s %llu\n", name, v);
+	metrics_outf(o, "%s %llu\n", name, v);
 }
 
-static void write_global(struct out *o)
+static void write_global(struct metrics_out *o)
 {
 #define STAT_ROW(name, help) {#name, help, &stats.name},
 	static const struct {
@@ -172,14 +149,14 @@ static void write_global(struct out *o)
 }
 
 /* "NAME{pool="P",backend="B"": the caller closes the label set. */
-static void backend_series(struct out *o, const char *name, const struct pool *p,
+static void backend_series(struct metrics_out *o, const char *name, const struct pool *p,
                            const struct backend *b)
 {
-	outf(o, "%s{pool=\"", name);
-	out_label(o, p->name);
-	outf(o, "\",backend=\"");
-	out_label(o, b->name);
-	outf(o, "\"");
+	metrics_outf(o, "%s{pool=\"", name);
+	metrics_out_label(o, p->name);
+	metrics_outf(o, "\",backend=\"");
+	metrics_out_label(o, b->name);
+	metrics_outf(o, "\"");
 }
 
 /* A value of a backend for a family; false when it has none (no sample). */
@@ -251,7 +228,7 @@ static const struct {
      "validated ledger sequence of the last freshness probe", b_seq},
 };
 
-static void write_backend_family(struct out *o, size_t f)
+static void write_backend_family(struct metrics_out *o, size_t f)
 {
 	uint64_t v;
 
@@ -263,13 +240,13 @@ static void write_backend_family(struct out *o, size_t f)
 			if (!backend_families[f].value(p->members[j], &v))
 				continue;
 			backend_series(o, backend_families[f].name, p, p->members[j]);
-			outf(o, "} %llu\n", (unsigned long long)v);
+			metrics_outf(o, "} %llu\n", (unsigned long long)v);
 		}
 	}
 }
 
 /* One series per state of NAMES, 1 for the backend's current one (ADMIN: admin state). */
-static void write_backend_states(struct out *o, const char *name, const char *help,
+static void write_backend_states(struct metrics_out *o, const char *name, const char *help,
                                  const char *const *names, size_t n, bool admin)
 {
 	family(o, name, "gauge", help);
@@ -282,20 +259,20 @@ static void write_backend_states(struct out *o, const char *name, const char *he
 
 			for (size_t s = 0; s < n; s++) {
 				backend_series(o, name, p, p->members[j]);
-				outf(o, ",state=\"%s\"} %d\n", names[s], s == cur);
+				metrics_outf(o, ",state=\"%s\"} %d\n", names[s], s == cur);
 			}
 		}
 	}
 }
 
-static void write_pools(struct out *o)
+static void write_pools(struct metrics_out *o)
 {
 	family(o, "nodegate_pool_panic", "gauge",
 	       "1 while fewer than min_up backends are in rotation");
 	for (size_t i = 0; i < server.n_pools; i++) {
-		outf(o, "nodegate_pool_panic{pool=\"");
-		out_label(o, server.pools[i]->name);
-		outf(o, "\"} %d\n", server.pools[i]->in_panic);
+		metrics_outf(o, "nodegate_pool_panic{pool=\"");
+		metrics_out_label(o, server.pools[i]->name);
+		metrics_outf(o, "\"} %d\n", server.pools[i]->in_panic);
 	}
 	family(o, "nodegate_pool_status", "gauge",
 	       "1 for the pool's status as the status page shows it, 0 for the others");
@@ -303,16 +280,16 @@ static void write_pools(struct out *o)
 		enum pool_status cur = status_of_pool(server.pools[i]);
 
 		for (size_t s = 0; s < PS_COUNT; s++) {
-			outf(o, "nodegate_pool_status{pool=\"");
-			out_label(o, server.pools[i]->name);
-			outf(o, "\",status=\"%s\"} %d\n", pool_status_names[s], s == cur);
+			metrics_outf(o, "nodegate_pool_status{pool=\"");
+			metrics_out_label(o, server.pools[i]->name);
+			metrics_outf(o, "\",status=\"%s\"} %d\n", pool_status_names[s], s == cur);
 		}
 	}
 }
 
 static void get_metrics(struct evhttp_request *req)
 {
-	struct out o = {.b = evhttp_request_get_output_buffer(req)};
+	struct metrics_out o = {.b = evhttp_request_get_output_buffer(req)};
 
 	write_global(&o);
 	write_backend_states(&o, "nodegate_backend_state", "1 for the backend's health state",
