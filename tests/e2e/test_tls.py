@@ -1,4 +1,5 @@
 """TLS: termination on a listener (TLS 1.2 and 1.3 only) and TLS to a backend."""
+import os
 import socket
 import ssl
 import threading
@@ -7,7 +8,7 @@ import warnings
 import pytest
 
 from harness import HOST, IO_TIMEOUT, RawClient, http_conn, is_error_json, rpc_body
-from stubs import TlsHttpServer
+from stubs import TlsHttpServer, WsClient, WsEchoServer
 
 
 def client_ctx(cafile, lo=None, hi=None):
@@ -163,3 +164,20 @@ def test_tls_to_backend_with_wrong_ca_is_502(h, certs):
         assert is_error_json(body), body
         c.close()
         assert b.handshakes == 0  # nothing was sent to an unverified backend
+
+
+def test_websocket_over_tls_listener_with_big_messages(h, certs):
+    """wss:// as xrpl.js uses it: TLS terminated by nodegate, the tunnel to a plain
+    backend, large messages both ways (TLS records and back pressure in the relay)."""
+    with WsEchoServer() as ws:
+        g = h.gate(h.gate_ini([("ws1", ws.addr)], pool={"check": "none"},
+                              listener={"tls_cert": certs.cert, "tls_key": certs.key}))
+        c = WsClient(tls_connect(g.port, client_ctx(certs.cert)))
+        assert c.status == 101, c.head
+        assert c.recv() == (1, b"welcome")
+        for size in (1, 16384, 70000, 1024 * 1024):
+            payload = os.urandom(size)
+            c.send(2, payload)
+            assert c.recv() == (2, payload)
+        assert c.close()[0] == 8
+        c.sock.close()
