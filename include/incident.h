@@ -31,22 +31,23 @@ extern const char *const entry_kind_names[ENTRY_COUNT];
 #define INCIDENT_TEXT_MAX 512
 
 struct incident_entry {
-	int64_t at;                    /* wall clock, Unix milliseconds */
+	int64_t at; /* wall clock, Unix milliseconds */
 	enum entry_kind kind;
-	enum update_status status;     /* ENTRY_UPDATE */
-	int64_t eta;                   /* ENTRY_UPDATE: expected recovery (0: none given) */
-	int64_t next_update;           /* ENTRY_UPDATE: next update by (0: none given) */
-	char text[INCIDENT_TEXT_MAX];  /* one line: "backend n2: up -> down (peers 0)" or the message */
+	enum update_status status;    /* ENTRY_UPDATE */
+	int64_t eta;                  /* ENTRY_UPDATE: expected recovery (0: none given) */
+	int64_t next_update;          /* ENTRY_UPDATE: next update by (0: none given) */
+	char text[INCIDENT_TEXT_MAX]; /* one line: "backend n2: up -> down (peers 0)" or the message
+	                               */
 };
 
 struct incident {
 	int64_t id;
-	char pool[64];                 /* "" for a manual incident about everything */
+	char pool[64]; /* "" for a manual incident about everything */
 	char title[160];
-	int severity;                  /* enum pool_status (status.h): the worst seen */
-	bool manual;                   /* opened by ops (e.g. planned maintenance) */
-	int64_t started, resolved;     /* Unix ms; resolved 0 while open */
-	int64_t planned_start, planned_end; /* manual maintenance window, 0 when not planned */
+	int severity;                         /* enum pool_status (status.h): the worst seen */
+	bool manual;                          /* opened by ops (e.g. planned maintenance) */
+	int64_t started, resolved;            /* Unix ms; resolved 0 while open */
+	int64_t planned_start, planned_end;   /* manual maintenance window, 0 when not planned */
 	const struct incident_entry *entries; /* oldest first */
 	size_t n_entries;
 };
@@ -61,3 +62,73 @@ void incident_foreach(size_t limit, void (*fn)(const struct incident *inc, void 
 /* Milliseconds of POOL's downtime (partial or major outage) within [FROM, TO), from the
  * incident history, for the 90-day uptime bars. */
 int64_t incident_downtime(const char *pool, int64_t from, int64_t to);
+
+/* ---- beyond the contract above: the API, the admin API and the unit tests ---------------- */
+
+struct health_event;
+struct json_t;
+
+#define INCIDENT_AUTO_MAX 200 /* transition and admin lines kept per incident; then one note */
+
+/* A Unix ms time as "2026-11-21T12:00:00.000Z" (at least 25 bytes). */
+void incident_iso(int64_t ms, char *buf, size_t len);
+/* The incident as JSON for the APIs: {"id","pool","title","severity","manual","open",
+ * "started","resolved","planned_start","planned_end","outage_ms","last_update","entries":
+ * [{"at","kind","text","status","eta","next_update"}]}, times as ISO strings or null;
+ * NULL when out of memory. */
+struct json_t *incident_json(const struct incident *inc);
+/* One entry as in incident_json's "entries" (status, eta and next_update for updates). */
+struct json_t *incident_entry_json(const struct incident_entry *e);
+/* The incident with this id, or NULL; valid until the next change of the history. */
+const struct incident *incident_get(int64_t id);
+
+/* What a manual incident says when ops open it. */
+struct incident_manual {
+	const char *pool;                   /* NULL or "": about everything */
+	const char *title;                  /* fits in incident.title */
+	const char *message;                /* the first entry; NULL: the title */
+	int severity;                       /* enum pool_status */
+	int64_t planned_start, planned_end; /* Unix ms, 0: not planned */
+};
+/* Opens a manual incident at NOW (Unix ms); its id. */
+int64_t incident_open_manual(const struct incident_manual *m, int64_t now);
+/* Appends an ops update to incident ID at NOW; UPD_RESOLVED resolves it (when open). ETA and
+ * NEXT_UPDATE are Unix ms, 0 when not given. Fills OUT with the entry; -1 for an unknown
+ * id. */
+int incident_update(int64_t id, enum update_status s, const char *message, int64_t eta,
+                    int64_t next_update, int64_t now, struct incident_entry *out) WUR;
+/* A line (ENTRY_ADMIN) in POOL's open automatic incident, if any: a weight change. */
+void incident_note(const char *pool, const char *text, int64_t now);
+/* Re-evaluates every pool on the next loop turn: after an admin change or a reload. */
+void incident_poke(void);
+
+/* ---- the decisions, pure (no I/O, the time is an argument) ------------------------------ */
+
+enum incident_step {
+	STEP_NONE = 0, /* nothing to record */
+	STEP_APPEND,   /* a line in the open incident */
+	STEP_OPEN,     /* a new incident */
+	STEP_RESOLVE,  /* the open incident resolves */
+	STEP_COUNT
+};
+extern const char *const incident_step_names[STEP_COUNT];
+
+/* A bus event, with or without an open automatic incident for its pool: it opens one when
+ * the backend leaves rotation outside a sync grace (a transition to down, or a grace that
+ * expired, of a backend with no admin state); otherwise it is a line of the open one. */
+enum incident_step incident_step_event(const struct health_event *he, bool open);
+/* The pool's status went from LAST (-1: not known yet, as after a start) to NOW: worse with
+ * none open opens one; operational with one open resolves it; another change with one open
+ * is a line. */
+enum incident_step incident_step_status(int last, int now, bool open);
+
+/* The engine on the in-memory history, written through to the store when it is open. NOW
+ * and AT are Unix ms. A bus event of BACKEND in POOL at AT; STATUS is the pool's status
+ * then, or -1 while it cannot be told (members not judged yet). */
+void incident_on_event(const char *pool, const char *backend, const struct health_event *he,
+                       int status, int64_t at);
+/* POOL's status at NOW, after its events: opens, resolves, raises the severity, and keeps
+ * the outage spans (partial or major outage) that incident_downtime adds up. */
+void incident_on_status(const char *pool, int status, int64_t now);
+/* Forgets the whole in-memory history and every pool's status (tests, deinit). */
+void incident_reset(void);

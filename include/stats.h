@@ -34,7 +34,17 @@
 	X(passive_signals, "observations of backends taken from live traffic")                     \
 	X(rpc_error_retries, "JSON-RPC reads retried after a node's error token (noNetwork...)")   \
 	X(reloads, "configuration reloads applied")                                                \
-	X(reload_failures, "configuration reloads refused (old configuration kept)")
+	X(reload_failures, "configuration reloads refused (old configuration kept)")               \
+	X(incidents_opened, "incidents opened (automatic and manual)")                             \
+	X(incidents_resolved, "incidents resolved (pool operational again, or by ops)")            \
+	X(admin_actions, "admin API calls applied (backend states, weights, incidents)")           \
+	X(admin_unauthorized, "admin API calls refused for a missing or wrong token (401)")        \
+	X(admin_disabled, "admin API calls refused because no admin_token_file is set (403)")      \
+	X(admin_bad_request, "admin API calls refused as malformed (400)")                         \
+	X(admin_not_found, "admin API calls naming an unknown backend, incident or action (404)")  \
+	X(admin_bad_method, "admin API calls with a method the route does not take (405)")         \
+	X(store_errors, "SQLite writes that failed (the state stays in memory)")                   \
+	X(store_queue_full, "SQLite writes dropped because the writer's queue was full")
 
 struct stats {
 #define STATS_FIELD(name, help) uint64_t name;
