@@ -294,23 +294,29 @@ static struct inc *inc_new(const char *pool, const char *title, int severity, bo
 	return in;
 }
 
+static bool span_push(struct inc *in, int64_t start, int64_t end)
+{
+	if (in->n_spans == in->cap_spans) {
+		size_t cap = in->cap_spans ? in->cap_spans * 2 : 4;
+		struct span *v = realloc(in->spans, cap * sizeof(*v));
+
+		if (v == NULL)
+			return false;
+		in->spans = v;
+		in->cap_spans = cap;
+	}
+	in->spans[in->n_spans++] = (struct span){start, end};
+	return true;
+}
+
 /* Opens or closes IN's outage span at NOW. */
 static void span_set(struct inc *in, bool outage, int64_t now)
 {
 	struct span *last = in->n_spans > 0 ? &in->spans[in->n_spans - 1] : NULL;
 
 	if (outage && (last == NULL || last->end != 0)) {
-		if (in->n_spans == in->cap_spans) {
-			size_t cap = in->cap_spans ? in->cap_spans * 2 : 4;
-			struct span *v = realloc(in->spans, cap * sizeof(*v));
-
-			if (v == NULL)
-				return;
-			in->spans = v;
-			in->cap_spans = cap;
-		}
-		in->spans[in->n_spans++] = (struct span){now, 0};
-		store_put_span(in->pub.id, now, 0);
+		if (span_push(in, now, 0))
+			store_put_span(in->pub.id, now, 0);
 	} else if (!outage && last != NULL && last->end == 0) {
 		last->end = now > last->start ? now : last->start;
 		store_put_span(in->pub.id, last->start, last->end);
@@ -771,16 +777,9 @@ static void load_entry(int64_t id, const struct incident_entry *e, void *arg)
 static void load_span(int64_t id, int64_t start, int64_t end, void *arg)
 {
 	struct inc *in = find(id);
-	struct span *v;
 
-	if (in == NULL || (in->n_spans == in->cap_spans &&
-	                   (v = realloc(in->spans, (in->cap_spans + 4) * sizeof(*v))) == NULL))
-		return;
-	if (in->n_spans == in->cap_spans) {
-		in->spans = v;
-		in->cap_spans += 4;
-	}
-	in->spans[in->n_spans++] = (struct span){start, end};
+	if (in != NULL)
+		span_push(in, start, end);
 }
 
 int incident_init(const char *state_dir, char *err, size_t errlen)

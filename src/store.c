@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -26,6 +27,9 @@
 #define DAY_MS          (24LL * 3600 * 1000)
 #define NAME_CAP        80  /* a backend name (conf: at most 64 bytes) */
 #define ERR_CAP         256 /* the last SQLite error, for the loop to log */
+/* Tests only: the writer sleeps this many ms before each batch, as on a slow disk, so that
+ * a test can kill -9 nodegate while writes are queued and see which answers were sent. */
+#define DELAY_ENV "NODEGATE_TEST_STORE_DELAY_MS"
 
 /* ---- the queue ------------------------------------------------------------------------- */
 
@@ -149,6 +153,7 @@ static struct {
 	uint64_t errors;   /* failed writes not yet counted in stats */
 	char err[ERR_CAP]; /* the last failure, not yet logged */
 	int efd;           /* eventfd: the writer wakes the loop */
+	unsigned delay_ms; /* a slow disk, for the tests (DELAY_ENV) */
 	struct event *ev_done;
 } st = {.db_mu = PTHREAD_MUTEX_INITIALIZER,
         .mu = PTHREAD_MUTEX_INITIALIZER,
@@ -339,6 +344,9 @@ static void batch_done(const struct op *ops, size_t n)
 
 static void *writer_main(void *arg)
 {
+	struct timespec delay = {.tv_sec = st.delay_ms / 1000,
+	                         .tv_nsec = (long)(st.delay_ms % 1000) * 1000000};
+
 	for (;;) {
 		size_t n = 0;
 
@@ -355,6 +363,8 @@ static void *writer_main(void *arg)
 			st.n--;
 		}
 		pthread_mutex_unlock(&st.mu);
+		if (st.delay_ms > 0)
+			nanosleep(&delay, NULL);
 		run_batch(st.batch, n);
 		batch_done(st.batch, n);
 	}
@@ -641,6 +651,8 @@ int store_open(const char *state_dir, int64_t now, char *err, size_t errlen)
 	if (make_dir(state_dir, err, errlen) < 0)
 		return -1;
 	snprintf(path, sizeof(path), "%s/%s", state_dir, STORE_FILE);
+	st.delay_ms =
+	    getenv(DELAY_ENV) != NULL ? (unsigned)strtoul(getenv(DELAY_ENV), NULL, 10) : 0;
 	if (db_setup(path, now, err, errlen) < 0 || start_writer(err, errlen) < 0) {
 		release();
 		return -1;
@@ -649,6 +661,8 @@ int store_open(const char *state_dir, int64_t now, char *err, size_t errlen)
 	st.stopping = st.failed = st.dropped = false;
 	st.open = true;
 	log_info("store: %s (WAL, synchronous=FULL)", path);
+	if (st.delay_ms > 0)
+		log_warn("store: %s: every write waits %ums (tests only)", DELAY_ENV, st.delay_ms);
 	return 0;
 }
 
