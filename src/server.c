@@ -9,6 +9,8 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "admin.h"    /* admin API (admin.c) */
+#include "incident.h" /* incidents and their store (incident.c, store.c) */
 #include "log.h"
 #include "monitor.h"
 #include "server.h"
@@ -431,6 +433,7 @@ int server_apply(struct conf *c, struct conf_errors *errs)
 		goto fail;
 	}
 	commit(&p, c);
+	admin_apply(); /* admin.c: token file, stored admin states and weights back by name */
 	return 0;
 fail:
 	plan_free(&p, c);
@@ -512,6 +515,10 @@ static void teardown(void)
 	struct conf *c = server.conf;
 
 	session_close_all();
+	/* admin.c, incident.c: the store commits what is queued and answers waiting admin
+	 * requests, before the status listener goes */
+	admin_deinit();
+	incident_deinit();
 	status_stop(); /* status listener (status.c) */
 	for (size_t i = 0; i < server.n_backends; i++)
 		monitor_backend_stop(server.backends[i]);
@@ -545,6 +552,7 @@ int server_run(const char *path)
 	struct conf_errors errs = {0};
 	struct conf *c = NULL;
 	static const int sigs[3] = {SIGTERM, SIGINT, SIGHUP};
+	char err[512] = "";
 
 	conf_path = path;
 	if (conf_load(path, &c, &errs) != 0) {
@@ -567,8 +575,21 @@ int server_run(const char *path)
 		event_base_free(server.base);
 		return 1;
 	}
+	/* incidents, their store in state_dir, the admin API (incident.c, admin.c): before the
+	 * first apply, which restores the stored admin states */
+	if (incident_init(c->global.state_dir, err, sizeof(err)) != 0 ||
+	    admin_init(err, sizeof(err)) != 0) {
+		log_error("state_dir %s: %s", c->global.state_dir, err);
+		incident_deinit();
+		monitor_deinit();
+		conf_free(c);
+		event_base_free(server.base);
+		return 1;
+	}
 	if (server_apply(c, &errs) != 0) {
 		log_errors(&errs);
+		admin_deinit();
+		incident_deinit();
 		monitor_deinit();
 		conf_errors_deinit(&errs);
 		conf_free(c);
