@@ -13,6 +13,7 @@
 #include "incident.h" /* incidents and their store (incident.c, store.c) */
 #include "log.h"
 #include "monitor.h"
+#include "page.h" /* the public status page (page.c) */
 #include "server.h"
 #include "session.h"
 #include "stats.h"
@@ -575,6 +576,7 @@ int server_run(const char *path)
 		event_base_free(server.base);
 		return 1;
 	}
+	page_init(); /* page.c: GET /, the public status page (a route of the status listener) */
 	/* incidents, their store in state_dir, the admin API (incident.c, admin.c): before the
 	 * first apply, which restores the stored admin states */
 	if (incident_init(c->global.state_dir, err, sizeof(err)) != 0 ||
