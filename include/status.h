@@ -34,5 +34,10 @@ void status_stop(void);
  * prefix wins, the built-in routes (/healthz, /metrics, /api/status) come first. The
  * handler checks the method and answers the request. Register before the loop runs. */
 #define STATUS_MAX_ROUTES 16
+#define STATUS_INCIDENTS  20 /* open and recent incidents in /api/status */
 typedef void (*status_handler)(struct evhttp_request *req, const char *path, void *arg);
 int status_route(const char *prefix, status_handler h, void *arg) WUR;
+
+/* IN as the public may read it: unless public_backend_details = yes, the addresses of the
+ * configured backends (traffic and probe) are replaced by "(address hidden)". */
+void status_public_text(const char *in, char *out, size_t len);

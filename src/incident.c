@@ -584,10 +584,12 @@ static json_t *json_time(int64_t ms)
 }
 
 /* A JSON string of a text that may not be UTF-8 (a reason quoting a node's bytes). */
-static json_t *json_text(const char *s)
+static json_t *json_text(const char *raw)
 {
-	char buf[INCIDENT_TEXT_MAX];
+	char buf[INCIDENT_TEXT_MAX], s[INCIDENT_TEXT_MAX];
 	size_t i;
+
+	status_public_text(raw, s, sizeof(s)); /* the APIs and the page are public */
 	json_t *j = json_string(s);
 
 	if (j != NULL)

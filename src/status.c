@@ -20,6 +20,8 @@
 #include "monitor.h"
 #include "server.h"
 #include "stats.h"
+#include "incident.h"
+#include "redact.h"
 #include "status.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -30,7 +32,6 @@
 #define BACKLOG      128
 #define TITLE_MAX    512                     /* bytes of a title that is not UTF-8, kept as ASCII */
 #define REASON_MAX   (2 * HEALTH_REASON_MAX) /* a reason with its addresses hidden */
-#define HIDDEN       "(address hidden)"
 
 #define TEXT    "text/plain; charset=utf-8"
 #define PROM    "text/plain; version=0.0.4; charset=utf-8"
@@ -352,67 +353,13 @@ static json_t *json_text(const char *s)
 	return json_string(buf);
 }
 
-/* Whether C may be part of a host name or an address next to a match. */
-static bool host_char(char c)
+void status_public_text(const char *in, char *out, size_t len)
 {
-	return isalnum((unsigned char)c) || c == '.' || c == '-' || c == '_';
-}
+	const struct conf *c = server.conf;
 
-/* ":5005" or " port 5005" (curl's words) after an address: its length, or 0. */
-static size_t port_len(const char *s)
-{
-	size_t n = s[0] == ':' ? 1 : strncmp(s, " port ", 6) == 0 ? 6 : 0;
-	size_t digits = n > 0 ? strspn(s + n, "0123456789") : 0;
-
-	return digits > 0 ? n + digits : 0;
-}
-
-/* Replaces in S (CAP bytes) each whole occurrence of HOST, and the port after it, by
- * HIDDEN; cuts S when it would not fit. */
-static void hide(char *s, size_t cap, const char *host)
-{
-	size_t hl = strlen(HIDDEN), nl = strlen(host);
-
-	for (char *p = strstr(s, host); p != NULL && nl > 0; p = strstr(p, host)) {
-		char *end = p + nl;
-		size_t at = (size_t)(p - s), tail;
-
-		if ((p > s && (host_char(p[-1]) || p[-1] == ':')) || host_char(*end)) {
-			p++; /* inside a longer name or address */
-			continue;
-		}
-		end += port_len(end);
-		if (at + hl >= cap) {
-			*p = '\0';
-			return;
-		}
-		tail = strlen(end);
-		if (at + hl + tail >= cap)
-			tail = cap - 1 - at - hl;
-		memmove(p + hl, end, tail);
-		p[hl + tail] = '\0';
-		memcpy(p, HIDDEN, hl);
-		p += hl;
-	}
-}
-
-/* REASON without the backend's addresses (traffic and probe: IP, host as written, port),
- * for readers who must not learn where the nodes are: probes and passive signals name
- * the address they could not reach. */
-static void redact(const struct backend *b, const char *reason, char *out, size_t len)
-{
-	const struct conf_addr *a[] = {&b->conf.address, &b->conf.health.check_address};
-	char ip[300];
-
-	snprintf(out, len, "%s", reason);
-	for (size_t i = 0; i < ARRAY_SIZE(a); i++) {
-		if (a[i]->len == 0)
-			continue;
-		conf_addr_format(a[i], ip, sizeof(ip));
-		*strrchr(ip, ':') = '\0'; /* "[::1]:80" -> "[::1]" */
-		hide(out, len, ip);
-		hide(out, len, a[i]->host);
-	}
+	snprintf(out, len, "%s", in);
+	if (c == NULL || !c->status.public_backend_details)
+		redact_text(out, len);
 }
 
 static json_t *backend_json(const struct backend *b, const struct clocks *now, bool details)
@@ -421,10 +368,7 @@ static json_t *backend_json(const struct backend *b, const struct clocks *now, b
 	json_t *j;
 
 	iso_time(now, b->health.since, since, sizeof(since));
-	if (details)
-		snprintf(reason, sizeof(reason), "%s", b->health.reason);
-	else
-		redact(b, b->health.reason, reason, sizeof(reason));
+	status_public_text(b->health.reason, reason, sizeof(reason));
 	j = json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:I, s:b}", "name", b->name, "state",
 	              health_state_names[b->health.state], "admin",
 	              admin_state_names[b->health.admin], "verdict",
@@ -461,6 +405,11 @@ static int dump_cb(const char *buf, size_t size, void *data)
 	return evbuffer_add(data, buf, size);
 }
 
+static void add_incident(const struct incident *inc, void *arg)
+{
+	json_array_append_new(arg, incident_json(inc));
+}
+
 static void get_api_status(struct evhttp_request *req)
 {
 	const struct conf_status *st = &server.conf->status;
@@ -478,8 +427,11 @@ static void get_api_status(struct evhttp_request *req)
 			reply_oom(req);
 			return;
 		}
-	root = json_pack("{s:o, s:s, s:o}", "title", json_text(st->title ? st->title : ""), "time",
-	                 at, "pools", pools);
+	json_t *incidents = json_array();
+	if (incidents != NULL)
+		incident_foreach(STATUS_INCIDENTS, add_incident, incidents);
+	root = json_pack("{s:o, s:s, s:o, s:o*}", "title", json_text(st->title ? st->title : ""),
+	                 "time", at, "pools", pools, "incidents", incidents);
 	if (root == NULL || json_dump_callback(root, dump_cb, out, JSON_COMPACT) < 0 ||
 	    evbuffer_add(out, "\n", 1) < 0) {
 		json_decref(root);

@@ -3,7 +3,10 @@ incident opens when a node leaves rotation, collects every transition of its poo
 updates (with an expected recovery time and a next-update time), resolves when the pool is
 operational again, and is still there, word for word, after a restart of nodegate and after a
 kill -9 right after an acknowledged write (SQLite in state_dir, WAL)."""
+import json
 import re
+import shutil
+import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
@@ -220,3 +223,33 @@ def test_manual_incident_for_planned_maintenance(h):
     assert not done["open"] and done["last_update"] == "resolved"
     assert [e["kind"] for e in done["entries"]] == ["open", "update", "resolve"]
     assert [i["id"] for i in incidents(sp)] == [other["id"], doc["id"]]  # open first
+
+
+def _texts(doc):
+    return json.dumps(doc)
+
+
+def test_public_incidents_hide_backend_addresses_unless_configured(h, certs):
+    """A killed node's reasons name the address it could not reach; the public APIs (and so
+    the page) say "(address hidden)" instead, unless public_backend_details = yes."""
+    for public in (False, True):
+        sp = free_port()
+        sims = {n: rippled_sim(h, certs, n, tag=f"{n}-{public}") for n in ("n1", "n2")}
+        # tcp probes: a killed node is refused at once ("refused: connect to ADDR"), where a
+        # TLS probe caught mid-handshake would say "reset" and name no address
+        keys = check_keys("50ms", check="tcp", rise=2, readmit_after="100ms", slow_start="0")
+        g = admin_gate(h, [be(s) for s in sims.values()], sp, pool=keys,
+                       status={"public_backend_details": "yes" if public else "no"})
+        wait_up(g, list(sims))
+        sims["n2"].kill()
+        wait_for(lambda: the_open_one(sp) is not None, 5, "an incident to open")
+        wait_for(lambda: "refused" in _texts(incidents(sp)), 5, "the refusal in the timeline")
+        status_code, _, doc = call(sp, "GET", "/api/status", token=None)
+        assert status_code == 200 and doc["incidents"], doc
+        addrs = (sims["n2"].addr, sims["n2"].peer_addr)  # traffic and probe addresses
+        for text in (_texts(incidents(sp)), _texts(doc)):
+            assert any(a in text for a in addrs) == public, text
+            assert ("(address hidden)" in text) != public, text
+        g.signal(signal.SIGTERM)
+        g.proc.wait(timeout=10)
+        shutil.rmtree(h.dir / "state")  # the next round starts with no history
