@@ -10,7 +10,7 @@ CONF=etc/demo.ini
 HOST=127.0.0.1
 NODE2_SCRIPT=healthy:40s,warning:6s,critical:4s,healthy:30s
 # Every port the demo needs: the nodes' JSON-RPC and peer ports, then nodegate's listeners.
-PORTS="5005 5006 5007 15235 15236 15237 8080 8081"
+PORTS="5005 5006 5007 15235 15236 15237 8080 8081 8404"
 
 die() {
 	echo "demo: $*" >&2
@@ -86,6 +86,8 @@ nodegate demo: three simulated rippled nodes behind nodegate ($CONF)
   node1  JSON-RPC $HOST:5005  peer $HOST:15235
   node2  JSON-RPC $HOST:5006  peer $HOST:15236  cycles: $NODE2_SCRIPT
   node3  JSON-RPC $HOST:5007  peer $HOST:15237
+
+Status page: http://$HOST:8404/   (also /api/status, /api/incidents, /metrics, /healthz)
 
 Try in another terminal:
   curl -s -d '{"method":"server_info","params":[{}]}' http://$HOST:8080/
