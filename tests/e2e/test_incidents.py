@@ -5,11 +5,11 @@ operational again, and is still there, word for word, after a restart of nodegat
 kill -9 right after an acknowledged write (SQLite in state_dir, WAL)."""
 import json
 import re
-import shutil
-import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
+
+import pytest
 
 from harness import free_port, wait_for
 from test_admin import admin, admin_gate, call, entry_texts, incidents, restart
@@ -229,27 +229,24 @@ def _texts(doc):
     return json.dumps(doc)
 
 
-def test_public_incidents_hide_backend_addresses_unless_configured(h, certs):
+@pytest.mark.parametrize("public", [False, True], ids=["hidden", "public"])
+def test_public_incidents_hide_backend_addresses_unless_configured(h, certs, public):
     """A killed node's reasons name the address it could not reach; the public APIs (and so
     the page) say "(address hidden)" instead, unless public_backend_details = yes."""
-    for public in (False, True):
-        sp = free_port()
-        sims = {n: rippled_sim(h, certs, n, tag=f"{n}-{public}") for n in ("n1", "n2")}
-        # tcp probes: a killed node is refused at once ("refused: connect to ADDR"), where a
-        # TLS probe caught mid-handshake would say "reset" and name no address
-        keys = check_keys("50ms", check="tcp", rise=2, readmit_after="100ms", slow_start="0")
-        g = admin_gate(h, [be(s) for s in sims.values()], sp, pool=keys,
-                       status={"public_backend_details": "yes" if public else "no"})
-        wait_up(g, list(sims))
-        sims["n2"].kill()
-        wait_for(lambda: the_open_one(sp) is not None, 5, "an incident to open")
-        wait_for(lambda: "refused" in _texts(incidents(sp)), 5, "the refusal in the timeline")
-        status_code, _, doc = call(sp, "GET", "/api/status", token=None)
-        assert status_code == 200 and doc["incidents"], doc
-        addrs = (sims["n2"].addr, sims["n2"].peer_addr)  # traffic and probe addresses
-        for text in (_texts(incidents(sp)), _texts(doc)):
-            assert any(a in text for a in addrs) == public, text
-            assert ("(address hidden)" in text) != public, text
-        g.signal(signal.SIGTERM)
-        g.proc.wait(timeout=10)
-        shutil.rmtree(h.dir / "state")  # the next round starts with no history
+    sp = free_port()
+    sims = {n: rippled_sim(h, certs, n) for n in ("n1", "n2")}
+    # tcp probes: a killed node is refused at once ("refused: connect to ADDR"), where a
+    # TLS probe caught mid-handshake would say "reset" and name no address
+    keys = check_keys("50ms", check="tcp", rise=2, readmit_after="100ms", slow_start="0")
+    g = admin_gate(h, [be(s) for s in sims.values()], sp, pool=keys,
+                   status={"public_backend_details": "yes" if public else "no"})
+    wait_up(g, list(sims))
+    sims["n2"].kill()
+    wait_for(lambda: the_open_one(sp) is not None, 5, "an incident to open")
+    wait_for(lambda: "refused" in _texts(incidents(sp)), 5, "the refusal in the timeline")
+    status_code, _, doc = call(sp, "GET", "/api/status", token=None)
+    assert status_code == 200 and doc["incidents"], doc
+    addrs = (sims["n2"].addr, sims["n2"].peer_addr)  # traffic and probe addresses
+    for text in (_texts(incidents(sp)), _texts(doc)):
+        assert any(a in text for a in addrs) == public, text
+        assert ("(address hidden)" in text) != public, text
