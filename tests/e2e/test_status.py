@@ -334,6 +334,7 @@ def test_metrics_parse_and_follow_the_traffic(h):
     assert value(before, "nodegate_pool_panic", "nodegate_pool_panic", pool="rpc") == 0
 
     load = Load(g.port, threads=4, max_requests=100, max_seconds=10)
+    wait_for(lambda: load.count() >= 100, 10, "the load's 100 requests")  # both nodes served
     load.stop()
     assert load.errors == [], load.errors[:5]
     c = http_conn(g.port)
