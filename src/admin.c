@@ -18,6 +18,7 @@
 #include <openssl/evp.h>
 
 #include "admin.h"
+#include "http.h"
 #include "bus.h"
 #include "incident.h"
 #include "monitor.h"
@@ -38,28 +39,6 @@
 #define REASON        "admin API" /* why, in the log and the timeline */
 
 /* ---- replies ------------------------------------------------------------------------------- */
-
-static const char *reason_phrase(int code)
-{
-	switch (code) {
-	case 200:
-		return "OK";
-	case 201:
-		return "Created";
-	case 400:
-		return "Bad Request";
-	case 401:
-		return "Unauthorized";
-	case 403:
-		return "Forbidden";
-	case 404:
-		return "Not Found";
-	case 405:
-		return "Method Not Allowed";
-	default:
-		return "Internal Server Error";
-	}
-}
 
 static int dump_cb(const char *buf, size_t size, void *data)
 {
@@ -83,7 +62,7 @@ static void reply_json(struct evhttp_request *req, int code, json_t *j)
 	json_decref(j);
 	evhttp_add_header(h, "Content-Type", JSON_CT);
 	evhttp_add_header(h, "Cache-Control", "no-store");
-	evhttp_send_reply(req, code, reason_phrase(code), NULL);
+	evhttp_send_reply(req, code, http_status_text(code), NULL);
 }
 
 /* A refusal, {"error": "..."}, counted: every refusal shows in /metrics. */

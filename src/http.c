@@ -147,6 +147,8 @@ const char *http_status_text(int status)
 		return "Switching Protocols";
 	case 200:
 		return "OK";
+	case 201:
+		return "Created";
 	case 204:
 		return "No Content";
 	case 301:

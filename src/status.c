@@ -327,14 +327,7 @@ static void clocks_now(struct clocks *c)
 /* MONO_MS (monitor_now's clock) as "2026-01-02T03:04:05.678Z". */
 static void iso_time(const struct clocks *c, uint64_t mono_ms, char *buf, size_t len)
 {
-	int64_t wall = c->wall_ms - ((int64_t)c->mono_ms - (int64_t)mono_ms);
-	time_t t = (time_t)(wall / 1000);
-	struct tm tm;
-	size_t n;
-
-	gmtime_r(&t, &tm);
-	n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf + n, len - n, ".%03dZ", (int)(wall % 1000));
+	incident_iso(c->wall_ms - ((int64_t)c->mono_ms - (int64_t)mono_ms), buf, len);
 }
 
 /* A JSON string of S; bytes of a text that is not UTF-8 (a title written in Latin-1) are
