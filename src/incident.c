@@ -583,21 +583,13 @@ static json_t *json_time(int64_t ms)
 	return json_string(buf);
 }
 
-/* A JSON string of a text that may not be UTF-8 (a reason quoting a node's bytes). */
+/* Public text (addresses hidden unless configured) as a JSON string. */
 static json_t *json_text(const char *raw)
 {
-	char buf[INCIDENT_TEXT_MAX], s[INCIDENT_TEXT_MAX];
-	size_t i;
+	char s[INCIDENT_TEXT_MAX];
 
 	status_public_text(raw, s, sizeof(s)); /* the APIs and the page are public */
-	json_t *j = json_string(s);
-
-	if (j != NULL)
-		return j;
-	for (i = 0; s[i] != '\0' && i + 1 < sizeof(buf); i++)
-		buf[i] = (unsigned char)s[i] < 0x80 ? s[i] : '?';
-	buf[i] = '\0';
-	return json_string(buf);
+	return status_json_text(s);
 }
 
 json_t *incident_entry_json(const struct incident_entry *e)

@@ -330,9 +330,7 @@ static void iso_time(const struct clocks *c, uint64_t mono_ms, char *buf, size_t
 	incident_iso(c->wall_ms - ((int64_t)c->mono_ms - (int64_t)mono_ms), buf, len);
 }
 
-/* A JSON string of S; bytes of a text that is not UTF-8 (a title written in Latin-1) are
- * kept as '?' rather than lose the whole answer. */
-static json_t *json_text(const char *s)
+json_t *status_json_text(const char *s)
 {
 	char buf[TITLE_MAX];
 	json_t *j = json_string(s);
@@ -365,8 +363,8 @@ static json_t *backend_json(const struct backend *b, const struct clocks *now, b
 	j = json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:I, s:b}", "name", b->name, "state",
 	              health_state_names[b->health.state], "admin",
 	              admin_state_names[b->health.admin], "verdict",
-	              verdict_names[b->health.last_verdict], "reason", json_text(reason), "since",
-	              since, "weight", (json_int_t)b->weight, "routable", b->routable);
+	              verdict_names[b->health.last_verdict], "reason", status_json_text(reason),
+	              "since", since, "weight", (json_int_t)b->weight, "routable", b->routable);
 	if (j == NULL || !details)
 		return j;
 	conf_addr_format(&b->conf.address, addr, sizeof(addr));
@@ -423,8 +421,9 @@ static void get_api_status(struct evhttp_request *req)
 	json_t *incidents = json_array();
 	if (incidents != NULL)
 		incident_foreach(STATUS_INCIDENTS, add_incident, incidents);
-	root = json_pack("{s:o, s:s, s:o, s:o*}", "title", json_text(st->title ? st->title : ""),
-	                 "time", at, "pools", pools, "incidents", incidents);
+	root = json_pack("{s:o, s:s, s:o, s:o*}", "title",
+	                 status_json_text(st->title ? st->title : ""), "time", at, "pools", pools,
+	                 "incidents", incidents);
 	if (root == NULL || json_dump_callback(root, dump_cb, out, JSON_COMPACT) < 0 ||
 	    evbuffer_add(out, "\n", 1) < 0) {
 		json_decref(root);
