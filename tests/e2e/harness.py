@@ -321,23 +321,29 @@ class Harness:
     def log_files(self):
         return sorted(p for p in self.dir.iterdir() if p.suffix in (".stderr", ".log", ".stdout"))
 
-    def nodesim(self, name, port=0):
-        log = self.dir / f"nodesim-{name}.log"
+    def nodesim(self, name, port=0, args=(), tag=None):
+        """A nodesim on PORT (0: any) with extra ARGS; with "--peer" in ARGS its TLS peer
+        port is sim.peer_port. TAG names the log file when the same node starts again."""
+        log = self.dir / f"nodesim-{tag or name}.log"
         with open(log, "wb") as f:
             proc = subprocess.Popen([str(NODESIM), "--listen", f"{HOST}:{port}", "--name", name,
-                                     "--quiet"], stdin=subprocess.DEVNULL, stdout=f,
-                                    stderr=subprocess.STDOUT)
+                                     "--quiet", *map(str, args)], stdin=subprocess.DEVNULL,
+                                    stdout=f, stderr=subprocess.STDOUT)
         sim = Sim(name, None, proc, log)
         self.sims.append(sim)
+        peer = "--peer" in args
 
         def ready():
             if proc.poll() is not None:
                 raise AssertionError(f"nodesim {name} exited {proc.returncode}: "
                                      f"{log.read_text(errors='replace')}")
-            m = re.search(r"nodesim \S+ listening on 127\.0\.0\.1:(\d+)",
-                          log.read_text(errors="replace"))
-            return m and int(m.group(1))
-        sim.port = wait_for(ready, 5, f"nodesim {name} to listen")
+            text = log.read_text(errors="replace")
+            m = re.search(r"nodesim \S+ listening on 127\.0\.0\.1:(\d+)", text)
+            p = re.search(r"nodesim \S+ peer on 127\.0\.0\.1:(\d+)", text)
+            if not m or (peer and not p):
+                return None
+            return int(m.group(1)), (int(p.group(1)) if p else None)
+        sim.port, sim.peer_port = wait_for(ready, 5, f"nodesim {name} to listen")
         return sim
 
     def nodesims(self, *names):

@@ -6,11 +6,10 @@ which node answers each client request (X-Node), and through the simulators' cou
 import json
 import re
 import signal
-import subprocess
 import time
 from datetime import datetime, timezone
 
-from harness import (HOST, NODESIM, SLOW, Load, Sim, free_port, http_conn, is_error_json,
+from harness import (HOST, SLOW, Load, free_port, http_conn, is_error_json,
                      rpc, wait_for)
 
 # ---------------------------------------------------------------------------------------
@@ -21,27 +20,10 @@ def rippled_sim(h, certs, name, port=0, peer_port=0, state=None, tag=None, extra
     """A nodesim with a TLS peer port (GET /health, self-signed certificate), registered
     with the harness (killed at teardown). sim.peer_port and sim.peer_addr are set.
     TAG names the log file when the same node is started again (a restart)."""
-    log = h.dir / f"nodesim-{tag or name}.log"
-    args = [str(NODESIM), "--listen", f"{HOST}:{port}", "--name", name, "--peer",
-            f"{HOST}:{peer_port}", "--cert", certs.cert, "--key", certs.key, "--quiet"]
+    args = ["--peer", f"{HOST}:{peer_port}", "--cert", certs.cert, "--key", certs.key]
     if state:
         args += ["--state", state]
-    args += list(extra)
-    with open(log, "wb") as f:
-        proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=f,
-                                stderr=subprocess.STDOUT)
-    sim = Sim(name, None, proc, log)
-    h.sims.append(sim)
-
-    def ready():
-        if proc.poll() is not None:
-            raise AssertionError(f"nodesim {name} exited {proc.returncode}: "
-                                 f"{log.read_text(errors='replace')}")
-        text = log.read_text(errors="replace")
-        m = re.search(r"nodesim \S+ listening on 127\.0\.0\.1:(\d+)", text)
-        p = re.search(r"nodesim \S+ peer on 127\.0\.0\.1:(\d+)", text)
-        return m and p and (int(m.group(1)), int(p.group(1)))
-    sim.port, sim.peer_port = wait_for(ready, 5, f"nodesim {name} to listen")
+    sim = h.nodesim(name, port, args=[*args, *extra], tag=tag)
     sim.peer_addr = f"{HOST}:{sim.peer_port}"
     return sim
 
