@@ -1,20 +1,72 @@
-/* JSON-RPC awareness: what a request body asks for, and whether it is safe to send twice.
- * Pure logic over a complete body held in memory (bounded by the caller). */
+/* JSON-RPC awareness: what a request body (or a WebSocket command message) asks for, whether
+ * it is safe to send twice, and whether the listener's method policy lets it through. Pure
+ * logic over a complete body held in memory (bounded by the caller). */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+
+#include "conf.h"
 
 #define RPC_METHOD_MAX  48    /* longer method names are cut (they are not rippled's) */
-#define RPC_INSPECT_MAX 65536 /* bodies up to this size are parsed */
+#define RPC_INSPECT_MAX 65536 /* default rpc_inspect_max: bodies up to this size are parsed */
+#define RPC_ID_MAX      64    /* an "id" echoed by refusals, as JSON text */
+
+/* Why a request may not go to a node. */
+enum rpc_refusal {
+	RPC_ALLOWED = 0,
+	RPC_DENIED, /* a call's method is denied here (rippled admin profile, deny/allow lists) */
+	RPC_SECRET, /* a call carries secret, seed, seed_hex or passphrase (public listener) */
+	RPC_REFUSAL_COUNT
+};
+extern const char *const rpc_refusal_names[RPC_REFUSAL_COUNT];
+
+/* Which method policy a listener applies. auto: rippled when its pool is checked as rippled. */
+enum rpc_profile {
+	RPC_PROFILE_AUTO = 0,
+	RPC_PROFILE_RIPPLED, /* rippled's admin methods denied unless the listener is admin */
+	RPC_PROFILE_NONE,    /* only allow_methods / deny_methods */
+	RPC_PROFILE_COUNT
+};
+extern const char *const rpc_profile_names[RPC_PROFILE_COUNT];
 
 struct rpc_info {
-	bool is_rpc;                 /* a JSON object or array of objects with "method" */
+	bool is_rpc;                 /* a JSON object or array of objects with "method"/"command" */
 	unsigned n_calls;            /* 1, or the batch size */
 	bool all_read;               /* no call is a write method: replaying is safe */
 	char method[RPC_METHOD_MAX]; /* the method, "batch" for arrays; "" when not RPC */
+	enum rpc_refusal refusal;    /* RPC_ALLOWED unless the policy refuses a call */
+	char refused_method[RPC_METHOD_MAX]; /* the first refused call's method */
+	char id[RPC_ID_MAX];             /* the (first) call's "id" as JSON text; "" when none */
+	bool has_ledger;                 /* some call names ledgers by number: */
+	uint32_t ledger_min, ledger_max; /* the range a node must hold to answer it */
 };
 
-/* Fills INFO from BODY. Never fails: a body that is not JSON-RPC gives is_rpc = false. */
-void rpc_inspect(const char *body, size_t len, struct rpc_info *info);
+/* A listener's policy, built from its conf and its pool's (allow_methods, deny_methods,
+ * profile, admin, rpc_inspect_max; the pool's check type and write_methods). NULL and err
+ * filled on failure. Immutable once built: rebuilt on reload. */
+struct rpc_policy;
+struct rpc_policy *rpc_policy_new(const struct conf_listener *l, const struct conf_pool *p,
+                                  char *err, size_t errlen);
+void rpc_policy_free(struct rpc_policy *pol);
+/* Bodies up to this size are inspected (rpc_inspect_max; RPC_INSPECT_MAX when POL is NULL). */
+size_t rpc_policy_inspect_max(const struct rpc_policy *pol);
+
+/* Fills INFO from BODY, a JSON-RPC request ({"method":..,"params":[{..}]}), a batch array,
+ * or a rippled WebSocket message ({"command":..,...}); POL may be NULL (built-in write
+ * methods, nothing refused). Never fails: a body that is not JSON-RPC gives is_rpc = false,
+ * and a body over the inspect limit is not parsed (is_rpc false, not replayable). */
+void rpc_inspect(const char *body, size_t len, const struct rpc_policy *pol, struct rpc_info *info);
 /* Whether METHOD changes state (submit, sign...): never retried once sent. */
 bool rpc_is_write_method(const char *method);
+/* METHOD, or "other" when it is not one of rippled's (bounded metric label); "-" for "". */
+const char *rpc_method_label(const char *method);
+/* rippled's error shape, written into OUT (NUL-terminated); its length, or -1 when it does
+ * not fit. JSON-RPC: {"result":{"error":E,"error_code":C,"error_message":M,"status":"error"}}
+ * plus "id" when the request had one; WebSocket (WS): {"error":E,"error_code":C,
+ * "error_message":M,"id":ID,"status":"error","type":"response"}. INFO may be NULL. */
+int rpc_error_body(const struct rpc_info *info, bool ws, const char *error, int code,
+                   const char *message, char *out, size_t len);
+/* The error token of a reply (result.error, or error of a WebSocket reply, or of a batch
+ * element): true and TOKEN filled when there is one. */
+bool rpc_reply_error(const char *body, size_t len, char *token, size_t toklen);

@@ -29,7 +29,7 @@ static const char *call_method(json_t *call)
 	return json_is_string(m) ? json_string_value(m) : NULL;
 }
 
-void rpc_inspect(const char *body, size_t len, struct rpc_info *info)
+void rpc_inspect(const char *body, size_t len, const struct rpc_policy *pol, struct rpc_info *info)
 {
 	json_error_t jerr;
 	json_t *root;

@@ -502,7 +502,7 @@ static void req_start(struct session *s, const char *buf)
 	if (r->req_body.done && r->req_body.total > 0) {
 		size_t len = evbuffer_get_length(r->out);
 		const char *all = (const char *)evbuffer_pullup(r->out, -1);
-		rpc_inspect(all + r->head_len, len - r->head_len, &r->rpc);
+		rpc_inspect(all + r->head_len, len - r->head_len, NULL, &r->rpc);
 	}
 	dispatch(s);
 }
@@ -579,7 +579,7 @@ static void req_body_buffer(struct session *s)
 	r->req_body.done = true;
 	size_t len = evbuffer_get_length(r->out);
 	const char *all = (const char *)evbuffer_pullup(r->out, -1);
-	rpc_inspect(all + r->head_len, len - r->head_len, &r->rpc);
+	rpc_inspect(all + r->head_len, len - r->head_len, NULL, &r->rpc);
 	dispatch(s);
 }
 

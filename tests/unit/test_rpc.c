@@ -14,7 +14,7 @@ static struct rpc_info inspect(const char *body)
 {
 	struct rpc_info info;
 
-	rpc_inspect(body, strlen(body), &info);
+	rpc_inspect(body, strlen(body), NULL, &info);
 	return info;
 }
 
