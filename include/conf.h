@@ -131,6 +131,78 @@ struct conf_backend {
 	struct conf_health health; /* the pool's, with this backend's overrides applied */
 };
 
+/* What alerts and hooks react to (the `on` lists of [alert] and [hook]). */
+enum notify_event {
+	NOTIFY_INCIDENT_OPEN = 0, /* an incident opened (a node left rotation, a pool degraded) */
+	NOTIFY_INCIDENT_UPDATE,   /* an open incident got worse, or ops posted an update */
+	NOTIFY_INCIDENT_RESOLVED, /* the pool is operational again */
+	NOTIFY_GRACE_EXPIRED,     /* a restarted node did not sync within its sync_grace */
+	NOTIFY_BACKEND_DOWN,      /* a node left rotation outside a sync grace */
+	NOTIFY_BACKEND_UP,        /* a node came back into rotation */
+	NOTIFY_COUNT
+};
+extern const char *const notify_event_names[NOTIFY_COUNT];
+
+/* Severities of alerts, mapped from the pool status (PagerDuty's words). */
+enum severity {
+	SEV_INFO = 0, /* operational: a resolve, a node back */
+	SEV_WARNING,  /* degraded */
+	SEV_ERROR,    /* partial outage */
+	SEV_CRITICAL, /* major outage */
+	SEV_COUNT
+};
+extern const char *const severity_names[SEV_COUNT];
+
+enum alert_type {
+	ALERT_WEBHOOK = 0, /* POST of a JSON event */
+	ALERT_SLACK,       /* Slack-compatible incoming webhook */
+	ALERT_PAGERDUTY,   /* PagerDuty Events API v2 */
+	ALERT_EMAIL,       /* SMTP through libcurl */
+	ALERT_TYPE_COUNT
+};
+extern const char *const alert_type_names[ALERT_TYPE_COUNT];
+
+/* [alert NAME]: one alert channel (alert.c). */
+struct conf_alert {
+	char *name;
+	int line;
+	int type;               /* enum alert_type */
+	char *url;              /* webhook, slack, pagerduty: where to POST */
+	char *headers;          /* extra request headers "Name: value; Name: value" */
+	char *headers_file;     /* more of them, one "Name: value" per line (tokens stay out) */
+	char *routing_key;      /* pagerduty: the integration's routing key */
+	char *routing_key_file; /* ... or read from this file */
+	char *smtp_url;         /* email: smtp://host:port or smtps://host:port */
+	char *from;             /* email: the sender address */
+	char *to;               /* email: recipient addresses, comma separated */
+	bool starttls;          /* email: require STARTTLS on smtp:// */
+	char *username;         /* email: SMTP login */
+	char *password_file;    /* email: the login's password, read from this file */
+	bool tls_verify;        /* verify the receiver's certificate */
+	char *tls_ca;           /* CA file for the receiver; the system store when unset */
+	char *on;               /* events sent: enum notify_event names, comma separated */
+	unsigned on_mask;       /* the same as bits (1 << NOTIFY_*), set by conf_load */
+	int min_severity;       /* enum severity: quieter events are not sent */
+	uint64_t rate_limit;    /* messages per minute at most (0: no limit); extra ones dropped */
+	uint64_t timeout;       /* one delivery attempt */
+	uint64_t retries;       /* further attempts after a failed one */
+	uint64_t retry_backoff; /* wait before the first retry, doubled each time */
+	uint64_t queue_size;    /* messages waiting per channel; more are dropped and counted */
+};
+
+/* [hook NAME]: a remediation program run on an event (hook.c). */
+struct conf_hook {
+	char *name;
+	int line;
+	char *on;                /* events: enum notify_event names, comma separated */
+	unsigned on_mask;        /* the same as bits, set by conf_load */
+	char *command;           /* argv, blank separated, "double quotes" group words */
+	uint64_t timeout;        /* killed (SIGTERM, then SIGKILL) past this */
+	char *pools;             /* only for these pools (comma list); NULL: all */
+	char *backends;          /* only for these backends (comma list); NULL: all */
+	uint64_t max_concurrent; /* runs of this hook at once; more are skipped */
+};
+
 /* [status]: the status listener (status.c). Without the section there is none. */
 struct conf_status {
 	bool enabled;                /* the file has a [status] section */
@@ -139,6 +211,7 @@ struct conf_status {
 	char *title;                 /* shown on the page and in /api/status */
 	bool public_backend_details; /* backend addresses in /api/status and on the page */
 	char *admin_token_file;      /* the admin API's bearer token; NULL: no admin API */
+	char *public_url;            /* the page's address as users reach it (alerts link it) */
 };
 
 struct conf {
@@ -151,6 +224,10 @@ struct conf {
 	size_t n_pools;
 	struct conf_backend *backends;
 	size_t n_backends;
+	struct conf_alert *alerts;
+	size_t n_alerts;
+	struct conf_hook *hooks;
+	size_t n_hooks;
 };
 
 /* Every message reads "FILE:LINE: [section] key: what is wrong (what was expected)". */
@@ -173,6 +250,11 @@ void conf_free(struct conf *c);
 	} while (0)
 
 const struct conf_pool *conf_find_pool(const struct conf *c, const char *name);
+const struct conf_alert *conf_find_alert(const struct conf *c, const char *name);
+/* A hook's command split into words (blanks separate, "double quotes" group, \\ and \"
+ * escape inside them): a NULL-terminated array in one allocation (free it), or NULL with
+ * the reason in err. */
+char **conf_split_command(const char *command, char *err, size_t errlen);
 
 /* Deep copy of a health block (its strings duplicated), for holders that outlive the conf;
  * on failure DST holds nothing to free. conf_health_deinit frees the strings. */
@@ -209,7 +291,8 @@ enum conf_type {
 };
 
 struct conf_option {
-	const char *section; /* "nodegate", "status", "listener", "pool", "backend" */
+	const char
+	    *section; /* "nodegate", "status", "listener", "pool", "backend", "alert", "hook" */
 	const char *name;
 	enum conf_type type;
 	size_t offset;            /* offsetof in the section's struct */

@@ -24,6 +24,7 @@ enum entry_kind {
 	ENTRY_UPDATE,     /* an ops update */
 	ENTRY_ADMIN,      /* drain, maint, ready, weight */
 	ENTRY_RESOLVE,    /* the pool is operational again (or ops resolved it) */
+	ENTRY_ACTION,     /* what automation did: an alert delivered or dropped, a hook's outcome */
 	ENTRY_COUNT
 };
 extern const char *const entry_kind_names[ENTRY_COUNT];
@@ -99,6 +100,29 @@ int incident_update(int64_t id, enum update_status s, const char *message, int64
                     int64_t next_update, int64_t now, struct incident_entry *out) WUR;
 /* A line (ENTRY_ADMIN) in POOL's open automatic incident, if any: a weight change. */
 void incident_note(const char *pool, const char *text, int64_t now);
+/* Appends a line of KIND (ENTRY_ACTION, ENTRY_ADMIN) to incident ID, open or resolved (a
+ * resolve alert is delivered after the resolve); -1 for an unknown id. Automatic lines are
+ * capped per incident like transitions. */
+int incident_add_line(int64_t id, enum entry_kind kind, const char *text, int64_t now) WUR;
+
+/* What happened to an incident, for alerts and hooks. */
+enum incident_change {
+	IC_OPEN = 0, /* it opened: E is its first line */
+	IC_UPDATE,   /* it got worse (E NULL: see severity) or ops posted an update (E) */
+	IC_RESOLVED, /* it resolved: E is the resolve line */
+	IC_COUNT
+};
+extern const char *const incident_change_names[IC_COUNT];
+
+/* Called on the loop after each change, with the incident as it is then (valid during the
+ * call only); it must not block nor change incidents. */
+typedef void (*incident_watch_fn)(enum incident_change what, const struct incident *inc,
+                                  const struct incident_entry *e, void *arg);
+#define INCIDENT_MAX_WATCHERS 4
+int incident_watch(incident_watch_fn fn, void *arg) WUR;
+/* Forgets every watcher (deinit, tests). */
+void incident_unwatch_all(void);
+
 /* Re-evaluates every pool on the next loop turn: after an admin change or a reload. */
 void incident_poke(void);
 

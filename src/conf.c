@@ -28,7 +28,7 @@
 #define MIB  (1024 * KIB)
 #define GIB  (1024 * MIB)
 
-#define OPT_MAX     96        /* options in the table, at most (static assert below) */
+#define OPT_MAX     192       /* options in the table, at most (static assert below) */
 #define NAME_MAXLEN 64        /* section names: [pool NAME] */
 #define FILE_MAXLEN (1 << 20) /* a config file larger than this is a mistake */
 #define SHOW_MAXLEN 64        /* longest value quoted back in a message */
@@ -51,6 +51,26 @@ const char *const check_type_names[CHECK_COUNT] = {
     [CHECK_NONE] = "none",
 };
 
+const char *const notify_event_names[NOTIFY_COUNT] = {
+    [NOTIFY_INCIDENT_OPEN] = "incident_open",         [NOTIFY_INCIDENT_UPDATE] = "incident_update",
+    [NOTIFY_INCIDENT_RESOLVED] = "incident_resolved", [NOTIFY_GRACE_EXPIRED] = "grace_expired",
+    [NOTIFY_BACKEND_DOWN] = "backend_down",           [NOTIFY_BACKEND_UP] = "backend_up",
+};
+
+const char *const severity_names[SEV_COUNT] = {
+    [SEV_INFO] = "info",
+    [SEV_WARNING] = "warning",
+    [SEV_ERROR] = "error",
+    [SEV_CRITICAL] = "critical",
+};
+
+const char *const alert_type_names[ALERT_TYPE_COUNT] = {
+    [ALERT_WEBHOOK] = "webhook",
+    [ALERT_SLACK] = "slack",
+    [ALERT_PAGERDUTY] = "pagerduty",
+    [ALERT_EMAIL] = "email",
+};
+
 /* The metrics of rippled's /health that ignore = may name. */
 static const char *const metric_names[] = {
     "amendment_blocked", "load_factor", "peers", "server_state", "validated_ledger",
@@ -61,6 +81,9 @@ static int WUR valid_path(char *v, char *err, size_t errlen);
 static int WUR valid_status_list(char *v, char *err, size_t errlen);
 static int WUR valid_json_list(char *v, char *err, size_t errlen);
 static int WUR valid_ignore(char *v, char *err, size_t errlen);
+static int WUR valid_events(char *v, char *err, size_t errlen);
+static int WUR valid_names(char *v, char *err, size_t errlen);
+static int WUR valid_header_list(char *v, char *err, size_t errlen);
 
 #define G(f) offsetof(struct conf_global, f)
 #define S(f) offsetof(struct conf_status, f)
@@ -68,6 +91,8 @@ static int WUR valid_ignore(char *v, char *err, size_t errlen);
 #define P(f) offsetof(struct conf_pool, f)
 #define B(f) offsetof(struct conf_backend, f)
 #define H(f) offsetof(struct conf_health, f)
+#define A(f) offsetof(struct conf_alert, f)
+#define K(f) offsetof(struct conf_hook, f)
 
 /* Row makers for the table; RELOAD and RESTART say whether a reload may change it. */
 #define RELOAD                true
@@ -104,10 +129,10 @@ static int WUR valid_ignore(char *v, char *err, size_t errlen);
 		ROW(sec, nm, CONF_ADDR, off), .def = df, .metavar = "HOST:PORT",                   \
 		                              .reloadable = rel, .help = hp                        \
 	}
-#define REQUIRED(sec, nm, ty, off, mv, rel, hp)                                                    \
+#define REQUIRED(sec, nm, ty, off, mv, rel, hp, ...)                                               \
 	{                                                                                          \
 		ROW(sec, nm, ty, off), .required = true, .metavar = mv, .reloadable = rel,         \
-		                       .help = hp                                                  \
+		                       .help = hp, __VA_ARGS__                                     \
 	}
 
 /* The source of truth. etc/nodegate.ini repeats every row (tests/unit/test_conf.c fails
@@ -130,6 +155,8 @@ const struct conf_option conf_options[] = {
         "heading of the status page and title in /api/status"),
     BOOL("status", "public_backend_details", S(public_backend_details), "no",
          "show backend addresses on the page and in /api/status; no: names only"),
+    STR("status", "public_url", S(public_url), NULL, "URL", RELOAD,
+        "the page's address as users reach it, linked from alerts; http://BIND/ when unset"),
     STR("status", "admin_token_file", S(admin_token_file), NULL, "PATH", RELOAD,
         "file holding the admin API's bearer token; no admin API when unset"),
 
@@ -259,6 +286,69 @@ const struct conf_option conf_options[] = {
         "CA bundle (PEM) to verify the backend with; the system store when unset"),
     STR("backend", "tls_sni", B(tls_sni), NULL, "HOSTNAME", RELOAD,
         "server name to send and verify; the host part of address when unset"),
+    REQUIRED("alert", "type", CONF_ENUM, A(type), "TYPE", RELOAD,
+             "webhook (JSON POST), slack (incoming webhook), pagerduty (Events API v2) or email",
+             .names = alert_type_names, .n_names = ALERT_TYPE_COUNT),
+    STR("alert", "url", A(url), NULL, "URL", RELOAD,
+        "webhook and slack: where to POST; pagerduty: https://events.pagerduty.com/v2/enqueue "
+        "when unset"),
+    {ROW("alert", "headers", CONF_STRING, A(headers)), .metavar = "NAME: VALUE; ...",
+     .reloadable = RELOAD, .validate = valid_header_list,
+     .help = "webhook and slack: extra request headers, separated by ';'"},
+    STR("alert", "headers_file", A(headers_file), NULL, "PATH", RELOAD,
+        "more headers, one NAME: VALUE per line: tokens stay out of this file"),
+    STR("alert", "routing_key", A(routing_key), NULL, "KEY", RELOAD,
+        "pagerduty: the integration's routing key (or routing_key_file)"),
+    STR("alert", "routing_key_file", A(routing_key_file), NULL, "PATH", RELOAD,
+        "pagerduty: a file holding the routing key"),
+    STR("alert", "smtp_url", A(smtp_url), NULL, "URL", RELOAD,
+        "email: smtp://HOST:PORT (STARTTLS with starttls = yes) or smtps://HOST:PORT"),
+    STR("alert", "from", A(from), NULL, "ADDRESS", RELOAD, "email: the sender address"),
+    {ROW("alert", "to", CONF_STRING, A(to)), .metavar = "ADDRESS,...", .reloadable = RELOAD,
+     .validate = valid_names, .help = "email: recipient addresses, comma separated"},
+    BOOL("alert", "starttls", A(starttls), "no",
+         "email: require STARTTLS on smtp:// (smtps:// is TLS from the start)"),
+    STR("alert", "username", A(username), NULL, "NAME", RELOAD,
+        "email: SMTP login name; its password comes from password_file"),
+    STR("alert", "password_file", A(password_file), NULL, "PATH", RELOAD,
+        "email: a file holding the SMTP password (first line)"),
+    BOOL("alert", "tls_verify", A(tls_verify), "yes",
+         "verify the receiver's certificate; no only for a test receiver"),
+    STR("alert", "tls_ca", A(tls_ca), NULL, "PATH", RELOAD,
+        "CA file to verify the receiver with; the system store when unset"),
+    {ROW("alert", "on", CONF_STRING, A(on)),
+     .def = "incident_open,incident_update,incident_resolved,grace_expired", .metavar = "EVENT,...",
+     .reloadable = RELOAD, .validate = valid_events,
+     .help = "events sent: incident_open, incident_update, incident_resolved, grace_expired, "
+             "backend_down, backend_up"},
+    ENUM("alert", "min_severity", A(min_severity), "info", severity_names, SEV_COUNT, RELOAD,
+         "quieter events are not sent: info, warning, error or critical (from the pool status)"),
+    NUM("alert", "rate_limit", CONF_UINT, A(rate_limit), "30", 0, 100000,
+        "messages per minute at most, then dropped and counted (0: no limit)"),
+    NUM("alert", "timeout", CONF_DURATION, A(timeout), "10s", 10, MS_M,
+        "one delivery attempt; a slow receiver never delays traffic or probes"),
+    NUM("alert", "retries", CONF_UINT, A(retries), "5", 0, 20,
+        "further attempts after a failed delivery, then it is dropped with a log line"),
+    NUM("alert", "retry_backoff", CONF_DURATION, A(retry_backoff), "1s", 1, MS_H,
+        "wait before the first retry, doubled after each failure"),
+    NUM("alert", "queue_size", CONF_UINT, A(queue_size), "100", 1, 10000,
+        "messages waiting per channel; more are dropped and counted"),
+
+    {ROW("hook", "on", CONF_STRING, K(on)), .def = "grace_expired", .metavar = "EVENT,...",
+     .reloadable = RELOAD, .validate = valid_events,
+     .help = "events that run it: incident_open, incident_update, incident_resolved, "
+             "grace_expired, backend_down, backend_up"},
+    REQUIRED("hook", "command", CONF_STRING, K(command), "PROGRAM ARG...", RELOAD,
+             "the program (absolute path) and its arguments; no shell; the event is in "
+             "NODEGATE_* variables"),
+    NUM("hook", "timeout", CONF_DURATION, K(timeout), "60s", 10, MS_H,
+        "the program is killed past this (SIGTERM, then SIGKILL 1s later)"),
+    {ROW("hook", "pools", CONF_STRING, K(pools)), .metavar = "NAME,...", .reloadable = RELOAD,
+     .validate = valid_names, .help = "only for these pools; all when unset"},
+    {ROW("hook", "backends", CONF_STRING, K(backends)), .metavar = "NAME,...", .reloadable = RELOAD,
+     .validate = valid_names, .help = "only for these backends; all when unset"},
+    NUM("hook", "max_concurrent", CONF_UINT, K(max_concurrent), "1", 1, 64,
+        "runs of this hook at once; an event past it is skipped (and logged)"),
 };
 const size_t conf_n_options = ARRAY_SIZE(conf_options);
 _Static_assert(ARRAY_SIZE(conf_options) <= OPT_MAX, "raise OPT_MAX");
@@ -270,12 +360,15 @@ enum sect_kind {
 	SK_LISTENER,
 	SK_POOL,
 	SK_BACKEND,
+	SK_ALERT,
+	SK_HOOK,
 	SK_COUNT
 };
 
 static const char *const sect_words[SK_COUNT] = {
     [SK_GLOBAL] = "nodegate", [SK_STATUS] = "status",   [SK_LISTENER] = "listener",
-    [SK_POOL] = "pool",       [SK_BACKEND] = "backend",
+    [SK_POOL] = "pool",       [SK_BACKEND] = "backend", [SK_ALERT] = "alert",
+    [SK_HOOK] = "hook",
 };
 
 /* One section as written, kept for messages after parsing. */
@@ -636,6 +729,107 @@ static int WUR valid_ignore(char *v, char *err, size_t errlen)
 	snprintf(err, errlen, "bad metric \"%s\" (expected a comma list of %s)",
 	         show(bad, q, sizeof(q)), words);
 	return -1;
+}
+
+static bool is_event(const char *it)
+{
+	for (size_t i = 0; i < NOTIFY_COUNT; i++)
+		if (strcmp(it, notify_event_names[i]) == 0)
+			return true;
+	return false;
+}
+
+static int WUR valid_events(char *v, char *err, size_t errlen)
+{
+	char q[SHOW_MAXLEN + 8], words[256];
+	const char *bad;
+
+	tidy(v, ",");
+	bad = each_item(v, is_event);
+	if (bad == NULL)
+		return 0;
+	format_words(notify_event_names, NOTIFY_COUNT, words, sizeof(words));
+	snprintf(err, errlen, "bad event \"%s\" (expected a comma list of %s)",
+	         show(bad, q, sizeof(q)), words);
+	return -1;
+}
+
+/* A section name or a mail address: visible ASCII without blanks, commas or brackets. */
+static bool is_word(const char *it)
+{
+	for (const char *c = it; *c != '\0'; c++)
+		if (*c <= ' ' || *c >= 0x7f || strchr(",<>;\"", *c) != NULL)
+			return false;
+	return true;
+}
+
+static int WUR valid_names(char *v, char *err, size_t errlen)
+{
+	char q[SHOW_MAXLEN + 8];
+	const char *bad;
+
+	tidy(v, ",");
+	bad = each_item(v, is_word);
+	if (bad == NULL)
+		return 0;
+	snprintf(err, errlen, "bad item \"%s\" (expected a comma list of names without blanks)",
+	         show(bad, q, sizeof(q)));
+	return -1;
+}
+
+/* "Name: value": a token, a colon, a value without control bytes. */
+static bool is_header(const char *it)
+{
+	size_t n = strspn(it, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_");
+
+	if (n == 0 || it[n] != ':')
+		return false;
+	for (const char *c = it + n + 1; *c != '\0'; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			return false;
+	return true;
+}
+
+static int WUR valid_header_list(char *v, char *err, size_t errlen)
+{
+	char q[SHOW_MAXLEN + 8];
+
+	tidy(v, ";");
+	for (char *it = v;;) {
+		char *end = strchrnul(it, ';'), c = *end;
+		bool ok;
+
+		*end = '\0';
+		ok = is_header(it);
+		if (!ok) {
+			snprintf(err, errlen,
+			         "bad header \"%s\" (expected NAME: VALUE pairs separated by ';')",
+			         show(it, q, sizeof(q)));
+			*end = c;
+			return -1;
+		}
+		*end = c;
+		if (c == '\0')
+			return 0;
+		it = end + 1;
+	}
+}
+
+/* The bits of a valid event list (NULL: none). */
+static unsigned event_mask(const char *list)
+{
+	unsigned mask = 0;
+
+	for (const char *it = list; it != NULL && *it != '\0';) {
+		size_t n = strcspn(it, ",");
+
+		for (unsigned i = 0; i < NOTIFY_COUNT; i++)
+			if (strlen(notify_event_names[i]) == n &&
+			    !strncmp(it, notify_event_names[i], n))
+				mask |= 1u << i;
+		it += n + (it[n] == ',');
+	}
+	return mask;
 }
 
 /* IPv4 forms: "*" (every address, binds only) and dotted quads. Returns 1 when HOST is
@@ -1027,6 +1221,10 @@ static void *sect_base(struct conf *c, enum sect_kind k, size_t idx)
 		return &c->pools[idx];
 	case SK_BACKEND:
 		return &c->backends[idx];
+	case SK_ALERT:
+		return &c->alerts[idx];
+	case SK_HOOK:
+		return &c->hooks[idx];
 	case SK_COUNT:
 		break;
 	}
@@ -1077,6 +1275,18 @@ static int WUR sect_add(struct parser *p, enum sect_kind k, const char *name, in
 		idx = c->n_backends - 1;
 		c->backends[idx].name = dup;
 		c->backends[idx].line = line;
+	} else if (k == SK_ALERT) {
+		if (grow((void **)&c->alerts, &c->n_alerts, sizeof(*c->alerts)) < 0)
+			goto fail_meta;
+		idx = c->n_alerts - 1;
+		c->alerts[idx].name = dup;
+		c->alerts[idx].line = line;
+	} else if (k == SK_HOOK) {
+		if (grow((void **)&c->hooks, &c->n_hooks, sizeof(*c->hooks)) < 0)
+			goto fail_meta;
+		idx = c->n_hooks - 1;
+		c->hooks[idx].name = dup;
+		c->hooks[idx].line = line;
 	} else if (k == SK_STATUS) {
 		c->status.enabled = true;
 		c->status.line = line;
@@ -1164,9 +1374,10 @@ static void parse_header(struct parser *p, char *line)
 	for (k = 0; k < SK_COUNT && strcmp(word, sect_words[k]) != 0; k++)
 		;
 	if (k == SK_COUNT) {
-		errf(p, p->lineno, label, NULL,
-		     "unknown section (expected [nodegate], [status], [listener NAME], [pool NAME] "
-		     "or [backend NAME])");
+		errf(
+		    p, p->lineno, label, NULL,
+		    "unknown section (expected [nodegate], [status], [listener NAME], [pool NAME], "
+		    "[backend NAME], [alert NAME] or [hook NAME])");
 		return;
 	}
 	if (!sect_named(k) && *name != '\0') {
@@ -1464,6 +1675,31 @@ static void check_listener(struct parser *p, const struct sect_meta *m)
 	}
 }
 
+/* A URL with one of the comma-separated SCHEMES ("http,https"). */
+static void check_url(struct parser *p, const struct sect_meta *m, const char *key, const char *url,
+                      const char *schemes)
+{
+	char q[SHOW_MAXLEN + 8];
+	const char *sep = url != NULL ? strstr(url, "://") : NULL;
+
+	if (url == NULL)
+		return;
+	if (sep != NULL && sep > url && sep[3] != '\0' && sep[3] != '/' &&
+	    strcspn(url, " \t") == strlen(url)) {
+		size_t n = (size_t)(sep - url);
+
+		for (const char *it = schemes; *it != '\0';) {
+			size_t k = strcspn(it, ",");
+
+			if (k == n && strncasecmp(it, url, n) == 0)
+				return;
+			it += k + (it[k] == ',');
+		}
+	}
+	errf(p, key_line(m, key), m->label, key,
+	     "bad URL \"%s\" (expected %s://HOST[:PORT][/PATH])", show(url, q, sizeof(q)), schemes);
+}
+
 /* The status listener must not take a listener's address. */
 static void check_status(struct parser *p, const struct sect_meta *m)
 {
@@ -1483,6 +1719,7 @@ static void check_status(struct parser *p, const struct sect_meta *m)
 		break;
 	}
 	check_file(p, m, "admin_token_file", st->admin_token_file, "a readable file");
+	check_url(p, m, "public_url", st->public_url, "http,https");
 }
 
 static void check_pool(struct parser *p, const struct sect_meta *m)
@@ -1541,6 +1778,107 @@ static void check_health(struct parser *p, const struct sect_meta *m, const stru
 		     check_type_names[h->check], show(h->check_path, q, sizeof(q)));
 }
 
+/* The type-specific keys of [alert]: a key of another type is a mistake worth naming. */
+static const struct {
+	const char *key;
+	unsigned types; /* bits of enum alert_type */
+} alert_keys[] = {
+    {"url", 1u << ALERT_WEBHOOK | 1u << ALERT_SLACK | 1u << ALERT_PAGERDUTY},
+    {"headers", 1u << ALERT_WEBHOOK | 1u << ALERT_SLACK},
+    {"headers_file", 1u << ALERT_WEBHOOK | 1u << ALERT_SLACK},
+    {"routing_key", 1u << ALERT_PAGERDUTY},
+    {"routing_key_file", 1u << ALERT_PAGERDUTY},
+    {"smtp_url", 1u << ALERT_EMAIL},
+    {"from", 1u << ALERT_EMAIL},
+    {"to", 1u << ALERT_EMAIL},
+    {"starttls", 1u << ALERT_EMAIL},
+    {"username", 1u << ALERT_EMAIL},
+    {"password_file", 1u << ALERT_EMAIL},
+};
+
+static void check_alert(struct parser *p, const struct sect_meta *m)
+{
+	struct conf_alert *a = &p->c->alerts[m->idx];
+	const char *type = alert_type_names[a->type];
+
+	for (size_t i = 0; i < ARRAY_SIZE(alert_keys); i++)
+		if (written(m, alert_keys[i].key) && !(alert_keys[i].types & 1u << a->type))
+			errf(p, key_line(m, alert_keys[i].key), m->label, alert_keys[i].key,
+			     "not used by type = %s (expected only the keys of that type)", type);
+	if ((a->type == ALERT_WEBHOOK || a->type == ALERT_SLACK) && a->url == NULL)
+		errf(p, key_line(m, "type"), m->label, "url",
+		     "required for type = %s (expected url = https://...)", type);
+	check_url(p, m, "url", a->url, "http,https");
+	if (a->type == ALERT_PAGERDUTY && (a->routing_key == NULL) == (a->routing_key_file == NULL))
+		errf(p, key_line(m, a->routing_key != NULL ? "routing_key" : "type"), m->label,
+		     "routing_key", "%s (expected one of routing_key or routing_key_file)",
+		     a->routing_key != NULL ? "set twice" : "required for type = pagerduty");
+	if (a->type == ALERT_EMAIL) {
+		static const char *const need[] = {"smtp_url", "from", "to"};
+		const char *have[] = {a->smtp_url, a->from, a->to};
+
+		for (size_t i = 0; i < ARRAY_SIZE(need); i++)
+			if (have[i] == NULL)
+				errf(p, key_line(m, "type"), m->label, need[i],
+				     "required for type = email (expected %s = ...)", need[i]);
+		check_url(p, m, "smtp_url", a->smtp_url, "smtp,smtps");
+		if ((a->username == NULL) != (a->password_file == NULL))
+			errf(p, key_line(m, a->username != NULL ? "username" : "password_file"),
+			     m->label, a->username != NULL ? "username" : "password_file",
+			     "set alone (expected both username and password_file, or neither)");
+	}
+	check_file(p, m, "headers_file", a->headers_file, "a readable file");
+	check_file(p, m, "routing_key_file", a->routing_key_file, "a readable file");
+	check_file(p, m, "password_file", a->password_file, "a readable file");
+	check_readable(p, m, "tls_ca", a->tls_ca);
+	a->on_mask = event_mask(a->on);
+}
+
+/* Each name of the comma list LIST must be a section of kind K. */
+static void check_names(struct parser *p, const struct sect_meta *m, const char *key,
+                        const char *list, enum sect_kind k)
+{
+	char name[NAME_MAXLEN + 1], q[SHOW_MAXLEN + 8];
+
+	for (const char *it = list; it != NULL && *it != '\0';) {
+		size_t n = strcspn(it, ",");
+
+		snprintf(name, sizeof(name), "%.*s", (int)n, it);
+		if (meta_find(p, k, name) == NULL)
+			errf(p, key_line(m, key), m->label, key,
+			     "no %s \"%s\" (expected names of [%s NAME] sections)", sect_words[k],
+			     show(name, q, sizeof(q)), sect_words[k]);
+		it += n + (it[n] == ',');
+	}
+}
+
+static void check_hook(struct parser *p, const struct sect_meta *m)
+{
+	struct conf_hook *hk = &p->c->hooks[m->idx];
+	char err[MSG_MAXLEN], q[SHOW_MAXLEN + 8];
+	char **argv;
+
+	hk->on_mask = event_mask(hk->on);
+	check_names(p, m, "pools", hk->pools, SK_POOL);
+	check_names(p, m, "backends", hk->backends, SK_BACKEND);
+	if (hk->command == NULL)
+		return;
+	argv = conf_split_command(hk->command, err, sizeof(err));
+	if (argv == NULL) {
+		errf(p, key_line(m, "command"), m->label, "command", "%s", err);
+		return;
+	}
+	if (argv[0][0] != '/')
+		errf(p, key_line(m, "command"), m->label, "command",
+		     "\"%s\" is not an absolute path (expected /PATH/TO/PROGRAM ARG...; no shell)",
+		     show(argv[0], q, sizeof(q)));
+	else if (access(argv[0], X_OK) < 0)
+		errf(p, key_line(m, "command"), m->label, "command",
+		     "cannot run \"%s\": %s (expected an executable file)",
+		     show(argv[0], q, sizeof(q)), strerror(errno));
+	free(argv);
+}
+
 static void validate(struct parser *p)
 {
 	for (size_t i = 0; i < p->n_metas; i++) {
@@ -1561,6 +1899,10 @@ static void validate(struct parser *p)
 			check_readable(p, m, "tls_ca", b->tls_ca);
 			if (b->pool != NULL && conf_find_pool(p->c, b->pool) != NULL)
 				check_health(p, m, &b->health);
+		} else if (m->kind == SK_ALERT) {
+			check_alert(p, m);
+		} else if (m->kind == SK_HOOK) {
+			check_hook(p, m);
 		}
 	}
 }
@@ -1720,6 +2062,19 @@ void conf_errors_deinit(struct conf_errors *e)
 	e->dropped = 0;
 }
 
+/* Frees the name and the CONF_STRING options of a section of kind K at BASE (its struct
+ * starts with the name). */
+static void free_strings(enum sect_kind k, void *base)
+{
+	for (size_t i = 0; i < conf_n_options; i++) {
+		const struct conf_option *o = &conf_options[i];
+
+		if (o->type == CONF_STRING && strcmp(o->section, sect_words[k]) == 0)
+			free(*(char **)((char *)base + o->offset));
+	}
+	free(*(char **)base);
+}
+
 void conf_free(struct conf *c)
 {
 	if (c == NULL)
@@ -1741,15 +2096,94 @@ void conf_free(struct conf *c)
 		free(c->backends[i].tls_ca);
 		free(c->backends[i].tls_sni);
 	}
+	for (size_t i = 0; i < c->n_alerts; i++)
+		free_strings(SK_ALERT, &c->alerts[i]);
+	for (size_t i = 0; i < c->n_hooks; i++)
+		free_strings(SK_HOOK, &c->hooks[i]);
 	free(c->listeners);
 	free(c->pools);
 	free(c->backends);
+	free(c->alerts);
+	free(c->hooks);
 	free(c->global.access_log);
 	free(c->global.state_dir);
 	free(c->status.title);
 	free(c->status.admin_token_file);
+	free(c->status.public_url);
 	free(c->path);
 	free(c);
+}
+
+const struct conf_alert *conf_find_alert(const struct conf *c, const char *name)
+{
+	for (size_t i = 0; i < c->n_alerts; i++)
+		if (strcmp(c->alerts[i].name, name) == 0)
+			return &c->alerts[i];
+	return NULL;
+}
+
+/* Two passes over COMMAND: the first counts words and bytes, the second writes them after
+ * the pointer array. */
+char **conf_split_command(const char *command, char *err, size_t errlen)
+{
+	size_t words = 0, bytes = 0;
+	char **argv = NULL, *out = NULL;
+
+	for (int pass = 0; pass < 2; pass++) {
+		size_t w = 0;
+		const char *c = command;
+
+		for (;;) {
+			c += strspn(c, " \t");
+			if (*c == '\0')
+				break;
+			if (pass == 1)
+				argv[w] = out;
+			while (*c != '\0' && *c != ' ' && *c != '\t') {
+				if (*c != '"') {
+					if (pass == 1)
+						*out++ = *c;
+					else
+						bytes++;
+					c++;
+					continue;
+				}
+				for (c++; *c != '"'; c++) {
+					if (*c == '\0') {
+						snprintf(err, errlen,
+						         "unclosed quote (expected \"...\")");
+						free(argv);
+						return NULL;
+					}
+					if (*c == '\\' && (c[1] == '"' || c[1] == '\\'))
+						c++;
+					if (pass == 1)
+						*out++ = *c;
+					else
+						bytes++;
+				}
+				c++;
+			}
+			if (pass == 1)
+				*out++ = '\0';
+			bytes++;
+			w++;
+		}
+		if (pass == 0) {
+			if (w == 0) {
+				snprintf(err, errlen, "empty (expected PROGRAM ARG...)");
+				return NULL;
+			}
+			words = w;
+			argv = calloc(1, (words + 1) * sizeof(char *) + bytes);
+			if (argv == NULL) {
+				snprintf(err, errlen, "out of memory");
+				return NULL;
+			}
+			out = (char *)(argv + words + 1);
+		}
+	}
+	return argv;
 }
 
 const struct conf_pool *conf_find_pool(const struct conf *c, const char *name)

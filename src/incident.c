@@ -35,8 +35,42 @@ const char *const update_status_names[UPD_COUNT] = {
 
 const char *const entry_kind_names[ENTRY_COUNT] = {
     [ENTRY_OPEN] = "open",   [ENTRY_TRANSITION] = "transition", [ENTRY_UPDATE] = "update",
-    [ENTRY_ADMIN] = "admin", [ENTRY_RESOLVE] = "resolve",
+    [ENTRY_ADMIN] = "admin", [ENTRY_RESOLVE] = "resolve",       [ENTRY_ACTION] = "action",
 };
+
+const char *const incident_change_names[IC_COUNT] = {
+    [IC_OPEN] = "open",
+    [IC_UPDATE] = "update",
+    [IC_RESOLVED] = "resolved",
+};
+
+static struct {
+	incident_watch_fn fn;
+	void *arg;
+} watchers[INCIDENT_MAX_WATCHERS];
+static size_t n_watchers;
+
+int incident_watch(incident_watch_fn fn, void *arg)
+{
+	if (n_watchers == INCIDENT_MAX_WATCHERS)
+		return -1;
+	watchers[n_watchers].fn = fn;
+	watchers[n_watchers].arg = arg;
+	n_watchers++;
+	return 0;
+}
+
+void incident_unwatch_all(void)
+{
+	n_watchers = 0;
+}
+
+static void tell(enum incident_change what, const struct incident *inc,
+                 const struct incident_entry *e)
+{
+	for (size_t i = 0; i < n_watchers; i++)
+		watchers[i].fn(what, inc, e, watchers[i].arg);
+}
 
 const char *const incident_step_names[STEP_COUNT] = {
     [STEP_NONE] = "none",
@@ -250,7 +284,7 @@ static struct incident_entry *entry_push(struct inc *in)
 static struct incident_entry *add_entry(struct inc *in, enum entry_kind kind, const char *text,
                                         int64_t at)
 {
-	bool autoline = kind == ENTRY_TRANSITION || kind == ENTRY_ADMIN;
+	bool autoline = kind == ENTRY_TRANSITION || kind == ENTRY_ADMIN || kind == ENTRY_ACTION;
 	struct incident_entry *e;
 
 	if (autoline && in->n_auto > INCIDENT_AUTO_MAX)
@@ -325,10 +359,13 @@ static void span_set(struct inc *in, bool outage, int64_t now)
 
 static void resolve(struct inc *in, const char *text, int64_t now)
 {
+	const struct incident_entry *e;
+
 	span_set(in, false, now);
-	add_entry(in, ENTRY_RESOLVE, text, now);
+	e = add_entry(in, ENTRY_RESOLVE, text, now);
 	in->pub.resolved = now;
 	store_put_incident(&in->pub);
+	tell(IC_RESOLVED, &in->pub, e);
 	STAT_INC(incidents_resolved);
 	log_info("incident %lld resolved after %llds: %s", (long long)in->pub.id,
 	         (long long)((now - in->pub.started) / 1000), in->pub.title);
@@ -342,6 +379,7 @@ static void raise_severity(struct inc *in, int status)
 		return;
 	in->pub.severity = status;
 	store_put_incident(&in->pub);
+	tell(IC_UPDATE, &in->pub, NULL);
 }
 
 /* "backend n2: up -> down (peers 0)", the way the log says it. */
@@ -395,7 +433,7 @@ void incident_on_event(const char *pool, const char *backend, const struct healt
 		line(title, sizeof(title), "%s: %s (%s)", pool, pool_status_names[sev], cause);
 		in = inc_new(pool, title, sev, false, at);
 		if (in != NULL)
-			add_entry(in, ENTRY_OPEN, text, at);
+			tell(IC_OPEN, &in->pub, add_entry(in, ENTRY_OPEN, text, at));
 		break;
 	case STEP_APPEND:
 		add_entry(in, he->kind == HE_ADMIN ? ENTRY_ADMIN : ENTRY_TRANSITION, text, at);
@@ -421,10 +459,13 @@ void incident_on_status(const char *pool, int status, int64_t now)
 		line(title, sizeof(title), "%s: %s (%s)", pool, pool_status_names[status],
 		     t != NULL && t->cause[0] != '\0' ? t->cause : "pool status");
 		in = inc_new(pool, title, status, false, now);
-		if (in != NULL)
-			add_entry(in, ENTRY_OPEN, text, now);
-		if (in != NULL && t->last_fresh) /* what made it worse */
+		if (in == NULL)
+			break;
+		size_t first = in->pub.n_entries;
+		bool added = add_entry(in, ENTRY_OPEN, text, now) != NULL;
+		if (t->last_fresh) /* what made it worse */
 			add_entry(in, t->last.kind, t->last.text, t->last.at);
+		tell(IC_OPEN, &in->pub, added ? &in->entries[first] : NULL); /* after a realloc */
 		break;
 	case STEP_APPEND:
 		add_entry(in, ENTRY_TRANSITION, text, now);
@@ -463,7 +504,9 @@ int64_t incident_open_manual(const struct incident_manual *m, int64_t now)
 	in->pub.planned_start = m->planned_start;
 	in->pub.planned_end = m->planned_end;
 	store_put_incident(&in->pub);
-	add_entry(in, ENTRY_OPEN, m->message != NULL && *m->message ? m->message : m->title, now);
+	tell(IC_OPEN, &in->pub,
+	     add_entry(in, ENTRY_OPEN, m->message != NULL && *m->message ? m->message : m->title,
+	               now));
 	return in->pub.id;
 }
 
@@ -489,6 +532,18 @@ int incident_update(int64_t id, enum update_status s, const char *message, int64
 	log_info("incident %lld: update (%s): %s", (long long)id, update_status_names[s], e->text);
 	if (s == UPD_RESOLVED && in->pub.resolved == 0)
 		resolve(in, "resolved by ops", now);
+	else
+		tell(IC_UPDATE, &in->pub, &in->entries[in->pub.n_entries - 1]);
+	return 0;
+}
+
+int incident_add_line(int64_t id, enum entry_kind kind, const char *text, int64_t now)
+{
+	struct inc *in = find(id);
+
+	if (in == NULL || kind >= ENTRY_COUNT)
+		return -1;
+	add_entry(in, kind, text, now);
 	return 0;
 }
 

@@ -62,7 +62,7 @@ static const char *const update_words[UPD_COUNT] = {
 
 static const char *const entry_words[ENTRY_COUNT] = {
     [ENTRY_OPEN] = "Opened",           [ENTRY_TRANSITION] = "Change", [ENTRY_UPDATE] = "Update",
-    [ENTRY_ADMIN] = "Operator action", [ENTRY_RESOLVE] = "Resolved",
+    [ENTRY_ADMIN] = "Operator action", [ENTRY_RESOLVE] = "Resolved",  [ENTRY_ACTION] = "Automation",
 };
 
 /* ---- the inline style and script (their hashes go in the Content-Security-Policy) ------ */
@@ -669,7 +669,7 @@ static void write_entry(struct out *o, const struct incident_entry *e, const str
 {
 	static const char *const kind_class[ENTRY_COUNT] = {
 	    [ENTRY_OPEN] = "k-open",   [ENTRY_TRANSITION] = "k-change", [ENTRY_UPDATE] = "k-update",
-	    [ENTRY_ADMIN] = "k-admin", [ENTRY_RESOLVE] = "k-resolve",
+	    [ENTRY_ADMIN] = "k-admin", [ENTRY_RESOLVE] = "k-resolve",   [ENTRY_ACTION] = "k-admin",
 	};
 	size_t k = e->kind < ENTRY_COUNT ? e->kind : ENTRY_TRANSITION;
 

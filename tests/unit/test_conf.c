@@ -750,7 +750,8 @@ static void test_dialect(void **state)
 static void test_err_sections(void **state)
 {
 	EXPECT("[foo]\nx = 1\n" TAIL, "1: [foo]: unknown section (expected [nodegate], [status], "
-	                              "[listener NAME], [pool NAME] or [backend NAME])");
+	                              "[listener NAME], [pool NAME], [backend NAME], [alert NAME] "
+	                              "or [hook NAME])");
 	EXPECT("[listener]\nbind = 127.0.0.1:80\n" TAIL,
 	       "1: [listener]: missing name (expected [listener NAME])");
 	EXPECT("[backend]\n" TAIL, "1: [backend]: missing name (expected [backend NAME])");
@@ -929,7 +930,7 @@ static void test_err_status(void **state)
 	       "2: [status]: duplicate section (expected one [status], first at line 1)");
 	EXPECT("[status]\nport = 80\n" TAIL,
 	       "2: [status] port: unknown option (expected one of: bind, title, "
-	       "public_backend_details, admin_token_file)");
+	       "public_backend_details, public_url, admin_token_file)");
 	EXPECT("[status]\nbind = 8404\npublic_backend_details = maybe\ntitle =\n" TAIL,
 	       "2: [status] bind: bad address \"8404\" (expected HOST:PORT)",
 	       "3: [status] public_backend_details: bad value \"maybe\" (expected yes or no)",
@@ -1148,7 +1149,7 @@ static void test_err_many(void **state)
 	       "8: [pool rpc] retries: 11 is out of range (expected 0..10)",
 	       "9: [pool rpc] retries: duplicate option (expected it once, first at line 8)",
 	       "10: [weird]: unknown section (expected [nodegate], [status], [listener NAME], "
-	       "[pool NAME] or [backend NAME])",
+	       "[pool NAME], [backend NAME], [alert NAME] or [hook NAME])",
 	       "11: [backend n1] address: required option missing (expected address = HOST:PORT)",
 	       "13: [pool lonely]: no backend in this pool (expected a [backend NAME] with pool = "
 	       "lonely)");
@@ -1179,7 +1180,8 @@ static void test_err_bounded(void **state)
 
 static void test_table(void **state)
 {
-	static const char *const sections[] = {"nodegate", "status", "listener", "pool", "backend"};
+	static const char *const sections[] = {"nodegate", "status", "listener", "pool",
+	                                       "backend",  "alert",  "hook"};
 
 	for (size_t i = 0; i < conf_n_options; i++) {
 		const struct conf_option *o = &conf_options[i];
@@ -1226,17 +1228,18 @@ static bool opt_in(const struct conf_option *o, const char *section)
  * with its help as the comment line above it and its default as the value; every option
  * line of the example ("key = value", or ";key = value" for one left unset) is in the
  * table. A health option is documented once, in [pool]; a [backend] may repeat it.
- * Commented examples (";[pool NAME]" and the ';' lines after it) need only name options
- * of their section: test_example_blocks loads them. */
+ * Commented examples (";[pool NAME]" and the ';' and '#' lines after it) need only name
+ * options of their section, and may document one with its help above it (sections that
+ * only examples show, like [alert]); test_example_blocks loads them. */
 static void test_optscan(void **state)
 {
 	FILE *fp = fopen(EXAMPLE, "r");
 	char line[512], prev[512] = "", section[32] = "", want[512];
-	bool seen[128] = {false}, example = false;
+	bool seen[256] = {false}, example = false;
 	int lineno = 0;
 
 	assert_non_null(fp);
-	assert_true(conf_n_options <= 128);
+	assert_true(conf_n_options <= 256);
 	while (fgets(line, sizeof(line), fp) != NULL) {
 		char *key, *eq, *value;
 		const struct conf_option *o = NULL;
@@ -1244,7 +1247,7 @@ static void test_optscan(void **state)
 
 		lineno++;
 		line[strcspn(line, "\r\n")] = '\0';
-		if (example && line[0] != ';') {
+		if (example && line[0] != ';' && line[0] != '#') {
 			example = false;
 			section[0] = '\0'; /* an option after an example needs a header */
 		}
@@ -1252,7 +1255,7 @@ static void test_optscan(void **state)
 			example = line[0] == ';';
 			assert_int_equal(sscanf(line + example, "[%31[a-z]", section), 1);
 		} else if (line[0] != '#' && line[0] != '\0') {
-			key = line + (line[0] == ';');
+			key = line + strspn(line, ";");
 			eq = strstr(key, " = ");
 			if (eq == NULL ||
 			    strspn(key, "abcdefghijklmnopqrstuvwxyz_") != (size_t)(eq - key))
@@ -1269,8 +1272,11 @@ static void test_optscan(void **state)
 			if (!example && o->def != NULL && strcmp(value, o->def) != 0)
 				fail_msg("%s:%d: [%s] %s = %s, the default is %s", EXAMPLE, lineno,
 				         section, key, value, o->def);
+			snprintf(want, sizeof(want), "# %s", o->help);
+			if (example && !seen[o - conf_options] && strcmp(prev, want) == 0 &&
+			    strcmp(o->section, section) == 0)
+				seen[o - conf_options] = true; /* a section only examples show */
 			if (!example && !seen[o - conf_options]) {
-				snprintf(want, sizeof(want), "# %s", o->help);
 				if (strcmp(o->section, section) != 0)
 					fail_msg("%s:%d: [%s] %s: document it in [%s] first",
 					         EXAMPLE, lineno, section, key, o->section);
@@ -1306,9 +1312,11 @@ static void test_example_blocks(void **state)
 	while (fgets(line, sizeof(line), fp) != NULL) {
 		if (line[0] == ';' && line[1] == '[')
 			n_blocks++;
-		example = line[0] == ';' && (example || line[1] == '[');
+		/* a block runs from ";[" over ';' and '#' lines; ";;" stays a comment */
+		example =
+		    (line[0] == ';' || (line[0] == '#' && example)) && (example || line[1] == '[');
 		assert_true(off + strlen(line) < 64 * 1024);
-		off += (size_t)sprintf(text + off, "%s", line + example);
+		off += (size_t)sprintf(text + off, "%s", line + (example && line[0] == ';'));
 	}
 	fclose(fp);
 	assert_true(n_blocks >= 2);
