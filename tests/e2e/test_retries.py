@@ -7,7 +7,7 @@ what the client gets, which node answered (X-Node), the calls each simulated nod
 and bursts no test reaches, so that no node leaves rotation during a test."""
 import json
 
-from harness import HOST, free_port, http_conn, is_error_json, rpc_body
+from harness import HOST, free_port, http_conn, is_error_json, rpc_body, wait_for
 from test_health import set_health
 from test_status import scrape, status_section, value
 
@@ -114,6 +114,19 @@ def test_5xx_on_a_read_retried_on_a_write_passed_through(h):
     assert retries(g, "status_5xx") == 1
 
 
+def test_error_token_on_a_read_retried_on_a_write_passed_through(h):
+    g, bad, good = bad_and_good(h)
+    set_health(bad, "healthy", rpc_error="noNetwork")
+    status, node, body = post(g.port, rpc_body("server_info"))
+    assert status == 200 and node == "n2", (status, node, body)
+    assert retries(g, "rpc_error") == 1
+    status, node, body = post(g.port, rpc_body("submit", [{"tx_blob": "00"}]))
+    assert (status, node) == (200, "n1"), body
+    assert json.loads(body)["result"]["error"] == "noNetwork"
+    assert (calls(bad, "submit"), calls(good, "submit")) == (1, 0)
+    assert retries(g, "rpc_error") == 1
+
+
 def test_timeout_on_a_read_retried(h):
     g, bad, good = bad_and_good(h, response_timeout="300ms")
     set_health(bad, "healthy", delay_ms=3000)
@@ -141,6 +154,13 @@ def test_retry_budget_caps_retries_of_a_request_that_always_fails(h):
     assert attempts == n + allowed, f"{attempts} node attempts for {n} requests"
     # the first request used both retries; each later one was refused once
     assert exhausted(g) == n - 1
+    # a reload keeps the pool, and with it the spent budget and the counters
+    g.reload(g.ini.read_text().replace("response_timeout = 5s", "response_timeout = 4s"))
+    wait_for(lambda: "reload done" in g.stderr(), 5, "the reload")
+    status, node, body = post(g.port, rpc_body("server_info"))
+    assert status == 502, (status, body)
+    assert sum(calls(s, "server_info") for s in sims) == attempts + 1
+    assert (retries(g, "reset"), exhausted(g)) == (allowed, n)
     assert g.alive()
 
 
