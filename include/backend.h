@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <sys/queue.h>
 
+#include "budget.h"
 #include "conf.h"
 #include "health.h"
 
@@ -45,6 +46,8 @@ struct pool {
 	struct backend **members;
 	size_t n_members;
 	bool in_panic; /* fewer than min_up in rotation (logged on change) */
+
+	struct budget budget; /* retries after sending (session.c); carried across reloads */
 };
 
 /* Creates a backend from its configuration (strings are copied); refs = 1; its rotation

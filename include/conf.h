@@ -114,6 +114,12 @@ struct conf_pool {
 	uint64_t max_idle;         /* pooled keep-alive connections per backend */
 	uint64_t min_up;           /* fewer backends up than this: panic (least bad get traffic) */
 	bool panic;                /* route to the least bad in panic (no: 503 instead) */
+
+	/* the retry budget (budget.h) of retries after a node received the request */
+	uint64_t retry_budget;        /* % of the window's requests; 0: no such retries */
+	uint64_t retry_budget_window; /* the budget's sliding window */
+	uint64_t retry_budget_min;    /* such retries always allowed per window */
+
 	struct conf_health health;
 };
 

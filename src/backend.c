@@ -101,6 +101,7 @@ struct pool *pool_new(const struct conf_pool *cp)
 	p->conf.name = strdup(cp->name);
 	p->name = p->conf.name;
 	p->refs = 1;
+	budget_init(&p->budget, cp->retry_budget, cp->retry_budget_window, cp->retry_budget_min);
 	return p;
 }
 

@@ -251,12 +251,18 @@ static int plan_backends(struct plan *p, const struct conf *c, struct conf_error
 	return rc;
 }
 
+static struct pool *find_pool(struct pool **pools, size_t n, const char *name);
+
 static int plan_pools(struct plan *p, const struct conf *c)
 {
 	for (size_t i = 0; i < c->n_pools; i++) {
 		p->pools[i] = pool_new(&c->pools[i]);
 		if (p->pools[i] == NULL)
 			return -1;
+		/* a pool of the same name keeps its retry budget: a reload is no free pass */
+		struct pool *old = find_pool(server.pools, server.n_pools, c->pools[i].name);
+		if (old != NULL)
+			budget_carry(&p->pools[i]->budget, &old->budget);
 		for (size_t j = 0; j < c->n_backends; j++)
 			if (strcmp(c->backends[j].pool, c->pools[i].name) == 0 &&
 			    pool_add(p->pools[i], p->backends[j]) != 0)

@@ -27,6 +27,7 @@
 #include <event2/event.h>
 #include <event2/event_struct.h>
 
+#include "budget.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
@@ -664,16 +665,33 @@ static void resp_reset(struct request *r)
 	memset(&r->resp_body, 0, sizeof(r->resp_body));
 }
 
+/* Asks the pool's retry budget for a retry for WHY (charged when the request reached a
+ * node); false when it is spent. */
+static bool retry_allowed(struct session *s, enum retry_reason why)
+{
+	struct request *r = s->r;
+
+	if (budget_retry(&r->pool->budget, why, r->sent, monitor_now()))
+		return true;
+	slog(LOGL_DEBUG, s, "retry (%s) refused: the retry budget of pool %s is spent",
+	     retry_reason_names[why], r->pool->name);
+	return false;
+}
+
 /* Another backend for the request, when it may go there: it never reached a node, or it
- * is safe to send twice. Returns false when the caller must answer instead. */
-static bool retry_elsewhere(struct session *s)
+ * is safe to send twice and the pool's retry budget allows it. Returns false when the
+ * caller must answer instead (with the node's own answer when it has one). */
+static bool retry_elsewhere(struct session *s, enum retry_reason why)
 {
 	struct request *r = s->r;
 
 	if ((r->sent && !replayable(r)) || r->n_tried > pool_retries(s))
 		return false;
-	if (r->sent && !pool_can_pick(r->pool, r->tried, r->n_tried))
+	bool other = pool_can_pick(r->pool, r->tried, r->n_tried);
+	if (r->sent && !other)
 		return false; /* the node's own answer beats a 502 */
+	if (other && !retry_allowed(s, why))
+		return false;
 	STAT_INC(req_retried);
 	resp_reset(r);
 	r->sent = false;
@@ -697,7 +715,7 @@ static void backend_failed(struct session *s, bool timeout, bool unreachable, co
 	}
 	up_drop(s, false);
 	r->last_timeout = timeout;
-	if (retry_elsewhere(s))
+	if (retry_elsewhere(s, !r->sent ? RETRY_CONNECT : timeout ? RETRY_TIMEOUT : RETRY_RESET))
 		return;
 	if (s->l->conf.mode == MODE_TCP) {
 		session_free(s);
@@ -742,8 +760,10 @@ static void dispatch(struct session *s)
 	struct request *r = s->r;
 	char err[256];
 
-	if (r->pool == NULL)
+	if (r->pool == NULL) {
 		r->pool = pool_ref(s->l->pool);
+		budget_request(&r->pool->budget, monitor_now());
+	}
 	for (;;) {
 		struct backend *b = pool_pick(r->pool, r->tried, r->n_tried);
 		if (b == NULL)
@@ -761,8 +781,10 @@ static void dispatch(struct session *s)
 				connect_reason(why, sizeof(why), b, "refused", ECONNREFUSED);
 				monitor_passive(b, V_CRITICAL, true, why);
 			}
-			if (r->n_tried > pool_retries(s))
+			if (r->n_tried > pool_retries(s) ||
+			    !pool_can_pick(r->pool, r->tried, r->n_tried))
 				break;
+			(void)retry_allowed(s, RETRY_CONNECT); /* never refused: counted */
 			continue;
 		}
 		b->active++;
@@ -853,22 +875,38 @@ static void resp_done(struct session *s)
 		conn_trim(s->client); /* idle: no buffers held */
 }
 
-/* A held JSON-RPC answer is complete: an error token is a signal against the node, and a
- * read goes to another node; otherwise the answer goes out as it came. */
-static void resp_release(struct session *s)
+/* Why a complete held answer should go to another node: HTTP 5xx (resp_head noted it
+ * against the node), or an error token, a signal against the node noted here.
+ * RETRY_REASON_COUNT: it is an answer to pass on. */
+static enum retry_reason resp_verdict(struct session *s)
 {
 	struct request *r = s->r;
 	char token[32], why[64];
+
+	if (r->status >= 500)
+		return RETRY_STATUS_5XX;
 	size_t len = evbuffer_get_length(r->hold), body_len = (size_t)r->resp_body.total;
 	const char *all = (const char *)evbuffer_pullup(r->hold, -1);
+	if (!health_rpc_error_token(all + len - body_len, body_len, token, sizeof(token)))
+		return RETRY_REASON_COUNT;
+	snprintf(why, sizeof(why), "rpc error %s", token);
+	monitor_passive(r->b, V_WARNING, false, why);
+	slog(LOGL_INFO, s, "backend %s answered %s", r->b->name, token);
+	return RETRY_RPC_ERROR;
+}
 
-	if (health_rpc_error_token(all + len - body_len, body_len, token, sizeof(token))) {
-		snprintf(why, sizeof(why), "rpc error %s", token);
-		monitor_passive(r->b, V_WARNING, false, why);
-		slog(LOGL_INFO, s, "backend %s answered %s", r->b->name, token);
+/* A held answer is complete: a bad one sends a read to another node while the retry
+ * budget lasts; otherwise the answer goes out as it came. */
+static void resp_release(struct session *s)
+{
+	struct request *r = s->r;
+	enum retry_reason why = resp_verdict(s);
+
+	if (why != RETRY_REASON_COUNT) {
 		up_drop(s, r->resp_keep_alive); /* the connection itself is clean */
-		if (retry_elsewhere(s)) {
-			STAT_INC(rpc_error_retries);
+		if (retry_elsewhere(s, why)) {
+			if (why == RETRY_RPC_ERROR)
+				STAT_INC(rpc_error_retries);
 			return;
 		}
 		/* no other node may take it: the client gets the node's own answer */
@@ -906,6 +944,18 @@ static void pump_resp_body(struct session *s)
 		conn_disable_read(s->up->c);
 		conn_set_write_low(s->client, RELAY_HIGH_WM / 2);
 	}
+}
+
+/* Whether an answer is held whole before it goes out: a small JSON-RPC answer (an error
+ * token in it, "noNetwork", is a signal about the node, and a read can still go to another
+ * one), or a small 5xx to a request another node may still take. */
+static bool resp_holds(const struct request *r, const struct http_msg *m)
+{
+	bool small = m->body == HTTP_BODY_LENGTH && m->content_length <= RPC_INSPECT_MAX;
+
+	if (r->rpc.is_rpc && m->status == 200 && small)
+		return true;
+	return m->status >= 500 && (small || m->body == HTTP_BODY_NONE) && replayable(r);
 }
 
 static void resp_head(struct session *s)
@@ -979,10 +1029,7 @@ static void resp_head(struct session *s)
 		snprintf(why, sizeof(why), "HTTP %d", m->status);
 		monitor_passive(r->b, V_WARNING, false, why);
 	}
-	/* a small JSON-RPC answer is held whole: an error token in it ("noNetwork") is a
-	 * signal about the node, and a read can still go to another one */
-	if (r->rpc.is_rpc && m->status == 200 && m->body == HTTP_BODY_LENGTH &&
-	    m->content_length <= RPC_INSPECT_MAX)
+	if (resp_holds(r, m))
 		r->hold = evbuffer_new();
 	if (r->hold == NULL)
 		r->resp_started = true;

@@ -288,6 +288,33 @@ static void write_pools(struct metrics_out *o)
 	}
 }
 
+/* The retries of each pool by reason, and those its retry budget refused. */
+static void write_retries(struct metrics_out *o)
+{
+	family(o, "nodegate_retries_total", "counter",
+	       "requests sent to another backend, by pool and reason (connect: never reached "
+	       "a node)");
+	for (size_t i = 0; i < server.n_pools; i++) {
+		const struct pool *p = server.pools[i];
+
+		for (size_t r = 0; r < RETRY_REASON_COUNT; r++) {
+			metrics_outf(o, "nodegate_retries_total{pool=\"");
+			metrics_out_label(o, p->name);
+			metrics_outf(o, "\",reason=\"%s\"} %llu\n", retry_reason_names[r],
+			             (unsigned long long)p->budget.retries[r]);
+		}
+	}
+	family(o, "nodegate_retry_budget_exhausted_total", "counter",
+	       "retries refused because the pool's retry budget was spent (the node's answer "
+	       "went to the client)");
+	for (size_t i = 0; i < server.n_pools; i++) {
+		metrics_outf(o, "nodegate_retry_budget_exhausted_total{pool=\"");
+		metrics_out_label(o, server.pools[i]->name);
+		metrics_outf(o, "\"} %llu\n",
+		             (unsigned long long)server.pools[i]->budget.exhausted);
+	}
+}
+
 static void get_metrics(struct evhttp_request *req)
 {
 	struct metrics_out o = {.b = evhttp_request_get_output_buffer(req)};
@@ -300,6 +327,7 @@ static void get_metrics(struct evhttp_request *req)
 	for (size_t f = 0; f < ARRAY_SIZE(backend_families); f++)
 		write_backend_family(&o, f);
 	write_pools(&o);
+	write_retries(&o);
 	if (metrics_write(o.b) < 0 || o.rc < 0) {
 		reply_oom(req);
 		return;

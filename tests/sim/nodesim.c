@@ -40,6 +40,7 @@
 #define SIM_PEERS        21           /* peers of a healthy node */
 #define BIG_CHUNK        (128 * 1024) /* one chunk queued at a time: memory stays flat */
 #define SCRIPT_MAX       32
+#define MAX_METHODS      256 /* method names counted one by one in /sim/stats */
 #define BUILD_VERSION    "2.3.0"
 
 enum sim_state {
@@ -92,6 +93,8 @@ struct condition {
 	bool amendment_blocked; /* reported by server_info and /health */
 	const struct rpc_err *rpc_error; /* every JSON-RPC call answers this; NULL: none */
 	uint64_t delay_ms;               /* JSON-RPC answers wait this long */
+	bool reset_after_request;        /* JSON-RPC requests are read, then the connection reset */
+	int http_status;                 /* JSON-RPC answers are this HTTP status instead; 0: no */
 };
 
 struct script_step {
@@ -116,6 +119,7 @@ static struct sim {
 	SSL_CTX *ssl_ctx;               /* peer port */
 	uint64_t requests, connections; /* main listener */
 	uint64_t peer_requests, peer_connections;
+	json_t *methods; /* JSON-RPC calls received, by method (MAX_METHODS names, then "other") */
 } sim = {
     .name = "node",
     .network_id = 0,
@@ -564,6 +568,31 @@ static int rpc_check(json_t *rq, const char **method, json_t **params, char *err
 	return -1;
 }
 
+/* Counts a call of METHOD for GET /sim/stats. */
+static void method_count(const char *method)
+{
+	json_t *n = json_object_get(sim.methods, method);
+
+	if (n == NULL && json_object_size(sim.methods) >= MAX_METHODS)
+		n = json_object_get(sim.methods, method = "other");
+	if (n != NULL)
+		json_integer_set(n, json_integer_value(n) + 1);
+	else
+		json_object_set_new(sim.methods, method, json_integer(1));
+}
+
+/* No answer: the connection is reset (RST, not FIN), as a crashing node's would be. */
+static void reset_connection(struct evhttp_request *req)
+{
+	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+	evutil_socket_t fd = bufferevent_getfd(evhttp_connection_get_bufferevent(evcon));
+	struct linger lg = {.l_onoff = 1, .l_linger = 0};
+
+	if (fd >= 0)
+		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	evhttp_connection_free(evcon);
+}
+
 /* Appends {"result":...} for one request, echoing id, jsonrpc and ripplerpc. */
 static int rpc_one(struct evbuffer *out, json_t *rq, char *err, size_t errlen)
 {
@@ -574,6 +603,7 @@ static int rpc_one(struct evbuffer *out, json_t *rq, char *err, size_t errlen)
 
 	if (rpc_check(rq, &method, &params, err, errlen) < 0)
 		return -1;
+	method_count(method);
 	evbuffer_add(out, "{\"result\":", 10);
 	if (sim.cond.rpc_error != NULL)
 		rpc_append_error(out, sim.cond.rpc_error, method, params);
@@ -646,6 +676,17 @@ static void rpc_handle(struct evhttp_request *req)
 		evbuffer_drain(out, evbuffer_get_length(out));
 		strcat(err, "\n");
 		reply_text(req, 400, err);
+		return;
+	}
+	if (sim.cond.reset_after_request || sim.cond.http_status != 0) {
+		evbuffer_drain(out, evbuffer_get_length(out));
+		if (sim.cond.reset_after_request) {
+			reset_connection(req);
+			return;
+		}
+		set_header(req, "Content-Type", "application/json");
+		evbuffer_add_printf(out, "{\"code\":%d}", sim.cond.http_status);
+		reply_later(req, sim.cond.http_status, sim.cond.delay_ms);
 		return;
 	}
 	set_header(req, "Content-Type", "application/json; charset=UTF-8");
@@ -884,20 +925,22 @@ static void sim_close(struct evhttp_request *req)
 static void sim_stats(struct evhttp_request *req)
 {
 	reply_json(req, 200,
-	           json_pack("{s:I, s:I, s:I, s:I}", "requests", (json_int_t)sim.requests,
+	           json_pack("{s:I, s:I, s:I, s:I, s:O}", "requests", (json_int_t)sim.requests,
 	                     "connections", (json_int_t)sim.connections, "peer_requests",
 	                     (json_int_t)sim.peer_requests, "peer_connections",
-	                     (json_int_t)sim.peer_connections));
+	                     (json_int_t)sim.peer_connections, "methods", sim.methods));
 }
 
 static json_t *condition_json(const struct condition *c)
 {
-	return json_pack("{s:s, s:s, s:i, s:i, s:b, s:b, s:s?, s:I, s:b}", "state",
+	return json_pack("{s:s, s:s, s:i, s:i, s:b, s:b, s:s?, s:I, s:b, s:b, s:i}", "state",
 	                 sim_state_names[c->state], "server_state", sim_server_states[c->state],
 	                 "peers", (int)c->peers, "load_factor", (int)c->load_factor, "frozen",
 	                 c->frozen, "amendment_blocked", c->amendment_blocked, "rpc_error",
 	                 c->rpc_error ? c->rpc_error->token : NULL, "delay_ms",
-	                 (json_int_t)c->delay_ms, "script", sim.script_ev != NULL);
+	                 (json_int_t)c->delay_ms, "script", sim.script_ev != NULL,
+	                 "reset_after_request", c->reset_after_request, "http_status",
+	                 c->http_status);
 }
 
 /* Fields past "state" override the state's defaults; absent ones are reset. */
@@ -927,12 +970,18 @@ static int condition_parse(json_t *j, struct condition *c, const char **err)
 			c->frozen = json_is_true(v);
 		else if (strcmp(key, "amendment_blocked") == 0 && json_is_boolean(v))
 			c->amendment_blocked = json_is_true(v);
+		else if (strcmp(key, "reset_after_request") == 0 && json_is_boolean(v))
+			c->reset_after_request = json_is_true(v);
+		else if (strcmp(key, "http_status") == 0 && isnum && json_integer_value(v) >= 500 &&
+		         json_integer_value(v) <= 599)
+			c->http_status = (int)json_integer_value(v);
 		else if (strcmp(key, "rpc_error") == 0 && json_is_string(v) &&
 		         (c->rpc_error = rpc_err_find(json_string_value(v))) != NULL)
 			continue;
 		else {
 			*err = "unknown key or bad value (peers, load_factor, delay_ms: numbers; "
-			       "frozen, amendment_blocked: booleans; rpc_error: a rippled token)";
+			       "frozen, amendment_blocked, reset_after_request: booleans; "
+			       "rpc_error: a rippled token; http_status: 500..599)";
 			return -1;
 		}
 	}
@@ -1372,6 +1421,8 @@ int main(int argc, char **argv)
 		big_pattern[i] = (char)('a' + i % 26);
 	if ((sim.base = event_base_new()) == NULL)
 		die("event_base_new failed");
+	if ((sim.methods = json_object()) == NULL)
+		die("out of memory");
 	sim.start_ms = now_ms();
 	sim.seq = sim.first_ledger;
 	sim.seq_at_ms = sim.start_ms;

@@ -367,6 +367,9 @@ static void test_defaults(void **state)
 	assert_int_equal(p->max_idle, 1024);
 	assert_int_equal(p->min_up, 1);
 	assert_true(p->panic);
+	assert_int_equal(p->retry_budget, 20);
+	assert_int_equal(p->retry_budget_window, 10000);
+	assert_int_equal(p->retry_budget_min, 3);
 	assert_ptr_equal(conf_find_pool(c, "rpc"), p);
 	assert_null(conf_find_pool(c, "other"));
 
@@ -778,7 +781,8 @@ static void test_err_keys(void **state)
 {
 	EXPECT(
 	    "[pool rpc]\nbogus = 1\n[backend n1]\npool = rpc\naddress = 127.0.0.1:5005\n",
-	    "2: [pool rpc] bogus: unknown option (expected one of: balance, retries, "
+	    "2: [pool rpc] bogus: unknown option (expected one of: balance, retries, retry_budget, "
+	    "retry_budget_window, retry_budget_min, "
 	    "connect_timeout, response_timeout, idle_timeout, max_idle, min_up, panic, " HEALTH_KEYS
 	    ")");
 	/* a backend takes its own options and its pool's health options, not the others */
@@ -799,6 +803,17 @@ static void test_err_keys(void **state)
 	EXPECT(TAIL "= 1\n", "5: [backend n1]: cannot parse \"= 1\" (expected key = value)");
 	EXPECT("[nodegate]\naccess_log =\n",
 	       "2: [nodegate] access_log: empty value (expected access_log = PATH)");
+}
+
+/* retry_budget is a percent; its window a duration; 0 turns retries after sending off */
+static void test_err_retry_budget(void **state)
+{
+	EXPECT("[pool rpc]\nretry_budget = 101\nretry_budget_window = 5ms\n"
+	       "retry_budget_min = few\n" N1,
+	       "2: [pool rpc] retry_budget: 101 is out of range (expected 0..100)",
+	       "3: [pool rpc] retry_budget_window: 5ms is out of range (expected 10ms..1h)",
+	       "4: [pool rpc] retry_budget_min: bad number \"few\" (expected a whole number "
+	       "0..1000000)");
 }
 
 static void test_err_values(void **state)
@@ -1381,6 +1396,7 @@ int main(void)
 	    cmocka_unit_test(test_err_sections),
 	    cmocka_unit_test(test_err_keys),
 	    cmocka_unit_test(test_err_values),
+	    cmocka_unit_test(test_err_retry_budget),
 	    cmocka_unit_test(test_err_addresses),
 	    cmocka_unit_test(test_err_address_unresolvable),
 	    cmocka_unit_test(test_err_references),
