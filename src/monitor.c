@@ -115,6 +115,11 @@ static void on_probe(struct backend *b, enum check_kind kind, const struct obser
 	struct observation verdict = *o;
 
 	metrics_probe(b->name, duration_us);
+	if (kind == CK_FRESHNESS && m != NULL && m->has_ledgers) {
+		/* the history the node holds; a probe that failed keeps the last one known */
+		b->ledgers = m->ledgers;
+		b->ledgers_known = true;
+	}
 	if (kind == CK_FRESHNESS && m != NULL && m->has_seq) {
 		b->metrics = *m; /* a failed probe keeps the last answer for the pool's view */
 		const struct pool *p = pool_of(b);
