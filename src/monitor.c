@@ -119,6 +119,8 @@ static void on_probe(struct backend *b, enum check_kind kind, const struct obser
 		/* the history the node holds; a probe that failed keeps the last one known */
 		b->ledgers = m->ledgers;
 		b->ledgers_known = true;
+		snprintf(b->metrics.complete_ledgers, sizeof(b->metrics.complete_ledgers), "%s",
+		         m->complete_ledgers);
 	}
 	if (kind == CK_FRESHNESS && m != NULL && m->has_seq) {
 		b->metrics = *m; /* a failed probe keeps the last answer for the pool's view */
