@@ -231,6 +231,8 @@ void monitor_backend_start(struct backend *b)
 		snprintf(o.reason, sizeof(o.reason), "check = none");
 		observe(b, &o);
 	}
+	if (b->conf.health.check == CHECK_NONE || b->conf.health.freshness_interval == 0)
+		b->ledgers_known = false; /* no freshness probe: its history is unknown */
 	refresh(b, now);
 	check_start(b);
 }

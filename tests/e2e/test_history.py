@@ -142,3 +142,23 @@ def test_complete_ledgers_hidden_unless_public_backend_details(h):
     _, _, body = fetch(g.status_port, "/api/status")
     assert b"complete_ledgers" not in body and b"32570" not in body, body
     assert HOST not in body.decode()
+
+
+def test_unknown_history_is_not_excluded(h):
+    """With the freshness probe turned off by a reload, no node's history is known: old
+    ledgers are balanced as any request (a recent node answers lgrNotFound, which reaches
+    the client: nobody is known to hold it), and status no longer shows complete_ledgers."""
+    full, r1 = sims(h, ("full", 32570), ("r1", None))
+    g = start(h, [full, r1])
+    mark = log_lines(g)
+    pool = history_pool(freshness_interval="0")
+    g.reload(h.gate_ini([full, r1], pool=pool, port=g.port, extra=[
+        status_section(g.status_port, public_backend_details="yes")]))
+    wait_for(lambda: "reload done" in "\n".join(g.stderr().splitlines()[mark:]), 5,
+             "the reload")
+    assert all("complete_ledgers" not in b for b in pool_of(api_status(g.status_port))["backends"])
+    answers = [ledger(g.port, OLD) for _ in range(10)]
+    assert {node for node, _ in answers} == {"full", "r1"}, answers
+    assert all(res.get("status") == "success" for node, res in answers if node == "full")
+    assert all(res.get("error") == "lgrNotFound" for node, res in answers if node == "r1")
+    assert counter(g, "nodegate_lgrnotfound_retries") == 0
