@@ -37,6 +37,8 @@ struct backend {
 	struct check_state *check;      /* probe schedule (check.c), NULL when not probed */
 	struct rippled_metrics metrics; /* last freshness answer */
 	uint64_t transitions;           /* rotation state changes */
+	bool ledgers_known;             /* a freshness probe reported complete_ledgers */
+	struct ranges ledgers;          /* the last one reported (kept when a probe fails) */
 };
 
 struct pool {
@@ -45,9 +47,17 @@ struct pool {
 	struct conf_pool conf; /* own copy (strings owned) */
 	struct backend **members;
 	size_t n_members;
-	bool in_panic; /* fewer than min_up in rotation (logged on change) */
+	bool in_panic;                /* fewer than min_up in rotation (logged on change) */
+	uint64_t history_routed;      /* picks made among the nodes holding a request's ledgers */
+	uint64_t lgrnotfound_retries; /* lgrNotFound answers retried on a node holding them */
 
 	struct budget budget; /* retries after sending (session.c); carried across reloads */
+};
+
+/* What a request needs of a node besides rotation and capacity: the ledgers it names. */
+struct pick_need {
+	uint32_t ledger_min, ledger_max; /* inclusive */
+	bool only; /* true: only nodes known to hold them; false: them first, else any */
 };
 
 /* Creates a backend from its configuration (strings are copied); refs = 1; its rotation
@@ -75,5 +85,14 @@ int pool_add(struct pool *p, struct backend *b) WUR;
 struct backend *pool_pick(struct pool *p, struct backend *const *exclude, size_t n_exclude);
 /* Whether pool_pick would find a backend (it changes nothing). */
 bool pool_can_pick(const struct pool *p, struct backend *const *exclude, size_t n_exclude);
+/* Whether B is known to hold ledgers LO to HI (a backend with no known ranges holds none). */
+bool backend_holds(const struct backend *b, uint32_t lo, uint32_t hi);
+/* pool_pick and pool_can_pick for a request with NEED (NULL: none, the same as those). At
+ * each panic rank, the nodes that hold the ledgers come first, balanced among themselves by
+ * the pool's algorithm; with NEED->only, no other node is picked. */
+struct backend *pool_pick_need(struct pool *p, struct backend *const *exclude, size_t n_exclude,
+                               const struct pick_need *need);
+bool pool_can_pick_need(const struct pool *p, struct backend *const *exclude, size_t n_exclude,
+                        const struct pick_need *need);
 /* Members in rotation (routable, weight > 0). */
 size_t pool_count_up(const struct pool *p);

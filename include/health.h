@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "conf.h"
+#include "ranges.h"
 
 enum verdict {
 	V_HEALTHY = 0,
@@ -53,10 +54,12 @@ struct observation {
 /* What a probe of rippled reported, for the status page and the freshness rules. */
 struct rippled_metrics {
 	bool has_seq;
-	uint64_t validated_seq; /* server_info validated_ledger.seq */
-	int64_t ledger_age_s;   /* validated ledger age in seconds; -1 none yet */
-	int64_t network_id;     /* -1 unknown */
-	char complete_ledgers[128];
+	uint64_t validated_seq;      /* server_info validated_ledger.seq */
+	int64_t ledger_age_s;        /* validated ledger age in seconds; -1 none yet */
+	int64_t network_id;          /* -1 unknown */
+	char complete_ledgers[1024]; /* as reported (shown by the status API), cut to fit */
+	bool has_ledgers;            /* complete_ledgers was read into ledgers */
+	struct ranges ledgers;       /* complete_ledgers in full, for history-aware routing */
 };
 
 /* Verdict of rippled's GET /health: the status gives a first verdict (200 healthy, 503

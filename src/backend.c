@@ -133,13 +133,20 @@ int pool_add(struct pool *p, struct backend *b)
 	return 0;
 }
 
-/* Which backends a pick may choose: not excluded (tried already), with capacity, and
- * either routable (RANK < 0) or, in panic, of exactly that panic rank. */
+/* Which backends a pick may choose: not excluded (tried already), with capacity, either
+ * routable (RANK < 0) or, in panic, of exactly that panic rank, and holding NEED's ledgers
+ * unless NEED is NULL. */
 struct filter {
 	struct backend *const *ex;
 	size_t n_ex;
 	int rank;
+	const struct pick_need *need;
 };
+
+bool backend_holds(const struct backend *b, uint32_t lo, uint32_t hi)
+{
+	return b->ledgers_known && ranges_cover(&b->ledgers, lo, hi);
+}
 
 /* How bad a backend is for panic routing: 0 healthy or unjudged, 1 warning, 2 critical;
  * -1 never (maint, drain, or nothing answers at all). */
@@ -155,6 +162,8 @@ static bool eligible(const struct backend *b, const struct filter *f)
 	if (b->removed || b->weight == 0 || !backend_has_capacity(b))
 		return false;
 	if (f->rank < 0 ? !b->routable : panic_rank(b) != f->rank)
+		return false;
+	if (f->need != NULL && !backend_holds(b, f->need->ledger_min, f->need->ledger_max))
 		return false;
 	for (size_t i = 0; i < f->n_ex; i++)
 		if (f->ex[i] == b)
@@ -245,28 +254,63 @@ static bool in_panic(const struct pool *p)
 	return pool_count_up(p) < p->conf.min_up && p->conf.panic;
 }
 
-bool pool_can_pick(const struct pool *p, struct backend *const *exclude, size_t n_exclude)
+/* The pick at F's rank: the nodes holding NEED's ledgers first, then (unless NEED->only)
+ * any. */
+static struct backend *pick_need(struct pool *p, struct filter *f, const struct pick_need *need)
 {
-	struct filter f = {.ex = exclude, .n_ex = n_exclude, .rank = in_panic(p) ? 0 : -1};
+	struct backend *b;
 
-	for (; f.rank <= (in_panic(p) ? 2 : -1); f.rank++)
-		for (size_t i = 0; i < p->n_members; i++)
-			if (eligible(p->members[i], &f))
-				return true;
+	if (need == NULL)
+		return pick(p, f);
+	f->need = need;
+	b = pick(p, f);
+	f->need = NULL;
+	return b != NULL || need->only ? b : pick(p, f);
+}
+
+static bool any_eligible(const struct pool *p, const struct filter *f)
+{
+	for (size_t i = 0; i < p->n_members; i++)
+		if (eligible(p->members[i], f))
+			return true;
 	return false;
 }
 
-struct backend *pool_pick(struct pool *p, struct backend *const *exclude, size_t n_exclude)
+bool pool_can_pick_need(const struct pool *p, struct backend *const *exclude, size_t n_exclude,
+                        const struct pick_need *need)
 {
-	struct filter f = {.ex = exclude, .n_ex = n_exclude, .rank = -1};
+	bool panic = in_panic(p);
+	struct filter f = {.ex = exclude, .n_ex = n_exclude, .rank = panic ? 0 : -1};
 
-	if (!in_panic(p))
-		return pick(p, &f);
-	/* panic: too few up; the least bad that still answer get the traffic */
-	for (f.rank = 0; f.rank <= 2; f.rank++) {
-		struct backend *b = pick(p, &f);
+	/* holding the ledgers is needed only with NEED->only; otherwise any node will do */
+	f.need = need != NULL && need->only ? need : NULL;
+	for (; f.rank <= (panic ? 2 : -1); f.rank++)
+		if (any_eligible(p, &f))
+			return true;
+	return false;
+}
+
+bool pool_can_pick(const struct pool *p, struct backend *const *exclude, size_t n_exclude)
+{
+	return pool_can_pick_need(p, exclude, n_exclude, NULL);
+}
+
+struct backend *pool_pick_need(struct pool *p, struct backend *const *exclude, size_t n_exclude,
+                               const struct pick_need *need)
+{
+	bool panic = in_panic(p);
+	struct filter f = {.ex = exclude, .n_ex = n_exclude, .rank = panic ? 0 : -1};
+
+	/* in panic (too few up) the least bad that still answer get the traffic */
+	for (; f.rank <= (panic ? 2 : -1); f.rank++) {
+		struct backend *b = pick_need(p, &f, need);
 		if (b != NULL)
 			return b;
 	}
 	return NULL;
+}
+
+struct backend *pool_pick(struct pool *p, struct backend *const *exclude, size_t n_exclude)
+{
+	return pool_pick_need(p, exclude, n_exclude, NULL);
 }

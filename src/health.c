@@ -400,12 +400,15 @@ static void fill_metrics(json_t *info, struct rippled_metrics *m)
 {
 	json_t *nid = json_object_get(info, "network_id");
 	json_t *cl = json_object_get(info, "complete_ledgers");
+	char err[160];
 
 	if (json_is_integer(nid) && json_integer_value(nid) >= 0)
 		m->network_id = json_integer_value(nid);
-	if (json_is_string(cl))
-		snprintf(m->complete_ledgers, sizeof(m->complete_ledgers), "%s",
-		         json_string_value(cl));
+	if (!json_is_string(cl))
+		return;
+	snprintf(m->complete_ledgers, sizeof(m->complete_ledgers), "%s", json_string_value(cl));
+	/* a malformed list gives no ranges: the node's history stays as last known */
+	m->has_ledgers = ranges_parse(json_string_value(cl), &m->ledgers, err, sizeof(err)) == 0;
 }
 
 /* Age and lag of a validated ledger M already read, appended to L. */

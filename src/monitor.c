@@ -115,6 +115,13 @@ static void on_probe(struct backend *b, enum check_kind kind, const struct obser
 	struct observation verdict = *o;
 
 	metrics_probe(b->name, duration_us);
+	if (kind == CK_FRESHNESS && m != NULL && m->has_ledgers) {
+		/* the history the node holds; a probe that failed keeps the last one known */
+		b->ledgers = m->ledgers;
+		b->ledgers_known = true;
+		snprintf(b->metrics.complete_ledgers, sizeof(b->metrics.complete_ledgers), "%s",
+		         m->complete_ledgers);
+	}
 	if (kind == CK_FRESHNESS && m != NULL && m->has_seq) {
 		b->metrics = *m; /* a failed probe keeps the last answer for the pool's view */
 		const struct pool *p = pool_of(b);
@@ -224,6 +231,8 @@ void monitor_backend_start(struct backend *b)
 		snprintf(o.reason, sizeof(o.reason), "check = none");
 		observe(b, &o);
 	}
+	if (b->conf.health.check == CHECK_NONE || b->conf.health.freshness_interval == 0)
+		b->ledgers_known = false; /* no freshness probe: its history is unknown */
 	refresh(b, now);
 	check_start(b);
 }

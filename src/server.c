@@ -349,6 +349,13 @@ static void commit_backends(struct plan *p, const struct conf *c)
 /* Pools are rebuilt on every reload; requests in flight hold the old ones. */
 static void commit_pools(struct plan *p, const struct conf *c)
 {
+	for (size_t i = 0; i < c->n_pools; i++) { /* a pool's counters outlive its rebuild */
+		const struct pool *old = find_pool(server.pools, server.n_pools, p->pools[i]->name);
+		if (old != NULL) {
+			p->pools[i]->history_routed = old->history_routed;
+			p->pools[i]->lgrnotfound_retries = old->lgrnotfound_retries;
+		}
+	}
 	for (size_t i = 0; i < server.n_pools; i++)
 		pool_unref(server.pools[i]);
 	free(server.pools);

@@ -26,6 +26,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/event_struct.h>
+#include <jansson.h>
 
 #include "budget.h"
 #include "http.h"
@@ -671,7 +672,8 @@ static bool retry_allowed(struct session *s, enum retry_reason why)
 {
 	struct request *r = s->r;
 
-	if (budget_retry(&r->pool->budget, why, r->sent, monitor_now()))
+	/* a node without the history is not failing: that retry is routing, not charged */
+	if (budget_retry(&r->pool->budget, why, r->sent && why != RETRY_HISTORY, monitor_now()))
 		return true;
 	slog(LOGL_DEBUG, s, "retry (%s) refused: the retry budget of pool %s is spent",
 	     retry_reason_names[why], r->pool->name);
@@ -755,19 +757,34 @@ static void send_request(struct session *s)
 	}
 }
 
+/* What the request needs of a node, in NEED: the ledgers it names by number (ONLY: no node
+ * without them). NULL when it names none. */
+static const struct pick_need *request_need(const struct request *r, struct pick_need *need,
+                                            bool only)
+{
+	if (!r->rpc.is_rpc || !r->rpc.has_ledger)
+		return NULL;
+	*need = (struct pick_need){r->rpc.ledger_min, r->rpc.ledger_max, only};
+	return need;
+}
+
 static void dispatch(struct session *s)
 {
 	struct request *r = s->r;
 	char err[256];
+	struct pick_need need;
+	const struct pick_need *np = request_need(r, &need, false);
 
 	if (r->pool == NULL) {
 		r->pool = pool_ref(s->l->pool);
 		budget_request(&r->pool->budget, monitor_now());
 	}
 	for (;;) {
-		struct backend *b = pool_pick(r->pool, r->tried, r->n_tried);
+		struct backend *b = pool_pick_need(r->pool, r->tried, r->n_tried, np);
 		if (b == NULL)
 			break;
+		if (np != NULL && backend_holds(b, need.ledger_min, need.ledger_max))
+			r->pool->history_routed++;
 		r->tried[r->n_tried++] = b;
 		backend_unref(r->b);
 		r->b = backend_ref(b);
@@ -875,6 +892,50 @@ static void resp_done(struct session *s)
 		conn_trim(s->client); /* idle: no buffers held */
 }
 
+/* Whether a reply is rippled's lgrNotFound (result.error, a WebSocket reply's error, or a
+ * batch element's): that node lacks the history, another may hold it. */
+static bool reply_lgr_not_found(const char *body, size_t len)
+{
+	json_t *root, *reply;
+	size_t i;
+	bool found = false;
+
+	if (memmem(body, len, "lgrNotFound", 11) == NULL) /* cheap test before parsing */
+		return false;
+	root = json_loadb(body, len, 0, NULL);
+	if (json_is_object(root))
+		root = json_pack("[o]", root);
+	json_array_foreach(root, i, reply)
+	{
+		json_t *e = json_object_get(json_object_get(reply, "result"), "error");
+		if (!json_is_string(e))
+			e = json_object_get(reply, "error");
+		found = found ||
+		        (json_is_string(e) && strcmp(json_string_value(e), "lgrNotFound") == 0);
+	}
+	json_decref(root);
+	return found;
+}
+
+/* A held answer that is lgrNotFound goes to a node known to hold the ledgers the request
+ * names, when one may take it and the request may be sent twice. The node is fine (no
+ * passive signal): it lacks that history. True when the request went elsewhere. */
+static bool retry_lgr_not_found(struct session *s, const char *body, size_t len)
+{
+	struct request *r = s->r;
+	struct pick_need need;
+
+	if (request_need(r, &need, true) == NULL || !replayable(r) ||
+	    r->n_tried > pool_retries(s) || !reply_lgr_not_found(body, len) ||
+	    !pool_can_pick_need(r->pool, r->tried, r->n_tried, &need))
+		return false;
+	slog(LOGL_INFO, s, "backend %s answered lgrNotFound for ledgers %u-%u", r->b->name,
+	     need.ledger_min, need.ledger_max);
+	r->pool->lgrnotfound_retries++; /* before the retry, which may end the request */
+	up_drop(s, r->resp_keep_alive); /* the connection itself is clean */
+	return retry_elsewhere(s, RETRY_HISTORY);
+}
+
 /* Why a complete held answer should go to another node: HTTP 5xx (resp_head noted it
  * against the node), or an error token, a signal against the node noted here.
  * RETRY_REASON_COUNT: it is an answer to pass on. */
@@ -910,6 +971,12 @@ static void resp_release(struct session *s)
 			return;
 		}
 		/* no other node may take it: the client gets the node's own answer */
+	} else {
+		size_t len = evbuffer_get_length(r->hold), body_len = (size_t)r->resp_body.total;
+		const char *all = (const char *)evbuffer_pullup(r->hold, -1);
+
+		if (retry_lgr_not_found(s, all + len - body_len, body_len))
+			return;
 	}
 	evbuffer_add_buffer(conn_output(s->client), r->hold);
 	r->resp_started = true;

@@ -304,14 +304,37 @@ static void write_retries(struct metrics_out *o)
 			             (unsigned long long)p->budget.retries[r]);
 		}
 	}
-	family(o, "nodegate_retry_budget_exhausted_total", "counter",
-	       "retries refused because the pool's retry budget was spent (the node's answer "
-	       "went to the client)");
-	for (size_t i = 0; i < server.n_pools; i++) {
-		metrics_outf(o, "nodegate_retry_budget_exhausted_total{pool=\"");
-		metrics_out_label(o, server.pools[i]->name);
-		metrics_outf(o, "\"} %llu\n",
-		             (unsigned long long)server.pools[i]->budget.exhausted);
+}
+
+/* Per-pool counters (struct pool fields, carried over reloads). */
+static const struct {
+	const char *name, *help;
+	size_t off;
+} pool_counters[] = {
+    {"nodegate_history_routed_total",
+     "requests sent to a node known to hold the ledgers they name (history-aware routing)",
+     offsetof(struct pool, history_routed)},
+    {"nodegate_lgrnotfound_retries_total",
+     "lgrNotFound answers retried on a node known to hold the ledgers",
+     offsetof(struct pool, lgrnotfound_retries)},
+    {"nodegate_retry_budget_exhausted_total",
+     "retries refused because the pool's retry budget was spent (the node's answer went to "
+     "the client)",
+     offsetof(struct pool, budget.exhausted)},
+};
+
+static void write_pool_counters(struct metrics_out *o)
+{
+	for (size_t c = 0; c < ARRAY_SIZE(pool_counters); c++) {
+		family(o, pool_counters[c].name, "counter", pool_counters[c].help);
+		for (size_t i = 0; i < server.n_pools; i++) {
+			const char *p = (const char *)server.pools[i];
+			metrics_outf(o, "%s{pool=\"", pool_counters[c].name);
+			metrics_out_label(o, server.pools[i]->name);
+			metrics_outf(
+			    o, "\"} %llu\n",
+			    (unsigned long long)*(const uint64_t *)(p + pool_counters[c].off));
+		}
 	}
 }
 
@@ -328,6 +351,7 @@ static void get_metrics(struct evhttp_request *req)
 		write_backend_family(&o, f);
 	write_pools(&o);
 	write_retries(&o);
+	write_pool_counters(&o);
 	if (metrics_write(o.b) < 0 || o.rc < 0) {
 		reply_oom(req);
 		return;
@@ -396,7 +420,10 @@ static json_t *backend_json(const struct backend *b, const struct clocks *now, b
 	if (j == NULL || !details)
 		return j;
 	conf_addr_format(&b->conf.address, addr, sizeof(addr));
-	if (json_object_set_new(j, "address", json_string(addr)) < 0) {
+	if (json_object_set_new(j, "address", json_string(addr)) < 0 ||
+	    (b->ledgers_known &&
+	     json_object_set_new(j, "complete_ledgers",
+	                         status_json_text(b->metrics.complete_ledgers)) < 0)) {
 		json_decref(j);
 		return NULL;
 	}

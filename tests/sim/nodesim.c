@@ -95,6 +95,7 @@ struct condition {
 	uint64_t delay_ms;               /* JSON-RPC answers wait this long */
 	bool reset_after_request;        /* JSON-RPC requests are read, then the connection reset */
 	int http_status;                 /* JSON-RPC answers are this HTTP status instead; 0: no */
+	uint64_t lost_below; /* ledgers below this answer lgrNotFound, though still claimed */
 };
 
 struct script_step {
@@ -108,6 +109,8 @@ static struct sim {
 	bool quiet;
 	unsigned network_id;
 	uint64_t first_ledger;
+	uint64_t history; /* first ledger of complete_ledgers (--history; first_ledger) */
+	bool history_set;
 	uint64_t interval_ms;  /* one validated ledger per interval */
 	uint64_t start_ms;     /* monotonic; the network's ledger clock starts here */
 	struct condition cond; /* current condition */
@@ -469,7 +472,7 @@ static void rpc_server_info(struct evbuffer *out, const char *method, json_t *pa
 	    ",\"base_fee_xrp\":1e-05,\"hash\":\"%s\",\"reserve_base_xrp\":1,\"reserve_inc_xrp\":0."
 	    "2,"
 	    "\"seq\":%" PRIu64 "}},\"status\":\"success\"}",
-	    c->amendment_blocked ? "\"amendment_blocked\":true," : "", sim.first_ledger, sim.seq,
+	    c->amendment_blocked ? "\"amendment_blocked\":true," : "", sim.history, sim.seq,
 	    sim.name, c->load_factor, sim.network_id, c->peers, sim_server_states[c->state],
 	    (now - sim.start_ms) / 1000, ledger_age_s(now), hash, sim.seq);
 }
@@ -492,8 +495,9 @@ static void rpc_ledger_current(struct evbuffer *out, const char *method, json_t 
 	                    sim.seq + 1);
 }
 
-/* ledger_index: a number, "validated", "closed" or "current"; a number outside
- * complete_ledgers is lgrNotFound, for history-aware routing. */
+/* ledger_index: a number (or a decimal string), "validated", "closed" or "current"; a
+ * number outside complete_ledgers, or below a lost_below override, is lgrNotFound, for
+ * history-aware routing. */
 static void rpc_ledger(struct evbuffer *out, const char *method, json_t *params)
 {
 	json_t *li = json_object_get(params, "ledger_index");
@@ -505,6 +509,8 @@ static void rpc_ledger(struct evbuffer *out, const char *method, json_t *params)
 	seq = sim.seq;
 	if (json_is_integer(li) && json_integer_value(li) >= 0) {
 		seq = (uint64_t)json_integer_value(li);
+	} else if (json_is_string(li) && parse_uint(json_string_value(li), UINT32_MAX, &seq) == 0) {
+		/* "32570": rippled takes a ledger index as a string too */
 	} else if (json_is_string(li) && strcmp(json_string_value(li), "current") == 0) {
 		seq = sim.seq + 1;
 		validated = false;
@@ -512,7 +518,7 @@ static void rpc_ledger(struct evbuffer *out, const char *method, json_t *params)
 		rpc_append_error(out, rpc_err_find("invalidParams"), method, params);
 		return;
 	}
-	if (seq < sim.first_ledger || seq > sim.seq + !validated) {
+	if (seq < sim.history || seq < sim.cond.lost_below || seq > sim.seq + !validated) {
 		rpc_append_error(out, rpc_err_find("lgrNotFound"), method, params);
 		return;
 	}
@@ -933,14 +939,14 @@ static void sim_stats(struct evhttp_request *req)
 
 static json_t *condition_json(const struct condition *c)
 {
-	return json_pack("{s:s, s:s, s:i, s:i, s:b, s:b, s:s?, s:I, s:b, s:b, s:i}", "state",
+	return json_pack("{s:s, s:s, s:i, s:i, s:b, s:b, s:s?, s:I, s:I, s:b, s:b, s:i}", "state",
 	                 sim_state_names[c->state], "server_state", sim_server_states[c->state],
 	                 "peers", (int)c->peers, "load_factor", (int)c->load_factor, "frozen",
 	                 c->frozen, "amendment_blocked", c->amendment_blocked, "rpc_error",
 	                 c->rpc_error ? c->rpc_error->token : NULL, "delay_ms",
-	                 (json_int_t)c->delay_ms, "script", sim.script_ev != NULL,
-	                 "reset_after_request", c->reset_after_request, "http_status",
-	                 c->http_status);
+	                 (json_int_t)c->delay_ms, "lost_below", (json_int_t)c->lost_below, "script",
+	                 sim.script_ev != NULL, "reset_after_request", c->reset_after_request,
+	                 "http_status", c->http_status);
 }
 
 /* Fields past "state" override the state's defaults; absent ones are reset. */
@@ -966,6 +972,9 @@ static int condition_parse(json_t *j, struct condition *c, const char **err)
 			c->load_factor = (unsigned)json_integer_value(v);
 		else if (strcmp(key, "delay_ms") == 0 && isnum)
 			c->delay_ms = (uint64_t)json_integer_value(v);
+		else if (strcmp(key, "lost_below") == 0 && json_is_integer(v) &&
+		         json_integer_value(v) >= 0 && json_integer_value(v) <= UINT32_MAX)
+			c->lost_below = (uint64_t)json_integer_value(v);
 		else if (strcmp(key, "frozen") == 0 && json_is_boolean(v))
 			c->frozen = json_is_true(v);
 		else if (strcmp(key, "amendment_blocked") == 0 && json_is_boolean(v))
@@ -979,9 +988,10 @@ static int condition_parse(json_t *j, struct condition *c, const char **err)
 		         (c->rpc_error = rpc_err_find(json_string_value(v))) != NULL)
 			continue;
 		else {
-			*err = "unknown key or bad value (peers, load_factor, delay_ms: numbers; "
-			       "frozen, amendment_blocked, reset_after_request: booleans; "
-			       "rpc_error: a rippled token; http_status: 500..599)";
+			*err =
+			    "unknown key or bad value (peers, load_factor, delay_ms, lost_below: "
+			    "numbers; frozen, amendment_blocked, reset_after_request: booleans; "
+			    "rpc_error: a rippled token; http_status: 500..599)";
 			return -1;
 		}
 	}
@@ -1130,7 +1140,7 @@ static void peer_crawl(struct evhttp_request *req)
 	ledger_sync(now);
 	ledger_hash(sim.seq, hash);
 	close_time = (int64_t)time(NULL) - (int64_t)ledger_age_s(now) - 946684800;
-	snprintf(ledgers, sizeof(ledgers), "%" PRIu64 "-%" PRIu64, sim.first_ledger, sim.seq);
+	snprintf(ledgers, sizeof(ledgers), "%" PRIu64 "-%" PRIu64, sim.history, sim.seq);
 	reply_json(req, 200,
 	           json_pack("{s:{s:[]}, s:{s:s, s:s, s:i, s:i, s:i, s:i, s:s, s:I, s:{s:I, "
 	                     "s:s, s:I}}, s:i}",
@@ -1303,7 +1313,8 @@ static void usage(FILE *f)
 	           "--key FILE]\n"
 	           "               [--state healthy|warning|critical] [--script SPEC] "
 	           "[--ledger-interval DURATION]\n"
-	           "               [--network-id N] [--first-ledger N] [--quiet]\n"
+	           "               [--network-id N] [--first-ledger N] [--history FROM] "
+	           "[--quiet]\n"
 	           "A simulated rippled node: JSON-RPC and /sim/ test endpoints on --listen, GET "
 	           "/health\n"
 	           "and /crawl over TLS on --peer. SPEC: healthy:40s,warning:6s,... (repeats).\n");
@@ -1339,6 +1350,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 	    {"ledger-interval", required_argument, NULL, 'i'},
 	    {"network-id", required_argument, NULL, 'N'},
 	    {"first-ledger", required_argument, NULL, 'f'},
+	    {"history", required_argument, NULL, 'H'},
 	    {"quiet", no_argument, NULL, 'q'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -1390,6 +1402,11 @@ static void parse_args(int argc, char **argv, struct options *o)
 			if (parse_uint(optarg, UINT32_MAX, &sim.first_ledger) < 0)
 				die("--first-ledger %s: expected a number", optarg);
 			break;
+		case 'H':
+			if (parse_uint(optarg, UINT32_MAX, &sim.history) < 0)
+				die("--history %s: expected a number", optarg);
+			sim.history_set = true;
+			break;
 		case 'q':
 			sim.quiet = true;
 			break;
@@ -1407,6 +1424,11 @@ static void parse_args(int argc, char **argv, struct options *o)
 	}
 	if (o->peer != NULL && (o->cert == NULL || o->key == NULL))
 		die("--peer needs --cert and --key");
+	if (!sim.history_set)
+		sim.history = sim.first_ledger;
+	if (sim.history > sim.first_ledger)
+		die("--history %" PRIu64 ": expected at most --first-ledger (%" PRIu64 ")",
+		    sim.history, sim.first_ledger);
 }
 
 int main(int argc, char **argv)

@@ -243,6 +243,122 @@ static void test_identity_and_update(void **state)
 	assert_string_equal(fx.b[0]->name, "n0");
 }
 
+/* ---- history-aware picks ---- */
+
+/* Backend I holds the ledgers of S (rippled's complete_ledgers); NULL: unknown. */
+static void set_ledgers(size_t i, const char *s)
+{
+	char err[128];
+
+	fx.b[i]->ledgers_known = s != NULL;
+	if (s != NULL)
+		assert_int_equal(ranges_parse(s, &fx.b[i]->ledgers, err, sizeof(err)), 0);
+}
+
+/* Picks N times for NEED and counts per backend. */
+static void count_need_picks(unsigned n, const struct pick_need *need, unsigned *counts)
+{
+	for (unsigned i = 0; i < n; i++) {
+		struct backend *b = pool_pick_need(fx.pool, NULL, 0, need);
+		assert_non_null(b);
+		counts[index_of(b)]++;
+	}
+}
+
+/* One full-history node and two recent ones, plus one whose history is unknown: an old
+ * ledger always goes to the full one, a recent one is balanced over all that hold it. */
+static void test_need_prefers_nodes_holding_the_ledgers(void **state)
+{
+	unsigned w[4] = {1, 1, 1, 1}, old_counts[4] = {0}, new_counts[4] = {0};
+	struct pick_need old = {.ledger_min = 40000, .ledger_max = 40000};
+	struct pick_need recent = {.ledger_min = 90000010, .ledger_max = 90000020};
+
+	setup_pool(BALANCE_ROUNDROBIN, w, 4);
+	set_ledgers(0, "32570-90000100");
+	set_ledgers(1, "90000000-90000100");
+	set_ledgers(2, "90000000-90000100");
+	set_ledgers(3, NULL);
+	count_need_picks(20, &old, old_counts);
+	assert_int_equal(old_counts[0], 20);
+	count_need_picks(30, &recent, new_counts);
+	assert_int_equal(new_counts[0], 10);
+	assert_int_equal(new_counts[1], 10);
+	assert_int_equal(new_counts[2], 10);
+	assert_int_equal(new_counts[3], 0); /* unknown history: never preferred */
+	assert_true(backend_holds(fx.b[0], 40000, 90000100));
+	assert_false(backend_holds(fx.b[3], 1, 1));
+}
+
+static void test_need_falls_back_unless_only(void **state)
+{
+	unsigned w[3] = {1, 1, 1}, counts[3] = {0};
+	struct pick_need gap = {.ledger_min = 100, .ledger_max = 300};
+	struct pick_need only = {.ledger_min = 100, .ledger_max = 100, .only = true};
+
+	setup_pool(BALANCE_ROUNDROBIN, w, 3);
+	set_ledgers(0, "1-150,250-400"); /* the gap: no node holds 100-300 */
+	set_ledgers(1, "200-400");
+	set_ledgers(2, NULL);
+	count_need_picks(30, &gap, counts); /* nobody holds it: the normal pick */
+	assert_int_equal(counts[0], 10);
+	assert_int_equal(counts[1], 10);
+	assert_int_equal(counts[2], 10);
+	/* only: the node that holds it, and nothing once it is tried or out of rotation */
+	assert_ptr_equal(pool_pick_need(fx.pool, NULL, 0, &only), fx.b[0]);
+	assert_true(pool_can_pick_need(fx.pool, NULL, 0, &only));
+	struct backend *ex[1] = {fx.b[0]};
+	assert_null(pool_pick_need(fx.pool, ex, 1, &only));
+	assert_false(pool_can_pick_need(fx.pool, ex, 1, &only));
+	only.only = false; /* preferred only: any other will do */
+	assert_true(pool_can_pick_need(fx.pool, ex, 1, &only));
+	assert_non_null(pool_pick_need(fx.pool, ex, 1, &only));
+	fx.b[0]->routable = false;
+	only.only = true;
+	assert_false(pool_can_pick_need(fx.pool, NULL, 0, &only));
+}
+
+/* Leastconn among the holders: the idler holder wins over an idle non-holder. */
+static void test_need_with_leastconn(void **state)
+{
+	unsigned w[3] = {1, 1, 1};
+	struct pick_need old = {.ledger_min = 5, .ledger_max = 5};
+
+	setup_pool(BALANCE_LEASTCONN, w, 3);
+	set_ledgers(0, "1-100");
+	set_ledgers(1, "1-100");
+	set_ledgers(2, "50-100");
+	fx.b[0]->active = 4;
+	fx.b[1]->active = 2;
+	fx.b[2]->active = 0;
+	assert_ptr_equal(pool_pick_need(fx.pool, NULL, 0, &old), fx.b[1]);
+	fx.b[1]->active = 9;
+	assert_ptr_equal(pool_pick_need(fx.pool, NULL, 0, &old), fx.b[0]);
+}
+
+/* In panic, at each rank the holders come first. */
+static void test_need_in_panic(void **state)
+{
+	unsigned w[3] = {1, 1, 1};
+	struct pick_need old = {.ledger_min = 5, .ledger_max = 5};
+
+	setup_pool(BALANCE_ROUNDROBIN, w, 3);
+	fx.pool->conf.min_up = 2;
+	fx.pool->conf.panic = true;
+	set_ledgers(0, "50-100");
+	set_ledgers(1, "1-100");
+	set_ledgers(2, "1-100");
+	set_down(1, V_WARNING, false);
+	set_down(2, V_CRITICAL, false);
+	/* b0 up (rank 0) but without the ledger; b1 warning with it */
+	for (int i = 0; i < 4; i++)
+		assert_ptr_equal(pool_pick_need(fx.pool, NULL, 0, &old), fx.b[0]);
+	fx.b[0]->routable = false;
+	fx.b[0]->health.state = HS_DOWN;
+	fx.b[0]->health.last_verdict = V_WARNING;
+	for (int i = 0; i < 4; i++) /* both warning: the holder */
+		assert_ptr_equal(pool_pick_need(fx.pool, NULL, 0, &old), fx.b[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -258,6 +374,10 @@ int main(void)
 	    cmocka_unit_test_teardown(test_panic_never_picks_maint_or_drain, teardown),
 	    cmocka_unit_test_teardown(test_no_panic_when_enough_up_or_disabled, teardown),
 	    cmocka_unit_test_teardown(test_identity_and_update, teardown),
+	    cmocka_unit_test_teardown(test_need_prefers_nodes_holding_the_ledgers, teardown),
+	    cmocka_unit_test_teardown(test_need_falls_back_unless_only, teardown),
+	    cmocka_unit_test_teardown(test_need_with_leastconn, teardown),
+	    cmocka_unit_test_teardown(test_need_in_panic, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

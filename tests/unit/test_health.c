@@ -285,6 +285,9 @@ static void test_server_info_healthy_fills_metrics(void **state)
 	assert_int_equal(m.ledger_age_s, 2);
 	assert_int_equal(m.network_id, 21338);
 	assert_string_equal(m.complete_ledgers, "32570-90000000");
+	assert_true(m.has_ledgers);
+	assert_true(ranges_cover(&m.ledgers, 32570, 90000000));
+	assert_false(ranges_cover(&m.ledgers, 32569, 32569));
 	/* network_id absent: unknown. */
 	o = server_info(200,
 	                "{\"result\":{\"info\":{\"validated_ledger\":{\"seq\":5,\"age\":1}},"
@@ -293,6 +296,14 @@ static void test_server_info_healthy_fills_metrics(void **state)
 	assert_int_equal(o.verdict, V_HEALTHY);
 	assert_int_equal(m.network_id, -1);
 	assert_string_equal(m.complete_ledgers, "");
+	assert_false(m.has_ledgers); /* no list: the history is unknown */
+	o = server_info(200,
+	                "{\"result\":{\"info\":{\"validated_ledger\":{\"seq\":5,\"age\":1},"
+	                "\"complete_ledgers\":\"1-2,x\"},\"status\":\"success\"}}",
+	                &h, 0, &m);
+	assert_int_equal(o.verdict, V_HEALTHY); /* a bad list is not a health matter */
+	assert_string_equal(m.complete_ledgers, "1-2,x");
+	assert_false(m.has_ledgers);
 }
 
 static void test_server_info_age(void **state)
@@ -391,10 +402,10 @@ static void test_server_info_complete_ledgers_bounded(void **state)
 {
 	struct conf_health h = rippled_conf();
 	struct rippled_metrics m;
-	char body[2048], cl[1024];
+	char body[8192], cl[4096];
 	size_t n = 0;
 
-	for (int i = 0; i < 100 && n + 16 < sizeof(cl); i++)
+	for (int i = 0; i < 400 && n + 16 < sizeof(cl); i++)
 		n += (size_t)snprintf(cl + n, sizeof(cl) - n, "%s%d-%d", i ? "," : "", i * 10,
 		                      i * 10 + 5);
 	snprintf(body, sizeof(body),
@@ -404,6 +415,11 @@ static void test_server_info_complete_ledgers_bounded(void **state)
 	assert_int_equal(server_info(200, body, &h, 0, &m).verdict, V_HEALTHY);
 	assert_int_equal(strlen(m.complete_ledgers), sizeof(m.complete_ledgers) - 1);
 	assert_memory_equal(m.complete_ledgers, cl, sizeof(m.complete_ledgers) - 1);
+	/* the ranges come from the whole list, not the cut text: the highest are kept */
+	assert_true(m.has_ledgers);
+	assert_int_equal(m.ledgers.n, RANGES_MAX);
+	assert_true(ranges_cover(&m.ledgers, 3990, 3995));
+	assert_false(ranges_cover(&m.ledgers, 0, 5));
 }
 
 /* ---- http checks --------------------------------------------------------------------------- */

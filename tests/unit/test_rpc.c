@@ -93,6 +93,82 @@ static void test_long_method_is_cut(void **state)
 	assert_int_equal(strlen(i.method), RPC_METHOD_MAX - 1);
 }
 
+/* The ledgers a request names by number: the span a node must hold to answer it. */
+static void assert_ledgers(const char *body, uint32_t lo, uint32_t hi)
+{
+	struct rpc_info i = inspect(body);
+
+	if (!i.has_ledger)
+		fail_msg("no ledger need in %s", body);
+	assert_int_equal(i.ledger_min, lo);
+	assert_int_equal(i.ledger_max, hi);
+}
+
+static void assert_no_ledgers(const char *body)
+{
+	if (inspect(body).has_ledger)
+		fail_msg("a ledger need in %s", body);
+}
+
+static void test_ledger_needs(void **state)
+{
+	assert_ledgers("{\"method\":\"ledger\",\"params\":[{\"ledger_index\":32570}]}", 32570,
+	               32570);
+	assert_ledgers("{\"method\":\"ledger\",\"params\":[{\"ledger_index\":\"32570\"}]}", 32570,
+	               32570);
+	assert_ledgers("{\"command\":\"ledger\",\"ledger_index\":4294967295}", UINT32_MAX,
+	               UINT32_MAX);
+	assert_ledgers("{\"command\":\"ledger_data\",\"ledger_seq\":7}", 7, 7);
+	assert_ledgers("{\"method\":\"account_tx\",\"params\":[{\"account\":\"r\","
+	               "\"ledger_index_min\":100,\"ledger_index_max\":\"200\"}]}",
+	               100, 200);
+	assert_ledgers("{\"method\":\"account_tx\",\"params\":[{\"ledger_index_min\":300,"
+	               "\"ledger_index_max\":200}]}",
+	               200, 300);
+	/* -1 is "earliest" / "latest": only the other end names a ledger */
+	assert_ledgers("{\"method\":\"account_tx\",\"params\":[{\"ledger_index_min\":100,"
+	               "\"ledger_index_max\":-1}]}",
+	               100, 100);
+	assert_ledgers("{\"command\":\"account_tx\",\"ledger_index_min\":-1,"
+	               "\"ledger_index_max\":500}",
+	               500, 500);
+	assert_ledgers("{\"method\":\"tx\",\"params\":[{\"min_ledger\":10,\"max_ledger\":20}]}", 10,
+	               20);
+	/* a batch needs the union */
+	assert_ledgers("[{\"method\":\"ledger\",\"params\":[{\"ledger_index\":900}]},"
+	               "{\"method\":\"ping\"},"
+	               "{\"method\":\"account_tx\",\"params\":[{\"ledger_index_min\":50,"
+	               "\"ledger_index_max\":60}]}]",
+	               50, 900);
+}
+
+static void test_no_ledger_needs(void **state)
+{
+	const char *bodies[] = {
+	    "{\"method\":\"ledger\",\"params\":[{\"ledger_index\":\"validated\"}]}",
+	    "{\"method\":\"ledger\",\"params\":[{\"ledger_index\":\"current\"}]}",
+	    "{\"method\":\"ledger\",\"params\":[{\"ledger_index\":\"closed\"}]}",
+	    "{\"method\":\"ledger\",\"params\":[{}]}",
+	    "{\"method\":\"ledger\"}",
+	    "{\"method\":\"ledger\",\"params\":{\"ledger_index\":5}}",
+	    "{\"method\":\"ledger\",\"ledger_index\":5}", /* JSON-RPC reads params only */
+	    "{\"method\":\"account_tx\",\"params\":[{\"ledger_index_min\":-1,"
+	    "\"ledger_index_max\":-1}]}",
+	    "{\"command\":\"ledger\",\"ledger_index\":-5}",
+	    "{\"command\":\"ledger\",\"ledger_index\":4294967296}",
+	    "{\"command\":\"ledger\",\"ledger_index\":\"4294967296\"}",
+	    "{\"command\":\"ledger\",\"ledger_index\":\"12a\"}",
+	    "{\"command\":\"ledger\",\"ledger_index\":\"-3\"}",
+	    "{\"command\":\"ledger\",\"ledger_index\":\" 3\"}",
+	    "{\"command\":\"ledger\",\"ledger_index\":\"\"}",
+	    "{\"command\":\"ledger\",\"ledger_index\":3.5}",
+	    "{\"command\":\"ledger\",\"ledger_index\":true}",
+	};
+
+	for (size_t k = 0; k < sizeof(bodies) / sizeof(bodies[0]); k++)
+		assert_no_ledgers(bodies[k]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -102,6 +178,8 @@ int main(void)
 	    cmocka_unit_test(test_websocket_command_form),
 	    cmocka_unit_test(test_not_rpc),
 	    cmocka_unit_test(test_long_method_is_cut),
+	    cmocka_unit_test(test_ledger_needs),
+	    cmocka_unit_test(test_no_ledger_needs),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
