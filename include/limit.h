@@ -72,8 +72,7 @@ const struct limit_counters *limit_table_counters(const struct limit_table *t);
 /* A connection from A opens. MAX_CONNS 0: no limit. True when it may stay: it is counted and
  * the caller must call limit_conn_close once it ends. False: A already has MAX_CONNS open
  * (counted as LIMIT_CONNS; nothing to close). */
-bool limit_conn_open(struct limit_table *t, const struct limit_addr *a, uint64_t max_conns,
-                     uint64_t now_ms);
+bool limit_conn_open(struct limit_table *t, const struct limit_addr *a, uint64_t max_conns);
 /* A counted connection from A ended. A client forgotten meanwhile is ignored. */
 void limit_conn_close(struct limit_table *t, const struct limit_addr *a);
 /* A request (or WebSocket message) from A costs one token of a bucket that holds BURST tokens

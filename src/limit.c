@@ -432,8 +432,7 @@ int limit_table_resize(struct limit_table *t, size_t max)
 	return 0;
 }
 
-bool limit_conn_open(struct limit_table *t, const struct limit_addr *a, uint64_t max_conns,
-                     uint64_t now_ms)
+bool limit_conn_open(struct limit_table *t, const struct limit_addr *a, uint64_t max_conns)
 {
 	struct client *c = touch(t, a);
 

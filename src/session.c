@@ -4,6 +4,7 @@
  *  client ─► client_read_cb ─► req_head() ─┬─► req_body_buffer() ─┐  (small bodies, kept
  *                               (http.c)   │                      │   for a replay)
  *                                          └──────────────────────┴─► dispatch()
+ *                                                                       │ limits_admit() (429)
  *                                                                       │ pool_pick()
  *                                                                       │ upstream_get()
  *  node ◄── send_request() ◄── up_event_cb(CONNECTED) ◄─────────────────┘
@@ -434,7 +435,7 @@ static bool conn_admit(struct session *s)
 	if (l->conf.max_conns_per_ip == 0 || limit_cidrs_match(l->exempt, &s->peer_addr) ||
 	    limit_cidrs_match(l->trusted, &s->peer_addr))
 		return true;
-	if (!limit_conn_open(l->clients, &s->peer_addr, l->conf.max_conns_per_ip, monitor_now())) {
+	if (!limit_conn_open(l->clients, &s->peer_addr, l->conf.max_conns_per_ip)) {
 		slog(LOGL_DEBUG, s, "over max_conns_per_ip, refused");
 		return false;
 	}

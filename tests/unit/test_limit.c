@@ -227,18 +227,18 @@ static void test_conn_counts(void **state)
 	struct limit_table *t = limit_table_new(16, 7);
 	struct limit_addr a = A("10.0.0.1"), b = A("10.0.0.2");
 
-	assert_true(limit_conn_open(t, &a, 2, 0));
-	assert_true(limit_conn_open(t, &a, 2, 0));
-	assert_false(limit_conn_open(t, &a, 2, 0));
-	assert_true(limit_conn_open(t, &b, 2, 0));
+	assert_true(limit_conn_open(t, &a, 2));
+	assert_true(limit_conn_open(t, &a, 2));
+	assert_false(limit_conn_open(t, &a, 2));
+	assert_true(limit_conn_open(t, &b, 2));
 	limit_conn_close(t, &a);
-	assert_true(limit_conn_open(t, &a, 2, 0));
-	assert_false(limit_conn_open(t, &a, 2, 0));
+	assert_true(limit_conn_open(t, &a, 2));
+	assert_false(limit_conn_open(t, &a, 2));
 	assert_int_equal(limit_table_counters(t)->limited[LIMIT_CONNS], 2);
 	/* 0: no limit, still counted */
 	for (int i = 0; i < 100; i++)
-		assert_true(limit_conn_open(t, &b, 0, 0));
-	assert_false(limit_conn_open(t, &b, 101, 0));
+		assert_true(limit_conn_open(t, &b, 0));
+	assert_false(limit_conn_open(t, &b, 101));
 	/* closing what was never opened, or too often, is ignored */
 	struct limit_addr c = A("10.0.0.3");
 	limit_conn_close(t, &c);
@@ -277,22 +277,22 @@ static void test_eviction_spares_connections(void **state)
 	struct limit_addr a = A("10.0.0.1"), b = A("10.0.0.2"), c = A("10.0.0.3");
 	uint64_t retry;
 
-	assert_true(limit_conn_open(t, &a, 1, 0)); /* a: oldest, but busy */
+	assert_true(limit_conn_open(t, &a, 1)); /* a: oldest, but busy */
 	assert_true(limit_take(t, &b, 1, 1, 1, &retry));
 	assert_true(limit_take(t, &c, 1, 1, 2, &retry)); /* evicts b, not a */
-	assert_false(limit_conn_open(t, &a, 1, 3));      /* a's count survived */
+	assert_false(limit_conn_open(t, &a, 1));         /* a's count survived */
 	assert_true(limit_take(t, &b, 1, 1, 4, &retry)); /* b is new again; evicts c */
 	assert_false(limit_take(t, &b, 1, 1, 4, &retry));
 	assert_int_equal(limit_table_counters(t)->evicted_busy, 0);
 	/* all busy: the least recently seen busy one goes, and the loss is counted */
-	assert_true(limit_conn_open(t, &b, 1, 5));
-	assert_true(limit_conn_open(t, &c, 1, 6)); /* evicts a */
+	assert_true(limit_conn_open(t, &b, 1));
+	assert_true(limit_conn_open(t, &c, 1)); /* evicts a */
 	assert_int_equal(limit_table_counters(t)->evicted_busy, 1);
-	assert_true(limit_conn_open(t, &a, 1, 7)); /* a starts over (evicts b) */
-	limit_conn_close(t, &b);                   /* b was forgotten: ignored */
+	assert_true(limit_conn_open(t, &a, 1)); /* a starts over (evicts b) */
+	limit_conn_close(t, &b);                /* b was forgotten: ignored */
 	/* a closed connection makes its client idle, and the freshest idle one */
 	limit_conn_close(t, &a);
-	assert_false(limit_conn_open(t, &c, 1, 8));
+	assert_false(limit_conn_open(t, &c, 1));
 	assert_int_equal(limit_table_counters(t)->tracked, 2);
 	limit_table_free(t);
 }
