@@ -54,6 +54,13 @@ struct conf_listener {
 	uint64_t max_headers;     /* header fields per request (431) */
 	uint64_t max_body_size;   /* request body bytes (413) */
 	uint64_t max_requests;    /* requests per client connection, then close (0: no limit) */
+	/* per client address (limit.c); 0: no limit */
+	uint64_t max_conns_per_ip;    /* open connections; more are refused */
+	uint64_t rate_per_ip;         /* requests per second (token bucket refill) */
+	uint64_t burst_per_ip;        /* bucket size; 0: rate_per_ip */
+	char *limit_exempt;           /* CIDR list never limited per address, or NULL */
+	char *trusted_proxies;        /* CIDR list whose X-Forwarded-For is believed, or NULL */
+	uint64_t max_tracked_clients; /* addresses remembered; least recently seen forgotten */
 };
 
 enum check_type {

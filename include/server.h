@@ -11,6 +11,7 @@
 
 #include "backend.h"
 #include "conf.h"
+#include "limit.h"
 
 struct session;
 TAILQ_HEAD(session_list, session);
@@ -25,6 +26,10 @@ struct listener {
 	struct evconnlistener *evl;
 	unsigned conns; /* open client connections */
 	bool paused;    /* accepts paused by a connection limit */
+	/* per client address (limit.c): the table survives reloads of the same bind */
+	struct limit_table *clients; /* open connections and token buckets by address */
+	struct limit_cidrs *exempt;  /* limit_exempt, parsed; NULL: none */
+	struct limit_cidrs *trusted; /* trusted_proxies, parsed; NULL: none */
 };
 
 struct server {

@@ -1,6 +1,9 @@
 /* Client sessions: one per accepted connection, in http mode (request framing, backend
  * choice, response relay, keep-alive, WebSocket tunnel) or tcp mode (byte relay). */
 #pragma once
+#include <stdbool.h>
+#include <stdint.h>
+
 #include <event2/util.h>
 #include <sys/socket.h>
 
@@ -14,3 +17,9 @@ void session_drain_all(void);
 void session_close_all(void);
 /* Frees cached per-request state (parsers); for a clean exit under leak checkers. */
 void session_cleanup(void);
+/* Charges one request (or WebSocket message) of session S against the rate_per_ip bucket
+ * of its client (the peer, or the client its trusted proxy named in the upgrade request).
+ * True when it may go on (limit off, limit_exempt client, or a token was there). False:
+ * over the limit, counted in /metrics, and *RETRY_AFTER_MS says when a token is back; the
+ * caller answers (HTTP: 429 slowDown; WebSocket: a close frame). */
+bool session_charge(struct session *s, uint64_t *retry_after_ms);

@@ -17,6 +17,7 @@
 
 #include "conf.h"
 #include "http.h"
+#include "limit.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -84,6 +85,7 @@ static int WUR valid_ignore(char *v, char *err, size_t errlen);
 static int WUR valid_events(char *v, char *err, size_t errlen);
 static int WUR valid_names(char *v, char *err, size_t errlen);
 static int WUR valid_header_list(char *v, char *err, size_t errlen);
+static int WUR valid_cidrs(char *v, char *err, size_t errlen);
 
 #define G(f) offsetof(struct conf_global, f)
 #define S(f) offsetof(struct conf_status, f)
@@ -188,6 +190,21 @@ const struct conf_option conf_options[] = {
         "request body bytes (413); JSON-RPC requests are far smaller"),
     NUM("listener", "max_requests", CONF_UINT, L(max_requests), "0", 0, 1000000000,
         "requests per client connection, then it is closed; 0 means no limit"),
+    NUM("listener", "max_conns_per_ip", CONF_UINT, L(max_conns_per_ip), "0", 0, 1000000,
+        "open connections per client address, more are refused (429); 0 means no limit"),
+    NUM("listener", "rate_per_ip", CONF_UINT, L(rate_per_ip), "0", 0, 1000000,
+        "requests per second per client address, more get 429 slowDown; 0 means no limit"),
+    NUM("listener", "burst_per_ip", CONF_UINT, L(burst_per_ip), "0", 1, 1000000,
+        "requests a client may send at once above rate_per_ip; 0 means rate_per_ip",
+        .or_zero = true),
+    {ROW("listener", "limit_exempt", CONF_STRING, L(limit_exempt)), .metavar = "CIDR,...",
+     .reloadable = RELOAD, .validate = valid_cidrs,
+     .help = "client networks never limited per address, like 10.0.0.0/8, ::1"},
+    {ROW("listener", "trusted_proxies", CONF_STRING, L(trusted_proxies)), .metavar = "CIDR,...",
+     .reloadable = RELOAD, .validate = valid_cidrs,
+     .help = "peers whose X-Forwarded-For names the client (its right-most untrusted entry)"},
+    NUM("listener", "max_tracked_clients", CONF_UINT, L(max_tracked_clients), "65536", 1, 16777216,
+        "client addresses remembered for the per-address limits (~100 bytes each)"),
 
     ENUM("pool", "balance", P(balance), "roundrobin", balance_names, BALANCE_COUNT, RELOAD,
          "roundrobin (smooth, weighted) or leastconn (fewest active, weighted)"),
@@ -836,6 +853,18 @@ static unsigned event_mask(const char *list)
 		it += n + (it[n] == ',');
 	}
 	return mask;
+}
+
+/* A CIDR list ("10.0.0.0/8, ::1"): limit.c's parser says what is wrong. */
+static int WUR valid_cidrs(char *v, char *err, size_t errlen)
+{
+	struct limit_cidrs *l;
+
+	tidy(v, ",");
+	if (limit_cidrs_parse(v, &l, err, errlen) < 0)
+		return -1;
+	limit_cidrs_free(l);
+	return 0;
 }
 
 /* IPv4 forms: "*" (every address, binds only) and dotted quads. Returns 1 when HOST is
@@ -2090,6 +2119,8 @@ void conf_free(struct conf *c)
 		free(c->listeners[i].pool);
 		free(c->listeners[i].tls_cert);
 		free(c->listeners[i].tls_key);
+		free(c->listeners[i].limit_exempt);
+		free(c->listeners[i].trusted_proxies);
 	}
 	for (size_t i = 0; i < c->n_pools; i++) {
 		free(c->pools[i].name);

@@ -5,6 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 #include <event2/listener.h>
@@ -40,11 +43,15 @@ static void listener_conf_set(struct listener *l, const struct conf_listener *cl
 	free(l->conf.pool);
 	free(l->conf.tls_cert);
 	free(l->conf.tls_key);
+	free(l->conf.limit_exempt);
+	free(l->conf.trusted_proxies);
 	l->conf = *cl;
 	l->conf.name = strdup(cl->name);
 	l->conf.pool = strdup(cl->pool);
 	l->conf.tls_cert = dup_or_null(cl->tls_cert);
 	l->conf.tls_key = dup_or_null(cl->tls_key);
+	l->conf.limit_exempt = dup_or_null(cl->limit_exempt);
+	l->conf.trusted_proxies = dup_or_null(cl->trusted_proxies);
 	l->name = l->conf.name;
 }
 
@@ -66,6 +73,11 @@ void listener_unref(struct listener *l)
 	free(l->conf.pool);
 	free(l->conf.tls_cert);
 	free(l->conf.tls_key);
+	free(l->conf.limit_exempt);
+	free(l->conf.trusted_proxies);
+	limit_table_free(l->clients);
+	limit_cidrs_free(l->exempt);
+	limit_cidrs_free(l->trusted);
 	free(l);
 }
 
@@ -139,6 +151,16 @@ void server_conn_closed(struct listener *l)
 	listeners_resume();
 }
 
+/* A hash key clients cannot guess (limit.c keys its table with it). */
+static uint64_t random_seed(void)
+{
+	uint64_t seed;
+
+	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != (ssize_t)sizeof(seed))
+		seed = (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ULL ^ (uint64_t)getpid();
+	return seed;
+}
+
 static struct listener *listener_bind(const struct conf_listener *cl, char *err, size_t errlen)
 {
 	struct listener *l = calloc(1, sizeof(*l));
@@ -147,6 +169,12 @@ static struct listener *listener_bind(const struct conf_listener *cl, char *err,
 		return NULL;
 	l->refs = 1;
 	listener_conf_set(l, cl);
+	l->clients = limit_table_new(cl->max_tracked_clients, random_seed());
+	if (l->clients == NULL) {
+		snprintf(err, errlen, "listener %s: out of memory", cl->name);
+		listener_unref(l);
+		return NULL;
+	}
 	l->evl = evconnlistener_new_bind(
 	    server.base, accept_cb, l,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE | LEV_OPT_DISABLED,
@@ -191,6 +219,7 @@ struct plan {
 	struct pool **pools;
 	struct listener **listeners; /* kept (ref'd) or newly bound (disabled) */
 	SSL_CTX **listener_ctx;
+	struct limit_cidrs **exempt, **trusted; /* per listener: its parsed CIDR lists */
 };
 
 static void add_error(struct conf_errors *errs, const char *msg)
@@ -213,6 +242,12 @@ static void plan_free(struct plan *p, const struct conf *c)
 		listener_unref(p->listeners[i]);
 		SSL_CTX_free(p->listener_ctx[i]);
 	}
+	for (size_t i = 0; p->exempt != NULL && p->trusted != NULL && i < c->n_listeners; i++) {
+		limit_cidrs_free(p->exempt[i]);
+		limit_cidrs_free(p->trusted[i]);
+	}
+	free(p->exempt);
+	free(p->trusted);
 	free(p->backends);
 	free(p->backend_ctx);
 	free(p->pools);
@@ -289,6 +324,14 @@ static int plan_listeners(struct plan *p, const struct conf *c, struct conf_erro
 			rc = -1;
 			continue;
 		}
+		/* validated by conf_load: only memory can fail here */
+		if (limit_cidrs_parse(cl->limit_exempt, &p->exempt[i], err, sizeof(err)) != 0 ||
+		    limit_cidrs_parse(cl->trusted_proxies, &p->trusted[i], err, sizeof(err)) != 0) {
+			snprintf(msg, sizeof(msg), "%s:%d: [listener %s] %s", c->path, cl->line,
+			         cl->name, err);
+			add_error(errs, msg);
+			rc = -1;
+		}
 		if (cl->tls_cert == NULL)
 			continue;
 		p->listener_ctx[i] = tls_server_ctx(cl->tls_cert, cl->tls_key, err, sizeof(err));
@@ -364,6 +407,21 @@ static void commit_pools(struct plan *p, const struct conf *c)
 	p->pools = NULL;
 }
 
+/* The listener takes the parsed lists (*EXEMPT and *TRUSTED become NULL) and its client
+ * table the new size; the clients it remembers stay. */
+static void listener_limits_set(struct listener *l, struct limit_cidrs **exempt,
+                                struct limit_cidrs **trusted)
+{
+	limit_cidrs_free(l->exempt);
+	limit_cidrs_free(l->trusted);
+	l->exempt = *exempt;
+	l->trusted = *trusted;
+	*exempt = *trusted = NULL;
+	if (limit_table_resize(l->clients, l->conf.max_tracked_clients) != 0)
+		log_warn("listener %s: out of memory: max_tracked_clients stays as it was",
+		         l->name);
+}
+
 /* Kept listeners (same bind) switch to the new settings and pool; dropped ones close. */
 static void commit_listeners(struct plan *p, const struct conf *c)
 {
@@ -376,6 +434,7 @@ static void commit_listeners(struct plan *p, const struct conf *c)
 		SSL_CTX_free(l->ssl_ctx);
 		l->ssl_ctx = p->listener_ctx[i];
 		p->listener_ctx[i] = NULL;
+		listener_limits_set(l, &p->exempt[i], &p->trusted[i]);
 		if (!l->paused && l->evl != NULL)
 			evconnlistener_enable(l->evl);
 	}
@@ -419,11 +478,14 @@ int server_apply(struct conf *c, struct conf_errors *errs)
 	    .pools = calloc(c->n_pools + 1, sizeof(struct pool *)),
 	    .listeners = calloc(c->n_listeners + 1, sizeof(struct listener *)),
 	    .listener_ctx = calloc(c->n_listeners + 1, sizeof(SSL_CTX *)),
+	    .exempt = calloc(c->n_listeners + 1, sizeof(struct limit_cidrs *)),
+	    .trusted = calloc(c->n_listeners + 1, sizeof(struct limit_cidrs *)),
 	};
 	char err[512];
 	int rc = 0;
 
-	if (!p.backends || !p.backend_ctx || !p.pools || !p.listeners || !p.listener_ctx) {
+	if (!p.backends || !p.backend_ctx || !p.pools || !p.listeners || !p.listener_ctx ||
+	    !p.exempt || !p.trusted) {
 		add_error(errs, "out of memory");
 		goto fail;
 	}

@@ -4,6 +4,7 @@
  *  client ─► client_read_cb ─► req_head() ─┬─► req_body_buffer() ─┐  (small bodies, kept
  *                               (http.c)   │                      │   for a replay)
  *                                          └──────────────────────┴─► dispatch()
+ *                                                                       │ limits_admit() (429)
  *                                                                       │ pool_pick()
  *                                                                       │ upstream_get()
  *  node ◄── send_request() ◄── up_event_cb(CONNECTED) ◄─────────────────┘
@@ -108,10 +109,18 @@ struct session {
 	struct upconn *up;           /* the backend connection in use */
 	struct event timer;          /* header / idle / body deadline */
 	struct http_parser *hp;      /* request head parser, while reading a head */
-	char peer[INET6_ADDRSTRLEN]; /* client address, for logs and X-Forwarded-For */
+	char peer[INET6_ADDRSTRLEN]; /* socket peer address, for logs and X-Forwarded-For */
 	uint16_t peer_port;
-	bool tls;         /* the client side is TLS */
-	bool close_after; /* close once the current response is written */
+	/* per-client limits (limit.c); the client is the peer, or from a trusted proxy the
+	 * address its X-Forwarded-For names (see client_derive) */
+	struct limit_addr peer_addr;      /* the socket peer */
+	bool peer_counted;                /* counted in max_conns_per_ip: uncounted at free */
+	bool conn_refused;                /* over max_conns_per_ip: 429 to the first request */
+	bool via_proxy;                   /* this request came through a trusted proxy */
+	char client_ip[INET6_ADDRSTRLEN]; /* this request's client, for the access log */
+	struct limit_addr client_addr;    /* and for rate_per_ip and Forwarded: for= */
+	bool tls;                         /* the client side is TLS */
+	bool close_after;                 /* close once the current response is written */
 	bool client_eof;
 	bool up_eof; /* tunnel: the backend side sent EOF */
 	unsigned n_requests;
@@ -264,7 +273,7 @@ static void access_log(struct session *s, int status)
 	double ms = ms_since(&r->start);
 
 	metrics_request(s->l->name, r->b != NULL ? r->b->name : "-", status, ms);
-	log_access("%s:%u %s %s %s %s %s %d %llu %.3fms", s->peer, s->peer_port, s->l->name,
+	log_access("%s:%u %s %s %s %s %s %d %llu %.3fms", s->client_ip, s->peer_port, s->l->name,
 	           r->b != NULL ? r->b->name : "-", r->method_s[0] ? r->method_s : "-",
 	           r->uri[0] ? r->uri : "-", r->rpc.method[0] ? r->rpc.method : "-", status,
 	           (unsigned long long)r->bytes_out, ms);
@@ -281,6 +290,9 @@ static struct request *req_new(struct session *s)
 	memset(r, 0, sizeof(*r));
 	clock_gettime(CLOCK_MONOTONIC, &r->start);
 	s->r = r;
+	s->via_proxy = false; /* until client_derive says otherwise */
+	s->client_addr = s->peer_addr;
+	memcpy(s->client_ip, s->peer, sizeof(s->client_ip));
 	return r;
 }
 
@@ -334,13 +346,15 @@ static bool closes_connection(int status)
 	       status == 501 || status == 505;
 }
 
-/* Answers STATUS from nodegate. POST requests get a JSON-RPC-shaped body so RPC clients can
- * read it. After a head already went out, the only honest signal left is closing. */
-static void reply_error(struct session *s, int status, const char *why)
+/* Sends a whole answer from nodegate: STATUS, BODY of type CTYPE, EXTRA header lines
+ * ("Name: value\r\n" each, or ""), then waits for the next request or closes. After a
+ * head already went out, the only honest signal left is closing. */
+static void reply_send(struct session *s, int status, const char *ctype, const char *body, int blen,
+                       const char *extra, const char *why)
 {
 	struct request *r = s->r;
-	char body[512], head[512];
-	int blen, hlen;
+	char head[512];
+	int hlen;
 
 	up_drop(s, false);
 	if (r->resp_started) {
@@ -351,18 +365,9 @@ static void reply_error(struct session *s, int status, const char *why)
 	}
 	bool close = closes_connection(status) || !r->keep_alive || s->close_after ||
 	             !r->req_body.done || server.draining;
-	if (r->method == HTTP_M_POST)
-		blen = snprintf(body, sizeof(body),
-		                "{\"error\":{\"code\":%d,\"message\":\"%s\"},\"id\":null}\n",
-		                status, why);
-	else
-		blen = snprintf(body, sizeof(body), "%d %s: %s\n", status, http_status_text(status),
-		                why);
 	hlen = snprintf(head, sizeof(head),
 	                "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n%s%s\r\n",
-	                status, http_status_text(status),
-	                r->method == HTTP_M_POST ? "application/json" : "text/plain; charset=utf-8",
-	                blen, status == 503 ? "Retry-After: 1\r\n" : "",
+	                status, http_status_text(status), ctype, blen, extra,
 	                close ? "Connection: close\r\n" : "");
 	struct evbuffer *out = conn_output(s->client);
 	evbuffer_add(out, head, (size_t)hlen);
@@ -381,6 +386,91 @@ static void reply_error(struct session *s, int status, const char *why)
 	s->state = SS_REQ_HEAD;
 	timer_arm(s, s->l->conf.client_timeout);
 	req_head(s);
+}
+
+/* Answers STATUS from nodegate. POST requests get a JSON-RPC-shaped body so RPC clients can
+ * read it. */
+static void reply_error(struct session *s, int status, const char *why)
+{
+	struct request *r = s->r;
+	char body[512];
+	int blen;
+
+	if (r->method == HTTP_M_POST)
+		blen = snprintf(body, sizeof(body),
+		                "{\"error\":{\"code\":%d,\"message\":\"%s\"},\"id\":null}\n",
+		                status, why);
+	else
+		blen = snprintf(body, sizeof(body), "%d %s: %s\n", status, http_status_text(status),
+		                why);
+	reply_send(s, status,
+	           r->method == HTTP_M_POST ? "application/json" : "text/plain; charset=utf-8",
+	           body, blen, status == 503 ? "Retry-After: 1\r\n" : "", why);
+}
+
+/* ---- per-client limits (limit.c) ------------------------------------------------------------ */
+
+/* rippled's own answer to a client over its limits (JSON-RPC shape). */
+static const char slow_down_body[] =
+    "{\"result\":{\"error\":\"slowDown\",\"error_code\":10,\"error_message\":\"You are "
+    "placing too much load on the server.\",\"status\":\"error\"}}";
+
+/* 429 with rippled's slowDown body and Retry-After in whole seconds (at least 1). */
+static void reply_limited(struct session *s, uint64_t retry_after_ms, const char *why)
+{
+	char extra[64];
+	uint64_t secs = (retry_after_ms + 999) / 1000;
+
+	snprintf(extra, sizeof(extra), "Retry-After: %llu\r\n",
+	         (unsigned long long)(secs > 0 ? secs : 1));
+	reply_send(s, 429, "application/json", slow_down_body, (int)sizeof(slow_down_body) - 1,
+	           extra, why);
+}
+
+/* At accept: counts the connection against its peer's max_conns_per_ip. Peers in
+ * limit_exempt or trusted_proxies (which carry many clients) are not counted. False when
+ * the peer already has that many open. */
+static bool conn_admit(struct session *s)
+{
+	struct listener *l = s->l;
+
+	if (l->conf.max_conns_per_ip == 0 || limit_cidrs_match(l->exempt, &s->peer_addr) ||
+	    limit_cidrs_match(l->trusted, &s->peer_addr))
+		return true;
+	if (!limit_conn_open(l->clients, &s->peer_addr, l->conf.max_conns_per_ip)) {
+		slog(LOGL_DEBUG, s, "over max_conns_per_ip, refused");
+		return false;
+	}
+	s->peer_counted = true;
+	return true;
+}
+
+bool session_charge(struct session *s, uint64_t *retry_after_ms)
+{
+	const struct conf_listener *lc = &s->l->conf;
+
+	*retry_after_ms = 0;
+	if (lc->rate_per_ip == 0 || limit_cidrs_match(s->l->exempt, &s->client_addr))
+		return true;
+	return limit_take(s->l->clients, &s->client_addr, lc->rate_per_ip, lc->burst_per_ip,
+	                  monitor_now(), retry_after_ms);
+}
+
+/* Before a request's first dispatch: a connection over max_conns_per_ip gets 429 and
+ * closes; a client over rate_per_ip gets 429 and may go on. True when it may be sent. */
+static bool limits_admit(struct session *s)
+{
+	uint64_t retry_ms;
+
+	if (s->conn_refused) {
+		s->close_after = true;
+		reply_limited(s, 1000, "over max_conns_per_ip");
+		return false;
+	}
+	if (session_charge(s, &retry_ms))
+		return true;
+	reply_limited(s, retry_ms, "over rate_per_ip");
+	return false;
 }
 
 /* ---- request head -------------------------------------------------------------------------- */
@@ -410,12 +500,65 @@ static void add_span(struct evbuffer *out, const char *buf, struct http_span sp)
 	evbuffer_add(out, buf + sp.off, sp.len);
 }
 
+/* The client of a request: the socket peer, or, when the peer is one of trusted_proxies,
+ * the right-most X-Forwarded-For address that is not itself a trusted proxy (all trusted:
+ * the left-most). An entry that is not an address ends the walk there: nothing left of it
+ * can be believed. Several X-Forwarded-For lines read as one list, in order. */
+static void client_derive(struct session *s, const struct http_msg *m, const char *buf)
+{
+	struct limit_addr a;
+
+	s->via_proxy = limit_cidrs_match(s->l->trusted, &s->peer_addr);
+	if (!s->via_proxy)
+		return;
+	for (int i = (int)m->n_hdr - 1; i >= 0; i--) {
+		if (!http_span_eq(buf, m->hdr[i].name, "x-forwarded-for"))
+			continue;
+		const char *v = buf + m->hdr[i].value.off;
+		size_t end = m->hdr[i].value.len;
+		while (end > 0) {
+			size_t start = end, n;
+			while (start > 0 && v[start - 1] != ',')
+				start--;
+			const char *item = v + start + strspn(v + start, " \t");
+			for (n = (size_t)(v + end - item);
+			     n > 0 && (item[n - 1] == ' ' || item[n - 1] == '\t');)
+				n--;
+			end = start > 0 ? start - 1 : 0;
+			if (n == 0)
+				continue;
+			if (!limit_addr_parse(item, n, &a))
+				goto done;
+			s->client_addr = a;
+			if (!limit_cidrs_match(s->l->trusted, &a))
+				goto done;
+		}
+	}
+done:
+	limit_addr_format(&s->client_addr, s->client_ip, sizeof(s->client_ip));
+}
+
+/* X-Forwarded-For as sent on: through a trusted proxy, the chain it sent, then the peer;
+ * from anyone else, the peer alone. */
+static void add_forwarded_for(struct session *s, const struct http_msg *m, const char *buf,
+                              struct evbuffer *out)
+{
+	evbuffer_add(out, "X-Forwarded-For: ", 17);
+	for (unsigned i = 0; s->via_proxy && i < m->n_hdr; i++)
+		if (http_span_eq(buf, m->hdr[i].name, "x-forwarded-for") &&
+		    m->hdr[i].value.len > 0) {
+			add_span(out, buf, m->hdr[i].value);
+			evbuffer_add(out, ", ", 2);
+		}
+	evbuffer_add_printf(out, "%s\r\n", s->peer);
+}
+
 /* The head sent to the backend: the request line as received (in HTTP/1.1), end-to-end
  * headers, and the forwarding headers nodegate owns. */
 static void build_upstream_head(struct session *s, const struct http_msg *m, const char *buf)
 {
 	struct evbuffer *out = s->r->out;
-	bool v6 = strchr(s->peer, ':') != NULL;
+	bool v6 = strchr(s->client_ip, ':') != NULL;
 
 	add_span(out, buf, m->method_s);
 	evbuffer_add(out, " ", 1);
@@ -433,10 +576,9 @@ static void build_upstream_head(struct session *s, const struct http_msg *m, con
 		add_span(out, buf, m->hdr[i].value);
 		evbuffer_add(out, "\r\n", 2);
 	}
-	evbuffer_add_printf(out,
-	                    "X-Forwarded-For: %s\r\nX-Forwarded-Proto: %s\r\n"
-	                    "Forwarded: for=%s%s%s;proto=%s\r\n",
-	                    s->peer, s->tls ? "https" : "http", v6 ? "\"[" : "", s->peer,
+	add_forwarded_for(s, m, buf, out);
+	evbuffer_add_printf(out, "X-Forwarded-Proto: %s\r\nForwarded: for=%s%s%s;proto=%s\r\n",
+	                    s->tls ? "https" : "http", v6 ? "\"[" : "", s->client_ip,
 	                    v6 ? "]\"" : "", s->tls ? "https" : "http");
 	if (s->r->upgrade)
 		evbuffer_add(out, "Connection: Upgrade\r\nUpgrade: websocket\r\n", 41);
@@ -466,6 +608,7 @@ static void req_start(struct session *s, const char *buf)
 	r->keep_alive = m->keep_alive;
 	r->http10 = m->version_minor == 0;
 	r->upgrade = m->conn_upgrade && m->upgrade_websocket && m->method == HTTP_M_GET;
+	client_derive(s, m, buf);
 	body_init(&r->req_body, m->body, m->content_length);
 	if (m->body == HTTP_BODY_LENGTH && m->content_length > s->l->conf.max_body_size) {
 		STAT_INC(req_body_too_large);
@@ -775,6 +918,9 @@ static void dispatch(struct session *s)
 	struct pick_need need;
 	const struct pick_need *np = request_need(r, &need, false);
 
+	/* a request's first dispatch (not a retry) passes the per-client limits */
+	if (r->pool == NULL && s->l->conf.mode == MODE_HTTP && !limits_admit(s))
+		return;
 	if (r->pool == NULL) {
 		r->pool = pool_ref(s->l->pool);
 		budget_request(&r->pool->budget, monitor_now());
@@ -1384,6 +1530,8 @@ static void session_free(struct session *s)
 	evtimer_del(&s->timer);
 	if (s->client != NULL)
 		conn_free(s->client);
+	if (s->peer_counted)
+		limit_conn_close(s->l->clients, &s->peer_addr);
 	TAILQ_REMOVE(&server.sessions, s, link);
 	server_conn_closed(s->l);
 	listener_unref(s->l);
@@ -1418,6 +1566,15 @@ void session_accept(struct listener *l, evutil_socket_t fd, const struct sockadd
 	TAILQ_INSERT_TAIL(&server.sessions, s, link);
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	evtimer_assign(&s->timer, server.base, timer_cb, s);
+	(void)limit_addr_from_sockaddr(sa, &s->peer_addr); /* listeners bind IP addresses */
+	if (!conn_admit(s)) {
+		if (l->conf.mode == MODE_TCP) { /* nothing to say in a byte stream */
+			evutil_closesocket(fd);
+			session_free(s);
+			return;
+		}
+		s->conn_refused = true; /* its first request gets 429, then it closes */
+	}
 	SSL *ssl = NULL;
 	if (l->ssl_ctx != NULL) {
 		ssl = SSL_new(l->ssl_ctx);

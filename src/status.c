@@ -338,6 +338,48 @@ static void write_pool_counters(struct metrics_out *o)
 	}
 }
 
+/* "NAME{listener="L"": the caller closes the label set. */
+static void listener_series(struct metrics_out *o, const char *name, const struct listener *l)
+{
+	metrics_outf(o, "%s{listener=\"", name);
+	metrics_out_label(o, l->name);
+	metrics_outf(o, "\"");
+}
+
+/* Per-client limits of each listener (limit.c): refusals by reason, the table's size and
+ * how many clients it forgot to make room. */
+static void write_client_limits(struct metrics_out *o)
+{
+	static const char limited[] = "nodegate_limited_total",
+	                  tracked[] = "nodegate_limit_tracked_clients",
+	                  evictions[] = "nodegate_limit_evictions_total";
+
+	family(o, limited, "counter",
+	       "requests and connections refused (429) by max_conns_per_ip or rate_per_ip");
+	for (size_t i = 0; i < server.n_listeners; i++)
+		for (size_t r = 0; r < LIMIT_REASON_COUNT; r++) {
+			listener_series(o, limited, server.listeners[i]);
+			metrics_outf(
+			    o, ",reason=\"%s\"} %llu\n", limit_reason_names[r],
+			    (unsigned long long)limit_table_counters(server.listeners[i]->clients)
+			        ->limited[r]);
+		}
+	family(o, tracked, "gauge", "client addresses remembered for the per-address limits");
+	for (size_t i = 0; i < server.n_listeners; i++) {
+		listener_series(o, tracked, server.listeners[i]);
+		metrics_outf(o, "} %zu\n",
+		             limit_table_counters(server.listeners[i]->clients)->tracked);
+	}
+	family(o, evictions, "counter",
+	       "client addresses forgotten to stay within max_tracked_clients");
+	for (size_t i = 0; i < server.n_listeners; i++) {
+		listener_series(o, evictions, server.listeners[i]);
+		metrics_outf(o, "} %llu\n",
+		             (unsigned long long)limit_table_counters(server.listeners[i]->clients)
+		                 ->evictions);
+	}
+}
+
 static void get_metrics(struct evhttp_request *req)
 {
 	struct metrics_out o = {.b = evhttp_request_get_output_buffer(req)};
@@ -352,6 +394,7 @@ static void get_metrics(struct evhttp_request *req)
 	write_pools(&o);
 	write_retries(&o);
 	write_pool_counters(&o);
+	write_client_limits(&o);
 	if (metrics_write(o.b) < 0 || o.rc < 0) {
 		reply_oom(req);
 		return;

@@ -355,6 +355,12 @@ static void test_defaults(void **state)
 	assert_int_equal(l->max_headers, 100);
 	assert_int_equal(l->max_body_size, 1048576);
 	assert_int_equal(l->max_requests, 0);
+	assert_int_equal(l->max_conns_per_ip, 0);
+	assert_int_equal(l->rate_per_ip, 0);
+	assert_int_equal(l->burst_per_ip, 0);
+	assert_null(l->limit_exempt);
+	assert_null(l->trusted_proxies);
+	assert_int_equal(l->max_tracked_clients, 65536);
 
 	assert_int_equal(c->n_pools, 1);
 	assert_string_equal(p->name, "rpc");
@@ -857,6 +863,36 @@ static void test_err_values(void **state)
 	       "6: [backend n1] tls: bad value \"maybe\" (expected yes or no)");
 }
 
+/* Per-client limits: values as written, CIDR lists tidied; bad lists name the item. */
+static void test_client_limits(void **state)
+{
+	struct conf *c = load_ok("[listener a]\nbind = 127.0.0.1:8080\npool = rpc\n"
+	                         "max_conns_per_ip = 4\nrate_per_ip = 20\nburst_per_ip = 50\n"
+	                         "limit_exempt = 127.0.0.0/8 ,  ::1\n"
+	                         "trusted_proxies = 10.0.0.5,2001:db8::/32\n"
+	                         "max_tracked_clients = 1000\n" TAIL);
+	const struct conf_listener *l = &c->listeners[0];
+
+	assert_int_equal(l->max_conns_per_ip, 4);
+	assert_int_equal(l->rate_per_ip, 20);
+	assert_int_equal(l->burst_per_ip, 50);
+	assert_string_equal(l->limit_exempt, "127.0.0.0/8,::1");
+	assert_string_equal(l->trusted_proxies, "10.0.0.5,2001:db8::/32");
+	assert_int_equal(l->max_tracked_clients, 1000);
+	CONF_FREE(c);
+	EXPECT("[listener a]\nbind = 127.0.0.1:8080\npool = rpc\n"
+	       "limit_exempt = 10.0.0.0/8, localhost\ntrusted_proxies = 10.1.2.3/8\n"
+	       "burst_per_ip = 0\nmax_tracked_clients = 0\nrate_per_ip = 2000000\n" TAIL,
+	       "4: [listener a] limit_exempt: bad address \"localhost\" (expected addresses or "
+	       "networks ADDRESS/PREFIX, comma separated, like 10.0.0.0/8, 192.0.2.7, ::1, "
+	       "2001:db8::/32)",
+	       "5: [listener a] trusted_proxies: bad network (bits set after the prefix) "
+	       "\"10.1.2.3/8\" (expected addresses or networks ADDRESS/PREFIX, comma separated, "
+	       "like 10.0.0.0/8, 192.0.2.7, ::1, 2001:db8::/32)",
+	       "7: [listener a] max_tracked_clients: 0 is out of range (expected 1..16777216)",
+	       "8: [listener a] rate_per_ip: 2000000 is out of range (expected 0..1000000)");
+}
+
 static void test_err_addresses(void **state)
 {
 	EXPECT("[listener public]\nbind = 127.0.0.1\npool = rpc\n" TAIL,
@@ -1160,7 +1196,8 @@ static void test_err_many(void **state)
 	       "6: [listener a] bogus: unknown option (expected one of: bind, mode, pool, "
 	       "tls_cert, tls_key, max_connections, header_timeout, client_timeout, "
 	       "tunnel_timeout, max_header_size, max_uri_size, max_headers, max_body_size, "
-	       "max_requests)",
+	       "max_requests, max_conns_per_ip, rate_per_ip, burst_per_ip, limit_exempt, "
+	       "trusted_proxies, max_tracked_clients)",
 	       "8: [pool rpc] retries: 11 is out of range (expected 0..10)",
 	       "9: [pool rpc] retries: duplicate option (expected it once, first at line 8)",
 	       "10: [weird]: unknown section (expected [nodegate], [status], [listener NAME], "
@@ -1397,6 +1434,7 @@ int main(void)
 	    cmocka_unit_test(test_err_keys),
 	    cmocka_unit_test(test_err_values),
 	    cmocka_unit_test(test_err_retry_budget),
+	    cmocka_unit_test(test_client_limits),
 	    cmocka_unit_test(test_err_addresses),
 	    cmocka_unit_test(test_err_address_unresolvable),
 	    cmocka_unit_test(test_err_references),
