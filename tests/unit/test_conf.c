@@ -775,11 +775,10 @@ static void test_err_sections(void **state)
 
 static void test_err_keys(void **state)
 {
-	EXPECT(
-	    "[pool rpc]\nbogus = 1\n[backend n1]\npool = rpc\naddress = 127.0.0.1:5005\n",
-	    "2: [pool rpc] bogus: unknown option (expected one of: balance, retries, "
-	    "connect_timeout, response_timeout, idle_timeout, max_idle, min_up, panic, " HEALTH_KEYS
-	    ")");
+	EXPECT("[pool rpc]\nbogus = 1\n[backend n1]\npool = rpc\naddress = 127.0.0.1:5005\n",
+	       "2: [pool rpc] bogus: unknown option (expected one of: balance, retries, "
+	       "connect_timeout, response_timeout, idle_timeout, max_idle, min_up, panic, "
+	       "write_methods, " HEALTH_KEYS ")");
 	/* a backend takes its own options and its pool's health options, not the others */
 	EXPECT(TAIL "min_up = 2\n",
 	       "5: [backend n1] min_up: unknown option (expected one of: pool, address, weight, "
@@ -1144,7 +1143,7 @@ static void test_err_many(void **state)
 	       "6: [listener a] bogus: unknown option (expected one of: bind, mode, pool, "
 	       "tls_cert, tls_key, max_connections, header_timeout, client_timeout, "
 	       "tunnel_timeout, max_header_size, max_uri_size, max_headers, max_body_size, "
-	       "max_requests)",
+	       "max_requests, allow_methods, deny_methods, profile, admin, rpc_inspect_max)",
 	       "8: [pool rpc] retries: 11 is out of range (expected 0..10)",
 	       "9: [pool rpc] retries: duplicate option (expected it once, first at line 8)",
 	       "10: [weird]: unknown section (expected [nodegate], [status], [listener NAME], "
