@@ -240,14 +240,15 @@ size_t rpc_policy_inspect_max(const struct rpc_policy *pol)
 
 /* ---- inspection ----------------------------------------------------------------------- */
 
-/* The "method" (JSON-RPC) or "command" (rippled WebSocket) of one call, or NULL. */
+/* The "method" (JSON-RPC) or "command" (rippled WebSocket) of one call, or NULL (an empty
+ * name is none: rippled refuses it). */
 static const char *call_method(json_t *call)
 {
 	json_t *m = json_object_get(call, "method");
 
-	if (!json_is_string(m))
+	if (!json_is_string(m) || json_string_length(m) == 0)
 		m = json_object_get(call, "command");
-	return json_is_string(m) ? json_string_value(m) : NULL;
+	return json_is_string(m) && json_string_length(m) > 0 ? json_string_value(m) : NULL;
 }
 
 /* Whether a secret key appears anywhere in V (objects and arrays at any depth). */
