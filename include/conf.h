@@ -61,6 +61,11 @@ struct conf_listener {
 	char *limit_exempt;           /* CIDR list never limited per address, or NULL */
 	char *trusted_proxies;        /* CIDR list whose X-Forwarded-For is believed, or NULL */
 	uint64_t max_tracked_clients; /* addresses remembered; least recently seen forgotten */
+	char *allow_methods;          /* JSON-RPC methods allowed here, comma list (NULL: any) */
+	char *deny_methods;           /* JSON-RPC methods refused here, comma list */
+	int profile;                  /* enum rpc_profile: rippled denies its admin methods */
+	bool admin;                   /* admin methods and secrets pass (loopback binds only) */
+	uint64_t rpc_inspect_max;     /* JSON-RPC bodies up to this size are parsed and policed */
 };
 
 enum check_type {
@@ -127,6 +132,7 @@ struct conf_pool {
 	uint64_t retry_budget_window; /* the budget's sliding window */
 	uint64_t retry_budget_min;    /* such retries always allowed per window */
 
+	char *write_methods; /* extra methods never replayed (like submit), comma list */
 	struct conf_health health;
 };
 

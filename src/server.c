@@ -20,6 +20,7 @@
 #include "server.h"
 #include "session.h"
 #include "stats.h"
+#include "rpc.h"
 #include "status.h"
 #include "tls.h"
 #include "upstream.h"
@@ -52,6 +53,8 @@ static void listener_conf_set(struct listener *l, const struct conf_listener *cl
 	l->conf.tls_key = dup_or_null(cl->tls_key);
 	l->conf.limit_exempt = dup_or_null(cl->limit_exempt);
 	l->conf.trusted_proxies = dup_or_null(cl->trusted_proxies);
+	l->conf.allow_methods = NULL; /* read once, into the listener's policy */
+	l->conf.deny_methods = NULL;
 	l->name = l->conf.name;
 }
 
@@ -69,6 +72,7 @@ void listener_unref(struct listener *l)
 		evconnlistener_free(l->evl);
 	SSL_CTX_free(l->ssl_ctx);
 	pool_unref(l->pool);
+	rpc_policy_free(l->policy);
 	free(l->conf.name);
 	free(l->conf.pool);
 	free(l->conf.tls_cert);
@@ -220,6 +224,7 @@ struct plan {
 	struct listener **listeners; /* kept (ref'd) or newly bound (disabled) */
 	SSL_CTX **listener_ctx;
 	struct limit_cidrs **exempt, **trusted; /* per listener: its parsed CIDR lists */
+	struct rpc_policy **policies;           /* one per conf listener */
 };
 
 static void add_error(struct conf_errors *errs, const char *msg)
@@ -241,6 +246,8 @@ static void plan_free(struct plan *p, const struct conf *c)
 	for (size_t i = 0; p->listeners != NULL && i < c->n_listeners; i++) {
 		listener_unref(p->listeners[i]);
 		SSL_CTX_free(p->listener_ctx[i]);
+		if (p->policies != NULL)
+			rpc_policy_free(p->policies[i]);
 	}
 	for (size_t i = 0; p->exempt != NULL && p->trusted != NULL && i < c->n_listeners; i++) {
 		limit_cidrs_free(p->exempt[i]);
@@ -253,6 +260,7 @@ static void plan_free(struct plan *p, const struct conf *c)
 	free(p->pools);
 	free(p->listeners);
 	free(p->listener_ctx);
+	free(p->policies);
 }
 
 static struct backend *find_backend(const struct conf_backend *cb)
@@ -329,6 +337,12 @@ static int plan_listeners(struct plan *p, const struct conf *c, struct conf_erro
 		    limit_cidrs_parse(cl->trusted_proxies, &p->trusted[i], err, sizeof(err)) != 0) {
 			snprintf(msg, sizeof(msg), "%s:%d: [listener %s] %s", c->path, cl->line,
 			         cl->name, err);
+			add_error(errs, msg);
+			rc = -1;
+		}
+		p->policies[i] = rpc_policy_new(cl, conf_find_pool(c, cl->pool), err, sizeof(err));
+		if (p->policies[i] == NULL) {
+			snprintf(msg, sizeof(msg), "%s:%d: %s", c->path, cl->line, err);
 			add_error(errs, msg);
 			rc = -1;
 		}
@@ -435,6 +449,9 @@ static void commit_listeners(struct plan *p, const struct conf *c)
 		l->ssl_ctx = p->listener_ctx[i];
 		p->listener_ctx[i] = NULL;
 		listener_limits_set(l, &p->exempt[i], &p->trusted[i]);
+		rpc_policy_free(l->policy);
+		l->policy = p->policies[i];
+		p->policies[i] = NULL;
 		if (!l->paused && l->evl != NULL)
 			evconnlistener_enable(l->evl);
 	}
@@ -480,12 +497,13 @@ int server_apply(struct conf *c, struct conf_errors *errs)
 	    .listener_ctx = calloc(c->n_listeners + 1, sizeof(SSL_CTX *)),
 	    .exempt = calloc(c->n_listeners + 1, sizeof(struct limit_cidrs *)),
 	    .trusted = calloc(c->n_listeners + 1, sizeof(struct limit_cidrs *)),
+	    .policies = calloc(c->n_listeners + 1, sizeof(struct rpc_policy *)),
 	};
 	char err[512];
 	int rc = 0;
 
 	if (!p.backends || !p.backend_ctx || !p.pools || !p.listeners || !p.listener_ctx ||
-	    !p.exempt || !p.trusted) {
+	    !p.exempt || !p.trusted || !p.policies) {
 		add_error(errs, "out of memory");
 		goto fail;
 	}

@@ -272,7 +272,7 @@ static void access_log(struct session *s, int status)
 	struct request *r = s->r;
 	double ms = ms_since(&r->start);
 
-	metrics_request(s->l->name, r->b != NULL ? r->b->name : "-", status, ms);
+	metrics_request(s->l->name, r->b != NULL ? r->b->name : "-", r->rpc.method, status, ms);
 	log_access("%s:%u %s %s %s %s %s %d %llu %.3fms", s->client_ip, s->peer_port, s->l->name,
 	           r->b != NULL ? r->b->name : "-", r->method_s[0] ? r->method_s : "-",
 	           r->uri[0] ? r->uri : "-", r->rpc.method[0] ? r->rpc.method : "-", status,
@@ -408,6 +408,36 @@ static void reply_error(struct session *s, int status, const char *why)
 	           body, blen, status == 503 ? "Retry-After: 1\r\n" : "", why);
 }
 
+/* A request the listener's method policy refuses (r->rpc.refusal), answered in rippled's
+ * error shape (rpcFORBIDDEN; HTTP 403, as rippled answers callers it forbids) and never sent
+ * to a node. The body was read whole: the connection stays open. */
+static void reply_refused(struct session *s)
+{
+	struct request *r = s->r;
+	const struct rpc_info *i = &r->rpc;
+	char msg[160], body[512];
+	int blen;
+
+	if (i->refusal == RPC_SECRET)
+		snprintf(msg, sizeof(msg),
+		         "Requests carrying secret, seed, seed_hex or passphrase are refused here: "
+		         "sign locally and submit the signed blob.");
+	else if (i->refused_method[0] != '\0')
+		snprintf(msg, sizeof(msg), "Method %s is not allowed on this endpoint.",
+		         i->refused_method);
+	else
+		snprintf(msg, sizeof(msg),
+		         "Request is not strict JSON: its methods cannot be checked.");
+	blen = rpc_error_body(i, false, "forbidden", RPC_FORBIDDEN_CODE, msg, body, sizeof(body));
+	if (blen < 0) /* an id that does not fit cannot happen (RPC_ID_MAX): answer without */
+		blen = rpc_error_body(NULL, false, "forbidden", RPC_FORBIDDEN_CODE, msg, body,
+		                      sizeof(body));
+	metrics_refused(s->l->name, i->refused_method, i->refusal);
+	slog(LOGL_DEBUG, s, "refused %s (%s)", i->refused_method[0] ? i->refused_method : "-",
+	     rpc_refusal_names[i->refusal]);
+	reply_send(s, 403, "application/json", body, blen > 0 ? blen : 0, "", "refused");
+}
+
 /* ---- per-client limits (limit.c) ------------------------------------------------------------ */
 
 /* rippled's own answer to a client over its limits (JSON-RPC shape). */
@@ -477,12 +507,29 @@ static bool limits_admit(struct session *s)
 
 /* Small bodies are read whole before a backend is chosen: the request can then be replayed
  * on another backend and its JSON-RPC method is known. Larger ones stream. */
-static bool body_is_buffered(const struct http_msg *m)
+static bool body_is_buffered(const struct session *s, const struct http_msg *m)
 {
-	return m->body == HTTP_BODY_LENGTH && m->content_length <= RPC_INSPECT_MAX;
+	return m->body == HTTP_BODY_LENGTH &&
+	       m->content_length <= rpc_policy_inspect_max(s->l->policy);
 }
 
-static bool is_dropped_request_header(const struct http_msg *m, const char *buf, unsigned i)
+/* The body is whole in r->out: reads its JSON-RPC calls under the listener's policy. False
+ * when the policy refused it (answered here: the request is over). */
+static bool req_inspect(struct session *s)
+{
+	struct request *r = s->r;
+	size_t len = evbuffer_get_length(r->out);
+	const char *all = (const char *)evbuffer_pullup(r->out, -1);
+
+	rpc_inspect(all + r->head_len, len - r->head_len, s->l->policy, &r->rpc);
+	if (r->rpc.refusal == RPC_ALLOWED)
+		return true;
+	reply_refused(s);
+	return false;
+}
+
+static bool is_dropped_request_header(const struct session *s, const struct http_msg *m,
+                                      const char *buf, unsigned i)
 {
 	struct http_span n = m->hdr[i].name;
 
@@ -492,7 +539,7 @@ static bool is_dropped_request_header(const struct http_msg *m, const char *buf,
 	return http_span_eq(buf, n, "x-forwarded-for") || http_span_eq(buf, n, "forwarded") ||
 	       http_span_eq(buf, n, "x-user") || http_span_eq(buf, n, "x-forwarded-proto") ||
 	       http_span_eq(buf, n, "x-real-ip") ||
-	       (http_span_eq(buf, n, "expect") && body_is_buffered(m));
+	       (http_span_eq(buf, n, "expect") && body_is_buffered(s, m));
 }
 
 static void add_span(struct evbuffer *out, const char *buf, struct http_span sp)
@@ -569,7 +616,7 @@ static void build_upstream_head(struct session *s, const struct http_msg *m, con
 	else
 		evbuffer_add(out, " HTTP/1.1\r\n", 11);
 	for (unsigned i = 0; i < m->n_hdr; i++) {
-		if (is_dropped_request_header(m, buf, i))
+		if (is_dropped_request_header(s, m, buf, i))
 			continue;
 		add_span(out, buf, m->hdr[i].name);
 		evbuffer_add(out, ": ", 2);
@@ -619,7 +666,7 @@ static void req_start(struct session *s, const char *buf)
 	}
 	r->out = evbuffer_new();
 	build_upstream_head(s, m, buf);
-	bool buffered = body_is_buffered(m), expect = m->expect_continue;
+	bool buffered = body_is_buffered(s, m), expect = m->expect_continue;
 	evbuffer_drain(conn_input(s->client), s->hp->head_len);
 	parser_put(&s->hp);
 	if (s->l->conf.max_requests > 0 && s->n_requests >= s->l->conf.max_requests)
@@ -644,11 +691,8 @@ static void req_start(struct session *s, const char *buf)
 	} else {
 		r->streamed = !r->req_body.done;
 	}
-	if (r->req_body.done && r->req_body.total > 0) {
-		size_t len = evbuffer_get_length(r->out);
-		const char *all = (const char *)evbuffer_pullup(r->out, -1);
-		rpc_inspect(all + r->head_len, len - r->head_len, NULL, &r->rpc);
-	}
+	if (r->req_body.done && r->req_body.total > 0 && !req_inspect(s))
+		return;
 	dispatch(s);
 }
 
@@ -722,10 +766,8 @@ static void req_body_buffer(struct session *s)
 	r->req_body.total += r->req_body.remaining;
 	r->req_body.remaining = 0;
 	r->req_body.done = true;
-	size_t len = evbuffer_get_length(r->out);
-	const char *all = (const char *)evbuffer_pullup(r->out, -1);
-	rpc_inspect(all + r->head_len, len - r->head_len, NULL, &r->rpc);
-	dispatch(s);
+	if (req_inspect(s))
+		dispatch(s);
 }
 
 /* Streams the request body from the client to the backend, with back pressure. */
@@ -1162,9 +1204,11 @@ static void pump_resp_body(struct session *s)
 /* Whether an answer is held whole before it goes out: a small JSON-RPC answer (an error
  * token in it, "noNetwork", is a signal about the node, and a read can still go to another
  * one), or a small 5xx to a request another node may still take. */
-static bool resp_holds(const struct request *r, const struct http_msg *m)
+static bool resp_holds(const struct session *s, const struct http_msg *m)
 {
-	bool small = m->body == HTTP_BODY_LENGTH && m->content_length <= RPC_INSPECT_MAX;
+	const struct request *r = s->r;
+	bool small = m->body == HTTP_BODY_LENGTH &&
+	             m->content_length <= rpc_policy_inspect_max(s->l->policy);
 
 	if (r->rpc.is_rpc && m->status == 200 && small)
 		return true;
@@ -1242,7 +1286,7 @@ static void resp_head(struct session *s)
 		snprintf(why, sizeof(why), "HTTP %d", m->status);
 		monitor_passive(r->b, V_WARNING, false, why);
 	}
-	if (resp_holds(r, m))
+	if (resp_holds(s, m))
 		r->hold = evbuffer_new();
 	if (r->hold == NULL)
 		r->resp_started = true;
