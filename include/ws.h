@@ -14,10 +14,11 @@
 
 struct evbuffer;
 
-#define WS_HEAD_MAX    14          /* the longest frame head: 2 + 8 (length) + 4 (mask) */
-#define WS_CONTROL_MAX 125         /* control frame payloads */
-#define WS_INJECT_MAX  (64 * 1024) /* nodegate's frames queued for the client before the
-                                      client's reading pauses */
+#define WS_HEAD_MAX    14  /* the longest frame head: 2 + 8 (length) + 4 (mask) */
+#define WS_CONTROL_MAX 125 /* control frame payloads */
+#define WS_INJECT_MAX                                                                              \
+	(64 * 1024) /* nodegate's frames queued for the client before the                          \
+	               client's reading pauses */
 
 enum ws_opcode {
 	WS_OP_CONT = 0x0,

@@ -11,8 +11,8 @@
 #define CHUNK 4096 /* payload bytes unmasked at a time */
 
 const char *const ws_result_names[WS_RESULT_COUNT] = {
-    [WS_OK] = "ok",           [WS_PAUSED] = "paused", [WS_CLOSING] = "closing",
-    [WS_DONE] = "done",       [WS_ERROR] = "error",
+    [WS_OK] = "ok",     [WS_PAUSED] = "paused", [WS_CLOSING] = "closing",
+    [WS_DONE] = "done", [WS_ERROR] = "error",
 };
 
 int ws_frame_head(const uint8_t *p, size_t n, struct ws_frame *f)
@@ -123,8 +123,8 @@ static void dir_release(struct ws_dir *d, struct evbuffer *out)
 
 /* Queues one frame of nodegate's on D (a masked one toward the node), then releases it if
  * the stream is at a boundary. */
-static void dir_inject(struct ws_dir *d, uint8_t opcode, const void *payload, size_t len,
-                       bool mask, struct evbuffer *out)
+static void dir_inject(struct ws_dir *d, uint8_t opcode, const void *payload, size_t len, bool mask,
+                       struct evbuffer *out)
 {
 	uint8_t key[4];
 
@@ -137,6 +137,15 @@ static void dir_inject(struct ws_dir *d, uint8_t opcode, const void *payload, si
 	dir_release(d, out);
 	if (evbuffer_get_length(d->wait) > 0)
 		STAT_INC(ws_inject_waits); /* a frame of the other side is in progress */
+}
+
+/* Forgets the client message in progress (a close came first). */
+static void msg_drop(struct ws *w)
+{
+	evbuffer_drain(w->held, evbuffer_get_length(w->held));
+	evbuffer_drain(w->plain, evbuffer_get_length(w->plain));
+	w->holding = false;
+	w->in_msg = false;
 }
 
 bool ws_close(struct ws *w, uint16_t code, const char *reason, struct evbuffer *to_client,
@@ -156,9 +165,7 @@ bool ws_close(struct ws *w, uint16_t code, const char *reason, struct evbuffer *
 	dir_inject(&w->n2c, WS_OP_CLOSE, p, rlen + 2, false, to_client);
 	if (!w->client_closed)
 		dir_inject(&w->c2n, WS_OP_CLOSE, p, rlen + 2, true, to_node);
-	evbuffer_drain(w->held, evbuffer_get_length(w->held));
-	evbuffer_drain(w->plain, evbuffer_get_length(w->plain));
-	w->holding = false;
+	msg_drop(w);
 	return true;
 }
 
@@ -169,7 +176,7 @@ bool ws_client_blocked(const struct ws *w, const struct evbuffer *to_client)
 
 /* ---- client -> node ------------------------------------------------------------------- */
 
-/* A protocol or size violation by the client: close with CODE. */
+/* A protocol or size violation by the client: close with CODE (never WS_OK). */
 static enum ws_result client_fail(struct ws *w, uint16_t code, const char *why,
                                   struct evbuffer *to_node, struct evbuffer *to_client)
 {
@@ -177,7 +184,10 @@ static enum ws_result client_fail(struct ws *w, uint16_t code, const char *why,
 		STAT_INC(ws_close_too_big);
 	else
 		STAT_INC(ws_close_protocol);
-	return ws_close(w, code, why, to_client, to_node) ? WS_CLOSING : WS_OK;
+	if (ws_close(w, code, why, to_client, to_node))
+		return WS_CLOSING;
+	w->closing = true; /* a close is under way already: the connection just ends */
+	return WS_DONE;
 }
 
 /* The held message is complete: the callback decides where it goes. */
@@ -298,6 +308,8 @@ static enum ws_result client_control(struct ws *w, const struct ws_frame *f, str
 		return WS_OK;
 	}
 	evbuffer_remove_buffer(in, to_node, f->head_len + f->len);
+	if (close) /* a message in progress never ends */
+		msg_drop(w);
 	w->client_closed = close;
 	w->c2n.sealed = close;
 	return WS_OK;
@@ -310,7 +322,8 @@ static bool client_frame(struct ws *w, struct evbuffer *in, struct evbuffer *to_
 	struct ws_dir *d = &w->c2n;
 	size_t avail = evbuffer_get_length(in);
 	struct ws_frame f;
-	const uint8_t *p = evbuffer_pullup(in, avail < WS_HEAD_MAX ? (ev_ssize_t)avail : WS_HEAD_MAX);
+	const uint8_t *p =
+	    evbuffer_pullup(in, avail < WS_HEAD_MAX ? (ev_ssize_t)avail : WS_HEAD_MAX);
 	int r = ws_frame_head(p, avail < WS_HEAD_MAX ? avail : WS_HEAD_MAX, &f);
 
 	if (r == 0)
@@ -356,7 +369,7 @@ enum ws_result ws_from_client(struct ws *w, struct evbuffer *in, struct evbuffer
 			if (d->remaining > 0)
 				return WS_OK;
 			d->in_frame = false;
-			if (d->f.fin && d->f.opcode < WS_OP_CLOSE && w->in_msg && !w->closing) {
+			if (d->f.fin && d->f.opcode < WS_OP_CLOSE && w->in_msg) {
 				w->in_msg = false;
 				if (w->holding)
 					msg_decide(w, to_node, to_client);

@@ -340,8 +340,8 @@ static void test_close_waits_then_seals(void **state)
 	frame(f->nin, true, WS_OP_TEXT, "abcdef", 6, false);
 	struct evbuffer *rest = split_off(f->nin, 4);
 	assert_int_equal(node(f), WS_OK);
-	assert_true(ws_close(&f->w, WS_CLOSE_GOING_AWAY, "node left rotation", f->to_client,
-	                     f->to_node));
+	assert_true(
+	    ws_close(&f->w, WS_CLOSE_GOING_AWAY, "node left rotation", f->to_client, f->to_node));
 	assert_false(ws_close(&f->w, WS_CLOSE_GOING_AWAY, "again", f->to_client, f->to_node));
 	assert_int_equal(evbuffer_get_length(f->to_client), 4); /* waits for the frame's end */
 	assert_int_equal(close_code(f->to_node, true), WS_CLOSE_GOING_AWAY);
@@ -437,7 +437,8 @@ static void test_replies_bounded_pause_client(void **state)
 	struct evbuffer *tail = split_off(f->nin, 5);
 	assert_int_equal(node(f), WS_OK);
 	for (int i = 0; i < 2000; i++)
-		cframe(f->cin, true, WS_OP_TEXT, "{\"command\":\"deny\",\"pad\":\"................\"}");
+		cframe(f->cin, true, WS_OP_TEXT,
+		       "{\"command\":\"deny\",\"pad\":\"................\"}");
 	assert_int_equal(client(f), WS_PAUSED);
 	assert_true(evbuffer_get_length(f->cin) > 0);
 	assert_true(evbuffer_get_length(f->w.n2c.wait) < WS_INJECT_MAX + 256);
