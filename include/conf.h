@@ -54,6 +54,11 @@ struct conf_listener {
 	uint64_t max_headers;     /* header fields per request (431) */
 	uint64_t max_body_size;   /* request body bytes (413) */
 	uint64_t max_requests;    /* requests per client connection, then close (0: no limit) */
+	char *allow_methods;      /* JSON-RPC methods allowed here, comma list (NULL: any) */
+	char *deny_methods;       /* JSON-RPC methods refused here, comma list */
+	int profile;              /* enum rpc_profile: rippled denies its admin methods */
+	bool admin;               /* admin methods and secrets pass (loopback binds only) */
+	uint64_t rpc_inspect_max; /* JSON-RPC bodies up to this size are parsed and policed */
 };
 
 enum check_type {
@@ -114,6 +119,7 @@ struct conf_pool {
 	uint64_t max_idle;         /* pooled keep-alive connections per backend */
 	uint64_t min_up;           /* fewer backends up than this: panic (least bad get traffic) */
 	bool panic;                /* route to the least bad in panic (no: 503 instead) */
+	char *write_methods;       /* extra methods never replayed (like submit), comma list */
 	struct conf_health health;
 };
 

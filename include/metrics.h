@@ -5,12 +5,18 @@
 
 struct evbuffer;
 
-/* One finished request: LISTENER and BACKEND names ("-" when no backend answered), the
- * status sent to the client, and its duration. Called on the hot path: no allocation. */
-void metrics_request(const char *listener, const char *backend, int status, double duration_ms);
+/* One finished request: LISTENER and BACKEND names ("-" when no backend answered), its
+ * JSON-RPC METHOD ("" or NULL when none; folded by rpc_method_label), the status sent to the
+ * client, and its duration. Called on the hot path: no allocation. */
+void metrics_request(const char *listener, const char *backend, const char *method, int status,
+                     double duration_ms);
+/* One request LISTENER refused by its method policy: METHOD (folded by rpc_method_label) and
+ * REASON (enum rpc_refusal). */
+void metrics_refused(const char *listener, const char *method, int reason);
 /* One finished probe of BACKEND (health or freshness) and its duration. */
 void metrics_probe(const char *backend, uint64_t duration_us);
-/* Appends, in Prometheus text format 0.0.4, nodegate_requests_total{listener,backend,code},
+/* Appends, in Prometheus text format 0.0.4, nodegate_requests_total{listener,backend,method,
+ * code}, nodegate_rpc_refused_total{listener,method,reason},
  * nodegate_metrics_labels_dropped_total, and the histograms
  * nodegate_request_duration_seconds{listener} and nodegate_probe_duration_seconds{backend}.
  * Returns -1 when OUT could not grow (out of memory). */

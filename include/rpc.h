@@ -8,9 +8,10 @@
 
 #include "conf.h"
 
-#define RPC_METHOD_MAX  48    /* longer method names are cut (they are not rippled's) */
-#define RPC_INSPECT_MAX 65536 /* default rpc_inspect_max: bodies up to this size are parsed */
-#define RPC_ID_MAX      64    /* an "id" echoed by refusals, as JSON text */
+#define RPC_METHOD_MAX     48    /* longer method names are cut (they are not rippled's) */
+#define RPC_INSPECT_MAX    65536 /* default rpc_inspect_max: bodies up to this size are parsed */
+#define RPC_ID_MAX         64    /* an "id" echoed by refusals, as JSON text */
+#define RPC_FORBIDDEN_CODE 3     /* rippled's rpcFORBIDDEN ("forbidden"; HTTP 403 in its table) */
 
 /* Why a request may not go to a node. */
 enum rpc_refusal {

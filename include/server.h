@@ -12,6 +12,7 @@
 #include "backend.h"
 #include "conf.h"
 
+struct rpc_policy;
 struct session;
 TAILQ_HEAD(session_list, session);
 
@@ -22,6 +23,7 @@ struct listener {
 	struct conf_listener conf; /* own copy; read at every use, so a reload applies */
 	struct pool *pool;         /* where requests go (swapped on reload) */
 	SSL_CTX *ssl_ctx;          /* TLS termination, or NULL */
+	struct rpc_policy *policy; /* JSON-RPC method policy (rpc.h), rebuilt on reload */
 	struct evconnlistener *evl;
 	unsigned conns; /* open client connections */
 	bool paused;    /* accepts paused by a connection limit */

@@ -17,6 +17,7 @@
 
 #include "conf.h"
 #include "http.h"
+#include "rpc.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -61,6 +62,7 @@ static int WUR valid_path(char *v, char *err, size_t errlen);
 static int WUR valid_status_list(char *v, char *err, size_t errlen);
 static int WUR valid_json_list(char *v, char *err, size_t errlen);
 static int WUR valid_ignore(char *v, char *err, size_t errlen);
+static int WUR valid_methods(char *v, char *err, size_t errlen);
 
 #define G(f) offsetof(struct conf_global, f)
 #define S(f) offsetof(struct conf_status, f)
@@ -91,6 +93,12 @@ static int WUR valid_ignore(char *v, char *err, size_t errlen);
 	{                                                                                          \
 		ROW(sec, nm, CONF_STRING, off), .def = df, .metavar = mv, .reloadable = rel,       \
 		                                .help = hp                                         \
+	}
+/* A comma list of JSON-RPC method names, unset by default. */
+#define METHODS(sec, nm, off, hp)                                                                  \
+	{                                                                                          \
+		ROW(sec, nm, CONF_STRING, off), .metavar = "METHOD,...", .reloadable = RELOAD,     \
+		                                .validate = valid_methods, .help = hp              \
 	}
 /* A health option of [pool NAME] that [backend NAME] may override (offset in struct
  * conf_health); all of them are reloadable. Extra fields (.names, .validate) follow HP. */
@@ -161,6 +169,16 @@ const struct conf_option conf_options[] = {
         "request body bytes (413); JSON-RPC requests are far smaller"),
     NUM("listener", "max_requests", CONF_UINT, L(max_requests), "0", 0, 1000000000,
         "requests per client connection, then it is closed; 0 means no limit"),
+    METHODS("listener", "allow_methods", L(allow_methods),
+            "only these JSON-RPC methods pass (a comma list); all when unset"),
+    METHODS("listener", "deny_methods", L(deny_methods),
+            "JSON-RPC methods refused here (a comma list), whatever the profile"),
+    ENUM("listener", "profile", L(profile), "auto", rpc_profile_names, RPC_PROFILE_COUNT, RELOAD,
+         "rippled refuses rippled's admin methods; auto: rippled when the pool checks rippled"),
+    BOOL("listener", "admin", L(admin), "no",
+         "admin methods and secrets pass (allow/deny lists still apply); loopback binds only"),
+    NUM("listener", "rpc_inspect_max", CONF_SIZE, L(rpc_inspect_max), "64k", KIB, MIB,
+        "JSON-RPC bodies up to this size are read and policed; larger ones pass unread"),
 
     ENUM("pool", "balance", P(balance), "roundrobin", balance_names, BALANCE_COUNT, RELOAD,
          "roundrobin (smooth, weighted) or leastconn (fewest active, weighted)"),
@@ -178,6 +196,8 @@ const struct conf_option conf_options[] = {
         "fewer backends up than this is panic; a pool that needs a quorum raises it"),
     BOOL("pool", "panic", P(panic), "yes",
          "in panic, route to the least bad nodes (warning before critical); no: answer 503"),
+    METHODS("pool", "write_methods", P(write_methods),
+            "methods never replayed on another node, besides submit, sign and the like"),
 
     HEALTH("check", CONF_ENUM, check, "tcp", 0, 0,
            "tcp (connect), http (status), rippled (/health, judged per metric) or none",
@@ -1345,6 +1365,31 @@ fail:
 	return -1;
 }
 
+/* A JSON-RPC method name as rippled spells them: letters, digits and '_'. */
+static bool is_method(const char *it)
+{
+	static const char chars[] =
+	    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_";
+
+	return strlen(it) < RPC_METHOD_MAX && strspn(it, chars) == strlen(it);
+}
+
+static int WUR valid_methods(char *v, char *err, size_t errlen)
+{
+	char q[SHOW_MAXLEN + 8];
+	const char *bad;
+
+	tidy(v, ",");
+	bad = each_item(v, is_method);
+	if (bad == NULL)
+		return 0;
+	snprintf(err, errlen,
+	         "bad method \"%s\" (expected JSON-RPC method names, comma separated, like "
+	         "submit,sign)",
+	         show(bad, q, sizeof(q)));
+	return -1;
+}
+
 /* ---- cross-validation ---------------------------------------------------------------- */
 
 static int opt_index(enum sect_kind k, const char *name)
@@ -1429,6 +1474,14 @@ static bool binds_clash(const struct conf_addr *a, const struct conf_addr *b)
 	return IN6_ARE_ADDR_EQUAL(x, y) || IN6_IS_ADDR_UNSPECIFIED(x) || IN6_IS_ADDR_UNSPECIFIED(y);
 }
 
+static bool is_loopback(const struct conf_addr *a)
+{
+	if (a->ss.ss_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)&a->ss)->sin_addr.s_addr) >> 24) == 127;
+	return a->ss.ss_family == AF_INET6 &&
+	       IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)&a->ss)->sin6_addr);
+}
+
 static void check_listener(struct parser *p, const struct sect_meta *m)
 {
 	const struct conf_listener *l = &p->c->listeners[m->idx];
@@ -1455,6 +1508,13 @@ static void check_listener(struct parser *p, const struct sect_meta *m)
 	}
 	check_readable(p, m, "tls_cert", l->tls_cert);
 	check_readable(p, m, "tls_key", l->tls_key);
+	if (l->admin && l->bind.len > 0 && !is_loopback(&l->bind)) {
+		conf_addr_format(&l->bind, a, sizeof(a));
+		errf(p, key_line(m, "admin"), m->label, "admin",
+		     "yes on %s, which is not a loopback address (expected a loopback bind, "
+		     "127.0.0.0/8 or [::1], for an admin listener)",
+		     a);
+	}
 	if (l->max_uri_size > l->max_header_size) {
 		format_limit(CONF_SIZE, l->max_uri_size, x, sizeof(x));
 		format_limit(CONF_SIZE, l->max_header_size, y, sizeof(y));
@@ -1729,9 +1789,12 @@ void conf_free(struct conf *c)
 		free(c->listeners[i].pool);
 		free(c->listeners[i].tls_cert);
 		free(c->listeners[i].tls_key);
+		free(c->listeners[i].allow_methods);
+		free(c->listeners[i].deny_methods);
 	}
 	for (size_t i = 0; i < c->n_pools; i++) {
 		free(c->pools[i].name);
+		free(c->pools[i].write_methods);
 		conf_health_deinit(&c->pools[i].health);
 	}
 	for (size_t i = 0; i < c->n_backends; i++) {

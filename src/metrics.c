@@ -8,14 +8,17 @@
 #include <event2/buffer.h>
 
 #include "metrics.h"
+#include "rpc.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 #define NAME_LEN    65   /* names kept per slot, NUL included (conf names are <= 64) */
-#define REQ_SLOTS   1024 /* (listener, backend, code) label sets; a power of two */
+#define REQ_SLOTS   4096 /* (listener, backend, method, code) label sets; a power of two */
 #define REQ_PROBES  32   /* slots looked at before a new label set counts as "other" */
 #define HIST_SLOTS  128  /* histograms per table (listeners, backends); a power of two */
 #define HIST_PROBES 16
+#define REF_SLOTS   256 /* (listener, method, reason) label sets of refusals; a power of two */
+#define REF_PROBES  16
 #define OTHER       "other" /* the label values of what did not fit */
 
 /* Upper bounds of the latency buckets, in seconds: 0.5 ms to 10 s. */
@@ -27,8 +30,18 @@ struct req_slot {
 	uint64_t hash; /* 0: free */
 	uint64_t count;
 	int code;
+	const char *method; /* rpc_method_label(): one of a fixed set of static names */
 	char listener[NAME_LEN];
 	char backend[NAME_LEN];
+};
+
+/* Requests refused by a listener's method policy (never sent to a node). */
+struct ref_slot {
+	uint64_t hash; /* 0: free */
+	uint64_t count;
+	const char *method; /* rpc_method_label() */
+	int reason;         /* enum rpc_refusal */
+	char listener[NAME_LEN];
 };
 
 struct hist {
@@ -54,7 +67,9 @@ struct hist_table {
 
 static struct req_slot req_slot[REQ_SLOTS];
 static uint64_t req_other;      /* requests whose label set did not fit */
-static uint64_t labels_dropped; /* = req_other, as its own counter for alerting */
+static uint64_t labels_dropped; /* = req_other + ref_other, as its own counter for alerting */
+static struct ref_slot ref_slot[REF_SLOTS];
+static uint64_t ref_other;
 
 static struct hist_table req_hist = {
     .metric = "nodegate_request_duration_seconds",
@@ -137,9 +152,11 @@ static void hist_add(struct hist *h, double seconds)
 /* The label set is looked up in at most REQ_PROBES slots from its hash: a set that is not
  * there and finds no free slot there is in no other slot either (it would have been put in
  * the first free one), so a full table costs no more than a crowded one. */
-void metrics_request(const char *listener, const char *backend, int status, double duration_ms)
+void metrics_request(const char *listener, const char *backend, const char *method, int status,
+                     double duration_ms)
 {
-	uint64_t h = hash_name(hash_name(hash_start(), listener), backend);
+	const char *m = rpc_method_label(method);
+	uint64_t h = hash_name(hash_name(hash_name(hash_start(), listener), backend), m);
 	size_t i;
 
 	h = hash_end((h ^ (uint32_t)status) * 0x100000001b3ULL);
@@ -149,10 +166,11 @@ void metrics_request(const char *listener, const char *backend, int status, doub
 		if (s->hash == 0) {
 			s->hash = h;
 			s->code = status;
+			s->method = m;
 			name_copy(s->listener, listener);
 			name_copy(s->backend, backend);
-		} else if (s->hash != h || s->code != status || !name_eq(s->listener, listener) ||
-		           !name_eq(s->backend, backend)) {
+		} else if (s->hash != h || s->code != status || s->method != m ||
+		           !name_eq(s->listener, listener) || !name_eq(s->backend, backend)) {
 			continue;
 		}
 		s->count++;
@@ -163,6 +181,31 @@ void metrics_request(const char *listener, const char *backend, int status, doub
 		labels_dropped++;
 	}
 	hist_add(hist_find(&req_hist, listener), duration_ms / 1000.0);
+}
+
+void metrics_refused(const char *listener, const char *method, int reason)
+{
+	const char *m = rpc_method_label(method);
+	uint64_t h = hash_end((hash_name(hash_name(hash_start(), listener), m) ^ (uint32_t)reason) *
+	                      0x100000001b3ULL);
+
+	for (size_t i = 0; i < REF_PROBES; i++) {
+		struct ref_slot *s = &ref_slot[(h + i) & (REF_SLOTS - 1)];
+
+		if (s->hash == 0) {
+			s->hash = h;
+			s->method = m;
+			s->reason = reason;
+			name_copy(s->listener, listener);
+		} else if (s->hash != h || s->method != m || s->reason != reason ||
+		           !name_eq(s->listener, listener)) {
+			continue;
+		}
+		s->count++;
+		return;
+	}
+	ref_other++;
+	labels_dropped++;
 }
 
 void metrics_probe(const char *backend, uint64_t duration_us)
@@ -243,7 +286,8 @@ static void write_requests(struct metrics_out *o)
 {
 	metrics_outf(
 	    o, "# HELP nodegate_requests_total HTTP requests answered, by listener, backend (- "
-	       "when none answered) and status code\n"
+	       "when none answered), JSON-RPC method (- when none, other when not rippled's) "
+	       "and status code\n"
 	       "# TYPE nodegate_requests_total counter\n");
 	for (size_t i = 0; i < REQ_SLOTS; i++) {
 		const struct req_slot *s = &req_slot[i];
@@ -254,13 +298,14 @@ static void write_requests(struct metrics_out *o)
 		metrics_out_label(o, s->listener);
 		metrics_outf(o, "\",backend=\"");
 		metrics_out_label(o, s->backend);
-		metrics_outf(o, "\",code=\"%d\"} %llu\n", s->code, (unsigned long long)s->count);
+		metrics_outf(o, "\",method=\"%s\",code=\"%d\"} %llu\n", s->method, s->code,
+		             (unsigned long long)s->count);
 	}
 	/* code "other" is never a real code: this series cannot clash with a real one */
 	if (req_other > 0)
 		metrics_outf(o,
 		             "nodegate_requests_total{listener=\"" OTHER "\",backend=\"" OTHER
-		             "\",code=\"" OTHER "\"} %llu\n",
+		             "\",method=\"" OTHER "\",code=\"" OTHER "\"} %llu\n",
 		             (unsigned long long)req_other);
 	metrics_outf(
 	    o,
@@ -271,11 +316,35 @@ static void write_requests(struct metrics_out *o)
 	    (unsigned long long)labels_dropped);
 }
 
+static void write_refused(struct metrics_out *o)
+{
+	metrics_outf(o,
+	             "# HELP nodegate_rpc_refused_total JSON-RPC requests refused by a listener's "
+	             "method policy (never sent to a node), by listener, method and reason\n"
+	             "# TYPE nodegate_rpc_refused_total counter\n");
+	for (size_t i = 0; i < REF_SLOTS; i++) {
+		const struct ref_slot *s = &ref_slot[i];
+
+		if (s->hash == 0)
+			continue;
+		metrics_outf(o, "nodegate_rpc_refused_total{listener=\"");
+		metrics_out_label(o, s->listener);
+		metrics_outf(o, "\",method=\"%s\",reason=\"%s\"} %llu\n", s->method,
+		             rpc_refusal_names[s->reason], (unsigned long long)s->count);
+	}
+	if (ref_other > 0)
+		metrics_outf(o,
+		             "nodegate_rpc_refused_total{listener=\"" OTHER "\",method=\"" OTHER
+		             "\",reason=\"" OTHER "\"} %llu\n",
+		             (unsigned long long)ref_other);
+}
+
 int metrics_write(struct evbuffer *out)
 {
 	struct metrics_out o = {.b = out};
 
 	write_requests(&o);
+	write_refused(&o);
 	write_hist_table(&o, &req_hist);
 	write_hist_table(&o, &probe_hist);
 	return o.rc;

@@ -17,6 +17,7 @@
 #include "server.h"
 #include "session.h"
 #include "stats.h"
+#include "rpc.h"
 #include "status.h"
 #include "tls.h"
 #include "upstream.h"
@@ -45,6 +46,8 @@ static void listener_conf_set(struct listener *l, const struct conf_listener *cl
 	l->conf.pool = strdup(cl->pool);
 	l->conf.tls_cert = dup_or_null(cl->tls_cert);
 	l->conf.tls_key = dup_or_null(cl->tls_key);
+	l->conf.allow_methods = NULL; /* read once, into the listener's policy */
+	l->conf.deny_methods = NULL;
 	l->name = l->conf.name;
 }
 
@@ -62,6 +65,7 @@ void listener_unref(struct listener *l)
 		evconnlistener_free(l->evl);
 	SSL_CTX_free(l->ssl_ctx);
 	pool_unref(l->pool);
+	rpc_policy_free(l->policy);
 	free(l->conf.name);
 	free(l->conf.pool);
 	free(l->conf.tls_cert);
@@ -191,6 +195,7 @@ struct plan {
 	struct pool **pools;
 	struct listener **listeners; /* kept (ref'd) or newly bound (disabled) */
 	SSL_CTX **listener_ctx;
+	struct rpc_policy **policies; /* one per conf listener */
 };
 
 static void add_error(struct conf_errors *errs, const char *msg)
@@ -212,12 +217,15 @@ static void plan_free(struct plan *p, const struct conf *c)
 	for (size_t i = 0; p->listeners != NULL && i < c->n_listeners; i++) {
 		listener_unref(p->listeners[i]);
 		SSL_CTX_free(p->listener_ctx[i]);
+		if (p->policies != NULL)
+			rpc_policy_free(p->policies[i]);
 	}
 	free(p->backends);
 	free(p->backend_ctx);
 	free(p->pools);
 	free(p->listeners);
 	free(p->listener_ctx);
+	free(p->policies);
 }
 
 static struct backend *find_backend(const struct conf_backend *cb)
@@ -282,6 +290,12 @@ static int plan_listeners(struct plan *p, const struct conf *c, struct conf_erro
 			add_error(errs, msg);
 			rc = -1;
 			continue;
+		}
+		p->policies[i] = rpc_policy_new(cl, conf_find_pool(c, cl->pool), err, sizeof(err));
+		if (p->policies[i] == NULL) {
+			snprintf(msg, sizeof(msg), "%s:%d: %s", c->path, cl->line, err);
+			add_error(errs, msg);
+			rc = -1;
 		}
 		if (cl->tls_cert == NULL)
 			continue;
@@ -363,6 +377,9 @@ static void commit_listeners(struct plan *p, const struct conf *c)
 		SSL_CTX_free(l->ssl_ctx);
 		l->ssl_ctx = p->listener_ctx[i];
 		p->listener_ctx[i] = NULL;
+		rpc_policy_free(l->policy);
+		l->policy = p->policies[i];
+		p->policies[i] = NULL;
 		if (!l->paused && l->evl != NULL)
 			evconnlistener_enable(l->evl);
 	}
@@ -406,11 +423,13 @@ int server_apply(struct conf *c, struct conf_errors *errs)
 	    .pools = calloc(c->n_pools + 1, sizeof(struct pool *)),
 	    .listeners = calloc(c->n_listeners + 1, sizeof(struct listener *)),
 	    .listener_ctx = calloc(c->n_listeners + 1, sizeof(SSL_CTX *)),
+	    .policies = calloc(c->n_listeners + 1, sizeof(struct rpc_policy *)),
 	};
 	char err[512];
 	int rc = 0;
 
-	if (!p.backends || !p.backend_ctx || !p.pools || !p.listeners || !p.listener_ctx) {
+	if (!p.backends || !p.backend_ctx || !p.pools || !p.listeners || !p.listener_ctx ||
+	    !p.policies) {
 		add_error(errs, "out of memory");
 		goto fail;
 	}

@@ -261,7 +261,7 @@ static void access_log(struct session *s, int status)
 	struct request *r = s->r;
 	double ms = ms_since(&r->start);
 
-	metrics_request(s->l->name, r->b != NULL ? r->b->name : "-", status, ms);
+	metrics_request(s->l->name, r->b != NULL ? r->b->name : "-", r->rpc.method, status, ms);
 	log_access("%s:%u %s %s %s %s %s %d %llu %.3fms", s->peer, s->peer_port, s->l->name,
 	           r->b != NULL ? r->b->name : "-", r->method_s[0] ? r->method_s : "-",
 	           r->uri[0] ? r->uri : "-", r->rpc.method[0] ? r->rpc.method : "-", status,
@@ -332,13 +332,44 @@ static bool closes_connection(int status)
 	       status == 501 || status == 505;
 }
 
+/* Writes a whole answer of nodegate's (head and BODY), logs it, then closes or reads the
+ * next request. */
+static void reply_write(struct session *s, int status, const char *ctype, const char *body,
+                        int blen, bool close)
+{
+	struct request *r = s->r;
+	char head[512];
+	int hlen = snprintf(head, sizeof(head),
+	                    "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n%s%s\r\n",
+	                    status, http_status_text(status), ctype, blen,
+	                    status == 503 ? "Retry-After: 1\r\n" : "",
+	                    close ? "Connection: close\r\n" : "");
+	struct evbuffer *out = conn_output(s->client);
+
+	evbuffer_add(out, head, (size_t)hlen);
+	if (r->method != HTTP_M_HEAD)
+		evbuffer_add(out, body, (size_t)blen);
+	conn_flush(s->client);
+	r->bytes_out = (uint64_t)hlen + (uint64_t)blen;
+	access_log(s, status);
+	if (close) {
+		req_end(s);
+		close_after_flush(s);
+		return;
+	}
+	req_end(s);
+	s->state = SS_REQ_HEAD;
+	timer_arm(s, s->l->conf.client_timeout);
+	req_head(s);
+}
+
 /* Answers STATUS from nodegate. POST requests get a JSON-RPC-shaped body so RPC clients can
  * read it. After a head already went out, the only honest signal left is closing. */
 static void reply_error(struct session *s, int status, const char *why)
 {
 	struct request *r = s->r;
-	char body[512], head[512];
-	int blen, hlen;
+	char body[512];
+	int blen;
 
 	up_drop(s, false);
 	if (r->resp_started) {
@@ -356,41 +387,70 @@ static void reply_error(struct session *s, int status, const char *why)
 	else
 		blen = snprintf(body, sizeof(body), "%d %s: %s\n", status, http_status_text(status),
 		                why);
-	hlen = snprintf(head, sizeof(head),
-	                "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n%s%s\r\n",
-	                status, http_status_text(status),
-	                r->method == HTTP_M_POST ? "application/json" : "text/plain; charset=utf-8",
-	                blen, status == 503 ? "Retry-After: 1\r\n" : "",
-	                close ? "Connection: close\r\n" : "");
-	struct evbuffer *out = conn_output(s->client);
-	evbuffer_add(out, head, (size_t)hlen);
-	if (r->method != HTTP_M_HEAD)
-		evbuffer_add(out, body, (size_t)blen);
-	conn_flush(s->client);
-	r->bytes_out = (uint64_t)hlen + (uint64_t)blen;
 	slog(LOGL_DEBUG, s, "answered %d: %s", status, why);
-	access_log(s, status);
-	if (close) {
-		req_end(s);
-		close_after_flush(s);
-		return;
-	}
-	req_end(s);
-	s->state = SS_REQ_HEAD;
-	timer_arm(s, s->l->conf.client_timeout);
-	req_head(s);
+	reply_write(s, status,
+	            r->method == HTTP_M_POST ? "application/json" : "text/plain; charset=utf-8",
+	            body, blen, close);
+}
+
+/* A request the listener's method policy refuses (r->rpc.refusal), answered in rippled's
+ * error shape (rpcFORBIDDEN; HTTP 403, as rippled answers callers it forbids) and never sent
+ * to a node. The body was read whole: the connection stays open. */
+static void reply_refused(struct session *s)
+{
+	struct request *r = s->r;
+	const struct rpc_info *i = &r->rpc;
+	char msg[160], body[512];
+	int blen;
+
+	if (i->refusal == RPC_SECRET)
+		snprintf(msg, sizeof(msg),
+		         "Requests carrying secret, seed, seed_hex or passphrase are refused here: "
+		         "sign locally and submit the signed blob.");
+	else if (i->refused_method[0] != '\0')
+		snprintf(msg, sizeof(msg), "Method %s is not allowed on this endpoint.",
+		         i->refused_method);
+	else
+		snprintf(msg, sizeof(msg),
+		         "Request is not strict JSON: its methods cannot be checked.");
+	blen = rpc_error_body(i, false, "forbidden", RPC_FORBIDDEN_CODE, msg, body, sizeof(body));
+	if (blen < 0) /* an id that does not fit cannot happen (RPC_ID_MAX): answer without */
+		blen = rpc_error_body(NULL, false, "forbidden", RPC_FORBIDDEN_CODE, msg, body,
+		                      sizeof(body));
+	metrics_refused(s->l->name, i->refused_method, i->refusal);
+	slog(LOGL_DEBUG, s, "refused %s (%s)", i->refused_method[0] ? i->refused_method : "-",
+	     rpc_refusal_names[i->refusal]);
+	reply_write(s, 403, "application/json", body, blen > 0 ? blen : 0,
+	            !r->keep_alive || s->close_after || server.draining);
 }
 
 /* ---- request head -------------------------------------------------------------------------- */
 
 /* Small bodies are read whole before a backend is chosen: the request can then be replayed
  * on another backend and its JSON-RPC method is known. Larger ones stream. */
-static bool body_is_buffered(const struct http_msg *m)
+static bool body_is_buffered(const struct session *s, const struct http_msg *m)
 {
-	return m->body == HTTP_BODY_LENGTH && m->content_length <= RPC_INSPECT_MAX;
+	return m->body == HTTP_BODY_LENGTH &&
+	       m->content_length <= rpc_policy_inspect_max(s->l->policy);
 }
 
-static bool is_dropped_request_header(const struct http_msg *m, const char *buf, unsigned i)
+/* The body is whole in r->out: reads its JSON-RPC calls under the listener's policy. False
+ * when the policy refused it (answered here: the request is over). */
+static bool req_inspect(struct session *s)
+{
+	struct request *r = s->r;
+	size_t len = evbuffer_get_length(r->out);
+	const char *all = (const char *)evbuffer_pullup(r->out, -1);
+
+	rpc_inspect(all + r->head_len, len - r->head_len, s->l->policy, &r->rpc);
+	if (r->rpc.refusal == RPC_ALLOWED)
+		return true;
+	reply_refused(s);
+	return false;
+}
+
+static bool is_dropped_request_header(const struct session *s, const struct http_msg *m,
+                                      const char *buf, unsigned i)
 {
 	struct http_span n = m->hdr[i].name;
 
@@ -400,7 +460,7 @@ static bool is_dropped_request_header(const struct http_msg *m, const char *buf,
 	return http_span_eq(buf, n, "x-forwarded-for") || http_span_eq(buf, n, "forwarded") ||
 	       http_span_eq(buf, n, "x-user") || http_span_eq(buf, n, "x-forwarded-proto") ||
 	       http_span_eq(buf, n, "x-real-ip") ||
-	       (http_span_eq(buf, n, "expect") && body_is_buffered(m));
+	       (http_span_eq(buf, n, "expect") && body_is_buffered(s, m));
 }
 
 static void add_span(struct evbuffer *out, const char *buf, struct http_span sp)
@@ -424,7 +484,7 @@ static void build_upstream_head(struct session *s, const struct http_msg *m, con
 	else
 		evbuffer_add(out, " HTTP/1.1\r\n", 11);
 	for (unsigned i = 0; i < m->n_hdr; i++) {
-		if (is_dropped_request_header(m, buf, i))
+		if (is_dropped_request_header(s, m, buf, i))
 			continue;
 		add_span(out, buf, m->hdr[i].name);
 		evbuffer_add(out, ": ", 2);
@@ -474,7 +534,7 @@ static void req_start(struct session *s, const char *buf)
 	}
 	r->out = evbuffer_new();
 	build_upstream_head(s, m, buf);
-	bool buffered = body_is_buffered(m), expect = m->expect_continue;
+	bool buffered = body_is_buffered(s, m), expect = m->expect_continue;
 	evbuffer_drain(conn_input(s->client), s->hp->head_len);
 	parser_put(&s->hp);
 	if (s->l->conf.max_requests > 0 && s->n_requests >= s->l->conf.max_requests)
@@ -499,11 +559,8 @@ static void req_start(struct session *s, const char *buf)
 	} else {
 		r->streamed = !r->req_body.done;
 	}
-	if (r->req_body.done && r->req_body.total > 0) {
-		size_t len = evbuffer_get_length(r->out);
-		const char *all = (const char *)evbuffer_pullup(r->out, -1);
-		rpc_inspect(all + r->head_len, len - r->head_len, NULL, &r->rpc);
-	}
+	if (r->req_body.done && r->req_body.total > 0 && !req_inspect(s))
+		return;
 	dispatch(s);
 }
 
@@ -577,10 +634,8 @@ static void req_body_buffer(struct session *s)
 	r->req_body.total += r->req_body.remaining;
 	r->req_body.remaining = 0;
 	r->req_body.done = true;
-	size_t len = evbuffer_get_length(r->out);
-	const char *all = (const char *)evbuffer_pullup(r->out, -1);
-	rpc_inspect(all + r->head_len, len - r->head_len, NULL, &r->rpc);
-	dispatch(s);
+	if (req_inspect(s))
+		dispatch(s);
 }
 
 /* Streams the request body from the client to the backend, with back pressure. */
@@ -982,7 +1037,7 @@ static void resp_head(struct session *s)
 	/* a small JSON-RPC answer is held whole: an error token in it ("noNetwork") is a
 	 * signal about the node, and a read can still go to another one */
 	if (r->rpc.is_rpc && m->status == 200 && m->body == HTTP_BODY_LENGTH &&
-	    m->content_length <= RPC_INSPECT_MAX)
+	    m->content_length <= rpc_policy_inspect_max(s->l->policy))
 		r->hold = evbuffer_new();
 	if (r->hold == NULL)
 		r->resp_started = true;

@@ -79,8 +79,11 @@ def value(fams, family, sample, **labels):
 
 
 def requests_total(fams, listener, backend, code):
-    return value(fams, "nodegate_requests", "nodegate_requests_total", listener=listener,
-                 backend=backend, code=str(code)) or 0
+    """Summed over the method label."""
+    return sum(s.value for s in fams["nodegate_requests"].samples
+               if s.name == "nodegate_requests_total" and
+               {k: v for k, v in s.labels.items() if k != "method"} ==
+               {"listener": listener, "backend": backend, "code": str(code)})
 
 
 def stats_counters():

@@ -116,6 +116,7 @@ static struct sim {
 	SSL_CTX *ssl_ctx;               /* peer port */
 	uint64_t requests, connections; /* main listener */
 	uint64_t peer_requests, peer_connections;
+	json_t *methods; /* JSON-RPC calls received, by method (batch elements each) */
 } sim = {
     .name = "node",
     .network_id = 0,
@@ -564,6 +565,19 @@ static int rpc_check(json_t *rq, const char **method, json_t **params, char *err
 	return -1;
 }
 
+/* Counts one call of METHOD for GET /sim/stats; past 256 names, under "other". */
+static void sim_count_method(const char *method)
+{
+	json_t *n;
+
+	if (sim.methods == NULL && (sim.methods = json_object()) == NULL)
+		return;
+	if (json_object_get(sim.methods, method) == NULL && json_object_size(sim.methods) >= 256)
+		method = "other";
+	n = json_object_get(sim.methods, method);
+	json_object_set_new(sim.methods, method, json_integer(n ? json_integer_value(n) + 1 : 1));
+}
+
 /* Appends {"result":...} for one request, echoing id, jsonrpc and ripplerpc. */
 static int rpc_one(struct evbuffer *out, json_t *rq, char *err, size_t errlen)
 {
@@ -574,6 +588,7 @@ static int rpc_one(struct evbuffer *out, json_t *rq, char *err, size_t errlen)
 
 	if (rpc_check(rq, &method, &params, err, errlen) < 0)
 		return -1;
+	sim_count_method(method);
 	evbuffer_add(out, "{\"result\":", 10);
 	if (sim.cond.rpc_error != NULL)
 		rpc_append_error(out, sim.cond.rpc_error, method, params);
@@ -884,10 +899,11 @@ static void sim_close(struct evhttp_request *req)
 static void sim_stats(struct evhttp_request *req)
 {
 	reply_json(req, 200,
-	           json_pack("{s:I, s:I, s:I, s:I}", "requests", (json_int_t)sim.requests,
+	           json_pack("{s:I, s:I, s:I, s:I, s:o}", "requests", (json_int_t)sim.requests,
 	                     "connections", (json_int_t)sim.connections, "peer_requests",
 	                     (json_int_t)sim.peer_requests, "peer_connections",
-	                     (json_int_t)sim.peer_connections));
+	                     (json_int_t)sim.peer_connections, "methods",
+	                     sim.methods != NULL ? json_incref(sim.methods) : json_object()));
 }
 
 static json_t *condition_json(const struct condition *c)

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "conf.h"
+#include "rpc.h"
 
 #define EXAMPLE  "etc/nodegate.ini"
 #define READABLE "tests/unit/conf/readable.pem" /* any readable file will do for TLS paths */
@@ -775,11 +776,10 @@ static void test_err_sections(void **state)
 
 static void test_err_keys(void **state)
 {
-	EXPECT(
-	    "[pool rpc]\nbogus = 1\n[backend n1]\npool = rpc\naddress = 127.0.0.1:5005\n",
-	    "2: [pool rpc] bogus: unknown option (expected one of: balance, retries, "
-	    "connect_timeout, response_timeout, idle_timeout, max_idle, min_up, panic, " HEALTH_KEYS
-	    ")");
+	EXPECT("[pool rpc]\nbogus = 1\n[backend n1]\npool = rpc\naddress = 127.0.0.1:5005\n",
+	       "2: [pool rpc] bogus: unknown option (expected one of: balance, retries, "
+	       "connect_timeout, response_timeout, idle_timeout, max_idle, min_up, panic, "
+	       "write_methods, " HEALTH_KEYS ")");
 	/* a backend takes its own options and its pool's health options, not the others */
 	EXPECT(TAIL "min_up = 2\n",
 	       "5: [backend n1] min_up: unknown option (expected one of: pool, address, weight, "
@@ -1120,6 +1120,58 @@ static void test_err_health_cross(void **state)
 }
 
 /* All errors of a file come in one run, sorted by line, parse and cross-checks mixed. */
+/* The method policy options: lists of method names, the profile, and admin only on a
+ * loopback bind. */
+static void test_policy_options(void **state)
+{
+	struct conf *c = load_ok("[listener a]\nbind = 127.0.0.1:8080\npool = rpc\n" TAIL);
+	const struct conf_listener *l = &c->listeners[0];
+
+	assert_null(l->allow_methods);
+	assert_null(l->deny_methods);
+	assert_int_equal(l->profile, RPC_PROFILE_AUTO);
+	assert_false(l->admin);
+	assert_int_equal(l->rpc_inspect_max, 64 * 1024);
+	assert_null(c->pools[0].write_methods);
+	conf_free(c);
+
+	c = load_ok("[listener a]\nbind = 127.0.0.2:8080\npool = rpc\nallow_methods = "
+	            "server_info , ledger\ndeny_methods = stop\nprofile = none\nadmin = yes\n"
+	            "rpc_inspect_max = 1m\n"
+	            "[listener b]\nbind = [::1]:8081\npool = rpc\nadmin = yes\n"
+	            "[pool rpc]\nwrite_methods = wallet_propose,x_write\n" N1);
+	l = &c->listeners[0];
+	assert_string_equal(l->allow_methods, "server_info,ledger");
+	assert_string_equal(l->deny_methods, "stop");
+	assert_int_equal(l->profile, RPC_PROFILE_NONE);
+	assert_true(l->admin);
+	assert_true(c->listeners[1].admin);
+	assert_int_equal(l->rpc_inspect_max, 1024 * 1024);
+	assert_string_equal(c->pools[0].write_methods, "wallet_propose,x_write");
+	conf_free(c);
+}
+
+static void test_err_policy(void **state)
+{
+	EXPECT("[listener a]\nbind = 0.0.0.0:8080\npool = rpc\nadmin = yes\n" TAIL,
+	       "4: [listener a] admin: yes on 0.0.0.0:8080, which is not a loopback address "
+	       "(expected a loopback bind, 127.0.0.0/8 or [::1], for an admin listener)");
+	EXPECT("[listener a]\nbind = 10.1.2.3:8080\npool = rpc\nadmin = yes\n" TAIL,
+	       "4: [listener a] admin: yes on 10.1.2.3:8080, which is not a loopback address "
+	       "(expected a loopback bind, 127.0.0.0/8 or [::1], for an admin listener)");
+	EXPECT("[listener a]\nbind = 127.0.0.1:8080\npool = rpc\nallow_methods = ping,a-b\n"
+	       "deny_methods = ,\nprofile = clio\nrpc_inspect_max = 2m\n[pool rpc]\n"
+	       "write_methods = ok,\"x\"\n" N1,
+	       "4: [listener a] allow_methods: bad method \"a-b\" (expected JSON-RPC method "
+	       "names, comma separated, like submit,sign)",
+	       "5: [listener a] deny_methods: bad method \"\" (expected JSON-RPC method names, "
+	       "comma separated, like submit,sign)",
+	       "6: [listener a] profile: bad value \"clio\" (expected auto, rippled or none)",
+	       "7: [listener a] rpc_inspect_max: 2m is out of range (expected 1k..1m)",
+	       "9: [pool rpc] write_methods: bad method \"\"x\"\" (expected JSON-RPC method "
+	       "names, comma separated, like submit,sign)");
+}
+
 static void test_err_many(void **state)
 {
 	EXPECT("[nodegate]\n"             /* 1 */
@@ -1144,7 +1196,7 @@ static void test_err_many(void **state)
 	       "6: [listener a] bogus: unknown option (expected one of: bind, mode, pool, "
 	       "tls_cert, tls_key, max_connections, header_timeout, client_timeout, "
 	       "tunnel_timeout, max_header_size, max_uri_size, max_headers, max_body_size, "
-	       "max_requests)",
+	       "max_requests, allow_methods, deny_methods, profile, admin, rpc_inspect_max)",
 	       "8: [pool rpc] retries: 11 is out of range (expected 0..10)",
 	       "9: [pool rpc] retries: duplicate option (expected it once, first at line 8)",
 	       "10: [weird]: unknown section (expected [nodegate], [status], [listener NAME], "
@@ -1381,6 +1433,8 @@ int main(void)
 	    cmocka_unit_test(test_err_file),
 	    cmocka_unit_test(test_err_health_values),
 	    cmocka_unit_test(test_err_health_cross),
+	    cmocka_unit_test(test_policy_options),
+	    cmocka_unit_test(test_err_policy),
 	    cmocka_unit_test(test_err_many),
 	    cmocka_unit_test(test_err_bounded),
 	    cmocka_unit_test(test_table),

@@ -12,6 +12,7 @@
 #include <event2/buffer.h>
 
 #include "metrics.h"
+#include "rpc.h"
 
 /* The whole text metrics_write produces now (the caller frees it). */
 static char *render(void)
@@ -51,19 +52,19 @@ static void test_requests_counted_by_label_set(void **state)
 	char *t;
 
 	for (int i = 0; i < 3; i++)
-		metrics_request("web", "n1", 200, 1.0);
-	metrics_request("web", "n2", 200, 1.0);
-	metrics_request("web", "-", 503, 0.1);
+		metrics_request("web", "n1", "", 200, 1.0);
+	metrics_request("web", "n2", "", 200, 1.0);
+	metrics_request("web", "-", "", 503, 0.1);
 	t = render();
 	assert_has(t, "# TYPE nodegate_requests_total counter\n");
 	assert_int_equal(value_of(t, "nodegate_requests_total{listener=\"web\",backend=\"n1\","
-	                             "code=\"200\"} "),
+	                             "method=\"-\",code=\"200\"} "),
 	                 3);
 	assert_int_equal(value_of(t, "nodegate_requests_total{listener=\"web\",backend=\"n2\","
-	                             "code=\"200\"} "),
+	                             "method=\"-\",code=\"200\"} "),
 	                 1);
 	assert_int_equal(value_of(t, "nodegate_requests_total{listener=\"web\",backend=\"-\","
-	                             "code=\"503\"} "),
+	                             "method=\"-\",code=\"503\"} "),
 	                 1);
 	assert_int_equal(value_of(t, "nodegate_metrics_labels_dropped_total "), 0);
 	free(t);
@@ -74,11 +75,11 @@ static void test_histograms(void **state)
 {
 	char *t;
 
-	metrics_request("hist", "n1", 200, 0.2);   /* <= 0.5 ms */
-	metrics_request("hist", "n1", 200, 1.0);   /* <= 1 ms */
-	metrics_request("hist", "n1", 200, 300.0); /* <= 0.5 s */
-	metrics_request("hist", "n1", 200, 60e3);  /* +Inf only */
-	metrics_probe("p1", 2000);                 /* 2 ms */
+	metrics_request("hist", "n1", "", 200, 0.2);   /* <= 0.5 ms */
+	metrics_request("hist", "n1", "", 200, 1.0);   /* <= 1 ms */
+	metrics_request("hist", "n1", "", 200, 300.0); /* <= 0.5 s */
+	metrics_request("hist", "n1", "", 200, 60e3);  /* +Inf only */
+	metrics_probe("p1", 2000);                     /* 2 ms */
 	t = render();
 	assert_has(t, "# TYPE nodegate_request_duration_seconds histogram\n");
 	assert_has(t,
@@ -112,6 +113,52 @@ static void test_label_escaping(void **state)
 	evbuffer_free(b);
 }
 
+/* The JSON-RPC method is a label, folded: rippled's names as they are, others "other". */
+static void test_method_label(void **state)
+{
+	char *t;
+
+	metrics_request("rpc", "n1", "server_info", 200, 1.0);
+	metrics_request("rpc", "n1", "server_info", 200, 1.0);
+	metrics_request("rpc", "n1", "made_up_1", 200, 1.0);
+	metrics_request("rpc", "n1", "made_up_2", 200, 1.0);
+	metrics_request("rpc", "n1", NULL, 200, 1.0);
+	t = render();
+	assert_int_equal(value_of(t, "nodegate_requests_total{listener=\"rpc\",backend=\"n1\","
+	                             "method=\"server_info\",code=\"200\"} "),
+	                 2);
+	assert_int_equal(value_of(t, "nodegate_requests_total{listener=\"rpc\",backend=\"n1\","
+	                             "method=\"other\",code=\"200\"} "),
+	                 2);
+	assert_int_equal(value_of(t, "nodegate_requests_total{listener=\"rpc\",backend=\"n1\","
+	                             "method=\"-\",code=\"200\"} "),
+	                 1);
+	free(t);
+}
+
+/* Refusals by the method policy: per listener, folded method and reason. */
+static void test_refusals(void **state)
+{
+	char *t;
+
+	metrics_refused("pub", "stop", RPC_DENIED);
+	metrics_refused("pub", "stop", RPC_DENIED);
+	metrics_refused("pub", "sign", RPC_SECRET);
+	metrics_refused("pub", "no_such_method", RPC_DENIED);
+	t = render();
+	assert_has(t, "# TYPE nodegate_rpc_refused_total counter\n");
+	assert_int_equal(value_of(t, "nodegate_rpc_refused_total{listener=\"pub\",method=\"stop\","
+	                             "reason=\"denied\"} "),
+	                 2);
+	assert_int_equal(value_of(t, "nodegate_rpc_refused_total{listener=\"pub\",method=\"sign\","
+	                             "reason=\"secret\"} "),
+	                 1);
+	assert_int_equal(value_of(t, "nodegate_rpc_refused_total{listener=\"pub\",method=\"other\","
+	                             "reason=\"denied\"} "),
+	                 1);
+	free(t);
+}
+
 /* Names are kept up to 64 bytes: a longer one is counted in one series, cut. */
 static void test_long_names(void **state)
 {
@@ -120,10 +167,12 @@ static void test_long_names(void **state)
 
 	memset(name, 'x', 100);
 	name[100] = '\0';
-	metrics_request(name, "n1", 204, 1.0);
-	metrics_request(name, "n1", 204, 1.0);
-	snprintf(cut, sizeof(cut),
-	         "nodegate_requests_total{listener=\"%.64s\",backend=\"n1\",code=\"204\"} ", name);
+	metrics_request(name, "n1", "", 204, 1.0);
+	metrics_request(name, "n1", "", 204, 1.0);
+	snprintf(
+	    cut, sizeof(cut),
+	    "nodegate_requests_total{listener=\"%.64s\",backend=\"n1\",method=\"-\",code=\"204\"} ",
+	    name);
 	t = render();
 	assert_int_equal(value_of(t, cut), 2);
 	free(t);
@@ -137,11 +186,11 @@ static void test_full_table_folds_into_other(void **state)
 	char name[32];
 	char *t, *p;
 
-	for (int i = 0; i < 3000; i++) {
+	for (int i = 0; i < 6000; i++) {
 		snprintf(name, sizeof(name), "b%d", i);
-		metrics_request("flood", name, 200, 1.0);
+		metrics_request("flood", name, "", 200, 1.0);
 	}
-	metrics_request("flood", "b0", 200, 1.0); /* an old set keeps counting */
+	metrics_request("flood", "b0", "", 200, 1.0); /* an old set keeps counting */
 	t = render();
 	for (p = strstr(t, "nodegate_requests_total{listener=\"flood\""); p != NULL;
 	     p = strstr(p + 1, "nodegate_requests_total{listener=\"flood\"")) {
@@ -150,14 +199,14 @@ static void test_full_table_folds_into_other(void **state)
 	}
 	long long other =
 	    value_of(t, "nodegate_requests_total{listener=\"other\",backend=\"other\","
-	                "code=\"other\"} ");
+	                "method=\"other\",code=\"other\"} ");
 	long long dropped = value_of(t, "nodegate_metrics_labels_dropped_total ");
-	assert_true(series <= 1024);
+	assert_true(series <= 4096);
 	assert_true(other > 0);
 	assert_int_equal(other, dropped);
-	assert_int_equal(total + (unsigned long long)other, 3001);
+	assert_int_equal(total + (unsigned long long)other, 6001);
 	assert_int_equal(value_of(t, "nodegate_requests_total{listener=\"flood\",backend=\"b0\","
-	                             "code=\"200\"} "),
+	                             "method=\"-\",code=\"200\"} "),
 	                 2);
 	free(t);
 }
@@ -169,6 +218,8 @@ int main(void)
 	    cmocka_unit_test(test_histograms),
 	    cmocka_unit_test(test_label_escaping),
 	    cmocka_unit_test(test_long_names),
+	    cmocka_unit_test(test_method_label),
+	    cmocka_unit_test(test_refusals),
 	    cmocka_unit_test(test_full_table_folds_into_other),
 	};
 
