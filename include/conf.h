@@ -123,6 +123,7 @@ struct conf_pool {
 	uint64_t connect_timeout;  /* to connect to a backend (TCP and TLS handshake) */
 	uint64_t response_timeout; /* from request sent to response head, and between reads */
 	uint64_t idle_timeout;     /* pooled keep-alive backend connections close after this */
+	uint64_t ws_drain_grace;   /* node out of rotation: its WebSocket sessions close after */
 	uint64_t max_idle;         /* pooled keep-alive connections per backend */
 	uint64_t min_up;           /* fewer backends up than this: panic (least bad get traffic) */
 	bool panic;                /* route to the least bad in panic (no: 503 instead) */

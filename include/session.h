@@ -9,6 +9,9 @@
 
 #include "server.h"
 
+/* Subscribes to the event bus: WebSocket sessions of a node that leaves rotation close
+ * (1001) after the pool's ws_drain_grace. After monitor_init (which resets the bus). */
+int session_init(void) __attribute__((warn_unused_result));
 /* Takes ownership of FD, accepted on L. */
 void session_accept(struct listener *l, evutil_socket_t fd, const struct sockaddr *sa, int salen);
 /* SIGTERM: idle keep-alive sessions close now, the others after their current request. */

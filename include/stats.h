@@ -28,6 +28,17 @@
 	X(upstream_idle_closed, "pooled backend connections closed (idle timeout, limit or EOF)")  \
 	X(upstream_limit, "backend picks skipped because the backend's max_conns was reached")     \
 	X(ws_upgrades, "WebSocket upgrades tunnelled")                                             \
+	X(ws_inspected, "WebSocket client messages held whole and inspected")                      \
+	X(ws_uninspected, "WebSocket client messages over the inspect limit, passed uninspected")  \
+	X(ws_refused, "WebSocket client messages refused by the method policy (never sent)")       \
+	X(ws_unmasked, "WebSocket sessions closed (1002) for an unmasked client frame")            \
+	X(ws_close_protocol, "WebSocket sessions closed (1002) for a client protocol error")       \
+	X(ws_close_too_big,                                                                        \
+	  "WebSocket sessions closed (1009) for a client frame or message too big")                \
+	X(ws_inject_waits, "nodegate frames that waited for a node frame boundary")                \
+	X(ws_bad_node_frames, "WebSocket tunnels closed because the node's frames were invalid")   \
+	X(ws_drain_closed, "WebSocket sessions closed (1001) because their node left rotation")    \
+	X(ws_close_timeouts, "WebSocket closes whose client did not answer in time")               \
 	X(tcp_sessions, "TCP-mode sessions relayed")                                               \
 	X(transitions, "rotation state changes of backends")                                       \
 	X(grace_expired, "sync graces that ran out before the node was healthy")                   \

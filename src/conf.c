@@ -240,6 +240,8 @@ const struct conf_option conf_options[] = {
         "from request sent to response head, and between reads; some RPC calls are slow"),
     NUM("pool", "idle_timeout", CONF_DURATION, P(idle_timeout), "60s", 1, MS_H,
         "idle pooled connections close after this; keep it below the node's keep-alive"),
+    NUM("pool", "ws_drain_grace", CONF_DURATION, P(ws_drain_grace), "5s", 0, MS_H,
+        "WebSocket sessions on a node that left rotation close (1001) after this; 0: at once"),
     NUM("pool", "max_idle", CONF_UINT, P(max_idle), "1024", 0, 10000,
         "idle keep-alive connections kept per backend (enough for peak concurrency); 0: none"),
     NUM("pool", "min_up", CONF_UINT, P(min_up), "1", 0, 1000,

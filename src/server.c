@@ -663,7 +663,7 @@ int server_run(const char *path)
 		conf_free(c);
 		return 1;
 	}
-	if (monitor_init(server.base) != 0) {
+	if (monitor_init(server.base) != 0 || session_init() != 0) {
 		log_error("cannot start the health checks");
 		conf_free(c);
 		event_base_free(server.base);

@@ -30,6 +30,7 @@
 #include <jansson.h>
 
 #include "budget.h"
+#include "bus.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
@@ -39,11 +40,13 @@
 #include "stats.h"
 #include "conn.h"
 #include "upstream.h"
+#include "ws.h"
 
 #define RELAY_HIGH_WM    (256 * 1024) /* bytes queued toward one side before pausing */
 #define MAX_TRIES        16           /* backends tried for one request (retries <= 10) */
 #define PARSER_CACHE_MAX 64
 #define LOG_URI_MAX      256
+#define WS_CLOSE_WAIT_MS 2000 /* after nodegate's close, the client's answer is awaited */
 
 enum session_state {
 	SS_REQ_HEAD = 0,    /* waiting for or reading a request head */
@@ -125,6 +128,9 @@ struct session {
 	bool up_eof; /* tunnel: the backend side sent EOF */
 	unsigned n_requests;
 	time_t tunnel_active; /* tunnel: last bytes relayed, either way */
+	struct ws *ws;        /* WebSocket tunnel: frames parsed, client messages inspected */
+	bool ws_paused;       /* client reading paused: nodegate's replies wait for the client */
+	bool ws_drain;        /* the node left rotation: 1001 when the timer fires */
 	struct request *r;    /* the request in progress; NULL between requests */
 };
 
@@ -135,6 +141,11 @@ static void session_free(struct session *s);
 static void req_head(struct session *s);
 static void dispatch(struct session *s);
 static void tunnel_start(struct session *s);
+static void ws_relay_client(struct session *s);
+static void ws_relay_node(struct session *s);
+static void ws_resume(struct session *s);
+static void ws_go_away(struct session *s);
+static int ws_start(struct session *s);
 static void resp_release(struct session *s);
 static void up_read_cb(struct conn *bev, void *arg);
 static void up_write_cb(struct conn *bev, void *arg);
@@ -408,14 +419,13 @@ static void reply_error(struct session *s, int status, const char *why)
 	           body, blen, status == 503 ? "Retry-After: 1\r\n" : "", why);
 }
 
-/* A request the listener's method policy refuses (r->rpc.refusal), answered in rippled's
- * error shape (rpcFORBIDDEN; HTTP 403, as rippled answers callers it forbids) and never sent
- * to a node. The body was read whole: the connection stays open. */
-static void reply_refused(struct session *s)
+/* The answer to a call the listener's method policy refuses (INFO->refusal), in rippled's
+ * error shape (rpcFORBIDDEN), JSON-RPC or WebSocket (WS: the "id" echoed), written into BODY;
+ * counted and logged. Its length (0 when nothing fits). */
+static int refusal_body(struct session *s, const struct rpc_info *i, bool ws, char *body,
+                        size_t len)
 {
-	struct request *r = s->r;
-	const struct rpc_info *i = &r->rpc;
-	char msg[160], body[512];
+	char msg[160];
 	int blen;
 
 	if (i->refusal == RPC_SECRET)
@@ -428,14 +438,25 @@ static void reply_refused(struct session *s)
 	else
 		snprintf(msg, sizeof(msg),
 		         "Request is not strict JSON: its methods cannot be checked.");
-	blen = rpc_error_body(i, false, "forbidden", RPC_FORBIDDEN_CODE, msg, body, sizeof(body));
+	blen = rpc_error_body(i, ws, "forbidden", RPC_FORBIDDEN_CODE, msg, body, len);
 	if (blen < 0) /* an id that does not fit cannot happen (RPC_ID_MAX): answer without */
-		blen = rpc_error_body(NULL, false, "forbidden", RPC_FORBIDDEN_CODE, msg, body,
-		                      sizeof(body));
+		blen = rpc_error_body(NULL, ws, "forbidden", RPC_FORBIDDEN_CODE, msg, body, len);
 	metrics_refused(s->l->name, i->refused_method, i->refusal);
-	slog(LOGL_DEBUG, s, "refused %s (%s)", i->refused_method[0] ? i->refused_method : "-",
-	     rpc_refusal_names[i->refusal]);
-	reply_send(s, 403, "application/json", body, blen > 0 ? blen : 0, "", "refused");
+	slog(LOGL_DEBUG, s, "refused %s (%s)%s", i->refused_method[0] ? i->refused_method : "-",
+	     rpc_refusal_names[i->refusal], ws ? " over WebSocket" : "");
+	return blen > 0 ? blen : 0;
+}
+
+/* A request the listener's method policy refuses (r->rpc.refusal), answered in rippled's
+ * error shape (rpcFORBIDDEN; HTTP 403, as rippled answers callers it forbids) and never sent
+ * to a node. The body was read whole: the connection stays open. */
+static void reply_refused(struct session *s)
+{
+	struct request *r = s->r;
+	char body[512];
+	int blen = refusal_body(s, &r->rpc, false, body, sizeof(body));
+
+	reply_send(s, 403, "application/json", body, blen, "", "refused");
 }
 
 /* ---- per-client limits (limit.c) ------------------------------------------------------------ */
@@ -539,6 +560,8 @@ static bool is_dropped_request_header(const struct session *s, const struct http
 	return http_span_eq(buf, n, "x-forwarded-for") || http_span_eq(buf, n, "forwarded") ||
 	       http_span_eq(buf, n, "x-user") || http_span_eq(buf, n, "x-forwarded-proto") ||
 	       http_span_eq(buf, n, "x-real-ip") ||
+	       /* no WebSocket extension: compressed frames could not be inspected */
+	       http_span_eq(buf, n, "sec-websocket-extensions") ||
 	       (http_span_eq(buf, n, "expect") && body_is_buffered(s, m));
 }
 
@@ -1304,7 +1327,10 @@ static void up_read_cb(struct conn *bev, void *arg)
 	struct session *s = arg;
 
 	if (s->state == SS_TUNNEL) {
-		tunnel_relay(s, bev, s->client);
+		if (s->ws != NULL)
+			ws_relay_node(s);
+		else
+			tunnel_relay(s, bev, s->client);
 		return;
 	}
 	if (s->state != SS_STREAMING)
@@ -1398,6 +1424,10 @@ static void tunnel_start(struct session *s)
 	evtimer_del(&s->timer);
 	if (s->l->conf.mode == MODE_TCP)
 		STAT_INC(tcp_sessions);
+	else if (ws_start(s) != 0) {
+		session_free(s); /* uninspected, a tunnel could carry refused calls */
+		return;
+	}
 	conn_set_read_max(ub, 0);
 	conn_set_read_max(s->client, 0);
 	conn_set_timeouts(ub, s->l->conf.tunnel_timeout, s->l->conf.client_timeout);
@@ -1453,6 +1483,150 @@ static void tunnel_event(struct session *s, bool from_client, short what)
 	/* else: the write callback of DST shuts it down once drained */
 }
 
+/* ---- WebSocket tunnels ------------------------------------------------------------------- */
+
+/* One complete client message under the listener's method policy: a refusal is answered in
+ * rippled's WebSocket error shape (its "id" echoed) and never reaches the node. */
+static bool ws_decide(void *arg, const char *msg, size_t len, struct evbuffer *reply)
+{
+	struct session *s = arg;
+	struct rpc_info info;
+	char body[512];
+
+	rpc_inspect(msg, len, s->l->policy, &info);
+	if (info.refusal == RPC_ALLOWED)
+		return true;
+	evbuffer_add(reply, body, (size_t)refusal_body(s, &info, true, body, sizeof(body)));
+	return false;
+}
+
+/* Upgraded tunnels of http listeners speak WebSocket: its frames are parsed from here on. */
+static int ws_start(struct session *s)
+{
+	struct ws_limits lim = {.inspect_max = rpc_policy_inspect_max(s->l->policy),
+	                        .message_max = s->l->conf.max_body_size};
+
+	s->ws = malloc(sizeof(*s->ws));
+	if (s->ws == NULL)
+		return -1;
+	ws_init(s->ws, &lim, ws_decide, s);
+	return 0;
+}
+
+/* What a relay step asks for; false when the session is closing or gone. */
+static bool ws_after(struct session *s, enum ws_result res)
+{
+	switch (res) {
+	case WS_CLOSING:
+		slog(LOGL_INFO, s, "WebSocket closed by nodegate: client protocol error or size");
+		timer_arm(s, WS_CLOSE_WAIT_MS);
+		return true;
+	case WS_DONE:
+		conn_flush(s->up->c);
+		close_after_flush(s);
+		return false;
+	case WS_ERROR:
+		slog(LOGL_WARN, s, "backend %s: bad WebSocket frame", s->up->b->name);
+		session_free(s);
+		return false;
+	default:
+		return true;
+	}
+}
+
+/* Client frames toward the node, held and inspected; replies queued for the client. */
+static void ws_relay_client(struct session *s)
+{
+	struct conn *up = s->up->c;
+	enum ws_result res =
+	    ws_from_client(s->ws, conn_input(s->client), conn_output(up), conn_output(s->client));
+
+	s->tunnel_active = loop_ms();
+	conn_flush(up);
+	conn_flush(s->client);
+	if (!ws_after(s, res))
+		return;
+	if (res == WS_PAUSED) { /* resumed by client_write_cb or ws_relay_node */
+		s->ws_paused = true;
+		conn_disable_read(s->client);
+		conn_set_write_low(s->client, WS_INJECT_MAX / 2);
+	}
+	if (conn_output_len(up) >= RELAY_HIGH_WM) {
+		conn_disable_read(s->client);
+		conn_set_write_low(up, RELAY_HIGH_WM / 2);
+	}
+}
+
+/* Node frames toward the client, unchanged, with nodegate's frames between them. */
+static void ws_relay_node(struct session *s)
+{
+	struct conn *up = s->up->c;
+	enum ws_result res = ws_from_node(s->ws, conn_input(up), conn_output(s->client));
+
+	s->tunnel_active = loop_ms();
+	conn_flush(s->client);
+	if (!ws_after(s, res))
+		return;
+	if (conn_output_len(s->client) >= RELAY_HIGH_WM) {
+		conn_disable_read(up);
+		conn_set_write_low(s->client, RELAY_HIGH_WM / 2);
+	}
+	if (s->ws_paused && !ws_client_blocked(s->ws, conn_output(s->client)))
+		ws_resume(s);
+}
+
+/* The client's bytes waited for nodegate's replies to drain: read them again. */
+static void ws_resume(struct session *s)
+{
+	s->ws_paused = false;
+	if (s->client_eof)
+		return;
+	conn_enable_read(s->client);
+	conn_kick_read(s->client);
+}
+
+/* The node left rotation and the grace is over: close 1001 both ways, so that the client
+ * reconnects (through nodegate, to a node in rotation). */
+static void ws_go_away(struct session *s)
+{
+	STAT_INC(ws_drain_closed);
+	slog(LOGL_INFO, s, "backend %s left rotation: WebSocket closed (1001)", s->up->b->name);
+	ws_close(s->ws, WS_CLOSE_GOING_AWAY, "node left rotation", conn_output(s->client),
+	         conn_output(s->up->c));
+	conn_flush(s->client);
+	conn_flush(s->up->c);
+	timer_arm(s, WS_CLOSE_WAIT_MS);
+}
+
+/* Bus: a backend left rotation (or came back). Its WebSocket sessions close after the pool's
+ * ws_drain_grace; a node back in rotation within the grace keeps them. */
+static void ws_on_bus(const struct bus_event *ev, void *arg)
+{
+	struct session *s;
+
+	if (ev->he.kind != HE_TRANSITION && ev->he.kind != HE_ADMIN)
+		return;
+	TAILQ_FOREACH(s, &server.sessions, link)
+	{
+		if (s->ws == NULL || s->state != SS_TUNNEL || s->ws->closing || s->up == NULL ||
+		    strcmp(s->up->b->name, ev->backend) != 0)
+			continue;
+		bool out = !health_routable(&s->up->b->health);
+		if (out && !s->ws_drain) {
+			s->ws_drain = true;
+			timer_arm(s, s->r->pool->conf.ws_drain_grace);
+		} else if (!out && s->ws_drain) {
+			s->ws_drain = false;
+			evtimer_del(&s->timer);
+		}
+	}
+}
+
+int session_init(void)
+{
+	return bus_subscribe(ws_on_bus, NULL);
+}
+
 /* ---- client callbacks ----------------------------------------------------------------------- */
 
 static void client_read_cb(struct conn *bev, void *arg)
@@ -1471,7 +1645,10 @@ static void client_read_cb(struct conn *bev, void *arg)
 			pump_req_body(s);
 		break;
 	case SS_TUNNEL:
-		tunnel_relay(s, bev, s->up->c);
+		if (s->ws != NULL)
+			ws_relay_client(s);
+		else
+			tunnel_relay(s, bev, s->up->c);
 		break;
 	case SS_CLOSING:
 		evbuffer_drain(conn_input(bev), conn_input_len(bev));
@@ -1494,6 +1671,8 @@ static void client_write_cb(struct conn *bev, void *arg)
 	if (s->up == NULL)
 		return;
 	if (s->state == SS_TUNNEL) {
+		if (s->ws_paused && !ws_client_blocked(s->ws, conn_output(bev)))
+			ws_resume(s);
 		if (s->up_eof && conn_output_len(bev) == 0)
 			conn_shutdown_write(bev);
 		else if (!s->up_eof)
@@ -1558,6 +1737,13 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 		s->r->keep_alive = false;
 		reply_error(s, 408, "request body timeout");
 		return;
+	case SS_TUNNEL:
+		if (s->ws != NULL && s->ws_drain && !s->ws->closing) {
+			ws_go_away(s); /* the drain grace is over */
+			return;
+		}
+		session_free(s); /* nodegate's close was not answered in time */
+		return;
 	default: /* closing: the client does not read */
 		session_free(s);
 	}
@@ -1572,6 +1758,10 @@ static void session_free(struct session *s)
 	req_end(s);
 	parser_put(&s->hp);
 	evtimer_del(&s->timer);
+	if (s->ws != NULL) {
+		ws_deinit(s->ws);
+		free(s->ws);
+	}
 	if (s->client != NULL)
 		conn_free(s->client);
 	if (s->peer_counted)

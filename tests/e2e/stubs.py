@@ -204,6 +204,65 @@ class WsEchoServer(StubServer):
             c.sendall(ws_frame(opcode, payload, mask=False))
 
 
+class RippledWsServer(WsEchoServer):
+    """A rippled-like WebSocket node named NAME: answers every {"command": C, "id": I, ...}
+    with {"id": I, "status": "success", "type": "response", "result": {"command": C,
+    "node": NAME}}, pings with pongs, close with close; records every command it got in
+    .commands (in order) and counts frames that came unmasked."""
+
+    def __init__(self, name):
+        self.name = name
+        self.commands = []
+        super().__init__()
+
+    def answer(self, payload):
+        try:
+            doc = json.loads(payload)
+        except ValueError:
+            doc = {}
+        cmd = doc.get("command") if isinstance(doc, dict) else None
+        with self.lock:
+            self.commands.append(cmd)
+        reply = {"status": "success", "type": "response",
+                 "result": {"command": cmd, "node": self.name}}
+        if isinstance(doc, dict) and "id" in doc:
+            reply["id"] = doc["id"]
+        return json.dumps(reply).encode()
+
+    def handle(self, c):
+        head, rest = recv_until(c, b"\r\n\r\n")
+        text = head.decode("latin-1")
+        with self.lock:
+            self.requests.append(text)
+        key = [ln.partition(":")[2].strip() for ln in text.split("\r\n")
+               if ln.lower().startswith("sec-websocket-key:")]
+        if not key:
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+            return
+        c.sendall(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                   "Connection: Upgrade\r\nSec-WebSocket-Accept: " + ws_accept(key[0]) +
+                   "\r\n\r\n").encode())
+        r = WsReader(c, rest)
+        msg = b""
+        while True:
+            fin, opcode, payload, masked = r.frame()
+            if not masked:
+                with self.lock:
+                    self.unmasked_from_client += 1
+            if opcode == 8:
+                c.sendall(ws_frame(8, payload[:2], mask=False))
+                return
+            if opcode == 9:
+                c.sendall(ws_frame(10, payload, mask=False))
+                continue
+            if opcode == 10:
+                continue
+            msg += payload
+            if fin:
+                c.sendall(ws_frame(1, self.answer(msg), mask=False))
+                msg = b""
+
+
 class TcpEchoServer(StubServer):
     """Echoes every byte; when the client half-closes, sends b"BYE" and closes."""
 

@@ -371,6 +371,7 @@ static void test_defaults(void **state)
 	assert_int_equal(p->connect_timeout, 2000);
 	assert_int_equal(p->response_timeout, 30000);
 	assert_int_equal(p->idle_timeout, 60000);
+	assert_int_equal(p->ws_drain_grace, 5000);
 	assert_int_equal(p->max_idle, 1024);
 	assert_int_equal(p->min_up, 1);
 	assert_true(p->panic);
@@ -669,6 +670,7 @@ static void test_every_value(void **state)
 	                         "connect_timeout = 1ms\n"
 	                         "response_timeout = 1h\n"
 	                         "idle_timeout = 5\n"
+	                         "ws_drain_grace = 0\n"
 	                         "max_idle = 0\n"
 	                         "[backend n1]\n"
 	                         "pool = rpc\n"
@@ -713,6 +715,7 @@ static void test_every_value(void **state)
 	assert_int_equal(p->connect_timeout, 1);
 	assert_int_equal(p->response_timeout, 3600000);
 	assert_int_equal(p->idle_timeout, 5000);
+	assert_int_equal(p->ws_drain_grace, 0);
 	assert_int_equal(p->max_idle, 0);
 
 	assert_string_equal(b->address.host, "localhost");
@@ -789,9 +792,9 @@ static void test_err_keys(void **state)
 	EXPECT(
 	    "[pool rpc]\nbogus = 1\n[backend n1]\npool = rpc\naddress = 127.0.0.1:5005\n",
 	    "2: [pool rpc] bogus: unknown option (expected one of: balance, retries, retry_budget, "
-	    "retry_budget_window, retry_budget_min, "
-	    "connect_timeout, response_timeout, idle_timeout, max_idle, min_up, panic, "
-	    "write_methods, " HEALTH_KEYS ")");
+	    "retry_budget_window, retry_budget_min, connect_timeout, response_timeout, "
+	    "idle_timeout, ws_drain_grace, max_idle, min_up, panic, write_methods, " HEALTH_KEYS
+	    ")");
 	/* a backend takes its own options and its pool's health options, not the others */
 	EXPECT(TAIL "min_up = 2\n",
 	       "5: [backend n1] min_up: unknown option (expected one of: pool, address, weight, "
@@ -844,6 +847,9 @@ static void test_err_values(void **state)
 	       "5: [pool rpc] max_idle: bad number \"-1\" (expected a whole number 0..10000)",
 	       "6: [pool rpc] response_timeout: bad duration \"30 s\" (expected a number and a "
 	       "unit: ms, s, m, h or d)");
+	EXPECT(
+	    "[pool rpc]\nws_drain_grace = 2h\n[backend n1]\npool = rpc\naddress = 127.0.0.1:5005\n",
+	    "2: [pool rpc] ws_drain_grace: 2h is out of range (expected 0..1h)");
 	EXPECT("[listener a]\nbind = 127.0.0.1:8080\npool = rpc\nheader_timeout = 10x\n"
 	       "max_body_size = 1t\nmax_header_size = 2m\nmax_headers = 129\nmax_uri_size = 32\n"
 	       "tunnel_timeout = 8d\n" TAIL,
