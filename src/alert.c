@@ -548,20 +548,31 @@ static char *dup_or_null(const char *s)
 
 static int build_email(struct chan_conf *cf, const struct conf_alert *a, char *err, size_t errlen)
 {
+	size_t len = 1;
+
 	cf->url = strdup(a->smtp_url);
 	cf->from = strdup(a->from);
-	cf->to = strdup(a->to);
 	cf->starttls = a->starttls;
-	if (cf->url == NULL || cf->from == NULL || cf->to == NULL ||
-	    append_items(&cf->rcpt, a->to, ",") < 0 ||
-	    (a->username != NULL && (cf->username = strdup(a->username)) == NULL)) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
+	if (cf->url == NULL || cf->from == NULL || append_items(&cf->rcpt, a->to, ",") < 0 ||
+	    (a->username != NULL && (cf->username = strdup(a->username)) == NULL))
+		goto oom;
+	/* the To: header, "a@x, b@y" */
+	for (const struct curl_slist *r = cf->rcpt; r != NULL; r = r->next)
+		len += strlen(r->data) + 2;
+	if ((cf->to = calloc(1, len)) == NULL)
+		goto oom;
+	for (const struct curl_slist *r = cf->rcpt; r != NULL; r = r->next) {
+		strcat(cf->to, r->data);
+		if (r->next != NULL)
+			strcat(cf->to, ", ");
 	}
 	if (a->password_file != NULL &&
 	    (cf->password = read_secret(a->password_file, err, errlen)) == NULL)
 		return -1;
 	return 0;
+oom:
+	snprintf(err, errlen, "out of memory");
+	return -1;
 }
 
 /* The settings of A, its secrets read now; NULL with ERR ("[alert NAME] KEY: why"). */
