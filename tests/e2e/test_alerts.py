@@ -445,3 +445,33 @@ def test_test_alert_command(h, receivers):
     assert "alert gone: failed after 2 tries: " in out and "onnect" in out, out
     code, out = nodegate_run("--test-alert", "nope", "-c", str(ini))
     assert code == 1 and "no [alert nope]" in out, out
+
+
+def test_reload_applies_channels_and_drops_a_removed_ones_queue(h, certs, receivers):
+    hung, hook = receivers(Silent), receivers()
+    g, sp, sims = alert_gate(h, certs, [webhook("ops", hung.url, timeout="5s")])
+    mark = log_lines(g)
+    set_health(sims["n3"], "critical")
+    wait_transition(g, "n3", "down", after=mark)
+    wait_for(lambda: hung.conns, 3, "the attempt in flight")
+    old = f"[alert ops]\ntype = webhook\nurl = {hung.url}\nretry_backoff = 100ms\ntimeout = 5s"
+    text = g.ini.read_text().replace(old, f"[alert new]\ntype = webhook\nurl = {hook.url}\n"
+                                     "on = backend_up")
+    assert "[alert new]" in text and "on = backend_up" in text
+    g.reload(text)
+    wait_for(lambda: "reload done" in g.stderr(), 3, "the reload")
+    assert "alert ops: 1 message dropped: the channel was removed by a reload" in g.stderr()
+    mark = log_lines(g)
+    set_health(sims["n3"], "healthy")
+    wait_transition(g, "n3", "up", after=mark)
+    wait_for(lambda: hook.got, 3, "backend_up on the new channel")
+    quiet([hook], 0.3)
+    [up] = hook.bodies()
+    assert (up["event"], up["backend"], up["old_state"], up["new_state"]) == \
+        ("backend_up", "n3", "down", "up"), up
+    fams = scrape(sp)
+    assert value(fams, "nodegate_alerts", "nodegate_alerts_total", channel="new",
+                 result="delivered") == 1
+    assert value(fams, "nodegate_alerts", "nodegate_alerts_total", channel="ops",
+                 result="delivered") is None
+    assert g.alive()
