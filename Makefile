@@ -23,7 +23,8 @@ FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 # Debian packages: to build, to test, to benchmark.
 DEPS_BUILD := gcc make pkg-config libevent-dev libssl-dev libcurl4-openssl-dev libinih-dev \
               libjansson-dev libsqlite3-dev
-DEPS_TEST  := libcmocka-dev python3-pytest python3-prometheus-client openssl curl chromium
+DEPS_TEST  := libcmocka-dev python3-pytest python3-prometheus-client openssl curl chromium \
+              python3-aiosmtpd
 DEPS_BENCH := wrk haproxy nginx-light
 DEPS_FUZZ  := clang
 

@@ -1,13 +1,13 @@
-/* The probe engine: libcurl's multi interface on the libevent loop (curl's hiperfifo
- * pattern). Each backend has one timer per probe kind; a due probe adds its easy handle to
- * the one CURLM, curl says which sockets to watch and when to call it back, and every
- * finished transfer is judged (health.c) and handed to the result callback.
+/* The probe engine: libcurl's multi interface on the libevent loop (curlev.c). Each
+ * backend has one timer per probe kind; a due probe adds its easy handle to the one CURLM,
+ * and every finished transfer is judged (health.c) and handed to the result callback.
  *
- *   probe_due ──► probe_launch ──► curl_multi_add_handle
- *                                        │  sock_cb / timer_cb: libevent events
- *   sock_event_cb, curl_timeout_cb ──► curl_multi_socket_action ──► drain
- *   drain ──► probe_done ──► judge ──► result callback ──► schedule (next probe) */
+ *   probe_due ──► probe_launch ──► curlev_start
+ *                                        │  curlev.c: sockets and timers on the loop
+ *   curlev's drain ──► probe_job_done ──► probe_done ──► judge ──► result callback
+ *                                                      ──► schedule (next probe) */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +20,7 @@
 
 #include "backend.h"
 #include "check.h"
+#include "curlev.h"
 #include "log.h"
 
 #define CHECK_BODY_MAX    (64 * 1024) /* a larger answer is critical */
@@ -39,6 +40,7 @@ struct probe {
 	struct check_state *cs;
 	enum check_kind kind;
 	CURL *easy;                   /* NULL: this kind is off for the backend */
+	struct curlev_job job;        /* easy on the loop's multi handle (curlev.c) */
 	struct curl_slist *headers;   /* freshness: Content-Type */
 	struct curl_slist *resolve;   /* verified TLS to a named host: NAME:PORT:IP */
 	struct event *timer;          /* the next probe */
@@ -69,8 +71,7 @@ LIST_HEAD(check_list, check_state);
 
 static struct {
 	struct event_base *base;
-	CURLM *multi;
-	struct event *timer; /* curl's timeout (CURLMOPT_TIMERFUNCTION) */
+	bool on; /* check_init done */
 	check_result_cb cb;
 	void *cb_arg;
 	check_best_seq_fn best_seq;
@@ -79,7 +80,7 @@ static struct {
 	unsigned in_flight;
 	uint64_t probes_total;   /* probes finished and reported */
 	uint64_t deferred_total; /* probes delayed by CHECK_MAX_FLIGHT */
-	uint64_t errors_total;   /* probes curl refused to start, sockets it could not watch */
+	uint64_t errors_total;   /* probes curl refused to start */
 	uint64_t rng;            /* splitmix64 state for the first-probe spread */
 } G;
 
@@ -111,71 +112,6 @@ static struct timeval ms_tv(uint64_t ms)
 	                     .tv_usec = (suseconds_t)(ms % 1000) * 1000};
 
 	return tv;
-}
-
-/* ---- curl on the loop ----------------------------------------------------------------- */
-
-static void drain(void);
-
-static void sock_event_cb(evutil_socket_t fd, short what, void *arg)
-{
-	int action =
-	    (what & EV_READ ? CURL_CSELECT_IN : 0) | (what & EV_WRITE ? CURL_CSELECT_OUT : 0);
-	int running;
-
-	curl_multi_socket_action(G.multi, fd, action, &running);
-	drain();
-}
-
-/* CURLMOPT_SOCKETFUNCTION: one persistent libevent event per socket curl uses, kept as
- * the socket's curl_multi_assign pointer. */
-static int sock_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
-{
-	struct event *ev = socketp;
-	short want = EV_PERSIST | (what & CURL_POLL_IN ? EV_READ : 0) |
-	             (what & CURL_POLL_OUT ? EV_WRITE : 0);
-
-	if (what == CURL_POLL_REMOVE) {
-		if (ev != NULL)
-			event_free(ev);
-		return 0;
-	}
-	if (ev == NULL) {
-		ev = event_new(G.base, fd, want, sock_event_cb, NULL);
-		if (ev == NULL || curl_multi_assign(G.multi, fd, ev) != CURLM_OK) {
-			if (ev != NULL)
-				event_free(ev);
-			G.errors_total++;
-			return -1;
-		}
-	} else if (event_get_events(ev) != want) {
-		event_del(ev);
-		event_assign(ev, G.base, fd, want, sock_event_cb, NULL);
-	} else {
-		return 0;
-	}
-	return event_add(ev, NULL) == 0 ? 0 : -1;
-}
-
-static void curl_timeout_cb(evutil_socket_t fd, short what, void *arg)
-{
-	int running;
-
-	curl_multi_socket_action(G.multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	drain();
-}
-
-/* CURLMOPT_TIMERFUNCTION: one timer; -1 removes it. curl is called from the loop, never
- * from here. */
-static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
-{
-	if (timeout_ms < 0) {
-		evtimer_del(G.timer);
-		return 0;
-	}
-	struct timeval tv = ms_tv((uint64_t)timeout_ms);
-
-	return evtimer_add(G.timer, &tv) == 0 ? 0 : -1;
 }
 
 /* ---- one probe ------------------------------------------------------------------------ */
@@ -216,20 +152,24 @@ static void body_release(struct probe *p)
 }
 
 static void launch_waiting(void);
+static void probe_job_done(struct curlev_job *job, CURLcode res);
 
 static void probe_launch(struct probe *p)
 {
+	char err[128];
+
 	p->len = 0;
 	p->too_large = false;
 	p->errbuf[0] = '\0';
 	p->started_us = now_us();
-	CURLMcode rc = curl_multi_add_handle(G.multi, p->easy);
-	if (rc != CURLM_OK) {
+	p->job.easy = p->easy;
+	p->job.done = probe_job_done;
+	if (curlev_start(&p->job, err, sizeof(err)) < 0) {
 		struct timeval tv = ms_tv(CHECK_RETRY_MS);
 
 		G.errors_total++;
 		log_error("backend %s: %s probe not started: %s", p->cs->b->name,
-		          check_kind_names[p->kind], curl_multi_strerror(rc));
+		          check_kind_names[p->kind], err);
 		evtimer_add(p->timer, &tv);
 		return;
 	}
@@ -274,7 +214,7 @@ static void probe_halt(struct probe *p)
 		p->waiting = false;
 	}
 	if (p->running) {
-		curl_multi_remove_handle(G.multi, p->easy);
+		curlev_stop(&p->job);
 		p->running = false;
 		G.in_flight--;
 	}
@@ -402,7 +342,6 @@ static void probe_done(struct probe *p, CURLcode res)
 	memset(&m, 0, sizeof(m));
 	curl_easy_getinfo(p->easy, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_getinfo(p->easy, CURLINFO_OS_ERRNO, &oserr);
-	curl_multi_remove_handle(G.multi, p->easy);
 	p->running = false;
 	G.in_flight--;
 	G.probes_total++;
@@ -425,23 +364,13 @@ static void probe_done(struct probe *p, CURLcode res)
 		schedule(p, probe_period(p));
 }
 
-static void drain(void)
+/* curlev: P's transfer ended (the handle is out of the multi handle). */
+static void probe_job_done(struct curlev_job *job, CURLcode res)
 {
-	CURLMsg *msg;
-	int left;
+	struct probe *p = (struct probe *)((char *)job - offsetof(struct probe, job));
 
-	while ((msg = curl_multi_info_read(G.multi, &left)) != NULL) {
-		if (msg->msg != CURLMSG_DONE)
-			continue;
-		CURL *easy = msg->easy_handle;
-		CURLcode res = msg->data.result;
-		char *priv = NULL;
-
-		curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv);
-		struct probe *p = (struct probe *)priv;
-		if (p != NULL && p->running && p->easy == easy)
-			probe_done(p, res);
-	}
+	if (p->running)
+		probe_done(p, res);
 }
 
 /* ---- configuring a backend's probes --------------------------------------------------- */
@@ -539,7 +468,6 @@ static int probe_setup(struct probe *p, char *err, size_t errlen)
 		return -1;
 	}
 	curl_easy_setopt(e, CURLOPT_URL, p->url);
-	curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)p);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_PROXY, "");
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -609,44 +537,29 @@ static void state_free(struct check_state *cs)
 
 int check_init(struct event_base *base, check_result_cb cb, void *arg)
 {
-	if (G.multi != NULL || cb == NULL)
+	if (G.on || cb == NULL)
 		return -1;
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+	if (curlev_init(base) != 0)
 		return -1;
+	G.on = true;
 	G.base = base;
 	G.cb = cb;
 	G.cb_arg = arg;
 	LIST_INIT(&G.all);
 	TAILQ_INIT(&G.waiting);
 	G.rng = now_us() ^ ((uint64_t)getpid() << 32);
-	G.timer = evtimer_new(base, curl_timeout_cb, NULL);
-	G.multi = curl_multi_init();
-	if (G.timer == NULL || G.multi == NULL)
-		goto fail;
-	curl_multi_setopt(G.multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
-	curl_multi_setopt(G.multi, CURLMOPT_TIMERFUNCTION, timer_cb);
 	return 0;
-fail:
-	if (G.multi != NULL)
-		curl_multi_cleanup(G.multi);
-	if (G.timer != NULL)
-		event_free(G.timer);
-	curl_global_cleanup();
-	memset(&G, 0, sizeof(G));
-	return -1;
 }
 
 void check_deinit(void)
 {
 	struct check_state *cs;
 
-	if (G.multi == NULL)
+	if (!G.on)
 		return;
 	while ((cs = LIST_FIRST(&G.all)) != NULL)
 		check_stop(cs->b);
-	curl_multi_cleanup(G.multi);
-	event_free(G.timer);
-	curl_global_cleanup();
+	curlev_deinit();
 	memset(&G, 0, sizeof(G));
 }
 
@@ -656,7 +569,7 @@ void check_start(struct backend *b)
 	struct check_state *cs = b->check;
 	char err[256];
 
-	if (G.multi == NULL)
+	if (!G.on)
 		return;
 	if (h->check == CHECK_NONE || h->check < 0 || h->check >= CHECK_COUNT) {
 		check_stop(b);
@@ -731,5 +644,5 @@ uint64_t check_deferred_total(void)
 
 uint64_t check_errors_total(void)
 {
-	return G.errors_total;
+	return G.errors_total + curlev_errors_total();
 }

@@ -13,6 +13,7 @@
 #include <event2/listener.h>
 
 #include "admin.h"    /* admin API (admin.c) */
+#include "alert.h"    /* alert channels (alert.c) */
 #include "incident.h" /* incidents and their store (incident.c, store.c) */
 #include "log.h"
 #include "monitor.h"
@@ -521,6 +522,11 @@ int server_apply(struct conf *c, struct conf_errors *errs)
 	}
 	if (rc != 0)
 		goto fail;
+	/* alert channels (alert.c): built whole (secrets read) or not at all */
+	if (alert_apply(c, err, sizeof(err)) != 0) {
+		add_error(errs, err);
+		goto fail;
+	}
 	/* status listener (status.c): binds, rebinds or closes per [status]; last, as it acts */
 	if (status_apply(c, err, sizeof(err)) != 0) {
 		add_error(errs, err);
@@ -612,6 +618,7 @@ static void teardown(void)
 	/* admin.c, incident.c: the store commits what is queued and answers waiting admin
 	 * requests, before the status listener goes */
 	admin_deinit();
+	alert_deinit(); /* alert.c: queued messages are dropped (said in the log) */
 	incident_deinit();
 	status_stop(); /* status listener (status.c) */
 	for (size_t i = 0; i < server.n_backends; i++)
@@ -681,8 +688,19 @@ int server_run(const char *path)
 		event_base_free(server.base);
 		return 1;
 	}
+	/* alert.c: after incidents, so that it sees each bus event after them */
+	if (alert_init(server.base) != 0) {
+		log_error("cannot start the alert channels");
+		admin_deinit();
+		incident_deinit();
+		monitor_deinit();
+		conf_free(c);
+		event_base_free(server.base);
+		return 1;
+	}
 	if (server_apply(c, &errs) != 0) {
 		log_errors(&errs);
+		alert_deinit();
 		admin_deinit();
 		incident_deinit();
 		monitor_deinit();

@@ -14,6 +14,7 @@
 #include <event2/listener.h>
 #include <jansson.h>
 
+#include "alert.h" /* nodegate_alerts_total (alert.c) */
 #include "check.h"
 #include "log.h"
 #include "metrics.h"
@@ -395,6 +396,7 @@ static void get_metrics(struct evhttp_request *req)
 	write_retries(&o);
 	write_pool_counters(&o);
 	write_client_limits(&o);
+	alert_metrics(&o); /* alert.c: nodegate_alerts_total{channel,result} */
 	if (metrics_write(o.b) < 0 || o.rc < 0) {
 		reply_oom(req);
 		return;
