@@ -13,6 +13,7 @@
 #include <event2/listener.h>
 
 #include "admin.h"    /* admin API (admin.c) */
+#include "hook.h"     /* remediation hooks (hook.c) */
 #include "incident.h" /* incidents and their store (incident.c, store.c) */
 #include "log.h"
 #include "monitor.h"
@@ -510,6 +511,7 @@ int server_apply(struct conf *c, struct conf_errors *errs)
 	}
 	commit(&p, c);
 	admin_apply(); /* admin.c: token file, stored admin states and weights back by name */
+	hook_apply(c); /* hook.c: hooks by name; runs going on and last runs are kept */
 	return 0;
 fail:
 	plan_free(&p, c);
@@ -591,6 +593,7 @@ static void teardown(void)
 	struct conf *c = server.conf;
 
 	session_close_all();
+	hook_deinit(); /* hook.c: running hooks are stopped; their outcome reaches the timeline */
 	/* admin.c, incident.c: the store commits what is queued and answers waiting admin
 	 * requests, before the status listener goes */
 	admin_deinit();
@@ -663,8 +666,18 @@ int server_run(const char *path)
 		event_base_free(server.base);
 		return 1;
 	}
+	if (hook_init(server.base) != 0) { /* hook.c: on the bus and the incidents */
+		log_error("cannot start the hooks");
+		admin_deinit();
+		incident_deinit();
+		monitor_deinit();
+		conf_free(c);
+		event_base_free(server.base);
+		return 1;
+	}
 	if (server_apply(c, &errs) != 0) {
 		log_errors(&errs);
+		hook_deinit();
 		admin_deinit();
 		incident_deinit();
 		monitor_deinit();

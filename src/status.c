@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "check.h"
+#include "hook.h" /* nodegate_hooks_total */
 #include "log.h"
 #include "metrics.h"
 #include "monitor.h"
@@ -395,6 +396,7 @@ static void get_metrics(struct evhttp_request *req)
 	write_retries(&o);
 	write_pool_counters(&o);
 	write_client_limits(&o);
+	hook_metrics(&o); /* hook.c: nodegate_hooks_total{hook,result} */
 	if (metrics_write(o.b) < 0 || o.rc < 0) {
 		reply_oom(req);
 		return;
