@@ -202,6 +202,7 @@ void hook_output_summary(const struct hook_output *o, char *buf, size_t len)
 /* One hook's last run for one backend. */
 struct mark {
 	char backend[NAME_LEN];
+	bool ran; /* a run started (one that could not start does not count) */
 	bool running;
 	uint64_t started, ended; /* monotonic ms */
 };
@@ -234,7 +235,8 @@ struct run {
 	int pidfd, outfd;
 	struct event *ev_exit, *ev_out, *ev_kill;
 	uint64_t started;
-	int kill_stage; /* 0 none; 1 SIGTERM sent for the timeout; 2 SIGKILL sent too */
+	uint64_t timeout; /* the hook's when the run started (a reload may change it) */
+	int kill_stage;   /* 0 none; 1 SIGTERM sent for the timeout; 2 SIGKILL sent too */
 	struct hook_output out;
 };
 
@@ -334,7 +336,7 @@ static void facts_of(struct hook *h, const struct trigger *t, const struct backe
 		f->grace_until = b->health.grace_until;
 		f->sync_grace = b->conf.health.sync_grace;
 	}
-	if (m != NULL) {
+	if (m != NULL && m->ran) {
 		f->ran = true;
 		f->running_for = m->running;
 		f->last_start = m->started;
@@ -411,7 +413,7 @@ static void kill_cb(evutil_socket_t fd, short what, void *arg)
 
 	if (r->kill_stage == 0) {
 		log_warn("hook %s (pid %d): timeout %s: SIGTERM", r->hook->conf.name, (int)r->pid,
-		         fmt_conf_ms(t, sizeof(t), r->hook->conf.timeout));
+		         fmt_conf_ms(t, sizeof(t), r->timeout));
 		kill_group(r->pid, SIGTERM);
 		r->kill_stage = 1;
 		evtimer_add(r->ev_kill, &tv);
@@ -432,7 +434,7 @@ static enum hook_result describe_exit(const struct run *r, int status, uint64_t 
 	fmt_ago(took, sizeof(took), r->started, now);
 	if (r->kill_stage > 0) {
 		snprintf(buf, len, "killed after timeout %s%s",
-		         fmt_conf_ms(t, sizeof(t), r->hook->conf.timeout),
+		         fmt_conf_ms(t, sizeof(t), r->timeout),
 		         r->kill_stage > 1 ? " (SIGTERM ignored: SIGKILL)" : "");
 		return HOOK_TIMEOUT;
 	}
@@ -573,8 +575,8 @@ static int spawn(struct run *r, int out, char **envp)
 /* The process is there: watch its exit, its output and its timeout. 0 or an errno. */
 static int run_watch(struct run *r)
 {
-	struct timeval tv = {.tv_sec = (time_t)(r->hook->conf.timeout / 1000),
-	                     .tv_usec = (suseconds_t)(r->hook->conf.timeout % 1000) * 1000};
+	struct timeval tv = {.tv_sec = (time_t)(r->timeout / 1000),
+	                     .tv_usec = (suseconds_t)(r->timeout % 1000) * 1000};
 
 	r->pidfd = pidfd_open(r->pid, 0);
 	if (r->pidfd < 0)
@@ -589,46 +591,63 @@ static int run_watch(struct run *r)
 	return 0;
 }
 
-/* Runs H for T (ADDRESS: the backend's, "" for incident events); a run that cannot start
- * is a failed outcome. */
-static void run_start(struct hook *h, const struct trigger *t, const char *address,
-                      int64_t incident)
+/* A run of H for T, in the list; NULL when out of memory. */
+static struct run *run_new(struct hook *h, const struct trigger *t, int64_t incident)
 {
-	char store[RUN_ENV_MAX][INCIDENT_TEXT_MAX + 32], *envp[RUN_ENV_MAX],
-	    what[INCIDENT_TEXT_MAX];
 	struct run *r = calloc(1, sizeof(*r));
-	struct mark *m = t->backend[0] ? mark_of(h, t->backend, true) : NULL;
-	int fds[2] = {-1, -1}, rc;
 
-	if (r == NULL || (t->backend[0] && m == NULL)) {
-		free(r);
-		outcome(h, t, incident, HOOK_FAILED, "failed: out of memory");
-		return;
-	}
+	if (r == NULL)
+		return NULL;
 	r->hook = h;
 	r->t = *t;
 	r->incident = incident;
 	r->pidfd = r->outfd = -1;
 	r->started = monitor_now();
+	r->timeout = h->conf.timeout;
 	LIST_INSERT_HEAD(&runs, r, link);
+	return r;
+}
+
+/* The output pipe and the process. 0 or an errno. */
+static int run_spawn(struct run *r, const char *address)
+{
+	char store[RUN_ENV_MAX][INCIDENT_TEXT_MAX + 32], *envp[RUN_ENV_MAX];
+	int fds[2], rc;
+
 	run_env(r, address, store, envp);
-	if (pipe2(fds, O_CLOEXEC) < 0) {
-		rc = errno;
-		goto fail;
-	}
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return errno;
 	r->outfd = fds[0];
-	if (fcntl(fds[0], F_SETFL, O_NONBLOCK) < 0) {
-		rc = errno;
-		goto fail;
-	}
-	rc = spawn(r, fds[1], envp);
+	rc = fcntl(fds[0], F_SETFL, O_NONBLOCK) < 0 ? errno : spawn(r, fds[1], envp);
 	close(fds[1]);
-	fds[1] = -1;
-	if (rc != 0)
-		goto fail;
+	return rc;
+}
+
+/* Runs H for T (ADDRESS: the backend's, "" for incident events); a run that cannot start
+ * is a failed outcome, and does not count as the backend's last run. */
+static void run_start(struct hook *h, const struct trigger *t, const char *address,
+                      int64_t incident)
+{
+	char what[INCIDENT_TEXT_MAX];
+	struct run *r = run_new(h, t, incident);
+	struct mark *m = t->backend[0] ? mark_of(h, t->backend, true) : NULL;
+	int rc;
+
+	if (r == NULL || (t->backend[0] && m == NULL)) {
+		if (r != NULL)
+			run_free(r);
+		outcome(h, t, incident, HOOK_FAILED, "failed: out of memory");
+		return;
+	}
+	if ((rc = run_spawn(r, address)) != 0) {
+		snprintf(what, sizeof(what), "failed: cannot run %s: %s", h->argv[0], strerror(rc));
+		outcome(h, t, incident, HOOK_FAILED, what);
+		run_free(r);
+		return;
+	}
 	h->running++;
 	if (m != NULL) {
-		m->running = true;
+		m->ran = m->running = true;
 		m->started = r->started;
 	}
 	log_info("hook %s (%s %s, %s): started, pid %d", h->conf.name,
@@ -643,13 +662,6 @@ static void run_start(struct hook *h, const struct trigger *t, const char *addre
 		snprintf(what, sizeof(what), "cannot watch it: %s", strerror(rc));
 		run_done(r, status, what);
 	}
-	return;
-fail:
-	if (fds[1] >= 0)
-		close(fds[1]);
-	snprintf(what, sizeof(what), "failed: cannot run %s: %s", h->argv[0], strerror(rc));
-	outcome(h, t, incident, HOOK_FAILED, what);
-	run_free(r);
 }
 
 /* ---- events --------------------------------------------------------------------------------- */
@@ -684,9 +696,11 @@ static void handle(const struct trigger *t)
 
 static void flush_cb(evutil_socket_t fd, short what, void *arg)
 {
-	/* handle() never queues: the queue does not move under it */
-	for (size_t i = 0; i < n_queue; i++)
-		handle(&queue[i]);
+	/* a copy: should handle() queue more, the queue may move */
+	for (size_t i = 0; i < n_queue; i++) {
+		struct trigger t = queue[i];
+		handle(&t);
+	}
 	n_queue = 0;
 }
 
