@@ -14,6 +14,7 @@
 
 #include "admin.h"    /* admin API (admin.c) */
 #include "alert.h"    /* alert channels (alert.c) */
+#include "hook.h"     /* remediation hooks (hook.c) */
 #include "incident.h" /* incidents and their store (incident.c, store.c) */
 #include "log.h"
 #include "monitor.h"
@@ -534,6 +535,7 @@ int server_apply(struct conf *c, struct conf_errors *errs)
 	}
 	commit(&p, c);
 	admin_apply(); /* admin.c: token file, stored admin states and weights back by name */
+	hook_apply(c); /* hook.c: hooks by name; runs going on and last runs are kept */
 	return 0;
 fail:
 	plan_free(&p, c);
@@ -615,6 +617,7 @@ static void teardown(void)
 	struct conf *c = server.conf;
 
 	session_close_all();
+	hook_deinit(); /* hook.c: running hooks are stopped; their outcome reaches the timeline */
 	/* admin.c, incident.c: the store commits what is queued and answers waiting admin
 	 * requests, before the status listener goes */
 	admin_deinit();
@@ -672,9 +675,7 @@ int server_run(const char *path)
 	}
 	if (monitor_init(server.base) != 0 || session_init() != 0) {
 		log_error("cannot start the health checks");
-		conf_free(c);
-		event_base_free(server.base);
-		return 1;
+		goto fail_base;
 	}
 	page_init(); /* page.c: GET /, the public status page (a route of the status listener) */
 	/* incidents, their store in state_dir, the admin API (incident.c, admin.c): before the
@@ -682,32 +683,17 @@ int server_run(const char *path)
 	if (incident_init(c->global.state_dir, err, sizeof(err)) != 0 ||
 	    admin_init(err, sizeof(err)) != 0) {
 		log_error("state_dir %s: %s", c->global.state_dir, err);
-		incident_deinit();
-		monitor_deinit();
-		conf_free(c);
-		event_base_free(server.base);
-		return 1;
+		goto fail;
 	}
-	/* alert.c: after incidents, so that it sees each bus event after them */
-	if (alert_init(server.base) != 0) {
-		log_error("cannot start the alert channels");
-		admin_deinit();
-		incident_deinit();
-		monitor_deinit();
-		conf_free(c);
-		event_base_free(server.base);
-		return 1;
+	/* alert.c and hook.c: after incidents, so that they see each bus event after them */
+	if (alert_init(server.base) != 0 || hook_init(server.base) != 0) {
+		log_error("cannot start the alert channels and hooks");
+		goto fail;
 	}
 	if (server_apply(c, &errs) != 0) {
 		log_errors(&errs);
-		alert_deinit();
-		admin_deinit();
-		incident_deinit();
-		monitor_deinit();
 		conf_errors_deinit(&errs);
-		conf_free(c);
-		event_base_free(server.base);
-		return 1;
+		goto fail;
 	}
 	for (size_t i = 0; i < 3; i++) {
 		ev_signals[i] = evsignal_new(server.base, sigs[i], signal_cb, NULL);
@@ -729,4 +715,14 @@ int server_run(const char *path)
 	log_info("nodegate stopped");
 	teardown();
 	return 0;
+fail:
+	hook_deinit();
+	alert_deinit();
+	admin_deinit();
+	incident_deinit();
+	monitor_deinit();
+fail_base:
+	conf_free(c);
+	event_base_free(server.base);
+	return 1;
 }

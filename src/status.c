@@ -16,6 +16,7 @@
 
 #include "alert.h" /* nodegate_alerts_total (alert.c) */
 #include "check.h"
+#include "hook.h" /* nodegate_hooks_total */
 #include "log.h"
 #include "metrics.h"
 #include "monitor.h"
@@ -397,6 +398,7 @@ static void get_metrics(struct evhttp_request *req)
 	write_pool_counters(&o);
 	write_client_limits(&o);
 	alert_metrics(&o); /* alert.c: nodegate_alerts_total{channel,result} */
+	hook_metrics(&o);  /* hook.c: nodegate_hooks_total{hook,result} */
 	if (metrics_write(o.b) < 0 || o.rc < 0) {
 		reply_oom(req);
 		return;
