@@ -11,7 +11,9 @@
 #define RPC_METHOD_MAX     48    /* longer method names are cut (they are not rippled's) */
 #define RPC_INSPECT_MAX    65536 /* default rpc_inspect_max: bodies up to this size are parsed */
 #define RPC_ID_MAX         64    /* an "id" echoed by refusals, as JSON text */
-#define RPC_FORBIDDEN_CODE 3     /* rippled's rpcFORBIDDEN ("forbidden"; HTTP 403 in its table) */
+#define RPC_SLOW_DOWN_CODE 10    /* rippled's rpcSLOW_DOWN ("slowDown"): a client over its rate */
+#define RPC_SLOW_DOWN_TEXT "You are placing too much load on the server."
+#define RPC_FORBIDDEN_CODE 3 /* rippled's rpcFORBIDDEN ("forbidden"; HTTP 403 in its table) */
 
 /* Why a request may not go to a node. */
 enum rpc_refusal {
@@ -50,6 +52,10 @@ struct rpc_policy;
 struct rpc_policy *rpc_policy_new(const struct conf_listener *l, const struct conf_pool *p,
                                   char *err, size_t errlen);
 void rpc_policy_free(struct rpc_policy *pol);
+/* Whether POL must read every body to police it (the rippled profile on a public listener,
+ * or lists on an admin one): a body it cannot read (chunked, or over rpc_inspect_max) is
+ * refused rather than passed unread, so that a padded `stop` never reaches a node. */
+bool rpc_policy_must_read(const struct rpc_policy *pol);
 /* Bodies up to this size are inspected (rpc_inspect_max; RPC_INSPECT_MAX when POL is NULL). */
 size_t rpc_policy_inspect_max(const struct rpc_policy *pol);
 

@@ -14,6 +14,8 @@
 	X(req_uri_too_long, "requests refused for a URI over the limit (414)")                     \
 	X(req_header_too_large, "requests refused for a header section over the limit (431)")      \
 	X(req_body_too_large, "requests refused for a body over the limit (413)")                  \
+	X(req_uninspectable,                                                                       \
+	  "bodies the rippled method policy could not read, refused (411, 413)")                   \
 	X(req_header_timeout, "requests refused because the header was too slow (408)")            \
 	X(req_not_implemented, "requests refused for an unsupported feature (501)")                \
 	X(req_no_backend, "requests answered 503 because no backend was available")                \

@@ -33,6 +33,7 @@ enum ws_opcode {
 #define WS_CLOSE_GOING_AWAY 1001 /* the node left rotation: reconnect */
 #define WS_CLOSE_PROTOCOL   1002 /* unmasked client frame, bad opcode or fragmentation */
 #define WS_CLOSE_TOO_BIG    1009 /* a frame or message over the limit */
+#define WS_CLOSE_TRY_LATER  1013 /* the client is over its rate_per_ip: come back later */
 
 struct ws_frame {
 	bool fin;

@@ -222,7 +222,7 @@ const struct conf_option conf_options[] = {
     BOOL("listener", "admin", L(admin), "no",
          "admin methods and secrets pass (allow/deny lists still apply); loopback binds only"),
     NUM("listener", "rpc_inspect_max", CONF_SIZE, L(rpc_inspect_max), "64k", KIB, MIB,
-        "JSON-RPC bodies up to this size are read and policed; larger ones pass unread"),
+        "JSON-RPC bodies up to this size are read; rippled profile: larger ones are refused"),
 
     ENUM("pool", "balance", P(balance), "roundrobin", balance_names, BALANCE_COUNT, RELOAD,
          "roundrobin (smooth, weighted) or leastconn (fewest active, weighted)"),

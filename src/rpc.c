@@ -233,6 +233,11 @@ void rpc_policy_free(struct rpc_policy *pol)
 	free(pol);
 }
 
+bool rpc_policy_must_read(const struct rpc_policy *pol)
+{
+	return pol != NULL && pol->strict;
+}
+
 size_t rpc_policy_inspect_max(const struct rpc_policy *pol)
 {
 	return pol != NULL ? pol->inspect_max : RPC_INSPECT_MAX;

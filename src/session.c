@@ -131,6 +131,7 @@ struct session {
 	struct ws *ws;        /* WebSocket tunnel: frames parsed, client messages inspected */
 	bool ws_paused;       /* client reading paused: nodegate's replies wait for the client */
 	bool ws_drain;        /* the node left rotation: 1001 when the timer fires */
+	bool ws_limited;      /* a message was over the client's rate: 1013 follows */
 	struct request *r;    /* the request in progress; NULL between requests */
 };
 
@@ -461,21 +462,17 @@ static void reply_refused(struct session *s)
 
 /* ---- per-client limits (limit.c) ------------------------------------------------------------ */
 
-/* rippled's own answer to a client over its limits (JSON-RPC shape). */
-static const char slow_down_body[] =
-    "{\"result\":{\"error\":\"slowDown\",\"error_code\":10,\"error_message\":\"You are "
-    "placing too much load on the server.\",\"status\":\"error\"}}";
-
 /* 429 with rippled's slowDown body and Retry-After in whole seconds (at least 1). */
 static void reply_limited(struct session *s, uint64_t retry_after_ms, const char *why)
 {
-	char extra[64];
+	char extra[64], body[256];
 	uint64_t secs = (retry_after_ms + 999) / 1000;
+	int blen = rpc_error_body(&s->r->rpc, false, "slowDown", RPC_SLOW_DOWN_CODE,
+	                          RPC_SLOW_DOWN_TEXT, body, sizeof(body));
 
 	snprintf(extra, sizeof(extra), "Retry-After: %llu\r\n",
 	         (unsigned long long)(secs > 0 ? secs : 1));
-	reply_send(s, 429, "application/json", slow_down_body, (int)sizeof(slow_down_body) - 1,
-	           extra, why);
+	reply_send(s, 429, "application/json", body, blen > 0 ? blen : 0, extra, why);
 }
 
 /* At accept: counts the connection against its peer's max_conns_per_ip. Peers in
@@ -685,6 +682,18 @@ static void req_start(struct session *s, const char *buf)
 		evbuffer_drain(conn_input(s->client), s->hp->head_len);
 		parser_put(&s->hp);
 		reply_error(s, 413, "request body too large");
+		return;
+	}
+	if (m->body != HTTP_BODY_NONE && !body_is_buffered(s, m) &&
+	    rpc_policy_must_read(s->l->policy)) {
+		bool chunked = m->body == HTTP_BODY_CHUNKED;
+		STAT_INC(req_uninspectable);
+		evbuffer_drain(conn_input(s->client), s->hp->head_len);
+		parser_put(&s->hp);
+		reply_error(s, chunked ? 411 : 413,
+		            chunked
+		                ? "the method policy reads bodies with a Content-Length only"
+		                : "body over rpc_inspect_max: the method policy cannot read it");
 		return;
 	}
 	r->out = evbuffer_new();
@@ -1493,11 +1502,33 @@ static bool ws_decide(void *arg, const char *msg, size_t len, struct evbuffer *r
 	struct rpc_info info;
 	char body[512];
 
+	uint64_t retry_ms;
+	int blen;
+
 	rpc_inspect(msg, len, s->l->policy, &info);
+	if (!session_charge(s, &retry_ms)) { /* rippled's slowDown, then a close (1013) */
+		s->ws_limited = true;
+		blen = rpc_error_body(&info, true, "slowDown", RPC_SLOW_DOWN_CODE,
+		                      RPC_SLOW_DOWN_TEXT, body, sizeof(body));
+		evbuffer_add(reply, body, blen > 0 ? (size_t)blen : 0);
+		return false;
+	}
 	if (info.refusal == RPC_ALLOWED)
 		return true;
 	evbuffer_add(reply, body, (size_t)refusal_body(s, &info, true, body, sizeof(body)));
 	return false;
+}
+
+/* A message was over the client's rate_per_ip: the session closes with 1013 (try again
+ * later), as the node's slowDown would have it slow down. */
+static void ws_limit_close(struct session *s)
+{
+	slog(LOGL_INFO, s, "over rate_per_ip: WebSocket closed (1013)");
+	ws_close(s->ws, WS_CLOSE_TRY_LATER, "over rate_per_ip", conn_output(s->client),
+	         conn_output(s->up->c));
+	conn_flush(s->client);
+	conn_flush(s->up->c);
+	timer_arm(s, WS_CLOSE_WAIT_MS);
 }
 
 /* Upgraded tunnels of http listeners speak WebSocket: its frames are parsed from here on. */
@@ -1505,6 +1536,9 @@ static int ws_start(struct session *s)
 {
 	struct ws_limits lim = {.inspect_max = rpc_policy_inspect_max(s->l->policy),
 	                        .message_max = s->l->conf.max_body_size};
+
+	if (rpc_policy_must_read(s->l->policy) && lim.message_max > lim.inspect_max)
+		lim.message_max = lim.inspect_max; /* nothing unread reaches the node */
 
 	s->ws = malloc(sizeof(*s->ws));
 	if (s->ws == NULL)
@@ -1546,6 +1580,11 @@ static void ws_relay_client(struct session *s)
 	conn_flush(s->client);
 	if (!ws_after(s, res))
 		return;
+	if (s->ws_limited && res != WS_CLOSING) {
+		s->ws_limited = false;
+		ws_limit_close(s);
+		return;
+	}
 	if (res == WS_PAUSED) { /* resumed by client_write_cb or ws_relay_node */
 		s->ws_paused = true;
 		conn_disable_read(s->client);

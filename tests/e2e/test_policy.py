@@ -200,6 +200,41 @@ def test_body_rippled_would_read_differently_is_refused(h):
     assert methods_seen(sim) == {}
 
 
+def test_bodies_the_policy_cannot_read_are_refused_not_passed(h):
+    """A padded `stop` over rpc_inspect_max, or a chunked one, would reach the node unread:
+    under the rippled profile such bodies get 413 and 411 (and the connection closes, the
+    body unread); a listener without a policy to apply (profile none) streams them on."""
+    sim = h.nodesim("n1")
+    sp = free_port()
+    g = policy_gate(h, sim, sp, listener={"rpc_inspect_max": "4k"})
+    padded = json.dumps({"method": "stop", "params": [{"pad": "x" * 5000}]})
+    c = http_conn(g.port)
+    status, doc = post(c, padded)
+    assert status == 413 and "rpc_inspect_max" in doc["error"]["message"], (status, doc)
+    c.close()
+    c = http_conn(g.port)
+    c.putrequest("POST", "/")
+    c.putheader("Transfer-Encoding", "chunked")
+    c.endheaders()
+    body = json.dumps(call("stop", {})).encode()
+    c.send(b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body))
+    r = c.getresponse()
+    assert r.status == 411, r.status
+    r.read()
+    c.close()
+    assert methods_seen(sim) == {}
+    fams = scrape(sp)
+    assert value(fams, "nodegate_req_uninspectable", "nodegate_req_uninspectable_total") == 2
+    # profile none: nothing to police but secrets, and bodies over the limit stream on
+    sim2 = h.nodesim("n2")
+    g2 = h.gate(h.gate_ini([sim2], listener={"profile": "none", "rpc_inspect_max": "4k"}))
+    c = http_conn(g2.port)
+    status, doc = post(c, json.dumps(call("ping", {"pad": "x" * 5000})))
+    assert status == 200, (status, doc)
+    c.close()
+    assert methods_seen(sim2) == {"ping": 1}
+
+
 def test_method_label_on_requests_total(h):
     sim = h.nodesim("n1")
     sp = free_port()

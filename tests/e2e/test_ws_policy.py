@@ -115,12 +115,26 @@ def test_fragmented_messages_inspected_whole_and_ping_answered(h):
         c.sock.sendall(frag(1, text[:9], False) + frag(0, text[9:], True))
         doc = json.loads(c.recv()[1])
         assert doc["id"] == 8 and doc["result"]["command"] == "server_info", doc
-        # a message over the inspect limit streams on uninspected (and the node answers it)
+        # a message over the inspect limit cannot be policed: a padded admin command must
+        # not slip through unread, so the session closes (1009) and the node never sees it
+        big = json.dumps({"command": "stop", "id": 9, "pad": "x" * 70000}).encode()
+        c.send(1, big)
+        assert close_code(c) == 1009
+        c.sock.close()
+        assert node.commands == ["server_info"], node.commands
+
+
+def test_big_messages_stream_on_where_no_policy_reads_them(h):
+    """With profile = none (a pool of other daemons), nothing is policed but secrets: a
+    message over rpc_inspect_max streams on uninspected, and the node answers it."""
+    with RippledWsServer("w1") as node:
+        g = h.gate(h.gate_ini([("w1", node.addr)], listener={"profile": "none"}))
+        c = ws_connect(g.port)
         big = json.dumps({"command": "ping", "id": 9, "pad": "x" * 70000}).encode()
         c.send(1, big)
         assert json.loads(c.recv()[1])["id"] == 9
         c.sock.close()
-        assert node.commands == ["server_info", "ping"], node.commands
+        assert node.commands == ["ping"], node.commands
 
 
 def test_unmasked_client_frame_closed_with_1002(h):
@@ -182,3 +196,39 @@ def test_node_back_within_the_grace_keeps_its_sessions(h):
         time.sleep(0.8)  # past the grace: the session must still work
         assert command(c, "server_info", rid=2)["id"] == 2
         c.sock.close()
+
+
+def test_websocket_client_over_its_rate_gets_slow_down_then_1013(h):
+    """Each inspected WebSocket message is charged to the client's rate_per_ip bucket, as
+    a JSON-RPC request would be: over it, rippled's slowDown (id echoed) and a close 1013;
+    another client address keeps its own bucket and its session works."""
+    with RippledWsServer("w1") as node:
+        sp = free_port()
+        g = h.gate(h.gate_ini([("w1", node.addr)],
+                              listener={"rate_per_ip": "1", "burst_per_ip": "4"},
+                              extra=[status_section(sp)]))
+        c = ws_connect(g.port)
+        for i in range(3):  # the burst: the upgrade request took one token
+            assert command(c, "ping", rid=i)["status"] == "success"
+        c.send(1, json.dumps({"command": "ping", "id": 99}).encode())
+        op, payload = c.recv()
+        doc = json.loads(payload)
+        assert op == 1 and doc["error"] == "slowDown" and doc["error_code"] == 10, doc
+        assert doc["id"] == 99 and doc["type"] == "response", doc
+        assert close_code(c) == 1013
+        c.sock.close()
+        # 127.0.0.2 is another client: its own bucket
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.settimeout(IO_TIMEOUT)
+        s.bind(("127.0.0.2", 0))
+        s.connect((HOST, g.port))
+        other = WsClient(s)
+        assert other.status == 101, other.head
+        doc = command(other, "ping", rid="o")
+        assert doc["status"] == "success", doc
+        other.close()
+        other.sock.close()
+        assert node.commands.count("ping") == 4, node.commands
+        fams = scrape(sp)
+        assert value(fams, "nodegate_limited", "nodegate_limited_total", listener="web",
+                     reason="rate") == 1
