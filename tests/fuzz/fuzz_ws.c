@@ -8,17 +8,8 @@
 
 #include <event2/buffer.h>
 
+#include "fuzz.h"
 #include "ws.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);   \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
 
 /* Refuses messages starting with 'd' (with a reply when the message is long enough). */
 static bool decide(void *arg, const char *msg, size_t len, struct evbuffer *reply)
