@@ -1795,11 +1795,12 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 		reply_error(s, 408, "request body timeout");
 		return;
 	case SS_TUNNEL:
-		if (s->ws != NULL && s->ws_drain && !s->ws->closing) {
+		if (s->ws != NULL && s->ws_drain && !s->ws->closing && !s->up_eof) {
 			ws_go_away(s); /* the drain grace is over */
 			return;
 		}
-		session_free(s); /* nodegate's close was not answered in time */
+		session_free(s); /* nodegate's close was not answered in time, or the drained
+		                  * node ended the tunnel itself within the grace */
 		return;
 	default: /* closing: the client does not read */
 		session_free(s);

@@ -22,6 +22,15 @@ def drain_closed(sp):
     return value(scrape(sp), "nodegate_ws_drain_closed", "nodegate_ws_drain_closed_total")
 
 
+def assert_stream_ends(c):
+    """C's stream ends (EOF or reset) before any frame comes."""
+    try:
+        got = c.reader.frame()
+    except (EOFError, ConnectionResetError) as e:
+        got = e
+    assert isinstance(got, (EOFError, ConnectionResetError)), got
+
+
 def test_failing_health_check_closes_sessions_1001_and_reconnect_lands_elsewhere(h):
     with RippledWsServer("w1") as n1, RippledWsServer("w2") as n2:
         sp = free_port()
@@ -47,11 +56,7 @@ def test_killed_node_ends_its_tunnels_without_a_close_frame(h):
                               listener={"profile": "rippled"}, extra=[status_section(sp)]))
         sessions = one_session_each(g.port, ["w1", "w2"])
         n1.stop()  # its listener and every socket closed: as a killed process's would be
-        try:
-            got = sessions["w1"].reader.frame()
-        except (EOFError, ConnectionResetError) as e:
-            got = e
-        assert isinstance(got, (EOFError, ConnectionResetError)), got
+        assert_stream_ends(sessions["w1"])
         tr = wait_transition(g, "w1", "down")
         assert "refused" in tr.reason, tr.reason
         time.sleep(0.4)  # past the grace: the ended session must not be "drained"
@@ -59,6 +64,23 @@ def test_killed_node_ends_its_tunnels_without_a_close_frame(h):
         lands_on(g, sessions, "w2")
         assert drain_closed(sp) == 0
         assert "WebSocket closed (1001)" not in g.stderr()
+
+
+def test_node_dying_within_the_drain_grace_ends_its_tunnel_itself(h):
+    """Drained, then dead before the grace is over: the client reads the end of the stream
+    the node sent, and no 1001 is made up after it (nothing counted as drained)."""
+    with RippledWsServer("w1") as n1, RippledWsServer("w2") as n2:
+        sp = free_port()
+        g = admin_gate(h, [("w1", n1.addr), ("w2", n2.addr)], sp,
+                       pool={"ws_drain_grace": "500ms"}, listener={"profile": "rippled"})
+        sessions = one_session_each(g.port, ["w1", "w2"])
+        admin(sp, "w1", "drain")
+        n1.stop()
+        assert_stream_ends(sessions["w1"])
+        time.sleep(0.8)  # past the grace
+        sessions["w1"].sock.close()
+        lands_on(g, sessions, "w2")
+        assert drain_closed(sp) == 0
 
 
 def test_weight_0_closes_sessions_1001_like_a_drain(h):
