@@ -23,6 +23,7 @@
 #include "incident.h"
 #include "monitor.h"
 #include "server.h"
+#include "session.h"
 #include "stats.h"
 #include "status.h"
 #include "store.h"
@@ -466,7 +467,8 @@ static bool set_weight(struct backend *b, int w, const char *why)
 	log_info("backend %s: weight %u -> %u (%s)", b->name, old, nw, why);
 	snprintf(text, sizeof(text), "backend %s: weight %u -> %u (%s)", b->name, old, nw, why);
 	incident_note(b->conf.pool, text, wall_now());
-	incident_poke(); /* weight 0 takes it out of rotation */
+	incident_poke();            /* weight 0 takes it out of rotation */
+	session_follow_rotation(b); /* and closes its WebSocket sessions, as a drain does */
 	return true;
 }
 

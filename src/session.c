@@ -1637,20 +1637,26 @@ static void ws_go_away(struct session *s)
 	timer_arm(s, WS_CLOSE_WAIT_MS);
 }
 
-/* Bus: a backend left rotation (or came back). Its WebSocket sessions close after the pool's
- * ws_drain_grace; a node back in rotation within the grace keeps them. */
-static void ws_on_bus(const struct bus_event *ev, void *arg)
+/* Whether backend B takes no new picks: out of rotation (health or admin state) or weighed
+ * 0. Read from the states, not from the routing view, which is refreshed after the bus. */
+static bool ws_node_out(const struct backend *b)
+{
+	return !health_routable(&b->health) || b->conf.weight == 0;
+}
+
+/* The WebSocket sessions tunnelled to backend NAME follow its place in rotation: out, they
+ * close after the pool's ws_drain_grace; back within the grace, they keep going. A session
+ * the node has ended (EOF: it died) is left alone: its end went to the client as it came. */
+static void ws_follow_rotation(const char *name)
 {
 	struct session *s;
 
-	if (ev->he.kind != HE_TRANSITION && ev->he.kind != HE_ADMIN)
-		return;
 	TAILQ_FOREACH(s, &server.sessions, link)
 	{
 		if (s->ws == NULL || s->state != SS_TUNNEL || s->ws->closing || s->up == NULL ||
-		    strcmp(s->up->b->name, ev->backend) != 0)
+		    s->up_eof || strcmp(s->up->b->name, name) != 0)
 			continue;
-		bool out = !health_routable(&s->up->b->health);
+		bool out = ws_node_out(s->up->b);
 		if (out && !s->ws_drain) {
 			s->ws_drain = true;
 			timer_arm(s, s->r->pool->conf.ws_drain_grace);
@@ -1659,6 +1665,18 @@ static void ws_on_bus(const struct bus_event *ev, void *arg)
 			evtimer_del(&s->timer);
 		}
 	}
+}
+
+/* Bus: a backend left rotation (or came back). */
+static void ws_on_bus(const struct bus_event *ev, void *arg)
+{
+	if (ev->he.kind == HE_TRANSITION || ev->he.kind == HE_ADMIN)
+		ws_follow_rotation(ev->backend);
+}
+
+void session_follow_rotation(const struct backend *b)
+{
+	ws_follow_rotation(b->name);
 }
 
 int session_init(void)
@@ -1777,11 +1795,12 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 		reply_error(s, 408, "request body timeout");
 		return;
 	case SS_TUNNEL:
-		if (s->ws != NULL && s->ws_drain && !s->ws->closing) {
+		if (s->ws != NULL && s->ws_drain && !s->ws->closing && !s->up_eof) {
 			ws_go_away(s); /* the drain grace is over */
 			return;
 		}
-		session_free(s); /* nodegate's close was not answered in time */
+		session_free(s); /* nodegate's close was not answered in time, or the drained
+		                  * node ended the tunnel itself within the grace */
 		return;
 	default: /* closing: the client does not read */
 		session_free(s);

@@ -208,11 +208,13 @@ class RippledWsServer(WsEchoServer):
     """A rippled-like WebSocket node named NAME: answers every {"command": C, "id": I, ...}
     with {"id": I, "status": "success", "type": "response", "result": {"command": C,
     "node": NAME}}, pings with pongs, close with close; records every command it got in
-    .commands (in order) and counts frames that came unmasked."""
+    .commands (in order) and counts frames that came unmasked. Plain requests (an http
+    check's GET /health) are answered 200 "ok", or 503 while .healthy is False."""
 
     def __init__(self, name):
         self.name = name
         self.commands = []
+        self.healthy = True
         super().__init__()
 
     def answer(self, payload):
@@ -237,7 +239,9 @@ class RippledWsServer(WsEchoServer):
         key = [ln.partition(":")[2].strip() for ln in text.split("\r\n")
                if ln.lower().startswith("sec-websocket-key:")]
         if not key:
-            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+            status = b"200 OK" if self.healthy else b"503 Service Unavailable"
+            c.sendall(b"HTTP/1.1 " + status +
+                      b"\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
             return
         c.sendall(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                    "Connection: Upgrade\r\nSec-WebSocket-Accept: " + ws_accept(key[0]) +

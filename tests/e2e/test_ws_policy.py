@@ -147,38 +147,52 @@ def test_unmasked_client_frame_closed_with_1002(h):
         assert node.commands == [] and node.unmasked_from_client == 0
 
 
+def one_session_each(port, names):
+    """A WebSocket session through nodegate on PORT to each node in NAMES, told by the node
+    that answers a ping (surplus sessions are closed)."""
+    sessions = {}
+    for _ in range(10 * len(names)):
+        c = ws_connect(port)
+        node = command(c, "ping", rid=1)["result"]["node"]
+        if node in sessions:
+            c.sock.close()
+        else:
+            sessions[node] = c
+        if len(sessions) == len(names):
+            break
+    assert set(sessions) == set(names)
+    return sessions
+
+
+def lands_on(g, sessions, left):
+    """LEFT's session goes on and new sessions land on LEFT; then LEFT's is closed."""
+    assert command(sessions[left], "server_info", rid=2)["result"]["node"] == left
+    for _ in range(3):
+        c = ws_connect(g.port)
+        assert command(c, "ping", rid=3)["result"]["node"] == left
+        c.sock.close()
+    sessions[left].sock.close()
+
+
+def goes_away_then_elsewhere(g, sessions, gone, left, t0):
+    """GONE's session gets 1001 (after a 200 ms grace from T0, not before), then lands_on."""
+    assert close_code(sessions[gone]) == 1001
+    assert time.monotonic() - t0 >= 0.15
+    sessions[gone].send(8, struct.pack("!H", 1001))  # the close answered
+    sessions[gone].sock.close()
+    lands_on(g, sessions, left)
+
+
 def test_node_leaving_rotation_closes_sessions_1001_and_reconnect_lands_elsewhere(h):
     with RippledWsServer("w1") as n1, RippledWsServer("w2") as n2:
         sp = free_port()
         g = admin_gate(h, [("w1", n1.addr), ("w2", n2.addr)], sp,
                        pool={"ws_drain_grace": "200ms"}, listener={"profile": "rippled"})
         for action in ("drain", "maint"):
-            # one session on each node
-            sessions = {}
-            for _ in range(10):
-                c = ws_connect(g.port)
-                node = command(c, "ping", rid=1)["result"]["node"]
-                if node in sessions:
-                    c.sock.close()
-                else:
-                    sessions[node] = c
-                if len(sessions) == 2:
-                    break
-            assert set(sessions) == {"w1", "w2"}
+            sessions = one_session_each(g.port, ["w1", "w2"])
             t0 = time.monotonic()
             admin(sp, "w1", action)
-            assert close_code(sessions["w1"]) == 1001
-            assert time.monotonic() - t0 >= 0.15  # after the grace, not before
-            sessions["w1"].send(8, struct.pack("!H", 1001))  # the close answered
-            sessions["w1"].sock.close()
-            # the other node's session goes on
-            assert command(sessions["w2"], "server_info", rid=2)["result"]["node"] == "w2"
-            # reconnects land on the node in rotation
-            for _ in range(3):
-                c = ws_connect(g.port)
-                assert command(c, "ping", rid=3)["result"]["node"] == "w2"
-                c.sock.close()
-            sessions["w2"].sock.close()
+            goes_away_then_elsewhere(g, sessions, "w1", "w2", t0)
             admin(sp, "w1", "ready")
         fams = scrape(sp)
         assert value(fams, "nodegate_ws_drain_closed", "nodegate_ws_drain_closed_total") == 2
