@@ -1519,16 +1519,22 @@ static bool ws_decide(void *arg, const char *msg, size_t len, struct evbuffer *r
 	return false;
 }
 
+/* Closes the WebSocket with CODE both ways (each side's close at its next frame boundary);
+ * the session ends on the client's answer, or WS_CLOSE_WAIT_MS later. */
+static void ws_close_both(struct session *s, uint16_t code, const char *why)
+{
+	ws_close(s->ws, code, why, conn_output(s->client), conn_output(s->up->c));
+	conn_flush(s->client);
+	conn_flush(s->up->c);
+	timer_arm(s, WS_CLOSE_WAIT_MS);
+}
+
 /* A message was over the client's rate_per_ip: the session closes with 1013 (try again
  * later), as the node's slowDown would have it slow down. */
 static void ws_limit_close(struct session *s)
 {
 	slog(LOGL_INFO, s, "over rate_per_ip: WebSocket closed (1013)");
-	ws_close(s->ws, WS_CLOSE_TRY_LATER, "over rate_per_ip", conn_output(s->client),
-	         conn_output(s->up->c));
-	conn_flush(s->client);
-	conn_flush(s->up->c);
-	timer_arm(s, WS_CLOSE_WAIT_MS);
+	ws_close_both(s, WS_CLOSE_TRY_LATER, "over rate_per_ip");
 }
 
 /* Upgraded tunnels of http listeners speak WebSocket: its frames are parsed from here on. */
@@ -1630,11 +1636,7 @@ static void ws_go_away(struct session *s)
 {
 	STAT_INC(ws_drain_closed);
 	slog(LOGL_INFO, s, "backend %s left rotation: WebSocket closed (1001)", s->up->b->name);
-	ws_close(s->ws, WS_CLOSE_GOING_AWAY, "node left rotation", conn_output(s->client),
-	         conn_output(s->up->c));
-	conn_flush(s->client);
-	conn_flush(s->up->c);
-	timer_arm(s, WS_CLOSE_WAIT_MS);
+	ws_close_both(s, WS_CLOSE_GOING_AWAY, "node left rotation");
 }
 
 /* Whether backend B takes no new picks: out of rotation (health or admin state) or weighed
@@ -1907,6 +1909,9 @@ void session_drain_all(void)
 		next = TAILQ_NEXT(s, link);
 		if (s->state == SS_REQ_HEAD && s->hp == NULL)
 			session_free(s);
+		else if (s->ws != NULL && s->state == SS_TUNNEL && !s->up_eof)
+			ws_close_both(s, WS_CLOSE_GOING_AWAY,
+			              "nodegate shutting down"); /* reconnect */
 		else
 			s->close_after = true;
 	}

@@ -88,3 +88,23 @@ def test_sigint_stops_like_sigterm(h):
     g.signal(signal.SIGINT)
     assert exit_code_within(g, 2 * SLOW) == 0
     assert not can_connect(g.port, 0.2)
+
+
+def test_sigterm_closes_websocket_sessions_with_1001(h):
+    """A WebSocket session is not an in-flight request that will finish: on SIGTERM it is
+    closed at once with 1001 (going away), so the client reconnects to another instance,
+    and nodegate exits without waiting for shutdown_timeout."""
+    from stubs import RippledWsServer
+    from test_ws_policy import close_code, command, ws_connect
+
+    with RippledWsServer("w1") as node:
+        g = h.gate(h.gate_ini([("w1", node.addr)], glob={"shutdown_timeout": "30s"}))
+        c = ws_connect(g.port)
+        assert command(c, "ping", rid=1)["status"] == "success"
+        t0 = time.monotonic()
+        g.proc.send_signal(signal.SIGTERM)
+        assert close_code(c) == 1001
+        c.send(8, b"\x03\xe9")  # the close answered
+        assert exit_code_within(g, 5) == 0
+        assert time.monotonic() - t0 < 5
+        c.sock.close()
