@@ -239,7 +239,7 @@ static void slack_field(json_t *fields, const char *title, const char *value)
 char *alert_body_slack(const struct alert_event *ev, const char *status_url)
 {
 	char summary[INCIDENT_TEXT_MAX + 256], id[32] = "";
-	json_t *fields = json_array();
+	json_t *fields = json_array(), *doc;
 
 	if (fields == NULL)
 		return NULL;
@@ -252,11 +252,16 @@ char *alert_body_slack(const struct alert_event *ev, const char *status_url)
 	slack_field(fields, "Incident", id);
 	slack_field(fields, "Severity", sev_name(ev->severity));
 	slack_field(fields, "Status page", status_url);
-	return dump(json_pack(
-	    "{s:o, s:[{s:s, s:s, s:o, s:o, s:s, s:I}]}", "text", status_json_text(summary),
-	    "attachments", "color", slack_colour(ev), "fallback", event_name(ev->event), "title",
-	    status_json_text(ev->title[0] ? ev->title : event_name(ev->event)), "fields", fields,
-	    "footer", "nodegate", "ts", (json_int_t)(ev->at / 1000)));
+	doc = json_pack("{s:o, s:[{s:s, s:s, s:o, s:o, s:s, s:I}]}", "text",
+	                status_json_text(summary), "attachments", "color", slack_colour(ev),
+	                "fallback", event_name(ev->event), "title",
+	                status_json_text(ev->title[0] ? ev->title : event_name(ev->event)),
+	                "fields", fields, "footer", "nodegate", "ts", (json_int_t)(ev->at / 1000));
+	/* the attachment's title links the status page */
+	if (doc != NULL && status_url != NULL && status_url[0] != '\0')
+		json_object_set_new(json_array_get(json_object_get(doc, "attachments"), 0),
+		                    "title_link", status_json_text(status_url));
+	return dump(doc);
 }
 
 static void dedup_key(const struct alert_event *ev, char *buf, size_t len)
