@@ -790,6 +790,11 @@ static void easy_setup(struct channel *ch, CURL *e, const struct chan_conf *cf)
 	if (cf->tls_ca != NULL)
 		curl_easy_setopt(e, CURLOPT_CAINFO, cf->tls_ca);
 	if (cf->type == ALERT_EMAIL) {
+		/* a connection of its own: libcurl would reuse an SMTP connection that STARTTLS
+		 * upgraded without comparing the TLS settings (another channel's tls_ca or
+		 * tls_verify = no would stand for this one's) */
+		curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+		curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
 		curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
 		curl_easy_setopt(e, CURLOPT_MAIL_FROM, cf->from);
 		curl_easy_setopt(e, CURLOPT_MAIL_RCPT, cf->rcpt);
