@@ -166,16 +166,17 @@ def pagerduty(name, url, **more):
     return (f"alert {name}", kv)
 
 
-def alert_gate(h, certs, alerts, names=("n1", "n2", "n3"), sims=None, **pool):
+def alert_gate(h, certs, alerts, names=("n1", "n2", "n3"), sims=None, status=None, **pool):
     """Rippled nodes probed every 50ms (readmitted after two healthy probes, no slow start),
-    a status listener, state in h.dir/state, and the ALERTS sections. Returns (gate, status
-    port, {name: sim})."""
+    a status listener (more keys in STATUS), state in h.dir/state, and the ALERTS sections.
+    Returns (gate, status port, {name: sim})."""
     sims = sims or {n: rippled_sim(h, certs, n, port=free_port(), peer_port=free_port())
                     for n in names}
     sp = free_port()
     keys = check_keys("50ms", rise=2, readmit_after="100ms", slow_start="0", **pool)
     ini = h.gate_ini([be(s) for s in sims.values()], pool=keys,
-                     glob={"state_dir": h.dir / "state"}, extra=[status_section(sp), *alerts])
+                     glob={"state_dir": h.dir / "state"},
+                     extra=[status_section(sp, **(status or {})), *alerts])
     g = h.gate(ini)
     wait_up(g, list(sims))
     return g, sp, sims
@@ -510,6 +511,70 @@ def test_email_over_starttls_and_smtps_verified_by_tls_ca(h, certs, receivers):
     assert "alert tls: delivered (SMTP 250, 1 try)" in texts, texts
     assert "alert implicit: delivered (SMTP 250, 1 try)" in texts, texts
     assert "mail-pass" not in g.stderr()
+    assert g.alive()
+
+
+def test_slack_message_coloured_by_severity_links_the_status_page(h, certs, receivers):
+    """Two of three nodes leave rotation (min_up 2: degraded, then partial outage) and come
+    back: four Slack messages, the colour following the severity, green when a node is
+    back; each names the pool and the backend and links the public status page."""
+    hook = receivers()
+    page = "https://status.example.net/rpc"
+    g, sp, sims = alert_gate(h, certs, [("alert chat", {
+        "type": "slack", "url": hook.url + "/services/T0/B0/X0", "on": "backend_down,backend_up",
+        "retry_backoff": "100ms", "timeout": "2s"})], status={"public_url": page}, min_up=2)
+    steps = [("n2", "critical", "down"), ("n3", "critical", "down"),
+             ("n3", "healthy", "up"), ("n2", "healthy", "up")]
+    for i, (name, health, to) in enumerate(steps, 1):
+        mark = log_lines(g)
+        set_health(sims[name], health)
+        wait_transition(g, name, to, after=mark)
+        wait_for(lambda: len(hook.got) >= i, 5, f"slack message {i}")
+    quiet([hook], 0.3)
+    assert {p for p, _, _, _ in hook.got} == {"/services/T0/B0/X0"}
+    assert {hd["Content-Type"] for _, hd, _, _ in hook.got} == {"application/json"}
+    want = [("warning", "#daa038", "n2", "left rotation: up -> down", "degraded"),
+            ("error", "#e8590c", "n3", "left rotation: up -> down", "partial_outage"),
+            ("warning", "#2eb886", "n3", "back in rotation: down -> up", "degraded"),
+            ("info", "#2eb886", "n2", "back in rotation: down -> up", "operational")]
+    for msg, (sev, colour, name, change, status) in zip(hook.bodies(), want):
+        assert msg["text"].startswith(f"[{sev}] rpc: {name} {change} ("), msg
+        [att] = msg["attachments"]
+        assert att["color"] == colour, (msg["text"], att)
+        assert att["title_link"] == page, att
+        fields = {f["title"]: f["value"] for f in att["fields"]}
+        assert (fields["Pool"], fields["Backend"], fields["Severity"], fields["Status"],
+                fields["Status page"]) == ("rpc", name, sev, status, page), fields
+        assert att["footer"] == "nodegate" and abs(att["ts"] - time.time()) < 60, att
+    assert alerts_total(sp, "chat", "delivered") == 4
+    assert g.alive()
+
+
+def test_rate_limit_sends_two_per_minute_and_counts_the_rest(h, certs, receivers):
+    """A node flaps three times within seconds: six rotation changes. The channel with
+    rate_limit 2 delivers the first two and counts four rate_limited, each with a log line;
+    a channel without a limit, on the same events, gets all six."""
+    limited, unlimited = receivers(), receivers()
+    on = "backend_down,backend_up"
+    g, sp, sims = alert_gate(h, certs, [webhook("limited", limited.url, on=on, rate_limit=2),
+                                        webhook("all", unlimited.url, on=on, rate_limit=0)])
+    for flap in range(3):
+        for health, to in (("critical", "down"), ("healthy", "up")):
+            mark = log_lines(g)
+            set_health(sims["n2"], health)
+            wait_transition(g, "n2", to, after=mark)
+    wait_for(lambda: len(unlimited.got) >= 6, 5, "six messages on the unlimited channel")
+    quiet([limited, unlimited], 0.3)
+    assert events(unlimited) == ["backend_down", "backend_up"] * 3
+    assert events(limited) == ["backend_down", "backend_up"]
+    assert limited.bodies() == unlimited.bodies()[:2]
+    assert alerts_total(sp, "limited", "delivered") == 2
+    assert alerts_total(sp, "limited", "rate_limited") == 4
+    assert alerts_total(sp, "all", "delivered") == 6
+    assert alerts_total(sp, "all", "rate_limited") == 0
+    refused = [line for line in g.stderr().splitlines() if " alert limited: " in line
+               and line.endswith(" not sent: rate limit (2 per minute)")]
+    assert len(refused) == 4, refused
     assert g.alive()
 
 
