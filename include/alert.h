@@ -83,8 +83,8 @@ void alert_subject(const struct alert_event *ev, char *buf, size_t len);
  * webhook: {"event","severity","incident","pool","backend","old_state","new_state",
  * "verdict","reason","title","status","time","status_url"} (null when not known). */
 char *alert_body_webhook(const struct alert_event *ev, const char *status_url);
-/* Slack incoming webhook: {"text", "attachments":[{"color" by severity, "title", "text",
- * "fields", "footer", "ts"}]}. */
+/* Slack incoming webhook: {"text", "attachments":[{"color" by severity, "title",
+ * "title_link" (STATUS_URL, when set), "fields", "footer", "ts"}]}. */
 char *alert_body_slack(const struct alert_event *ev, const char *status_url);
 /* PagerDuty Events API v2: event_action resolve for incident_resolved, else trigger;
  * dedup_key "nodegate-incident-ID" (without an incident "nodegate-POOL-BACKEND"); the

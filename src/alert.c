@@ -239,7 +239,7 @@ static void slack_field(json_t *fields, const char *title, const char *value)
 char *alert_body_slack(const struct alert_event *ev, const char *status_url)
 {
 	char summary[INCIDENT_TEXT_MAX + 256], id[32] = "";
-	json_t *fields = json_array();
+	json_t *fields = json_array(), *doc;
 
 	if (fields == NULL)
 		return NULL;
@@ -252,11 +252,16 @@ char *alert_body_slack(const struct alert_event *ev, const char *status_url)
 	slack_field(fields, "Incident", id);
 	slack_field(fields, "Severity", sev_name(ev->severity));
 	slack_field(fields, "Status page", status_url);
-	return dump(json_pack(
-	    "{s:o, s:[{s:s, s:s, s:o, s:o, s:s, s:I}]}", "text", status_json_text(summary),
-	    "attachments", "color", slack_colour(ev), "fallback", event_name(ev->event), "title",
-	    status_json_text(ev->title[0] ? ev->title : event_name(ev->event)), "fields", fields,
-	    "footer", "nodegate", "ts", (json_int_t)(ev->at / 1000)));
+	doc = json_pack("{s:o, s:[{s:s, s:s, s:o, s:o, s:s, s:I}]}", "text",
+	                status_json_text(summary), "attachments", "color", slack_colour(ev),
+	                "fallback", event_name(ev->event), "title",
+	                status_json_text(ev->title[0] ? ev->title : event_name(ev->event)),
+	                "fields", fields, "footer", "nodegate", "ts", (json_int_t)(ev->at / 1000));
+	/* the attachment's title links the status page */
+	if (doc != NULL && status_url != NULL && status_url[0] != '\0')
+		json_object_set_new(json_array_get(json_object_get(doc, "attachments"), 0),
+		                    "title_link", status_json_text(status_url));
+	return dump(doc);
 }
 
 static void dedup_key(const struct alert_event *ev, char *buf, size_t len)
@@ -785,6 +790,11 @@ static void easy_setup(struct channel *ch, CURL *e, const struct chan_conf *cf)
 	if (cf->tls_ca != NULL)
 		curl_easy_setopt(e, CURLOPT_CAINFO, cf->tls_ca);
 	if (cf->type == ALERT_EMAIL) {
+		/* a connection of its own: libcurl would reuse an SMTP connection that STARTTLS
+		 * upgraded without comparing the TLS settings (another channel's tls_ca or
+		 * tls_verify = no would stand for this one's) */
+		curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+		curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
 		curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
 		curl_easy_setopt(e, CURLOPT_MAIL_FROM, cf->from);
 		curl_easy_setopt(e, CURLOPT_MAIL_RCPT, cf->rcpt);

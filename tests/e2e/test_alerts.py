@@ -93,6 +93,49 @@ class Silent:
             c.close()
 
 
+class Mailbox:
+    """An SMTP server on loopback (aiosmtpd) that records every mail it takes and accepts
+    the login USER / PASSWORD. MODE: "plain"; "starttls" (MAIL refused before STARTTLS,
+    AUTH offered only over TLS) or "smtps" (TLS from the first byte), both with CERT."""
+
+    def __init__(self, mode="plain", certs=None, user=b"ops", password=b"mail-pass"):
+        import ssl
+
+        from aiosmtpd.controller import Controller
+        from aiosmtpd.smtp import AuthResult
+
+        self.got = []  # (mail_from, rcpt_tos, text, authenticated, over TLS)
+        box = self
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope):
+                tls = server.transport.get_extra_info("ssl_object") is not None
+                box.got.append((envelope.mail_from, list(envelope.rcpt_tos),
+                                envelope.content.decode(), session.authenticated, tls))
+                return "250 OK"
+
+        def auth(server, session, envelope, mechanism, data):
+            return AuthResult(success=(data.login, data.password) == (user, password))
+
+        ctx = None
+        if mode != "plain":
+            ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ctx.load_cert_chain(certs.cert, certs.key)
+        tls = {"plain": {"auth_require_tls": False},
+               "starttls": {"tls_context": ctx, "require_starttls": True},
+               # aiosmtpd does not know the transport is TLS: it would not offer AUTH
+               "smtps": {"ssl_context": ctx, "auth_require_tls": False}}[mode]
+        self.port = free_port()
+        self.ctl = Controller(Handler(), hostname=HOST, port=self.port, authenticator=auth,
+                              **tls)
+        self.ctl.start()
+        scheme = "smtps" if mode == "smtps" else "smtp"
+        self.url = f"{scheme}://{HOST}:{self.port}"
+
+    def stop(self):
+        self.ctl.stop()
+
+
 @pytest.fixture
 def receivers():
     made = []
@@ -123,16 +166,17 @@ def pagerduty(name, url, **more):
     return (f"alert {name}", kv)
 
 
-def alert_gate(h, certs, alerts, names=("n1", "n2", "n3"), sims=None, **pool):
+def alert_gate(h, certs, alerts, names=("n1", "n2", "n3"), sims=None, status=None, **pool):
     """Rippled nodes probed every 50ms (readmitted after two healthy probes, no slow start),
-    a status listener, state in h.dir/state, and the ALERTS sections. Returns (gate, status
-    port, {name: sim})."""
+    a status listener (more keys in STATUS), state in h.dir/state, and the ALERTS sections.
+    Returns (gate, status port, {name: sim})."""
     sims = sims or {n: rippled_sim(h, certs, n, port=free_port(), peer_port=free_port())
                     for n in names}
     sp = free_port()
     keys = check_keys("50ms", rise=2, readmit_after="100ms", slow_start="0", **pool)
     ini = h.gate_ini([be(s) for s in sims.values()], pool=keys,
-                     glob={"state_dir": h.dir / "state"}, extra=[status_section(sp), *alerts])
+                     glob={"state_dir": h.dir / "state"},
+                     extra=[status_section(sp, **(status or {})), *alerts])
     g = h.gate(ini)
     wait_up(g, list(sims))
     return g, sp, sims
@@ -371,58 +415,167 @@ def test_a_receiver_that_never_answers_does_not_slow_traffic(h, certs, receivers
     assert g.alive()
 
 
-def test_email_arrives_with_subject_and_body(h, certs):
-    from aiosmtpd.controller import Controller
-    from aiosmtpd.smtp import AuthResult
+def email(name, box, pw, **more):
+    kv = {"type": "email", "smtp_url": box.url, "from": "nodegate@example.net",
+          "to": "ops@example.net, oncall@example.net", "username": "ops",
+          "password_file": pw, "retry_backoff": "100ms", "timeout": "3s"}
+    kv.update({k: str(v) for k, v in more.items()})
+    return (f"alert {name}", kv)
 
-    got = []
 
-    class Handler:
-        async def handle_DATA(self, server, session, envelope):
-            got.append((envelope.mail_from, list(envelope.rcpt_tos),
-                        envelope.content.decode(), session.authenticated))
-            return "250 OK"
+def password_file(h):
+    pw = h.dir / "smtp.password"
+    pw.write_text("mail-pass\n")
+    return pw
 
-    def auth(server, session, envelope, mechanism, data):
-        return AuthResult(success=(data.login, data.password) == (b"ops", b"mail-pass"))
 
-    port = free_port()
-    ctl = Controller(Handler(), hostname=HOST, port=port, authenticator=auth,
-                     auth_require_tls=False)
-    ctl.start()
-    try:
-        pw = h.dir / "smtp.password"
-        pw.write_text("mail-pass\n")
-        mail = ("alert mail", {"type": "email", "smtp_url": f"smtp://{HOST}:{port}",
-                               "from": "nodegate@example.net",
-                               "to": "ops@example.net, oncall@example.net",
-                               "username": "ops", "password_file": pw,
-                               "retry_backoff": "100ms", "timeout": "3s"})
-        g, sp, sims = alert_gate(h, certs, [mail])
-        mark = log_lines(g)
-        set_health(sims["n2"], "critical")
-        wait_transition(g, "n2", "down", after=mark)
-        wait_for(lambda: got, 5, "the mail")
-        frm, to, text, authed = got[0]
-        assert frm == "nodegate@example.net" and authed, got[0]
-        assert to == ["ops@example.net", "oncall@example.net"], to
-        head, body = text.split("\r\n\r\n", 1) if "\r\n\r\n" in text else text.split("\n\n", 1)
-        assert "Subject: [nodegate] rpc: degraded" in head.splitlines(), head
-        assert "To: ops@example.net, oncall@example.net" in head.splitlines(), head
-        inc = the_incident(sp)
+def mail_parts(text):
+    """(header lines, body) of a mail."""
+    head, body = text.split("\r\n\r\n", 1) if "\r\n\r\n" in text else text.split("\n\n", 1)
+    return head.splitlines(), body
+
+
+def test_email_arrives_with_subject_and_body(h, certs, receivers):
+    box = receivers(Mailbox)
+    g, sp, sims = alert_gate(h, certs, [email("mail", box, password_file(h))])
+    mark = log_lines(g)
+    set_health(sims["n2"], "critical")
+    wait_transition(g, "n2", "down", after=mark)
+    wait_for(lambda: box.got, 5, "the mail")
+    frm, to, text, authed, _ = box.got[0]
+    assert frm == "nodegate@example.net" and authed, box.got[0]
+    assert to == ["ops@example.net", "oncall@example.net"], to
+    head, body = mail_parts(text)
+    assert "Subject: [nodegate] rpc: degraded" in head, head
+    assert "To: ops@example.net, oncall@example.net" in head, head
+    inc = the_incident(sp)
+    assert f"incident {inc['id']} opened: rpc: degraded (n2 down: " in body, body
+    assert f"Status page: http://{HOST}:{sp}/" in body, body
+    assert "mail-pass" not in g.stderr()
+    assert alerts_total(sp, "mail", "delivered") == 1
+
+    # the test command, on the same file
+    code, out = nodegate_run("--test-alert", "mail", "-c", str(g.ini))
+    assert code == 0, out
+    assert "alert mail: delivered (SMTP 250, 1 try)" in out, out
+    wait_for(lambda: len(box.got) == 2, 3, "the test mail")
+    assert "Subject: [nodegate] all pools: test" in box.got[1][2], box.got[1][2]
+
+
+def test_email_over_starttls_and_smtps_verified_by_tls_ca(h, certs, receivers):
+    """STARTTLS required by the server (and AUTH only over TLS): the mail arrives through
+    the verified upgrade; a channel whose tls_ca does not sign the server's certificate
+    fails the verification, retries, and drops with the reason in the log and timeline;
+    smtps:// speaks TLS from the first byte."""
+    box, smtps = receivers(Mailbox, "starttls", certs), receivers(Mailbox, "smtps", certs)
+    pw = password_file(h)
+    only = {"on": "incident_open"}
+    g, sp, sims = alert_gate(h, certs, [
+        email("tls", box, pw, starttls="yes", tls_ca=certs.cert, **only),
+        email("bad", box, pw, starttls="yes", tls_ca=certs.other_cert, retries=1,
+              retry_backoff="50ms", **only),
+        email("implicit", smtps, pw, tls_ca=certs.cert, **only)])
+    mark = log_lines(g)
+    set_health(sims["n2"], "critical")
+    wait_transition(g, "n2", "down", after=mark)
+    wait_for(lambda: box.got and smtps.got, 5, "the mails over TLS")
+    wait_for(lambda: "alert bad: incident_open of incident 1 dropped after 2 tries: " in
+             g.stderr(), 5, "the failed verification")
+    quiet([box, smtps], 0.3)
+    inc = the_incident(sp)
+    for got in (box.got, smtps.got):
+        [(frm, _, text, authed, tls)] = got
+        assert (frm, authed, tls) == ("nodegate@example.net", True, True), got
+        head, body = mail_parts(text)
+        assert "Subject: [nodegate] rpc: degraded" in head, head
         assert f"incident {inc['id']} opened: rpc: degraded (n2 down: " in body, body
-        assert f"Status page: http://{HOST}:{sp}/" in body, body
-        assert "mail-pass" not in g.stderr()
-        assert alerts_total(sp, "mail", "delivered") == 1
 
-        # the test command, on the same file
-        code, out = nodegate_run("--test-alert", "mail", "-c", str(g.ini))
-        assert code == 0, out
-        assert "alert mail: delivered (SMTP 250, 1 try)" in out, out
-        wait_for(lambda: len(got) == 2, 3, "the test mail")
-        assert "Subject: [nodegate] all pools: test" in got[1][2], got[1][2]
-    finally:
-        ctl.stop()
+    # the refused certificate: each try logged with curl's reason, then dropped
+    log = [line.split(" ", 2)[2] for line in g.stderr().splitlines()
+           if " alert bad: " in line]
+    assert len(log) == 3, log
+    assert log[0].startswith("alert bad: incident_open of incident 1: try 1 failed: "), log
+    assert "retry in 50ms" in log[0], log
+    assert "certificate" in log[0].lower(), log
+    assert "try 2 failed" in log[1] and "dropped after 2 tries" in log[2], log
+    assert alerts_total(sp, "bad", "failed") == 2
+    assert alerts_total(sp, "bad", "dropped") == 1
+    assert alerts_total(sp, "bad", "delivered") == 0
+    assert alerts_total(sp, "tls", "delivered") == 1
+    assert alerts_total(sp, "implicit", "delivered") == 1
+    texts = wait_for(lambda: (t := entry_texts(the_incident(sp))) and any(
+        x.startswith("alert bad: dropped after 2 tries: ") for x in t) and t, 3,
+        "the drop in the timeline")
+    [dropped] = [x for x in texts if x.startswith("alert bad: ")]
+    assert "certificate" in dropped.lower(), dropped
+    assert "alert tls: delivered (SMTP 250, 1 try)" in texts, texts
+    assert "alert implicit: delivered (SMTP 250, 1 try)" in texts, texts
+    assert "mail-pass" not in g.stderr()
+    assert g.alive()
+
+
+def test_slack_message_coloured_by_severity_links_the_status_page(h, certs, receivers):
+    """Two of three nodes leave rotation (min_up 2: degraded, then partial outage) and come
+    back: four Slack messages, the colour following the severity, green when a node is
+    back; each names the pool and the backend and links the public status page."""
+    hook = receivers()
+    page = "https://status.example.net/rpc"
+    g, sp, sims = alert_gate(h, certs, [("alert chat", {
+        "type": "slack", "url": hook.url + "/services/T0/B0/X0", "on": "backend_down,backend_up",
+        "retry_backoff": "100ms", "timeout": "2s"})], status={"public_url": page}, min_up=2)
+    steps = [("n2", "critical", "down"), ("n3", "critical", "down"),
+             ("n3", "healthy", "up"), ("n2", "healthy", "up")]
+    for i, (name, health, to) in enumerate(steps, 1):
+        mark = log_lines(g)
+        set_health(sims[name], health)
+        wait_transition(g, name, to, after=mark)
+        wait_for(lambda: len(hook.got) >= i, 5, f"slack message {i}")
+    quiet([hook], 0.3)
+    assert {p for p, _, _, _ in hook.got} == {"/services/T0/B0/X0"}
+    assert {hd["Content-Type"] for _, hd, _, _ in hook.got} == {"application/json"}
+    want = [("warning", "#daa038", "n2", "left rotation: up -> down", "degraded"),
+            ("error", "#e8590c", "n3", "left rotation: up -> down", "partial_outage"),
+            ("warning", "#2eb886", "n3", "back in rotation: down -> up", "degraded"),
+            ("info", "#2eb886", "n2", "back in rotation: down -> up", "operational")]
+    for msg, (sev, colour, name, change, status) in zip(hook.bodies(), want):
+        assert msg["text"].startswith(f"[{sev}] rpc: {name} {change} ("), msg
+        [att] = msg["attachments"]
+        assert att["color"] == colour, (msg["text"], att)
+        assert att["title_link"] == page, att
+        fields = {f["title"]: f["value"] for f in att["fields"]}
+        assert (fields["Pool"], fields["Backend"], fields["Severity"], fields["Status"],
+                fields["Status page"]) == ("rpc", name, sev, status, page), fields
+        assert att["footer"] == "nodegate" and abs(att["ts"] - time.time()) < 60, att
+    assert alerts_total(sp, "chat", "delivered") == 4
+    assert g.alive()
+
+
+def test_rate_limit_sends_two_per_minute_and_counts_the_rest(h, certs, receivers):
+    """A node flaps three times within seconds: six rotation changes. The channel with
+    rate_limit 2 delivers the first two and counts four rate_limited, each with a log line;
+    a channel without a limit, on the same events, gets all six."""
+    limited, unlimited = receivers(), receivers()
+    on = "backend_down,backend_up"
+    g, sp, sims = alert_gate(h, certs, [webhook("limited", limited.url, on=on, rate_limit=2),
+                                        webhook("all", unlimited.url, on=on, rate_limit=0)])
+    for flap in range(3):
+        for health, to in (("critical", "down"), ("healthy", "up")):
+            mark = log_lines(g)
+            set_health(sims["n2"], health)
+            wait_transition(g, "n2", to, after=mark)
+    wait_for(lambda: len(unlimited.got) >= 6, 5, "six messages on the unlimited channel")
+    quiet([limited, unlimited], 0.3)
+    assert events(unlimited) == ["backend_down", "backend_up"] * 3
+    assert events(limited) == ["backend_down", "backend_up"]
+    assert limited.bodies() == unlimited.bodies()[:2]
+    assert alerts_total(sp, "limited", "delivered") == 2
+    assert alerts_total(sp, "limited", "rate_limited") == 4
+    assert alerts_total(sp, "all", "delivered") == 6
+    assert alerts_total(sp, "all", "rate_limited") == 0
+    refused = [line for line in g.stderr().splitlines() if " alert limited: " in line
+               and line.endswith(" not sent: rate limit (2 per minute)")]
+    assert len(refused) == 4, refused
+    assert g.alive()
 
 
 def test_test_alert_command(h, receivers):

@@ -193,6 +193,11 @@ static void slack_body(void **state)
 	att = json_array_get(json_object_get(doc, "attachments"), 0);
 	assert_string_equal(str(att, "color"), "#e8590c");
 	assert_true(json_array_size(json_object_get(att, "fields")) >= 4);
+	assert_null(json_object_get(att, "title_link"));
+	json_decref(doc);
+	doc = parse(alert_body_slack(&ev, "https://status.example.net/"));
+	att = json_array_get(json_object_get(doc, "attachments"), 0);
+	assert_string_equal(str(att, "title_link"), "https://status.example.net/");
 	json_decref(doc);
 	ev.event = NOTIFY_INCIDENT_RESOLVED;
 	ev.severity = SEV_INFO;
