@@ -86,6 +86,7 @@ static int WUR valid_ignore(char *v, char *err, size_t errlen);
 static int WUR valid_events(char *v, char *err, size_t errlen);
 static int WUR valid_names(char *v, char *err, size_t errlen);
 static int WUR valid_header_list(char *v, char *err, size_t errlen);
+static int WUR valid_mails(char *v, char *err, size_t errlen);
 static int WUR valid_cidrs(char *v, char *err, size_t errlen);
 static int WUR valid_methods(char *v, char *err, size_t errlen);
 
@@ -348,9 +349,10 @@ const struct conf_option conf_options[] = {
         "pagerduty: a file holding the routing key"),
     STR("alert", "smtp_url", A(smtp_url), NULL, "URL", RELOAD,
         "email: smtp://HOST:PORT (STARTTLS with starttls = yes) or smtps://HOST:PORT"),
-    STR("alert", "from", A(from), NULL, "ADDRESS", RELOAD, "email: the sender address"),
+    {ROW("alert", "from", CONF_STRING, A(from)), .metavar = "ADDRESS", .reloadable = RELOAD,
+     .validate = valid_mails, .help = "email: the sender address"},
     {ROW("alert", "to", CONF_STRING, A(to)), .metavar = "ADDRESS,...", .reloadable = RELOAD,
-     .validate = valid_names, .help = "email: recipient addresses, comma separated"},
+     .validate = valid_mails, .help = "email: recipient addresses, comma separated"},
     BOOL("alert", "starttls", A(starttls), "no",
          "email: require STARTTLS on smtp:// (smtps:// is TLS from the start)"),
     STR("alert", "username", A(username), NULL, "NAME", RELOAD,
@@ -818,6 +820,31 @@ static int WUR valid_names(char *v, char *err, size_t errlen)
 	if (bad == NULL)
 		return 0;
 	snprintf(err, errlen, "bad item \"%s\" (expected a comma list of names without blanks)",
+	         show(bad, q, sizeof(q)));
+	return -1;
+}
+
+/* A mail address: LOCAL@DOMAIN, one '@', both parts non-empty ("ops@localhost" too). */
+static bool is_mail(const char *it)
+{
+	const char *at = strchr(it, '@');
+
+	return is_word(it) && at != NULL && at > it && at[1] != '\0' && at[1] != '.' &&
+	       strchr(at + 1, '@') == NULL && it[strlen(it) - 1] != '.';
+}
+
+static int WUR valid_mails(char *v, char *err, size_t errlen)
+{
+	char q[SHOW_MAXLEN + 8];
+	const char *bad;
+
+	tidy(v, ",");
+	bad = each_item(v, is_mail);
+	if (bad == NULL)
+		return 0;
+	snprintf(err, errlen,
+	         "bad address \"%s\" (expected mail addresses like ops@example.net, comma "
+	         "separated)",
 	         show(bad, q, sizeof(q)));
 	return -1;
 }
@@ -1902,7 +1929,8 @@ static void check_alert(struct parser *p, const struct sect_meta *m)
 		if (written(m, alert_keys[i].key) && !(alert_keys[i].types & 1u << a->type))
 			errf(p, key_line(m, alert_keys[i].key), m->label, alert_keys[i].key,
 			     "not used by type = %s (expected only the keys of that type)", type);
-	if ((a->type == ALERT_WEBHOOK || a->type == ALERT_SLACK) && a->url == NULL)
+	if ((a->type == ALERT_WEBHOOK || a->type == ALERT_SLACK) && a->url == NULL &&
+	    !written(m, "url"))
 		errf(p, key_line(m, "type"), m->label, "url",
 		     "required for type = %s (expected url = https://...)", type);
 	check_url(p, m, "url", a->url, "http,https");
@@ -1915,7 +1943,7 @@ static void check_alert(struct parser *p, const struct sect_meta *m)
 		const char *have[] = {a->smtp_url, a->from, a->to};
 
 		for (size_t i = 0; i < ARRAY_SIZE(need); i++)
-			if (have[i] == NULL)
+			if (have[i] == NULL && !written(m, need[i])) /* else: its own error */
 				errf(p, key_line(m, "type"), m->label, need[i],
 				     "required for type = email (expected %s = ...)", need[i]);
 		check_url(p, m, "smtp_url", a->smtp_url, "smtp,smtps");

@@ -1288,6 +1288,82 @@ static void test_err_bounded(void **state)
 	unlink(tmp_path);
 }
 
+/* ---- [alert NAME] and [hook NAME] ------------------------------------------------------ */
+
+static void test_alert_and_hook_values(void **state)
+{
+	struct conf *c = load_ok(TAIL "[alert ops]\ntype = webhook\nurl = http://127.0.0.1:9/x\n"
+	                              "headers = X-A: 1;  X-B: two words\non = backend_down, "
+	                              "grace_expired\n"
+	                              "[alert mail]\ntype = email\nsmtp_url = smtp://127.0.0.1:25\n"
+	                              "from = ng@localhost\nto = a@example.net , b@example.net\n"
+	                              "[hook restart]\ncommand = /bin/echo \"two words\" x\n");
+	const struct conf_alert *a = conf_find_alert(c, "ops"), *m = conf_find_alert(c, "mail");
+	char err[128], **argv;
+
+	assert_non_null(a);
+	assert_int_equal(a->type, ALERT_WEBHOOK);
+	assert_string_equal(a->headers, "X-A: 1;X-B: two words");
+	assert_int_equal(a->on_mask, 1u << NOTIFY_BACKEND_DOWN | 1u << NOTIFY_GRACE_EXPIRED);
+	assert_int_equal(a->min_severity, SEV_INFO);
+	assert_int_equal(a->retries, 5);
+	assert_int_equal(a->retry_backoff, 1000);
+	assert_string_equal(m->to, "a@example.net,b@example.net");
+	assert_int_equal(m->on_mask, 1u << NOTIFY_INCIDENT_OPEN | 1u << NOTIFY_INCIDENT_UPDATE |
+	                                 1u << NOTIFY_INCIDENT_RESOLVED |
+	                                 1u << NOTIFY_GRACE_EXPIRED);
+	assert_int_equal(c->n_hooks, 1);
+	assert_int_equal(c->hooks[0].on_mask, 1u << NOTIFY_GRACE_EXPIRED);
+	assert_int_equal(c->hooks[0].max_concurrent, 1);
+	argv = conf_split_command(c->hooks[0].command, err, sizeof(err));
+	assert_non_null(argv);
+	assert_string_equal(argv[0], "/bin/echo");
+	assert_string_equal(argv[1], "two words");
+	assert_string_equal(argv[2], "x");
+	assert_null(argv[3]);
+	free(argv);
+	assert_null(conf_split_command("/bin/echo \"open", err, sizeof(err)));
+	assert_string_equal(err, "unclosed quote (expected \"...\")");
+	assert_null(conf_split_command("   ", err, sizeof(err)));
+	conf_free(c);
+}
+
+static void test_err_alert_and_hook(void **state)
+{
+	EXPECT(TAIL "[alert x]\ntype = slack\nsmtp_url = smtp://x\non = incident_open, nope\n",
+	       "6: [alert x] url: required for type = slack (expected url = https://...)",
+	       "7: [alert x] smtp_url: not used by type = slack (expected only the keys of that "
+	       "type)",
+	       "8: [alert x] on: bad event \"nope\" (expected a comma list of incident_open, "
+	       "incident_update, incident_resolved, grace_expired, backend_down or backend_up)");
+	EXPECT(TAIL "[alert p]\ntype = pagerduty\n",
+	       "6: [alert p] routing_key: required for type = pagerduty (expected one of "
+	       "routing_key or routing_key_file)");
+	EXPECT(TAIL "[alert w]\ntype = webhook\nurl = ftp://x/\nheaders = nocolon\n",
+	       "7: [alert w] url: bad URL \"ftp://x/\" (expected http,https://HOST[:PORT][/PATH])",
+	       "8: [alert w] headers: bad header \"nocolon\" (expected NAME: VALUE pairs separated "
+	       "by ';')");
+	EXPECT(TAIL "[alert m]\ntype = email\nsmtp_url = smtp://127.0.0.1\nfrom = nodegate\n"
+	            "to = a@b\nusername = u\n",
+	       "8: [alert m] from: bad address \"nodegate\" (expected mail addresses like "
+	       "ops@example.net, comma separated)",
+	       "10: [alert m] username: set alone (expected both username and password_file, or "
+	       "neither)");
+	EXPECT(TAIL "[alert f]\ntype = webhook\nurl = http://x/\nheaders_file = /nonexistent/h\n",
+	       "8: [alert f] headers_file: cannot read \"/nonexistent/h\": No such file or "
+	       "directory (expected a readable file)");
+	EXPECT(
+	    TAIL "[hook h]\ncommand = \"relative prog\" arg\npools = rpc, q\nbackends = n2\n"
+	         "[hook k]\ncommand = /nonexistent/x\n[hook e]\n",
+	    "6: [hook h] command: \"relative prog\" is not an absolute path (expected "
+	    "/PATH/TO/PROGRAM ARG...; no shell)",
+	    "7: [hook h] pools: no pool \"q\" (expected names of [pool NAME] sections)",
+	    "8: [hook h] backends: no backend \"n2\" (expected names of [backend NAME] sections)",
+	    "10: [hook k] command: cannot run \"/nonexistent/x\": No such file or directory "
+	    "(expected an executable file)",
+	    "11: [hook e] command: required option missing (expected command = PROGRAM ARG...)");
+}
+
 /* ---- the table and the example -------------------------------------------------------- */
 
 static void test_table(void **state)
@@ -1507,6 +1583,8 @@ int main(void)
 	    cmocka_unit_test(test_err_policy),
 	    cmocka_unit_test(test_err_many),
 	    cmocka_unit_test(test_err_bounded),
+	    cmocka_unit_test(test_alert_and_hook_values),
+	    cmocka_unit_test(test_err_alert_and_hook),
 	    cmocka_unit_test(test_table),
 	    cmocka_unit_test(test_optscan),
 	    cmocka_unit_test(test_example_blocks),
