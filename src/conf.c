@@ -2104,12 +2104,11 @@ static int WUR resolve_health(struct parser *p)
 {
 	for (size_t i = 0; i < p->n_metas; i++) {
 		const struct sect_meta *m = &p->metas[i];
-		struct conf_backend *b = &p->c->backends[m->idx];
+		struct conf_backend *b = m->kind == SK_BACKEND ? &p->c->backends[m->idx] : NULL;
 		const struct conf_pool *pool;
 		struct conf_health h;
 
-		if (m->kind != SK_BACKEND || b->pool == NULL ||
-		    (pool = conf_find_pool(p->c, b->pool)) == NULL)
+		if (b == NULL || b->pool == NULL || (pool = conf_find_pool(p->c, b->pool)) == NULL)
 			continue;
 		if (conf_health_copy(&h, &pool->health) < 0)
 			return -1;
