@@ -54,10 +54,6 @@ struct hook_facts {
 
 /* ---- the decisions, pure (no I/O, the time is an argument) ------------------------------ */
 
-/* The hook event of a bus event, NOTIFY_COUNT when none: grace_expired; backend_down (to
- * down outside a sync grace); backend_up (to up or slow start from down or syncing: the
- * first verdict after a start, from checking, is not a return). */
-enum notify_event hook_event_of(const struct health_event *he);
 /* Whether H runs for F at NOW. Filters: F's event in `on`, its pool in `pools`, its backend
  * in `backends` (incident events, which have none, pass that filter). For a backend: not
  * inside its grace (except for grace_expired itself), not while this hook's run for it

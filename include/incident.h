@@ -123,6 +123,9 @@ int incident_watch(incident_watch_fn fn, void *arg) WUR;
 /* Forgets every watcher (deinit, tests). */
 void incident_unwatch_all(void);
 
+/* The id of POOL's open automatic incident, 0 when none (alerts and hooks name it). */
+int64_t incident_open_id(const char *pool);
+
 /* Re-evaluates every pool on the next loop turn: after an admin change or a reload. */
 void incident_poke(void);
 

@@ -55,6 +55,9 @@ extern struct server server;
 int server_apply(struct conf *c, struct conf_errors *errs) WUR;
 /* Runs the loop until shutdown; returns the exit status. */
 int server_run(const char *conf_path);
+/* The running pool or backend with this name, or NULL. */
+struct pool *server_pool(const char *name);
+struct backend *server_backend(const char *name);
 /* Session bookkeeping: a client connection closed on L. */
 void server_conn_closed(struct listener *l);
 struct listener *listener_ref(struct listener *l);

@@ -636,14 +636,6 @@ static void list_incidents(struct evhttp_request *req)
 	reply_json(req, 200, arr != NULL ? json_pack("{s:o}", "incidents", arr) : NULL);
 }
 
-static bool pool_exists(const char *name)
-{
-	for (size_t i = 0; i < server.n_pools; i++)
-		if (strcmp(server.pools[i]->name, name) == 0)
-			return true;
-	return false;
-}
-
 /* POST /api/incidents: a manual incident (planned maintenance, announced in advance). */
 static void open_incident(struct evhttp_request *req)
 {
@@ -668,7 +660,7 @@ static void open_incident(struct evhttp_request *req)
 	    get_time(body, "planned_start", &m.planned_start, err, sizeof(err)) < 0 ||
 	    get_time(body, "planned_end", &m.planned_end, err, sizeof(err)) < 0)
 		goto bad;
-	if (m.pool != NULL && *m.pool != '\0' && !pool_exists(m.pool)) {
+	if (m.pool != NULL && *m.pool != '\0' && server_pool(m.pool) == NULL) {
 		snprintf(err, sizeof(err), "\"pool\": no pool \"%s\" is configured", m.pool);
 		goto bad;
 	}

@@ -54,19 +54,12 @@ enum severity alert_severity(int pool_status)
 
 int alert_event_of(const struct health_event *he)
 {
-	bool out_before = he->from == HS_DOWN || he->from == HS_SYNCING;
-	bool in_after = he->to == HS_UP || he->to == HS_SLOW_START;
+	/* a node under an admin state is ops' business: its health moves are not news */
+	enum notify_event e = he->kind == HE_TRANSITION && he->admin_to != ADMIN_NONE
+	                          ? NOTIFY_COUNT
+	                          : bus_notify_event(he);
 
-	if (he->kind == HE_GRACE_EXPIRED)
-		return NOTIFY_GRACE_EXPIRED;
-	if (he->kind != HE_TRANSITION || he->admin_to != ADMIN_NONE)
-		return -1;
-	if (he->to == HS_DOWN && !he->in_grace)
-		return NOTIFY_BACKEND_DOWN;
-	/* back from a grace is news too: the node was announced down before it synced */
-	if (out_before && in_after)
-		return NOTIFY_BACKEND_UP;
-	return -1;
+	return e == NOTIFY_COUNT ? -1 : (int)e;
 }
 
 bool alert_wanted(unsigned on_mask, int min_severity, const struct alert_event *ev, bool reached)
@@ -969,40 +962,16 @@ static void on_incident(enum incident_change change, const struct incident *inc,
 	dispatch(&ev);
 }
 
-/* The open automatic incident of POOL, for bus events: 0 when none. */
-struct find_open {
-	const char *pool;
-	int64_t id;
-};
-
-static void find_open_cb(const struct incident *inc, void *arg)
-{
-	struct find_open *f = arg;
-
-	if (f->id == 0 && inc->resolved == 0 && !inc->manual && strcmp(inc->pool, f->pool) == 0)
-		f->id = inc->id;
-}
-
-static const struct pool *pool_named(const char *name)
-{
-	for (size_t i = 0; i < server.n_pools; i++)
-		if (strcmp(server.pools[i]->name, name) == 0)
-			return server.pools[i];
-	return NULL;
-}
-
 /* Bus events, judged once the routing view and the incidents caught up with them. */
 static void eval_cb(evutil_socket_t fd, short what_, void *arg)
 {
 	for (size_t i = 0; i < G.n_pend; i++) {
 		struct alert_event *ev = &G.pend[i];
-		const struct pool *p = pool_named(ev->pool);
-		struct find_open f = {.pool = ev->pool};
+		const struct pool *p = server_pool(ev->pool);
 
 		ev->status = p != NULL ? (int)status_of_pool(p) : -1;
 		ev->severity = alert_severity(ev->status);
-		incident_foreach(0, find_open_cb, &f);
-		ev->incident = f.id;
+		ev->incident = incident_open_id(ev->pool);
 		dispatch(ev);
 	}
 	G.n_pend = 0;

@@ -27,3 +27,17 @@ void bus_reset(void)
 {
 	n_subs = 0;
 }
+
+enum notify_event bus_notify_event(const struct health_event *he)
+{
+	if (he->kind == HE_GRACE_EXPIRED)
+		return NOTIFY_GRACE_EXPIRED;
+	if (he->kind != HE_TRANSITION)
+		return NOTIFY_COUNT;
+	if (he->to == HS_DOWN && !he->in_grace)
+		return NOTIFY_BACKEND_DOWN;
+	if ((he->to == HS_UP || he->to == HS_SLOW_START) &&
+	    (he->from == HS_DOWN || he->from == HS_SYNCING))
+		return NOTIFY_BACKEND_UP;
+	return NOTIFY_COUNT;
+}

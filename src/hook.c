@@ -44,20 +44,6 @@ const char *const hook_verdict_names[HV_COUNT] = {
 
 /* ---- the decisions ------------------------------------------------------------------------ */
 
-enum notify_event hook_event_of(const struct health_event *he)
-{
-	if (he->kind == HE_GRACE_EXPIRED)
-		return NOTIFY_GRACE_EXPIRED;
-	if (he->kind != HE_TRANSITION)
-		return NOTIFY_COUNT;
-	if (he->to == HS_DOWN && !he->in_grace)
-		return NOTIFY_BACKEND_DOWN;
-	if ((he->to == HS_UP || he->to == HS_SLOW_START) &&
-	    (he->from == HS_DOWN || he->from == HS_SYNCING))
-		return NOTIFY_BACKEND_UP;
-	return NOTIFY_COUNT;
-}
-
 /* Whether NAME is an item of LIST ("a,b,c": conf_load took the blanks out); NULL holds all. */
 static bool listed(const char *list, const char *name)
 {
@@ -256,29 +242,6 @@ static int64_t wall_now(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-struct open_find {
-	const char *pool;
-	int64_t id;
-};
-
-static void open_find_cb(const struct incident *inc, void *arg)
-{
-	struct open_find *f = arg;
-
-	if (f->id == 0 && inc->resolved == 0 && !inc->manual &&
-	    strncmp(inc->pool, f->pool, sizeof(inc->pool) - 1) == 0)
-		f->id = inc->id;
-}
-
-/* POOL's open automatic incident, 0 when none. */
-static int64_t open_incident(const char *pool)
-{
-	struct open_find f = {.pool = pool};
-
-	incident_foreach(0, open_find_cb, &f);
-	return f.id;
-}
-
 /* The one outcome line: logged, counted, and in the incident's timeline when there is one. */
 static void outcome(struct hook *h, const struct trigger *t, int64_t incident, enum hook_result res,
                     const char *what)
@@ -291,7 +254,7 @@ static void outcome(struct hook *h, const struct trigger *t, int64_t incident, e
 	log_at(res == HOOK_OK || res == HOOK_SKIPPED ? LOGL_INFO : LOGL_WARN, "%s", line);
 	h->results[res]++;
 	if (incident == 0 && t->backend[0])
-		incident = open_incident(t->pool);
+		incident = incident_open_id(t->pool);
 	if (incident != 0 && incident_add_line(incident, ENTRY_ACTION, line, wall_now()) != 0)
 		log_debug("hook %s: incident %lld is gone", h->conf.name, (long long)incident);
 }
@@ -310,14 +273,6 @@ static struct mark *mark_of(struct hook *h, const char *backend, bool create)
 	memset(m, 0, sizeof(*m));
 	snprintf(m->backend, sizeof(m->backend), "%s", backend);
 	return m;
-}
-
-static struct backend *backend_named(const char *name)
-{
-	for (size_t i = 0; i < server.n_backends; i++)
-		if (strcmp(server.backends[i]->name, name) == 0)
-			return server.backends[i];
-	return NULL;
 }
 
 /* What hook_decide needs about T for H, from the running state. */
@@ -669,8 +624,8 @@ static void run_start(struct hook *h, const struct trigger *t, const char *addre
 /* T for every active hook: run, skip (and say why), or nothing when it is not for it. */
 static void handle(const struct trigger *t)
 {
-	struct backend *b = t->backend[0] ? backend_named(t->backend) : NULL;
-	int64_t incident = t->incident != 0 ? t->incident : open_incident(t->pool);
+	struct backend *b = t->backend[0] ? server_backend(t->backend) : NULL;
+	int64_t incident = t->incident != 0 ? t->incident : incident_open_id(t->pool);
 	char address[300] = "", why[INCIDENT_TEXT_MAX];
 	uint64_t now = monitor_now();
 
@@ -731,7 +686,7 @@ static void enqueue(const struct trigger *t)
 
 static void on_bus(const struct bus_event *ev, void *arg)
 {
-	struct trigger t = {.event = hook_event_of(&ev->he)};
+	struct trigger t = {.event = bus_notify_event(&ev->he)};
 
 	if (t.event == NOTIFY_COUNT)
 		return;

@@ -537,6 +537,13 @@ int incident_update(int64_t id, enum update_status s, const char *message, int64
 	return 0;
 }
 
+int64_t incident_open_id(const char *pool)
+{
+	const struct inc *in = open_auto(pool);
+
+	return in != NULL ? in->pub.id : 0;
+}
+
 int incident_add_line(int64_t id, enum entry_kind kind, const char *text, int64_t now)
 {
 	struct inc *in = find(id);

@@ -64,18 +64,10 @@ void monitor_passive(struct backend *b, enum verdict v, bool unreachable, const 
 	observe(b, &o);
 }
 
-static struct pool *pool_of(const struct backend *b)
-{
-	for (size_t i = 0; i < server.n_pools; i++)
-		if (strcmp(server.pools[i]->name, b->conf.pool) == 0)
-			return server.pools[i];
-	return NULL;
-}
-
 /* The pool's best validated sequence, for the freshness lag of one of its members. */
 static uint64_t best_seq(const struct backend *b)
 {
-	const struct pool *p = pool_of(b);
+	const struct pool *p = server_pool(b->conf.pool);
 	uint64_t best = 0;
 
 	for (size_t i = 0; p != NULL && i < p->n_members; i++) {
@@ -124,7 +116,7 @@ static void on_probe(struct backend *b, enum check_kind kind, const struct obser
 	}
 	if (kind == CK_FRESHNESS && m != NULL && m->has_seq) {
 		b->metrics = *m; /* a failed probe keeps the last answer for the pool's view */
-		const struct pool *p = pool_of(b);
+		const struct pool *p = server_pool(b->conf.pool);
 		int64_t net = p != NULL ? majority_network(p) : -1;
 		if (net >= 0 && m->network_id >= 0 && m->network_id != net) {
 			verdict.verdict = V_CRITICAL;

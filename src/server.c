@@ -369,6 +369,19 @@ static struct pool *find_pool(struct pool **pools, size_t n, const char *name)
 	return NULL;
 }
 
+struct pool *server_pool(const char *name)
+{
+	return find_pool(server.pools, server.n_pools, name);
+}
+
+struct backend *server_backend(const char *name)
+{
+	for (size_t i = 0; i < server.n_backends; i++)
+		if (strcmp(server.backends[i]->name, name) == 0)
+			return server.backends[i];
+	return NULL;
+}
+
 static bool planned_contains(struct backend **set, size_t n, const struct backend *b)
 {
 	for (size_t i = 0; i < n; i++)

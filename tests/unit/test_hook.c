@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "bus.h"
 #include "hook.h"
 
 #define S(x) ((uint64_t)(x)*1000)
@@ -36,27 +37,27 @@ static void test_event_of_maps_the_bus(void **state)
 {
 	struct health_event he = {.kind = HE_GRACE_EXPIRED, .from = HS_SYNCING, .to = HS_DOWN};
 
-	assert_int_equal(hook_event_of(&he), NOTIFY_GRACE_EXPIRED);
+	assert_int_equal(bus_notify_event(&he), NOTIFY_GRACE_EXPIRED);
 	he = (struct health_event){.kind = HE_TRANSITION, .from = HS_UP, .to = HS_DOWN};
-	assert_int_equal(hook_event_of(&he), NOTIFY_BACKEND_DOWN);
+	assert_int_equal(bus_notify_event(&he), NOTIFY_BACKEND_DOWN);
 	he.from = HS_CHECKING; /* the first verdict is bad: it is out of rotation */
-	assert_int_equal(hook_event_of(&he), NOTIFY_BACKEND_DOWN);
+	assert_int_equal(bus_notify_event(&he), NOTIFY_BACKEND_DOWN);
 	he.from = HS_SYNCING; /* a restart inside the grace: expected, no event */
 	he.in_grace = true;
-	assert_int_equal(hook_event_of(&he), NOTIFY_COUNT);
+	assert_int_equal(bus_notify_event(&he), NOTIFY_COUNT);
 	he = (struct health_event){
 	    .kind = HE_TRANSITION, .from = HS_DOWN, .to = HS_SYNCING, .in_grace = true};
-	assert_int_equal(hook_event_of(&he), NOTIFY_COUNT);
+	assert_int_equal(bus_notify_event(&he), NOTIFY_COUNT);
 	he = (struct health_event){.kind = HE_TRANSITION, .from = HS_SYNCING, .to = HS_SLOW_START};
-	assert_int_equal(hook_event_of(&he), NOTIFY_BACKEND_UP);
+	assert_int_equal(bus_notify_event(&he), NOTIFY_BACKEND_UP);
 	he = (struct health_event){.kind = HE_TRANSITION, .from = HS_DOWN, .to = HS_UP};
-	assert_int_equal(hook_event_of(&he), NOTIFY_BACKEND_UP);
+	assert_int_equal(bus_notify_event(&he), NOTIFY_BACKEND_UP);
 	he.from = HS_CHECKING; /* the first verdict after a start is not a return */
-	assert_int_equal(hook_event_of(&he), NOTIFY_COUNT);
+	assert_int_equal(bus_notify_event(&he), NOTIFY_COUNT);
 	he = (struct health_event){.kind = HE_TRANSITION, .from = HS_SLOW_START, .to = HS_UP};
-	assert_int_equal(hook_event_of(&he), NOTIFY_COUNT);
+	assert_int_equal(bus_notify_event(&he), NOTIFY_COUNT);
 	he = (struct health_event){.kind = HE_ADMIN, .from = HS_UP, .to = HS_UP};
-	assert_int_equal(hook_event_of(&he), NOTIFY_COUNT);
+	assert_int_equal(bus_notify_event(&he), NOTIFY_COUNT);
 }
 
 static void test_filters_on_pools_and_backends(void **state)
