@@ -425,7 +425,6 @@ static void commit_pools(struct plan *p, const struct conf *c)
 		const struct pool *old = find_pool(server.pools, server.n_pools, p->pools[i]->name);
 		if (old != NULL) {
 			p->pools[i]->history_routed = old->history_routed;
-			p->pools[i]->lgrnotfound_retries = old->lgrnotfound_retries;
 		}
 	}
 	for (size_t i = 0; i < server.n_pools; i++)

@@ -1151,7 +1151,6 @@ static bool retry_lgr_not_found(struct session *s, const char *body, size_t len)
 		return false;
 	slog(LOGL_INFO, s, "backend %s answered lgrNotFound for ledgers %u-%u", r->b->name,
 	     need.ledger_min, need.ledger_max);
-	r->pool->lgrnotfound_retries++; /* before the retry, which may end the request */
 	up_drop(s, r->resp_keep_alive); /* the connection itself is clean */
 	return retry_elsewhere(s, RETRY_HISTORY);
 }

@@ -318,7 +318,7 @@ static const struct {
      offsetof(struct pool, history_routed)},
     {"nodegate_lgrnotfound_retries_total",
      "lgrNotFound answers retried on a node known to hold the ledgers",
-     offsetof(struct pool, lgrnotfound_retries)},
+     offsetof(struct pool, budget.retries[RETRY_HISTORY])},
     {"nodegate_retry_budget_exhausted_total",
      "retries refused because the pool's retry budget was spent (the node's answer went to "
      "the client)",

@@ -507,6 +507,11 @@ static void test_method_label(void **state)
 	assert_string_equal(rpc_method_label("Server_info"), "other");
 	assert_string_equal(rpc_method_label(""), "-");
 	assert_string_equal(rpc_method_label(NULL), "-");
+	/* the lookup bisects the sorted table: every known name is found */
+	for (size_t k = 0; k < sizeof(admin_methods) / sizeof(admin_methods[0]); k++)
+		assert_string_equal(rpc_method_label(admin_methods[k]), admin_methods[k]);
+	for (size_t k = 0; k < sizeof(public_methods) / sizeof(public_methods[0]); k++)
+		assert_string_equal(rpc_method_label(public_methods[k]), public_methods[k]);
 }
 
 /* Error bodies parse back as rippled's shapes. */
