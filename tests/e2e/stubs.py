@@ -161,6 +161,13 @@ class WsReader:
         return opcode, payload
 
 
+def switching(key):
+    """The 101 answer to a WebSocket upgrade with Sec-WebSocket-Key KEY."""
+    return ("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Accept: " + ws_accept(key) +
+            "\r\n\r\n").encode()
+
+
 class WsEchoServer(StubServer):
     """Answers plain GETs 200 "ok" (keep-alive). Answers an upgrade, sends a text
     "welcome" right behind the 101 (same write), then echoes every data message with its
@@ -186,10 +193,13 @@ class WsEchoServer(StubServer):
             if key is not None:
                 break
             c.sendall(b"HTTP/1.1 200 OK\r\nX-Node: ws\r\nContent-Length: 2\r\n\r\nok")
-        c.sendall(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                   "Connection: Upgrade\r\nSec-WebSocket-Accept: " + ws_accept(key) +
-                   "\r\n\r\n").encode() + ws_frame(1, b"welcome", mask=False))
-        r = WsReader(c, rest)
+        c.sendall(switching(key) + ws_frame(1, b"welcome", mask=False))
+        for fin, opcode, payload in self.frames(c, WsReader(c, rest)):
+            c.sendall(ws_frame(opcode, payload, mask=False))
+
+    def frames(self, c, r):
+        """The client's data frames, as (fin, opcode, payload); pings get pongs, a close
+        gets a close and ends them; frames that came unmasked are counted."""
         while True:
             fin, opcode, payload, masked = r.frame()
             if not masked:
@@ -201,7 +211,7 @@ class WsEchoServer(StubServer):
             if opcode == 9:
                 c.sendall(ws_frame(10, payload, mask=False))
                 continue
-            c.sendall(ws_frame(opcode, payload, mask=False))
+            yield fin, opcode, payload
 
 
 class RippledWsServer(WsEchoServer):
@@ -243,22 +253,9 @@ class RippledWsServer(WsEchoServer):
             c.sendall(b"HTTP/1.1 " + status +
                       b"\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
             return
-        c.sendall(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                   "Connection: Upgrade\r\nSec-WebSocket-Accept: " + ws_accept(key[0]) +
-                   "\r\n\r\n").encode())
-        r = WsReader(c, rest)
+        c.sendall(switching(key[0]))
         msg = b""
-        while True:
-            fin, opcode, payload, masked = r.frame()
-            if not masked:
-                with self.lock:
-                    self.unmasked_from_client += 1
-            if opcode == 8:
-                c.sendall(ws_frame(8, payload[:2], mask=False))
-                return
-            if opcode == 9:
-                c.sendall(ws_frame(10, payload, mask=False))
-                continue
+        for fin, opcode, payload in self.frames(c, WsReader(c, rest)):
             if opcode == 10:
                 continue
             msg += payload
