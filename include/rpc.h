@@ -77,3 +77,7 @@ int rpc_error_body(const struct rpc_info *info, bool ws, const char *error, int 
 /* The error token of a reply (result.error, or error of a WebSocket reply, or of a batch
  * element): true and TOKEN filled when there is one. */
 bool rpc_reply_error(const char *body, size_t len, char *token, size_t toklen);
+/* The same, for the first token that is one of WANTED (N of them): the bytes are scanned for
+ * them before anything is parsed, since every small JSON-RPC answer is asked. */
+bool rpc_reply_token(const char *body, size_t len, const char *const *wanted, size_t n, char *token,
+                     size_t toklen);

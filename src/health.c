@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "health.h"
+#include "rpc.h"
 
 const char *const verdict_names[V_COUNT] = {
     [V_HEALTHY] = "healthy",
@@ -686,53 +687,9 @@ static const char *const busy_tokens[] = {
 };
 #define N_BUSY_TOKENS (sizeof(busy_tokens) / sizeof(busy_tokens[0]))
 
-static const char *busy_token_of(json_t *reply)
-{
-	json_t *e = json_object_get(json_object_get(reply, "result"), "error");
-
-	if (!json_is_string(e))
-		e = json_object_get(reply, "error");
-	if (!json_is_string(e))
-		return NULL;
-	for (size_t i = 0; i < N_BUSY_TOKENS; i++)
-		if (strcmp(json_string_value(e), busy_tokens[i]) == 0)
-			return busy_tokens[i];
-	return NULL;
-}
-
-/* Cheap test before parsing: an "error" key and one of the tokens appear in the bytes. */
-static bool may_hold_token(const char *body, size_t len)
-{
-	if (memmem(body, len, "\"error\"", 7) == NULL)
-		return false;
-	for (size_t i = 0; i < N_BUSY_TOKENS; i++)
-		if (memmem(body, len, busy_tokens[i], strlen(busy_tokens[i])) != NULL)
-			return true;
-	return false;
-}
-
 bool health_rpc_error_token(const char *body, size_t len, char *token, size_t toklen)
 {
-	const char *tok = NULL;
-	json_t *root, *el;
-	size_t i;
-
-	if (body == NULL || !may_hold_token(body, len))
-		return false;
-	root = parse_body(body, len);
-	if (json_is_object(root)) {
-		tok = busy_token_of(root);
-	} else if (json_is_array(root)) {
-		json_array_foreach(root, i, el)
-		{
-			if ((tok = busy_token_of(el)) != NULL)
-				break;
-		}
-	}
-	json_decref(root);
-	if (tok != NULL && token != NULL && toklen > 0)
-		snprintf(token, toklen, "%s", tok);
-	return tok != NULL;
+	return rpc_reply_token(body, len, busy_tokens, N_BUSY_TOKENS, token, toklen);
 }
 
 /* ---- rotation ---------------------------------------------------------------------------- */

@@ -543,21 +543,44 @@ static const char *reply_token(json_t *reply)
 	return json_is_string(e) ? json_string_value(e) : NULL;
 }
 
-bool rpc_reply_error(const char *body, size_t len, char *token, size_t toklen)
+/* TOK when WANTED holds it (or WANTED is NULL: any token), else NULL. */
+static const char *wanted_token(const char *tok, const char *const *wanted, size_t n)
+{
+	if (tok == NULL || wanted == NULL)
+		return tok;
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(tok, wanted[i]) == 0)
+			return tok;
+	return NULL;
+}
+
+/* Cheap test before parsing: an "error" key, and one of WANTED, appear in the bytes. */
+static bool may_hold(const char *body, size_t len, const char *const *wanted, size_t n)
+{
+	if (memmem(body, len, "\"error\"", 7) == NULL)
+		return false;
+	for (size_t i = 0; wanted != NULL && i < n; i++)
+		if (memmem(body, len, wanted[i], strlen(wanted[i])) != NULL)
+			return true;
+	return wanted == NULL;
+}
+
+bool rpc_reply_token(const char *body, size_t len, const char *const *wanted, size_t n, char *token,
+                     size_t toklen)
 {
 	json_t *root, *el;
 	const char *tok = NULL;
 	size_t i;
 
-	if (body == NULL || len == 0 || memmem(body, len, "\"error\"", 7) == NULL)
+	if (body == NULL || len == 0 || !may_hold(body, len, wanted, n))
 		return false;
-	root = json_loadb(body, len, 0, NULL);
+	root = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
 	if (json_is_object(root)) {
-		tok = reply_token(root);
+		tok = wanted_token(reply_token(root), wanted, n);
 	} else if (json_is_array(root)) {
 		json_array_foreach(root, i, el)
 		{
-			if ((tok = reply_token(el)) != NULL)
+			if ((tok = wanted_token(reply_token(el), wanted, n)) != NULL)
 				break;
 		}
 	}
@@ -565,4 +588,9 @@ bool rpc_reply_error(const char *body, size_t len, char *token, size_t toklen)
 		snprintf(token, toklen, "%s", tok);
 	json_decref(root);
 	return tok != NULL;
+}
+
+bool rpc_reply_error(const char *body, size_t len, char *token, size_t toklen)
+{
+	return rpc_reply_token(body, len, NULL, 0, token, toklen);
 }

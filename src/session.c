@@ -27,7 +27,6 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/event_struct.h>
-#include <jansson.h>
 
 #include "budget.h"
 #include "bus.h"
@@ -1116,25 +1115,9 @@ static void resp_done(struct session *s)
  * batch element's): that node lacks the history, another may hold it. */
 static bool reply_lgr_not_found(const char *body, size_t len)
 {
-	json_t *root, *reply;
-	size_t i;
-	bool found = false;
+	static const char *const lgr_not_found[] = {"lgrNotFound"};
 
-	if (memmem(body, len, "lgrNotFound", 11) == NULL) /* cheap test before parsing */
-		return false;
-	root = json_loadb(body, len, 0, NULL);
-	if (json_is_object(root))
-		root = json_pack("[o]", root);
-	json_array_foreach(root, i, reply)
-	{
-		json_t *e = json_object_get(json_object_get(reply, "result"), "error");
-		if (!json_is_string(e))
-			e = json_object_get(reply, "error");
-		found = found ||
-		        (json_is_string(e) && strcmp(json_string_value(e), "lgrNotFound") == 0);
-	}
-	json_decref(root);
-	return found;
+	return rpc_reply_token(body, len, lgr_not_found, 1, NULL, 0);
 }
 
 /* A held answer that is lgrNotFound goes to a node known to hold the ledgers the request
