@@ -604,8 +604,8 @@ done:
 	limit_addr_format(&s->client_addr, s->client_ip, sizeof(s->client_ip));
 }
 
-/* X-Forwarded-For as sent on: through a trusted proxy, the chain it sent, then the peer;
- * from anyone else, the peer alone. */
+/* The start of X-Forwarded-For as sent on: through a trusted proxy, the chain it sent and a
+ * comma; from anyone else, nothing (the caller adds the peer, in its one printf). */
 static void add_forwarded_for(struct session *s, const struct http_msg *m, const char *buf,
                               struct evbuffer *out)
 {
@@ -616,7 +616,6 @@ static void add_forwarded_for(struct session *s, const struct http_msg *m, const
 			add_span(out, buf, m->hdr[i].value);
 			evbuffer_add(out, ", ", 2);
 		}
-	evbuffer_add_printf(out, "%s\r\n", s->peer);
 }
 
 /* The head sent to the backend: the request line as received (in HTTP/1.1), end-to-end
@@ -643,8 +642,9 @@ static void build_upstream_head(struct session *s, const struct http_msg *m, con
 		evbuffer_add(out, "\r\n", 2);
 	}
 	add_forwarded_for(s, m, buf, out);
-	evbuffer_add_printf(out, "X-Forwarded-Proto: %s\r\nForwarded: for=%s%s%s;proto=%s\r\n",
-	                    s->tls ? "https" : "http", v6 ? "\"[" : "", s->client_ip,
+	evbuffer_add_printf(out,
+	                    "%s\r\nX-Forwarded-Proto: %s\r\nForwarded: for=%s%s%s;proto=%s\r\n",
+	                    s->peer, s->tls ? "https" : "http", v6 ? "\"[" : "", s->client_ip,
 	                    v6 ? "]\"" : "", s->tls ? "https" : "http");
 	if (s->r->upgrade)
 		evbuffer_add(out, "Connection: Upgrade\r\nUpgrade: websocket\r\n", 41);
