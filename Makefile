@@ -13,7 +13,8 @@ LDFLAGS  += $(SAN)
 PC_CFLAGS = $(shell pkg-config --cflags $(LIBS_PC) 2>/dev/null)
 PC_LIBS   = $(shell pkg-config --libs $(LIBS_PC) 2>/dev/null) -lm -lpthread
 
-SRCS      := $(wildcard src/*.c)
+SRCS      := $(wildcard src/*.c src/*/*.c)
+HDRS      := $(wildcard include/*.h include/*/*.h)
 OBJS      := $(SRCS:src/%.c=$(BUILD)/obj/%.o)
 LIB_OBJS  := $(filter-out $(BUILD)/obj/main.o,$(OBJS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
@@ -40,8 +41,9 @@ endif
 
 all: $(BUILD)/nodegate $(BUILD)/nodesim ## build nodegate and the node simulator
 
-$(BUILD)/obj/%.o: src/%.c $(wildcard include/*.h) | $(BUILD)/obj
+$(BUILD)/obj/%.o: src/%.c $(HDRS)
 	$(SAY) CC $<
+	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS) $(PC_CFLAGS) -c -o $@ $<
 
 $(BUILD)/nodegate: $(OBJS)
@@ -56,7 +58,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS) | $(BUILD)/tests
 	$(SAY) CC $@
 	$(Q)$(CC) $(CFLAGS) $(PC_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_OBJS) $(PC_LIBS) -lcmocka
 
-$(BUILD) $(BUILD)/obj $(BUILD)/tests:
+$(BUILD) $(BUILD)/tests:
 	$(Q)mkdir -p $@
 
 deps: ## install the missing Debian packages needed to build and test (idempotent)
@@ -94,10 +96,10 @@ fuzz: ## build the libFuzzer targets (clang) into build-fuzz/
 		$(PC_CFLAGS) -o build-fuzz/$$n $$f $(filter-out src/main.c,$(SRCS)) $(PC_LIBS); done
 
 format: ## format the C sources with .clang-format
-	$(Q)clang-format -i src/*.c include/*.h tests/unit/*.c tests/sim/*.c tests/fuzz/*.c
+	$(Q)clang-format -i src/*.c src/*/*.c include/*.h include/*/*.h tests/unit/*.c tests/sim/*.c tests/fuzz/*.c
 
 format-check: ## fail when a C source is not formatted
-	$(Q)clang-format --dry-run -Werror src/*.c include/*.h tests/unit/*.c tests/sim/*.c tests/fuzz/*.c
+	$(Q)clang-format --dry-run -Werror src/*.c src/*/*.c include/*.h include/*/*.h tests/unit/*.c tests/sim/*.c tests/fuzz/*.c
 
 clean: ## remove build outputs
 	$(Q)rm -rf build build-asan build-fuzz

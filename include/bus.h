@@ -1,7 +1,7 @@
 /* The internal event bus: every rotation transition, admin change and grace expiry is
  * published once; the log, metrics, status page, incidents and alerts subscribe. */
 #pragma once
-#include "health.h"
+#include "health/health.h"
 
 struct bus_event {
 	const char *backend;

@@ -9,9 +9,9 @@
 #include <event2/listener.h>
 #include <openssl/ssl.h>
 
-#include "backend.h"
+#include "proxy/backend.h"
 #include "conf.h"
-#include "limit.h"
+#include "proxy/limit.h"
 
 struct rpc_policy;
 struct session;

@@ -15,12 +15,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util.h"
 #include "conf.h"
-#include "http.h"
-#include "limit.h"
-#include "rpc.h"
+#include "proxy/http.h"
+#include "proxy/limit.h"
+#include "proxy/rpc.h"
 
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 #define MS_S 1000ULL
 #define MS_M (60 * MS_S)

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "alert.h"
+#include "ops/alert.h"
 #include "conf.h"
 #include "log.h"
 #include "server.h"

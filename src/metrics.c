@@ -7,10 +7,10 @@
 
 #include <event2/buffer.h>
 
+#include "util.h"
 #include "metrics.h"
-#include "rpc.h"
+#include "proxy/rpc.h"
 
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 #define NAME_LEN    65   /* names kept per slot, NUL included (conf names are <= 64) */
 #define REQ_SLOTS   4096 /* (listener, backend, method, code) label sets; a power of two */

@@ -12,20 +12,22 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
-#include "admin.h"    /* admin API (admin.c) */
-#include "alert.h"    /* alert channels (alert.c) */
-#include "hook.h"     /* remediation hooks (hook.c) */
-#include "incident.h" /* incidents and their store (incident.c, store.c) */
+#include "util.h"
+#include "clock.h"
+#include "ops/admin.h"    /* admin API (admin.c) */
+#include "ops/alert.h"    /* alert channels (alert.c) */
+#include "ops/hook.h"     /* remediation hooks (hook.c) */
+#include "ops/incident.h" /* incidents and their store (incident.c, store.c) */
 #include "log.h"
-#include "monitor.h"
-#include "page.h" /* the public status page (page.c) */
+#include "health/monitor.h"
+#include "ops/page.h" /* the public status page (page.c) */
 #include "server.h"
-#include "session.h"
+#include "proxy/session.h"
 #include "stats.h"
-#include "rpc.h"
-#include "status.h"
-#include "tls.h"
-#include "upstream.h"
+#include "proxy/rpc.h"
+#include "ops/status.h"
+#include "proxy/tls.h"
+#include "proxy/upstream.h"
 
 struct server server;
 struct stats stats;
@@ -35,10 +37,6 @@ static struct event *ev_signals[3], *ev_tick, *ev_shutdown;
 
 /* ---- listeners ----------------------------------------------------------------------------- */
 
-static char *dup_or_null(const char *s)
-{
-	return s != NULL ? strdup(s) : NULL;
-}
 
 static void listener_conf_set(struct listener *l, const struct conf_listener *cl)
 {
@@ -282,7 +280,7 @@ static int plan_backends(struct plan *p, const struct conf *c, struct conf_error
 		const struct conf_backend *cb = &c->backends[i];
 		struct backend *old = find_backend(cb);
 
-		p->backends[i] = old != NULL ? backend_ref(old) : backend_new(cb, monitor_now());
+		p->backends[i] = old != NULL ? backend_ref(old) : backend_new(cb, clock_now());
 		if (p->backends[i] == NULL || !cb->tls)
 			continue;
 		p->backend_ctx[i] = tls_client_ctx(cb, err, sizeof(err));

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "health.h"
+#include "health/health.h"
 
 static struct conf_health conf(void)
 {

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "http.h"
+#include "proxy/http.h"
 
 static struct http_parser whole, part;
 

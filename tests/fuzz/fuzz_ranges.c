@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "ranges.h"
+#include "proxy/ranges.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

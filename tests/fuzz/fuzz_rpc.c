@@ -10,7 +10,7 @@
 #include <jansson.h>
 
 #include "fuzz.h"
-#include "rpc.h"
+#include "proxy/rpc.h"
 
 #define N_POLICIES 3
 

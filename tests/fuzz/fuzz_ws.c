@@ -9,7 +9,7 @@
 #include <event2/buffer.h>
 
 #include "fuzz.h"
-#include "ws.h"
+#include "proxy/ws.h"
 
 /* Refuses messages starting with 'd' (with a reply when the message is long enough). */
 static bool decide(void *arg, const char *msg, size_t len, struct evbuffer *reply)

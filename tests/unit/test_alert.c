@@ -12,9 +12,9 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "alert.h"
-#include "health.h"
-#include "status.h"
+#include "ops/alert.h"
+#include "health/health.h"
+#include "ops/status.h"
 
 #define ALL    ((1u << NOTIFY_COUNT) - 1)
 #define BIT(e) (1u << (e))

@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "backend.h"
+#include "proxy/backend.h"
 
 #define MAX_B 8
 

@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "budget.h"
+#include "proxy/budget.h"
 
 #define T0 1000000 /* an arbitrary start, far from 0 */
 

@@ -13,7 +13,7 @@
 #include <cmocka.h>
 
 #include "conf.h"
-#include "rpc.h"
+#include "proxy/rpc.h"
 
 #define EXAMPLE  "etc/nodegate.ini"
 #define READABLE "tests/unit/conf/readable.pem" /* any readable file will do for TLS paths */

@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "health.h"
+#include "health/health.h"
 
 #define S(x)   ((uint64_t)(x)*1000)
 #define MIN(x) (S(x) * 60)

@@ -11,7 +11,7 @@
 #include <cmocka.h>
 
 #include "bus.h"
-#include "hook.h"
+#include "ops/hook.h"
 
 #define S(x) ((uint64_t)(x)*1000)
 

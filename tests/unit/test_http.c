@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "http.h"
+#include "proxy/http.h"
 
 static const struct http_limits LIM = {.max_head = 8192, .max_uri = 1024, .max_headers = 64};
 

@@ -11,9 +11,9 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "health.h"
-#include "incident.h"
-#include "status.h"
+#include "health/health.h"
+#include "ops/incident.h"
+#include "ops/status.h"
 
 #define S(x) ((int64_t)(x)*1000)
 

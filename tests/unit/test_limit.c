@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "limit.h"
+#include "proxy/limit.h"
 
 static struct limit_addr A(const char *text) {
 	struct limit_addr a;

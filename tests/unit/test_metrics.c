@@ -12,7 +12,7 @@
 #include <event2/buffer.h>
 
 #include "metrics.h"
-#include "rpc.h"
+#include "proxy/rpc.h"
 
 /* The whole text metrics_write produces now (the caller frees it). */
 static char *render(void)

@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "ranges.h"
+#include "proxy/ranges.h"
 
 static struct ranges parse_ok(const char *s)
 {

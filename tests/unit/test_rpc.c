@@ -10,7 +10,7 @@
 
 #include <jansson.h>
 
-#include "rpc.h"
+#include "proxy/rpc.h"
 
 static struct rpc_info inspect(const char *body)
 {

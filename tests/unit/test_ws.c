@@ -12,7 +12,7 @@
 #include <event2/buffer.h>
 
 #include "stats.h"
-#include "ws.h"
+#include "proxy/ws.h"
 
 static const uint8_t KEY[4] = {0x37, 0xfa, 0x21, 0x3d};
 

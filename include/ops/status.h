@@ -1,0 +1,46 @@
+/* The status listener: libevent's evhttp on the main loop, on its own address ([status]),
+ * serving /healthz, /metrics and /api/status from the running server's state. */
+#pragma once
+#include <stddef.h>
+
+#include "proxy/backend.h"
+#include "conf.h"
+
+struct evhttp_request;
+
+/* What a pool looks like from outside, worst last. */
+enum pool_status {
+	PS_OPERATIONAL = 0, /* every member in rotation */
+	PS_DEGRADED,        /* some out, at least min_up in */
+	PS_PARTIAL_OUTAGE,  /* fewer than min_up in, but the pool still serves (panic) */
+	PS_MAJOR_OUTAGE,    /* no backend can serve */
+	PS_COUNT
+};
+extern const char *const pool_status_names[PS_COUNT];
+
+enum pool_status status_of_pool(const struct pool *p);
+
+/* Brings the listener in line with C->status: binds it when the section appeared, binds
+ * the new address then closes the old one when bind changed, closes it when the section
+ * went away. Every other [status] setting is read from server.conf at each request. On
+ * failure nothing changed (the old listener keeps serving) and ERR holds the message,
+ * "FILE:LINE: [status] bind: cannot bind ADDRESS: why". */
+int status_apply(const struct conf *c, char *err, size_t errlen) WUR;
+/* Closes the listener and its connections. */
+void status_stop(void);
+
+/* Another module's routes (incidents, the admin API, the page): PREFIX takes the path
+ * equal to it or under it ("/api/incidents" takes "/api/incidents/7/updates"); the longest
+ * prefix wins, the built-in routes (/healthz, /metrics, /api/status) come first. The
+ * handler checks the method and answers the request. Register before the loop runs. */
+#define STATUS_MAX_ROUTES 16
+#define STATUS_INCIDENTS  20 /* open and recent incidents in /api/status */
+typedef void (*status_handler)(struct evhttp_request *req, const char *path, void *arg);
+int status_route(const char *prefix, status_handler h, void *arg) WUR;
+
+/* A JSON string of S; bytes of a text that is not UTF-8 (a title written in Latin-1) are
+ * kept as '?' rather than lose the whole answer. */
+struct json_t *status_json_text(const char *s);
+/* IN as the public may read it: unless public_backend_details = yes, the addresses of the
+ * configured backends (traffic and probe) are replaced by "(address hidden)". */
+void status_public_text(const char *in, char *out, size_t len);

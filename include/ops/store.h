@@ -1,0 +1,65 @@
+/* Persistent state in SQLite (state_dir/nodegate.db, WAL): incidents, their timelines and
+ * outage spans, and the admin states of backends. Reads happen once, at start; every write
+ * is queued to one writer thread, so the loop never waits on the disk. A barrier tells the
+ * loop when what was queued before it is committed (and fsynced), so that an HTTP reply
+ * can acknowledge only what a kill -9 or a power cut cannot take back. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "health/health.h"
+#include "ops/incident.h"
+#include "log.h"
+
+#define STORE_FILE      "nodegate.db"
+#define STORE_QUEUE_MAX 1024 /* writes waiting for the writer; more are dropped (counted) */
+#define STORE_KEEP_DAYS 90   /* resolved incidents older than this are deleted at start */
+#define STORE_KEEP_MAX  1000 /* and at most this many resolved incidents are kept */
+#define STORE_NO_WEIGHT (-1) /* admin_state.weight: no override */
+
+/* Creates STATE_DIR (mode 0700) when missing, opens or creates the database, prunes what
+ * is past retention (NOW: Unix ms) and starts the writer. ERR says why on failure. */
+int store_open(const char *state_dir, int64_t now, char *err, size_t errlen) WUR;
+/* Commits what is queued, stops the writer, runs the last barrier callbacks, closes. */
+void store_close(void);
+bool store_is_open(void);
+
+/* ---- reads (at start, before the loop) ------------------------------------------------- */
+
+/* What store_load_incidents hands out, in order: each incident (entries NULL), then its
+ * entries oldest first and its outage spans. */
+struct store_loader {
+	void (*incident)(const struct incident *inc, void *arg);
+	void (*entry)(int64_t id, const struct incident_entry *e, void *arg);
+	void (*span)(int64_t id, int64_t start, int64_t end, void *arg); /* end 0: open */
+	void *arg;
+};
+int store_load_incidents(const struct store_loader *l) WUR;
+/* The highest incident id ever given (pruned ones too), 0 for none. */
+int64_t store_last_id(void);
+/* Each stored admin state: backend name, admin state, weight override or STORE_NO_WEIGHT,
+ * when it was set (Unix ms). */
+int store_load_admin(void (*fn)(const char *backend, enum admin_state a, int weight,
+                                int64_t updated_at, void *arg),
+                     void *arg) WUR;
+
+/* ---- writes (queued; no-ops while the store is closed) --------------------------------- */
+
+/* The incident's own row (not its entries): inserted or updated. */
+void store_put_incident(const struct incident *inc);
+/* Entry number SEQ (0 first) of incident ID. */
+void store_put_entry(int64_t id, size_t seq, const struct incident_entry *e);
+/* An outage span of incident ID, from START; END 0 while it lasts. */
+void store_put_span(int64_t id, int64_t start, int64_t end);
+/* BACKEND's admin state and weight override; both cleared deletes the row. */
+void store_put_admin(const char *backend, enum admin_state a, int weight, int64_t at);
+/* Deletes the resolved incidents past retention (STORE_KEEP_DAYS before NOW, Unix ms, or
+ * beyond the STORE_KEEP_MAX most recent). */
+void store_prune(int64_t now);
+
+/* DONE runs on the loop once every write queued before this call is committed to disk:
+ * RC 0, or -1 when one of them failed or could not be queued. It runs at once, inside this
+ * call, with -1 when the queue is full or the store is closed. */
+typedef void (*store_done_fn)(int rc, void *arg);
+void store_barrier(store_done_fn done, void *arg);

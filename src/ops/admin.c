@@ -1,0 +1,815 @@
+/* The admin API: ops drain, maintain, readmit and weigh backends, and open, update and
+ * resolve incidents, over HTTP on the status listener with a bearer token. A change applies
+ * at once; its answer waits until the store has it on disk (store_barrier), so that an
+ * acknowledged change survives a kill -9. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "util.h"
+#include "clock.h"
+#include "ops/admin.h"
+#include "proxy/http.h"
+#include "bus.h"
+#include "ops/incident.h"
+#include "health/monitor.h"
+#include "server.h"
+#include "proxy/session.h"
+#include "stats.h"
+#include "ops/status.h"
+#include "ops/store.h"
+
+
+#define JSON_CT       "application/json"
+#define TOKEN_LINE    4096 /* bytes of the token file's first line */
+#define DIGEST_LEN    32   /* SHA-256 */
+#define LIMIT_DEFAULT 100  /* incidents in GET /api/incidents without ?limit */
+#define LIMIT_MAX     100000
+#define WEIGHT_MAX    256 /* as conf's [backend] weight */
+#define ERR_MAX       256
+#define REASON        "admin API" /* why, in the log and the timeline */
+
+/* ---- replies ------------------------------------------------------------------------------- */
+
+static int dump_cb(const char *buf, size_t size, void *data)
+{
+	return evbuffer_add(data, buf, size);
+}
+
+/* Sends J (taken) as the body; a J that cannot be written (NULL: out of memory) is a 500. */
+static void reply_json(struct evhttp_request *req, int code, json_t *j)
+{
+	struct evbuffer *out = evhttp_request_get_output_buffer(req);
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+
+	evbuffer_drain(out, evbuffer_get_length(out));
+	if (j == NULL || json_dump_callback(j, dump_cb, out, JSON_COMPACT) < 0 ||
+	    evbuffer_add(out, "\n", 1) < 0) {
+		log_warn("admin: %s: out of memory", evhttp_request_get_uri(req));
+		evbuffer_drain(out, evbuffer_get_length(out));
+		evbuffer_add_printf(out, "{\"error\":\"out of memory\"}\n");
+		code = 500;
+	}
+	json_decref(j);
+	evhttp_add_header(h, "Content-Type", JSON_CT);
+	evhttp_add_header(h, "Cache-Control", "no-store");
+	evhttp_send_reply(req, code, http_status_text(code), NULL);
+}
+
+/* A refusal, {"error": "..."}, counted: every refusal shows in /metrics. */
+static void refuse(struct evhttp_request *req, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void refuse(struct evhttp_request *req, int code, const char *fmt, ...)
+{
+	char msg[ERR_MAX + 128];
+	va_list ap;
+
+	switch (code) {
+	case 400:
+		STAT_INC(admin_bad_request);
+		break;
+	case 401:
+		STAT_INC(admin_unauthorized);
+		evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
+		                  "Bearer realm=\"nodegate\"");
+		break;
+	case 403:
+		STAT_INC(admin_disabled);
+		break;
+	case 404:
+		STAT_INC(admin_not_found);
+		break;
+	case 405:
+		STAT_INC(admin_bad_method);
+		break;
+	default:
+		break;
+	}
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	reply_json(req, code, json_pack("{s:s}", "error", msg));
+}
+
+static void bad_method(struct evhttp_request *req, const char *allow)
+{
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", allow);
+	refuse(req, 405, "method not allowed (expected %s)", allow);
+}
+
+/* An answer that waits for the store: sent once what the action queued is on disk. */
+struct waiting {
+	struct evhttp_request *req; /* evhttp keeps it until it is answered, client gone or not */
+	int code;
+	json_t *body;
+};
+
+static void answer_when_stored(int rc, void *arg)
+{
+	struct waiting *w = arg;
+
+	if (rc == 0) {
+		reply_json(w->req, w->code, w->body);
+	} else {
+		json_decref(w->body);
+		log_error("admin: %s: applied, but not written to the store",
+		          evhttp_request_get_uri(w->req));
+		reply_json(w->req, 500,
+		           json_pack("{s:s}", "error",
+		                     "applied, but not written to state_dir (see the log): it may "
+		                     "not survive a restart"));
+	}
+	free(w);
+}
+
+static void answer_stored(struct evhttp_request *req, int code, json_t *body)
+{
+	struct waiting *w = malloc(sizeof(*w));
+
+	STAT_INC(admin_actions);
+	if (w == NULL) {
+		reply_json(req, 500, NULL);
+		json_decref(body);
+		return;
+	}
+	*w = (struct waiting){req, code, body};
+	store_barrier(answer_when_stored, w);
+}
+
+/* ---- the token ------------------------------------------------------------------------------ */
+
+static struct {
+	bool set;
+	unsigned char digest[DIGEST_LEN]; /* of the token: compared in constant time */
+} token;
+
+static void sha256(const char *s, size_t len, unsigned char *out)
+{
+	unsigned int n = DIGEST_LEN;
+
+	if (EVP_Digest(s, len, out, &n, EVP_sha256(), NULL) != 1)
+		memset(out, 0, DIGEST_LEN); /* never matches: see token.set */
+}
+
+static size_t trim(const char *s, const char **start)
+{
+	size_t n;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	n = strcspn(s, "\r\n");
+	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+		n--;
+	*start = s;
+	return n;
+}
+
+/* The first line of [status] admin_token_file, trimmed; none: the admin API is off. */
+static void token_load(void)
+{
+	const char *path = server.conf != NULL ? server.conf->status.admin_token_file : NULL;
+	char buf[TOKEN_LINE] = "";
+	const char *t;
+	size_t n;
+	FILE *f;
+
+	token.set = false;
+	if (path == NULL || !server.conf->status.enabled)
+		return;
+	f = fopen(path, "re");
+	if (f == NULL) {
+		log_error("admin: %s: %s: the admin API is off", path, strerror(errno));
+		return;
+	}
+	if (fgets(buf, sizeof(buf), f) == NULL)
+		buf[0] = '\0';
+	fclose(f);
+	n = trim(buf, &t);
+	if (n == 0) {
+		log_error("admin: %s: the first line is empty: the admin API is off", path);
+		return;
+	}
+	sha256(t, n, token.digest);
+	explicit_bzero(buf, sizeof(buf));
+	token.set = true;
+}
+
+/* Whether REQ carries the token; if not, it is answered (403, 401) and counted. */
+static bool authorized(struct evhttp_request *req)
+{
+	const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+	unsigned char d[DIGEST_LEN];
+	const char *t;
+	size_t n;
+
+	if (!token.set) {
+		refuse(req, 403, "admin API disabled (no admin_token_file)");
+		return false;
+	}
+	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0) {
+		refuse(req, 401, "a bearer token is required (Authorization: Bearer TOKEN)");
+		return false;
+	}
+	n = trim(h + 7, &t);
+	sha256(t, n, d);
+	if (CRYPTO_memcmp(d, token.digest, DIGEST_LEN) != 0) {
+		refuse(req, 401, "wrong token");
+		return false;
+	}
+	return true;
+}
+
+/* ---- request bodies ------------------------------------------------------------------------ */
+
+/* The body as a JSON object; an empty body is {} unless REQUIRED. NULL: ERR says why. */
+static json_t *body_object(struct evhttp_request *req, bool required, char *err, size_t len)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	size_t n = evbuffer_get_length(in);
+	json_error_t je;
+	json_t *j;
+
+	if (n == 0) {
+		if (required)
+			snprintf(err, len, "a JSON object is required");
+		return required ? NULL : json_object();
+	}
+	j = json_loadb((const char *)evbuffer_pullup(in, -1), n, JSON_REJECT_DUPLICATES, &je);
+	if (j == NULL) {
+		snprintf(err, len, "bad JSON: %s (line %d, column %d)", je.text, je.line,
+		         je.column);
+		return NULL;
+	}
+	if (!json_is_object(j)) {
+		snprintf(err, len, "a JSON object is required");
+		json_decref(j);
+		return NULL;
+	}
+	return j;
+}
+
+/* Refuses fields other than ALLOWED (NULL-terminated): a typo must not pass silently. */
+static int only_fields(json_t *o, const char *const *allowed, char *err, size_t len)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(o, key, v)
+	{
+		size_t i = 0;
+
+		while (allowed[i] != NULL && strcmp(allowed[i], key) != 0)
+			i++;
+		if (allowed[i] == NULL) {
+			snprintf(err, len, "unknown field \"%.64s\"", key);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* O[KEY] as a string of at most MAX bytes: absent or null gives NULL (an error if
+ * REQUIRED), as does an empty string when REQUIRED. */
+static int get_string(json_t *o, const char *key, bool required, size_t max, const char **out,
+                      char *err, size_t len)
+{
+	json_t *v = json_object_get(o, key);
+
+	*out = NULL;
+	if (v == NULL || json_is_null(v)) {
+		if (required)
+			snprintf(err, len, "\"%s\" is required", key);
+		return required ? -1 : 0;
+	}
+	if (!json_is_string(v)) {
+		snprintf(err, len, "\"%s\" must be a string", key);
+		return -1;
+	}
+	if (json_string_length(v) > max || (required && json_string_length(v) == 0)) {
+		snprintf(err, len, "\"%s\" must be 1 to %zu bytes", key, max);
+		return -1;
+	}
+	*out = json_string_value(v);
+	return 0;
+}
+
+/* "2026-11-21T12:00:00Z", with optional fraction and a Z or +HH:MM offset, as Unix ms. */
+static int parse_iso(const char *s, int64_t *ms)
+{
+	struct tm tm = {0};
+	const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+	int64_t frac = 0, scale = 100, off = 0;
+	time_t t;
+
+	if (p == NULL)
+		return -1;
+	if (*p == '.') {
+		if (!isdigit((unsigned char)*++p))
+			return -1;
+		for (; isdigit((unsigned char)*p); p++, scale /= 10)
+			frac += (*p - '0') * scale;
+	}
+	if (*p == 'Z' || *p == 'z') {
+		p++;
+	} else if ((*p == '+' || *p == '-') && isdigit((unsigned char)p[1]) &&
+	           isdigit((unsigned char)p[2]) && p[3] == ':' && isdigit((unsigned char)p[4]) &&
+	           isdigit((unsigned char)p[5])) {
+		off = ((p[1] - '0') * 10 + (p[2] - '0')) * 60 + (p[4] - '0') * 10 + (p[5] - '0');
+		off *= *p == '-' ? -60000 : 60000;
+		p += 6;
+	} else {
+		return -1;
+	}
+	if (*p != '\0' || (t = timegm(&tm)) == (time_t)-1)
+		return -1;
+	*ms = (int64_t)t * 1000 + frac - off;
+	return 0;
+}
+
+/* O[KEY] as an ISO 8601 time in Unix ms; absent or null: 0. */
+static int get_time(json_t *o, const char *key, int64_t *out, char *err, size_t len)
+{
+	const char *s;
+
+	*out = 0;
+	if (get_string(o, key, false, 64, &s, err, len) < 0)
+		return -1;
+	if (s != NULL && (parse_iso(s, out) < 0 || *out <= 0)) {
+		snprintf(err, len, "\"%s\": \"%s\" is not a time like 2026-11-21T12:00:00Z", key,
+		         s);
+		return -1;
+	}
+	return 0;
+}
+
+static int name_index(const char *const *names, size_t n, const char *s)
+{
+	for (size_t i = 0; s != NULL && i < n; i++)
+		if (strcmp(names[i], s) == 0)
+			return (int)i;
+	return -1;
+}
+
+
+/* ---- backends ------------------------------------------------------------------------------- */
+
+/* An admin state or weight override set through the API, kept by backend name. */
+struct saved {
+	char name[80];
+	enum admin_state a;
+	int weight; /* STORE_NO_WEIGHT: the configured one */
+};
+
+static struct saved *saved;
+static size_t n_saved;
+
+static struct saved *saved_of(const char *name, bool create)
+{
+	struct saved *v;
+
+	for (size_t i = 0; i < n_saved; i++)
+		if (strcmp(saved[i].name, name) == 0)
+			return &saved[i];
+	if (!create || strlen(name) >= sizeof(saved->name))
+		return NULL;
+	v = realloc(saved, (n_saved + 1) * sizeof(*v));
+	if (v == NULL)
+		return NULL;
+	saved = v;
+	v = &saved[n_saved++];
+	snprintf(v->name, sizeof(v->name), "%s", name);
+	v->a = ADMIN_NONE;
+	v->weight = STORE_NO_WEIGHT;
+	return v;
+}
+
+static void load_saved(const char *backend, enum admin_state a, int weight, int64_t at, void *arg)
+{
+	struct saved *s = saved_of(backend, true);
+
+	if (s == NULL)
+		return;
+	s->a = a;
+	s->weight = weight >= 0 && weight <= WEIGHT_MAX ? weight : STORE_NO_WEIGHT;
+}
+
+static struct backend *backend_named(const char *name, size_t len)
+{
+	for (size_t i = 0; i < server.n_backends; i++) {
+		struct backend *b = server.backends[i];
+
+		if (!b->removed && strlen(b->name) == len && memcmp(b->name, name, len) == 0)
+			return b;
+	}
+	return NULL;
+}
+
+/* The weight B has in the configuration file. */
+static unsigned configured_weight(const struct backend *b)
+{
+	for (size_t i = 0; i < server.conf->n_backends; i++)
+		if (strcmp(server.conf->backends[i].name, b->name) == 0)
+			return (unsigned)server.conf->backends[i].weight;
+	return (unsigned)b->conf.weight;
+}
+
+/* The routing view, as the monitor keeps it: in rotation or not, the weight now. */
+static void refresh(struct backend *b)
+{
+	b->routable = health_routable(&b->health);
+	b->weight =
+	    health_weight(&b->health, &b->conf.health, (unsigned)b->conf.weight, clock_now());
+}
+
+/* Moves B to admin state A and publishes the change (log, incidents) like the monitor does;
+ * false when B was in A already. */
+static bool set_state(struct backend *b, enum admin_state a, const char *why)
+{
+	struct health_event he;
+	struct bus_event ev;
+
+	if (!health_set_admin(&b->health, a, why, clock_now(), &he))
+		return false;
+	ev = (struct bus_event){.backend = b->name, .pool = b->conf.pool, .he = he};
+	bus_emit(&ev);
+	refresh(b);
+	return true;
+}
+
+/* Gives B weight W (STORE_NO_WEIGHT: the configured one); false when it had it already. */
+static bool set_weight(struct backend *b, int w, const char *why)
+{
+	unsigned old = (unsigned)b->conf.weight;
+	unsigned nw = w == STORE_NO_WEIGHT ? configured_weight(b) : (unsigned)w;
+	char text[INCIDENT_TEXT_MAX];
+
+	b->conf.weight = nw;
+	refresh(b);
+	if (old == nw)
+		return false;
+	log_info("backend %s: weight %u -> %u (%s)", b->name, old, nw, why);
+	snprintf(text, sizeof(text), "backend %s: weight %u -> %u (%s)", b->name, old, nw, why);
+	incident_note(b->conf.pool, text, clock_wall());
+	incident_poke();            /* weight 0 takes it out of rotation */
+	session_follow_rotation(b); /* and closes its WebSocket sessions, as a drain does */
+	return true;
+}
+
+void admin_apply(void)
+{
+	token_load();
+	for (size_t i = 0; i < server.n_backends; i++) {
+		struct backend *b = server.backends[i];
+		const struct saved *s = saved_of(b->name, false);
+
+		if (s == NULL || b->removed)
+			continue;
+		if (b->health.admin != s->a)
+			set_state(b, s->a, "restored from state_dir");
+		/* a reload gives back the configured weight: the override wins */
+		if (s->weight != STORE_NO_WEIGHT)
+			set_weight(b, s->weight, "restored from state_dir");
+	}
+	incident_poke();
+}
+
+static json_t *backend_json(const struct backend *b, bool changed)
+{
+	const struct saved *s = saved_of(b->name, false);
+	int w = s != NULL ? s->weight : STORE_NO_WEIGHT;
+
+	return json_pack("{s:s, s:s, s:s, s:s, s:b, s:I, s:o, s:b}", "backend", b->name, "pool",
+	                 b->conf.pool, "admin", admin_state_names[b->health.admin], "state",
+	                 health_state_names[b->health.state], "routable", b->routable, "weight",
+	                 (json_int_t)b->weight, "weight_override",
+	                 w == STORE_NO_WEIGHT ? json_null() : json_integer(w), "changed", changed);
+}
+
+/* {"weight": N} (0..256) or {"weight": null} (back to the configured weight). */
+static int parse_weight(json_t *body, int *w, char *err, size_t len)
+{
+	static const char *const fields[] = {"weight", NULL};
+	json_t *v = json_object_get(body, "weight");
+
+	if (only_fields(body, fields, err, len) < 0)
+		return -1;
+	if (v != NULL && json_is_null(v)) {
+		*w = STORE_NO_WEIGHT;
+		return 0;
+	}
+	if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+	    json_integer_value(v) > WEIGHT_MAX) {
+		snprintf(err, len, "\"weight\" must be an integer from 0 to %d (or null)",
+		         WEIGHT_MAX);
+		return -1;
+	}
+	*w = (int)json_integer_value(v);
+	return 0;
+}
+
+static const struct {
+	const char *name;
+	int admin; /* enum admin_state, or -1: the weight */
+	const char *usage;
+} actions[] = {
+    {"drain", ADMIN_DRAIN, "no new requests; open ones finish"},
+    {"maint", ADMIN_MAINT, "out of rotation, probes go on"},
+    {"ready", ADMIN_NONE, "back to no admin state"},
+    {"weight", -1, "{\"weight\": 0..256} or {\"weight\": null} for the configured one"},
+};
+
+/* POST /api/backends/NAME/ACTION */
+static void backends_route(struct evhttp_request *req, const char *path, void *arg)
+{
+	const char *name = path + strlen("/api/backends/"), *act = strchr(name, '/');
+	static const char *const fields[] = {"reason", NULL};
+	char err[ERR_MAX];
+	struct backend *b;
+	struct saved *s;
+	json_t *body;
+	size_t i = 0;
+	bool changed;
+	int w = 0;
+
+	if (strncmp(path, "/api/backends/", 14) != 0 || act == NULL || act == name) {
+		refuse(req, 404, "not found (POST /api/backends/NAME/drain|maint|ready|weight)");
+		return;
+	}
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+		bad_method(req, "POST");
+		return;
+	}
+	if (!authorized(req))
+		return;
+	while (i < ARRAY_SIZE(actions) && strcmp(actions[i].name, act + 1) != 0)
+		i++;
+	if (i == ARRAY_SIZE(actions)) {
+		refuse(req, 404, "unknown action \"%.64s\" (drain, maint, ready or weight)",
+		       act + 1);
+		return;
+	}
+	b = backend_named(name, (size_t)(act - name));
+	if (b == NULL) {
+		refuse(req, 404, "unknown backend \"%.*s\"",
+		       (int)(act - name > 64 ? 64 : act - name), name);
+		return;
+	}
+	body = body_object(req, actions[i].admin < 0, err, sizeof(err));
+	if (body == NULL ||
+	    (actions[i].admin < 0 ? parse_weight(body, &w, err, sizeof(err))
+	                          : only_fields(body, fields, err, sizeof(err))) < 0) {
+		json_decref(body);
+		refuse(req, 400, "%s", err);
+		return;
+	}
+	s = saved_of(b->name, true);
+	if (s == NULL) {
+		json_decref(body);
+		reply_json(req, 500, NULL);
+		return;
+	}
+	if (actions[i].admin < 0) {
+		changed = set_weight(b, w, REASON);
+		s->weight = w;
+	} else {
+		const char *why = json_string_value(json_object_get(body, "reason"));
+
+		changed = set_state(b, (enum admin_state)actions[i].admin,
+		                    why != NULL && *why ? why : REASON);
+		s->a = (enum admin_state)actions[i].admin;
+	}
+	json_decref(body);
+	store_put_admin(b->name, s->a, s->weight, clock_wall());
+	answer_stored(req, 200, backend_json(b, changed));
+}
+
+/* ---- incidents ------------------------------------------------------------------------------- */
+
+static void add_incident(const struct incident *inc, void *arg)
+{
+	json_array_append_new(arg, incident_json(inc));
+}
+
+/* GET /api/incidents?limit=N */
+static void list_incidents(struct evhttp_request *req)
+{
+	const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+	struct evkeyvalq kv = {0};
+	const char *lim = NULL;
+	long long limit = LIMIT_DEFAULT;
+	json_t *arr;
+	char *end;
+
+	TAILQ_INIT(&kv);
+	if (q != NULL && evhttp_parse_query_str(q, &kv) == 0)
+		lim = evhttp_find_header(&kv, "limit");
+	if (lim != NULL) {
+		errno = 0;
+		limit = strtoll(lim, &end, 10);
+		if (*lim == '\0' || *end != '\0' || errno != 0 || limit < 0 || limit > LIMIT_MAX) {
+			evhttp_clear_headers(&kv);
+			refuse(req, 400, "limit must be 0 (all kept) to %d", LIMIT_MAX);
+			return;
+		}
+	}
+	evhttp_clear_headers(&kv);
+	arr = json_array();
+	if (arr != NULL)
+		incident_foreach((size_t)limit, add_incident, arr);
+	reply_json(req, 200, arr != NULL ? json_pack("{s:o}", "incidents", arr) : NULL);
+}
+
+/* POST /api/incidents: a manual incident (planned maintenance, announced in advance). */
+static void open_incident(struct evhttp_request *req)
+{
+	static const char *const fields[] = {"title",         "message",     "pool", "severity",
+	                                     "planned_start", "planned_end", NULL};
+	struct incident_manual m = {0};
+	const char *sev = NULL;
+	char err[ERR_MAX], loc[64];
+	json_t *body;
+	int64_t id;
+
+	if (!authorized(req))
+		return;
+	body = body_object(req, true, err, sizeof(err));
+	if (body == NULL || only_fields(body, fields, err, sizeof(err)) < 0 ||
+	    get_string(body, "title", true, sizeof(((struct incident *)0)->title) - 1, &m.title,
+	               err, sizeof(err)) < 0 ||
+	    get_string(body, "message", false, INCIDENT_TEXT_MAX - 1, &m.message, err,
+	               sizeof(err)) < 0 ||
+	    get_string(body, "pool", false, 64, &m.pool, err, sizeof(err)) < 0 ||
+	    get_string(body, "severity", false, 32, &sev, err, sizeof(err)) < 0 ||
+	    get_time(body, "planned_start", &m.planned_start, err, sizeof(err)) < 0 ||
+	    get_time(body, "planned_end", &m.planned_end, err, sizeof(err)) < 0)
+		goto bad;
+	if (m.pool != NULL && *m.pool != '\0' && server_pool(m.pool) == NULL) {
+		snprintf(err, sizeof(err), "\"pool\": no pool \"%s\" is configured", m.pool);
+		goto bad;
+	}
+	m.severity = sev != NULL            ? name_index(pool_status_names, PS_COUNT, sev)
+	             : m.planned_start != 0 ? PS_OPERATIONAL
+	                                    : PS_DEGRADED;
+	if (m.severity < 0) {
+		snprintf(
+		    err, sizeof(err),
+		    "\"severity\" must be operational, degraded, partial_outage or major_outage");
+		goto bad;
+	}
+	if ((m.planned_end != 0 && m.planned_start == 0) ||
+	    (m.planned_end != 0 && m.planned_end <= m.planned_start)) {
+		snprintf(err, sizeof(err), "\"planned_end\" needs a \"planned_start\" before it");
+		goto bad;
+	}
+	id = incident_open_manual(&m, clock_wall());
+	json_decref(body);
+	if (id < 0) {
+		reply_json(req, 500, NULL);
+		return;
+	}
+	snprintf(loc, sizeof(loc), "/api/incidents/%lld", (long long)id);
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Location", loc);
+	answer_stored(req, 201, incident_json(incident_get(id)));
+	return;
+bad:
+	json_decref(body);
+	refuse(req, 400, "%s", err);
+}
+
+/* POST /api/incidents/ID/updates */
+static void update_incident(struct evhttp_request *req, int64_t id)
+{
+	static const char *const fields[] = {"status", "message", "eta", "next_update", NULL};
+	const char *status = NULL, *msg = NULL;
+	struct incident_entry e;
+	char err[ERR_MAX];
+	int64_t eta, next;
+	json_t *body, *j;
+	int s;
+
+	if (!authorized(req))
+		return;
+	if (incident_get(id) == NULL) {
+		refuse(req, 404, "no incident %lld", (long long)id);
+		return;
+	}
+	body = body_object(req, true, err, sizeof(err));
+	if (body == NULL || only_fields(body, fields, err, sizeof(err)) < 0 ||
+	    get_string(body, "status", true, 32, &status, err, sizeof(err)) < 0 ||
+	    get_string(body, "message", true, INCIDENT_TEXT_MAX - 1, &msg, err, sizeof(err)) < 0 ||
+	    get_time(body, "eta", &eta, err, sizeof(err)) < 0 ||
+	    get_time(body, "next_update", &next, err, sizeof(err)) < 0) {
+		json_decref(body);
+		refuse(req, 400, "%s", err);
+		return;
+	}
+	s = name_index(update_status_names, UPD_COUNT, status);
+	if (s < 0) {
+		json_decref(body);
+		refuse(req, 400,
+		       "\"status\" must be investigating, identified, monitoring or resolved");
+		return;
+	}
+	if (incident_update(id, (enum update_status)s, msg, eta, next, clock_wall(), &e) < 0) {
+		json_decref(body);
+		reply_json(req, 500, NULL);
+		return;
+	}
+	json_decref(body);
+	j = incident_entry_json(&e);
+	if (j != NULL && json_object_set_new(j, "incident", json_integer(id)) < 0) {
+		json_decref(j);
+		j = NULL;
+	}
+	answer_stored(req, 201, j);
+}
+
+/* "/ID" or "/ID/updates" after /api/incidents: the id (0: not one) and the rest. */
+static int64_t incident_path(const char *p, const char **rest)
+{
+	int64_t id = 0;
+
+	if (*p++ != '/' || !isdigit((unsigned char)*p))
+		return 0;
+	for (; isdigit((unsigned char)*p); p++) {
+		if (id > (INT64_MAX - 9) / 10)
+			return 0;
+		id = id * 10 + (*p - '0');
+	}
+	*rest = p;
+	return id;
+}
+
+static void incidents_route(struct evhttp_request *req, const char *path, void *arg)
+{
+	enum evhttp_cmd_type m = evhttp_request_get_command(req);
+	bool get = m == EVHTTP_REQ_GET || m == EVHTTP_REQ_HEAD;
+	const char *p = path + strlen("/api/incidents"), *rest = "";
+	int64_t id;
+
+	if (strcmp(p, "") == 0 || strcmp(p, "/") == 0) {
+		if (get)
+			list_incidents(req);
+		else if (m == EVHTTP_REQ_POST)
+			open_incident(req);
+		else
+			bad_method(req, "GET, HEAD, POST");
+		return;
+	}
+	id = incident_path(p, &rest);
+	if (id <= 0 || (strcmp(rest, "") != 0 && strcmp(rest, "/updates") != 0)) {
+		refuse(req, 404,
+		       "not found (/api/incidents, /api/incidents/ID, "
+		       "/api/incidents/ID/updates)");
+		return;
+	}
+	if (*rest == '\0' && !get) {
+		bad_method(req, "GET, HEAD");
+	} else if (*rest != '\0' && m != EVHTTP_REQ_POST) {
+		bad_method(req, "POST");
+	} else if (*rest != '\0') {
+		update_incident(req, id);
+	} else if (incident_get(id) == NULL) {
+		refuse(req, 404, "no incident %lld", (long long)id);
+	} else {
+		reply_json(req, 200, incident_json(incident_get(id)));
+	}
+}
+
+/* ---- lifecycle ------------------------------------------------------------------------------ */
+
+int admin_init(char *err, size_t errlen)
+{
+	if (store_load_admin(load_saved, NULL) < 0) {
+		snprintf(err, errlen, "cannot read the stored admin states");
+		return -1;
+	}
+	if (status_route("/api/backends", backends_route, NULL) < 0 ||
+	    status_route("/api/incidents", incidents_route, NULL) < 0) {
+		snprintf(err, errlen, "the status listener's route table is full");
+		return -1;
+	}
+	if (n_saved > 0)
+		log_info("admin: %zu stored admin state%s to restore by name", n_saved,
+		         n_saved == 1 ? "" : "s");
+	return 0;
+}
+
+void admin_deinit(void)
+{
+	free(saved);
+	saved = NULL;
+	n_saved = 0;
+	token.set = false;
+}

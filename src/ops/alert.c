@@ -1,0 +1,1242 @@
+/* Alert channels: events in (incidents, the bus), filtered per channel, queued, and
+ * delivered one at a time per channel on the loop (curlev.c), retried with a backoff.
+ *
+ *   on_incident, on_bus ──► (next loop turn) eval_cb ──► dispatch ──► channel_offer
+ *   channel_offer: alert_wanted, alert_rate_take, queue ──► pump ──► attempt ──► curlev
+ *   attempt_done ──► delivered | retry timer ──► attempt | dropped ──► pump (next one) */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <event2/event.h>
+#include <jansson.h>
+
+#include "util.h"
+#include "clock.h"
+#include "ops/alert.h"
+#include "bus.h"
+#include "health/curlev.h"
+#include "health/health.h"
+#include "log.h"
+#include "metrics.h"
+#include "health/monitor.h"
+#include "server.h"
+#include "ops/status.h"
+
+#define ALERT_USER_AGENT  "nodegate-alert"
+#define ALERT_REACHED_MAX 64         /* incidents remembered per channel for their resolve */
+#define ALERT_BACKOFF_MAX 3600000ULL /* ms */
+#define ALERT_TEST_TRIES  3          /* --test-alert: one attempt, at most two retries */
+#define ALERT_SECRET_MAX  4096
+#define PD_DEFAULT_URL    "https://events.pagerduty.com/v2/enqueue"
+
+const char *const alert_result_names[AR_COUNT] = {
+    [AR_DELIVERED] = "delivered",       [AR_FAILED] = "failed",         [AR_DROPPED] = "dropped",
+    [AR_RATE_LIMITED] = "rate_limited", [AR_QUEUE_FULL] = "queue_full",
+};
+
+/* ---- the decisions ----------------------------------------------------------------------- */
+
+enum severity alert_severity(int pool_status)
+{
+	static const enum severity of[PS_COUNT] = {
+	    [PS_OPERATIONAL] = SEV_INFO,
+	    [PS_DEGRADED] = SEV_WARNING,
+	    [PS_PARTIAL_OUTAGE] = SEV_ERROR,
+	    [PS_MAJOR_OUTAGE] = SEV_CRITICAL,
+	};
+
+	return pool_status >= 0 && pool_status < PS_COUNT ? of[pool_status] : SEV_WARNING;
+}
+
+int alert_event_of(const struct health_event *he)
+{
+	/* a node under an admin state is ops' business: its health moves are not news */
+	enum notify_event e = he->kind == HE_TRANSITION && he->admin_to != ADMIN_NONE
+	                          ? NOTIFY_COUNT
+	                          : bus_notify_event(he);
+
+	return e == NOTIFY_COUNT ? -1 : (int)e;
+}
+
+bool alert_wanted(unsigned on_mask, int min_severity, const struct alert_event *ev, bool reached)
+{
+	if (ev->event == ALERT_TEST)
+		return true;
+	if (ev->event < 0 || ev->event >= NOTIFY_COUNT || !(on_mask & 1u << ev->event))
+		return false;
+	if (ev->event == NOTIFY_GRACE_EXPIRED)
+		return true;
+	if (ev->event == NOTIFY_INCIDENT_RESOLVED)
+		return reached;
+	return (int)ev->severity >= min_severity;
+}
+
+bool alert_rate_take(struct alert_rate *r, uint64_t per_minute, uint64_t now)
+{
+	uint64_t cap = per_minute * 60000;
+
+	if (per_minute == 0)
+		return true;
+	if (!r->started || r->milli > cap) {
+		r->started = true;
+		r->milli = cap;
+		r->last = now;
+	}
+	if (now > r->last) {
+		uint64_t add = (now - r->last) * per_minute;
+		r->milli = add >= cap - r->milli ? cap : r->milli + add;
+		r->last = now;
+	}
+	if (r->milli < 60000)
+		return false;
+	r->milli -= 60000;
+	return true;
+}
+
+uint64_t alert_backoff(uint64_t base, unsigned failures)
+{
+	uint64_t ms = base;
+
+	for (unsigned i = 1; i < failures && ms < ALERT_BACKOFF_MAX; i++)
+		ms *= 2;
+	return ms < ALERT_BACKOFF_MAX ? ms : ALERT_BACKOFF_MAX;
+}
+
+/* ---- the messages ------------------------------------------------------------------------ */
+
+static const char *event_name(int event)
+{
+	return event >= 0 && event < NOTIFY_COUNT ? notify_event_names[event] : "test";
+}
+
+static const char *sev_name(enum severity s)
+{
+	return s < SEV_COUNT ? severity_names[s] : "warning";
+}
+
+/* The pool status a message names: the event's, or the one its severity stands for. */
+static const char *status_name(const struct alert_event *ev)
+{
+	if (ev->event == ALERT_TEST)
+		return "test";
+	if (ev->event == NOTIFY_INCIDENT_RESOLVED)
+		return pool_status_names[PS_OPERATIONAL];
+	if (ev->status >= 0 && ev->status < PS_COUNT)
+		return pool_status_names[ev->status];
+	return "unknown";
+}
+
+static const char *pool_or_all(const struct alert_event *ev)
+{
+	return ev->pool[0] != '\0' ? ev->pool : "all pools";
+}
+
+void alert_summary(const struct alert_event *ev, char *buf, size_t len)
+{
+	const char *sev = sev_name(ev->severity), *pool = pool_or_all(ev);
+	long long id = (long long)ev->incident;
+
+	switch (ev->event) {
+	case NOTIFY_INCIDENT_OPEN:
+		snprintf(buf, len, "[%s] incident %lld opened: %s", sev, id, ev->title);
+		break;
+	case NOTIFY_INCIDENT_UPDATE:
+		snprintf(buf, len, "[%s] incident %lld updated: %s", sev, id, ev->reason);
+		break;
+	case NOTIFY_INCIDENT_RESOLVED:
+		snprintf(buf, len, "[%s] incident %lld resolved: %s", sev, id, ev->title);
+		break;
+	case NOTIFY_GRACE_EXPIRED:
+		snprintf(buf, len, "[%s] %s: %s did not sync within its sync grace (%s)", sev, pool,
+		         ev->backend, ev->reason);
+		break;
+	case NOTIFY_BACKEND_DOWN:
+		snprintf(buf, len, "[%s] %s: %s left rotation: %s -> %s (%s)", sev, pool,
+		         ev->backend, ev->old_state, ev->new_state, ev->reason);
+		break;
+	case NOTIFY_BACKEND_UP:
+		snprintf(buf, len, "[%s] %s: %s back in rotation: %s -> %s (%s)", sev, pool,
+		         ev->backend, ev->old_state, ev->new_state, ev->reason);
+		break;
+	default:
+		snprintf(buf, len, "[%s] %s", sev, ev->reason);
+		break;
+	}
+}
+
+void alert_subject(const struct alert_event *ev, char *buf, size_t len)
+{
+	snprintf(buf, len, "[nodegate] %s: %s", pool_or_all(ev), status_name(ev));
+}
+
+static json_t *str_or_null(const char *s)
+{
+	return s != NULL && s[0] != '\0' ? status_json_text(s) : json_null();
+}
+
+static char *dump(json_t *doc)
+{
+	char *out = doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL;
+
+	json_decref(doc);
+	return out;
+}
+
+static void iso(int64_t ms, char *buf, size_t len)
+{
+	incident_iso(ms, buf, len);
+}
+
+char *alert_body_webhook(const struct alert_event *ev, const char *status_url)
+{
+	char at[32];
+
+	iso(ev->at, at, sizeof(at));
+	return dump(
+	    json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:s, s:s, s:o}", "event",
+	              event_name(ev->event), "severity", sev_name(ev->severity), "incident",
+	              ev->incident > 0 ? json_integer(ev->incident) : json_null(), "pool",
+	              str_or_null(ev->pool), "backend", str_or_null(ev->backend), "old_state",
+	              str_or_null(ev->old_state), "new_state", str_or_null(ev->new_state),
+	              "verdict", str_or_null(ev->verdict), "reason", str_or_null(ev->reason),
+	              "title", str_or_null(ev->title), "status", status_name(ev), "time", at,
+	              "status_url", str_or_null(status_url)));
+}
+
+/* Slack's attachment colours: green for good news, then by severity. */
+static const char *slack_colour(const struct alert_event *ev)
+{
+	static const char *const by_sev[SEV_COUNT] = {
+	    [SEV_INFO] = "#439fe0",
+	    [SEV_WARNING] = "#daa038",
+	    [SEV_ERROR] = "#e8590c",
+	    [SEV_CRITICAL] = "#d00000",
+	};
+
+	if (ev->event == NOTIFY_INCIDENT_RESOLVED || ev->event == NOTIFY_BACKEND_UP)
+		return "#2eb886";
+	return by_sev[ev->severity < SEV_COUNT ? ev->severity : SEV_WARNING];
+}
+
+static void slack_field(json_t *fields, const char *title, const char *value)
+{
+	if (value != NULL && value[0] != '\0')
+		json_array_append_new(fields, json_pack("{s:s, s:o, s:b}", "title", title, "value",
+		                                        status_json_text(value), "short", 1));
+}
+
+char *alert_body_slack(const struct alert_event *ev, const char *status_url)
+{
+	char summary[INCIDENT_TEXT_MAX + 256], id[32] = "";
+	json_t *fields = json_array(), *doc;
+
+	if (fields == NULL)
+		return NULL;
+	alert_summary(ev, summary, sizeof(summary));
+	if (ev->incident > 0)
+		snprintf(id, sizeof(id), "%lld", (long long)ev->incident);
+	slack_field(fields, "Pool", ev->pool);
+	slack_field(fields, "Status", status_name(ev));
+	slack_field(fields, "Backend", ev->backend);
+	slack_field(fields, "Incident", id);
+	slack_field(fields, "Severity", sev_name(ev->severity));
+	slack_field(fields, "Status page", status_url);
+	doc = json_pack("{s:o, s:[{s:s, s:s, s:o, s:o, s:s, s:I}]}", "text",
+	                status_json_text(summary), "attachments", "color", slack_colour(ev),
+	                "fallback", event_name(ev->event), "title",
+	                status_json_text(ev->title[0] ? ev->title : event_name(ev->event)),
+	                "fields", fields, "footer", "nodegate", "ts", (json_int_t)(ev->at / 1000));
+	/* the attachment's title links the status page */
+	if (doc != NULL && status_url != NULL && status_url[0] != '\0')
+		json_object_set_new(json_array_get(json_object_get(doc, "attachments"), 0),
+		                    "title_link", status_json_text(status_url));
+	return dump(doc);
+}
+
+static void dedup_key(const struct alert_event *ev, char *buf, size_t len)
+{
+	if (ev->incident > 0)
+		snprintf(buf, len, "nodegate-incident-%lld", (long long)ev->incident);
+	else
+		snprintf(buf, len, "nodegate-%s-%s", ev->pool[0] ? ev->pool : "all",
+		         ev->backend[0] ? ev->backend : event_name(ev->event));
+}
+
+char *alert_body_pagerduty(const struct alert_event *ev, const char *status_url,
+                           const char *routing_key)
+{
+	char summary[INCIDENT_TEXT_MAX + 256], key[200], at[32];
+	json_t *doc, *links;
+
+	alert_summary(ev, summary, sizeof(summary));
+	dedup_key(ev, key, sizeof(key));
+	iso(ev->at, at, sizeof(at));
+	doc = json_pack("{s:s, s:s, s:s, s:{s:o, s:s, s:s, s:s, s:o, s:s, s:{s:s, s:o, s:o, s:o}}}",
+	                "routing_key", routing_key != NULL ? routing_key : "", "event_action",
+	                ev->event == NOTIFY_INCIDENT_RESOLVED ? "resolve" : "trigger", "dedup_key",
+	                key, "payload", "summary", status_json_text(summary), "source", "nodegate",
+	                "severity", sev_name(ev->severity), "timestamp", at, "component",
+	                str_or_null(ev->backend), "class", event_name(ev->event), "custom_details",
+	                "status", status_name(ev), "pool", str_or_null(ev->pool), "reason",
+	                str_or_null(ev->reason), "title", str_or_null(ev->title));
+	if (doc != NULL && status_url != NULL && status_url[0] != '\0') {
+		links = json_pack("[{s:s, s:s}]", "href", status_url, "text", "status page");
+		json_object_set_new(doc, "links", links != NULL ? links : json_array());
+	}
+	return dump(doc);
+}
+
+/* Appends "NAME: VALUE\r\n" to the body when VALUE is set. */
+static void mail_line(char **p, size_t *left, const char *name, const char *value)
+{
+	int n;
+
+	if (value == NULL || value[0] == '\0' || *left == 0)
+		return;
+	n = snprintf(*p, *left, "%-12s %s\r\n", name, value);
+	if (n < 0 || (size_t)n >= *left)
+		n = (int)*left - 1;
+	*p += n;
+	*left -= (size_t)n;
+}
+
+char *alert_body_email(const struct alert_event *ev, const char *status_url, const char *from,
+                       const char *to)
+{
+	size_t cap = 8192 + 4 * INCIDENT_TEXT_MAX, left;
+	char *out = malloc(cap), *p, subject[200], date[64], at[32],
+	     summary[INCIDENT_TEXT_MAX + 256];
+	char id[32] = "", change[80] = "";
+	time_t t = (time_t)(ev->at / 1000);
+	struct tm tm;
+	int n;
+
+	if (out == NULL)
+		return NULL;
+	alert_subject(ev, subject, sizeof(subject));
+	alert_summary(ev, summary, sizeof(summary));
+	gmtime_r(&t, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
+	iso(ev->at, at, sizeof(at));
+	if (ev->incident > 0)
+		snprintf(id, sizeof(id), "%lld", (long long)ev->incident);
+	if (ev->old_state[0] != '\0' || ev->new_state[0] != '\0')
+		snprintf(change, sizeof(change), "%s -> %s", ev->old_state[0] ? ev->old_state : "?",
+		         ev->new_state[0] ? ev->new_state : "?");
+	n = snprintf(out, cap,
+	             "From: %s\r\nTo: %s\r\nSubject: %s\r\nDate: %s\r\nMIME-Version: 1.0\r\n"
+	             "Content-Type: text/plain; charset=utf-8\r\n"
+	             "Content-Transfer-Encoding: 8bit\r\nAuto-Submitted: auto-generated\r\n"
+	             "X-Nodegate-Event: %s\r\n\r\n%s\r\n\r\n",
+	             from, to, subject, date, event_name(ev->event), summary);
+	if (n < 0 || (size_t)n >= cap) {
+		free(out);
+		return NULL;
+	}
+	p = out + n;
+	left = cap - (size_t)n;
+	mail_line(&p, &left, "Event:", event_name(ev->event));
+	mail_line(&p, &left, "Pool:", ev->pool);
+	mail_line(&p, &left, "Status:", status_name(ev));
+	mail_line(&p, &left, "Severity:", sev_name(ev->severity));
+	mail_line(&p, &left, "Backend:", ev->backend);
+	mail_line(&p, &left, "Change:", change);
+	mail_line(&p, &left, "Verdict:", ev->verdict);
+	mail_line(&p, &left, "Reason:", ev->reason);
+	mail_line(&p, &left, "Incident:", id);
+	mail_line(&p, &left, "Time:", at);
+	mail_line(&p, &left, "Status page:", status_url);
+	return out;
+}
+
+/* ---- channels ---------------------------------------------------------------------------- */
+
+/* A channel's settings, secrets included, built from its [alert] section. A transfer in
+ * flight keeps the settings it started with until it ends (a reload may swap them). */
+struct chan_conf {
+	int type;               /* enum alert_type */
+	char *url;              /* webhook, slack, pagerduty; email: smtp_url */
+	struct curl_slist *hdr; /* HTTP: Content-Type and the extra headers */
+	char *routing_key;      /* pagerduty */
+	char *from, *to;        /* email: as written (the To: header) */
+	struct curl_slist *rcpt;
+	char *username, *password;
+	bool starttls, tls_verify;
+	char *tls_ca;
+	unsigned on_mask;
+	int min_severity;
+	uint64_t rate_limit, timeout, retries, retry_backoff, queue_size;
+};
+
+struct msg {
+	TAILQ_ENTRY(msg) link;
+	struct alert_event ev;
+	unsigned tries;    /* attempts made */
+	char last[200];    /* why the last attempt failed */
+	uint64_t first_at; /* ms (monotonic) of the first attempt */
+};
+TAILQ_HEAD(msg_queue, msg);
+
+struct channel {
+	char *name;
+	struct chan_conf *cf;     /* the settings now */
+	struct chan_conf *flight; /* the settings of the transfer in flight, NULL when none */
+	struct msg_queue queue;   /* waiting, oldest first */
+	size_t n_queued;
+	struct msg *cur; /* in flight, or waiting for its retry */
+	struct curlev_job job;
+	char errbuf[CURL_ERROR_SIZE];
+	char *body; /* of the attempt in flight */
+	size_t body_len, body_off;
+	uint64_t started; /* ms (monotonic) the attempt started */
+	struct event *retry;
+	struct alert_rate rate;
+	int64_t reached[ALERT_REACHED_MAX]; /* incidents that reached min_severity (a ring) */
+	size_t n_reached;
+	uint64_t counts[AR_COUNT];
+	bool seen; /* alert_apply: still configured */
+};
+
+struct pending {
+	struct alert_event ev;
+};
+
+static struct {
+	struct event_base *base;
+	bool on; /* alert_init done */
+	struct channel **ch;
+	size_t n_ch;
+	char *status_url;         /* linked from messages; NULL when there is no status page */
+	struct event *ev_eval;    /* bus events are judged on the next loop turn */
+	struct alert_event *pend; /* bus events waiting for it */
+	size_t n_pend, cap_pend;
+	void (*on_final)(struct channel *ch, bool ok); /* --test-alert */
+} G;
+
+
+static void copy(char *dst, size_t cap, const char *src)
+{
+	snprintf(dst, cap, "%s", src != NULL ? src : "");
+}
+
+static void chan_conf_free(struct chan_conf *cf)
+{
+	if (cf == NULL)
+		return;
+	free(cf->url);
+	curl_slist_free_all(cf->hdr);
+	if (cf->routing_key != NULL)
+		explicit_bzero(cf->routing_key, strlen(cf->routing_key));
+	free(cf->routing_key);
+	free(cf->from);
+	free(cf->to);
+	curl_slist_free_all(cf->rcpt);
+	free(cf->username);
+	if (cf->password != NULL)
+		explicit_bzero(cf->password, strlen(cf->password));
+	free(cf->password);
+	free(cf->tls_ca);
+	free(cf);
+}
+
+/* The first line of PATH (a secret: never logged), without its line end. */
+static char *read_secret(const char *path, char *err, size_t errlen)
+{
+	char buf[ALERT_SECRET_MAX];
+	FILE *f = fopen(path, "r");
+
+	if (f == NULL) {
+		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (fgets(buf, sizeof(buf), f) == NULL)
+		buf[0] = '\0';
+	fclose(f);
+	buf[strcspn(buf, "\r\n")] = '\0';
+	if (buf[0] == '\0') {
+		snprintf(err, errlen, "%s: empty (expected the secret on its first line)", path);
+		return NULL;
+	}
+	char *s = strdup(buf);
+	explicit_bzero(buf, sizeof(buf));
+	return s;
+}
+
+/* Trims blanks around S in place. */
+static char *trim(char *s)
+{
+	char *end;
+
+	s += strspn(s, " \t");
+	end = s + strlen(s);
+	while (end > s && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r' || end[-1] == '\n'))
+		*--end = '\0';
+	return s;
+}
+
+/* Appends each item of LIST (separated by SEP) to *OUT, trimmed, skipping empty ones and
+ * lines starting with '#'. */
+static int append_items(struct curl_slist **out, const char *list, const char *sep)
+{
+	char *dup = strdup(list), *save = NULL;
+
+	if (dup == NULL)
+		return -1;
+	for (char *it = strtok_r(dup, sep, &save); it != NULL; it = strtok_r(NULL, sep, &save)) {
+		char *v = trim(it);
+		struct curl_slist *n;
+
+		if (*v == '\0' || *v == '#')
+			continue;
+		if ((n = curl_slist_append(*out, v)) == NULL) {
+			free(dup);
+			return -1;
+		}
+		*out = n;
+	}
+	explicit_bzero(dup, strlen(list));
+	free(dup);
+	return 0;
+}
+
+/* The extra headers of A: headers, then headers_file (read now: a reload re-reads it). */
+static int build_headers(struct chan_conf *cf, const struct conf_alert *a, char *err, size_t errlen)
+{
+	if (append_items(&cf->hdr, "Content-Type: application/json", ";") < 0 ||
+	    (a->headers != NULL && append_items(&cf->hdr, a->headers, ";") < 0))
+		goto oom;
+	if (a->headers_file != NULL) {
+		FILE *f = fopen(a->headers_file, "r");
+		char line[ALERT_SECRET_MAX];
+
+		if (f == NULL) {
+			snprintf(err, errlen, "%s: cannot open: %s", a->headers_file,
+			         strerror(errno));
+			return -1;
+		}
+		while (fgets(line, sizeof(line), f) != NULL)
+			if (append_items(&cf->hdr, line, "\n") < 0) {
+				fclose(f);
+				goto oom;
+			}
+		explicit_bzero(line, sizeof(line));
+		fclose(f);
+	}
+	return 0;
+oom:
+	snprintf(err, errlen, "out of memory");
+	return -1;
+}
+
+
+static int build_email(struct chan_conf *cf, const struct conf_alert *a, char *err, size_t errlen)
+{
+	size_t len = 1;
+
+	cf->url = strdup(a->smtp_url);
+	cf->from = strdup(a->from);
+	cf->starttls = a->starttls;
+	if (cf->url == NULL || cf->from == NULL || append_items(&cf->rcpt, a->to, ",") < 0 ||
+	    (a->username != NULL && (cf->username = strdup(a->username)) == NULL))
+		goto oom;
+	/* the To: header, "a@x, b@y" */
+	for (const struct curl_slist *r = cf->rcpt; r != NULL; r = r->next)
+		len += strlen(r->data) + 2;
+	if ((cf->to = calloc(1, len)) == NULL)
+		goto oom;
+	for (const struct curl_slist *r = cf->rcpt; r != NULL; r = r->next) {
+		strcat(cf->to, r->data);
+		if (r->next != NULL)
+			strcat(cf->to, ", ");
+	}
+	if (a->password_file != NULL &&
+	    (cf->password = read_secret(a->password_file, err, errlen)) == NULL)
+		return -1;
+	return 0;
+oom:
+	snprintf(err, errlen, "out of memory");
+	return -1;
+}
+
+/* The settings of A, its secrets read now; NULL with ERR ("[alert NAME] KEY: why"). */
+static struct chan_conf *chan_conf_new(const struct conf_alert *a, char *err, size_t errlen)
+{
+	struct chan_conf *cf = calloc(1, sizeof(*cf));
+	char why[400] = "out of memory";
+	int rc = 0;
+
+	if (cf == NULL)
+		goto fail;
+	cf->type = a->type;
+	cf->tls_verify = a->tls_verify;
+	cf->tls_ca = dup_or_null(a->tls_ca);
+	cf->on_mask = a->on_mask;
+	cf->min_severity = a->min_severity;
+	cf->rate_limit = a->rate_limit;
+	cf->timeout = a->timeout;
+	cf->retries = a->retries;
+	cf->retry_backoff = a->retry_backoff;
+	cf->queue_size = a->queue_size;
+	if (a->type == ALERT_EMAIL) {
+		rc = build_email(cf, a, why, sizeof(why));
+	} else {
+		cf->url = strdup(a->url != NULL ? a->url : PD_DEFAULT_URL);
+		rc = cf->url == NULL ? -1 : build_headers(cf, a, why, sizeof(why));
+	}
+	if (rc == 0 && a->type == ALERT_PAGERDUTY) {
+		cf->routing_key = a->routing_key_file != NULL
+		                      ? read_secret(a->routing_key_file, why, sizeof(why))
+		                      : strdup(a->routing_key);
+		rc = cf->routing_key == NULL ? -1 : 0;
+	}
+	if (rc == 0 && (a->tls_ca == NULL || cf->tls_ca != NULL))
+		return cf;
+fail:
+	snprintf(err, errlen, "[alert %s]: %s", a->name, why);
+	chan_conf_free(cf);
+	return NULL;
+}
+
+/* ---- delivery ---------------------------------------------------------------------------- */
+
+static void count(struct channel *ch, enum alert_result r)
+{
+	ch->counts[r]++;
+}
+
+/* A line in the event's incident timeline, if it has one. */
+static void timeline(const struct alert_event *ev, const char *text)
+{
+	if (ev->incident > 0 && incident_add_line(ev->incident, ENTRY_ACTION, text, clock_wall()) < 0)
+		log_debug("alert: incident %lld is gone: %s", (long long)ev->incident, text);
+}
+
+static void what(const struct alert_event *ev, char *buf, size_t len)
+{
+	if (ev->incident > 0)
+		snprintf(buf, len, "%s of incident %lld", event_name(ev->event),
+		         (long long)ev->incident);
+	else if (ev->backend[0] != '\0')
+		snprintf(buf, len, "%s of backend %s", event_name(ev->event), ev->backend);
+	else
+		snprintf(buf, len, "%s", event_name(ev->event));
+}
+
+static void pump(struct channel *ch);
+
+static void finish(struct channel *ch, bool ok)
+{
+	struct msg *m = ch->cur;
+	char line[INCIDENT_TEXT_MAX], w[128];
+
+	what(&m->ev, w, sizeof(w));
+	if (ok) {
+		snprintf(line, sizeof(line), "alert %s: delivered (%s, %u %s)", ch->name, m->last,
+		         m->tries, m->tries == 1 ? "try" : "tries");
+	} else {
+		count(ch, AR_DROPPED);
+		snprintf(line, sizeof(line), "alert %s: dropped after %u %s: %s", ch->name,
+		         m->tries, m->tries == 1 ? "try" : "tries", m->last);
+		log_warn("alert %s: %s dropped after %u tries: %s", ch->name, w, m->tries, m->last);
+	}
+	timeline(&m->ev, line);
+	if (G.on_final != NULL)
+		G.on_final(ch, ok);
+	ch->cur = NULL;
+	free(m);
+	pump(ch);
+}
+
+static void attempt(struct channel *ch);
+
+static void retry_cb(evutil_socket_t fd, short what_, void *arg)
+{
+	attempt(arg);
+}
+
+/* The attempt failed with WHY: retried after the backoff while tries are left. */
+static void attempt_failed(struct channel *ch, const char *why)
+{
+	struct msg *m = ch->cur;
+	uint64_t tries = G.on_final != NULL && ch->cf->retries + 1 > ALERT_TEST_TRIES
+	                     ? ALERT_TEST_TRIES
+	                     : ch->cf->retries + 1;
+	char w[128];
+
+	copy(m->last, sizeof(m->last), why);
+	count(ch, AR_FAILED);
+	what(&m->ev, w, sizeof(w));
+	if (m->tries >= tries) {
+		log_warn("alert %s: %s: try %u failed: %s", ch->name, w, m->tries, why);
+		finish(ch, false);
+		return;
+	}
+	uint64_t ms = alert_backoff(ch->cf->retry_backoff, m->tries);
+	struct timeval tv = {.tv_sec = (time_t)(ms / 1000),
+	                     .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+
+	log_warn("alert %s: %s: try %u failed: %s; retry in %llums", ch->name, w, m->tries, why,
+	         (unsigned long long)ms);
+	evtimer_add(ch->retry, &tv);
+}
+
+static void flight_end(struct channel *ch)
+{
+	if (ch->job.easy != NULL)
+		curl_easy_cleanup(ch->job.easy);
+	ch->job.easy = NULL;
+	free(ch->body);
+	ch->body = NULL;
+	if (ch->flight != ch->cf)
+		chan_conf_free(ch->flight);
+	ch->flight = NULL;
+}
+
+/* curlev: the attempt ended. HTTP needs a 2xx; SMTP a transfer without error. */
+static void attempt_done(struct curlev_job *job, CURLcode res)
+{
+	struct channel *ch = (struct channel *)((char *)job - offsetof(struct channel, job));
+	bool smtp = ch->flight->type == ALERT_EMAIL;
+	long code = 0;
+	char why[200], w[128];
+
+	curl_easy_getinfo(job->easy, CURLINFO_RESPONSE_CODE, &code);
+	if (res == CURLE_OPERATION_TIMEDOUT)
+		snprintf(why, sizeof(why), "timeout after %llums",
+		         (unsigned long long)ch->flight->timeout);
+	else if (res != CURLE_OK)
+		snprintf(why, sizeof(why), "%.150s",
+		         ch->errbuf[0] ? ch->errbuf : curl_easy_strerror(res));
+	else
+		snprintf(why, sizeof(why), "%s %ld", smtp ? "SMTP" : "HTTP", code);
+	flight_end(ch);
+	if (res != CURLE_OK || (!smtp && (code < 200 || code > 299))) {
+		attempt_failed(ch, why);
+		return;
+	}
+	what(&ch->cur->ev, w, sizeof(w));
+	copy(ch->cur->last, sizeof(ch->cur->last), why);
+	count(ch, AR_DELIVERED);
+	log_info("alert %s: %s: delivered (%s) in %llums, try %u", ch->name, w, why,
+	         (unsigned long long)(clock_now() - ch->started), ch->cur->tries);
+	finish(ch, true);
+}
+
+static size_t discard(char *data, size_t size, size_t n, void *arg)
+{
+	return size * n;
+}
+
+static size_t upload(char *buf, size_t size, size_t n, void *arg)
+{
+	struct channel *ch = arg;
+	size_t left = ch->body_len - ch->body_off, len = size * n < left ? size * n : left;
+
+	memcpy(buf, ch->body + ch->body_off, len);
+	ch->body_off += len;
+	return len;
+}
+
+static char *build_body(const struct channel *ch, const struct alert_event *ev)
+{
+	const struct chan_conf *cf = ch->cf;
+
+	switch (cf->type) {
+	case ALERT_SLACK:
+		return alert_body_slack(ev, G.status_url);
+	case ALERT_PAGERDUTY:
+		return alert_body_pagerduty(ev, G.status_url, cf->routing_key);
+	case ALERT_EMAIL:
+		return alert_body_email(ev, G.status_url, cf->from, cf->to);
+	default:
+		return alert_body_webhook(ev, G.status_url);
+	}
+}
+
+static void easy_setup(struct channel *ch, CURL *e, const struct chan_conf *cf)
+{
+	curl_easy_setopt(e, CURLOPT_URL, cf->url);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_PROXY, "");
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)cf->timeout);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)cf->timeout);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, ch->errbuf);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
+	curl_easy_setopt(e, CURLOPT_USERAGENT, ALERT_USER_AGENT);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, cf->tls_verify ? 1L : 0L);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, cf->tls_verify ? 2L : 0L);
+	if (cf->tls_ca != NULL)
+		curl_easy_setopt(e, CURLOPT_CAINFO, cf->tls_ca);
+	if (cf->type == ALERT_EMAIL) {
+		/* a connection of its own: libcurl would reuse an SMTP connection that STARTTLS
+		 * upgraded without comparing the TLS settings (another channel's tls_ca or
+		 * tls_verify = no would stand for this one's) */
+		curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+		curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+		curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+		curl_easy_setopt(e, CURLOPT_MAIL_FROM, cf->from);
+		curl_easy_setopt(e, CURLOPT_MAIL_RCPT, cf->rcpt);
+		curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
+		curl_easy_setopt(e, CURLOPT_READFUNCTION, upload);
+		curl_easy_setopt(e, CURLOPT_READDATA, ch);
+		curl_easy_setopt(e, CURLOPT_INFILESIZE, (long)ch->body_len);
+		if (cf->starttls)
+			curl_easy_setopt(e, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
+		if (cf->username != NULL) {
+			curl_easy_setopt(e, CURLOPT_USERNAME, cf->username);
+			curl_easy_setopt(e, CURLOPT_PASSWORD, cf->password);
+		}
+	} else {
+		curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+		curl_easy_setopt(e, CURLOPT_HTTPHEADER, cf->hdr);
+		curl_easy_setopt(e, CURLOPT_POSTFIELDS, ch->body);
+		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)ch->body_len);
+	}
+}
+
+/* One try of the current message with the settings now. */
+static void attempt(struct channel *ch)
+{
+	struct msg *m = ch->cur;
+	char err[160];
+
+	m->tries++;
+	ch->started = clock_now();
+	ch->errbuf[0] = '\0';
+	ch->body = build_body(ch, &m->ev);
+	ch->job.easy = ch->body != NULL ? curl_easy_init() : NULL;
+	if (ch->job.easy == NULL) {
+		flight_end(ch);
+		attempt_failed(ch, "out of memory");
+		return;
+	}
+	ch->body_len = strlen(ch->body);
+	ch->body_off = 0;
+	ch->flight = ch->cf;
+	ch->job.done = attempt_done;
+	easy_setup(ch, ch->job.easy, ch->cf);
+	if (curlev_start(&ch->job, err, sizeof(err)) < 0) {
+		flight_end(ch);
+		attempt_failed(ch, err);
+	}
+}
+
+/* Starts the next message when none is in flight. */
+static void pump(struct channel *ch)
+{
+	struct msg *m = TAILQ_FIRST(&ch->queue);
+
+	if (ch->cur != NULL || m == NULL)
+		return;
+	TAILQ_REMOVE(&ch->queue, m, link);
+	ch->n_queued--;
+	ch->cur = m;
+	attempt(ch);
+}
+
+/* ---- dispatch ---------------------------------------------------------------------------- */
+
+static bool reached(const struct channel *ch, int64_t id)
+{
+	for (size_t i = 0; i < ch->n_reached && i < ALERT_REACHED_MAX; i++)
+		if (ch->reached[i] == id)
+			return true;
+	return false;
+}
+
+static void mark_reached(struct channel *ch, const struct alert_event *ev)
+{
+	bool incident = ev->event == NOTIFY_INCIDENT_OPEN || ev->event == NOTIFY_INCIDENT_UPDATE;
+
+	if (!incident || ev->incident <= 0 || (int)ev->severity < ch->cf->min_severity ||
+	    reached(ch, ev->incident))
+		return;
+	ch->reached[ch->n_reached++ % ALERT_REACHED_MAX] = ev->incident;
+}
+
+/* Not sent: counted, logged and said in the incident's timeline. */
+static void refuse(struct channel *ch, const struct alert_event *ev, enum alert_result r,
+                   const char *why)
+{
+	char line[INCIDENT_TEXT_MAX], w[128];
+
+	count(ch, r);
+	what(ev, w, sizeof(w));
+	log_warn("alert %s: %s not sent: %s", ch->name, w, why);
+	snprintf(line, sizeof(line), "alert %s: not sent: %s", ch->name, why);
+	timeline(ev, line);
+}
+
+/* EV offered to CH: filtered, rate limited, queued. */
+static void offer(struct channel *ch, const struct alert_event *ev)
+{
+	const struct chan_conf *cf = ch->cf;
+	char why[80];
+	struct msg *m;
+
+	mark_reached(ch, ev);
+	if (!alert_wanted(cf->on_mask, cf->min_severity, ev,
+	                  ev->incident > 0 && reached(ch, ev->incident)))
+		return;
+	if (ev->event != ALERT_TEST && !alert_rate_take(&ch->rate, cf->rate_limit, clock_now())) {
+		snprintf(why, sizeof(why), "rate limit (%llu per minute)",
+		         (unsigned long long)cf->rate_limit);
+		refuse(ch, ev, AR_RATE_LIMITED, why);
+		return;
+	}
+	if (ch->n_queued >= cf->queue_size) {
+		snprintf(why, sizeof(why), "queue full (%llu waiting)",
+		         (unsigned long long)cf->queue_size);
+		refuse(ch, ev, AR_QUEUE_FULL, why);
+		return;
+	}
+	if ((m = calloc(1, sizeof(*m))) == NULL) {
+		refuse(ch, ev, AR_QUEUE_FULL, "out of memory");
+		return;
+	}
+	m->ev = *ev;
+	TAILQ_INSERT_TAIL(&ch->queue, m, link);
+	ch->n_queued++;
+	pump(ch);
+}
+
+static void dispatch(const struct alert_event *ev)
+{
+	char s[INCIDENT_TEXT_MAX + 256];
+
+	alert_summary(ev, s, sizeof(s));
+	log_debug("alert: event %s", s);
+	for (size_t i = 0; i < G.n_ch; i++)
+		offer(G.ch[i], ev);
+}
+
+static void on_incident(enum incident_change change, const struct incident *inc,
+                        const struct incident_entry *e, void *arg)
+{
+	struct alert_event ev = {.incident = inc->id, .status = inc->severity, .at = clock_wall()};
+	const char *sev_status =
+	    inc->severity >= 0 && inc->severity < PS_COUNT ? pool_status_names[inc->severity] : "";
+
+	copy(ev.pool, sizeof(ev.pool), inc->pool);
+	copy(ev.title, sizeof(ev.title), inc->title);
+	copy(ev.reason, sizeof(ev.reason), e != NULL ? e->text : "");
+	ev.severity = alert_severity(inc->severity);
+	switch (change) {
+	case IC_OPEN:
+		ev.event = NOTIFY_INCIDENT_OPEN;
+		copy(ev.old_state, sizeof(ev.old_state), pool_status_names[PS_OPERATIONAL]);
+		copy(ev.new_state, sizeof(ev.new_state), sev_status);
+		break;
+	case IC_UPDATE:
+		ev.event = NOTIFY_INCIDENT_UPDATE;
+		copy(ev.new_state, sizeof(ev.new_state), sev_status);
+		if (e == NULL)
+			snprintf(ev.reason, sizeof(ev.reason), "%s is now %s", inc->pool,
+			         sev_status);
+		break;
+	case IC_RESOLVED:
+		ev.event = NOTIFY_INCIDENT_RESOLVED;
+		ev.severity = SEV_INFO;
+		ev.status = PS_OPERATIONAL;
+		copy(ev.old_state, sizeof(ev.old_state), sev_status);
+		copy(ev.new_state, sizeof(ev.new_state), pool_status_names[PS_OPERATIONAL]);
+		break;
+	default:
+		return;
+	}
+	dispatch(&ev);
+}
+
+/* Bus events, judged once the routing view and the incidents caught up with them. */
+static void eval_cb(evutil_socket_t fd, short what_, void *arg)
+{
+	for (size_t i = 0; i < G.n_pend; i++) {
+		struct alert_event *ev = &G.pend[i];
+		const struct pool *p = server_pool(ev->pool);
+
+		ev->status = p != NULL ? (int)status_of_pool(p) : -1;
+		ev->severity = alert_severity(ev->status);
+		ev->incident = incident_open_id(ev->pool);
+		dispatch(ev);
+	}
+	G.n_pend = 0;
+}
+
+static void on_bus(const struct bus_event *be, void *arg)
+{
+	const struct health_event *he = &be->he;
+	int event = alert_event_of(he);
+	struct alert_event *ev;
+
+	if (event < 0 || G.n_ch == 0)
+		return;
+	if (G.n_pend == G.cap_pend) {
+		size_t cap = G.cap_pend ? G.cap_pend * 2 : 16;
+		struct alert_event *v = realloc(G.pend, cap * sizeof(*v));
+
+		if (v == NULL) {
+			log_warn("alert: out of memory: %s of backend %s not sent",
+			         notify_event_names[event], be->backend);
+			return;
+		}
+		G.pend = v;
+		G.cap_pend = cap;
+	}
+	ev = &G.pend[G.n_pend++];
+	memset(ev, 0, sizeof(*ev));
+	ev->event = event;
+	ev->at = clock_wall();
+	copy(ev->pool, sizeof(ev->pool), be->pool);
+	copy(ev->backend, sizeof(ev->backend), be->backend);
+	copy(ev->old_state, sizeof(ev->old_state), health_state_names[he->from]);
+	copy(ev->new_state, sizeof(ev->new_state), health_state_names[he->to]);
+	copy(ev->verdict, sizeof(ev->verdict),
+	     he->verdict < V_COUNT ? verdict_names[he->verdict] : "");
+	copy(ev->reason, sizeof(ev->reason), he->reason);
+	event_active(G.ev_eval, EV_TIMEOUT, 0);
+}
+
+/* ---- building and swapping -------------------------------------------------------------- */
+
+static struct channel *channel_new(const char *name, struct chan_conf *cf)
+{
+	struct channel *ch = calloc(1, sizeof(*ch));
+
+	if (ch == NULL || (ch->name = strdup(name)) == NULL ||
+	    (ch->retry = evtimer_new(G.base, retry_cb, ch)) == NULL) {
+		if (ch != NULL)
+			free(ch->name);
+		free(ch);
+		return NULL;
+	}
+	TAILQ_INIT(&ch->queue);
+	ch->cf = cf;
+	return ch;
+}
+
+/* Stops CH's transfer and timer, drops what it holds (said in the log), frees it. */
+static void channel_free(struct channel *ch, const char *why)
+{
+	struct msg *m;
+	size_t dropped = ch->n_queued + (ch->cur != NULL);
+
+	if (dropped > 0)
+		log_warn("alert %s: %zu message%s dropped: %s", ch->name, dropped,
+		         dropped == 1 ? "" : "s", why);
+	curlev_stop(&ch->job);
+	flight_end(ch);
+	event_free(ch->retry);
+	free(ch->cur);
+	while ((m = TAILQ_FIRST(&ch->queue)) != NULL) {
+		TAILQ_REMOVE(&ch->queue, m, link);
+		free(m);
+	}
+	chan_conf_free(ch->cf);
+	free(ch->name);
+	free(ch);
+}
+
+static struct channel *channel_named(const char *name)
+{
+	for (size_t i = 0; i < G.n_ch; i++)
+		if (strcmp(G.ch[i]->name, name) == 0)
+			return G.ch[i];
+	return NULL;
+}
+
+/* New settings for CH; the transfer in flight keeps its own until it ends. */
+static void channel_set(struct channel *ch, struct chan_conf *cf)
+{
+	if (ch->cf != ch->flight)
+		chan_conf_free(ch->cf);
+	ch->cf = cf;
+}
+
+/* "http://BIND/" of the status listener, or public_url; NULL without a status page. */
+static char *status_url_of(const struct conf *c)
+{
+	char addr[300], url[340];
+
+	if (c->status.public_url != NULL)
+		return strdup(c->status.public_url);
+	if (!c->status.enabled)
+		return NULL;
+	conf_addr_format(&c->status.bind, addr, sizeof(addr));
+	snprintf(url, sizeof(url), "http://%s/", addr);
+	return strdup(url);
+}
+
+int alert_apply(const struct conf *c, char *err, size_t errlen)
+{
+	struct chan_conf **cfs = calloc(c->n_alerts + 1, sizeof(*cfs));
+	struct channel **next = calloc(c->n_alerts + 1, sizeof(*next));
+	size_t i;
+
+	if (cfs == NULL || next == NULL) {
+		snprintf(err, errlen, "alerts: out of memory");
+		goto fail;
+	}
+	for (i = 0; i < c->n_alerts; i++)
+		if ((cfs[i] = chan_conf_new(&c->alerts[i], err, errlen)) == NULL)
+			goto fail;
+	for (i = 0; i < c->n_alerts; i++) {
+		struct channel *ch = channel_named(c->alerts[i].name);
+
+		if (ch == NULL && (ch = next[i] = channel_new(c->alerts[i].name, cfs[i])) == NULL) {
+			snprintf(err, errlen, "alerts: out of memory");
+			goto fail;
+		}
+	}
+	/* nothing can fail from here on: swap */
+	for (i = 0; i < G.n_ch; i++)
+		G.ch[i]->seen = false;
+	for (i = 0; i < c->n_alerts; i++) {
+		if (next[i] == NULL) {
+			next[i] = channel_named(c->alerts[i].name);
+			channel_set(next[i], cfs[i]);
+		}
+		next[i]->seen = true;
+	}
+	for (i = 0; i < G.n_ch; i++)
+		if (!G.ch[i]->seen)
+			channel_free(G.ch[i], "the channel was removed by a reload");
+	free(G.ch);
+	G.ch = next;
+	G.n_ch = c->n_alerts;
+	free(G.status_url);
+	G.status_url = status_url_of(c);
+	free(cfs);
+	for (i = 0; i < G.n_ch; i++)
+		pump(G.ch[i]);
+	return 0;
+fail:
+	for (i = 0; cfs != NULL && i < c->n_alerts; i++) {
+		if (next != NULL && next[i] != NULL) {
+			next[i]->cf = NULL;
+			channel_free(next[i], "");
+		}
+		chan_conf_free(cfs[i]);
+	}
+	free(cfs);
+	free(next);
+	return -1;
+}
+
+int alert_init(struct event_base *base)
+{
+	if (G.on)
+		return -1;
+	G.base = base;
+	if (curlev_init(base) != 0)
+		return -1;
+	G.on = true;
+	G.ev_eval = event_new(base, -1, 0, eval_cb, NULL);
+	if (G.ev_eval == NULL || bus_subscribe(on_bus, NULL) != 0 ||
+	    incident_watch(on_incident, NULL) != 0) {
+		alert_deinit();
+		return -1;
+	}
+	return 0;
+}
+
+void alert_deinit(void)
+{
+	if (!G.on)
+		return;
+	for (size_t i = 0; i < G.n_ch; i++)
+		channel_free(G.ch[i], "shutting down");
+	free(G.ch);
+	free(G.pend);
+	free(G.status_url);
+	if (G.ev_eval != NULL)
+		event_free(G.ev_eval);
+	curlev_deinit();
+	memset(&G, 0, sizeof(G));
+}
+
+void alert_metrics(struct metrics_out *o)
+{
+	metrics_outf(o, "# HELP nodegate_alerts_total alert delivery attempts (delivered, failed) "
+	                "and messages given up (dropped) or not sent (rate_limited, queue_full)\n"
+	                "# TYPE nodegate_alerts_total counter\n");
+	for (size_t i = 0; i < G.n_ch; i++)
+		for (size_t r = 0; r < AR_COUNT; r++) {
+			metrics_outf(o, "nodegate_alerts_total{channel=\"");
+			metrics_out_label(o, G.ch[i]->name);
+			metrics_outf(o, "\",result=\"%s\"} %llu\n", alert_result_names[r],
+			             (unsigned long long)G.ch[i]->counts[r]);
+		}
+}
+
+/* ---- --test-alert ------------------------------------------------------------------------ */
+
+static struct {
+	bool done, ok;
+	char last[200];
+	unsigned tries;
+} T;
+
+static void test_final(struct channel *ch, bool ok)
+{
+	T.done = true;
+	T.ok = ok;
+	T.tries = ch->cur->tries;
+	copy(T.last, sizeof(T.last), ch->cur->last);
+	event_base_loopbreak(G.base);
+}
+
+int alert_send_test(const struct conf *c, const char *name, char *out, size_t outlen)
+{
+	const struct conf_alert *a = conf_find_alert(c, name);
+	struct event_base *base;
+	struct conf one;
+	struct alert_event ev = {.event = ALERT_TEST, .status = -1, .at = clock_wall()};
+	char err[512];
+	int rc = -1;
+
+	if (a == NULL) {
+		snprintf(out, outlen, "no [alert %s] in %s", name, c->path);
+		return -1;
+	}
+	if ((base = event_base_new()) == NULL) {
+		snprintf(out, outlen, "cannot create the event loop");
+		return -1;
+	}
+	one = *c;
+	one.alerts = (struct conf_alert *)a;
+	one.n_alerts = 1;
+	memset(&T, 0, sizeof(T));
+	G.base = base;
+	if (curlev_init(base) != 0) {
+		snprintf(out, outlen, "cannot start libcurl");
+		goto done;
+	}
+	G.on = true;
+	G.on_final = test_final;
+	if (alert_apply(&one, err, sizeof(err)) != 0) {
+		snprintf(out, outlen, "%s", err);
+		goto done;
+	}
+	snprintf(ev.reason, sizeof(ev.reason),
+	         "test message from nodegate: channel %s (type %s) works", name,
+	         alert_type_names[a->type]);
+	offer(G.ch[0], &ev);
+	if (!T.done)
+		event_base_dispatch(base);
+	if (T.ok)
+		snprintf(out, outlen, "alert %s: delivered (%s, %u %s)", name, T.last, T.tries,
+		         T.tries == 1 ? "try" : "tries");
+	else
+		snprintf(out, outlen, "alert %s: failed after %u %s: %s", name, T.tries,
+		         T.tries == 1 ? "try" : "tries", T.last);
+	rc = T.ok ? 0 : -1;
+done:
+	alert_deinit();
+	event_base_free(base);
+	return rc;
+}

@@ -1,0 +1,876 @@
+/* Incidents: the decisions (pure), the in-memory history that the APIs and the page read,
+ * and the glue that feeds them from the bus and writes them through to the store.
+ *
+ *   bus_emit ──► on_bus (queue the event; the routing view is refreshed after the handlers)
+ *                  └─► eval_cb, next loop turn: incident_on_event per event,
+ *                                               incident_on_status per judged pool
+ *                                                  └─► store_put_* (writer thread)
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+
+#include "clock.h"
+#include "bus.h"
+#include "ops/incident.h"
+#include "health/monitor.h"
+#include "server.h"
+#include "stats.h"
+#include "ops/status.h"
+#include "ops/store.h"
+
+#define DAY_MS    (24LL * 3600 * 1000)
+#define CAUSE_MAX 256
+
+const char *const update_status_names[UPD_COUNT] = {
+    [UPD_INVESTIGATING] = "investigating",
+    [UPD_IDENTIFIED] = "identified",
+    [UPD_MONITORING] = "monitoring",
+    [UPD_RESOLVED] = "resolved",
+};
+
+const char *const entry_kind_names[ENTRY_COUNT] = {
+    [ENTRY_OPEN] = "open",   [ENTRY_TRANSITION] = "transition", [ENTRY_UPDATE] = "update",
+    [ENTRY_ADMIN] = "admin", [ENTRY_RESOLVE] = "resolve",       [ENTRY_ACTION] = "action",
+};
+
+const char *const incident_change_names[IC_COUNT] = {
+    [IC_OPEN] = "open",
+    [IC_UPDATE] = "update",
+    [IC_RESOLVED] = "resolved",
+};
+
+static struct {
+	incident_watch_fn fn;
+	void *arg;
+} watchers[INCIDENT_MAX_WATCHERS];
+static size_t n_watchers;
+
+int incident_watch(incident_watch_fn fn, void *arg)
+{
+	if (n_watchers == INCIDENT_MAX_WATCHERS)
+		return -1;
+	watchers[n_watchers].fn = fn;
+	watchers[n_watchers].arg = arg;
+	n_watchers++;
+	return 0;
+}
+
+void incident_unwatch_all(void)
+{
+	n_watchers = 0;
+}
+
+static void tell(enum incident_change what, const struct incident *inc,
+                 const struct incident_entry *e)
+{
+	for (size_t i = 0; i < n_watchers; i++)
+		watchers[i].fn(what, inc, e, watchers[i].arg);
+}
+
+const char *const incident_step_names[STEP_COUNT] = {
+    [STEP_NONE] = "none",
+    [STEP_APPEND] = "append",
+    [STEP_OPEN] = "open",
+    [STEP_RESOLVE] = "resolve",
+};
+
+/* ---- the decisions ----------------------------------------------------------------------- */
+
+enum incident_step incident_step_event(const struct health_event *he, bool open)
+{
+	bool leaves = he->kind == HE_TRANSITION && he->to == HS_DOWN && !he->in_grace;
+	bool expired = he->kind == HE_GRACE_EXPIRED;
+
+	if (open)
+		return STEP_APPEND;
+	/* a drained or maintained node going down is what ops asked for, not news */
+	return (leaves || expired) && he->admin_to == ADMIN_NONE ? STEP_OPEN : STEP_NONE;
+}
+
+enum incident_step incident_step_status(int last, int now, bool open)
+{
+	if (open) {
+		if (now == PS_OPERATIONAL)
+			return STEP_RESOLVE;
+		return last >= 0 && now != last ? STEP_APPEND : STEP_NONE;
+	}
+	/* after a start the first status is the baseline: what it shows was not news then */
+	return last >= 0 && now > last ? STEP_OPEN : STEP_NONE;
+}
+
+/* ---- the history --------------------------------------------------------------------------- */
+
+struct span {
+	int64_t start, end; /* end 0: the outage goes on */
+};
+
+struct inc {
+	struct incident pub; /* what readers get; pub.entries points at ENTRIES */
+	struct incident_entry *entries;
+	size_t cap;
+	struct span *spans;
+	size_t n_spans, cap_spans;
+	size_t n_auto; /* transition and admin lines, capped at INCIDENT_AUTO_MAX */
+};
+
+/* What the engine knows of a pool between evaluations. */
+struct track {
+	char name[sizeof(((struct incident *)0)->pool)];
+	int status;                 /* last evaluated, -1 not yet */
+	char cause[CAUSE_MAX];      /* the last event, for the title of an incident it opens */
+	struct incident_entry last; /* the last event that no incident took, for the one */
+	bool last_fresh;            /* that the status opens right after it */
+};
+
+static struct inc **incs; /* ascending id */
+static size_t n_incs, cap_incs;
+static int64_t last_id;
+static struct track *tracks;
+static size_t n_tracks;
+
+/* Copies SRC as one line: control characters become spaces, and a cut never splits a UTF-8
+ * sequence. */
+static void copy_line(char *dst, size_t cap, const char *src)
+{
+	size_t n = strnlen(src, cap - 1);
+
+	if (src[n] != '\0') /* cut inside a character: leave all of it out */
+		while (n > 0 && ((unsigned char)src[n] & 0xc0) == 0x80)
+			n--;
+	for (size_t i = 0; i < n; i++)
+		dst[i] = (unsigned char)src[i] < 0x20 || src[i] == 0x7f ? ' ' : src[i];
+	dst[n] = '\0';
+}
+
+static void line(char *dst, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void line(char *dst, size_t cap, const char *fmt, ...)
+{
+	char buf[2 * INCIDENT_TEXT_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	copy_line(dst, cap, buf);
+}
+
+static bool same_pool(const char *a, const char *b)
+{
+	return strncmp(a, b, sizeof(((struct incident *)0)->pool) - 1) == 0;
+}
+
+static struct inc *find(int64_t id)
+{
+	size_t lo = 0, hi = n_incs;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (incs[mid]->pub.id == id)
+			return incs[mid];
+		if (incs[mid]->pub.id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* The pool's open automatic incident (at most one). */
+static struct inc *open_auto(const char *pool)
+{
+	for (size_t i = n_incs; i-- > 0;)
+		if (!incs[i]->pub.manual && incs[i]->pub.resolved == 0 &&
+		    same_pool(incs[i]->pub.pool, pool))
+			return incs[i];
+	return NULL;
+}
+
+static struct track *track_of(const char *pool)
+{
+	struct track *t;
+
+	for (size_t i = 0; i < n_tracks; i++)
+		if (same_pool(tracks[i].name, pool))
+			return &tracks[i];
+	t = realloc(tracks, (n_tracks + 1) * sizeof(*t));
+	if (t == NULL)
+		return NULL;
+	tracks = t;
+	t = &tracks[n_tracks++];
+	memset(t, 0, sizeof(*t));
+	snprintf(t->name, sizeof(t->name), "%s", pool);
+	t->status = -1;
+	return t;
+}
+
+/* Adds IN (allocated, id set) to the history, keeping the ids ascending. */
+static int history_add(struct inc *in)
+{
+	size_t at = n_incs;
+
+	if (n_incs == cap_incs) {
+		size_t cap = cap_incs ? cap_incs * 2 : 64;
+		struct inc **v = realloc(incs, cap * sizeof(*v));
+
+		if (v == NULL)
+			return -1;
+		incs = v;
+		cap_incs = cap;
+	}
+	while (at > 0 && incs[at - 1]->pub.id > in->pub.id)
+		at--;
+	memmove(&incs[at + 1], &incs[at], (n_incs - at) * sizeof(*incs));
+	incs[at] = in;
+	n_incs++;
+	if (in->pub.id > last_id)
+		last_id = in->pub.id;
+	return 0;
+}
+
+static void inc_free(struct inc *in)
+{
+	free(in->entries);
+	free(in->spans);
+	free(in);
+}
+
+/* Keeps the history bounded like the store: open ones, and the most recent resolved ones
+ * within STORE_KEEP_DAYS, at most STORE_KEEP_MAX. */
+static void history_trim(int64_t now)
+{
+	size_t resolved = 0, kept = 0;
+
+	for (size_t i = 0; i < n_incs; i++)
+		resolved += incs[i]->pub.resolved != 0;
+	for (size_t i = 0; i < n_incs; i++) {
+		struct inc *in = incs[i];
+		bool old =
+		    in->pub.resolved != 0 && in->pub.resolved < now - STORE_KEEP_DAYS * DAY_MS;
+		bool over = in->pub.resolved != 0 && resolved > STORE_KEEP_MAX;
+
+		if (old || over) {
+			resolved--;
+			inc_free(in);
+			continue;
+		}
+		incs[kept++] = in;
+	}
+	n_incs = kept;
+}
+
+static struct incident_entry *entry_push(struct inc *in)
+{
+	if (in->pub.n_entries == in->cap) {
+		size_t cap = in->cap ? in->cap * 2 : 8;
+		struct incident_entry *v = realloc(in->entries, cap * sizeof(*v));
+
+		if (v == NULL)
+			return NULL;
+		in->entries = v;
+		in->cap = cap;
+		in->pub.entries = v;
+	}
+	return memset(&in->entries[in->pub.n_entries++], 0, sizeof(struct incident_entry));
+}
+
+/* Appends a line to IN's timeline and writes it through. Transition and admin lines stop at
+ * INCIDENT_AUTO_MAX (a flapping node must not grow the history without end). */
+static struct incident_entry *add_entry(struct inc *in, enum entry_kind kind, const char *text,
+                                        int64_t at)
+{
+	bool autoline = kind == ENTRY_TRANSITION || kind == ENTRY_ADMIN || kind == ENTRY_ACTION;
+	struct incident_entry *e;
+
+	if (autoline && in->n_auto > INCIDENT_AUTO_MAX)
+		return NULL;
+	e = entry_push(in);
+	if (e == NULL) {
+		log_warn("incident %lld: out of memory: line dropped", (long long)in->pub.id);
+		return NULL;
+	}
+	e->at = at;
+	e->kind = kind;
+	if (autoline && ++in->n_auto > INCIDENT_AUTO_MAX)
+		snprintf(e->text, sizeof(e->text),
+		         "timeline full: later transitions are not recorded here (see the log)");
+	else
+		copy_line(e->text, sizeof(e->text), text);
+	store_put_entry(in->pub.id, in->pub.n_entries - 1, e);
+	return e;
+}
+
+static struct inc *inc_new(const char *pool, const char *title, int severity, bool manual,
+                           int64_t now)
+{
+	struct inc *in = calloc(1, sizeof(*in));
+
+	if (in == NULL)
+		return NULL;
+	in->pub.id = last_id + 1;
+	snprintf(in->pub.pool, sizeof(in->pub.pool), "%s", pool != NULL ? pool : "");
+	copy_line(in->pub.title, sizeof(in->pub.title), title);
+	in->pub.severity = severity;
+	in->pub.manual = manual;
+	in->pub.started = now;
+	if (history_add(in) < 0) {
+		free(in);
+		return NULL;
+	}
+	store_put_incident(&in->pub);
+	STAT_INC(incidents_opened);
+	log_warn("incident %lld opened: %s", (long long)in->pub.id, in->pub.title);
+	return in;
+}
+
+static bool span_push(struct inc *in, int64_t start, int64_t end)
+{
+	if (in->n_spans == in->cap_spans) {
+		size_t cap = in->cap_spans ? in->cap_spans * 2 : 4;
+		struct span *v = realloc(in->spans, cap * sizeof(*v));
+
+		if (v == NULL)
+			return false;
+		in->spans = v;
+		in->cap_spans = cap;
+	}
+	in->spans[in->n_spans++] = (struct span){start, end};
+	return true;
+}
+
+/* Opens or closes IN's outage span at NOW. */
+static void span_set(struct inc *in, bool outage, int64_t now)
+{
+	struct span *last = in->n_spans > 0 ? &in->spans[in->n_spans - 1] : NULL;
+
+	if (outage && (last == NULL || last->end != 0)) {
+		if (span_push(in, now, 0))
+			store_put_span(in->pub.id, now, 0);
+	} else if (!outage && last != NULL && last->end == 0) {
+		last->end = now > last->start ? now : last->start;
+		store_put_span(in->pub.id, last->start, last->end);
+	}
+}
+
+static void resolve(struct inc *in, const char *text, int64_t now)
+{
+	const struct incident_entry *e;
+
+	span_set(in, false, now);
+	e = add_entry(in, ENTRY_RESOLVE, text, now);
+	in->pub.resolved = now;
+	store_put_incident(&in->pub);
+	tell(IC_RESOLVED, &in->pub, e);
+	STAT_INC(incidents_resolved);
+	log_info("incident %lld resolved after %llds: %s", (long long)in->pub.id,
+	         (long long)((now - in->pub.started) / 1000), in->pub.title);
+	history_trim(now);
+	store_prune(now);
+}
+
+static void raise_severity(struct inc *in, int status)
+{
+	if (status <= in->pub.severity || status >= PS_COUNT)
+		return;
+	in->pub.severity = status;
+	store_put_incident(&in->pub);
+	tell(IC_UPDATE, &in->pub, NULL);
+}
+
+/* "backend n2: up -> down (peers 0)", the way the log says it. */
+static void event_line(char *dst, size_t cap, const char *backend, const struct health_event *he)
+{
+	switch (he->kind) {
+	case HE_ADMIN:
+		line(dst, cap, "backend %s: admin %s -> %s (%s)", backend,
+		     admin_state_names[he->admin_from], admin_state_names[he->admin_to],
+		     he->reason);
+		break;
+	default:
+		line(dst, cap, "backend %s: %s -> %s (%s)%s", backend, health_state_names[he->from],
+		     health_state_names[he->to], he->reason, he->in_grace ? " [sync grace]" : "");
+		break;
+	}
+}
+
+/* "n2 down: peers 0", for titles. */
+static void event_cause(char *dst, size_t cap, const char *backend, const struct health_event *he)
+{
+	const char *what =
+	    he->kind == HE_ADMIN ? admin_state_names[he->admin_to] : health_state_names[he->to];
+
+	line(dst, cap, "%s %s: %s", backend, what, he->reason);
+}
+
+void incident_on_event(const char *pool, const char *backend, const struct health_event *he,
+                       int status, int64_t at)
+{
+	struct inc *in = open_auto(pool);
+	struct track *t = track_of(pool);
+	char text[INCIDENT_TEXT_MAX], cause[CAUSE_MAX], title[sizeof(in->pub.title)];
+	int sev = status > PS_DEGRADED && status < PS_COUNT ? status : PS_DEGRADED;
+
+	if (he->kind >= HE_COUNT || he->from >= HS_COUNT || he->to >= HS_COUNT ||
+	    he->admin_from >= ADMIN_COUNT || he->admin_to >= ADMIN_COUNT)
+		return;
+	event_cause(cause, sizeof(cause), backend, he);
+	if (t != NULL)
+		snprintf(t->cause, sizeof(t->cause), "%s", cause);
+	event_line(text, sizeof(text), backend, he);
+	if (t != NULL && in == NULL) {
+		t->last.at = at;
+		t->last.kind = he->kind == HE_ADMIN ? ENTRY_ADMIN : ENTRY_TRANSITION;
+		snprintf(t->last.text, sizeof(t->last.text), "%s", text);
+		t->last_fresh = true;
+	}
+	switch (incident_step_event(he, in != NULL)) {
+	case STEP_OPEN:
+		line(title, sizeof(title), "%s: %s (%s)", pool, pool_status_names[sev], cause);
+		in = inc_new(pool, title, sev, false, at);
+		if (in != NULL)
+			tell(IC_OPEN, &in->pub, add_entry(in, ENTRY_OPEN, text, at));
+		break;
+	case STEP_APPEND:
+		add_entry(in, he->kind == HE_ADMIN ? ENTRY_ADMIN : ENTRY_TRANSITION, text, at);
+		break;
+	default:
+		break;
+	}
+}
+
+void incident_on_status(const char *pool, int status, int64_t now)
+{
+	struct inc *in = open_auto(pool);
+	struct track *t = track_of(pool);
+	char text[INCIDENT_TEXT_MAX], title[sizeof(in->pub.title)];
+	int last = t != NULL ? t->status : -1;
+
+	if (status < 0 || status >= PS_COUNT)
+		return;
+	line(text, sizeof(text), "pool %s: %s -> %s", pool,
+	     last >= 0 ? pool_status_names[last] : "unknown", pool_status_names[status]);
+	switch (incident_step_status(last, status, in != NULL)) {
+	case STEP_OPEN:
+		line(title, sizeof(title), "%s: %s (%s)", pool, pool_status_names[status],
+		     t != NULL && t->cause[0] != '\0' ? t->cause : "pool status");
+		in = inc_new(pool, title, status, false, now);
+		if (in == NULL)
+			break;
+		size_t first = in->pub.n_entries;
+		bool added = add_entry(in, ENTRY_OPEN, text, now) != NULL;
+		if (t->last_fresh) /* what made it worse */
+			add_entry(in, t->last.kind, t->last.text, t->last.at);
+		tell(IC_OPEN, &in->pub, added ? &in->entries[first] : NULL); /* after a realloc */
+		break;
+	case STEP_APPEND:
+		add_entry(in, ENTRY_TRANSITION, text, now);
+		break;
+	case STEP_RESOLVE:
+		resolve(in, text, now);
+		in = NULL;
+		break;
+	default:
+		break;
+	}
+	if (t != NULL) {
+		t->status = status;
+		t->last_fresh = false;
+	}
+	if (in == NULL)
+		return;
+	raise_severity(in, status);
+	span_set(in, status >= PS_PARTIAL_OUTAGE, now);
+}
+
+void incident_note(const char *pool, const char *text, int64_t now)
+{
+	struct inc *in = open_auto(pool);
+
+	if (in != NULL)
+		add_entry(in, ENTRY_ADMIN, text, now);
+}
+
+int64_t incident_open_manual(const struct incident_manual *m, int64_t now)
+{
+	struct inc *in = inc_new(m->pool, m->title, m->severity, true, now);
+
+	if (in == NULL)
+		return -1;
+	in->pub.planned_start = m->planned_start;
+	in->pub.planned_end = m->planned_end;
+	store_put_incident(&in->pub);
+	tell(IC_OPEN, &in->pub,
+	     add_entry(in, ENTRY_OPEN, m->message != NULL && *m->message ? m->message : m->title,
+	               now));
+	return in->pub.id;
+}
+
+int incident_update(int64_t id, enum update_status s, const char *message, int64_t eta,
+                    int64_t next_update, int64_t now, struct incident_entry *out)
+{
+	struct inc *in = find(id);
+	struct incident_entry *e;
+
+	if (in == NULL || s >= UPD_COUNT)
+		return -1;
+	e = entry_push(in);
+	if (e == NULL)
+		return -1;
+	e->at = now;
+	e->kind = ENTRY_UPDATE;
+	e->status = s;
+	e->eta = eta;
+	e->next_update = next_update;
+	copy_line(e->text, sizeof(e->text), message);
+	store_put_entry(in->pub.id, in->pub.n_entries - 1, e);
+	*out = *e;
+	log_info("incident %lld: update (%s): %s", (long long)id, update_status_names[s], e->text);
+	if (s == UPD_RESOLVED && in->pub.resolved == 0)
+		resolve(in, "resolved by ops", now);
+	else
+		tell(IC_UPDATE, &in->pub, &in->entries[in->pub.n_entries - 1]);
+	return 0;
+}
+
+int64_t incident_open_id(const char *pool)
+{
+	const struct inc *in = open_auto(pool);
+
+	return in != NULL ? in->pub.id : 0;
+}
+
+int incident_add_line(int64_t id, enum entry_kind kind, const char *text, int64_t now)
+{
+	struct inc *in = find(id);
+
+	if (in == NULL || kind >= ENTRY_COUNT)
+		return -1;
+	add_entry(in, kind, text, now);
+	return 0;
+}
+
+const struct incident *incident_get(int64_t id)
+{
+	struct inc *in = find(id);
+
+	return in != NULL ? &in->pub : NULL;
+}
+
+void incident_reset(void)
+{
+	for (size_t i = 0; i < n_incs; i++)
+		inc_free(incs[i]);
+	free(incs);
+	free(tracks);
+	incs = NULL;
+	tracks = NULL;
+	n_incs = cap_incs = n_tracks = 0;
+	last_id = 0;
+}
+
+/* ---- readers ------------------------------------------------------------------------------- */
+
+void incident_foreach(size_t limit, void (*fn)(const struct incident *inc, void *arg), void *arg)
+{
+	size_t done = 0;
+
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = n_incs; i-- > 0;) {
+			const struct incident *inc = &incs[i]->pub;
+
+			if ((pass == 0) != (inc->resolved == 0))
+				continue;
+			if (limit > 0 && done++ >= limit)
+				return;
+			fn(inc, arg);
+		}
+}
+
+
+/* Milliseconds of IN's outage spans within [FROM, TO); an open span lasts until now. */
+static int64_t inc_downtime(const struct inc *in, int64_t from, int64_t to, int64_t now)
+{
+	int64_t sum = 0;
+
+	for (size_t i = 0; i < in->n_spans; i++) {
+		int64_t s = in->spans[i].start, e = in->spans[i].end != 0 ? in->spans[i].end : now;
+
+		s = s > from ? s : from;
+		e = e < to ? e : to;
+		sum += e > s ? e - s : 0;
+	}
+	return sum;
+}
+
+int64_t incident_downtime(const char *pool, int64_t from, int64_t to)
+{
+	int64_t sum = 0, now = clock_wall();
+
+	for (size_t i = 0; i < n_incs; i++)
+		if (!incs[i]->pub.manual && same_pool(incs[i]->pub.pool, pool))
+			sum += inc_downtime(incs[i], from, to, now);
+	return sum;
+}
+
+void incident_iso(int64_t ms, char *buf, size_t len)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+	size_t n;
+
+	gmtime_r(&t, &tm);
+	n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + n, len - n, ".%03dZ", (int)(ms % 1000));
+}
+
+static json_t *json_time(int64_t ms)
+{
+	char buf[40];
+
+	if (ms == 0)
+		return json_null();
+	incident_iso(ms, buf, sizeof(buf));
+	return json_string(buf);
+}
+
+/* Public text (addresses hidden unless configured) as a JSON string. */
+static json_t *json_text(const char *raw)
+{
+	char s[INCIDENT_TEXT_MAX];
+
+	status_public_text(raw, s, sizeof(s)); /* the APIs and the page are public */
+	return status_json_text(s);
+}
+
+json_t *incident_entry_json(const struct incident_entry *e)
+{
+	json_t *j = json_pack("{s:o, s:s, s:o}", "at", json_time(e->at), "kind",
+	                      entry_kind_names[e->kind < ENTRY_COUNT ? e->kind : 0], "text",
+	                      json_text(e->text));
+
+	if (j == NULL || e->kind != ENTRY_UPDATE)
+		return j;
+	if (json_object_set_new(
+	        j, "status",
+	        json_string(update_status_names[e->status < UPD_COUNT ? e->status : 0])) < 0 ||
+	    json_object_set_new(j, "eta", json_time(e->eta)) < 0 ||
+	    json_object_set_new(j, "next_update", json_time(e->next_update)) < 0) {
+		json_decref(j);
+		return NULL;
+	}
+	return j;
+}
+
+/* The status of the last ops update, or JSON null. */
+static json_t *last_update(const struct incident *inc)
+{
+	for (size_t i = inc->n_entries; i-- > 0;)
+		if (inc->entries[i].kind == ENTRY_UPDATE && inc->entries[i].status < UPD_COUNT)
+			return json_string(update_status_names[inc->entries[i].status]);
+	return json_null();
+}
+
+json_t *incident_json(const struct incident *inc)
+{
+	const struct inc *in = find(inc->id);
+	json_t *entries = json_array();
+	int sev = inc->severity >= 0 && inc->severity < PS_COUNT ? inc->severity : 0;
+
+	for (size_t i = 0; entries != NULL && i < inc->n_entries; i++)
+		if (json_array_append_new(entries, incident_entry_json(&inc->entries[i])) < 0) {
+			json_decref(entries);
+			return NULL;
+		}
+	return json_pack("{s:I, s:s, s:o, s:s, s:b, s:b, s:o, s:o, s:o, s:o, s:I, s:o, s:o}", "id",
+	                 (json_int_t)inc->id, "pool", inc->pool, "title", json_text(inc->title),
+	                 "severity", pool_status_names[sev], "manual", inc->manual, "open",
+	                 inc->resolved == 0, "started", json_time(inc->started), "resolved",
+	                 json_time(inc->resolved), "planned_start", json_time(inc->planned_start),
+	                 "planned_end", json_time(inc->planned_end), "outage_ms",
+	                 (json_int_t)(in != NULL ? inc_downtime(in, 0, INT64_MAX, clock_wall()) : 0),
+	                 "last_update", last_update(inc), "entries", entries);
+}
+
+/* ---- the glue: bus, loop, store ----------------------------------------------------------- */
+
+struct pending {
+	char pool[sizeof(((struct incident *)0)->pool)];
+	char backend[80];
+	struct health_event he;
+	int64_t at; /* wall clock of he.at */
+};
+
+static struct pending *pend;
+static size_t n_pend, cap_pend;
+static struct event *ev_eval;
+
+static const struct pool *pool_named(const char *name)
+{
+	for (size_t i = 0; i < server.n_pools; i++)
+		if (same_pool(server.pools[i]->name, name))
+			return server.pools[i];
+	return NULL;
+}
+
+/* Whether every member has had its first verdict: before, the status would be a guess. */
+static bool judged(const struct pool *p)
+{
+	for (size_t i = 0; i < p->n_members; i++)
+		if (p->members[i]->health.state == HS_CHECKING)
+			return false;
+	return p->n_members > 0;
+}
+
+static int status_now(const struct pool *p)
+{
+	return p != NULL && judged(p) ? (int)status_of_pool(p) : -1;
+}
+
+/* Automatic incidents of pools a reload removed cannot resolve by themselves. */
+static void resolve_orphans(int64_t now)
+{
+	char text[INCIDENT_TEXT_MAX];
+
+	for (size_t i = 0; i < n_incs; i++) {
+		struct inc *in = incs[i];
+
+		if (in->pub.manual || in->pub.resolved != 0 || pool_named(in->pub.pool) != NULL)
+			continue;
+		line(text, sizeof(text), "pool %s is no longer configured", in->pub.pool);
+		resolve(in, text, now);
+		i = (size_t)-1; /* resolve may trim the history: start over */
+	}
+}
+
+static void eval_cb(evutil_socket_t fd, short what, void *arg)
+{
+	int64_t now = clock_wall();
+
+	for (size_t i = 0; i < n_pend; i++)
+		incident_on_event(pend[i].pool, pend[i].backend, &pend[i].he,
+		                  status_now(pool_named(pend[i].pool)), pend[i].at);
+	n_pend = 0;
+	for (size_t i = 0; i < server.n_pools; i++) {
+		int st = status_now(server.pools[i]);
+
+		if (st >= 0)
+			incident_on_status(server.pools[i]->name, st, now);
+	}
+	resolve_orphans(now);
+}
+
+void incident_poke(void)
+{
+	if (ev_eval != NULL)
+		event_active(ev_eval, EV_TIMEOUT, 0);
+}
+
+/* The routing view (routable, weight) is refreshed after the handlers run: the pools are
+ * judged on the next loop turn, with every event of this one queued. */
+static void on_bus(const struct bus_event *ev, void *arg)
+{
+	struct pending *p;
+	uint64_t mono = clock_now();
+
+	if (n_pend == cap_pend) {
+		size_t cap = cap_pend ? cap_pend * 2 : 16;
+
+		p = realloc(pend, cap * sizeof(*p));
+		if (p == NULL) {
+			log_warn("incidents: out of memory: event of backend %s dropped",
+			         ev->backend);
+			return;
+		}
+		pend = p;
+		cap_pend = cap;
+	}
+	p = &pend[n_pend++];
+	snprintf(p->pool, sizeof(p->pool), "%s", ev->pool != NULL ? ev->pool : "");
+	snprintf(p->backend, sizeof(p->backend), "%s", ev->backend);
+	p->he = ev->he;
+	p->at = clock_wall() - (int64_t)(mono > ev->he.at ? mono - ev->he.at : 0);
+	incident_poke();
+}
+
+/* ---- loading ------------------------------------------------------------------------------- */
+
+static void load_incident(const struct incident *inc, void *arg)
+{
+	struct inc *in = calloc(1, sizeof(*in));
+
+	if (in == NULL)
+		return;
+	in->pub = *inc;
+	in->pub.entries = NULL;
+	in->pub.n_entries = 0;
+	if (history_add(in) < 0)
+		free(in);
+}
+
+static void load_entry(int64_t id, const struct incident_entry *e, void *arg)
+{
+	struct inc *in = find(id);
+	struct incident_entry *dst = in != NULL ? entry_push(in) : NULL;
+
+	if (dst == NULL)
+		return;
+	*dst = *e;
+	in->n_auto += e->kind == ENTRY_TRANSITION || e->kind == ENTRY_ADMIN;
+}
+
+static void load_span(int64_t id, int64_t start, int64_t end, void *arg)
+{
+	struct inc *in = find(id);
+
+	if (in != NULL)
+		span_push(in, start, end);
+}
+
+int incident_init(const char *state_dir, char *err, size_t errlen)
+{
+	const struct store_loader l = {load_incident, load_entry, load_span, NULL};
+	size_t open = 0;
+	int64_t now = clock_wall();
+
+	incident_reset();
+	if (store_open(state_dir, now, err, errlen) < 0)
+		return -1;
+	if (store_load_incidents(&l) < 0) {
+		snprintf(err, errlen, "%s/%s: cannot read the incidents", state_dir, STORE_FILE);
+		goto fail;
+	}
+	history_trim(now);
+	if (store_last_id() > last_id)
+		last_id = store_last_id();
+	ev_eval = event_new(server.base, -1, 0, eval_cb, NULL);
+	if (ev_eval == NULL || bus_subscribe(on_bus, NULL) < 0) {
+		snprintf(err, errlen, "incidents: cannot subscribe to the bus");
+		goto fail;
+	}
+	for (size_t i = 0; i < n_incs; i++)
+		open += incs[i]->pub.resolved == 0;
+	log_info("incidents: %zu open, %zu past, from %s/%s", open, n_incs - open, state_dir,
+	         STORE_FILE);
+	return 0;
+fail:
+	incident_deinit();
+	return -1;
+}
+
+void incident_deinit(void)
+{
+	store_close();
+	if (ev_eval != NULL)
+		event_free(ev_eval);
+	ev_eval = NULL;
+	free(pend);
+	pend = NULL;
+	n_pend = cap_pend = 0;
+	incident_reset();
+}

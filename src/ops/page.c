@@ -1,0 +1,950 @@
+/* The public status page (GET /): what a user needs during an outage, in plain words with
+ * times: the overall state, each pool and its nodes, a 90-day uptime bar, the open
+ * incidents with their ops updates, and the past ones. One self-contained HTML answer built
+ * on the loop from the running state and the incident history; a small script refreshes it
+ * in place, and without the script it is the same page. */
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <openssl/evp.h>
+
+#include "clock.h"
+#include "ops/incident.h"
+#include "log.h"
+#include "health/monitor.h"
+#include "ops/page.h"
+#include "ops/redact.h"
+#include "server.h"
+#include "ops/status.h"
+
+
+#define DAY_MS     86400000LL
+#define BAR_DAYS   90                      /* days in an uptime bar, today included */
+#define LIST_MAX   100                     /* incidents asked for: the open ones, then recent */
+#define PAST_MAX   20                      /* resolved incidents shown */
+#define REFRESH_S  5                       /* the script fetches the page again this often */
+#define RELOAD_S   60                      /* without the script, the page reloads this often */
+#define TEXT_MAX   (2 * INCIDENT_TEXT_MAX) /* a text with its addresses hidden */
+#define HASH_B64   48                      /* base64 of a SHA-256, with its NUL */
+#define MINOR_MS   (15 * 60 * 1000LL)      /* a day down less than this: minor (legend) */
+#define PARTIAL_MS (2 * 60 * 60 * 1000LL)  /* ... less: partial, else major (legend) */
+
+/* How each pool status reads: the colour comes from the class s-NAME, and a shape goes
+ * with every colour so that the colour is never the only sign. */
+static const struct {
+	const char *word;    /* a pool's status */
+	const char *overall; /* the whole service's, for the banner */
+	const char *icon;    /* HTML entity */
+	const char *fill;    /* the favicon's colour (URL-encoded #) */
+} words[PS_COUNT] = {
+    [PS_OPERATIONAL] = {"Operational", "All systems operational", "&#10003;", "%23007a55"},
+    [PS_DEGRADED] = {"Degraded performance", "Degraded performance", "&#9650;", "%23e9c21b"},
+    [PS_PARTIAL_OUTAGE] = {"Partial outage", "Partial outage", "&#9670;", "%23e07b00"},
+    [PS_MAJOR_OUTAGE] = {"Major outage", "Major outage", "&#10005;", "%23b3261e"},
+};
+
+static const char *const state_words[HS_COUNT] = {
+    [HS_CHECKING] = "Checking", [HS_UP] = "Operational",  [HS_SLOW_START] = "Recovering",
+    [HS_DOWN] = "Down",         [HS_SYNCING] = "Syncing",
+};
+
+static const char *const update_words[UPD_COUNT] = {
+    [UPD_INVESTIGATING] = "Investigating",
+    [UPD_IDENTIFIED] = "Identified",
+    [UPD_MONITORING] = "Monitoring",
+    [UPD_RESOLVED] = "Resolved",
+};
+
+static const char *const entry_words[ENTRY_COUNT] = {
+    [ENTRY_OPEN] = "Opened",           [ENTRY_TRANSITION] = "Change", [ENTRY_UPDATE] = "Update",
+    [ENTRY_ADMIN] = "Operator action", [ENTRY_RESOLVE] = "Resolved",  [ENTRY_ACTION] = "Automation",
+};
+
+/* ---- the inline style and script (their hashes go in the Content-Security-Policy) ------ */
+
+static const char page_css[] =
+    ":root{--bg:#f6f8fa;--card:#fff;--fg:#1f2328;--muted:#59636e;--line:#d1d9e0;--none:#dde3e9}"
+    "@media (prefers-color-scheme:dark){:root{--bg:#0d1117;--card:#161b22;--fg:#e6edf3;"
+    "--muted:#9198a1;--line:#30363d;--none:#2d333b}}"
+    "*{box-sizing:border-box}"
+    "body{margin:0;background:var(--bg);color:var(--fg);font:16px/1.5 system-ui,-apple-system,"
+    "\"Segoe UI\",Roboto,\"Helvetica Neue\",Arial,sans-serif;-webkit-text-size-adjust:100%}"
+    ".wrap{max-width:860px;margin:0 auto;padding:28px 16px 40px}"
+    "h1{font-size:1.6rem;margin:0 0 18px;font-weight:700;overflow-wrap:anywhere}"
+    "h2{font-size:1.15rem;margin:34px 0 10px}"
+    "h3{font-size:1.02rem;margin:0;overflow-wrap:anywhere}"
+    "p{margin:0}"
+    ".s-operational{--c:#007a55;--on:#fff}.s-degraded{--c:#e9c21b;--on:#1f2328}"
+    ".s-partial_outage{--c:#e07b00;--on:#1f2328}.s-major_outage{--c:#b3261e;--on:#fff}"
+    ".s-maint{--c:#2f6eb5;--on:#fff}"
+    ".banner{display:flex;gap:16px;align-items:center;padding:18px 22px;border-radius:12px;"
+    "background:var(--c);color:var(--on)}"
+    ".banner .icon{flex:none;font-size:1.5rem;width:2.6rem;height:2.6rem;display:grid;"
+    "place-items:center;border-radius:50%;background:rgba(255,255,255,.25)}"
+    ".banner h2{margin:0;font-size:1.35rem}.banner a{color:inherit}"
+    ".banner p{font-size:.92rem;opacity:.95}.banner .rel{color:inherit}"
+    ".badge{display:inline-flex;gap:.4em;align-items:center;white-space:nowrap;padding:2px 10px;"
+    "border-radius:999px;background:var(--c);color:var(--on);font-size:.8rem;font-weight:600}"
+    ".card{background:var(--card);border:1px solid var(--line);border-radius:12px;"
+    "padding:16px 18px;margin:12px 0}"
+    ".head{display:flex;flex-wrap:wrap;gap:6px 12px;align-items:center;"
+    "justify-content:space-between}"
+    ".panic{margin:12px 0 0;padding:8px 12px;border-left:4px solid var(--c);border-radius:4px;"
+    "background:var(--bg);font-size:.9rem}"
+    ".bar{display:flex;gap:2px;height:34px;margin:16px 0 6px}"
+    ".bar .d{flex:1;min-width:1px;border-radius:2px}.bar .d:hover{opacity:.6}"
+    ".d-none{background:var(--none)}.d-ok{background:#1f9d74}.d-minor{background:#e9c21b}"
+    ".d-partial{background:#e07b00}.d-major{background:#b3261e}"
+    ".legend{display:flex;flex-wrap:wrap;gap:2px 16px;margin:0;font-size:.8rem;"
+    "color:var(--muted)}.legend i{display:inline-block;width:10px;height:10px;"
+    "border-radius:2px;margin-right:6px}"
+    ".foot{display:flex;justify-content:space-between;gap:8px;font-size:.78rem;"
+    "color:var(--muted)}.foot .up{color:var(--fg);font-weight:600}"
+    ".nodes{list-style:none;margin:14px 0 0;padding:0}"
+    ".node{display:flex;flex-wrap:wrap;align-items:baseline;gap:0 10px;padding:7px 0;"
+    "border-top:1px solid var(--line);font-size:.93rem}"
+    ".node .g{color:var(--c);width:1.1rem;text-align:center}.node .n{font-weight:600;"
+    "overflow-wrap:anywhere}.node .st{color:var(--c);font-weight:600}"
+    ".node .why{flex-basis:100%;padding-left:1.75rem;color:var(--muted);font-size:.84rem;"
+    "overflow-wrap:anywhere}.node .addr{color:var(--muted);font-size:.84rem}"
+    ".n-ok{--c:#007a55}.n-warn{--c:#8a6a00}.n-down{--c:#b3261e}.n-maint{--c:#2f6eb5}"
+    "@media (prefers-color-scheme:dark){.n-ok{--c:#3fb68b}.n-warn{--c:#e3b341}"
+    ".n-down{--c:#ff7b72}.n-maint{--c:#79b8ff}}"
+    ".incident{border-left:6px solid var(--c)}"
+    ".meta{color:var(--muted);font-size:.88rem;margin-top:4px}"
+    ".latest{margin:12px 0 4px;padding:10px 14px;border-radius:8px;background:var(--bg)}"
+    ".latest p+p{margin-top:4px}.msg{white-space:pre-wrap;overflow-wrap:anywhere}"
+    ".ustat{font-weight:700}"
+    ".late{color:#b3261e;font-weight:600}"
+    "@media (prefers-color-scheme:dark){.late{color:#ff7b72}}"
+    ".tl{list-style:none;margin:10px 0 0 6px;padding:0 0 0 16px;border-left:2px solid var(--line)}"
+    ".tl li{position:relative;margin:0 0 10px;font-size:.9rem;overflow-wrap:anywhere}"
+    ".tl li::before{content:\"\";position:absolute;left:-23px;top:.45em;width:12px;height:12px;"
+    "border-radius:50%;background:var(--card);border:2px solid var(--line)}"
+    ".tl li.k-update::before{background:#2f6eb5;border-color:#2f6eb5}"
+    ".tl li.k-resolve::before{background:#007a55;border-color:#007a55}"
+    ".tl .k{font-weight:600}.tl .when{display:block;color:var(--muted);"
+    "font-size:.8rem}"
+    ".rel{color:var(--muted);font-size:.85em}"
+    "details>summary{cursor:pointer}"
+    "details.past{padding:12px 16px}details.past>summary{display:flex;flex-wrap:wrap;"
+    "gap:4px 10px;align-items:center}details.past>summary::-webkit-details-marker{display:none}"
+    "details.past>summary::before{content:\"\\25B8\";color:var(--muted)}"
+    "details.past[open]>summary::before{content:\"\\25BE\"}"
+    "details.past>summary .t{font-weight:600;flex:1 1 12rem;overflow-wrap:anywhere}"
+    "details.tlbox{margin-top:8px}details.tlbox>summary{color:var(--muted);font-size:.88rem}"
+    ".empty{color:var(--muted)}"
+    ".stale{margin:0 0 14px;padding:10px 14px;border-radius:8px;background:#fff4d6;"
+    "color:#4d3800;border:1px solid #e9c21b}"
+    "footer{margin-top:40px;color:var(--muted);font-size:.84rem;text-align:center}"
+    "@media (max-width:560px){.wrap{padding:18px 12px 32px}.bar{gap:1px;height:30px}"
+    ".banner{padding:14px 16px}h1{font-size:1.35rem}}";
+
+/* Refreshes the page in place: fetches it again, swaps the main element (keeping which
+ * folds the reader opened), and keeps every relative time current on the server's clock. */
+static const char page_js[] =
+    "(function(){\"use strict\";"
+    "var every=1000*(+document.getElementById(\"page\").getAttribute(\"data-refresh\")||5),"
+    "skew=0,failed=0;"
+    "function span(ms){var s=Math.round(ms/1000),m,h,d;"
+    "if(s<45)return\"\";m=Math.round(s/60);if(m<90)return m+\" min\";"
+    "if(m<1440){h=Math.floor(m/60);return h+\" h\"+(m%60?\" \"+m%60+\" min\":\"\");}"
+    "d=Math.round(m/1440);return d+(d==1?\" day\":\" days\");}"
+    "function ago(t){var d=Date.now()+skew-t,x=span(Math.abs(d));"
+    "if(d>=0)return x?x+\" ago\":\"just now\";return x?\"in \"+x:\"in under a minute\";}"
+    "function utc(t){return new Date(t).toISOString().slice(11,19)+\" UTC\";}"
+    "function page(){return document.getElementById(\"page\");}"
+    "function setSkew(p){var n=+p.getAttribute(\"data-now\");if(n)skew=n-Date.now();}"
+    "function tick(){document.querySelectorAll(\"[data-t]\").forEach(function(e){"
+    "e.textContent=ago(+e.getAttribute(\"data-t\"));});"
+    "var s=document.getElementById(\"stale\");s.hidden=!failed;if(failed)s.textContent="
+    "\"This page could not be refreshed since \"+utc(failed)+\" (\"+ago(failed)+\"): what it"
+    " shows may be out of date. Retrying every \"+every/1000+\" seconds.\";}"
+    "function swap(html){var doc=new DOMParser().parseFromString(html,\"text/html\"),"
+    "next=doc.getElementById(\"page\"),cur=page(),a,b;"
+    "if(!next||!cur)throw new Error(\"not the status page\");"
+    "cur.querySelectorAll(\"details[id]\").forEach(function(d){"
+    "var n=doc.getElementById(d.id);if(n)n.open=d.open;});"
+    "cur.replaceWith(document.importNode(next,true));document.title=doc.title;"
+    "a=doc.querySelector(\"link[rel=icon]\");b=document.querySelector(\"link[rel=icon]\");"
+    "if(a&&b)b.href=a.href;setSkew(page());}"
+    "function refresh(){if(document.hidden){setTimeout(refresh,every);return;}"
+    "fetch(location.pathname,{cache:\"no-store\",credentials:\"omit\"})"
+    ".then(function(r){if(!r.ok)throw new Error(\"HTTP \"+r.status);return r.text();})"
+    ".then(function(t){swap(t);failed=0;})"
+    ".catch(function(){if(!failed)failed=Date.now()+skew;})"
+    ".then(function(){tick();setTimeout(refresh,every);});}"
+    "document.getElementById(\"live\").hidden=false;setSkew(page());tick();"
+    "setInterval(tick,1000);setTimeout(refresh,every);})();";
+
+static char css_hash[HASH_B64], js_hash[HASH_B64];
+static int64_t started_wall;  /* when page_init ran: the uptime record begins then at the latest */
+static int64_t history_first; /* the record's first point (0: not looked for yet) */
+
+/* ---- writing HTML ------------------------------------------------------------------------ */
+
+/* A writer that remembers the first failure, so that a long page is checked once. */
+struct out {
+	struct evbuffer *b;
+	int rc;
+};
+
+static void outf(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void outf(struct out *o, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (evbuffer_add_vprintf(o->b, fmt, ap) < 0)
+		o->rc = -1;
+	va_end(ap);
+}
+
+static void out_raw(struct out *o, const void *p, size_t n)
+{
+	if (n > 0 && evbuffer_add(o->b, p, n) < 0)
+		o->rc = -1;
+}
+
+static void outs(struct out *o, const char *s)
+{
+	out_raw(o, s, strlen(s));
+}
+
+/* Length of the valid UTF-8 sequence at S (1 to 4 bytes), or 0. */
+static size_t utf8_seq(const unsigned char *s)
+{
+	size_t n = s[0] < 0x80 ? 1 : s[0] < 0xc2 ? 0 : s[0] < 0xe0 ? 2 : s[0] < 0xf0 ? 3 : 4;
+
+	if (s[0] > 0xf4)
+		return 0;
+	for (size_t i = 1; i < n; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] >= 0xa0) ||
+	    (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] >= 0x90))
+		return 0; /* overlong, a surrogate, or past U+10FFFF */
+	return n;
+}
+
+/* What stands for C in HTML text and attribute values, or NULL when C stands for itself. */
+static const char *entity(unsigned char c)
+{
+	switch (c) {
+	case '&':
+		return "&amp;";
+	case '<':
+		return "&lt;";
+	case '>':
+		return "&gt;";
+	case '"':
+		return "&quot;";
+	case '\'':
+		return "&#39;";
+	}
+	return c < 0x20 || c == 0x7f ? " " : NULL;
+}
+
+/* S (from the config, a backend or an incident) as HTML text or attribute value: markup
+ * characters escaped, control characters as spaces, bytes that are not UTF-8 as U+FFFD. */
+static void out_esc(struct out *o, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s, *run = p;
+
+	while (*p != '\0') {
+		size_t n = utf8_seq(p);
+		const char *ent = n == 0 ? "&#xfffd;" : entity(*p);
+
+		if (ent == NULL) {
+			p += n;
+			continue;
+		}
+		out_raw(o, run, (size_t)(p - run));
+		outs(o, ent);
+		p += n == 0 ? 1 : n;
+		run = p;
+	}
+	out_raw(o, run, (size_t)(p - run));
+}
+
+/* ---- times ------------------------------------------------------------------------------- */
+
+
+/* MS (Unix milliseconds) with strftime's FMT, in UTC. */
+static void utc_fmt(int64_t ms, const char *fmt, char *buf, size_t len)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	if (strftime(buf, len, fmt, &tm) == 0)
+		snprintf(buf, len, "?");
+}
+
+/* A length of time as people say it: "" under 45 s, "12 min", "2 h 5 min", "3 days" (the
+ * script's span() says the same). */
+static void span_text(int64_t ms, char *buf, size_t len)
+{
+	int64_t s = (ms + 500) / 1000, m = (s + 30) / 60, d = (m + 720) / 1440;
+
+	if (s < 45)
+		snprintf(buf, len, "%s", "");
+	else if (m < 90)
+		snprintf(buf, len, "%lld min", (long long)m);
+	else if (m < 1440 && m % 60 != 0)
+		snprintf(buf, len, "%lld h %lld min", (long long)(m / 60), (long long)(m % 60));
+	else if (m < 1440)
+		snprintf(buf, len, "%lld h", (long long)(m / 60));
+	else
+		snprintf(buf, len, "%lld day%s", (long long)d, d == 1 ? "" : "s");
+}
+
+/* T relative to NOW: "just now", "12 min ago", "in 5 min" (the script's ago()). */
+static void rel_text(int64_t t, int64_t now, char *buf, size_t len)
+{
+	char x[48];
+
+	span_text(now >= t ? now - t : t - now, x, sizeof(x));
+	if (now >= t)
+		snprintf(buf, len, "%s%s", x, x[0] != '\0' ? " ago" : "just now");
+	else
+		snprintf(buf, len, "in %s", x[0] != '\0' ? x : "under a minute");
+}
+
+/* T as "2026-11-21 10:14 UTC" in a <time>, then its relative time, which the script keeps
+ * current. FMT: the strftime format of the UTC part. */
+static void out_time_fmt(struct out *o, int64_t t, int64_t now, const char *fmt)
+{
+	char iso[32], shown[48], rel[64];
+
+	utc_fmt(t, "%Y-%m-%dT%H:%M:%SZ", iso, sizeof(iso));
+	utc_fmt(t, fmt, shown, sizeof(shown));
+	rel_text(t, now, rel, sizeof(rel));
+	outf(o,
+	     "<time datetime=\"%s\">%s</time> <span class=\"rel\">(<span data-t=\"%lld\">%s</span>)"
+	     "</span>",
+	     iso, shown, (long long)t, rel);
+}
+
+static void out_time(struct out *o, int64_t t, int64_t now)
+{
+	out_time_fmt(o, t, now, "%Y-%m-%d %H:%M UTC");
+}
+
+/* ---- addresses hidden -------------------------------------------------------------------- */
+
+/* S escaped, its addresses hidden unless the configuration makes them public. */
+static void out_public(struct out *o, const char *s, bool details)
+{
+	char text[TEXT_MAX];
+
+	if (details) {
+		out_esc(o, s);
+		return;
+	}
+	snprintf(text, sizeof(text), "%s", s);
+	redact_text(text, sizeof(text));
+	out_esc(o, text);
+}
+
+/* ---- pools ------------------------------------------------------------------------------- */
+
+/* What the reader of one request needs: the time on both clocks and the settings. */
+struct ctx {
+	int64_t now;   /* wall clock, Unix ms */
+	uint64_t mono; /* clock_now() at the same instant */
+	bool details;  /* public_backend_details */
+	int64_t first; /* the uptime record's first point */
+};
+
+static int64_t mono_to_wall(const struct ctx *c, uint64_t mono)
+{
+	return c->now - ((int64_t)c->mono - (int64_t)mono);
+}
+
+static void record_first(const struct incident *inc, void *arg)
+{
+	int64_t *first = arg;
+
+	if (inc->started > 0 && inc->started < *first)
+		*first = inc->started;
+}
+
+/* When the uptime record begins: the oldest incident kept, or this process's start. Found
+ * once, as later incidents only start later. */
+static int64_t history_start(void)
+{
+	if (history_first == 0) {
+		int64_t first = started_wall;
+
+		incident_foreach(0, record_first, &first);
+		history_first = first;
+	}
+	return history_first;
+}
+
+/* One day of a bar: the class for its colour and the words for its title. */
+static const char *day_class(int64_t down)
+{
+	return down == 0           ? "d-ok"
+	       : down < MINOR_MS   ? "d-minor"
+	       : down < PARTIAL_MS ? "d-partial"
+	                           : "d-major";
+}
+
+static void out_day(struct out *o, int64_t start, int64_t seen, int64_t down, bool today)
+{
+	char day[16], len[48];
+
+	utc_fmt(start, "%Y-%m-%d", day, sizeof(day));
+	span_text(down, len, sizeof(len));
+	outf(o, "<span class=\"d %s\" title=\"%s%s: ", seen == 0 ? "d-none" : day_class(down), day,
+	     today ? " (today so far)" : "");
+	if (seen == 0)
+		outs(o, "no data");
+	else if (down == 0)
+		outs(o, "no downtime");
+	else
+		outf(o, "%s down", down < 60000 ? "less than 1 min" : len);
+	outs(o, "\"></span>");
+}
+
+/* "99.98 %" of UP out of SEEN, rounded down so that any downtime shows. */
+static void uptime_text(int64_t seen, int64_t down, char *buf, size_t len)
+{
+	int64_t u = seen > 0 ? (seen - down) * 10000 / seen : 0;
+
+	if (seen == 0)
+		snprintf(buf, len, "no data yet");
+	else if (down == 0)
+		snprintf(buf, len, "100 %% uptime");
+	else
+		snprintf(buf, len, "%lld.%02lld %% uptime", (long long)(u < 9999 ? u : 9999) / 100,
+		         (long long)(u < 9999 ? u : 9999) % 100);
+}
+
+/* The 90-day bar: one mark per UTC day, oldest first, today last; its downtime from the
+ * incident history, "no data" before the record begins. */
+static void write_bar(struct out *o, const char *pool, const struct ctx *c)
+{
+	int64_t today = c->now - c->now % DAY_MS, seen[BAR_DAYS], down[BAR_DAYS];
+	int64_t seen_all = 0, down_all = 0;
+	char up[48], since[48];
+
+	for (int i = 0; i < BAR_DAYS; i++) {
+		int64_t from = today - (BAR_DAYS - 1 - i) * DAY_MS, to = from + DAY_MS;
+
+		from = from > c->first ? from : c->first;
+		to = to < c->now ? to : c->now;
+		seen[i] = to > from ? to - from : 0;
+		down[i] = seen[i] > 0 ? incident_downtime(pool, from, to) : 0;
+		down[i] = down[i] < 0 ? 0 : down[i] > seen[i] ? seen[i] : down[i];
+		seen_all += seen[i];
+		down_all += down[i];
+	}
+	uptime_text(seen_all, down_all, up, sizeof(up));
+	outs(o, "<div class=\"bar\" role=\"img\" aria-label=\"");
+	out_esc(o, pool);
+	outf(o, ", last %d days: %s\">", BAR_DAYS, up);
+	for (int i = 0; i < BAR_DAYS; i++)
+		out_day(o, today - (BAR_DAYS - 1 - i) * DAY_MS, seen[i], down[i],
+		        i == BAR_DAYS - 1);
+	if (c->first > today - (BAR_DAYS - 1) * DAY_MS)
+		utc_fmt(c->first, "No data before %Y-%m-%d", since, sizeof(since));
+	else
+		snprintf(since, sizeof(since), "%d days ago", BAR_DAYS);
+	outf(o,
+	     "</div><div class=\"foot\"><span>%s</span> <span class=\"up\">%s</span> "
+	     "<span>Today</span></div>",
+	     since, up);
+}
+
+/* A node's class and words: maintenance and drain first (ops said so), then health. */
+static void node_words(const struct backend *b, const char **cls, const char **glyph,
+                       const char **word)
+{
+	enum health_state s = b->health.state;
+
+	*word = state_words[s < HS_COUNT ? s : HS_CHECKING];
+	if (b->health.admin == ADMIN_MAINT) {
+		*cls = "n-maint", *glyph = "&#9632;", *word = "Maintenance";
+	} else if (b->health.admin == ADMIN_DRAIN) {
+		*cls = "n-maint", *glyph = "&#9632;", *word = "Draining";
+	} else if (b->routable) {
+		*cls = "n-ok", *glyph = "&#10003;";
+	} else if (s == HS_DOWN) {
+		*cls = "n-down", *glyph = "&#10005;";
+	} else {
+		*cls = "n-warn", *glyph = "&#9650;";
+	}
+}
+
+static void write_node(struct out *o, const struct backend *b, const struct ctx *c)
+{
+	const char *cls, *glyph, *word;
+	char addr[300];
+
+	node_words(b, &cls, &glyph, &word);
+	outf(o,
+	     "<li class=\"node %s\" data-state=\"%s\"><span class=\"g\" aria-hidden=\"true\">%s"
+	     "</span><span class=\"n\">",
+	     cls, health_state_names[b->health.state < HS_COUNT ? b->health.state : 0], glyph);
+	out_esc(o, b->name);
+	outs(o, "</span>");
+	if (c->details) {
+		conf_addr_format(&b->conf.address, addr, sizeof(addr));
+		outs(o, " <span class=\"addr\">");
+		out_esc(o, addr);
+		outs(o, "</span>");
+	}
+	outf(o, " <span class=\"st\">%s</span> <span class=\"why\">", word);
+	if (b->health.reason[0] != '\0') {
+		out_public(o, b->health.reason, c->details);
+		outs(o, " &middot; ");
+	}
+	outs(o, "since ");
+	out_time(o, mono_to_wall(c, b->health.since), c->now);
+	outs(o, "</span></li>");
+}
+
+static void write_pool(struct out *o, const struct pool *p, const struct ctx *c)
+{
+	enum pool_status s = status_of_pool(p);
+
+	outf(o, "<section class=\"card pool s-%s\" data-status=\"%s\" data-pool=\"",
+	     pool_status_names[s], pool_status_names[s]);
+	out_esc(o, p->name);
+	outs(o, "\"><div class=\"head\"><h3>");
+	out_esc(o, p->name);
+	outf(o,
+	     "</h3> <span class=\"badge\"><span aria-hidden=\"true\">%s</span> %s</span></div>"
+	     "<p class=\"meta\">%zu of %zu node%s in rotation</p>",
+	     words[s].icon, words[s].word, pool_count_up(p), p->n_members,
+	     p->n_members == 1 ? "" : "s");
+	if (p->in_panic)
+		outf(o,
+		     "<p class=\"panic\"><strong>Panic:</strong> too few healthy nodes (%zu in "
+		     "rotation, %llu wanted): serving from the least bad.</p>",
+		     pool_count_up(p), (unsigned long long)p->conf.min_up);
+	write_bar(o, p->name, c);
+	outs(o, "<ul class=\"nodes\">");
+	for (size_t i = 0; i < p->n_members; i++)
+		write_node(o, p->members[i], c);
+	outs(o, "</ul></section>");
+}
+
+/* ---- incidents --------------------------------------------------------------------------- */
+
+static enum pool_status severity_of(const struct incident *inc)
+{
+	return inc->severity >= 0 && inc->severity < PS_COUNT ? (enum pool_status)inc->severity
+	                                                      : PS_MAJOR_OUTAGE;
+}
+
+/* A planned maintenance shows as such, in blue; anything else by its worst status. */
+static bool is_planned(const struct incident *inc)
+{
+	return inc->manual && inc->planned_start > 0;
+}
+
+static void write_badge(struct out *o, const struct incident *inc, const struct ctx *c)
+{
+	enum pool_status s = severity_of(inc);
+
+	if (is_planned(inc) && inc->resolved == 0)
+		outf(o,
+		     "<span class=\"badge s-maint\"><span aria-hidden=\"true\">&#9632;</span> %s"
+		     "</span>",
+		     inc->planned_start > c->now ? "Scheduled maintenance" : "Maintenance");
+	else if (inc->resolved != 0)
+		outs(o, "<span class=\"badge s-operational\"><span aria-hidden=\"true\">&#10003;"
+		        "</span> Resolved</span>");
+	else
+		outf(o, "<span class=\"badge s-%s\"><span aria-hidden=\"true\">%s</span> %s</span>",
+		     pool_status_names[s], words[s].icon, words[s].word);
+}
+
+/* "Affects rpc · started ... · lasted 12 min", and the window of a planned one. */
+static void write_meta(struct out *o, const struct incident *inc, const struct ctx *c)
+{
+	char len[48];
+	int64_t end = inc->resolved != 0 ? inc->resolved : c->now;
+
+	outs(o, "<p class=\"meta\">Affects <strong>");
+	if (inc->pool[0] != '\0')
+		out_esc(o, inc->pool);
+	else
+		outs(o, "all services");
+	outs(o, "</strong> &middot; started ");
+	out_time(o, inc->started, c->now);
+	span_text(end - inc->started, len, sizeof(len));
+	if (inc->resolved != 0) {
+		outs(o, " &middot; resolved ");
+		out_time(o, inc->resolved, c->now);
+	}
+	outf(o, " &middot; %s %s</p>", inc->resolved != 0 ? "lasted" : "ongoing for",
+	     len[0] != '\0' ? len : "under a minute");
+	if (!is_planned(inc))
+		return;
+	outs(o, "<p class=\"meta\">Planned window: ");
+	out_time(o, inc->planned_start, c->now);
+	outs(o, " to ");
+	out_time(o, inc->planned_end, c->now);
+	outs(o, "</p>");
+}
+
+static const struct incident_entry *latest_update(const struct incident *inc)
+{
+	for (size_t i = inc->n_entries; i > 0; i--)
+		if (inc->entries[i - 1].kind == ENTRY_UPDATE)
+			return &inc->entries[i - 1];
+	return NULL;
+}
+
+/* The expected recovery and the next update of E; once one has passed while the incident is
+ * still open, it is said plainly. */
+static void write_promises(struct out *o, const struct incident_entry *e, bool open,
+                           const struct ctx *c)
+{
+	static const char late[] = "<p class=\"late\"><span aria-hidden=\"true\">&#9888; </span>";
+
+	if (e->eta > 0 && (!open || e->eta > c->now)) {
+		outs(o, "<p>Expected recovery: ");
+		out_time(o, e->eta, c->now);
+		outs(o, "</p>");
+	} else if (e->eta > 0) {
+		outf(o, "%sRecovery was expected at ", late);
+		out_time_fmt(o, e->eta, c->now, "%H:%M UTC");
+		outs(o, " and has not happened yet.</p>");
+	}
+	if (e->next_update > 0 && open && e->next_update > c->now) {
+		outs(o, "<p>Next update by ");
+		out_time_fmt(o, e->next_update, c->now, "%H:%M UTC");
+		outs(o, "</p>");
+	} else if (e->next_update > 0 && open) {
+		outf(o, "%sThe next update was due at ", late);
+		out_time_fmt(o, e->next_update, c->now, "%H:%M UTC");
+		outs(o, " and has not been posted yet.</p>");
+	}
+}
+
+/* The latest ops update in a box, or plainly that there is none yet. */
+static void write_latest(struct out *o, const struct incident *inc, const struct ctx *c)
+{
+	const struct incident_entry *e = latest_update(inc);
+	bool open = inc->resolved == 0;
+
+	outs(o, "<div class=\"latest\">");
+	if (e == NULL) {
+		outs(o, open
+		            ? "<p>No update from the operators yet. The timeline below is what the "
+		              "monitoring recorded.</p></div>"
+		            : "<p>No update was posted by the operators.</p></div>");
+		return;
+	}
+	outf(o, "<p><span class=\"ustat\">%s</span> <span class=\"msg\">",
+	     update_words[e->status < UPD_COUNT ? e->status : 0]);
+	out_esc(o, e->text);
+	outs(o, "</span></p><p class=\"meta\">Posted ");
+	out_time(o, e->at, c->now);
+	outs(o, "</p>");
+	write_promises(o, e, open, c);
+	outs(o, "</div>");
+}
+
+/* One timeline entry; ops words as written, the monitoring's with addresses hidden. */
+static void write_entry(struct out *o, const struct incident_entry *e, const struct ctx *c)
+{
+	static const char *const kind_class[ENTRY_COUNT] = {
+	    [ENTRY_OPEN] = "k-open",   [ENTRY_TRANSITION] = "k-change", [ENTRY_UPDATE] = "k-update",
+	    [ENTRY_ADMIN] = "k-admin", [ENTRY_RESOLVE] = "k-resolve",   [ENTRY_ACTION] = "k-admin",
+	};
+	size_t k = e->kind < ENTRY_COUNT ? e->kind : ENTRY_TRANSITION;
+
+	outf(o, "<li class=\"%s\"><span class=\"k\">%s</span> ", kind_class[k],
+	     k == ENTRY_UPDATE ? update_words[e->status < UPD_COUNT ? e->status : 0]
+	                       : entry_words[k]);
+	if (k == ENTRY_UPDATE)
+		out_esc(o, e->text);
+	else
+		out_public(o, e->text, c->details);
+	outs(o, "<span class=\"when\">");
+	out_time(o, e->at, c->now);
+	outs(o, "</span></li>");
+}
+
+static void write_timeline(struct out *o, const struct incident *inc, const struct ctx *c)
+{
+	outf(o,
+	     "<details class=\"tlbox\" id=\"tl-%lld\"%s><summary>Timeline (%zu entr%s)"
+	     "</summary><ol class=\"tl\" reversed>",
+	     (long long)inc->id, inc->resolved == 0 ? " open" : "", inc->n_entries,
+	     inc->n_entries == 1 ? "y" : "ies");
+	for (size_t i = inc->n_entries; i > 0; i--)
+		write_entry(o, &inc->entries[i - 1], c);
+	outs(o, "</ol></details>");
+}
+
+static void write_title(struct out *o, const struct incident *inc, const struct ctx *c)
+{
+	if (inc->manual)
+		out_esc(o, inc->title);
+	else
+		out_public(o, inc->title, c->details);
+}
+
+static void write_open(struct out *o, const struct incident *inc, const struct ctx *c)
+{
+	enum pool_status s = severity_of(inc);
+
+	outf(o,
+	     "<article class=\"card incident %s\" id=\"inc-%lld\" data-status=\"open\"><div "
+	     "class=\"head\"><h3>",
+	     is_planned(inc) ? "s-maint" : pool_status_names[s], (long long)inc->id);
+	write_title(o, inc, c);
+	outs(o, "</h3> ");
+	write_badge(o, inc, c);
+	outs(o, "</div>");
+	write_meta(o, inc, c);
+	write_latest(o, inc, c);
+	write_timeline(o, inc, c);
+	outs(o, "</article>");
+}
+
+static void write_past(struct out *o, const struct incident *inc, const struct ctx *c)
+{
+	char day[32], len[48];
+
+	utc_fmt(inc->started, "%Y-%m-%d", day, sizeof(day));
+	span_text(inc->resolved - inc->started, len, sizeof(len));
+	outf(o,
+	     "<details class=\"card incident past s-%s\" id=\"inc-%lld\" "
+	     "data-status=\"resolved\"><summary><span class=\"t\">",
+	     pool_status_names[severity_of(inc)], (long long)inc->id);
+	write_title(o, inc, c);
+	outf(o, "</span> <span class=\"meta\">%s &middot; %s</span> ", day,
+	     len[0] != '\0' ? len : "under a minute");
+	write_badge(o, inc, c);
+	outs(o, "</summary>");
+	write_meta(o, inc, c);
+	write_latest(o, inc, c);
+	write_timeline(o, inc, c);
+	outs(o, "</details>");
+}
+
+/* Incidents go to two buffers in one pass: the open ones, then the most recent past. */
+struct lists {
+	struct out open, past;
+	size_t n_open, n_past;
+	const struct ctx *c;
+};
+
+static void list_cb(const struct incident *inc, void *arg)
+{
+	struct lists *l = arg;
+
+	if (inc->resolved == 0) {
+		write_open(&l->open, inc, l->c);
+		l->n_open++;
+	} else if (l->n_past < PAST_MAX) {
+		write_past(&l->past, inc, l->c);
+		l->n_past++;
+	}
+}
+
+/* ---- the page ---------------------------------------------------------------------------- */
+
+static enum pool_status overall(size_t *affected)
+{
+	enum pool_status worst = PS_OPERATIONAL;
+
+	*affected = 0;
+	for (size_t i = 0; i < server.n_pools; i++) {
+		enum pool_status s = status_of_pool(server.pools[i]);
+
+		*affected += s != PS_OPERATIONAL;
+		worst = s > worst ? s : worst;
+	}
+	return worst;
+}
+
+static void write_head(struct out *o, const char *title, enum pool_status s)
+{
+	outs(o, "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta "
+	        "name=\"viewport\" content=\"width=device-width, initial-scale=1\"><meta "
+	        "name=\"color-scheme\" content=\"light dark\"><title>");
+	out_esc(o, title);
+	outf(o,
+	     ": %s</title><link rel=\"icon\" href=\"data:image/svg+xml,%%3Csvg "
+	     "xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'%%3E%%3Ccircle cx='8' "
+	     "cy='8' r='7' fill='%s'/%%3E%%3C/svg%%3E\"><noscript><meta http-equiv=\"refresh\" "
+	     "content=\"%d\"></noscript><style>%s</style></head>",
+	     words[s].overall, words[s].fill, RELOAD_S, page_css);
+}
+
+static void write_banner(struct out *o, enum pool_status s, size_t affected, size_t n_open,
+                         const struct ctx *c)
+{
+	outf(o,
+	     "<section class=\"banner s-%s\" role=\"status\"><span class=\"icon\" "
+	     "aria-hidden=\"true\">%s</span><div><h2>%s</h2><p>",
+	     pool_status_names[s], words[s].icon,
+	     server.n_pools > 0 ? words[s].overall : "No service configured");
+	if (affected > 0)
+		outf(o, "%zu of %zu service%s affected &middot; ", affected, server.n_pools,
+		     server.n_pools == 1 ? "" : "s");
+	if (n_open > 0)
+		outf(o, "<a href=\"#incidents\">%zu ongoing incident%s</a> &middot; ", n_open,
+		     n_open == 1 ? "" : "s");
+	outs(o, "Updated ");
+	out_time_fmt(o, c->now, c->now, "%Y-%m-%d %H:%M:%S UTC");
+	outs(o, "</p></div></section>");
+}
+
+static void write_body(struct out *o, const char *title, struct lists *l, const struct ctx *c)
+{
+	size_t affected;
+	enum pool_status s = overall(&affected);
+
+	write_head(o, title, s);
+	outf(o,
+	     "<body><div class=\"wrap\"><p id=\"stale\" class=\"stale\" role=\"alert\" hidden>"
+	     "</p><main id=\"page\" data-now=\"%lld\" data-refresh=\"%d\" data-status=\"%s\"><h1>",
+	     (long long)c->now, REFRESH_S, pool_status_names[s]);
+	out_esc(o, title);
+	outs(o, "</h1>");
+	write_banner(o, s, affected, l->n_open, c);
+	if (l->n_open > 0) {
+		outs(o, "<section id=\"incidents\"><h2>Ongoing incidents</h2>");
+		if (evbuffer_add_buffer(o->b, l->open.b) < 0)
+			o->rc = -1;
+		outs(o, "</section>");
+	}
+	outs(o, "<section id=\"services\"><h2>Services</h2>");
+	for (size_t i = 0; i < server.n_pools; i++)
+		write_pool(o, server.pools[i], c);
+	if (server.n_pools > 0)
+		outs(o, "<p class=\"legend\">Each bar is one UTC day, the newest on the right: "
+		        "<span><i class=\"d-ok\"></i>no downtime</span><span><i "
+		        "class=\"d-minor\"></i>under 15 min down</span><span><i "
+		        "class=\"d-partial\"></i>under 2 h down</span><span><i "
+		        "class=\"d-major\"></i>2 h or more down</span><span><i "
+		        "class=\"d-none\"></i>no data</span></p>");
+	outs(o, "</section><section id=\"history\"><h2>Past incidents</h2>");
+	if (l->n_past == 0)
+		outs(o, "<p class=\"empty\">No past incidents on record.</p>");
+	if (evbuffer_add_buffer(o->b, l->past.b) < 0)
+		o->rc = -1;
+	outf(o,
+	     "</section></main><footer><p>All times are UTC. <span id=\"live\" hidden>This page "
+	     "updates itself every %d seconds.</span><noscript>This page reloads itself every "
+	     "minute; reload it for the latest state.</noscript></p><p>Served by "
+	     "nodegate.</p></footer></div><script>%s</script></body></html>",
+	     REFRESH_S, page_js);
+}
+
+/* Content-Security-Policy: nothing from elsewhere, only this page's own style and script. */
+static void add_headers(struct evhttp_request *req)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	char csp[512];
+
+	snprintf(csp, sizeof(csp),
+	         "default-src 'none'; style-src 'sha256-%s'; script-src 'sha256-%s'; "
+	         "connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'; "
+	         "frame-ancestors 'none'",
+	         css_hash, js_hash);
+	evhttp_add_header(h, "Content-Type", "text/html; charset=utf-8");
+	evhttp_add_header(h, "Cache-Control", "no-store");
+	evhttp_add_header(h, "Content-Security-Policy", csp);
+	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+	evhttp_add_header(h, "Referrer-Policy", "no-referrer");
+}
+
+static void reply_text(struct evhttp_request *req, int code, const char *reason, const char *text)
+{
+	struct evbuffer *out = evhttp_request_get_output_buffer(req);
+
+	evbuffer_drain(out, evbuffer_get_length(out));
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+	                  "text/plain; charset=utf-8");
+	if (evbuffer_add(out, text, strlen(text)) < 0) {
+		evhttp_send_error(req, HTTP_INTERNAL, NULL);
+		return;
+	}
+	evhttp_send_reply(req, code, reason, NULL);
+}
+
+static void page_get(struct evhttp_request *req)
+{
+	const struct conf_status *st = &server.conf->status;
+	struct out o = {.b = evhttp_request_get_output_buffer(req)};
+	struct ctx c = {
+	    .now = clock_wall(), .mono = clock_now(), .details = st->public_backend_details};
+	struct lists l = {.open.b = evbuffer_new(), .past.b = evbuffer_new(), .c = &c};
+
+	c.first = history_start();
+	if (l.open.b != NULL && l.past.b != NULL)
+		incident_foreach(LIST_MAX, list_cb, &l);
+	if (l.open.b != NULL && l.past.b != NULL && l.open.rc == 0 && l.past.rc == 0)
+		write_body(&o, st->title != NULL && st->title[0] != '\0' ? st->title : "Status", &l,
+		           &c);
+	else
+		o.rc = -1;
+	if (l.open.b != NULL)
+		evbuffer_free(l.open.b);
+	if (l.past.b != NULL)
+		evbuffer_free(l.past.b);
+	if (o.rc < 0) {
+		log_warn("status page: out of memory");
+		reply_text(req, HTTP_INTERNAL, "Internal Server Error", "out of memory\n");
+		return;
+	}
+	add_headers(req);
+	evhttp_send_reply(req, HTTP_OK, "OK", NULL);
+}
+
+/* The route "/" takes every path no other route does: only "/" itself is the page. */
+static void page_handler(struct evhttp_request *req, const char *path, void *arg)
+{
+	enum evhttp_cmd_type m = evhttp_request_get_command(req);
+
+	if (strcmp(path, "/") != 0) {
+		reply_text(req, HTTP_NOTFOUND, "Not Found", "not found\n");
+		return;
+	}
+	if (m != EVHTTP_REQ_GET && m != EVHTTP_REQ_HEAD) {
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
+		reply_text(req, HTTP_BADMETHOD, "Method Not Allowed",
+		           "method not allowed (expected GET or HEAD)\n");
+		return;
+	}
+	page_get(req);
+}
+
+/* HASH: base64 of the SHA-256 of S, as a Content-Security-Policy source names it. */
+static void csp_hash(const char *s, char *hash)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+
+	if (EVP_Digest(s, strlen(s), md, &n, EVP_sha256(), NULL) != 1 || n != 32) {
+		hash[0] = '\0'; /* the browser then refuses the style or script: still readable */
+		return;
+	}
+	EVP_EncodeBlock((unsigned char *)hash, md, (int)n);
+}
+
+void page_init(void)
+{
+	started_wall = clock_wall();
+	csp_hash(page_css, css_hash);
+	csp_hash(page_js, js_hash);
+	if (status_route("/", page_handler, NULL) != 0)
+		log_error("status page: no room for the route / (STATUS_MAX_ROUTES)");
+}

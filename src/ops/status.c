@@ -1,0 +1,685 @@
+/* The status listener: /healthz for the load balancer in front, /metrics for Prometheus,
+ * /api/status for the status page and its readers. Each answer is built at once from the
+ * running state, on the loop; nothing here waits on anything. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/listener.h>
+#include <jansson.h>
+
+#include "util.h"
+#include "clock.h"
+#include "ops/alert.h" /* nodegate_alerts_total (alert.c) */
+#include "health/check.h"
+#include "ops/hook.h" /* nodegate_hooks_total */
+#include "log.h"
+#include "metrics.h"
+#include "health/monitor.h"
+#include "server.h"
+#include "stats.h"
+#include "ops/incident.h"
+#include "ops/redact.h"
+#include "ops/status.h"
+
+
+#define IO_TIMEOUT_S 10   /* a status client idle or slower than this is dropped */
+#define MAX_HEAD     8192 /* request head bytes */
+#define MAX_BODY     4096 /* request body bytes (GET and HEAD send none) */
+#define BACKLOG      128
+#define TITLE_MAX    512                     /* bytes of a title that is not UTF-8, kept as ASCII */
+#define REASON_MAX   (2 * HEALTH_REASON_MAX) /* a reason with its addresses hidden */
+
+#define TEXT    "text/plain; charset=utf-8"
+#define PROM    "text/plain; version=0.0.4; charset=utf-8"
+#define JSON_CT "application/json"
+
+const char *const pool_status_names[PS_COUNT] = {
+    [PS_OPERATIONAL] = "operational",
+    [PS_DEGRADED] = "degraded",
+    [PS_PARTIAL_OUTAGE] = "partial_outage",
+    [PS_MAJOR_OUTAGE] = "major_outage",
+};
+
+static struct evhttp *http;
+static struct evhttp_bound_socket *bound;
+static struct conf_addr bound_addr; /* where BOUND listens */
+
+enum pool_status status_of_pool(const struct pool *p)
+{
+	size_t up = pool_count_up(p);
+
+	if (!pool_can_pick(p, NULL, 0))
+		return PS_MAJOR_OUTAGE;
+	if (up == p->n_members)
+		return PS_OPERATIONAL;
+	return up > 0 && up >= p->conf.min_up ? PS_DEGRADED : PS_PARTIAL_OUTAGE;
+}
+
+/* ---- replies --------------------------------------------------------------------------- */
+
+/* Sends what the request's output buffer holds; evhttp leaves the body out for HEAD. */
+static void reply(struct evhttp_request *req, int code, const char *reason, const char *type)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+
+	evhttp_add_header(h, "Content-Type", type);
+	evhttp_add_header(h, "Cache-Control", "no-store");
+	evhttp_send_reply(req, code, reason, NULL);
+}
+
+static void reply_text(struct evhttp_request *req, int code, const char *reason, const char *text)
+{
+	struct evbuffer *out = evhttp_request_get_output_buffer(req);
+
+	evbuffer_drain(out, evbuffer_get_length(out));
+	if (evbuffer_add(out, text, strlen(text)) < 0) {
+		evhttp_send_error(req, HTTP_INTERNAL, NULL);
+		return;
+	}
+	reply(req, code, reason, TEXT);
+}
+
+static void reply_oom(struct evhttp_request *req)
+{
+	log_warn("status: %s: out of memory", evhttp_request_get_uri(req));
+	reply_text(req, HTTP_INTERNAL, "Internal Server Error", "out of memory\n");
+}
+
+/* ---- /healthz ---------------------------------------------------------------------------- */
+
+/* 200 while some pool can serve a request; a draining nodegate (SIGTERM) says 503 so that
+ * the load balancer in front stops sending before the listeners close. */
+static void get_healthz(struct evhttp_request *req)
+{
+	if (server.draining) {
+		reply_text(req, HTTP_SERVUNAVAIL, "Service Unavailable", "draining\n");
+		return;
+	}
+	for (size_t i = 0; i < server.n_pools; i++)
+		if (pool_can_pick(server.pools[i], NULL, 0)) {
+			reply_text(req, HTTP_OK, "OK", "ok\n");
+			return;
+		}
+	reply_text(req, HTTP_SERVUNAVAIL, "Service Unavailable", "no pool can serve\n");
+}
+
+/* ---- /metrics --------------------------------------------------------------------------- */
+
+static void family(struct metrics_out *o, const char *name, const char *type, const char *help)
+{
+	metrics_outf(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void sample(struct metrics_out *o, const char *name, const char *type, const char *help,
+                   unsigned long long v)
+{
+	family(o, name, type, help);
+	metrics_outf(o, "%s %llu\n", name, v);
+}
+
+static void write_global(struct metrics_out *o)
+{
+#define STAT_ROW(name, help) {#name, help, &stats.name},
+	static const struct {
+		const char *name, *help;
+		const uint64_t *v;
+	} rows[] = {STATS_GLOBAL(STAT_ROW)};
+#undef STAT_ROW
+	char metric[128];
+
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		snprintf(metric, sizeof(metric), "nodegate_%s_total", rows[i].name);
+		sample(o, metric, "counter", rows[i].help, (unsigned long long)*rows[i].v);
+	}
+	sample(o, "nodegate_connections", "gauge", "open client connections, all listeners",
+	       (unsigned long long)stats.conn_current);
+	sample(o, "nodegate_probes_total", "counter", "health and freshness probes done",
+	       (unsigned long long)check_probes_total());
+	sample(o, "nodegate_probes_in_flight", "gauge", "probes waiting for an answer",
+	       (unsigned long long)check_in_flight());
+	sample(o, "nodegate_probes_deferred_total", "counter",
+	       "probes held back because the cap of probes in flight was reached",
+	       (unsigned long long)check_deferred_total());
+	sample(o, "nodegate_probe_errors_total", "counter",
+	       "probes that could not start (curl refused the handle or a socket)",
+	       (unsigned long long)check_errors_total());
+}
+
+/* "NAME{pool="P",backend="B"": the caller closes the label set. */
+static void backend_series(struct metrics_out *o, const char *name, const struct pool *p,
+                           const struct backend *b)
+{
+	metrics_outf(o, "%s{pool=\"", name);
+	metrics_out_label(o, p->name);
+	metrics_outf(o, "\",backend=\"");
+	metrics_out_label(o, b->name);
+	metrics_outf(o, "\"");
+}
+
+/* A value of a backend for a family; false when it has none (no sample). */
+typedef bool (*backend_value_fn)(const struct backend *b, uint64_t *v);
+
+static bool b_up(const struct backend *b, uint64_t *v)
+{
+	*v = b->routable;
+	return true;
+}
+
+static bool b_weight(const struct backend *b, uint64_t *v)
+{
+	*v = b->weight;
+	return true;
+}
+
+static bool b_active(const struct backend *b, uint64_t *v)
+{
+	*v = b->active;
+	return true;
+}
+
+static bool b_idle(const struct backend *b, uint64_t *v)
+{
+	*v = b->n_idle;
+	return true;
+}
+
+static bool b_requests(const struct backend *b, uint64_t *v)
+{
+	*v = b->requests;
+	return true;
+}
+
+static bool b_failures(const struct backend *b, uint64_t *v)
+{
+	*v = b->failures;
+	return true;
+}
+
+static bool b_transitions(const struct backend *b, uint64_t *v)
+{
+	*v = b->transitions;
+	return true;
+}
+
+static bool b_seq(const struct backend *b, uint64_t *v)
+{
+	*v = b->metrics.validated_seq;
+	return b->metrics.has_seq;
+}
+
+static const struct {
+	const char *name, *type, *help;
+	backend_value_fn value;
+} backend_families[] = {
+    {"nodegate_backend_up", "gauge", "1 when the backend is in rotation, else 0", b_up},
+    {"nodegate_backend_weight", "gauge", "effective weight (slow start ramps it up)", b_weight},
+    {"nodegate_backend_active_connections", "gauge",
+     "backend connections busy with a request or a tunnel", b_active},
+    {"nodegate_backend_idle_connections", "gauge", "pooled keep-alive backend connections", b_idle},
+    {"nodegate_backend_requests_total", "counter", "requests sent to the backend", b_requests},
+    {"nodegate_backend_failures_total", "counter",
+     "connect failures, resets, timeouts and bad responses of the backend", b_failures},
+    {"nodegate_backend_transitions_total", "counter", "rotation state changes of the backend",
+     b_transitions},
+    {"nodegate_backend_validated_ledger_seq", "gauge",
+     "validated ledger sequence of the last freshness probe", b_seq},
+};
+
+static void write_backend_family(struct metrics_out *o, size_t f)
+{
+	uint64_t v;
+
+	family(o, backend_families[f].name, backend_families[f].type, backend_families[f].help);
+	for (size_t i = 0; i < server.n_pools; i++) {
+		const struct pool *p = server.pools[i];
+
+		for (size_t j = 0; j < p->n_members; j++) {
+			if (!backend_families[f].value(p->members[j], &v))
+				continue;
+			backend_series(o, backend_families[f].name, p, p->members[j]);
+			metrics_outf(o, "} %llu\n", (unsigned long long)v);
+		}
+	}
+}
+
+/* One series per state of NAMES, 1 for the backend's current one (ADMIN: admin state). */
+static void write_backend_states(struct metrics_out *o, const char *name, const char *help,
+                                 const char *const *names, size_t n, bool admin)
+{
+	family(o, name, "gauge", help);
+	for (size_t i = 0; i < server.n_pools; i++) {
+		const struct pool *p = server.pools[i];
+
+		for (size_t j = 0; j < p->n_members; j++) {
+			const struct health *hs = &p->members[j]->health;
+			size_t cur = admin ? (size_t)hs->admin : (size_t)hs->state;
+
+			for (size_t s = 0; s < n; s++) {
+				backend_series(o, name, p, p->members[j]);
+				metrics_outf(o, ",state=\"%s\"} %d\n", names[s], s == cur);
+			}
+		}
+	}
+}
+
+static void write_pools(struct metrics_out *o)
+{
+	family(o, "nodegate_pool_panic", "gauge",
+	       "1 while fewer than min_up backends are in rotation");
+	for (size_t i = 0; i < server.n_pools; i++) {
+		metrics_outf(o, "nodegate_pool_panic{pool=\"");
+		metrics_out_label(o, server.pools[i]->name);
+		metrics_outf(o, "\"} %d\n", server.pools[i]->in_panic);
+	}
+	family(o, "nodegate_pool_status", "gauge",
+	       "1 for the pool's status as the status page shows it, 0 for the others");
+	for (size_t i = 0; i < server.n_pools; i++) {
+		enum pool_status cur = status_of_pool(server.pools[i]);
+
+		for (size_t s = 0; s < PS_COUNT; s++) {
+			metrics_outf(o, "nodegate_pool_status{pool=\"");
+			metrics_out_label(o, server.pools[i]->name);
+			metrics_outf(o, "\",status=\"%s\"} %d\n", pool_status_names[s], s == cur);
+		}
+	}
+}
+
+/* The retries of each pool by reason, and those its retry budget refused. */
+static void write_retries(struct metrics_out *o)
+{
+	family(o, "nodegate_retries_total", "counter",
+	       "requests sent to another backend, by pool and reason (connect: never reached "
+	       "a node)");
+	for (size_t i = 0; i < server.n_pools; i++) {
+		const struct pool *p = server.pools[i];
+
+		for (size_t r = 0; r < RETRY_REASON_COUNT; r++) {
+			metrics_outf(o, "nodegate_retries_total{pool=\"");
+			metrics_out_label(o, p->name);
+			metrics_outf(o, "\",reason=\"%s\"} %llu\n", retry_reason_names[r],
+			             (unsigned long long)p->budget.retries[r]);
+		}
+	}
+}
+
+/* Per-pool counters (struct pool fields, carried over reloads). */
+static const struct {
+	const char *name, *help;
+	size_t off;
+} pool_counters[] = {
+    {"nodegate_history_routed_total",
+     "requests sent to a node known to hold the ledgers they name (history-aware routing)",
+     offsetof(struct pool, history_routed)},
+    {"nodegate_lgrnotfound_retries_total",
+     "lgrNotFound answers retried on a node known to hold the ledgers",
+     offsetof(struct pool, budget.retries[RETRY_HISTORY])},
+    {"nodegate_retry_budget_exhausted_total",
+     "retries refused because the pool's retry budget was spent (the node's answer went to "
+     "the client)",
+     offsetof(struct pool, budget.exhausted)},
+};
+
+static void write_pool_counters(struct metrics_out *o)
+{
+	for (size_t c = 0; c < ARRAY_SIZE(pool_counters); c++) {
+		family(o, pool_counters[c].name, "counter", pool_counters[c].help);
+		for (size_t i = 0; i < server.n_pools; i++) {
+			const char *p = (const char *)server.pools[i];
+			metrics_outf(o, "%s{pool=\"", pool_counters[c].name);
+			metrics_out_label(o, server.pools[i]->name);
+			metrics_outf(
+			    o, "\"} %llu\n",
+			    (unsigned long long)*(const uint64_t *)(p + pool_counters[c].off));
+		}
+	}
+}
+
+/* "NAME{listener="L"": the caller closes the label set. */
+static void listener_series(struct metrics_out *o, const char *name, const struct listener *l)
+{
+	metrics_outf(o, "%s{listener=\"", name);
+	metrics_out_label(o, l->name);
+	metrics_outf(o, "\"");
+}
+
+/* Per-client limits of each listener (limit.c): refusals by reason, the table's size and
+ * how many clients it forgot to make room. */
+static void write_client_limits(struct metrics_out *o)
+{
+	static const char limited[] = "nodegate_limited_total",
+	                  tracked[] = "nodegate_limit_tracked_clients",
+	                  evictions[] = "nodegate_limit_evictions_total";
+
+	family(o, limited, "counter",
+	       "requests and connections refused (429) by max_conns_per_ip or rate_per_ip");
+	for (size_t i = 0; i < server.n_listeners; i++)
+		for (size_t r = 0; r < LIMIT_REASON_COUNT; r++) {
+			listener_series(o, limited, server.listeners[i]);
+			metrics_outf(
+			    o, ",reason=\"%s\"} %llu\n", limit_reason_names[r],
+			    (unsigned long long)limit_table_counters(server.listeners[i]->clients)
+			        ->limited[r]);
+		}
+	family(o, tracked, "gauge", "client addresses remembered for the per-address limits");
+	for (size_t i = 0; i < server.n_listeners; i++) {
+		listener_series(o, tracked, server.listeners[i]);
+		metrics_outf(o, "} %zu\n",
+		             limit_table_counters(server.listeners[i]->clients)->tracked);
+	}
+	family(o, evictions, "counter",
+	       "client addresses forgotten to stay within max_tracked_clients");
+	for (size_t i = 0; i < server.n_listeners; i++) {
+		listener_series(o, evictions, server.listeners[i]);
+		metrics_outf(o, "} %llu\n",
+		             (unsigned long long)limit_table_counters(server.listeners[i]->clients)
+		                 ->evictions);
+	}
+}
+
+static void get_metrics(struct evhttp_request *req)
+{
+	struct metrics_out o = {.b = evhttp_request_get_output_buffer(req)};
+
+	write_global(&o);
+	write_backend_states(&o, "nodegate_backend_state", "1 for the backend's health state",
+	                     health_state_names, HS_COUNT, false);
+	write_backend_states(&o, "nodegate_backend_admin_state", "1 for the backend's admin state",
+	                     admin_state_names, ADMIN_COUNT, true);
+	for (size_t f = 0; f < ARRAY_SIZE(backend_families); f++)
+		write_backend_family(&o, f);
+	write_pools(&o);
+	write_retries(&o);
+	write_pool_counters(&o);
+	write_client_limits(&o);
+	alert_metrics(&o); /* alert.c: nodegate_alerts_total{channel,result} */
+	hook_metrics(&o);  /* hook.c: nodegate_hooks_total{hook,result} */
+	if (metrics_write(o.b) < 0 || o.rc < 0) {
+		reply_oom(req);
+		return;
+	}
+	reply(req, HTTP_OK, "OK", PROM);
+}
+
+/* ---- /api/status ---------------------------------------------------------------------- */
+
+/* Now on the monitor's clock and on the wall clock, to turn one into the other. */
+struct clocks {
+	uint64_t mono_ms;
+	int64_t wall_ms;
+};
+
+static void clocks_now(struct clocks *c)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	c->mono_ms = clock_now();
+	c->wall_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* MONO_MS (clock_now's clock) as "2026-01-02T03:04:05.678Z". */
+static void iso_time(const struct clocks *c, uint64_t mono_ms, char *buf, size_t len)
+{
+	incident_iso(c->wall_ms - ((int64_t)c->mono_ms - (int64_t)mono_ms), buf, len);
+}
+
+json_t *status_json_text(const char *s)
+{
+	char buf[TITLE_MAX];
+	json_t *j = json_string(s);
+	size_t i;
+
+	if (j != NULL)
+		return j;
+	for (i = 0; s[i] != '\0' && i + 1 < sizeof(buf); i++)
+		buf[i] = (unsigned char)s[i] < 0x80 ? s[i] : '?';
+	buf[i] = '\0';
+	return json_string(buf);
+}
+
+void status_public_text(const char *in, char *out, size_t len)
+{
+	const struct conf *c = server.conf;
+
+	snprintf(out, len, "%s", in);
+	if (c == NULL || !c->status.public_backend_details)
+		redact_text(out, len);
+}
+
+static json_t *backend_json(const struct backend *b, const struct clocks *now, bool details)
+{
+	char since[64], addr[300], reason[REASON_MAX];
+	json_t *j;
+
+	iso_time(now, b->health.since, since, sizeof(since));
+	status_public_text(b->health.reason, reason, sizeof(reason));
+	j = json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:I, s:b}", "name", b->name, "state",
+	              health_state_names[b->health.state], "admin",
+	              admin_state_names[b->health.admin], "verdict",
+	              verdict_names[b->health.last_verdict], "reason", status_json_text(reason),
+	              "since", since, "weight", (json_int_t)b->weight, "routable", b->routable);
+	if (j == NULL || !details)
+		return j;
+	conf_addr_format(&b->conf.address, addr, sizeof(addr));
+	if (json_object_set_new(j, "address", json_string(addr)) < 0 ||
+	    (b->ledgers_known &&
+	     json_object_set_new(j, "complete_ledgers",
+	                         status_json_text(b->metrics.complete_ledgers)) < 0)) {
+		json_decref(j);
+		return NULL;
+	}
+	return j;
+}
+
+static json_t *pool_json(const struct pool *p, const struct clocks *now, bool details)
+{
+	json_t *backends = json_array();
+
+	for (size_t i = 0; i < p->n_members; i++)
+		if (json_array_append_new(backends, backend_json(p->members[i], now, details)) <
+		    0) {
+			json_decref(backends);
+			return NULL;
+		}
+	return json_pack("{s:s, s:s, s:b, s:I, s:I, s:o}", "name", p->name, "status",
+	                 pool_status_names[status_of_pool(p)], "panic", p->in_panic, "up",
+	                 (json_int_t)pool_count_up(p), "min_up", (json_int_t)p->conf.min_up,
+	                 "backends", backends);
+}
+
+static int dump_cb(const char *buf, size_t size, void *data)
+{
+	return evbuffer_add(data, buf, size);
+}
+
+static void add_incident(const struct incident *inc, void *arg)
+{
+	json_array_append_new(arg, incident_json(inc));
+}
+
+static void get_api_status(struct evhttp_request *req)
+{
+	const struct conf_status *st = &server.conf->status;
+	struct evbuffer *out = evhttp_request_get_output_buffer(req);
+	json_t *pools = json_array(), *root;
+	struct clocks now;
+	char at[64];
+
+	clocks_now(&now);
+	iso_time(&now, now.mono_ms, at, sizeof(at));
+	for (size_t i = 0; i < server.n_pools; i++)
+		if (json_array_append_new(
+		        pools, pool_json(server.pools[i], &now, st->public_backend_details)) < 0) {
+			json_decref(pools);
+			reply_oom(req);
+			return;
+		}
+	json_t *incidents = json_array();
+	if (incidents != NULL)
+		incident_foreach(STATUS_INCIDENTS, add_incident, incidents);
+	root = json_pack("{s:o, s:s, s:o, s:o*}", "title",
+	                 status_json_text(st->title ? st->title : ""), "time", at, "pools", pools,
+	                 "incidents", incidents);
+	if (root == NULL || json_dump_callback(root, dump_cb, out, JSON_COMPACT) < 0 ||
+	    evbuffer_add(out, "\n", 1) < 0) {
+		json_decref(root);
+		reply_oom(req);
+		return;
+	}
+	json_decref(root);
+	reply(req, HTTP_OK, "OK", JSON_CT);
+}
+
+/* ---- the listener ----------------------------------------------------------------------- */
+
+static const struct {
+	const char *path;
+	void (*get)(struct evhttp_request *req);
+} routes[] = {
+    {"/healthz", get_healthz},
+    {"/metrics", get_metrics},
+    {"/api/status", get_api_status},
+};
+
+static struct {
+	const char *prefix;
+	status_handler h;
+	void *arg;
+} extra[STATUS_MAX_ROUTES];
+static size_t n_extra;
+
+int status_route(const char *prefix, status_handler h, void *arg)
+{
+	if (n_extra >= STATUS_MAX_ROUTES)
+		return -1;
+	extra[n_extra].prefix = prefix;
+	extra[n_extra].h = h;
+	extra[n_extra].arg = arg;
+	n_extra++;
+	return 0;
+}
+
+/* The registered route with the longest prefix that PATH equals or lies under. */
+static bool route_extra(struct evhttp_request *req, const char *path)
+{
+	size_t best = SIZE_MAX, best_len = 0;
+
+	for (size_t i = 0; i < n_extra; i++) {
+		size_t n = strlen(extra[i].prefix);
+		if (strncmp(path, extra[i].prefix, n) == 0 &&
+		    (path[n] == '\0' || path[n] == '/' || extra[i].prefix[n - 1] == '/') &&
+		    n >= best_len) {
+			best = i;
+			best_len = n;
+		}
+	}
+	if (best == SIZE_MAX)
+		return false;
+	extra[best].h(req, path, extra[best].arg);
+	return true;
+}
+
+static void on_request(struct evhttp_request *req, void *arg)
+{
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
+	enum evhttp_cmd_type m = evhttp_request_get_command(req);
+
+	for (size_t i = 0; path != NULL && i < ARRAY_SIZE(routes); i++) {
+		if (strcmp(path, routes[i].path) != 0)
+			continue;
+		if (m != EVHTTP_REQ_GET && m != EVHTTP_REQ_HEAD) {
+			evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
+			                  "GET, HEAD");
+			reply_text(req, HTTP_BADMETHOD, "Method Not Allowed",
+			           "method not allowed (expected GET or HEAD)\n");
+			return;
+		}
+		routes[i].get(req);
+		return;
+	}
+	if (path != NULL && route_extra(req, path))
+		return;
+	reply_text(req, HTTP_NOTFOUND, "Not Found", "not found\n");
+}
+
+static int WUR http_init(void)
+{
+	struct timeval tv = {.tv_sec = IO_TIMEOUT_S};
+
+	if (http != NULL)
+		return 0;
+	http = evhttp_new(server.base);
+	if (http == NULL)
+		return -1;
+	evhttp_set_timeout_tv(http, &tv);
+	evhttp_set_max_headers_size(http, MAX_HEAD);
+	evhttp_set_max_body_size(http, MAX_BODY);
+	/* every method reaches on_request, which answers 405 (evhttp itself would say 501) */
+	evhttp_set_allowed_methods(http, 0xffff);
+	evhttp_set_gencb(http, on_request, NULL);
+	return 0;
+}
+
+static bool same_addr(const struct conf_addr *a, const struct conf_addr *b)
+{
+	return a->len == b->len && memcmp(&a->ss, &b->ss, a->len) == 0;
+}
+
+int status_apply(const struct conf *c, char *err, size_t errlen)
+{
+	const struct conf_addr *a = &c->status.bind;
+	struct evhttp_bound_socket *nb;
+	struct evconnlistener *evl;
+	char where[300];
+
+	if (!c->status.enabled) {
+		if (http != NULL)
+			log_info("status: closed ([status] removed)");
+		status_stop();
+		return 0;
+	}
+	if (bound != NULL && same_addr(&bound_addr, a))
+		return 0;
+	conf_addr_format(a, where, sizeof(where));
+	if (http_init() < 0) {
+		snprintf(err, errlen, "%s:%d: [status]: out of memory", c->path, c->status.line);
+		return -1;
+	}
+	evl = evconnlistener_new_bind(server.base, NULL, NULL,
+	                              LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC |
+	                                  LEV_OPT_REUSEABLE,
+	                              BACKLOG, (const struct sockaddr *)&a->ss, (int)a->len);
+	nb = evl != NULL ? evhttp_bind_listener(http, evl) : NULL;
+	if (nb == NULL) {
+		snprintf(err, errlen, "%s:%d: [status] bind: cannot bind %s: %s", c->path,
+		         c->status.line, where, evl != NULL ? "out of memory" : strerror(errno));
+		if (evl != NULL)
+			evconnlistener_free(evl);
+		if (bound == NULL)
+			status_stop(); /* nothing served before either */
+		return -1;
+	}
+	if (bound != NULL)
+		evhttp_del_accept_socket(http, bound);
+	bound = nb;
+	bound_addr = *a;
+	log_info("status: listening on %s", where);
+	return 0;
+}
+
+void status_stop(void)
+{
+	if (http != NULL)
+		evhttp_free(http); /* its bound sockets and connections with it */
+	http = NULL;
+	bound = NULL;
+	memset(&bound_addr, 0, sizeof(bound_addr));
+}

@@ -1,0 +1,824 @@
+/* SQLite state: one connection, one writer thread fed by a bounded queue, and barriers that
+ * tell the loop (through an eventfd) when what was queued before them is on disk.
+ *
+ * Durability: journal_mode=WAL with synchronous=FULL, so a COMMIT returns only once the WAL
+ * is fsynced; the writer batches what is queued into one transaction, so the fsync is paid
+ * once per batch, on the writer thread, never on the loop. */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <sqlite3.h>
+
+#include "server.h"
+#include "stats.h"
+#include "ops/status.h"
+#include "ops/store.h"
+
+#define BUSY_TIMEOUT_MS 5000
+#define DAY_MS          (24LL * 3600 * 1000)
+#define NAME_CAP        80  /* a backend name (conf: at most 64 bytes) */
+#define ERR_CAP         256 /* the last SQLite error, for the loop to log */
+/* Tests only: the writer sleeps this many ms before each batch, as on a slow disk, so that
+ * a test can kill -9 nodegate while writes are queued and see which answers were sent. */
+#define DELAY_ENV "NODEGATE_TEST_STORE_DELAY_MS"
+
+/* ---- the queue ------------------------------------------------------------------------- */
+
+enum op_kind {
+	OP_INCIDENT = 0,
+	OP_ENTRY,
+	OP_SPAN,
+	OP_ADMIN,
+	OP_PRUNE,
+	OP_BARRIER,
+	OP_COUNT
+};
+static const char *const op_kind_names[OP_COUNT] = {
+    [OP_INCIDENT] = "incident", [OP_ENTRY] = "entry", [OP_SPAN] = "span",
+    [OP_ADMIN] = "admin_state", [OP_PRUNE] = "prune", [OP_BARRIER] = "barrier",
+};
+
+struct op {
+	enum op_kind kind;
+	int rc; /* the writer's: 0 written, -1 failed */
+	union {
+		struct incident inc; /* entries NULL */
+		struct {
+			int64_t id;
+			size_t seq;
+			struct incident_entry e;
+		} entry;
+		struct {
+			int64_t id, start, end;
+		} span;
+		struct {
+			char backend[NAME_CAP];
+			enum admin_state a;
+			int weight;
+			int64_t at;
+		} admin;
+		int64_t prune_now;
+		struct {
+			store_done_fn done;
+			void *arg;
+			bool fail; /* a write before it was dropped (queue full) */
+		} barrier;
+	} u;
+};
+
+/* Prepared statements, one per SQL text (the writer's). */
+enum sql {
+	SQL_INCIDENT = 0,
+	SQL_LAST_ID,
+	SQL_ENTRY,
+	SQL_SPAN,
+	SQL_ADMIN_SET,
+	SQL_ADMIN_DEL,
+	SQL_COUNT
+};
+static const char *const sql_text[SQL_COUNT] = {
+    [SQL_INCIDENT] = "INSERT INTO incidents(id, pool, title, severity, manual, started, resolved,"
+                     " planned_start, planned_end) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+                     " ON CONFLICT(id) DO UPDATE SET pool = ?2, title = ?3, severity = ?4,"
+                     " manual = ?5, started = ?6, resolved = ?7, planned_start = ?8,"
+                     " planned_end = ?9",
+    [SQL_LAST_ID] = "UPDATE meta SET value = MAX(value, ?1) WHERE key = 'last_id'",
+    [SQL_ENTRY] = "INSERT OR REPLACE INTO entries(incident_id, seq, at, kind, status, eta,"
+                  " next_update, text) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [SQL_SPAN] = "INSERT INTO spans(incident_id, start, end) VALUES(?1, ?2, ?3)"
+                 " ON CONFLICT(incident_id, start) DO UPDATE SET end = ?3",
+    [SQL_ADMIN_SET] = "INSERT INTO admin_state(backend, admin, weight, updated_at)"
+                      " VALUES(?1, ?2, ?3, ?4) ON CONFLICT(backend) DO UPDATE SET admin = ?2,"
+                      " weight = ?3, updated_at = ?4",
+    [SQL_ADMIN_DEL] = "DELETE FROM admin_state WHERE backend = ?1",
+};
+
+static const char schema[] =
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+    "INSERT OR IGNORE INTO meta VALUES('schema', 1);"
+    "INSERT OR IGNORE INTO meta VALUES('last_id', 0);"
+    "CREATE TABLE IF NOT EXISTS incidents(id INTEGER PRIMARY KEY, pool TEXT NOT NULL,"
+    " title TEXT NOT NULL, severity TEXT NOT NULL, manual INTEGER NOT NULL,"
+    " started INTEGER NOT NULL, resolved INTEGER NOT NULL, planned_start INTEGER NOT NULL,"
+    " planned_end INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS incidents_resolved ON incidents(resolved);"
+    "CREATE TABLE IF NOT EXISTS entries(incident_id INTEGER NOT NULL, seq INTEGER NOT NULL,"
+    " at INTEGER NOT NULL, kind TEXT NOT NULL, status TEXT, eta INTEGER, next_update INTEGER,"
+    " text TEXT NOT NULL, PRIMARY KEY(incident_id, seq)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS spans(incident_id INTEGER NOT NULL, start INTEGER NOT NULL,"
+    " end INTEGER NOT NULL, PRIMARY KEY(incident_id, start)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS admin_state(backend TEXT PRIMARY KEY, admin TEXT NOT NULL,"
+    " weight INTEGER, updated_at INTEGER NOT NULL);";
+
+/* Resolved incidents past retention go, with their entries and spans. ?1 oldest kept
+ * resolution time, ?2 how many resolved are kept. */
+static const char prune_sql[] =
+    "DELETE FROM incidents WHERE resolved > 0 AND (resolved < ?1 OR id NOT IN"
+    " (SELECT id FROM incidents WHERE resolved > 0 ORDER BY resolved DESC, id DESC"
+    " LIMIT ?2));"
+    "DELETE FROM entries WHERE incident_id NOT IN (SELECT id FROM incidents);"
+    "DELETE FROM spans WHERE incident_id NOT IN (SELECT id FROM incidents);";
+
+struct done {
+	store_done_fn fn;
+	void *arg;
+	int rc;
+};
+
+static struct {
+	sqlite3 *db;
+	pthread_mutex_t db_mu;           /* the connection: the writer's batch, or a load */
+	sqlite3_stmt *stmt[SQL_COUNT];   /* writer only */
+	struct op *batch;                /* writer only: ops taken off the queue */
+	bool open;                       /* loop only */
+	bool dropped;                    /* loop only: a write dropped since the last barrier */
+	pthread_t thread;                /* the writer */
+	pthread_mutex_t mu;              /* what follows */
+	pthread_cond_t cv;               /* the writer waits for ops or stop */
+	bool stopping;                   /* the writer empties the queue and exits */
+	bool failed;                     /* a write failed since the last barrier */
+	struct op ring[STORE_QUEUE_MAX]; /* queued writes */
+	size_t head, n;
+	struct done done[STORE_QUEUE_MAX]; /* barriers committed, for the loop to run */
+	size_t n_done;
+	uint64_t errors;   /* failed writes not yet counted in stats */
+	char err[ERR_CAP]; /* the last failure, not yet logged */
+	int efd;           /* eventfd: the writer wakes the loop */
+	unsigned delay_ms; /* a slow disk, for the tests (DELAY_ENV) */
+	struct event *ev_done;
+} st = {.db_mu = PTHREAD_MUTEX_INITIALIZER,
+        .mu = PTHREAD_MUTEX_INITIALIZER,
+        .cv = PTHREAD_COND_INITIALIZER,
+        .efd = -1};
+
+bool store_is_open(void)
+{
+	return st.open;
+}
+
+/* ---- the writer thread ------------------------------------------------------------------- */
+
+static int bind_text_or_null(sqlite3_stmt *s, int i, const char *v)
+{
+	return v != NULL ? sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT)
+	                 : sqlite3_bind_null(s, i);
+}
+
+static int bind_ms_or_null(sqlite3_stmt *s, int i, int64_t v)
+{
+	return v != 0 ? sqlite3_bind_int64(s, i, v) : sqlite3_bind_null(s, i);
+}
+
+static const char *severity_name(int sev)
+{
+	return sev >= 0 && sev < PS_COUNT ? pool_status_names[sev] : pool_status_names[0];
+}
+
+static void bind_incident(sqlite3_stmt *s, const struct incident *inc)
+{
+	sqlite3_bind_int64(s, 1, inc->id);
+	sqlite3_bind_text(s, 2, inc->pool, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 3, inc->title, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 4, severity_name(inc->severity), -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, 5, inc->manual);
+	sqlite3_bind_int64(s, 6, inc->started);
+	sqlite3_bind_int64(s, 7, inc->resolved);
+	sqlite3_bind_int64(s, 8, inc->planned_start);
+	sqlite3_bind_int64(s, 9, inc->planned_end);
+}
+
+static void bind_entry(sqlite3_stmt *s, const struct op *op)
+{
+	const struct incident_entry *e = &op->u.entry.e;
+	bool upd = e->kind == ENTRY_UPDATE && e->status < UPD_COUNT;
+
+	sqlite3_bind_int64(s, 1, op->u.entry.id);
+	sqlite3_bind_int64(s, 2, (int64_t)op->u.entry.seq);
+	sqlite3_bind_int64(s, 3, e->at);
+	sqlite3_bind_text(s, 4, entry_kind_names[e->kind < ENTRY_COUNT ? e->kind : 0], -1,
+	                  SQLITE_STATIC);
+	bind_text_or_null(s, 5, upd ? update_status_names[e->status] : NULL);
+	bind_ms_or_null(s, 6, e->eta);
+	bind_ms_or_null(s, 7, e->next_update);
+	sqlite3_bind_text(s, 8, e->text, -1, SQLITE_TRANSIENT);
+}
+
+static void bind_admin(sqlite3_stmt *s, const struct op *op)
+{
+	sqlite3_bind_text(s, 1, op->u.admin.backend, -1, SQLITE_TRANSIENT);
+	if (op->kind == OP_ADMIN &&
+	    (op->u.admin.a != ADMIN_NONE || op->u.admin.weight != STORE_NO_WEIGHT)) {
+		sqlite3_bind_text(s, 2, admin_state_names[op->u.admin.a], -1, SQLITE_STATIC);
+		if (op->u.admin.weight == STORE_NO_WEIGHT)
+			sqlite3_bind_null(s, 3);
+		else
+			sqlite3_bind_int(s, 3, op->u.admin.weight);
+		sqlite3_bind_int64(s, 4, op->u.admin.at);
+	}
+}
+
+/* Runs one prepared statement to its end; 0 or -1 (the reason in st.err). */
+static int step(enum sql which)
+{
+	sqlite3_stmt *s = st.stmt[which];
+	int rc = sqlite3_step(s);
+
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	if (rc == SQLITE_DONE)
+		return 0;
+	pthread_mutex_lock(&st.mu);
+	snprintf(st.err, sizeof(st.err), "%s", sqlite3_errmsg(st.db));
+	pthread_mutex_unlock(&st.mu);
+	return -1;
+}
+
+static int prune(int64_t now, char *err, size_t errlen);
+
+static int run_op(const struct op *op)
+{
+	char err[ERR_CAP];
+	enum sql which;
+
+	switch (op->kind) {
+	case OP_INCIDENT:
+		bind_incident(st.stmt[SQL_INCIDENT], &op->u.inc);
+		if (step(SQL_INCIDENT) < 0)
+			return -1;
+		sqlite3_bind_int64(st.stmt[SQL_LAST_ID], 1, op->u.inc.id);
+		return step(SQL_LAST_ID);
+	case OP_ENTRY:
+		bind_entry(st.stmt[SQL_ENTRY], op);
+		return step(SQL_ENTRY);
+	case OP_SPAN:
+		sqlite3_bind_int64(st.stmt[SQL_SPAN], 1, op->u.span.id);
+		sqlite3_bind_int64(st.stmt[SQL_SPAN], 2, op->u.span.start);
+		sqlite3_bind_int64(st.stmt[SQL_SPAN], 3, op->u.span.end);
+		return step(SQL_SPAN);
+	case OP_ADMIN:
+		which = op->u.admin.a == ADMIN_NONE && op->u.admin.weight == STORE_NO_WEIGHT
+		            ? SQL_ADMIN_DEL
+		            : SQL_ADMIN_SET;
+		bind_admin(st.stmt[which], op);
+		return step(which);
+	case OP_PRUNE:
+		if (prune(op->u.prune_now, err, sizeof(err)) == 0)
+			return 0;
+		pthread_mutex_lock(&st.mu);
+		snprintf(st.err, sizeof(st.err), "%s", err);
+		pthread_mutex_unlock(&st.mu);
+		return -1;
+	default:
+		return 0;
+	}
+}
+
+static int exec_sql(const char *sql)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(st.db, sql, NULL, NULL, &msg) == SQLITE_OK)
+		return 0;
+	pthread_mutex_lock(&st.mu);
+	snprintf(st.err, sizeof(st.err), "%s", msg != NULL ? msg : "unknown error");
+	pthread_mutex_unlock(&st.mu);
+	sqlite3_free(msg);
+	return -1;
+}
+
+/* One transaction for the batch; each write's rc says how it went (all -1 when the
+ * transaction itself failed). */
+static void run_batch(struct op *ops, size_t n)
+{
+	bool ok;
+
+	pthread_mutex_lock(&st.db_mu);
+	ok = exec_sql("BEGIN IMMEDIATE") == 0;
+	for (size_t i = 0; i < n; i++)
+		ops[i].rc = ok && ops[i].kind != OP_BARRIER ? run_op(&ops[i]) : 0;
+	if (ok && exec_sql("COMMIT") < 0) {
+		sqlite3_exec(st.db, "ROLLBACK", NULL, NULL, NULL);
+		ok = false;
+	}
+	for (size_t i = 0; !ok && i < n; i++)
+		ops[i].rc = -1;
+	pthread_mutex_unlock(&st.db_mu);
+}
+
+/* After a batch, in queue order: each barrier is due, failed unless every write since the
+ * previous barrier succeeded; failures are counted; the loop is woken. */
+static void batch_done(const struct op *ops, size_t n)
+{
+	uint64_t one = 1;
+	bool wake = false;
+
+	pthread_mutex_lock(&st.mu);
+	for (size_t i = 0; i < n; i++) {
+		if (ops[i].kind != OP_BARRIER) {
+			if (ops[i].rc < 0) {
+				st.errors++;
+				st.failed = true;
+				wake = true;
+			}
+			continue;
+		}
+		st.done[st.n_done++] = (struct done){ops[i].u.barrier.done, ops[i].u.barrier.arg,
+		                                     st.failed || ops[i].u.barrier.fail ? -1 : 0};
+		st.failed = false;
+		wake = true;
+	}
+	pthread_mutex_unlock(&st.mu);
+	if (wake && write(st.efd, &one, sizeof(one)) < 0) {
+		/* the counter is full: the loop has a wake-up pending anyway */
+	}
+}
+
+static void *writer_main(void *arg)
+{
+	struct timespec delay = {.tv_sec = st.delay_ms / 1000,
+	                         .tv_nsec = (long)(st.delay_ms % 1000) * 1000000};
+
+	for (;;) {
+		size_t n = 0;
+
+		pthread_mutex_lock(&st.mu);
+		while (st.n == 0 && !st.stopping)
+			pthread_cond_wait(&st.cv, &st.mu);
+		if (st.n == 0 && st.stopping) {
+			pthread_mutex_unlock(&st.mu);
+			return NULL;
+		}
+		while (st.n > 0) {
+			st.batch[n++] = st.ring[st.head];
+			st.head = (st.head + 1) % STORE_QUEUE_MAX;
+			st.n--;
+		}
+		pthread_mutex_unlock(&st.mu);
+		if (st.delay_ms > 0)
+			nanosleep(&delay, NULL);
+		run_batch(st.batch, n);
+		batch_done(st.batch, n);
+	}
+}
+
+/* ---- the loop side ------------------------------------------------------------------------ */
+
+/* Runs the barrier callbacks the writer finished, counts and logs its failures. */
+static void run_done(void)
+{
+	struct done done[STORE_QUEUE_MAX];
+	char err[ERR_CAP];
+	uint64_t errors;
+	size_t n;
+
+	pthread_mutex_lock(&st.mu);
+	n = st.n_done;
+	memcpy(done, st.done, n * sizeof(done[0]));
+	st.n_done = 0;
+	errors = st.errors;
+	st.errors = 0;
+	snprintf(err, sizeof(err), "%s", st.err);
+	st.err[0] = '\0';
+	pthread_mutex_unlock(&st.mu);
+	if (errors > 0) {
+		stats.store_errors += errors;
+		log_error("store: %llu write%s failed: %s", (unsigned long long)errors,
+		          errors == 1 ? "" : "s", err);
+	}
+	for (size_t i = 0; i < n; i++)
+		done[i].fn(done[i].rc, done[i].arg);
+}
+
+static void done_cb(evutil_socket_t fd, short what, void *arg)
+{
+	uint64_t v;
+
+	if (read(st.efd, &v, sizeof(v)) < 0 && errno != EAGAIN) {
+		/* nothing to do: the next wake-up reads it */
+	}
+	run_done();
+}
+
+static bool enqueue(const struct op *op)
+{
+	bool ok;
+
+	if (!st.open)
+		return false;
+	pthread_mutex_lock(&st.mu);
+	ok = st.n < STORE_QUEUE_MAX;
+	if (ok) {
+		st.ring[(st.head + st.n) % STORE_QUEUE_MAX] = *op;
+		st.n++;
+		pthread_cond_signal(&st.cv);
+	}
+	pthread_mutex_unlock(&st.mu);
+	if (!ok) {
+		STAT_INC(store_queue_full);
+		if (!st.dropped)
+			log_warn("store: the writer's queue is full (%d): %s dropped",
+			         STORE_QUEUE_MAX, op_kind_names[op->kind]);
+		st.dropped = true;
+	}
+	return ok;
+}
+
+void store_put_incident(const struct incident *inc)
+{
+	struct op op = {.kind = OP_INCIDENT, .u.inc = *inc};
+
+	op.u.inc.entries = NULL;
+	op.u.inc.n_entries = 0;
+	(void)enqueue(&op);
+}
+
+void store_put_entry(int64_t id, size_t seq, const struct incident_entry *e)
+{
+	struct op op = {.kind = OP_ENTRY, .u.entry = {.id = id, .seq = seq, .e = *e}};
+
+	(void)enqueue(&op);
+}
+
+void store_put_span(int64_t id, int64_t start, int64_t end)
+{
+	struct op op = {.kind = OP_SPAN, .u.span = {.id = id, .start = start, .end = end}};
+
+	(void)enqueue(&op);
+}
+
+void store_put_admin(const char *backend, enum admin_state a, int weight, int64_t at)
+{
+	struct op op = {.kind = OP_ADMIN, .u.admin = {.a = a, .weight = weight, .at = at}};
+
+	if (strlen(backend) >= sizeof(op.u.admin.backend) || a >= ADMIN_COUNT)
+		return; /* conf names are at most 64 bytes */
+	snprintf(op.u.admin.backend, sizeof(op.u.admin.backend), "%s", backend);
+	(void)enqueue(&op);
+}
+
+void store_prune(int64_t now)
+{
+	struct op op = {.kind = OP_PRUNE, .u.prune_now = now};
+
+	(void)enqueue(&op);
+}
+
+void store_barrier(store_done_fn done, void *arg)
+{
+	struct op op = {.kind = OP_BARRIER, .u.barrier = {done, arg, st.dropped}};
+
+	if (!enqueue(&op)) {
+		done(-1, arg);
+		return;
+	}
+	st.dropped = false;
+}
+
+/* ---- open, load, close --------------------------------------------------------------------- */
+
+/* mkdir -p, new folders 0700. */
+static int make_dir(const char *path, char *err, size_t errlen)
+{
+	char buf[4096];
+	struct stat sb;
+
+	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf)) {
+		snprintf(err, errlen, "%s: path too long", path);
+		return -1;
+	}
+	for (char *p = buf + 1;; p++) {
+		bool last = *p == '\0';
+
+		if (*p != '/' && !last)
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0700) < 0 && errno != EEXIST) {
+			snprintf(err, errlen, "cannot create %s: %s", buf, strerror(errno));
+			return -1;
+		}
+		if (last)
+			break;
+		*p = '/';
+	}
+	if (stat(path, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
+		snprintf(err, errlen, "%s: not a directory", path);
+		return -1;
+	}
+	return 0;
+}
+
+/* Deletes what is past retention; on the writer or, at start, before it runs. */
+static int prune(int64_t now, char *err, size_t errlen)
+{
+	const char *tail = prune_sql;
+	int rc = SQLITE_OK;
+
+	while (rc == SQLITE_OK && *tail != '\0') {
+		sqlite3_stmt *s = NULL;
+
+		rc = sqlite3_prepare_v2(st.db, tail, -1, &s, &tail);
+		if (rc != SQLITE_OK || s == NULL)
+			break;
+		if (sqlite3_bind_parameter_count(s) > 0) {
+			sqlite3_bind_int64(s, 1, now - STORE_KEEP_DAYS * DAY_MS);
+			sqlite3_bind_int64(s, 2, STORE_KEEP_MAX);
+		}
+		rc = sqlite3_step(s);
+		rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+		sqlite3_finalize(s);
+	}
+	if (rc == SQLITE_OK)
+		return 0;
+	snprintf(err, errlen, "prune: %s", sqlite3_errmsg(st.db));
+	return -1;
+}
+
+/* PRAGMA NAME = VALUE, and check SQLite took it (journal_mode says what it chose). */
+static int pragma(const char *name, const char *value, char *err, size_t errlen)
+{
+	char sql[128], got[32] = "";
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	snprintf(sql, sizeof(sql), "PRAGMA %s = %s", name, value);
+	rc = sqlite3_prepare_v2(st.db, sql, -1, &s, NULL);
+	if (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW &&
+	    sqlite3_column_text(s, 0) != NULL)
+		snprintf(got, sizeof(got), "%s", (const char *)sqlite3_column_text(s, 0));
+	sqlite3_finalize(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		snprintf(err, errlen, "PRAGMA %s: %s", name, sqlite3_errmsg(st.db));
+		return -1;
+	}
+	if (strcmp(name, "journal_mode") == 0 && strcasecmp(got, value) != 0) {
+		snprintf(err, errlen, "PRAGMA journal_mode: %s instead of %s", got, value);
+		return -1;
+	}
+	return 0;
+}
+
+static int db_setup(const char *path, int64_t now, char *err, size_t errlen)
+{
+	char *msg = NULL;
+
+	if (sqlite3_open_v2(path, &st.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+	    SQLITE_OK) {
+		snprintf(err, errlen, "%s: %s", path,
+		         st.db != NULL ? sqlite3_errmsg(st.db) : "out of memory");
+		return -1;
+	}
+	sqlite3_busy_timeout(st.db, BUSY_TIMEOUT_MS);
+	if (pragma("journal_mode", "WAL", err, errlen) < 0 ||
+	    pragma("synchronous", "FULL", err, errlen) < 0)
+		return -1;
+	if (sqlite3_exec(st.db, schema, NULL, NULL, &msg) != SQLITE_OK) {
+		snprintf(err, errlen, "%s: schema: %s", path, msg != NULL ? msg : "?");
+		sqlite3_free(msg);
+		return -1;
+	}
+	if (prune(now, err, errlen) < 0)
+		return -1;
+	for (size_t i = 0; i < SQL_COUNT; i++)
+		if (sqlite3_prepare_v3(st.db, sql_text[i], -1, SQLITE_PREPARE_PERSISTENT,
+		                       &st.stmt[i], NULL) != SQLITE_OK) {
+			snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(st.db));
+			return -1;
+		}
+	return 0;
+}
+
+static int start_writer(char *err, size_t errlen)
+{
+	sigset_t all, old;
+	int rc;
+
+	st.batch = calloc(STORE_QUEUE_MAX, sizeof(*st.batch));
+	st.efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	st.ev_done = st.efd >= 0
+	                 ? event_new(server.base, st.efd, EV_READ | EV_PERSIST, done_cb, NULL)
+	                 : NULL;
+	if (st.batch == NULL || st.ev_done == NULL || event_add(st.ev_done, NULL) < 0) {
+		snprintf(err, errlen, "cannot start the writer: %s",
+		         st.efd < 0 ? strerror(errno) : "out of memory");
+		return -1;
+	}
+	/* signals stay with the loop's thread */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&st.thread, NULL, writer_main, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot start the writer: %s", strerror(rc));
+		return -1;
+	}
+	return 0;
+}
+
+static void release(void)
+{
+	for (size_t i = 0; i < SQL_COUNT; i++) {
+		sqlite3_finalize(st.stmt[i]);
+		st.stmt[i] = NULL;
+	}
+	if (st.db != NULL)
+		sqlite3_close(st.db);
+	st.db = NULL;
+	if (st.ev_done != NULL)
+		event_free(st.ev_done);
+	st.ev_done = NULL;
+	if (st.efd >= 0)
+		close(st.efd);
+	st.efd = -1;
+	free(st.batch);
+	st.batch = NULL;
+}
+
+int store_open(const char *state_dir, int64_t now, char *err, size_t errlen)
+{
+	char path[4200];
+
+	if (st.open)
+		return 0;
+	if (make_dir(state_dir, err, errlen) < 0)
+		return -1;
+	snprintf(path, sizeof(path), "%s/%s", state_dir, STORE_FILE);
+	st.delay_ms =
+	    getenv(DELAY_ENV) != NULL ? (unsigned)strtoul(getenv(DELAY_ENV), NULL, 10) : 0;
+	if (db_setup(path, now, err, errlen) < 0 || start_writer(err, errlen) < 0) {
+		release();
+		return -1;
+	}
+	st.head = st.n = st.n_done = 0;
+	st.stopping = st.failed = st.dropped = false;
+	st.open = true;
+	log_info("store: %s (WAL, synchronous=FULL)", path);
+	if (st.delay_ms > 0)
+		log_warn("store: %s: every write waits %ums (tests only)", DELAY_ENV, st.delay_ms);
+	return 0;
+}
+
+void store_close(void)
+{
+	if (!st.open)
+		return;
+	pthread_mutex_lock(&st.mu);
+	st.stopping = true;
+	pthread_cond_signal(&st.cv);
+	pthread_mutex_unlock(&st.mu);
+	pthread_join(st.thread, NULL);
+	st.open = false;
+	run_done(); /* barriers the loop had no turn left to run */
+	release();
+}
+
+static int name_index(const char *const *names, size_t n, const unsigned char *s)
+{
+	for (size_t i = 0; s != NULL && i < n; i++)
+		if (names[i] != NULL && strcmp(names[i], (const char *)s) == 0)
+			return (int)i;
+	return -1;
+}
+
+static void column_copy(sqlite3_stmt *s, int col, char *dst, size_t cap)
+{
+	const unsigned char *v = sqlite3_column_text(s, col);
+
+	snprintf(dst, cap, "%s", v != NULL ? (const char *)v : "");
+}
+
+static void row_incident(sqlite3_stmt *s, const struct store_loader *l)
+{
+	struct incident inc = {0};
+	int sev = name_index(pool_status_names, PS_COUNT, sqlite3_column_text(s, 3));
+
+	inc.id = sqlite3_column_int64(s, 0);
+	column_copy(s, 1, inc.pool, sizeof(inc.pool));
+	column_copy(s, 2, inc.title, sizeof(inc.title));
+	inc.severity = sev >= 0 ? sev : PS_DEGRADED;
+	inc.manual = sqlite3_column_int(s, 4) != 0;
+	inc.started = sqlite3_column_int64(s, 5);
+	inc.resolved = sqlite3_column_int64(s, 6);
+	inc.planned_start = sqlite3_column_int64(s, 7);
+	inc.planned_end = sqlite3_column_int64(s, 8);
+	l->incident(&inc, l->arg);
+}
+
+static void row_entry(sqlite3_stmt *s, const struct store_loader *l)
+{
+	struct incident_entry e = {0};
+	int kind = name_index(entry_kind_names, ENTRY_COUNT, sqlite3_column_text(s, 2));
+	int status = name_index(update_status_names, UPD_COUNT, sqlite3_column_text(s, 3));
+
+	if (kind < 0) {
+		log_warn("store: incident %lld: entry of unknown kind %s skipped",
+		         (long long)sqlite3_column_int64(s, 0), sqlite3_column_text(s, 2));
+		return;
+	}
+	e.at = sqlite3_column_int64(s, 1);
+	e.kind = (enum entry_kind)kind;
+	e.status = status >= 0 ? (enum update_status)status : UPD_INVESTIGATING;
+	e.eta = sqlite3_column_int64(s, 4);
+	e.next_update = sqlite3_column_int64(s, 5);
+	column_copy(s, 6, e.text, sizeof(e.text));
+	l->entry(sqlite3_column_int64(s, 0), &e, l->arg);
+}
+
+static void row_span(sqlite3_stmt *s, const struct store_loader *l)
+{
+	l->span(sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1), sqlite3_column_int64(s, 2),
+	        l->arg);
+}
+
+/* Runs SQL and hands each row to ROW; 0 or -1 (logged). */
+static int each_row(const char *sql, void (*row)(sqlite3_stmt *s, const struct store_loader *l),
+                    const struct store_loader *l)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	pthread_mutex_lock(&st.db_mu);
+	rc = sqlite3_prepare_v2(st.db, sql, -1, &s, NULL);
+	while (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		row(s, l);
+		rc = SQLITE_OK;
+	}
+	if (rc != SQLITE_DONE)
+		log_error("store: %s: %s", sql, sqlite3_errmsg(st.db));
+	sqlite3_finalize(s);
+	pthread_mutex_unlock(&st.db_mu);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_load_incidents(const struct store_loader *l)
+{
+	if (!st.open)
+		return -1;
+	if (each_row("SELECT id, pool, title, severity, manual, started, resolved, planned_start,"
+	             " planned_end FROM incidents ORDER BY id",
+	             row_incident, l) < 0 ||
+	    each_row("SELECT incident_id, at, kind, status, eta, next_update, text FROM entries"
+	             " ORDER BY incident_id, seq",
+	             row_entry, l) < 0 ||
+	    each_row("SELECT incident_id, start, end FROM spans ORDER BY incident_id, start",
+	             row_span, l) < 0)
+		return -1;
+	return 0;
+}
+
+int64_t store_last_id(void)
+{
+	sqlite3_stmt *s = NULL;
+	int64_t id = 0;
+
+	if (!st.open)
+		return 0;
+	pthread_mutex_lock(&st.db_mu);
+	if (sqlite3_prepare_v2(st.db,
+	                       "SELECT MAX((SELECT value FROM meta WHERE key = 'last_id'),"
+	                       " (SELECT COALESCE(MAX(id), 0) FROM incidents))",
+	                       -1, &s, NULL) == SQLITE_OK &&
+	    sqlite3_step(s) == SQLITE_ROW)
+		id = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	pthread_mutex_unlock(&st.db_mu);
+	return id;
+}
+
+int store_load_admin(void (*fn)(const char *backend, enum admin_state a, int weight,
+                                int64_t updated_at, void *arg),
+                     void *arg)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	if (!st.open)
+		return -1;
+	pthread_mutex_lock(&st.db_mu);
+	rc = sqlite3_prepare_v2(st.db, "SELECT backend, admin, weight, updated_at FROM admin_state",
+	                        -1, &s, NULL);
+	while (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		int a = name_index(admin_state_names, ADMIN_COUNT, sqlite3_column_text(s, 1));
+		int w = sqlite3_column_type(s, 2) == SQLITE_NULL ? STORE_NO_WEIGHT
+		                                                 : sqlite3_column_int(s, 2);
+
+		rc = SQLITE_OK;
+		if (a < 0 || sqlite3_column_text(s, 0) == NULL)
+			continue;
+		fn((const char *)sqlite3_column_text(s, 0), (enum admin_state)a, w,
+		   sqlite3_column_int64(s, 3), arg);
+	}
+	if (rc != SQLITE_DONE)
+		log_error("store: admin_state: %s", sqlite3_errmsg(st.db));
+	sqlite3_finalize(s);
+	pthread_mutex_unlock(&st.db_mu);
+	return rc == SQLITE_DONE ? 0 : -1;
+}

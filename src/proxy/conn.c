@@ -1,0 +1,627 @@
+/* Buffered non-blocking connections, plain or TLS: optimistic writes, lazy buffers. */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/event_struct.h>
+#include <openssl/err.h>
+
+#include "proxy/conn.h"
+
+#define READ_CHUNK     16384
+#define READ_MAX_DEF   65536
+#define READS_PER_WAKE 4 /* a busy socket does not starve the others */
+
+enum conn_state {
+	CS_CONNECTING = 0, /* TCP connect in progress */
+	CS_HANDSHAKE,      /* TLS handshake in progress */
+	CS_OPEN,
+	CS_COUNT
+};
+
+struct conn {
+	evutil_socket_t fd;
+	SSL *ssl;
+	struct event rd, wr;
+	struct evbuffer *in, *out;
+	conn_data_cb read_cb, write_cb;
+	conn_event_cb event_cb;
+	void *arg;
+	uint32_t read_max, write_low;
+	uint32_t read_ms, write_ms, connect_ms;
+	uint8_t state; /* enum conn_state */
+	bool read_on;  /* the owner wants data */
+	bool rd_armed, wr_armed;
+	bool write_waited; /* output waited for the loop: tell the owner when it drains */
+	bool ssl_read_wants_write, ssl_write_wants_read;
+	bool tls_failed;
+	bool pending_eof; /* TLS close seen after data: reported on the next turn */
+};
+
+static void rd_cb(evutil_socket_t fd, short what, void *arg);
+static void wr_cb(evutil_socket_t fd, short what, void *arg);
+
+static struct timeval ms_tv(uint32_t ms)
+{
+	struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+	return tv;
+}
+
+static void arm(struct event *ev, bool *armed, uint32_t ms)
+{
+	struct timeval tv = ms_tv(ms);
+
+	event_add(ev, ms > 0 ? &tv : NULL);
+	*armed = true;
+}
+
+static void set_deadline(struct event *ev, uint32_t ms)
+{
+	struct timeval tv = ms_tv(ms);
+
+	if (ms > 0)
+		event_add(ev, &tv);
+	else
+		event_remove_timer(ev);
+}
+
+static void disarm(struct event *ev, bool *armed)
+{
+	if (*armed) {
+		event_del(ev);
+		*armed = false;
+	}
+}
+
+/* Whether the read event should be armed, and with which timeout. */
+static void update_read(struct conn *c)
+{
+	bool want;
+
+	switch (c->state) {
+	case CS_CONNECTING:
+		want = false;
+		break;
+	case CS_HANDSHAKE:
+		want = c->ssl_write_wants_read || !c->wr_armed;
+		break;
+	default:
+		want = c->ssl_write_wants_read || (c->read_on && conn_input_len(c) < c->read_max);
+	}
+	if (!want) {
+		disarm(&c->rd, &c->rd_armed);
+		return;
+	}
+	if (!c->rd_armed) {
+		uint32_t ms = c->state == CS_OPEN
+		                  ? (c->read_on ? c->read_ms : 0)
+		                  : (c->connect_ms > 0 ? c->connect_ms : c->read_ms);
+		arm(&c->rd, &c->rd_armed, ms);
+		/* TLS may hold decrypted bytes the socket will not announce */
+		if (c->ssl != NULL && c->state == CS_OPEN && SSL_pending(c->ssl) > 0)
+			event_active(&c->rd, EV_READ, 0);
+	}
+}
+
+static struct conn *conn_alloc(struct event_base *base, evutil_socket_t fd, SSL *ssl)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		return NULL;
+	c->fd = fd;
+	c->ssl = ssl;
+	c->read_max = READ_MAX_DEF;
+	event_assign(&c->rd, base, fd, EV_READ | EV_PERSIST, rd_cb, c);
+	event_assign(&c->wr, base, fd, EV_WRITE | EV_PERSIST, wr_cb, c);
+	return c;
+}
+
+struct conn *conn_new(struct event_base *base, evutil_socket_t fd, SSL *ssl)
+{
+	struct conn *c = conn_alloc(base, fd, ssl);
+
+	if (c == NULL)
+		return NULL;
+	evutil_make_socket_nonblocking(fd);
+	if (ssl != NULL) {
+		SSL_set_fd(ssl, fd);
+		SSL_set_accept_state(ssl);
+		c->state = CS_HANDSHAKE;
+		update_read(c);
+	} else {
+		c->state = CS_OPEN;
+	}
+	return c;
+}
+
+struct conn *conn_connect(struct event_base *base, const struct sockaddr *sa, socklen_t len,
+                          SSL *ssl, uint64_t timeout_ms, char *err, size_t errlen)
+{
+	int one = 1;
+	evutil_socket_t fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd < 0) {
+		snprintf(err, errlen, "socket: %s", strerror(errno));
+		return NULL;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(fd, sa, len) != 0 && errno != EINPROGRESS) {
+		snprintf(err, errlen, "connect: %s", strerror(errno));
+		close(fd);
+		return NULL;
+	}
+	struct conn *c = conn_alloc(base, fd, ssl);
+	if (c == NULL) {
+		snprintf(err, errlen, "out of memory");
+		close(fd);
+		return NULL;
+	}
+	if (ssl != NULL) {
+		SSL_set_fd(ssl, fd);
+		SSL_set_connect_state(ssl);
+	}
+	c->state = CS_CONNECTING;
+	c->connect_ms = (uint32_t)timeout_ms;
+	arm(&c->wr, &c->wr_armed, c->connect_ms);
+	return c;
+}
+
+void conn_free(struct conn *c)
+{
+	if (c == NULL)
+		return;
+	event_del(&c->rd);
+	event_del(&c->wr);
+	if (c->ssl != NULL) {
+		if (c->state == CS_OPEN && !c->tls_failed)
+			SSL_shutdown(c->ssl); /* best effort close_notify, never waits */
+		SSL_free(c->ssl);
+	}
+	if (c->in != NULL)
+		evbuffer_free(c->in);
+	if (c->out != NULL)
+		evbuffer_free(c->out);
+	close(c->fd);
+	free(c);
+}
+
+void conn_setcb(struct conn *c, conn_data_cb read_cb, conn_data_cb write_cb, conn_event_cb event_cb,
+                void *arg)
+{
+	c->read_cb = read_cb;
+	c->write_cb = write_cb;
+	c->event_cb = event_cb;
+	c->arg = arg;
+}
+
+void conn_enable_read(struct conn *c)
+{
+	if (c->read_on)
+		return;
+	c->read_on = true;
+	update_read(c);
+}
+
+void conn_disable_read(struct conn *c)
+{
+	if (!c->read_on)
+		return;
+	c->read_on = false;
+	update_read(c);
+}
+
+bool conn_reading(const struct conn *c)
+{
+	return c->read_on;
+}
+
+void conn_set_timeouts(struct conn *c, uint64_t read_ms, uint64_t write_ms)
+{
+	c->read_ms = (uint32_t)read_ms;
+	c->write_ms = (uint32_t)write_ms;
+	/* a new deadline on an armed event is a timer change, not an epoll_ctl */
+	if (c->rd_armed && c->state == CS_OPEN)
+		set_deadline(&c->rd, c->read_on ? c->read_ms : 0);
+	if (c->wr_armed && c->state == CS_OPEN)
+		set_deadline(&c->wr, c->write_ms);
+}
+
+void conn_set_read_max(struct conn *c, size_t max)
+{
+	c->read_max = max > 0 ? (uint32_t)max : READ_MAX_DEF;
+	update_read(c);
+}
+
+void conn_set_write_low(struct conn *c, size_t low)
+{
+	c->write_low = (uint32_t)low;
+}
+
+/* The owner drained the input: reading paused at read_max may resume. */
+static void input_changed(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct conn *c = arg;
+
+	if (info->n_deleted > 0 && c->read_on && !c->rd_armed)
+		update_read(c);
+}
+
+struct evbuffer *conn_input(struct conn *c)
+{
+	if (c->in == NULL) {
+		c->in = evbuffer_new();
+		if (c->in != NULL)
+			evbuffer_add_cb(c->in, input_changed, c);
+	}
+	return c->in;
+}
+
+struct evbuffer *conn_output(struct conn *c)
+{
+	if (c->out == NULL)
+		c->out = evbuffer_new();
+	return c->out;
+}
+
+size_t conn_input_len(const struct conn *c)
+{
+	return c->in != NULL ? evbuffer_get_length(c->in) : 0;
+}
+
+size_t conn_output_len(const struct conn *c)
+{
+	return c->out != NULL ? evbuffer_get_length(c->out) : 0;
+}
+
+void conn_trim(struct conn *c)
+{
+	if (c->in != NULL && evbuffer_get_length(c->in) == 0) {
+		evbuffer_free(c->in);
+		c->in = NULL;
+	}
+	if (c->out != NULL && evbuffer_get_length(c->out) == 0) {
+		evbuffer_free(c->out);
+		c->out = NULL;
+	}
+}
+
+evutil_socket_t conn_fd(const struct conn *c)
+{
+	return c->fd;
+}
+
+bool conn_is_tls(const struct conn *c)
+{
+	return c->ssl != NULL;
+}
+
+bool conn_tls_failed(const struct conn *c)
+{
+	return c->tls_failed;
+}
+
+void conn_kick_read(struct conn *c)
+{
+	if (c->read_on && c->state == CS_OPEN)
+		event_active(&c->rd, EV_READ, 0);
+}
+
+/* ---- writing ------------------------------------------------------------------------------ */
+
+enum io_result {
+	IO_DONE = 0, /* all written / some read */
+	IO_AGAIN,    /* would block */
+	IO_EOF,
+	IO_ERROR,
+	IO_COUNT
+};
+
+static enum io_result ssl_error(struct conn *c, int ret, bool reading)
+{
+	switch (SSL_get_error(c->ssl, ret)) {
+	case SSL_ERROR_WANT_READ:
+		if (!reading)
+			c->ssl_write_wants_read = true;
+		return IO_AGAIN;
+	case SSL_ERROR_WANT_WRITE:
+		if (reading)
+			c->ssl_read_wants_write = true;
+		return IO_AGAIN;
+	case SSL_ERROR_ZERO_RETURN:
+		return IO_EOF;
+	case SSL_ERROR_SYSCALL:
+		ERR_clear_error();
+		return ret == 0 || errno == 0 ? IO_EOF : IO_ERROR; /* dirty close is EOF */
+	default:
+		c->tls_failed = true;
+		ERR_clear_error();
+		return IO_ERROR;
+	}
+}
+
+/* Writes as much output as the socket takes. */
+static enum io_result write_out(struct conn *c)
+{
+	while (conn_output_len(c) > 0) {
+		if (c->ssl == NULL) {
+			struct iovec iov[16];
+			struct evbuffer_iovec v[16];
+			int n = evbuffer_peek(c->out, -1, NULL, v, 16);
+			for (int i = 0; i < n; i++) {
+				iov[i].iov_base = v[i].iov_base;
+				iov[i].iov_len = v[i].iov_len;
+			}
+			ssize_t w = writev(c->fd, iov, n > 16 ? 16 : n);
+			if (w < 0)
+				return errno == EAGAIN || errno == EINTR ? IO_AGAIN : IO_ERROR;
+			evbuffer_drain(c->out, (size_t)w);
+			continue;
+		}
+		struct evbuffer_iovec v;
+		evbuffer_peek(c->out, -1, NULL, &v, 1);
+		c->ssl_write_wants_read = false;
+		int w = SSL_write(c->ssl, v.iov_base, (int)(v.iov_len > 16384 ? 16384 : v.iov_len));
+		if (w <= 0)
+			return ssl_error(c, w, false);
+		evbuffer_drain(c->out, (size_t)w);
+	}
+	return IO_DONE;
+}
+
+void conn_flush(struct conn *c)
+{
+	if (c->state != CS_OPEN || c->wr_armed || c->ssl_write_wants_read ||
+	    conn_output_len(c) == 0)
+		return; /* the loop writes it: after connecting, or when the socket drains */
+	enum io_result r = write_out(c);
+	if (r == IO_DONE)
+		return;
+	/* the rest, or the error, is reported from the loop */
+	c->write_waited = true;
+	if (c->ssl_write_wants_read)
+		update_read(c);
+	else
+		arm(&c->wr, &c->wr_armed, c->write_ms);
+}
+
+void conn_shutdown_write(struct conn *c)
+{
+	if (c->ssl != NULL)
+		SSL_shutdown(c->ssl);
+	else
+		shutdown(c->fd, SHUT_WR);
+}
+
+/* ---- reading ------------------------------------------------------------------------------ */
+
+static enum io_result read_in(struct conn *c, size_t *got)
+{
+	struct evbuffer *in = conn_input(c);
+
+	*got = 0;
+	for (int round = 0; round < READS_PER_WAKE; round++) {
+		size_t len = evbuffer_get_length(in);
+		if (len >= c->read_max)
+			return IO_DONE;
+		size_t room = c->read_max - len < READ_CHUNK ? c->read_max - len : READ_CHUNK;
+		struct evbuffer_iovec v[2];
+		int nv = evbuffer_reserve_space(in, (ev_ssize_t)room, v, 2);
+		if (nv < 1)
+			return IO_ERROR;
+		ssize_t n;
+		if (c->ssl == NULL) {
+			struct iovec iov[2] = {
+			    {v[0].iov_base, v[0].iov_len},
+			    {nv > 1 ? v[1].iov_base : NULL, nv > 1 ? v[1].iov_len : 0}};
+			n = readv(c->fd, iov, nv);
+		} else {
+			c->ssl_read_wants_write = false;
+			n = SSL_read(c->ssl, v[0].iov_base, (int)v[0].iov_len);
+		}
+		if (n <= 0) {
+			evbuffer_commit_space(in, v, 0);
+			if (c->ssl != NULL) {
+				enum io_result r = ssl_error(c, (int)n, true);
+				if (*got == 0)
+					return r;
+				if (r == IO_EOF) { /* data first, the close on the next turn */
+					c->pending_eof = true;
+					event_active(&c->rd, EV_READ, 0);
+				}
+				return IO_DONE;
+			}
+			if (n == 0)
+				return *got > 0 ? IO_DONE : IO_EOF;
+			if (errno == EAGAIN || errno == EINTR)
+				return *got > 0 ? IO_DONE : IO_AGAIN;
+			return *got > 0 ? IO_DONE : IO_ERROR;
+		}
+		/* commit exactly n bytes over the iovecs */
+		size_t left = (size_t)n;
+		for (int i = 0; i < nv; i++) {
+			size_t take = left < v[i].iov_len ? left : v[i].iov_len;
+			v[i].iov_len = take;
+			left -= take;
+		}
+		evbuffer_commit_space(in, v, nv);
+		*got += (size_t)n;
+		if ((size_t)n < room && (c->ssl == NULL || SSL_pending(c->ssl) == 0))
+			return IO_DONE; /* the socket had no more */
+	}
+	if (c->ssl != NULL && SSL_pending(c->ssl) > 0)
+		event_active(&c->rd, EV_READ, 0); /* decrypted bytes left: another turn */
+	return IO_DONE;
+}
+
+/* ---- the loop's callbacks ------------------------------------------------------------------- */
+
+static void report(struct conn *c, short what)
+{
+	if (what & BEV_EVENT_READING) {
+		c->read_on = false;
+		disarm(&c->rd, &c->rd_armed);
+	}
+	if (c->event_cb != NULL)
+		c->event_cb(c, what, c->arg); /* may free c */
+}
+
+static void handshake(struct conn *c)
+{
+	int r = SSL_do_handshake(c->ssl);
+
+	c->ssl_write_wants_read = false;
+	disarm(&c->wr, &c->wr_armed);
+	if (r == 1) {
+		c->state = CS_OPEN;
+		disarm(&c->rd, &c->rd_armed);
+		update_read(c);
+		if (conn_output_len(c) > 0)
+			conn_flush(c);
+		report(c, BEV_EVENT_CONNECTED);
+		return;
+	}
+	int e = SSL_get_error(c->ssl, r);
+	if (e == SSL_ERROR_WANT_WRITE) {
+		arm(&c->wr, &c->wr_armed, c->connect_ms);
+		disarm(&c->rd, &c->rd_armed);
+		return;
+	}
+	if (e == SSL_ERROR_WANT_READ) {
+		update_read(c);
+		return;
+	}
+	c->tls_failed = e != SSL_ERROR_SYSCALL;
+	ERR_clear_error();
+	report(c, BEV_EVENT_ERROR | BEV_EVENT_READING);
+}
+
+static void on_connected(struct conn *c)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	disarm(&c->wr, &c->wr_armed);
+	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
+		errno = err;
+		report(c, BEV_EVENT_ERROR | BEV_EVENT_WRITING);
+		return;
+	}
+	if (c->ssl != NULL) {
+		c->state = CS_HANDSHAKE;
+		handshake(c);
+		return;
+	}
+	c->state = CS_OPEN;
+	update_read(c);
+	if (conn_output_len(c) > 0)
+		conn_flush(c);
+	report(c, BEV_EVENT_CONNECTED);
+}
+
+static void do_read(struct conn *c)
+{
+	size_t got;
+
+	if (c->pending_eof) {
+		report(c, BEV_EVENT_EOF | BEV_EVENT_READING);
+		return;
+	}
+	enum io_result r = read_in(c, &got);
+	if (c->ssl_read_wants_write)
+		arm(&c->wr, &c->wr_armed, c->write_ms);
+	update_read(c); /* the input may have reached read_max */
+	switch (r) {
+	case IO_DONE:
+		if (got > 0 && c->read_cb != NULL)
+			c->read_cb(c, c->arg); /* may free c */
+		return;
+	case IO_EOF:
+		report(c, BEV_EVENT_EOF | BEV_EVENT_READING);
+		return;
+	case IO_ERROR:
+		report(c, BEV_EVENT_ERROR | BEV_EVENT_READING);
+		return;
+	default:
+		return;
+	}
+}
+
+static void do_write(struct conn *c)
+{
+	enum io_result r = write_out(c);
+
+	if (r == IO_AGAIN) {
+		if (c->ssl_write_wants_read) {
+			disarm(&c->wr, &c->wr_armed);
+			update_read(c);
+		}
+		return;
+	}
+	disarm(&c->wr, &c->wr_armed);
+	if (r != IO_DONE) {
+		report(c, BEV_EVENT_ERROR | BEV_EVENT_WRITING);
+		return;
+	}
+	if (c->write_waited && conn_output_len(c) <= c->write_low) {
+		c->write_waited = false;
+		if (c->write_cb != NULL)
+			c->write_cb(c, c->arg); /* may free c */
+	}
+}
+
+static void rd_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	if (what & EV_TIMEOUT) {
+		report(c, BEV_EVENT_TIMEOUT |
+		              (c->state == CS_OPEN ? BEV_EVENT_READING : BEV_EVENT_WRITING));
+		return;
+	}
+	if (c->state == CS_HANDSHAKE) {
+		handshake(c);
+		return;
+	}
+	if (c->ssl_write_wants_read) {
+		c->ssl_write_wants_read = false;
+		update_read(c);
+		do_write(c);
+		return;
+	}
+	do_read(c);
+}
+
+static void wr_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	if (what & EV_TIMEOUT) {
+		report(c, BEV_EVENT_TIMEOUT | BEV_EVENT_WRITING);
+		return;
+	}
+	switch (c->state) {
+	case CS_CONNECTING:
+		on_connected(c);
+		return;
+	case CS_HANDSHAKE:
+		handshake(c);
+		return;
+	default:
+		if (c->ssl_read_wants_write) {
+			c->ssl_read_wants_write = false;
+			disarm(&c->wr, &c->wr_armed);
+			do_read(c);
+			return;
+		}
+		do_write(c);
+	}
+}

@@ -1,0 +1,596 @@
+/* JSON-RPC inspection of request bodies (jansson): methods, replay safety, and the method
+ * policy of a listener (rippled's admin methods, allow/deny lists, secrets). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "util.h"
+#include "proxy/rpc.h"
+
+
+const char *const rpc_refusal_names[RPC_REFUSAL_COUNT] = {
+    [RPC_ALLOWED] = "allowed",
+    [RPC_DENIED] = "denied",
+    [RPC_SECRET] = "secret",
+};
+
+const char *const rpc_profile_names[RPC_PROFILE_COUNT] = {
+    [RPC_PROFILE_AUTO] = "auto",
+    [RPC_PROFILE_RIPPLED] = "rippled",
+    [RPC_PROFILE_NONE] = "none",
+};
+
+enum method_flags {
+	M_ADMIN = 1, /* Role::ADMIN in rippled's handler table: denied on public listeners */
+	M_WRITE = 2, /* changes state or signs: never replayed */
+};
+
+/* rippled's (and Clio's) methods: the bounded set of metric labels, with what each one is.
+ * Admin rows follow rippled's handler table (Role::ADMIN), removed methods included (shards,
+ * validation_seed) since older nodes still serve them. "feature" is public, but voting
+ * (params with "vetoed") is admin: see call_denied(). Sorted by strcmp: method_find bisects. */
+static const struct method_row {
+	const char *name;
+	unsigned flags;
+} methods[] = {
+    {"account_channels", 0},
+    {"account_currencies", 0},
+    {"account_info", 0},
+    {"account_lines", 0},
+    {"account_nfts", 0},
+    {"account_objects", 0},
+    {"account_offers", 0},
+    {"account_tx", 0},
+    {"amm_info", 0},
+    {"batch", 0},
+    {"blacklist", M_ADMIN},
+    {"book_changes", 0},
+    {"book_offers", 0},
+    {"can_delete", M_ADMIN},
+    {"channel_authorize", M_WRITE},
+    {"channel_verify", 0},
+    {"connect", M_ADMIN},
+    {"consensus_info", M_ADMIN},
+    {"crawl_shards", M_ADMIN},
+    {"deposit_authorized", 0},
+    {"download_shard", M_ADMIN},
+    {"feature", 0},
+    {"fee", 0},
+    {"fetch_info", M_ADMIN},
+    {"gateway_balances", 0},
+    {"get_aggregate_price", 0},
+    {"get_counts", M_ADMIN},
+    {"ledger", 0},
+    {"ledger_accept", M_ADMIN},
+    {"ledger_cleaner", M_ADMIN},
+    {"ledger_closed", 0},
+    {"ledger_current", 0},
+    {"ledger_data", 0},
+    {"ledger_entry", 0},
+    {"ledger_header", 0},
+    {"ledger_index", 0},
+    {"ledger_request", M_ADMIN},
+    {"log_level", M_ADMIN},
+    {"logrotate", M_ADMIN},
+    {"manifest", 0},
+    {"nft_buy_offers", 0},
+    {"nft_history", 0},
+    {"nft_info", 0},
+    {"nft_sell_offers", 0},
+    {"nfts_by_issuer", 0},
+    {"node_to_shard", M_ADMIN},
+    {"noripple_check", 0},
+    {"owner_info", 0},
+    {"path_find", 0},
+    {"peer_reservations_add", M_ADMIN},
+    {"peer_reservations_del", M_ADMIN},
+    {"peer_reservations_list", M_ADMIN},
+    {"peers", M_ADMIN},
+    {"ping", 0},
+    {"print", M_ADMIN},
+    {"random", 0},
+    {"ripple_path_find", 0},
+    {"server_definitions", 0},
+    {"server_info", 0},
+    {"server_state", 0},
+    {"shed", M_ADMIN},
+    {"sign", M_WRITE},
+    {"sign_for", M_WRITE},
+    {"simulate", 0},
+    {"stop", M_ADMIN},
+    {"submit", M_WRITE},
+    {"submit_multisigned", M_WRITE},
+    {"subscribe", 0},
+    {"transaction_entry", 0},
+    {"tx", 0},
+    {"tx_history", 0},
+    {"tx_reduce_relay", 0},
+    {"unl_list", M_ADMIN},
+    {"unsubscribe", 0},
+    {"validation_create", M_ADMIN},
+    {"validation_seed", M_ADMIN},
+    {"validator_info", M_ADMIN},
+    {"validator_list_sites", M_ADMIN},
+    {"validators", M_ADMIN},
+    {"vault_info", 0},
+    {"version", 0},
+    {"wallet_propose", M_ADMIN},
+};
+
+/* Keys whose value is a private key or what derives one. */
+static const char *const secret_keys[] = {"secret", "seed", "seed_hex", "passphrase"};
+
+/* Method names of one list option, cut out of one copy of the option's value. */
+struct name_list {
+	char *buf;
+	char **v;
+	size_t n;
+};
+
+struct rpc_policy {
+	size_t inspect_max;
+	bool admin_profile; /* rippled's admin methods are denied */
+	bool secrets;       /* requests carrying secrets are refused (a public listener) */
+	bool strict;        /* a body that is not strict JSON is refused (rippled reads more) */
+	struct name_list allow, deny, writes;
+};
+
+static int method_cmp(const void *key, const void *row)
+{
+	return strcmp(key, ((const struct method_row *)row)->name);
+}
+
+/* The table is sorted by strcmp: a bisection, since every request looks up its method. */
+static const struct method_row *method_find(const char *method)
+{
+	return bsearch(method, methods, ARRAY_SIZE(methods), sizeof(methods[0]), method_cmp);
+}
+
+bool rpc_is_write_method(const char *method)
+{
+	const struct method_row *m = method_find(method);
+
+	return m != NULL && (m->flags & M_WRITE);
+}
+
+const char *rpc_method_label(const char *method)
+{
+	const struct method_row *m;
+
+	if (method == NULL || method[0] == '\0')
+		return "-";
+	m = method_find(method);
+	return m != NULL ? m->name : "other";
+}
+
+/* ---- policy --------------------------------------------------------------------------- */
+
+static bool list_has(const struct name_list *l, const char *name)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (strcmp(l->v[i], name) == 0)
+			return true;
+	return false;
+}
+
+/* Splits VALUE, a comma list the config validator tidied ("a,b"); NULL gives an empty list. */
+static int list_init(struct name_list *l, const char *value)
+{
+	size_t n = 1;
+
+	memset(l, 0, sizeof(*l));
+	if (value == NULL || value[0] == '\0')
+		return 0;
+	for (const char *c = value; *c != '\0'; c++)
+		n += *c == ',';
+	l->buf = strdup(value);
+	l->v = calloc(n, sizeof(*l->v));
+	if (l->buf == NULL || l->v == NULL)
+		return -1;
+	for (char *save = NULL, *it = strtok_r(l->buf, ",", &save); it != NULL;
+	     it = strtok_r(NULL, ",", &save))
+		l->v[l->n++] = it;
+	return 0;
+}
+
+static void list_deinit(struct name_list *l)
+{
+	free(l->buf);
+	free(l->v);
+}
+
+struct rpc_policy *rpc_policy_new(const struct conf_listener *l, const struct conf_pool *p,
+                                  char *err, size_t errlen)
+{
+	struct rpc_policy *pol = calloc(1, sizeof(*pol));
+	bool rippled;
+
+	if (pol == NULL)
+		goto oom;
+	rippled = l->profile == RPC_PROFILE_RIPPLED ||
+	          (l->profile == RPC_PROFILE_AUTO && p != NULL && p->health.check == CHECK_RIPPLED);
+	pol->inspect_max = l->rpc_inspect_max > 0 ? (size_t)l->rpc_inspect_max : RPC_INSPECT_MAX;
+	pol->admin_profile = rippled && !l->admin;
+	pol->secrets = !l->admin;
+	if (list_init(&pol->allow, l->allow_methods) < 0 ||
+	    list_init(&pol->deny, l->deny_methods) < 0 ||
+	    list_init(&pol->writes, p != NULL ? p->write_methods : NULL) < 0)
+		goto oom;
+	pol->strict = rippled && (!l->admin || pol->allow.n > 0 || pol->deny.n > 0);
+	return pol;
+oom:
+	snprintf(err, errlen, "[listener %s]: out of memory building the method policy", l->name);
+	rpc_policy_free(pol);
+	return NULL;
+}
+
+void rpc_policy_free(struct rpc_policy *pol)
+{
+	if (pol == NULL)
+		return;
+	list_deinit(&pol->allow);
+	list_deinit(&pol->deny);
+	list_deinit(&pol->writes);
+	free(pol);
+}
+
+bool rpc_policy_must_read(const struct rpc_policy *pol)
+{
+	return pol != NULL && pol->strict;
+}
+
+size_t rpc_policy_inspect_max(const struct rpc_policy *pol)
+{
+	return pol != NULL ? pol->inspect_max : RPC_INSPECT_MAX;
+}
+
+/* ---- inspection ----------------------------------------------------------------------- */
+
+/* The "method" (JSON-RPC) or "command" (rippled WebSocket) of one call, or NULL (an empty
+ * name is none: rippled refuses it). */
+static const char *call_method(json_t *call)
+{
+	json_t *m = json_object_get(call, "method");
+
+	if (!json_is_string(m) || json_string_length(m) == 0)
+		m = json_object_get(call, "command");
+	return json_is_string(m) && json_string_length(m) > 0 ? json_string_value(m) : NULL;
+}
+
+/* Whether a secret key appears anywhere in V (objects and arrays at any depth). */
+static bool has_secret(json_t *v)
+{
+	const char *key;
+	json_t *x;
+	size_t i;
+
+	if (json_is_object(v)) {
+		json_object_foreach(v, key, x)
+		{
+			for (size_t k = 0; k < ARRAY_SIZE(secret_keys); k++)
+				if (strcmp(key, secret_keys[k]) == 0)
+					return true;
+			if (has_secret(x))
+				return true;
+		}
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, x)
+		{
+			if (has_secret(x))
+				return true;
+		}
+	}
+	return false;
+}
+
+/* "feature" votes when its parameters (params[0], or the WebSocket message) hold "vetoed". */
+static bool feature_votes(json_t *call)
+{
+	json_t *params = json_object_get(call, "params");
+
+	if (json_is_array(params))
+		return json_object_get(json_array_get(params, 0), "vetoed") != NULL;
+	return json_object_get(call, "vetoed") != NULL;
+}
+
+/* Whether POL denies METHOD, called as CALL: the lists first, then rippled's admin set. */
+static bool call_denied(const struct rpc_policy *pol, const char *method, json_t *call)
+{
+	const struct method_row *m;
+
+	if (list_has(&pol->deny, method) || (pol->allow.n > 0 && !list_has(&pol->allow, method)))
+		return true;
+	if (!pol->admin_profile)
+		return false;
+	m = method_find(method);
+	if (m != NULL && (m->flags & M_ADMIN))
+		return true;
+	return strcmp(method, "feature") == 0 && feature_votes(call);
+}
+
+/* The first refusal wins: the reason and the method are those of the first refused call. */
+static void refuse(struct rpc_info *info, enum rpc_refusal why, const char *method)
+{
+	if (info->refusal != RPC_ALLOWED)
+		return;
+	info->refusal = why;
+	snprintf(info->refused_method, sizeof(info->refused_method), "%s", method);
+}
+
+static bool is_write(const struct rpc_policy *pol, const char *method)
+{
+	return rpc_is_write_method(method) || (pol != NULL && list_has(&pol->writes, method));
+}
+
+/* Refuses CALL when POL denies one of its names (rippled's WebSocket runs "command" before
+ * "method", JSON-RPC runs "method": both are checked) or it carries a secret. */
+static void police_call(const struct rpc_policy *pol, json_t *call, struct rpc_info *info)
+{
+	static const char *const keys[] = {"method", "command"};
+
+	for (size_t k = 0; k < ARRAY_SIZE(keys); k++) {
+		json_t *name = json_object_get(call, keys[k]);
+
+		if (json_is_string(name) && call_denied(pol, json_string_value(name), call)) {
+			refuse(info, RPC_DENIED, json_string_value(name));
+			return;
+		}
+	}
+	if (pol->secrets && has_secret(call))
+		refuse(info, RPC_SECRET, call_method(call));
+}
+
+/* Accounts for one call; rippled's {"method":"batch","params":[call...]} is walked into.
+ * False when CALL is not a call (no method). */
+static void call_ledgers(json_t *call, struct rpc_info *info);
+
+static bool inspect_call(json_t *call, const struct rpc_policy *pol, struct rpc_info *info)
+{
+	const char *m = call_method(call);
+	json_t *sub = json_object_get(call, "params"), *c;
+	size_t i;
+
+	if (m == NULL)
+		return false;
+	if (strcmp(m, "batch") == 0 && json_is_array(sub) && json_array_size(sub) > 0) {
+		json_array_foreach(sub, i, c)
+		{
+			if (!inspect_call(c, pol, info))
+				return false;
+		}
+		return true;
+	}
+	info->n_calls++;
+	call_ledgers(call, info);
+	if (is_write(pol, m))
+		info->all_read = false;
+	if (pol != NULL)
+		police_call(pol, call, info);
+	return true;
+}
+
+/* The "id" of CALL as compact JSON text, when it has one that fits. */
+static void copy_id(json_t *call, struct rpc_info *info)
+{
+	json_t *id = json_object_get(call, "id");
+	char *s;
+
+	if (id == NULL)
+		return;
+	s = json_dumps(id, JSON_COMPACT | JSON_ENCODE_ANY);
+	if (s != NULL && strlen(s) < sizeof(info->id))
+		memcpy(info->id, s, strlen(s) + 1);
+	free(s);
+}
+
+/* Fills INFO from a parsed ROOT: one call, or a batch (an array or rippled's "batch"). */
+static void inspect_root(json_t *root, const struct rpc_policy *pol, struct rpc_info *info)
+{
+	json_t *call;
+	size_t i;
+	bool ok = true;
+
+	if (json_is_object(root)) {
+		ok = inspect_call(root, pol, info);
+		copy_id(root, info);
+		if (ok)
+			snprintf(info->method, sizeof(info->method), "%s", call_method(root));
+	} else if (json_is_array(root) && json_array_size(root) > 0) {
+		json_array_foreach(root, i, call)
+		{
+			if (!(ok = inspect_call(call, pol, info)))
+				break;
+		}
+		copy_id(json_array_get(root, 0), info);
+		snprintf(info->method, sizeof(info->method), "batch");
+	} else {
+		ok = false;
+	}
+	info->is_rpc = ok;
+}
+
+/* A ledger named by number: a non-negative integer or a decimal string, at most UINT32_MAX.
+ * "validated", "current", "closed", -1 ("earliest"/"latest") and the rest name none. */
+static bool ledger_number(json_t *v, uint32_t *out)
+{
+	const char *s = json_string_value(v);
+	json_int_t n = json_integer_value(v);
+	char *end;
+
+	if (json_is_string(v)) {
+		if (*s < '0' || *s > '9' || strlen(s) > 10)
+			return false;
+		unsigned long long u = strtoull(s, &end, 10);
+		if (*end != '\0' || u > UINT32_MAX)
+			return false;
+		*out = (uint32_t)u;
+		return true;
+	}
+	if (!json_is_integer(v) || n < 0 || n > (json_int_t)UINT32_MAX)
+		return false;
+	*out = (uint32_t)n;
+	return true;
+}
+
+/* Widens INFO's ledger need to hold [LO, HI]: a batch needs the union. */
+static void ledger_need(struct rpc_info *info, uint32_t lo, uint32_t hi)
+{
+	if (!info->has_ledger || lo < info->ledger_min)
+		info->ledger_min = lo;
+	if (!info->has_ledger || hi > info->ledger_max)
+		info->ledger_max = hi;
+	info->has_ledger = true;
+}
+
+/* The ledgers one call names by number, added to INFO: ledger_index and ledger_seq name one;
+ * ledger_index_min/max (account_tx) and min_ledger/max_ledger (tx) a span, or one ledger
+ * when the other end is -1 or absent ("earliest", "latest": no specific ledger). The
+ * arguments are params[0] of a JSON-RPC call, or the message itself for WebSocket. */
+static void call_ledgers(json_t *call, struct rpc_info *info)
+{
+	static const char *const single[] = {"ledger_index", "ledger_seq"};
+	static const char *const spans[][2] = {{"ledger_index_min", "ledger_index_max"},
+	                                       {"min_ledger", "max_ledger"}};
+	json_t *args = call;
+	uint32_t lo, hi;
+
+	if (json_is_string(json_object_get(call, "method")))
+		args = json_array_get(json_object_get(call, "params"), 0);
+	if (!json_is_object(args))
+		return;
+	for (size_t i = 0; i < ARRAY_SIZE(single); i++)
+		if (ledger_number(json_object_get(args, single[i]), &lo))
+			ledger_need(info, lo, lo);
+	for (size_t i = 0; i < ARRAY_SIZE(spans); i++) {
+		bool has_lo = ledger_number(json_object_get(args, spans[i][0]), &lo);
+		bool has_hi = ledger_number(json_object_get(args, spans[i][1]), &hi);
+		if (has_lo && has_hi)
+			ledger_need(info, lo < hi ? lo : hi, lo < hi ? hi : lo);
+		else if (has_lo || has_hi)
+			ledger_need(info, has_lo ? lo : hi, has_lo ? lo : hi);
+	}
+}
+
+void rpc_inspect(const char *body, size_t len, const struct rpc_policy *pol, struct rpc_info *info)
+{
+	json_error_t jerr;
+	json_t *root;
+
+	memset(info, 0, sizeof(*info));
+	if (len == 0 || len > rpc_policy_inspect_max(pol))
+		return;
+	root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (root == NULL) {
+		/* rippled's reader takes comments and repeated keys: what it would run is unknown
+		 */
+		if (pol != NULL && pol->strict)
+			refuse(info, RPC_DENIED, "");
+		return;
+	}
+	info->all_read = true;
+	inspect_root(root, pol, info);
+	if (!info->is_rpc) { /* a refusal found on the way stands */
+		info->all_read = false;
+		info->n_calls = 0;
+		info->method[0] = '\0';
+		info->id[0] = '\0';
+		info->has_ledger = false;
+	}
+	json_decref(root);
+}
+
+/* ---- answers -------------------------------------------------------------------------- */
+
+int rpc_error_body(const struct rpc_info *info, bool ws, const char *error, int code,
+                   const char *message, char *out, size_t len)
+{
+	json_t *e = json_pack("{s:s, s:i, s:s, s:s}", "error", error, "error_code", code,
+	                      "error_message", message, "status", "error");
+	json_t *id = info != NULL && info->id[0] != '\0'
+	                 ? json_loads(info->id, JSON_DECODE_ANY, NULL)
+	                 : NULL;
+	json_t *root = e;
+	size_t n = 0;
+
+	if (e != NULL && ws) {
+		json_object_set_new(e, "type", json_string("response"));
+		if (id != NULL)
+			json_object_set(e, "id", id);
+	} else if (e != NULL) {
+		root = json_pack("{s:o}", "result", e);
+		if (root != NULL && id != NULL)
+			json_object_set(root, "id", id);
+	}
+	if (root != NULL)
+		n = json_dumpb(root, out, len, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(root);
+	json_decref(id);
+	if (root == NULL || n == 0 || n >= len)
+		return -1;
+	out[n] = '\0';
+	return (int)n;
+}
+
+/* The error token of one reply: result.error, or error (WebSocket shape). */
+static const char *reply_token(json_t *reply)
+{
+	json_t *e = json_object_get(json_object_get(reply, "result"), "error");
+
+	if (!json_is_string(e))
+		e = json_object_get(reply, "error");
+	return json_is_string(e) ? json_string_value(e) : NULL;
+}
+
+/* TOK when WANTED holds it (or WANTED is NULL: any token), else NULL. */
+static const char *wanted_token(const char *tok, const char *const *wanted, size_t n)
+{
+	if (tok == NULL || wanted == NULL)
+		return tok;
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(tok, wanted[i]) == 0)
+			return tok;
+	return NULL;
+}
+
+/* Cheap test before parsing: an "error" key, and one of WANTED, appear in the bytes. */
+static bool may_hold(const char *body, size_t len, const char *const *wanted, size_t n)
+{
+	if (memmem(body, len, "\"error\"", 7) == NULL)
+		return false;
+	for (size_t i = 0; wanted != NULL && i < n; i++)
+		if (memmem(body, len, wanted[i], strlen(wanted[i])) != NULL)
+			return true;
+	return wanted == NULL;
+}
+
+bool rpc_reply_token(const char *body, size_t len, const char *const *wanted, size_t n, char *token,
+                     size_t toklen)
+{
+	json_t *root, *el;
+	const char *tok = NULL;
+	size_t i;
+
+	if (body == NULL || len == 0 || !may_hold(body, len, wanted, n))
+		return false;
+	root = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
+	if (json_is_object(root)) {
+		tok = wanted_token(reply_token(root), wanted, n);
+	} else if (json_is_array(root)) {
+		json_array_foreach(root, i, el)
+		{
+			if ((tok = wanted_token(reply_token(el), wanted, n)) != NULL)
+				break;
+		}
+	}
+	if (tok != NULL && token != NULL && toklen > 0)
+		snprintf(token, toklen, "%s", tok);
+	json_decref(root);
+	return tok != NULL;
+}
+
+bool rpc_reply_error(const char *body, size_t len, char *token, size_t toklen)
+{
+	return rpc_reply_token(body, len, NULL, 0, token, toklen);
+}

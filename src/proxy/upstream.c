@@ -1,0 +1,116 @@
+/* Backend connections: connect (TCP or TLS) and the idle keep-alive pool. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+
+#include "log.h"
+#include "stats.h"
+#include "proxy/tls.h"
+#include "proxy/upstream.h"
+
+static void upconn_free(struct upconn *u)
+{
+	conn_free(u->c);
+	u->b->conns--;
+	backend_unref(u->b);
+	free(u);
+}
+
+static void idle_unlink(struct upconn *u)
+{
+	TAILQ_REMOVE(&u->b->idle, u, link);
+	u->b->n_idle--;
+}
+
+/* An idle connection must stay silent: data, EOF, error or the idle timeout close it. */
+static void idle_event_cb(struct conn *c, short what, void *arg)
+{
+	struct upconn *u = arg;
+
+	idle_unlink(u);
+	STAT_INC(upstream_idle_closed);
+	upconn_free(u);
+}
+
+static void idle_read_cb(struct conn *c, void *arg)
+{
+	idle_event_cb(c, BEV_EVENT_READING, arg);
+}
+
+static struct upconn *take_idle(struct backend *b)
+{
+	struct upconn *u = TAILQ_FIRST(&b->idle);
+
+	if (u == NULL)
+		return NULL;
+	idle_unlink(u);
+	u->reused = true;
+	conn_set_timeouts(u->c, 0, 0);
+	STAT_INC(upstream_reused);
+	return u;
+}
+
+struct upconn *upstream_get(struct event_base *base, struct backend *b, uint64_t connect_timeout,
+                            bool reuse, char *err, size_t errlen)
+{
+	struct upconn *u = reuse ? take_idle(b) : NULL;
+	SSL *ssl = NULL;
+
+	if (u != NULL)
+		return u;
+	if (b->conf.tls) {
+		ssl = tls_client_ssl(b->ssl_ctx, &b->conf);
+		if (ssl == NULL) {
+			tls_last_error(err, errlen);
+			return NULL;
+		}
+	}
+	u = calloc(1, sizeof(*u));
+	if (u == NULL) {
+		snprintf(err, errlen, "out of memory");
+		SSL_free(ssl);
+		return NULL;
+	}
+	u->c = conn_connect(base, (struct sockaddr *)&b->conf.address.ss, b->conf.address.len, ssl,
+	                    connect_timeout, err, errlen);
+	if (u->c == NULL) {
+		SSL_free(ssl);
+		free(u);
+		return NULL;
+	}
+	u->b = backend_ref(b);
+	b->conns++;
+	return u;
+}
+
+void upstream_release(struct upconn *u, bool keep, const struct conf_pool *pc)
+{
+	struct backend *b = u->b;
+
+	if (!keep || b->removed || b->n_idle >= pc->max_idle || pc->idle_timeout == 0 ||
+	    conn_input_len(u->c) > 0 || conn_output_len(u->c) > 0) {
+		if (keep)
+			STAT_INC(upstream_idle_closed);
+		upconn_free(u);
+		return;
+	}
+	conn_setcb(u->c, idle_read_cb, NULL, idle_event_cb, u);
+	conn_set_read_max(u->c, 0);
+	conn_set_write_low(u->c, 0);
+	conn_set_timeouts(u->c, pc->idle_timeout, 0);
+	conn_enable_read(u->c);
+	conn_trim(u->c);
+	TAILQ_INSERT_HEAD(&b->idle, u, link);
+	b->n_idle++;
+}
+
+void upstream_close_idle(struct backend *b)
+{
+	struct upconn *u;
+
+	while ((u = TAILQ_FIRST(&b->idle)) != NULL) {
+		idle_unlink(u);
+		upconn_free(u);
+	}
+}
