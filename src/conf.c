@@ -21,7 +21,6 @@
 #include "proxy/limit.h"
 #include "proxy/rpc.h"
 
-
 #define MS_S 1000ULL
 #define MS_M (60 * MS_S)
 #define MS_H (60 * MS_M)

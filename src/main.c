@@ -1,13 +1,30 @@
-/* nodegate: command line. */
+/* nodegate: the command line, and the process lifecycle: the order in which subsystems start
+ * and stop, signals (SIGHUP reloads, SIGTERM drains), the shutdown timeout. */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "ops/alert.h"
+#include <event2/event.h>
+
 #include "conf.h"
+#include "health/monitor.h"
 #include "log.h"
+#include "ops/admin.h"
+#include "ops/alert.h"
+#include "ops/hook.h"
+#include "ops/incident.h"
+#include "ops/page.h"
+#include "ops/status.h"
+#include "proxy/listener.h"
+#include "proxy/session.h"
+#include "registry.h"
 #include "server.h"
+#include "stats.h"
+
+static const char *conf_path;
+static struct event *ev_signals[3], *ev_tick, *ev_shutdown;
 
 #ifndef NODEGATE_VERSION
 #define NODEGATE_VERSION "0.1.0"
@@ -73,6 +90,178 @@ static int test_alert(const char *path, const char *name)
 	return rc == 0 ? 0 : 1;
 }
 
+/* ---- lifecycle --------------------------------------------------------------------------- */
+
+static void log_errors(const struct conf_errors *errs)
+{
+	for (size_t i = 0; i < errs->n; i++)
+		log_error("%s", errs->msg[i]);
+	if (errs->dropped > 0)
+		log_error("... and %zu more errors", errs->dropped);
+}
+
+static void reload(void)
+{
+	struct conf_errors errs = {0};
+	struct conf *c = NULL;
+
+	log_info("reloading %s", conf_path);
+	if (conf_load(conf_path, &c, &errs) != 0 || server_apply(c, &errs) != 0) {
+		log_errors(&errs);
+		log_error("reload failed: keeping the running configuration");
+		STAT_INC(reload_failures);
+		CONF_FREE(c);
+		conf_errors_deinit(&errs);
+		return;
+	}
+	conf_errors_deinit(&errs);
+	STAT_INC(reloads);
+	log_info("reload done: %zu listeners, %zu pools, %zu backends", registry.n_listeners,
+	         registry.n_pools, registry.n_backends);
+}
+
+static void shutdown_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	log_warn("shutdown_timeout reached with %u connections open: exiting", worker.conns);
+	event_base_loopexit(registry.base, NULL);
+}
+
+static void drain(void)
+{
+	if (registry.draining)
+		return;
+	registry.draining = worker.draining = true;
+	log_info("shutting down: no new connections, %u open finish within %llums", worker.conns,
+	         (unsigned long long)registry.conf->global.shutdown_timeout);
+	for (size_t i = 0; i < registry.n_listeners; i++)
+		listener_close(registry.listeners[i]);
+	session_drain_all();
+	if (worker.conns == 0) {
+		event_base_loopexit(registry.base, NULL);
+		return;
+	}
+	uint64_t ms = registry.conf->global.shutdown_timeout;
+	struct timeval tv = {.tv_sec = (time_t)(ms / 1000),
+	                     .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+	ev_shutdown = evtimer_new(registry.base, shutdown_timeout_cb, NULL);
+	evtimer_add(ev_shutdown, &tv);
+}
+
+static void signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	if (sig == SIGHUP)
+		reload();
+	else
+		drain();
+}
+
+static void tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	log_access_flush();
+}
+
+static void teardown(void)
+{
+	struct conf *c = registry.conf;
+
+	session_close_all();
+	hook_deinit(); /* hook.c: running hooks are stopped; their outcome reaches the timeline */
+	/* admin.c, incident.c: the store commits what is queued and answers waiting admin
+	 * requests, before the status listener goes */
+	admin_deinit();
+	alert_deinit(); /* alert.c: queued messages are dropped (said in the log) */
+	incident_deinit();
+	status_stop();    /* status listener (status.c) */
+	server_release(); /* probes stop, listeners close, the registry empties */
+	monitor_deinit();
+	for (size_t i = 0; i < 3; i++)
+		event_free(ev_signals[i]);
+	event_free(ev_tick);
+	if (ev_shutdown != NULL)
+		event_free(ev_shutdown);
+	session_cleanup();
+	log_access_close();
+	conf_free(c);
+	event_base_free(registry.base);
+}
+
+/* Runs the loop until shutdown; returns the exit status. */
+static int run(const char *path)
+{
+	struct conf_errors errs = {0};
+	struct conf *c = NULL;
+	static const int sigs[3] = {SIGTERM, SIGINT, SIGHUP};
+	char err[512] = "";
+
+	conf_path = path;
+	if (conf_load(path, &c, &errs) != 0) {
+		log_errors(&errs);
+		conf_errors_deinit(&errs);
+		return 1;
+	}
+	log_level_current = c->global.log_level;
+	signal(SIGPIPE, SIG_IGN);
+	registry.base = event_base_new();
+	if (registry.base == NULL) {
+		log_error("cannot create the event loop");
+		conf_free(c);
+		return 1;
+	}
+	worker_init(registry.base);
+	if (monitor_init(registry.base) != 0 || session_init() != 0) {
+		log_error("cannot start the health checks");
+		goto fail_base;
+	}
+	page_init(); /* page.c: GET /, the public status page (a route of the status listener) */
+	/* incidents, their store in state_dir, the admin API (incident.c, admin.c): before the
+	 * first apply, which restores the stored admin states */
+	if (incident_init(c->global.state_dir, err, sizeof(err)) != 0 ||
+	    admin_init(err, sizeof(err)) != 0) {
+		log_error("state_dir %s: %s", c->global.state_dir, err);
+		goto fail;
+	}
+	/* alert.c and hook.c: after incidents, so that they see each bus event after them */
+	if (alert_init(registry.base) != 0 || hook_init(registry.base) != 0) {
+		log_error("cannot start the alert channels and hooks");
+		goto fail;
+	}
+	if (server_apply(c, &errs) != 0) {
+		log_errors(&errs);
+		conf_errors_deinit(&errs);
+		goto fail;
+	}
+	for (size_t i = 0; i < 3; i++) {
+		ev_signals[i] = evsignal_new(registry.base, sigs[i], signal_cb, NULL);
+		evsignal_add(ev_signals[i], NULL);
+	}
+	ev_tick = event_new(registry.base, -1, EV_PERSIST, tick_cb, NULL);
+	evtimer_add(ev_tick, &(struct timeval){.tv_sec = 1});
+	for (size_t i = 0; i < registry.n_listeners; i++) {
+		char where[300];
+		conf_addr_format(&registry.listeners[i]->conf.bind, where, sizeof(where));
+		log_info("listener %s: %s on %s -> pool %s%s", registry.listeners[i]->name,
+		         listener_mode_names[registry.listeners[i]->conf.mode], where,
+		         registry.listeners[i]->conf.pool,
+		         registry.listeners[i]->ssl_ctx != NULL ? " (tls)" : "");
+	}
+	log_info("nodegate started: %zu listeners, %zu pools, %zu backends", registry.n_listeners,
+	         registry.n_pools, registry.n_backends);
+	event_base_dispatch(registry.base);
+	log_info("nodegate stopped");
+	teardown();
+	return 0;
+fail:
+	hook_deinit();
+	alert_deinit();
+	admin_deinit();
+	incident_deinit();
+	monitor_deinit();
+fail_base:
+	conf_free(c);
+	event_base_free(registry.base);
+	return 1;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -111,5 +300,5 @@ int main(int argc, char **argv)
 	}
 	if (alert != NULL)
 		return test_alert(path, alert);
-	return test ? check_only(path) : server_run(path);
+	return test ? check_only(path) : run(path);
 }

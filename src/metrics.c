@@ -11,7 +11,6 @@
 #include "metrics.h"
 #include "proxy/rpc.h"
 
-
 #define NAME_LEN    65   /* names kept per slot, NUL included (conf names are <= 64) */
 #define REQ_SLOTS   4096 /* (listener, backend, method, code) label sets; a power of two */
 #define REQ_PROBES  32   /* slots looked at before a new label set counts as "other" */

@@ -22,7 +22,7 @@ enum pool_status status_of_pool(const struct pool *p);
 
 /* Brings the listener in line with C->status: binds it when the section appeared, binds
  * the new address then closes the old one when bind changed, closes it when the section
- * went away. Every other [status] setting is read from server.conf at each request. On
+ * went away. Every other [status] setting is read from registry.conf at each request. On
  * failure nothing changed (the old listener keeps serving) and ERR holds the message,
  * "FILE:LINE: [status] bind: cannot bind ADDRESS: why". */
 int status_apply(const struct conf *c, char *err, size_t errlen) WUR;

@@ -7,7 +7,7 @@
 #include <event2/util.h>
 #include <sys/socket.h>
 
-#include "server.h"
+#include "proxy/listener.h"
 
 /* Subscribes to the event bus: WebSocket sessions of a node that leaves rotation close
  * (1001) after the pool's ws_drain_grace. After monitor_init (which resets the bus). */

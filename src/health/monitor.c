@@ -9,7 +9,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "health/monitor.h"
-#include "server.h"
+#include "registry.h"
 #include "stats.h"
 
 #define TICK_MS 100 /* time-driven moves (slow start ramp, grace expiry) are this fine */
@@ -60,7 +60,7 @@ void monitor_passive(struct backend *b, enum verdict v, bool unreachable, const 
 /* The pool's best validated sequence, for the freshness lag of one of its members. */
 static uint64_t best_seq(const struct backend *b)
 {
-	const struct pool *p = server_pool(b->conf.pool);
+	const struct pool *p = registry_pool(b->conf.pool);
 	uint64_t best = 0;
 
 	for (size_t i = 0; p != NULL && i < p->n_members; i++) {
@@ -109,7 +109,7 @@ static void on_probe(struct backend *b, enum check_kind kind, const struct obser
 	}
 	if (kind == CK_FRESHNESS && m != NULL && m->has_seq) {
 		b->metrics = *m; /* a failed probe keeps the last answer for the pool's view */
-		const struct pool *p = server_pool(b->conf.pool);
+		const struct pool *p = registry_pool(b->conf.pool);
 		int64_t net = p != NULL ? majority_network(p) : -1;
 		if (net >= 0 && m->network_id >= 0 && m->network_id != net) {
 			verdict.verdict = V_CRITICAL;
@@ -173,14 +173,14 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 	uint64_t now = clock_now();
 	struct health_event he;
 
-	for (size_t i = 0; i < server.n_backends; i++) {
-		struct backend *b = server.backends[i];
+	for (size_t i = 0; i < registry.n_backends; i++) {
+		struct backend *b = registry.backends[i];
 		if (health_tick(&b->health, &b->conf.health, now, &he))
 			publish(b, &he);
 		refresh(b, now);
 	}
-	for (size_t i = 0; i < server.n_pools; i++)
-		check_panic(server.pools[i]);
+	for (size_t i = 0; i < registry.n_pools; i++)
+		check_panic(registry.pools[i]);
 }
 
 int monitor_init(struct event_base *base)

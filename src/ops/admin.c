@@ -24,12 +24,11 @@
 #include "bus.h"
 #include "ops/incident.h"
 #include "health/monitor.h"
-#include "server.h"
+#include "registry.h"
 #include "proxy/session.h"
 #include "stats.h"
 #include "ops/status.h"
 #include "ops/store.h"
-
 
 #define JSON_CT       "application/json"
 #define TOKEN_LINE    4096 /* bytes of the token file's first line */
@@ -178,14 +177,14 @@ static size_t trim(const char *s, const char **start)
 /* The first line of [status] admin_token_file, trimmed; none: the admin API is off. */
 static void token_load(void)
 {
-	const char *path = server.conf != NULL ? server.conf->status.admin_token_file : NULL;
+	const char *path = registry.conf != NULL ? registry.conf->status.admin_token_file : NULL;
 	char buf[TOKEN_LINE] = "";
 	const char *t;
 	size_t n;
 	FILE *f;
 
 	token.set = false;
-	if (path == NULL || !server.conf->status.enabled)
+	if (path == NULL || !registry.conf->status.enabled)
 		return;
 	f = fopen(path, "re");
 	if (f == NULL) {
@@ -361,7 +360,6 @@ static int name_index(const char *const *names, size_t n, const char *s)
 	return -1;
 }
 
-
 /* ---- backends ------------------------------------------------------------------------------- */
 
 /* An admin state or weight override set through the API, kept by backend name. */
@@ -406,8 +404,8 @@ static void load_saved(const char *backend, enum admin_state a, int weight, int6
 
 static struct backend *backend_named(const char *name, size_t len)
 {
-	for (size_t i = 0; i < server.n_backends; i++) {
-		struct backend *b = server.backends[i];
+	for (size_t i = 0; i < registry.n_backends; i++) {
+		struct backend *b = registry.backends[i];
 
 		if (!b->removed && strlen(b->name) == len && memcmp(b->name, name, len) == 0)
 			return b;
@@ -418,9 +416,9 @@ static struct backend *backend_named(const char *name, size_t len)
 /* The weight B has in the configuration file. */
 static unsigned configured_weight(const struct backend *b)
 {
-	for (size_t i = 0; i < server.conf->n_backends; i++)
-		if (strcmp(server.conf->backends[i].name, b->name) == 0)
-			return (unsigned)server.conf->backends[i].weight;
+	for (size_t i = 0; i < registry.conf->n_backends; i++)
+		if (strcmp(registry.conf->backends[i].name, b->name) == 0)
+			return (unsigned)registry.conf->backends[i].weight;
 	return (unsigned)b->conf.weight;
 }
 
@@ -469,8 +467,8 @@ static bool set_weight(struct backend *b, int w, const char *why)
 void admin_apply(void)
 {
 	token_load();
-	for (size_t i = 0; i < server.n_backends; i++) {
-		struct backend *b = server.backends[i];
+	for (size_t i = 0; i < registry.n_backends; i++) {
+		struct backend *b = registry.backends[i];
 		const struct saved *s = saved_of(b->name, false);
 
 		if (s == NULL || b->removed)
@@ -654,7 +652,7 @@ static void open_incident(struct evhttp_request *req)
 	    get_time(body, "planned_start", &m.planned_start, err, sizeof(err)) < 0 ||
 	    get_time(body, "planned_end", &m.planned_end, err, sizeof(err)) < 0)
 		goto bad;
-	if (m.pool != NULL && *m.pool != '\0' && server_pool(m.pool) == NULL) {
+	if (m.pool != NULL && *m.pool != '\0' && registry_pool(m.pool) == NULL) {
 		snprintf(err, sizeof(err), "\"pool\": no pool \"%s\" is configured", m.pool);
 		goto bad;
 	}

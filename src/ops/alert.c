@@ -24,7 +24,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "health/monitor.h"
-#include "server.h"
+#include "registry.h"
 #include "ops/status.h"
 
 #define ALERT_USER_AGENT  "nodegate-alert"
@@ -418,7 +418,6 @@ static struct {
 	void (*on_final)(struct channel *ch, bool ok); /* --test-alert */
 } G;
 
-
 static void copy(char *dst, size_t cap, const char *src)
 {
 	snprintf(dst, cap, "%s", src != NULL ? src : "");
@@ -533,7 +532,6 @@ oom:
 	return -1;
 }
 
-
 static int build_email(struct chan_conf *cf, const struct conf_alert *a, char *err, size_t errlen)
 {
 	size_t len = 1;
@@ -612,7 +610,8 @@ static void count(struct channel *ch, enum alert_result r)
 /* A line in the event's incident timeline, if it has one. */
 static void timeline(const struct alert_event *ev, const char *text)
 {
-	if (ev->incident > 0 && incident_add_line(ev->incident, ENTRY_ACTION, text, clock_wall()) < 0)
+	if (ev->incident > 0 &&
+	    incident_add_line(ev->incident, ENTRY_ACTION, text, clock_wall()) < 0)
 		log_debug("alert: incident %lld is gone: %s", (long long)ev->incident, text);
 }
 
@@ -957,7 +956,7 @@ static void eval_cb(evutil_socket_t fd, short what_, void *arg)
 {
 	for (size_t i = 0; i < G.n_pend; i++) {
 		struct alert_event *ev = &G.pend[i];
-		const struct pool *p = server_pool(ev->pool);
+		const struct pool *p = registry_pool(ev->pool);
 
 		ev->status = p != NULL ? (int)status_of_pool(p) : -1;
 		ev->severity = alert_severity(ev->status);

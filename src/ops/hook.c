@@ -25,7 +25,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "health/monitor.h"
-#include "server.h"
+#include "registry.h"
 
 #define KILL_AFTER_MS 1000 /* SIGKILL this long after the timeout's SIGTERM */
 #define NAME_LEN      65   /* conf names are at most 64 bytes */
@@ -235,7 +235,6 @@ static struct trigger *queue;
 static size_t n_queue, cap_queue;
 static struct event *ev_flush;
 static LIST_HEAD(, run) runs = LIST_HEAD_INITIALIZER(runs);
-
 
 /* The one outcome line: logged, counted, and in the incident's timeline when there is one. */
 static void outcome(struct hook *h, const struct trigger *t, int64_t incident, enum hook_result res,
@@ -619,7 +618,7 @@ static void run_start(struct hook *h, const struct trigger *t, const char *addre
 /* T for every active hook: run, skip (and say why), or nothing when it is not for it. */
 static void handle(const struct trigger *t)
 {
-	struct backend *b = t->backend[0] ? server_backend(t->backend) : NULL;
+	struct backend *b = t->backend[0] ? registry_backend(t->backend) : NULL;
 	int64_t incident = t->incident != 0 ? t->incident : incident_open_id(t->pool);
 	char address[300] = "", why[INCIDENT_TEXT_MAX];
 	uint64_t now = clock_now();
@@ -730,7 +729,6 @@ static struct hook *hook_named(const char *name)
 			return hooks[i];
 	return NULL;
 }
-
 
 /* H takes CH's settings (a new hook when H is NULL); NULL when out of memory. */
 static struct hook *hook_set(struct hook *h, const struct conf_hook *ch)

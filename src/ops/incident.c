@@ -19,7 +19,7 @@
 #include "bus.h"
 #include "ops/incident.h"
 #include "health/monitor.h"
-#include "server.h"
+#include "registry.h"
 #include "stats.h"
 #include "ops/status.h"
 #include "ops/store.h"
@@ -592,7 +592,6 @@ void incident_foreach(size_t limit, void (*fn)(const struct incident *inc, void 
 		}
 }
 
-
 /* Milliseconds of IN's outage spans within [FROM, TO); an open span lasts until now. */
 static int64_t inc_downtime(const struct inc *in, int64_t from, int64_t to, int64_t now)
 {
@@ -687,14 +686,14 @@ json_t *incident_json(const struct incident *inc)
 			json_decref(entries);
 			return NULL;
 		}
-	return json_pack("{s:I, s:s, s:o, s:s, s:b, s:b, s:o, s:o, s:o, s:o, s:I, s:o, s:o}", "id",
-	                 (json_int_t)inc->id, "pool", inc->pool, "title", json_text(inc->title),
-	                 "severity", pool_status_names[sev], "manual", inc->manual, "open",
-	                 inc->resolved == 0, "started", json_time(inc->started), "resolved",
-	                 json_time(inc->resolved), "planned_start", json_time(inc->planned_start),
-	                 "planned_end", json_time(inc->planned_end), "outage_ms",
-	                 (json_int_t)(in != NULL ? inc_downtime(in, 0, INT64_MAX, clock_wall()) : 0),
-	                 "last_update", last_update(inc), "entries", entries);
+	return json_pack(
+	    "{s:I, s:s, s:o, s:s, s:b, s:b, s:o, s:o, s:o, s:o, s:I, s:o, s:o}", "id",
+	    (json_int_t)inc->id, "pool", inc->pool, "title", json_text(inc->title), "severity",
+	    pool_status_names[sev], "manual", inc->manual, "open", inc->resolved == 0, "started",
+	    json_time(inc->started), "resolved", json_time(inc->resolved), "planned_start",
+	    json_time(inc->planned_start), "planned_end", json_time(inc->planned_end), "outage_ms",
+	    (json_int_t)(in != NULL ? inc_downtime(in, 0, INT64_MAX, clock_wall()) : 0),
+	    "last_update", last_update(inc), "entries", entries);
 }
 
 /* ---- the glue: bus, loop, store ----------------------------------------------------------- */
@@ -712,9 +711,9 @@ static struct event *ev_eval;
 
 static const struct pool *pool_named(const char *name)
 {
-	for (size_t i = 0; i < server.n_pools; i++)
-		if (same_pool(server.pools[i]->name, name))
-			return server.pools[i];
+	for (size_t i = 0; i < registry.n_pools; i++)
+		if (same_pool(registry.pools[i]->name, name))
+			return registry.pools[i];
 	return NULL;
 }
 
@@ -756,11 +755,11 @@ static void eval_cb(evutil_socket_t fd, short what, void *arg)
 		incident_on_event(pend[i].pool, pend[i].backend, &pend[i].he,
 		                  status_now(pool_named(pend[i].pool)), pend[i].at);
 	n_pend = 0;
-	for (size_t i = 0; i < server.n_pools; i++) {
-		int st = status_now(server.pools[i]);
+	for (size_t i = 0; i < registry.n_pools; i++) {
+		int st = status_now(registry.pools[i]);
 
 		if (st >= 0)
-			incident_on_status(server.pools[i]->name, st, now);
+			incident_on_status(registry.pools[i]->name, st, now);
 	}
 	resolve_orphans(now);
 }
@@ -848,7 +847,7 @@ int incident_init(const char *state_dir, char *err, size_t errlen)
 	history_trim(now);
 	if (store_last_id() > last_id)
 		last_id = store_last_id();
-	ev_eval = event_new(server.base, -1, 0, eval_cb, NULL);
+	ev_eval = event_new(registry.base, -1, 0, eval_cb, NULL);
 	if (ev_eval == NULL || bus_subscribe(on_bus, NULL) < 0) {
 		snprintf(err, errlen, "incidents: cannot subscribe to the bus");
 		goto fail;

@@ -19,9 +19,8 @@
 #include "health/monitor.h"
 #include "ops/page.h"
 #include "ops/redact.h"
-#include "server.h"
+#include "registry.h"
 #include "ops/status.h"
-
 
 #define DAY_MS     86400000LL
 #define BAR_DAYS   90                      /* days in an uptime bar, today included */
@@ -273,7 +272,6 @@ static void out_esc(struct out *o, const char *s)
 }
 
 /* ---- times ------------------------------------------------------------------------------- */
-
 
 /* MS (Unix milliseconds) with strftime's FMT, in UTC. */
 static void utc_fmt(int64_t ms, const char *fmt, char *buf, size_t len)
@@ -764,8 +762,8 @@ static enum pool_status overall(size_t *affected)
 	enum pool_status worst = PS_OPERATIONAL;
 
 	*affected = 0;
-	for (size_t i = 0; i < server.n_pools; i++) {
-		enum pool_status s = status_of_pool(server.pools[i]);
+	for (size_t i = 0; i < registry.n_pools; i++) {
+		enum pool_status s = status_of_pool(registry.pools[i]);
 
 		*affected += s != PS_OPERATIONAL;
 		worst = s > worst ? s : worst;
@@ -794,10 +792,10 @@ static void write_banner(struct out *o, enum pool_status s, size_t affected, siz
 	     "<section class=\"banner s-%s\" role=\"status\"><span class=\"icon\" "
 	     "aria-hidden=\"true\">%s</span><div><h2>%s</h2><p>",
 	     pool_status_names[s], words[s].icon,
-	     server.n_pools > 0 ? words[s].overall : "No service configured");
+	     registry.n_pools > 0 ? words[s].overall : "No service configured");
 	if (affected > 0)
-		outf(o, "%zu of %zu service%s affected &middot; ", affected, server.n_pools,
-		     server.n_pools == 1 ? "" : "s");
+		outf(o, "%zu of %zu service%s affected &middot; ", affected, registry.n_pools,
+		     registry.n_pools == 1 ? "" : "s");
 	if (n_open > 0)
 		outf(o, "<a href=\"#incidents\">%zu ongoing incident%s</a> &middot; ", n_open,
 		     n_open == 1 ? "" : "s");
@@ -826,9 +824,9 @@ static void write_body(struct out *o, const char *title, struct lists *l, const 
 		outs(o, "</section>");
 	}
 	outs(o, "<section id=\"services\"><h2>Services</h2>");
-	for (size_t i = 0; i < server.n_pools; i++)
-		write_pool(o, server.pools[i], c);
-	if (server.n_pools > 0)
+	for (size_t i = 0; i < registry.n_pools; i++)
+		write_pool(o, registry.pools[i], c);
+	if (registry.n_pools > 0)
 		outs(o, "<p class=\"legend\">Each bar is one UTC day, the newest on the right: "
 		        "<span><i class=\"d-ok\"></i>no downtime</span><span><i "
 		        "class=\"d-minor\"></i>under 15 min down</span><span><i "
@@ -882,7 +880,7 @@ static void reply_text(struct evhttp_request *req, int code, const char *reason,
 
 static void page_get(struct evhttp_request *req)
 {
-	const struct conf_status *st = &server.conf->status;
+	const struct conf_status *st = &registry.conf->status;
 	struct out o = {.b = evhttp_request_get_output_buffer(req)};
 	struct ctx c = {
 	    .now = clock_wall(), .mono = clock_now(), .details = st->public_backend_details};

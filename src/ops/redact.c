@@ -7,9 +7,9 @@
 
 #include "util.h"
 #include "ops/redact.h"
-#include "server.h"
+#include "registry.h"
 
-#define HIDDEN        "(address hidden)"
+#define HIDDEN "(address hidden)"
 
 /* Whether C may be part of a host name or an address next to a match. */
 static bool host_char(char c)
@@ -68,11 +68,11 @@ static void hide_host(char *s, size_t cap, const char *host, bool with_port_only
 /* Whether S is the name of a pool or a backend, which the page shows anyway. */
 static bool is_public_name(const char *s)
 {
-	for (size_t i = 0; i < server.n_backends; i++)
-		if (strcmp(server.backends[i]->name, s) == 0)
+	for (size_t i = 0; i < registry.n_backends; i++)
+		if (strcmp(registry.backends[i]->name, s) == 0)
 			return true;
-	for (size_t i = 0; i < server.n_pools; i++)
-		if (strcmp(server.pools[i]->name, s) == 0)
+	for (size_t i = 0; i < registry.n_pools; i++)
+		if (strcmp(registry.pools[i]->name, s) == 0)
 			return true;
 	return false;
 }
@@ -122,8 +122,8 @@ void redact_text(char *text, size_t cap)
 {
 	char ip[300];
 
-	for (size_t i = 0; i < server.n_backends; i++) {
-		const struct conf_backend *cb = &server.backends[i]->conf;
+	for (size_t i = 0; i < registry.n_backends; i++) {
+		const struct conf_backend *cb = &registry.backends[i]->conf;
 		const struct conf_addr *a[] = {&cb->address, &cb->health.check_address};
 
 		for (size_t j = 0; j < ARRAY_SIZE(a); j++) {

@@ -22,12 +22,11 @@
 #include "log.h"
 #include "metrics.h"
 #include "health/monitor.h"
-#include "server.h"
+#include "registry.h"
 #include "stats.h"
 #include "ops/incident.h"
 #include "ops/redact.h"
 #include "ops/status.h"
-
 
 #define IO_TIMEOUT_S 10   /* a status client idle or slower than this is dropped */
 #define MAX_HEAD     8192 /* request head bytes */
@@ -98,12 +97,12 @@ static void reply_oom(struct evhttp_request *req)
  * the load balancer in front stops sending before the listeners close. */
 static void get_healthz(struct evhttp_request *req)
 {
-	if (server.draining) {
+	if (registry.draining) {
 		reply_text(req, HTTP_SERVUNAVAIL, "Service Unavailable", "draining\n");
 		return;
 	}
-	for (size_t i = 0; i < server.n_pools; i++)
-		if (pool_can_pick(server.pools[i], NULL, 0)) {
+	for (size_t i = 0; i < registry.n_pools; i++)
+		if (pool_can_pick(registry.pools[i], NULL, 0)) {
 			reply_text(req, HTTP_OK, "OK", "ok\n");
 			return;
 		}
@@ -237,8 +236,8 @@ static void write_backend_family(struct metrics_out *o, size_t f)
 	uint64_t v;
 
 	family(o, backend_families[f].name, backend_families[f].type, backend_families[f].help);
-	for (size_t i = 0; i < server.n_pools; i++) {
-		const struct pool *p = server.pools[i];
+	for (size_t i = 0; i < registry.n_pools; i++) {
+		const struct pool *p = registry.pools[i];
 
 		for (size_t j = 0; j < p->n_members; j++) {
 			if (!backend_families[f].value(p->members[j], &v))
@@ -254,8 +253,8 @@ static void write_backend_states(struct metrics_out *o, const char *name, const 
                                  const char *const *names, size_t n, bool admin)
 {
 	family(o, name, "gauge", help);
-	for (size_t i = 0; i < server.n_pools; i++) {
-		const struct pool *p = server.pools[i];
+	for (size_t i = 0; i < registry.n_pools; i++) {
+		const struct pool *p = registry.pools[i];
 
 		for (size_t j = 0; j < p->n_members; j++) {
 			const struct health *hs = &p->members[j]->health;
@@ -273,19 +272,19 @@ static void write_pools(struct metrics_out *o)
 {
 	family(o, "nodegate_pool_panic", "gauge",
 	       "1 while fewer than min_up backends are in rotation");
-	for (size_t i = 0; i < server.n_pools; i++) {
+	for (size_t i = 0; i < registry.n_pools; i++) {
 		metrics_outf(o, "nodegate_pool_panic{pool=\"");
-		metrics_out_label(o, server.pools[i]->name);
-		metrics_outf(o, "\"} %d\n", server.pools[i]->in_panic);
+		metrics_out_label(o, registry.pools[i]->name);
+		metrics_outf(o, "\"} %d\n", registry.pools[i]->in_panic);
 	}
 	family(o, "nodegate_pool_status", "gauge",
 	       "1 for the pool's status as the status page shows it, 0 for the others");
-	for (size_t i = 0; i < server.n_pools; i++) {
-		enum pool_status cur = status_of_pool(server.pools[i]);
+	for (size_t i = 0; i < registry.n_pools; i++) {
+		enum pool_status cur = status_of_pool(registry.pools[i]);
 
 		for (size_t s = 0; s < PS_COUNT; s++) {
 			metrics_outf(o, "nodegate_pool_status{pool=\"");
-			metrics_out_label(o, server.pools[i]->name);
+			metrics_out_label(o, registry.pools[i]->name);
 			metrics_outf(o, "\",status=\"%s\"} %d\n", pool_status_names[s], s == cur);
 		}
 	}
@@ -297,8 +296,8 @@ static void write_retries(struct metrics_out *o)
 	family(o, "nodegate_retries_total", "counter",
 	       "requests sent to another backend, by pool and reason (connect: never reached "
 	       "a node)");
-	for (size_t i = 0; i < server.n_pools; i++) {
-		const struct pool *p = server.pools[i];
+	for (size_t i = 0; i < registry.n_pools; i++) {
+		const struct pool *p = registry.pools[i];
 
 		for (size_t r = 0; r < RETRY_REASON_COUNT; r++) {
 			metrics_outf(o, "nodegate_retries_total{pool=\"");
@@ -330,10 +329,10 @@ static void write_pool_counters(struct metrics_out *o)
 {
 	for (size_t c = 0; c < ARRAY_SIZE(pool_counters); c++) {
 		family(o, pool_counters[c].name, "counter", pool_counters[c].help);
-		for (size_t i = 0; i < server.n_pools; i++) {
-			const char *p = (const char *)server.pools[i];
+		for (size_t i = 0; i < registry.n_pools; i++) {
+			const char *p = (const char *)registry.pools[i];
 			metrics_outf(o, "%s{pool=\"", pool_counters[c].name);
-			metrics_out_label(o, server.pools[i]->name);
+			metrics_out_label(o, registry.pools[i]->name);
 			metrics_outf(
 			    o, "\"} %llu\n",
 			    (unsigned long long)*(const uint64_t *)(p + pool_counters[c].off));
@@ -359,27 +358,28 @@ static void write_client_limits(struct metrics_out *o)
 
 	family(o, limited, "counter",
 	       "requests and connections refused (429) by max_conns_per_ip or rate_per_ip");
-	for (size_t i = 0; i < server.n_listeners; i++)
+	for (size_t i = 0; i < registry.n_listeners; i++)
 		for (size_t r = 0; r < LIMIT_REASON_COUNT; r++) {
-			listener_series(o, limited, server.listeners[i]);
+			listener_series(o, limited, registry.listeners[i]);
 			metrics_outf(
 			    o, ",reason=\"%s\"} %llu\n", limit_reason_names[r],
-			    (unsigned long long)limit_table_counters(server.listeners[i]->clients)
+			    (unsigned long long)limit_table_counters(registry.listeners[i]->clients)
 			        ->limited[r]);
 		}
 	family(o, tracked, "gauge", "client addresses remembered for the per-address limits");
-	for (size_t i = 0; i < server.n_listeners; i++) {
-		listener_series(o, tracked, server.listeners[i]);
+	for (size_t i = 0; i < registry.n_listeners; i++) {
+		listener_series(o, tracked, registry.listeners[i]);
 		metrics_outf(o, "} %zu\n",
-		             limit_table_counters(server.listeners[i]->clients)->tracked);
+		             limit_table_counters(registry.listeners[i]->clients)->tracked);
 	}
 	family(o, evictions, "counter",
 	       "client addresses forgotten to stay within max_tracked_clients");
-	for (size_t i = 0; i < server.n_listeners; i++) {
-		listener_series(o, evictions, server.listeners[i]);
-		metrics_outf(o, "} %llu\n",
-		             (unsigned long long)limit_table_counters(server.listeners[i]->clients)
-		                 ->evictions);
+	for (size_t i = 0; i < registry.n_listeners; i++) {
+		listener_series(o, evictions, registry.listeners[i]);
+		metrics_outf(
+		    o, "} %llu\n",
+		    (unsigned long long)limit_table_counters(registry.listeners[i]->clients)
+		        ->evictions);
 	}
 }
 
@@ -446,7 +446,7 @@ json_t *status_json_text(const char *s)
 
 void status_public_text(const char *in, char *out, size_t len)
 {
-	const struct conf *c = server.conf;
+	const struct conf *c = registry.conf;
 
 	snprintf(out, len, "%s", in);
 	if (c == NULL || !c->status.public_backend_details)
@@ -506,7 +506,7 @@ static void add_incident(const struct incident *inc, void *arg)
 
 static void get_api_status(struct evhttp_request *req)
 {
-	const struct conf_status *st = &server.conf->status;
+	const struct conf_status *st = &registry.conf->status;
 	struct evbuffer *out = evhttp_request_get_output_buffer(req);
 	json_t *pools = json_array(), *root;
 	struct clocks now;
@@ -514,9 +514,9 @@ static void get_api_status(struct evhttp_request *req)
 
 	clocks_now(&now);
 	iso_time(&now, now.mono_ms, at, sizeof(at));
-	for (size_t i = 0; i < server.n_pools; i++)
-		if (json_array_append_new(
-		        pools, pool_json(server.pools[i], &now, st->public_backend_details)) < 0) {
+	for (size_t i = 0; i < registry.n_pools; i++)
+		if (json_array_append_new(pools, pool_json(registry.pools[i], &now,
+		                                           st->public_backend_details)) < 0) {
 			json_decref(pools);
 			reply_oom(req);
 			return;
@@ -616,7 +616,7 @@ static int WUR http_init(void)
 
 	if (http != NULL)
 		return 0;
-	http = evhttp_new(server.base);
+	http = evhttp_new(registry.base);
 	if (http == NULL)
 		return -1;
 	evhttp_set_timeout_tv(http, &tv);
@@ -653,7 +653,7 @@ int status_apply(const struct conf *c, char *err, size_t errlen)
 		snprintf(err, errlen, "%s:%d: [status]: out of memory", c->path, c->status.line);
 		return -1;
 	}
-	evl = evconnlistener_new_bind(server.base, NULL, NULL,
+	evl = evconnlistener_new_bind(registry.base, NULL, NULL,
 	                              LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC |
 	                                  LEV_OPT_REUSEABLE,
 	                              BACKLOG, (const struct sockaddr *)&a->ss, (int)a->len);

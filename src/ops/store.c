@@ -18,7 +18,7 @@
 #include <event2/event.h>
 #include <sqlite3.h>
 
-#include "server.h"
+#include "registry.h"
 #include "stats.h"
 #include "ops/status.h"
 #include "ops/store.h"
@@ -604,7 +604,7 @@ static int start_writer(char *err, size_t errlen)
 	st.batch = calloc(STORE_QUEUE_MAX, sizeof(*st.batch));
 	st.efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	st.ev_done = st.efd >= 0
-	                 ? event_new(server.base, st.efd, EV_READ | EV_PERSIST, done_cb, NULL)
+	                 ? event_new(registry.base, st.efd, EV_READ | EV_PERSIST, done_cb, NULL)
 	                 : NULL;
 	if (st.batch == NULL || st.ev_done == NULL || event_add(st.ev_done, NULL) < 0) {
 		snprintf(err, errlen, "cannot start the writer: %s",

@@ -9,7 +9,6 @@
 #include "util.h"
 #include "proxy/rpc.h"
 
-
 const char *const rpc_refusal_names[RPC_REFUSAL_COUNT] = {
     [RPC_ALLOWED] = "allowed",
     [RPC_DENIED] = "denied",

@@ -359,7 +359,7 @@ static void reply_send(struct session *s, int status, const char *ctype, const c
 		return;
 	}
 	bool close = closes_connection(status) || !r->keep_alive || s->close_after ||
-	             !r->req_body.done || server.draining;
+	             !r->req_body.done || worker.draining;
 	hlen = snprintf(head, sizeof(head),
 	                "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n%s%s\r\n",
 	                status, http_status_text(status), ctype, blen, extra,
@@ -991,7 +991,7 @@ static void dispatch(struct session *s)
 		r->tried[r->n_tried++] = b;
 		backend_unref(r->b);
 		r->b = backend_ref(b);
-		s->up = upstream_get(server.base, b, r->pool->conf.connect_timeout,
+		s->up = upstream_get(worker.base, b, r->pool->conf.connect_timeout,
 		                     s->l->conf.mode == MODE_HTTP, err, sizeof(err));
 		if (s->up == NULL) {
 			STAT_INC(upstream_connect_error);
@@ -1075,7 +1075,7 @@ static void resp_done(struct session *s)
 	struct request *r = s->r;
 	bool keep_up =
 	    r->resp_keep_alive && r->resp_body.kind != HTTP_BODY_UNTIL_CLOSE && r->req_body.done;
-	bool keep_client = r->keep_alive && !s->close_after && !server.draining &&
+	bool keep_client = r->keep_alive && !s->close_after && !worker.draining &&
 	                   r->resp_body.kind != HTTP_BODY_UNTIL_CLOSE && r->req_body.done &&
 	                   !s->client_eof;
 
@@ -1277,7 +1277,7 @@ static void resp_head(struct session *s)
 	http_response_body(m, r->method);
 	r->resp_keep_alive = m->keep_alive;
 	body_init(&r->resp_body, m->body, m->content_length);
-	bool close = !r->keep_alive || s->close_after || server.draining ||
+	bool close = !r->keep_alive || s->close_after || worker.draining ||
 	             m->body == HTTP_BODY_UNTIL_CLOSE || !r->req_body.done || s->client_eof;
 	if (m->status >= 500) {
 		char why[32];
@@ -1619,7 +1619,7 @@ static void ws_follow_rotation(const char *name)
 {
 	struct session *s;
 
-	TAILQ_FOREACH(s, &server.sessions, link)
+	TAILQ_FOREACH(s, &worker.sessions, link)
 	{
 		if (s->ws == NULL || s->state != SS_TUNNEL || s->ws->closing || s->up == NULL ||
 		    s->up_eof || strcmp(s->up->b->name, name) != 0)
@@ -1792,8 +1792,8 @@ static void session_free(struct session *s)
 		conn_free(s->client);
 	if (s->peer_counted)
 		limit_conn_close(s->l->clients, &s->peer_addr);
-	TAILQ_REMOVE(&server.sessions, s, link);
-	server_conn_closed(s->l);
+	TAILQ_REMOVE(&worker.sessions, s, link);
+	listener_conn_closed(s->l);
 	listener_unref(s->l);
 	free(s);
 }
@@ -1818,14 +1818,14 @@ void session_accept(struct listener *l, evutil_socket_t fd, const struct sockadd
 
 	if (s == NULL) {
 		evutil_closesocket(fd);
-		server_conn_closed(l);
+		listener_conn_closed(l);
 		return;
 	}
 	s->l = listener_ref(l);
 	peer_format(s, sa);
-	TAILQ_INSERT_TAIL(&server.sessions, s, link);
+	TAILQ_INSERT_TAIL(&worker.sessions, s, link);
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	evtimer_assign(&s->timer, server.base, timer_cb, s);
+	evtimer_assign(&s->timer, worker.base, timer_cb, s);
 	(void)limit_addr_from_sockaddr(sa, &s->peer_addr); /* listeners bind IP addresses */
 	if (!conn_admit(s)) {
 		if (l->conf.mode == MODE_TCP) { /* nothing to say in a byte stream */
@@ -1841,7 +1841,7 @@ void session_accept(struct listener *l, evutil_socket_t fd, const struct sockadd
 		s->tls = true;
 	}
 	if (s->tls == (ssl != NULL))
-		s->client = conn_new(server.base, fd, ssl);
+		s->client = conn_new(worker.base, fd, ssl);
 	if (s->client == NULL) {
 		SSL_free(ssl);
 		evutil_closesocket(fd);
@@ -1871,7 +1871,7 @@ void session_drain_all(void)
 {
 	struct session *s, *next;
 
-	for (s = TAILQ_FIRST(&server.sessions); s != NULL; s = next) {
+	for (s = TAILQ_FIRST(&worker.sessions); s != NULL; s = next) {
 		next = TAILQ_NEXT(s, link);
 		if (s->state == SS_REQ_HEAD && s->hp == NULL)
 			session_free(s);
@@ -1885,6 +1885,6 @@ void session_drain_all(void)
 
 void session_close_all(void)
 {
-	while (!TAILQ_EMPTY(&server.sessions))
-		session_free(TAILQ_FIRST(&server.sessions));
+	while (!TAILQ_EMPTY(&worker.sessions))
+		session_free(TAILQ_FIRST(&worker.sessions));
 }

@@ -1,0 +1,4 @@
+/* The process-wide counters (stats.h). */
+#include "stats.h"
+
+struct stats stats;
