@@ -43,6 +43,8 @@
 	X(ws_close_timeouts, "WebSocket closes whose client did not answer in time")               \
 	X(tcp_sessions, "TCP-mode sessions relayed")                                               \
 	X(transitions, "rotation state changes of backends")                                       \
+	X(route_published, "routing snapshots published to the data plane")                        \
+	X(route_publish_failed, "routing snapshots not published for lack of memory (retried)")    \
 	X(grace_expired, "sync graces that ran out before the node was healthy")                   \
 	X(passive_signals, "observations of backends taken from live traffic")                     \
 	X(rpc_error_retries, "JSON-RPC reads retried after a node's error token (noNetwork...)")   \

@@ -18,6 +18,7 @@
 #include "ops/page.h"
 #include "ops/status.h"
 #include "proxy/listener.h"
+#include "proxy/route.h"
 #include "proxy/session.h"
 #include "registry.h"
 #include "server.h"
@@ -174,6 +175,7 @@ static void teardown(void)
 	status_stop();    /* status listener (status.c) */
 	server_release(); /* probes stop, listeners close, the registry empties */
 	monitor_deinit();
+	route_deinit(); /* the last routing snapshot */
 	for (size_t i = 0; i < 3; i++)
 		event_free(ev_signals[i]);
 	event_free(ev_tick);
@@ -208,7 +210,8 @@ static int run(const char *path)
 		return 1;
 	}
 	worker_init(registry.base);
-	if (monitor_init(registry.base) != 0 || session_init() != 0) {
+	if (route_init(registry.base) != 0 || monitor_init(registry.base) != 0 ||
+	    session_init() != 0) {
 		log_error("cannot start the health checks");
 		goto fail_base;
 	}
@@ -256,6 +259,7 @@ fail:
 	admin_deinit();
 	incident_deinit();
 	monitor_deinit();
+	route_deinit();
 fail_base:
 	conf_free(c);
 	event_base_free(registry.base);

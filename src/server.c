@@ -108,7 +108,7 @@ static int plan_backends(struct plan *p, const struct conf *c, struct conf_error
 		const struct conf_backend *cb = &c->backends[i];
 		struct backend *old = find_backend(cb);
 
-		p->backends[i] = old != NULL ? backend_ref(old) : backend_new(cb, clock_now());
+		p->backends[i] = old != NULL ? backend_ref(old) : backend_new(cb);
 		if (p->backends[i] == NULL || !cb->tls)
 			continue;
 		p->backend_ctx[i] = tls_client_ctx(cb, err, sizeof(err));
@@ -304,6 +304,7 @@ static void commit(struct plan *p, struct conf *c)
 	listeners_resume();
 	for (size_t i = 0; i < registry.n_backends; i++)
 		monitor_backend_start(registry.backends[i]);
+	monitor_publish(); /* the data plane routes by the new pools from here on */
 }
 
 int server_apply(struct conf *c, struct conf_errors *errs)

@@ -79,9 +79,6 @@ void health_judge_server_info(int status, const char *body, size_t len, const st
  * JSON body must match check_expect_json when set. */
 void health_judge_http(int status, const char *body, size_t len, const struct conf_health *h,
                        struct observation *out);
-/* rippled JSON-RPC error tokens meaning "this node cannot answer now" (noNetwork, ...):
- * true when BODY's result.error (or a batch element's) is one of them. */
-bool health_rpc_error_token(const char *body, size_t len, char *token, size_t toklen);
 
 #define HEALTH_RING CONF_BURST_MAX /* timestamps kept per verdict kind (bounds bursts) */
 
@@ -143,5 +140,8 @@ unsigned health_weight(const struct health *hs, const struct conf_health *h, uns
                        uint64_t now);
 /* Panic rank: 0 best (healthy or checking), 1 warning, 2 critical, -1 never (maint). */
 int health_panic_rank(const struct health *hs);
+/* The rank the routing snapshot carries: health_panic_rank, but -1 (never) for a node down
+ * because nothing answered at all. */
+int health_pick_rank(const struct health *hs);
 /* Probe period for the backend's state. */
 uint64_t health_interval(const struct health *hs, const struct conf_health *h);

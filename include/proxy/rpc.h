@@ -81,3 +81,6 @@ bool rpc_reply_error(const char *body, size_t len, char *token, size_t toklen);
  * them before anything is parsed, since every small JSON-RPC answer is asked. */
 bool rpc_reply_token(const char *body, size_t len, const char *const *wanted, size_t n, char *token,
                      size_t toklen);
+/* rippled JSON-RPC error tokens meaning "this node cannot answer now" (noNetwork, ...):
+ * true when BODY's result.error (or a batch element's) is one of them. */
+bool rpc_busy_token(const char *body, size_t len, char *token, size_t toklen);

@@ -9,13 +9,9 @@
 
 #include "proxy/listener.h"
 
-/* Subscribes to the event bus: WebSocket sessions of a node that leaves rotation close
- * (1001) after the pool's ws_drain_grace. After monitor_init (which resets the bus). */
+/* Follows the routing snapshot: WebSocket sessions of a node that leaves rotation (health,
+ * admin state, weight 0) close (1001) after the pool's ws_drain_grace. After route_init. */
 int session_init(void) __attribute__((warn_unused_result));
-/* B's weight changed (admin API): weighed 0, it takes no new picks, and its WebSocket sessions
- * close (1001) after the pool's ws_drain_grace as when it leaves rotation; weighed again
- * within the grace, they keep going. */
-void session_follow_rotation(const struct backend *b);
 /* Takes ownership of FD, accepted on L. */
 void session_accept(struct listener *l, evutil_socket_t fd, const struct sockaddr *sa, int salen);
 /* SIGTERM: idle keep-alive sessions close now, the others after their current request. */

@@ -21,6 +21,7 @@
 #include "clock.h"
 #include "proxy/backend.h"
 #include "health/check.h"
+#include "health/node.h"
 #include "health/curlev.h"
 #include "log.h"
 
@@ -220,7 +221,7 @@ static uint64_t probe_period(const struct probe *p)
 {
 	const struct backend *b = p->cs->b;
 	uint64_t ms = p->kind == CK_FRESHNESS ? b->conf.health.freshness_interval
-	                                      : health_interval(&b->health, &b->conf.health);
+	                                      : health_interval(&b->node->health, &b->conf.health);
 
 	return ms < CHECK_MIN_PERIOD ? CHECK_MIN_PERIOD : ms;
 }
@@ -559,7 +560,7 @@ void check_deinit(void)
 void check_start(struct backend *b)
 {
 	const struct conf_health *h = &b->conf.health;
-	struct check_state *cs = b->check;
+	struct check_state *cs = b->node->check;
 	char err[256];
 
 	if (!G.on)
@@ -573,7 +574,7 @@ void check_start(struct backend *b)
 			log_error("backend %s: probes not started: out of memory", b->name);
 			return;
 		}
-		b->check = cs;
+		b->node->check = cs;
 	}
 	for (int k = 0; k < CK_COUNT; k++)
 		probe_halt(&cs->p[k]);
@@ -599,7 +600,7 @@ void check_start(struct backend *b)
 
 void check_stop(struct backend *b)
 {
-	struct check_state *cs = b->check;
+	struct check_state *cs = b->node->check;
 
 	if (cs == NULL)
 		return;
@@ -607,7 +608,7 @@ void check_stop(struct backend *b)
 		probe_halt(&cs->p[k]);
 	cs->epoch++;
 	LIST_REMOVE(cs, link);
-	b->check = NULL;
+	b->node->check = NULL;
 	if (cs->in_cb > 0)
 		cs->dead = true; /* freed by probe_done when the callback returns */
 	else

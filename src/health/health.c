@@ -680,19 +680,6 @@ void health_judge_http(int status, const char *body, size_t len, const struct co
 	json_decref(root);
 }
 
-/* ---- JSON-RPC error tokens in live replies ----------------------------------------------- */
-
-/* rippled's "this node cannot answer now" errors (lgrNotFound is not one: other history). */
-static const char *const busy_tokens[] = {
-    "noNetwork", "noCurrent", "noClosed", "notSynced", "tooBusy", "slowDown", "amendmentBlocked",
-};
-#define N_BUSY_TOKENS ARRAY_SIZE(busy_tokens)
-
-bool health_rpc_error_token(const char *body, size_t len, char *token, size_t toklen)
-{
-	return rpc_reply_token(body, len, busy_tokens, N_BUSY_TOKENS, token, toklen);
-}
-
 /* ---- rotation ---------------------------------------------------------------------------- */
 
 /* The moves the health state may make; anything else is refused by transition(). */
@@ -990,6 +977,13 @@ int health_panic_rank(const struct health *hs)
 	if (hs->last_verdict == V_CRITICAL)
 		return 2;
 	return hs->last_verdict == V_WARNING ? 1 : 0;
+}
+
+int health_pick_rank(const struct health *hs)
+{
+	if (hs->state == HS_DOWN && hs->down_unreachable)
+		return -1;
+	return health_panic_rank(hs);
 }
 
 uint64_t health_interval(const struct health *hs, const struct conf_health *h)

@@ -1,5 +1,6 @@
 /* The health engine at run time: observations in, transitions out, routing kept current. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -10,25 +11,86 @@
 #include "metrics.h"
 #include "health/monitor.h"
 #include "registry.h"
+#include "proxy/route.h"
 #include "stats.h"
 
 #define TICK_MS 100 /* time-driven moves (slow start ramp, grace expiry) are this fine */
 
 static struct event *ev_tick;
 
-/* The routing view the pick reads: in rotation or not, and the weight now. */
-static void refresh(struct backend *b, uint64_t now)
+static bool dirty; /* something the pick reads changed since the last publication */
+
+/* The weight B's node gets before slow start: the admin's, else the configured one. */
+static unsigned base_weight(const struct node *n)
 {
-	b->routable = health_routable(&b->health);
-	b->weight = health_weight(&b->health, &b->conf.health, (unsigned)b->conf.weight, now);
+	return n->weight_set >= 0 ? (unsigned)n->weight_set : (unsigned)n->b->conf.weight;
 }
 
-static void publish(struct backend *b, const struct health_event *he)
+/* The routing view the pick reads: in rotation or not, and the weight now. */
+static void refresh(struct node *n, uint64_t now)
 {
-	struct bus_event ev = {.backend = b->name, .pool = b->conf.pool, .he = *he};
+	bool routable = health_routable(&n->health);
+	unsigned weight = health_weight(&n->health, &n->b->conf.health, base_weight(n), now);
+	int rank = health_pick_rank(&n->health);
+
+	if (routable != n->routable || weight != n->weight || rank != n->rank)
+		dirty = true;
+	n->routable = routable;
+	n->weight = weight;
+	n->rank = (int8_t)rank;
+}
+
+/* A new table from the registry's pools and each member's node. */
+static struct route_table *build(void)
+{
+	struct route_table *t = route_table_new(registry.n_pools);
+
+	for (size_t i = 0; t != NULL && i < registry.n_pools; i++) {
+		struct pool *p = registry.pools[i];
+		size_t k = 0;
+
+		if (route_pool_init(t, i, p, p->n_members) != 0) {
+			route_table_free(t);
+			return NULL;
+		}
+		for (size_t j = 0; j < p->n_members; j++) {
+			const struct node *n = p->members[j]->node;
+			if (n == NULL || p->members[j]->removed)
+				continue;
+			struct route_node rn = {.b = n->b,
+			                        .weight = n->weight,
+			                        .routable = n->routable,
+			                        .panic_rank = n->rank,
+			                        .ledgers_known = n->ledgers_known,
+			                        .ledgers = n->ledgers};
+			route_node_set(t, i, k++, &rn);
+		}
+	}
+	return t;
+}
+
+void monitor_publish(void)
+{
+	struct route_table *t;
+
+	if (!dirty)
+		return;
+	t = build();
+	if (t == NULL) { /* out of memory: the old table stays, try again at the next tick */
+		STAT_INC(route_publish_failed);
+		return;
+	}
+	dirty = false;
+	STAT_INC(route_published);
+	route_publish(t);
+}
+
+static void publish(struct node *n, const struct health_event *he)
+{
+	struct bus_event ev = {.backend = n->b->name, .pool = n->b->conf.pool, .he = *he};
 
 	if (he->kind == HE_TRANSITION) {
-		b->transitions++;
+		n->transitions++;
 		STAT_INC(transitions);
 	} else if (he->kind == HE_GRACE_EXPIRED) {
 		STAT_INC(grace_expired);
@@ -36,25 +98,32 @@ static void publish(struct backend *b, const struct health_event *he)
 	bus_emit(&ev);
 }
 
-static void observe(struct backend *b, const struct observation *o)
+static void observe(struct node *n, const struct observation *o)
 {
 	struct health_event he;
 	uint64_t now = clock_now();
 
-	if (health_observe(&b->health, &b->conf.health, o, now, &he))
-		publish(b, &he);
-	refresh(b, now);
+	if (health_observe(&n->health, &n->b->conf.health, o, now, &he))
+		publish(n, &he);
+	refresh(n, now);
+	monitor_publish(); /* a node out of rotation takes no further pick */
 }
 
 void monitor_passive(struct backend *b, enum verdict v, bool unreachable, const char *reason)
 {
 	struct observation o = {.verdict = v, .unreachable = unreachable, .passive = true};
 
-	if (b->removed || b->conf.health.check == CHECK_NONE)
+	if (b->removed || b->node == NULL || b->conf.health.check == CHECK_NONE)
 		return;
 	snprintf(o.reason, sizeof(o.reason), "%s", reason);
 	STAT_INC(passive_signals);
-	observe(b, &o);
+	observe(b->node, &o);
+}
+
+/* The data plane's passive signals (route_signal) arrive here. */
+static void signal_sink(struct backend *b, bool critical, bool unreachable, const char *reason)
+{
+	monitor_passive(b, critical ? V_CRITICAL : V_WARNING, unreachable, reason);
 }
 
 /* The pool's best validated sequence, for the freshness lag of one of its members. */
@@ -64,11 +133,18 @@ static uint64_t best_seq(const struct backend *b)
 	uint64_t best = 0;
 
 	for (size_t i = 0; p != NULL && i < p->n_members; i++) {
-		const struct rippled_metrics *m = &p->members[i]->metrics;
+		if (p->members[i]->node == NULL)
+			continue;
+		const struct rippled_metrics *m = &p->members[i]->node->metrics;
 		if (m->has_seq && m->validated_seq > best)
 			best = m->validated_seq;
 	}
 	return best;
+}
+
+static int64_t network_of(const struct backend *b)
+{
+	return b->node != NULL ? b->node->metrics.network_id : -1;
 }
 
 /* The network id most members report; -1 when unknown or tied. */
@@ -78,12 +154,12 @@ static int64_t majority_network(const struct pool *p)
 	size_t best_n = 0;
 
 	for (size_t i = 0; i < p->n_members; i++) {
-		int64_t id = p->members[i]->metrics.network_id;
+		int64_t id = network_of(p->members[i]);
 		size_t n = 0;
 		if (id < 0)
 			continue;
 		for (size_t j = 0; j < p->n_members; j++)
-			n += p->members[j]->metrics.network_id == id;
+			n += network_of(p->members[j]) == id;
 		if (n > best_n) {
 			best = id;
 			best_n = n;
@@ -98,17 +174,20 @@ static void on_probe(struct backend *b, enum check_kind kind, const struct obser
                      const struct rippled_metrics *m, uint64_t duration_us, void *arg)
 {
 	struct observation verdict = *o;
+	struct node *n = b->node;
 
 	metrics_probe(b->name, duration_us);
 	if (kind == CK_FRESHNESS && m != NULL && m->has_ledgers) {
 		/* the history the node holds; a probe that failed keeps the last one known */
-		b->ledgers = m->ledgers;
-		b->ledgers_known = true;
-		snprintf(b->metrics.complete_ledgers, sizeof(b->metrics.complete_ledgers), "%s",
+		if (!n->ledgers_known || memcmp(&n->ledgers, &m->ledgers, sizeof(m->ledgers)) != 0)
+			dirty = true;
+		n->ledgers = m->ledgers;
+		n->ledgers_known = true;
+		snprintf(n->metrics.complete_ledgers, sizeof(n->metrics.complete_ledgers), "%s",
 		         m->complete_ledgers);
 	}
 	if (kind == CK_FRESHNESS && m != NULL && m->has_seq) {
-		b->metrics = *m; /* a failed probe keeps the last answer for the pool's view */
+		n->metrics = *m; /* a failed probe keeps the last answer for the pool's view */
 		const struct pool *p = registry_pool(b->conf.pool);
 		int64_t net = p != NULL ? majority_network(p) : -1;
 		if (net >= 0 && m->network_id >= 0 && m->network_id != net) {
@@ -118,7 +197,7 @@ static void on_probe(struct backend *b, enum check_kind kind, const struct obser
 			         (long long)m->network_id, (long long)net);
 		}
 	}
-	observe(b, &verdict);
+	observe(n, &verdict);
 }
 
 /* The one log line of a transition, as the STYLE asks: backend NAME: FROM -> TO (why). */
@@ -151,8 +230,11 @@ static void check_panic(struct pool *p)
 	size_t up = 0, judged = 0;
 
 	for (size_t i = 0; i < p->n_members; i++) {
-		up += p->members[i]->routable && !p->members[i]->removed;
-		judged += p->members[i]->health.state != HS_CHECKING;
+		const struct node *n = p->members[i]->node;
+		if (n == NULL)
+			continue;
+		up += n->routable && !p->members[i]->removed;
+		judged += n->health.state != HS_CHECKING;
 	}
 	/* right after start nothing is judged yet: that is not an outage to report */
 	bool panic = up < p->conf.min_up && judged > 0;
@@ -174,13 +256,16 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 	struct health_event he;
 
 	for (size_t i = 0; i < registry.n_backends; i++) {
-		struct backend *b = registry.backends[i];
-		if (health_tick(&b->health, &b->conf.health, now, &he))
-			publish(b, &he);
-		refresh(b, now);
+		struct node *n = registry.backends[i]->node;
+		if (n == NULL)
+			continue;
+		if (health_tick(&n->health, &n->b->conf.health, now, &he))
+			publish(n, &he);
+		refresh(n, now);
 	}
 	for (size_t i = 0; i < registry.n_pools; i++)
 		check_panic(registry.pools[i]);
+	monitor_publish();
 }
 
 int monitor_init(struct event_base *base)
@@ -189,6 +274,7 @@ int monitor_init(struct event_base *base)
 
 	if (check_init(base, on_probe, NULL) != 0 || bus_subscribe(log_event, NULL) != 0)
 		return -1;
+	route_set_signal_sink(signal_sink);
 	check_set_best_seq(best_seq);
 	ev_tick = event_new(base, -1, EV_PERSIST, tick_cb, NULL);
 	if (ev_tick == NULL)
@@ -206,23 +292,91 @@ void monitor_deinit(void)
 	bus_reset();
 }
 
+/* B's node, created at the first start: rotation state checking from NOW. */
+static struct node *node_of(struct backend *b, uint64_t now)
+{
+	if (b->node != NULL)
+		return b->node;
+	b->node = calloc(1, sizeof(*b->node));
+	if (b->node == NULL)
+		return NULL;
+	b->node->b = b;
+	b->node->weight_set = -1;
+	b->node->metrics.network_id = -1;
+	health_init(&b->node->health, now);
+	dirty = true;
+	return b->node;
+}
+
 void monitor_backend_start(struct backend *b)
 {
 	uint64_t now = clock_now();
+	struct node *n = node_of(b, now);
 
-	if (b->conf.health.check == CHECK_NONE && b->health.state == HS_CHECKING) {
+	if (n == NULL) {
+		log_error("backend %s: out of memory: not probed, not routed", b->name);
+		return;
+	}
+	if (b->conf.health.check == CHECK_NONE && n->health.state == HS_CHECKING) {
 		/* never probed: in rotation until live traffic says otherwise */
 		struct observation o = {.verdict = V_HEALTHY};
 		snprintf(o.reason, sizeof(o.reason), "check = none");
-		observe(b, &o);
+		observe(n, &o);
 	}
-	if (b->conf.health.check == CHECK_NONE || b->conf.health.freshness_interval == 0)
-		b->ledgers_known = false; /* no freshness probe: its history is unknown */
-	refresh(b, now);
+	if (b->conf.health.check == CHECK_NONE || b->conf.health.freshness_interval == 0) {
+		dirty |= n->ledgers_known;
+		n->ledgers_known = false; /* no freshness probe: its history is unknown */
+	}
+	refresh(n, now);
 	check_start(b);
 }
 
 void monitor_backend_stop(struct backend *b)
 {
 	check_stop(b);
+	free(b->node);
+	b->node = NULL;
+	dirty = true;
+}
+
+size_t monitor_count_up(const struct pool *p)
+{
+	size_t up = 0;
+
+	for (size_t i = 0; i < p->n_members; i++) {
+		const struct node *n = p->members[i]->node;
+		up += n != NULL && n->routable && !p->members[i]->removed && n->weight > 0;
+	}
+	return up;
+}
+
+bool monitor_set_admin(struct backend *b, enum admin_state a, const char *why)
+{
+	struct health_event he;
+	struct node *n = b->node;
+
+	if (n == NULL || !health_set_admin(&n->health, a, why, clock_now(), &he))
+		return false;
+	publish(n, &he);
+	refresh(n, clock_now());
+	monitor_publish();
+	return true;
+}
+
+bool monitor_set_weight(struct backend *b, int w, const char *why)
+{
+	struct node *n = b->node;
+	unsigned old, nw;
+
+	if (n == NULL)
+		return false;
+	old = base_weight(n);
+	n->weight_set = w;
+	nw = base_weight(n);
+	refresh(n, clock_now());
+	monitor_publish();
+	if (old == nw)
+		return false;
+	log_info("backend %s: weight %u -> %u (%s)", b->name, old, nw, why);
+	return true;
 }

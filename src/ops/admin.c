@@ -413,54 +413,27 @@ static struct backend *backend_named(const char *name, size_t len)
 	return NULL;
 }
 
-/* The weight B has in the configuration file. */
-static unsigned configured_weight(const struct backend *b)
-{
-	for (size_t i = 0; i < registry.conf->n_backends; i++)
-		if (strcmp(registry.conf->backends[i].name, b->name) == 0)
-			return (unsigned)registry.conf->backends[i].weight;
-	return (unsigned)b->conf.weight;
-}
-
-/* The routing view, as the monitor keeps it: in rotation or not, the weight now. */
-static void refresh(struct backend *b)
-{
-	b->routable = health_routable(&b->health);
-	b->weight =
-	    health_weight(&b->health, &b->conf.health, (unsigned)b->conf.weight, clock_now());
-}
-
-/* Moves B to admin state A and publishes the change (log, incidents) like the monitor does;
- * false when B was in A already. */
+/* Moves B to admin state A (a request to the monitor, which publishes it); false when B was
+ * in A already. */
 static bool set_state(struct backend *b, enum admin_state a, const char *why)
 {
-	struct health_event he;
-	struct bus_event ev;
-
-	if (!health_set_admin(&b->health, a, why, clock_now(), &he))
-		return false;
-	ev = (struct bus_event){.backend = b->name, .pool = b->conf.pool, .he = he};
-	bus_emit(&ev);
-	refresh(b);
-	return true;
+	return monitor_set_admin(b, a, why);
 }
 
 /* Gives B weight W (STORE_NO_WEIGHT: the configured one); false when it had it already. */
 static bool set_weight(struct backend *b, int w, const char *why)
 {
-	unsigned old = (unsigned)b->conf.weight;
-	unsigned nw = w == STORE_NO_WEIGHT ? configured_weight(b) : (unsigned)w;
+	unsigned old =
+	    b->node->weight_set >= 0 ? (unsigned)b->node->weight_set : (unsigned)b->conf.weight;
+	unsigned nw = w == STORE_NO_WEIGHT ? (unsigned)b->conf.weight : (unsigned)w;
 	char text[INCIDENT_TEXT_MAX];
 
-	b->conf.weight = nw;
-	refresh(b);
-	if (old == nw)
+	if (!monitor_set_weight(b, w == STORE_NO_WEIGHT ? -1 : w, why))
 		return false;
-	log_info("backend %s: weight %u -> %u (%s)", b->name, old, nw, why);
 	snprintf(text, sizeof(text), "backend %s: weight %u -> %u (%s)", b->name, old, nw, why);
 	incident_note(b->conf.pool, text, clock_wall());
-	incident_poke();            /* weight 0 takes it out of rotation */
-	session_follow_rotation(b); /* and closes its WebSocket sessions, as a drain does */
+	incident_poke(); /* weight 0 takes it out of rotation (and, through the routing snapshot,
+	                  * closes its WebSocket sessions as a drain does) */
 	return true;
 }
 
@@ -473,7 +446,7 @@ void admin_apply(void)
 
 		if (s == NULL || b->removed)
 			continue;
-		if (b->health.admin != s->a)
+		if (b->node->health.admin != s->a)
 			set_state(b, s->a, "restored from state_dir");
 		/* a reload gives back the configured weight: the override wins */
 		if (s->weight != STORE_NO_WEIGHT)
@@ -488,9 +461,9 @@ static json_t *backend_json(const struct backend *b, bool changed)
 	int w = s != NULL ? s->weight : STORE_NO_WEIGHT;
 
 	return json_pack("{s:s, s:s, s:s, s:s, s:b, s:I, s:o, s:b}", "backend", b->name, "pool",
-	                 b->conf.pool, "admin", admin_state_names[b->health.admin], "state",
-	                 health_state_names[b->health.state], "routable", b->routable, "weight",
-	                 (json_int_t)b->weight, "weight_override",
+	                 b->conf.pool, "admin", admin_state_names[b->node->health.admin], "state",
+	                 health_state_names[b->node->health.state], "routable", b->node->routable,
+	                 "weight", (json_int_t)b->node->weight, "weight_override",
 	                 w == STORE_NO_WEIGHT ? json_null() : json_integer(w), "changed", changed);
 }
 

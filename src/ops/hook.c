@@ -281,8 +281,9 @@ static void facts_of(struct hook *h, const struct trigger *t, const struct backe
 	f->backend = t->backend[0] ? t->backend : NULL;
 	f->running = h->running;
 	if (b != NULL) {
-		f->syncing = b->health.state == HS_SYNCING && !b->health.grace_expired_sent;
-		f->grace_until = b->health.grace_until;
+		f->syncing =
+		    b->node->health.state == HS_SYNCING && !b->node->health.grace_expired_sent;
+		f->grace_until = b->node->health.grace_until;
 		f->sync_grace = b->conf.health.sync_grace;
 	}
 	if (m != NULL && m->ran) {

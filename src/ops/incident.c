@@ -721,7 +721,7 @@ static const struct pool *pool_named(const char *name)
 static bool judged(const struct pool *p)
 {
 	for (size_t i = 0; i < p->n_members; i++)
-		if (p->members[i]->health.state == HS_CHECKING)
+		if (p->members[i]->node->health.state == HS_CHECKING)
 			return false;
 	return p->n_members > 0;
 }

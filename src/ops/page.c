@@ -466,14 +466,14 @@ static void write_bar(struct out *o, const char *pool, const struct ctx *c)
 static void node_words(const struct backend *b, const char **cls, const char **glyph,
                        const char **word)
 {
-	enum health_state s = b->health.state;
+	enum health_state s = b->node->health.state;
 
 	*word = state_words[s < HS_COUNT ? s : HS_CHECKING];
-	if (b->health.admin == ADMIN_MAINT) {
+	if (b->node->health.admin == ADMIN_MAINT) {
 		*cls = "n-maint", *glyph = "&#9632;", *word = "Maintenance";
-	} else if (b->health.admin == ADMIN_DRAIN) {
+	} else if (b->node->health.admin == ADMIN_DRAIN) {
 		*cls = "n-maint", *glyph = "&#9632;", *word = "Draining";
-	} else if (b->routable) {
+	} else if (b->node->routable) {
 		*cls = "n-ok", *glyph = "&#10003;";
 	} else if (s == HS_DOWN) {
 		*cls = "n-down", *glyph = "&#10005;";
@@ -491,7 +491,8 @@ static void write_node(struct out *o, const struct backend *b, const struct ctx 
 	outf(o,
 	     "<li class=\"node %s\" data-state=\"%s\"><span class=\"g\" aria-hidden=\"true\">%s"
 	     "</span><span class=\"n\">",
-	     cls, health_state_names[b->health.state < HS_COUNT ? b->health.state : 0], glyph);
+	     cls, health_state_names[b->node->health.state < HS_COUNT ? b->node->health.state : 0],
+	     glyph);
 	out_esc(o, b->name);
 	outs(o, "</span>");
 	if (c->details) {
@@ -501,12 +502,12 @@ static void write_node(struct out *o, const struct backend *b, const struct ctx 
 		outs(o, "</span>");
 	}
 	outf(o, " <span class=\"st\">%s</span> <span class=\"why\">", word);
-	if (b->health.reason[0] != '\0') {
-		out_public(o, b->health.reason, c->details);
+	if (b->node->health.reason[0] != '\0') {
+		out_public(o, b->node->health.reason, c->details);
 		outs(o, " &middot; ");
 	}
 	outs(o, "since ");
-	out_time(o, mono_to_wall(c, b->health.since), c->now);
+	out_time(o, mono_to_wall(c, b->node->health.since), c->now);
 	outs(o, "</span></li>");
 }
 
@@ -522,13 +523,13 @@ static void write_pool(struct out *o, const struct pool *p, const struct ctx *c)
 	outf(o,
 	     "</h3> <span class=\"badge\"><span aria-hidden=\"true\">%s</span> %s</span></div>"
 	     "<p class=\"meta\">%zu of %zu node%s in rotation</p>",
-	     words[s].icon, words[s].word, pool_count_up(p), p->n_members,
+	     words[s].icon, words[s].word, monitor_count_up(p), p->n_members,
 	     p->n_members == 1 ? "" : "s");
 	if (p->in_panic)
 		outf(o,
 		     "<p class=\"panic\"><strong>Panic:</strong> too few healthy nodes (%zu in "
 		     "rotation, %llu wanted): serving from the least bad.</p>",
-		     pool_count_up(p), (unsigned long long)p->conf.min_up);
+		     monitor_count_up(p), (unsigned long long)p->conf.min_up);
 	write_bar(o, p->name, c);
 	outs(o, "<ul class=\"nodes\">");
 	for (size_t i = 0; i < p->n_members; i++)

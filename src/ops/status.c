@@ -27,6 +27,7 @@
 #include "ops/incident.h"
 #include "ops/redact.h"
 #include "ops/status.h"
+#include "proxy/route.h"
 
 #define IO_TIMEOUT_S 10   /* a status client idle or slower than this is dropped */
 #define MAX_HEAD     8192 /* request head bytes */
@@ -52,7 +53,7 @@ static struct conf_addr bound_addr; /* where BOUND listens */
 
 enum pool_status status_of_pool(const struct pool *p)
 {
-	size_t up = pool_count_up(p);
+	size_t up = monitor_count_up(p);
 
 	if (!pool_can_pick(p, NULL, 0))
 		return PS_MAJOR_OUTAGE;
@@ -167,13 +168,13 @@ typedef bool (*backend_value_fn)(const struct backend *b, uint64_t *v);
 
 static bool b_up(const struct backend *b, uint64_t *v)
 {
-	*v = b->routable;
+	*v = b->node->routable;
 	return true;
 }
 
 static bool b_weight(const struct backend *b, uint64_t *v)
 {
-	*v = b->weight;
+	*v = b->node->weight;
 	return true;
 }
 
@@ -203,14 +204,14 @@ static bool b_failures(const struct backend *b, uint64_t *v)
 
 static bool b_transitions(const struct backend *b, uint64_t *v)
 {
-	*v = b->transitions;
+	*v = b->node->transitions;
 	return true;
 }
 
 static bool b_seq(const struct backend *b, uint64_t *v)
 {
-	*v = b->metrics.validated_seq;
-	return b->metrics.has_seq;
+	*v = b->node->metrics.validated_seq;
+	return b->node->metrics.has_seq;
 }
 
 static const struct {
@@ -257,7 +258,7 @@ static void write_backend_states(struct metrics_out *o, const char *name, const 
 		const struct pool *p = registry.pools[i];
 
 		for (size_t j = 0; j < p->n_members; j++) {
-			const struct health *hs = &p->members[j]->health;
+			const struct health *hs = &p->members[j]->node->health;
 			size_t cur = admin ? (size_t)hs->admin : (size_t)hs->state;
 
 			for (size_t s = 0; s < n; s++) {
@@ -458,20 +459,21 @@ static json_t *backend_json(const struct backend *b, const struct clocks *now, b
 	char since[64], addr[300], reason[REASON_MAX];
 	json_t *j;
 
-	iso_time(now, b->health.since, since, sizeof(since));
-	status_public_text(b->health.reason, reason, sizeof(reason));
+	iso_time(now, b->node->health.since, since, sizeof(since));
+	status_public_text(b->node->health.reason, reason, sizeof(reason));
 	j = json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:I, s:b}", "name", b->name, "state",
-	              health_state_names[b->health.state], "admin",
-	              admin_state_names[b->health.admin], "verdict",
-	              verdict_names[b->health.last_verdict], "reason", status_json_text(reason),
-	              "since", since, "weight", (json_int_t)b->weight, "routable", b->routable);
+	              health_state_names[b->node->health.state], "admin",
+	              admin_state_names[b->node->health.admin], "verdict",
+	              verdict_names[b->node->health.last_verdict], "reason",
+	              status_json_text(reason), "since", since, "weight",
+	              (json_int_t)b->node->weight, "routable", b->node->routable);
 	if (j == NULL || !details)
 		return j;
 	conf_addr_format(&b->conf.address, addr, sizeof(addr));
 	if (json_object_set_new(j, "address", json_string(addr)) < 0 ||
-	    (b->ledgers_known &&
+	    (b->node->ledgers_known &&
 	     json_object_set_new(j, "complete_ledgers",
-	                         status_json_text(b->metrics.complete_ledgers)) < 0)) {
+	                         status_json_text(b->node->metrics.complete_ledgers)) < 0)) {
 		json_decref(j);
 		return NULL;
 	}
@@ -490,7 +492,7 @@ static json_t *pool_json(const struct pool *p, const struct clocks *now, bool de
 		}
 	return json_pack("{s:s, s:s, s:b, s:I, s:I, s:o}", "name", p->name, "status",
 	                 pool_status_names[status_of_pool(p)], "panic", p->in_panic, "up",
-	                 (json_int_t)pool_count_up(p), "min_up", (json_int_t)p->conf.min_up,
+	                 (json_int_t)monitor_count_up(p), "min_up", (json_int_t)p->conf.min_up,
 	                 "backends", backends);
 }
 

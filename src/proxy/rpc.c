@@ -593,3 +593,15 @@ bool rpc_reply_error(const char *body, size_t len, char *token, size_t toklen)
 {
 	return rpc_reply_token(body, len, NULL, 0, token, toklen);
 }
+
+/* ---- JSON-RPC error tokens in live replies ----------------------------------------------- */
+
+/* rippled's "this node cannot answer now" errors (lgrNotFound is not one: other history). */
+static const char *const busy_tokens[] = {
+    "noNetwork", "noCurrent", "noClosed", "notSynced", "tooBusy", "slowDown", "amendmentBlocked",
+};
+
+bool rpc_busy_token(const char *body, size_t len, char *token, size_t toklen)
+{
+	return rpc_reply_token(body, len, busy_tokens, ARRAY_SIZE(busy_tokens), token, toklen);
+}

@@ -30,11 +30,10 @@
 
 #include "clock.h"
 #include "proxy/budget.h"
-#include "bus.h"
 #include "proxy/http.h"
 #include "log.h"
 #include "metrics.h"
-#include "health/monitor.h"
+#include "proxy/route.h"
 #include "proxy/rpc.h"
 #include "proxy/session.h"
 #include "stats.h"
@@ -913,7 +912,7 @@ static void backend_failed(struct session *s, bool timeout, bool unreachable, co
 		slog(LOGL_WARN, s, "backend %s failed: %s", b->name, why);
 		/* a pooled connection the node closed as we wrote is a race, not a failure */
 		if (!s->up->reused || unreachable)
-			monitor_passive(b, V_CRITICAL, unreachable, why);
+			route_signal(b, true, unreachable, why);
 	}
 	up_drop(s, false);
 	r->last_timeout = timeout;
@@ -997,9 +996,9 @@ static void dispatch(struct session *s)
 			STAT_INC(upstream_connect_error);
 			slog(LOGL_WARN, s, "backend %s: %s", b->name, err);
 			if (strstr(err, strerror(ECONNREFUSED)) != NULL) {
-				char why[HEALTH_REASON_MAX];
+				char why[ROUTE_REASON_MAX];
 				connect_reason(why, sizeof(why), b, "refused", ECONNREFUSED);
-				monitor_passive(b, V_CRITICAL, true, why);
+				route_signal(b, true, true, why);
 			}
 			if (r->n_tried > pool_retries(s) ||
 			    !pool_can_pick(r->pool, r->tried, r->n_tried))
@@ -1134,10 +1133,10 @@ static enum retry_reason resp_verdict(struct session *s)
 		return RETRY_STATUS_5XX;
 	size_t len = evbuffer_get_length(r->hold), body_len = (size_t)r->resp_body.total;
 	const char *all = (const char *)evbuffer_pullup(r->hold, -1);
-	if (!health_rpc_error_token(all + len - body_len, body_len, token, sizeof(token)))
+	if (!rpc_busy_token(all + len - body_len, body_len, token, sizeof(token)))
 		return RETRY_REASON_COUNT;
 	snprintf(why, sizeof(why), "rpc error %s", token);
-	monitor_passive(r->b, V_WARNING, false, why);
+	route_signal(r->b, false, false, why);
 	slog(LOGL_INFO, s, "backend %s answered %s", r->b->name, token);
 	return RETRY_RPC_ERROR;
 }
@@ -1282,7 +1281,7 @@ static void resp_head(struct session *s)
 	if (m->status >= 500) {
 		char why[32];
 		snprintf(why, sizeof(why), "HTTP %d", m->status);
-		monitor_passive(r->b, V_WARNING, false, why);
+		route_signal(r->b, false, false, why);
 	}
 	if (resp_holds(s, m))
 		r->hold = evbuffer_new();
@@ -1358,7 +1357,7 @@ static void up_event_cb(struct conn *bev, short what, void *arg)
 		STAT_INC(upstream_connect_error);
 		if (timeout)
 			STAT_INC(upstream_connect_timeout);
-		char why[HEALTH_REASON_MAX];
+		char why[ROUTE_REASON_MAX];
 		connect_reason(why, sizeof(why), s->up->b,
 		               timeout               ? "connect timeout"
 		               : err == ECONNREFUSED ? "refused"
@@ -1605,26 +1604,29 @@ static void ws_go_away(struct session *s)
 	ws_close_both(s, WS_CLOSE_GOING_AWAY, "node left rotation");
 }
 
-/* Whether backend B takes no new picks: out of rotation (health or admin state) or weighed
- * 0. Read from the states, not from the routing view, which is refreshed after the bus. */
-static bool ws_node_out(const struct backend *b)
+/* Whether backend B takes no new picks in table T: out of rotation (health or admin state),
+ * weighed 0, or gone from the configuration. */
+static bool ws_node_out(const struct route_table *t, const struct backend *b)
 {
-	return !health_routable(&b->health) || b->conf.weight == 0;
+	const struct route_node *n = route_node_of(t, b);
+
+	return n == NULL || !n->routable || n->weight == 0;
 }
 
-/* The WebSocket sessions tunnelled to backend NAME follow its place in rotation: out, they
- * close after the pool's ws_drain_grace; back within the grace, they keep going. A session
- * the node has ended (EOF: it died) is left alone: its end went to the client as it came. */
-static void ws_follow_rotation(const char *name)
+/* A new routing snapshot: the WebSocket sessions tunnelled to a node follow its place in
+ * rotation. Out, they close after the pool's ws_drain_grace; back within the grace, they
+ * keep going. A session the node has ended (EOF: it died) is left alone: its end went to
+ * the client as it came. */
+static void ws_on_publish(const struct route_table *now, const struct route_table *was, void *arg)
 {
 	struct session *s;
 
 	TAILQ_FOREACH(s, &worker.sessions, link)
 	{
 		if (s->ws == NULL || s->state != SS_TUNNEL || s->ws->closing || s->up == NULL ||
-		    s->up_eof || strcmp(s->up->b->name, name) != 0)
+		    s->up_eof)
 			continue;
-		bool out = ws_node_out(s->up->b);
+		bool out = ws_node_out(now, s->up->b);
 		if (out && !s->ws_drain) {
 			s->ws_drain = true;
 			timer_arm(s, s->r->pool->conf.ws_drain_grace);
@@ -1635,21 +1637,9 @@ static void ws_follow_rotation(const char *name)
 	}
 }
 
-/* Bus: a backend left rotation (or came back). */
-static void ws_on_bus(const struct bus_event *ev, void *arg)
-{
-	if (ev->he.kind == HE_TRANSITION || ev->he.kind == HE_ADMIN)
-		ws_follow_rotation(ev->backend);
-}
-
-void session_follow_rotation(const struct backend *b)
-{
-	ws_follow_rotation(b->name);
-}
-
 int session_init(void)
 {
-	return bus_subscribe(ws_on_bus, NULL);
+	return route_on_publish(ws_on_publish, NULL);
 }
 
 /* ---- client callbacks ----------------------------------------------------------------------- */

@@ -9,6 +9,7 @@
 
 #include "fuzz.h"
 #include "health/health.h"
+#include "proxy/rpc.h"
 
 static struct conf_health conf(void)
 {
@@ -143,7 +144,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_obs(&o);
 	health_judge_rippled(503, info, sizeof(info) - 1, &h, &o);
 	check_obs(&o);
-	if (health_rpc_error_token(body, len, tok, sizeof(tok)))
+	if (rpc_busy_token(body, len, tok, sizeof(tok)))
 		CHECK(strlen(tok) > 0 && strlen(tok) < sizeof(tok));
 	drive_rotation(data, size);
 done:

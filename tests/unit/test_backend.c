@@ -1,4 +1,6 @@
-/* Balancing: smooth weighted round robin and least connections, over pure pool objects. */
+/* Balancing: smooth weighted round robin and least connections, over pure pool objects and
+ * the routing snapshot the pick reads. The fixture stands in for the health monitor: each
+ * backend's view (rotation state, weight, ledgers) is published as a table before a pick. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,17 +10,88 @@
 
 #include <cmocka.h>
 
+#include "health/health.h"
 #include "proxy/backend.h"
+#include "proxy/route.h"
 
 #define MAX_B 8
+
+/* What the monitor knows of a backend and publishes. */
+struct view {
+	bool routable;
+	unsigned weight;
+	struct health health;
+	bool ledgers_known;
+	struct ranges ledgers;
+};
 
 struct fixture {
 	struct pool *pool;
 	struct backend *b[MAX_B];
+	struct view v[MAX_B];
 	size_t n;
 };
 
 static struct fixture fx;
+
+/* Publishes the views as the monitor does: removed backends are left out. */
+static void publish(void)
+{
+	struct route_table *t = route_table_new(1);
+	size_t k = 0;
+
+	assert_non_null(t);
+	assert_int_equal(route_pool_init(t, 0, fx.pool, fx.n), 0);
+	for (size_t i = 0; i < fx.n; i++) {
+		const struct view *v = &fx.v[i];
+		if (fx.b[i]->removed)
+			continue;
+		struct route_node n = {.b = fx.b[i],
+		                       .weight = v->weight,
+		                       .routable = v->routable,
+		                       .panic_rank = (int8_t)health_pick_rank(&v->health),
+		                       .ledgers_known = v->ledgers_known,
+		                       .ledgers = v->ledgers};
+		route_node_set(t, 0, k++, &n);
+	}
+	route_publish(t);
+}
+
+static struct backend *pick(struct backend *const *ex, size_t n)
+{
+	publish();
+	return pool_pick(fx.pool, ex, n);
+}
+
+static bool can_pick(struct backend *const *ex, size_t n)
+{
+	publish();
+	return pool_can_pick(fx.pool, ex, n);
+}
+
+static struct backend *pick_need(struct backend *const *ex, size_t n, const struct pick_need *need)
+{
+	publish();
+	return pool_pick_need(fx.pool, ex, n, need);
+}
+
+static bool can_pick_need(struct backend *const *ex, size_t n, const struct pick_need *need)
+{
+	publish();
+	return pool_can_pick_need(fx.pool, ex, n, need);
+}
+
+static size_t count_up(void)
+{
+	publish();
+	return route_pool_of(route_current(), fx.pool)->n_up;
+}
+
+static bool holds(size_t i, uint32_t lo, uint32_t hi)
+{
+	publish();
+	return backend_holds(fx.b[i], lo, hi);
+}
 
 static void setup_pool(int balance, const unsigned *weights, size_t n)
 {
@@ -32,8 +105,11 @@ static void setup_pool(int balance, const unsigned *weights, size_t n)
 		struct conf_backend cb = {.pool = "rpc", .weight = weights[i]};
 		snprintf(names[i], sizeof(names[i]), "n%zu", i);
 		cb.name = names[i];
-		fx.b[i] = backend_new(&cb, 0);
+		fx.b[i] = backend_new(&cb);
 		assert_non_null(fx.b[i]);
+		fx.v[i].routable = true;
+		fx.v[i].weight = weights[i];
+		health_init(&fx.v[i].health, 0);
 		assert_int_equal(pool_add(fx.pool, fx.b[i]), 0);
 		backend_unref(fx.b[i]); /* the pool holds it now */
 	}
@@ -43,6 +119,7 @@ static void setup_pool(int balance, const unsigned *weights, size_t n)
 static int teardown(void **state)
 {
 	pool_unref(fx.pool);
+	route_deinit(); /* the tables published, and the references they hold */
 	return 0;
 }
 
@@ -59,7 +136,7 @@ static size_t index_of(const struct backend *b)
 static void count_picks(unsigned n, unsigned *counts)
 {
 	for (unsigned i = 0; i < n; i++) {
-		struct backend *b = pool_pick(fx.pool, NULL, 0);
+		struct backend *b = pick(NULL, 0);
 		assert_non_null(b);
 		counts[index_of(b)]++;
 	}
@@ -96,7 +173,7 @@ static void test_rr_is_smooth(void **state)
 	setup_pool(BALANCE_ROUNDROBIN, w, 3);
 	for (int round = 0; round < 3; round++)
 		for (size_t i = 0; i < 7; i++)
-			assert_int_equal(index_of(pool_pick(fx.pool, NULL, 0)), expect[i]);
+			assert_int_equal(index_of(pick(NULL, 0)), expect[i]);
 }
 
 static void test_rr_skips_excluded_and_unroutable(void **state)
@@ -104,18 +181,18 @@ static void test_rr_skips_excluded_and_unroutable(void **state)
 	unsigned w[3] = {1, 1, 1}, counts[3] = {0};
 
 	setup_pool(BALANCE_ROUNDROBIN, w, 3);
-	fx.b[1]->routable = false;
+	fx.v[1].routable = false;
 	struct backend *ex[1] = {fx.b[0]};
 	for (int i = 0; i < 10; i++)
-		assert_ptr_equal(pool_pick(fx.pool, ex, 1), fx.b[2]);
-	fx.b[2]->weight = 0;
-	assert_null(pool_pick(fx.pool, ex, 1));
+		assert_ptr_equal(pick(ex, 1), fx.b[2]);
+	fx.v[2].weight = 0;
+	assert_null(pick(ex, 1));
 	count_picks(5, counts);
 	assert_int_equal(counts[0], 5);
-	assert_int_equal(pool_count_up(fx.pool), 1);
+	assert_int_equal(count_up(), 1);
 	fx.b[0]->removed = true;
-	assert_int_equal(pool_count_up(fx.pool), 0);
-	assert_null(pool_pick(fx.pool, NULL, 0));
+	assert_int_equal(count_up(), 0);
+	assert_null(pick(NULL, 0));
 }
 
 static void test_rr_respects_max_conns(void **state)
@@ -126,7 +203,7 @@ static void test_rr_respects_max_conns(void **state)
 	fx.b[0]->conf.max_conns = 2;
 	fx.b[0]->active = 2;
 	for (int i = 0; i < 4; i++)
-		assert_ptr_equal(pool_pick(fx.pool, NULL, 0), fx.b[1]);
+		assert_ptr_equal(pick(NULL, 0), fx.b[1]);
 	fx.b[0]->active = 1;
 	unsigned counts[2] = {0};
 	count_picks(4, counts);
@@ -141,9 +218,9 @@ static void test_leastconn_prefers_fewest_busy(void **state)
 	fx.b[0]->active = 5;
 	fx.b[1]->active = 2;
 	fx.b[2]->active = 7;
-	assert_ptr_equal(pool_pick(fx.pool, NULL, 0), fx.b[1]);
+	assert_ptr_equal(pick(NULL, 0), fx.b[1]);
 	fx.b[1]->active = 9;
-	assert_ptr_equal(pool_pick(fx.pool, NULL, 0), fx.b[0]);
+	assert_ptr_equal(pick(NULL, 0), fx.b[0]);
 }
 
 static void test_leastconn_weighs_connections(void **state)
@@ -153,7 +230,7 @@ static void test_leastconn_weighs_connections(void **state)
 	setup_pool(BALANCE_LEASTCONN, w, 2);
 	fx.b[0]->active = 2; /* 2 per unit of weight */
 	fx.b[1]->active = 6; /* 1.5 per unit of weight */
-	assert_ptr_equal(pool_pick(fx.pool, NULL, 0), fx.b[1]);
+	assert_ptr_equal(pick(NULL, 0), fx.b[1]);
 }
 
 /* An idle pool (no connection busy) still spreads requests by weight. */
@@ -171,10 +248,10 @@ static void test_leastconn_ties_rotate(void **state)
 /* Puts backend I out of rotation with a last verdict (down), or unreachable. */
 static void set_down(size_t i, enum verdict v, bool unreachable)
 {
-	fx.b[i]->routable = false;
-	fx.b[i]->health.state = HS_DOWN;
-	fx.b[i]->health.last_verdict = v;
-	fx.b[i]->health.down_unreachable = unreachable;
+	fx.v[i].routable = false;
+	fx.v[i].health.state = HS_DOWN;
+	fx.v[i].health.last_verdict = v;
+	fx.v[i].health.down_unreachable = unreachable;
 }
 
 static void test_panic_routes_to_least_bad(void **state)
@@ -187,16 +264,16 @@ static void test_panic_routes_to_least_bad(void **state)
 	set_down(0, V_CRITICAL, false);
 	set_down(1, V_WARNING, false);
 	set_down(2, V_CRITICAL, true);
-	assert_int_equal(pool_count_up(fx.pool), 0);
+	assert_int_equal(count_up(), 0);
 	/* warning before critical; the unreachable one never */
 	for (int i = 0; i < 5; i++)
-		assert_ptr_equal(pool_pick(fx.pool, NULL, 0), fx.b[1]);
+		assert_ptr_equal(pick(NULL, 0), fx.b[1]);
 	struct backend *ex[1] = {fx.b[1]};
-	assert_ptr_equal(pool_pick(fx.pool, ex, 1), fx.b[0]);
-	assert_true(pool_can_pick(fx.pool, ex, 1));
+	assert_ptr_equal(pick(ex, 1), fx.b[0]);
+	assert_true(can_pick(ex, 1));
 	struct backend *ex2[2] = {fx.b[1], fx.b[0]};
-	assert_null(pool_pick(fx.pool, ex2, 2));
-	assert_false(pool_can_pick(fx.pool, ex2, 2));
+	assert_null(pick(ex2, 2));
+	assert_false(can_pick(ex2, 2));
 }
 
 static void test_panic_never_picks_maint_or_drain(void **state)
@@ -207,10 +284,10 @@ static void test_panic_never_picks_maint_or_drain(void **state)
 	fx.pool->conf.min_up = 1;
 	fx.pool->conf.panic = true;
 	set_down(0, V_WARNING, false);
-	fx.b[0]->health.admin = ADMIN_MAINT;
+	fx.v[0].health.admin = ADMIN_MAINT;
 	set_down(1, V_CRITICAL, false);
-	fx.b[1]->health.admin = ADMIN_DRAIN;
-	assert_null(pool_pick(fx.pool, NULL, 0));
+	fx.v[1].health.admin = ADMIN_DRAIN;
+	assert_null(pick(NULL, 0));
 }
 
 static void test_no_panic_when_enough_up_or_disabled(void **state)
@@ -222,10 +299,10 @@ static void test_no_panic_when_enough_up_or_disabled(void **state)
 	fx.pool->conf.panic = true;
 	set_down(1, V_WARNING, false);
 	for (int i = 0; i < 4; i++) /* one up is enough: the down one gets nothing */
-		assert_ptr_equal(pool_pick(fx.pool, NULL, 0), fx.b[0]);
+		assert_ptr_equal(pick(NULL, 0), fx.b[0]);
 	set_down(0, V_WARNING, false);
 	fx.pool->conf.panic = false; /* panic = no: nothing in rotation is a 503 */
-	assert_null(pool_pick(fx.pool, NULL, 0));
+	assert_null(pick(NULL, 0));
 }
 
 static void test_identity_and_update(void **state)
@@ -239,7 +316,7 @@ static void test_identity_and_update(void **state)
 	assert_true(backend_same_identity(fx.b[0], &same));
 	assert_false(backend_same_identity(fx.b[0], &other));
 	backend_update(fx.b[0], &same);
-	assert_int_equal(fx.b[0]->weight, 7);
+	assert_int_equal(fx.b[0]->conf.weight, 7);
 	assert_string_equal(fx.b[0]->name, "n0");
 }
 
@@ -250,16 +327,16 @@ static void set_ledgers(size_t i, const char *s)
 {
 	char err[128];
 
-	fx.b[i]->ledgers_known = s != NULL;
+	fx.v[i].ledgers_known = s != NULL;
 	if (s != NULL)
-		assert_int_equal(ranges_parse(s, &fx.b[i]->ledgers, err, sizeof(err)), 0);
+		assert_int_equal(ranges_parse(s, &fx.v[i].ledgers, err, sizeof(err)), 0);
 }
 
 /* Picks N times for NEED and counts per backend. */
 static void count_need_picks(unsigned n, const struct pick_need *need, unsigned *counts)
 {
 	for (unsigned i = 0; i < n; i++) {
-		struct backend *b = pool_pick_need(fx.pool, NULL, 0, need);
+		struct backend *b = pick_need(NULL, 0, need);
 		assert_non_null(b);
 		counts[index_of(b)]++;
 	}
@@ -285,8 +362,8 @@ static void test_need_prefers_nodes_holding_the_ledgers(void **state)
 	assert_int_equal(new_counts[1], 10);
 	assert_int_equal(new_counts[2], 10);
 	assert_int_equal(new_counts[3], 0); /* unknown history: never preferred */
-	assert_true(backend_holds(fx.b[0], 40000, 90000100));
-	assert_false(backend_holds(fx.b[3], 1, 1));
+	assert_true(holds(0, 40000, 90000100));
+	assert_false(holds(3, 1, 1));
 }
 
 static void test_need_falls_back_unless_only(void **state)
@@ -304,17 +381,17 @@ static void test_need_falls_back_unless_only(void **state)
 	assert_int_equal(counts[1], 10);
 	assert_int_equal(counts[2], 10);
 	/* only: the node that holds it, and nothing once it is tried or out of rotation */
-	assert_ptr_equal(pool_pick_need(fx.pool, NULL, 0, &only), fx.b[0]);
-	assert_true(pool_can_pick_need(fx.pool, NULL, 0, &only));
+	assert_ptr_equal(pick_need(NULL, 0, &only), fx.b[0]);
+	assert_true(can_pick_need(NULL, 0, &only));
 	struct backend *ex[1] = {fx.b[0]};
-	assert_null(pool_pick_need(fx.pool, ex, 1, &only));
-	assert_false(pool_can_pick_need(fx.pool, ex, 1, &only));
+	assert_null(pick_need(ex, 1, &only));
+	assert_false(can_pick_need(ex, 1, &only));
 	only.only = false; /* preferred only: any other will do */
-	assert_true(pool_can_pick_need(fx.pool, ex, 1, &only));
-	assert_non_null(pool_pick_need(fx.pool, ex, 1, &only));
-	fx.b[0]->routable = false;
+	assert_true(can_pick_need(ex, 1, &only));
+	assert_non_null(pick_need(ex, 1, &only));
+	fx.v[0].routable = false;
 	only.only = true;
-	assert_false(pool_can_pick_need(fx.pool, NULL, 0, &only));
+	assert_false(can_pick_need(NULL, 0, &only));
 }
 
 /* Leastconn among the holders: the idler holder wins over an idle non-holder. */
@@ -330,9 +407,9 @@ static void test_need_with_leastconn(void **state)
 	fx.b[0]->active = 4;
 	fx.b[1]->active = 2;
 	fx.b[2]->active = 0;
-	assert_ptr_equal(pool_pick_need(fx.pool, NULL, 0, &old), fx.b[1]);
+	assert_ptr_equal(pick_need(NULL, 0, &old), fx.b[1]);
 	fx.b[1]->active = 9;
-	assert_ptr_equal(pool_pick_need(fx.pool, NULL, 0, &old), fx.b[0]);
+	assert_ptr_equal(pick_need(NULL, 0, &old), fx.b[0]);
 }
 
 /* In panic, at each rank the holders come first. */
@@ -351,12 +428,12 @@ static void test_need_in_panic(void **state)
 	set_down(2, V_CRITICAL, false);
 	/* b0 up (rank 0) but without the ledger; b1 warning with it */
 	for (int i = 0; i < 4; i++)
-		assert_ptr_equal(pool_pick_need(fx.pool, NULL, 0, &old), fx.b[0]);
-	fx.b[0]->routable = false;
-	fx.b[0]->health.state = HS_DOWN;
-	fx.b[0]->health.last_verdict = V_WARNING;
+		assert_ptr_equal(pick_need(NULL, 0, &old), fx.b[0]);
+	fx.v[0].routable = false;
+	fx.v[0].health.state = HS_DOWN;
+	fx.v[0].health.last_verdict = V_WARNING;
 	for (int i = 0; i < 4; i++) /* both warning: the holder */
-		assert_ptr_equal(pool_pick_need(fx.pool, NULL, 0, &old), fx.b[1]);
+		assert_ptr_equal(pick_need(NULL, 0, &old), fx.b[1]);
 }
 
 int main(void)

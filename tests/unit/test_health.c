@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "health/health.h"
+#include "proxy/rpc.h"
 
 #define S(x)   ((uint64_t)(x)*1000)
 #define MIN(x) (S(x) * 60)
@@ -499,7 +500,7 @@ static void test_http_json_expectations(void **state)
 
 static bool token(const char *body, char *tok, size_t len)
 {
-	return health_rpc_error_token(body, strlen(body), tok, len);
+	return rpc_busy_token(body, strlen(body), tok, len);
 }
 
 static void test_rpc_error_tokens(void **state)
@@ -549,7 +550,7 @@ static void test_rpc_error_tokens_none(void **state)
 		if (token(bodies[i], tok, sizeof(tok)))
 			fail_msg("token %s in %s", tok, bodies[i]);
 	assert_string_equal(tok, "");
-	assert_false(health_rpc_error_token(NULL, 0, tok, sizeof(tok)));
+	assert_false(rpc_busy_token(NULL, 0, tok, sizeof(tok)));
 }
 
 static void test_rpc_error_tokens_big_success(void **state)
@@ -563,7 +564,7 @@ static void test_rpc_error_tokens_big_success(void **state)
 		n += (size_t)sprintf(body + n,
 		                     "{\"Account\":\"rHb9CJAWyB4rj91VRWn96DkukG4bwdtyTh\"},");
 	sprintf(body + n, "{}]}}");
-	assert_false(health_rpc_error_token(body, strlen(body), NULL, 0));
+	assert_false(rpc_busy_token(body, strlen(body), NULL, 0));
 	free(body);
 }
 
