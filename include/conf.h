@@ -15,6 +15,17 @@ enum listener_mode {
 };
 extern const char *const listener_mode_names[MODE_COUNT];
 
+/* Which method policy a listener applies. auto: rippled when its pool is checked as rippled. */
+enum rpc_profile {
+	RPC_PROFILE_AUTO = 0,
+	RPC_PROFILE_RIPPLED, /* rippled's admin methods denied unless the listener is admin */
+	RPC_PROFILE_NONE,    /* only allow_methods / deny_methods */
+	RPC_PROFILE_COUNT
+};
+extern const char *const rpc_profile_names[RPC_PROFILE_COUNT];
+
+#define RPC_METHOD_MAX 48 /* longer method names are cut (they are not rippled's) */
+
 enum balance_algo {
 	BALANCE_ROUNDROBIN = 0,
 	BALANCE_LEASTCONN,

@@ -19,7 +19,6 @@
 #include "conf.h"
 #include "proxy/http.h"
 #include "proxy/limit.h"
-#include "proxy/rpc.h"
 
 #define MS_S 1000ULL
 #define MS_M (60 * MS_S)
@@ -38,6 +37,12 @@
 const char *const listener_mode_names[MODE_COUNT] = {
     [MODE_HTTP] = "http",
     [MODE_TCP] = "tcp",
+};
+
+const char *const rpc_profile_names[RPC_PROFILE_COUNT] = {
+    [RPC_PROFILE_AUTO] = "auto",
+    [RPC_PROFILE_RIPPLED] = "rippled",
+    [RPC_PROFILE_NONE] = "none",
 };
 
 const char *const balance_names[BALANCE_COUNT] = {

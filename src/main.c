@@ -209,7 +209,7 @@ static int run(const char *path)
 		conf_free(c);
 		return 1;
 	}
-	worker_init(registry.base);
+	worker_init(registry.base, session_accept);
 	if (route_init(registry.base) != 0 || monitor_init(registry.base) != 0 ||
 	    session_init() != 0) {
 		log_error("cannot start the health checks");

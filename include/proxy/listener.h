@@ -37,9 +37,14 @@ struct listener {
 	struct limit_cidrs *trusted; /* trusted_proxies, parsed; NULL: none */
 };
 
+/* Takes ownership of FD, accepted on L (session_accept). */
+typedef void (*worker_accept_fn)(struct listener *l, evutil_socket_t fd, const struct sockaddr *sa,
+                                 int salen);
+
 /* The data plane's thread: its loop, its sessions, the listeners it accepts on. */
 struct worker {
 	struct event_base *base;
+	worker_accept_fn accept; /* what an accepted connection becomes */
 	struct session_list sessions;
 	struct listener **listeners; /* the running ones (the registry's array, not owned) */
 	size_t n_listeners;
@@ -50,8 +55,8 @@ struct worker {
 
 extern struct worker worker;
 
-/* Sets up the worker on BASE (sessions list empty). */
-void worker_init(struct event_base *base);
+/* Sets up the worker on BASE (sessions list empty); ACCEPT takes each new connection. */
+void worker_init(struct event_base *base, worker_accept_fn accept);
 /* Binds a new listener for CL (accepts disabled until listener_enable); NULL with ERR. */
 struct listener *listener_bind(const struct conf_listener *cl, char *err, size_t errlen);
 /* Copies CL's settings into L (strings owned; the method lists are read into L->policy). */

@@ -8,7 +8,6 @@
 
 #include "conf.h"
 
-#define RPC_METHOD_MAX     48    /* longer method names are cut (they are not rippled's) */
 #define RPC_INSPECT_MAX    65536 /* default rpc_inspect_max: bodies up to this size are parsed */
 #define RPC_ID_MAX         64    /* an "id" echoed by refusals, as JSON text */
 #define RPC_SLOW_DOWN_CODE 10    /* rippled's rpcSLOW_DOWN ("slowDown"): a client over its rate */
@@ -23,15 +22,6 @@ enum rpc_refusal {
 	RPC_REFUSAL_COUNT
 };
 extern const char *const rpc_refusal_names[RPC_REFUSAL_COUNT];
-
-/* Which method policy a listener applies. auto: rippled when its pool is checked as rippled. */
-enum rpc_profile {
-	RPC_PROFILE_AUTO = 0,
-	RPC_PROFILE_RIPPLED, /* rippled's admin methods denied unless the listener is admin */
-	RPC_PROFILE_NONE,    /* only allow_methods / deny_methods */
-	RPC_PROFILE_COUNT
-};
-extern const char *const rpc_profile_names[RPC_PROFILE_COUNT];
 
 struct rpc_info {
 	bool is_rpc;                 /* a JSON object or array of objects with "method"/"command" */

@@ -10,15 +10,15 @@
 #include "log.h"
 #include "proxy/listener.h"
 #include "proxy/rpc.h"
-#include "proxy/session.h"
 #include "stats.h"
 #include "util.h"
 
 struct worker worker;
 
-void worker_init(struct event_base *base)
+void worker_init(struct event_base *base, worker_accept_fn accept)
 {
 	worker.base = base;
+	worker.accept = accept;
 	TAILQ_INIT(&worker.sessions);
 }
 
@@ -120,7 +120,7 @@ static void accept_cb(struct evconnlistener *evl, evutil_socket_t fd, struct soc
 			if (global || worker.listeners[i] == l)
 				listener_pause(worker.listeners[i]);
 	}
-	session_accept(l, fd, sa, salen);
+	worker.accept(l, fd, sa, salen);
 }
 
 static void accept_error_cb(struct evconnlistener *evl, void *arg)

@@ -15,12 +15,6 @@ const char *const rpc_refusal_names[RPC_REFUSAL_COUNT] = {
     [RPC_SECRET] = "secret",
 };
 
-const char *const rpc_profile_names[RPC_PROFILE_COUNT] = {
-    [RPC_PROFILE_AUTO] = "auto",
-    [RPC_PROFILE_RIPPLED] = "rippled",
-    [RPC_PROFILE_NONE] = "none",
-};
-
 enum method_flags {
 	M_ADMIN = 1, /* Role::ADMIN in rippled's handler table: denied on public listeners */
 	M_WRITE = 2, /* changes state or signs: never replayed */
