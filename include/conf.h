@@ -44,7 +44,7 @@ struct conf_addr {
 struct conf_global {
 	int log_level;             /* enum log_level */
 	char *access_log;          /* path, "-" (stdout) or "off" */
-	char *state_dir;           /* where later issues keep SQLite state */
+	char *state_dir;           /* SQLite state: incidents, admin states (store.c) */
 	uint64_t shutdown_timeout; /* in-flight requests get this long on SIGTERM */
 	uint64_t max_connections;  /* client connections, all listeners together */
 };
@@ -292,7 +292,7 @@ char **conf_split_command(const char *command, char *err, size_t errlen);
 int conf_health_copy(struct conf_health *dst, const struct conf_health *src) WUR;
 void conf_health_deinit(struct conf_health *h);
 
-/* Value parsers, shared with the command line and later modules. Each writes the reason
+/* Value parsers (the option table's, exported for the unit tests). Each writes the reason
  * into err on failure. Durations: "250ms", "2s", "15m", "1h", "1d"; a bare number is
  * seconds. Sizes: "512", "16k", "1m", "1g" (powers of 1024). */
 int conf_parse_duration(const char *s, uint64_t *ms, char *err, size_t errlen) WUR;

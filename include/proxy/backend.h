@@ -12,7 +12,7 @@
 #include "proxy/budget.h"
 #include "conf.h"
 
-struct upconn;     /* a connection to a backend, owned by session.c */
+struct upconn;     /* a connection to a backend (upstream.c) */
 struct node;       /* the health monitor's state of a backend (health/monitor.h) */
 struct ssl_ctx_st; /* OpenSSL's SSL_CTX */
 
@@ -43,7 +43,7 @@ struct pool {
 	bool in_panic;           /* fewer than min_up in rotation (logged on change) */
 	uint64_t history_routed; /* picks made among the nodes holding a request's ledgers */
 
-	struct budget budget; /* retries after sending (session.c); carried across reloads */
+	struct budget budget; /* retries after sending (the dispatch); carried across reloads */
 };
 
 /* What a request needs of a node besides rotation and capacity: the ledgers it names. */
