@@ -348,6 +348,7 @@ struct te_info {
 	unsigned n;       /* codings */
 	unsigned chunked; /* of which "chunked" */
 	bool last_chunked;
+	bool chunked_param; /* a "chunked;..." (chunked takes no parameters) */
 };
 
 static void te_scan(const unsigned char *b, struct http_span v, struct te_info *te)
@@ -356,6 +357,12 @@ static void te_scan(const unsigned char *b, struct http_span v, struct te_info *
 	struct http_span el;
 	while (list_next(b, &i, e, &el)) {
 		bool ch = el.len == 7 && eq_lc(b + el.off, "chunked", 7);
+		if (el.len > 7 && eq_lc(b + el.off, "chunked", 7)) {
+			uint32_t k = el.off + 7;
+			while (k < el.off + el.len && (b[k] == ' ' || b[k] == '\t'))
+				k++;
+			te->chunked_param |= k < el.off + el.len && b[k] == ';';
+		}
 		te->n++;
 		te->chunked += ch;
 		te->last_chunked = ch;
@@ -380,6 +387,8 @@ static enum http_result req_framing(struct http_parser *p, const struct te_info 
 		return fail(p, 400, "both Transfer-Encoding and Content-Length");
 	if (te->n == 0)
 		return fail(p, 400, "empty Transfer-Encoding");
+	if (te->chunked_param)
+		return fail(p, 400, "chunked takes no parameters");
 	if (!te->last_chunked)
 		return fail(p, 400, "chunked is not the final transfer coding");
 	if (te->chunked > 1)
@@ -415,7 +424,7 @@ static enum http_result resp_framing(struct http_parser *p, const struct te_info
 static enum http_result finish_head(struct http_parser *p, const unsigned char *b)
 {
 	struct http_msg *m = &p->msg;
-	struct te_info te = {0, 0, false};
+	struct te_info te = {0};
 	bool has_te = false, has_cl = false, conn_close = false, ka = false;
 
 	for (unsigned i = 0; i < m->n_hdr; i++) {

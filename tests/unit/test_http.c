@@ -278,6 +278,15 @@ static void test_refusals_framing(void **state)
 	                            "Transfer-Encoding: gzip, chunked\r\n\r\n"),
 	                 501);
 	assert_string_equal(P.reason, "unsupported transfer coding");
+	/* a parameter on chunked is named as what is wrong, not as a misplaced coding */
+	assert_int_equal(req_status("POST / HTTP/1.1\r\nHost: a\r\n"
+	                            "Transfer-Encoding: chunked;q=1\r\n\r\n"),
+	                 400);
+	assert_string_equal(P.reason, "chunked takes no parameters");
+	assert_int_equal(req_status("POST / HTTP/1.1\r\nHost: a\r\n"
+	                            "Transfer-Encoding: gzip, chunked ; x\r\n\r\n"),
+	                 400);
+	assert_string_equal(P.reason, "chunked takes no parameters");
 }
 
 static void test_content_length_duplicates(void **state)
