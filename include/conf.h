@@ -17,9 +17,9 @@ extern const char *const listener_mode_names[MODE_COUNT];
 
 /* Which method policy a listener applies. auto: rippled when its pool is checked as rippled. */
 enum rpc_profile {
-	RPC_PROFILE_AUTO = 0,
-	RPC_PROFILE_RIPPLED, /* rippled's admin methods denied unless the listener is admin */
-	RPC_PROFILE_NONE,    /* only allow_methods / deny_methods */
+	RPC_PROFILE_AUTO = 0, /* the same as rippled (older files said auto) */
+	RPC_PROFILE_RIPPLED,  /* rippled's admin methods denied unless the listener is admin */
+	RPC_PROFILE_NONE,     /* only allow_methods / deny_methods */
 	RPC_PROFILE_COUNT
 };
 extern const char *const rpc_profile_names[RPC_PROFILE_COUNT];

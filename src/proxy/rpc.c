@@ -202,8 +202,8 @@ struct rpc_policy *rpc_policy_new(const struct conf_listener *l, const struct co
 
 	if (pol == NULL)
 		goto oom;
-	rippled = l->profile == RPC_PROFILE_RIPPLED ||
-	          (l->profile == RPC_PROFILE_AUTO && p != NULL && p->health.check == CHECK_RIPPLED);
+	/* secure by default: whatever the pool checks, only profile = none turns it off */
+	rippled = l->profile != RPC_PROFILE_NONE;
 	pol->inspect_max = l->rpc_inspect_max > 0 ? (size_t)l->rpc_inspect_max : RPC_INSPECT_MAX;
 	pol->admin_profile = rippled && !l->admin;
 	pol->secrets = !l->admin;

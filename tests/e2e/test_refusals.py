@@ -9,8 +9,9 @@ import pytest
 from harness import (HOST, SLOW, RawClient, free_port, http_conn, is_error_json, rpc,
                      rpc_body)
 
+# HTTP framing limits on a generic relay: no JSON-RPC policy in the way (profile none)
 LIMITS = {"max_header_size": "4k", "max_uri_size": "1k", "max_body_size": "64k",
-          "max_headers": "50", "header_timeout": "500ms"}
+          "max_headers": "50", "header_timeout": "500ms", "profile": "none"}
 
 
 class Neighbour:

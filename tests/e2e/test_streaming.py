@@ -11,6 +11,10 @@ from stubs import DigestServer
 
 BIG = 50 * 1024 * 1024
 
+# These tests relay arbitrary HTTP bodies (not JSON-RPC): a listener for other daemons,
+# without the rippled method policy (profile none), which would refuse them.
+RELAY = {"profile": "none"}
+
 
 def test_50mb_response_streams_with_flat_memory(h):
     sim = h.nodesim("n1")
@@ -66,7 +70,7 @@ def digest_response(r):
 def test_chunked_request_body_with_extensions(h):
     # nodesim (libevent's evhttp) refuses chunk extensions, so a stdlib backend digests.
     with DigestServer() as backend:
-        g = h.gate(h.gate_ini([("d1", backend.addr)]))
+        g = h.gate(h.gate_ini([("d1", backend.addr)], listener=RELAY))
         c = RawClient(g.port)
         pieces = [b"hello ", b"chunked " * 100, bytes(range(256)) * 40, b"x" * 5000, b"end"]
         exts = [b"", b";name=value", b';q="quoted value"', b";a;b=1", b""]
@@ -88,7 +92,7 @@ def test_chunked_request_body_with_extensions(h):
 
 def test_chunked_request_body_with_trailer(h):
     sim = h.nodesim("n1")
-    g = h.simple_gate([sim])
+    g = h.simple_gate([sim], listener=RELAY)
     c = RawClient(g.port)
     c.send(b"POST /sim/digest HTTP/1.1\r\nHost: nodegate\r\nTransfer-Encoding: chunked\r\n\r\n" +
            chunk(b"abc") + chunk(b"defg") + b"0\r\nX-Checksum: whatever\r\n\r\n")
@@ -121,7 +125,7 @@ def upload(port, total, chunked):
 
 def test_5mb_content_length_upload_streamed(h):
     sim = h.nodesim("n1")
-    g = h.simple_gate([sim], listener={"max_body_size": "8m"})
+    g = h.simple_gate([sim], listener={"max_body_size": "8m", **RELAY})
     total = 5 * 1024 * 1024
     r, sha = upload(g.port, total, chunked=False)
     assert digest_response(r) == {"bytes": total, "sha256": sha}
@@ -129,7 +133,7 @@ def test_5mb_content_length_upload_streamed(h):
 
 def test_5mb_chunked_upload_streamed(h):
     sim = h.nodesim("n1")
-    g = h.simple_gate([sim], listener={"max_body_size": "8m"})
+    g = h.simple_gate([sim], listener={"max_body_size": "8m", **RELAY})
     total = 5 * 1024 * 1024 + 12345
     r, sha = upload(g.port, total, chunked=True)
     assert digest_response(r) == {"bytes": total, "sha256": sha}
@@ -137,7 +141,7 @@ def test_5mb_chunked_upload_streamed(h):
 
 def test_echo_body_both_directions(h):
     sim = h.nodesim("n1")
-    g = h.simple_gate([sim], listener={"max_body_size": "2m"})
+    g = h.simple_gate([sim], listener={"max_body_size": "2m", **RELAY})
     c = http_conn(g.port)
     body = os.urandom(1024 * 1024)
     c.request("POST", "/sim/echo", body=body)
@@ -151,7 +155,7 @@ def test_echo_body_both_directions(h):
 
 def test_pipelined_requests_answered_in_order(h):
     sim = h.nodesim("n1")
-    g = h.simple_gate([sim])
+    g = h.simple_gate([sim], listener=RELAY)
     c = RawClient(g.port)
     bodies = [b"one", b"two" * 1000, b"three"]
     c.send(b"".join(b"POST /sim/echo HTTP/1.1\r\nHost: nodegate\r\nContent-Length: %d\r\n\r\n%s"
@@ -166,7 +170,7 @@ def test_bodiless_responses_keep_framing(h):
     """HEAD, 204 and 304 carry no body, and a backend 500 passes through unchanged; the
     client connection stays in sync for the next request."""
     sim = h.nodesim("n1")
-    g = h.simple_gate([sim])
+    g = h.simple_gate([sim], listener=RELAY)
     c = RawClient(g.port)
     r = c.request(b"HEAD /sim/headers HTTP/1.1\r\nHost: nodegate\r\n\r\n", "HEAD")
     assert r.status == 200 and r.body == b""
@@ -180,7 +184,7 @@ def test_bodiless_responses_keep_framing(h):
 
 def test_expect_100_continue_upload(h):
     sim = h.nodesim("n1")
-    g = h.simple_gate([sim])
+    g = h.simple_gate([sim], listener=RELAY)
     body = os.urandom(200000)
     c = RawClient(g.port)
     c.send(b"POST /sim/digest HTTP/1.1\r\nHost: nodegate\r\nExpect: 100-continue\r\n"

@@ -171,7 +171,8 @@ def test_websocket_over_tls_listener_with_big_messages(h, certs):
     backend, large messages both ways (TLS records and back pressure in the relay)."""
     with WsEchoServer() as ws:
         g = h.gate(h.gate_ini([("ws1", ws.addr)], pool={"check": "none"},
-                              listener={"tls_cert": certs.cert, "tls_key": certs.key}))
+                              listener={"tls_cert": certs.cert, "tls_key": certs.key,
+                                        "profile": "none"}))  # binary frames: no policy
         c = WsClient(tls_connect(g.port, client_ctx(certs.cert)))
         assert c.status == 101, c.head
         assert c.recv() == (1, b"welcome")

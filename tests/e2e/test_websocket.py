@@ -5,6 +5,9 @@ import socket
 from harness import HOST, IO_TIMEOUT, get, http_conn
 from stubs import WsClient, WsEchoServer, ws_accept
 
+# A plain WebSocket tunnel (binary and text frames that are not JSON-RPC): profile none.
+TUNNEL = {"profile": "none"}
+
 
 def ws_connect(port, **kw):
     s = socket.create_connection((HOST, port), timeout=IO_TIMEOUT)
@@ -13,7 +16,7 @@ def ws_connect(port, **kw):
 
 def test_websocket_upgrade_and_messages_both_ways(h):
     with WsEchoServer() as ws:
-        g = h.gate(h.gate_ini([("ws1", ws.addr)]))
+        g = h.gate(h.gate_ini([("ws1", ws.addr)], listener=TUNNEL))
         c = ws_connect(g.port)
         assert c.status == 101, c.head
         assert c.headers.get("upgrade", "").lower() == "websocket"
@@ -42,7 +45,7 @@ def test_websocket_upgrade_and_messages_both_ways(h):
 
 def test_websocket_one_megabyte_message(h):
     with WsEchoServer() as ws:
-        g = h.gate(h.gate_ini([("ws1", ws.addr)]))
+        g = h.gate(h.gate_ini([("ws1", ws.addr)], listener=TUNNEL))
         c = ws_connect(g.port)
         assert c.status == 101
         assert c.recv() == (1, b"welcome")
@@ -57,7 +60,7 @@ def test_websocket_tunnels_beside_http_on_same_listener(h):
     """Plain HTTP keep-alive clients and two WebSocket tunnels share one listener; closing
     a tunnel leaves the others working."""
     with WsEchoServer() as ws:
-        g = h.gate(h.gate_ini([("ws1", ws.addr)]))
+        g = h.gate(h.gate_ini([("ws1", ws.addr)], listener=TUNNEL))
         http_c = http_conn(g.port)
         for _ in range(3):
             r, body = get(http_c, "/plain")

@@ -1188,7 +1188,7 @@ static void test_policy_options(void **state)
 
 	assert_null(l->allow_methods);
 	assert_null(l->deny_methods);
-	assert_int_equal(l->profile, RPC_PROFILE_AUTO);
+	assert_int_equal(l->profile, RPC_PROFILE_RIPPLED);
 	assert_false(l->admin);
 	assert_int_equal(l->rpc_inspect_max, 64 * 1024);
 	assert_null(c->pools[0].write_methods);

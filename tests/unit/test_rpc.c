@@ -274,8 +274,8 @@ static void test_admin_methods_denied_on_rippled_profile(void **state)
 	rpc_policy_free(pol);
 }
 
-/* auto is rippled for a pool checked as rippled, none otherwise; an admin listener lets
- * admin methods through. */
+/* auto (the older default) is rippled whatever the pool checks: only none turns the
+ * policy off; an admin listener lets admin methods through. */
 static void test_profile_auto_none_and_admin(void **state)
 {
 	struct rpc_policy *auto_rippled = policy((struct pol_opts){.check = CHECK_RIPPLED});
@@ -287,7 +287,7 @@ static void test_profile_auto_none_and_admin(void **state)
 
 	for (size_t k = 0; k < sizeof(admin_methods) / sizeof(admin_methods[0]); k++) {
 		assert_int_equal(call(auto_rippled, admin_methods[k], "{}").refusal, RPC_DENIED);
-		assert_int_equal(call(auto_http, admin_methods[k], "{}").refusal, RPC_ALLOWED);
+		assert_int_equal(call(auto_http, admin_methods[k], "{}").refusal, RPC_DENIED);
 		assert_int_equal(call(none, admin_methods[k], "{}").refusal, RPC_ALLOWED);
 		assert_int_equal(call(admin, admin_methods[k], "{}").refusal, RPC_ALLOWED);
 	}
