@@ -37,7 +37,7 @@ Q  :=
 SAY = @true
 endif
 
-.PHONY: all deps deps-bench test unit e2e asan run bench fuzz format format-check help clean
+.PHONY: all deps deps-bench test unit e2e layers asan run bench fuzz format format-check help clean
 
 all: $(BUILD)/nodegate $(BUILD)/nodesim ## build nodegate and the node simulator
 
@@ -72,6 +72,9 @@ unit: $(UNIT_BINS) ## run the C unit tests (cmocka)
 
 e2e: all ## run the end-to-end tests (pytest, real processes on loopback)
 	$(Q)NODEGATE_BUILD=$(abspath $(BUILD)) /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e
+
+layers: ## check the layering rules of src/ and include/ from their #include lines
+	$(Q)/usr/bin/python3 tests/layers.py
 
 test: deps ## install what is missing, build, run every test (unit and end-to-end)
 	$(Q)$(MAKE) --no-print-directory all
