@@ -26,7 +26,10 @@ HOST = "127.0.0.1"
 BODY = b'{"method":"server_info","params":[{}]}'
 REQUEST = (b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
            b"Content-Length: " + str(len(BODY)).encode() + b"\r\n\r\n" + BODY)
-PROXIES = ("haproxy", "nginx", "nodegate")  # table order; haproxy is the reference
+PROXIES = ("haproxy", "nginx", "nodegate", "nodegate-base")  # table order
+# The ratio rows: every proxy to HAProxy, and nodegate to the baseline build when one ran
+# (BENCH_NODEGATE_BASE).
+REFERENCES = (("haproxy", None), ("nodegate-base", ("nodegate",)))
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -284,7 +287,7 @@ def cmd_load(a):
         "listen_overflows": o1 - o0,
     })
     append_jsonl(a.out, r)
-    print("  %-9s c=%-5d %9.0f req/s  p99 %7.2f ms  proxy cpu %3.0f%%  errors %d%s"
+    print("  %-13s c=%-5d %9.0f req/s  p99 %7.2f ms  proxy cpu %3.0f%%  errors %d%s"
           % (a.name, a.conns, r["rps"], r["p99_us"] / 1000, r["proxy_cpu_pct"], r["errors"],
              "  accept-queue drops %d" % r["listen_overflows"] if r["listen_overflows"] else ""))
     if not r["proxy_alive"]:
@@ -400,11 +403,11 @@ def cmd_idle(a):
         "pids": pids,
     }
     append_jsonl(a.out, rec)
-    print("  %-9s %d idle conns (%d failed, %d closed early) in %.1fs: VmRSS %d -> %d KiB, "
+    print("  %-13s %d idle conns (%d failed, %d closed early) in %.1fs: VmRSS %d -> %d KiB, "
           "%s KiB/conn" % (a.name, still, failed, idle - still, open_secs, before, after,
                            "%.2f" % rec["kib_per_conn"] if still else "n/a"))
     if errors:
-        print("  %-9s errors: %s" % (a.name, errors))
+        print("  %-13s errors: %s" % (a.name, errors))
 
 
 # ---------------------------------------------------------------- report
@@ -450,10 +453,16 @@ def summarize(runs, idles):
         if ids:
             s["idle"] = ids[-1]
         summ[p] = s
+    return levels, names, summ
+
+
+def ratios_to(summ, ref_name, only=None):
+    """{proxy: {conns: {rps, p99_ms, cpu_us_per_req}, idle_kib_per_conn}}: each proxy's
+    medians (or only those named) divided by ref_name's; empty when ref_name did not run."""
     ratios = {}
-    ref = summ.get("haproxy")
-    for p in names:
-        if p == "haproxy" or not ref:
+    ref = summ.get(ref_name)
+    for p in summ:
+        if p == ref_name or not ref or (only and p not in only):
             continue
         rr = {}
         for c, l in summ[p]["load"].items():
@@ -464,7 +473,7 @@ def summarize(runs, idles):
         i, ri = summ[p]["idle"], ref["idle"]
         rr["idle_kib_per_conn"] = ratio(i and i["kib_per_conn"], ri and ri["kib_per_conn"])
         ratios[p] = rr
-    return levels, names, summ, ratios
+    return ratios
 
 
 def fmt_ms(v):
@@ -499,9 +508,12 @@ def cmd_report(a):
             for line in f:
                 rec = json.loads(line)
                 (idles if "kib_per_conn" in rec else runs).append(rec)
-    levels, names, summ, ratios = summarize(runs, idles)
+    levels, names, summ = summarize(runs, idles)
     meta = dict(kv.split("=", 1) for kv in a.meta)
-    others = [p for p in names if p in ratios]
+    # (row label, ratios) for every ratio row, in table order.
+    vs = {ref: ratios_to(summ, ref, only) for ref, only in REFERENCES}
+    ratio_rows = [("%s/%s" % (p, ref), vs[ref][p]) for ref, _ in REFERENCES
+                  for p in names if p in vs[ref]]
 
     # Main table: throughput, tail latency, idle memory.
     cols, rows = [], []
@@ -516,16 +528,17 @@ def cmd_report(a):
         i = summ[p]["idle"]
         cells.append("-" if not i or i["kib_per_conn"] is None else "%.2f" % i["kib_per_conn"])
         rows.append((p, cells))
-    for p in others:
+    for label, rr in ratio_rows:
         cells = []
         for c in levels:
-            rr = ratios[p].get(str(c), {})
-            cells += [fmt_x(rr.get("rps")), fmt_x(rr.get("p99_ms"))]
-        cells.append(fmt_x(ratios[p]["idle_kib_per_conn"]))
-        rows.append(("%s/haproxy" % p, cells))
+            cells += [fmt_x(rr.get(str(c), {}).get("rps")),
+                      fmt_x(rr.get(str(c), {}).get("p99_ms"))]
+        cells.append(fmt_x(rr["idle_kib_per_conn"]))
+        rows.append((label, cells))
     print()
-    print("Results: median over %s round(s) of %ss per proxy and load; ratios are to HAProxy"
-          % (meta.get("rounds", "?"), meta.get("duration", "?")))
+    print("Results: median over %s round(s) of %ss per proxy and load; ratios are to HAProxy%s"
+          % (meta.get("rounds", "?"), meta.get("duration", "?"),
+             " and of nodegate to nodegate-base" if vs["nodegate-base"] else ""))
     print("(req/s: higher is better; p99 and idle KiB/conn: lower is better)")
     print()
     print(table(cols, rows))
@@ -535,8 +548,8 @@ def cmd_report(a):
         cols = ["cpu us/req@%d" % c for c in levels]
         rows = [(p, [load_cell(summ, p, c, "cpu_us_per_req_median", lambda v: "%.1f" % v)
                      for c in levels]) for p in names]
-        rows += [("%s/haproxy" % p, [fmt_x(ratios[p].get(str(c), {}).get("cpu_us_per_req"))
-                                     for c in levels]) for p in others]
+        rows += [(label, [fmt_x(rr.get(str(c), {}).get("cpu_us_per_req")) for c in levels])
+                 for label, rr in ratio_rows]
         print()
         print("Proxy CPU time per request (user+system, microseconds; lower is better):")
         print()
@@ -557,10 +570,10 @@ def cmd_report(a):
         if i:
             parts.append("idle %d/%d open, %d->%d KiB" % (
                 i["still_open"], i["conns_wanted"], i["rss_before_kib"], i["rss_after_kib"]))
-        print("  %-9s %s" % (p, "; ".join(parts)))
+        print("  %-13s %s" % (p, "; ".join(parts)))
     busy = median([r["machine_busy_pct"] for r in runs])
     if busy is not None:
-        print("  machine   %.0f%% busy during the runs (median, all %s cores)"
+        print("  machine       %.0f%% busy during the runs (median, all %s cores)"
               % (busy, meta.get("cpus", "?")))
     bad = sorted({p for p in names for l in summ[p]["load"].values()
                   if l["errors"] > 0.001 * max(1, l["requests"])})
@@ -575,7 +588,8 @@ def cmd_report(a):
 
     os.makedirs(os.path.dirname(os.path.abspath(a.json)), exist_ok=True)
     with open(a.json, "w") as f:
-        json.dump({"meta": meta, "summary": summ, "ratios_to_haproxy": ratios,
+        json.dump({"meta": meta, "summary": summ, "ratios_to_haproxy": vs["haproxy"],
+                   "ratios_to_nodegate_base": vs["nodegate-base"],
                    "runs": runs, "idle": idles}, f, indent=1, sort_keys=True)
         f.write("\n")
     print("\nRaw results: %s" % a.json)

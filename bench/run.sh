@@ -11,7 +11,10 @@
 #   BENCH_WARMUP=1          seconds of unrecorded load per proxy before round 1
 #   BENCH_IDLE=10000        idle keep-alive connections for the memory measurement (0: skip)
 #   BENCH_PROXIES="nodegate haproxy nginx"
-#   BENCH_PORT_BASE=19000   backends on BASE+1..3, nodegate BASE+80, haproxy +81, nginx +82
+#   BENCH_NODEGATE_BASE=    another nodegate binary (a baseline build): runs as a fourth
+#                           proxy, nodegate-base, with the same config template
+#   BENCH_PORT_BASE=19000   backends on BASE+1..3, nodegate BASE+80, haproxy +81, nginx +82,
+#                           nodegate-base +83
 #   BENCH_NGINX_KEEPALIVE=64  nginx upstream `keepalive` (idle backend connections cached)
 #   BENCH_NODEGATE_MAX_IDLE=  nodegate pool `max_idle` per backend (unset: its default)
 #   BENCH_BACKEND=nodesim   "stub": an nginx stand-in backend (only to develop the harness)
@@ -28,6 +31,7 @@ THREADS=${BENCH_THREADS:-2}
 WARMUP=${BENCH_WARMUP:-1}
 IDLE=${BENCH_IDLE:-10000}
 PROXIES=${BENCH_PROXIES:-nodegate haproxy nginx}
+NG_BASE=${BENCH_NODEGATE_BASE:-}
 BASE=${BENCH_PORT_BASE:-19000}
 BACKEND=${BENCH_BACKEND:-nodesim}
 NGX_KEEPALIVE=${BENCH_NGINX_KEEPALIVE:-64}
@@ -39,6 +43,7 @@ RESULTS=$OUT/results.jsonl
 
 B1=$((BASE + 1)) B2=$((BASE + 2)) B3=$((BASE + 3))
 port_nodegate=$((BASE + 80)) port_haproxy=$((BASE + 81)) port_nginx=$((BASE + 82))
+port_nodegate_base=$((BASE + 83))
 WANT_NOFILE=$((IDLE * 2 + 10000)) # proxies, the idle client and wrk inherit the limit
 
 PIDS=""     # every process started here, killed on exit
@@ -79,6 +84,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'echo "bench: interrupted" >&2; exit 130' INT TERM HUP
 
+# var NAME: NAME as a shell variable name (nodegate-base: nodegate_base), for port_/pid_.
+var() { printf '%s' "$1" | tr - _; }
+
 # track PID: remember a started process for cleanup.
 track() { PIDS="$PIDS $1"; }
 untrack() {
@@ -105,6 +113,14 @@ done
 case " $PROXIES " in *" nodegate "*)
 	[ -x "$BUILD/nodegate" ] || die "$BUILD/nodegate is missing (make all)" ;;
 esac
+if [ -n "$NG_BASE" ]; then
+	[ -x "$NG_BASE" ] && [ -f "$NG_BASE" ] ||
+		die "BENCH_NODEGATE_BASE=$NG_BASE is not an executable file"
+	NG_BASE=$(cd "$(dirname "$NG_BASE")" && pwd)/$(basename "$NG_BASE")
+	NG_BASE_REV=$(git -C "$(dirname "$NG_BASE")" rev-parse --short HEAD 2>/dev/null ||
+		echo "not in a git checkout")
+	case " $PROXIES " in *" nodegate-base "*) ;; *) PROXIES="$PROXIES nodegate-base" ;; esac
+fi
 
 # Open files: as many as allowed up to WANT_NOFILE. Each proxy's connection limit is set
 # below it (an idle client connection costs a proxy one descriptor).
@@ -118,7 +134,7 @@ MAXCONN=$((NOFILE - 100))
 	die "open files limit $NOFILE is too low for BENCH_IDLE=$IDLE (ulimit -n)"
 
 ports="$B1 $B2 $B3"
-for p in $PROXIES; do eval "ports=\"\$ports \$port_$p\""; done
+for p in $PROXIES; do eval "ports=\"\$ports \$port_$(var "$p")\""; done
 $PY bench/bench.py free $ports || exit 1
 
 rm -rf "$RUN" && mkdir -p "$RUN"
@@ -149,13 +165,15 @@ start_backends() {
 
 # ---------------------------------------------------------------- proxies
 
-# start_proxy NAME: start a fresh NAME on its port; sets pid_NAME.
+# start_proxy NAME: start a fresh NAME on its port; sets pid_NAME (pid_nodegate_base).
 start_proxy() {
-	eval "port=\$port_$1"
+	eval "port=\$port_$(var "$1")"
 	case $1 in
-	nodegate)
-		render bench/nodegate.ini.in "$RUN/nodegate.ini" "$port"
-		"$BUILD/nodegate" -c "$RUN/nodegate.ini" >"$RUN/nodegate.log" 2>&1 &
+	nodegate | nodegate-base)
+		bin=$BUILD/nodegate
+		[ "$1" = nodegate-base ] && bin=$NG_BASE
+		render bench/nodegate.ini.in "$RUN/$1.ini" "$port"
+		"$bin" -c "$RUN/$1.ini" >"$RUN/$1.log" 2>&1 &
 		;;
 	haproxy)
 		render bench/haproxy.cfg.in "$RUN/haproxy.cfg" "$port"
@@ -169,13 +187,13 @@ start_proxy() {
 	esac
 	pid=$!
 	track $pid
-	eval "pid_$1=$pid"
+	eval "pid_$(var "$1")=$pid"
 	$PY bench/bench.py ready --port "$port" --pid "$pid" --what "$1" ||
 		{ tail -n 20 "$RUN/$1.log" >&2; exit 1; }
 }
 
 stop_proxy() {
-	eval "pid=\$pid_$1"
+	eval "pid=\$pid_$(var "$1")"
 	kill_tree "$pid"
 	untrack "$pid"
 }
@@ -194,7 +212,8 @@ rotate() {
 }
 
 load() { # load NAME CONNS ROUND DURATION OUTFILE
-	eval "$PY bench/bench.py load --name $1 --pid \$pid_$1 --port \$port_$1 --conns $2 \
+	v=$(var "$1")
+	eval "$PY bench/bench.py load --name $1 --pid \$pid_$v --port \$port_$v --conns $2 \
 		--round $3 --duration $4 --threads $THREADS --out $5" || exit 1
 }
 
@@ -203,6 +222,7 @@ load() { # load NAME CONNS ROUND DURATION OUTFILE
 nproxies=$(echo $PROXIES | wc -w)
 say "proxies: $PROXIES; backends: 3x $BACKEND; wrk -t$THREADS, ${DURATION}s runs," \
 	"$ROUNDS rounds at $CONNS connections; $IDLE idle connections; logs in $RUN"
+[ -n "$NG_BASE" ] && say "nodegate-base: $NG_BASE (git $NG_BASE_REV)"
 start_backends
 
 say "load: starting the proxies"
@@ -230,8 +250,9 @@ if [ "$IDLE" -gt 0 ]; then
 	say "idle: $IDLE keep-alive connections to a fresh instance of each proxy"
 	for p in $PROXIES; do
 		start_proxy "$p"
-		eval "timeout -k 5 150 $PY bench/bench.py idle --name $p --pid \$pid_$p \
-			--port \$port_$p --conns $IDLE --out $RESULTS" || exit 1
+		v=$(var "$p")
+		eval "timeout -k 5 150 $PY bench/bench.py idle --name $p --pid \$pid_$v \
+			--port \$port_$v --conns $IDLE --out $RESULTS" || exit 1
 		stop_proxy "$p"
 	done
 fi
@@ -247,6 +268,7 @@ $PY bench/bench.py report --results "$RESULTS" --json "$OUT/results.json" \
 	--meta "cpus=$(nproc)" --meta "kernel=$(uname -r)" \
 	--meta "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
 	--meta "git=$(git rev-parse --short HEAD 2>/dev/null || echo none)" \
+	${NG_BASE:+--meta "nodegate_base=$NG_BASE ($NG_BASE_REV)"} \
 	--meta "haproxy=$(haproxy -v 2>/dev/null | head -n 1)" \
 	--meta "nginx=$(nginx -v 2>&1)" --meta "wrk=$(wrk -v 2>&1 | head -n 1)"
 
