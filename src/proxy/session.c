@@ -15,7 +15,6 @@
  * Failure before any byte of the response went to the client becomes a status from
  * nodegate (reply_error); after that, the client connection is closed. */
 #include <arpa/inet.h>
-#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -149,10 +148,10 @@ static int ws_start(struct session *s);
 static void resp_release(struct session *s);
 static void up_read_cb(struct conn *bev, void *arg);
 static void up_write_cb(struct conn *bev, void *arg);
-static void up_event_cb(struct conn *bev, short what, void *arg);
+static void up_event_cb(struct conn *bev, short what, enum conn_error err, void *arg);
 static void client_read_cb(struct conn *bev, void *arg);
 static void client_write_cb(struct conn *bev, void *arg);
-static void client_event_cb(struct conn *bev, short what, void *arg);
+static void client_event_cb(struct conn *bev, short what, enum conn_error err, void *arg);
 
 #define slog(lvl, s, fmt, ...)                                                                     \
 	log_at(lvl, "session %s:%u [%s]: " fmt, (s)->peer, (s)->peer_port, (s)->l->name,           \
@@ -839,14 +838,18 @@ static uint64_t pool_retries(const struct session *s)
 }
 
 /* "refused: connect to 127.0.0.1:5005", as the probes word it (the prefix matters: a
- * refused connection ejects at once). WHAT NULL: the errno's text. */
-static void connect_reason(char *buf, size_t len, const struct backend *b, const char *what,
+ * refused connection ejects at once), for a connect that failed with KIND; the errno ERR's
+ * text for kinds other than refused and timeout. */
+static void connect_reason(char *buf, size_t len, const struct backend *b, enum conn_error kind,
                            int err)
 {
 	char where[300];
+	const char *what = kind == CONN_ERR_REFUSED   ? "refused" /* HEALTH_REASON_REFUSED */
+	                   : kind == CONN_ERR_TIMEOUT ? "connect timeout"
+	                                              : strerror(err);
 
 	conf_addr_format(&b->conf.address, where, sizeof(where));
-	int n = snprintf(buf, len, "%s: connect to ", what != NULL ? what : strerror(err));
+	int n = snprintf(buf, len, "%s: connect to ", what);
 	if (n > 0 && (size_t)n < len) /* a long host name is cut, the reason stays one line */
 		snprintf(buf + n, len - (size_t)n, "%.*s", (int)(len - (size_t)n - 1), where);
 }
@@ -971,6 +974,7 @@ static void dispatch(struct session *s)
 {
 	struct request *r = s->r;
 	char err[256];
+	enum conn_error kind;
 	struct pick_need need;
 	const struct pick_need *np = request_need(r, &need, false);
 
@@ -991,13 +995,13 @@ static void dispatch(struct session *s)
 		backend_unref(r->b);
 		r->b = backend_ref(b);
 		s->up = upstream_get(worker.base, b, r->pool->conf.connect_timeout,
-		                     s->l->conf.mode == MODE_HTTP, err, sizeof(err));
+		                     s->l->conf.mode == MODE_HTTP, &kind, err, sizeof(err));
 		if (s->up == NULL) {
 			STAT_INC(upstream_connect_error);
 			slog(LOGL_WARN, s, "backend %s: %s", b->name, err);
-			if (strstr(err, strerror(ECONNREFUSED)) != NULL) {
+			if (kind == CONN_ERR_REFUSED) {
 				char why[ROUTE_REASON_MAX];
-				connect_reason(why, sizeof(why), b, "refused", ECONNREFUSED);
+				connect_reason(why, sizeof(why), b, kind, 0);
 				route_signal(b, true, true, why);
 			}
 			if (r->n_tried > pool_retries(s) ||
@@ -1333,11 +1337,10 @@ static void up_write_cb(struct conn *bev, void *arg)
 	}
 }
 
-static void tunnel_event(struct session *s, bool from_client, short what);
+static void tunnel_event(struct session *s, bool from_client, short what, enum conn_error err);
 
-static void up_event_cb(struct conn *bev, short what, void *arg)
+static void up_event_cb(struct conn *bev, short what, enum conn_error err, void *arg)
 {
-	int err = errno;
 	struct session *s = arg;
 	struct request *r = s->r;
 
@@ -1349,20 +1352,16 @@ static void up_event_cb(struct conn *bev, short what, void *arg)
 		return;
 	}
 	if (s->state == SS_TUNNEL) {
-		tunnel_event(s, false, what);
+		tunnel_event(s, false, what, err);
 		return;
 	}
-	bool timeout = (what & BEV_EVENT_TIMEOUT) != 0;
+	bool timeout = err == CONN_ERR_TIMEOUT;
 	if (s->state == SS_CONNECTING) {
 		STAT_INC(upstream_connect_error);
 		if (timeout)
 			STAT_INC(upstream_connect_timeout);
 		char why[ROUTE_REASON_MAX];
-		connect_reason(why, sizeof(why), s->up->b,
-		               timeout               ? "connect timeout"
-		               : err == ECONNREFUSED ? "refused"
-		                                     : NULL,
-		               err);
+		connect_reason(why, sizeof(why), s->up->b, err, conn_errno(bev));
 		backend_failed(s, timeout, true, why);
 		return;
 	}
@@ -1374,7 +1373,7 @@ static void up_event_cb(struct conn *bev, short what, void *arg)
 		                       : "connection closed before the response");
 		return;
 	}
-	if ((what & BEV_EVENT_EOF) && r->resp_body.kind == HTTP_BODY_UNTIL_CLOSE) {
+	if (err == CONN_ERR_EOF && r->resp_body.kind == HTTP_BODY_UNTIL_CLOSE) {
 		pump_resp_body(s);
 		r->resp_body.done = true;
 		r->resp_keep_alive = false;
@@ -1421,12 +1420,12 @@ static void tunnel_start(struct session *s)
 /* EOF, error or idle timeout on one side of a tunnel. EOF is a half-close: it is passed on
  * (shutdown of the write side) once the other side has its bytes; the tunnel ends when
  * both sides are done. */
-static void tunnel_event(struct session *s, bool from_client, short what)
+static void tunnel_event(struct session *s, bool from_client, short what, enum conn_error err)
 {
 	struct conn *src = from_client ? s->client : s->up->c;
 	struct conn *dst = from_client ? s->up->c : s->client;
 
-	if (what & BEV_EVENT_TIMEOUT) {
+	if (err == CONN_ERR_TIMEOUT) {
 		/* one side silent is normal (a subscription); both silent is idle */
 		uint64_t quiet_ms = clock_now() - s->tunnel_active;
 		if (quiet_ms < s->l->conf.tunnel_timeout && (what & BEV_EVENT_READING)) {
@@ -1437,7 +1436,7 @@ static void tunnel_event(struct session *s, bool from_client, short what)
 		session_free(s);
 		return;
 	}
-	if (!(what & BEV_EVENT_EOF) || conn_is_tls(src) || conn_is_tls(dst)) {
+	if (err != CONN_ERR_EOF || conn_is_tls(src) || conn_is_tls(dst)) {
 		session_free(s);
 		return;
 	}
@@ -1700,7 +1699,7 @@ static void client_write_cb(struct conn *bev, void *arg)
 	}
 }
 
-static void client_event_cb(struct conn *bev, short what, void *arg)
+static void client_event_cb(struct conn *bev, short what, enum conn_error err, void *arg)
 {
 	struct session *s = arg;
 
@@ -1708,16 +1707,14 @@ static void client_event_cb(struct conn *bev, short what, void *arg)
 		return;
 
 	if (s->state == SS_TUNNEL) {
-		tunnel_event(s, true, what);
+		tunnel_event(s, true, what, err);
 		return;
 	}
-	if (what & BEV_EVENT_ERROR) {
-		if (conn_tls_failed(bev))
-			STAT_INC(tls_handshake_error);
-	}
+	if (err == CONN_ERR_TLS)
+		STAT_INC(tls_handshake_error);
 	/* A client that half-closes after a whole request still gets its answer. */
-	if ((what & BEV_EVENT_EOF) && (s->state == SS_STREAMING || s->state == SS_CONNECTING) &&
-	    s->r->req_body.done && !(what & BEV_EVENT_ERROR)) {
+	if (err == CONN_ERR_EOF && (s->state == SS_STREAMING || s->state == SS_CONNECTING) &&
+	    s->r->req_body.done) {
 		s->client_eof = true;
 		return;
 	}
