@@ -25,6 +25,8 @@ struct ws;
 #define MAX_TRIES     16           /* backends tried for one request (retries <= 10) */
 #define LOG_URI_MAX   256
 
+/* Where a session is. Every change goes through session_set_state, which knows the legal
+ * moves (see session_moves in session.c). */
 enum session_state {
 	SS_REQ_HEAD = 0,    /* waiting for or reading a request head */
 	SS_REQ_BODY_BUFFER, /* reading a small body whole, before choosing a backend */
@@ -79,7 +81,7 @@ struct request {
 
 struct session {
 	TAILQ_ENTRY(session) link; /* in worker.sessions */
-	enum session_state state;
+	enum session_state state;  /* changed by session_set_state only */
 	struct listener *l;
 	struct conn *client;
 	struct upconn *up;           /* the backend connection in use */
@@ -115,10 +117,14 @@ struct session {
 
 /* ---- session.c: states, lifecycle, per-request memory ---------------------------------- */
 
+/* Moves S to state TO for WHY (one phrase, logged at debug level); an illegal move is a
+ * bug (asserted). */
+void session_set_state(struct session *s, enum session_state to, const char *why);
 /* Frees S now: its connections, timer, request and memory. */
 void session_free(struct session *s);
-/* Stops the client side reading and frees S once its output is flushed. */
-void close_after_flush(struct session *s);
+/* Stops the client side reading and closes S once its output is flushed (SS_CLOSING, for
+ * WHY). */
+void close_after_flush(struct session *s, const char *why);
 void timer_arm(struct session *s, uint64_t ms);
 /* Parsers and requests come from small caches (session_cleanup empties them). */
 struct http_parser *parser_get(void);

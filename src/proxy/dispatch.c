@@ -243,7 +243,7 @@ static void send_request(struct session *s)
 		evbuffer_add_buffer(out, r->out); /* streamed: the head goes once, never replayed */
 	r->sent = true;
 	s->up->b->requests++;
-	s->state = SS_STREAMING;
+	session_set_state(s, SS_STREAMING, "request sent");
 	conn_set_timeouts(ub, r->pool->conf.response_timeout, r->pool->conf.response_timeout);
 	conn_set_read_max(ub, RELAY_HIGH_WM);
 	conn_enable_read(ub);
@@ -293,7 +293,7 @@ void dispatch(struct session *s)
 			continue;
 		}
 		b->active++;
-		s->state = SS_CONNECTING;
+		session_set_state(s, SS_CONNECTING, b->name);
 		conn_setcb(s->up->c, up_read_cb, up_write_cb, up_event_cb, s);
 		if (s->up->reused) {
 			send_request(s);

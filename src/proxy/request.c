@@ -271,7 +271,7 @@ static void req_start(struct session *s, const char *buf)
 	if (s->l->conf.max_requests > 0 && s->n_requests >= s->l->conf.max_requests)
 		s->close_after = true;
 	if (buffered) {
-		s->state = SS_REQ_BODY_BUFFER;
+		session_set_state(s, SS_REQ_BODY_BUFFER, "reading a small body whole");
 		if (expect && s->r->keep_alive) {
 			evbuffer_add(conn_output(s->client), "HTTP/1.1 100 Continue\r\n\r\n", 25);
 			conn_flush(s->client);

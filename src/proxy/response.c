@@ -64,11 +64,11 @@ static void reply_send(struct session *s, int status, const char *ctype, const c
 	access_log(s, status);
 	if (close) {
 		req_end(s);
-		close_after_flush(s);
+		close_after_flush(s, "answered, closing");
 		return;
 	}
 	req_end(s);
-	s->state = SS_REQ_HEAD;
+	session_set_state(s, SS_REQ_HEAD, "answered");
 	timer_arm(s, s->l->conf.client_timeout);
 	req_head(s);
 }
@@ -193,10 +193,10 @@ void resp_done(struct session *s)
 	up_drop(s, keep_up);
 	req_end(s);
 	if (!keep_client) {
-		close_after_flush(s);
+		close_after_flush(s, "response done, closing");
 		return;
 	}
-	s->state = SS_REQ_HEAD;
+	session_set_state(s, SS_REQ_HEAD, "response done");
 	conn_enable_read(s->client);
 	timer_arm(s, s->l->conf.client_timeout);
 	if (conn_input_len(s->client) > 0)

@@ -29,6 +29,7 @@
  * Failure before any byte of the response went to the client becomes a status from
  * nodegate (reply_error, response.c); after that, the client connection is closed. */
 #include <arpa/inet.h>
+#include <assert.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
@@ -53,6 +54,34 @@ const char *const session_state_names[SS_COUNT] = {
     [SS_CONNECTING] = "connecting", [SS_STREAMING] = "streaming",
     [SS_TUNNEL] = "tunnel",         [SS_CLOSING] = "closing",
 };
+
+#define M(st) (1u << (st))
+/* The legal moves: from each state, the states it may go to. A keep-alive session goes
+ * back to SS_REQ_HEAD after each answer (from SS_REQ_HEAD itself when nodegate answered
+ * before any backend was asked); SS_CONNECTING repeats when a connect fails and another
+ * node is tried; a retry goes from SS_STREAMING back to SS_CONNECTING. The states before
+ * SS_CLOSING may close after a flush (SS_CLOSING); session_free may end any. */
+static const unsigned session_moves[SS_COUNT] = {
+    [SS_REQ_HEAD] = M(SS_REQ_HEAD) | M(SS_REQ_BODY_BUFFER) | M(SS_CONNECTING) | M(SS_CLOSING),
+    [SS_REQ_BODY_BUFFER] = M(SS_REQ_HEAD) | M(SS_CONNECTING) | M(SS_CLOSING),
+    [SS_CONNECTING] =
+        M(SS_REQ_HEAD) | M(SS_CONNECTING) | M(SS_STREAMING) | M(SS_TUNNEL) | M(SS_CLOSING),
+    [SS_STREAMING] = M(SS_REQ_HEAD) | M(SS_CONNECTING) | M(SS_TUNNEL) | M(SS_CLOSING),
+    [SS_TUNNEL] = M(SS_CLOSING),
+    [SS_CLOSING] = 0,
+};
+
+void session_set_state(struct session *s, enum session_state to, const char *why)
+{
+	if ((session_moves[s->state] & M(to)) == 0) {
+		slog(LOGL_ERROR, s, "illegal state move %s -> %s: %s",
+		     session_state_names[s->state], session_state_names[to], why);
+		assert(!"illegal session state move");
+	}
+	slog(LOGL_DEBUG, s, "state %s -> %s: %s", session_state_names[s->state],
+	     session_state_names[to], why);
+	s->state = to;
+}
 
 /* ---- timer, per-request memory ----------------------------------------------------------- */
 
@@ -269,9 +298,9 @@ void session_cleanup(void)
 		free(req_cache[--n_req_cache]);
 }
 
-void close_after_flush(struct session *s)
+void close_after_flush(struct session *s, const char *why)
 {
-	s->state = SS_CLOSING;
+	session_set_state(s, SS_CLOSING, why);
 	evtimer_del(&s->timer);
 	conn_disable_read(s->client);
 	conn_flush(s->client);
@@ -324,7 +353,7 @@ void session_accept(struct listener *l, evutil_socket_t fd, const struct sockadd
 		listener_conn_closed(l);
 		return;
 	}
-	s->l = listener_ref(l);
+	s->l = listener_ref(l); /* state SS_REQ_HEAD (0): waiting for the first request */
 	peer_format(s, sa);
 	TAILQ_INSERT_TAIL(&worker.sessions, s, link);
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -366,7 +395,6 @@ void session_accept(struct listener *l, evutil_socket_t fd, const struct sockadd
 		dispatch(s);
 		return;
 	}
-	s->state = SS_REQ_HEAD;
 	timer_arm(s, l->conf.header_timeout);
 }
 

@@ -41,7 +41,7 @@ void tunnel_start(struct session *s)
 {
 	struct conn *ub = s->up->c;
 
-	s->state = SS_TUNNEL;
+	session_set_state(s, SS_TUNNEL, s->l->conf.mode == MODE_TCP ? "tcp" : "WebSocket");
 	s->tunnel_active = clock_now();
 	evtimer_del(&s->timer);
 	if (s->l->conf.mode == MODE_TCP)
@@ -144,7 +144,7 @@ void tunnel_event(struct session *s, bool from_client, short what, enum conn_err
 		s->up_eof = true;
 	if (s->client_eof && s->up_eof) {
 		if (conn_output_len(s->client) > 0)
-			close_after_flush(s);
+			close_after_flush(s, "tunnel ended both ways");
 		else
 			session_free(s);
 		return;
@@ -225,7 +225,7 @@ static bool ws_after(struct session *s, enum ws_result res)
 		return true;
 	case WS_DONE:
 		conn_flush(s->up->c);
-		close_after_flush(s);
+		close_after_flush(s, "WebSocket closed");
 		return false;
 	case WS_ERROR:
 		slog(LOGL_WARN, s, "backend %s: bad WebSocket frame", s->up->b->name);
