@@ -33,7 +33,8 @@ enum session_state {
 	SS_CONNECTING,      /* waiting for a backend connection */
 	SS_STREAMING,       /* request sent (its body may still stream), response coming */
 	SS_TUNNEL,          /* tcp mode or WebSocket: bytes both ways */
-	SS_CLOSING,         /* flushing the last bytes to the client, then free */
+	SS_CLOSING,         /* flushing the last bytes to the client, then closed */
+	SS_CLOSED,          /* connections closed; memory freed at the end of the loop turn */
 	SS_COUNT
 };
 
@@ -80,10 +81,10 @@ struct request {
 };
 
 struct session {
-	TAILQ_ENTRY(session) link; /* in worker.sessions */
+	TAILQ_ENTRY(session) link; /* in worker.sessions; closed: in justfree */
 	enum session_state state;  /* changed by session_set_state only */
 	struct listener *l;
-	struct conn *client;
+	struct conn *client;         /* NULL once closed */
 	struct upconn *up;           /* the backend connection in use */
 	struct event timer;          /* header / idle / body deadline */
 	struct http_parser *hp;      /* request head parser, while reading a head */
@@ -92,7 +93,7 @@ struct session {
 	/* per-client limits (limit.c); the client is the peer, or from a trusted proxy the
 	 * address its X-Forwarded-For names (see client_derive) */
 	struct limit_addr peer_addr;      /* the socket peer */
-	bool peer_counted;                /* counted in max_conns_per_ip: uncounted at free */
+	bool peer_counted;                /* counted in max_conns_per_ip: uncounted at close */
 	bool conn_refused;                /* over max_conns_per_ip: 429 to the first request */
 	bool via_proxy;                   /* this request came through a trusted proxy */
 	char client_ip[INET6_ADDRSTRLEN]; /* this request's client, for the access log */
@@ -120,8 +121,14 @@ struct session {
 /* Moves S to state TO for WHY (one phrase, logged at debug level); an illegal move is a
  * bug (asserted). */
 void session_set_state(struct session *s, enum session_state to, const char *why);
-/* Frees S now: its connections, timer, request and memory. */
-void session_free(struct session *s);
+/* Closes S now for WHY: its connections close, its timer stops, it leaves the worker's
+ * sessions; its memory is freed at the end of the loop turn, so callers up the stack may
+ * still read it (and test session_closed). Idempotent. */
+void session_close(struct session *s, const char *why);
+static inline bool session_closed(const struct session *s)
+{
+	return s->state == SS_CLOSED;
+}
 /* Stops the client side reading and closes S once its output is flushed (SS_CLOSING, for
  * WHY). */
 void close_after_flush(struct session *s, const char *why);

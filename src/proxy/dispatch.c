@@ -190,7 +190,7 @@ void backend_failed(struct session *s, bool timeout, bool unreachable, const cha
 	if (retry_elsewhere(s, !r->sent ? RETRY_CONNECT : timeout ? RETRY_TIMEOUT : RETRY_RESET))
 		return;
 	if (s->l->conf.mode == MODE_TCP) {
-		session_free(s);
+		session_close(s, "backend failed");
 		return;
 	}
 	if (timeout) {
@@ -305,7 +305,7 @@ void dispatch(struct session *s)
 	if (s->l->conf.mode == MODE_TCP) {
 		slog(LOGL_WARN, s, "no backend for a tcp session");
 		STAT_INC(req_no_backend);
-		session_free(s);
+		session_close(s, "no backend");
 		return;
 	}
 	if (r->n_tried == 0) { /* nothing in rotation, nothing even in panic */
@@ -390,6 +390,8 @@ static void up_event_cb(struct conn *bev, short what, enum conn_error err, void 
 	}
 	if (err == CONN_ERR_EOF && r->resp_body.kind == HTTP_BODY_UNTIL_CLOSE) {
 		pump_resp_body(s);
+		if (session_closed(s))
+			return;
 		r->resp_body.done = true;
 		r->resp_keep_alive = false;
 		resp_done(s);

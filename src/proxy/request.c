@@ -311,7 +311,7 @@ void req_head(struct session *s)
 		};
 		s->hp = parser_get();
 		if (s->hp == NULL || req_new(s) == NULL) {
-			session_free(s);
+			session_close(s, "out of memory");
 			return;
 		}
 		http_parser_init(s->hp, HTTP_REQUEST, &lim);

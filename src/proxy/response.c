@@ -45,7 +45,7 @@ static void reply_send(struct session *s, int status, const char *ctype, const c
 	if (r->resp_started) {
 		slog(LOGL_INFO, s, "response aborted: %s", why);
 		access_log(s, r->status);
-		session_free(s);
+		session_close(s, "response aborted");
 		return;
 	}
 	bool close = closes_connection(status) || !r->keep_alive || s->close_after ||

@@ -27,7 +27,9 @@
  *         ws_relay_client / ws_relay_node (WebSocket; ws_go_away when the node leaves)
  *
  * Failure before any byte of the response went to the client becomes a status from
- * nodegate (reply_error, response.c); after that, the client connection is closed. */
+ * nodegate (reply_error, response.c); after that, the client connection is closed.
+ * session_close closes the connections at once and frees the memory at the end of the loop
+ * turn (justfree_cb), so no caller up the stack reads freed memory. */
 #include <arpa/inet.h>
 #include <assert.h>
 #include <netinet/in.h>
@@ -53,22 +55,26 @@ const char *const session_state_names[SS_COUNT] = {
     [SS_REQ_HEAD] = "req_head",     [SS_REQ_BODY_BUFFER] = "req_body",
     [SS_CONNECTING] = "connecting", [SS_STREAMING] = "streaming",
     [SS_TUNNEL] = "tunnel",         [SS_CLOSING] = "closing",
+    [SS_CLOSED] = "closed",
 };
 
 #define M(st) (1u << (st))
 /* The legal moves: from each state, the states it may go to. A keep-alive session goes
  * back to SS_REQ_HEAD after each answer (from SS_REQ_HEAD itself when nodegate answered
  * before any backend was asked); SS_CONNECTING repeats when a connect fails and another
- * node is tried; a retry goes from SS_STREAMING back to SS_CONNECTING. The states before
- * SS_CLOSING may close after a flush (SS_CLOSING); session_free may end any. */
+ * node is tried; a retry goes from SS_STREAMING back to SS_CONNECTING. Every state may
+ * close at once (SS_CLOSED), the request states also after a flush (SS_CLOSING). */
 static const unsigned session_moves[SS_COUNT] = {
-    [SS_REQ_HEAD] = M(SS_REQ_HEAD) | M(SS_REQ_BODY_BUFFER) | M(SS_CONNECTING) | M(SS_CLOSING),
-    [SS_REQ_BODY_BUFFER] = M(SS_REQ_HEAD) | M(SS_CONNECTING) | M(SS_CLOSING),
-    [SS_CONNECTING] =
-        M(SS_REQ_HEAD) | M(SS_CONNECTING) | M(SS_STREAMING) | M(SS_TUNNEL) | M(SS_CLOSING),
-    [SS_STREAMING] = M(SS_REQ_HEAD) | M(SS_CONNECTING) | M(SS_TUNNEL) | M(SS_CLOSING),
-    [SS_TUNNEL] = M(SS_CLOSING),
-    [SS_CLOSING] = 0,
+    [SS_REQ_HEAD] =
+        M(SS_REQ_HEAD) | M(SS_REQ_BODY_BUFFER) | M(SS_CONNECTING) | M(SS_CLOSING) | M(SS_CLOSED),
+    [SS_REQ_BODY_BUFFER] = M(SS_REQ_HEAD) | M(SS_CONNECTING) | M(SS_CLOSING) | M(SS_CLOSED),
+    [SS_CONNECTING] = M(SS_REQ_HEAD) | M(SS_CONNECTING) | M(SS_STREAMING) | M(SS_TUNNEL) |
+                      M(SS_CLOSING) | M(SS_CLOSED),
+    [SS_STREAMING] =
+        M(SS_REQ_HEAD) | M(SS_CONNECTING) | M(SS_TUNNEL) | M(SS_CLOSING) | M(SS_CLOSED),
+    [SS_TUNNEL] = M(SS_CLOSING) | M(SS_CLOSED),
+    [SS_CLOSING] = M(SS_CLOSED),
+    [SS_CLOSED] = 0,
 };
 
 void session_set_state(struct session *s, enum session_state to, const char *why)
@@ -193,7 +199,7 @@ static void client_write_cb(struct conn *bev, void *arg)
 
 	if (s->state == SS_CLOSING) {
 		if (conn_output_len(bev) == 0)
-			session_free(s);
+			session_close(s, "flushed");
 		return;
 	}
 	conn_set_write_low(bev, 0);
@@ -235,7 +241,7 @@ static void client_event_cb(struct conn *bev, short what, enum conn_error err, v
 		if (s->state != SS_REQ_BODY_BUFFER)
 			access_log(s, s->r->resp_started ? s->r->status : 499);
 	}
-	session_free(s);
+	session_close(s, conn_error_names[err]);
 }
 
 /* Header, idle and body deadlines of the client side. */
@@ -246,7 +252,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 	switch (s->state) {
 	case SS_REQ_HEAD:
 		if (s->hp == NULL) { /* idle keep-alive connection, or nothing ever sent */
-			session_free(s);
+			session_close(s, "idle");
 			return;
 		}
 		STAT_INC(req_header_timeout);
@@ -263,35 +269,78 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 		tunnel_timer(s);
 		return;
 	default: /* closing: the client does not read */
-		session_free(s);
+		session_close(s, "client not reading");
 	}
 }
 
 /* ---- lifecycle --------------------------------------------------------------------------- */
 
-void session_free(struct session *s)
+/* Sessions closed during this loop turn, freed at its end (pgbouncer's justfree list, redis
+ * freeClientAsync): a callback that closed its session, and every caller up its stack, still
+ * reads valid memory. A session is on it at most once and the list empties every turn, so it
+ * never holds more than the sessions that were open; n_justfree counts them. One worker:
+ * one list (more workers: one each). */
+static struct session_list justfree = TAILQ_HEAD_INITIALIZER(justfree);
+static unsigned n_justfree;
+static struct event justfree_ev; /* made active by session_close; runs justfree_cb */
+static bool justfree_ready;
+
+void session_close(struct session *s, const char *why)
 {
+	if (s->state == SS_CLOSED)
+		return;
+	session_set_state(s, SS_CLOSED, why);
 	if (s->up != NULL)
 		up_drop(s, false);
+	evtimer_del(&s->timer);
+	if (s->client != NULL)
+		conn_free(s->client);
+	s->client = NULL;
+	if (s->peer_counted)
+		limit_conn_close(s->l->clients, &s->peer_addr);
+	s->peer_counted = false;
+	TAILQ_REMOVE(&worker.sessions, s, link);
+	listener_conn_closed(s->l);
+	TAILQ_INSERT_TAIL(&justfree, s, link);
+	n_justfree++;
+	event_active(&justfree_ev, EV_TIMEOUT, 0); /* once per turn: no-op while active */
+}
+
+/* The memory of a closed session: its request, parsers and WebSocket state. */
+static void session_free(struct session *s)
+{
 	req_end(s);
 	parser_put(&s->hp);
-	evtimer_del(&s->timer);
 	if (s->ws != NULL) {
 		ws_deinit(s->ws);
 		free(s->ws);
 	}
-	if (s->client != NULL)
-		conn_free(s->client);
-	if (s->peer_counted)
-		limit_conn_close(s->l->clients, &s->peer_addr);
-	TAILQ_REMOVE(&worker.sessions, s, link);
-	listener_conn_closed(s->l);
 	listener_unref(s->l);
 	free(s);
 }
 
+static void justfree_run(void)
+{
+	struct session *s;
+
+	while ((s = TAILQ_FIRST(&justfree)) != NULL) {
+		TAILQ_REMOVE(&justfree, s, link);
+		n_justfree--;
+		session_free(s);
+	}
+}
+
+static void justfree_cb(evutil_socket_t fd, short what, void *arg)
+{
+	justfree_run();
+}
+
 void session_cleanup(void)
 {
+	justfree_run();
+	if (justfree_ready)
+		event_del(&justfree_ev);
+	justfree_ready = false;
 	while (n_parser_cache > 0)
 		free(parser_cache[--n_parser_cache]);
 	while (n_req_cache > 0)
@@ -305,7 +354,7 @@ void close_after_flush(struct session *s, const char *why)
 	conn_disable_read(s->client);
 	conn_flush(s->client);
 	if (conn_output_len(s->client) == 0) {
-		session_free(s);
+		session_close(s, "flushed");
 		return;
 	}
 	conn_set_write_low(s->client, 0);
@@ -353,6 +402,10 @@ void session_accept(struct listener *l, evutil_socket_t fd, const struct sockadd
 		listener_conn_closed(l);
 		return;
 	}
+	if (!justfree_ready) {
+		event_assign(&justfree_ev, worker.base, -1, 0, justfree_cb, NULL);
+		justfree_ready = true;
+	}
 	s->l = listener_ref(l); /* state SS_REQ_HEAD (0): waiting for the first request */
 	peer_format(s, sa);
 	TAILQ_INSERT_TAIL(&worker.sessions, s, link);
@@ -362,7 +415,7 @@ void session_accept(struct listener *l, evutil_socket_t fd, const struct sockadd
 	if (!conn_admit(s)) {
 		if (l->conf.mode == MODE_TCP) { /* nothing to say in a byte stream */
 			evutil_closesocket(fd);
-			session_free(s);
+			session_close(s, "over max_conns_per_ip");
 			return;
 		}
 		s->conn_refused = true; /* its first request gets 429, then it closes */
@@ -377,7 +430,7 @@ void session_accept(struct listener *l, evutil_socket_t fd, const struct sockadd
 	if (s->client == NULL) {
 		SSL_free(ssl);
 		evutil_closesocket(fd);
-		session_free(s);
+		session_close(s, "out of memory");
 		return;
 	}
 	conn_setcb(s->client, client_read_cb, client_write_cb, client_event_cb, s);
@@ -388,7 +441,7 @@ void session_accept(struct listener *l, evutil_socket_t fd, const struct sockadd
 	conn_enable_read(s->client);
 	if (l->conf.mode == MODE_TCP) {
 		if (req_new(s) == NULL) {
-			session_free(s);
+			session_close(s, "out of memory");
 			return;
 		}
 		s->r->req_body.done = true;
@@ -405,7 +458,7 @@ void session_drain_all(void)
 	for (s = TAILQ_FIRST(&worker.sessions); s != NULL; s = next) {
 		next = TAILQ_NEXT(s, link);
 		if (s->state == SS_REQ_HEAD && s->hp == NULL)
-			session_free(s);
+			session_close(s, "draining: idle");
 		else if (s->ws != NULL && s->state == SS_TUNNEL && !s->up_eof)
 			ws_close_both(s, WS_CLOSE_GOING_AWAY,
 			              "nodegate shutting down"); /* reconnect */
@@ -417,5 +470,6 @@ void session_drain_all(void)
 void session_close_all(void)
 {
 	while (!TAILQ_EMPTY(&worker.sessions))
-		session_free(TAILQ_FIRST(&worker.sessions));
+		session_close(TAILQ_FIRST(&worker.sessions), "shutting down");
+	justfree_run(); /* the loop has stopped: nothing more to run after this */
 }

@@ -48,7 +48,7 @@ void tunnel_start(struct session *s)
 		STAT_INC(tcp_sessions);
 	else if (ws_start(s) != 0) {
 		/* uninspected, a tunnel could carry refused calls */
-		session_free(s);
+		session_close(s, "out of memory");
 		return;
 	}
 	conn_set_read_max(ub, 0);
@@ -58,12 +58,12 @@ void tunnel_start(struct session *s)
 	conn_enable_read(ub);
 	conn_enable_read(s->client);
 	conn_flush(s->client); /* e.g. the 101 head */
-	/* bytes that arrived early, on either side */
+	/* bytes that arrived early, on either side (either relay may close the session) */
 	if (conn_input_len(s->client) > 0)
 		tunnel_client_read(s);
-	if (conn_input_len(ub) > 0)
+	if (!session_closed(s) && conn_input_len(ub) > 0)
 		tunnel_node_read(s);
-	if (s->client_eof && conn_output_len(ub) == 0)
+	if (!session_closed(s) && s->client_eof && conn_output_len(ub) == 0)
 		conn_shutdown_write(ub);
 }
 
@@ -112,7 +112,7 @@ void tunnel_timer(struct session *s)
 	}
 	/* nodegate's close was not answered in time, or the drained node ended the tunnel
 	 * itself within the grace */
-	session_free(s);
+	session_close(s, "tunnel timer");
 }
 
 /* EOF, error or idle timeout on one side of a tunnel. EOF is a half-close: it is passed on
@@ -131,11 +131,11 @@ void tunnel_event(struct session *s, bool from_client, short what, enum conn_err
 			return;
 		}
 		slog(LOGL_DEBUG, s, "tunnel idle for tunnel_timeout, closing");
-		session_free(s);
+		session_close(s, "tunnel idle");
 		return;
 	}
 	if (err != CONN_ERR_EOF || conn_is_tls(src) || conn_is_tls(dst)) {
-		session_free(s);
+		session_close(s, conn_error_names[err]);
 		return;
 	}
 	if (from_client)
@@ -146,7 +146,7 @@ void tunnel_event(struct session *s, bool from_client, short what, enum conn_err
 		if (conn_output_len(s->client) > 0)
 			close_after_flush(s, "tunnel ended both ways");
 		else
-			session_free(s);
+			session_close(s, "tunnel ended both ways");
 		return;
 	}
 	if (conn_output_len(dst) == 0)
@@ -229,7 +229,7 @@ static bool ws_after(struct session *s, enum ws_result res)
 		return false;
 	case WS_ERROR:
 		slog(LOGL_WARN, s, "backend %s: bad WebSocket frame", s->up->b->name);
-		session_free(s);
+		session_close(s, "bad WebSocket frame");
 		return false;
 	default:
 		return true;
