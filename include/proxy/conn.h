@@ -5,7 +5,8 @@
  *
  * Events reported to the event callback use libevent's BEV_EVENT_* bits: READING or
  * WRITING with EOF, ERROR or TIMEOUT, and CONNECTED (an outgoing connection, or a TLS
- * handshake, completed). After EOF, ERROR or TIMEOUT on reading, reading is disabled. */
+ * handshake, completed), and come with their kind (enum conn_error), on which callers
+ * decide. After EOF, ERROR or TIMEOUT on reading, reading is disabled. */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
@@ -20,17 +21,34 @@
 struct conn;
 struct evbuffer;
 
-/* Data arrived (read), the output drained to its low mark (write), or an event. */
+/* What ended a connection, reported with its event (and by conn_connect). */
+enum conn_error {
+	CONN_ERR_NONE = 0, /* no failure: CONNECTED */
+	CONN_ERR_REFUSED,  /* the connect was refused (ECONNREFUSED) */
+	CONN_ERR_RESET,    /* the peer reset the connection (ECONNRESET, EPIPE) */
+	CONN_ERR_TIMEOUT,  /* a deadline of conn_connect or conn_set_timeouts passed */
+	CONN_ERR_TLS,      /* the TLS handshake or a TLS record failed */
+	CONN_ERR_EOF,      /* the peer closed its side */
+	CONN_ERR_OTHER,    /* another error; conn_errno has the errno */
+	CONN_ERR_COUNT
+};
+
+extern const char *const conn_error_names[CONN_ERR_COUNT];
+
+/* Data arrived (read), the output drained to its low mark (write), or an event WHAT of kind
+ * ERR (CONN_ERR_NONE with CONNECTED). */
 typedef void (*conn_data_cb)(struct conn *c, void *arg);
-typedef void (*conn_event_cb)(struct conn *c, short what, void *arg);
+typedef void (*conn_event_cb)(struct conn *c, short what, enum conn_error err, void *arg);
 
 /* Wraps an accepted socket (takes ownership of FD and SSL). With SSL, the server
  * handshake runs first; data is reported once it is done. Reading starts disabled. */
 struct conn *conn_new(struct event_base *base, evutil_socket_t fd, SSL *ssl);
 /* Starts a non-blocking connect to SA (with SSL: then a client handshake). CONNECTED or
- * an error/timeout event follows. NULL when no socket could be made (err says why). */
+ * an error/timeout event follows. NULL when no socket could be made (*KIND and err say
+ * why: a connect refused at once is CONN_ERR_REFUSED). */
 struct conn *conn_connect(struct event_base *base, const struct sockaddr *sa, socklen_t len,
-                          SSL *ssl, uint64_t timeout_ms, char *err, size_t errlen);
+                          SSL *ssl, uint64_t timeout_ms, enum conn_error *kind, char *err,
+                          size_t errlen);
 void conn_free(struct conn *c);
 
 void conn_setcb(struct conn *c, conn_data_cb read_cb, conn_data_cb write_cb, conn_event_cb event_cb,
@@ -63,5 +81,5 @@ void conn_kick_read(struct conn *c);
 
 evutil_socket_t conn_fd(const struct conn *c);
 bool conn_is_tls(const struct conn *c);
-/* Whether the last error came from TLS (a failed handshake, a bad record). */
-bool conn_tls_failed(const struct conn *c);
+/* The errno behind the last event reported (for the text of CONN_ERR_OTHER). */
+int conn_errno(const struct conn *c);

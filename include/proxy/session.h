@@ -20,9 +20,3 @@ void session_drain_all(void);
 void session_close_all(void);
 /* Frees cached per-request state (parsers); for a clean exit under leak checkers. */
 void session_cleanup(void);
-/* Charges one request (or WebSocket message) of session S against the rate_per_ip bucket
- * of its client (the peer, or the client its trusted proxy named in the upgrade request).
- * True when it may go on (limit off, limit_exempt client, or a token was there). False:
- * over the limit, counted in /metrics, and *RETRY_AFTER_MS says when a token is back; the
- * caller answers (HTTP: 429 slowDown; WebSocket: a close frame). */
-bool session_charge(struct session *s, uint64_t *retry_after_ms);

@@ -18,9 +18,9 @@ struct upconn {
  * starts connecting a new one. The caller sets its own
  * callbacks on u->c right away; a new connection reports BEV_EVENT_CONNECTED (after the
  * TLS handshake for TLS backends) or an error/timeout event. NULL when no socket could be
- * created (err says why). */
+ * created (*KIND and err say why). */
 struct upconn *upstream_get(struct event_base *base, struct backend *b, uint64_t connect_timeout,
-                            bool reuse, char *err, size_t errlen);
+                            bool reuse, enum conn_error *kind, char *err, size_t errlen);
 /* Gives U back. KEEP: the connection is clean (response complete, keep-alive) and goes to
  * the idle pool when there is room; otherwise it is closed. */
 void upstream_release(struct upconn *u, bool keep, const struct conf_pool *pc);

@@ -44,7 +44,28 @@ struct conn {
 	bool ssl_read_wants_write, ssl_write_wants_read;
 	bool tls_failed;
 	bool pending_eof; /* TLS close seen after data: reported on the next turn */
+	int last_errno;   /* at the last event reported */
 };
+
+const char *const conn_error_names[CONN_ERR_COUNT] = {
+    [CONN_ERR_NONE] = "none",       [CONN_ERR_REFUSED] = "refused", [CONN_ERR_RESET] = "reset",
+    [CONN_ERR_TIMEOUT] = "timeout", [CONN_ERR_TLS] = "tls",         [CONN_ERR_EOF] = "eof",
+    [CONN_ERR_OTHER] = "other",
+};
+
+/* The kind of a socket error E. */
+static enum conn_error errno_kind(int e)
+{
+	switch (e) {
+	case ECONNREFUSED:
+		return CONN_ERR_REFUSED;
+	case ECONNRESET:
+	case EPIPE:
+		return CONN_ERR_RESET;
+	default:
+		return CONN_ERR_OTHER;
+	}
+}
 
 static void rd_cb(evutil_socket_t fd, short what, void *arg);
 static void wr_cb(evutil_socket_t fd, short what, void *arg);
@@ -144,23 +165,27 @@ struct conn *conn_new(struct event_base *base, evutil_socket_t fd, SSL *ssl)
 }
 
 struct conn *conn_connect(struct event_base *base, const struct sockaddr *sa, socklen_t len,
-                          SSL *ssl, uint64_t timeout_ms, char *err, size_t errlen)
+                          SSL *ssl, uint64_t timeout_ms, enum conn_error *kind, char *err,
+                          size_t errlen)
 {
 	int one = 1;
 	evutil_socket_t fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
 	if (fd < 0) {
+		*kind = errno_kind(errno);
 		snprintf(err, errlen, "socket: %s", strerror(errno));
 		return NULL;
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (connect(fd, sa, len) != 0 && errno != EINPROGRESS) {
+		*kind = errno_kind(errno);
 		snprintf(err, errlen, "connect: %s", strerror(errno));
 		close(fd);
 		return NULL;
 	}
 	struct conn *c = conn_alloc(base, fd, ssl);
 	if (c == NULL) {
+		*kind = CONN_ERR_OTHER;
 		snprintf(err, errlen, "out of memory");
 		close(fd);
 		return NULL;
@@ -304,9 +329,9 @@ bool conn_is_tls(const struct conn *c)
 	return c->ssl != NULL;
 }
 
-bool conn_tls_failed(const struct conn *c)
+int conn_errno(const struct conn *c)
 {
-	return c->tls_failed;
+	return c->last_errno;
 }
 
 void conn_kick_read(struct conn *c)
@@ -464,14 +489,27 @@ static enum io_result read_in(struct conn *c, size_t *got)
 
 /* ---- the loop's callbacks ------------------------------------------------------------------- */
 
+/* The kind of event WHAT: the deadline, the end, or the error (errno in c->last_errno). */
+static enum conn_error event_kind(const struct conn *c, short what)
+{
+	if (what & BEV_EVENT_TIMEOUT)
+		return CONN_ERR_TIMEOUT;
+	if (what & BEV_EVENT_EOF)
+		return CONN_ERR_EOF;
+	if (!(what & BEV_EVENT_ERROR))
+		return CONN_ERR_NONE;
+	return c->tls_failed ? CONN_ERR_TLS : errno_kind(c->last_errno);
+}
+
 static void report(struct conn *c, short what)
 {
+	c->last_errno = errno;
 	if (what & BEV_EVENT_READING) {
 		c->read_on = false;
 		disarm(&c->rd, &c->rd_armed);
 	}
 	if (c->event_cb != NULL)
-		c->event_cb(c, what, c->arg); /* may free c */
+		c->event_cb(c, what, event_kind(c, what), c->arg); /* may free c */
 }
 
 static void handshake(struct conn *c)

@@ -24,7 +24,7 @@ static void idle_unlink(struct upconn *u)
 }
 
 /* An idle connection must stay silent: data, EOF, error or the idle timeout close it. */
-static void idle_event_cb(struct conn *c, short what, void *arg)
+static void idle_event_cb(struct conn *c, short what, enum conn_error err, void *arg)
 {
 	struct upconn *u = arg;
 
@@ -35,7 +35,7 @@ static void idle_event_cb(struct conn *c, short what, void *arg)
 
 static void idle_read_cb(struct conn *c, void *arg)
 {
-	idle_event_cb(c, BEV_EVENT_READING, arg);
+	idle_event_cb(c, BEV_EVENT_READING, CONN_ERR_NONE, arg);
 }
 
 static struct upconn *take_idle(struct backend *b)
@@ -52,7 +52,7 @@ static struct upconn *take_idle(struct backend *b)
 }
 
 struct upconn *upstream_get(struct event_base *base, struct backend *b, uint64_t connect_timeout,
-                            bool reuse, char *err, size_t errlen)
+                            bool reuse, enum conn_error *kind, char *err, size_t errlen)
 {
 	struct upconn *u = reuse ? take_idle(b) : NULL;
 	SSL *ssl = NULL;
@@ -62,18 +62,20 @@ struct upconn *upstream_get(struct event_base *base, struct backend *b, uint64_t
 	if (b->conf.tls) {
 		ssl = tls_client_ssl(b->ssl_ctx, &b->conf);
 		if (ssl == NULL) {
+			*kind = CONN_ERR_TLS;
 			tls_last_error(err, errlen);
 			return NULL;
 		}
 	}
 	u = calloc(1, sizeof(*u));
 	if (u == NULL) {
+		*kind = CONN_ERR_OTHER;
 		snprintf(err, errlen, "out of memory");
 		SSL_free(ssl);
 		return NULL;
 	}
 	u->c = conn_connect(base, (struct sockaddr *)&b->conf.address.ss, b->conf.address.len, ssl,
-	                    connect_timeout, err, errlen);
+	                    connect_timeout, kind, err, errlen);
 	if (u->c == NULL) {
 		SSL_free(ssl);
 		free(u);

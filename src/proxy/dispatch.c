@@ -1,0 +1,404 @@
+/* Session, dispatch: the backend a request goes to (the pool's pick), the connection to it,
+ * sending the request, retries under the pool's retry budget, and the passive signals live
+ * traffic gives the health engine (route_signal). The pool picks and the passive signals
+ * each sit in one small function at the top. */
+#include <stdio.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+
+#include "clock.h"
+#include "proxy/listener.h"
+#include "proxy/route.h"
+#include "proxy/session-int.h"
+#include "stats.h"
+
+static void up_read_cb(struct conn *c, void *arg);
+static void up_write_cb(struct conn *c, void *arg);
+static void up_event_cb(struct conn *c, short what, enum conn_error err, void *arg);
+
+/* ---- routing: the pool's picks ----------------------------------------------------------- */
+
+/* The request takes its listener's pool, held while it lives; the pool's retry budget
+ * counts it. */
+static void pick_begin(struct session *s)
+{
+	s->r->pool = pool_ref(s->l->pool);
+	budget_request(&s->r->pool->budget, clock_now());
+}
+
+/* What the request needs of a node, in NEED: the ledgers it names by number (ONLY: no node
+ * without them). NULL when it names none. */
+static const struct pick_need *request_need(const struct request *r, struct pick_need *need,
+                                            bool only)
+{
+	if (!r->rpc.is_rpc || !r->rpc.has_ledger)
+		return NULL;
+	*need = (struct pick_need){r->rpc.ledger_min, r->rpc.ledger_max, only};
+	return need;
+}
+
+/* The next backend for R (NP: the ledgers it names), none of those it tried; NULL: none. */
+static struct backend *pick_next(const struct request *r, const struct pick_need *np)
+{
+	return pool_pick_need(r->pool, r->tried, r->n_tried, np);
+}
+
+/* Whether a backend R has not tried could take it. */
+static bool pick_other(const struct request *r)
+{
+	return pool_can_pick(r->pool, r->tried, r->n_tried);
+}
+
+/* Whether a backend R has not tried, one that holds NEED, could take it. */
+static bool pick_other_need(const struct request *r, const struct pick_need *need)
+{
+	return pool_can_pick_need(r->pool, r->tried, r->n_tried, need);
+}
+
+/* ---- passive signals: what live traffic says about a node (route_signal) ----------------- */
+
+/* B failed a request: refused, reset, timed out, or no answer (UNREACHABLE: it never
+ * answered, as a refused or timed out connect). */
+static void passive_failure(struct backend *b, bool unreachable, const char *why)
+{
+	route_signal(b, true, unreachable, why);
+}
+
+void passive_warning(struct backend *b, const char *why)
+{
+	route_signal(b, false, false, why);
+}
+
+/* ---- retries ----------------------------------------------------------------------------- */
+
+/* Whether the request may go to another backend after it was sent: it is still whole in
+ * memory and asks for nothing that could happen twice. */
+bool replayable(const struct request *r)
+{
+	if (r->streamed || r->resp_started || r->upgrade)
+		return false;
+	switch (r->method) {
+	case HTTP_M_GET:
+	case HTTP_M_HEAD:
+	case HTTP_M_OPTIONS:
+		return true;
+	case HTTP_M_POST:
+		return r->rpc.is_rpc && r->rpc.all_read;
+	default:
+		return false;
+	}
+}
+
+static uint64_t pool_retries(const struct session *s)
+{
+	return s->r->pool->conf.retries;
+}
+
+/* Forgets a response that never reached the client, before the request goes elsewhere. */
+static void resp_reset(struct request *r)
+{
+	parser_put(&r->rp);
+	if (r->hold != NULL)
+		evbuffer_free(r->hold);
+	r->hold = NULL;
+	r->resp_head_done = false;
+	r->resp_keep_alive = false;
+	r->status = 0;
+	r->bytes_out = 0;
+	memset(&r->resp_body, 0, sizeof(r->resp_body));
+}
+
+/* Asks the pool's retry budget for a retry for WHY (charged when the request reached a
+ * node); false when it is spent. */
+static bool retry_allowed(struct session *s, enum retry_reason why)
+{
+	struct request *r = s->r;
+
+	/* a node without the history is not failing: that retry is routing, not charged */
+	if (budget_retry(&r->pool->budget, why, r->sent && why != RETRY_HISTORY, clock_now()))
+		return true;
+	slog(LOGL_DEBUG, s, "retry (%s) refused: the retry budget of pool %s is spent",
+	     retry_reason_names[why], r->pool->name);
+	return false;
+}
+
+/* Another backend for the request, when it may go there: it never reached a node, or it
+ * is safe to send twice and the pool's retry budget allows it. Returns false when the
+ * caller must answer instead (with the node's own answer when it has one). */
+bool retry_elsewhere(struct session *s, enum retry_reason why)
+{
+	struct request *r = s->r;
+
+	if ((r->sent && !replayable(r)) || r->n_tried > pool_retries(s))
+		return false;
+	bool other = pick_other(r);
+	if (r->sent && !other)
+		return false; /* the node's own answer beats a 502 */
+	if (other && !retry_allowed(s, why))
+		return false;
+	STAT_INC(req_retried);
+	resp_reset(r);
+	r->sent = false;
+	dispatch(s);
+	return true;
+}
+
+/* Whether a reply is rippled's lgrNotFound (result.error, a WebSocket reply's error, or a
+ * batch element's): that node lacks the history, another may hold it. */
+static bool reply_lgr_not_found(const char *body, size_t len)
+{
+	static const char *const lgr_not_found[] = {"lgrNotFound"};
+
+	return rpc_reply_token(body, len, lgr_not_found, 1, NULL, 0);
+}
+
+/* A held answer that is lgrNotFound goes to a node known to hold the ledgers the request
+ * names, when one may take it and the request may be sent twice. The node is fine (no
+ * passive signal): it lacks that history. True when the request went elsewhere. */
+bool retry_lgr_not_found(struct session *s, const char *body, size_t len)
+{
+	struct request *r = s->r;
+	struct pick_need need;
+
+	if (request_need(r, &need, true) == NULL || !replayable(r) ||
+	    r->n_tried > pool_retries(s) || !reply_lgr_not_found(body, len) ||
+	    !pick_other_need(r, &need))
+		return false;
+	slog(LOGL_INFO, s, "backend %s answered lgrNotFound for ledgers %u-%u", r->b->name,
+	     need.ledger_min, need.ledger_max);
+	up_drop(s, r->resp_keep_alive); /* the connection itself is clean */
+	return retry_elsewhere(s, RETRY_HISTORY);
+}
+
+/* The current backend failed before the response started: note it against the node (a
+ * passive signal; UNREACHABLE when it never answered), then try another, or answer. */
+void backend_failed(struct session *s, bool timeout, bool unreachable, const char *why)
+{
+	struct request *r = s->r;
+	struct backend *b = s->up != NULL ? s->up->b : NULL;
+
+	if (b != NULL) {
+		b->failures++;
+		slog(LOGL_WARN, s, "backend %s failed: %s", b->name, why);
+		/* a pooled connection the node closed as we wrote is a race, not a failure */
+		if (!s->up->reused || unreachable)
+			passive_failure(b, unreachable, why);
+	}
+	up_drop(s, false);
+	r->last_timeout = timeout;
+	if (retry_elsewhere(s, !r->sent ? RETRY_CONNECT : timeout ? RETRY_TIMEOUT : RETRY_RESET))
+		return;
+	if (s->l->conf.mode == MODE_TCP) {
+		session_close(s, "backend failed");
+		return;
+	}
+	if (timeout) {
+		STAT_INC(req_backend_timeout);
+		reply_error(s, 504, "backend timeout");
+	} else {
+		STAT_INC(req_backend_error);
+		reply_error(s, 502, "backend failure");
+	}
+}
+
+/* ---- connect and send -------------------------------------------------------------------- */
+
+/* "refused: connect to 127.0.0.1:5005", as the probes word it (the prefix matters: a
+ * refused connection ejects at once), for a connect that failed with KIND; the errno ERR's
+ * text for kinds other than refused and timeout. */
+static void connect_reason(char *buf, size_t len, const struct backend *b, enum conn_error kind,
+                           int err)
+{
+	char where[300];
+	const char *what = kind == CONN_ERR_REFUSED   ? "refused" /* HEALTH_REASON_REFUSED */
+	                   : kind == CONN_ERR_TIMEOUT ? "connect timeout"
+	                                              : strerror(err);
+
+	conf_addr_format(&b->conf.address, where, sizeof(where));
+	int n = snprintf(buf, len, "%s: connect to ", what);
+	if (n > 0 && (size_t)n < len) /* a long host name is cut, the reason stays one line */
+		snprintf(buf + n, len - (size_t)n, "%.*s", (int)(len - (size_t)n - 1), where);
+}
+
+void up_drop(struct session *s, bool keep)
+{
+	if (s->up == NULL)
+		return;
+	s->up->b->active--;
+	upstream_release(s->up, keep, &s->r->pool->conf);
+	s->up = NULL;
+}
+
+static void send_request(struct session *s)
+{
+	struct request *r = s->r;
+	struct conn *ub = s->up->c;
+	struct evbuffer *out = conn_output(ub);
+	size_t len = evbuffer_get_length(r->out);
+
+	if (r->req_body.done && !r->streamed)
+		evbuffer_add(out, evbuffer_pullup(r->out, -1), len);
+	else
+		evbuffer_add_buffer(out, r->out); /* streamed: the head goes once, never replayed */
+	r->sent = true;
+	s->up->b->requests++;
+	session_set_state(s, SS_STREAMING, "request sent");
+	conn_set_timeouts(ub, r->pool->conf.response_timeout, r->pool->conf.response_timeout);
+	conn_set_read_max(ub, RELAY_HIGH_WM);
+	conn_enable_read(ub);
+	conn_flush(ub);
+	if (r->streamed) { /* a client that stops sending its body times out */
+		conn_set_timeouts(s->client, s->l->conf.client_timeout, s->l->conf.client_timeout);
+		conn_enable_read(s->client);
+		pump_req_body(s);
+	}
+}
+
+void dispatch(struct session *s)
+{
+	struct request *r = s->r;
+	char err[256];
+	enum conn_error kind;
+	struct pick_need need;
+	const struct pick_need *np = request_need(r, &need, false);
+
+	/* a request's first dispatch (not a retry) passes the per-client limits */
+	if (r->pool == NULL && s->l->conf.mode == MODE_HTTP && !limits_admit(s))
+		return;
+	if (r->pool == NULL)
+		pick_begin(s);
+	for (;;) {
+		struct backend *b = pick_next(r, np);
+		if (b == NULL)
+			break;
+		if (np != NULL && backend_holds(b, need.ledger_min, need.ledger_max))
+			r->pool->history_routed++;
+		r->tried[r->n_tried++] = b;
+		backend_unref(r->b);
+		r->b = backend_ref(b);
+		s->up = upstream_get(worker.base, b, r->pool->conf.connect_timeout,
+		                     s->l->conf.mode == MODE_HTTP, &kind, err, sizeof(err));
+		if (s->up == NULL) {
+			STAT_INC(upstream_connect_error);
+			slog(LOGL_WARN, s, "backend %s: %s", b->name, err);
+			if (kind == CONN_ERR_REFUSED) {
+				char why[ROUTE_REASON_MAX];
+				connect_reason(why, sizeof(why), b, kind, 0);
+				passive_failure(b, true, why);
+			}
+			if (r->n_tried > pool_retries(s) || !pick_other(r))
+				break;
+			(void)retry_allowed(s, RETRY_CONNECT); /* never refused: counted */
+			continue;
+		}
+		b->active++;
+		session_set_state(s, SS_CONNECTING, b->name);
+		conn_setcb(s->up->c, up_read_cb, up_write_cb, up_event_cb, s);
+		if (s->up->reused) {
+			send_request(s);
+		} else {
+			conn_enable_read(s->up->c); /* the connect's events arrive */
+		}
+		return;
+	}
+	if (s->l->conf.mode == MODE_TCP) {
+		slog(LOGL_WARN, s, "no backend for a tcp session");
+		STAT_INC(req_no_backend);
+		session_close(s, "no backend");
+		return;
+	}
+	if (r->n_tried == 0) { /* nothing in rotation, nothing even in panic */
+		STAT_INC(req_no_backend);
+		reply_error(s, 503, "no backend available");
+	} else if (r->last_timeout) {
+		STAT_INC(req_backend_timeout);
+		reply_error(s, 504, "backend timeout");
+	} else {
+		STAT_INC(req_backend_error);
+		reply_error(s, 502, "no backend could be reached");
+	}
+}
+
+/* ---- backend callbacks ------------------------------------------------------------------- */
+
+static void up_read_cb(struct conn *bev, void *arg)
+{
+	struct session *s = arg;
+
+	if (s->state == SS_TUNNEL) {
+		tunnel_node_read(s);
+		return;
+	}
+	if (s->state != SS_STREAMING)
+		return;
+	if (!s->r->resp_head_done)
+		resp_head(s);
+	else
+		pump_resp_body(s);
+}
+
+/* The backend drained what we queued: resume reading the client. */
+static void up_write_cb(struct conn *bev, void *arg)
+{
+	struct session *s = arg;
+
+	if (s->state == SS_CLOSING)
+		return;
+	conn_set_write_low(bev, 0);
+	if (s->state == SS_TUNNEL) {
+		tunnel_node_drained(s);
+	} else if (s->state == SS_STREAMING && !s->r->req_body.done) {
+		conn_enable_read(s->client);
+		pump_req_body(s);
+	}
+}
+
+static void up_event_cb(struct conn *bev, short what, enum conn_error err, void *arg)
+{
+	struct session *s = arg;
+	struct request *r = s->r;
+
+	if (what & BEV_EVENT_CONNECTED) {
+		if (s->l->conf.mode == MODE_TCP)
+			tunnel_start(s);
+		else
+			send_request(s);
+		return;
+	}
+	if (s->state == SS_TUNNEL) {
+		tunnel_event(s, false, what, err);
+		return;
+	}
+	bool timeout = err == CONN_ERR_TIMEOUT;
+	if (s->state == SS_CONNECTING) {
+		STAT_INC(upstream_connect_error);
+		if (timeout)
+			STAT_INC(upstream_connect_timeout);
+		char why[ROUTE_REASON_MAX];
+		connect_reason(why, sizeof(why), s->up->b, err, conn_errno(bev));
+		backend_failed(s, timeout, true, why);
+		return;
+	}
+	if (!r->resp_started) {
+		/* sent, no answer: a reset or EOF on a reused connection is usually the node
+		 * closing an idle connection as our request crossed it */
+		backend_failed(s, timeout, false,
+		               timeout ? "response timeout"
+		                       : "connection closed before the response");
+		return;
+	}
+	if (err == CONN_ERR_EOF && r->resp_body.kind == HTTP_BODY_UNTIL_CLOSE) {
+		pump_resp_body(s);
+		if (session_closed(s))
+			return;
+		r->resp_body.done = true;
+		r->resp_keep_alive = false;
+		resp_done(s);
+		return;
+	}
+	if (s->up != NULL)
+		s->up->b->failures++;
+	reply_error(s, timeout ? 504 : 502,
+	            timeout ? "backend timeout mid-response" : "backend closed mid-response");
+}

@@ -1,0 +1,399 @@
+/* Session, request side: reading and framing the client request (head, small bodies read
+ * whole, streamed bodies), the per-client limits, the method policy's inspection, and the
+ * head sent to the backend. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+
+#include "clock.h"
+#include "proxy/listener.h"
+#include "proxy/session-int.h"
+#include "stats.h"
+
+/* ---- bodies ------------------------------------------------------------------------------ */
+
+void body_init(struct body *b, enum http_body kind, uint64_t length)
+{
+	memset(b, 0, sizeof(*b));
+	b->kind = kind;
+	b->remaining = length;
+	b->done = kind == HTTP_BODY_NONE;
+	if (kind == HTTP_BODY_CHUNKED)
+		http_chunked_init(&b->ck);
+}
+
+/* Moves body bytes from SRC to DST as far as they belong to the body; -1 on a framing
+ * error (bad chunk). Until-close bodies end when the caller sees EOF. */
+int body_move(struct body *b, struct evbuffer *src, struct evbuffer *dst)
+{
+	while (!b->done && evbuffer_get_length(src) > 0) {
+		size_t avail = evbuffer_get_length(src), n;
+
+		switch (b->kind) {
+		case HTTP_BODY_LENGTH:
+			n = avail < b->remaining ? avail : (size_t)b->remaining;
+			b->remaining -= n;
+			b->done = b->remaining == 0;
+			break;
+		case HTTP_BODY_CHUNKED: {
+			struct evbuffer_iovec v;
+			if (evbuffer_peek(src, -1, NULL, &v, 1) < 1)
+				return 0;
+			enum http_result r = http_chunked_feed(&b->ck, v.iov_base, v.iov_len, &n);
+			if (r == HTTP_ERROR)
+				return -1;
+			b->done = r == HTTP_DONE;
+			break;
+		}
+		default: /* HTTP_BODY_UNTIL_CLOSE */
+			n = avail;
+			break;
+		}
+		if (n == 0)
+			break;
+		evbuffer_remove_buffer(src, dst, n);
+		b->total += n;
+	}
+	return 0;
+}
+
+/* ---- per-client limits (limit.c) --------------------------------------------------------- */
+
+bool session_charge(struct session *s, uint64_t *retry_after_ms)
+{
+	const struct conf_listener *lc = &s->l->conf;
+
+	*retry_after_ms = 0;
+	if (lc->rate_per_ip == 0 || limit_cidrs_match(s->l->exempt, &s->client_addr))
+		return true;
+	return limit_take(s->l->clients, &s->client_addr, lc->rate_per_ip, lc->burst_per_ip,
+	                  clock_now(), retry_after_ms);
+}
+
+/* Before a request's first dispatch: a connection over max_conns_per_ip gets 429 and
+ * closes; a client over rate_per_ip gets 429 and may go on. True when it may be sent. */
+bool limits_admit(struct session *s)
+{
+	uint64_t retry_ms;
+
+	if (s->conn_refused) {
+		s->close_after = true;
+		reply_limited(s, 1000, "over max_conns_per_ip");
+		return false;
+	}
+	if (session_charge(s, &retry_ms))
+		return true;
+	reply_limited(s, retry_ms, "over rate_per_ip");
+	return false;
+}
+
+/* ---- request head ------------------------------------------------------------------------ */
+
+/* Small bodies are read whole before a backend is chosen: the request can then be replayed
+ * on another backend and its JSON-RPC method is known. Larger ones stream. */
+static bool body_is_buffered(const struct session *s, const struct http_msg *m)
+{
+	return m->body == HTTP_BODY_LENGTH &&
+	       m->content_length <= rpc_policy_inspect_max(s->l->policy);
+}
+
+/* The body is whole in r->out: reads its JSON-RPC calls under the listener's policy. False
+ * when the policy refused it (answered here: the request is over). */
+static bool req_inspect(struct session *s)
+{
+	struct request *r = s->r;
+	size_t len = evbuffer_get_length(r->out);
+	const char *all = (const char *)evbuffer_pullup(r->out, -1);
+
+	rpc_inspect(all + r->head_len, len - r->head_len, s->l->policy, &r->rpc);
+	if (r->rpc.refusal == RPC_ALLOWED)
+		return true;
+	reply_refused(s);
+	return false;
+}
+
+static bool is_dropped_request_header(const struct session *s, const struct http_msg *m,
+                                      const char *buf, unsigned i)
+{
+	struct http_span n = m->hdr[i].name;
+
+	if (http_header_is_hop(m, buf, i))
+		return true;
+	/* identity headers are nodegate's to set; Expect is answered here for buffered bodies */
+	return http_span_eq(buf, n, "x-forwarded-for") || http_span_eq(buf, n, "forwarded") ||
+	       http_span_eq(buf, n, "x-user") || http_span_eq(buf, n, "x-forwarded-proto") ||
+	       http_span_eq(buf, n, "x-real-ip") ||
+	       /* no WebSocket extension: compressed frames could not be inspected */
+	       http_span_eq(buf, n, "sec-websocket-extensions") ||
+	       (http_span_eq(buf, n, "expect") && body_is_buffered(s, m));
+}
+
+void add_span(struct evbuffer *out, const char *buf, struct http_span sp)
+{
+	evbuffer_add(out, buf + sp.off, sp.len);
+}
+
+/* The client of a request: the socket peer, or, when the peer is one of trusted_proxies,
+ * the right-most X-Forwarded-For address that is not itself a trusted proxy (all trusted:
+ * the left-most). An entry that is not an address ends the walk there: nothing left of it
+ * can be believed. Several X-Forwarded-For lines read as one list, in order. */
+static void client_derive(struct session *s, const struct http_msg *m, const char *buf)
+{
+	struct limit_addr a;
+
+	s->via_proxy = limit_cidrs_match(s->l->trusted, &s->peer_addr);
+	if (!s->via_proxy)
+		return;
+	for (int i = (int)m->n_hdr - 1; i >= 0; i--) {
+		if (!http_span_eq(buf, m->hdr[i].name, "x-forwarded-for"))
+			continue;
+		const char *v = buf + m->hdr[i].value.off;
+		size_t end = m->hdr[i].value.len;
+		while (end > 0) {
+			size_t start = end, n;
+			while (start > 0 && v[start - 1] != ',')
+				start--;
+			const char *item = v + start + strspn(v + start, " \t");
+			for (n = (size_t)(v + end - item);
+			     n > 0 && (item[n - 1] == ' ' || item[n - 1] == '\t');)
+				n--;
+			end = start > 0 ? start - 1 : 0;
+			if (n == 0)
+				continue;
+			if (!limit_addr_parse(item, n, &a))
+				goto done;
+			s->client_addr = a;
+			if (!limit_cidrs_match(s->l->trusted, &a))
+				goto done;
+		}
+	}
+done:
+	limit_addr_format(&s->client_addr, s->client_ip, sizeof(s->client_ip));
+}
+
+/* The start of X-Forwarded-For as sent on: through a trusted proxy, the chain it sent and a
+ * comma; from anyone else, nothing (the caller adds the peer, in its one printf). */
+static void add_forwarded_for(struct session *s, const struct http_msg *m, const char *buf,
+                              struct evbuffer *out)
+{
+	evbuffer_add(out, "X-Forwarded-For: ", 17);
+	for (unsigned i = 0; s->via_proxy && i < m->n_hdr; i++)
+		if (http_span_eq(buf, m->hdr[i].name, "x-forwarded-for") &&
+		    m->hdr[i].value.len > 0) {
+			add_span(out, buf, m->hdr[i].value);
+			evbuffer_add(out, ", ", 2);
+		}
+}
+
+/* The head sent to the backend: the request line as received (in HTTP/1.1), end-to-end
+ * headers, and the forwarding headers nodegate owns. */
+static void build_upstream_head(struct session *s, const struct http_msg *m, const char *buf)
+{
+	struct evbuffer *out = s->r->out;
+	bool v6 = strchr(s->client_ip, ':') != NULL;
+
+	add_span(out, buf, m->method_s);
+	evbuffer_add(out, " ", 1);
+	add_span(out, buf, m->target);
+	/* an HTTP/1.0 client cannot read a chunked answer: ask the node in its version */
+	if (m->version_minor == 0)
+		evbuffer_add(out, " HTTP/1.0\r\n", 11);
+	else
+		evbuffer_add(out, " HTTP/1.1\r\n", 11);
+	for (unsigned i = 0; i < m->n_hdr; i++) {
+		if (is_dropped_request_header(s, m, buf, i))
+			continue;
+		add_span(out, buf, m->hdr[i].name);
+		evbuffer_add(out, ": ", 2);
+		add_span(out, buf, m->hdr[i].value);
+		evbuffer_add(out, "\r\n", 2);
+	}
+	add_forwarded_for(s, m, buf, out);
+	evbuffer_add_printf(out,
+	                    "%s\r\nX-Forwarded-Proto: %s\r\nForwarded: for=%s%s%s;proto=%s\r\n",
+	                    s->peer, s->tls ? "https" : "http", v6 ? "\"[" : "", s->client_ip,
+	                    v6 ? "]\"" : "", s->tls ? "https" : "http");
+	if (s->r->upgrade)
+		evbuffer_add(out, "Connection: Upgrade\r\nUpgrade: websocket\r\n", 41);
+	evbuffer_add(out, "\r\n", 2);
+	s->r->head_len = evbuffer_get_length(out);
+}
+
+static void copy_span(char *dst, size_t cap, const char *buf, struct http_span sp)
+{
+	size_t n = sp.len < cap - 1 ? sp.len : cap - 1;
+
+	memcpy(dst, buf + sp.off, n);
+	dst[n] = '\0';
+}
+
+/* A request head is complete in BUF (still at the front of the client input). */
+static void req_start(struct session *s, const char *buf)
+{
+	struct request *r = s->r;
+	const struct http_msg *m = &s->hp->msg;
+
+	STAT_INC(requests_received);
+	s->n_requests++;
+	r->method = m->method;
+	copy_span(r->method_s, sizeof(r->method_s), buf, m->method_s);
+	copy_span(r->uri, sizeof(r->uri), buf, m->target);
+	r->keep_alive = m->keep_alive;
+	r->http10 = m->version_minor == 0;
+	r->upgrade = m->conn_upgrade && m->upgrade_websocket && m->method == HTTP_M_GET;
+	client_derive(s, m, buf);
+	body_init(&r->req_body, m->body, m->content_length);
+	if (m->body == HTTP_BODY_LENGTH && m->content_length > s->l->conf.max_body_size) {
+		STAT_INC(req_body_too_large);
+		evbuffer_drain(conn_input(s->client), s->hp->head_len);
+		parser_put(&s->hp);
+		reply_error(s, 413, "request body too large");
+		return;
+	}
+	if (m->body != HTTP_BODY_NONE && !body_is_buffered(s, m) &&
+	    rpc_policy_must_read(s->l->policy)) {
+		bool chunked = m->body == HTTP_BODY_CHUNKED;
+		STAT_INC(req_uninspectable);
+		evbuffer_drain(conn_input(s->client), s->hp->head_len);
+		parser_put(&s->hp);
+		reply_error(s, chunked ? 411 : 413,
+		            chunked
+		                ? "the method policy reads bodies with a Content-Length only"
+		                : "body over rpc_inspect_max: the method policy cannot read it");
+		return;
+	}
+	r->out = evbuffer_new();
+	build_upstream_head(s, m, buf);
+	bool buffered = body_is_buffered(s, m), expect = m->expect_continue;
+	evbuffer_drain(conn_input(s->client), s->hp->head_len);
+	parser_put(&s->hp);
+	if (s->l->conf.max_requests > 0 && s->n_requests >= s->l->conf.max_requests)
+		s->close_after = true;
+	if (buffered) {
+		session_set_state(s, SS_REQ_BODY_BUFFER, "reading a small body whole");
+		if (expect && s->r->keep_alive) {
+			evbuffer_add(conn_output(s->client), "HTTP/1.1 100 Continue\r\n\r\n", 25);
+			conn_flush(s->client);
+		}
+		timer_arm(s, s->l->conf.client_timeout);
+		/* the body may already be here */
+		struct evbuffer *in = conn_input(s->client);
+		if (evbuffer_get_length(in) >= r->req_body.remaining) {
+			evbuffer_remove_buffer(in, r->out, (size_t)r->req_body.remaining);
+			r->req_body.total = r->req_body.remaining;
+			r->req_body.remaining = 0;
+			r->req_body.done = true;
+		} else {
+			return;
+		}
+	} else {
+		r->streamed = !r->req_body.done;
+	}
+	if (r->req_body.done && r->req_body.total > 0 && !req_inspect(s))
+		return;
+	dispatch(s);
+}
+
+void req_head(struct session *s)
+{
+	struct evbuffer *in = conn_input(s->client);
+	size_t len = evbuffer_get_length(in);
+	const struct conf_listener *lc = &s->l->conf;
+
+	if (len == 0 || s->state != SS_REQ_HEAD)
+		return;
+	if (s->hp == NULL) {
+		struct http_limits lim = {
+		    .max_head = (uint32_t)lc->max_header_size,
+		    .max_uri = (uint32_t)lc->max_uri_size,
+		    .max_headers = (uint32_t)lc->max_headers,
+		};
+		s->hp = parser_get();
+		if (s->hp == NULL || req_new(s) == NULL) {
+			session_close(s, "out of memory");
+			return;
+		}
+		http_parser_init(s->hp, HTTP_REQUEST, &lim);
+		timer_arm(s, lc->header_timeout);
+	}
+	if (len > lc->max_header_size + 1)
+		len = lc->max_header_size + 1;
+	const char *buf = (const char *)evbuffer_pullup(in, (ev_ssize_t)len);
+	switch (http_parse_head(s->hp, buf, len)) {
+	case HTTP_NEED_MORE:
+		return;
+	case HTTP_ERROR: {
+		int status = s->hp->status;
+		const char *why = s->hp->reason;
+		switch (status) {
+		case 414:
+			STAT_INC(req_uri_too_long);
+			break;
+		case 431:
+			STAT_INC(req_header_too_large);
+			break;
+		case 501:
+			STAT_INC(req_not_implemented);
+			break;
+		default:
+			STAT_INC(req_bad);
+			break;
+		}
+		s->r->method = s->hp->msg.method;
+		copy_span(s->r->method_s, sizeof(s->r->method_s), buf, s->hp->msg.method_s);
+		parser_put(&s->hp);
+		slog(LOGL_INFO, s, "request refused (%d): %s", status, why);
+		reply_error(s, status, why);
+		return;
+	}
+	default:
+		evtimer_del(&s->timer);
+		req_start(s, buf);
+	}
+}
+
+void req_body_buffer(struct session *s)
+{
+	struct request *r = s->r;
+	struct evbuffer *in = conn_input(s->client);
+
+	if (evbuffer_get_length(in) < r->req_body.remaining)
+		return;
+	evtimer_del(&s->timer);
+	evbuffer_remove_buffer(in, r->out, (size_t)r->req_body.remaining);
+	r->req_body.total += r->req_body.remaining;
+	r->req_body.remaining = 0;
+	r->req_body.done = true;
+	if (req_inspect(s))
+		dispatch(s);
+}
+
+/* Streams the request body from the client to the backend, with back pressure. */
+void pump_req_body(struct session *s)
+{
+	struct request *r = s->r;
+	struct evbuffer *dst = conn_output(s->up->c);
+
+	if (r->req_body.done)
+		return;
+	if (body_move(&r->req_body, conn_input(s->client), dst) < 0) {
+		STAT_INC(req_bad);
+		reply_error(s, 400, "bad chunked request body");
+		return;
+	}
+	conn_flush(s->up->c);
+	if (r->req_body.total > s->l->conf.max_body_size) {
+		STAT_INC(req_body_too_large);
+		reply_error(s, 413, "request body too large");
+		return;
+	}
+	if (r->req_body.done) { /* no more client bytes expected: no read deadline */
+		conn_set_timeouts(s->client, 0, s->l->conf.client_timeout);
+		return;
+	}
+	if (evbuffer_get_length(dst) >= RELAY_HIGH_WM) {
+		conn_disable_read(s->client);
+		conn_set_write_low(s->up->c, RELAY_HIGH_WM / 2);
+	}
+}
