@@ -30,5 +30,3 @@ void monitor_publish(void);
  * changed. */
 bool monitor_set_admin(struct backend *b, enum admin_state a, const char *why);
 bool monitor_set_weight(struct backend *b, int w, const char *why);
-/* Members of P in rotation with a weight (the control plane's count). */
-size_t monitor_count_up(const struct pool *p);

@@ -8,18 +8,6 @@
 
 struct evhttp_request;
 
-/* What a pool looks like from outside, worst last. */
-enum pool_status {
-	PS_OPERATIONAL = 0, /* every member in rotation */
-	PS_DEGRADED,        /* some out, at least min_up in */
-	PS_PARTIAL_OUTAGE,  /* fewer than min_up in, but the pool still serves (panic) */
-	PS_MAJOR_OUTAGE,    /* no backend can serve */
-	PS_COUNT
-};
-extern const char *const pool_status_names[PS_COUNT];
-
-enum pool_status status_of_pool(const struct pool *p);
-
 /* Brings the listener in line with C->status: binds it when the section appeared, binds
  * the new address then closes the old one when bind changed, closes it when the section
  * went away. Every other [status] setting is read from registry.conf at each request. On

@@ -10,6 +10,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "health/monitor.h"
+#include "health/poolstat.h"
 #include "registry.h"
 #include "proxy/route.h"
 #include "stats.h"
@@ -224,32 +225,6 @@ static void log_event(const struct bus_event *ev, void *arg)
 	}
 }
 
-/* Logs a pool entering or leaving panic (fewer than min_up backends in rotation). */
-static void check_panic(struct pool *p)
-{
-	size_t up = 0, judged = 0;
-
-	for (size_t i = 0; i < p->n_members; i++) {
-		const struct node *n = p->members[i]->node;
-		if (n == NULL)
-			continue;
-		up += n->routable && !p->members[i]->removed;
-		judged += n->health.state != HS_CHECKING;
-	}
-	/* right after start nothing is judged yet: that is not an outage to report */
-	bool panic = up < p->conf.min_up && judged > 0;
-	if (panic == p->in_panic)
-		return;
-	p->in_panic = panic;
-	if (panic)
-		log_warn("pool %s: panic: %zu of %zu backends up (min_up %llu)%s", p->name, up,
-		         p->n_members, (unsigned long long)p->conf.min_up,
-		         p->conf.panic ? ", routing to the least bad" : ", answering 503");
-	else
-		log_info("pool %s: out of panic: %zu of %zu backends up", p->name, up,
-		         p->n_members);
-}
-
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	uint64_t now = clock_now();
@@ -263,8 +238,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 			publish(n, &he);
 		refresh(n, now);
 	}
-	for (size_t i = 0; i < registry.n_pools; i++)
-		check_panic(registry.pools[i]);
+	poolstat_check();
 	monitor_publish();
 }
 
@@ -289,6 +263,7 @@ void monitor_deinit(void)
 		event_free(ev_tick);
 	ev_tick = NULL;
 	check_deinit();
+	poolstat_reset();
 	bus_reset();
 }
 
@@ -337,17 +312,6 @@ void monitor_backend_stop(struct backend *b)
 	free(b->node);
 	b->node = NULL;
 	dirty = true;
-}
-
-size_t monitor_count_up(const struct pool *p)
-{
-	size_t up = 0;
-
-	for (size_t i = 0; i < p->n_members; i++) {
-		const struct node *n = p->members[i]->node;
-		up += n != NULL && n->routable && !p->members[i]->removed && n->weight > 0;
-	}
-	return up;
 }
 
 bool monitor_set_admin(struct backend *b, enum admin_state a, const char *why)

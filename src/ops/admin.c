@@ -24,6 +24,7 @@
 #include "bus.h"
 #include "ops/incident.h"
 #include "health/monitor.h"
+#include "health/poolstat.h"
 #include "registry.h"
 #include "proxy/session.h"
 #include "stats.h"

@@ -23,7 +23,7 @@
 #include "health/health.h"
 #include "log.h"
 #include "metrics.h"
-#include "health/monitor.h"
+#include "health/poolstat.h"
 #include "registry.h"
 #include "ops/status.h"
 
@@ -958,7 +958,7 @@ static void eval_cb(evutil_socket_t fd, short what_, void *arg)
 		struct alert_event *ev = &G.pend[i];
 		const struct pool *p = registry_pool(ev->pool);
 
-		ev->status = p != NULL ? (int)status_of_pool(p) : -1;
+		ev->status = p != NULL ? (int)poolstat_status(p) : -1;
 		ev->severity = alert_severity(ev->status);
 		ev->incident = incident_open_id(ev->pool);
 		dispatch(ev);

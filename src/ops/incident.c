@@ -18,7 +18,7 @@
 #include "clock.h"
 #include "bus.h"
 #include "ops/incident.h"
-#include "health/monitor.h"
+#include "health/poolstat.h"
 #include "registry.h"
 #include "stats.h"
 #include "ops/status.h"
@@ -717,20 +717,6 @@ static const struct pool *pool_named(const char *name)
 	return NULL;
 }
 
-/* Whether every member has had its first verdict: before, the status would be a guess. */
-static bool judged(const struct pool *p)
-{
-	for (size_t i = 0; i < p->n_members; i++)
-		if (p->members[i]->node->health.state == HS_CHECKING)
-			return false;
-	return p->n_members > 0;
-}
-
-static int status_now(const struct pool *p)
-{
-	return p != NULL && judged(p) ? (int)status_of_pool(p) : -1;
-}
-
 /* Automatic incidents of pools a reload removed cannot resolve by themselves. */
 static void resolve_orphans(int64_t now)
 {
@@ -753,10 +739,10 @@ static void eval_cb(evutil_socket_t fd, short what, void *arg)
 
 	for (size_t i = 0; i < n_pend; i++)
 		incident_on_event(pend[i].pool, pend[i].backend, &pend[i].he,
-		                  status_now(pool_named(pend[i].pool)), pend[i].at);
+		                  poolstat_known(pool_named(pend[i].pool)), pend[i].at);
 	n_pend = 0;
 	for (size_t i = 0; i < registry.n_pools; i++) {
-		int st = status_now(registry.pools[i]);
+		int st = poolstat_known(registry.pools[i]);
 
 		if (st >= 0)
 			incident_on_status(registry.pools[i]->name, st, now);

@@ -21,7 +21,7 @@
 #include "ops/hook.h" /* nodegate_hooks_total */
 #include "log.h"
 #include "metrics.h"
-#include "health/monitor.h"
+#include "health/poolstat.h"
 #include "registry.h"
 #include "stats.h"
 #include "ops/incident.h"
@@ -40,27 +40,9 @@
 #define PROM    "text/plain; version=0.0.4; charset=utf-8"
 #define JSON_CT "application/json"
 
-const char *const pool_status_names[PS_COUNT] = {
-    [PS_OPERATIONAL] = "operational",
-    [PS_DEGRADED] = "degraded",
-    [PS_PARTIAL_OUTAGE] = "partial_outage",
-    [PS_MAJOR_OUTAGE] = "major_outage",
-};
-
 static struct evhttp *http;
 static struct evhttp_bound_socket *bound;
 static struct conf_addr bound_addr; /* where BOUND listens */
-
-enum pool_status status_of_pool(const struct pool *p)
-{
-	size_t up = monitor_count_up(p);
-
-	if (!pool_can_pick(p, NULL, 0))
-		return PS_MAJOR_OUTAGE;
-	if (up == p->n_members)
-		return PS_OPERATIONAL;
-	return up > 0 && up >= p->conf.min_up ? PS_DEGRADED : PS_PARTIAL_OUTAGE;
-}
 
 /* ---- replies --------------------------------------------------------------------------- */
 
@@ -276,12 +258,12 @@ static void write_pools(struct metrics_out *o)
 	for (size_t i = 0; i < registry.n_pools; i++) {
 		metrics_outf(o, "nodegate_pool_panic{pool=\"");
 		metrics_out_label(o, registry.pools[i]->name);
-		metrics_outf(o, "\"} %d\n", registry.pools[i]->in_panic);
+		metrics_outf(o, "\"} %d\n", poolstat_in_panic(registry.pools[i]));
 	}
 	family(o, "nodegate_pool_status", "gauge",
 	       "1 for the pool's status as the status page shows it, 0 for the others");
 	for (size_t i = 0; i < registry.n_pools; i++) {
-		enum pool_status cur = status_of_pool(registry.pools[i]);
+		enum pool_status cur = poolstat_status(registry.pools[i]);
 
 		for (size_t s = 0; s < PS_COUNT; s++) {
 			metrics_outf(o, "nodegate_pool_status{pool=\"");
@@ -490,10 +472,13 @@ static json_t *pool_json(const struct pool *p, const struct clocks *now, bool de
 			json_decref(backends);
 			return NULL;
 		}
+	struct pool_view v;
+
+	poolstat_view(p, &v);
 	return json_pack("{s:s, s:s, s:b, s:I, s:I, s:o}", "name", p->name, "status",
-	                 pool_status_names[status_of_pool(p)], "panic", p->in_panic, "up",
-	                 (json_int_t)monitor_count_up(p), "min_up", (json_int_t)p->conf.min_up,
-	                 "backends", backends);
+	                 pool_status_names[poolstat_status_of(&v)], "panic", poolstat_in_panic(p),
+	                 "up", (json_int_t)v.up, "min_up", (json_int_t)p->conf.min_up, "backends",
+	                 backends);
 }
 
 static int dump_cb(const char *buf, size_t size, void *data)

@@ -20,7 +20,7 @@
 
 #include "registry.h"
 #include "stats.h"
-#include "ops/status.h"
+#include "health/poolstat.h"
 #include "ops/store.h"
 
 #define BUSY_TIMEOUT_MS 5000

@@ -13,7 +13,7 @@
 
 #include "health/health.h"
 #include "ops/incident.h"
-#include "ops/status.h"
+#include "health/poolstat.h"
 
 #define S(x) ((int64_t)(x)*1000)
 
