@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #include "health/health.h"
-#include "ops/incident.h"
+#include "ops/incident-t.h"
 #include "log.h"
 
 #define STORE_FILE      "nodegate.db"

@@ -18,6 +18,7 @@
 #include "util.h"
 #include "clock.h"
 #include "ops/alert.h"
+#include "ops/incident.h"
 #include "bus.h"
 #include "health/curlev.h"
 #include "health/health.h"
@@ -25,6 +26,7 @@
 #include "metrics.h"
 #include "health/poolstat.h"
 #include "registry.h"
+#include "ops/redact.h"
 #include "ops/status.h"
 
 #define ALERT_USER_AGENT  "nodegate-alert"
@@ -176,7 +178,7 @@ void alert_subject(const struct alert_event *ev, char *buf, size_t len)
 
 static json_t *str_or_null(const char *s)
 {
-	return s != NULL && s[0] != '\0' ? status_json_text(s) : json_null();
+	return s != NULL && s[0] != '\0' ? redact_json_text(s) : json_null();
 }
 
 static char *dump(json_t *doc)
@@ -227,7 +229,7 @@ static void slack_field(json_t *fields, const char *title, const char *value)
 {
 	if (value != NULL && value[0] != '\0')
 		json_array_append_new(fields, json_pack("{s:s, s:o, s:b}", "title", title, "value",
-		                                        status_json_text(value), "short", 1));
+		                                        redact_json_text(value), "short", 1));
 }
 
 char *alert_body_slack(const struct alert_event *ev, const char *status_url)
@@ -247,14 +249,14 @@ char *alert_body_slack(const struct alert_event *ev, const char *status_url)
 	slack_field(fields, "Severity", sev_name(ev->severity));
 	slack_field(fields, "Status page", status_url);
 	doc = json_pack("{s:o, s:[{s:s, s:s, s:o, s:o, s:s, s:I}]}", "text",
-	                status_json_text(summary), "attachments", "color", slack_colour(ev),
+	                redact_json_text(summary), "attachments", "color", slack_colour(ev),
 	                "fallback", event_name(ev->event), "title",
-	                status_json_text(ev->title[0] ? ev->title : event_name(ev->event)),
+	                redact_json_text(ev->title[0] ? ev->title : event_name(ev->event)),
 	                "fields", fields, "footer", "nodegate", "ts", (json_int_t)(ev->at / 1000));
 	/* the attachment's title links the status page */
 	if (doc != NULL && status_url != NULL && status_url[0] != '\0')
 		json_object_set_new(json_array_get(json_object_get(doc, "attachments"), 0),
-		                    "title_link", status_json_text(status_url));
+		                    "title_link", redact_json_text(status_url));
 	return dump(doc);
 }
 
@@ -279,7 +281,7 @@ char *alert_body_pagerduty(const struct alert_event *ev, const char *status_url,
 	doc = json_pack("{s:s, s:s, s:s, s:{s:o, s:s, s:s, s:s, s:o, s:s, s:{s:s, s:o, s:o, s:o}}}",
 	                "routing_key", routing_key != NULL ? routing_key : "", "event_action",
 	                ev->event == NOTIFY_INCIDENT_RESOLVED ? "resolve" : "trigger", "dedup_key",
-	                key, "payload", "summary", status_json_text(summary), "source", "nodegate",
+	                key, "payload", "summary", redact_json_text(summary), "source", "nodegate",
 	                "severity", sev_name(ev->severity), "timestamp", at, "component",
 	                str_or_null(ev->backend), "class", event_name(ev->event), "custom_details",
 	                "status", status_name(ev), "pool", str_or_null(ev->pool), "reason",
@@ -1126,6 +1128,8 @@ fail:
 	return -1;
 }
 
+static void alert_metrics(struct metrics_out *o);
+
 int alert_init(struct event_base *base)
 {
 	if (G.on)
@@ -1136,7 +1140,7 @@ int alert_init(struct event_base *base)
 	G.on = true;
 	G.ev_eval = event_new(base, -1, 0, eval_cb, NULL);
 	if (G.ev_eval == NULL || bus_subscribe(on_bus, NULL) != 0 ||
-	    incident_watch(on_incident, NULL) != 0) {
+	    incident_watch(on_incident, NULL) != 0 || status_metrics(alert_metrics) != 0) {
 		alert_deinit();
 		return -1;
 	}
@@ -1158,7 +1162,9 @@ void alert_deinit(void)
 	memset(&G, 0, sizeof(G));
 }
 
-void alert_metrics(struct metrics_out *o)
+/* Appends nodegate_alerts_total{channel,result} for every channel (a status_metrics
+ * writer). */
+static void alert_metrics(struct metrics_out *o)
 {
 	metrics_outf(o, "# HELP nodegate_alerts_total alert delivery attempts (delivered, failed) "
 	                "and messages given up (dropped) or not sent (rate_limited, queue_full)\n"

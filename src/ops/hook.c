@@ -22,6 +22,7 @@
 #include "bus.h"
 #include "ops/hook.h"
 #include "ops/incident.h"
+#include "ops/status.h"
 #include "log.h"
 #include "metrics.h"
 #include "health/monitor.h"
@@ -711,12 +712,14 @@ static void on_incident(enum incident_change what, const struct incident *inc,
 
 /* ---- lifecycle ------------------------------------------------------------------------------ */
 
+static void hook_metrics(struct metrics_out *o);
+
 int hook_init(struct event_base *b)
 {
 	base = b;
 	ev_flush = evtimer_new(base, flush_cb, NULL);
 	if (ev_flush == NULL || bus_subscribe(on_bus, NULL) < 0 ||
-	    incident_watch(on_incident, NULL) < 0) {
+	    incident_watch(on_incident, NULL) < 0 || status_metrics(hook_metrics) < 0) {
 		hook_deinit();
 		return -1;
 	}
@@ -835,7 +838,9 @@ void hook_deinit(void)
 	ev_flush = NULL;
 }
 
-void hook_metrics(struct metrics_out *o)
+/* nodegate_hooks_total{hook,result} for every hook configured since the start (a
+ * status_metrics writer). */
+static void hook_metrics(struct metrics_out *o)
 {
 	metrics_outf(o, "# HELP nodegate_hooks_total remediation hook runs by result: ok, failed "
 	                "(exit status not 0, a signal, or not started), timeout (killed past its "

@@ -21,7 +21,7 @@
 #include "health/poolstat.h"
 #include "registry.h"
 #include "stats.h"
-#include "ops/status.h"
+#include "ops/redact.h"
 #include "ops/store.h"
 
 #define DAY_MS    (24LL * 3600 * 1000)
@@ -643,8 +643,8 @@ static json_t *json_text(const char *raw)
 {
 	char s[INCIDENT_TEXT_MAX];
 
-	status_public_text(raw, s, sizeof(s)); /* the APIs and the page are public */
-	return status_json_text(s);
+	redact_public(raw, s, sizeof(s)); /* the APIs and the page are public */
+	return redact_json_text(s);
 }
 
 json_t *incident_entry_json(const struct incident_entry *e)

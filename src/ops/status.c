@@ -16,9 +16,7 @@
 
 #include "util.h"
 #include "clock.h"
-#include "ops/alert.h" /* nodegate_alerts_total (alert.c) */
 #include "health/check.h"
-#include "ops/hook.h" /* nodegate_hooks_total */
 #include "log.h"
 #include "metrics.h"
 #include "health/poolstat.h"
@@ -33,7 +31,6 @@
 #define MAX_HEAD     8192 /* request head bytes */
 #define MAX_BODY     4096 /* request body bytes (GET and HEAD send none) */
 #define BACKLOG      128
-#define TITLE_MAX    512                     /* bytes of a title that is not UTF-8, kept as ASCII */
 #define REASON_MAX   (2 * HEALTH_REASON_MAX) /* a reason with its addresses hidden */
 
 #define TEXT    "text/plain; charset=utf-8"
@@ -366,6 +363,20 @@ static void write_client_limits(struct metrics_out *o)
 	}
 }
 
+static status_metrics_fn writers[STATUS_MAX_METRICS];
+static size_t n_writers;
+
+int status_metrics(status_metrics_fn fn)
+{
+	for (size_t i = 0; i < n_writers; i++)
+		if (writers[i] == fn)
+			return 0;
+	if (n_writers == STATUS_MAX_METRICS)
+		return -1;
+	writers[n_writers++] = fn;
+	return 0;
+}
+
 static void get_metrics(struct evhttp_request *req)
 {
 	struct metrics_out o = {.b = evhttp_request_get_output_buffer(req)};
@@ -381,8 +392,8 @@ static void get_metrics(struct evhttp_request *req)
 	write_retries(&o);
 	write_pool_counters(&o);
 	write_client_limits(&o);
-	alert_metrics(&o); /* alert.c: nodegate_alerts_total{channel,result} */
-	hook_metrics(&o);  /* hook.c: nodegate_hooks_total{hook,result} */
+	for (size_t i = 0; i < n_writers; i++)
+		writers[i](&o); /* nodegate_alerts_total (alert.c), nodegate_hooks_total (hook.c) */
 	if (metrics_write(o.b) < 0 || o.rc < 0) {
 		reply_oom(req);
 		return;
@@ -413,41 +424,18 @@ static void iso_time(const struct clocks *c, uint64_t mono_ms, char *buf, size_t
 	incident_iso(c->wall_ms - ((int64_t)c->mono_ms - (int64_t)mono_ms), buf, len);
 }
 
-json_t *status_json_text(const char *s)
-{
-	char buf[TITLE_MAX];
-	json_t *j = json_string(s);
-	size_t i;
-
-	if (j != NULL)
-		return j;
-	for (i = 0; s[i] != '\0' && i + 1 < sizeof(buf); i++)
-		buf[i] = (unsigned char)s[i] < 0x80 ? s[i] : '?';
-	buf[i] = '\0';
-	return json_string(buf);
-}
-
-void status_public_text(const char *in, char *out, size_t len)
-{
-	const struct conf *c = registry.conf;
-
-	snprintf(out, len, "%s", in);
-	if (c == NULL || !c->status.public_backend_details)
-		redact_text(out, len);
-}
-
 static json_t *backend_json(const struct backend *b, const struct clocks *now, bool details)
 {
 	char since[64], addr[300], reason[REASON_MAX];
 	json_t *j;
 
 	iso_time(now, b->node->health.since, since, sizeof(since));
-	status_public_text(b->node->health.reason, reason, sizeof(reason));
+	redact_public(b->node->health.reason, reason, sizeof(reason));
 	j = json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:I, s:b}", "name", b->name, "state",
 	              health_state_names[b->node->health.state], "admin",
 	              admin_state_names[b->node->health.admin], "verdict",
 	              verdict_names[b->node->health.last_verdict], "reason",
-	              status_json_text(reason), "since", since, "weight",
+	              redact_json_text(reason), "since", since, "weight",
 	              (json_int_t)b->node->weight, "routable", b->node->routable);
 	if (j == NULL || !details)
 		return j;
@@ -455,7 +443,7 @@ static json_t *backend_json(const struct backend *b, const struct clocks *now, b
 	if (json_object_set_new(j, "address", json_string(addr)) < 0 ||
 	    (b->node->ledgers_known &&
 	     json_object_set_new(j, "complete_ledgers",
-	                         status_json_text(b->node->metrics.complete_ledgers)) < 0)) {
+	                         redact_json_text(b->node->metrics.complete_ledgers)) < 0)) {
 		json_decref(j);
 		return NULL;
 	}
@@ -512,7 +500,7 @@ static void get_api_status(struct evhttp_request *req)
 	if (incidents != NULL)
 		incident_foreach(STATUS_INCIDENTS, add_incident, incidents);
 	root = json_pack("{s:o, s:s, s:o, s:o*}", "title",
-	                 status_json_text(st->title ? st->title : ""), "time", at, "pools", pools,
+	                 redact_json_text(st->title ? st->title : ""), "time", at, "pools", pools,
 	                 "incidents", incidents);
 	if (root == NULL || json_dump_callback(root, dump_cb, out, JSON_COMPACT) < 0 ||
 	    evbuffer_add(out, "\n", 1) < 0) {
