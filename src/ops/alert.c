@@ -1,7 +1,8 @@
 /* Alert channels: events in (incidents, the bus), filtered per channel, queued, and
  * delivered one at a time per channel on the loop (curlev.c), retried with a backoff.
  *
- *   on_incident, on_bus ──► (next loop turn) eval_cb ──► dispatch ──► channel_offer
+ *   on_incident (the incident engine's watcher), on_bus (next loop turn, bus phase alerts)
+ *       ──► dispatch ──► channel_offer
  *   channel_offer: alert_wanted, alert_rate_take, queue ──► pump ──► attempt ──► curlev
  *   attempt_done ──► delivered | retry timer ──► attempt | dropped ──► pump (next one) */
 #include <errno.h>
@@ -404,19 +405,12 @@ struct channel {
 	bool seen; /* alert_apply: still configured */
 };
 
-struct pending {
-	struct alert_event ev;
-};
-
 static struct {
 	struct event_base *base;
 	bool on; /* alert_init done */
 	struct channel **ch;
 	size_t n_ch;
-	char *status_url;         /* linked from messages; NULL when there is no status page */
-	struct event *ev_eval;    /* bus events are judged on the next loop turn */
-	struct alert_event *pend; /* bus events waiting for it */
-	size_t n_pend, cap_pend;
+	char *status_url; /* linked from messages; NULL when there is no status page */
 	void (*on_final)(struct channel *ch, bool ok); /* --test-alert */
 } G;
 
@@ -953,53 +947,28 @@ static void on_incident(enum incident_change change, const struct incident *inc,
 	dispatch(&ev);
 }
 
-/* Bus events, judged once the routing view and the incidents caught up with them. */
-static void eval_cb(evutil_socket_t fd, short what_, void *arg)
-{
-	for (size_t i = 0; i < G.n_pend; i++) {
-		struct alert_event *ev = &G.pend[i];
-		const struct pool *p = registry_pool(ev->pool);
-
-		ev->status = p != NULL ? (int)poolstat_status(p) : -1;
-		ev->severity = alert_severity(ev->status);
-		ev->incident = incident_open_id(ev->pool);
-		dispatch(ev);
-	}
-	G.n_pend = 0;
-}
-
+/* A round of the bus (BUS_PHASE_ALERTS): the routing view and the incidents caught up with
+ * the event, so its pool's status and incident are those it led to. */
 static void on_bus(const struct bus_event *be, void *arg)
 {
 	const struct health_event *he = &be->he;
-	int event = alert_event_of(he);
-	struct alert_event *ev;
+	int event = be->topic == BUS_HEALTH ? alert_event_of(he) : -1;
+	struct alert_event ev = {.event = event, .at = clock_wall()};
+	const struct pool *p = registry_pool(be->pool);
 
 	if (event < 0 || G.n_ch == 0)
 		return;
-	if (G.n_pend == G.cap_pend) {
-		size_t cap = G.cap_pend ? G.cap_pend * 2 : 16;
-		struct alert_event *v = realloc(G.pend, cap * sizeof(*v));
-
-		if (v == NULL) {
-			log_warn("alert: out of memory: %s of backend %s not sent",
-			         notify_event_names[event], be->backend);
-			return;
-		}
-		G.pend = v;
-		G.cap_pend = cap;
-	}
-	ev = &G.pend[G.n_pend++];
-	memset(ev, 0, sizeof(*ev));
-	ev->event = event;
-	ev->at = clock_wall();
-	copy(ev->pool, sizeof(ev->pool), be->pool);
-	copy(ev->backend, sizeof(ev->backend), be->backend);
-	copy(ev->old_state, sizeof(ev->old_state), health_state_names[he->from]);
-	copy(ev->new_state, sizeof(ev->new_state), health_state_names[he->to]);
-	copy(ev->verdict, sizeof(ev->verdict),
+	copy(ev.pool, sizeof(ev.pool), be->pool);
+	copy(ev.backend, sizeof(ev.backend), be->backend);
+	copy(ev.old_state, sizeof(ev.old_state), health_state_names[he->from]);
+	copy(ev.new_state, sizeof(ev.new_state), health_state_names[he->to]);
+	copy(ev.verdict, sizeof(ev.verdict),
 	     he->verdict < V_COUNT ? verdict_names[he->verdict] : "");
-	copy(ev->reason, sizeof(ev->reason), he->reason);
-	event_active(G.ev_eval, EV_TIMEOUT, 0);
+	copy(ev.reason, sizeof(ev.reason), he->reason);
+	ev.status = p != NULL ? (int)poolstat_status(p) : -1;
+	ev.severity = alert_severity(ev.status);
+	ev.incident = incident_open_id(ev.pool);
+	dispatch(&ev);
 }
 
 /* ---- building and swapping -------------------------------------------------------------- */
@@ -1138,8 +1107,7 @@ int alert_init(struct event_base *base)
 	if (curlev_init(base) != 0)
 		return -1;
 	G.on = true;
-	G.ev_eval = event_new(base, -1, 0, eval_cb, NULL);
-	if (G.ev_eval == NULL || bus_subscribe(on_bus, NULL) != 0 ||
+	if (bus_subscribe_deferred(base, BUS_PHASE_ALERTS, on_bus, NULL, NULL) != 0 ||
 	    incident_watch(on_incident, NULL) != 0 || status_metrics(alert_metrics) != 0) {
 		alert_deinit();
 		return -1;
@@ -1154,10 +1122,7 @@ void alert_deinit(void)
 	for (size_t i = 0; i < G.n_ch; i++)
 		channel_free(G.ch[i], "shutting down");
 	free(G.ch);
-	free(G.pend);
 	free(G.status_url);
-	if (G.ev_eval != NULL)
-		event_free(G.ev_eval);
 	curlev_deinit();
 	memset(&G, 0, sizeof(G));
 }
