@@ -55,8 +55,6 @@ int64_t incident_open_manual(const struct incident_manual *m, int64_t now);
  * id. */
 int incident_update(int64_t id, enum update_status s, const char *message, int64_t eta,
                     int64_t next_update, int64_t now, struct incident_entry *out) WUR;
-/* A line (ENTRY_ADMIN) in POOL's open automatic incident, if any: a weight change. */
-void incident_note(const char *pool, const char *text, int64_t now);
 /* Appends a line of KIND (ENTRY_ACTION, ENTRY_ADMIN) to incident ID, open or resolved (a
  * resolve alert is delivered after the resolve); -1 for an unknown id. Automatic lines are
  * capped per incident like transitions. */
@@ -99,7 +97,8 @@ enum incident_step incident_step_status(int last, int now, bool open);
 
 /* The engine on the in-memory history, written through to the store when it is open. NOW
  * and AT are Unix ms. A bus event of BACKEND in POOL at AT; STATUS is the pool's status
- * then, or -1 while it cannot be told (members not judged yet). */
+ * then, or -1 while it cannot be told (members not judged yet). A weight change (HE_WEIGHT)
+ * is a line of the open incident only: it opens none and is never a title's cause. */
 void incident_on_event(const char *pool, const char *backend, const struct health_event *he,
                        int status, int64_t at);
 /* POOL's status at NOW, after its events: opens, resolves, raises the severity, and keeps

@@ -220,6 +220,10 @@ static void log_event(const struct bus_event *ev, void *arg)
 		         admin_state_names[he->admin_from], admin_state_names[he->admin_to],
 		         he->reason);
 		break;
+	case HE_WEIGHT:
+		log_info("backend %s: weight %u -> %u (%s)", ev->backend, he->weight_from,
+		         he->weight_to, he->reason);
+		break;
 	default:
 		break;
 	}
@@ -330,6 +334,7 @@ bool monitor_set_admin(struct backend *b, enum admin_state a, const char *why)
 bool monitor_set_weight(struct backend *b, int w, const char *why)
 {
 	struct node *n = b->node;
+	struct health_event he = {.kind = HE_WEIGHT};
 	unsigned old, nw;
 
 	if (n == NULL)
@@ -341,6 +346,12 @@ bool monitor_set_weight(struct backend *b, int w, const char *why)
 	monitor_publish();
 	if (old == nw)
 		return false;
-	log_info("backend %s: weight %u -> %u (%s)", b->name, old, nw, why);
+	he.weight_from = old;
+	he.weight_to = nw;
+	he.from = he.to = n->health.state;
+	he.admin_from = he.admin_to = n->health.admin;
+	he.at = clock_now();
+	snprintf(he.reason, sizeof(he.reason), "%s", why);
+	publish(n, &he); /* logged by log_event, written into the incident by incident.c */
 	return true;
 }

@@ -404,6 +404,10 @@ static void event_line(char *dst, size_t cap, const char *backend, const struct 
 		     admin_state_names[he->admin_from], admin_state_names[he->admin_to],
 		     he->reason);
 		break;
+	case HE_WEIGHT:
+		line(dst, cap, "backend %s: weight %u -> %u (%s)", backend, he->weight_from,
+		     he->weight_to, he->reason);
+		break;
 	default:
 		line(dst, cap, "backend %s: %s -> %s (%s)%s", backend, health_state_names[he->from],
 		     health_state_names[he->to], he->reason, he->in_grace ? " [sync grace]" : "");
@@ -431,6 +435,12 @@ void incident_on_event(const char *pool, const char *backend, const struct healt
 	if (he->kind >= HE_COUNT || he->from >= HS_COUNT || he->to >= HS_COUNT ||
 	    he->admin_from >= ADMIN_COUNT || he->admin_to >= ADMIN_COUNT)
 		return;
+	if (he->kind == HE_WEIGHT) { /* a line in the open incident, if any: never a cause */
+		event_line(text, sizeof(text), backend, he);
+		if (in != NULL)
+			add_entry(in, ENTRY_ADMIN, text, at);
+		return;
+	}
 	event_cause(cause, sizeof(cause), backend, he);
 	if (t != NULL)
 		snprintf(t->cause, sizeof(t->cause), "%s", cause);
@@ -498,14 +508,6 @@ void incident_on_status(const char *pool, int status, int64_t now)
 		return;
 	raise_severity(in, status);
 	span_set(in, status >= PS_PARTIAL_OUTAGE, now);
-}
-
-void incident_note(const char *pool, const char *text, int64_t now)
-{
-	struct inc *in = open_auto(pool);
-
-	if (in != NULL)
-		add_entry(in, ENTRY_ADMIN, text, now);
 }
 
 int64_t incident_open_manual(const struct incident_manual *m, int64_t now)
