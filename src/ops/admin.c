@@ -433,6 +433,7 @@ static bool set_weight(struct backend *b, int w, const char *why)
 void admin_apply(void)
 {
 	token_load();
+	store_set_test_delay(registry.conf->global.store_test_delay);
 	for (size_t i = 0; i < registry.n_backends; i++) {
 		struct backend *b = registry.backends[i];
 		const struct saved *s = saved_of(b->name, false);
