@@ -47,6 +47,7 @@ struct conf_global {
 	char *state_dir;           /* SQLite state: incidents, admin states (store.c) */
 	uint64_t shutdown_timeout; /* in-flight requests get this long on SIGTERM */
 	uint64_t max_connections;  /* client connections, all listeners together */
+	uint64_t store_test_delay; /* tests only: the store's writer waits this before a batch */
 };
 
 struct conf_listener {
@@ -339,7 +340,8 @@ struct conf_option {
 	 * its pool's value; offset is then in struct conf_health (conf_pool.health and
 	 * conf_backend.health). */
 	bool per_backend;
-	bool or_zero; /* 0 is accepted besides min..max: off, or "the same as ..." */
+	bool or_zero;   /* 0 is accepted besides min..max: off, or "the same as ..." */
+	bool test_only; /* a knob for the tests: never offered in an "expected one of" list */
 	/* CONF_STRING: checks the syntax of a value and may tidy it in place (lists lose
 	 * the blanks around their items); writes the reason into err. NULL: any text. */
 	int (*validate)(char *value, char *err, size_t errlen);

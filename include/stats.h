@@ -59,7 +59,9 @@
 	X(admin_not_found, "admin API calls naming an unknown backend, incident or action (404)")  \
 	X(admin_bad_method, "admin API calls with a method the route does not take (405)")         \
 	X(store_errors, "SQLite writes that failed (the state stays in memory)")                   \
-	X(store_queue_full, "SQLite writes dropped because the writer's queue was full")
+	X(store_queue_full, "SQLite writes dropped because the writer's queue was full")           \
+	X(bus_deferred_dropped,                                                                    \
+	  "bus events not delivered to incidents, alerts and hooks because their queue was full")
 
 struct stats {
 #define STATS_FIELD(name, help) uint64_t name;

@@ -163,6 +163,9 @@ const struct conf_option conf_options[] = {
         "on SIGTERM, in-flight requests get this long before connections close"),
     NUM("nodegate", "max_connections", CONF_UINT, G(max_connections), "10000", 1, 1000000,
         "client connections over all listeners; stays under the file-descriptor limit"),
+    NUM("nodegate", "store_test_delay", CONF_DURATION, G(store_test_delay), "0", 0, 10 * MS_S,
+        "tests only: the SQLite writer waits this long before each batch, as a slow disk",
+        .test_only = true),
 
     ADDR("status", "bind", S(bind), "127.0.0.1:8404", RELOAD,
          "status page, JSON API, /metrics and /healthz; loopback unless a proxy fronts it"),
@@ -1271,7 +1274,8 @@ static void opt_list(enum sect_kind k, char *buf, size_t len)
 		for (size_t i = 0; i < conf_n_options && off < len; i++) {
 			const struct conf_option *o = &conf_options[i];
 
-			if (opt_in(o, k) && (strcmp(o->section, sect_words[k]) == 0) == (pass == 0))
+			if (opt_in(o, k) && !o->test_only &&
+			    (strcmp(o->section, sect_words[k]) == 0) == (pass == 0))
 				off += (size_t)snprintf(buf + off, len - off, "%s%s",
 				                        off ? ", " : "", o->name);
 		}

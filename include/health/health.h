@@ -107,6 +107,7 @@ enum health_event_kind {
 	HE_TRANSITION = 0, /* state changed */
 	HE_GRACE_EXPIRED,  /* a syncing node's grace ran out before it was healthy */
 	HE_ADMIN,          /* admin state changed */
+	HE_WEIGHT,         /* the admin's weight override changed (monitor_set_weight) */
 	HE_COUNT
 };
 extern const char *const health_event_kind_names[HE_COUNT];
@@ -117,7 +118,8 @@ struct health_event {
 	enum health_state from, to;
 	enum admin_state admin_from, admin_to;
 	enum verdict verdict;
-	bool in_grace; /* inside a sync grace: no incident, no alert */
+	unsigned weight_from, weight_to; /* HE_WEIGHT: the base weight before and after */
+	bool in_grace;                   /* inside a sync grace: no incident, no alert */
 	uint64_t at;
 	char reason[HEALTH_REASON_MAX];
 };

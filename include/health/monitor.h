@@ -26,9 +26,7 @@ void monitor_passive(struct backend *b, enum verdict v, bool unreachable, const 
 void monitor_publish(void);
 /* Admin requests (the admin API is not a writer of rotation state): B to admin state A,
  * published on the bus like any transition; B's weight to W (-1: the configured one),
- * logged. False when nothing changed. Either publishes a new snapshot when routing
- * changed. */
+ * published on the bus as HE_WEIGHT. False when nothing changed. Either publishes a new snapshot
+ * when routing changed. */
 bool monitor_set_admin(struct backend *b, enum admin_state a, const char *why);
 bool monitor_set_weight(struct backend *b, int w, const char *why);
-/* Members of P in rotation with a weight (the control plane's count). */
-size_t monitor_count_up(const struct pool *p);

@@ -20,6 +20,7 @@
  * routes; ERR says why not. */
 int admin_init(char *err, size_t errlen) WUR;
 void admin_deinit(void);
-/* A configuration was applied (start or reload): reads the token file again and puts the
- * stored admin states and weight overrides back on the backends, by name. */
+/* A configuration was applied (start or reload): reads the token file again, sets the
+ * store's test delay ([nodegate] store_test_delay) and puts the stored admin states and
+ * weight overrides back on the backends, by name. */
 void admin_apply(void);

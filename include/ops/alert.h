@@ -11,11 +11,10 @@
 #include <stdint.h>
 
 #include "conf.h"
-#include "ops/incident.h"
+#include "ops/incident-t.h"
 
 struct event_base;
 struct health_event;
-struct metrics_out;
 
 #define ALERT_TEST NOTIFY_COUNT /* the event of a test message ("test") */
 
@@ -105,8 +104,6 @@ int alert_init(struct event_base *base) WUR;
 int alert_apply(const struct conf *c, char *err, size_t errlen) WUR;
 /* Drops every channel and what it holds, unsubscribes. */
 void alert_deinit(void);
-/* Appends nodegate_alerts_total{channel,result} for every channel. */
-void alert_metrics(struct metrics_out *o);
 /* --test-alert: builds channel NAME of C alone, sends one test message on a loop of its own
  * (one attempt and at most 2 retries), and writes the outcome into OUT: 0 delivered, -1
  * not (OUT says why). */

@@ -13,8 +13,6 @@
 #include "conf.h"
 #include "health/health.h"
 
-struct metrics_out;
-
 /* How a run ended, for nodegate_hooks_total{hook,result}. */
 enum hook_result {
 	HOOK_OK = 0,  /* exit status 0 */
@@ -90,5 +88,3 @@ void hook_apply(const struct conf *c);
 /* Shutdown: running hooks get SIGTERM (their process group), SIGKILL 1s later, and are
  * reaped; their outcome is logged and added to the timeline (call before incident_deinit). */
 void hook_deinit(void);
-/* nodegate_hooks_total{hook,result} for every hook configured since the start. */
-void hook_metrics(struct metrics_out *o);

@@ -8,50 +8,7 @@
 #include <stdint.h>
 
 #include "log.h"
-
-enum update_status {
-	UPD_INVESTIGATING = 0,
-	UPD_IDENTIFIED,
-	UPD_MONITORING,
-	UPD_RESOLVED,
-	UPD_COUNT
-};
-extern const char *const update_status_names[UPD_COUNT];
-
-enum entry_kind {
-	ENTRY_OPEN = 0,   /* the incident opened (automatic or manual) */
-	ENTRY_TRANSITION, /* a backend of the pool changed state */
-	ENTRY_UPDATE,     /* an ops update */
-	ENTRY_ADMIN,      /* drain, maint, ready, weight */
-	ENTRY_RESOLVE,    /* the pool is operational again (or ops resolved it) */
-	ENTRY_ACTION,     /* what automation did: an alert delivered or dropped, a hook's outcome */
-	ENTRY_COUNT
-};
-extern const char *const entry_kind_names[ENTRY_COUNT];
-
-#define INCIDENT_TEXT_MAX 512
-
-struct incident_entry {
-	int64_t at; /* wall clock, Unix milliseconds */
-	enum entry_kind kind;
-	enum update_status status;    /* ENTRY_UPDATE */
-	int64_t eta;                  /* ENTRY_UPDATE: expected recovery (0: none given) */
-	int64_t next_update;          /* ENTRY_UPDATE: next update by (0: none given) */
-	char text[INCIDENT_TEXT_MAX]; /* one line: "backend n2: up -> down (peers 0)" or the message
-	                               */
-};
-
-struct incident {
-	int64_t id;
-	char pool[64]; /* "" for a manual incident about everything */
-	char title[160];
-	int severity;                         /* enum pool_status (status.h): the worst seen */
-	bool manual;                          /* opened by ops (e.g. planned maintenance) */
-	int64_t started, resolved;            /* Unix ms; resolved 0 while open */
-	int64_t planned_start, planned_end;   /* manual maintenance window, 0 when not planned */
-	const struct incident_entry *entries; /* oldest first */
-	size_t n_entries;
-};
+#include "ops/incident-t.h"
 
 /* Opens (creating) the store in STATE_DIR, loads the open incidents, subscribes to the
  * bus. */
@@ -98,21 +55,10 @@ int64_t incident_open_manual(const struct incident_manual *m, int64_t now);
  * id. */
 int incident_update(int64_t id, enum update_status s, const char *message, int64_t eta,
                     int64_t next_update, int64_t now, struct incident_entry *out) WUR;
-/* A line (ENTRY_ADMIN) in POOL's open automatic incident, if any: a weight change. */
-void incident_note(const char *pool, const char *text, int64_t now);
 /* Appends a line of KIND (ENTRY_ACTION, ENTRY_ADMIN) to incident ID, open or resolved (a
  * resolve alert is delivered after the resolve); -1 for an unknown id. Automatic lines are
  * capped per incident like transitions. */
 int incident_add_line(int64_t id, enum entry_kind kind, const char *text, int64_t now) WUR;
-
-/* What happened to an incident, for alerts and hooks. */
-enum incident_change {
-	IC_OPEN = 0, /* it opened: E is its first line */
-	IC_UPDATE,   /* it got worse (E NULL: see severity) or ops posted an update (E) */
-	IC_RESOLVED, /* it resolved: E is the resolve line */
-	IC_COUNT
-};
-extern const char *const incident_change_names[IC_COUNT];
 
 /* Called on the loop after each change, with the incident as it is then (valid during the
  * call only); it must not block nor change incidents. */
@@ -151,7 +97,8 @@ enum incident_step incident_step_status(int last, int now, bool open);
 
 /* The engine on the in-memory history, written through to the store when it is open. NOW
  * and AT are Unix ms. A bus event of BACKEND in POOL at AT; STATUS is the pool's status
- * then, or -1 while it cannot be told (members not judged yet). */
+ * then, or -1 while it cannot be told (members not judged yet). A weight change (HE_WEIGHT)
+ * is a line of the open incident only: it opens none and is never a title's cause. */
 void incident_on_event(const char *pool, const char *backend, const struct health_event *he,
                        int status, int64_t at);
 /* POOL's status at NOW, after its events: opens, resolves, raises the severity, and keeps

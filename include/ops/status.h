@@ -8,18 +8,6 @@
 
 struct evhttp_request;
 
-/* What a pool looks like from outside, worst last. */
-enum pool_status {
-	PS_OPERATIONAL = 0, /* every member in rotation */
-	PS_DEGRADED,        /* some out, at least min_up in */
-	PS_PARTIAL_OUTAGE,  /* fewer than min_up in, but the pool still serves (panic) */
-	PS_MAJOR_OUTAGE,    /* no backend can serve */
-	PS_COUNT
-};
-extern const char *const pool_status_names[PS_COUNT];
-
-enum pool_status status_of_pool(const struct pool *p);
-
 /* Brings the listener in line with C->status: binds it when the section appeared, binds
  * the new address then closes the old one when bind changed, closes it when the section
  * went away. Every other [status] setting is read from registry.conf at each request. On
@@ -38,9 +26,9 @@ void status_stop(void);
 typedef void (*status_handler)(struct evhttp_request *req, const char *path, void *arg);
 int status_route(const char *prefix, status_handler h, void *arg) WUR;
 
-/* A JSON string of S; bytes of a text that is not UTF-8 (a title written in Latin-1) are
- * kept as '?' rather than lose the whole answer. */
-struct json_t *status_json_text(const char *s);
-/* IN as the public may read it: unless public_backend_details = yes, the addresses of the
- * configured backends (traffic and probe) are replaced by "(address hidden)". */
-void status_public_text(const char *in, char *out, size_t len);
+/* Another module's families on /metrics (alerts, hooks), appended after the built-in ones
+ * in the order they were added; adding the same writer again changes nothing. */
+#define STATUS_MAX_METRICS 4
+struct metrics_out;
+typedef void (*status_metrics_fn)(struct metrics_out *o);
+int status_metrics(status_metrics_fn fn) WUR;

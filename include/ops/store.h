@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #include "health/health.h"
-#include "ops/incident.h"
+#include "ops/incident-t.h"
 #include "log.h"
 
 #define STORE_FILE      "nodegate.db"
@@ -21,6 +21,9 @@
 /* Creates STATE_DIR (mode 0700) when missing, opens or creates the database, prunes what
  * is past retention (NOW: Unix ms) and starts the writer. ERR says why on failure. */
 int store_open(const char *state_dir, int64_t now, char *err, size_t errlen) WUR;
+/* Tests only ([nodegate] store_test_delay): the writer waits MS before each batch, as on a
+ * slow disk, from its next batch on; logged when it changes to more than 0. */
+void store_set_test_delay(uint64_t ms);
 /* Commits what is queued, stops the writer, runs the last barrier callbacks, closes. */
 void store_close(void);
 bool store_is_open(void);

@@ -40,7 +40,6 @@ struct pool {
 	struct conf_pool conf; /* own copy (strings owned) */
 	struct backend **members;
 	size_t n_members;
-	bool in_panic;           /* fewer than min_up in rotation (logged on change) */
 	uint64_t history_routed; /* picks made among the nodes holding a request's ledgers */
 
 	struct budget budget; /* retries after sending (the dispatch); carried across reloads */

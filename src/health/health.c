@@ -34,6 +34,7 @@ const char *const health_event_kind_names[HE_COUNT] = {
     [HE_TRANSITION] = "transition",
     [HE_GRACE_EXPIRED] = "grace_expired",
     [HE_ADMIN] = "admin",
+    [HE_WEIGHT] = "weight",
 };
 
 /* ---- one-line reasons ------------------------------------------------------------------ */

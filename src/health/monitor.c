@@ -10,6 +10,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "health/monitor.h"
+#include "health/poolstat.h"
 #include "registry.h"
 #include "proxy/route.h"
 #include "stats.h"
@@ -219,35 +220,13 @@ static void log_event(const struct bus_event *ev, void *arg)
 		         admin_state_names[he->admin_from], admin_state_names[he->admin_to],
 		         he->reason);
 		break;
+	case HE_WEIGHT:
+		log_info("backend %s: weight %u -> %u (%s)", ev->backend, he->weight_from,
+		         he->weight_to, he->reason);
+		break;
 	default:
 		break;
 	}
-}
-
-/* Logs a pool entering or leaving panic (fewer than min_up backends in rotation). */
-static void check_panic(struct pool *p)
-{
-	size_t up = 0, judged = 0;
-
-	for (size_t i = 0; i < p->n_members; i++) {
-		const struct node *n = p->members[i]->node;
-		if (n == NULL)
-			continue;
-		up += n->routable && !p->members[i]->removed;
-		judged += n->health.state != HS_CHECKING;
-	}
-	/* right after start nothing is judged yet: that is not an outage to report */
-	bool panic = up < p->conf.min_up && judged > 0;
-	if (panic == p->in_panic)
-		return;
-	p->in_panic = panic;
-	if (panic)
-		log_warn("pool %s: panic: %zu of %zu backends up (min_up %llu)%s", p->name, up,
-		         p->n_members, (unsigned long long)p->conf.min_up,
-		         p->conf.panic ? ", routing to the least bad" : ", answering 503");
-	else
-		log_info("pool %s: out of panic: %zu of %zu backends up", p->name, up,
-		         p->n_members);
 }
 
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
@@ -263,8 +242,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 			publish(n, &he);
 		refresh(n, now);
 	}
-	for (size_t i = 0; i < registry.n_pools; i++)
-		check_panic(registry.pools[i]);
+	poolstat_check();
 	monitor_publish();
 }
 
@@ -289,6 +267,7 @@ void monitor_deinit(void)
 		event_free(ev_tick);
 	ev_tick = NULL;
 	check_deinit();
+	poolstat_reset();
 	bus_reset();
 }
 
@@ -339,17 +318,6 @@ void monitor_backend_stop(struct backend *b)
 	dirty = true;
 }
 
-size_t monitor_count_up(const struct pool *p)
-{
-	size_t up = 0;
-
-	for (size_t i = 0; i < p->n_members; i++) {
-		const struct node *n = p->members[i]->node;
-		up += n != NULL && n->routable && !p->members[i]->removed && n->weight > 0;
-	}
-	return up;
-}
-
 bool monitor_set_admin(struct backend *b, enum admin_state a, const char *why)
 {
 	struct health_event he;
@@ -366,6 +334,7 @@ bool monitor_set_admin(struct backend *b, enum admin_state a, const char *why)
 bool monitor_set_weight(struct backend *b, int w, const char *why)
 {
 	struct node *n = b->node;
+	struct health_event he = {.kind = HE_WEIGHT};
 	unsigned old, nw;
 
 	if (n == NULL)
@@ -377,6 +346,12 @@ bool monitor_set_weight(struct backend *b, int w, const char *why)
 	monitor_publish();
 	if (old == nw)
 		return false;
-	log_info("backend %s: weight %u -> %u (%s)", b->name, old, nw, why);
+	he.weight_from = old;
+	he.weight_to = nw;
+	he.from = he.to = n->health.state;
+	he.admin_from = he.admin_to = n->health.admin;
+	he.at = clock_now();
+	snprintf(he.reason, sizeof(he.reason), "%s", why);
+	publish(n, &he); /* logged by log_event, written into the incident by incident.c */
 	return true;
 }

@@ -24,6 +24,7 @@
 #include "bus.h"
 #include "ops/incident.h"
 #include "health/monitor.h"
+#include "health/poolstat.h"
 #include "registry.h"
 #include "proxy/session.h"
 #include "stats.h"
@@ -423,23 +424,16 @@ static bool set_state(struct backend *b, enum admin_state a, const char *why)
 /* Gives B weight W (STORE_NO_WEIGHT: the configured one); false when it had it already. */
 static bool set_weight(struct backend *b, int w, const char *why)
 {
-	unsigned old =
-	    b->node->weight_set >= 0 ? (unsigned)b->node->weight_set : (unsigned)b->conf.weight;
-	unsigned nw = w == STORE_NO_WEIGHT ? (unsigned)b->conf.weight : (unsigned)w;
-	char text[INCIDENT_TEXT_MAX];
-
-	if (!monitor_set_weight(b, w == STORE_NO_WEIGHT ? -1 : w, why))
-		return false;
-	snprintf(text, sizeof(text), "backend %s: weight %u -> %u (%s)", b->name, old, nw, why);
-	incident_note(b->conf.pool, text, clock_wall());
-	incident_poke(); /* weight 0 takes it out of rotation (and, through the routing snapshot,
-	                  * closes its WebSocket sessions as a drain does) */
-	return true;
+	/* the monitor publishes it (HE_WEIGHT): the incident's timeline takes the line and the
+	 * pool is judged again, as weight 0 takes it out of rotation (and, through the routing
+	 * snapshot, closes its WebSocket sessions as a drain does) */
+	return monitor_set_weight(b, w == STORE_NO_WEIGHT ? -1 : w, why);
 }
 
 void admin_apply(void)
 {
 	token_load();
+	store_set_test_delay(registry.conf->global.store_test_delay);
 	for (size_t i = 0; i < registry.n_backends; i++) {
 		struct backend *b = registry.backends[i];
 		const struct saved *s = saved_of(b->name, false);

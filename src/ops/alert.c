@@ -1,7 +1,8 @@
 /* Alert channels: events in (incidents, the bus), filtered per channel, queued, and
  * delivered one at a time per channel on the loop (curlev.c), retried with a backoff.
  *
- *   on_incident, on_bus ──► (next loop turn) eval_cb ──► dispatch ──► channel_offer
+ *   on_incident (the incident engine's watcher), on_bus (next loop turn, bus phase alerts)
+ *       ──► dispatch ──► channel_offer
  *   channel_offer: alert_wanted, alert_rate_take, queue ──► pump ──► attempt ──► curlev
  *   attempt_done ──► delivered | retry timer ──► attempt | dropped ──► pump (next one) */
 #include <errno.h>
@@ -18,13 +19,15 @@
 #include "util.h"
 #include "clock.h"
 #include "ops/alert.h"
+#include "ops/incident.h"
 #include "bus.h"
 #include "health/curlev.h"
 #include "health/health.h"
 #include "log.h"
 #include "metrics.h"
-#include "health/monitor.h"
+#include "health/poolstat.h"
 #include "registry.h"
+#include "ops/redact.h"
 #include "ops/status.h"
 
 #define ALERT_USER_AGENT  "nodegate-alert"
@@ -176,7 +179,7 @@ void alert_subject(const struct alert_event *ev, char *buf, size_t len)
 
 static json_t *str_or_null(const char *s)
 {
-	return s != NULL && s[0] != '\0' ? status_json_text(s) : json_null();
+	return s != NULL && s[0] != '\0' ? redact_json_text(s) : json_null();
 }
 
 static char *dump(json_t *doc)
@@ -227,7 +230,7 @@ static void slack_field(json_t *fields, const char *title, const char *value)
 {
 	if (value != NULL && value[0] != '\0')
 		json_array_append_new(fields, json_pack("{s:s, s:o, s:b}", "title", title, "value",
-		                                        status_json_text(value), "short", 1));
+		                                        redact_json_text(value), "short", 1));
 }
 
 char *alert_body_slack(const struct alert_event *ev, const char *status_url)
@@ -247,14 +250,14 @@ char *alert_body_slack(const struct alert_event *ev, const char *status_url)
 	slack_field(fields, "Severity", sev_name(ev->severity));
 	slack_field(fields, "Status page", status_url);
 	doc = json_pack("{s:o, s:[{s:s, s:s, s:o, s:o, s:s, s:I}]}", "text",
-	                status_json_text(summary), "attachments", "color", slack_colour(ev),
+	                redact_json_text(summary), "attachments", "color", slack_colour(ev),
 	                "fallback", event_name(ev->event), "title",
-	                status_json_text(ev->title[0] ? ev->title : event_name(ev->event)),
+	                redact_json_text(ev->title[0] ? ev->title : event_name(ev->event)),
 	                "fields", fields, "footer", "nodegate", "ts", (json_int_t)(ev->at / 1000));
 	/* the attachment's title links the status page */
 	if (doc != NULL && status_url != NULL && status_url[0] != '\0')
 		json_object_set_new(json_array_get(json_object_get(doc, "attachments"), 0),
-		                    "title_link", status_json_text(status_url));
+		                    "title_link", redact_json_text(status_url));
 	return dump(doc);
 }
 
@@ -279,7 +282,7 @@ char *alert_body_pagerduty(const struct alert_event *ev, const char *status_url,
 	doc = json_pack("{s:s, s:s, s:s, s:{s:o, s:s, s:s, s:s, s:o, s:s, s:{s:s, s:o, s:o, s:o}}}",
 	                "routing_key", routing_key != NULL ? routing_key : "", "event_action",
 	                ev->event == NOTIFY_INCIDENT_RESOLVED ? "resolve" : "trigger", "dedup_key",
-	                key, "payload", "summary", status_json_text(summary), "source", "nodegate",
+	                key, "payload", "summary", redact_json_text(summary), "source", "nodegate",
 	                "severity", sev_name(ev->severity), "timestamp", at, "component",
 	                str_or_null(ev->backend), "class", event_name(ev->event), "custom_details",
 	                "status", status_name(ev), "pool", str_or_null(ev->pool), "reason",
@@ -402,19 +405,12 @@ struct channel {
 	bool seen; /* alert_apply: still configured */
 };
 
-struct pending {
-	struct alert_event ev;
-};
-
 static struct {
 	struct event_base *base;
 	bool on; /* alert_init done */
 	struct channel **ch;
 	size_t n_ch;
-	char *status_url;         /* linked from messages; NULL when there is no status page */
-	struct event *ev_eval;    /* bus events are judged on the next loop turn */
-	struct alert_event *pend; /* bus events waiting for it */
-	size_t n_pend, cap_pend;
+	char *status_url; /* linked from messages; NULL when there is no status page */
 	void (*on_final)(struct channel *ch, bool ok); /* --test-alert */
 } G;
 
@@ -951,53 +947,28 @@ static void on_incident(enum incident_change change, const struct incident *inc,
 	dispatch(&ev);
 }
 
-/* Bus events, judged once the routing view and the incidents caught up with them. */
-static void eval_cb(evutil_socket_t fd, short what_, void *arg)
-{
-	for (size_t i = 0; i < G.n_pend; i++) {
-		struct alert_event *ev = &G.pend[i];
-		const struct pool *p = registry_pool(ev->pool);
-
-		ev->status = p != NULL ? (int)status_of_pool(p) : -1;
-		ev->severity = alert_severity(ev->status);
-		ev->incident = incident_open_id(ev->pool);
-		dispatch(ev);
-	}
-	G.n_pend = 0;
-}
-
+/* A round of the bus (BUS_PHASE_ALERTS): the routing view and the incidents caught up with
+ * the event, so its pool's status and incident are those it led to. */
 static void on_bus(const struct bus_event *be, void *arg)
 {
 	const struct health_event *he = &be->he;
-	int event = alert_event_of(he);
-	struct alert_event *ev;
+	int event = be->topic == BUS_HEALTH ? alert_event_of(he) : -1;
+	struct alert_event ev = {.event = event, .at = clock_wall()};
+	const struct pool *p = registry_pool(be->pool);
 
 	if (event < 0 || G.n_ch == 0)
 		return;
-	if (G.n_pend == G.cap_pend) {
-		size_t cap = G.cap_pend ? G.cap_pend * 2 : 16;
-		struct alert_event *v = realloc(G.pend, cap * sizeof(*v));
-
-		if (v == NULL) {
-			log_warn("alert: out of memory: %s of backend %s not sent",
-			         notify_event_names[event], be->backend);
-			return;
-		}
-		G.pend = v;
-		G.cap_pend = cap;
-	}
-	ev = &G.pend[G.n_pend++];
-	memset(ev, 0, sizeof(*ev));
-	ev->event = event;
-	ev->at = clock_wall();
-	copy(ev->pool, sizeof(ev->pool), be->pool);
-	copy(ev->backend, sizeof(ev->backend), be->backend);
-	copy(ev->old_state, sizeof(ev->old_state), health_state_names[he->from]);
-	copy(ev->new_state, sizeof(ev->new_state), health_state_names[he->to]);
-	copy(ev->verdict, sizeof(ev->verdict),
+	copy(ev.pool, sizeof(ev.pool), be->pool);
+	copy(ev.backend, sizeof(ev.backend), be->backend);
+	copy(ev.old_state, sizeof(ev.old_state), health_state_names[he->from]);
+	copy(ev.new_state, sizeof(ev.new_state), health_state_names[he->to]);
+	copy(ev.verdict, sizeof(ev.verdict),
 	     he->verdict < V_COUNT ? verdict_names[he->verdict] : "");
-	copy(ev->reason, sizeof(ev->reason), he->reason);
-	event_active(G.ev_eval, EV_TIMEOUT, 0);
+	copy(ev.reason, sizeof(ev.reason), he->reason);
+	ev.status = p != NULL ? (int)poolstat_status(p) : -1;
+	ev.severity = alert_severity(ev.status);
+	ev.incident = incident_open_id(ev.pool);
+	dispatch(&ev);
 }
 
 /* ---- building and swapping -------------------------------------------------------------- */
@@ -1126,6 +1097,8 @@ fail:
 	return -1;
 }
 
+static void alert_metrics(struct metrics_out *o);
+
 int alert_init(struct event_base *base)
 {
 	if (G.on)
@@ -1134,9 +1107,8 @@ int alert_init(struct event_base *base)
 	if (curlev_init(base) != 0)
 		return -1;
 	G.on = true;
-	G.ev_eval = event_new(base, -1, 0, eval_cb, NULL);
-	if (G.ev_eval == NULL || bus_subscribe(on_bus, NULL) != 0 ||
-	    incident_watch(on_incident, NULL) != 0) {
+	if (bus_subscribe_deferred(base, BUS_PHASE_ALERTS, on_bus, NULL, NULL) != 0 ||
+	    incident_watch(on_incident, NULL) != 0 || status_metrics(alert_metrics) != 0) {
 		alert_deinit();
 		return -1;
 	}
@@ -1150,15 +1122,14 @@ void alert_deinit(void)
 	for (size_t i = 0; i < G.n_ch; i++)
 		channel_free(G.ch[i], "shutting down");
 	free(G.ch);
-	free(G.pend);
 	free(G.status_url);
-	if (G.ev_eval != NULL)
-		event_free(G.ev_eval);
 	curlev_deinit();
 	memset(&G, 0, sizeof(G));
 }
 
-void alert_metrics(struct metrics_out *o)
+/* Appends nodegate_alerts_total{channel,result} for every channel (a status_metrics
+ * writer). */
+static void alert_metrics(struct metrics_out *o)
 {
 	metrics_outf(o, "# HELP nodegate_alerts_total alert delivery attempts (delivered, failed) "
 	                "and messages given up (dropped) or not sent (rate_limited, queue_full)\n"

@@ -1,5 +1,6 @@
-/* Remediation hooks: the decisions (pure), then the runner: events are queued and handled on
- * the next loop turn (the incident they open is there by then), a run is a posix_spawn'd
+/* Remediation hooks: the decisions (pure), then the runner: events come from the bus on the
+ * next loop turn, after incidents and alerts saw them (the incident they open is there by
+ * then), and incidents' changes on the round after; a run is a posix_spawn'd
  * process group watched through a pidfd, its output read without blocking, its timeout a
  * timer (SIGTERM, then SIGKILL). */
 #include <errno.h>
@@ -22,6 +23,7 @@
 #include "bus.h"
 #include "ops/hook.h"
 #include "ops/incident.h"
+#include "ops/status.h"
 #include "log.h"
 #include "metrics.h"
 #include "health/monitor.h"
@@ -205,7 +207,7 @@ struct hook {
 	uint64_t results[HOOK_RESULT_COUNT];
 };
 
-/* An event waiting for the next loop turn. */
+/* An event, as hooks see it. */
 struct trigger {
 	enum notify_event event;
 	char pool[NAME_LEN];
@@ -231,9 +233,6 @@ struct run {
 static struct event_base *base;
 static struct hook **hooks; /* every hook configured since the start */
 static size_t n_hooks;
-static struct trigger *queue;
-static size_t n_queue, cap_queue;
-static struct event *ev_flush;
 static LIST_HEAD(, run) runs = LIST_HEAD_INITIALIZER(runs);
 
 /* The one outcome line: logged, counted, and in the incident's timeline when there is one. */
@@ -644,79 +643,32 @@ static void handle(const struct trigger *t)
 	}
 }
 
-static void flush_cb(evutil_socket_t fd, short what, void *arg)
-{
-	/* a copy: should handle() queue more, the queue may move */
-	for (size_t i = 0; i < n_queue; i++) {
-		struct trigger t = queue[i];
-		handle(&t);
-	}
-	n_queue = 0;
-}
-
-/* Queues T for the next loop turn: by then the incident T opens (incident.c judges pools on
- * this turn) is there to take the outcome. */
-static void enqueue(const struct trigger *t)
-{
-	struct timeval zero = {0, 0};
-
-	if (ev_flush == NULL || n_hooks == 0)
-		return;
-	if (n_queue == cap_queue) {
-		size_t cap = cap_queue ? cap_queue * 2 : 8;
-		struct trigger *q = realloc(queue, cap * sizeof(*q));
-
-		if (q == NULL) {
-			log_warn("hooks: out of memory: %s event of %s dropped",
-			         notify_event_names[t->event],
-			         t->backend[0] ? t->backend : t->pool);
-			return;
-		}
-		queue = q;
-		cap_queue = cap;
-	}
-	queue[n_queue++] = *t;
-	evtimer_add(ev_flush, &zero);
-}
-
+/* A round of the bus (BUS_PHASE_HOOKS): a health event after incidents judged it (the
+ * incident it opens is there to take the outcome), or an incident's change. */
 static void on_bus(const struct bus_event *ev, void *arg)
 {
-	struct trigger t = {.event = bus_notify_event(&ev->he)};
+	struct trigger t = {.event =
+	                        ev->topic == BUS_INCIDENT ? ev->change : bus_notify_event(&ev->he),
+	                    .incident = ev->topic == BUS_INCIDENT ? ev->incident : 0};
 
-	if (t.event == NOTIFY_COUNT)
+	if (t.event >= NOTIFY_COUNT || n_hooks == 0)
 		return;
-	snprintf(t.pool, sizeof(t.pool), "%s", ev->pool != NULL ? ev->pool : "");
-	snprintf(t.backend, sizeof(t.backend), "%s", ev->backend);
-	snprintf(t.reason, sizeof(t.reason), "%s", ev->he.reason);
-	enqueue(&t);
-}
-
-static void on_incident(enum incident_change what, const struct incident *inc,
-                        const struct incident_entry *e, void *arg)
-{
-	static const enum notify_event events[IC_COUNT] = {
-	    [IC_OPEN] = NOTIFY_INCIDENT_OPEN,
-	    [IC_UPDATE] = NOTIFY_INCIDENT_UPDATE,
-	    [IC_RESOLVED] = NOTIFY_INCIDENT_RESOLVED,
-	};
-	struct trigger t = {.incident = inc->id};
-
-	if (what >= IC_COUNT)
-		return;
-	t.event = events[what];
-	snprintf(t.pool, sizeof(t.pool), "%s", inc->pool);
-	snprintf(t.reason, sizeof(t.reason), "%s", e != NULL ? e->text : inc->title);
-	enqueue(&t);
+	snprintf(t.pool, sizeof(t.pool), "%s", ev->pool);
+	snprintf(t.backend, sizeof(t.backend), "%s", ev->topic == BUS_HEALTH ? ev->backend : "");
+	snprintf(t.reason, sizeof(t.reason), "%s",
+	         ev->topic == BUS_INCIDENT ? ev->text : ev->he.reason);
+	handle(&t);
 }
 
 /* ---- lifecycle ------------------------------------------------------------------------------ */
 
+static void hook_metrics(struct metrics_out *o);
+
 int hook_init(struct event_base *b)
 {
 	base = b;
-	ev_flush = evtimer_new(base, flush_cb, NULL);
-	if (ev_flush == NULL || bus_subscribe(on_bus, NULL) < 0 ||
-	    incident_watch(on_incident, NULL) < 0) {
+	if (bus_subscribe_deferred(base, BUS_PHASE_HOOKS, on_bus, NULL, NULL) < 0 ||
+	    status_metrics(hook_metrics) < 0) {
 		hook_deinit();
 		return -1;
 	}
@@ -827,15 +779,11 @@ void hook_deinit(void)
 	free(hooks);
 	hooks = NULL;
 	n_hooks = 0;
-	free(queue);
-	queue = NULL;
-	n_queue = cap_queue = 0;
-	if (ev_flush != NULL)
-		event_free(ev_flush);
-	ev_flush = NULL;
 }
 
-void hook_metrics(struct metrics_out *o)
+/* nodegate_hooks_total{hook,result} for every hook configured since the start (a
+ * status_metrics writer). */
+static void hook_metrics(struct metrics_out *o)
 {
 	metrics_outf(o, "# HELP nodegate_hooks_total remediation hook runs by result: ok, failed "
 	                "(exit status not 0, a signal, or not started), timeout (killed past its "

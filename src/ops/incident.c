@@ -1,10 +1,10 @@
 /* Incidents: the decisions (pure), the in-memory history that the APIs and the page read,
  * and the glue that feeds them from the bus and writes them through to the store.
  *
- *   bus_emit ──► on_bus (queue the event; the routing view is refreshed after the handlers)
- *                  └─► eval_cb, next loop turn: incident_on_event per event,
- *                                               incident_on_status per judged pool
- *                                                  └─► store_put_* (writer thread)
+ *   bus_emit ──► (next loop turn, bus phase incidents) on_bus: incident_on_event per event
+ *                  └─► on_round_done: incident_on_status per judged pool
+ *                         └─► store_put_* (writer thread); tell ──► watchers (alerts), and
+ *                                                         bus_post ──► hooks, next round
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,16 +12,15 @@
 #include <string.h>
 #include <time.h>
 
-#include <event2/event.h>
 #include <jansson.h>
 
 #include "clock.h"
 #include "bus.h"
 #include "ops/incident.h"
-#include "health/monitor.h"
+#include "health/poolstat.h"
 #include "registry.h"
 #include "stats.h"
-#include "ops/status.h"
+#include "ops/redact.h"
 #include "ops/store.h"
 
 #define DAY_MS    (24LL * 3600 * 1000)
@@ -66,11 +65,24 @@ void incident_unwatch_all(void)
 	n_watchers = 0;
 }
 
+/* Watchers now; the bus's deferred subscribers (hooks) on the next round. */
 static void tell(enum incident_change what, const struct incident *inc,
                  const struct incident_entry *e)
 {
+	static const enum notify_event events[IC_COUNT] = {
+	    [IC_OPEN] = NOTIFY_INCIDENT_OPEN,
+	    [IC_UPDATE] = NOTIFY_INCIDENT_UPDATE,
+	    [IC_RESOLVED] = NOTIFY_INCIDENT_RESOLVED,
+	};
+	struct bus_event ev = {.topic = BUS_INCIDENT,
+	                       .pool = inc->pool,
+	                       .incident = inc->id,
+	                       .change = events[what],
+	                       .text = e != NULL ? e->text : inc->title};
+
 	for (size_t i = 0; i < n_watchers; i++)
 		watchers[i].fn(what, inc, e, watchers[i].arg);
+	bus_post(&ev);
 }
 
 const char *const incident_step_names[STEP_COUNT] = {
@@ -392,6 +404,10 @@ static void event_line(char *dst, size_t cap, const char *backend, const struct 
 		     admin_state_names[he->admin_from], admin_state_names[he->admin_to],
 		     he->reason);
 		break;
+	case HE_WEIGHT:
+		line(dst, cap, "backend %s: weight %u -> %u (%s)", backend, he->weight_from,
+		     he->weight_to, he->reason);
+		break;
 	default:
 		line(dst, cap, "backend %s: %s -> %s (%s)%s", backend, health_state_names[he->from],
 		     health_state_names[he->to], he->reason, he->in_grace ? " [sync grace]" : "");
@@ -419,6 +435,12 @@ void incident_on_event(const char *pool, const char *backend, const struct healt
 	if (he->kind >= HE_COUNT || he->from >= HS_COUNT || he->to >= HS_COUNT ||
 	    he->admin_from >= ADMIN_COUNT || he->admin_to >= ADMIN_COUNT)
 		return;
+	if (he->kind == HE_WEIGHT) { /* a line in the open incident, if any: never a cause */
+		event_line(text, sizeof(text), backend, he);
+		if (in != NULL)
+			add_entry(in, ENTRY_ADMIN, text, at);
+		return;
+	}
 	event_cause(cause, sizeof(cause), backend, he);
 	if (t != NULL)
 		snprintf(t->cause, sizeof(t->cause), "%s", cause);
@@ -486,14 +508,6 @@ void incident_on_status(const char *pool, int status, int64_t now)
 		return;
 	raise_severity(in, status);
 	span_set(in, status >= PS_PARTIAL_OUTAGE, now);
-}
-
-void incident_note(const char *pool, const char *text, int64_t now)
-{
-	struct inc *in = open_auto(pool);
-
-	if (in != NULL)
-		add_entry(in, ENTRY_ADMIN, text, now);
 }
 
 int64_t incident_open_manual(const struct incident_manual *m, int64_t now)
@@ -643,8 +657,8 @@ static json_t *json_text(const char *raw)
 {
 	char s[INCIDENT_TEXT_MAX];
 
-	status_public_text(raw, s, sizeof(s)); /* the APIs and the page are public */
-	return status_json_text(s);
+	redact_public(raw, s, sizeof(s)); /* the APIs and the page are public */
+	return redact_json_text(s);
 }
 
 json_t *incident_entry_json(const struct incident_entry *e)
@@ -698,37 +712,12 @@ json_t *incident_json(const struct incident *inc)
 
 /* ---- the glue: bus, loop, store ----------------------------------------------------------- */
 
-struct pending {
-	char pool[sizeof(((struct incident *)0)->pool)];
-	char backend[80];
-	struct health_event he;
-	int64_t at; /* wall clock of he.at */
-};
-
-static struct pending *pend;
-static size_t n_pend, cap_pend;
-static struct event *ev_eval;
-
 static const struct pool *pool_named(const char *name)
 {
 	for (size_t i = 0; i < registry.n_pools; i++)
 		if (same_pool(registry.pools[i]->name, name))
 			return registry.pools[i];
 	return NULL;
-}
-
-/* Whether every member has had its first verdict: before, the status would be a guess. */
-static bool judged(const struct pool *p)
-{
-	for (size_t i = 0; i < p->n_members; i++)
-		if (p->members[i]->node->health.state == HS_CHECKING)
-			return false;
-	return p->n_members > 0;
-}
-
-static int status_now(const struct pool *p)
-{
-	return p != NULL && judged(p) ? (int)status_of_pool(p) : -1;
 }
 
 /* Automatic incidents of pools a reload removed cannot resolve by themselves. */
@@ -747,16 +736,13 @@ static void resolve_orphans(int64_t now)
 	}
 }
 
-static void eval_cb(evutil_socket_t fd, short what, void *arg)
+/* After a round of events (and after a reload, bus_wake): every judged pool's status. */
+static void on_round_done(void *arg)
 {
 	int64_t now = clock_wall();
 
-	for (size_t i = 0; i < n_pend; i++)
-		incident_on_event(pend[i].pool, pend[i].backend, &pend[i].he,
-		                  status_now(pool_named(pend[i].pool)), pend[i].at);
-	n_pend = 0;
 	for (size_t i = 0; i < registry.n_pools; i++) {
-		int st = status_now(registry.pools[i]);
+		int st = poolstat_known(registry.pools[i]);
 
 		if (st >= 0)
 			incident_on_status(registry.pools[i]->name, st, now);
@@ -766,35 +752,19 @@ static void eval_cb(evutil_socket_t fd, short what, void *arg)
 
 void incident_poke(void)
 {
-	if (ev_eval != NULL)
-		event_active(ev_eval, EV_TIMEOUT, 0);
+	bus_wake();
 }
 
-/* The routing view (routable, weight) is refreshed after the handlers run: the pools are
- * judged on the next loop turn, with every event of this one queued. */
+/* A round of the bus (BUS_PHASE_INCIDENTS), on the loop turn after the events: the routing
+ * view (routable, weight) the pool's status reads is refreshed by then. */
 static void on_bus(const struct bus_event *ev, void *arg)
 {
-	struct pending *p;
 	uint64_t mono = clock_now();
+	int64_t at = clock_wall() - (int64_t)(mono > ev->he.at ? mono - ev->he.at : 0);
 
-	if (n_pend == cap_pend) {
-		size_t cap = cap_pend ? cap_pend * 2 : 16;
-
-		p = realloc(pend, cap * sizeof(*p));
-		if (p == NULL) {
-			log_warn("incidents: out of memory: event of backend %s dropped",
-			         ev->backend);
-			return;
-		}
-		pend = p;
-		cap_pend = cap;
-	}
-	p = &pend[n_pend++];
-	snprintf(p->pool, sizeof(p->pool), "%s", ev->pool != NULL ? ev->pool : "");
-	snprintf(p->backend, sizeof(p->backend), "%s", ev->backend);
-	p->he = ev->he;
-	p->at = clock_wall() - (int64_t)(mono > ev->he.at ? mono - ev->he.at : 0);
-	incident_poke();
+	if (ev->topic != BUS_HEALTH)
+		return;
+	incident_on_event(ev->pool, ev->backend, &ev->he, poolstat_known(pool_named(ev->pool)), at);
 }
 
 /* ---- loading ------------------------------------------------------------------------------- */
@@ -847,8 +817,8 @@ int incident_init(const char *state_dir, char *err, size_t errlen)
 	history_trim(now);
 	if (store_last_id() > last_id)
 		last_id = store_last_id();
-	ev_eval = event_new(registry.base, -1, 0, eval_cb, NULL);
-	if (ev_eval == NULL || bus_subscribe(on_bus, NULL) < 0) {
+	if (bus_subscribe_deferred(registry.base, BUS_PHASE_INCIDENTS, on_bus, on_round_done,
+	                           NULL) < 0) {
 		snprintf(err, errlen, "incidents: cannot subscribe to the bus");
 		goto fail;
 	}
@@ -865,11 +835,5 @@ fail:
 void incident_deinit(void)
 {
 	store_close();
-	if (ev_eval != NULL)
-		event_free(ev_eval);
-	ev_eval = NULL;
-	free(pend);
-	pend = NULL;
-	n_pend = cap_pend = 0;
 	incident_reset();
 }

@@ -16,7 +16,7 @@
 #include "clock.h"
 #include "ops/incident.h"
 #include "log.h"
-#include "health/monitor.h"
+#include "health/poolstat.h"
 #include "ops/page.h"
 #include "ops/redact.h"
 #include "registry.h"
@@ -513,7 +513,10 @@ static void write_node(struct out *o, const struct backend *b, const struct ctx 
 
 static void write_pool(struct out *o, const struct pool *p, const struct ctx *c)
 {
-	enum pool_status s = status_of_pool(p);
+	struct pool_view v;
+
+	poolstat_view(p, &v);
+	enum pool_status s = poolstat_status_of(&v);
 
 	outf(o, "<section class=\"card pool s-%s\" data-status=\"%s\" data-pool=\"",
 	     pool_status_names[s], pool_status_names[s]);
@@ -523,13 +526,12 @@ static void write_pool(struct out *o, const struct pool *p, const struct ctx *c)
 	outf(o,
 	     "</h3> <span class=\"badge\"><span aria-hidden=\"true\">%s</span> %s</span></div>"
 	     "<p class=\"meta\">%zu of %zu node%s in rotation</p>",
-	     words[s].icon, words[s].word, monitor_count_up(p), p->n_members,
-	     p->n_members == 1 ? "" : "s");
-	if (p->in_panic)
+	     words[s].icon, words[s].word, v.up, p->n_members, p->n_members == 1 ? "" : "s");
+	if (poolstat_in_panic(p))
 		outf(o,
 		     "<p class=\"panic\"><strong>Panic:</strong> too few healthy nodes (%zu in "
 		     "rotation, %llu wanted): serving from the least bad.</p>",
-		     monitor_count_up(p), (unsigned long long)p->conf.min_up);
+		     v.up, (unsigned long long)p->conf.min_up);
 	write_bar(o, p->name, c);
 	outs(o, "<ul class=\"nodes\">");
 	for (size_t i = 0; i < p->n_members; i++)
@@ -764,7 +766,7 @@ static enum pool_status overall(size_t *affected)
 
 	*affected = 0;
 	for (size_t i = 0; i < registry.n_pools; i++) {
-		enum pool_status s = status_of_pool(registry.pools[i]);
+		enum pool_status s = poolstat_status(registry.pools[i]);
 
 		*affected += s != PS_OPERATIONAL;
 		worst = s > worst ? s : worst;

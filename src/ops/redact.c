@@ -2,14 +2,18 @@
  * public APIs has every configured backend address (traffic and probe, IP or host name,
  * with its port) and anything else that looks like an address replaced. */
 #include <stdbool.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <string.h>
+
+#include <jansson.h>
 
 #include "util.h"
 #include "ops/redact.h"
 #include "registry.h"
 
-#define HIDDEN "(address hidden)"
+#define HIDDEN    "(address hidden)"
+#define TITLE_MAX 512 /* bytes of a title that is not UTF-8, kept as ASCII */
 
 /* Whether C may be part of a host name or an address next to a match. */
 static bool host_char(char c)
@@ -140,4 +144,27 @@ void redact_text(char *text, size_t cap)
 
 		p = n > 0 ? put_hidden(text, cap, p, n) : p + 1;
 	}
+}
+
+json_t *redact_json_text(const char *s)
+{
+	char buf[TITLE_MAX];
+	json_t *j = json_string(s);
+	size_t i;
+
+	if (j != NULL)
+		return j;
+	for (i = 0; s[i] != '\0' && i + 1 < sizeof(buf); i++)
+		buf[i] = (unsigned char)s[i] < 0x80 ? s[i] : '?';
+	buf[i] = '\0';
+	return json_string(buf);
+}
+
+void redact_public(const char *in, char *out, size_t len)
+{
+	const struct conf *c = registry.conf;
+
+	snprintf(out, len, "%s", in);
+	if (c == NULL || !c->status.public_backend_details)
+		redact_text(out, len);
 }

@@ -16,12 +16,10 @@
 
 #include "util.h"
 #include "clock.h"
-#include "ops/alert.h" /* nodegate_alerts_total (alert.c) */
 #include "health/check.h"
-#include "ops/hook.h" /* nodegate_hooks_total */
 #include "log.h"
 #include "metrics.h"
-#include "health/monitor.h"
+#include "health/poolstat.h"
 #include "registry.h"
 #include "stats.h"
 #include "ops/incident.h"
@@ -33,34 +31,15 @@
 #define MAX_HEAD     8192 /* request head bytes */
 #define MAX_BODY     4096 /* request body bytes (GET and HEAD send none) */
 #define BACKLOG      128
-#define TITLE_MAX    512                     /* bytes of a title that is not UTF-8, kept as ASCII */
 #define REASON_MAX   (2 * HEALTH_REASON_MAX) /* a reason with its addresses hidden */
 
 #define TEXT    "text/plain; charset=utf-8"
 #define PROM    "text/plain; version=0.0.4; charset=utf-8"
 #define JSON_CT "application/json"
 
-const char *const pool_status_names[PS_COUNT] = {
-    [PS_OPERATIONAL] = "operational",
-    [PS_DEGRADED] = "degraded",
-    [PS_PARTIAL_OUTAGE] = "partial_outage",
-    [PS_MAJOR_OUTAGE] = "major_outage",
-};
-
 static struct evhttp *http;
 static struct evhttp_bound_socket *bound;
 static struct conf_addr bound_addr; /* where BOUND listens */
-
-enum pool_status status_of_pool(const struct pool *p)
-{
-	size_t up = monitor_count_up(p);
-
-	if (!pool_can_pick(p, NULL, 0))
-		return PS_MAJOR_OUTAGE;
-	if (up == p->n_members)
-		return PS_OPERATIONAL;
-	return up > 0 && up >= p->conf.min_up ? PS_DEGRADED : PS_PARTIAL_OUTAGE;
-}
 
 /* ---- replies --------------------------------------------------------------------------- */
 
@@ -276,12 +255,12 @@ static void write_pools(struct metrics_out *o)
 	for (size_t i = 0; i < registry.n_pools; i++) {
 		metrics_outf(o, "nodegate_pool_panic{pool=\"");
 		metrics_out_label(o, registry.pools[i]->name);
-		metrics_outf(o, "\"} %d\n", registry.pools[i]->in_panic);
+		metrics_outf(o, "\"} %d\n", poolstat_in_panic(registry.pools[i]));
 	}
 	family(o, "nodegate_pool_status", "gauge",
 	       "1 for the pool's status as the status page shows it, 0 for the others");
 	for (size_t i = 0; i < registry.n_pools; i++) {
-		enum pool_status cur = status_of_pool(registry.pools[i]);
+		enum pool_status cur = poolstat_status(registry.pools[i]);
 
 		for (size_t s = 0; s < PS_COUNT; s++) {
 			metrics_outf(o, "nodegate_pool_status{pool=\"");
@@ -384,6 +363,20 @@ static void write_client_limits(struct metrics_out *o)
 	}
 }
 
+static status_metrics_fn writers[STATUS_MAX_METRICS];
+static size_t n_writers;
+
+int status_metrics(status_metrics_fn fn)
+{
+	for (size_t i = 0; i < n_writers; i++)
+		if (writers[i] == fn)
+			return 0;
+	if (n_writers == STATUS_MAX_METRICS)
+		return -1;
+	writers[n_writers++] = fn;
+	return 0;
+}
+
 static void get_metrics(struct evhttp_request *req)
 {
 	struct metrics_out o = {.b = evhttp_request_get_output_buffer(req)};
@@ -399,8 +392,8 @@ static void get_metrics(struct evhttp_request *req)
 	write_retries(&o);
 	write_pool_counters(&o);
 	write_client_limits(&o);
-	alert_metrics(&o); /* alert.c: nodegate_alerts_total{channel,result} */
-	hook_metrics(&o);  /* hook.c: nodegate_hooks_total{hook,result} */
+	for (size_t i = 0; i < n_writers; i++)
+		writers[i](&o); /* nodegate_alerts_total (alert.c), nodegate_hooks_total (hook.c) */
 	if (metrics_write(o.b) < 0 || o.rc < 0) {
 		reply_oom(req);
 		return;
@@ -431,41 +424,18 @@ static void iso_time(const struct clocks *c, uint64_t mono_ms, char *buf, size_t
 	incident_iso(c->wall_ms - ((int64_t)c->mono_ms - (int64_t)mono_ms), buf, len);
 }
 
-json_t *status_json_text(const char *s)
-{
-	char buf[TITLE_MAX];
-	json_t *j = json_string(s);
-	size_t i;
-
-	if (j != NULL)
-		return j;
-	for (i = 0; s[i] != '\0' && i + 1 < sizeof(buf); i++)
-		buf[i] = (unsigned char)s[i] < 0x80 ? s[i] : '?';
-	buf[i] = '\0';
-	return json_string(buf);
-}
-
-void status_public_text(const char *in, char *out, size_t len)
-{
-	const struct conf *c = registry.conf;
-
-	snprintf(out, len, "%s", in);
-	if (c == NULL || !c->status.public_backend_details)
-		redact_text(out, len);
-}
-
 static json_t *backend_json(const struct backend *b, const struct clocks *now, bool details)
 {
 	char since[64], addr[300], reason[REASON_MAX];
 	json_t *j;
 
 	iso_time(now, b->node->health.since, since, sizeof(since));
-	status_public_text(b->node->health.reason, reason, sizeof(reason));
+	redact_public(b->node->health.reason, reason, sizeof(reason));
 	j = json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:I, s:b}", "name", b->name, "state",
 	              health_state_names[b->node->health.state], "admin",
 	              admin_state_names[b->node->health.admin], "verdict",
 	              verdict_names[b->node->health.last_verdict], "reason",
-	              status_json_text(reason), "since", since, "weight",
+	              redact_json_text(reason), "since", since, "weight",
 	              (json_int_t)b->node->weight, "routable", b->node->routable);
 	if (j == NULL || !details)
 		return j;
@@ -473,7 +443,7 @@ static json_t *backend_json(const struct backend *b, const struct clocks *now, b
 	if (json_object_set_new(j, "address", json_string(addr)) < 0 ||
 	    (b->node->ledgers_known &&
 	     json_object_set_new(j, "complete_ledgers",
-	                         status_json_text(b->node->metrics.complete_ledgers)) < 0)) {
+	                         redact_json_text(b->node->metrics.complete_ledgers)) < 0)) {
 		json_decref(j);
 		return NULL;
 	}
@@ -490,10 +460,13 @@ static json_t *pool_json(const struct pool *p, const struct clocks *now, bool de
 			json_decref(backends);
 			return NULL;
 		}
+	struct pool_view v;
+
+	poolstat_view(p, &v);
 	return json_pack("{s:s, s:s, s:b, s:I, s:I, s:o}", "name", p->name, "status",
-	                 pool_status_names[status_of_pool(p)], "panic", p->in_panic, "up",
-	                 (json_int_t)monitor_count_up(p), "min_up", (json_int_t)p->conf.min_up,
-	                 "backends", backends);
+	                 pool_status_names[poolstat_status_of(&v)], "panic", poolstat_in_panic(p),
+	                 "up", (json_int_t)v.up, "min_up", (json_int_t)p->conf.min_up, "backends",
+	                 backends);
 }
 
 static int dump_cb(const char *buf, size_t size, void *data)
@@ -527,7 +500,7 @@ static void get_api_status(struct evhttp_request *req)
 	if (incidents != NULL)
 		incident_foreach(STATUS_INCIDENTS, add_incident, incidents);
 	root = json_pack("{s:o, s:s, s:o, s:o*}", "title",
-	                 status_json_text(st->title ? st->title : ""), "time", at, "pools", pools,
+	                 redact_json_text(st->title ? st->title : ""), "time", at, "pools", pools,
 	                 "incidents", incidents);
 	if (root == NULL || json_dump_callback(root, dump_cb, out, JSON_COMPACT) < 0 ||
 	    evbuffer_add(out, "\n", 1) < 0) {

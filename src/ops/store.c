@@ -20,7 +20,7 @@
 
 #include "registry.h"
 #include "stats.h"
-#include "ops/status.h"
+#include "health/poolstat.h"
 #include "ops/store.h"
 
 #define BUSY_TIMEOUT_MS 5000
@@ -29,7 +29,6 @@
 #define ERR_CAP         256 /* the last SQLite error, for the loop to log */
 /* Tests only: the writer sleeps this many ms before each batch, as on a slow disk, so that
  * a test can kill -9 nodegate while writes are queued and see which answers were sent. */
-#define DELAY_ENV "NODEGATE_TEST_STORE_DELAY_MS"
 
 /* ---- the queue ------------------------------------------------------------------------- */
 
@@ -153,7 +152,7 @@ static struct {
 	uint64_t errors;   /* failed writes not yet counted in stats */
 	char err[ERR_CAP]; /* the last failure, not yet logged */
 	int efd;           /* eventfd: the writer wakes the loop */
-	unsigned delay_ms; /* a slow disk, for the tests (DELAY_ENV) */
+	uint64_t delay_ms; /* a slow disk, for the tests (store_test_delay); under mu */
 	struct event *ev_done;
 } st = {.db_mu = PTHREAD_MUTEX_INITIALIZER,
         .mu = PTHREAD_MUTEX_INITIALIZER,
@@ -344,10 +343,8 @@ static void batch_done(const struct op *ops, size_t n)
 
 static void *writer_main(void *arg)
 {
-	struct timespec delay = {.tv_sec = st.delay_ms / 1000,
-	                         .tv_nsec = (long)(st.delay_ms % 1000) * 1000000};
-
 	for (;;) {
+		uint64_t delay_ms;
 		size_t n = 0;
 
 		pthread_mutex_lock(&st.mu);
@@ -362,9 +359,12 @@ static void *writer_main(void *arg)
 			st.head = (st.head + 1) % STORE_QUEUE_MAX;
 			st.n--;
 		}
+		delay_ms = st.delay_ms;
 		pthread_mutex_unlock(&st.mu);
-		if (st.delay_ms > 0)
-			nanosleep(&delay, NULL);
+		if (delay_ms > 0)
+			nanosleep(&(struct timespec){.tv_sec = (time_t)(delay_ms / 1000),
+			                             .tv_nsec = (long)(delay_ms % 1000) * 1000000},
+			          NULL);
 		run_batch(st.batch, n);
 		batch_done(st.batch, n);
 	}
@@ -651,8 +651,6 @@ int store_open(const char *state_dir, int64_t now, char *err, size_t errlen)
 	if (make_dir(state_dir, err, errlen) < 0)
 		return -1;
 	snprintf(path, sizeof(path), "%s/%s", state_dir, STORE_FILE);
-	st.delay_ms =
-	    getenv(DELAY_ENV) != NULL ? (unsigned)strtoul(getenv(DELAY_ENV), NULL, 10) : 0;
 	if (db_setup(path, now, err, errlen) < 0 || start_writer(err, errlen) < 0) {
 		release();
 		return -1;
@@ -661,9 +659,20 @@ int store_open(const char *state_dir, int64_t now, char *err, size_t errlen)
 	st.stopping = st.failed = st.dropped = false;
 	st.open = true;
 	log_info("store: %s (WAL, synchronous=FULL)", path);
-	if (st.delay_ms > 0)
-		log_warn("store: %s: every write waits %ums (tests only)", DELAY_ENV, st.delay_ms);
 	return 0;
+}
+
+void store_set_test_delay(uint64_t ms)
+{
+	if (!st.open)
+		return;
+	pthread_mutex_lock(&st.mu);
+	bool changed = st.delay_ms != ms;
+	st.delay_ms = ms;
+	pthread_mutex_unlock(&st.mu);
+	if (changed && ms > 0)
+		log_warn("store: store_test_delay: every write waits %llums (tests only)",
+		         (unsigned long long)ms);
 }
 
 void store_close(void)

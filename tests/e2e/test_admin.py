@@ -17,15 +17,16 @@ TOKEN = "admin-test-token-0123456789"
 # helpers (test_incidents.py uses them too)
 
 
-def admin_gate(h, backends, sp, token=TOKEN, pool=None, status=None, env=None, **kw):
+def admin_gate(h, backends, sp, token=TOKEN, pool=None, status=None, env=None, glob=None,
+               **kw):
     """A gate with a [status] section on SP whose admin token is TOKEN (None: no token file),
-    its state in h.dir/state; ENV for the process."""
+    its state in h.dir/state, GLOB more [nodegate] options; ENV for the process."""
     st = dict(status or {})
     if token is not None:
         path = h.dir / "admin.token"
         path.write_text(f"{token}\n")
         st.setdefault("admin_token_file", path)
-    ini = h.gate_ini(backends, pool=pool, glob={"state_dir": h.dir / "state"},
+    ini = h.gate_ini(backends, pool=pool, glob={"state_dir": h.dir / "state", **(glob or {})},
                      extra=[status_section(sp, **st)], **kw)
     return h.gate(ini, env=env)
 

@@ -15,19 +15,18 @@ from harness import free_port, wait_for
 from test_admin import admin, admin_gate, call, entry_texts, incidents, restart
 from test_health import be, check_keys, log_lines, rippled_sim, set_health, wait_transition, wait_up
 
-DELAY_ENV = "NODEGATE_TEST_STORE_DELAY_MS"
-DELAY_MS = 200  # the writer's sleep before each batch in the kill -9 test
+DELAY_MS = 200  # the writer's sleep before each batch in the kill -9 test (store_test_delay)
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 # ---------------------------------------------------------------------------------------
 # helpers
 
 
-def rippled_gate(h, certs, sp, names=("n1", "n2", "n3"), env=None, **pool):
+def rippled_gate(h, certs, sp, names=("n1", "n2", "n3"), env=None, glob=None, **pool):
     """Rippled nodes probed every 50ms, readmitted after two healthy probes, no slow start."""
     sims = {n: rippled_sim(h, certs, n) for n in names}
     keys = check_keys("50ms", rise=2, readmit_after="100ms", slow_start="0", **pool)
-    g = admin_gate(h, [be(s) for s in sims.values()], sp, pool=keys, env=env)
+    g = admin_gate(h, [be(s) for s in sims.values()], sp, pool=keys, env=env, glob=glob)
     wait_up(g, list(sims))
     return g, sims
 
@@ -106,13 +105,12 @@ def test_incident_opens_collects_its_timeline_takes_updates_resolves_and_survive
 
 def test_kill_9_right_after_acknowledged_writes_keeps_them(h, certs):
     """An answer (201, 200) is sent only once SQLite has the write on disk. The writer is
-    slowed down as on a slow disk (NODEGATE_TEST_STORE_DELAY_MS), so each answer visibly
+    slowed down as on a slow disk ([nodegate] store_test_delay), so each answer visibly
     waits for its commit, and a kill -9 right after the last answer would lose it if it did
     not. A kill -9 in the middle of writing loses at most what was not answered yet, and
     leaves a database that opens."""
-    env = {DELAY_ENV: str(DELAY_MS)}
     sp = free_port()
-    g, sims = rippled_gate(h, certs, sp, env=env)
+    g, sims = rippled_gate(h, certs, sp, glob={"store_test_delay": f"{DELAY_MS}ms"})
     mark = log_lines(g)
     set_health(sims["n2"], "critical")
     wait_transition(g, "n2", "down", after=mark)
@@ -132,7 +130,7 @@ def test_kill_9_right_after_acknowledged_writes_keeps_them(h, certs):
             sent.append((status, msg))
         if rnd == 1:
             admin(sp, "n3", "drain")
-        g = restart(h, g, kill=True, env=env)
+        g = restart(h, g, kill=True)
         assert stored_updates() == sent, f"round {rnd}"
     assert "backend n3: admin none -> drain (restored from state_dir)" in g.stderr()
 
@@ -141,7 +139,7 @@ def test_kill_9_right_after_acknowledged_writes_keeps_them(h, certs):
         pending = pool.submit(call, sp, "POST", f"/api/incidents/{inc['id']}/updates",
                               {"status": "monitoring", "message": "never answered"})
         time.sleep(DELAY_MS / 1000 / 4)
-        g = restart(h, g, kill=True, env=env)
+        g = restart(h, g, kill=True)
         try:
             answer = pending.result()[0]
         except OSError:

@@ -14,7 +14,7 @@
 
 #include "ops/alert.h"
 #include "health/health.h"
-#include "ops/status.h"
+#include "health/poolstat.h"
 
 #define ALL    ((1u << NOTIFY_COUNT) - 1)
 #define BIT(e) (1u << (e))

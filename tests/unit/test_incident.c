@@ -13,7 +13,7 @@
 
 #include "health/health.h"
 #include "ops/incident.h"
-#include "ops/status.h"
+#include "health/poolstat.h"
 
 #define S(x) ((int64_t)(x)*1000)
 
@@ -82,6 +82,26 @@ static int teardown(void **state)
 {
 	incident_reset();
 	return 0;
+}
+
+/* A weight change: a line in the open incident only, never one that opens, never a cause. */
+static void test_weight_change_is_a_line_of_the_open_incident(void **state)
+{
+	struct health_event w = {.kind = HE_WEIGHT, .from = HS_UP, .to = HS_UP, .weight_to = 0};
+	struct collected c;
+
+	w.weight_from = 10;
+	snprintf(w.reason, sizeof(w.reason), "admin API");
+	step("n1", w, PS_OPERATIONAL); /* nothing open: nothing to say */
+	assert_int_equal(all(0).n, 0);
+	step("n2", ev(HS_UP, HS_DOWN, "peers 0"), PS_DEGRADED);
+	incident_on_event("rpc", "n1", &w, PS_DEGRADED, now);
+	c = all(0);
+	assert_int_equal(c.n, 1);
+	const struct incident *inc = incident_get(c.ids[0]);
+	assert_string_equal(inc->title, "rpc: degraded (n2 down: peers 0)");
+	assert_int_equal(last_entry(inc)->kind, ENTRY_ADMIN);
+	assert_string_equal(last_entry(inc)->text, "backend n1: weight 10 -> 0 (admin API)");
 }
 
 /* ---- the pure decisions -------------------------------------------------------------------- */
@@ -456,6 +476,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_long_reasons_are_cut_on_a_character_boundary,
 	                                    setup, teardown),
 	    cmocka_unit_test(test_iso_times),
+	    cmocka_unit_test_setup_teardown(test_weight_change_is_a_line_of_the_open_incident,
+	                                    setup, teardown),
 	};
 	log_level_current = LOGL_ERROR; /* "incident N opened" lines are not the test's output */
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,59 @@
+/* The types of incidents (types only, as haproxy's *-t.h): what incident.c keeps, store.c
+ * writes and reads back, and alerts and hooks are told. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum update_status {
+	UPD_INVESTIGATING = 0,
+	UPD_IDENTIFIED,
+	UPD_MONITORING,
+	UPD_RESOLVED,
+	UPD_COUNT
+};
+extern const char *const update_status_names[UPD_COUNT];
+
+enum entry_kind {
+	ENTRY_OPEN = 0,   /* the incident opened (automatic or manual) */
+	ENTRY_TRANSITION, /* a backend of the pool changed state */
+	ENTRY_UPDATE,     /* an ops update */
+	ENTRY_ADMIN,      /* drain, maint, ready, weight */
+	ENTRY_RESOLVE,    /* the pool is operational again (or ops resolved it) */
+	ENTRY_ACTION,     /* what automation did: an alert delivered or dropped, a hook's outcome */
+	ENTRY_COUNT
+};
+extern const char *const entry_kind_names[ENTRY_COUNT];
+
+#define INCIDENT_TEXT_MAX 512
+
+struct incident_entry {
+	int64_t at; /* wall clock, Unix milliseconds */
+	enum entry_kind kind;
+	enum update_status status;    /* ENTRY_UPDATE */
+	int64_t eta;                  /* ENTRY_UPDATE: expected recovery (0: none given) */
+	int64_t next_update;          /* ENTRY_UPDATE: next update by (0: none given) */
+	char text[INCIDENT_TEXT_MAX]; /* one line: "backend n2: up -> down (peers 0)" or the message
+	                               */
+};
+
+struct incident {
+	int64_t id;
+	char pool[64]; /* "" for a manual incident about everything */
+	char title[160];
+	int severity;              /* enum pool_status (health/poolstat.h): the worst seen */
+	bool manual;               /* opened by ops (e.g. planned maintenance) */
+	int64_t started, resolved; /* Unix ms; resolved 0 while open */
+	int64_t planned_start, planned_end;   /* manual maintenance window, 0 when not planned */
+	const struct incident_entry *entries; /* oldest first */
+	size_t n_entries;
+};
+
+/* What happened to an incident, for alerts and hooks. */
+enum incident_change {
+	IC_OPEN = 0, /* it opened: E is its first line */
+	IC_UPDATE,   /* it got worse (E NULL: see severity) or ops posted an update (E) */
+	IC_RESOLVED, /* it resolved: E is the resolve line */
+	IC_COUNT
+};
+extern const char *const incident_change_names[IC_COUNT];
