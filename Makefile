@@ -24,22 +24,29 @@ FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 # What each test program links from src/ (src/X.c is X): the module it tests and the
 # modules whose functions that one calls, nothing else. When a link fails after a module
 # is split or moved, `make BUILD=... all && /usr/bin/python3 tests/linkdeps.py BUILD`
-# prints the lists the built objects need. (The include cycle in ops/ ties alert, hook
-# and incident to one set.)
-UNIT_test_alert    := bus clock conf health/check health/curlev health/health health/monitor \
-                      log metrics ops/alert ops/hook ops/incident ops/redact ops/status \
-                      ops/store proxy/backend proxy/budget proxy/limit proxy/ranges \
-                      proxy/route proxy/rpc registry stats
+# prints the lists the built objects need.
+UNIT_test_alert    := bus clock conf health/check health/curlev health/health \
+                      health/poolstat log metrics ops/alert ops/incident ops/redact \
+                      ops/status ops/store proxy/backend proxy/budget proxy/limit \
+                      proxy/ranges proxy/route proxy/rpc registry stats
 UNIT_test_backend  := conf health/health log proxy/backend proxy/budget proxy/limit \
                       proxy/ranges proxy/route
 UNIT_test_budget   := proxy/budget
+UNIT_test_bus      := bus stats
 UNIT_test_conf     := conf log proxy/limit
 UNIT_test_health   := health/health proxy/ranges proxy/rpc
-UNIT_test_hook     := $(UNIT_test_alert)
+UNIT_test_hook     := bus clock conf health/check health/curlev health/health \
+                      health/poolstat log metrics ops/hook ops/incident ops/redact \
+                      ops/status ops/store proxy/backend proxy/budget proxy/limit \
+                      proxy/ranges proxy/route proxy/rpc registry stats
 UNIT_test_http     := proxy/http
-UNIT_test_incident := $(UNIT_test_alert)
+UNIT_test_incident := bus clock conf health/health health/poolstat log ops/incident \
+                      ops/redact ops/store proxy/backend proxy/budget proxy/limit \
+                      proxy/ranges proxy/route registry stats
 UNIT_test_limit    := proxy/limit
 UNIT_test_metrics  := metrics proxy/rpc
+UNIT_test_poolstat := conf health/poolstat log proxy/backend proxy/budget proxy/limit \
+                      proxy/ranges proxy/route registry
 UNIT_test_ranges   := proxy/ranges
 UNIT_test_route    := conf log proxy/backend proxy/budget proxy/limit proxy/ranges proxy/route
 UNIT_test_rpc      := proxy/rpc
@@ -114,8 +121,9 @@ e2e: all ## run the end-to-end tests (pytest, real processes on loopback)
 layers: ## check the layering rules of src/ and include/ from their #include lines
 	$(Q)/usr/bin/python3 tests/layers.py
 
-test: deps ## install what is missing, build, run every test (unit and end-to-end)
+test: deps ## install what is missing, build, run every test (layering, unit and end-to-end)
 	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(MAKE) --no-print-directory layers
 	$(Q)$(MAKE) --no-print-directory unit
 	$(Q)$(MAKE) --no-print-directory e2e
 

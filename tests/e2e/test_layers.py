@@ -81,7 +81,6 @@ def test_injected_cycle(real_copy):
                for l in out), out
 
 
-@pytest.mark.skip(reason="enabled when the restructuring lands")
 def test_real_tree_follows_the_rules():
     code, out = layers(REPO)
     assert code == 0, "\n".join(out)
