@@ -223,7 +223,7 @@ static int run(const char *path)
 		log_error("state_dir %s: %s", c->global.state_dir, err);
 		goto fail;
 	}
-	/* alert.c and hook.c: after incidents, so that they see each bus event after them */
+	/* alert.c and hook.c: the bus hands them each event after incidents (its phases) */
 	if (alert_init(registry.base) != 0 || hook_init(registry.base) != 0) {
 		log_error("cannot start the alert channels and hooks");
 		goto fail;

@@ -11,6 +11,7 @@
  *  ▼
  *  dispatch ─► limits_admit (429) ─► pick_next ─► upstream_get         (dispatch.c)
  *  ▲  │                                  ▲ refused connect: the next ──┘
+ *  │  │        pick_next reads the routing snapshot (route.c: pool_pick_need)
  *  │  ▼
  *  │  up_event_cb(CONNECTED) ─► send_request ─► pump_req_body (streamed bodies)
  *  │                                 │
