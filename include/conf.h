@@ -33,6 +33,14 @@ enum balance_algo {
 };
 extern const char *const balance_names[BALANCE_COUNT];
 
+/* What a WebSocket session does when its node dies or leaves rotation. */
+enum ws_failover {
+	WS_FAILOVER_RESUBSCRIBE = 0, /* go on on another node, subscriptions replayed */
+	WS_FAILOVER_CLOSE,           /* close 1001 (the node left rotation) or end (it died) */
+	WS_FAILOVER_COUNT
+};
+extern const char *const ws_failover_names[WS_FAILOVER_COUNT];
+
 struct conf_addr {
 	struct sockaddr_storage ss; /* resolved address (IPv4 or IPv6) */
 	socklen_t len;              /* 0 when unset */
@@ -136,6 +144,7 @@ struct conf_pool {
 	uint64_t response_timeout; /* from request sent to response head, and between reads */
 	uint64_t idle_timeout;     /* pooled keep-alive backend connections close after this */
 	uint64_t ws_drain_grace;   /* node out of rotation: its WebSocket sessions close after */
+	int ws_failover;           /* enum ws_failover: after the grace, or when the node dies */
 	uint64_t max_idle;         /* pooled keep-alive connections per backend */
 	uint64_t min_up;           /* fewer backends up than this: panic (least bad get traffic) */
 	bool panic;                /* route to the least bad in panic (no: 503 instead) */

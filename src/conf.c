@@ -50,6 +50,11 @@ const char *const balance_names[BALANCE_COUNT] = {
     [BALANCE_LEASTCONN] = "leastconn",
 };
 
+const char *const ws_failover_names[WS_FAILOVER_COUNT] = {
+    [WS_FAILOVER_RESUBSCRIBE] = "resubscribe",
+    [WS_FAILOVER_CLOSE] = "close",
+};
+
 const char *const check_type_names[CHECK_COUNT] = {
     [CHECK_RIPPLED] = "rippled",
     [CHECK_HTTP] = "http",
@@ -250,6 +255,8 @@ const struct conf_option conf_options[] = {
         "idle pooled connections close after this; keep it below the node's keep-alive"),
     NUM("pool", "ws_drain_grace", CONF_DURATION, P(ws_drain_grace), "5s", 0, MS_H,
         "WebSocket sessions on a node that left rotation close (1001) after this; 0: at once"),
+    ENUM("pool", "ws_failover", P(ws_failover), "resubscribe", ws_failover_names, WS_FAILOVER_COUNT,
+         RELOAD, "node dead or out after the grace: resubscribe (go on on another node) or close"),
     NUM("pool", "max_idle", CONF_UINT, P(max_idle), "1024", 0, 10000,
         "idle keep-alive connections kept per backend (enough for peak concurrency); 0: none"),
     NUM("pool", "min_up", CONF_UINT, P(min_up), "1", 0, 1000,

@@ -372,6 +372,7 @@ static void test_defaults(void **state)
 	assert_int_equal(p->response_timeout, 30000);
 	assert_int_equal(p->idle_timeout, 60000);
 	assert_int_equal(p->ws_drain_grace, 5000);
+	assert_int_equal(p->ws_failover, WS_FAILOVER_RESUBSCRIBE);
 	assert_int_equal(p->max_idle, 1024);
 	assert_int_equal(p->min_up, 1);
 	assert_true(p->panic);
@@ -671,6 +672,7 @@ static void test_every_value(void **state)
 	                         "response_timeout = 1h\n"
 	                         "idle_timeout = 5\n"
 	                         "ws_drain_grace = 0\n"
+	                         "ws_failover = close\n"
 	                         "max_idle = 0\n"
 	                         "[backend n1]\n"
 	                         "pool = rpc\n"
@@ -716,6 +718,7 @@ static void test_every_value(void **state)
 	assert_int_equal(p->response_timeout, 3600000);
 	assert_int_equal(p->idle_timeout, 5000);
 	assert_int_equal(p->ws_drain_grace, 0);
+	assert_int_equal(p->ws_failover, WS_FAILOVER_CLOSE);
 	assert_int_equal(p->max_idle, 0);
 
 	assert_string_equal(b->address.host, "localhost");
@@ -793,8 +796,8 @@ static void test_err_keys(void **state)
 	    "[pool rpc]\nbogus = 1\n[backend n1]\npool = rpc\naddress = 127.0.0.1:5005\n",
 	    "2: [pool rpc] bogus: unknown option (expected one of: balance, retries, retry_budget, "
 	    "retry_budget_window, retry_budget_min, connect_timeout, response_timeout, "
-	    "idle_timeout, ws_drain_grace, max_idle, min_up, panic, write_methods, " HEALTH_KEYS
-	    ")");
+	    "idle_timeout, ws_drain_grace, ws_failover, max_idle, min_up, panic, "
+	    "write_methods, " HEALTH_KEYS ")");
 	/* a backend takes its own options and its pool's health options, not the others */
 	EXPECT(TAIL "min_up = 2\n",
 	       "5: [backend n1] min_up: unknown option (expected one of: pool, address, weight, "
