@@ -52,6 +52,11 @@ int ws_frame_head(const uint8_t *p, size_t n, struct ws_frame *f);
 void ws_frame_write(struct evbuffer *out, uint8_t opcode, const void *payload, size_t len,
                     const uint8_t *key);
 
+/* Decides one node data message of a watched tunnel (WebSocket failover): MSG (LEN bytes)
+ * is the whole message (WHOLE), or its first inspect_max bytes when it is longer. True
+ * sends it on to the client; false drops it (the rest of a longer one too). */
+typedef bool (*ws_watch_cb)(void *arg, const char *msg, size_t len, bool whole);
+
 /* Decides one complete client data message MSG (unmasked, LEN bytes, NUL-terminated at
  * MSG[LEN]): true lets its original frames go to the node; false drops them, and whatever
  * the callback appended to REPLY goes to the client as one text frame (nothing if empty). */
@@ -76,7 +81,9 @@ extern const char *const ws_result_names[WS_RESULT_COUNT];
 /* One direction's framing state, and nodegate's frames waiting for its next boundary. */
 struct ws_dir {
 	bool in_frame;         /* a head was consumed, payload bytes remain */
-	bool passing;          /* client side: the frame goes on piece by piece (not held) */
+	bool passing;          /* the frame goes on piece by piece (not held, not dropped) */
+	bool msg_open;         /* node side: a fragmented message is partly sent on, so
+	                          nodegate's data frames wait for its final fragment */
 	uint64_t remaining;    /* payload bytes of the frame still to come */
 	uint64_t off;          /* payload bytes of the frame seen (for unmasking) */
 	struct ws_frame f;     /* the frame in progress */
@@ -99,6 +106,13 @@ struct ws {
 	bool closing;           /* nodegate started a close: client frames are dropped */
 	bool client_closed;     /* the client sent a close (passed to the node) */
 	bool node_closed;       /* the node sent a close (passed to the client) */
+	/* node messages of a watched tunnel: held whole (up to inspect_max) and decided */
+	ws_watch_cb watch;        /* NULL: node frames pass unread */
+	bool n_holding;           /* the node message in progress is held in n_plain */
+	bool n_dropping;          /* it is dropped (decided on its first bytes) */
+	uint8_t n_opcode;         /* its opcode */
+	size_t n_prev;            /* payload bytes of its earlier frames, in n_plain */
+	struct evbuffer *n_plain; /* its payload so far (node frames are not masked) */
 };
 
 /* LIM is copied; INSPECT may be NULL (messages pass uninspected). */
@@ -112,9 +126,44 @@ enum ws_result ws_from_client(struct ws *w, struct evbuffer *in, struct evbuffer
 /* Moves node bytes from IN to TO_CLIENT unchanged, injecting nodegate's waiting frames at
  * frame boundaries; after nodegate's close went out, node bytes are dropped. */
 enum ws_result ws_from_node(struct ws *w, struct evbuffer *in, struct evbuffer *to_client);
-/* Starts a close: a close frame (CODE, REASON) to the client and a masked one to the node,
- * each at its stream's next frame boundary. False when a close is under way already. */
+/* Starts a close: a close frame (CODE, REASON) to the client and a masked one to the node
+ * (none when TO_NODE is NULL: no node), each at its stream's next frame boundary. False
+ * when a close is under way already. */
 bool ws_close(struct ws *w, uint16_t code, const char *reason, struct evbuffer *to_client,
               struct evbuffer *to_node);
 /* Whether client reading should pause: nodegate's frames wait for the client (bounded). */
 bool ws_client_blocked(const struct ws *w, const struct evbuffer *to_client);
+
+/* ---- failover: another node behind the same client stream ---- */
+
+#define WS_KEY_LEN    24 /* a Sec-WebSocket-Key: 16 random bytes in base64 */
+#define WS_ACCEPT_LEN 28 /* a Sec-WebSocket-Accept: a SHA-1 in base64 */
+
+/* Node messages are held whole (up to inspect_max) and go through CB, with W's arg. */
+void ws_watch(struct ws *w, ws_watch_cb cb);
+/* Whether both streams are between messages as far as the node is concerned: nothing of a
+ * node frame or message half sent to the client, nothing of an unread client message half
+ * sent to the node. Only then can another node take over. */
+bool ws_can_switch_node(const struct ws *w);
+/* Another node takes over (after ws_can_switch_node): the node side's framing starts afresh;
+ * nodegate's frames waiting for the client stay, those for the old node are dropped. */
+void ws_node_reset(struct ws *w);
+/* A text frame of nodegate's for the client, at its stream's next boundary. */
+void ws_reply(struct ws *w, const void *text, size_t len, struct evbuffer *to_client);
+/* A new Sec-WebSocket-Key in KEY, and the Sec-WebSocket-Accept a node must answer in ACCEPT
+ * (RFC 6455 4.2.2: base64 of the SHA-1 of the key and the protocol's GUID). */
+void ws_new_key(char key[WS_KEY_LEN + 1]);
+void ws_accept_of(const char *key, size_t len, char accept[WS_ACCEPT_LEN + 1]);
+
+/* The top-level keys of a rippled message that a failover follows, found without parsing
+ * into objects (no allocation; nested values are skipped). */
+struct ws_msg_keys {
+	const char *id; /* the "id" value as JSON text; NULL: none */
+	size_t id_len;
+	bool ledger_closed;    /* "type": "ledgerClosed" (a ledger stream message) */
+	bool has_ledger_index; /* "ledger_index": a non-negative integer, in: */
+	uint64_t ledger_index;
+	bool complete; /* the object was read to its closing brace (else: cut short) */
+};
+/* Scans MSG (LEN bytes, possibly the first bytes only of a longer message) into K. */
+void ws_msg_scan(const char *msg, size_t len, struct ws_msg_keys *k);

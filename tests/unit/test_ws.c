@@ -455,6 +455,200 @@ static void test_replies_bounded_pause_client(void **state)
 	fx_free(f);
 }
 
+/* ---- failover: watched node messages, the scan, the handshake key --------------------- */
+
+/* Drops node messages that contain "drop"; records what it saw (WHOLE or a prefix). */
+static bool watch(void *arg, const char *msg, size_t len, bool whole)
+{
+	struct fx *f = arg;
+
+	if (f->n_seen < 8)
+		snprintf(f->seen[f->n_seen++], sizeof(f->seen[0]), "%s%.*s",
+		         whole ? "" : "PART:", (int)(len < 200 ? len : 200), msg);
+	return memmem(msg, len, "drop", 4) == NULL;
+}
+
+static void test_refusal_waits_for_a_fragmented_node_message(void **state)
+{
+	struct fx *f = fx_new(1024, 1 << 20);
+	char buf[256];
+
+	/* the node's message is half sent: its first fragment went to the client */
+	frame(f->nin, false, WS_OP_TEXT, "part1", 5, false);
+	assert_int_equal(node(f), WS_OK);
+	cframe(f->cin, true, WS_OP_TEXT, "{\"command\":\"deny\"}");
+	assert_int_equal(client(f), WS_OK);
+	/* a ping may come between fragments, nodegate's text frame may not */
+	frame(f->nin, true, WS_OP_PING, "p", 1, false);
+	frame(f->nin, true, WS_OP_CONT, "part2", 5, false);
+	assert_int_equal(node(f), WS_OK);
+	struct ws_frame fr = take(f->to_client, buf, sizeof(buf));
+	assert_true(!fr.fin && fr.opcode == WS_OP_TEXT);
+	fr = take(f->to_client, buf, sizeof(buf));
+	assert_int_equal(fr.opcode, WS_OP_PING);
+	fr = take(f->to_client, buf, sizeof(buf));
+	assert_true(fr.fin && fr.opcode == WS_OP_CONT);
+	fr = take(f->to_client, buf, sizeof(buf));
+	assert_string_equal(buf, "REFUSED:{\"command\":\"deny\"}");
+	fx_free(f);
+}
+
+static void test_watched_node_messages_held_whole_and_decided(void **state)
+{
+	struct fx *f = fx_new(1024, 1 << 20);
+	char buf[256];
+
+	ws_watch(&f->w, watch);
+	frame(f->nin, true, WS_OP_TEXT, "keep me", 7, false);
+	frame(f->nin, true, WS_OP_TEXT, "drop me", 7, false);
+	/* fragmented, a ping between: the ping goes at once, the message whole after it */
+	frame(f->nin, false, WS_OP_TEXT, "one ", 4, false);
+	frame(f->nin, true, WS_OP_PING, "p", 1, false);
+	struct evbuffer *rest = split_off(f->nin, evbuffer_get_length(f->nin));
+	frame(rest, true, WS_OP_CONT, "two", 3, false);
+	assert_int_equal(node(f), WS_OK);
+	struct ws_frame fr = take(f->to_client, buf, sizeof(buf));
+	assert_string_equal(buf, "keep me");
+	fr = take(f->to_client, buf, sizeof(buf));
+	assert_int_equal(fr.opcode, WS_OP_PING);
+	assert_int_equal(evbuffer_get_length(f->to_client), 0); /* "one " is held */
+	/* nodegate's reply may go while a message is held: it comes before it */
+	cframe(f->cin, true, WS_OP_TEXT, "deny");
+	assert_int_equal(client(f), WS_OK);
+	fr = take(f->to_client, buf, sizeof(buf));
+	assert_string_equal(buf, "REFUSED:deny");
+	evbuffer_add_buffer(f->nin, rest);
+	assert_int_equal(node(f), WS_OK);
+	fr = take(f->to_client, buf, sizeof(buf));
+	assert_true(fr.fin && fr.opcode == WS_OP_TEXT && !fr.masked);
+	assert_string_equal(buf, "one two");
+	assert_int_equal(evbuffer_get_length(f->to_client), 0);
+	assert_int_equal(f->n_seen, 4); /* keep, drop, the client's deny, one two */
+	assert_string_equal(f->seen[1], "drop me");
+	assert_string_equal(f->seen[3], "one two");
+	evbuffer_free(rest);
+	fx_free(f);
+}
+
+static void test_watched_long_messages_decided_on_their_start(void **state)
+{
+	struct fx *f = fx_new(16, 1 << 20);
+	char buf[256], want[64];
+	struct ws_frame fr;
+
+	ws_watch(&f->w, watch);
+	/* one long frame passed: its head again, what was held, then the rest as it comes */
+	frame(f->nin, true, WS_OP_TEXT, "0123456789abcdefXYZ", 19, false);
+	assert_int_equal(node(f), WS_OK);
+	fr = take(f->to_client, buf, sizeof(buf));
+	assert_true(fr.fin && fr.len == 19);
+	assert_string_equal(buf, "0123456789abcdefXYZ");
+	assert_string_equal(f->seen[0], "PART:0123456789abcdef");
+	/* three fragments over the limit: the held ones as one frame, then the rest */
+	frame(f->nin, false, WS_OP_TEXT, "01234567", 8, false);
+	frame(f->nin, false, WS_OP_CONT, "89abcdefgh", 10, false);
+	frame(f->nin, true, WS_OP_CONT, "tail", 4, false);
+	assert_int_equal(node(f), WS_OK);
+	fr = take(f->to_client, buf, sizeof(buf));
+	assert_true(!fr.fin && fr.opcode == WS_OP_TEXT);
+	assert_string_equal(buf, "01234567");
+	fr = take(f->to_client, buf, sizeof(buf));
+	assert_true(!fr.fin && fr.opcode == WS_OP_CONT);
+	assert_string_equal(buf, "89abcdefgh");
+	fr = take(f->to_client, buf, sizeof(buf));
+	assert_true(fr.fin && fr.opcode == WS_OP_CONT);
+	assert_string_equal(buf, "tail");
+	/* dropped on its start: nothing of it, the next message whole */
+	snprintf(want, sizeof(want), "drop%s", "-------------------------");
+	frame(f->nin, true, WS_OP_TEXT, want, strlen(want), false);
+	frame(f->nin, true, WS_OP_TEXT, "next", 4, false);
+	assert_int_equal(node(f), WS_OK);
+	fr = take(f->to_client, buf, sizeof(buf));
+	assert_string_equal(buf, "next");
+	assert_int_equal(evbuffer_get_length(f->to_client), 0);
+	fx_free(f);
+}
+
+static void test_switch_node_only_between_messages(void **state)
+{
+	struct fx *f = fx_new(1024, 1 << 20);
+
+	assert_true(ws_can_switch_node(&f->w));
+	frame(f->nin, true, WS_OP_TEXT, "0123456789", 10, false);
+	struct evbuffer *rest = split_off(f->nin, 4);
+	assert_int_equal(node(f), WS_OK);
+	assert_false(ws_can_switch_node(&f->w)); /* the client has half a node frame */
+	evbuffer_drain(f->to_client, evbuffer_get_length(f->to_client));
+	ws_watch(&f->w, watch);
+	ws_node_reset(&f->w); /* (only to test the watched case next) */
+	frame(f->nin, true, WS_OP_TEXT, "0123456789", 10, false);
+	evbuffer_free(rest);
+	rest = split_off(f->nin, 4);
+	assert_int_equal(node(f), WS_OK);
+	assert_true(ws_can_switch_node(&f->w)); /* held: nothing of it went on */
+	ws_node_reset(&f->w);
+	frame(f->nin, true, WS_OP_TEXT, "fresh", 5, false);
+	assert_int_equal(node(f), WS_OK);
+	char buf[64];
+	take(f->to_client, buf, sizeof(buf));
+	assert_string_equal(buf, "fresh");
+	/* a client message held for inspection does not stop a switch */
+	cframe(f->cin, false, WS_OP_TEXT, "{\"comm");
+	assert_int_equal(client(f), WS_OK);
+	assert_true(ws_can_switch_node(&f->w));
+	evbuffer_free(rest);
+	fx_free(f);
+}
+
+static void test_accept_key(void **state)
+{
+	char accept[WS_ACCEPT_LEN + 1], key[WS_KEY_LEN + 1], key2[WS_KEY_LEN + 1];
+
+	/* RFC 6455 section 1.3 */
+	ws_accept_of("dGhlIHNhbXBsZSBub25jZQ==", 24, accept);
+	assert_string_equal(accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+	ws_new_key(key);
+	ws_new_key(key2);
+	assert_int_equal(strlen(key), WS_KEY_LEN);
+	assert_true(key[22] == '=' && key[23] == '=');
+	assert_string_not_equal(key, key2);
+}
+
+static void test_scan_rippled_messages(void **state)
+{
+	struct ws_msg_keys k;
+	const char *lc = "{\"fee_base\":10,\"ledger_hash\":\"AB\\\"CD\",\"ledger_index\":92000001,"
+	                 "\"nested\":{\"type\":\"x\",\"id\":9,\"ledger_index\":1},\"txn_count\":0,"
+	                 "\"type\":\"ledgerClosed\",\"validated_ledgers\":\"1-92000001\"}";
+
+	ws_msg_scan(lc, strlen(lc), &k);
+	assert_true(k.complete && k.ledger_closed && k.has_ledger_index);
+	assert_int_equal(k.ledger_index, 92000001);
+	assert_null(k.id);
+	const char *resp =
+	    " { \"id\" : {\"a\":[1,2]} , \"result\":{\"ledger_index\":5,"
+	    "\"type\":\"ledgerClosed\"},\"status\":\"success\",\"type\":\"response\"}";
+	ws_msg_scan(resp, strlen(resp), &k);
+	assert_true(k.complete && !k.ledger_closed && !k.has_ledger_index);
+	assert_int_equal(k.id_len, strlen("{\"a\":[1,2]}"));
+	assert_memory_equal(k.id, "{\"a\":[1,2]}", k.id_len);
+	/* cut short: what came before the cut counts, a value cut in two does not */
+	const char *cut = "{\"id\":\"nodegate-resubscribe\",\"result\":{\"big\":[1,2,3";
+	ws_msg_scan(cut, strlen(cut), &k);
+	assert_false(k.complete);
+	assert_memory_equal(k.id, "\"nodegate-resubscribe\"", k.id_len);
+	ws_msg_scan("{\"id\":12", 8, &k);
+	assert_null(k.id);
+	ws_msg_scan("{\"ledger_index\":\"7\",\"type\":\"ledgerClosed\"}", 42, &k);
+	assert_true(k.ledger_closed && !k.has_ledger_index); /* a string is not a number here */
+	static const char *const bad[] = {"", "[]", "x", "{\"a\"", "{\"a\":}", "{,}", "{\"id\""};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ws_msg_scan(bad[i], strlen(bad[i]), &k);
+		assert_false(k.complete);
+		assert_null(k.id);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -470,6 +664,12 @@ int main(void)
 	    cmocka_unit_test(test_close_waits_then_seals),
 	    cmocka_unit_test(test_split_everywhere),
 	    cmocka_unit_test(test_replies_bounded_pause_client),
+	    cmocka_unit_test(test_refusal_waits_for_a_fragmented_node_message),
+	    cmocka_unit_test(test_watched_node_messages_held_whole_and_decided),
+	    cmocka_unit_test(test_watched_long_messages_decided_on_their_start),
+	    cmocka_unit_test(test_switch_node_only_between_messages),
+	    cmocka_unit_test(test_accept_key),
+	    cmocka_unit_test(test_scan_rippled_messages),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
