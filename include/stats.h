@@ -41,6 +41,16 @@
 	X(ws_bad_node_frames, "WebSocket tunnels closed because the node's frames were invalid")   \
 	X(ws_drain_closed, "WebSocket sessions closed (1001) because their node left rotation")    \
 	X(ws_close_timeouts, "WebSocket closes whose client did not answer in time")               \
+	X(ws_failovers, "WebSocket sessions moved to another node (ws_failover = resubscribe)")    \
+	X(ws_failover_failed,                                                                      \
+	  "WebSocket failovers given up (no node, handshakes failed, state over its caps): 1001")  \
+	X(ws_failover_untracked,                                                                   \
+	  "WebSocket sessions whose subscriptions or requests in flight went over the caps")       \
+	X(ws_replays, "subscribe and unsubscribe messages replayed on a WebSocket's new node")     \
+	X(ws_resent, "WebSocket reads in flight when their node went away, resent on the new one") \
+	X(ws_unknown_outcome,                                                                      \
+	  "WebSocket writes in flight when their node went away, answered \"internal\"")           \
+	X(ws_duplicates_dropped, "ledgerClosed messages dropped: their ledger_index was sent")     \
 	X(tcp_sessions, "TCP-mode sessions relayed")                                               \
 	X(transitions, "rotation state changes of backends")                                       \
 	X(route_published, "routing snapshots published to the data plane")                        \

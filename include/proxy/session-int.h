@@ -19,6 +19,7 @@
 #include "proxy/upstream.h"
 
 struct listener;
+struct resume;
 struct ws;
 
 #define RELAY_HIGH_WM (256 * 1024) /* bytes queued toward one side before pausing */
@@ -35,6 +36,7 @@ enum session_state {
 	SS_TUNNEL,          /* tcp mode or WebSocket: bytes both ways */
 	SS_CLOSING,         /* flushing the last bytes to the client, then closed */
 	SS_CLOSED,          /* connections closed; memory freed at the end of the loop turn */
+	SS_WS_RESUME,       /* WebSocket: its node went away, the handshake with another runs */
 	SS_COUNT
 };
 
@@ -109,6 +111,7 @@ struct session {
 	bool ws_drain;        /* the node left rotation: 1001 when the timer fires */
 	bool ws_limited;      /* a message was over the client's rate: 1013 follows */
 	struct request *r;    /* the request in progress; NULL between requests */
+	struct resume *wsr;   /* WebSocket failover state (ws_failover = resubscribe), or NULL */
 };
 
 /* Logs about session S, prefixed with its peer and listener. */
@@ -206,7 +209,11 @@ void tunnel_client_drained(struct session *s);
 void tunnel_node_drained(struct session *s);
 /* SS_TUNNEL: EOF, error or idle timeout (ERR) on one side (WHAT: the conn event bits). */
 void tunnel_event(struct session *s, bool from_client, short what, enum conn_error err);
-/* SS_TUNNEL: the session timer fired (drain grace, close wait). */
+/* SS_TUNNEL: the session timer fired (drain grace, close wait); SS_WS_RESUME: the new
+ * node's handshake took too long. */
 void tunnel_timer(struct session *s);
-/* Closes the WebSocket with CODE both ways; the session ends on the client's answer. */
+/* Frees S's WebSocket failover state (session_free). */
+void tunnel_free(struct session *s);
+/* Closes the WebSocket with CODE both ways; the session ends on the client's answer (in
+ * SS_WS_RESUME: to the client only, and the session ends once it is flushed). */
 void ws_close_both(struct session *s, uint16_t code, const char *why);

@@ -26,6 +26,10 @@
  *  tunnel_start ◄── tcp mode: up_event_cb(CONNECTED)                    (tunnel.c)
  *     └─► tunnel_client_read / tunnel_node_read ─► tunnel_relay (tcp),
  *         ws_relay_client / ws_relay_node (WebSocket; ws_go_away when the node leaves)
+ *            │ its node died or left rotation (ws_failover = resubscribe)
+ *            ▼
+ *         resume_start ─► resume_next (pick, connect) ─► resume_handshake (101) ─►
+ *         resume_done (subscriptions replayed, reads resent) ─► SS_TUNNEL again
  *
  * Failure before any byte of the response went to the client becomes a status from
  * nodegate (reply_error, response.c); after that, the client connection is closed.
@@ -56,7 +60,7 @@ const char *const session_state_names[SS_COUNT] = {
     [SS_REQ_HEAD] = "req_head",     [SS_REQ_BODY_BUFFER] = "req_body",
     [SS_CONNECTING] = "connecting", [SS_STREAMING] = "streaming",
     [SS_TUNNEL] = "tunnel",         [SS_CLOSING] = "closing",
-    [SS_CLOSED] = "closed",
+    [SS_CLOSED] = "closed",         [SS_WS_RESUME] = "ws_resume",
 };
 
 #define M(st) (1u << (st))
@@ -64,7 +68,9 @@ const char *const session_state_names[SS_COUNT] = {
  * back to SS_REQ_HEAD after each answer (from SS_REQ_HEAD itself when nodegate answered
  * before any backend was asked); SS_CONNECTING repeats when a connect fails and another
  * node is tried; a retry goes from SS_STREAMING back to SS_CONNECTING. Every state may
- * close at once (SS_CLOSED), the request states also after a flush (SS_CLOSING). */
+ * close at once (SS_CLOSED), the request states also after a flush (SS_CLOSING). A
+ * WebSocket tunnel whose node went away may resume on another (SS_WS_RESUME, then
+ * SS_TUNNEL again). */
 static const unsigned session_moves[SS_COUNT] = {
     [SS_REQ_HEAD] =
         M(SS_REQ_HEAD) | M(SS_REQ_BODY_BUFFER) | M(SS_CONNECTING) | M(SS_CLOSING) | M(SS_CLOSED),
@@ -73,9 +79,10 @@ static const unsigned session_moves[SS_COUNT] = {
                       M(SS_CLOSING) | M(SS_CLOSED),
     [SS_STREAMING] =
         M(SS_REQ_HEAD) | M(SS_CONNECTING) | M(SS_TUNNEL) | M(SS_CLOSING) | M(SS_CLOSED),
-    [SS_TUNNEL] = M(SS_CLOSING) | M(SS_CLOSED),
+    [SS_TUNNEL] = M(SS_WS_RESUME) | M(SS_CLOSING) | M(SS_CLOSED),
     [SS_CLOSING] = M(SS_CLOSED),
     [SS_CLOSED] = 0,
+    [SS_WS_RESUME] = M(SS_TUNNEL) | M(SS_CLOSING) | M(SS_CLOSED),
 };
 
 void session_set_state(struct session *s, enum session_state to, const char *why)
@@ -267,6 +274,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 		reply_error(s, 408, "request body timeout");
 		return;
 	case SS_TUNNEL:
+	case SS_WS_RESUME:
 		tunnel_timer(s);
 		return;
 	default: /* closing: the client does not read */
@@ -310,6 +318,7 @@ void session_close(struct session *s, const char *why)
 /* The memory of a closed session: its request, parsers and WebSocket state. */
 static void session_free(struct session *s)
 {
+	tunnel_free(s);
 	req_end(s);
 	parser_put(&s->hp);
 	if (s->ws != NULL) {
@@ -460,7 +469,8 @@ void session_drain_all(void)
 		next = TAILQ_NEXT(s, link);
 		if (s->state == SS_REQ_HEAD && s->hp == NULL)
 			session_close(s, "draining: idle");
-		else if (s->ws != NULL && s->state == SS_TUNNEL && !s->up_eof)
+		else if (s->ws != NULL &&
+		         ((s->state == SS_TUNNEL && !s->up_eof) || s->state == SS_WS_RESUME))
 			ws_close_both(s, WS_CLOSE_GOING_AWAY,
 			              "nodegate shutting down"); /* reconnect */
 		else

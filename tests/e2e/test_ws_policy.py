@@ -3,7 +3,7 @@ and go through the same method policy as JSON-RPC; a refused command is answered
 in rippled's WebSocket error shape with its id echoed and never reaches the node (the node's
 own record says so), counted per method with the HTTP refusals. A node that leaves rotation
 (admin drain or maint) closes its clients' sessions with 1001 after the pool's
-ws_drain_grace, and their reconnect lands on a node in rotation."""
+ws_drain_grace (ws_failover = close), and their reconnect lands on a node in rotation."""
 import json
 import socket
 import struct
@@ -187,7 +187,8 @@ def test_node_leaving_rotation_closes_sessions_1001_and_reconnect_lands_elsewher
     with RippledWsServer("w1") as n1, RippledWsServer("w2") as n2:
         sp = free_port()
         g = admin_gate(h, [("w1", n1.addr), ("w2", n2.addr)], sp,
-                       pool={"ws_drain_grace": "200ms"}, listener={"profile": "rippled"})
+                       pool={"ws_drain_grace": "200ms", "ws_failover": "close"},
+                       listener={"profile": "rippled"})
         for action in ("drain", "maint"):
             sessions = one_session_each(g.port, ["w1", "w2"])
             t0 = time.monotonic()

@@ -2,7 +2,9 @@
 with test_ws_policy.py for the admin drain and maint): a node whose health check fails, and
 a node weighed 0 through the admin API, close their clients' sessions with 1001 after the
 pool's ws_drain_grace, and the reconnects land on the node left in rotation. A node that
-dies outright ends its tunnels itself: the client sees the stream end, no close frame."""
+dies outright ends its tunnels itself: the client sees the stream end, no close frame.
+All with ws_failover = close (the default, resubscribe, moves the sessions to another node
+instead: test_ws_failover.py)."""
 import time
 
 from harness import free_port
@@ -12,7 +14,7 @@ from test_health import wait_transition
 from test_status import scrape, status_section, value
 from test_ws_policy import command, goes_away_then_elsewhere, lands_on, one_session_each
 
-GRACE = {"ws_drain_grace": "200ms"}
+GRACE = {"ws_drain_grace": "200ms", "ws_failover": "close"}
 # http probes of the stubs' GET /health every 50 ms: two failures (critical_burst) eject
 HTTP_CHECK = {"check": "http", "check_interval": "50ms", "check_interval_down": "50ms",
               "check_timeout": "1s", **GRACE}
@@ -72,7 +74,8 @@ def test_node_dying_within_the_drain_grace_ends_its_tunnel_itself(h):
     with RippledWsServer("w1") as n1, RippledWsServer("w2") as n2:
         sp = free_port()
         g = admin_gate(h, [("w1", n1.addr), ("w2", n2.addr)], sp,
-                       pool={"ws_drain_grace": "500ms"}, listener={"profile": "rippled"})
+                       pool={"ws_drain_grace": "500ms", "ws_failover": "close"},
+                       listener={"profile": "rippled"})
         sessions = one_session_each(g.port, ["w1", "w2"])
         admin(sp, "w1", "drain")
         n1.stop()
