@@ -1,6 +1,7 @@
 /* libFuzzer target for the WebSocket relay: the input is cut into client and node pieces;
  * fed whole and in pieces, both runs must send the same bytes each way, and every frame
- * that reaches the node must be a masked, whole, well-formed one. */
+ * that reaches the node must be a masked, whole, well-formed one. Half the inputs watch the
+ * node's messages (failover), which also runs the rippled message scan on them. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,17 +23,30 @@ static bool decide(void *arg, const char *msg, size_t len, struct evbuffer *repl
 	return false;
 }
 
+/* Watched node messages (failover): scanned as rippled messages, those starting with 'x'
+ * dropped. */
+static bool watch(void *arg, const char *msg, size_t len, bool whole)
+{
+	struct ws_msg_keys k;
+
+	ws_msg_scan(msg, len, &k);
+	CHECK(k.id == NULL || (k.id >= msg && k.id + k.id_len <= msg + len));
+	return len == 0 || msg[0] != 'x';
+}
+
 struct run {
 	struct ws w;
 	struct evbuffer *cin, *nin, *to_node, *to_client;
 	bool stopped; /* a close or an error: later bytes do not matter */
 };
 
-static void run_init(struct run *r, size_t inspect_max, uint64_t message_max)
+static void run_init(struct run *r, size_t inspect_max, uint64_t message_max, bool watched)
 {
 	struct ws_limits lim = {.inspect_max = inspect_max, .message_max = message_max};
 
 	ws_init(&r->w, &lim, decide, NULL);
+	if (watched)
+		ws_watch(&r->w, watch);
 	r->cin = evbuffer_new();
 	r->nin = evbuffer_new();
 	r->to_node = evbuffer_new();
@@ -95,8 +109,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size -= 2;
 	/* the first SPLIT bytes (at most) are the node's, the rest the client's */
 	size_t nn = split < size ? split : size;
-	run_init(&whole, inspect_max, message_max);
-	run_init(&part, inspect_max, message_max);
+	bool watched = (split & 1) != 0; /* node messages held and decided (failover) */
+	struct ws_msg_keys k;
+	ws_msg_scan((const char *)data, size, &k);
+	run_init(&whole, inspect_max, message_max, watched);
+	run_init(&part, inspect_max, message_max, watched);
 	run_feed(&whole, false, data, nn);
 	run_feed(&whole, true, data + nn, size - nn);
 	for (size_t i = 0; i < nn; i += 3)
