@@ -29,7 +29,7 @@ UNIT_test_alert    := bus clock conf health/check health/curlev health/health \
                       health/poolstat log metrics ops/alert ops/incident ops/redact \
                       ops/status ops/store proxy/backend proxy/budget proxy/limit \
                       proxy/ranges proxy/route proxy/rpc registry stats
-UNIT_test_backend  := conf health/health log proxy/backend proxy/budget proxy/limit \
+UNIT_test_backend  := clock conf health/health log proxy/backend proxy/budget proxy/limit \
                       proxy/ranges proxy/route
 UNIT_test_budget   := proxy/budget
 UNIT_test_bus      := bus stats
@@ -43,12 +43,13 @@ UNIT_test_http     := proxy/http
 UNIT_test_incident := bus clock conf health/health health/poolstat log ops/incident \
                       ops/redact ops/store proxy/backend proxy/budget proxy/limit \
                       proxy/ranges proxy/route registry stats
+UNIT_test_latency  := proxy/latency
 UNIT_test_limit    := proxy/limit
 UNIT_test_metrics  := metrics proxy/rpc
-UNIT_test_poolstat := conf health/poolstat log proxy/backend proxy/budget proxy/limit \
+UNIT_test_poolstat := clock conf health/poolstat log proxy/backend proxy/budget proxy/limit \
                       proxy/ranges proxy/route registry
 UNIT_test_ranges   := proxy/ranges
-UNIT_test_route    := conf log proxy/backend proxy/budget proxy/limit proxy/ranges proxy/route
+UNIT_test_route    := clock conf log proxy/backend proxy/budget proxy/limit proxy/ranges proxy/route
 UNIT_test_rpc      := proxy/rpc
 UNIT_test_ws       := proxy/ws stats
 SIM_nodesim        :=

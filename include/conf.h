@@ -142,6 +142,8 @@ struct conf_pool {
 	uint64_t retries;          /* extra attempts on other backends after a connect failure */
 	uint64_t connect_timeout;  /* to connect to a backend (TCP and TLS handshake) */
 	uint64_t response_timeout; /* from request sent to response head, and between reads */
+	uint64_t slow_factor;      /* no answer in slow_factor x the pool's p99: node held */
+	uint64_t slow_signal;      /* silent this long with requests waiting: a passive warning */
 	uint64_t idle_timeout;     /* pooled keep-alive backend connections close after this */
 	uint64_t ws_drain_grace;   /* node out of rotation: its WebSocket sessions close after */
 	int ws_failover;           /* enum ws_failover: after the grace, or when the node dies */

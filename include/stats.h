@@ -22,6 +22,8 @@
 	X(req_backend_error, "requests answered 502 after a backend failure")                      \
 	X(req_backend_timeout, "requests answered 504 after a backend timeout")                    \
 	X(req_retried, "requests retried on another backend")                                      \
+	X(req_slow, "requests whose node sent nothing past the pool's hung-node bound")            \
+	X(backend_held, "times a silent node was held out of new picks (hung-node defence)")      \
 	X(req_client_aborted, "requests whose client went away before the response ended")         \
 	X(resp_bad, "backend responses refused as malformed")                                      \
 	X(upstream_connect_error, "backend connections that failed to connect")                    \

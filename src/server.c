@@ -128,10 +128,13 @@ static int plan_pools(struct plan *p, const struct conf *c)
 		p->pools[i] = pool_new(&c->pools[i]);
 		if (p->pools[i] == NULL)
 			return -1;
-		/* a pool of the same name keeps its retry budget: a reload is no free pass */
+		/* a pool of the same name keeps its retry budget (a reload is no free pass) and
+		 * its recent answer times (the hung-node bound) */
 		struct pool *old = registry_pool(c->pools[i].name);
-		if (old != NULL)
+		if (old != NULL) {
 			budget_carry(&p->pools[i]->budget, &old->budget);
+			p->pools[i]->latency = old->latency;
+		}
 		for (size_t j = 0; j < c->n_backends; j++)
 			if (strcmp(c->backends[j].pool, c->pools[i].name) == 0 &&
 			    pool_add(p->pools[i], p->backends[j]) != 0)

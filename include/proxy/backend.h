@@ -10,6 +10,7 @@
 #include <sys/queue.h>
 
 #include "proxy/budget.h"
+#include "proxy/latency.h"
 #include "conf.h"
 
 struct upconn;     /* a connection to a backend (upstream.c) */
@@ -29,9 +30,11 @@ struct backend {
 	unsigned conns;             /* all open connections, idle ones included */
 	struct upconn_list idle;    /* pooled keep-alive connections, most recent first */
 	unsigned n_idle;
-	uint64_t requests; /* requests sent to this backend */
-	uint64_t failures; /* connect failures, resets, timeouts, bad responses */
-	struct node *node; /* the monitor's (control plane) state, NULL until probed */
+	uint64_t requests;       /* requests sent to this backend */
+	uint64_t failures;       /* connect failures, resets, timeouts, bad responses */
+	uint64_t last_answer_us; /* clock_now_us() of its last first byte of an answer */
+	uint64_t slow_until;     /* hung-node hold: no new picks before this (clock_now) */
+	struct node *node;       /* the monitor's (control plane) state, NULL until probed */
 };
 
 struct pool {
@@ -42,7 +45,8 @@ struct pool {
 	size_t n_members;
 	uint64_t history_routed; /* picks made among the nodes holding a request's ledgers */
 
-	struct budget budget; /* retries after sending (the dispatch); carried across reloads */
+	struct budget budget;   /* retries after sending (the dispatch); carried across reloads */
+	struct latency latency; /* recent answers' times, for the hung-node bound (carried too) */
 };
 
 /* What a request needs of a node besides rotation and capacity: the ledgers it names. */

@@ -16,6 +16,7 @@ enum retry_reason {
 	RETRY_STATUS_5XX,  /* the node answered HTTP 5xx */
 	RETRY_RPC_ERROR,   /* the node answered a JSON-RPC error token (noNetwork...) */
 	RETRY_HISTORY, /* lgrNotFound: another node holds the ledgers (routing, never charged) */
+	RETRY_SLOW,    /* sent, no byte of answer past the pool's hung-node bound */
 	RETRY_REASON_COUNT
 };
 extern const char *const retry_reason_names[RETRY_REASON_COUNT];

@@ -22,9 +22,10 @@ struct listener;
 struct resume;
 struct ws;
 
-#define RELAY_HIGH_WM (256 * 1024) /* bytes queued toward one side before pausing */
-#define MAX_TRIES     16           /* backends tried for one request (retries <= 10) */
-#define LOG_URI_MAX   256
+#define RELAY_HIGH_WM    (256 * 1024) /* bytes queued toward one side before pausing */
+#define MAX_TRIES        16           /* backends tried for one request (retries <= 10) */
+#define LOG_URI_MAX      256
+#define SLOW_HOLD_FACTOR 5 /* a suspect node gets no new request for 5 x the bound */
 
 /* Where a session is. Every change goes through session_set_state, which knows the legal
  * moves (see session_moves in session.c). */
@@ -70,6 +71,9 @@ struct request {
 	struct backend *tried[MAX_TRIES];
 	unsigned n_tried;
 	bool last_timeout; /* the last backend failure was a timeout */
+	uint64_t sent_us;  /* clock_now_us() when it was sent to the current backend */
+	uint64_t slow_ms;  /* the hung-node bound it was sent with (latency_bound) */
+	bool answered;     /* the current backend sent a byte of answer */
 	/* response */
 	struct http_parser *rp; /* response head parser, while reading the head */
 	bool resp_head_done;    /* the final head is parsed: body bytes follow */

@@ -8,6 +8,7 @@ const char *const retry_reason_names[RETRY_REASON_COUNT] = {
     [RETRY_CONNECT] = "connect",     [RETRY_RESET] = "reset",
     [RETRY_TIMEOUT] = "timeout",     [RETRY_STATUS_5XX] = "status_5xx",
     [RETRY_RPC_ERROR] = "rpc_error", [RETRY_HISTORY] = "lgr_not_found",
+    [RETRY_SLOW] = "slow",
 };
 
 void budget_init(struct budget *b, uint64_t percent, uint64_t window_ms, uint64_t min)

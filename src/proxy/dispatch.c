@@ -126,7 +126,7 @@ static bool retry_allowed(struct session *s, enum retry_reason why)
 /* Another backend for the request, when it may go there: it never reached a node, or it
  * is safe to send twice and the pool's retry budget allows it. Returns false when the
  * caller must answer instead (with the node's own answer when it has one). */
-bool retry_elsewhere(struct session *s, enum retry_reason why)
+static bool retry_may(struct session *s, enum retry_reason why)
 {
 	struct request *r = s->r;
 
@@ -135,12 +135,23 @@ bool retry_elsewhere(struct session *s, enum retry_reason why)
 	bool other = pick_other(r);
 	if (r->sent && !other)
 		return false; /* the node's own answer beats a 502 */
-	if (other && !retry_allowed(s, why))
-		return false;
+	return !other || retry_allowed(s, why);
+}
+
+/* The request goes out again (the connection to the last node is dropped already). */
+static void retry_go(struct session *s)
+{
 	STAT_INC(req_retried);
-	resp_reset(r);
-	r->sent = false;
+	resp_reset(s->r);
+	s->r->sent = false;
 	dispatch(s);
+}
+
+bool retry_elsewhere(struct session *s, enum retry_reason why)
+{
+	if (!retry_may(s, why))
+		return false;
+	retry_go(s);
 	return true;
 }
 
@@ -242,9 +253,22 @@ static void send_request(struct session *s)
 	else
 		evbuffer_add_buffer(out, r->out); /* streamed: the head goes once, never replayed */
 	r->sent = true;
+	r->sent_us = clock_now_us();
+	r->answered = false;
 	s->up->b->requests++;
 	session_set_state(s, SS_STREAMING, "request sent");
-	conn_set_timeouts(ub, r->pool->conf.response_timeout, r->pool->conf.response_timeout);
+	/* silent past the hung-node bound: slow_cb's judgement; then the response timeout */
+	const struct conf_pool *pc = &r->pool->conf;
+	uint64_t most =
+	    pc->slow_signal < pc->response_timeout ? pc->slow_signal : pc->response_timeout;
+	r->slow_ms = pc->slow_factor == 0 ? pc->response_timeout
+	                                  : latency_bound(&r->pool->latency, pc->slow_factor, most,
+	                                                  most, r->sent_us / 1000);
+	conn_set_timeouts(ub, r->slow_ms, pc->response_timeout);
+	/* a held node's hold ran out, it has not answered since: this request is its probe,
+	 * and the others keep away until it answers (or not, and the hold starts again) */
+	if (s->up->b->slow_until != 0)
+		s->up->b->slow_until = r->sent_us / 1000 + r->slow_ms;
 	conn_set_read_max(ub, RELAY_HIGH_WM);
 	conn_enable_read(ub);
 	conn_flush(ub);
@@ -322,6 +346,81 @@ void dispatch(struct session *s)
 
 /* ---- backend callbacks ------------------------------------------------------------------- */
 
+/* The first bytes of an answer from the node: it is alive (its hold, if any, ends), the
+ * time counts toward the pool's p99, and the response timeout applies from here. */
+static void first_answer(struct session *s)
+{
+	struct request *r = s->r;
+	struct backend *b = s->up->b;
+	uint64_t now_us = clock_now_us();
+
+	r->answered = true;
+	b->last_answer_us = now_us;
+	b->slow_until = 0;
+	latency_add(&r->pool->latency, now_us - r->sent_us, now_us / 1000);
+	if (r->slow_ms < r->pool->conf.response_timeout)
+		conn_set_timeouts(s->up->c, r->pool->conf.response_timeout,
+		                  r->pool->conf.response_timeout);
+}
+
+/* The request waits on for its answer, REST_MS more at most (a timeout event stopped the
+ * connection's reading). */
+static void wait_on(struct session *s, uint64_t rest_ms)
+{
+	conn_set_timeouts(s->up->c, rest_ms, rest_ms);
+	conn_enable_read(s->up->c);
+}
+
+/* No byte of answer within the hung-node bound (slow_factor x the pool's p99). A node that
+ * answered anyone within the bound is alive and busy (this is a slow call): look again when
+ * its silence could reach the bound, up to the response timeout. One silent for the whole
+ * bound is suspect: it gets no new request for a while (a hold, ended by its next answer)
+ * and a read goes to another node now (a retry under the budget). Silent for slow_signal,
+ * it is reported to the health engine (a passive warning: the usual rules eject it only
+ * when that lasts). True when handled. */
+static bool slow_cb(struct session *s)
+{
+	struct request *r = s->r;
+	struct backend *b = s->up->b;
+	const struct conf_pool *pc = &r->pool->conf;
+	uint64_t now_us = clock_now_us(), waited_ms = (now_us - r->sent_us) / 1000;
+	uint64_t rest = pc->response_timeout, silent_ms = (now_us - b->last_answer_us) / 1000;
+	char why[ROUTE_REASON_MAX];
+
+	if (r->answered || r->slow_ms >= rest || waited_ms >= rest)
+		return false; /* the response timeout itself */
+	rest -= waited_ms;
+	if (!r->req_body.done) {
+		wait_on(s, rest);
+		return true;
+	}
+	if (silent_ms < r->slow_ms) {
+		uint64_t again = r->slow_ms - silent_ms;
+		wait_on(s, again < rest ? again : rest);
+		return true;
+	}
+	STAT_INC(req_slow);
+	if (b->slow_until == 0)
+		STAT_INC(backend_held);
+	b->slow_until = now_us / 1000 + SLOW_HOLD_FACTOR * r->slow_ms;
+	if (silent_ms >= pc->slow_signal) {
+		snprintf(
+		    why, sizeof(why), "slow: no answer in %llums (pool p99 %llums)",
+		    (unsigned long long)(silent_ms < waited_ms ? silent_ms : waited_ms),
+		    (unsigned long long)(latency_p99(&r->pool->latency, now_us / 1000) / 1000));
+		slog(LOGL_WARN, s, "backend %s: %s", b->name, why);
+		passive_warning(b, why);
+	}
+	if (!retry_may(s, RETRY_SLOW)) {
+		wait_on(s, rest); /* no other node may take it: this one waits for its answer */
+		return true;
+	}
+	b->failures++;
+	up_drop(s, false);
+	retry_go(s);
+	return true;
+}
+
 static void up_read_cb(struct conn *bev, void *arg)
 {
 	struct session *s = arg;
@@ -332,6 +431,8 @@ static void up_read_cb(struct conn *bev, void *arg)
 	}
 	if (s->state != SS_STREAMING)
 		return;
+	if (!s->r->answered)
+		first_answer(s);
 	if (!s->r->resp_head_done)
 		resp_head(s);
 	else
@@ -380,6 +481,8 @@ static void up_event_cb(struct conn *bev, short what, enum conn_error err, void 
 		backend_failed(s, timeout, true, why);
 		return;
 	}
+	if (timeout && !r->resp_started && slow_cb(s))
+		return;
 	if (!r->resp_started) {
 		/* sent, no answer: a reset or EOF on a reused connection is usually the node
 		 * closing an idle connection as our request crossed it */

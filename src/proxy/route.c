@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "proxy/route.h"
+#include "clock.h"
 #include "util.h"
 
 #define MAX_PUBLISH_HANDLERS 4
@@ -216,6 +217,7 @@ struct filter {
 	size_t n_ex;
 	int rank;
 	const struct pick_need *need;
+	uint64_t held_before; /* skip nodes held as hung until later than this (0: none) */
 };
 
 static bool node_holds(const struct route_node *n, uint32_t lo, uint32_t hi)
@@ -233,6 +235,8 @@ bool backend_holds(const struct backend *b, uint32_t lo, uint32_t hi)
 static bool eligible(const struct route_node *n, const struct filter *f)
 {
 	if (n->b->removed || n->weight == 0 || !backend_has_capacity(n->b))
+		return false;
+	if (n->b->slow_until > f->held_before && f->held_before != 0)
 		return false;
 	if (f->rank < 0 ? !n->routable : n->panic_rank != f->rank)
 		return false;
@@ -351,18 +355,32 @@ bool route_can_pick(const struct route_pool *rp, struct backend *const *exclude,
 	return false;
 }
 
+/* The pick at every rank the pool's state allows, first to last. */
+static const struct route_node *pick_ranked(const struct route_pool *rp, struct filter *f,
+                                            const struct pick_need *need)
+{
+	/* in panic (too few up) the least bad that still answer get the traffic */
+	for (f->rank = rp->panic ? 0 : -1; f->rank <= (rp->panic ? 2 : -1); f->rank++) {
+		const struct route_node *n = pick_need(rp, f, need);
+		if (n != NULL)
+			return n;
+	}
+	return NULL;
+}
+
 struct backend *route_pick(const struct route_pool *rp, struct backend *const *exclude,
                            size_t n_exclude, const struct pick_need *need)
 {
-	struct filter f = {.ex = exclude, .n_ex = n_exclude, .rank = rp->panic ? 0 : -1};
+	struct filter f = {.ex = exclude, .n_ex = n_exclude, .held_before = clock_now()};
+	const struct route_node *n = pick_ranked(rp, &f, need);
 
-	/* in panic (too few up) the least bad that still answer get the traffic */
-	for (; f.rank <= (rp->panic ? 2 : -1); f.rank++) {
-		const struct route_node *n = pick_need(rp, &f, need);
-		if (n != NULL)
-			return n->b;
+	/* a node held as hung (dispatch.c) gets no new request while another may take it;
+	 * when none may, the hold yields */
+	if (n == NULL) {
+		f.held_before = 0;
+		n = pick_ranked(rp, &f, need);
 	}
-	return NULL;
+	return n != NULL ? n->b : NULL;
 }
 
 bool pool_can_pick_need(const struct pool *p, struct backend *const *exclude, size_t n_exclude,

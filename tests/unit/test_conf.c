@@ -795,8 +795,8 @@ static void test_err_keys(void **state)
 	EXPECT(
 	    "[pool rpc]\nbogus = 1\n[backend n1]\npool = rpc\naddress = 127.0.0.1:5005\n",
 	    "2: [pool rpc] bogus: unknown option (expected one of: balance, retries, retry_budget, "
-	    "retry_budget_window, retry_budget_min, connect_timeout, response_timeout, "
-	    "idle_timeout, ws_drain_grace, ws_failover, max_idle, min_up, panic, "
+	    "retry_budget_window, retry_budget_min, connect_timeout, response_timeout, slow_factor, "
+	    "slow_signal, idle_timeout, ws_drain_grace, ws_failover, max_idle, min_up, panic, "
 	    "write_methods, " HEALTH_KEYS ")");
 	/* a backend takes its own options and its pool's health options, not the others */
 	EXPECT(TAIL "min_up = 2\n",
