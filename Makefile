@@ -5,7 +5,7 @@ BUILD   ?= build
 SAN     ?=
 V       ?= 0
 
-LIBS_PC  := libevent libevent_openssl openssl libcurl inih jansson sqlite3
+LIBS_PC  := libevent libevent_openssl libevent_pthreads openssl libcurl inih jansson sqlite3
 OPT      ?= -O2 -g
 CFLAGS   += $(OPT) -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wno-unused-parameter -fno-strict-aliasing -D_GNU_SOURCE -Iinclude $(SAN)
@@ -25,40 +25,30 @@ FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 # modules whose functions that one calls, nothing else. When a link fails after a module
 # is split or moved, `make BUILD=... all && /usr/bin/python3 tests/linkdeps.py BUILD`
 # prints the lists the built objects need.
-UNIT_test_alert    := bus clock conf health/check health/curlev health/health \
-                      health/poolstat log metrics ops/alert ops/incident ops/redact \
-                      ops/status ops/store proxy/backend proxy/budget proxy/limit \
-                      proxy/ranges proxy/route proxy/rpc registry stats
-UNIT_test_backend  := clock conf health/health log proxy/backend proxy/budget proxy/limit \
-                      proxy/ranges proxy/route
+UNIT_test_alert    := bus clock conf health/check health/curlev health/health health/poolstat log metrics ops/alert ops/incident ops/redact ops/status ops/store proxy/backend proxy/budget proxy/latency proxy/limit proxy/ranges proxy/route proxy/rpc proxy/worker registry stats
+UNIT_test_backend  := clock conf health/health log proxy/backend proxy/budget proxy/latency proxy/limit proxy/ranges proxy/route proxy/worker stats
 UNIT_test_budget   := proxy/budget
 UNIT_test_bus      := bus stats
 UNIT_test_conf     := conf log proxy/limit
 UNIT_test_health   := health/health proxy/ranges proxy/rpc
-UNIT_test_hook     := bus clock conf health/check health/curlev health/health \
-                      health/poolstat log metrics ops/hook ops/incident ops/redact \
-                      ops/status ops/store proxy/backend proxy/budget proxy/limit \
-                      proxy/ranges proxy/route proxy/rpc registry stats
+UNIT_test_hook     := bus clock conf health/check health/curlev health/health health/poolstat log metrics ops/hook ops/incident ops/redact ops/status ops/store proxy/backend proxy/budget proxy/latency proxy/limit proxy/ranges proxy/route proxy/rpc proxy/worker registry stats
 UNIT_test_http     := proxy/http
-UNIT_test_incident := bus clock conf health/health health/poolstat log ops/incident \
-                      ops/redact ops/store proxy/backend proxy/budget proxy/limit \
-                      proxy/ranges proxy/route registry stats
+UNIT_test_incident := bus clock conf health/health health/poolstat log ops/incident ops/redact ops/store proxy/backend proxy/budget proxy/latency proxy/limit proxy/ranges proxy/route proxy/worker registry stats
 UNIT_test_latency  := proxy/latency
 UNIT_test_limit    := proxy/limit
 UNIT_test_metrics  := metrics proxy/rpc
-UNIT_test_poolstat := clock conf health/poolstat log proxy/backend proxy/budget proxy/limit \
-                      proxy/ranges proxy/route registry
+UNIT_test_poolstat := clock conf health/poolstat log proxy/backend proxy/budget proxy/latency proxy/limit proxy/ranges proxy/route proxy/worker registry stats
 UNIT_test_ranges   := proxy/ranges
-UNIT_test_route    := clock conf log proxy/backend proxy/budget proxy/limit proxy/ranges proxy/route
+UNIT_test_route    := clock conf log proxy/backend proxy/budget proxy/latency proxy/limit proxy/ranges proxy/route proxy/worker stats
 UNIT_test_rpc      := proxy/rpc
 UNIT_test_ws       := proxy/ws stats
 SIM_nodesim        :=
-FUZZ_fuzz_conf     := $(UNIT_test_conf)
-FUZZ_fuzz_health   := $(UNIT_test_health)
-FUZZ_fuzz_http     := $(UNIT_test_http)
-FUZZ_fuzz_ranges   := $(UNIT_test_ranges)
-FUZZ_fuzz_rpc      := $(UNIT_test_rpc)
-FUZZ_fuzz_ws       := $(UNIT_test_ws)
+FUZZ_fuzz_conf     := conf log proxy/limit
+FUZZ_fuzz_health   := health/health proxy/ranges proxy/rpc
+FUZZ_fuzz_http     := proxy/http
+FUZZ_fuzz_ranges   := proxy/ranges
+FUZZ_fuzz_rpc      := proxy/rpc
+FUZZ_fuzz_ws       := proxy/ws stats
 # $(call modules,LIST,DIR,EXT): DIR/X.EXT for each module X of LIST, in order.
 modules = $(foreach m,$(1),$(2)/$(m).$(3))
 # $(call listed,VAR): the list VAR, or an error naming the line to add to this Makefile.
@@ -81,7 +71,7 @@ Q  :=
 SAY = @true
 endif
 
-.PHONY: all deps deps-bench test unit e2e layers asan run bench fuzz format format-check help clean
+.PHONY: all deps deps-bench test unit e2e layers asan tsan run bench fuzz format format-check help clean
 
 all: $(BUILD)/nodegate $(BUILD)/nodesim ## build nodegate and the node simulator
 
@@ -116,8 +106,12 @@ deps-bench: ## install the missing Debian packages the benchmark needs
 unit: $(UNIT_BINS) ## run the C unit tests (cmocka)
 	$(Q)set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
-e2e: all ## run the end-to-end tests (pytest, real processes on loopback)
-	$(Q)NODEGATE_BUILD=$(abspath $(BUILD)) /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e
+# the suite runs once per data-plane width: workers = 1 (one loop) and workers = 2 (threads)
+E2E_WORKERS ?= 1 2
+e2e: all ## run the end-to-end tests (pytest, real processes on loopback), workers = 1 and 2
+	$(Q)set -e; for w in $(E2E_WORKERS); do echo "== e2e, workers = $$w"; \
+		NODEGATE_TEST_WORKERS=$$w NODEGATE_BUILD=$(abspath $(BUILD)) \
+		/usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e; done
 
 layers: ## check the layering rules of src/ and include/ from their #include lines
 	$(Q)/usr/bin/python3 tests/layers.py
@@ -131,6 +125,10 @@ test: deps ## install what is missing, build, run every test (layering, unit and
 asan: deps ## run the whole suite under AddressSanitizer and UBSan
 	$(Q)$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" \
 		SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" all unit e2e
+
+tsan: deps ## run the unit tests and the end-to-end suite (workers = 2) under ThreadSanitizer
+	$(Q)$(MAKE) --no-print-directory BUILD=build-tsan OPT="-O1 -g -fno-omit-frame-pointer" \
+		SAN="-fsanitize=thread" E2E_WORKERS=2 all unit e2e
 
 run: deps all ## build and start the demo: nodegate in front of three simulated rippled nodes
 	$(Q)sh tests/demo.sh
@@ -153,7 +151,7 @@ format-check: ## fail when a C source is not formatted
 	$(Q)clang-format --dry-run -Werror src/*.c src/*/*.c include/*.h include/*/*.h tests/unit/*.c tests/sim/*.c tests/fuzz/*.c
 
 clean: ## remove build outputs
-	$(Q)rm -rf build build-asan build-fuzz
+	$(Q)rm -rf build build-asan build-tsan build-fuzz
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | awk -F'\t' '{printf "  %-13s %s\n", $$1, $$2}'

@@ -1,5 +1,6 @@
 /* Process-wide counters: every limit hit and every failure path bumps one; /metrics shows them. */
 #pragma once
+#include <stdbool.h>
 #include <stdint.h>
 
 /* X(name, help) */
@@ -8,6 +9,8 @@
 	X(conn_limit_global, "accepts paused because max_connections was reached")                 \
 	X(conn_limit_listener, "accepts paused because a listener's max_connections was reached")  \
 	X(conn_accept_error, "accept() failures")                                                  \
+	X(conn_accept_over,                                                                        \
+	  "connections closed at accept: another worker had just reached max_connections")         \
 	X(tls_handshake_error, "client TLS handshakes that failed")                                \
 	X(requests_received, "HTTP requests received")                                             \
 	X(req_bad, "requests refused as malformed (400)")                                          \
@@ -23,7 +26,7 @@
 	X(req_backend_timeout, "requests answered 504 after a backend timeout")                    \
 	X(req_retried, "requests retried on another backend")                                      \
 	X(req_slow, "requests whose node sent nothing past the pool's hung-node bound")            \
-	X(backend_held, "times a silent node was held out of new picks (hung-node defence)")      \
+	X(backend_held, "times a silent node was held out of new picks (hung-node defence)")       \
 	X(req_client_aborted, "requests whose client went away before the response ended")         \
 	X(resp_bad, "backend responses refused as malformed")                                      \
 	X(upstream_connect_error, "backend connections that failed to connect")                    \
@@ -59,6 +62,8 @@
 	X(route_publish_failed, "routing snapshots not published for lack of memory (retried)")    \
 	X(grace_expired, "sync graces that ran out before the node was healthy")                   \
 	X(passive_signals, "observations of backends taken from live traffic")                     \
+	X(passive_signals_dropped,                                                                 \
+	  "passive signals from worker threads dropped: too many waiting for the main loop")       \
 	X(rpc_error_retries, "JSON-RPC reads retried after a node's error token (noNetwork...)")   \
 	X(reloads, "configuration reloads applied")                                                \
 	X(reload_failures, "configuration reloads refused (old configuration kept)")               \
@@ -79,8 +84,21 @@ struct stats {
 #define STATS_FIELD(name, help) uint64_t name;
 	STATS_GLOBAL(STATS_FIELD)
 #undef STATS_FIELD
-	uint64_t conn_current; /* gauge: open client connections */
 };
 
-extern struct stats stats;
-#define STAT_INC(name) (stats.name++)
+/* Each thread counts into its own block (no shared cache line, no lock); /metrics sums the
+ * blocks. A thread that never called stats_thread_block() counts into the main thread's. */
+extern __thread struct stats *stats_mine;
+
+/* A relaxed add: the owner writes, the scrape reads, neither tears the value. */
+static inline void stat_add(uint64_t *c, uint64_t n)
+{
+	__atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
+}
+#define STAT_INC(name)    stat_add(&stats_mine->name, 1)
+#define STAT_ADD(name, n) stat_add(&stats_mine->name, (n))
+
+/* Gives the calling thread a block of its own (a worker at start); false: out of room. */
+bool stats_thread_block(void);
+/* The sum over every thread's block. */
+void stats_sum(struct stats *out);

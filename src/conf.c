@@ -166,6 +166,10 @@ const struct conf_option conf_options[] = {
         "directory for persistent state (incidents), relative to the working directory"),
     NUM("nodegate", "shutdown_timeout", CONF_DURATION, G(shutdown_timeout), "10s", 0, MS_H,
         "on SIGTERM, in-flight requests get this long before connections close"),
+    {ROW("nodegate", "workers", CONF_UINT, G(workers)), .def = "0", .min = 0, .max = 64,
+     .reloadable = RESTART,
+     .help = "data-plane threads, each with its own loop and connections; 0: one per online "
+             "CPU; 1: a single loop shared with the control plane"},
     NUM("nodegate", "max_connections", CONF_UINT, G(max_connections), "10000", 1, 1000000,
         "client connections over all listeners; stays under the file-descriptor limit"),
     NUM("nodegate", "store_test_delay", CONF_DURATION, G(store_test_delay), "0", 0, 10 * MS_S,

@@ -80,8 +80,8 @@ int log_access_open(const char *where, char *err, size_t errlen)
 
 void log_access(const char *fmt, ...)
 {
-	static time_t cached_sec = -1;
-	static char cached[24]; /* "2026-11-21T10:14:03" */
+	static __thread time_t cached_sec = -1;
+	static __thread char cached[24]; /* "2026-11-21T10:14:03" */
 	struct timeval tv;
 	struct tm tm;
 	va_list ap;
@@ -94,11 +94,13 @@ void log_access(const char *fmt, ...)
 		strftime(cached, sizeof(cached), "%Y-%m-%dT%H:%M:%S", &tm);
 		cached_sec = tv.tv_sec;
 	}
+	flockfile(access_fp); /* one line at a time from the workers */
 	fprintf(access_fp, "%s.%03dZ ", cached, (int)(tv.tv_usec / 1000));
 	va_start(ap, fmt);
 	vfprintf(access_fp, fmt, ap);
 	va_end(ap);
 	fputc('\n', access_fp);
+	funlockfile(access_fp);
 }
 
 void log_access_flush(void)

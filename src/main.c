@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include <event2/event.h>
+#include <event2/thread.h>
 
 #include "conf.h"
 #include "health/monitor.h"
@@ -20,6 +21,7 @@
 #include "proxy/listener.h"
 #include "proxy/route.h"
 #include "proxy/session.h"
+#include "proxy/worker.h"
 #include "registry.h"
 #include "server.h"
 #include "stats.h"
@@ -101,6 +103,13 @@ static void log_errors(const struct conf_errors *errs)
 		log_error("... and %zu more errors", errs->dropped);
 }
 
+/* Each worker's last act: its sessions close, its caches go. */
+static void worker_end(void)
+{
+	session_close_all();
+	session_cleanup();
+}
+
 static void reload(void)
 {
 	struct conf_errors errs = {0};
@@ -123,7 +132,7 @@ static void reload(void)
 
 static void shutdown_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
-	log_warn("shutdown_timeout reached with %u connections open: exiting", worker.conns);
+	log_warn("shutdown_timeout reached with %u connections open: exiting", workers_conns());
 	event_base_loopexit(registry.base, NULL);
 }
 
@@ -131,13 +140,15 @@ static void drain(void)
 {
 	if (registry.draining)
 		return;
-	registry.draining = worker.draining = true;
-	log_info("shutting down: no new connections, %u open finish within %llums", worker.conns,
+	registry.draining = true;
+	log_info("shutting down: no new connections, %u open finish within %llums", workers_conns(),
 	         (unsigned long long)registry.conf->global.shutdown_timeout);
+	workers_isolate(); /* each worker's accepts on each listener end */
 	for (size_t i = 0; i < registry.n_listeners; i++)
 		listener_close(registry.listeners[i]);
-	session_drain_all();
-	if (worker.conns == 0) {
+	workers_release();
+	session_drain_all(); /* every worker: sessions finish what they do */
+	if (workers_conns() == 0) {
 		event_base_loopexit(registry.base, NULL);
 		return;
 	}
@@ -165,6 +176,7 @@ static void teardown(void)
 {
 	struct conf *c = registry.conf;
 
+	workers_stop(worker_end); /* the other workers close their sessions and end */
 	session_close_all();
 	hook_deinit(); /* hook.c: running hooks are stopped; their outcome reaches the timeline */
 	/* admin.c, incident.c: the store commits what is queued and answers waiting admin
@@ -181,7 +193,8 @@ static void teardown(void)
 	event_free(ev_tick);
 	if (ev_shutdown != NULL)
 		event_free(ev_shutdown);
-	session_cleanup();
+	worker_end();
+	workers_deinit();
 	log_access_close();
 	conf_free(c);
 	event_base_free(registry.base);
@@ -203,13 +216,22 @@ static int run(const char *path)
 	}
 	log_level_current = c->global.log_level;
 	signal(SIGPIPE, SIG_IGN);
+	unsigned n = c->global.workers > 0 ? (unsigned)c->global.workers : workers_auto();
+	if (n > 1 && evthread_use_pthreads() != 0) { /* the loops take locks from here on */
+		log_error("cannot set up libevent for threads");
+		conf_free(c);
+		return 1;
+	}
 	registry.base = event_base_new();
 	if (registry.base == NULL) {
 		log_error("cannot create the event loop");
 		conf_free(c);
 		return 1;
 	}
-	worker_init(registry.base, session_accept);
+	if (workers_init(registry.base, n, session_accept) != 0) {
+		log_error("cannot set up %u workers", n);
+		goto fail_base;
+	}
 	if (route_init(registry.base) != 0 || monitor_init(registry.base) != 0 ||
 	    session_init() != 0) {
 		log_error("cannot start the health checks");
@@ -247,8 +269,13 @@ static int run(const char *path)
 		         registry.listeners[i]->conf.pool,
 		         registry.listeners[i]->ssl_ctx != NULL ? " (tls)" : "");
 	}
-	log_info("nodegate started: %zu listeners, %zu pools, %zu backends", registry.n_listeners,
-	         registry.n_pools, registry.n_backends);
+	if (workers_start() != 0) {
+		log_error("cannot start the worker threads");
+		goto fail;
+	}
+	log_info("nodegate started: %zu listeners, %zu pools, %zu backends, %u worker%s",
+	         registry.n_listeners, registry.n_pools, registry.n_backends, n_workers,
+	         n_workers == 1 ? "" : "s");
 	event_base_dispatch(registry.base);
 	log_info("nodegate stopped");
 	teardown();
@@ -261,6 +288,8 @@ fail:
 	monitor_deinit();
 	route_deinit();
 fail_base:
+	workers_stop(NULL);
+	workers_deinit();
 	conf_free(c);
 	event_base_free(registry.base);
 	return 1;

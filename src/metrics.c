@@ -1,5 +1,6 @@
 /* Request and probe accounting for /metrics: fixed tables filled on the hot path (a hash and
  * an increment, never an allocation) and written out in Prometheus text format. */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -63,6 +64,9 @@ struct hist_table {
 	struct hist_slot slot[HIST_SLOTS];
 	struct hist other;
 };
+
+/* The workers share the tables: one lock, held for a lookup and an increment. */
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 
 static struct req_slot req_slot[REQ_SLOTS];
 static uint64_t req_other;      /* requests whose label set did not fit */
@@ -159,6 +163,7 @@ void metrics_request(const char *listener, const char *backend, const char *meth
 	size_t i;
 
 	h = hash_end((h ^ (uint32_t)status) * 0x100000001b3ULL);
+	pthread_mutex_lock(&mu);
 	for (i = 0; i < REQ_PROBES; i++) {
 		struct req_slot *s = &req_slot[(h + i) & (REQ_SLOTS - 1)];
 
@@ -180,6 +185,7 @@ void metrics_request(const char *listener, const char *backend, const char *meth
 		labels_dropped++;
 	}
 	hist_add(hist_find(&req_hist, listener), duration_ms / 1000.0);
+	pthread_mutex_unlock(&mu);
 }
 
 void metrics_refused(const char *listener, const char *method, int reason)
@@ -188,6 +194,7 @@ void metrics_refused(const char *listener, const char *method, int reason)
 	uint64_t h = hash_end((hash_name(hash_name(hash_start(), listener), m) ^ (uint32_t)reason) *
 	                      0x100000001b3ULL);
 
+	pthread_mutex_lock(&mu);
 	for (size_t i = 0; i < REF_PROBES; i++) {
 		struct ref_slot *s = &ref_slot[(h + i) & (REF_SLOTS - 1)];
 
@@ -201,15 +208,19 @@ void metrics_refused(const char *listener, const char *method, int reason)
 			continue;
 		}
 		s->count++;
+		pthread_mutex_unlock(&mu);
 		return;
 	}
 	ref_other++;
 	labels_dropped++;
+	pthread_mutex_unlock(&mu);
 }
 
 void metrics_probe(const char *backend, uint64_t duration_us)
 {
+	pthread_mutex_lock(&mu);
 	hist_add(hist_find(&probe_hist, backend), (double)duration_us / 1e6);
+	pthread_mutex_unlock(&mu);
 }
 
 /* ---- text format ------------------------------------------------------------------------ */
@@ -342,9 +353,11 @@ int metrics_write(struct evbuffer *out)
 {
 	struct metrics_out o = {.b = out};
 
+	pthread_mutex_lock(&mu);
 	write_requests(&o);
 	write_refused(&o);
 	write_hist_table(&o, &req_hist);
 	write_hist_table(&o, &probe_hist);
+	pthread_mutex_unlock(&mu);
 	return o.rc;
 }

@@ -288,8 +288,8 @@ static void commit_listeners(struct plan *p, const struct conf *c)
 	free(registry.listeners);
 	registry.listeners = p->listeners;
 	registry.n_listeners = c->n_listeners;
-	worker.listeners = registry.listeners;
-	worker.n_listeners = registry.n_listeners;
+	listeners_running = registry.listeners;
+	n_listeners_running = registry.n_listeners;
 	p->listeners = NULL;
 }
 
@@ -303,7 +303,7 @@ static void commit(struct plan *p, struct conf *c)
 	log_level_current = c->global.log_level;
 	conf_free(registry.conf);
 	registry.conf = c;
-	worker.max_connections = c->global.max_connections;
+	workers_max_connections = c->global.max_connections;
 	listeners_resume();
 	for (size_t i = 0; i < registry.n_backends; i++)
 		monitor_backend_start(registry.backends[i]);
@@ -336,7 +336,10 @@ int server_apply(struct conf *c, struct conf_errors *errs)
 		goto fail;
 	}
 	rc |= plan_listeners(&p, c, errs);
-	if (log_access_open(c->global.access_log, err, sizeof(err)) != 0) {
+	workers_isolate(); /* the workers write the access log */
+	int log_rc = log_access_open(c->global.access_log, err, sizeof(err));
+	workers_release();
+	if (log_rc != 0) {
 		char msg[700];
 		snprintf(msg, sizeof(msg), "%s: [nodegate] access_log: %s", c->path, err);
 		add_error(errs, msg);
@@ -354,7 +357,10 @@ int server_apply(struct conf *c, struct conf_errors *errs)
 		add_error(errs, err);
 		goto fail;
 	}
+	/* the workers read listeners, pools and backends in place: they wait while it changes */
+	workers_isolate();
 	commit(&p, c);
+	workers_release();
 	admin_apply(); /* admin.c: token file, stored admin states and weights back by name */
 	hook_apply(c); /* hook.c: hooks by name; runs going on and last runs are kept */
 	return 0;
@@ -380,8 +386,8 @@ void server_release(void)
 	free(registry.listeners);
 	free(registry.pools);
 	free(registry.backends);
-	registry.listeners = worker.listeners = NULL;
+	registry.listeners = listeners_running = NULL;
 	registry.pools = NULL;
 	registry.backends = NULL;
-	registry.n_listeners = worker.n_listeners = registry.n_pools = registry.n_backends = 0;
+	registry.n_listeners = n_listeners_running = registry.n_pools = registry.n_backends = 0;
 }

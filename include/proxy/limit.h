@@ -67,7 +67,8 @@ void limit_table_free(struct limit_table *t);
 /* A reload changed max_tracked_clients: forgets clients down to MAX. -1: out of memory (the
  * old size stays). */
 int limit_table_resize(struct limit_table *t, size_t max) __attribute__((warn_unused_result));
-const struct limit_counters *limit_table_counters(const struct limit_table *t);
+/* A copy of T's counters (the workers may be writing them). */
+struct limit_counters limit_table_counters(struct limit_table *t);
 
 /* A connection from A opens. MAX_CONNS 0: no limit. True when it may stay: it is counted and
  * the caller must call limit_conn_close once it ends. False: A already has MAX_CONNS open

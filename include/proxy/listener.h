@@ -1,7 +1,7 @@
 /* Listeners and the data plane's worker: bound sockets, connection accounting and limits
- * (accepts pause at max_connections and resume as connections close), and the worker's
- * loop and sessions. One worker today; the data plane keeps its state here, not in the
- * registry, so that more workers are a small step. */
+ * (accepts pause at max_connections and resume as connections close). Every worker accepts
+ * on the same bound socket with a listener of its own (worker.h): the worker that wins the
+ * accept owns the connection. */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
@@ -16,9 +16,9 @@
 #include "proxy/backend.h"
 #include "proxy/limit.h"
 
+#include "proxy/worker.h"
+
 struct rpc_policy;
-struct session;
-TAILQ_HEAD(session_list, session);
 
 struct listener {
 	char *name;
@@ -28,35 +28,20 @@ struct listener {
 	struct pool *pool;         /* where requests go (swapped on reload) */
 	SSL_CTX *ssl_ctx;          /* TLS termination, or NULL */
 	struct rpc_policy *policy; /* JSON-RPC method policy (rpc.h), rebuilt on reload */
-	struct evconnlistener *evl;
-	unsigned conns; /* open client connections */
-	bool paused;    /* accepts paused by a connection limit */
+	struct evconnlistener *evl[WORKERS_MAX]; /* one per worker, on one shared socket */
+	bool paused[WORKERS_MAX];                /* by worker: accepts paused by a limit */
+	unsigned conns;                          /* open client connections (atomic) */
 	/* per client address (limit.c): the table survives reloads of the same bind */
 	struct limit_table *clients; /* open connections and token buckets by address */
 	struct limit_cidrs *exempt;  /* limit_exempt, parsed; NULL: none */
 	struct limit_cidrs *trusted; /* trusted_proxies, parsed; NULL: none */
 };
 
-/* Takes ownership of FD, accepted on L (session_accept). */
-typedef void (*worker_accept_fn)(struct listener *l, evutil_socket_t fd, const struct sockaddr *sa,
-                                 int salen);
+/* The listeners accepting now (the registry's array, not owned; replaced by a reload while
+ * the workers are isolated). */
+extern struct listener **listeners_running;
+extern size_t n_listeners_running;
 
-/* The data plane's thread: its loop, its sessions, the listeners it accepts on. */
-struct worker {
-	struct event_base *base;
-	worker_accept_fn accept; /* what an accepted connection becomes */
-	struct session_list sessions;
-	struct listener **listeners; /* the running ones (the registry's array, not owned) */
-	size_t n_listeners;
-	uint64_t max_connections; /* [nodegate] max_connections */
-	unsigned conns;           /* open client connections, all listeners */
-	bool draining;            /* SIGTERM: finishing in-flight requests */
-};
-
-extern struct worker worker;
-
-/* Sets up the worker on BASE (sessions list empty); ACCEPT takes each new connection. */
-void worker_init(struct event_base *base, worker_accept_fn accept);
 /* Binds a new listener for CL (accepts disabled until listener_enable); NULL with ERR. */
 struct listener *listener_bind(const struct conf_listener *cl, char *err, size_t errlen);
 /* Copies CL's settings into L (strings owned; the method lists are read into L->policy). */
@@ -65,9 +50,10 @@ struct listener *listener_ref(struct listener *l);
 void listener_unref(struct listener *l);
 /* Stops accepting on L for good (reload dropped it, or shutdown). */
 void listener_close(struct listener *l);
-/* Accepts on L unless a connection limit holds it paused. */
+/* Accepts on L, on every worker, unless a connection limit holds it paused (the main
+ * thread, workers isolated). */
 void listener_enable(struct listener *l);
-/* Resumes the accepts that limits paused, where the limits allow now. */
+/* Resumes, on every worker, the accepts that limits paused, where the limits allow now. */
 void listeners_resume(void);
 /* A client connection closed on L (the session's last act). */
 void listener_conn_closed(struct listener *l);

@@ -79,7 +79,8 @@ typedef void (*route_published_fn)(const struct route_table *now, const struct r
                                    void *arg);
 int route_on_publish(route_published_fn fn, void *arg) WUR;
 
-#define ROUTE_REASON_MAX 160 /* a passive signal's reason, cut to fit (the health engine's too) */
+#define ROUTE_SIGNALS_QUEUED_MAX 4096 /* passive signals from workers waiting for the main loop */
+#define ROUTE_REASON_MAX         160 /* a passive signal's reason, cut to fit (the health engine's too) */
 
 /* What live traffic showed about B: CRITICAL or a warning, UNREACHABLE when nothing answered
  * (REASON starts with "refused" for a refused connection). A client's 4xx is never one. */

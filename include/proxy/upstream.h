@@ -11,7 +11,8 @@ struct upconn {
 	struct conn *c;
 	struct backend *b;        /* holds a reference */
 	bool reused;              /* taken from the idle pool (not freshly connected) */
-	TAILQ_ENTRY(upconn) link; /* in b->idle while idle */
+	unsigned worker;          /* whose loop it runs on (its idle list: b->local[worker]) */
+	TAILQ_ENTRY(upconn) link; /* in b->local[worker].idle while idle */
 };
 
 /* Takes an idle connection of B (when REUSE: HTTP requests; a TCP relay wants its own), or
@@ -24,5 +25,6 @@ struct upconn *upstream_get(struct event_base *base, struct backend *b, uint64_t
 /* Gives U back. KEEP: the connection is clean (response complete, keep-alive) and goes to
  * the idle pool when there is room; otherwise it is closed. */
 void upstream_release(struct upconn *u, bool keep, const struct conf_pool *pc);
-/* Closes every idle connection of B (reload removed it, or shutdown). */
+/* Closes every idle connection of B, every worker's (reload removed it, with the workers
+ * isolated; or shutdown). */
 void upstream_close_idle(struct backend *b);

@@ -26,6 +26,7 @@
 #include "ops/redact.h"
 #include "ops/status.h"
 #include "proxy/route.h"
+#include "proxy/worker.h"
 
 #define IO_TIMEOUT_S 10   /* a status client idle or slower than this is dropped */
 #define MAX_HEAD     8192 /* request head bytes */
@@ -105,20 +106,35 @@ static void sample(struct metrics_out *o, const char *name, const char *type, co
 
 static void write_global(struct metrics_out *o)
 {
-#define STAT_ROW(name, help) {#name, help, &stats.name},
+#define STAT_ROW(name, help) {#name, help, offsetof(struct stats, name)},
 	static const struct {
 		const char *name, *help;
-		const uint64_t *v;
+		size_t at;
 	} rows[] = {STATS_GLOBAL(STAT_ROW)};
 #undef STAT_ROW
 	char metric[128];
+	struct stats sum;
+
+	stats_sum(&sum);
 
 	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
 		snprintf(metric, sizeof(metric), "nodegate_%s_total", rows[i].name);
-		sample(o, metric, "counter", rows[i].help, (unsigned long long)*rows[i].v);
+		sample(o, metric, "counter", rows[i].help,
+		       (unsigned long long)*(const uint64_t *)((const char *)&sum + rows[i].at));
 	}
 	sample(o, "nodegate_connections", "gauge", "open client connections, all listeners",
-	       (unsigned long long)stats.conn_current);
+	       (unsigned long long)workers_conns());
+	family(o, "nodegate_worker_connections", "gauge",
+	       "open client connections, by worker (data-plane thread; 0 runs on the main loop)");
+	for (unsigned i = 0; i < n_workers; i++)
+		metrics_outf(o, "nodegate_worker_connections{worker=\"%u\"} %u\n", i,
+		             __atomic_load_n(&workers[i].conns, __ATOMIC_RELAXED));
+	family(o, "nodegate_worker_accepted_total", "counter",
+	       "client connections accepted, by worker");
+	for (unsigned i = 0; i < n_workers; i++)
+		metrics_outf(
+		    o, "nodegate_worker_accepted_total{worker=\"%u\"} %llu\n", i,
+		    (unsigned long long)__atomic_load_n(&workers[i].accepted, __ATOMIC_RELAXED));
 	sample(o, "nodegate_probes_total", "counter", "health and freshness probes done",
 	       (unsigned long long)check_probes_total());
 	sample(o, "nodegate_probes_in_flight", "gauge", "probes waiting for an answer",
@@ -159,25 +175,25 @@ static bool b_weight(const struct backend *b, uint64_t *v)
 
 static bool b_active(const struct backend *b, uint64_t *v)
 {
-	*v = b->active;
+	*v = __atomic_load_n(&b->active, __ATOMIC_RELAXED);
 	return true;
 }
 
 static bool b_idle(const struct backend *b, uint64_t *v)
 {
-	*v = b->n_idle;
+	*v = backend_n_idle(b);
 	return true;
 }
 
 static bool b_requests(const struct backend *b, uint64_t *v)
 {
-	*v = b->requests;
+	*v = __atomic_load_n(&b->requests, __ATOMIC_RELAXED);
 	return true;
 }
 
 static bool b_failures(const struct backend *b, uint64_t *v)
 {
-	*v = b->failures;
+	*v = __atomic_load_n(&b->failures, __ATOMIC_RELAXED);
 	return true;
 }
 
@@ -283,7 +299,8 @@ static void write_retries(struct metrics_out *o)
 			metrics_outf(o, "nodegate_retries_total{pool=\"");
 			metrics_out_label(o, p->name);
 			metrics_outf(o, "\",reason=\"%s\"} %llu\n", retry_reason_names[r],
-			             (unsigned long long)p->budget.retries[r]);
+			             (unsigned long long)__atomic_load_n(&p->budget.retries[r],
+			                                                 __ATOMIC_RELAXED));
 		}
 	}
 }
@@ -315,7 +332,8 @@ static void write_pool_counters(struct metrics_out *o)
 			metrics_out_label(o, registry.pools[i]->name);
 			metrics_outf(
 			    o, "\"} %llu\n",
-			    (unsigned long long)*(const uint64_t *)(p + pool_counters[c].off));
+			    (unsigned long long)__atomic_load_n(
+			        (const uint64_t *)(p + pool_counters[c].off), __ATOMIC_RELAXED));
 		}
 	}
 }
@@ -344,13 +362,13 @@ static void write_client_limits(struct metrics_out *o)
 			metrics_outf(
 			    o, ",reason=\"%s\"} %llu\n", limit_reason_names[r],
 			    (unsigned long long)limit_table_counters(registry.listeners[i]->clients)
-			        ->limited[r]);
+			        .limited[r]);
 		}
 	family(o, tracked, "gauge", "client addresses remembered for the per-address limits");
 	for (size_t i = 0; i < registry.n_listeners; i++) {
 		listener_series(o, tracked, registry.listeners[i]);
 		metrics_outf(o, "} %zu\n",
-		             limit_table_counters(registry.listeners[i]->clients)->tracked);
+		             limit_table_counters(registry.listeners[i]->clients).tracked);
 	}
 	family(o, evictions, "counter",
 	       "client addresses forgotten to stay within max_tracked_clients");
@@ -359,7 +377,7 @@ static void write_client_limits(struct metrics_out *o)
 		metrics_outf(
 		    o, "} %llu\n",
 		    (unsigned long long)limit_table_counters(registry.listeners[i]->clients)
-		        ->evictions);
+		        .evictions);
 	}
 }
 

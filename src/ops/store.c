@@ -390,7 +390,7 @@ static void run_done(void)
 	st.err[0] = '\0';
 	pthread_mutex_unlock(&st.mu);
 	if (errors > 0) {
-		stats.store_errors += errors;
+		STAT_ADD(store_errors, errors);
 		log_error("store: %llu write%s failed: %s", (unsigned long long)errors,
 		          errors == 1 ? "" : "s", err);
 	}

@@ -79,13 +79,13 @@ bool budget_retry(struct budget *b, enum retry_reason why, bool charged, uint64_
 {
 	if (charged) {
 		if (budget_left(b, now) == 0) {
-			b->exhausted++;
+			__atomic_add_fetch(&b->exhausted, 1, __ATOMIC_RELAXED);
 			return false;
 		}
 		struct budget_bucket *k = bucket_now(b, now);
 		if (k->retries < UINT32_MAX)
 			k->retries++;
 	}
-	b->retries[why]++;
+	__atomic_add_fetch(&b->retries[why], 1, __ATOMIC_RELAXED);
 	return true;
 }

@@ -24,7 +24,7 @@ static void up_event_cb(struct conn *c, short what, enum conn_error err, void *a
 static void pick_begin(struct session *s)
 {
 	s->r->pool = pool_ref(s->l->pool);
-	budget_request(&s->r->pool->budget, clock_now());
+	pool_budget_request(s->r->pool, clock_now());
 }
 
 /* What the request needs of a node, in NEED: the ledgers it names by number (ONLY: no node
@@ -116,7 +116,7 @@ static bool retry_allowed(struct session *s, enum retry_reason why)
 	struct request *r = s->r;
 
 	/* a node without the history is not failing: that retry is routing, not charged */
-	if (budget_retry(&r->pool->budget, why, r->sent && why != RETRY_HISTORY, clock_now()))
+	if (pool_budget_retry(r->pool, why, r->sent && why != RETRY_HISTORY, clock_now()))
 		return true;
 	slog(LOGL_DEBUG, s, "retry (%s) refused: the retry budget of pool %s is spent",
 	     retry_reason_names[why], r->pool->name);
@@ -190,7 +190,7 @@ void backend_failed(struct session *s, bool timeout, bool unreachable, const cha
 	struct backend *b = s->up != NULL ? s->up->b : NULL;
 
 	if (b != NULL) {
-		b->failures++;
+		__atomic_add_fetch(&b->failures, 1, __ATOMIC_RELAXED);
 		slog(LOGL_WARN, s, "backend %s failed: %s", b->name, why);
 		/* a pooled connection the node closed as we wrote is a race, not a failure */
 		if (!s->up->reused || unreachable)
@@ -236,7 +236,7 @@ void up_drop(struct session *s, bool keep)
 {
 	if (s->up == NULL)
 		return;
-	s->up->b->active--;
+	__atomic_sub_fetch(&s->up->b->active, 1, __ATOMIC_RELAXED);
 	upstream_release(s->up, keep, &s->r->pool->conf);
 	s->up = NULL;
 }
@@ -255,20 +255,21 @@ static void send_request(struct session *s)
 	r->sent = true;
 	r->sent_us = clock_now_us();
 	r->answered = false;
-	s->up->b->requests++;
+	__atomic_add_fetch(&s->up->b->requests, 1, __ATOMIC_RELAXED);
 	session_set_state(s, SS_STREAMING, "request sent");
 	/* silent past the hung-node bound: slow_cb's judgement; then the response timeout */
 	const struct conf_pool *pc = &r->pool->conf;
 	uint64_t most =
 	    pc->slow_signal < pc->response_timeout ? pc->slow_signal : pc->response_timeout;
 	r->slow_ms = pc->slow_factor == 0 ? pc->response_timeout
-	                                  : latency_bound(&r->pool->latency, pc->slow_factor, most,
-	                                                  most, r->sent_us / 1000);
+	                                  : pool_latency_bound(r->pool, pc->slow_factor, most, most,
+	                                                       r->sent_us / 1000);
 	conn_set_timeouts(ub, r->slow_ms, pc->response_timeout);
 	/* a held node's hold ran out, it has not answered since: this request is its probe,
 	 * and the others keep away until it answers (or not, and the hold starts again) */
-	if (s->up->b->slow_until != 0)
-		s->up->b->slow_until = r->sent_us / 1000 + r->slow_ms;
+	if (__atomic_load_n(&s->up->b->slow_until, __ATOMIC_RELAXED) != 0)
+		__atomic_store_n(&s->up->b->slow_until, r->sent_us / 1000 + r->slow_ms,
+		                 __ATOMIC_RELAXED);
 	conn_set_read_max(ub, RELAY_HIGH_WM);
 	conn_enable_read(ub);
 	conn_flush(ub);
@@ -297,11 +298,11 @@ void dispatch(struct session *s)
 		if (b == NULL)
 			break;
 		if (np != NULL && backend_holds(b, need.ledger_min, need.ledger_max))
-			r->pool->history_routed++;
+			__atomic_add_fetch(&r->pool->history_routed, 1, __ATOMIC_RELAXED);
 		r->tried[r->n_tried++] = b;
 		backend_unref(r->b);
 		r->b = backend_ref(b);
-		s->up = upstream_get(worker.base, b, r->pool->conf.connect_timeout,
+		s->up = upstream_get(wk->base, b, r->pool->conf.connect_timeout,
 		                     s->l->conf.mode == MODE_HTTP, &kind, err, sizeof(err));
 		if (s->up == NULL) {
 			STAT_INC(upstream_connect_error);
@@ -316,7 +317,7 @@ void dispatch(struct session *s)
 			(void)retry_allowed(s, RETRY_CONNECT); /* never refused: counted */
 			continue;
 		}
-		b->active++;
+		__atomic_add_fetch(&b->active, 1, __ATOMIC_RELAXED);
 		session_set_state(s, SS_CONNECTING, b->name);
 		conn_setcb(s->up->c, up_read_cb, up_write_cb, up_event_cb, s);
 		if (s->up->reused) {
@@ -355,9 +356,9 @@ static void first_answer(struct session *s)
 	uint64_t now_us = clock_now_us();
 
 	r->answered = true;
-	b->last_answer_us = now_us;
-	b->slow_until = 0;
-	latency_add(&r->pool->latency, now_us - r->sent_us, now_us / 1000);
+	__atomic_store_n(&b->last_answer_us, now_us, __ATOMIC_RELAXED);
+	__atomic_store_n(&b->slow_until, 0, __ATOMIC_RELAXED);
+	pool_latency_add(r->pool, now_us - r->sent_us, now_us / 1000);
 	if (r->slow_ms < r->pool->conf.response_timeout)
 		conn_set_timeouts(s->up->c, r->pool->conf.response_timeout,
 		                  r->pool->conf.response_timeout);
@@ -384,7 +385,11 @@ static bool slow_cb(struct session *s)
 	struct backend *b = s->up->b;
 	const struct conf_pool *pc = &r->pool->conf;
 	uint64_t now_us = clock_now_us(), waited_ms = (now_us - r->sent_us) / 1000;
-	uint64_t rest = pc->response_timeout, silent_ms = (now_us - b->last_answer_us) / 1000;
+	uint64_t rest = pc->response_timeout, silent_ms = 0;
+	uint64_t last_us = __atomic_load_n(&b->last_answer_us, __ATOMIC_RELAXED);
+
+	if (last_us < now_us) /* another worker's answer may be newer than this now */
+		silent_ms = (now_us - last_us) / 1000;
 	char why[ROUTE_REASON_MAX];
 
 	if (r->answered || r->slow_ms >= rest || waited_ms >= rest)
@@ -400,14 +405,13 @@ static bool slow_cb(struct session *s)
 		return true;
 	}
 	STAT_INC(req_slow);
-	if (b->slow_until == 0)
+	if (__atomic_exchange_n(&b->slow_until, now_us / 1000 + SLOW_HOLD_FACTOR * r->slow_ms,
+	                        __ATOMIC_RELAXED) == 0)
 		STAT_INC(backend_held);
-	b->slow_until = now_us / 1000 + SLOW_HOLD_FACTOR * r->slow_ms;
 	if (silent_ms >= pc->slow_signal) {
-		snprintf(
-		    why, sizeof(why), "slow: no answer in %llums (pool p99 %llums)",
-		    (unsigned long long)(silent_ms < waited_ms ? silent_ms : waited_ms),
-		    (unsigned long long)(latency_p99(&r->pool->latency, now_us / 1000) / 1000));
+		snprintf(why, sizeof(why), "slow: no answer in %llums (pool p99 %llums)",
+		         (unsigned long long)(silent_ms < waited_ms ? silent_ms : waited_ms),
+		         (unsigned long long)(pool_latency_p99(r->pool, now_us / 1000) / 1000));
 		slog(LOGL_WARN, s, "backend %s: %s", b->name, why);
 		passive_warning(b, why);
 	}
@@ -415,7 +419,7 @@ static bool slow_cb(struct session *s)
 		wait_on(s, rest); /* no other node may take it: this one waits for its answer */
 		return true;
 	}
-	b->failures++;
+	__atomic_add_fetch(&b->failures, 1, __ATOMIC_RELAXED);
 	up_drop(s, false);
 	retry_go(s);
 	return true;
@@ -501,7 +505,7 @@ static void up_event_cb(struct conn *bev, short what, enum conn_error err, void 
 		return;
 	}
 	if (s->up != NULL)
-		s->up->b->failures++;
+		__atomic_add_fetch(&s->up->b->failures, 1, __ATOMIC_RELAXED);
 	reply_error(s, timeout ? 504 : 502,
 	            timeout ? "backend timeout mid-response" : "backend closed mid-response");
 }

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
@@ -268,6 +269,7 @@ struct limit_table {
 	uint64_t seed;
 	struct client_list idle, busy;
 	struct limit_counters c;
+	pthread_mutex_t mu; /* the workers share the table: a client is one client on all */
 };
 
 /* A keyed mix of the 16 bytes (clients choose their addresses: no guessable collisions). */
@@ -308,6 +310,7 @@ struct limit_table *limit_table_new(size_t max, uint64_t seed)
 		free(t);
 		return NULL;
 	}
+	pthread_mutex_init(&t->mu, NULL);
 	TAILQ_INIT(&t->idle);
 	TAILQ_INIT(&t->busy);
 	return t;
@@ -330,12 +333,16 @@ void limit_table_free(struct limit_table *t)
 	free_list(&t->idle);
 	free_list(&t->busy);
 	free(t->slot);
+	pthread_mutex_destroy(&t->mu);
 	free(t);
 }
 
-const struct limit_counters *limit_table_counters(const struct limit_table *t)
+struct limit_counters limit_table_counters(struct limit_table *t)
 {
-	return &t->c;
+	pthread_mutex_lock(&t->mu);
+	struct limit_counters c = t->c;
+	pthread_mutex_unlock(&t->mu);
+	return c;
 }
 
 static struct client_list *list_of(struct limit_table *t, const struct client *c)
@@ -401,7 +408,7 @@ static struct client *touch(struct limit_table *t, const struct limit_addr *a)
 	return c;
 }
 
-int limit_table_resize(struct limit_table *t, size_t max)
+static int table_resize(struct limit_table *t, size_t max)
 {
 	size_t n_slots = slots_for(max > 0 ? max : 1);
 	struct client **slot = t->slot;
@@ -432,7 +439,7 @@ int limit_table_resize(struct limit_table *t, size_t max)
 	return 0;
 }
 
-bool limit_conn_open(struct limit_table *t, const struct limit_addr *a, uint64_t max_conns)
+static bool conn_open(struct limit_table *t, const struct limit_addr *a, uint64_t max_conns)
 {
 	struct client *c = touch(t, a);
 
@@ -449,7 +456,7 @@ bool limit_conn_open(struct limit_table *t, const struct limit_addr *a, uint64_t
 	return true;
 }
 
-void limit_conn_close(struct limit_table *t, const struct limit_addr *a)
+static void conn_close(struct limit_table *t, const struct limit_addr *a)
 {
 	struct client *c = find(t, a);
 
@@ -480,8 +487,8 @@ static void refill(struct client *c, uint64_t rate, uint64_t cap, uint64_t now_m
 		c->tokens = cap; /* full, or the burst was lowered by a reload */
 }
 
-bool limit_take(struct limit_table *t, const struct limit_addr *a, uint64_t rate, uint64_t burst,
-                uint64_t now_ms, uint64_t *retry_after_ms)
+static bool take(struct limit_table *t, const struct limit_addr *a, uint64_t rate, uint64_t burst,
+                 uint64_t now_ms, uint64_t *retry_after_ms)
 {
 	struct client *c;
 
@@ -500,4 +507,38 @@ bool limit_take(struct limit_table *t, const struct limit_addr *a, uint64_t rate
 	*retry_after_ms = ms > 0 ? ms : 1;
 	t->c.limited[LIMIT_RATE]++;
 	return false;
+}
+
+/* ---- the locked entry points --------------------------------------------------------------- */
+
+int limit_table_resize(struct limit_table *t, size_t max)
+{
+	pthread_mutex_lock(&t->mu);
+	int rc = table_resize(t, max);
+	pthread_mutex_unlock(&t->mu);
+	return rc;
+}
+
+bool limit_conn_open(struct limit_table *t, const struct limit_addr *a, uint64_t max_conns)
+{
+	pthread_mutex_lock(&t->mu);
+	bool ok = conn_open(t, a, max_conns);
+	pthread_mutex_unlock(&t->mu);
+	return ok;
+}
+
+void limit_conn_close(struct limit_table *t, const struct limit_addr *a)
+{
+	pthread_mutex_lock(&t->mu);
+	conn_close(t, a);
+	pthread_mutex_unlock(&t->mu);
+}
+
+bool limit_take(struct limit_table *t, const struct limit_addr *a, uint64_t rate, uint64_t burst,
+                uint64_t now_ms, uint64_t *retry_after_ms)
+{
+	pthread_mutex_lock(&t->mu);
+	bool ok = take(t, a, rate, burst, now_ms, retry_after_ms);
+	pthread_mutex_unlock(&t->mu);
+	return ok;
 }

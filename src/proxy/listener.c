@@ -1,5 +1,6 @@
 /* Listeners: bind, accept, connection limits; and the worker that owns the sessions. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,14 +14,12 @@
 #include "stats.h"
 #include "util.h"
 
-struct worker worker;
+struct listener **listeners_running;
+size_t n_listeners_running;
 
-void worker_init(struct event_base *base, worker_accept_fn accept)
-{
-	worker.base = base;
-	worker.accept = accept;
-	TAILQ_INIT(&worker.sessions);
-}
+/* Workers whose accepts a limit paused, and whether a resume is on its way to them. */
+static unsigned n_paused;
+static bool resume_posted;
 
 void listener_conf_set(struct listener *l, const struct conf_listener *cl)
 {
@@ -44,16 +43,15 @@ void listener_conf_set(struct listener *l, const struct conf_listener *cl)
 
 struct listener *listener_ref(struct listener *l)
 {
-	l->refs++;
+	__atomic_add_fetch(&l->refs, 1, __ATOMIC_RELAXED);
 	return l;
 }
 
 void listener_unref(struct listener *l)
 {
-	if (l == NULL || --l->refs > 0)
+	if (l == NULL || __atomic_sub_fetch(&l->refs, 1, __ATOMIC_ACQ_REL) > 0)
 		return;
-	if (l->evl != NULL)
-		evconnlistener_free(l->evl);
+	listener_close(l);
 	SSL_CTX_free(l->ssl_ctx);
 	pool_unref(l->pool);
 	rpc_policy_free(l->policy);
@@ -69,34 +67,135 @@ void listener_unref(struct listener *l)
 	free(l);
 }
 
-static bool at_limit(const struct listener *l)
+static unsigned conns_of(const struct listener *l)
 {
-	return worker.conns >= worker.max_connections || l->conns >= l->conf.max_connections;
+	return __atomic_load_n(&l->conns, __ATOMIC_RELAXED);
 }
 
+static bool at_limit(const struct listener *l)
+{
+	return workers_conns() >= workers_max_connections || conns_of(l) >= l->conf.max_connections;
+}
+
+/* Stops this worker's accepts on L (the calling thread's worker). */
 static void listener_pause(struct listener *l)
 {
-	if (l->paused || l->evl == NULL)
+	unsigned i = wk->id;
+
+	if (l->paused[i] || l->evl[i] == NULL)
 		return;
-	evconnlistener_disable(l->evl);
-	l->paused = true;
+	evconnlistener_disable(l->evl[i]);
+	l->paused[i] = true;
+	__atomic_add_fetch(&n_paused, 1, __ATOMIC_RELAXED);
+}
+
+/* This worker's accepts on L again, when the limits allow. */
+static void listener_unpause(struct listener *l)
+{
+	unsigned i = wk->id;
+
+	if (l->paused[i] && l->evl[i] != NULL && !at_limit(l)) {
+		evconnlistener_enable(l->evl[i]);
+		l->paused[i] = false;
+		__atomic_sub_fetch(&n_paused, 1, __ATOMIC_RELAXED);
+	}
 }
 
 void listener_enable(struct listener *l)
 {
-	if (!l->paused && l->evl != NULL)
-		evconnlistener_enable(l->evl);
+	for (unsigned i = 0; i < n_workers; i++)
+		if (!l->paused[i] && l->evl[i] != NULL)
+			evconnlistener_enable(l->evl[i]);
+}
+
+static void resume_here(void *arg)
+{
+	for (size_t i = 0; i < n_listeners_running; i++)
+		listener_unpause(listeners_running[i]);
+}
+
+static void resume_done(void *arg)
+{
+	__atomic_store_n(&resume_posted, false, __ATOMIC_RELAXED);
+}
+
+/* Each worker resumes its own accepts (a worker only touches its own listeners). */
+static void resume_all(void *arg)
+{
+	workers_broadcast(resume_here, NULL, resume_done, NULL);
 }
 
 void listeners_resume(void)
 {
-	for (size_t i = 0; i < worker.n_listeners; i++) {
-		struct listener *l = worker.listeners[i];
-		if (l->paused && l->evl != NULL && !at_limit(l)) {
-			evconnlistener_enable(l->evl);
-			l->paused = false;
+	if (__atomic_load_n(&n_paused, __ATOMIC_RELAXED) == 0)
+		return;
+	if (n_workers == 1) {
+		resume_here(NULL);
+		return;
+	}
+	if (__atomic_exchange_n(&resume_posted, true, __ATOMIC_RELAXED))
+		return; /* one on its way */
+	if (wk == &workers[0])
+		resume_all(NULL);
+	else if (!worker_post(&workers[0], resume_all, NULL))
+		resume_done(NULL);
+}
+
+/* A limit was reached on one worker: the others stop accepting too (each its own). */
+struct pause_msg {
+	struct listener *l; /* holds a reference */
+	bool global;
+};
+
+static void pause_here(void *arg)
+{
+	struct pause_msg *m = arg;
+
+	for (size_t i = 0; i < n_listeners_running; i++) {
+		struct listener *l = listeners_running[i];
+		if ((m->global || l == m->l) && at_limit(l)) {
+			listener_pause(l);
+			listener_unpause(l); /* a close since: its resume may have gone by */
 		}
 	}
+}
+
+static void pause_done(void *arg)
+{
+	struct pause_msg *m = arg;
+
+	listener_unref(m->l);
+	free(m);
+}
+
+static void pause_all(void *arg)
+{
+	workers_broadcast(pause_here, arg, pause_done, arg);
+}
+
+/* Pauses the accepts limited by L (all listeners when GLOBAL) on this worker now, on the
+ * others at their next turn. */
+static void pause_limited(struct listener *l, bool global)
+{
+	struct pause_msg *m;
+
+	for (size_t i = 0; i < n_listeners_running; i++)
+		if (global || listeners_running[i] == l)
+			listener_pause(listeners_running[i]);
+	if (n_workers == 1 || (m = malloc(sizeof(*m))) == NULL)
+		return;
+	m->l = listener_ref(l);
+	m->global = global;
+	if (wk == &workers[0])
+		pause_all(m);
+	else if (!worker_post(&workers[0], pause_all, m))
+		pause_done(m);
+}
+
+static void conn_count(struct listener *l, int d)
+{
+	__atomic_store_n(&wk->conns, wk->conns + (unsigned)d, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&l->conns, (unsigned)d, __ATOMIC_RELAXED);
 }
 
 static void accept_cb(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa,
@@ -105,22 +204,25 @@ static void accept_cb(struct evconnlistener *evl, evutil_socket_t fd, struct soc
 	struct listener *l = arg;
 
 	STAT_INC(conn_accepted);
-	worker.conns++;
-	l->conns++;
-	stats.conn_current = worker.conns;
+	if (n_workers > 1 && at_limit(l)) { /* another worker reached it just now */
+		STAT_INC(conn_accept_over);
+		evutil_closesocket(fd);
+		listener_pause(l);
+		return;
+	}
+	conn_count(l, 1);
+	__atomic_store_n(&wk->accepted, wk->accepted + 1, __ATOMIC_RELAXED);
 	if (at_limit(l)) {
-		bool global = worker.conns >= worker.max_connections;
+		bool global = workers_conns() >= workers_max_connections;
 		if (global)
 			STAT_INC(conn_limit_global);
 		else
 			STAT_INC(conn_limit_listener);
 		log_warn("listener %s: %s max_connections reached, pausing accepts", l->name,
 		         global ? "global" : "listener");
-		for (size_t i = 0; i < worker.n_listeners; i++)
-			if (global || worker.listeners[i] == l)
-				listener_pause(worker.listeners[i]);
+		pause_limited(l, global);
 	}
-	worker.accept(l, fd, sa, salen);
+	wk->accept(l, fd, sa, salen);
 }
 
 static void accept_error_cb(struct evconnlistener *evl, void *arg)
@@ -133,12 +235,10 @@ static void accept_error_cb(struct evconnlistener *evl, void *arg)
 
 void listener_conn_closed(struct listener *l)
 {
-	worker.conns--;
-	l->conns--;
-	stats.conn_current = worker.conns;
-	if (worker.draining) {
-		if (worker.conns == 0)
-			event_base_loopexit(worker.base, NULL);
+	conn_count(l, -1);
+	if (wk->draining) {
+		if (workers_conns() == 0)
+			event_base_loopexit(workers[0].base, NULL);
 		return;
 	}
 	listeners_resume();
@@ -168,11 +268,12 @@ struct listener *listener_bind(const struct conf_listener *cl, char *err, size_t
 		listener_unref(l);
 		return NULL;
 	}
-	l->evl = evconnlistener_new_bind(
-	    worker.base, accept_cb, l,
-	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE | LEV_OPT_DISABLED,
-	    1024, (const struct sockaddr *)&cl->bind.ss, (int)cl->bind.len);
-	if (l->evl == NULL) {
+	unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE |
+	                 LEV_OPT_DISABLED | (n_workers > 1 ? LEV_OPT_THREADSAFE : 0);
+	l->evl[0] =
+	    evconnlistener_new_bind(workers[0].base, accept_cb, l, flags, 1024,
+	                            (const struct sockaddr *)&cl->bind.ss, (int)cl->bind.len);
+	if (l->evl[0] == NULL) {
 		char where[300];
 		conf_addr_format(&cl->bind, where, sizeof(where));
 		snprintf(err, errlen, "listener %s: cannot bind %s: %s", cl->name, where,
@@ -180,15 +281,36 @@ struct listener *listener_bind(const struct conf_listener *cl, char *err, size_t
 		listener_unref(l);
 		return NULL;
 	}
-	evconnlistener_set_error_cb(l->evl, accept_error_cb);
+	evconnlistener_set_error_cb(l->evl[0], accept_error_cb);
+	/* the other workers accept on the same socket (a descriptor each): whichever loop
+	 * wakes first takes the connection, so a busy worker takes fewer */
+	for (unsigned i = 1; i < n_workers; i++) {
+		evutil_socket_t fd = fcntl(evconnlistener_get_fd(l->evl[0]), F_DUPFD_CLOEXEC, 0);
+		l->evl[i] = fd < 0
+		                ? NULL
+		                : evconnlistener_new(workers[i].base, accept_cb, l, flags, -1, fd);
+		if (l->evl[i] == NULL) {
+			if (fd >= 0)
+				close(fd);
+			snprintf(err, errlen, "listener %s: worker %u: %s", cl->name, i,
+			         fd < 0 ? strerror(errno) : "out of memory");
+			listener_unref(l);
+			return NULL;
+		}
+		evconnlistener_set_error_cb(l->evl[i], accept_error_cb);
+	}
 	return l;
 }
 
 void listener_close(struct listener *l)
 {
 	l->closed = true;
-	if (l->evl != NULL) {
-		evconnlistener_free(l->evl);
-		l->evl = NULL;
+	for (unsigned i = 0; i < WORKERS_MAX; i++) {
+		if (l->evl[i] != NULL)
+			evconnlistener_free(l->evl[i]);
+		l->evl[i] = NULL;
+		if (l->paused[i])
+			__atomic_sub_fetch(&n_paused, 1, __ATOMIC_RELAXED);
+		l->paused[i] = false;
 	}
 }

@@ -49,7 +49,7 @@ static void reply_send(struct session *s, int status, const char *ctype, const c
 		return;
 	}
 	bool close = closes_connection(status) || !r->keep_alive || s->close_after ||
-	             !r->req_body.done || worker.draining;
+	             !r->req_body.done || wk->draining;
 	hlen = snprintf(head, sizeof(head),
 	                "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n%s%s\r\n",
 	                status, http_status_text(status), ctype, blen, extra,
@@ -185,7 +185,7 @@ void resp_done(struct session *s)
 	struct request *r = s->r;
 	bool keep_up =
 	    r->resp_keep_alive && r->resp_body.kind != HTTP_BODY_UNTIL_CLOSE && r->req_body.done;
-	bool keep_client = r->keep_alive && !s->close_after && !worker.draining &&
+	bool keep_client = r->keep_alive && !s->close_after && !wk->draining &&
 	                   r->resp_body.kind != HTTP_BODY_UNTIL_CLOSE && r->req_body.done &&
 	                   !s->client_eof;
 
@@ -360,7 +360,7 @@ void resp_head(struct session *s)
 	http_response_body(m, r->method);
 	r->resp_keep_alive = m->keep_alive;
 	body_init(&r->resp_body, m->body, m->content_length);
-	bool close = !r->keep_alive || s->close_after || worker.draining ||
+	bool close = !r->keep_alive || s->close_after || wk->draining ||
 	             m->body == HTTP_BODY_UNTIL_CLOSE || !r->req_body.done || s->client_eof;
 	if (m->status >= 500) {
 		char why[32];

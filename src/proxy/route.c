@@ -1,9 +1,12 @@
 /* The routing snapshot: publication, deferred reclaim, lookups, and passive signals up. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "proxy/route.h"
 #include "clock.h"
+#include "proxy/worker.h"
+#include "stats.h"
 #include "util.h"
 
 #define MAX_PUBLISH_HANDLERS 4
@@ -113,11 +116,40 @@ void route_unref(struct route_table *t)
 		retire(t);
 }
 
+/* Retired tables handed to the workers' quiescence: freed once every worker has run a
+ * message after the swap, so none is still inside a callback that read them. */
+struct batch {
+	size_t n;
+	struct route_table *t[];
+};
+
+static void nothing(void *arg)
+{
+}
+
+static void batch_free(void *arg)
+{
+	struct batch *b = arg;
+
+	for (size_t i = 0; i < b->n; i++)
+		route_table_free(b->t[i]);
+	free(b);
+}
+
 static void reclaim_cb(evutil_socket_t fd, short what, void *arg)
 {
 	size_t n = R.n_retired;
+	struct batch *b;
 
 	R.n_retired = 0;
+	if (n_workers > 1 && fd != -1 && (b = malloc(sizeof(*b) + n * sizeof(b->t[0]))) != NULL) {
+		b->n = n;
+		memcpy(b->t, R.retired, n * sizeof(b->t[0]));
+		workers_broadcast(nothing, NULL, batch_free, b);
+		return;
+	}
+	if (n_workers > 1 && fd != -1) /* out of memory: leak rather than free under a reader */
+		return;
 	for (size_t i = 0; i < n; i++)
 		route_table_free(R.retired[i]);
 }
@@ -201,10 +233,52 @@ void route_set_signal_sink(route_signal_fn fn)
 	R.sink = fn;
 }
 
+/* A passive signal from a worker thread, on its way to the main loop. */
+struct signal_msg {
+	struct backend *b; /* holds a reference */
+	bool critical, unreachable;
+	char reason[ROUTE_REASON_MAX];
+};
+
+static unsigned signals_queued;
+
+static void signal_deliver(void *arg)
+{
+	struct signal_msg *m = arg;
+
+	__atomic_sub_fetch(&signals_queued, 1, __ATOMIC_RELAXED);
+	if (R.sink != NULL)
+		R.sink(m->b, m->critical, m->unreachable, m->reason);
+	backend_unref(m->b);
+	free(m);
+}
+
 void route_signal(struct backend *b, bool critical, bool unreachable, const char *reason)
 {
-	if (R.sink != NULL)
-		R.sink(b, critical, unreachable, reason);
+	struct signal_msg *m;
+
+	if (wk == NULL || wk->id == 0) {
+		if (R.sink != NULL)
+			R.sink(b, critical, unreachable, reason);
+		return;
+	}
+	/* the health engine runs on the main loop: the signal goes there, bounded */
+	if (__atomic_add_fetch(&signals_queued, 1, __ATOMIC_RELAXED) > ROUTE_SIGNALS_QUEUED_MAX ||
+	    (m = malloc(sizeof(*m))) == NULL) {
+		__atomic_sub_fetch(&signals_queued, 1, __ATOMIC_RELAXED);
+		STAT_INC(passive_signals_dropped);
+		return;
+	}
+	m->b = backend_ref(b);
+	m->critical = critical;
+	m->unreachable = unreachable;
+	snprintf(m->reason, sizeof(m->reason), "%s", reason);
+	if (!worker_post(&workers[0], signal_deliver, m)) {
+		__atomic_sub_fetch(&signals_queued, 1, __ATOMIC_RELAXED);
+		backend_unref(m->b);
+		free(m);
+		STAT_INC(passive_signals_dropped);
+	}
 }
 
 /* ---- the pick ------------------------------------------------------------------------------ */
@@ -236,7 +310,8 @@ static bool eligible(const struct route_node *n, const struct filter *f)
 {
 	if (n->b->removed || n->weight == 0 || !backend_has_capacity(n->b))
 		return false;
-	if (n->b->slow_until > f->held_before && f->held_before != 0)
+	if (f->held_before != 0 &&
+	    __atomic_load_n(&n->b->slow_until, __ATOMIC_RELAXED) > f->held_before)
 		return false;
 	if (f->rank < 0 ? !n->routable : n->panic_rank != f->rank)
 		return false;
@@ -259,16 +334,17 @@ static void rr_charge(const struct route_pool *rp, const struct filter *f,
 		const struct route_node *n = &rp->nodes[i];
 
 		if (eligible(n, f)) {
-			n->b->rr_current += n->weight;
+			backend_local(n->b)->rr_current += n->weight;
 			total += n->weight;
 		}
 	}
-	winner->b->rr_current -= total;
+	backend_local(winner->b)->rr_current -= total;
 }
 
 static bool rr_ahead(const struct route_node *n, const struct route_node *best)
 {
-	return n->b->rr_current + n->weight > best->b->rr_current + best->weight;
+	return backend_local(n->b)->rr_current + n->weight >
+	       backend_local(best->b)->rr_current + best->weight;
 }
 
 /* nginx's smooth weighted round robin: the largest current + weight wins
@@ -304,8 +380,10 @@ static const struct route_node *pick_leastconn(const struct route_pool *rp, cons
 			continue;
 		}
 		/* active / weight < best's active / weight, without division */
-		uint64_t lhs = (uint64_t)n->b->active * best->weight;
-		uint64_t rhs = (uint64_t)best->b->active * n->weight;
+		uint64_t lhs =
+		    (uint64_t)__atomic_load_n(&n->b->active, __ATOMIC_RELAXED) * best->weight;
+		uint64_t rhs =
+		    (uint64_t)__atomic_load_n(&best->b->active, __ATOMIC_RELAXED) * n->weight;
 		if (lhs < rhs || (lhs == rhs && rr_ahead(n, best)))
 			best = n;
 	}

@@ -99,8 +99,8 @@ void session_set_state(struct session *s, enum session_state to, const char *why
 
 /* ---- timer, per-request memory ----------------------------------------------------------- */
 
-static struct http_parser *parser_cache[PARSER_CACHE_MAX];
-static unsigned n_parser_cache;
+static __thread struct http_parser *parser_cache[PARSER_CACHE_MAX];
+static __thread unsigned n_parser_cache;
 
 static struct timeval ms_tv(uint64_t ms)
 {
@@ -133,8 +133,8 @@ void parser_put(struct http_parser **pp)
 	*pp = NULL;
 }
 
-static struct request *req_cache[PARSER_CACHE_MAX];
-static unsigned n_req_cache;
+static __thread struct request *req_cache[PARSER_CACHE_MAX];
+static __thread unsigned n_req_cache;
 
 /* Requests live apart from their session, so that an idle keep-alive connection costs
  * only its session and socket buffers. */
@@ -287,12 +287,12 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 /* Sessions closed during this loop turn, freed at its end (pgbouncer's justfree list, redis
  * freeClientAsync): a callback that closed its session, and every caller up its stack, still
  * reads valid memory. A session is on it at most once and the list empties every turn, so it
- * never holds more than the sessions that were open; n_justfree counts them. One worker:
- * one list (more workers: one each). */
-static struct session_list justfree = TAILQ_HEAD_INITIALIZER(justfree);
-static unsigned n_justfree;
-static struct event justfree_ev; /* made active by session_close; runs justfree_cb */
-static bool justfree_ready;
+ * never holds more than the sessions that were open; n_justfree counts them. One list per
+ * worker (thread-local), set up at its first accept. */
+static __thread struct session_list justfree;
+static __thread unsigned n_justfree;
+static __thread struct event justfree_ev; /* made active by session_close; runs justfree_cb */
+static __thread bool justfree_ready;
 
 void session_close(struct session *s, const char *why)
 {
@@ -308,7 +308,7 @@ void session_close(struct session *s, const char *why)
 	if (s->peer_counted)
 		limit_conn_close(s->l->clients, &s->peer_addr);
 	s->peer_counted = false;
-	TAILQ_REMOVE(&worker.sessions, s, link);
+	TAILQ_REMOVE(&wk->sessions, s, link);
 	listener_conn_closed(s->l);
 	TAILQ_INSERT_TAIL(&justfree, s, link);
 	n_justfree++;
@@ -333,6 +333,8 @@ static void justfree_run(void)
 {
 	struct session *s;
 
+	if (!justfree_ready)
+		return;
 	while ((s = TAILQ_FIRST(&justfree)) != NULL) {
 		TAILQ_REMOVE(&justfree, s, link);
 		n_justfree--;
@@ -413,14 +415,15 @@ void session_accept(struct listener *l, evutil_socket_t fd, const struct sockadd
 		return;
 	}
 	if (!justfree_ready) {
-		event_assign(&justfree_ev, worker.base, -1, 0, justfree_cb, NULL);
+		TAILQ_INIT(&justfree);
+		event_assign(&justfree_ev, wk->base, -1, 0, justfree_cb, NULL);
 		justfree_ready = true;
 	}
 	s->l = listener_ref(l); /* state SS_REQ_HEAD (0): waiting for the first request */
 	peer_format(s, sa);
-	TAILQ_INSERT_TAIL(&worker.sessions, s, link);
+	TAILQ_INSERT_TAIL(&wk->sessions, s, link);
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	evtimer_assign(&s->timer, worker.base, timer_cb, s);
+	evtimer_assign(&s->timer, wk->base, timer_cb, s);
 	(void)limit_addr_from_sockaddr(sa, &s->peer_addr); /* listeners bind IP addresses */
 	if (!conn_admit(s)) {
 		if (l->conf.mode == MODE_TCP) { /* nothing to say in a byte stream */
@@ -436,7 +439,7 @@ void session_accept(struct listener *l, evutil_socket_t fd, const struct sockadd
 		s->tls = true;
 	}
 	if (s->tls == (ssl != NULL))
-		s->client = conn_new(worker.base, fd, ssl);
+		s->client = conn_new(wk->base, fd, ssl);
 	if (s->client == NULL) {
 		SSL_free(ssl);
 		evutil_closesocket(fd);
@@ -461,11 +464,16 @@ void session_accept(struct listener *l, evutil_socket_t fd, const struct sockadd
 	timer_arm(s, l->conf.header_timeout);
 }
 
-void session_drain_all(void)
+/* This worker's sessions finish what they do and close. */
+static void drain_here(void *arg)
 {
 	struct session *s, *next;
 
-	for (s = TAILQ_FIRST(&worker.sessions); s != NULL; s = next) {
+	wk->draining = true;
+	if (workers_conns() == 0) /* the last one closed before this worker knew */
+		event_base_loopexit(workers[0].base, NULL);
+
+	for (s = TAILQ_FIRST(&wk->sessions); s != NULL; s = next) {
 		next = TAILQ_NEXT(s, link);
 		if (s->state == SS_REQ_HEAD && s->hp == NULL)
 			session_close(s, "draining: idle");
@@ -478,9 +486,14 @@ void session_drain_all(void)
 	}
 }
 
+void session_drain_all(void)
+{
+	workers_broadcast(drain_here, NULL, NULL, NULL);
+}
+
 void session_close_all(void)
 {
-	while (!TAILQ_EMPTY(&worker.sessions))
-		session_close(TAILQ_FIRST(&worker.sessions), "shutting down");
+	while (!TAILQ_EMPTY(&wk->sessions))
+		session_close(TAILQ_FIRST(&wk->sessions), "shutting down");
 	justfree_run(); /* the loop has stopped: nothing more to run after this */
 }

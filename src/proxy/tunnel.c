@@ -638,7 +638,7 @@ static void resume_next(struct session *s)
 		if (b == NULL)
 			break;
 		wr->tried[wr->n_tried++] = b;
-		s->up = upstream_get(worker.base, b, connect_ms, false, &kind, err, sizeof(err));
+		s->up = upstream_get(wk->base, b, connect_ms, false, &kind, err, sizeof(err));
 		if (s->up == NULL) {
 			STAT_INC(upstream_connect_error);
 			slog(LOGL_WARN, s, "backend %s: %s", b->name, err);
@@ -648,7 +648,7 @@ static void resume_next(struct session *s)
 		}
 		backend_unref(r->b);
 		r->b = backend_ref(b);
-		b->active++;
+		__atomic_add_fetch(&b->active, 1, __ATOMIC_RELAXED);
 		conn_setcb(s->up->c, resume_read_cb, resume_write_cb, resume_event_cb, s);
 		conn_enable_read(s->up->c);
 		timer_arm(s, 2 * connect_ms); /* connect, then the 101 */
@@ -853,7 +853,7 @@ static bool resume_start(struct session *s, const char *why)
 	struct ws *w = s->ws;
 
 	if (wr == NULL || pool_conf_now(s)->ws_failover != WS_FAILOVER_RESUBSCRIBE || w->closing ||
-	    w->client_closed || w->node_closed || s->client_eof || worker.draining ||
+	    w->client_closed || w->node_closed || s->client_eof || wk->draining ||
 	    !ws_can_switch_node(w))
 		return false;
 	slog(LOGL_INFO, s, "backend %s: %s: WebSocket failing over", s->up->b->name, why);
@@ -888,11 +888,12 @@ static bool ws_node_out(const struct route_table *t, const struct backend *b)
  * rotation. Out, they close after the pool's ws_drain_grace; back within the grace, they
  * keep going. A session the node has ended (EOF: it died) is left alone: its end went to
  * the client as it came. */
-static void ws_on_publish(const struct route_table *now, const struct route_table *was, void *arg)
+static void ws_follow(void *arg)
 {
+	const struct route_table *now = route_current();
 	struct session *s;
 
-	TAILQ_FOREACH(s, &worker.sessions, link)
+	TAILQ_FOREACH(s, &wk->sessions, link)
 	{
 		if (s->ws == NULL || s->state != SS_TUNNEL || s->ws->closing || s->up == NULL ||
 		    s->up_eof)
@@ -906,6 +907,12 @@ static void ws_on_publish(const struct route_table *now, const struct route_tabl
 			evtimer_del(&s->timer);
 		}
 	}
+}
+
+/* Each worker looks at its own sessions, by the newest snapshot. */
+static void ws_on_publish(const struct route_table *now, const struct route_table *was, void *arg)
+{
+	workers_broadcast(ws_follow, NULL, NULL, NULL);
 }
 
 int session_init(void)

@@ -8,19 +8,22 @@
 #include "stats.h"
 #include "proxy/tls.h"
 #include "proxy/upstream.h"
+#include "proxy/worker.h"
 
 static void upconn_free(struct upconn *u)
 {
 	conn_free(u->c);
-	u->b->conns--;
+	__atomic_sub_fetch(&u->b->conns, 1, __ATOMIC_RELAXED);
 	backend_unref(u->b);
 	free(u);
 }
 
 static void idle_unlink(struct upconn *u)
 {
-	TAILQ_REMOVE(&u->b->idle, u, link);
-	u->b->n_idle--;
+	struct backend_local *bl = &u->b->local[u->worker];
+
+	TAILQ_REMOVE(&bl->idle, u, link);
+	__atomic_store_n(&bl->n_idle, bl->n_idle - 1, __ATOMIC_RELAXED);
 }
 
 /* An idle connection must stay silent: data, EOF, error or the idle timeout close it. */
@@ -40,7 +43,7 @@ static void idle_read_cb(struct conn *c, void *arg)
 
 static struct upconn *take_idle(struct backend *b)
 {
-	struct upconn *u = TAILQ_FIRST(&b->idle);
+	struct upconn *u = TAILQ_FIRST(&backend_local(b)->idle);
 
 	if (u == NULL)
 		return NULL;
@@ -82,15 +85,17 @@ struct upconn *upstream_get(struct event_base *base, struct backend *b, uint64_t
 		return NULL;
 	}
 	u->b = backend_ref(b);
-	b->conns++;
+	u->worker = wk->id;
+	__atomic_add_fetch(&b->conns, 1, __ATOMIC_RELAXED);
 	return u;
 }
 
 void upstream_release(struct upconn *u, bool keep, const struct conf_pool *pc)
 {
 	struct backend *b = u->b;
+	struct backend_local *bl = backend_local(b);
 
-	if (!keep || b->removed || b->n_idle >= pc->max_idle || pc->idle_timeout == 0 ||
+	if (!keep || b->removed || bl->n_idle >= pc->max_idle || pc->idle_timeout == 0 ||
 	    conn_input_len(u->c) > 0 || conn_output_len(u->c) > 0) {
 		if (keep)
 			STAT_INC(upstream_idle_closed);
@@ -103,16 +108,17 @@ void upstream_release(struct upconn *u, bool keep, const struct conf_pool *pc)
 	conn_set_timeouts(u->c, pc->idle_timeout, 0);
 	conn_enable_read(u->c);
 	conn_trim(u->c);
-	TAILQ_INSERT_HEAD(&b->idle, u, link);
-	b->n_idle++;
+	TAILQ_INSERT_HEAD(&bl->idle, u, link);
+	__atomic_store_n(&bl->n_idle, bl->n_idle + 1, __ATOMIC_RELAXED);
 }
 
 void upstream_close_idle(struct backend *b)
 {
 	struct upconn *u;
 
-	while ((u = TAILQ_FIRST(&b->idle)) != NULL) {
-		idle_unlink(u);
-		upconn_free(u);
-	}
+	for (unsigned i = 0; i < (n_workers > 0 ? n_workers : 1); i++)
+		while ((u = TAILQ_FIRST(&b->local[i].idle)) != NULL) {
+			idle_unlink(u);
+			upconn_free(u);
+		}
 }

@@ -23,15 +23,17 @@ OUT = Path(__file__).resolve().parent / "out" / BUILD.name
 HOST = "127.0.0.1"
 
 
-def _is_sanitized(path):
+def _is_sanitized(path, marker=b"__asan_init"):
     try:
-        return b"__asan_init" in path.read_bytes()
+        return marker in path.read_bytes()
     except OSError:
         return False
 
 
 ASAN = _is_sanitized(NODEGATE)
-SLOW = 3 if ASAN else 1  # sanitizer builds run about three times slower
+TSAN = _is_sanitized(NODEGATE, b"__tsan_init")
+WORKERS = os.environ.get("NODEGATE_TEST_WORKERS", "")
+SLOW = 5 if TSAN else 3 if ASAN else 1  # sanitizer builds run several times slower
 IO_TIMEOUT = 10 * SLOW   # any single socket operation
 
 
@@ -351,6 +353,8 @@ class Harness:
 
     def global_section(self, **kw):
         g = {"log_level": "info", "access_log": str(self.access_log), "shutdown_timeout": "5s"}
+        if WORKERS:  # the suite runs with each width (make e2e); unset: nodegate's default
+            g["workers"] = WORKERS
         g.update({k: str(v) for k, v in kw.items()})
         return g
 

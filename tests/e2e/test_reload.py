@@ -105,13 +105,21 @@ def test_reload_keeps_unchanged_backends_connections(h):
     port = free_port()
     quiet = {"check": "none"}  # probes would be connections of their own
     g = h.gate(h.gate_ini([n1], port=port, pool=quiet))
+    # one client connection: one worker, whose pooled node connection is the one kept
+    c = http_conn(port)
+
+    def ok():
+        status, r, doc = rpc(c, "server_info")
+        return status == 200 and doc["result"]["status"] == "success"
+
     for _ in range(5):
-        assert rpc_ok(port)
+        assert ok()
     before = n1.stats()["connections"]
     g.reload(h.gate_ini([n1], weights=[3], port=port, pool=dict(quiet, response_timeout="20s")))
     wait_for(lambda: "reload done" in g.stderr(), 5, "the reload to be applied")
     for _ in range(5):
-        assert rpc_ok(port)
+        assert ok()
+    c.close()
     # /sim/stats itself opened one connection, straight to the node
     assert n1.stats()["connections"] == before + 1
     # a backend whose address changes is a new backend: it starts over

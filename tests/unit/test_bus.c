@@ -120,13 +120,13 @@ static void events_are_copied(void **state)
 
 static void queue_is_bounded_and_counts_drops(void **state)
 {
-	uint64_t before = stats.bus_deferred_dropped;
+	uint64_t before = stats_mine->bus_deferred_dropped;
 	unsigned n = 0;
 
 	assert_int_equal(bus_subscribe_deferred(base, BUS_PHASE_HOOKS, on_event, NULL, "h"), 0);
 	for (unsigned i = 0; i < BUS_DEFER_MAX + 3; i++)
 		emit("n");
-	assert_int_equal(stats.bus_deferred_dropped - before, 3);
+	assert_int_equal(stats_mine->bus_deferred_dropped - before, 3);
 	turn();
 	for (const char *p = seen; (p = strstr(p, "h:n")) != NULL; p++)
 		n++;
@@ -135,7 +135,7 @@ static void queue_is_bounded_and_counts_drops(void **state)
 	emit("again"); /* room again after the round */
 	turn();
 	assert_string_equal(seen, "h:again");
-	assert_int_equal(stats.bus_deferred_dropped - before, 3);
+	assert_int_equal(stats_mine->bus_deferred_dropped - before, 3);
 }
 
 /* bus_wake: a round with no event, so that each done runs (a reload re-judges pools). */

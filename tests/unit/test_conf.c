@@ -795,7 +795,8 @@ static void test_err_keys(void **state)
 	EXPECT(
 	    "[pool rpc]\nbogus = 1\n[backend n1]\npool = rpc\naddress = 127.0.0.1:5005\n",
 	    "2: [pool rpc] bogus: unknown option (expected one of: balance, retries, retry_budget, "
-	    "retry_budget_window, retry_budget_min, connect_timeout, response_timeout, slow_factor, "
+	    "retry_budget_window, retry_budget_min, connect_timeout, response_timeout, "
+	    "slow_factor, "
 	    "slow_signal, idle_timeout, ws_drain_grace, ws_failover, max_idle, min_up, panic, "
 	    "write_methods, " HEALTH_KEYS ")");
 	/* a backend takes its own options and its pool's health options, not the others */
@@ -804,7 +805,7 @@ static void test_err_keys(void **state)
 	       "max_conns, tls, tls_verify, tls_ca, tls_sni, " HEALTH_KEYS ")");
 	EXPECT("[nodegate]\nLog_Level = info\n",
 	       "2: [nodegate] Log_Level: unknown option (expected one of: log_level, access_log, "
-	       "state_dir, shutdown_timeout, max_connections)");
+	       "state_dir, shutdown_timeout, workers, max_connections)");
 	EXPECT(TAIL "weight = 1\nweight = 2\n",
 	       "6: [backend n1] weight: duplicate option (expected it once, first at line 5)");
 	/* multi-line values are off: an indented line is a line of its own */

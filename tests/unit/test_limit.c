@@ -175,8 +175,8 @@ static void test_bucket_burst_and_refill(void **state)
 	for (int i = 0; i < 3; i++)
 		assert_true(limit_take(t, &a, 2, 3, now, &retry));
 	assert_false(limit_take(t, &a, 2, 3, now, &retry));
-	assert_int_equal(limit_table_counters(t)->limited[LIMIT_RATE], 4);
-	assert_int_equal(limit_table_counters(t)->limited[LIMIT_CONNS], 0);
+	assert_int_equal(limit_table_counters(t).limited[LIMIT_RATE], 4);
+	assert_int_equal(limit_table_counters(t).limited[LIMIT_CONNS], 0);
 	limit_table_free(t);
 }
 
@@ -189,7 +189,7 @@ static void test_bucket_defaults_and_edges(void **state)
 	/* rate 0: off, nothing tracked */
 	assert_true(limit_take(t, &a, 0, 0, 0, &retry));
 	assert_int_equal(retry, 0);
-	assert_int_equal(limit_table_counters(t)->tracked, 0);
+	assert_int_equal(limit_table_counters(t).tracked, 0);
 	/* burst 0 is the rate: 5 at once */
 	for (int i = 0; i < 5; i++)
 		assert_true(limit_take(t, &a, 5, 0, 10, &retry));
@@ -218,7 +218,7 @@ static void test_clients_are_separate(void **state)
 	assert_true(limit_take(t, &a, 1, 1, 0, &retry));
 	assert_false(limit_take(t, &a, 1, 1, 0, &retry));
 	assert_true(limit_take(t, &b, 1, 1, 0, &retry));
-	assert_int_equal(limit_table_counters(t)->tracked, 2);
+	assert_int_equal(limit_table_counters(t).tracked, 2);
 	limit_table_free(t);
 }
 
@@ -234,7 +234,7 @@ static void test_conn_counts(void **state)
 	limit_conn_close(t, &a);
 	assert_true(limit_conn_open(t, &a, 2));
 	assert_false(limit_conn_open(t, &a, 2));
-	assert_int_equal(limit_table_counters(t)->limited[LIMIT_CONNS], 2);
+	assert_int_equal(limit_table_counters(t).limited[LIMIT_CONNS], 2);
 	/* 0: no limit, still counted */
 	for (int i = 0; i < 100; i++)
 		assert_true(limit_conn_open(t, &b, 0));
@@ -258,15 +258,14 @@ static void test_eviction_order(void **state)
 	assert_true(limit_take(t, &c, 1, 1, 0, &retry));
 	assert_false(limit_take(t, &a, 1, 1, 0, &retry)); /* a seen again: b is the oldest */
 	assert_true(limit_take(t, &d, 1, 1, 0, &retry));  /* evicts b */
-	const struct limit_counters *k = limit_table_counters(t);
-	assert_int_equal(k->tracked, 3);
-	assert_int_equal(k->evictions, 1);
+	assert_int_equal(limit_table_counters(t).tracked, 3);
+	assert_int_equal(limit_table_counters(t).evictions, 1);
 	assert_true(limit_take(t, &b, 1, 1, 0, &retry));  /* b forgotten: a full bucket; evicts c */
 	assert_false(limit_take(t, &a, 1, 1, 0, &retry)); /* a remembered */
 	assert_false(limit_take(t, &d, 1, 1, 0, &retry)); /* d remembered */
 	assert_true(limit_take(t, &c, 1, 1, 0, &retry));  /* c was forgotten */
-	assert_int_equal(k->evictions, 3);
-	assert_int_equal(k->evicted_busy, 0);
+	assert_int_equal(limit_table_counters(t).evictions, 3);
+	assert_int_equal(limit_table_counters(t).evicted_busy, 0);
 	limit_table_free(t);
 }
 
@@ -283,17 +282,17 @@ static void test_eviction_spares_connections(void **state)
 	assert_false(limit_conn_open(t, &a, 1));         /* a's count survived */
 	assert_true(limit_take(t, &b, 1, 1, 4, &retry)); /* b is new again; evicts c */
 	assert_false(limit_take(t, &b, 1, 1, 4, &retry));
-	assert_int_equal(limit_table_counters(t)->evicted_busy, 0);
+	assert_int_equal(limit_table_counters(t).evicted_busy, 0);
 	/* all busy: the least recently seen busy one goes, and the loss is counted */
 	assert_true(limit_conn_open(t, &b, 1));
 	assert_true(limit_conn_open(t, &c, 1)); /* evicts a */
-	assert_int_equal(limit_table_counters(t)->evicted_busy, 1);
+	assert_int_equal(limit_table_counters(t).evicted_busy, 1);
 	assert_true(limit_conn_open(t, &a, 1)); /* a starts over (evicts b) */
 	limit_conn_close(t, &b);                /* b was forgotten: ignored */
 	/* a closed connection makes its client idle, and the freshest idle one */
 	limit_conn_close(t, &a);
 	assert_false(limit_conn_open(t, &c, 1));
-	assert_int_equal(limit_table_counters(t)->tracked, 2);
+	assert_int_equal(limit_table_counters(t).tracked, 2);
 	limit_table_free(t);
 }
 
@@ -309,7 +308,7 @@ static void test_resize(void **state)
 		assert_true(limit_take(t, &a, 1, 1, 0, &retry));
 	}
 	assert_int_equal(limit_table_resize(t, 10), 0);
-	assert_int_equal(limit_table_counters(t)->tracked, 10);
+	assert_int_equal(limit_table_counters(t).tracked, 10);
 	/* the 10 most recent stay, with their empty buckets */
 	for (int i = 90; i < 100; i++) {
 		snprintf(text, sizeof(text), "10.0.%d.%d", i / 256, i % 256);
@@ -322,7 +321,7 @@ static void test_resize(void **state)
 		struct limit_addr a = A(text);
 		assert_false(limit_take(t, &a, 1, 1, 0, &retry));
 	}
-	assert_int_equal(limit_table_counters(t)->tracked, 10);
+	assert_int_equal(limit_table_counters(t).tracked, 10);
 	limit_table_free(t);
 }
 
@@ -339,8 +338,8 @@ static void test_many_clients(void **state)
 		assert_true(limit_take(t, &a, 1, 1, (uint64_t)i, &retry));
 		assert_false(limit_take(t, &a, 1, 1, (uint64_t)i, &retry));
 	}
-	assert_int_equal(limit_table_counters(t)->tracked, 1000);
-	assert_int_equal(limit_table_counters(t)->evictions, 19000);
+	assert_int_equal(limit_table_counters(t).tracked, 1000);
+	assert_int_equal(limit_table_counters(t).evictions, 19000);
 	limit_table_free(t);
 }
 

@@ -201,7 +201,7 @@ static void test_refusal_waits_for_node_frame_boundary(void **state)
 {
 	struct fx *f = fx_new(1024, 1 << 20);
 	char buf[256];
-	uint64_t waits = stats.ws_inject_waits, refused = stats.ws_refused;
+	uint64_t waits = stats_mine->ws_inject_waits, refused = stats_mine->ws_refused;
 
 	/* the node is half way through a frame toward the client */
 	frame(f->nin, true, WS_OP_TEXT, "0123456789", 10, false);
@@ -213,8 +213,8 @@ static void test_refusal_waits_for_node_frame_boundary(void **state)
 	assert_int_equal(client(f), WS_OK);
 	assert_int_equal(evbuffer_get_length(f->to_node), 0); /* never reaches the node */
 	assert_int_equal(evbuffer_get_length(f->to_client), 7);
-	assert_int_equal(stats.ws_refused, refused + 1);
-	assert_int_equal(stats.ws_inject_waits, waits + 1);
+	assert_int_equal(stats_mine->ws_refused, refused + 1);
+	assert_int_equal(stats_mine->ws_inject_waits, waits + 1);
 
 	evbuffer_add_buffer(f->nin, rest); /* the node's frame ends: the reply follows it */
 	assert_int_equal(node(f), WS_OK);
@@ -258,7 +258,7 @@ static unsigned close_code(struct evbuffer *out, bool masked)
 static void test_oversize_closes_1009(void **state)
 {
 	static char big[300];
-	uint64_t before = stats.ws_close_too_big;
+	uint64_t before = stats_mine->ws_close_too_big;
 
 	for (int fragmented = 0; fragmented < 2; fragmented++) {
 		struct fx *f = fx_new(64, 200);
@@ -281,20 +281,20 @@ static void test_oversize_closes_1009(void **state)
 		assert_int_equal(evbuffer_get_length(f->to_node), 0);
 		fx_free(f);
 	}
-	assert_int_equal(stats.ws_close_too_big, before + 2);
+	assert_int_equal(stats_mine->ws_close_too_big, before + 2);
 }
 
 static void test_unmasked_client_frame_closes_1002(void **state)
 {
 	struct fx *f = fx_new(1024, 1 << 20);
-	uint64_t before = stats.ws_unmasked;
+	uint64_t before = stats_mine->ws_unmasked;
 
 	frame(f->cin, true, WS_OP_TEXT, "{\"command\":\"ping\"}", 18, false);
 	assert_int_equal(client(f), WS_CLOSING);
 	assert_int_equal(evbuffer_get_length(f->cin), 18 + 2); /* not consumed, not sent */
 	assert_int_equal(close_code(f->to_client, false), WS_CLOSE_PROTOCOL);
 	assert_int_equal(close_code(f->to_node, true), WS_CLOSE_PROTOCOL);
-	assert_int_equal(stats.ws_unmasked, before + 1);
+	assert_int_equal(stats_mine->ws_unmasked, before + 1);
 	fx_free(f);
 }
 
@@ -312,7 +312,7 @@ static void test_over_inspect_limit_streams(void **state)
 {
 	struct fx *f = fx_new(16, 1 << 20);
 	struct evbuffer *orig = evbuffer_new();
-	uint64_t before = stats.ws_uninspected;
+	uint64_t before = stats_mine->ws_uninspected;
 
 	cframe(f->cin, true, WS_OP_TEXT, "{\"command\":\"deny\",\"pad\":\"............\"}");
 	evbuffer_add(orig, evbuffer_pullup(f->cin, -1), evbuffer_get_length(f->cin));
@@ -326,7 +326,7 @@ static void test_over_inspect_limit_streams(void **state)
 	assert_int_equal(client(f), WS_OK);
 	assert_true(same(f->to_node, orig));
 	assert_int_equal(f->n_seen, 0);
-	assert_int_equal(stats.ws_uninspected, before + 1);
+	assert_int_equal(stats_mine->ws_uninspected, before + 1);
 	evbuffer_free(tail);
 	evbuffer_free(orig);
 	fx_free(f);
