@@ -132,8 +132,10 @@ static int plan_pools(struct plan *p, const struct conf *c)
 		 * its recent answer times (the hung-node bound) */
 		struct pool *old = registry_pool(c->pools[i].name);
 		if (old != NULL) {
+			pthread_mutex_lock(&old->mu); /* the workers write them */
 			budget_carry(&p->pools[i]->budget, &old->budget);
 			p->pools[i]->latency = old->latency;
+			pthread_mutex_unlock(&old->mu);
 		}
 		for (size_t j = 0; j < c->n_backends; j++)
 			if (strcmp(c->backends[j].pool, c->pools[i].name) == 0 &&

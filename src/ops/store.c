@@ -651,12 +651,12 @@ int store_open(const char *state_dir, int64_t now, char *err, size_t errlen)
 	if (make_dir(state_dir, err, errlen) < 0)
 		return -1;
 	snprintf(path, sizeof(path), "%s/%s", state_dir, STORE_FILE);
+	st.head = st.n = st.n_done = 0; /* before the writer thread reads them */
+	st.stopping = st.failed = st.dropped = false;
 	if (db_setup(path, now, err, errlen) < 0 || start_writer(err, errlen) < 0) {
 		release();
 		return -1;
 	}
-	st.head = st.n = st.n_done = 0;
-	st.stopping = st.failed = st.dropped = false;
 	st.open = true;
 	log_info("store: %s (WAL, synchronous=FULL)", path);
 	return 0;

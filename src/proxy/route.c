@@ -142,16 +142,24 @@ static void reclaim_cb(evutil_socket_t fd, short what, void *arg)
 	struct batch *b;
 
 	R.n_retired = 0;
-	if (n_workers > 1 && fd != -1 && (b = malloc(sizeof(*b) + n * sizeof(b->t[0]))) != NULL) {
+	if (n_workers > 1 && (b = malloc(sizeof(*b) + n * sizeof(b->t[0]))) != NULL) {
 		b->n = n;
 		memcpy(b->t, R.retired, n * sizeof(b->t[0]));
 		workers_broadcast(nothing, NULL, batch_free, b);
 		return;
 	}
-	if (n_workers > 1 && fd != -1) /* out of memory: leak rather than free under a reader */
+	if (n_workers > 1) /* out of memory: leak rather than free under a reader */
 		return;
 	for (size_t i = 0; i < n; i++)
 		route_table_free(R.retired[i]);
+}
+
+/* At the end (the workers have stopped): what is retired goes now. */
+static void reclaim_now(void)
+{
+	for (size_t i = 0; i < R.n_retired; i++)
+		route_table_free(R.retired[i]);
+	R.n_retired = 0;
 }
 
 void route_publish(struct route_table *t)
@@ -185,7 +193,7 @@ void route_deinit(void)
 
 	if (t != NULL && atomic_fetch_sub(&t->refs, 1) == 1)
 		route_table_free(t);
-	reclaim_cb(-1, 0, NULL);
+	reclaim_now();
 	free(R.retired);
 	R.retired = NULL;
 	R.cap_retired = 0;
