@@ -67,6 +67,8 @@ void workers_deinit(void);
 
 /* Runs FN(ARG) on W's loop soon. False when it could not be queued (out of memory). */
 bool worker_post(struct worker *w, void (*fn)(void *), void *arg);
+/* The same; DROP(ARG) frees what ARG holds if the message is never run (shutdown). */
+bool worker_post_drop(struct worker *w, void (*fn)(void *), void (*drop)(void *), void *arg);
 /* Runs FN(ARG) on every worker (worker 0 included, on the main loop), then DONE(DONE_ARG)
  * on the main loop once all have. With one worker both run now, in the caller. */
 void workers_broadcast(void (*fn)(void *), void *arg, void (*done)(void *), void *done_arg);

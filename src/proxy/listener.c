@@ -188,7 +188,7 @@ static void pause_limited(struct listener *l, bool global)
 	m->global = global;
 	if (wk == &workers[0])
 		pause_all(m);
-	else if (!worker_post(&workers[0], pause_all, m))
+	else if (!worker_post_drop(&workers[0], pause_all, pause_done, m))
 		pause_done(m);
 }
 

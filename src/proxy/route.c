@@ -261,6 +261,14 @@ static void signal_deliver(void *arg)
 	free(m);
 }
 
+static void signal_drop(void *arg)
+{
+	struct signal_msg *m = arg;
+
+	backend_unref(m->b);
+	free(m);
+}
+
 void route_signal(struct backend *b, bool critical, bool unreachable, const char *reason)
 {
 	struct signal_msg *m;
@@ -281,7 +289,7 @@ void route_signal(struct backend *b, bool critical, bool unreachable, const char
 	m->critical = critical;
 	m->unreachable = unreachable;
 	snprintf(m->reason, sizeof(m->reason), "%s", reason);
-	if (!worker_post(&workers[0], signal_deliver, m)) {
+	if (!worker_post_drop(&workers[0], signal_deliver, signal_drop, m)) {
 		__atomic_sub_fetch(&signals_queued, 1, __ATOMIC_RELAXED);
 		backend_unref(m->b);
 		free(m);

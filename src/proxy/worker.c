@@ -9,6 +9,7 @@
 
 struct wmsg {
 	void (*fn)(void *);
+	void (*drop)(void *); /* frees ARG when the message is never run (shutdown); or NULL */
 	void *arg;
 	TAILQ_ENTRY(wmsg) link;
 };
@@ -121,6 +122,8 @@ static void inbox_drop(struct worker *w)
 
 	while ((m = TAILQ_FIRST(&w->inbox)) != NULL) {
 		TAILQ_REMOVE(&w->inbox, m, link);
+		if (m->drop != NULL)
+			m->drop(m->arg);
 		free(m);
 	}
 }
@@ -161,11 +164,17 @@ void workers_deinit(void)
 
 bool worker_post(struct worker *w, void (*fn)(void *), void *arg)
 {
+	return worker_post_drop(w, fn, NULL, arg);
+}
+
+bool worker_post_drop(struct worker *w, void (*fn)(void *), void (*drop)(void *), void *arg)
+{
 	struct wmsg *m = malloc(sizeof(*m));
 
 	if (m == NULL)
 		return false;
 	m->fn = fn;
+	m->drop = drop;
 	m->arg = arg;
 	pthread_mutex_lock(&w->mu);
 	TAILQ_INSERT_TAIL(&w->inbox, m, link);
@@ -198,8 +207,18 @@ static void broadcast_one(struct broadcast *b)
 		return;
 	if (wk == &workers[0])
 		broadcast_done(b);
-	else if (!worker_post(&workers[0], broadcast_done, b))
+	else if (!worker_post_drop(&workers[0], broadcast_done, broadcast_done, b))
 		log_error("worker %u: out of memory: a broadcast's completion is lost", wk->id);
+}
+
+/* A worker's part that will never run (shutdown, on the main thread): the last to go
+ * completes it, so that what DONE frees is freed. */
+static void broadcast_drop(void *arg)
+{
+	struct broadcast *b = arg;
+
+	if (atomic_fetch_sub(&b->left, 1) == 1)
+		broadcast_done(b);
 }
 
 static void broadcast_run(void *arg)
@@ -231,7 +250,7 @@ void workers_broadcast(void (*fn)(void *), void *arg, void (*done)(void *), void
 	}
 	*b = (struct broadcast){fn, arg, done, done_arg, n_workers};
 	for (unsigned i = 1; i < n_workers; i++)
-		if (!worker_post(&workers[i], broadcast_run, b))
+		if (!worker_post_drop(&workers[i], broadcast_run, broadcast_drop, b))
 			broadcast_one(b); /* out of memory: that worker misses it (said below) */
 	fn(arg);
 	broadcast_one(b);
