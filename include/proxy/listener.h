@@ -1,7 +1,7 @@
 /* Listeners and the data plane's worker: bound sockets, connection accounting and limits
  * (accepts pause at max_connections and resume as connections close). Every worker accepts
- * on the same bound socket with a listener of its own (worker.h): the worker that wins the
- * accept owns the connection. */
+ * on a socket of its own bound to the same address (SO_REUSEPORT): the kernel spreads the
+ * connections; the worker that accepts one owns it. */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
@@ -28,7 +28,7 @@ struct listener {
 	struct pool *pool;         /* where requests go (swapped on reload) */
 	SSL_CTX *ssl_ctx;          /* TLS termination, or NULL */
 	struct rpc_policy *policy; /* JSON-RPC method policy (rpc.h), rebuilt on reload */
-	struct evconnlistener *evl[WORKERS_MAX]; /* one per worker, on one shared socket */
+	struct evconnlistener *evl[WORKERS_MAX]; /* one per worker, each its own socket */
 	bool paused[WORKERS_MAX];                /* by worker: accepts paused by a limit */
 	unsigned conns;                          /* open client connections (atomic) */
 	/* per client address (limit.c): the table survives reloads of the same bind */

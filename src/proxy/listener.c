@@ -1,6 +1,5 @@
 /* Listeners: bind, accept, connection limits; and the worker that owns the sessions. */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -268,32 +267,21 @@ struct listener *listener_bind(const struct conf_listener *cl, char *err, size_t
 		listener_unref(l);
 		return NULL;
 	}
+	/* one socket per worker, all bound with SO_REUSEPORT: the kernel spreads the
+	 * connections over them by a hash of their addresses (a shared socket would give them
+	 * to whichever loop wakes first: often all to one). One worker: a plain socket. */
 	unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE |
-	                 LEV_OPT_DISABLED | (n_workers > 1 ? LEV_OPT_THREADSAFE : 0);
-	l->evl[0] =
-	    evconnlistener_new_bind(workers[0].base, accept_cb, l, flags, 1024,
-	                            (const struct sockaddr *)&cl->bind.ss, (int)cl->bind.len);
-	if (l->evl[0] == NULL) {
-		char where[300];
-		conf_addr_format(&cl->bind, where, sizeof(where));
-		snprintf(err, errlen, "listener %s: cannot bind %s: %s", cl->name, where,
-		         strerror(errno));
-		listener_unref(l);
-		return NULL;
-	}
-	evconnlistener_set_error_cb(l->evl[0], accept_error_cb);
-	/* the other workers accept on the same socket (a descriptor each): whichever loop
-	 * wakes first takes the connection, so a busy worker takes fewer */
-	for (unsigned i = 1; i < n_workers; i++) {
-		evutil_socket_t fd = fcntl(evconnlistener_get_fd(l->evl[0]), F_DUPFD_CLOEXEC, 0);
-		l->evl[i] = fd < 0
-		                ? NULL
-		                : evconnlistener_new(workers[i].base, accept_cb, l, flags, -1, fd);
+	                 LEV_OPT_DISABLED |
+	                 (n_workers > 1 ? LEV_OPT_THREADSAFE | LEV_OPT_REUSEABLE_PORT : 0);
+	for (unsigned i = 0; i < n_workers; i++) {
+		l->evl[i] = evconnlistener_new_bind(workers[i].base, accept_cb, l, flags, 1024,
+		                                    (const struct sockaddr *)&cl->bind.ss,
+		                                    (int)cl->bind.len);
 		if (l->evl[i] == NULL) {
-			if (fd >= 0)
-				close(fd);
-			snprintf(err, errlen, "listener %s: worker %u: %s", cl->name, i,
-			         fd < 0 ? strerror(errno) : "out of memory");
+			char where[300];
+			conf_addr_format(&cl->bind, where, sizeof(where));
+			snprintf(err, errlen, "listener %s: cannot bind %s: %s", cl->name, where,
+			         strerror(errno));
 			listener_unref(l);
 			return NULL;
 		}

@@ -98,7 +98,8 @@ def test_drained_node_gets_nothing_from_either_worker(h):
     sims = h.nodesims("n1", "n2", "n3")
     sp = free_port()
     g = admin_gate(h, sims, sp, glob=W2)
-    load = Load(g.port, threads=8, max_requests=100000, max_seconds=20)
+    # 16 connections: the kernel's spread leaves a worker without one once in 30,000 runs
+    load = Load(g.port, threads=16, max_requests=100000, max_seconds=20)
     try:
         wait_for(lambda: load.node_count("n2") >= 100, 10, "load on every node")
         fams = scrape(sp)
