@@ -60,7 +60,7 @@ DEPS_BUILD := gcc make pkg-config libevent-dev libssl-dev libcurl4-openssl-dev l
               libjansson-dev libsqlite3-dev
 DEPS_TEST  := libcmocka-dev python3-pytest python3-prometheus-client openssl curl chromium \
               python3-aiosmtpd
-DEPS_BENCH := wrk haproxy nginx-light
+DEPS_BENCH := wrk haproxy nginx-light iperf3
 DEPS_FUZZ  := clang
 
 ifeq ($(V),0)

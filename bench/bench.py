@@ -1,14 +1,24 @@
 #!/usr/bin/python3
-"""Helpers for bench/run.sh: port checks, readiness, one wrk run, the idle-connection
-memory measurement, and the report (table on stdout, raw results as JSON).
+"""Helpers for bench/run.sh: port checks, readiness, one wrk run, one iperf3 run through
+an L4 relay, the idle-connection memory measurement, and the report (tables on stdout,
+raw results as JSON).
 
 Standard library only. All traffic goes to 127.0.0.1; every loop is bounded in time.
 
   bench.py free PORT...                      exit 1 if a port is taken
-  bench.py ready --port P [--pid PID]        wait for the port, then one JSON-RPC call
+  bench.py ready --port P [--pid PID] [--listen]
+                                             wait for the port, then one JSON-RPC call
+                                             (--listen: only wait until it listens)
   bench.py load --name N --pid PID --port P --conns C --duration S --round R --out F
+                [--backends PID,...]
+  bench.py relay --name N --pid PID --port P --duration S --streams K --round R --out F
+                [--backends PID,...]
   bench.py idle --name N --pid PID --port P --conns N --out F
   bench.py report --results F --json OUT [--meta KEY=VALUE ...]
+
+Proxies run as variants NAME-WIDTH (nodegate-2: nodegate with workers = 2); the report
+compares each nodegate variant with the other proxies at the same width, and each proxy
+at every width with itself at the first width (scaling).
 """
 import argparse
 import errno
@@ -26,10 +36,20 @@ HOST = "127.0.0.1"
 BODY = b'{"method":"server_info","params":[{}]}'
 REQUEST = (b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
            b"Content-Length: " + str(len(BODY)).encode() + b"\r\n\r\n" + BODY)
-PROXIES = ("haproxy", "nginx", "nodegate", "nodegate-base")  # table order
-# The ratio rows: every proxy to HAProxy, and nodegate to the baseline build when one ran
-# (BENCH_NODEGATE_BASE).
-REFERENCES = (("haproxy", None), ("nodegate-base", ("nodegate",)))
+PROXIES = ("haproxy", "nginx", "nodegate", "nodegate-base",   # table order in a width
+           "haproxy-tcp", "nodegate-tcp")
+# Same-width ratio rows (X-W / REF-W), in table order: nodegate (and a baseline build,
+# BENCH_NODEGATE_BASE) against each peer, and nginx against HAProxy for reference.
+PEER_PAIRS = (("nodegate", "haproxy"), ("nodegate", "nginx"),
+              ("nodegate-base", "haproxy"), ("nodegate-base", "nginx"),
+              ("nginx", "haproxy"), ("nodegate-tcp", "haproxy-tcp"))
+# The goals (issue 12), each against the same-width peer in the same run: req/s at least
+# this, p99 no higher, CPU per request at most this; and a width W at least
+# SCALING_GOAL * W / W0 times the first width W0 (1.6x for workers = 2 over 1).
+GOAL_RPS, GOAL_P99, GOAL_CPU, SCALING_GOAL = 1.2, 1.0, 0.8, 0.8
+# A width's runs had room when the machine was less busy than this (percent of all its
+# cores): wrk, the backends and the proxy all got the CPU they asked for.
+ROOM_BUSY_PCT = 90.0
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -112,6 +132,17 @@ def listen_overflows():
             d = dict(zip(names.split()[1:], vals.split()[1:]))
             return int(d.get("ListenOverflows", 0))
     return 0
+
+
+def backend_pids(arg):
+    """The process trees of a comma-separated PID list (the backends)."""
+    return [q for p in (arg or "").split(",") if p.strip() for q in proc_tree(int(p))]
+
+
+def children_cpu_s():
+    """User+system CPU seconds of this process's waited-for children (wrk, iperf3)."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
 
 
 def alive(pid):
@@ -235,9 +266,30 @@ def cmd_free(a):
             % " ".join(map(str, busy)))
 
 
+def listening(port):
+    """True when a socket listens on 127.0.0.1:PORT (or 0.0.0.0), from /proc/net/tcp: no
+    connection is made, so nothing reaches what is behind an L4 relay."""
+    want = {"0100007F:%04X" % port, "00000000:%04X" % port}
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            fields = line.split()
+            if fields[1] in want and fields[3] == "0A":
+                return True
+    return False
+
+
 def cmd_ready(a):
     deadline = time.monotonic() + a.timeout
     last = ""
+    if a.listen:
+        while time.monotonic() < deadline:
+            if a.pid and not alive(a.pid):
+                die("%s (pid %d) exited before it was ready" % (a.what, a.pid))
+            if listening(a.port):
+                return
+            time.sleep(0.1)
+        die("%s is not listening on port %d after %ss" % (a.what, a.port, a.timeout))
     while time.monotonic() < deadline:
         if a.pid and not alive(a.pid):
             die("%s (pid %d) exited before it was ready" % (a.what, a.pid))
@@ -262,13 +314,15 @@ def cmd_load(a):
     cmd = ["wrk", "-t", str(min(a.threads, a.conns)), "-c", str(a.conns),
            "-d", "%ss" % a.duration, "--timeout", "10s", "-s", lua,
            "http://%s:%d/" % (HOST, a.port)]
-    pids = proc_tree(a.pid)
+    pids, bpids = proc_tree(a.pid), backend_pids(a.backends)
     c0, m0, t0, o0 = cpu_ticks(pids), machine_ticks(), time.monotonic(), listen_overflows()
+    b0, w0 = cpu_ticks(bpids), children_cpu_s()
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=a.duration + 30)
     except subprocess.TimeoutExpired:
         die("wrk did not finish in time: %s" % " ".join(cmd))
     c1, m1, t1, o1 = cpu_ticks(pids), machine_ticks(), time.monotonic(), listen_overflows()
+    b1, w1 = cpu_ticks(bpids), children_cpu_s()
     line = [x for x in out.stdout.splitlines() if x.startswith("BENCH_RESULT ")]
     if out.returncode != 0 or not line:
         die("wrk (status %d) printed no result for %s:\n%s%s"
@@ -283,13 +337,64 @@ def cmd_load(a):
         "proxy_cpu_s": (c1 - c0) / hz,
         "proxy_cpu_pct": 100.0 * (c1 - c0) / hz / wall,
         "machine_busy_pct": 100.0 * (m1[0] - m0[0]) / max(1, m1[1] - m0[1]),
+        "wrk_cpu_pct": 100.0 * (w1 - w0) / wall,
+        "backends_cpu_pct": 100.0 * (b1 - b0) / hz / wall,
         "proxy_alive": alive(a.pid),
         "listen_overflows": o1 - o0,
     })
     append_jsonl(a.out, r)
-    print("  %-13s c=%-5d %9.0f req/s  p99 %7.2f ms  proxy cpu %3.0f%%  errors %d%s"
-          % (a.name, a.conns, r["rps"], r["p99_us"] / 1000, r["proxy_cpu_pct"], r["errors"],
+    print("  %-16s c=%-5d %9.0f req/s  p99 %7.2f ms  cpu: proxy %3.0f%% wrk %3.0f%% "
+          "backends %3.0f%% machine %3.0f%%  errors %d%s"
+          % (a.name, a.conns, r["rps"], r["p99_us"] / 1000, r["proxy_cpu_pct"],
+             r["wrk_cpu_pct"], r["backends_cpu_pct"], r["machine_busy_pct"], r["errors"],
              "  accept-queue drops %d" % r["listen_overflows"] if r["listen_overflows"] else ""))
+    if not r["proxy_alive"]:
+        die("%s died during the run" % a.name)
+
+
+def cmd_relay(a):
+    """One iperf3 client run (-P STREAMS, client to server) through an L4 relay: the rate
+    the server received, and the relay's CPU time per GiB relayed."""
+    cmd = ["iperf3", "-c", HOST, "-p", str(a.port), "-t", str(a.duration),
+           "-P", str(a.streams), "-J", "--connect-timeout", "5000"]
+    pids, bpids = proc_tree(a.pid), backend_pids(a.backends)
+    c0, m0, t0 = cpu_ticks(pids), machine_ticks(), time.monotonic()
+    b0, w0 = cpu_ticks(bpids), children_cpu_s()
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=a.duration + 30)
+    except subprocess.TimeoutExpired:
+        die("iperf3 did not finish in time: %s" % " ".join(cmd))
+    c1, m1, t1 = cpu_ticks(pids), machine_ticks(), time.monotonic()
+    b1, w1 = cpu_ticks(bpids), children_cpu_s()
+    try:
+        res = json.loads(out.stdout)
+    except ValueError:
+        res = {}
+    if out.returncode != 0 or "error" in res or "end" not in res:
+        die("iperf3 (status %d) failed through %s: %s%s"
+            % (out.returncode, a.name, res.get("error", out.stdout[-500:]), out.stderr))
+    recv = res["end"]["sum_received"]
+    hz = os.sysconf("SC_CLK_TCK")
+    wall = t1 - t0
+    cpu_s = (c1 - c0) / hz
+    r = {
+        "relay": True, "proxy": a.name, "round": a.round, "streams": a.streams,
+        "bytes": recv["bytes"], "seconds": recv["seconds"],
+        "gbps": recv["bits_per_second"] / 1e9,
+        "retransmits": res["end"].get("sum_sent", {}).get("retransmits"),
+        "proxy_cpu_s": cpu_s, "proxy_cpu_pct": 100.0 * cpu_s / wall,
+        "cpu_ms_per_gib": 1000.0 * cpu_s / (recv["bytes"] / 2**30) if recv["bytes"] else None,
+        "machine_busy_pct": 100.0 * (m1[0] - m0[0]) / max(1, m1[1] - m0[1]),
+        "client_cpu_pct": 100.0 * (w1 - w0) / wall,
+        "server_cpu_pct": 100.0 * (b1 - b0) / hz / wall,
+        "proxy_alive": alive(a.pid),
+    }
+    append_jsonl(a.out, r)
+    print("  %-16s %6.2f Gbit/s  cpu: relay %3.0f%% (%s ms/GiB) iperf3 client %3.0f%% "
+          "server %3.0f%% machine %3.0f%%"
+          % (a.name, r["gbps"], r["proxy_cpu_pct"],
+             "%.0f" % r["cpu_ms_per_gib"] if r["cpu_ms_per_gib"] else "-",
+             r["client_cpu_pct"], r["server_cpu_pct"], r["machine_busy_pct"]))
     if not r["proxy_alive"]:
         die("%s died during the run" % a.name)
 
@@ -425,9 +530,21 @@ def cpu_us_per_req(r):
     return r["proxy_cpu_s"] * 1e6 / r["requests"] if r["requests"] else None
 
 
+def split_name(v):
+    """(kind, width) of a variant name: nodegate-base-2 is ("nodegate-base", 2). A name
+    without a width (a results file from before the widths) is (name, 1)."""
+    kind, _, w = v.rpartition("-")
+    return (kind, int(w)) if kind and w.isdigit() else (v, 1)
+
+
+def order_key(v):
+    kind, w = split_name(v)
+    return (w, PROXIES.index(kind) if kind in PROXIES else len(PROXIES), kind)
+
+
 def summarize(runs, idles):
     levels = sorted({r["conns"] for r in runs})
-    names = [p for p in PROXIES if any(r["proxy"] == p for r in runs + idles)]
+    names = sorted({r["proxy"] for r in runs + idles}, key=order_key)
     summ = {}
     for p in names:
         s = {"load": {}, "idle": None}
@@ -445,6 +562,8 @@ def summarize(runs, idles):
                 "cpu_us_per_req_median": median([cpu_us_per_req(r) for r in rs]),
                 "proxy_cpu_pct_median": median([r["proxy_cpu_pct"] for r in rs]),
                 "machine_busy_pct_median": median([r["machine_busy_pct"] for r in rs]),
+                "wrk_cpu_pct_median": median([r.get("wrk_cpu_pct") for r in rs]),
+                "backends_cpu_pct_median": median([r.get("backends_cpu_pct") for r in rs]),
                 "errors": sum(r["errors"] for r in rs),
                 "listen_overflows": sum(r.get("listen_overflows", 0) for r in rs),
                 "requests": sum(r["requests"] for r in rs),
@@ -456,24 +575,57 @@ def summarize(runs, idles):
     return levels, names, summ
 
 
-def ratios_to(summ, ref_name, only=None):
-    """{proxy: {conns: {rps, p99_ms, cpu_us_per_req}, idle_kib_per_conn}}: each proxy's
-    medians (or only those named) divided by ref_name's; empty when ref_name did not run."""
-    ratios = {}
-    ref = summ.get(ref_name)
-    for p in summ:
-        if p == ref_name or not ref or (only and p not in only):
-            continue
-        rr = {}
-        for c, l in summ[p]["load"].items():
-            rl = ref["load"].get(c)
-            if rl:
-                rr[c] = {k: ratio(l[k + "_median"], rl[k + "_median"])
-                         for k in ("rps", "p99_ms", "cpu_us_per_req")}
-        i, ri = summ[p]["idle"], ref["idle"]
-        rr["idle_kib_per_conn"] = ratio(i and i["kib_per_conn"], ri and ri["kib_per_conn"])
-        ratios[p] = rr
-    return ratios
+def summarize_relay(relays):
+    names = sorted({r["proxy"] for r in relays}, key=order_key)
+    summ = {}
+    for p in names:
+        rs = [r for r in relays if r["proxy"] == p]
+        summ[p] = {
+            "rounds": len(rs),
+            "gbps_median": median([r["gbps"] for r in rs]),
+            "gbps_min": min(r["gbps"] for r in rs), "gbps_max": max(r["gbps"] for r in rs),
+            "cpu_ms_per_gib_median": median([r["cpu_ms_per_gib"] for r in rs]),
+            "proxy_cpu_pct_median": median([r["proxy_cpu_pct"] for r in rs]),
+            "client_cpu_pct_median": median([r["client_cpu_pct"] for r in rs]),
+            "server_cpu_pct_median": median([r["server_cpu_pct"] for r in rs]),
+            "machine_busy_pct_median": median([r["machine_busy_pct"] for r in rs]),
+            "retransmits": sum(r["retransmits"] or 0 for r in rs),
+        }
+    return names, summ
+
+
+def ratio_pairs(names):
+    """{"same_width": [(X-W, REF-W)], "scaling": [(X-W, X-W0)], "base": [(nodegate-W,
+    nodegate-base-W)]} for the variants that ran; W0 is the first width."""
+    have = set(names)
+    widths = sorted({split_name(v)[1] for v in names})
+    kinds = sorted({split_name(v)[0] for v in names},
+                   key=lambda k: PROXIES.index(k) if k in PROXIES else len(PROXIES))
+    pairs = {"same_width": [], "scaling": [], "base": []}
+    for w in widths:
+        for x, ref in PEER_PAIRS:
+            if "%s-%d" % (x, w) in have and "%s-%d" % (ref, w) in have:
+                pairs["same_width"].append(("%s-%d" % (x, w), "%s-%d" % (ref, w)))
+        if "nodegate-%d" % w in have and "nodegate-base-%d" % w in have:
+            pairs["base"].append(("nodegate-%d" % w, "nodegate-base-%d" % w))
+    for k in kinds:
+        for w in widths[1:]:
+            if "%s-%d" % (k, w) in have and "%s-%d" % (k, widths[0]) in have:
+                pairs["scaling"].append(("%s-%d" % (k, w), "%s-%d" % (k, widths[0])))
+    return pairs
+
+
+def pair_ratio(summ, p, ref):
+    """{conns: {rps, p99_ms, cpu_us_per_req}, idle_kib_per_conn}: P's medians over REF's."""
+    rr = {}
+    for c, l in summ[p]["load"].items():
+        rl = summ[ref]["load"].get(c)
+        if rl:
+            rr[c] = {k: ratio(l[k + "_median"], rl[k + "_median"])
+                     for k in ("rps", "p99_ms", "cpu_us_per_req")}
+    i, ri = summ[p]["idle"], summ[ref]["idle"]
+    rr["idle_kib_per_conn"] = ratio(i and i["kib_per_conn"], ri and ri["kib_per_conn"])
+    return rr
 
 
 def fmt_ms(v):
@@ -486,13 +638,22 @@ def fmt_x(v):
     return "-" if v is None else "%.2fx" % v
 
 
+def fmt_pct(v):
+    return "-" if v is None else "%.0f%%" % v
+
+
 def table(cols, rows):
-    """cols: header strings; rows: (label, [cell strings]). Right-aligned columns."""
-    w0 = max(18, max(len(r[0]) for r in rows) + 2)
-    widths = [max(11, len(c) + 2) for c in cols]
+    """cols: header strings; rows: (label, [cell strings]), or (heading, None) for a line
+    of its own. Right-aligned columns."""
+    w0 = max(18, max(len(r[0]) for r in rows if r[1] is not None) + 2)
+    widths = [max([11, len(c) + 2] + [len(r[1][i]) + 2 for r in rows if r[1] is not None])
+              for i, c in enumerate(cols)]
     out = ["".ljust(w0) + "".join(c.rjust(w) for c, w in zip(cols, widths))]
     for label, cells in rows:
-        out.append(label.ljust(w0) + "".join(x.rjust(w) for x, w in zip(cells, widths)))
+        if cells is None:
+            out.append(label)
+        else:
+            out.append(label.ljust(w0) + "".join(x.rjust(w) for x, w in zip(cells, widths)))
     return "\n".join(out)
 
 
@@ -501,25 +662,27 @@ def load_cell(summ, p, c, key, fmt):
     return "-" if not l or l[key] is None else fmt(l[key])
 
 
-def cmd_report(a):
-    runs, idles = [], []
-    if os.path.exists(a.results):
-        with open(a.results) as f:
-            for line in f:
-                rec = json.loads(line)
-                (idles if "kib_per_conn" in rec else runs).append(rec)
-    levels, names, summ = summarize(runs, idles)
-    meta = dict(kv.split("=", 1) for kv in a.meta)
-    # (row label, ratios) for every ratio row, in table order.
-    vs = {ref: ratios_to(summ, ref, only) for ref, only in REFERENCES}
-    ratio_rows = [("%s/%s" % (p, ref), vs[ref][p]) for ref, _ in REFERENCES
-                  for p in names if p in vs[ref]]
+SECTIONS = (("same_width", "same width (X-W / REF-W):"),
+            ("scaling", "scaling (the same proxy, wider / narrower):"),
+            ("base", "before and after (nodegate / nodegate-base, same width):"))
 
-    # Main table: throughput, tail latency, idle memory.
-    cols, rows = [], []
+
+def ratio_rows(ratios, cells_of):
+    """The ratio rows of a table, section by section, each under its heading."""
+    rows = []
+    for sec, heading in SECTIONS:
+        if ratios[sec]:
+            rows.append(("  " + heading, None))
+            rows += [(label, cells_of(rr)) for label, rr in ratios[sec].items()]
+    return rows
+
+
+def print_main_tables(levels, names, summ, ratios):
+    cols = []
     for c in levels:
         cols += ["req/s@%d" % c, "p99@%d" % c]
     cols.append("idle KiB/conn")
+    rows = []
     for p in names:
         cells = []
         for c in levels:
@@ -528,53 +691,176 @@ def cmd_report(a):
         i = summ[p]["idle"]
         cells.append("-" if not i or i["kib_per_conn"] is None else "%.2f" % i["kib_per_conn"])
         rows.append((p, cells))
-    for label, rr in ratio_rows:
+
+    def cells_of(rr):
         cells = []
         for c in levels:
             cells += [fmt_x(rr.get(str(c), {}).get("rps")),
                       fmt_x(rr.get(str(c), {}).get("p99_ms"))]
-        cells.append(fmt_x(rr["idle_kib_per_conn"]))
-        rows.append((label, cells))
-    print()
-    print("Results: median over %s round(s) of %ss per proxy and load; ratios are to HAProxy%s"
-          % (meta.get("rounds", "?"), meta.get("duration", "?"),
-             " and of nodegate to nodegate-base" if vs["nodegate-base"] else ""))
-    print("(req/s: higher is better; p99 and idle KiB/conn: lower is better)")
-    print()
-    print(table(cols, rows))
+        return cells + [fmt_x(rr["idle_kib_per_conn"])]
+    print(table(cols, rows + ratio_rows(ratios, cells_of)))
 
     # Proxy CPU per request: what the proxy costs, less sensitive to a busy machine.
     if levels:
         cols = ["cpu us/req@%d" % c for c in levels]
         rows = [(p, [load_cell(summ, p, c, "cpu_us_per_req_median", lambda v: "%.1f" % v)
                      for c in levels]) for p in names]
-        rows += [(label, [fmt_x(rr.get(str(c), {}).get("cpu_us_per_req")) for c in levels])
-                 for label, rr in ratio_rows]
+        rows += ratio_rows(ratios, lambda rr: [fmt_x(rr.get(str(c), {}).get("cpu_us_per_req"))
+                                               for c in levels])
         print()
         print("Proxy CPU time per request (user+system, microseconds; lower is better):")
         print()
         print(table(cols, rows))
 
-    # Context: spread over rounds, proxy CPU and errors, so a ratio can be judged.
+
+def print_room(levels, names, summ, cpus):
+    """Where the CPU went during the runs: did wrk (and the backends) leave the proxy
+    room, or was the machine saturated?"""
+    cols = []
+    for c in levels:
+        cols += ["proxy@%d" % c, "wrk@%d" % c, "backends@%d" % c, "machine@%d" % c]
+    rows = [(p, [load_cell(summ, p, c, k, fmt_pct) for c in levels
+                 for k in ("proxy_cpu_pct_median", "wrk_cpu_pct_median",
+                           "backends_cpu_pct_median", "machine_busy_pct_median")])
+            for p in names]
     print()
-    print("Spread over rounds (min..max req/s), proxy CPU (median %, 100 = one core), errors:")
+    print("CPU during the runs (median %%; proxy, wrk, backends: 100%% = one core; machine: "
+          "share of all %s cores busy, whoever used them):" % cpus)
+    print()
+    print(table(cols, rows))
+
+
+def goal_cell(v, ok):
+    return "-" if v is None else "%.2fx %s" % (v, "ok" if ok(v) else "MISS")
+
+
+def print_goals(levels, summ, ratios, cpus):
+    """The goals against the same-width peers, and the scaling goal where the machine left
+    room for it (said plainly where it did not)."""
+    peers = [(label, rr) for label, rr in ratios["same_width"].items()
+             if label.startswith("nodegate-") and not label.startswith("nodegate-base-")
+             and "-tcp-" not in label]
+    if not peers and not ratios["scaling"]:
+        return
+    print()
+    print("Goals (issue 12), against the same-width peer in this run: req/s >= %.2fx, "
+          "p99 <= %.2fx, CPU/req <= %.2fx:" % (GOAL_RPS, GOAL_P99, GOAL_CPU))
+    print()
+    cols = []
+    for c in levels:
+        cols += ["req/s@%d" % c, "p99@%d" % c, "cpu/req@%d" % c]
+    rows = []
+    for label, rr in peers:
+        cells = []
+        for c in levels:
+            r = rr.get(str(c), {})
+            cells += [goal_cell(r.get("rps"), lambda v: v >= GOAL_RPS),
+                      goal_cell(r.get("p99_ms"), lambda v: v <= GOAL_P99),
+                      goal_cell(r.get("cpu_us_per_req"), lambda v: v <= GOAL_CPU)]
+        rows.append((label, cells))
+    if rows:
+        print(table(cols, rows))
+    for label, rr in ratios["scaling"].items():
+        if not label.startswith("nodegate-") or label.startswith("nodegate-base-"):
+            continue
+        wide, narrow = label.split("/")
+        goal = SCALING_GOAL * split_name(wide)[1] / split_name(narrow)[1]
+        print()
+        print("Scaling goal: %s req/s >= %.2fx %s's, judged only where the machine was "
+              "under %.0f%% busy during %s's runs:" % (wide, goal, narrow, ROOM_BUSY_PCT, wide))
+        for c in levels:
+            v = rr.get(str(c), {}).get("rps")
+            l = summ[wide]["load"].get(str(c))
+            if v is None or not l:
+                continue
+            busy = l["machine_busy_pct_median"]
+            used = [l[k] for k in ("proxy_cpu_pct_median", "wrk_cpu_pct_median",
+                                   "backends_cpu_pct_median")]
+            others = (busy * cpus - sum(u or 0 for u in used)) if cpus else None
+            if busy >= ROOM_BUSY_PCT:
+                verdict = "NOT JUDGED, the machine was saturated (no room for %s to scale)" % wide
+            else:
+                verdict = ("ok" if v >= goal else "MISS") + ", the machine had room"
+            print("  @%-5d %.2fx  %s: %.0f%% busy; %s %s, wrk %s, backends %s, other "
+                  "processes %s (100%% = one core)"
+                  % (c, v, verdict, busy, wide, fmt_pct(used[0]), fmt_pct(used[1]),
+                     fmt_pct(used[2]), fmt_pct(others and max(0.0, others))))
+
+
+def print_relay(names, summ, pairs, meta):
+    if not names:
+        return
+    cols = ["Gbit/s", "cpu ms/GiB", "relay cpu", "client cpu", "server cpu", "machine"]
+    rows = [(p, ["%.2f" % s["gbps_median"],
+                 "-" if s["cpu_ms_per_gib_median"] is None else "%.0f" % s["cpu_ms_per_gib_median"],
+                 fmt_pct(s["proxy_cpu_pct_median"]), fmt_pct(s["client_cpu_pct_median"]),
+                 fmt_pct(s["server_cpu_pct_median"]), fmt_pct(s["machine_busy_pct_median"])])
+            for p, s in summ.items()]
+    for sec, heading in SECTIONS[:2]:
+        if pairs[sec]:
+            rows.append(("  " + heading, None))
+            for p, ref in pairs[sec]:
+                rows.append(("%s/%s" % (p, ref),
+                             [fmt_x(ratio(summ[p]["gbps_median"], summ[ref]["gbps_median"])),
+                              fmt_x(ratio(summ[p]["cpu_ms_per_gib_median"],
+                                          summ[ref]["cpu_ms_per_gib_median"])),
+                              "", "", "", ""]))
+    print()
+    print("L4 relay: iperf3 -P %s, %ss runs, median over %s round(s) (Gbit/s: higher is "
+          "better; relay CPU ms per GiB relayed: lower is better; cpu: 100%% = one core):"
+          % (meta.get("l4_streams", "?"), meta.get("l4_duration", "?"),
+             meta.get("l4_rounds", "?")))
+    print()
+    print(table(cols, rows))
+
+
+def cmd_report(a):
+    runs, idles, relays = [], [], []
+    if os.path.exists(a.results):
+        with open(a.results) as f:
+            for line in f:
+                rec = json.loads(line)
+                (relays if rec.get("relay") else idles if "kib_per_conn" in rec
+                 else runs).append(rec)
+    levels, names, summ = summarize(runs, idles)
+    meta = dict(kv.split("=", 1) for kv in a.meta)
+    pairs = ratio_pairs(names)
+    ratios = {sec: {"%s/%s" % (p, ref): pair_ratio(summ, p, ref) for p, ref in pairs[sec]}
+              for sec in pairs}
+    relay_names, relay_summ = summarize_relay(relays)
+    relay_pairs = ratio_pairs(relay_names)
+
+    print()
+    print("Results: median over %s round(s) of %ss per variant and load (PROXY-W: W "
+          "workers/threads/worker processes)" % (meta.get("rounds", "?"),
+                                                 meta.get("duration", "?")))
+    print("(req/s: higher is better; p99 and idle KiB/conn: lower is better)")
+    print()
+    print_main_tables(levels, names, summ, ratios)
+    print_room(levels, names, summ, meta.get("cpus", "?"))
+    print_goals(levels, summ, ratios, int(meta["cpus"]) if meta.get("cpus", "").isdigit()
+                else None)
+    print_relay(relay_names, relay_summ, relay_pairs, meta)
+
+    # Context: spread over rounds, errors, so a ratio can be judged.
+    print()
+    print("Spread over rounds (min..max req/s), errors:")
     for p in names:
         parts = []
         for c in levels:
             l = summ[p]["load"].get(str(c))
             if l:
-                parts.append("@%d %.0f..%.0f cpu %.0f%% err %d%s" % (
-                    c, l["rps_min"], l["rps_max"], l["proxy_cpu_pct_median"], l["errors"],
+                parts.append("@%d %.0f..%.0f err %d%s" % (
+                    c, l["rps_min"], l["rps_max"], l["errors"],
                     " drops %d" % l["listen_overflows"] if l["listen_overflows"] else ""))
         i = summ[p]["idle"]
         if i:
             parts.append("idle %d/%d open, %d->%d KiB" % (
                 i["still_open"], i["conns_wanted"], i["rss_before_kib"], i["rss_after_kib"]))
-        print("  %-13s %s" % (p, "; ".join(parts)))
-    busy = median([r["machine_busy_pct"] for r in runs])
-    if busy is not None:
-        print("  machine       %.0f%% busy during the runs (median, all %s cores)"
-              % (busy, meta.get("cpus", "?")))
+        print("  %-16s %s" % (p, "; ".join(parts)))
+    for p, s in relay_summ.items():
+        print("  %-16s %.2f..%.2f Gbit/s, %d retransmits" % (
+            p, s["gbps_min"], s["gbps_max"], s["retransmits"]))
     bad = sorted({p for p in names for l in summ[p]["load"].values()
                   if l["errors"] > 0.001 * max(1, l["requests"])})
     if bad:
@@ -588,9 +874,15 @@ def cmd_report(a):
 
     os.makedirs(os.path.dirname(os.path.abspath(a.json)), exist_ok=True)
     with open(a.json, "w") as f:
-        json.dump({"meta": meta, "summary": summ, "ratios_to_haproxy": vs["haproxy"],
-                   "ratios_to_nodegate_base": vs["nodegate-base"],
-                   "runs": runs, "idle": idles}, f, indent=1, sort_keys=True)
+        json.dump({"meta": meta, "summary": summ, "ratios": ratios,
+                   "relay_summary": relay_summ,
+                   "relay_ratios": {sec: {"%s/%s" % (p, ref): {
+                       "gbps": ratio(relay_summ[p]["gbps_median"],
+                                     relay_summ[ref]["gbps_median"]),
+                       "cpu_ms_per_gib": ratio(relay_summ[p]["cpu_ms_per_gib_median"],
+                                               relay_summ[ref]["cpu_ms_per_gib_median"])}
+                       for p, ref in relay_pairs[sec]} for sec in relay_pairs},
+                   "runs": runs, "idle": idles, "relay": relays}, f, indent=1, sort_keys=True)
         f.write("\n")
     print("\nRaw results: %s" % a.json)
 
@@ -607,6 +899,8 @@ def main():
     p.add_argument("--pid", type=int, default=0)
     p.add_argument("--what", default="server")
     p.add_argument("--timeout", type=float, default=15)
+    p.add_argument("--listen", action="store_true",
+                   help="only wait until the port listens (an L4 relay, iperf3)")
     p.set_defaults(fn=cmd_ready)
     p = sub.add_parser("load")
     for k in ("name", "out"):
@@ -614,7 +908,15 @@ def main():
     for k in ("pid", "port", "conns", "duration", "round"):
         p.add_argument("--" + k, type=int, required=True)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--backends", default="", help="backend PIDs, comma-separated (CPU)")
     p.set_defaults(fn=cmd_load)
+    p = sub.add_parser("relay")
+    for k in ("name", "out"):
+        p.add_argument("--" + k, required=True)
+    for k in ("pid", "port", "duration", "round", "streams"):
+        p.add_argument("--" + k, type=int, required=True)
+    p.add_argument("--backends", default="", help="iperf3 server PID (CPU)")
+    p.set_defaults(fn=cmd_relay)
     p = sub.add_parser("idle")
     for k in ("name", "out"):
         p.add_argument("--" + k, required=True)
