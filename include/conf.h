@@ -75,6 +75,10 @@ struct conf_listener {
 	uint64_t max_headers;     /* header fields per request (431) */
 	uint64_t max_body_size;   /* request body bytes (413) */
 	uint64_t max_requests;    /* requests per client connection, then close (0: no limit) */
+	/* lingering close: after an answer sent before the request was read whole */
+	uint64_t lingering_time;     /* at most this long reading and dropping (0: off) */
+	uint64_t lingering_timeout;  /* closed when the client sends nothing for this long */
+	uint64_t lingering_max_size; /* closed past this many bytes dropped */
 	/* per client address (limit.c); 0: no limit */
 	uint64_t max_conns_per_ip;    /* open connections; more are refused */
 	uint64_t rate_per_ip;         /* requests per second (token bucket refill) */

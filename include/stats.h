@@ -28,6 +28,12 @@
 	X(req_slow, "requests whose node sent nothing past the pool's hung-node bound")            \
 	X(backend_held, "times a silent node was held out of new picks (hung-node defence)")       \
 	X(req_client_aborted, "requests whose client went away before the response ended")         \
+	X(linger_started,                                                                          \
+	  "lingering closes: an answer sent before the request was read whole, the rest dropped")  \
+	X(linger_cut,                                                                              \
+	  "lingering closes cut while the client still sent (lingering_max_size, lingering_time)") \
+	X(linger_idle,                                                                             \
+	  "lingering closes ended because the client sent nothing (lingering_timeout)")            \
 	X(resp_bad, "backend responses refused as malformed")                                      \
 	X(upstream_connect_error, "backend connections that failed to connect")                    \
 	X(upstream_connect_timeout, "backend connections that timed out connecting")               \

@@ -76,6 +76,11 @@ void conn_flush(struct conn *c);
 void conn_trim(struct conn *c);
 /* Half-close: no more bytes will be written (plain sockets; TLS sends close_notify). */
 void conn_shutdown_write(struct conn *c);
+/* Half-close below TLS: a TCP FIN, and no close_notify then or at conn_free. For a lingering
+ * close, which goes on reading: a TLS client that gets close_notify may stop writing (TLS 1.2
+ * tells it to), and fail its write of a body nodegate would drop anyway (nginx shuts the
+ * socket so too). */
+void conn_shutdown_tcp(struct conn *c);
 /* Re-runs the read callback from the loop (bytes are waiting in the input). */
 void conn_kick_read(struct conn *c);
 

@@ -38,6 +38,7 @@ enum session_state {
 	SS_CLOSING,         /* flushing the last bytes to the client, then closed */
 	SS_CLOSED,          /* connections closed; memory freed at the end of the loop turn */
 	SS_WS_RESUME,       /* WebSocket: its node went away, the handshake with another runs */
+	SS_LINGERING,       /* answer flushed, write side shut: dropping what the client sends */
 	SS_COUNT
 };
 
@@ -106,6 +107,8 @@ struct session {
 	struct limit_addr client_addr;    /* and for rate_per_ip and Forwarded: for= */
 	bool tls;                         /* the client side is TLS */
 	bool close_after;                 /* close once the current response is written */
+	bool linger;                      /* SS_CLOSING: the client may still send (lingering) */
+	uint64_t linger_bytes;            /* client bytes dropped since the closing answer */
 	bool client_eof;
 	bool up_eof; /* tunnel: the backend side sent EOF */
 	unsigned n_requests;
@@ -136,9 +139,19 @@ static inline bool session_closed(const struct session *s)
 {
 	return s->state == SS_CLOSED;
 }
-/* Stops the client side reading and closes S once its output is flushed (SS_CLOSING, for
- * WHY). */
-void close_after_flush(struct session *s, const char *why);
+/* Closes S once its output is flushed (SS_CLOSING, for WHY). Without LINGER the client side
+ * stops reading. With LINGER (the client may still be sending: client_may_send) and the
+ * listener's lingering_time > 0, what the client sends is read and dropped meanwhile, and
+ * once the output is out the write side is shut (a TCP FIN, no TLS close_notify:
+ * conn_shutdown_tcp) and S lingers (SS_LINGERING) until the
+ * client's EOF, lingering_timeout of silence, lingering_max_size bytes or lingering_time:
+ * closing on unread bytes would reset the connection, and the client could lose its answer
+ * (nginx's lingering_close). */
+void close_after_flush(struct session *s, bool linger, const char *why);
+/* Whether S's client may still be sending when nodegate closes after an answer: the request
+ * was not read to its end (a refused head, a body still arriving) or bytes wait unread.
+ * Reads S->r: call it before req_end. */
+bool client_may_send(const struct session *s);
 void timer_arm(struct session *s, uint64_t ms);
 /* Parsers and requests come from small caches (session_cleanup empties them). */
 struct http_parser *parser_get(void);

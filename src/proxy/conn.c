@@ -43,6 +43,7 @@ struct conn {
 	bool write_waited; /* output waited for the loop: tell the owner when it drains */
 	bool ssl_read_wants_write, ssl_write_wants_read;
 	bool tls_failed;
+	bool fin_sent;    /* conn_shutdown_tcp: no TLS close_notify can follow the FIN */
 	bool pending_eof; /* TLS close seen after data: reported on the next turn */
 	int last_errno;   /* at the last event reported */
 };
@@ -207,7 +208,7 @@ void conn_free(struct conn *c)
 	event_del(&c->rd);
 	event_del(&c->wr);
 	if (c->ssl != NULL) {
-		if (c->state == CS_OPEN && !c->tls_failed)
+		if (c->state == CS_OPEN && !c->tls_failed && !c->fin_sent)
 			SSL_shutdown(c->ssl); /* best effort close_notify, never waits */
 		SSL_free(c->ssl);
 	}
@@ -424,6 +425,12 @@ void conn_shutdown_write(struct conn *c)
 		SSL_shutdown(c->ssl);
 	else
 		shutdown(c->fd, SHUT_WR);
+}
+
+void conn_shutdown_tcp(struct conn *c)
+{
+	shutdown(c->fd, SHUT_WR);
+	c->fin_sent = true;
 }
 
 /* ---- reading ------------------------------------------------------------------------------ */

@@ -63,8 +63,10 @@ static void reply_send(struct session *s, int status, const char *ctype, const c
 	slog(LOGL_DEBUG, s, "answered %d: %s", status, why);
 	access_log(s, status);
 	if (close) {
+		/* a client slow enough for 408 gets no more time */
+		bool linger = status != 408 && client_may_send(s);
 		req_end(s);
-		close_after_flush(s, "answered, closing");
+		close_after_flush(s, linger, "answered, closing");
 		return;
 	}
 	req_end(s);
@@ -189,11 +191,13 @@ void resp_done(struct session *s)
 	                   r->resp_body.kind != HTTP_BODY_UNTIL_CLOSE && r->req_body.done &&
 	                   !s->client_eof;
 
+	bool linger = !keep_client && client_may_send(s);
+
 	access_log(s, r->status);
 	up_drop(s, keep_up);
 	req_end(s);
 	if (!keep_client) {
-		close_after_flush(s, "response done, closing");
+		close_after_flush(s, linger, "response done, closing");
 		return;
 	}
 	session_set_state(s, SS_REQ_HEAD, "response done");

@@ -61,6 +61,7 @@ const char *const session_state_names[SS_COUNT] = {
     [SS_CONNECTING] = "connecting", [SS_STREAMING] = "streaming",
     [SS_TUNNEL] = "tunnel",         [SS_CLOSING] = "closing",
     [SS_CLOSED] = "closed",         [SS_WS_RESUME] = "ws_resume",
+    [SS_LINGERING] = "lingering",
 };
 
 #define M(st) (1u << (st))
@@ -68,9 +69,9 @@ const char *const session_state_names[SS_COUNT] = {
  * back to SS_REQ_HEAD after each answer (from SS_REQ_HEAD itself when nodegate answered
  * before any backend was asked); SS_CONNECTING repeats when a connect fails and another
  * node is tried; a retry goes from SS_STREAMING back to SS_CONNECTING. Every state may
- * close at once (SS_CLOSED), the request states also after a flush (SS_CLOSING). A
- * WebSocket tunnel whose node went away may resume on another (SS_WS_RESUME, then
- * SS_TUNNEL again). */
+ * close at once (SS_CLOSED), the request states also after a flush (SS_CLOSING), which may
+ * linger, reading and dropping what the client still sends (SS_LINGERING). A WebSocket
+ * tunnel whose node went away may resume on another (SS_WS_RESUME, then SS_TUNNEL again). */
 static const unsigned session_moves[SS_COUNT] = {
     [SS_REQ_HEAD] =
         M(SS_REQ_HEAD) | M(SS_REQ_BODY_BUFFER) | M(SS_CONNECTING) | M(SS_CLOSING) | M(SS_CLOSED),
@@ -80,9 +81,10 @@ static const unsigned session_moves[SS_COUNT] = {
     [SS_STREAMING] =
         M(SS_REQ_HEAD) | M(SS_CONNECTING) | M(SS_TUNNEL) | M(SS_CLOSING) | M(SS_CLOSED),
     [SS_TUNNEL] = M(SS_WS_RESUME) | M(SS_CLOSING) | M(SS_CLOSED),
-    [SS_CLOSING] = M(SS_CLOSED),
+    [SS_CLOSING] = M(SS_LINGERING) | M(SS_CLOSED),
     [SS_CLOSED] = 0,
     [SS_WS_RESUME] = M(SS_TUNNEL) | M(SS_CLOSING) | M(SS_CLOSED),
+    [SS_LINGERING] = M(SS_CLOSED),
 };
 
 void session_set_state(struct session *s, enum session_state to, const char *why)
@@ -173,6 +175,97 @@ void req_end(struct session *s)
 	s->r = NULL;
 }
 
+/* ---- lingering close ------------------------------------------------------------------- */
+
+bool client_may_send(const struct session *s)
+{
+	return !s->client_eof && s->client != NULL &&
+	       ((s->r != NULL && !s->r->req_body.done) || conn_input_len(s->client) > 0);
+}
+
+/* Ends a lingering close for WHY; CUT: the client was still sending (counted). */
+static void linger_end(struct session *s, bool cut, const char *why)
+{
+	if (cut) {
+		STAT_INC(linger_cut);
+		slog(LOGL_INFO, s, "lingering close cut after %llu bytes: %s",
+		     (unsigned long long)s->linger_bytes, why);
+	}
+	session_close(s, why);
+}
+
+/* SS_CLOSING, SS_LINGERING: drops what the client sent after its answer (reading is on only
+ * when lingering); past lingering_max_size the connection is closed. */
+static void linger_drop(struct session *s)
+{
+	size_t n = conn_input_len(s->client);
+
+	evbuffer_drain(conn_input(s->client), n);
+	s->linger_bytes += n;
+	if (s->linger && s->linger_bytes > s->l->conf.lingering_max_size)
+		linger_end(s, true, "lingering: over lingering_max_size");
+}
+
+/* SS_CLOSING: the output is out. A client that may still send gets the end of the stream
+ * (FIN) and lingers; the others are closed. */
+static void closing_flushed(struct session *s)
+{
+	const struct conf_listener *lc = &s->l->conf;
+
+	if (!s->linger || s->client_eof || worker.draining) {
+		session_close(s, "flushed");
+		return;
+	}
+	session_set_state(s, SS_LINGERING, "flushed, dropping what the client still sends");
+	conn_shutdown_tcp(s->client);
+	conn_set_timeouts(s->client, lc->lingering_timeout, lc->client_timeout);
+	timer_arm(s, lc->lingering_time);
+}
+
+/* SS_CLOSING, SS_LINGERING: an event ERR on the client. While the answer flushes, an EOF
+ * only says the client sends no more; it may still read. */
+static void closing_event(struct session *s, enum conn_error err)
+{
+	if (s->state == SS_CLOSING && err == CONN_ERR_EOF) {
+		s->client_eof = true;
+		return;
+	}
+	if (s->state == SS_LINGERING && err == CONN_ERR_TIMEOUT) {
+		STAT_INC(linger_idle);
+		session_close(s, "lingering: client silent for lingering_timeout");
+		return;
+	}
+	session_close(s, s->state == SS_LINGERING && err == CONN_ERR_EOF
+	                     ? "lingering: client closed"
+	                     : conn_error_names[err]);
+}
+
+void close_after_flush(struct session *s, bool linger, const char *why)
+{
+	const struct conf_listener *lc = &s->l->conf;
+
+	session_set_state(s, SS_CLOSING, why);
+	evtimer_del(&s->timer);
+	s->linger = linger && lc->lingering_time > 0 && !worker.draining && !s->client_eof;
+	if (s->linger) {
+		STAT_INC(linger_started);
+		conn_set_timeouts(s->client, 0, lc->client_timeout); /* the flush has its timer */
+		conn_enable_read(s->client);
+		linger_drop(s);
+		if (session_closed(s))
+			return;
+	} else {
+		conn_disable_read(s->client);
+	}
+	conn_flush(s->client);
+	if (conn_output_len(s->client) == 0) {
+		closing_flushed(s);
+		return;
+	}
+	conn_set_write_low(s->client, 0);
+	timer_arm(s, lc->client_timeout);
+}
+
 /* ---- client callbacks -------------------------------------------------------------------- */
 
 static void client_read_cb(struct conn *bev, void *arg)
@@ -194,7 +287,8 @@ static void client_read_cb(struct conn *bev, void *arg)
 		tunnel_client_read(s);
 		break;
 	case SS_CLOSING:
-		evbuffer_drain(conn_input(bev), conn_input_len(bev));
+	case SS_LINGERING:
+		linger_drop(s);
 		break;
 	default: /* connecting: the bytes wait in the input buffer (bounded by the watermark) */
 		break;
@@ -207,9 +301,11 @@ static void client_write_cb(struct conn *bev, void *arg)
 
 	if (s->state == SS_CLOSING) {
 		if (conn_output_len(bev) == 0)
-			session_close(s, "flushed");
+			closing_flushed(s);
 		return;
 	}
+	if (s->state == SS_LINGERING)
+		return;
 	conn_set_write_low(bev, 0);
 	if (s->up == NULL)
 		return;
@@ -232,6 +328,10 @@ static void client_event_cb(struct conn *bev, short what, enum conn_error err, v
 
 	if (s->state == SS_TUNNEL) {
 		tunnel_event(s, true, what, err);
+		return;
+	}
+	if (s->state == SS_CLOSING || s->state == SS_LINGERING) {
+		closing_event(s, err);
 		return;
 	}
 	if (err == CONN_ERR_TLS)
@@ -276,6 +376,9 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 	case SS_TUNNEL:
 	case SS_WS_RESUME:
 		tunnel_timer(s);
+		return;
+	case SS_LINGERING:
+		linger_end(s, true, "lingering: lingering_time reached");
 		return;
 	default: /* closing: the client does not read */
 		session_close(s, "client not reading");
@@ -357,20 +460,6 @@ void session_cleanup(void)
 		free(parser_cache[--n_parser_cache]);
 	while (n_req_cache > 0)
 		free(req_cache[--n_req_cache]);
-}
-
-void close_after_flush(struct session *s, const char *why)
-{
-	session_set_state(s, SS_CLOSING, why);
-	evtimer_del(&s->timer);
-	conn_disable_read(s->client);
-	conn_flush(s->client);
-	if (conn_output_len(s->client) == 0) {
-		session_close(s, "flushed");
-		return;
-	}
-	conn_set_write_low(s->client, 0);
-	timer_arm(s, s->l->conf.client_timeout);
 }
 
 /* At accept: counts the connection against its peer's max_conns_per_ip. Peers in
@@ -477,6 +566,8 @@ static void drain_here(void *arg)
 		next = TAILQ_NEXT(s, link);
 		if (s->state == SS_REQ_HEAD && s->hp == NULL)
 			session_close(s, "draining: idle");
+		else if (s->state == SS_LINGERING) /* answered: its tail is not worth the wait */
+			session_close(s, "draining: lingering");
 		else if (s->ws != NULL &&
 		         ((s->state == SS_TUNNEL && !s->up_eof) || s->state == SS_WS_RESUME))
 			ws_close_both(s, WS_CLOSE_GOING_AWAY,

@@ -161,7 +161,7 @@ void tunnel_event(struct session *s, bool from_client, short what, enum conn_err
 		s->up_eof = true;
 	if (s->client_eof && s->up_eof) {
 		if (conn_output_len(s->client) > 0)
-			close_after_flush(s, "tunnel ended both ways");
+			close_after_flush(s, false, "tunnel ended both ways");
 		else
 			session_close(s, "tunnel ended both ways");
 		return;
@@ -208,7 +208,7 @@ void ws_close_both(struct session *s, uint16_t code, const char *why)
 	if (s->state == SS_WS_RESUME) { /* no node speaks WebSocket to us yet */
 		up_drop(s, false);
 		ws_close(s->ws, code, why, conn_output(s->client), NULL);
-		close_after_flush(s, why);
+		close_after_flush(s, false, why);
 		return;
 	}
 	ws_close(s->ws, code, why, conn_output(s->client), conn_output(s->up->c));
@@ -251,7 +251,7 @@ static bool ws_after(struct session *s, enum ws_result res)
 		return true;
 	case WS_DONE:
 		conn_flush(s->up->c);
-		close_after_flush(s, "WebSocket closed");
+		close_after_flush(s, false, "WebSocket closed");
 		return false;
 	case WS_ERROR:
 		slog(LOGL_WARN, s, "backend %s: bad WebSocket frame", s->up->b->name);

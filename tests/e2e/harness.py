@@ -248,6 +248,23 @@ def is_error_json(body):
     return isinstance(doc, dict) and "error" in doc
 
 
+def metric_value(status_port, sample, **labels):
+    """The value of SAMPLE (a full sample name, like nodegate_limited_total) with exactly
+    LABELS in GET /metrics of the status listener on STATUS_PORT."""
+    from prometheus_client.parser import text_string_to_metric_families
+    c = RawClient(status_port)
+    try:
+        r = c.request(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+    finally:
+        c.close()
+    assert r.status == 200, r
+    for f in text_string_to_metric_families(r.body.decode()):
+        for s in f.samples:
+            if s.name == sample and s.labels == labels:
+                return s.value
+    raise AssertionError(f"no {sample} {labels or ''} in /metrics")
+
+
 class Sim:
     """A running nodesim."""
 

@@ -6,9 +6,8 @@ come from distinct loopback addresses (Linux routes all of 127/8 to lo)."""
 import json
 import socket
 
-from prometheus_client.parser import text_string_to_metric_families
-
-from harness import HOST, IO_TIMEOUT, SLOW, RawClient, free_port, nodegate_run, wait_for
+from harness import (HOST, IO_TIMEOUT, SLOW, RawClient, free_port, metric_value, nodegate_run,
+                     wait_for)
 
 SLOW_DOWN = {"result": {"error": "slowDown", "error_code": 10,
                         "error_message": "You are placing too much load on the server.",
@@ -43,18 +42,7 @@ def gate_with(h, sim, status_port, **listener):
 
 
 def limited(status_port, reason):
-    c = RawClient(status_port)
-    try:
-        r = c.request(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-    finally:
-        c.close()
-    assert r.status == 200
-    fams = {f.name: f for f in text_string_to_metric_families(r.body.decode())}
-    for s in fams["nodegate_limited"].samples:
-        if s.name == "nodegate_limited_total" and s.labels == {"listener": "web",
-                                                                "reason": reason}:
-            return s.value
-    raise AssertionError(f"no nodegate_limited_total for reason {reason}")
+    return metric_value(status_port, "nodegate_limited_total", listener="web", reason=reason)
 
 
 def node_requests(sim, before):

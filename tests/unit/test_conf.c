@@ -356,6 +356,9 @@ static void test_defaults(void **state)
 	assert_int_equal(l->max_headers, 100);
 	assert_int_equal(l->max_body_size, 1048576);
 	assert_int_equal(l->max_requests, 0);
+	assert_int_equal(l->lingering_time, 30000);
+	assert_int_equal(l->lingering_timeout, 5000);
+	assert_int_equal(l->lingering_max_size, 16777216);
 	assert_int_equal(l->max_conns_per_ip, 0);
 	assert_int_equal(l->rate_per_ip, 0);
 	assert_int_equal(l->burst_per_ip, 0);
@@ -662,6 +665,9 @@ static void test_every_value(void **state)
 	                         "max_headers = 128\n"
 	                         "max_body_size = 1g\n"
 	                         "max_requests = 1000\n"
+	                         "lingering_time = 0\n"
+	                         "lingering_timeout = 1ms\n"
+	                         "lingering_max_size = 1\n"
 	                         "[listener any]\n"
 	                         "bind = *:8080\n"
 	                         "pool = rpc\n"
@@ -709,6 +715,9 @@ static void test_every_value(void **state)
 	assert_int_equal(l->max_headers, 128);
 	assert_int_equal(l->max_body_size, 1073741824);
 	assert_int_equal(l->max_requests, 1000);
+	assert_int_equal(l->lingering_time, 0);
+	assert_int_equal(l->lingering_timeout, 1);
+	assert_int_equal(l->lingering_max_size, 1);
 	conf_addr_format(&c->listeners[1].bind, buf, sizeof(buf));
 	assert_string_equal(buf, "0.0.0.0:8080");
 
@@ -865,6 +874,11 @@ static void test_err_values(void **state)
 	       "7: [listener a] max_headers: 129 is out of range (expected 1..128)",
 	       "8: [listener a] max_uri_size: 32 is out of range (expected 64..1m)",
 	       "9: [listener a] tunnel_timeout: 8d is out of range (expected 1ms..7d)");
+	EXPECT("[listener a]\nbind = 127.0.0.1:8080\npool = rpc\nlingering_time = 11m\n"
+	       "lingering_timeout = 0\nlingering_max_size = 2g\n" TAIL,
+	       "4: [listener a] lingering_time: 11m is out of range (expected 0..10m)",
+	       "5: [listener a] lingering_timeout: 0 is out of range (expected 1ms..1m)",
+	       "6: [listener a] lingering_max_size: 2g is out of range (expected 1..1g)");
 	EXPECT("[listener a]\nbind = 127.0.0.1:8080\npool = rpc\nmax_header_size = 4k\n"
 	       "max_uri_size = 8k\n" TAIL,
 	       "5: [listener a] max_uri_size: 8k is larger than max_header_size 4k (expected at "
@@ -1259,9 +1273,9 @@ static void test_err_many(void **state)
 	       "6: [listener a] bogus: unknown option (expected one of: bind, mode, pool, "
 	       "tls_cert, tls_key, max_connections, header_timeout, client_timeout, "
 	       "tunnel_timeout, max_header_size, max_uri_size, max_headers, max_body_size, "
-	       "max_requests, max_conns_per_ip, rate_per_ip, burst_per_ip, limit_exempt, "
-	       "trusted_proxies, max_tracked_clients, allow_methods, deny_methods, profile, admin, "
-	       "rpc_inspect_max)",
+	       "max_requests, lingering_time, lingering_timeout, lingering_max_size, "
+	       "max_conns_per_ip, rate_per_ip, burst_per_ip, limit_exempt, trusted_proxies, "
+	       "max_tracked_clients, allow_methods, deny_methods, profile, admin, rpc_inspect_max)",
 	       "8: [pool rpc] retries: 11 is out of range (expected 0..10)",
 	       "9: [pool rpc] retries: duplicate option (expected it once, first at line 8)",
 	       "10: [weird]: unknown section (expected [nodegate], [status], [listener NAME], "
