@@ -212,7 +212,7 @@ static void closing_flushed(struct session *s)
 {
 	const struct conf_listener *lc = &s->l->conf;
 
-	if (!s->linger || s->client_eof || worker.draining) {
+	if (!s->linger || s->client_eof || wk->draining) {
 		session_close(s, "flushed");
 		return;
 	}
@@ -246,7 +246,7 @@ void close_after_flush(struct session *s, bool linger, const char *why)
 
 	session_set_state(s, SS_CLOSING, why);
 	evtimer_del(&s->timer);
-	s->linger = linger && lc->lingering_time > 0 && !worker.draining && !s->client_eof;
+	s->linger = linger && lc->lingering_time > 0 && !wk->draining && !s->client_eof;
 	if (s->linger) {
 		STAT_INC(linger_started);
 		conn_set_timeouts(s->client, 0, lc->client_timeout); /* the flush has its timer */
