@@ -153,6 +153,8 @@ static void close_conn(struct pconn *pc)
 		return;
 	if (pc->kept)
 		G.st.idle--;
+	if (pc->ssl != NULL)
+		SSL_set_quiet_shutdown(pc->ssl, 1); /* no close_notify: answers are framed */
 	conn_free(pc->c);
 	pc->c = NULL;
 	pc->ssl = NULL;
