@@ -4,7 +4,9 @@
 1. Probe cost: nodegate with N backends (default 1000) probed once per second, served by a
    few nodesims; nodegate's CPU (utime+stime from /proc/PID/stat) over a window after a
    warm-up, its VmRSS, and the probes the nodesims answered. For check = none (baseline),
-   rippled (GET /health over TLS on the peer port) and tcp (connect to the RPC port).
+   rippled (GET /health over TLS on the peer port, which closes after each answer as
+   rippled's does), rippled-ka (the same, the peer port keeping connections open) and tcp
+   (connect to the RPC port).
 2. Time from a failure to the backend's removal: three nodesims behind nodegate
    (check = rippled), wrk load running; one node is SIGKILLed (or turned warning) at a
    recorded time, and the removal is nodegate's log line `backend NAME: X -> down (...)`.
@@ -65,7 +67,7 @@ def say(msg):
 BUILD = os.environ.get("BUILD", "build")
 NBACKENDS = env_int("BENCH_HEALTH_BACKENDS", 1000)
 NSIMS = env_int("BENCH_HEALTH_SIMS", 4)
-CHECKS = os.environ.get("BENCH_HEALTH_CHECKS", "none rippled tcp").split()
+CHECKS = os.environ.get("BENCH_HEALTH_CHECKS", "none rippled rippled-ka tcp").split()
 WARMUP = env_float("BENCH_HEALTH_WARMUP", 5)
 SAMPLE = env_float("BENCH_HEALTH_SAMPLE", 10)
 KILLS = env_int("BENCH_HEALTH_KILLS", 5)
@@ -185,12 +187,12 @@ class Sim:
         self.name, self.proc, self.rpc, self.peer = name, proc, rpc, peer
 
 
-def start_sim(name, cert, key):
+def start_sim(name, cert, key, extra=()):
     out = os.path.join(RUN, name + ".out")
     with open(out, "w") as so, open(os.path.join(RUN, name + ".log"), "w") as se:
         p = PROCS.start([os.path.join(BIN, "nodesim"), "--listen", HOST + ":0", "--peer",
                          HOST + ":0", "--cert", cert, "--key", key, "--name", name,
-                         "--quiet"], so, se)
+                         "--quiet", *extra], so, se)
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         with open(out) as f:
@@ -300,15 +302,19 @@ def status_kib(pid, key):
 # ---------------------------------------------------------------- 1. probe cost
 
 def probe_cost(check, cert, key):
-    sims = [start_sim("c%d" % (i + 1), cert, key) for i in range(NSIMS)]
-    lines = ["check = %s" % check, "check_interval = 1s"]
-    if check == "rippled":
+    """CHECK: none, rippled, tcp, or rippled-ka (rippled against nodesims whose peer port
+    keeps connections open, which rippled's does not: what a kept connection saves)."""
+    peer = check.startswith("rippled")
+    extra = ["--peer-keepalive"] if check == "rippled-ka" else []
+    sims = [start_sim("c%d" % (i + 1), cert, key, extra) for i in range(NSIMS)]
+    lines = ["check = %s" % ("rippled" if peer else check), "check_interval = 1s"]
+    if peer:
         lines += ["check_tls = yes", "check_tls_verify = no"]
     text = header(lines)
     for i in range(NBACKENDS):
         s = sims[i % len(sims)]
         text += "\n[backend b%04d]\npool = p\naddress = %s:%d\n" % (i + 1, HOST, s.rpc)
-        if check == "rippled":
+        if peer:
             text += "check_address = %s:%d\n" % (HOST, s.peer)
     ng, log, checked = start_nodegate("cost-" + check, text)
     warm = min(WARMUP, 2) if check == "none" else WARMUP
@@ -340,7 +346,7 @@ def probe_cost(check, cert, key):
     wall = t1 - t0
     # each /sim/stats call is one connection to the main listener: the second one is in
     # the difference and is no probe
-    if check == "rippled":
+    if peer:
         probes = sum(b["peer_requests"] - a["peer_requests"] for a, b in zip(st0, st1))
         conns = sum(b["peer_connections"] - a["peer_connections"] for a, b in zip(st0, st1))
     elif check == "tcp":
@@ -550,12 +556,14 @@ def report(meta, cost, rem):
         print("(100%% = one core; the machine's %d cores are shared by nodegate, the nodesims "
               "and any other work)" % ncpu)
         print()
-        print("%-9s %9s %13s %10s %13s %9s %13s %13s" % (
-            "check", "probes/s", "nodegate CPU", "us/probe", "CPU@1000/s", "RSS MiB",
-            "nodesims CPU", "machine busy"))
+        print("%-10s %9s %10s %13s %10s %13s %9s %13s %13s" % (
+            "check", "probes/s", "conn/probe", "nodegate CPU", "us/probe", "CPU@1000/s",
+            "RSS MiB", "nodesims CPU", "machine busy"))
         for r in cost:
-            print("%-9s %9.0f %12.1f%% %10s %13s %9.1f %12.0f%% %12.0f%%" % (
-                r["check"], r["probes_per_s"], r["nodegate_cpu_pct"],
+            print("%-10s %9.0f %10s %12.1f%% %10s %13s %9.1f %12.0f%% %12.0f%%" % (
+                r["check"], r["probes_per_s"],
+                "%.2f" % (r["probe_connections"] / r["probes"]) if r["probes"] else "-",
+                r["nodegate_cpu_pct"],
                 "%.0f" % r["cpu_us_per_probe"] if r["cpu_us_per_probe"] is not None else "-",
                 "%.1f%%" % r["cpu_pct_at_1000_per_s"] if r["cpu_us_per_probe"] is not None else "-",
                 r["rss_kib"] / 1024.0, r["nodesims_cpu_pct"], r["machine_busy_pct"]))
@@ -617,7 +625,7 @@ def main():
     for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         signal.signal(s, on_signal)
     for c in CHECKS:
-        if c not in ("none", "rippled", "tcp"):
+        if c not in ("none", "rippled", "rippled-ka", "tcp"):
             die("BENCH_HEALTH_CHECKS: unknown check %r" % c)
     if KEY not in ("rsa", "ec"):
         die("BENCH_HEALTH_KEY must be rsa or ec")

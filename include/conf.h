@@ -118,6 +118,7 @@ struct conf_health {
 	struct conf_addr check_address; /* len 0: the traffic address */
 	bool check_tls;                 /* probe over TLS (rippled's peer port) */
 	bool check_tls_verify;        /* verify the probed certificate (rippled's is self-signed) */
+	bool check_keepalive;         /* keep probe connections open when the node allows it */
 	char *check_path;             /* "/health" */
 	char *check_expect_status;    /* http: "200" or a list "200,204" or "2xx" */
 	char *check_expect_json;      /* http: "field=value,field2=value2" on the JSON body */

@@ -297,6 +297,9 @@ const struct conf_option conf_options[] = {
            "probe over TLS; yes for rippled's peer port, which speaks only TLS"),
     HEALTH("check_tls_verify", CONF_BOOL, check_tls_verify, "yes", 0, 0,
            "verify the probed certificate; no for rippled's peer port (self-signed)"),
+    HEALTH(
+        "check_keepalive", CONF_BOOL, check_keepalive, "yes", 0, 0,
+        "reuse a probe's connection for the next when the node keeps it open; no: one per probe"),
     HEALTH("check_path", CONF_STRING, check_path, "/health", 0, 0,
            "path the http and rippled probes GET; rippled answers on /health", .metavar = "PATH",
            .validate = valid_path),

@@ -1,4 +1,5 @@
-/* Probes: libcurl's multi interface driven by the event loop (never blocking traffic).
+/* Probes on the event loop (never blocking traffic), on nodegate's own connection code
+ * (pconn.c).
  * Each backend is probed on its own schedule (first probes spread over the interval);
  * each answer is judged (health.c) and handed to the result callback. */
 #pragma once
@@ -41,6 +42,6 @@ void check_set_best_seq(check_best_seq_fn fn);
 uint64_t check_probes_total(void);
 unsigned check_in_flight(void);
 /* Probes held back because 512 probes were in flight (the global cap), and probes that
- * could not start (curl refused the handle or a socket could not be watched). */
+ * failed on our side (no socket, no memory). */
 uint64_t check_deferred_total(void);
 uint64_t check_errors_total(void);

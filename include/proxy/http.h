@@ -132,6 +132,9 @@ void http_chunked_init(struct http_chunked *c);
  * a missing CRLF, or an oversized size line or trailer section (answer 400). */
 enum http_result http_chunked_feed(struct http_chunked *c, const char *buf, size_t len,
                                    size_t *used);
+/* Data bytes of the current chunk still to come when the next byte fed is data, else 0
+ * (a size line, a CRLF or a trailer comes next): lets a caller decode the body. */
+uint64_t http_chunked_data_left(const struct http_chunked *c);
 
 /* Status line reason phrases for the statuses nodegate itself answers. */
 const char *http_status_text(int status);

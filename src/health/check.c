@@ -1,11 +1,12 @@
-/* The probe engine: libcurl's multi interface on the libevent loop (curlev.c). Each
- * backend has one timer per probe kind; a due probe adds its easy handle to the one CURLM,
- * and every finished transfer is judged (health.c) and handed to the result callback.
+/* The probe engine. Each backend has one timer per probe kind; a due probe starts its
+ * probe connection (pconn.c: nodegate's own connection code, shared TLS contexts, session
+ * resumption, keep-alive), and every finished probe is judged (health.c) and handed to the
+ * result callback.
  *
- *   probe_due ──► probe_launch ──► curlev_start
- *                                        │  curlev.c: sockets and timers on the loop
- *   curlev's drain ──► probe_job_done ──► probe_done ──► judge ──► result callback
- *                                                      ──► schedule (next probe) */
+ *   probe_due ──► probe_launch ──► pconn_start
+ *                                        │  pconn.c: connect or reuse, request, answer
+ *   pconn's callback ──► probe_pconn_done ──► probe_done ──► judge ──► result callback
+ *                                                        ──► schedule (next probe) */
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -16,47 +17,36 @@
 #include <unistd.h>
 
 #include <arpa/inet.h>
-#include <curl/curl.h>
 
 #include "clock.h"
 #include "proxy/backend.h"
 #include "health/check.h"
 #include "health/node.h"
-#include "health/curlev.h"
+#include "health/pconn.h"
 #include "log.h"
 
 #define CHECK_BODY_MAX    (64 * 1024) /* a larger answer is critical */
-#define CHECK_BODY_KEEP   4096        /* buffers up to this size are kept between probes */
 #define CHECK_MAX_FLIGHT  512         /* probes in flight at once, all backends together */
 #define CHECK_MIN_PERIOD  10          /* ms: floor of any probe period */
-#define CHECK_TIMEOUT_DEF 2000        /* ms: when check_timeout is 0 (curl: no limit) */
-#define CHECK_RETRY_MS    1000        /* after curl refused to start a probe */
-#define CHECK_URL_MAX     1024
+#define CHECK_TIMEOUT_DEF 2000        /* ms: when check_timeout is 0 (no limit) */
+#define CHECK_REQUEST_MAX 2048        /* the request's head and body */
 #define CHECK_USER_AGENT  "nodegate-check"
 
 static const char freshness_request[] = "{\"method\":\"server_info\",\"params\":[{}]}";
 
-/* One probe kind of one backend. Its easy handle is configured by check_start and reused
- * for every probe: cheaper than a new one, and curl keeps its TLS session for resumption. */
+/* One probe kind of one backend. Its probe connection is made by check_start and kept:
+ * it holds the node's TLS session, and the connection itself when the node keeps it open. */
 struct probe {
 	struct check_state *cs;
 	enum check_kind kind;
-	CURL *easy;                   /* NULL: this kind is off for the backend */
-	struct curlev_job job;        /* easy on the loop's multi handle (curlev.c) */
-	struct curl_slist *headers;   /* freshness: Content-Type */
-	struct curl_slist *resolve;   /* verified TLS to a named host: NAME:PORT:IP */
+	struct pconn *pc;             /* NULL: this kind is off for the backend */
 	struct event *timer;          /* the next probe */
-	bool running;                 /* added to the multi handle */
+	bool running;                 /* started, not ended */
 	bool waiting;                 /* due, but CHECK_MAX_FLIGHT probes are in flight */
 	TAILQ_ENTRY(probe) wait_link; /* in G.waiting */
-	uint64_t started_us;          /* when it was added to the multi handle */
-	char *body;                   /* the answer so far, NUL-terminated */
-	size_t len, cap;
-	bool too_large; /* the answer passed CHECK_BODY_MAX */
-	bool tls;       /* https (or a TLS handshake for tcp) */
-	char url[CHECK_URL_MAX];
+	uint64_t started_us;          /* when it started */
+	bool tls;                     /* over TLS (or a TLS handshake for tcp) */
 	char target[64];              /* numeric "IP:PORT", for reasons */
-	char errbuf[CURL_ERROR_SIZE]; /* curl's detail of a failure */
 };
 
 struct check_state {
@@ -82,7 +72,7 @@ static struct {
 	unsigned in_flight;
 	uint64_t probes_total;   /* probes finished and reported */
 	uint64_t deferred_total; /* probes delayed by CHECK_MAX_FLIGHT */
-	uint64_t errors_total;   /* probes curl refused to start */
+	uint64_t errors_total;   /* probes failed on our side (socket, memory) */
 	uint64_t rng;            /* splitmix64 state for the first-probe spread */
 } G;
 
@@ -110,65 +100,21 @@ static struct timeval ms_tv(uint64_t ms)
 
 /* ---- one probe ------------------------------------------------------------------------ */
 
-static size_t on_body(char *data, size_t size, size_t n, void *arg)
-{
-	struct probe *p = arg;
-	size_t len = size * n;
-
-	if (len > CHECK_BODY_MAX - p->len) {
-		p->too_large = true;
-		return 0; /* curl stops with CURLE_WRITE_ERROR */
-	}
-	if (p->len + len + 1 > p->cap) {
-		size_t cap = p->cap != 0 ? p->cap : 1024;
-		while (cap < p->len + len + 1)
-			cap *= 2;
-		char *nb = realloc(p->body, cap);
-		if (nb == NULL)
-			return 0;
-		p->body = nb;
-		p->cap = cap;
-	}
-	memcpy(p->body + p->len, data, len);
-	p->len += len;
-	p->body[p->len] = '\0';
-	return len;
-}
-
-static void body_release(struct probe *p)
-{
-	p->len = 0;
-	if (p->cap > CHECK_BODY_KEEP) {
-		free(p->body);
-		p->body = NULL;
-		p->cap = 0;
-	}
-}
-
 static void launch_waiting(void);
-static void probe_job_done(struct curlev_job *job, CURLcode res);
+
+static uint64_t probe_timeout(const struct probe *p)
+{
+	uint64_t ms = p->cs->b->conf.health.check_timeout;
+
+	return ms != 0 ? ms : CHECK_TIMEOUT_DEF;
+}
 
 static void probe_launch(struct probe *p)
 {
-	char err[128];
-
-	p->len = 0;
-	p->too_large = false;
-	p->errbuf[0] = '\0';
 	p->started_us = clock_now_us();
-	p->job.easy = p->easy;
-	p->job.done = probe_job_done;
-	if (curlev_start(&p->job, err, sizeof(err)) < 0) {
-		struct timeval tv = ms_tv(CHECK_RETRY_MS);
-
-		G.errors_total++;
-		log_error("backend %s: %s probe not started: %s", p->cs->b->name,
-		          check_kind_names[p->kind], err);
-		evtimer_add(p->timer, &tv);
-		return;
-	}
 	p->running = true;
 	G.in_flight++;
+	pconn_start(p->pc, probe_timeout(p)); /* its callback comes from the loop */
 }
 
 /* The probe's timer: start now, or queue behind the global cap. */
@@ -208,11 +154,11 @@ static void probe_halt(struct probe *p)
 		p->waiting = false;
 	}
 	if (p->running) {
-		curlev_stop(&p->job);
 		p->running = false;
 		G.in_flight--;
 	}
-	body_release(p);
+	if (p->pc != NULL)
+		pconn_stop(p->pc);
 }
 
 /* Period until P's next probe, read after the callback so that a backend that just left
@@ -233,86 +179,60 @@ static void schedule(struct probe *p, uint64_t ms)
 	evtimer_add(p->timer, &tv);
 }
 
-static bool tls_error(CURLcode res)
-{
-	switch (res) {
-	case CURLE_SSL_CONNECT_ERROR:
-	case CURLE_SSL_ENGINE_NOTFOUND:
-	case CURLE_SSL_ENGINE_SETFAILED:
-	case CURLE_SSL_CERTPROBLEM:
-	case CURLE_SSL_CIPHER:
-	case CURLE_PEER_FAILED_VERIFICATION:
-	case CURLE_SSL_ENGINE_INITFAILED:
-	case CURLE_SSL_CACERT_BADFILE:
-	case CURLE_SSL_SHUTDOWN_FAILED:
-	case CURLE_SSL_CRL_BADFILE:
-	case CURLE_SSL_ISSUER_ERROR:
-	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-	case CURLE_SSL_INVALIDCERTSTATUS:
-	case CURLE_SSL_CLIENTCERT:
-	case CURLE_USE_SSL_FAILED:
-		return true;
-	default:
-		return false;
-	}
-}
-
 /* A probe that got no status: refused, timeout, TLS, or another transport failure. The
  * reason of a refused connection starts with "refused" (rotation ejects on it at once). */
-static void transport_failure(const struct probe *p, CURLcode res, long oserr,
+static void transport_failure(const struct probe *p, const struct pconn_result *r,
                               struct observation *o)
 {
-	const char *detail = p->errbuf[0] != '\0' ? p->errbuf : curl_easy_strerror(res);
-	const struct conf_health *h = &p->cs->b->conf.health;
-	curl_off_t connect_us = 0;
-
 	o->verdict = V_CRITICAL;
 	o->unreachable = true;
-	if (res == CURLE_COULDNT_CONNECT && oserr == ECONNREFUSED) {
+	switch (r->status) {
+	case PCONN_REFUSED:
 		snprintf(o->reason, sizeof(o->reason), HEALTH_REASON_REFUSED ": connect to %s",
 		         p->target);
-	} else if (res == CURLE_OPERATION_TIMEDOUT) {
-		/* curl counts the TLS handshake as part of the connection */
-		curl_easy_getinfo(p->easy, CURLINFO_CONNECT_TIME_T, &connect_us);
-		const char *stage = connect_us > 0 ? "no answer from"
-		                    : p->tls       ? "connecting (TCP and TLS) to"
-		                                   : "connecting to";
-		snprintf(
-		    o->reason, sizeof(o->reason), "timeout after %llums: %s %s",
-		    (unsigned long long)(h->check_timeout ? h->check_timeout : CHECK_TIMEOUT_DEF),
-		    stage, p->target);
-	} else if (tls_error(res)) {
-		snprintf(o->reason, sizeof(o->reason), "tls: %.150s", detail);
-	} else {
-		snprintf(o->reason, sizeof(o->reason), "%.60s: %.95s", curl_easy_strerror(res),
-		         detail);
+		return;
+	case PCONN_TIMEOUT: {
+		const char *stage = r->connected ? "no answer from"
+		                    : p->tls     ? "connecting (TCP and TLS) to"
+		                                 : "connecting to";
+		snprintf(o->reason, sizeof(o->reason), "timeout after %llums: %s %s",
+		         (unsigned long long)probe_timeout(p), stage, p->target);
+		return;
+	}
+	case PCONN_TLS:
+		snprintf(o->reason, sizeof(o->reason), "tls: %.150s", r->detail);
+		return;
+	default:
+		snprintf(o->reason, sizeof(o->reason), "%s: %.150s", pconn_status_names[r->status],
+		         r->detail);
 	}
 }
 
-static void judge(const struct probe *p, CURLcode res, long status, long oserr,
-                  struct observation *o, struct rippled_metrics *m)
+static void judge(const struct probe *p, const struct pconn_result *r, struct observation *o,
+                  struct rippled_metrics *m)
 {
 	const struct backend *b = p->cs->b;
 	const struct conf_health *h = &b->conf.health;
-	const char *body = p->body != NULL ? p->body : "";
+	const char *body = r->body;
+	int status = r->http_status;
 
 	if (p->kind == CK_FRESHNESS) {
 		m->ledger_age_s = -1;
 		m->network_id = -1;
 	}
-	if (p->too_large) {
+	if (r->status == PCONN_TOO_LARGE) {
 		o->verdict = V_CRITICAL;
 		snprintf(o->reason, sizeof(o->reason), "body too large (over %d bytes)",
 		         CHECK_BODY_MAX);
-	} else if (res != CURLE_OK) {
-		transport_failure(p, res, oserr, o);
+	} else if (r->status != PCONN_OK) {
+		transport_failure(p, r, o);
 	} else if (p->kind == CK_FRESHNESS) {
 		uint64_t best = G.best_seq != NULL ? G.best_seq(b) : 0;
-		health_judge_server_info((int)status, body, p->len, h, best, o, m);
+		health_judge_server_info(status, body, r->len, h, best, o, m);
 	} else if (h->check == CHECK_RIPPLED) {
-		health_judge_rippled((int)status, body, p->len, h, o);
+		health_judge_rippled(status, body, r->len, h, o);
 	} else if (h->check == CHECK_HTTP) {
-		health_judge_http((int)status, body, p->len, h, o);
+		health_judge_http(status, body, r->len, h, o);
 	} else {
 		o->verdict = V_HEALTHY;
 		snprintf(o->reason, sizeof(o->reason), "connected to %s", p->target);
@@ -324,23 +244,21 @@ static void state_free(struct check_state *cs);
 /* A finished transfer: judge it, free the slot, report, and schedule the next probe. The
  * callback may stop or restart this backend (or others); nothing of the state is touched
  * after it unless the state is still the one it was. */
-static void probe_done(struct probe *p, CURLcode res)
+static void probe_done(struct probe *p, const struct pconn_result *r)
 {
 	struct check_state *cs = p->cs;
 	struct observation o;
 	struct rippled_metrics m;
-	long status = 0, oserr = 0;
 	uint64_t duration = clock_now_us() - p->started_us;
 
 	memset(&o, 0, sizeof(o));
 	memset(&m, 0, sizeof(m));
-	curl_easy_getinfo(p->easy, CURLINFO_RESPONSE_CODE, &status);
-	curl_easy_getinfo(p->easy, CURLINFO_OS_ERRNO, &oserr);
 	p->running = false;
 	G.in_flight--;
 	G.probes_total++;
-	judge(p, res, status, oserr, &o, &m);
-	body_release(p);
+	if (r->status == PCONN_ERROR)
+		G.errors_total++;
+	judge(p, r, &o, &m);
 	log_debug("backend %s: %s probe: %s (%s) in %lluus", cs->b->name, check_kind_names[p->kind],
 	          verdict_names[o.verdict], o.reason, (unsigned long long)duration);
 	launch_waiting();
@@ -358,13 +276,13 @@ static void probe_done(struct probe *p, CURLcode res)
 		schedule(p, probe_period(p));
 }
 
-/* curlev: P's transfer ended (the handle is out of the multi handle). */
-static void probe_job_done(struct curlev_job *job, CURLcode res)
+/* pconn: P's probe ended. */
+static void probe_pconn_done(struct pconn *pc, const struct pconn_result *r, void *arg)
 {
-	struct probe *p = (struct probe *)((char *)job - offsetof(struct probe, job));
+	struct probe *p = arg;
 
 	if (p->running)
-		probe_done(p, res);
+		probe_done(p, r);
 }
 
 /* ---- configuring a backend's probes --------------------------------------------------- */
@@ -376,70 +294,42 @@ static bool is_ip_literal(const char *host)
 	return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
 }
 
-/* The URL of P, and the CURLOPT_RESOLVE entry when the URL must carry a name (verified
- * TLS to a named host): curl then connects to the numeric address without any lookup. */
-static int probe_url(struct probe *p, const struct conf_addr *a, bool tls, bool verify,
-                     const char *name, const char *path, char *err, size_t errlen)
+/* P's request into BUF: GET PATH, or the freshness POST; Host is NAME:PORT for a name,
+ * else the numeric target. Connection: close unless KEEPALIVE. */
+static int probe_request(const struct probe *p, const struct conf_addr *a, const char *name,
+                         const char *path, bool keepalive, char *buf, size_t len)
 {
-	const char *scheme = tls ? "https" : "http";
+	bool fresh = p->kind == CK_FRESHNESS;
+	char host[300];
 	int n;
 
-	conf_addr_format(a, p->target, sizeof(p->target));
+	if (name != NULL && name[0] != '\0' && !is_ip_literal(name))
+		snprintf(host, sizeof(host), "%.255s:%u", name, (unsigned)a->port);
+	else
+		snprintf(host, sizeof(host), "%s", p->target);
 	if (path == NULL || path[0] == '\0')
 		path = "/";
-	const char *slash = path[0] == '/' ? "" : "/";
-	if (tls && verify && name != NULL && name[0] != '\0' && !is_ip_literal(name)) {
-		const char *ip = p->target;
-		char entry[600];
-
-		n = snprintf(entry, sizeof(entry), "%s:%u:%.*s", name, (unsigned)a->port,
-		             (int)(strrchr(ip, ':') - ip), ip);
-		if (n < 0 || (size_t)n >= sizeof(entry) ||
-		    (p->resolve = curl_slist_append(NULL, entry)) == NULL) {
-			snprintf(err, errlen, "cannot map %.180s to %s", name, p->target);
-			return -1;
-		}
-		n = snprintf(p->url, sizeof(p->url), "%s://%s:%u%s%s", scheme, name,
-		             (unsigned)a->port, slash, path);
-	} else {
-		n = snprintf(p->url, sizeof(p->url), "%s://%s%s%s", scheme, p->target, slash, path);
-	}
-	if (n < 0 || (size_t)n >= sizeof(p->url)) {
-		snprintf(err, errlen, "URL too long");
-		return -1;
-	}
-	return 0;
+	n = snprintf(buf, len,
+	             "%s %s%s HTTP/1.1\r\nHost: %s\r\nUser-Agent: " CHECK_USER_AGENT
+	             "\r\nAccept: */*\r\n%s",
+	             fresh ? "POST" : "GET", path[0] == '/' ? "" : "/", path, host,
+	             keepalive ? "" : "Connection: close\r\n");
+	if (n > 0 && (size_t)n < len && fresh)
+		n += snprintf(buf + n, len - (size_t)n,
+		              "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+		              sizeof(freshness_request) - 1, freshness_request);
+	else if (n > 0 && (size_t)n < len)
+		n += snprintf(buf + n, len - (size_t)n, "\r\n");
+	return n < 0 || (size_t)n >= len ? -1 : 0;
 }
 
 static void probe_unset(struct probe *p)
 {
-	if (p->easy != NULL)
-		curl_easy_cleanup(p->easy);
-	p->easy = NULL;
-	curl_slist_free_all(p->headers);
-	p->headers = NULL;
-	curl_slist_free_all(p->resolve);
-	p->resolve = NULL;
+	pconn_free(p->pc);
+	p->pc = NULL;
 }
 
-static void probe_tls_opts(CURL *e, bool verify, const char *ca)
-{
-	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, verify ? 1L : 0L);
-	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, verify ? 2L : 0L);
-	if (!verify) {
-		/* nothing to verify against: do not load a CA bundle per connection */
-		curl_easy_setopt(e, CURLOPT_CAINFO, NULL);
-		curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
-		return;
-	}
-	/* the CA file alone (CA when set, else curl's bundle), no CA directory: curl then
-	 * keeps the parsed store in the multi handle instead of parsing it per connection */
-	curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
-	if (ca != NULL)
-		curl_easy_setopt(e, CURLOPT_CAINFO, ca);
-}
-
-/* Configures P's easy handle from the backend's settings (fresh each start). */
+/* Makes P's probe connection from the backend's settings (fresh each start). */
 static int probe_setup(struct probe *p, char *err, size_t errlen)
 {
 	const struct backend *b = p->cs->b;
@@ -447,50 +337,33 @@ static int probe_setup(struct probe *p, char *err, size_t errlen)
 	bool fresh = p->kind == CK_FRESHNESS;
 	const struct conf_addr *a =
 	    fresh || h->check_address.len == 0 ? &b->conf.address : &h->check_address;
-	bool tls = fresh ? b->conf.tls : h->check_tls;
-	bool verify = fresh ? b->conf.tls_verify : h->check_tls_verify;
 	const char *name = fresh && b->conf.tls_sni != NULL ? b->conf.tls_sni : a->host;
-	uint64_t timeout = h->check_timeout != 0 ? h->check_timeout : CHECK_TIMEOUT_DEF;
-	CURL *e;
+	bool bare = !fresh && h->check == CHECK_TCP;
+	char request[CHECK_REQUEST_MAX];
+	struct pconn_conf pcf = {
+	    .sa = (const struct sockaddr *)&a->ss,
+	    .salen = a->len,
+	    .tls = fresh ? b->conf.tls : h->check_tls,
+	    .verify = fresh ? b->conf.tls_verify : h->check_tls_verify,
+	    .ca = fresh ? b->conf.tls_ca : NULL,
+	    .name = name,
+	    .keepalive = h->check_keepalive && !bare,
+	    .body_max = CHECK_BODY_MAX,
+	};
 
 	probe_unset(p);
-	p->tls = tls;
-	if (probe_url(p, a, tls, verify, name, fresh ? "/" : h->check_path, err, errlen) < 0)
-		return -1;
-	if ((e = p->easy = curl_easy_init()) == NULL) {
-		snprintf(err, errlen, "curl_easy_init failed");
-		return -1;
-	}
-	curl_easy_setopt(e, CURLOPT_URL, p->url);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_PROXY, "");
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)timeout);
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)timeout);
-	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, p->errbuf);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, p);
-	curl_easy_setopt(e, CURLOPT_USERAGENT, CHECK_USER_AGENT);
-	/* a new connection per probe: it tests the accept path, and rippled closes anyway */
-	curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
-	if (p->resolve != NULL)
-		curl_easy_setopt(e, CURLOPT_RESOLVE, p->resolve);
-	if (tls)
-		probe_tls_opts(e, verify, fresh ? b->conf.tls_ca : NULL);
-	if (fresh) {
-		if ((p->headers = curl_slist_append(NULL, "Content-Type: application/json")) ==
-		    NULL) {
-			snprintf(err, errlen, "out of memory");
+	p->tls = pcf.tls;
+	conf_addr_format(a, p->target, sizeof(p->target));
+	if (!bare) {
+		if (probe_request(p, a, name, fresh ? "/" : h->check_path, pcf.keepalive, request,
+		                  sizeof(request)) < 0) {
+			snprintf(err, errlen, "request too long");
 			return -1;
 		}
-		curl_easy_setopt(e, CURLOPT_HTTPHEADER, p->headers);
-		curl_easy_setopt(e, CURLOPT_POSTFIELDS, freshness_request);
-		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)(sizeof(freshness_request) - 1));
-	} else if (h->check == CHECK_TCP) {
-		curl_easy_setopt(e, CURLOPT_CONNECT_ONLY, 1L);
+		pcf.request = request;
 	}
-	return 0;
+	p->pc = pconn_new(G.base, &pcf, probe_pconn_done, p, err, errlen);
+	return p->pc != NULL ? 0 : -1;
 }
 
 static struct check_state *state_new(struct backend *b)
@@ -522,7 +395,6 @@ static void state_free(struct check_state *cs)
 		probe_unset(p);
 		if (p->timer != NULL)
 			event_free(p->timer);
-		free(p->body);
 	}
 	free(cs);
 }
@@ -532,8 +404,6 @@ static void state_free(struct check_state *cs)
 int check_init(struct event_base *base, check_result_cb cb, void *arg)
 {
 	if (G.on || cb == NULL)
-		return -1;
-	if (curlev_init(base) != 0)
 		return -1;
 	G.on = true;
 	G.base = base;
@@ -553,7 +423,6 @@ void check_deinit(void)
 		return;
 	while ((cs = LIST_FIRST(&G.all)) != NULL)
 		check_stop(cs->b);
-	curlev_deinit();
 	memset(&G, 0, sizeof(G));
 }
 
@@ -638,5 +507,5 @@ uint64_t check_deferred_total(void)
 
 uint64_t check_errors_total(void)
 {
-	return G.errors_total + curlev_errors_total();
+	return G.errors_total;
 }

@@ -17,6 +17,7 @@
 #include "util.h"
 #include "clock.h"
 #include "health/check.h"
+#include "health/pconn.h"
 #include "log.h"
 #include "metrics.h"
 #include "health/poolstat.h"
@@ -143,8 +144,25 @@ static void write_global(struct metrics_out *o)
 	       "probes held back because the cap of probes in flight was reached",
 	       (unsigned long long)check_deferred_total());
 	sample(o, "nodegate_probe_errors_total", "counter",
-	       "probes that could not start (curl refused the handle or a socket)",
+	       "probes that failed on nodegate's side (no socket, no memory)",
 	       (unsigned long long)check_errors_total());
+	struct pconn_stats pst;
+	pconn_get_stats(&pst);
+	sample(o, "nodegate_probe_connections_total", "counter",
+	       "connections opened by probes (TCP, and TLS resumed when the node allows it)",
+	       (unsigned long long)pst.opened);
+	sample(o, "nodegate_probe_reused_total", "counter",
+	       "probes answered on a connection kept open from the probe before",
+	       (unsigned long long)pst.reused);
+	sample(o, "nodegate_probe_reuse_failed_total", "counter",
+	       "kept probe connections found closed at the next probe (then opened afresh)",
+	       (unsigned long long)pst.reuse_failed);
+	sample(o, "nodegate_probe_idle_closed_total", "counter",
+	       "kept probe connections that the node closed between probes",
+	       (unsigned long long)pst.idle_closed);
+	sample(o, "nodegate_probe_connections_idle", "gauge",
+	       "probe connections kept open between probes (one per probe at most)",
+	       (unsigned long long)pst.idle);
 }
 
 /* "NAME{pool="P",backend="B"": the caller closes the label set. */

@@ -918,6 +918,11 @@ static enum http_result chunk_trailers(struct http_chunked *c, const unsigned ch
 	return c->state == C_DONE ? HTTP_DONE : HTTP_NEED_MORE;
 }
 
+uint64_t http_chunked_data_left(const struct http_chunked *c)
+{
+	return c->state == C_DATA ? c->remaining : 0;
+}
+
 enum http_result http_chunked_feed(struct http_chunked *c, const char *buf, size_t len,
                                    size_t *used)
 {

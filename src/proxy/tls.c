@@ -63,28 +63,33 @@ fail:
 	return NULL;
 }
 
-SSL_CTX *tls_client_ctx(const struct conf_backend *cb, char *err, size_t errlen)
+SSL_CTX *tls_client_ctx_new(bool verify, const char *ca, char *err, size_t errlen)
 {
 	char why[256];
 	SSL_CTX *ctx = ctx_new(TLS_client_method(), err, errlen);
 
 	if (ctx == NULL)
 		return NULL;
-	if (!cb->tls_verify) {
+	if (!verify) {
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
 		return ctx;
 	}
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-	int ok = cb->tls_ca != NULL ? SSL_CTX_load_verify_locations(ctx, cb->tls_ca, NULL)
-	                            : SSL_CTX_set_default_verify_paths(ctx);
+	int ok = ca != NULL ? SSL_CTX_load_verify_locations(ctx, ca, NULL)
+	                    : SSL_CTX_set_default_verify_paths(ctx);
 	if (ok != 1) {
 		tls_last_error(why, sizeof(why));
-		snprintf(err, errlen, "cannot load CA %s: %s",
-		         cb->tls_ca != NULL ? cb->tls_ca : "(system store)", why);
+		snprintf(err, errlen, "cannot load CA %s: %s", ca != NULL ? ca : "(system store)",
+		         why);
 		SSL_CTX_free(ctx);
 		return NULL;
 	}
 	return ctx;
+}
+
+SSL_CTX *tls_client_ctx(const struct conf_backend *cb, char *err, size_t errlen)
+{
+	return tls_client_ctx_new(cb->tls_verify, cb->tls_ca, err, errlen);
 }
 
 static bool is_ip_literal(const char *host)
@@ -94,16 +99,15 @@ static bool is_ip_literal(const char *host)
 	return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
 }
 
-SSL *tls_client_ssl(SSL_CTX *ctx, const struct conf_backend *cb)
+SSL *tls_client_ssl_new(SSL_CTX *ctx, const char *name, bool verify)
 {
 	SSL *ssl = SSL_new(ctx);
-	const char *name = cb->tls_sni != NULL ? cb->tls_sni : cb->address.host;
 
-	if (ssl == NULL)
-		return NULL;
+	if (ssl == NULL || name == NULL || name[0] == '\0')
+		return ssl;
 	if (!is_ip_literal(name))
 		SSL_set_tlsext_host_name(ssl, name);
-	if (cb->tls_verify) {
+	if (verify) {
 		X509_VERIFY_PARAM *param = SSL_get0_param(ssl);
 		int ok = is_ip_literal(name) ? X509_VERIFY_PARAM_set1_ip_asc(param, name)
 		                             : SSL_set1_host(ssl, name);
@@ -113,4 +117,10 @@ SSL *tls_client_ssl(SSL_CTX *ctx, const struct conf_backend *cb)
 		}
 	}
 	return ssl;
+}
+
+SSL *tls_client_ssl(SSL_CTX *ctx, const struct conf_backend *cb)
+{
+	return tls_client_ssl_new(ctx, cb->tls_sni != NULL ? cb->tls_sni : cb->address.host,
+	                          cb->tls_verify);
 }

@@ -107,6 +107,7 @@ static struct sim {
 	struct event_base *base;
 	const char *name;
 	bool quiet;
+	bool peer_keepalive; /* --peer-keepalive: the peer port keeps connections open */
 	unsigned network_id;
 	uint64_t first_ledger;
 	uint64_t history; /* first ledger of complete_ledgers (--history; first_ledger) */
@@ -122,6 +123,7 @@ static struct sim {
 	SSL_CTX *ssl_ctx;               /* peer port */
 	uint64_t requests, connections; /* main listener */
 	uint64_t peer_requests, peer_connections;
+	uint64_t peer_resumed; /* peer requests on a resumed TLS session */
 	json_t *methods; /* JSON-RPC calls received, by method (MAX_METHODS names, then "other") */
 } sim = {
     .name = "node",
@@ -931,10 +933,11 @@ static void sim_close(struct evhttp_request *req)
 static void sim_stats(struct evhttp_request *req)
 {
 	reply_json(req, 200,
-	           json_pack("{s:I, s:I, s:I, s:I, s:O}", "requests", (json_int_t)sim.requests,
+	           json_pack("{s:I, s:I, s:I, s:I, s:I, s:O}", "requests", (json_int_t)sim.requests,
 	                     "connections", (json_int_t)sim.connections, "peer_requests",
 	                     (json_int_t)sim.peer_requests, "peer_connections",
-	                     (json_int_t)sim.peer_connections, "methods", sim.methods));
+	                     (json_int_t)sim.peer_connections, "peer_resumed",
+	                     (json_int_t)sim.peer_resumed, "methods", sim.methods));
 }
 
 static json_t *condition_json(const struct condition *c)
@@ -1158,9 +1161,16 @@ static void peer_cb(struct evhttp_request *req, void *arg)
 	const char *path = request_path(req);
 
 	(void)arg;
+	struct bufferevent *bev =
+	    evhttp_connection_get_bufferevent(evhttp_request_get_connection(req));
+	SSL *ssl = bev != NULL ? bufferevent_openssl_get_ssl(bev) : NULL;
+
 	sim.peer_requests++;
+	if (ssl != NULL && SSL_session_reused(ssl))
+		sim.peer_resumed++;
 	set_header(req, "X-Node", sim.name);
-	set_header(req, "Connection", "close");
+	if (!sim.peer_keepalive)
+		set_header(req, "Connection", "close"); /* as rippled */
 	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET)
 		reply_text(req, 405, "Method Not Allowed\n");
 	else if (strcmp(path, "/health") == 0)
@@ -1314,7 +1324,7 @@ static void usage(FILE *f)
 	           "               [--state healthy|warning|critical] [--script SPEC] "
 	           "[--ledger-interval DURATION]\n"
 	           "               [--network-id N] [--first-ledger N] [--history FROM] "
-	           "[--quiet]\n"
+	           "[--peer-keepalive] [--quiet]\n"
 	           "A simulated rippled node: JSON-RPC and /sim/ test endpoints on --listen, GET "
 	           "/health\n"
 	           "and /crawl over TLS on --peer. SPEC: healthy:40s,warning:6s,... (repeats).\n");
@@ -1352,6 +1362,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 	    {"first-ledger", required_argument, NULL, 'f'},
 	    {"history", required_argument, NULL, 'H'},
 	    {"quiet", no_argument, NULL, 'q'},
+	    {"peer-keepalive", no_argument, NULL, 'K'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -1406,6 +1417,9 @@ static void parse_args(int argc, char **argv, struct options *o)
 			if (parse_uint(optarg, UINT32_MAX, &sim.history) < 0)
 				die("--history %s: expected a number", optarg);
 			sim.history_set = true;
+			break;
+		case 'K':
+			sim.peer_keepalive = true;
 			break;
 		case 'q':
 			sim.quiet = true;

@@ -25,7 +25,8 @@
 /* The health options, as "unknown option" lists them. */
 #define HEALTH_KEYS                                                                                \
 	"check, check_interval, check_interval_down, check_timeout, check_address, check_tls, "    \
-	"check_tls_verify, check_path, check_expect_status, check_expect_json, expect_peers, "     \
+	"check_tls_verify, check_keepalive, check_path, check_expect_status, check_expect_json, "  \
+	"expect_peers, "                                                                           \
 	"ignore, load_factor_warning, load_factor_critical, ledger_age_warning, "                  \
 	"ledger_age_critical, freshness_interval, max_ledger_age, max_ledger_lag, warning_fall, "  \
 	"warning_burst, critical_burst, rise, readmit_after, slow_start, sync_grace, "             \
@@ -454,6 +455,7 @@ static void check_health_defaults(const struct conf_health *h)
 	assert_int_equal(h->check_address.len, 0);
 	assert_false(h->check_tls);
 	assert_true(h->check_tls_verify);
+	assert_true(h->check_keepalive);
 	assert_string_equal(h->check_path, "/health");
 	assert_null(h->check_expect_status);
 	assert_null(h->check_expect_json);

@@ -1,0 +1,586 @@
+/* Probe connections: a probe's HTTP/1.1 exchange on conn.c, with shared TLS contexts, TLS
+ * session resumption and keep-alive between probes.
+ *
+ *   pconn_start ──► use_kept (kept connection) ──► send ──► on_read: head, body ──► finish
+ *              └──► open_fresh (conn_connect) ──────┘        on_event: errors ─────┘
+ *   a kept connection closed before any answer byte ──► open_fresh (same deadline) */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+
+#include <event2/buffer.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "clock.h"
+#include "health/pconn.h"
+#include "proxy/conn.h"
+#include "proxy/http.h"
+#include "proxy/tls.h"
+
+#define PCONN_HEAD_MAX  16384       /* an answer's head; more is a bad answer */
+#define PCONN_BODY_KEEP 4096        /* body buffers up to this size are kept between probes */
+#define PCONN_IDLE_MAX  (30 * 1000) /* ms: a connection idle longer is not reused */
+
+/* One SSL_CTX per verification setting, shared by every probe that uses it. */
+struct pconn_ctx {
+	SSL_CTX *ctx;
+	bool verify;
+	char *ca; /* verify: the CA file, NULL for the system store */
+	unsigned refs;
+	LIST_ENTRY(pconn_ctx) link;
+};
+
+struct pconn {
+	struct event_base *base;
+	struct pconn_ctx *ctx; /* NULL: plain TCP */
+	struct sockaddr_storage ss;
+	socklen_t salen;
+	char *name;
+	char *request; /* NULL: connect only */
+	size_t req_len;
+	bool verify, keepalive;
+	size_t body_max;
+	pconn_done_cb cb;
+	void *arg;
+
+	struct conn *c;         /* the connection: in use, or kept between probes */
+	SSL *ssl;               /* c's, owned by c */
+	SSL_SESSION *sess;      /* the node's last session, offered on the next connect */
+	struct event *deadline; /* the whole probe's timeout; also delivers early failures */
+	uint64_t kept_since_us;
+	bool running;
+	bool kept;      /* c is idle, kept from an earlier probe */
+	bool reused;    /* this probe runs on a kept connection */
+	bool got_byte;  /* a byte of the answer arrived */
+	bool fail_soon; /* the deadline event delivers res (set before it fired) */
+
+	struct http_parser hp;
+	bool in_body;
+	enum http_body framing;
+	uint64_t left; /* HTTP_BODY_LENGTH: bytes still to come */
+	struct http_chunked ck;
+	bool keep_after; /* the answer allows keep-alive */
+	char *body;
+	size_t len, cap;
+	struct pconn_result res;
+};
+
+const char *const pconn_status_names[PCONN_STATUS_COUNT] = {
+    [PCONN_OK] = "ok",
+    [PCONN_REFUSED] = "refused",
+    [PCONN_TIMEOUT] = "timeout",
+    [PCONN_TLS] = "tls",
+    [PCONN_CLOSED] = "closed",
+    [PCONN_BAD_ANSWER] = "bad answer",
+    [PCONN_TOO_LARGE] = "too large",
+    [PCONN_ERROR] = "error",
+};
+
+static struct {
+	LIST_HEAD(, pconn_ctx) ctxs;
+	struct pconn_stats st;
+} G;
+
+/* ---- shared TLS contexts -------------------------------------------------------------- */
+
+/* OpenSSL's new session (TLS 1.2 handshake, TLS 1.3 ticket): the probe keeps the last. */
+static int on_new_session(SSL *ssl, SSL_SESSION *sess)
+{
+	struct pconn *pc = SSL_get_app_data(ssl);
+
+	if (pc == NULL)
+		return 0;
+	if (pc->sess != NULL)
+		SSL_SESSION_free(pc->sess);
+	pc->sess = sess;
+	return 1; /* the reference is ours */
+}
+
+static struct pconn_ctx *ctx_get(bool verify, const char *ca, char *err, size_t errlen)
+{
+	struct pconn_ctx *x;
+
+	if (!verify)
+		ca = NULL;
+	LIST_FOREACH(x, &G.ctxs, link)
+	{
+		if (x->verify == verify && (x->ca == ca || (x->ca && ca && !strcmp(x->ca, ca)))) {
+			x->refs++;
+			return x;
+		}
+	}
+	if ((x = calloc(1, sizeof(*x))) == NULL || (ca != NULL && (x->ca = strdup(ca)) == NULL)) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	if ((x->ctx = tls_client_ctx_new(verify, ca, err, errlen)) == NULL)
+		goto fail;
+	SSL_CTX_set_session_cache_mode(x->ctx,
+	                               SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_sess_set_new_cb(x->ctx, on_new_session);
+	x->verify = verify;
+	x->refs = 1;
+	LIST_INSERT_HEAD(&G.ctxs, x, link);
+	return x;
+fail:
+	if (x != NULL)
+		free(x->ca);
+	free(x);
+	return NULL;
+}
+
+static void ctx_put(struct pconn_ctx *x)
+{
+	if (x == NULL || --x->refs > 0)
+		return;
+	LIST_REMOVE(x, link);
+	SSL_CTX_free(x->ctx);
+	free(x->ca);
+	free(x);
+}
+
+/* ---- one probe ------------------------------------------------------------------------ */
+
+static void on_read(struct conn *c, void *arg);
+static void on_event(struct conn *c, short what, enum conn_error err, void *arg);
+
+static void close_conn(struct pconn *pc)
+{
+	if (pc->c == NULL)
+		return;
+	if (pc->kept)
+		G.st.idle--;
+	if (pc->ssl != NULL)
+		SSL_set_quiet_shutdown(pc->ssl, 1); /* no close_notify: answers are framed */
+	conn_free(pc->c);
+	pc->c = NULL;
+	pc->ssl = NULL;
+	pc->kept = false;
+}
+
+static void idle_read(struct conn *c, void *arg)
+{
+	struct pconn *pc = arg;
+
+	G.st.idle_closed++; /* bytes nobody asked for: this connection is not trusted again */
+	close_conn(pc);
+}
+
+static void idle_event(struct conn *c, short what, enum conn_error err, void *arg)
+{
+	struct pconn *pc = arg;
+
+	G.st.idle_closed++;
+	close_conn(pc);
+}
+
+/* Ends the probe with pc->res: the connection is kept (KEEP) or closed, then the callback,
+ * which may free PC, runs last. */
+static void finish(struct pconn *pc, enum pconn_status status, bool keep)
+{
+	pc->res.status = status;
+	pc->res.reused = pc->reused;
+	pc->running = false;
+	pc->fail_soon = false;
+	evtimer_del(pc->deadline);
+	if (status == PCONN_TLS && pc->sess != NULL) {
+		SSL_SESSION_free(pc->sess); /* a failed handshake starts from nothing next time */
+		pc->sess = NULL;
+	}
+	if (status == PCONN_OK && pc->reused)
+		G.st.reused++;
+	if (keep && pc->c != NULL) {
+		pc->kept = true;
+		pc->kept_since_us = clock_now_us();
+		G.st.idle++;
+		conn_setcb(pc->c, idle_read, NULL, idle_event, pc);
+		conn_trim(pc->c);
+	} else {
+		close_conn(pc);
+	}
+	pc->res.body = pc->body != NULL ? pc->body : "";
+	pc->res.len = pc->len;
+	pc->cb(pc, &pc->res, pc->arg);
+}
+
+__attribute__((format(printf, 3, 4))) static void fail(struct pconn *pc, enum pconn_status status,
+                                                       const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(pc->res.detail, sizeof(pc->res.detail), fmt, ap);
+	va_end(ap);
+	finish(pc, status, false);
+}
+
+/* The deadline: the probe took too long, or an early failure waits to be delivered. */
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct pconn *pc = arg;
+
+	if (!pc->running)
+		return;
+	if (pc->fail_soon) {
+		finish(pc, pc->res.status, false);
+		return;
+	}
+	snprintf(pc->res.detail, sizeof(pc->res.detail), "%s",
+	         pc->res.connected ? "no answer" : "not connected");
+	finish(pc, PCONN_TIMEOUT, false);
+}
+
+static void fail_later(struct pconn *pc, enum pconn_status status, const char *detail)
+{
+	pc->res.status = status;
+	snprintf(pc->res.detail, sizeof(pc->res.detail), "%s", detail);
+	pc->fail_soon = true;
+	event_active(pc->deadline, EV_TIMEOUT, 1);
+}
+
+static void send_request(struct pconn *pc)
+{
+	static const struct http_limits lim = {
+	    .max_head = PCONN_HEAD_MAX, .max_uri = 1, .max_headers = HTTP_MAX_HEADERS};
+
+	conn_setcb(pc->c, on_read, NULL, on_event, pc);
+	conn_enable_read(pc->c);
+	if (pc->request == NULL)
+		return;
+	http_parser_init(&pc->hp, HTTP_RESPONSE, &lim);
+	pc->in_body = false;
+	if (evbuffer_add(conn_output(pc->c), pc->request, pc->req_len) != 0) {
+		fail_later(pc, PCONN_ERROR, "out of memory");
+		return;
+	}
+	conn_flush(pc->c); /* a failure is reported from the loop */
+}
+
+static void open_fresh(struct pconn *pc)
+{
+	enum conn_error kind = CONN_ERR_NONE;
+	char err[128];
+	SSL *ssl = NULL;
+
+	pc->reused = false;
+	pc->got_byte = false;
+	pc->res.connected = false;
+	if (pc->ctx != NULL) {
+		if ((ssl = tls_client_ssl_new(pc->ctx->ctx, pc->name, pc->verify)) == NULL) {
+			fail_later(pc, PCONN_ERROR, "cannot set up TLS");
+			return;
+		}
+		SSL_set_app_data(ssl, pc);
+		if (pc->sess != NULL)
+			SSL_set_session(ssl, pc->sess);
+	}
+	pc->c = conn_connect(pc->base, (const struct sockaddr *)&pc->ss, pc->salen, ssl, 0, &kind,
+	                     err, sizeof(err));
+	if (pc->c == NULL) {
+		if (ssl != NULL)
+			SSL_free(ssl);
+		fail_later(pc, kind == CONN_ERR_REFUSED ? PCONN_REFUSED : PCONN_ERROR, err);
+		return;
+	}
+	pc->ssl = ssl;
+	G.st.opened++;
+	send_request(pc); /* queued: written once connected */
+}
+
+/* Appends N bytes of IN to the body. */
+static bool take_body(struct pconn *pc, struct evbuffer *in, size_t n)
+{
+	if (n > pc->body_max - pc->len) {
+		snprintf(pc->res.detail, sizeof(pc->res.detail), "body over %zu bytes",
+		         pc->body_max);
+		finish(pc, PCONN_TOO_LARGE, false);
+		return false;
+	}
+	if (pc->len + n + 1 > pc->cap) {
+		size_t cap = pc->cap != 0 ? pc->cap : 1024;
+		while (cap < pc->len + n + 1)
+			cap *= 2;
+		char *nb = realloc(pc->body, cap);
+		if (nb == NULL) {
+			fail(pc, PCONN_ERROR, "%s", "out of memory");
+			return false;
+		}
+		pc->body = nb;
+		pc->cap = cap;
+	}
+	evbuffer_remove(in, pc->body + pc->len, n);
+	pc->len += n;
+	pc->body[pc->len] = '\0';
+	return true;
+}
+
+/* The answer is whole: keep the connection when both sides allow it and nothing else came. */
+static void answered(struct pconn *pc)
+{
+	bool keep = pc->keep_after && conn_input_len(pc->c) == 0 &&
+	            (pc->ssl == NULL || SSL_pending(pc->ssl) == 0);
+
+	finish(pc, PCONN_OK, keep);
+}
+
+/* A chunked body, decoded: data bytes are taken, framing bytes fed one at a time. */
+static void chunked_body(struct pconn *pc, struct evbuffer *in)
+{
+	size_t len, used;
+
+	while ((len = evbuffer_get_length(in)) > 0) {
+		uint64_t data = http_chunked_data_left(&pc->ck);
+		size_t n = data == 0 ? 1 : (data < len ? (size_t)data : len);
+		const char *p = (const char *)evbuffer_pullup(in, (ev_ssize_t)n);
+		enum http_result r = http_chunked_feed(&pc->ck, p, n, &used);
+
+		if (r == HTTP_ERROR) {
+			fail(pc, PCONN_BAD_ANSWER, "%s", pc->ck.reason);
+			return;
+		}
+		if (data > 0) {
+			if (!take_body(pc, in, used))
+				return;
+		} else {
+			evbuffer_drain(in, used);
+		}
+		if (r == HTTP_DONE) {
+			answered(pc);
+			return;
+		}
+	}
+}
+
+static void body(struct pconn *pc)
+{
+	struct evbuffer *in = conn_input(pc->c);
+	size_t len = evbuffer_get_length(in);
+
+	switch (pc->framing) {
+	case HTTP_BODY_LENGTH: {
+		size_t n = pc->left < len ? (size_t)pc->left : len;
+		if (!take_body(pc, in, n))
+			return;
+		if ((pc->left -= n) == 0)
+			answered(pc);
+		return;
+	}
+	case HTTP_BODY_CHUNKED:
+		chunked_body(pc, in);
+		return;
+	case HTTP_BODY_UNTIL_CLOSE:
+		take_body(pc, in, len); /* ends at EOF (on_event) */
+		return;
+	default:
+		answered(pc);
+	}
+}
+
+/* The answer's head; true once it is complete (interim 1xx answers skipped). */
+static bool head(struct pconn *pc)
+{
+	struct evbuffer *in = conn_input(pc->c);
+
+	for (;;) {
+		size_t len = evbuffer_get_length(in);
+		const char *buf = (const char *)evbuffer_pullup(in, -1);
+		enum http_result r = http_parse_head(&pc->hp, buf, len);
+		if (r == HTTP_NEED_MORE)
+			return false;
+		if (r == HTTP_ERROR) {
+			fail(pc, PCONN_BAD_ANSWER, "%s", pc->hp.reason);
+			return false;
+		}
+		struct http_msg *m = &pc->hp.msg;
+		evbuffer_drain(in, pc->hp.head_len);
+		if (m->status >= 200)
+			break;
+		if (m->status == 101) {
+			fail(pc, PCONN_BAD_ANSWER, "%s", "101 Switching Protocols");
+			return false;
+		}
+		struct http_limits lim = pc->hp.lim;
+		http_parser_init(&pc->hp, HTTP_RESPONSE, &lim); /* 1xx: the answer follows */
+	}
+	struct http_msg *m = &pc->hp.msg;
+	http_response_body(m, HTTP_M_GET);
+	pc->res.http_status = m->status;
+	pc->framing = m->body;
+	pc->left = m->content_length;
+	pc->keep_after = pc->keepalive && m->keep_alive && m->body != HTTP_BODY_UNTIL_CLOSE;
+	if (m->body == HTTP_BODY_CHUNKED)
+		http_chunked_init(&pc->ck);
+	pc->in_body = true;
+	return true;
+}
+
+static void on_read(struct conn *c, void *arg)
+{
+	struct pconn *pc = arg;
+
+	pc->got_byte = true;
+	if (pc->request == NULL)
+		return; /* a bare connect ends at CONNECTED */
+	if (!pc->in_body && !head(pc))
+		return;
+	body(pc);
+}
+
+/* A kept connection that failed before any answer byte: the node may have closed it
+ * between probes (a keep-alive race), so a fresh connection decides. */
+static bool retry_fresh(struct pconn *pc, enum conn_error err)
+{
+	if (!pc->reused || pc->got_byte ||
+	    (err != CONN_ERR_EOF && err != CONN_ERR_RESET && err != CONN_ERR_OTHER))
+		return false;
+	G.st.reuse_failed++;
+	close_conn(pc);
+	open_fresh(pc);
+	return true;
+}
+
+static void tls_failed(struct pconn *pc)
+{
+	long v = pc->verify && pc->ssl != NULL ? SSL_get_verify_result(pc->ssl) : X509_V_OK;
+
+	if (v != X509_V_OK)
+		fail(pc, PCONN_TLS, "certificate verify failed: %s",
+		     X509_verify_cert_error_string(v));
+	else
+		fail(pc, PCONN_TLS, "%s", "handshake failed");
+}
+
+static void on_event(struct conn *c, short what, enum conn_error err, void *arg)
+{
+	struct pconn *pc = arg;
+
+	switch (err) {
+	case CONN_ERR_NONE: /* CONNECTED */
+		pc->res.connected = true;
+		if (pc->request == NULL)
+			finish(pc, PCONN_OK, false);
+		return;
+	case CONN_ERR_REFUSED:
+		fail(pc, PCONN_REFUSED, "%s", "connection refused");
+		return;
+	case CONN_ERR_TLS:
+		tls_failed(pc);
+		return;
+	case CONN_ERR_EOF:
+		if (pc->in_body && pc->framing == HTTP_BODY_UNTIL_CLOSE) {
+			finish(pc, PCONN_OK, false);
+			return;
+		}
+		if (retry_fresh(pc, err))
+			return;
+		fail(pc, PCONN_CLOSED, "%s",
+		     pc->res.connected ? "connection closed before the answer"
+		                       : "connection closed during the TLS handshake");
+		return;
+	default:
+		if (retry_fresh(pc, err))
+			return;
+		fail(pc, err == CONN_ERR_RESET ? PCONN_CLOSED : PCONN_ERROR, "%s",
+		     strerror(conn_errno(c)));
+	}
+}
+
+/* ---- the API -------------------------------------------------------------------------- */
+
+struct pconn *pconn_new(struct event_base *base, const struct pconn_conf *conf, pconn_done_cb cb,
+                        void *arg, char *err, size_t errlen)
+{
+	struct pconn *pc = calloc(1, sizeof(*pc));
+
+	if (pc == NULL || conf->salen > sizeof(pc->ss)) {
+		snprintf(err, errlen, pc == NULL ? "out of memory" : "bad address");
+		free(pc);
+		return NULL;
+	}
+	pc->base = base;
+	memcpy(&pc->ss, conf->sa, conf->salen);
+	pc->salen = conf->salen;
+	pc->verify = conf->verify;
+	pc->keepalive = conf->keepalive;
+	pc->body_max = conf->body_max;
+	pc->cb = cb;
+	pc->arg = arg;
+	if ((conf->name != NULL && (pc->name = strdup(conf->name)) == NULL) ||
+	    (conf->request != NULL && (pc->request = strdup(conf->request)) == NULL) ||
+	    (pc->deadline = evtimer_new(base, on_deadline, pc)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	pc->req_len = pc->request != NULL ? strlen(pc->request) : 0;
+	if (conf->tls && (pc->ctx = ctx_get(conf->verify, conf->ca, err, errlen)) == NULL)
+		goto fail;
+	return pc;
+fail:
+	pconn_free(pc);
+	return NULL;
+}
+
+void pconn_free(struct pconn *pc)
+{
+	if (pc == NULL)
+		return;
+	pconn_stop(pc);
+	if (pc->sess != NULL)
+		SSL_SESSION_free(pc->sess);
+	ctx_put(pc->ctx);
+	if (pc->deadline != NULL)
+		event_free(pc->deadline);
+	free(pc->name);
+	free(pc->request);
+	free(pc->body);
+	free(pc);
+}
+
+void pconn_start(struct pconn *pc, uint64_t timeout_ms)
+{
+	struct timeval tv = {.tv_sec = (time_t)(timeout_ms / 1000),
+	                     .tv_usec = (suseconds_t)(timeout_ms % 1000) * 1000};
+
+	if (pc->running)
+		return;
+	memset(&pc->res, 0, sizeof(pc->res));
+	pc->running = true;
+	pc->fail_soon = false;
+	pc->in_body = false;
+	pc->len = 0;
+	if (pc->cap > PCONN_BODY_KEEP) {
+		free(pc->body);
+		pc->body = NULL;
+		pc->cap = 0;
+	}
+	evtimer_add(pc->deadline, &tv);
+	if (pc->c != NULL && pc->kept && pc->request != NULL &&
+	    clock_now_us() - pc->kept_since_us < (uint64_t)PCONN_IDLE_MAX * 1000) {
+		pc->kept = false;
+		G.st.idle--;
+		pc->reused = true;
+		pc->got_byte = false;
+		pc->res.connected = true;
+		send_request(pc);
+		return;
+	}
+	close_conn(pc);
+	open_fresh(pc);
+}
+
+void pconn_stop(struct pconn *pc)
+{
+	pc->running = false;
+	pc->fail_soon = false;
+	if (pc->deadline != NULL)
+		evtimer_del(pc->deadline);
+	close_conn(pc);
+}
+
+void pconn_get_stats(struct pconn_stats *st)
+{
+	*st = G.st;
+}
