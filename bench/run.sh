@@ -226,6 +226,11 @@ start_proxy() {
 		tpl=bench/nodegate.ini.in
 		[ "$kind" = nodegate-tcp ] && tpl=bench/nodegate-tcp.ini.in
 		render $tpl "$RUN/$1.ini" "$port" "$w" "$1"
+		# a baseline from before `workers` existed: one loop is what it has
+		if [ "$kind" = nodegate-base ] && ! "$bin" -t -c "$RUN/$1.ini" >/dev/null 2>&1; then
+			[ "$w" = 1 ] || die "$NG_BASE does not take workers = $w (BENCH_WIDTHS=1 for it)"
+			sed -i '/^workers *=/d' "$RUN/$1.ini"
+		fi
 		"$bin" -c "$RUN/$1.ini" >"$RUN/$1.log" 2>&1 &
 		;;
 	haproxy | haproxy-tcp)
