@@ -607,7 +607,7 @@ static void count(struct channel *ch, enum alert_result r)
 static void timeline(const struct alert_event *ev, const char *text)
 {
 	if (ev->incident > 0 &&
-	    incident_add_line(ev->incident, ENTRY_ACTION, text, clock_wall()) < 0)
+	    incident_add_line(ev->incident, ENTRY_ALERT, text, clock_wall()) < 0)
 		log_debug("alert: incident %lld is gone: %s", (long long)ev->incident, text);
 }
 
