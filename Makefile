@@ -26,7 +26,8 @@ FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 # is split or moved, `make BUILD=... all && /usr/bin/python3 tests/linkdeps.py BUILD`
 # prints the lists the built objects need.
 UNIT_test_alert    := bus clock conf health/check health/curlev health/health \
-                      health/poolstat log metrics ops/alert ops/incident ops/redact ops/remedy \
+                      health/poolstat log metrics ops/acklink ops/alert ops/incident ops/redact \
+                      ops/remedy \
                       ops/status ops/store proxy/backend proxy/budget proxy/limit \
                       proxy/ranges proxy/route proxy/rpc registry stats
 UNIT_test_backend  := clock conf health/health log proxy/backend proxy/budget proxy/limit \
@@ -34,6 +35,10 @@ UNIT_test_backend  := clock conf health/health log proxy/backend proxy/budget pr
 UNIT_test_budget   := proxy/budget
 UNIT_test_bus      := bus stats
 UNIT_test_conf     := conf log proxy/limit
+UNIT_test_escalate := bus clock conf health/check health/curlev health/health \
+                      health/poolstat log metrics ops/acklink ops/alert ops/escalate \
+                      ops/incident ops/redact ops/remedy ops/status ops/store proxy/backend \
+                      proxy/budget proxy/limit proxy/ranges proxy/route proxy/rpc registry stats
 UNIT_test_health   := health/health proxy/ranges proxy/rpc
 UNIT_test_hook     := bus clock conf health/check health/curlev health/health \
                       health/poolstat log metrics ops/hook ops/incident ops/redact ops/remedy \

@@ -23,7 +23,7 @@
 	X(req_backend_timeout, "requests answered 504 after a backend timeout")                    \
 	X(req_retried, "requests retried on another backend")                                      \
 	X(req_slow, "requests whose node sent nothing past the pool's hung-node bound")            \
-	X(backend_held, "times a silent node was held out of new picks (hung-node defence)")      \
+	X(backend_held, "times a silent node was held out of new picks (hung-node defence)")       \
 	X(req_client_aborted, "requests whose client went away before the response ended")         \
 	X(resp_bad, "backend responses refused as malformed")                                      \
 	X(upstream_connect_error, "backend connections that failed to connect")                    \
@@ -65,6 +65,8 @@
 	X(incidents_opened, "incidents opened (automatic and manual)")                             \
 	X(incidents_resolved, "incidents resolved (pool operational again, or by ops)")            \
 	X(admin_actions, "admin API calls applied (backend states, weights, incidents)")           \
+	X(incident_acks, "incidents acknowledged (admin API or a one-time link)")                  \
+	X(admin_conflict, "admin API calls refused for the incident's state (409)")                \
 	X(admin_unauthorized, "admin API calls refused for a missing or wrong token (401)")        \
 	X(admin_disabled, "admin API calls refused because no admin_token_file is set (403)")      \
 	X(admin_bad_request, "admin API calls refused as malformed (400)")                         \
