@@ -1093,9 +1093,10 @@ static void on_bus(const struct bus_event *be, void *arg)
 	ev.status = p != NULL ? (int)poolstat_status(p) : -1;
 	ev.severity = alert_severity(ev.status);
 	ev.incident = incident_open_id(ev.pool);
+	/* the node's own news keeps the pool status's severity; it carries the incident's
+	 * priority */
 	if (ev.incident > 0 && (inc = incident_get(ev.incident)) != NULL) {
 		ev.priority = inc->priority;
-		ev.severity = alert_severity_of_priority(inc->priority);
 		remedy_text(inc->causes | remedy_causes(he->reason), ev.remedy, sizeof(ev.remedy));
 	} else {
 		remedy_text(remedy_causes(he->reason), ev.remedy, sizeof(ev.remedy));

@@ -64,6 +64,7 @@ struct climb {
 	char pool[64];
 	uint64_t opened; /* clock_now() the incident opened at */
 	int step;        /* steps told */
+	bool acked;      /* the climb stopped; the channels told still hear of the resolve */
 	char told[TOLD_MAX][80];
 	size_t n_told;
 };
@@ -150,7 +151,7 @@ static void run(struct climb *c, const struct conf_escalation *e, uint64_t now)
 	struct esc_plan p;
 	int due;
 
-	if (inc == NULL || e == NULL)
+	if (inc == NULL || e == NULL || c->acked)
 		return;
 	escalate_plan(e, inc->priority, &p);
 	due = escalate_steps_due(&p, now > c->opened ? now - c->opened : 0);
@@ -186,7 +187,7 @@ static void arm(void)
 		struct esc_plan p;
 		int64_t due;
 
-		if (inc == NULL || e == NULL)
+		if (inc == NULL || e == NULL || E.climbs[i].acked)
 			continue;
 		escalate_plan(e, inc->priority, &p);
 		due = escalate_due(&p, E.climbs[i].step);
@@ -263,8 +264,16 @@ static void on_incident(enum incident_change what, const struct incident *inc,
 	case IC_UPDATE:
 		if (c != NULL)
 			forward(c, what, inc, e);
+		if (c != NULL && c->acked)
+			return;
 		break;
 	case IC_ACK:
+		if (c == NULL)
+			return;
+		forward(c, what, inc, e);
+		c->acked = true;
+		arm();
+		return;
 	case IC_RESOLVED:
 		if (c == NULL)
 			return;
@@ -293,10 +302,10 @@ static void resume(const struct incident *inc, void *arg)
 	const struct conf_escalation *e;
 	struct climb *c;
 
-	if (inc->resolved != 0 || inc->acked != 0 || inc->manual ||
-	    (e = escalation_of(inc->pool)) == NULL || climb_of(inc->id) != NULL ||
-	    (c = climb_new(inc)) == NULL)
+	if (inc->resolved != 0 || inc->manual || (e = escalation_of(inc->pool)) == NULL ||
+	    climb_of(inc->id) != NULL || (c = climb_new(inc)) == NULL)
 		return;
+	c->acked = inc->acked != 0;
 	for (int s = 0; e->n_tiers > 0 && s < c->step; s++)
 		each_channel(e->tiers[(size_t)s % e->n_tiers].channels, remember_cb, c, NULL);
 }
@@ -356,7 +365,7 @@ json_t *escalate_json(int64_t id)
 	int64_t due;
 	char at[40];
 
-	if (c == NULL || inc == NULL || e == NULL)
+	if (c == NULL || inc == NULL || e == NULL || c->acked)
 		return json_null();
 	escalate_plan(e, inc->priority, &p);
 	due = escalate_due(&p, c->step);
