@@ -686,45 +686,34 @@ bad:
 }
 
 /* POST /api/incidents/ID/updates */
-static void update_incident(struct evhttp_request *req, int64_t id)
+static void update_incident(struct evhttp_request *req, int64_t id, json_t *body, char *err,
+                            size_t len)
 {
 	static const char *const fields[] = {"status", "message", "eta", "next_update", NULL};
 	const char *status = NULL, *msg = NULL;
 	struct incident_entry e;
-	char err[ERR_MAX];
 	int64_t eta, next;
-	json_t *body, *j;
+	json_t *j;
 	int s;
 
-	if (!authorized(req))
-		return;
-	if (incident_get(id) == NULL) {
-		refuse(req, 404, "no incident %lld", (long long)id);
-		return;
-	}
-	body = body_object(req, true, err, sizeof(err));
-	if (body == NULL || only_fields(body, fields, err, sizeof(err)) < 0 ||
-	    get_string(body, "status", true, 32, &status, err, sizeof(err)) < 0 ||
-	    get_string(body, "message", true, INCIDENT_TEXT_MAX - 1, &msg, err, sizeof(err)) < 0 ||
-	    get_time(body, "eta", &eta, err, sizeof(err)) < 0 ||
-	    get_time(body, "next_update", &next, err, sizeof(err)) < 0) {
-		json_decref(body);
+	if (only_fields(body, fields, err, len) < 0 ||
+	    get_string(body, "status", true, 32, &status, err, len) < 0 ||
+	    get_string(body, "message", true, INCIDENT_TEXT_MAX - 1, &msg, err, len) < 0 ||
+	    get_time(body, "eta", &eta, err, len) < 0 ||
+	    get_time(body, "next_update", &next, err, len) < 0) {
 		refuse(req, 400, "%s", err);
 		return;
 	}
 	s = name_index(update_status_names, UPD_COUNT, status);
 	if (s < 0) {
-		json_decref(body);
 		refuse(req, 400,
 		       "\"status\" must be investigating, identified, monitoring or resolved");
 		return;
 	}
 	if (incident_update(id, (enum update_status)s, msg, eta, next, clock_wall(), &e) < 0) {
-		json_decref(body);
 		reply_json(req, 500, NULL);
 		return;
 	}
-	json_decref(body);
 	j = incident_entry_json(&e);
 	if (j != NULL && json_object_set_new(j, "incident", json_integer(id)) < 0) {
 		json_decref(j);
@@ -863,10 +852,8 @@ static const struct {
 	const char *name;
 	void (*fn)(struct evhttp_request *req, int64_t id, json_t *body, char *err, size_t len);
 } incident_actions[] = {
-    {"/ack", ack_incident},
-    {"/priority", prioritize_incident},
-    {"/roles", roles_incident},
-    {"/notes", note_incident},
+    {"/updates", update_incident}, {"/ack", ack_incident},    {"/priority", prioritize_incident},
+    {"/roles", roles_incident},    {"/notes", note_incident},
 };
 
 static void act_on_incident(struct evhttp_request *req, int64_t id, size_t which)
@@ -931,18 +918,14 @@ static void incidents_route(struct evhttp_request *req, const char *path, void *
 			act_on_incident(req, id, i);
 		return;
 	}
-	if (id <= 0 || (strcmp(rest, "") != 0 && strcmp(rest, "/updates") != 0)) {
+	if (id <= 0 || strcmp(rest, "") != 0) {
 		refuse(req, 404,
 		       "not found (/api/incidents, /api/incidents/ID, "
 		       "/api/incidents/ID/updates, /ack, /priority, /roles, /notes)");
 		return;
 	}
-	if (*rest == '\0' && !get) {
+	if (!get) {
 		bad_method(req, "GET, HEAD");
-	} else if (*rest != '\0' && m != EVHTTP_REQ_POST) {
-		bad_method(req, "POST");
-	} else if (*rest != '\0') {
-		update_incident(req, id);
 	} else if (incident_get(id) == NULL) {
 		refuse(req, 404, "no incident %lld", (long long)id);
 	} else {

@@ -243,7 +243,12 @@ static struct climb *climb_new(const struct incident *inc)
 static void forward(struct climb *c, enum incident_change what, const struct incident *inc,
                     const struct incident_entry *e)
 {
-	const char *reason = e != NULL ? e->text : NULL;
+	char text[INCIDENT_TEXT_MAX];
+	const char *reason = e != NULL ? text : NULL;
+
+	/* a copy: a refused message is a line of the timeline, which can move the entries */
+	if (e != NULL)
+		snprintf(text, sizeof(text), "%s", e->text);
 
 	for (size_t i = 0; i < c->n_told; i++)
 		if (alert_escalate(c->told[i], what, inc, reason) < 0)
@@ -284,10 +289,10 @@ static void on_incident(enum incident_change what, const struct incident *inc,
 	default:
 		return;
 	}
-	if (c != NULL) {
-		run(c, escalation_of(c->pool), clock_now());
+	/* the steps due are told on the next loop turn (the timer, at once): a watcher does not
+	 * change incidents under the others */
+	if (c != NULL)
 		arm();
-	}
 }
 
 static void remember_cb(struct climb *c, const char *name, void *a)

@@ -103,12 +103,15 @@ static void tell(enum incident_change what, const struct incident *inc,
 	    [IC_RESOLVED] = NOTIFY_INCIDENT_RESOLVED,
 	    [IC_ACK] = NOTIFY_INCIDENT_ACK,
 	};
+	char text[INCIDENT_TEXT_MAX];
 	struct bus_event ev = {.topic = BUS_INCIDENT,
 	                       .pool = inc->pool,
 	                       .incident = inc->id,
 	                       .change = events[what],
-	                       .text = e != NULL ? e->text : inc->title};
+	                       .text = text};
 
+	/* a copy: a watcher may add a line (an alert refused), which can move the entries */
+	snprintf(text, sizeof(text), "%s", e != NULL ? e->text : inc->title);
 	for (size_t i = 0; i < n_watchers; i++)
 		watchers[i].fn(what, inc, e, watchers[i].arg);
 	bus_post(&ev);
