@@ -1956,6 +1956,7 @@ static void check_status(struct parser *p, const struct sect_meta *m)
 		break;
 	}
 	check_file(p, m, "admin_token_file", st->admin_token_file, "a readable file");
+	check_file(p, m, "ack_key_file", st->ack_key_file, "a readable file");
 	check_url(p, m, "public_url", st->public_url, "http,https");
 }
 

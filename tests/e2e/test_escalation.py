@@ -174,6 +174,21 @@ def test_unacknowledged_incident_climbs_on_time_and_an_admin_ack_stops_it(h, cer
     assert g.alive()
 
 
+def test_a_resolve_before_the_next_tier_ends_the_climb(h, certs, receivers):
+    t1, t2 = receivers(), receivers()
+    g, sp, sims = gate(h, certs, [webhook("chat", t1.url), webhook("oncall", t2.url),
+                                  escalation("ladder", tier1="chat", tier2="oncall after 1500ms",
+                                             page_min_priority="P4")],
+                       esc="ladder")
+    down(g, sims["n2"], "n2")
+    wait_for(lambda: len(t1.got) >= 1, 3, "tier 1")
+    up(g, sims["n2"], "n2")
+    wait_for(lambda: len(t1.got) >= 2, 3, "the resolve to tier 1")
+    quiet([t2], 2.0)  # tier 2 was due 1.5s after the open: never told
+    assert [b["event"] for b in t1.bodies()] == ["incident_open", "incident_resolved"]
+    assert t2.got == []
+
+
 def test_pagerduty_trigger_link_ack_resolve_and_refused_links(h, certs, receivers):
     pd = receivers()
     g, sp, sims = gate(h, certs, [pagerduty("pager", pd.url + "/v2/enqueue"),

@@ -1431,6 +1431,11 @@ static void test_err_escalation(void **state)
 	    "[after DURATION])",
 	    "12: [escalation e] tier2: tier1 is missing (expected tiers numbered from 1 without a "
 	    "gap)");
+	EXPECT(
+	    TAIL "[status]\nack_key_file = /nonexistent/k\nack_link_ttl = 5s\n",
+	    "6: [status] ack_key_file: cannot read \"/nonexistent/k\": No such file or directory "
+	    "(expected a readable file)",
+	    "7: [status] ack_link_ttl: 5s is out of range (expected 1m..30d)");
 	EXPECT(TAIL CHANNELS "[escalation e]\ntier1 = ops\ntier2 = pd after 1h\nrepeat = 1\n"
 	                     "repeat_interval = 30m\n",
 	       "15: [escalation e] repeat_interval: 30m is not above the last tier's delay 1h "

@@ -81,11 +81,11 @@ static void test_below_page_min_priority_only_tier1(void **state)
 	assert_true(p.pageable);
 }
 
-static void test_ack_and_resolve_stop_the_climb(void **state)
+static void test_an_ack_leaves_the_later_tiers_untold(void **state)
 {
-	/* the runtime ends a climb on IC_ACK and IC_RESOLVED; the schedule itself only says
-	 * what is due: a climb that is not run again tells nobody more. What an ack at 12m
-	 * leaves told: tiers 1 and 2, never tier 3. */
+	/* the runtime stops a climb on IC_ACK and ends it on IC_RESOLVED (e2e:
+	 * test_escalation.py); the schedule says what was told by then: an ack at 12m leaves
+	 * tiers 1 and 2 told, tier 3 never. */
 	struct conf_escalation e = ladder(0);
 	struct esc_plan p;
 	int told_at_ack;
@@ -135,7 +135,7 @@ int main(void)
 	    cmocka_unit_test(test_tiers_climb_on_time),
 	    cmocka_unit_test(test_repeat_climbs_again_then_stops),
 	    cmocka_unit_test(test_below_page_min_priority_only_tier1),
-	    cmocka_unit_test(test_ack_and_resolve_stop_the_climb),
+	    cmocka_unit_test(test_an_ack_leaves_the_later_tiers_untold),
 	    cmocka_unit_test(test_tokens_sign_check_and_refuse),
 	};
 
