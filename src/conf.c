@@ -409,7 +409,7 @@ const struct conf_option conf_options[] = {
      .def = "incident_open,incident_update,incident_resolved,grace_expired", .metavar = "EVENT,...",
      .reloadable = RELOAD, .validate = valid_events,
      .help = "events sent: incident_open, incident_update, incident_resolved, grace_expired, "
-             "backend_down, backend_up"},
+             "backend_down, backend_up, incident_acknowledged"},
     ENUM("alert", "min_severity", A(min_severity), "info", severity_names, SEV_COUNT, RELOAD,
          "quieter events are not sent: info, warning, error or critical (from the pool status)"),
     NUM("alert", "rate_limit", CONF_UINT, A(rate_limit), "30", 0, 100000,
@@ -426,7 +426,7 @@ const struct conf_option conf_options[] = {
     {ROW("hook", "on", CONF_STRING, K(on)), .def = "grace_expired", .metavar = "EVENT,...",
      .reloadable = RELOAD, .validate = valid_events,
      .help = "events that run it: incident_open, incident_update, incident_resolved, "
-             "grace_expired, backend_down, backend_up"},
+             "grace_expired, backend_down, backend_up, incident_acknowledged"},
     REQUIRED("hook", "command", CONF_STRING, K(command), "PROGRAM ARG...", RELOAD,
              "the program (absolute path) and its arguments; no shell; the event is in "
              "NODEGATE_* variables"),
