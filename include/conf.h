@@ -163,6 +163,8 @@ struct conf_pool {
 	uint64_t retry_budget_min;    /* such retries always allowed per window */
 
 	char *write_methods; /* extra methods never replayed (like submit), comma list */
+	int urgency;         /* enum urgency: how urgent this pool's incidents are */
+	char *escalation;    /* the [escalation NAME] of its incidents; NULL: none */
 	struct conf_health health;
 };
 
@@ -188,6 +190,7 @@ enum notify_event {
 	NOTIFY_GRACE_EXPIRED,     /* a restarted node did not sync within its sync_grace */
 	NOTIFY_BACKEND_DOWN,      /* a node left rotation outside a sync grace */
 	NOTIFY_BACKEND_UP,        /* a node came back into rotation */
+	NOTIFY_INCIDENT_ACK,      /* someone acknowledged an incident: its escalation stops */
 	NOTIFY_COUNT
 };
 extern const char *const notify_event_names[NOTIFY_COUNT];
@@ -210,6 +213,44 @@ enum alert_type {
 	ALERT_TYPE_COUNT
 };
 extern const char *const alert_type_names[ALERT_TYPE_COUNT];
+
+/* Incident priorities, most urgent first (ITIL's impact x urgency). */
+enum priority {
+	PRIO_P1 = 0, /* the service is down for everyone and it matters now */
+	PRIO_P2,
+	PRIO_P3,
+	PRIO_P4, /* a small loss where nothing is urgent */
+	PRIO_COUNT
+};
+extern const char *const priority_names[PRIO_COUNT];
+
+/* How urgent a pool's incidents are ([pool] urgency). */
+enum urgency {
+	URGENCY_HIGH = 0, /* a public production pool */
+	URGENCY_LOW,      /* a testnet, a spare: it can wait */
+	URGENCY_COUNT
+};
+extern const char *const urgency_names[URGENCY_COUNT];
+
+#define ESC_TIERS_MAX 5 /* tier1 .. tier5 of an [escalation] */
+
+/* One tier of an escalation: its channels, told DELAY after the incident opened. */
+struct conf_tier {
+	char *channels; /* [alert NAME] names, comma separated (no blanks) */
+	uint64_t after; /* ms after the incident opened */
+};
+
+/* [escalation NAME]: who is told of an unacknowledged incident, and when (escalate.c). */
+struct conf_escalation {
+	char *name;
+	int line;
+	char *tier[ESC_TIERS_MAX]; /* as written: "CHANNEL[,CHANNEL] [after DURATION]" */
+	uint64_t repeat;           /* climbs of the whole ladder after the first */
+	uint64_t repeat_interval;  /* from the start of one climb to the next */
+	int page_min_priority;     /* enum priority: less urgent incidents stay at tier 1 */
+	struct conf_tier tiers[ESC_TIERS_MAX]; /* parsed by conf_load */
+	size_t n_tiers;
+};
 
 /* [alert NAME]: one alert channel (alert.c). */
 struct conf_alert {
@@ -261,6 +302,8 @@ struct conf_status {
 	bool public_backend_details; /* backend addresses in /api/status and on the page */
 	char *admin_token_file;      /* the admin API's bearer token; NULL: no admin API */
 	char *public_url;            /* the page's address as users reach it (alerts link it) */
+	char *ack_key_file;          /* HMAC key of acknowledgement links; NULL: made at start */
+	uint64_t ack_link_ttl;       /* an acknowledgement link works this long */
 };
 
 struct conf {
@@ -277,6 +320,8 @@ struct conf {
 	size_t n_alerts;
 	struct conf_hook *hooks;
 	size_t n_hooks;
+	struct conf_escalation *escalations;
+	size_t n_escalations;
 };
 
 /* Every message reads "FILE:LINE: [section] key: what is wrong (what was expected)". */
@@ -300,6 +345,10 @@ void conf_free(struct conf *c);
 
 const struct conf_pool *conf_find_pool(const struct conf *c, const char *name);
 const struct conf_alert *conf_find_alert(const struct conf *c, const char *name);
+const struct conf_escalation *conf_find_escalation(const struct conf *c, const char *name);
+/* Whether [alert NAME] is a channel of some escalation tier (escalations alone tell it of
+ * incidents). */
+bool conf_alert_escalated(const struct conf *c, const char *name);
 /* A hook's command split into words (blanks separate, "double quotes" group, \\ and \"
  * escape inside them): a NULL-terminated array in one allocation (free it), or NULL with
  * the reason in err. */
@@ -340,8 +389,8 @@ enum conf_type {
 };
 
 struct conf_option {
-	const char
-	    *section; /* "nodegate", "status", "listener", "pool", "backend", "alert", "hook" */
+	const char *section; /* "nodegate", "status", "listener", "pool", "backend", "alert",
+	                      "hook", "escalation" */
 	const char *name;
 	enum conf_type type;
 	size_t offset;            /* offsetof in the section's struct */

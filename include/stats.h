@@ -76,6 +76,8 @@
 	X(incidents_opened, "incidents opened (automatic and manual)")                             \
 	X(incidents_resolved, "incidents resolved (pool operational again, or by ops)")            \
 	X(admin_actions, "admin API calls applied (backend states, weights, incidents)")           \
+	X(incident_acks, "incidents acknowledged (admin API or a one-time link)")                  \
+	X(admin_conflict, "admin API calls refused for the incident's state (409)")                \
 	X(admin_unauthorized, "admin API calls refused for a missing or wrong token (401)")        \
 	X(admin_disabled, "admin API calls refused because no admin_token_file is set (403)")      \
 	X(admin_bad_request, "admin API calls refused as malformed (400)")                         \

@@ -66,6 +66,19 @@ const char *const notify_event_names[NOTIFY_COUNT] = {
     [NOTIFY_INCIDENT_OPEN] = "incident_open",         [NOTIFY_INCIDENT_UPDATE] = "incident_update",
     [NOTIFY_INCIDENT_RESOLVED] = "incident_resolved", [NOTIFY_GRACE_EXPIRED] = "grace_expired",
     [NOTIFY_BACKEND_DOWN] = "backend_down",           [NOTIFY_BACKEND_UP] = "backend_up",
+    [NOTIFY_INCIDENT_ACK] = "incident_acknowledged",
+};
+
+const char *const priority_names[PRIO_COUNT] = {
+    [PRIO_P1] = "P1",
+    [PRIO_P2] = "P2",
+    [PRIO_P3] = "P3",
+    [PRIO_P4] = "P4",
+};
+
+const char *const urgency_names[URGENCY_COUNT] = {
+    [URGENCY_HIGH] = "high",
+    [URGENCY_LOW] = "low",
 };
 
 const char *const severity_names[SEV_COUNT] = {
@@ -98,6 +111,7 @@ static int WUR valid_header_list(char *v, char *err, size_t errlen);
 static int WUR valid_mails(char *v, char *err, size_t errlen);
 static int WUR valid_cidrs(char *v, char *err, size_t errlen);
 static int WUR valid_methods(char *v, char *err, size_t errlen);
+static int WUR valid_tier(char *v, char *err, size_t errlen);
 
 #define G(f) offsetof(struct conf_global, f)
 #define S(f) offsetof(struct conf_status, f)
@@ -107,6 +121,7 @@ static int WUR valid_methods(char *v, char *err, size_t errlen);
 #define H(f) offsetof(struct conf_health, f)
 #define A(f) offsetof(struct conf_alert, f)
 #define K(f) offsetof(struct conf_hook, f)
+#define E(f) offsetof(struct conf_escalation, f)
 
 /* Row makers for the table; RELOAD and RESTART say whether a reload may change it. */
 #define RELOAD                true
@@ -186,6 +201,11 @@ const struct conf_option conf_options[] = {
         "the page's address as users reach it, linked from alerts; http://BIND/ when unset"),
     STR("status", "admin_token_file", S(admin_token_file), NULL, "PATH", RELOAD,
         "file holding the admin API's bearer token; no admin API when unset"),
+    STR("status", "ack_key_file", S(ack_key_file), NULL, "PATH", RELOAD,
+        "key (first line) that signs acknowledgement links in alerts; a random one per start when "
+        "unset"),
+    NUM("status", "ack_link_ttl", CONF_DURATION, S(ack_link_ttl), "24h", MS_M, 30 * MS_D,
+        "an acknowledgement link in an alert works this long, and once"),
 
     REQUIRED("listener", "bind", CONF_ADDR, L(bind), "HOST:PORT", RESTART,
              "address to listen on: HOST:PORT, [IPV6]:PORT or *:PORT (all IPv4 addresses)"),
@@ -273,6 +293,10 @@ const struct conf_option conf_options[] = {
          RELOAD, "node dead or out after the grace: resubscribe (go on on another node) or close"),
     NUM("pool", "max_idle", CONF_UINT, P(max_idle), "1024", 0, 10000,
         "idle keep-alive connections kept per backend (enough for peak concurrency); 0: none"),
+    ENUM("pool", "urgency", P(urgency), "high", urgency_names, URGENCY_COUNT, RELOAD,
+         "high for a public production pool, low for a testnet or spare: part of the priority"),
+    STR("pool", "escalation", P(escalation), NULL, "NAME", RELOAD,
+        "the [escalation NAME] that tells people of this pool's unacknowledged incidents"),
     NUM("pool", "min_up", CONF_UINT, P(min_up), "1", 0, 1000,
         "fewer backends up than this is panic; a pool that needs a quorum raises it"),
     BOOL("pool", "panic", P(panic), "yes",
@@ -398,7 +422,7 @@ const struct conf_option conf_options[] = {
      .def = "incident_open,incident_update,incident_resolved,grace_expired", .metavar = "EVENT,...",
      .reloadable = RELOAD, .validate = valid_events,
      .help = "events sent: incident_open, incident_update, incident_resolved, grace_expired, "
-             "backend_down, backend_up"},
+             "backend_down, backend_up, incident_acknowledged"},
     ENUM("alert", "min_severity", A(min_severity), "info", severity_names, SEV_COUNT, RELOAD,
          "quieter events are not sent: info, warning, error or critical (from the pool status)"),
     NUM("alert", "rate_limit", CONF_UINT, A(rate_limit), "30", 0, 100000,
@@ -415,7 +439,7 @@ const struct conf_option conf_options[] = {
     {ROW("hook", "on", CONF_STRING, K(on)), .def = "grace_expired", .metavar = "EVENT,...",
      .reloadable = RELOAD, .validate = valid_events,
      .help = "events that run it: incident_open, incident_update, incident_resolved, "
-             "grace_expired, backend_down, backend_up"},
+             "grace_expired, backend_down, backend_up, incident_acknowledged"},
     REQUIRED("hook", "command", CONF_STRING, K(command), "PROGRAM ARG...", RELOAD,
              "the program (absolute path) and its arguments; no shell; the event is in "
              "NODEGATE_* variables"),
@@ -427,6 +451,25 @@ const struct conf_option conf_options[] = {
      .validate = valid_names, .help = "only for these backends; all when unset"},
     NUM("hook", "max_concurrent", CONF_UINT, K(max_concurrent), "1", 1, 64,
         "runs of this hook at once; an event past it is skipped (and logged)"),
+
+    {ROW("escalation", "tier1", CONF_STRING, E(tier[0])), .required = true,
+     .metavar = "CHANNEL,... [after DURATION]", .reloadable = RELOAD, .validate = valid_tier,
+     .help = "alert channels told when the incident opens (or after DURATION)"},
+    {ROW("escalation", "tier2", CONF_STRING, E(tier[1])), .metavar = "CHANNEL,... after DURATION",
+     .reloadable = RELOAD, .validate = valid_tier,
+     .help = "channels told when nobody acknowledged the incident DURATION after it opened"},
+    {ROW("escalation", "tier3", CONF_STRING, E(tier[2])), .metavar = "CHANNEL,... after DURATION",
+     .reloadable = RELOAD, .validate = valid_tier, .help = "the next tier, later still"},
+    {ROW("escalation", "tier4", CONF_STRING, E(tier[3])), .metavar = "CHANNEL,... after DURATION",
+     .reloadable = RELOAD, .validate = valid_tier, .help = "the next tier, later still"},
+    {ROW("escalation", "tier5", CONF_STRING, E(tier[4])), .metavar = "CHANNEL,... after DURATION",
+     .reloadable = RELOAD, .validate = valid_tier, .help = "the last tier there may be"},
+    NUM("escalation", "repeat", CONF_UINT, E(repeat), "0", 0, 100,
+        "climbs of the whole ladder again after the last tier while nobody acknowledges"),
+    NUM("escalation", "repeat_interval", CONF_DURATION, E(repeat_interval), "1h", 1, 7 * MS_D,
+        "from the start of one climb to the start of the next (above the last tier's delay)"),
+    ENUM("escalation", "page_min_priority", E(page_min_priority), "P2", priority_names, PRIO_COUNT,
+         RELOAD, "less urgent incidents (P1 most urgent) are told to tier 1 only and never climb"),
 };
 const size_t conf_n_options = ARRAY_SIZE(conf_options);
 _Static_assert(ARRAY_SIZE(conf_options) <= OPT_MAX, "raise OPT_MAX");
@@ -440,13 +483,14 @@ enum sect_kind {
 	SK_BACKEND,
 	SK_ALERT,
 	SK_HOOK,
+	SK_ESCALATION,
 	SK_COUNT
 };
 
 static const char *const sect_words[SK_COUNT] = {
-    [SK_GLOBAL] = "nodegate", [SK_STATUS] = "status",   [SK_LISTENER] = "listener",
-    [SK_POOL] = "pool",       [SK_BACKEND] = "backend", [SK_ALERT] = "alert",
-    [SK_HOOK] = "hook",
+    [SK_GLOBAL] = "nodegate", [SK_STATUS] = "status",         [SK_LISTENER] = "listener",
+    [SK_POOL] = "pool",       [SK_BACKEND] = "backend",       [SK_ALERT] = "alert",
+    [SK_HOOK] = "hook",       [SK_ESCALATION] = "escalation",
 };
 
 /* One section as written, kept for messages after parsing. */
@@ -1341,6 +1385,8 @@ static void *sect_base(struct conf *c, enum sect_kind k, size_t idx)
 		return &c->alerts[idx];
 	case SK_HOOK:
 		return &c->hooks[idx];
+	case SK_ESCALATION:
+		return &c->escalations[idx];
 	case SK_COUNT:
 		break;
 	}
@@ -1403,6 +1449,12 @@ static int WUR sect_add(struct parser *p, enum sect_kind k, const char *name, in
 		idx = c->n_hooks - 1;
 		c->hooks[idx].name = dup;
 		c->hooks[idx].line = line;
+	} else if (k == SK_ESCALATION) {
+		if (grow((void **)&c->escalations, &c->n_escalations, sizeof(*c->escalations)) < 0)
+			goto fail_meta;
+		idx = c->n_escalations - 1;
+		c->escalations[idx].name = dup;
+		c->escalations[idx].line = line;
 	} else if (k == SK_STATUS) {
 		c->status.enabled = true;
 		c->status.line = line;
@@ -1493,7 +1545,7 @@ static void parse_header(struct parser *p, char *line)
 		errf(
 		    p, p->lineno, label, NULL,
 		    "unknown section (expected [nodegate], [status], [listener NAME], [pool NAME], "
-		    "[backend NAME], [alert NAME] or [hook NAME])");
+		    "[backend NAME], [alert NAME], [hook NAME] or [escalation NAME])");
 		return;
 	}
 	if (!sect_named(k) && *name != '\0') {
@@ -1697,6 +1749,48 @@ static int WUR valid_methods(char *v, char *err, size_t errlen)
 	return -1;
 }
 
+/* "CHANNEL[,CHANNEL...] [after DURATION]" split: the channels (blanks around commas
+ * dropped) into CH, the delay into AFTER (0 when not written). */
+static int WUR tier_split(const char *v, char *ch, size_t chlen, uint64_t *after, char *err,
+                          size_t errlen)
+{
+	const char *at = strstr(v, " after ");
+	size_t n = at != NULL ? (size_t)(at - v) : strlen(v);
+	char q[SHOW_MAXLEN + 8], derr[MSG_MAXLEN];
+	const char *bad;
+
+	*after = 0;
+	if (n >= chlen) {
+		snprintf(err, errlen, "too long (expected CHANNEL,... [after DURATION])");
+		return -1;
+	}
+	memcpy(ch, v, n);
+	ch[n] = '\0';
+	tidy(ch, ",");
+	bad = ch[0] == '\0' ? "" : each_item(ch, is_word);
+	if (bad != NULL) {
+		snprintf(err, errlen,
+		         "bad channel \"%s\" (expected [alert NAME] names, comma separated, then "
+		         "optionally after DURATION)",
+		         show(bad, q, sizeof(q)));
+		return -1;
+	}
+	if (at != NULL &&
+	    conf_parse_duration(at + 7 + strspn(at + 7, " "), after, derr, sizeof(derr)) < 0) {
+		snprintf(err, errlen, "after: %s", derr);
+		return -1;
+	}
+	return 0;
+}
+
+static int WUR valid_tier(char *v, char *err, size_t errlen)
+{
+	char ch[MSG_MAXLEN];
+	uint64_t after;
+
+	return tier_split(v, ch, sizeof(ch), &after, err, errlen);
+}
+
 /* ---- cross-validation ---------------------------------------------------------------- */
 
 static int opt_index(enum sect_kind k, const char *name)
@@ -1875,12 +1969,18 @@ static void check_status(struct parser *p, const struct sect_meta *m)
 		break;
 	}
 	check_file(p, m, "admin_token_file", st->admin_token_file, "a readable file");
+	check_file(p, m, "ack_key_file", st->ack_key_file, "a readable file");
 	check_url(p, m, "public_url", st->public_url, "http,https");
 }
+
+static void check_names(struct parser *p, const struct sect_meta *m, const char *key,
+                        const char *list, enum sect_kind k);
 
 static void check_pool(struct parser *p, const struct sect_meta *m)
 {
 	const struct conf_pool *pool = &p->c->pools[m->idx];
+
+	check_names(p, m, "escalation", pool->escalation, SK_ESCALATION);
 
 	for (size_t i = 0; i < p->c->n_backends; i++)
 		if (p->c->backends[i].pool != NULL &&
@@ -2036,6 +2136,49 @@ static void check_hook(struct parser *p, const struct sect_meta *m)
 	free(argv);
 }
 
+/* Tiers in order, without a gap, each naming channels that exist, delays not decreasing;
+ * a repeat needs a climb longer than the last delay. Fills the parsed tiers. */
+static void check_escalation(struct parser *p, const struct sect_meta *m)
+{
+	struct conf_escalation *e = &p->c->escalations[m->idx];
+	char key[8], ch[MSG_MAXLEN], err[MSG_MAXLEN], a[32], b[32];
+	uint64_t prev = 0;
+
+	for (size_t t = 0; t < ESC_TIERS_MAX; t++) {
+		snprintf(key, sizeof(key), "tier%zu", t + 1);
+		if (e->tier[t] == NULL)
+			continue;
+		if (t != e->n_tiers) {
+			errf(p, key_line(m, key), m->label, key,
+			     "tier%zu is missing (expected tiers numbered from 1 without a gap)",
+			     e->n_tiers + 1);
+			return;
+		}
+		if (tier_split(e->tier[t], ch, sizeof(ch), &e->tiers[t].after, err, sizeof(err)) <
+		        0 ||
+		    (e->tiers[t].channels = strdup(ch)) == NULL) {
+			p->oom = true;
+			return;
+		}
+		e->n_tiers++;
+		check_names(p, m, key, ch, SK_ALERT);
+		if (e->tiers[t].after < prev) {
+			format_limit(CONF_DURATION, e->tiers[t].after, a, sizeof(a));
+			format_limit(CONF_DURATION, prev, b, sizeof(b));
+			errf(p, key_line(m, key), m->label, key,
+			     "after %s comes before the tier above it (expected %s or later)", a,
+			     b);
+		}
+		prev = e->tiers[t].after;
+	}
+	if (e->repeat > 0 && e->repeat_interval <= prev) {
+		format_limit(CONF_DURATION, e->repeat_interval, a, sizeof(a));
+		format_limit(CONF_DURATION, prev, b, sizeof(b));
+		errf(p, key_line(m, "repeat_interval"), m->label, "repeat_interval",
+		     "%s is not above the last tier's delay %s (expected a longer climb)", a, b);
+	}
+}
+
 static void validate(struct parser *p)
 {
 	for (size_t i = 0; i < p->n_metas; i++) {
@@ -2060,6 +2203,8 @@ static void validate(struct parser *p)
 			check_alert(p, m);
 		} else if (m->kind == SK_HOOK) {
 			check_hook(p, m);
+		} else if (m->kind == SK_ESCALATION) {
+			check_escalation(p, m);
 		}
 	}
 }
@@ -2248,6 +2393,7 @@ void conf_free(struct conf *c)
 	for (size_t i = 0; i < c->n_pools; i++) {
 		free(c->pools[i].name);
 		free(c->pools[i].write_methods);
+		free(c->pools[i].escalation);
 		conf_health_deinit(&c->pools[i].health);
 	}
 	for (size_t i = 0; i < c->n_backends; i++) {
@@ -2261,6 +2407,12 @@ void conf_free(struct conf *c)
 		free_strings(SK_ALERT, &c->alerts[i]);
 	for (size_t i = 0; i < c->n_hooks; i++)
 		free_strings(SK_HOOK, &c->hooks[i]);
+	for (size_t i = 0; i < c->n_escalations; i++) {
+		for (size_t t = 0; t < ESC_TIERS_MAX; t++)
+			free(c->escalations[i].tiers[t].channels);
+		free_strings(SK_ESCALATION, &c->escalations[i]);
+	}
+	free(c->escalations);
 	free(c->listeners);
 	free(c->pools);
 	free(c->backends);
@@ -2271,8 +2423,41 @@ void conf_free(struct conf *c)
 	free(c->status.title);
 	free(c->status.admin_token_file);
 	free(c->status.public_url);
+	free(c->status.ack_key_file);
 	free(c->path);
 	free(c);
+}
+
+const struct conf_escalation *conf_find_escalation(const struct conf *c, const char *name)
+{
+	for (size_t i = 0; name != NULL && i < c->n_escalations; i++)
+		if (strcmp(c->escalations[i].name, name) == 0)
+			return &c->escalations[i];
+	return NULL;
+}
+
+/* Whether NAME is an item of the comma list LIST. */
+static bool in_list(const char *list, const char *name)
+{
+	size_t len = strlen(name);
+
+	for (const char *it = list; it != NULL && *it != '\0';) {
+		size_t n = strcspn(it, ",");
+
+		if (n == len && strncmp(it, name, n) == 0)
+			return true;
+		it += n + (it[n] == ',');
+	}
+	return false;
+}
+
+bool conf_alert_escalated(const struct conf *c, const char *name)
+{
+	for (size_t i = 0; i < c->n_escalations; i++)
+		for (size_t t = 0; t < c->escalations[i].n_tiers; t++)
+			if (in_list(c->escalations[i].tiers[t].channels, name))
+				return true;
+	return false;
 }
 
 const struct conf_alert *conf_find_alert(const struct conf *c, const char *name)

@@ -13,7 +13,9 @@
 #include "health/monitor.h"
 #include "log.h"
 #include "ops/admin.h"
+#include "ops/acklink.h"
 #include "ops/alert.h"
+#include "ops/escalate.h"
 #include "ops/hook.h"
 #include "ops/incident.h"
 #include "ops/page.h"
@@ -182,7 +184,9 @@ static void teardown(void)
 	/* admin.c, incident.c: the store commits what is queued and answers waiting admin
 	 * requests, before the status listener goes */
 	admin_deinit();
+	escalate_deinit();
 	alert_deinit(); /* alert.c: queued messages are dropped (said in the log) */
+	acklink_deinit();
 	incident_deinit();
 	status_stop();    /* status listener (status.c) */
 	server_release(); /* probes stop, listeners close, the registry empties */
@@ -241,12 +245,13 @@ static int run(const char *path)
 	/* incidents, their store in state_dir, the admin API (incident.c, admin.c): before the
 	 * first apply, which restores the stored admin states */
 	if (incident_init(c->global.state_dir, err, sizeof(err)) != 0 ||
-	    admin_init(err, sizeof(err)) != 0) {
+	    admin_init(err, sizeof(err)) != 0 || acklink_init() != 0) {
 		log_error("state_dir %s: %s", c->global.state_dir, err);
 		goto fail;
 	}
 	/* alert.c and hook.c: the bus hands them each event after incidents (its phases) */
-	if (alert_init(registry.base) != 0 || hook_init(registry.base) != 0) {
+	if (alert_init(registry.base) != 0 || hook_init(registry.base) != 0 ||
+	    escalate_init(registry.base) != 0) {
 		log_error("cannot start the alert channels and hooks");
 		goto fail;
 	}
@@ -282,7 +287,9 @@ static int run(const char *path)
 	return 0;
 fail:
 	hook_deinit();
+	escalate_deinit();
 	alert_deinit();
+	acklink_deinit();
 	admin_deinit();
 	incident_deinit();
 	monitor_deinit();

@@ -16,7 +16,9 @@
 #include "util.h"
 #include "clock.h"
 #include "ops/admin.h"    /* admin API (admin.c) */
+#include "ops/acklink.h"  /* acknowledgement links (acklink.c) */
 #include "ops/alert.h"    /* alert channels (alert.c) */
+#include "ops/escalate.h" /* escalations (escalate.c) */
 #include "ops/hook.h"     /* remediation hooks (hook.c) */
 #include "ops/incident.h" /* incidents and their store (incident.c, store.c) */
 #include "log.h"
@@ -354,6 +356,11 @@ int server_apply(struct conf *c, struct conf_errors *errs)
 		add_error(errs, err);
 		goto fail;
 	}
+	/* acknowledgement links (acklink.c): the key of ack_key_file, or the one made at start */
+	if (acklink_apply(c, err, sizeof(err)) != 0) {
+		add_error(errs, err);
+		goto fail;
+	}
 	/* status listener (status.c): binds, rebinds or closes per [status]; last, as it acts */
 	if (status_apply(c, err, sizeof(err)) != 0) {
 		add_error(errs, err);
@@ -363,8 +370,9 @@ int server_apply(struct conf *c, struct conf_errors *errs)
 	workers_isolate();
 	commit(&p, c);
 	workers_release();
-	admin_apply(); /* admin.c: token file, stored admin states and weights back by name */
-	hook_apply(c); /* hook.c: hooks by name; runs going on and last runs are kept */
+	admin_apply();    /* admin.c: token file, stored admin states and weights back by name */
+	hook_apply(c);    /* hook.c: hooks by name; runs going on and last runs are kept */
+	escalate_apply(); /* escalate.c: climbs go on with the escalations now configured */
 	return 0;
 fail:
 	plan_free(&p, c);

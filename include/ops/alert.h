@@ -43,6 +43,10 @@ struct alert_event {
 	char verdict[16];   /* backend events: the verdict of the change; "" otherwise */
 	char title[160];    /* the incident's title; "" otherwise */
 	char reason[INCIDENT_TEXT_MAX]; /* why, in one line */
+	int priority;                   /* the incident's (enum priority), -1: none */
+	char remedy[INCIDENT_TEXT_MAX]; /* the suggested interventions (remedy.h), "" if none */
+	char chat[96];                  /* the suggested chat channel, "" without an incident */
+	char ack_url[400];              /* the one-time acknowledgement link, "" when none */
 };
 
 /* ---- the decisions, pure (no I/O, the time is an argument) ------------------------------ */
@@ -50,6 +54,9 @@ struct alert_event {
 /* The severity of an event from the pool status: operational info, degraded warning,
  * partial outage error, major outage critical (unknown: warning). */
 enum severity alert_severity(int pool_status);
+/* The severity of an incident's events from its priority: P1 critical, P2 error, P3
+ * warning, P4 info. */
+enum severity alert_severity_of_priority(int priority);
 /* The event a bus transition is, or -1: grace_expired for an expired grace; backend_down
  * for a move to down outside a sync grace; backend_up for a move back into rotation (up or
  * slow start) from down or syncing. Nothing for a node under an admin state. */
@@ -85,7 +92,8 @@ char *alert_body_webhook(const struct alert_event *ev, const char *status_url);
 /* Slack incoming webhook: {"text", "attachments":[{"color" by severity, "title",
  * "title_link" (STATUS_URL, when set), "fields", "footer", "ts"}]}. */
 char *alert_body_slack(const struct alert_event *ev, const char *status_url);
-/* PagerDuty Events API v2: event_action resolve for incident_resolved, else trigger;
+/* PagerDuty Events API v2: event_action resolve for incident_resolved, acknowledge for
+ * incident_acknowledged, else trigger;
  * dedup_key "nodegate-incident-ID" (without an incident "nodegate-POOL-BACKEND"); the
  * payload's severity is the event's. */
 char *alert_body_pagerduty(const struct alert_event *ev, const char *status_url,
@@ -102,6 +110,11 @@ int alert_init(struct event_base *base) WUR;
  * counters and rate; a removed one drops its queue with a log line. On failure (a secret
  * that cannot be read) nothing changed and ERR says why. */
 int alert_apply(const struct conf *c, char *err, size_t errlen) WUR;
+/* An escalation tells channel NAME of WHAT (IC_OPEN: its tier was reached) on INC, with
+ * REASON as the line, whatever the channel's on list and min_severity say (its rate limit
+ * and queue still apply). -1 when there is no such channel. */
+int alert_escalate(const char *name, enum incident_change what, const struct incident *inc,
+                   const char *reason);
 /* Drops every channel and what it holds, unsubscribes. */
 void alert_deinit(void);
 /* --test-alert: builds channel NAME of C alone, sends one test message on a loop of its own

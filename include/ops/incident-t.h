@@ -20,12 +20,30 @@ enum entry_kind {
 	ENTRY_UPDATE,     /* an ops update */
 	ENTRY_ADMIN,      /* drain, maint, ready, weight */
 	ENTRY_RESOLVE,    /* the pool is operational again (or ops resolved it) */
-	ENTRY_ACTION,     /* what automation did: an alert delivered or dropped, a hook's outcome */
+	ENTRY_ACTION,     /* what automation did: a hook's outcome */
+	ENTRY_ALERT,      /* an alert delivered, dropped or not sent */
+	ENTRY_ACK,        /* someone acknowledged it (private) */
+	ENTRY_ESCALATION, /* a tier of its escalation was told (private) */
+	ENTRY_NOTE,       /* an ops note (private: the admin API only) */
+	ENTRY_ROLE,       /* a role was given: commander, investigator, ... (private) */
+	ENTRY_PRIORITY,   /* its priority changed, by itself or by ops (private) */
 	ENTRY_COUNT
 };
 extern const char *const entry_kind_names[ENTRY_COUNT];
 
 #define INCIDENT_TEXT_MAX 512
+#define INCIDENT_NAME_MAX 64 /* a person's name (roles, acknowledgements) */
+
+/* The people of an incident (any may be empty, or the same person). */
+enum incident_role {
+	ROLE_COMMANDER = 0, /* decides, assigns, reports */
+	ROLE_INVESTIGATOR,  /* finds the cause */
+	ROLE_FIXER,         /* first aid and the permanent fix */
+	ROLE_RECORDER,      /* keeps the timeline and the documents */
+	ROLE_COMMUNICATOR,  /* tells the users */
+	ROLE_COUNT
+};
+extern const char *const incident_role_names[ROLE_COUNT];
 
 struct incident_entry {
 	int64_t at; /* wall clock, Unix milliseconds */
@@ -44,7 +62,14 @@ struct incident {
 	int severity;              /* enum pool_status (health/poolstat.h): the worst seen */
 	bool manual;               /* opened by ops (e.g. planned maintenance) */
 	int64_t started, resolved; /* Unix ms; resolved 0 while open */
-	int64_t planned_start, planned_end;   /* manual maintenance window, 0 when not planned */
+	int64_t planned_start, planned_end; /* manual maintenance window, 0 when not planned */
+	int priority;                       /* enum priority (conf.h): P1 most urgent */
+	bool priority_set;                  /* ops set it: it is no longer computed */
+	int64_t acked;                      /* Unix ms of the acknowledgement, 0: none */
+	char acked_by[INCIDENT_NAME_MAX];   /* who acknowledged it */
+	char roles[ROLE_COUNT][INCIDENT_NAME_MAX];
+	unsigned causes;                      /* what was seen: bits of enum remedy_cause */
+	int esc_step;                         /* escalation steps told (escalate.c) */
 	const struct incident_entry *entries; /* oldest first */
 	size_t n_entries;
 };
@@ -54,6 +79,7 @@ enum incident_change {
 	IC_OPEN = 0, /* it opened: E is its first line */
 	IC_UPDATE,   /* it got worse (E NULL: see severity) or ops posted an update (E) */
 	IC_RESOLVED, /* it resolved: E is the resolve line */
+	IC_ACK,      /* someone acknowledged it: E is the ack line */
 	IC_COUNT
 };
 extern const char *const incident_change_names[IC_COUNT];

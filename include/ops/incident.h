@@ -35,6 +35,18 @@ void incident_iso(int64_t ms, char *buf, size_t len);
  * [{"at","kind","text","status","eta","next_update"}]}, times as ISO strings or null;
  * NULL when out of memory. */
 struct json_t *incident_json(const struct incident *inc);
+/* The same for ops (the admin API): every entry, notes and roles included, and "priority_set",
+ * "acknowledged" ({"by","at"} or null), "roles" {commander, investigator, fixer, recorder,
+ * communicator: name or null}, "remedy" ([{"action","because","text"}]), "remedy_text" and
+ * "chat_channel". */
+struct json_t *incident_json_full(const struct incident *inc);
+/* Whether entries of KIND are shown to the public (page, /api/status, /api/incidents
+ * without a token): notes, acknowledgements, roles, escalations and priority changes are
+ * not. */
+bool incident_entry_public(enum entry_kind kind);
+/* The chat channel suggested for INC: "#incident_YYYYMMDD_short-title" (the day it started,
+ * UTC; its title in lower case, words joined by '-', cut to 40 bytes). */
+void incident_chat_channel(const struct incident *inc, char *buf, size_t len);
 /* One entry as in incident_json's "entries" (status, eta and next_update for updates). */
 struct json_t *incident_entry_json(const struct incident_entry *e);
 /* The incident with this id, or NULL; valid until the next change of the history. */
@@ -69,6 +81,23 @@ int incident_watch(incident_watch_fn fn, void *arg) WUR;
 /* Forgets every watcher (deinit, tests). */
 void incident_unwatch_all(void);
 
+/* Acknowledges open incident ID at NOW: BY (a name) through VIA ("admin API", "link via
+ * CHANNEL") is written in its timeline, and watchers hear IC_ACK (the escalation stops).
+ * 0; -1 unknown id; -2 resolved already; -3 acknowledged already. */
+int incident_ack(int64_t id, const char *by, const char *via, int64_t now) WUR;
+/* Ops set ID's priority (enum priority) with a reason: it is no longer computed; a line of
+ * the timeline, and an update for the alerts. -1 for an unknown id or priority. */
+int incident_set_priority(int64_t id, int priority, const char *by, const char *reason,
+                          int64_t now) WUR;
+/* Gives ROLE of ID to NAME ("": nobody): a line of the timeline. 0 changed, 1 unchanged, -1
+ * unknown id or role. */
+int incident_set_role(int64_t id, enum incident_role role, const char *name, int64_t now) WUR;
+/* A private ops note by BY on ID (the admin API shows it, the public never). */
+int incident_add_note(int64_t id, const char *by, const char *text, int64_t now) WUR;
+/* How many steps of its escalation ID's people were told (kept, so that a restart does not
+ * tell them again). */
+void incident_set_esc_step(int64_t id, int step);
+
 /* The id of POOL's open automatic incident, 0 when none (alerts and hooks name it). */
 int64_t incident_open_id(const char *pool);
 
@@ -85,6 +114,20 @@ enum incident_step {
 	STEP_COUNT
 };
 extern const char *const incident_step_names[STEP_COUNT];
+
+/* The priority (enum priority) of an incident from its impact and urgency: impact is high
+ * for a major outage, medium for a partial outage or half the members out or more, low
+ * otherwise (none when operational); more than one pool hit raises it a level. Urgency
+ * high (enum urgency): high P1, medium P2, low P3; urgency low: high P3, else P4;
+ * operational: P4. */
+int incident_priority_of(int status, unsigned lost_pct, size_t pools, int urgency);
+
+/* What incident_on_status_impact needs beside the status, for the priority. */
+struct incident_impact {
+	unsigned lost_pct; /* members out of rotation, percent */
+	size_t pools;      /* pools not operational now (this one included) */
+	int urgency;       /* enum urgency of the pool */
+};
 
 /* A bus event, with or without an open automatic incident for its pool: it opens one when
  * the backend leaves rotation outside a sync grace (a transition to down, or a grace that
@@ -104,5 +147,9 @@ void incident_on_event(const char *pool, const char *backend, const struct healt
 /* POOL's status at NOW, after its events: opens, resolves, raises the severity, and keeps
  * the outage spans (partial or major outage) that incident_downtime adds up. */
 void incident_on_status(const char *pool, int status, int64_t now);
+/* The same with the impact (NULL: none lost, one pool, urgency high): the priority of the
+ * open incident is computed and raised, never lowered while it is open. */
+void incident_on_status_impact(const char *pool, int status, const struct incident_impact *im,
+                               int64_t now);
 /* Forgets the whole in-memory history and every pool's status (tests, deinit). */
 void incident_reset(void);

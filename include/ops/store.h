@@ -17,6 +17,7 @@
 #define STORE_KEEP_DAYS 90   /* resolved incidents older than this are deleted at start */
 #define STORE_KEEP_MAX  1000 /* and at most this many resolved incidents are kept */
 #define STORE_NO_WEIGHT (-1) /* admin_state.weight: no override */
+#define STORE_TOKEN_MAX 96   /* an acknowledgement link's MAC, as text */
 
 /* Creates STATE_DIR (mode 0700) when missing, opens or creates the database, prunes what
  * is past retention (NOW: Unix ms) and starts the writer. ERR says why on failure. */
@@ -47,6 +48,10 @@ int store_load_admin(void (*fn)(const char *backend, enum admin_state a, int wei
                                 int64_t updated_at, void *arg),
                      void *arg) WUR;
 
+/* Each used acknowledgement link not expired yet: its MAC, incident, expiry (Unix ms). */
+int store_load_ack_tokens(void (*fn)(const char *mac, int64_t id, int64_t expires, void *arg),
+                          void *arg) WUR;
+
 /* ---- writes (queued; no-ops while the store is closed) --------------------------------- */
 
 /* The incident's own row (not its entries): inserted or updated. */
@@ -57,6 +62,8 @@ void store_put_entry(int64_t id, size_t seq, const struct incident_entry *e);
 void store_put_span(int64_t id, int64_t start, int64_t end);
 /* BACKEND's admin state and weight override; both cleared deletes the row. */
 void store_put_admin(const char *backend, enum admin_state a, int weight, int64_t at);
+/* An acknowledgement link used at USED_AT (one use each); forgotten once EXPIRES passed. */
+void store_put_ack_token(const char *mac, int64_t id, int64_t expires, int64_t used_at);
 /* Deletes the resolved incidents past retention (STORE_KEEP_DAYS before NOW, Unix ms, or
  * beyond the STORE_KEEP_MAX most recent). */
 void store_prune(int64_t now);

@@ -19,7 +19,9 @@
 
 #include "util.h"
 #include "clock.h"
+#include "ops/acklink.h"
 #include "ops/admin.h"
+#include "ops/escalate.h"
 #include "proxy/http.h"
 #include "bus.h"
 #include "ops/incident.h"
@@ -92,6 +94,9 @@ static void refuse(struct evhttp_request *req, int code, const char *fmt, ...)
 		break;
 	case 405:
 		STAT_INC(admin_bad_method);
+		break;
+	case 409:
+		STAT_INC(admin_conflict);
 		break;
 	default:
 		break;
@@ -228,6 +233,14 @@ static bool authorized(struct evhttp_request *req)
 		return false;
 	}
 	return true;
+}
+
+/* A GET with no Authorization is public; one with it must carry the token (else answered
+ * 401 and counted, as any admin request). Sets *FULL for ops. */
+static bool reader(struct evhttp_request *req, bool *full)
+{
+	*full = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization") != NULL;
+	return !*full || authorized(req);
 }
 
 /* ---- request bodies ------------------------------------------------------------------------ */
@@ -561,9 +574,26 @@ static void backends_route(struct evhttp_request *req, const char *path, void *a
 
 /* ---- incidents ------------------------------------------------------------------------------- */
 
+/* The incident for ops: everything, and where its escalation stands. */
+static json_t *incident_ops_json(const struct incident *inc)
+{
+	json_t *j = incident_json_full(inc);
+
+	if (j != NULL && json_object_set_new(j, "escalation", escalate_json(inc->id)) < 0) {
+		json_decref(j);
+		return NULL;
+	}
+	return j;
+}
+
 static void add_incident(const struct incident *inc, void *arg)
 {
 	json_array_append_new(arg, incident_json(inc));
+}
+
+static void add_incident_full(const struct incident *inc, void *arg)
+{
+	json_array_append_new(arg, incident_ops_json(inc));
 }
 
 /* GET /api/incidents?limit=N */
@@ -575,7 +605,10 @@ static void list_incidents(struct evhttp_request *req)
 	long long limit = LIMIT_DEFAULT;
 	json_t *arr;
 	char *end;
+	bool full;
 
+	if (!reader(req, &full))
+		return;
 	TAILQ_INIT(&kv);
 	if (q != NULL && evhttp_parse_query_str(q, &kv) == 0)
 		lim = evhttp_find_header(&kv, "limit");
@@ -591,7 +624,7 @@ static void list_incidents(struct evhttp_request *req)
 	evhttp_clear_headers(&kv);
 	arr = json_array();
 	if (arr != NULL)
-		incident_foreach((size_t)limit, add_incident, arr);
+		incident_foreach((size_t)limit, full ? add_incident_full : add_incident, arr);
 	reply_json(req, 200, arr != NULL ? json_pack("{s:o}", "incidents", arr) : NULL);
 }
 
@@ -653,15 +686,180 @@ bad:
 }
 
 /* POST /api/incidents/ID/updates */
-static void update_incident(struct evhttp_request *req, int64_t id)
+static void update_incident(struct evhttp_request *req, int64_t id, json_t *body, char *err,
+                            size_t len)
 {
 	static const char *const fields[] = {"status", "message", "eta", "next_update", NULL};
 	const char *status = NULL, *msg = NULL;
 	struct incident_entry e;
-	char err[ERR_MAX];
 	int64_t eta, next;
-	json_t *body, *j;
+	json_t *j;
 	int s;
+
+	if (only_fields(body, fields, err, len) < 0 ||
+	    get_string(body, "status", true, 32, &status, err, len) < 0 ||
+	    get_string(body, "message", true, INCIDENT_TEXT_MAX - 1, &msg, err, len) < 0 ||
+	    get_time(body, "eta", &eta, err, len) < 0 ||
+	    get_time(body, "next_update", &next, err, len) < 0) {
+		refuse(req, 400, "%s", err);
+		return;
+	}
+	s = name_index(update_status_names, UPD_COUNT, status);
+	if (s < 0) {
+		refuse(req, 400,
+		       "\"status\" must be investigating, identified, monitoring or resolved");
+		return;
+	}
+	if (incident_update(id, (enum update_status)s, msg, eta, next, clock_wall(), &e) < 0) {
+		reply_json(req, 500, NULL);
+		return;
+	}
+	j = incident_entry_json(&e);
+	if (j != NULL && json_object_set_new(j, "incident", json_integer(id)) < 0) {
+		json_decref(j);
+		j = NULL;
+	}
+	answer_stored(req, 201, j);
+}
+
+/* The stored answer of an action on incident ID: the incident as ops see it. */
+static void answer_incident(struct evhttp_request *req, int code, int64_t id)
+{
+	answer_stored(req, code, incident_ops_json(incident_get(id)));
+}
+
+/* POST /api/incidents/ID/ack {"by": NAME} */
+static void ack_incident(struct evhttp_request *req, int64_t id, json_t *body, char *err,
+                         size_t len)
+{
+	static const char *const fields[] = {"by", NULL};
+	const char *by;
+
+	if (only_fields(body, fields, err, len) < 0 ||
+	    get_string(body, "by", true, INCIDENT_NAME_MAX - 1, &by, err, len) < 0) {
+		refuse(req, 400, "%s", err);
+		return;
+	}
+	switch (incident_ack(id, by, REASON, clock_wall())) {
+	case 0:
+		STAT_INC(incident_acks);
+		answer_incident(req, 200, id);
+		break;
+	case -2:
+		refuse(req, 409, "incident %lld is resolved", (long long)id);
+		break;
+	case -3:
+		refuse(req, 409, "incident %lld was acknowledged by %s already", (long long)id,
+		       incident_get(id)->acked_by);
+		break;
+	default:
+		refuse(req, 404, "no incident %lld", (long long)id);
+	}
+}
+
+/* POST /api/incidents/ID/priority {"priority": "P1".."P4", "reason": TEXT, "by": NAME} */
+static void prioritize_incident(struct evhttp_request *req, int64_t id, json_t *body, char *err,
+                                size_t len)
+{
+	static const char *const fields[] = {"priority", "reason", "by", NULL};
+	const char *prio, *reason, *by;
+	int p;
+
+	if (only_fields(body, fields, err, len) < 0 ||
+	    get_string(body, "priority", true, 8, &prio, err, len) < 0 ||
+	    get_string(body, "reason", true, INCIDENT_TEXT_MAX / 2, &reason, err, len) < 0 ||
+	    get_string(body, "by", false, INCIDENT_NAME_MAX - 1, &by, err, len) < 0) {
+		refuse(req, 400, "%s", err);
+		return;
+	}
+	p = name_index(priority_names, PRIO_COUNT, prio);
+	if (p < 0) {
+		refuse(req, 400, "\"priority\" must be P1, P2, P3 or P4");
+		return;
+	}
+	if (incident_set_priority(id, p, by != NULL ? by : "ops", reason, clock_wall()) < 0) {
+		reply_json(req, 500, NULL);
+		return;
+	}
+	answer_incident(req, 200, id);
+}
+
+/* POST /api/incidents/ID/roles {"commander": NAME or "" or null, ...}: each role given. */
+static void roles_incident(struct evhttp_request *req, int64_t id, json_t *body, char *err,
+                           size_t len)
+{
+	const char *names[ROLE_COUNT] = {NULL};
+	bool given[ROLE_COUNT] = {false};
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(body, key, v)
+	{
+		int r = name_index(incident_role_names, ROLE_COUNT, key);
+
+		if (r < 0) {
+			refuse(
+			    req, 400,
+			    "unknown role \"%.64s\" (commander, investigator, fixer, recorder or "
+			    "communicator)",
+			    key);
+			return;
+		}
+		if (get_string(body, key, false, INCIDENT_NAME_MAX - 1, &names[r], err, len) < 0) {
+			refuse(req, 400, "%s", err);
+			return;
+		}
+		given[r] = true;
+	}
+	if (json_object_size(body) == 0) {
+		refuse(req, 400,
+		       "name at least one role (commander, investigator, fixer, recorder or "
+		       "communicator)");
+		return;
+	}
+	for (int r = 0; r < ROLE_COUNT; r++)
+		if (given[r] &&
+		    incident_set_role(id, (enum incident_role)r, names[r] != NULL ? names[r] : "",
+		                      clock_wall()) < 0) {
+			reply_json(req, 500, NULL);
+			return;
+		}
+	answer_incident(req, 200, id);
+}
+
+/* POST /api/incidents/ID/notes {"text": TEXT, "by": NAME}: private, never public. */
+static void note_incident(struct evhttp_request *req, int64_t id, json_t *body, char *err,
+                          size_t len)
+{
+	static const char *const fields[] = {"text", "by", NULL};
+	const char *text, *by;
+
+	if (only_fields(body, fields, err, len) < 0 ||
+	    get_string(body, "text", true, INCIDENT_TEXT_MAX / 2, &text, err, len) < 0 ||
+	    get_string(body, "by", true, INCIDENT_NAME_MAX - 1, &by, err, len) < 0) {
+		refuse(req, 400, "%s", err);
+		return;
+	}
+	if (incident_add_note(id, by, text, clock_wall()) < 0) {
+		reply_json(req, 500, NULL);
+		return;
+	}
+	answer_incident(req, 201, id);
+}
+
+/* The actions on one incident, POST /api/incidents/ID/NAME. */
+static const struct {
+	const char *name;
+	void (*fn)(struct evhttp_request *req, int64_t id, json_t *body, char *err, size_t len);
+} incident_actions[] = {
+    {"/updates", update_incident}, {"/ack", ack_incident},    {"/priority", prioritize_incident},
+    {"/roles", roles_incident},    {"/notes", note_incident},
+};
+
+static void act_on_incident(struct evhttp_request *req, int64_t id, size_t which)
+{
+	char err[ERR_MAX];
+	json_t *body;
 
 	if (!authorized(req))
 		return;
@@ -670,34 +868,12 @@ static void update_incident(struct evhttp_request *req, int64_t id)
 		return;
 	}
 	body = body_object(req, true, err, sizeof(err));
-	if (body == NULL || only_fields(body, fields, err, sizeof(err)) < 0 ||
-	    get_string(body, "status", true, 32, &status, err, sizeof(err)) < 0 ||
-	    get_string(body, "message", true, INCIDENT_TEXT_MAX - 1, &msg, err, sizeof(err)) < 0 ||
-	    get_time(body, "eta", &eta, err, sizeof(err)) < 0 ||
-	    get_time(body, "next_update", &next, err, sizeof(err)) < 0) {
-		json_decref(body);
+	if (body == NULL) {
 		refuse(req, 400, "%s", err);
 		return;
 	}
-	s = name_index(update_status_names, UPD_COUNT, status);
-	if (s < 0) {
-		json_decref(body);
-		refuse(req, 400,
-		       "\"status\" must be investigating, identified, monitoring or resolved");
-		return;
-	}
-	if (incident_update(id, (enum update_status)s, msg, eta, next, clock_wall(), &e) < 0) {
-		json_decref(body);
-		reply_json(req, 500, NULL);
-		return;
-	}
+	incident_actions[which].fn(req, id, body, err, sizeof(err));
 	json_decref(body);
-	j = incident_entry_json(&e);
-	if (j != NULL && json_object_set_new(j, "incident", json_integer(id)) < 0) {
-		json_decref(j);
-		j = NULL;
-	}
-	answer_stored(req, 201, j);
 }
 
 /* "/ID" or "/ID/updates" after /api/incidents: the id (0: not one) and the rest. */
@@ -733,23 +909,186 @@ static void incidents_route(struct evhttp_request *req, const char *path, void *
 		return;
 	}
 	id = incident_path(p, &rest);
-	if (id <= 0 || (strcmp(rest, "") != 0 && strcmp(rest, "/updates") != 0)) {
-		refuse(req, 404,
-		       "not found (/api/incidents, /api/incidents/ID, "
-		       "/api/incidents/ID/updates)");
+	for (size_t i = 0; id > 0 && i < ARRAY_SIZE(incident_actions); i++) {
+		if (strcmp(rest, incident_actions[i].name) != 0)
+			continue;
+		if (m != EVHTTP_REQ_POST)
+			bad_method(req, "POST");
+		else
+			act_on_incident(req, id, i);
 		return;
 	}
-	if (*rest == '\0' && !get) {
+	if (id <= 0 || strcmp(rest, "") != 0) {
+		refuse(req, 404,
+		       "not found (/api/incidents, /api/incidents/ID, "
+		       "/api/incidents/ID/updates, /ack, /priority, /roles, /notes)");
+		return;
+	}
+	if (!get) {
 		bad_method(req, "GET, HEAD");
-	} else if (*rest != '\0' && m != EVHTTP_REQ_POST) {
-		bad_method(req, "POST");
-	} else if (*rest != '\0') {
-		update_incident(req, id);
 	} else if (incident_get(id) == NULL) {
 		refuse(req, 404, "no incident %lld", (long long)id);
 	} else {
-		reply_json(req, 200, incident_json(incident_get(id)));
+		bool full;
+
+		if (reader(req, &full))
+			reply_json(req, 200,
+			           full ? incident_ops_json(incident_get(id))
+			                : incident_json(incident_get(id)));
 	}
+}
+
+/* ---- acknowledgement links ------------------------------------------------------------------ */
+
+#define HTML_CT "text/html; charset=utf-8"
+
+static void reply_html(struct evhttp_request *req, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void reply_html(struct evhttp_request *req, int code, const char *fmt, ...)
+{
+	struct evbuffer *out = evhttp_request_get_output_buffer(req);
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	va_list ap;
+
+	evbuffer_drain(out, evbuffer_get_length(out));
+	evbuffer_add_printf(out, "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+	                         "<meta name=\"robots\" content=\"noindex\"><title>nodegate: "
+	                         "acknowledge</title></head><body><main>");
+	va_start(ap, fmt);
+	evbuffer_add_vprintf(out, fmt, ap);
+	va_end(ap);
+	evbuffer_add_printf(out, "</main></body></html>\n");
+	evhttp_add_header(h, "Content-Type", HTML_CT);
+	evhttp_add_header(h, "Cache-Control", "no-store");
+	evhttp_add_header(h, "Referrer-Policy", "no-referrer");
+	evhttp_send_reply(req, code, http_status_text(code), NULL);
+}
+
+/* Safe to echo into HTML as is: a token's characters (hex, digits, dots, a channel name). */
+static bool plain(const char *s)
+{
+	static const char ok[] =
+	    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-";
+
+	return s != NULL && strlen(s) < ACKLINK_TOKEN_MAX && strspn(s, ok) == strlen(s);
+}
+
+struct link_ack {
+	struct evhttp_request *req;
+	int64_t id;
+	char by[INCIDENT_NAME_MAX];
+};
+
+static void link_acked(int rc, void *arg)
+{
+	struct link_ack *l = arg;
+
+	if (rc == 0)
+		reply_html(l->req, 200,
+		           "<h1>Incident %lld acknowledged</h1><p>By %s. Its escalation "
+		           "stops; the link cannot be used again.</p>",
+		           (long long)l->id, plain(l->by) ? l->by : "you");
+	else
+		reply_html(l->req, 500, "<h1>Acknowledged, but not written to disk</h1>");
+	free(l);
+}
+
+/* POST /ack with token=...&by=... (a form): the one-time acknowledgement. */
+static void ack_by_link(struct evhttp_request *req, const char *tok, const char *by)
+{
+	static const int code[ACK_VERDICT_COUNT] = {
+	    [ACK_MALFORMED] = 400, [ACK_FORGED] = 403, [ACK_EXPIRED] = 403,
+	    [ACK_USED] = 403,      [ACK_FULL] = 503,
+	};
+	struct ack_claim c;
+	enum ack_verdict v = acklink_verify(tok != NULL ? tok : "", clock_wall(), &c);
+	char via[128];
+	struct link_ack *l;
+	int rc;
+
+	if (v != ACK_OK) {
+		log_warn("admin: acknowledgement link refused: %s", ack_verdict_names[v]);
+		reply_html(req, code[v], "<h1>This link does not work</h1><p>It is %s.</p>",
+		           v == ACK_USED      ? "used already: each link works once"
+		           : v == ACK_EXPIRED ? "expired"
+		                              : "not a valid acknowledgement link");
+		return;
+	}
+	snprintf(via, sizeof(via), "one-time link sent to %s", c.channel);
+	if ((l = calloc(1, sizeof(*l))) == NULL) {
+		reply_html(req, 500, "<h1>Out of memory</h1>");
+		return;
+	}
+	snprintf(l->by, sizeof(l->by), "%.63s", by != NULL && *by ? by : c.channel);
+	rc = incident_ack(c.id, l->by, via, clock_wall());
+	if (rc == -1 || rc == -2) {
+		free(l);
+		reply_html(req, rc == -1 ? 404 : 409, "<h1>Incident %lld is %s</h1>",
+		           (long long)c.id, rc == -1 ? "not known" : "resolved already");
+		return;
+	}
+	acklink_spend(&c, clock_wall());
+	if (rc == -3) {
+		reply_html(req, 200, "<h1>Incident %lld was acknowledged already</h1>",
+		           (long long)c.id);
+		free(l);
+		return;
+	}
+	STAT_INC(incident_acks);
+	l->req = req;
+	l->id = c.id;
+	store_barrier(link_acked, l);
+}
+
+/* GET /ack?token=...: a page with a button (a link previewer must not acknowledge);
+ * POST /ack: the acknowledgement. */
+static void ack_route(struct evhttp_request *req, const char *path, void *arg)
+{
+	enum evhttp_cmd_type m = evhttp_request_get_command(req);
+	struct evkeyvalq kv;
+	const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+	const char *tok;
+
+	TAILQ_INIT(&kv);
+	if (strcmp(path, "/ack") != 0) {
+		refuse(req, 404, "not found (/ack?token=...)");
+		return;
+	}
+	if (m == EVHTTP_REQ_POST) {
+		struct evbuffer *in = evhttp_request_get_input_buffer(req);
+		size_t n = evbuffer_get_length(in);
+		char *body = n < 4096 ? calloc(1, n + 1) : NULL;
+
+		if (body != NULL)
+			evbuffer_copyout(in, body, n);
+		if (body == NULL || evhttp_parse_query_str(body, &kv) != 0) {
+			free(body);
+			evhttp_clear_headers(&kv);
+			reply_html(req, 400, "<h1>Bad form</h1>");
+			return;
+		}
+		free(body);
+		ack_by_link(req, evhttp_find_header(&kv, "token"), evhttp_find_header(&kv, "by"));
+		evhttp_clear_headers(&kv);
+		return;
+	}
+	if (m != EVHTTP_REQ_GET && m != EVHTTP_REQ_HEAD) {
+		bad_method(req, "GET, HEAD, POST");
+		return;
+	}
+	if (q != NULL)
+		evhttp_parse_query_str(q, &kv);
+	tok = evhttp_find_header(&kv, "token");
+	if (!plain(tok))
+		reply_html(req, 400, "<h1>This link does not work</h1><p>It carries no token.</p>");
+	else
+		reply_html(req, 200,
+		           "<h1>Acknowledge the incident?</h1><form method=\"post\" action=\"ack\">"
+		           "<input type=\"hidden\" name=\"token\" value=\"%s\"><label>Your name "
+		           "<input name=\"by\" maxlength=\"63\"></label> <button>Acknowledge"
+		           "</button></form>",
+		           tok);
+	evhttp_clear_headers(&kv);
 }
 
 /* ---- lifecycle ------------------------------------------------------------------------------ */
@@ -761,7 +1100,8 @@ int admin_init(char *err, size_t errlen)
 		return -1;
 	}
 	if (status_route("/api/backends", backends_route, NULL) < 0 ||
-	    status_route("/api/incidents", incidents_route, NULL) < 0) {
+	    status_route("/api/incidents", incidents_route, NULL) < 0 ||
+	    status_route("/ack", ack_route, NULL) < 0) {
 		snprintf(err, errlen, "the status listener's route table is full");
 		return -1;
 	}

@@ -18,7 +18,9 @@
 
 #include "util.h"
 #include "clock.h"
+#include "ops/acklink.h"
 #include "ops/alert.h"
+#include "ops/remedy.h"
 #include "ops/incident.h"
 #include "bus.h"
 #include "health/curlev.h"
@@ -54,6 +56,18 @@ enum severity alert_severity(int pool_status)
 	};
 
 	return pool_status >= 0 && pool_status < PS_COUNT ? of[pool_status] : SEV_WARNING;
+}
+
+enum severity alert_severity_of_priority(int priority)
+{
+	static const enum severity of[PRIO_COUNT] = {
+	    [PRIO_P1] = SEV_CRITICAL,
+	    [PRIO_P2] = SEV_ERROR,
+	    [PRIO_P3] = SEV_WARNING,
+	    [PRIO_P4] = SEV_INFO,
+	};
+
+	return priority >= 0 && priority < PRIO_COUNT ? of[priority] : SEV_WARNING;
 }
 
 int alert_event_of(const struct health_event *he)
@@ -112,6 +126,15 @@ uint64_t alert_backoff(uint64_t base, unsigned failures)
 
 /* ---- the messages ------------------------------------------------------------------------ */
 
+/* " (P2)" after an incident's id, "" without a priority. */
+static const char *prio_tag(const struct alert_event *ev, char *buf, size_t len)
+{
+	buf[0] = '\0';
+	if (ev->priority >= 0 && ev->priority < PRIO_COUNT)
+		snprintf(buf, len, " (%s)", priority_names[ev->priority]);
+	return buf;
+}
+
 static const char *event_name(int event)
 {
 	return event >= 0 && event < NOTIFY_COUNT ? notify_event_names[event] : "test";
@@ -143,16 +166,24 @@ void alert_summary(const struct alert_event *ev, char *buf, size_t len)
 {
 	const char *sev = sev_name(ev->severity), *pool = pool_or_all(ev);
 	long long id = (long long)ev->incident;
+	char p[8];
 
 	switch (ev->event) {
 	case NOTIFY_INCIDENT_OPEN:
-		snprintf(buf, len, "[%s] incident %lld opened: %s", sev, id, ev->title);
+		snprintf(buf, len, "[%s] incident %lld opened%s: %s", sev, id,
+		         prio_tag(ev, p, sizeof(p)), ev->title);
 		break;
 	case NOTIFY_INCIDENT_UPDATE:
-		snprintf(buf, len, "[%s] incident %lld updated: %s", sev, id, ev->reason);
+		snprintf(buf, len, "[%s] incident %lld updated%s: %s", sev, id,
+		         prio_tag(ev, p, sizeof(p)), ev->reason);
 		break;
 	case NOTIFY_INCIDENT_RESOLVED:
-		snprintf(buf, len, "[%s] incident %lld resolved: %s", sev, id, ev->title);
+		snprintf(buf, len, "[%s] incident %lld resolved%s: %s", sev, id,
+		         prio_tag(ev, p, sizeof(p)), ev->title);
+		break;
+	case NOTIFY_INCIDENT_ACK:
+		snprintf(buf, len, "[%s] incident %lld acknowledged%s: %s", sev, id,
+		         prio_tag(ev, p, sizeof(p)), ev->reason);
 		break;
 	case NOTIFY_GRACE_EXPIRED:
 		snprintf(buf, len, "[%s] %s: %s did not sync within its sync grace (%s)", sev, pool,
@@ -199,16 +230,26 @@ char *alert_body_webhook(const struct alert_event *ev, const char *status_url)
 {
 	char at[32];
 
+	json_t *doc;
+
 	iso(ev->at, at, sizeof(at));
-	return dump(
-	    json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:s, s:s, s:o}", "event",
-	              event_name(ev->event), "severity", sev_name(ev->severity), "incident",
-	              ev->incident > 0 ? json_integer(ev->incident) : json_null(), "pool",
-	              str_or_null(ev->pool), "backend", str_or_null(ev->backend), "old_state",
-	              str_or_null(ev->old_state), "new_state", str_or_null(ev->new_state),
-	              "verdict", str_or_null(ev->verdict), "reason", str_or_null(ev->reason),
-	              "title", str_or_null(ev->title), "status", status_name(ev), "time", at,
-	              "status_url", str_or_null(status_url)));
+	doc = json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:s, s:s, s:o}",
+	                "event", event_name(ev->event), "severity", sev_name(ev->severity),
+	                "incident", ev->incident > 0 ? json_integer(ev->incident) : json_null(),
+	                "pool", str_or_null(ev->pool), "backend", str_or_null(ev->backend),
+	                "old_state", str_or_null(ev->old_state), "new_state",
+	                str_or_null(ev->new_state), "verdict", str_or_null(ev->verdict), "reason",
+	                str_or_null(ev->reason), "title", str_or_null(ev->title), "status",
+	                status_name(ev), "time", at, "status_url", str_or_null(status_url));
+	if (doc != NULL)
+		json_object_update_new(
+		    doc, json_pack("{s:o, s:o, s:o, s:o}", "priority",
+		                   ev->priority >= 0 && ev->priority < PRIO_COUNT
+		                       ? json_string(priority_names[ev->priority])
+		                       : json_null(),
+		                   "remedy", str_or_null(ev->remedy), "chat_channel",
+		                   str_or_null(ev->chat), "ack_url", str_or_null(ev->ack_url)));
+	return dump(doc);
 }
 
 /* Slack's attachment colours: green for good news, then by severity. */
@@ -235,12 +276,22 @@ static void slack_field(json_t *fields, const char *title, const char *value)
 
 char *alert_body_slack(const struct alert_event *ev, const char *status_url)
 {
-	char summary[INCIDENT_TEXT_MAX + 256], id[32] = "";
+	char summary[3 * INCIDENT_TEXT_MAX + 600], id[32] = "";
 	json_t *fields = json_array(), *doc;
+	size_t n;
 
 	if (fields == NULL)
 		return NULL;
 	alert_summary(ev, summary, sizeof(summary));
+	n = strlen(summary);
+	/* the chat channel to open, what usually helps, and the one-click acknowledgement */
+	if (ev->chat[0] != '\0' && ev->event == NOTIFY_INCIDENT_OPEN)
+		n += (size_t)snprintf(summary + n, sizeof(summary) - n, "\nChannel: %s", ev->chat);
+	if (ev->remedy[0] != '\0' && n < sizeof(summary))
+		n += (size_t)snprintf(summary + n, sizeof(summary) - n, "\nSuggested: %s",
+		                      ev->remedy);
+	if (ev->ack_url[0] != '\0' && n < sizeof(summary))
+		snprintf(summary + n, sizeof(summary) - n, "\n<%s|Acknowledge>", ev->ack_url);
 	if (ev->incident > 0)
 		snprintf(id, sizeof(id), "%lld", (long long)ev->incident);
 	slack_field(fields, "Pool", ev->pool);
@@ -248,6 +299,8 @@ char *alert_body_slack(const struct alert_event *ev, const char *status_url)
 	slack_field(fields, "Backend", ev->backend);
 	slack_field(fields, "Incident", id);
 	slack_field(fields, "Severity", sev_name(ev->severity));
+	if (ev->priority >= 0 && ev->priority < PRIO_COUNT)
+		slack_field(fields, "Priority", priority_names[ev->priority]);
 	slack_field(fields, "Status page", status_url);
 	doc = json_pack("{s:o, s:[{s:s, s:s, s:o, s:o, s:s, s:I}]}", "text",
 	                redact_json_text(summary), "attachments", "color", slack_colour(ev),
@@ -281,16 +334,34 @@ char *alert_body_pagerduty(const struct alert_event *ev, const char *status_url,
 	iso(ev->at, at, sizeof(at));
 	doc = json_pack("{s:s, s:s, s:s, s:{s:o, s:s, s:s, s:s, s:o, s:s, s:{s:s, s:o, s:o, s:o}}}",
 	                "routing_key", routing_key != NULL ? routing_key : "", "event_action",
-	                ev->event == NOTIFY_INCIDENT_RESOLVED ? "resolve" : "trigger", "dedup_key",
-	                key, "payload", "summary", redact_json_text(summary), "source", "nodegate",
-	                "severity", sev_name(ev->severity), "timestamp", at, "component",
-	                str_or_null(ev->backend), "class", event_name(ev->event), "custom_details",
-	                "status", status_name(ev), "pool", str_or_null(ev->pool), "reason",
-	                str_or_null(ev->reason), "title", str_or_null(ev->title));
-	if (doc != NULL && status_url != NULL && status_url[0] != '\0') {
-		links = json_pack("[{s:s, s:s}]", "href", status_url, "text", "status page");
-		json_object_set_new(doc, "links", links != NULL ? links : json_array());
+	                ev->event == NOTIFY_INCIDENT_RESOLVED ? "resolve"
+	                : ev->event == NOTIFY_INCIDENT_ACK    ? "acknowledge"
+	                                                      : "trigger",
+	                "dedup_key", key, "payload", "summary", redact_json_text(summary), "source",
+	                "nodegate", "severity", sev_name(ev->severity), "timestamp", at,
+	                "component", str_or_null(ev->backend), "class", event_name(ev->event),
+	                "custom_details", "status", status_name(ev), "pool", str_or_null(ev->pool),
+	                "reason", str_or_null(ev->reason), "title", str_or_null(ev->title));
+	if (doc != NULL) {
+		json_t *cd = json_object_get(json_object_get(doc, "payload"), "custom_details");
+
+		json_object_set_new(cd, "priority",
+		                    ev->priority >= 0 && ev->priority < PRIO_COUNT
+		                        ? json_string(priority_names[ev->priority])
+		                        : json_null());
+		json_object_set_new(cd, "remedy", str_or_null(ev->remedy));
 	}
+	links = json_array();
+	if (doc != NULL && links != NULL && status_url != NULL && status_url[0] != '\0')
+		json_array_append_new(
+		    links, json_pack("{s:s, s:s}", "href", status_url, "text", "status page"));
+	if (doc != NULL && links != NULL && ev->ack_url[0] != '\0')
+		json_array_append_new(
+		    links, json_pack("{s:s, s:s}", "href", ev->ack_url, "text", "acknowledge"));
+	if (doc != NULL && links != NULL && json_array_size(links) > 0)
+		json_object_set_new(doc, "links", links);
+	else
+		json_decref(links);
 	return dump(doc);
 }
 
@@ -311,7 +382,7 @@ static void mail_line(char **p, size_t *left, const char *name, const char *valu
 char *alert_body_email(const struct alert_event *ev, const char *status_url, const char *from,
                        const char *to)
 {
-	size_t cap = 8192 + 4 * INCIDENT_TEXT_MAX, left;
+	size_t cap = 8192 + 6 * INCIDENT_TEXT_MAX, left;
 	char *out = malloc(cap), *p, subject[200], date[64], at[32],
 	     summary[INCIDENT_TEXT_MAX + 256];
 	char id[32] = "", change[80] = "";
@@ -352,6 +423,11 @@ char *alert_body_email(const struct alert_event *ev, const char *status_url, con
 	mail_line(&p, &left, "Verdict:", ev->verdict);
 	mail_line(&p, &left, "Reason:", ev->reason);
 	mail_line(&p, &left, "Incident:", id);
+	mail_line(&p, &left, "Priority:",
+	          ev->priority >= 0 && ev->priority < PRIO_COUNT ? priority_names[ev->priority]
+	                                                         : "");
+	mail_line(&p, &left, "Suggested:", ev->remedy);
+	mail_line(&p, &left, "Acknowledge:", ev->ack_url);
 	mail_line(&p, &left, "Time:", at);
 	mail_line(&p, &left, "Status page:", status_url);
 	return out;
@@ -402,7 +478,8 @@ struct channel {
 	int64_t reached[ALERT_REACHED_MAX]; /* incidents that reached min_severity (a ring) */
 	size_t n_reached;
 	uint64_t counts[AR_COUNT];
-	bool seen; /* alert_apply: still configured */
+	bool seen;      /* alert_apply: still configured */
+	bool escalated; /* a channel of an escalation: incidents reach it through escalations */
 };
 
 static struct {
@@ -607,7 +684,7 @@ static void count(struct channel *ch, enum alert_result r)
 static void timeline(const struct alert_event *ev, const char *text)
 {
 	if (ev->incident > 0 &&
-	    incident_add_line(ev->incident, ENTRY_ACTION, text, clock_wall()) < 0)
+	    incident_add_line(ev->incident, ENTRY_ALERT, text, clock_wall()) < 0)
 		log_debug("alert: incident %lld is gone: %s", (long long)ev->incident, text);
 }
 
@@ -867,16 +944,19 @@ static void refuse(struct channel *ch, const struct alert_event *ev, enum alert_
 	timeline(ev, line);
 }
 
-/* EV offered to CH: filtered, rate limited, queued. */
-static void offer(struct channel *ch, const struct alert_event *ev)
+/* EV offered to CH: filtered (unless FORCED: an escalation decided), rate limited, queued;
+ * a message about an open, unacknowledged incident carries a link that acknowledges it. */
+static void offer_to(struct channel *ch, const struct alert_event *ev, bool forced)
 {
 	const struct chan_conf *cf = ch->cf;
+	const struct incident *inc = ev->incident > 0 ? incident_get(ev->incident) : NULL;
 	char why[80];
 	struct msg *m;
 
 	mark_reached(ch, ev);
-	if (!alert_wanted(cf->on_mask, cf->min_severity, ev,
-	                  ev->incident > 0 && reached(ch, ev->incident)))
+	if (!forced && ((ch->escalated && ev->incident > 0) ||
+	                !alert_wanted(cf->on_mask, cf->min_severity, ev,
+	                              ev->incident > 0 && reached(ch, ev->incident))))
 		return;
 	if (ev->event != ALERT_TEST && !alert_rate_take(&ch->rate, cf->rate_limit, clock_now())) {
 		snprintf(why, sizeof(why), "rate limit (%llu per minute)",
@@ -895,6 +975,13 @@ static void offer(struct channel *ch, const struct alert_event *ev)
 		return;
 	}
 	m->ev = *ev;
+	m->ev.ack_url[0] = '\0';
+	if (inc != NULL && inc->resolved == 0 && inc->acked == 0 &&
+	    (ev->event == NOTIFY_INCIDENT_OPEN || ev->event == NOTIFY_INCIDENT_UPDATE ||
+	     ev->event == NOTIFY_GRACE_EXPIRED || ev->event == NOTIFY_BACKEND_DOWN) &&
+	    acklink_url(G.status_url, ev->incident, ch->name, clock_wall(), m->ev.ack_url,
+	                sizeof(m->ev.ack_url)) < 0)
+		m->ev.ack_url[0] = '\0';
 	TAILQ_INSERT_TAIL(&ch->queue, m, link);
 	ch->n_queued++;
 	pump(ch);
@@ -907,20 +994,28 @@ static void dispatch(const struct alert_event *ev)
 	alert_summary(ev, s, sizeof(s));
 	log_debug("alert: event %s", s);
 	for (size_t i = 0; i < G.n_ch; i++)
-		offer(G.ch[i], ev);
+		offer_to(G.ch[i], ev, false);
 }
 
-static void on_incident(enum incident_change change, const struct incident *inc,
-                        const struct incident_entry *e, void *arg)
+static struct channel *channel_named(const char *name);
+
+/* The event that CHANGE of INC is, with E's line (or REASON); false for none. */
+static bool incident_event(enum incident_change change, const struct incident *inc,
+                           const char *reason, struct alert_event *out)
 {
-	struct alert_event ev = {.incident = inc->id, .status = inc->severity, .at = clock_wall()};
+	struct alert_event ev = {.incident = inc->id,
+	                         .status = inc->severity,
+	                         .at = clock_wall(),
+	                         .priority = inc->priority};
 	const char *sev_status =
 	    inc->severity >= 0 && inc->severity < PS_COUNT ? pool_status_names[inc->severity] : "";
 
 	copy(ev.pool, sizeof(ev.pool), inc->pool);
 	copy(ev.title, sizeof(ev.title), inc->title);
-	copy(ev.reason, sizeof(ev.reason), e != NULL ? e->text : "");
-	ev.severity = alert_severity(inc->severity);
+	copy(ev.reason, sizeof(ev.reason), reason != NULL ? reason : "");
+	remedy_text(inc->causes, ev.remedy, sizeof(ev.remedy));
+	incident_chat_channel(inc, ev.chat, sizeof(ev.chat));
+	ev.severity = alert_severity_of_priority(inc->priority);
 	switch (change) {
 	case IC_OPEN:
 		ev.event = NOTIFY_INCIDENT_OPEN;
@@ -930,7 +1025,7 @@ static void on_incident(enum incident_change change, const struct incident *inc,
 	case IC_UPDATE:
 		ev.event = NOTIFY_INCIDENT_UPDATE;
 		copy(ev.new_state, sizeof(ev.new_state), sev_status);
-		if (e == NULL)
+		if (reason == NULL)
 			snprintf(ev.reason, sizeof(ev.reason), "%s is now %s", inc->pool,
 			         sev_status);
 		break;
@@ -940,11 +1035,40 @@ static void on_incident(enum incident_change change, const struct incident *inc,
 		ev.status = PS_OPERATIONAL;
 		copy(ev.old_state, sizeof(ev.old_state), sev_status);
 		copy(ev.new_state, sizeof(ev.new_state), pool_status_names[PS_OPERATIONAL]);
+		ev.remedy[0] = '\0';
+		break;
+	case IC_ACK:
+		ev.event = NOTIFY_INCIDENT_ACK;
+		ev.severity = SEV_INFO;
+		copy(ev.new_state, sizeof(ev.new_state), sev_status);
 		break;
 	default:
-		return;
+		return false;
 	}
-	dispatch(&ev);
+	*out = ev;
+	return true;
+}
+
+static void on_incident(enum incident_change change, const struct incident *inc,
+                        const struct incident_entry *e, void *arg)
+{
+	struct alert_event ev;
+
+	if (incident_event(change, inc, e != NULL ? e->text : NULL, &ev))
+		dispatch(&ev);
+}
+
+int alert_escalate(const char *name, enum incident_change what, const struct incident *inc,
+                   const char *reason)
+{
+	struct channel *ch = channel_named(name);
+	struct alert_event ev;
+
+	if (ch == NULL)
+		return -1;
+	if (incident_event(what, inc, reason, &ev))
+		offer_to(ch, &ev, true);
+	return 0;
 }
 
 /* A round of the bus (BUS_PHASE_ALERTS): the routing view and the incidents caught up with
@@ -953,7 +1077,8 @@ static void on_bus(const struct bus_event *be, void *arg)
 {
 	const struct health_event *he = &be->he;
 	int event = be->topic == BUS_HEALTH ? alert_event_of(he) : -1;
-	struct alert_event ev = {.event = event, .at = clock_wall()};
+	struct alert_event ev = {.event = event, .at = clock_wall(), .priority = -1};
+	const struct incident *inc;
 	const struct pool *p = registry_pool(be->pool);
 
 	if (event < 0 || G.n_ch == 0)
@@ -968,6 +1093,16 @@ static void on_bus(const struct bus_event *be, void *arg)
 	ev.status = p != NULL ? (int)poolstat_status(p) : -1;
 	ev.severity = alert_severity(ev.status);
 	ev.incident = incident_open_id(ev.pool);
+	/* the node's own news keeps the pool status's severity; it carries the incident's
+	 * priority */
+	if (ev.incident > 0 && (inc = incident_get(ev.incident)) != NULL) {
+		ev.priority = inc->priority;
+		remedy_text(inc->causes | remedy_causes(he->reason), ev.remedy, sizeof(ev.remedy));
+	} else {
+		remedy_text(remedy_causes(he->reason), ev.remedy, sizeof(ev.remedy));
+	}
+	if (event == NOTIFY_BACKEND_UP)
+		ev.remedy[0] = '\0';
 	dispatch(&ev);
 }
 
@@ -1071,6 +1206,7 @@ int alert_apply(const struct conf *c, char *err, size_t errlen)
 			channel_set(next[i], cfs[i]);
 		}
 		next[i]->seen = true;
+		next[i]->escalated = conf_alert_escalated(c, c->alerts[i].name);
 	}
 	for (i = 0; i < G.n_ch; i++)
 		if (!G.ch[i]->seen)
@@ -1165,7 +1301,8 @@ int alert_send_test(const struct conf *c, const char *name, char *out, size_t ou
 	const struct conf_alert *a = conf_find_alert(c, name);
 	struct event_base *base;
 	struct conf one;
-	struct alert_event ev = {.event = ALERT_TEST, .status = -1, .at = clock_wall()};
+	struct alert_event ev = {
+	    .event = ALERT_TEST, .status = -1, .at = clock_wall(), .priority = -1};
 	char err[512];
 	int rc = -1;
 
@@ -1195,7 +1332,7 @@ int alert_send_test(const struct conf *c, const char *name, char *out, size_t ou
 	snprintf(ev.reason, sizeof(ev.reason),
 	         "test message from nodegate: channel %s (type %s) works", name,
 	         alert_type_names[a->type]);
-	offer(G.ch[0], &ev);
+	offer_to(G.ch[0], &ev, false);
 	if (!T.done)
 		event_base_dispatch(base);
 	if (T.ok)

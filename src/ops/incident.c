@@ -21,6 +21,7 @@
 #include "registry.h"
 #include "stats.h"
 #include "ops/redact.h"
+#include "ops/remedy.h"
 #include "ops/store.h"
 
 #define DAY_MS    (24LL * 3600 * 1000)
@@ -34,14 +35,41 @@ const char *const update_status_names[UPD_COUNT] = {
 };
 
 const char *const entry_kind_names[ENTRY_COUNT] = {
-    [ENTRY_OPEN] = "open",   [ENTRY_TRANSITION] = "transition", [ENTRY_UPDATE] = "update",
-    [ENTRY_ADMIN] = "admin", [ENTRY_RESOLVE] = "resolve",       [ENTRY_ACTION] = "action",
+    [ENTRY_OPEN] = "open",
+    [ENTRY_TRANSITION] = "transition",
+    [ENTRY_UPDATE] = "update",
+    [ENTRY_ADMIN] = "admin",
+    [ENTRY_RESOLVE] = "resolve",
+    [ENTRY_ACTION] = "action",
+    [ENTRY_ALERT] = "alert",
+    [ENTRY_ACK] = "ack",
+    [ENTRY_ESCALATION] = "escalation",
+    [ENTRY_NOTE] = "note",
+    [ENTRY_ROLE] = "role",
+    [ENTRY_PRIORITY] = "priority",
+};
+
+/* What the public never sees: people's names, ops' own words, the paging. */
+static const bool entry_private[ENTRY_COUNT] = {
+    [ENTRY_ACK] = true,  [ENTRY_ESCALATION] = true, [ENTRY_NOTE] = true,
+    [ENTRY_ROLE] = true, [ENTRY_PRIORITY] = true,
+};
+
+bool incident_entry_public(enum entry_kind kind)
+{
+	return kind < ENTRY_COUNT && !entry_private[kind];
+}
+
+const char *const incident_role_names[ROLE_COUNT] = {
+    [ROLE_COMMANDER] = "commander", [ROLE_INVESTIGATOR] = "investigator", [ROLE_FIXER] = "fixer",
+    [ROLE_RECORDER] = "recorder",   [ROLE_COMMUNICATOR] = "communicator",
 };
 
 const char *const incident_change_names[IC_COUNT] = {
     [IC_OPEN] = "open",
     [IC_UPDATE] = "update",
     [IC_RESOLVED] = "resolved",
+    [IC_ACK] = "ack",
 };
 
 static struct {
@@ -73,13 +101,17 @@ static void tell(enum incident_change what, const struct incident *inc,
 	    [IC_OPEN] = NOTIFY_INCIDENT_OPEN,
 	    [IC_UPDATE] = NOTIFY_INCIDENT_UPDATE,
 	    [IC_RESOLVED] = NOTIFY_INCIDENT_RESOLVED,
+	    [IC_ACK] = NOTIFY_INCIDENT_ACK,
 	};
+	char text[INCIDENT_TEXT_MAX];
 	struct bus_event ev = {.topic = BUS_INCIDENT,
 	                       .pool = inc->pool,
 	                       .incident = inc->id,
 	                       .change = events[what],
-	                       .text = e != NULL ? e->text : inc->title};
+	                       .text = text};
 
+	/* a copy: a watcher may add a line (an alert refused), which can move the entries */
+	snprintf(text, sizeof(text), "%s", e != NULL ? e->text : inc->title);
 	for (size_t i = 0; i < n_watchers; i++)
 		watchers[i].fn(what, inc, e, watchers[i].arg);
 	bus_post(&ev);
@@ -116,6 +148,23 @@ enum incident_step incident_step_status(int last, int now, bool open)
 	return last >= 0 && now > last ? STEP_OPEN : STEP_NONE;
 }
 
+int incident_priority_of(int status, unsigned lost_pct, size_t pools, int urgency)
+{
+	static const int by[URGENCY_COUNT][3] = {
+	    [URGENCY_HIGH] = {PRIO_P3, PRIO_P2, PRIO_P1},
+	    [URGENCY_LOW] = {PRIO_P4, PRIO_P4, PRIO_P3},
+	};
+	int impact = status >= PS_MAJOR_OUTAGE                       ? 2
+	             : status == PS_PARTIAL_OUTAGE || lost_pct >= 50 ? 1
+	                                                             : 0;
+
+	if (status <= PS_OPERATIONAL)
+		return PRIO_P4;
+	if (pools > 1 && impact < 2)
+		impact++;
+	return by[urgency == URGENCY_LOW ? URGENCY_LOW : URGENCY_HIGH][impact];
+}
+
 /* ---- the history --------------------------------------------------------------------------- */
 
 struct span {
@@ -138,6 +187,8 @@ struct track {
 	char cause[CAUSE_MAX];      /* the last event, for the title of an incident it opens */
 	struct incident_entry last; /* the last event that no incident took, for the one */
 	bool last_fresh;            /* that the status opens right after it */
+	unsigned causes;            /* what was seen since the last incident (remedy.h bits) */
+	struct incident_impact im;  /* the last impact told */
 };
 
 static struct inc **incs; /* ascending id */
@@ -219,6 +270,7 @@ static struct track *track_of(const char *pool)
 	memset(t, 0, sizeof(*t));
 	snprintf(t->name, sizeof(t->name), "%s", pool);
 	t->status = -1;
+	t->im = (struct incident_impact){0, 1, URGENCY_HIGH};
 	return t;
 }
 
@@ -297,7 +349,8 @@ static struct incident_entry *entry_push(struct inc *in)
 static struct incident_entry *add_entry(struct inc *in, enum entry_kind kind, const char *text,
                                         int64_t at)
 {
-	bool autoline = kind == ENTRY_TRANSITION || kind == ENTRY_ADMIN || kind == ENTRY_ACTION;
+	bool autoline = kind == ENTRY_TRANSITION || kind == ENTRY_ADMIN || kind == ENTRY_ACTION ||
+	                kind == ENTRY_ALERT;
 	struct incident_entry *e;
 
 	if (autoline && in->n_auto > INCIDENT_AUTO_MAX)
@@ -329,6 +382,7 @@ static struct inc *inc_new(const char *pool, const char *title, int severity, bo
 	snprintf(in->pub.pool, sizeof(in->pub.pool), "%s", pool != NULL ? pool : "");
 	copy_line(in->pub.title, sizeof(in->pub.title), title);
 	in->pub.severity = severity;
+	in->pub.priority = PRIO_P4;
 	in->pub.manual = manual;
 	in->pub.started = now;
 	if (history_add(in) < 0) {
@@ -386,13 +440,53 @@ static void resolve(struct inc *in, const char *text, int64_t now)
 	store_prune(now);
 }
 
-static void raise_severity(struct inc *in, int status)
+/* "major_outage, 100% of the members out, 1 pool, urgency high": why a priority. */
+static void impact_line(char *dst, size_t cap, const char *pool, int status,
+                        const struct incident_impact *im)
 {
-	if (status <= in->pub.severity || status >= PS_COUNT)
+	line(dst, cap, "%s is %s, %u%% of its members out, %zu pool%s hit, urgency %s", pool,
+	     pool_status_names[status], im->lost_pct, im->pools, im->pools == 1 ? "" : "s",
+	     urgency_names[im->urgency == URGENCY_LOW]);
+}
+
+/* The open incident IN after STATUS with impact IM: the severity raised to the worst seen,
+ * the priority raised (never lowered, and left alone once ops set it); one update for
+ * both. */
+static void reassess(struct inc *in, int status, const struct incident_impact *im, int64_t now)
+{
+	int prio = incident_priority_of(status, im->lost_pct, im->pools, im->urgency);
+	bool sev = status > in->pub.severity && status < PS_COUNT;
+	bool pri = !in->pub.priority_set && prio < in->pub.priority;
+	char why[INCIDENT_TEXT_MAX], text[INCIDENT_TEXT_MAX];
+	const struct incident_entry *e = NULL;
+
+	if (!sev && !pri)
 		return;
-	in->pub.severity = status;
+	if (sev)
+		in->pub.severity = status;
+	if (pri) {
+		impact_line(why, sizeof(why), in->pub.pool, status, im);
+		line(text, sizeof(text), "priority %s -> %s (%s)", priority_names[in->pub.priority],
+		     priority_names[prio], why);
+		in->pub.priority = prio;
+		e = add_entry(in, ENTRY_PRIORITY, text, now);
+		log_info("incident %lld: %s", (long long)in->pub.id, text);
+	}
 	store_put_incident(&in->pub);
-	tell(IC_UPDATE, &in->pub, NULL);
+	tell(IC_UPDATE, &in->pub, e);
+}
+
+/* The first priority of IN, opened at STATUS with impact IM: a line of its timeline. */
+static void first_priority(struct inc *in, int status, const struct incident_impact *im,
+                           int64_t now)
+{
+	char why[INCIDENT_TEXT_MAX], text[INCIDENT_TEXT_MAX];
+
+	in->pub.priority = incident_priority_of(status, im->lost_pct, im->pools, im->urgency);
+	impact_line(why, sizeof(why), in->pub.pool, status, im);
+	line(text, sizeof(text), "priority %s (%s)", priority_names[in->pub.priority], why);
+	add_entry(in, ENTRY_PRIORITY, text, now);
+	store_put_incident(&in->pub);
 }
 
 /* "backend n2: up -> down (peers 0)", the way the log says it. */
@@ -444,6 +538,9 @@ void incident_on_event(const char *pool, const char *backend, const struct healt
 	event_cause(cause, sizeof(cause), backend, he);
 	if (t != NULL)
 		snprintf(t->cause, sizeof(t->cause), "%s", cause);
+	if (t != NULL && he->kind != HE_ADMIN)
+		t->causes |= remedy_causes(he->reason) |
+		             (he->kind == HE_GRACE_EXPIRED ? 1u << RC_NO_SYNC : 0);
 	event_line(text, sizeof(text), backend, he);
 	if (t != NULL && in == NULL) {
 		t->last.at = at;
@@ -455,11 +552,25 @@ void incident_on_event(const char *pool, const char *backend, const struct healt
 	case STEP_OPEN:
 		line(title, sizeof(title), "%s: %s (%s)", pool, pool_status_names[sev], cause);
 		in = inc_new(pool, title, sev, false, at);
-		if (in != NULL)
-			tell(IC_OPEN, &in->pub, add_entry(in, ENTRY_OPEN, text, at));
+		if (in == NULL)
+			break;
+		in->pub.causes = t != NULL ? t->causes : 0;
+		if (t != NULL)
+			t->causes = 0;
+		size_t first = in->pub.n_entries;
+		bool added = add_entry(in, ENTRY_OPEN, text, at) != NULL;
+		first_priority(in, sev, t != NULL ? &t->im : &(struct incident_impact){0, 1, 0},
+		               at);
+		tell(IC_OPEN, &in->pub, added ? &in->entries[first] : NULL);
 		break;
 	case STEP_APPEND:
 		add_entry(in, he->kind == HE_ADMIN ? ENTRY_ADMIN : ENTRY_TRANSITION, text, at);
+		if (t != NULL && (t->causes & ~in->pub.causes) != 0) {
+			in->pub.causes |= t->causes;
+			store_put_incident(&in->pub);
+		}
+		if (t != NULL)
+			t->causes = 0;
 		break;
 	default:
 		break;
@@ -468,13 +579,22 @@ void incident_on_event(const char *pool, const char *backend, const struct healt
 
 void incident_on_status(const char *pool, int status, int64_t now)
 {
+	incident_on_status_impact(pool, status, NULL, now);
+}
+
+void incident_on_status_impact(const char *pool, int status, const struct incident_impact *imp,
+                               int64_t now)
+{
 	struct inc *in = open_auto(pool);
 	struct track *t = track_of(pool);
 	char text[INCIDENT_TEXT_MAX], title[sizeof(in->pub.title)];
 	int last = t != NULL ? t->status : -1;
+	struct incident_impact im = imp != NULL ? *imp : (struct incident_impact){0, 1, 0};
 
 	if (status < 0 || status >= PS_COUNT)
 		return;
+	if (t != NULL)
+		t->im = im;
 	line(text, sizeof(text), "pool %s: %s -> %s", pool,
 	     last >= 0 ? pool_status_names[last] : "unknown", pool_status_names[status]);
 	switch (incident_step_status(last, status, in != NULL)) {
@@ -488,6 +608,9 @@ void incident_on_status(const char *pool, int status, int64_t now)
 		bool added = add_entry(in, ENTRY_OPEN, text, now) != NULL;
 		if (t->last_fresh) /* what made it worse */
 			add_entry(in, t->last.kind, t->last.text, t->last.at);
+		in->pub.causes = t->causes;
+		t->causes = 0;
+		first_priority(in, status, &im, now);
 		tell(IC_OPEN, &in->pub, added ? &in->entries[first] : NULL); /* after a realloc */
 		break;
 	case STEP_APPEND:
@@ -506,8 +629,18 @@ void incident_on_status(const char *pool, int status, int64_t now)
 	}
 	if (in == NULL)
 		return;
-	raise_severity(in, status);
+	reassess(in, status, &im, now);
 	span_set(in, status >= PS_PARTIAL_OUTAGE, now);
+}
+
+static const struct pool *pool_named(const char *name);
+
+/* The urgency of POOL ("" or unknown: high). */
+static int urgency_of(const char *pool)
+{
+	const struct pool *p = pool != NULL && *pool ? pool_named(pool) : NULL;
+
+	return p != NULL ? p->conf.urgency : URGENCY_HIGH;
 }
 
 int64_t incident_open_manual(const struct incident_manual *m, int64_t now)
@@ -518,6 +651,7 @@ int64_t incident_open_manual(const struct incident_manual *m, int64_t now)
 		return -1;
 	in->pub.planned_start = m->planned_start;
 	in->pub.planned_end = m->planned_end;
+	in->pub.priority = incident_priority_of(m->severity, 0, 1, urgency_of(m->pool));
 	store_put_incident(&in->pub);
 	tell(IC_OPEN, &in->pub,
 	     add_entry(in, ENTRY_OPEN, m->message != NULL && *m->message ? m->message : m->title,
@@ -550,6 +684,92 @@ int incident_update(int64_t id, enum update_status s, const char *message, int64
 	else
 		tell(IC_UPDATE, &in->pub, &in->entries[in->pub.n_entries - 1]);
 	return 0;
+}
+
+int incident_ack(int64_t id, const char *by, const char *via, int64_t now)
+{
+	struct inc *in = find(id);
+	char text[INCIDENT_TEXT_MAX];
+	const struct incident_entry *e;
+
+	if (in == NULL)
+		return -1;
+	if (in->pub.resolved != 0)
+		return -2;
+	if (in->pub.acked != 0)
+		return -3;
+	in->pub.acked = now;
+	copy_line(in->pub.acked_by, sizeof(in->pub.acked_by), by);
+	line(text, sizeof(text), "acknowledged by %s (%s)", in->pub.acked_by, via);
+	e = add_entry(in, ENTRY_ACK, text, now);
+	store_put_incident(&in->pub);
+	log_info("incident %lld: %s", (long long)id, text);
+	tell(IC_ACK, &in->pub, e);
+	return 0;
+}
+
+int incident_set_priority(int64_t id, int priority, const char *by, const char *reason, int64_t now)
+{
+	struct inc *in = find(id);
+	char text[INCIDENT_TEXT_MAX];
+	const struct incident_entry *e;
+
+	if (in == NULL || priority < 0 || priority >= PRIO_COUNT)
+		return -1;
+	line(text, sizeof(text), "priority %s -> %s set by %s: %s",
+	     priority_names[in->pub.priority < PRIO_COUNT ? in->pub.priority : PRIO_P4],
+	     priority_names[priority], by, reason);
+	in->pub.priority = priority;
+	in->pub.priority_set = true;
+	e = add_entry(in, ENTRY_PRIORITY, text, now);
+	store_put_incident(&in->pub);
+	log_info("incident %lld: %s", (long long)id, text);
+	if (in->pub.resolved == 0)
+		tell(IC_UPDATE, &in->pub, e);
+	return 0;
+}
+
+int incident_set_role(int64_t id, enum incident_role role, const char *name, int64_t now)
+{
+	struct inc *in = find(id);
+	char text[INCIDENT_TEXT_MAX], *r;
+
+	if (in == NULL || role >= ROLE_COUNT)
+		return -1;
+	r = in->pub.roles[role];
+	if (strcmp(r, name) == 0)
+		return 1;
+	if (name[0] != '\0' && r[0] != '\0')
+		line(text, sizeof(text), "%s: %s (was %s)", incident_role_names[role], name, r);
+	else if (name[0] != '\0')
+		line(text, sizeof(text), "%s: %s", incident_role_names[role], name);
+	else
+		line(text, sizeof(text), "%s: nobody (was %s)", incident_role_names[role], r);
+	copy_line(r, INCIDENT_NAME_MAX, name);
+	add_entry(in, ENTRY_ROLE, text, now);
+	store_put_incident(&in->pub);
+	return 0;
+}
+
+int incident_add_note(int64_t id, const char *by, const char *text, int64_t now)
+{
+	struct inc *in = find(id);
+	char buf[INCIDENT_TEXT_MAX];
+
+	if (in == NULL)
+		return -1;
+	line(buf, sizeof(buf), "%s: %s", by, text);
+	return add_entry(in, ENTRY_NOTE, buf, now) != NULL ? 0 : -1;
+}
+
+void incident_set_esc_step(int64_t id, int step)
+{
+	struct inc *in = find(id);
+
+	if (in == NULL || in->pub.esc_step == step)
+		return;
+	in->pub.esc_step = step;
+	store_put_incident(&in->pub);
 }
 
 int64_t incident_open_id(const char *pool)
@@ -689,25 +909,88 @@ static json_t *last_update(const struct incident *inc)
 	return json_null();
 }
 
-json_t *incident_json(const struct incident *inc)
+/* The incident as JSON; FULL: every entry (else the public ones). */
+static json_t *incident_json_of(const struct incident *inc, bool full)
 {
 	const struct inc *in = find(inc->id);
 	json_t *entries = json_array();
 	int sev = inc->severity >= 0 && inc->severity < PS_COUNT ? inc->severity : 0;
 
 	for (size_t i = 0; entries != NULL && i < inc->n_entries; i++)
-		if (json_array_append_new(entries, incident_entry_json(&inc->entries[i])) < 0) {
+		if ((full || incident_entry_public(inc->entries[i].kind)) &&
+		    json_array_append_new(entries, incident_entry_json(&inc->entries[i])) < 0) {
 			json_decref(entries);
 			return NULL;
 		}
 	return json_pack(
-	    "{s:I, s:s, s:o, s:s, s:b, s:b, s:o, s:o, s:o, s:o, s:I, s:o, s:o}", "id",
+	    "{s:I, s:s, s:o, s:s, s:s, s:b, s:b, s:o, s:o, s:o, s:o, s:I, s:o, s:o}", "id",
 	    (json_int_t)inc->id, "pool", inc->pool, "title", json_text(inc->title), "severity",
-	    pool_status_names[sev], "manual", inc->manual, "open", inc->resolved == 0, "started",
-	    json_time(inc->started), "resolved", json_time(inc->resolved), "planned_start",
-	    json_time(inc->planned_start), "planned_end", json_time(inc->planned_end), "outage_ms",
+	    pool_status_names[sev], "priority",
+	    priority_names[inc->priority >= 0 && inc->priority < PRIO_COUNT ? inc->priority
+	                                                                    : PRIO_P4],
+	    "manual", inc->manual, "open", inc->resolved == 0, "started", json_time(inc->started),
+	    "resolved", json_time(inc->resolved), "planned_start", json_time(inc->planned_start),
+	    "planned_end", json_time(inc->planned_end), "outage_ms",
 	    (json_int_t)(in != NULL ? inc_downtime(in, 0, INT64_MAX, clock_wall()) : 0),
 	    "last_update", last_update(inc), "entries", entries);
+}
+
+json_t *incident_json(const struct incident *inc)
+{
+	return incident_json_of(inc, false);
+}
+
+static json_t *str_or_null(const char *s)
+{
+	return s[0] != '\0' ? json_string(s) : json_null();
+}
+
+json_t *incident_json_full(const struct incident *inc)
+{
+	json_t *j = incident_json_of(inc, true), *roles = json_object();
+	char remedy[INCIDENT_TEXT_MAX * 2], chat[128];
+
+	for (size_t r = 0; roles != NULL && r < ROLE_COUNT; r++)
+		json_object_set_new(roles, incident_role_names[r], str_or_null(inc->roles[r]));
+	remedy_text(inc->causes, remedy, sizeof(remedy));
+	incident_chat_channel(inc, chat, sizeof(chat));
+	if (j == NULL || roles == NULL ||
+	    json_object_update_new(j, json_pack("{s:b, s:o, s:o, s:o, s:s, s:s}", "priority_set",
+	                                        inc->priority_set, "acknowledged",
+	                                        inc->acked != 0
+	                                            ? json_pack("{s:s, s:o}", "by", inc->acked_by,
+	                                                        "at", json_time(inc->acked))
+	                                            : json_null(),
+	                                        "roles", roles, "remedy", remedy_json(inc->causes),
+	                                        "remedy_text", remedy, "chat_channel", chat)) < 0) {
+		json_decref(j);
+		return NULL;
+	}
+	return j;
+}
+
+void incident_chat_channel(const struct incident *inc, char *buf, size_t len)
+{
+	char day[16], slug[48];
+	time_t t = (time_t)(inc->started / 1000);
+	struct tm tm;
+	size_t n = 0;
+
+	gmtime_r(&t, &tm);
+	strftime(day, sizeof(day), "%Y%m%d", &tm);
+	for (const char *p = inc->title; *p != '\0' && n < 40; p++) {
+		char c = *p >= 'A' && *p <= 'Z' ? (char)(*p - 'A' + 'a') : *p;
+		bool word = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+
+		if (word)
+			slug[n++] = c;
+		else if (n > 0 && slug[n - 1] != '-')
+			slug[n++] = '-';
+	}
+	while (n > 0 && slug[n - 1] == '-')
+		n--;
+	slug[n] = '\0';
+	snprintf(buf, len, "#incident_%s_%s", day, n > 0 ? slug : "incident");
 }
 
 /* ---- the glue: bus, loop, store ----------------------------------------------------------- */
@@ -740,12 +1023,24 @@ static void resolve_orphans(int64_t now)
 static void on_round_done(void *arg)
 {
 	int64_t now = clock_wall();
+	size_t hit = 0;
 
+	for (size_t i = 0; i < registry.n_pools; i++)
+		hit += poolstat_known(registry.pools[i]) > PS_OPERATIONAL;
 	for (size_t i = 0; i < registry.n_pools; i++) {
-		int st = poolstat_known(registry.pools[i]);
+		const struct pool *p = registry.pools[i];
+		int st = poolstat_known(p);
+		struct pool_view v = {0};
+		struct incident_impact im = {0, hit > 0 ? hit : 1, p->conf.urgency};
 
-		if (st >= 0)
-			incident_on_status(registry.pools[i]->name, st, now);
+		if (st < 0)
+			continue;
+		poolstat_view(p, &v);
+		im.lost_pct = v.members > 0
+		                  ? (unsigned)((v.members - (v.up < v.members ? v.up : v.members)) *
+		                               100 / v.members)
+		                  : 0;
+		incident_on_status_impact(p->name, st, &im, now);
 	}
 	resolve_orphans(now);
 }
@@ -790,7 +1085,8 @@ static void load_entry(int64_t id, const struct incident_entry *e, void *arg)
 	if (dst == NULL)
 		return;
 	*dst = *e;
-	in->n_auto += e->kind == ENTRY_TRANSITION || e->kind == ENTRY_ADMIN;
+	in->n_auto += e->kind == ENTRY_TRANSITION || e->kind == ENTRY_ADMIN ||
+	              e->kind == ENTRY_ACTION || e->kind == ENTRY_ALERT;
 }
 
 static void load_span(int64_t id, int64_t start, int64_t end, void *arg)

@@ -62,6 +62,7 @@ static const char *const update_words[UPD_COUNT] = {
 static const char *const entry_words[ENTRY_COUNT] = {
     [ENTRY_OPEN] = "Opened",           [ENTRY_TRANSITION] = "Change", [ENTRY_UPDATE] = "Update",
     [ENTRY_ADMIN] = "Operator action", [ENTRY_RESOLVE] = "Resolved",  [ENTRY_ACTION] = "Automation",
+    [ENTRY_ALERT] = "Automation", /* the private kinds are never shown */
 };
 
 /* ---- the inline style and script (their hashes go in the Content-Security-Policy) ------ */
@@ -576,7 +577,11 @@ static void write_meta(struct out *o, const struct incident *inc, const struct c
 	char len[48];
 	int64_t end = inc->resolved != 0 ? inc->resolved : c->now;
 
-	outs(o, "<p class=\"meta\">Affects <strong>");
+	outf(o,
+	     "<p class=\"meta\">Priority <strong class=\"prio\">%s</strong> &middot; Affects "
+	     "<strong>",
+	     priority_names[inc->priority >= 0 && inc->priority < PRIO_COUNT ? inc->priority
+	                                                                     : PRIO_P4]);
 	if (inc->pool[0] != '\0')
 		out_esc(o, inc->pool);
 	else
@@ -664,6 +669,7 @@ static void write_entry(struct out *o, const struct incident_entry *e, const str
 	static const char *const kind_class[ENTRY_COUNT] = {
 	    [ENTRY_OPEN] = "k-open",   [ENTRY_TRANSITION] = "k-change", [ENTRY_UPDATE] = "k-update",
 	    [ENTRY_ADMIN] = "k-admin", [ENTRY_RESOLVE] = "k-resolve",   [ENTRY_ACTION] = "k-admin",
+	    [ENTRY_ALERT] = "k-admin",
 	};
 	size_t k = e->kind < ENTRY_COUNT ? e->kind : ENTRY_TRANSITION;
 
@@ -679,15 +685,20 @@ static void write_entry(struct out *o, const struct incident_entry *e, const str
 	outs(o, "</span></li>");
 }
 
+/* The public entries only: notes, acknowledgements, roles and paging stay with ops. */
 static void write_timeline(struct out *o, const struct incident *inc, const struct ctx *c)
 {
+	size_t n = 0;
+
+	for (size_t i = 0; i < inc->n_entries; i++)
+		n += incident_entry_public(inc->entries[i].kind);
 	outf(o,
 	     "<details class=\"tlbox\" id=\"tl-%lld\"%s><summary>Timeline (%zu entr%s)"
 	     "</summary><ol class=\"tl\" reversed>",
-	     (long long)inc->id, inc->resolved == 0 ? " open" : "", inc->n_entries,
-	     inc->n_entries == 1 ? "y" : "ies");
+	     (long long)inc->id, inc->resolved == 0 ? " open" : "", n, n == 1 ? "y" : "ies");
 	for (size_t i = inc->n_entries; i > 0; i--)
-		write_entry(o, &inc->entries[i - 1], c);
+		if (incident_entry_public(inc->entries[i - 1].kind))
+			write_entry(o, &inc->entries[i - 1], c);
 	outs(o, "</ol></details>");
 }
 

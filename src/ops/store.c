@@ -38,12 +38,14 @@ enum op_kind {
 	OP_SPAN,
 	OP_ADMIN,
 	OP_PRUNE,
+	OP_ACK_TOKEN,
 	OP_BARRIER,
 	OP_COUNT
 };
 static const char *const op_kind_names[OP_COUNT] = {
     [OP_INCIDENT] = "incident", [OP_ENTRY] = "entry", [OP_SPAN] = "span",
-    [OP_ADMIN] = "admin_state", [OP_PRUNE] = "prune", [OP_BARRIER] = "barrier",
+    [OP_ADMIN] = "admin_state", [OP_PRUNE] = "prune", [OP_ACK_TOKEN] = "ack_token",
+    [OP_BARRIER] = "barrier",
 };
 
 struct op {
@@ -67,6 +69,10 @@ struct op {
 		} admin;
 		int64_t prune_now;
 		struct {
+			char mac[STORE_TOKEN_MAX];
+			int64_t id, expires, used_at;
+		} token;
+		struct {
 			store_done_fn done;
 			void *arg;
 			bool fail; /* a write before it was dropped (queue full) */
@@ -82,14 +88,20 @@ enum sql {
 	SQL_SPAN,
 	SQL_ADMIN_SET,
 	SQL_ADMIN_DEL,
+	SQL_ACK_TOKEN,
 	SQL_COUNT
 };
 static const char *const sql_text[SQL_COUNT] = {
     [SQL_INCIDENT] = "INSERT INTO incidents(id, pool, title, severity, manual, started, resolved,"
-                     " planned_start, planned_end) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+                     " planned_start, planned_end, priority, priority_set, acked, acked_by,"
+                     " commander, investigator, fixer, recorder, communicator, causes,"
+                     " esc_step) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
+                     " ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"
                      " ON CONFLICT(id) DO UPDATE SET pool = ?2, title = ?3, severity = ?4,"
                      " manual = ?5, started = ?6, resolved = ?7, planned_start = ?8,"
-                     " planned_end = ?9",
+                     " planned_end = ?9, priority = ?10, priority_set = ?11, acked = ?12,"
+                     " acked_by = ?13, commander = ?14, investigator = ?15, fixer = ?16,"
+                     " recorder = ?17, communicator = ?18, causes = ?19, esc_step = ?20",
     [SQL_LAST_ID] = "UPDATE meta SET value = MAX(value, ?1) WHERE key = 'last_id'",
     [SQL_ENTRY] = "INSERT OR REPLACE INTO entries(incident_id, seq, at, kind, status, eta,"
                   " next_update, text) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -99,6 +111,8 @@ static const char *const sql_text[SQL_COUNT] = {
                       " VALUES(?1, ?2, ?3, ?4) ON CONFLICT(backend) DO UPDATE SET admin = ?2,"
                       " weight = ?3, updated_at = ?4",
     [SQL_ADMIN_DEL] = "DELETE FROM admin_state WHERE backend = ?1",
+    [SQL_ACK_TOKEN] = "INSERT OR IGNORE INTO ack_tokens(mac, incident_id, expires, used_at)"
+                      " VALUES(?1, ?2, ?3, ?4)",
 };
 
 static const char schema[] =
@@ -118,6 +132,27 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS admin_state(backend TEXT PRIMARY KEY, admin TEXT NOT NULL,"
     " weight INTEGER, updated_at INTEGER NOT NULL);";
 
+/* Each step from schema N to N + 1 (index N - 1); a file stays readable by the code that
+ * wrote it only up to its own version, so steps only add. */
+static const char *const migrations[] = {
+    /* 1 -> 2: priority, acknowledgement, roles, remedies, escalation progress; used
+     * acknowledgement links */
+    "ALTER TABLE incidents ADD COLUMN priority TEXT;"
+    "ALTER TABLE incidents ADD COLUMN priority_set INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE incidents ADD COLUMN acked INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE incidents ADD COLUMN acked_by TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE incidents ADD COLUMN commander TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE incidents ADD COLUMN investigator TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE incidents ADD COLUMN fixer TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE incidents ADD COLUMN recorder TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE incidents ADD COLUMN communicator TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE incidents ADD COLUMN causes INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE incidents ADD COLUMN esc_step INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE ack_tokens(mac TEXT PRIMARY KEY, incident_id INTEGER NOT NULL,"
+    " expires INTEGER NOT NULL, used_at INTEGER NOT NULL) WITHOUT ROWID;",
+};
+#define SCHEMA_VERSION (1 + (int)(sizeof(migrations) / sizeof(migrations[0])))
+
 /* Resolved incidents past retention go, with their entries and spans. ?1 oldest kept
  * resolution time, ?2 how many resolved are kept. */
 static const char prune_sql[] =
@@ -125,7 +160,8 @@ static const char prune_sql[] =
     " (SELECT id FROM incidents WHERE resolved > 0 ORDER BY resolved DESC, id DESC"
     " LIMIT ?2));"
     "DELETE FROM entries WHERE incident_id NOT IN (SELECT id FROM incidents);"
-    "DELETE FROM spans WHERE incident_id NOT IN (SELECT id FROM incidents);";
+    "DELETE FROM spans WHERE incident_id NOT IN (SELECT id FROM incidents);"
+    "DELETE FROM ack_tokens WHERE expires < ?1;";
 
 struct done {
 	store_done_fn fn;
@@ -184,6 +220,8 @@ static const char *severity_name(int sev)
 
 static void bind_incident(sqlite3_stmt *s, const struct incident *inc)
 {
+	int prio = inc->priority >= 0 && inc->priority < PRIO_COUNT ? inc->priority : PRIO_P4;
+
 	sqlite3_bind_int64(s, 1, inc->id);
 	sqlite3_bind_text(s, 2, inc->pool, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(s, 3, inc->title, -1, SQLITE_TRANSIENT);
@@ -193,6 +231,14 @@ static void bind_incident(sqlite3_stmt *s, const struct incident *inc)
 	sqlite3_bind_int64(s, 7, inc->resolved);
 	sqlite3_bind_int64(s, 8, inc->planned_start);
 	sqlite3_bind_int64(s, 9, inc->planned_end);
+	sqlite3_bind_text(s, 10, priority_names[prio], -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, 11, inc->priority_set);
+	sqlite3_bind_int64(s, 12, inc->acked);
+	sqlite3_bind_text(s, 13, inc->acked_by, -1, SQLITE_TRANSIENT);
+	for (int r = 0; r < ROLE_COUNT; r++)
+		sqlite3_bind_text(s, 14 + r, inc->roles[r], -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 19, inc->causes);
+	sqlite3_bind_int(s, 20, inc->esc_step);
 }
 
 static void bind_entry(sqlite3_stmt *s, const struct op *op)
@@ -269,6 +315,12 @@ static int run_op(const struct op *op)
 		            : SQL_ADMIN_SET;
 		bind_admin(st.stmt[which], op);
 		return step(which);
+	case OP_ACK_TOKEN:
+		sqlite3_bind_text(st.stmt[SQL_ACK_TOKEN], 1, op->u.token.mac, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(st.stmt[SQL_ACK_TOKEN], 2, op->u.token.id);
+		sqlite3_bind_int64(st.stmt[SQL_ACK_TOKEN], 3, op->u.token.expires);
+		sqlite3_bind_int64(st.stmt[SQL_ACK_TOKEN], 4, op->u.token.used_at);
+		return step(SQL_ACK_TOKEN);
 	case OP_PRUNE:
 		if (prune(op->u.prune_now, err, sizeof(err)) == 0)
 			return 0;
@@ -465,6 +517,17 @@ void store_put_admin(const char *backend, enum admin_state a, int weight, int64_
 	(void)enqueue(&op);
 }
 
+void store_put_ack_token(const char *mac, int64_t id, int64_t expires, int64_t used_at)
+{
+	struct op op = {.kind = OP_ACK_TOKEN,
+	                .u.token = {.id = id, .expires = expires, .used_at = used_at}};
+
+	if (strlen(mac) >= sizeof(op.u.token.mac))
+		return;
+	snprintf(op.u.token.mac, sizeof(op.u.token.mac), "%s", mac);
+	(void)enqueue(&op);
+}
+
 void store_prune(int64_t now)
 {
 	struct op op = {.kind = OP_PRUNE, .u.prune_now = now};
@@ -528,7 +591,9 @@ static int prune(int64_t now, char *err, size_t errlen)
 		rc = sqlite3_prepare_v2(st.db, tail, -1, &s, &tail);
 		if (rc != SQLITE_OK || s == NULL)
 			break;
-		if (sqlite3_bind_parameter_count(s) > 0) {
+		if (sqlite3_bind_parameter_count(s) == 1)
+			sqlite3_bind_int64(s, 1, now);
+		else if (sqlite3_bind_parameter_count(s) > 0) {
 			sqlite3_bind_int64(s, 1, now - STORE_KEEP_DAYS * DAY_MS);
 			sqlite3_bind_int64(s, 2, STORE_KEEP_MAX);
 		}
@@ -566,6 +631,50 @@ static int pragma(const char *name, const char *value, char *err, size_t errlen)
 	return 0;
 }
 
+/* The file's schema version (meta 'schema'), or -1. */
+static int schema_version(void)
+{
+	sqlite3_stmt *s = NULL;
+	int v = -1;
+
+	if (sqlite3_prepare_v2(st.db, "SELECT value FROM meta WHERE key = 'schema'", -1, &s,
+	                       NULL) == SQLITE_OK &&
+	    sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int(s, 0);
+	sqlite3_finalize(s);
+	return v;
+}
+
+/* Brings a file of an older schema forward, one step per transaction (a file written by
+ * a newer nodegate is refused: its rows would be misread). */
+static int migrate(const char *path, char *err, size_t errlen)
+{
+	int v = schema_version();
+	char *msg = NULL, sql[64];
+
+	if (v < 1 || v > SCHEMA_VERSION) {
+		snprintf(err, errlen, "%s: schema version %d (expected 1 to %d)", path, v,
+		         SCHEMA_VERSION);
+		return -1;
+	}
+	for (; v < SCHEMA_VERSION; v++) {
+		snprintf(sql, sizeof(sql), "UPDATE meta SET value = %d WHERE key = 'schema';",
+		         v + 1);
+		if (sqlite3_exec(st.db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK ||
+		    sqlite3_exec(st.db, migrations[v - 1], NULL, NULL, &msg) != SQLITE_OK ||
+		    sqlite3_exec(st.db, sql, NULL, NULL, &msg) != SQLITE_OK ||
+		    sqlite3_exec(st.db, "COMMIT", NULL, NULL, &msg) != SQLITE_OK) {
+			snprintf(err, errlen, "%s: schema %d -> %d: %s", path, v, v + 1,
+			         msg != NULL ? msg : "?");
+			sqlite3_free(msg);
+			sqlite3_exec(st.db, "ROLLBACK", NULL, NULL, NULL);
+			return -1;
+		}
+		log_info("store: %s: schema %d -> %d", path, v, v + 1);
+	}
+	return 0;
+}
+
 static int db_setup(const char *path, int64_t now, char *err, size_t errlen)
 {
 	char *msg = NULL;
@@ -585,7 +694,7 @@ static int db_setup(const char *path, int64_t now, char *err, size_t errlen)
 		sqlite3_free(msg);
 		return -1;
 	}
-	if (prune(now, err, errlen) < 0)
+	if (migrate(path, err, errlen) < 0 || prune(now, err, errlen) < 0)
 		return -1;
 	for (size_t i = 0; i < SQL_COUNT; i++)
 		if (sqlite3_prepare_v3(st.db, sql_text[i], -1, SQLITE_PREPARE_PERSISTENT,
@@ -718,6 +827,20 @@ static void row_incident(sqlite3_stmt *s, const struct store_loader *l)
 	inc.resolved = sqlite3_column_int64(s, 6);
 	inc.planned_start = sqlite3_column_int64(s, 7);
 	inc.planned_end = sqlite3_column_int64(s, 8);
+	int prio = name_index(priority_names, PRIO_COUNT, sqlite3_column_text(s, 9));
+	/* a row of schema 1 has none: what its worst status says, urgency high */
+	inc.priority = prio >= 0 ? prio
+	                         : (inc.severity >= PS_MAJOR_OUTAGE     ? PRIO_P1
+	                            : inc.severity == PS_PARTIAL_OUTAGE ? PRIO_P2
+	                            : inc.severity == PS_DEGRADED       ? PRIO_P3
+	                                                                : PRIO_P4);
+	inc.priority_set = sqlite3_column_int(s, 10) != 0;
+	inc.acked = sqlite3_column_int64(s, 11);
+	column_copy(s, 12, inc.acked_by, sizeof(inc.acked_by));
+	for (int r = 0; r < ROLE_COUNT; r++)
+		column_copy(s, 13 + r, inc.roles[r], sizeof(inc.roles[r]));
+	inc.causes = (unsigned)sqlite3_column_int64(s, 18);
+	inc.esc_step = sqlite3_column_int(s, 19);
 	l->incident(&inc, l->arg);
 }
 
@@ -771,9 +894,11 @@ int store_load_incidents(const struct store_loader *l)
 {
 	if (!st.open)
 		return -1;
-	if (each_row("SELECT id, pool, title, severity, manual, started, resolved, planned_start,"
-	             " planned_end FROM incidents ORDER BY id",
-	             row_incident, l) < 0 ||
+	if (each_row(
+	        "SELECT id, pool, title, severity, manual, started, resolved, planned_start,"
+	        " planned_end, priority, priority_set, acked, acked_by, commander, investigator,"
+	        " fixer, recorder, communicator, causes, esc_step FROM incidents ORDER BY id",
+	        row_incident, l) < 0 ||
 	    each_row("SELECT incident_id, at, kind, status, eta, next_update, text FROM entries"
 	             " ORDER BY incident_id, seq",
 	             row_entry, l) < 0 ||
@@ -781,6 +906,30 @@ int store_load_incidents(const struct store_loader *l)
 	             row_span, l) < 0)
 		return -1;
 	return 0;
+}
+
+int store_load_ack_tokens(void (*fn)(const char *mac, int64_t id, int64_t expires, void *arg),
+                          void *arg)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	if (!st.open)
+		return -1;
+	pthread_mutex_lock(&st.db_mu);
+	rc = sqlite3_prepare_v2(st.db, "SELECT mac, incident_id, expires FROM ack_tokens", -1, &s,
+	                        NULL);
+	while (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		rc = SQLITE_OK;
+		if (sqlite3_column_text(s, 0) != NULL)
+			fn((const char *)sqlite3_column_text(s, 0), sqlite3_column_int64(s, 1),
+			   sqlite3_column_int64(s, 2), arg);
+	}
+	if (rc != SQLITE_DONE)
+		log_error("store: ack_tokens: %s", sqlite3_errmsg(st.db));
+	sqlite3_finalize(s);
+	pthread_mutex_unlock(&st.db_mu);
+	return rc == SQLITE_DONE ? 0 : -1;
 }
 
 int64_t store_last_id(void)

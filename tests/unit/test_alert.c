@@ -66,7 +66,8 @@ static void severity_from_pool_status(void **state)
 
 static struct alert_event event(int e, enum severity s)
 {
-	struct alert_event ev = {.event = e, .severity = s, .status = PS_DEGRADED, .incident = 7};
+	struct alert_event ev = {
+	    .event = e, .severity = s, .status = PS_DEGRADED, .incident = 7, .priority = -1};
 
 	return ev;
 }
@@ -129,7 +130,8 @@ static struct alert_event backend_down(void)
 	                         .severity = SEV_ERROR,
 	                         .status = PS_PARTIAL_OUTAGE,
 	                         .incident = 12,
-	                         .at = 1795262400123LL};
+	                         .at = 1795262400123LL,
+	                         .priority = -1};
 
 	strcpy(ev.pool, "rpc");
 	strcpy(ev.backend, "n2");
@@ -239,6 +241,33 @@ static void pagerduty_body(void **state)
 	assert_string_equal(str(doc, "dedup_key"), "nodegate-incident-12"); /* the same */
 	assert_null(json_object_get(doc, "links"));
 	json_decref(doc);
+	/* an acknowledgement: the same key again; the priority and the remedy go along */
+	ev.event = NOTIFY_INCIDENT_ACK;
+	ev.priority = PRIO_P2;
+	strcpy(ev.reason, "acknowledged by alice (admin API)");
+	strcpy(ev.remedy, "restart rippled (peers)");
+	doc = parse(alert_body_pagerduty(&ev, NULL, "KEY123"));
+	assert_string_equal(str(doc, "event_action"), "acknowledge");
+	assert_string_equal(str(doc, "dedup_key"), "nodegate-incident-12");
+	payload = json_object_get(doc, "payload");
+	assert_string_equal(
+	    str(payload, "summary"),
+	    "[info] incident 12 acknowledged (P2): acknowledged by alice (admin API)");
+	assert_string_equal(str(json_object_get(payload, "custom_details"), "priority"), "P2");
+	assert_string_equal(str(json_object_get(payload, "custom_details"), "remedy"),
+	                    "restart rippled (peers)");
+	json_decref(doc);
+	/* a link to acknowledge, beside the status page */
+	ev.event = NOTIFY_INCIDENT_OPEN;
+	strcpy(ev.ack_url, "https://status.example.net/ack?token=abc");
+	doc = parse(alert_body_pagerduty(&ev, "https://status.example.net/", "KEY123"));
+	assert_string_equal(str(json_array_get(json_object_get(doc, "links"), 1), "href"),
+	                    "https://status.example.net/ack?token=abc");
+	json_decref(doc);
+	assert_int_equal(alert_severity_of_priority(PRIO_P1), SEV_CRITICAL);
+	assert_int_equal(alert_severity_of_priority(PRIO_P2), SEV_ERROR);
+	assert_int_equal(alert_severity_of_priority(PRIO_P3), SEV_WARNING);
+	assert_int_equal(alert_severity_of_priority(PRIO_P4), SEV_INFO);
 	ev = backend_down();
 	ev.incident = 0;
 	doc = parse(alert_body_pagerduty(&ev, NULL, "K"));

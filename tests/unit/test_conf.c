@@ -777,8 +777,8 @@ static void test_dialect(void **state)
 static void test_err_sections(void **state)
 {
 	EXPECT("[foo]\nx = 1\n" TAIL, "1: [foo]: unknown section (expected [nodegate], [status], "
-	                              "[listener NAME], [pool NAME], [backend NAME], [alert NAME] "
-	                              "or [hook NAME])");
+	                              "[listener NAME], [pool NAME], [backend NAME], [alert NAME], "
+	                              "[hook NAME] or [escalation NAME])");
 	EXPECT("[listener]\nbind = 127.0.0.1:80\n" TAIL,
 	       "1: [listener]: missing name (expected [listener NAME])");
 	EXPECT("[backend]\n" TAIL, "1: [backend]: missing name (expected [backend NAME])");
@@ -808,7 +808,8 @@ static void test_err_keys(void **state)
 	    "2: [pool rpc] bogus: unknown option (expected one of: balance, retries, retry_budget, "
 	    "retry_budget_window, retry_budget_min, connect_timeout, response_timeout, "
 	    "slow_factor, "
-	    "slow_signal, idle_timeout, ws_drain_grace, ws_failover, max_idle, min_up, panic, "
+	    "slow_signal, idle_timeout, ws_drain_grace, ws_failover, max_idle, urgency, "
+	    "escalation, min_up, panic, "
 	    "write_methods, " HEALTH_KEYS ")");
 	/* a backend takes its own options and its pool's health options, not the others */
 	EXPECT(TAIL "min_up = 2\n",
@@ -1008,7 +1009,7 @@ static void test_err_status(void **state)
 	       "2: [status]: duplicate section (expected one [status], first at line 1)");
 	EXPECT("[status]\nport = 80\n" TAIL,
 	       "2: [status] port: unknown option (expected one of: bind, title, "
-	       "public_backend_details, public_url, admin_token_file)");
+	       "public_backend_details, public_url, admin_token_file, ack_key_file, ack_link_ttl)");
 	EXPECT("[status]\nbind = 8404\npublic_backend_details = maybe\ntitle =\n" TAIL,
 	       "2: [status] bind: bad address \"8404\" (expected HOST:PORT)",
 	       "3: [status] public_backend_details: bad value \"maybe\" (expected yes or no)",
@@ -1281,7 +1282,7 @@ static void test_err_many(void **state)
 	       "8: [pool rpc] retries: 11 is out of range (expected 0..10)",
 	       "9: [pool rpc] retries: duplicate option (expected it once, first at line 8)",
 	       "10: [weird]: unknown section (expected [nodegate], [status], [listener NAME], "
-	       "[pool NAME], [backend NAME], [alert NAME] or [hook NAME])",
+	       "[pool NAME], [backend NAME], [alert NAME], [hook NAME] or [escalation NAME])",
 	       "11: [backend n1] address: required option missing (expected address = HOST:PORT)",
 	       "13: [pool lonely]: no backend in this pool (expected a [backend NAME] with pool = "
 	       "lonely)");
@@ -1355,7 +1356,8 @@ static void test_err_alert_and_hook(void **state)
 	       "7: [alert x] smtp_url: not used by type = slack (expected only the keys of that "
 	       "type)",
 	       "8: [alert x] on: bad event \"nope\" (expected a comma list of incident_open, "
-	       "incident_update, incident_resolved, grace_expired, backend_down or backend_up)");
+	       "incident_update, incident_resolved, grace_expired, backend_down, backend_up or "
+	       "incident_acknowledged)");
 	EXPECT(TAIL "[alert p]\ntype = pagerduty\n",
 	       "6: [alert p] routing_key: required for type = pagerduty (expected one of "
 	       "routing_key or routing_key_file)");
@@ -1384,12 +1386,84 @@ static void test_err_alert_and_hook(void **state)
 	    "11: [hook e] command: required option missing (expected command = PROGRAM ARG...)");
 }
 
+/* ---- [escalation NAME] ------------------------------------------------------------------ */
+
+#define CHANNELS                                                                                   \
+	"[alert ops]\ntype = webhook\nurl = http://127.0.0.1:9/\n"                                 \
+	"[alert pd]\ntype = pagerduty\nrouting_key = k\n" /* 6 lines */
+
+static void test_escalation_values(void **state)
+{
+	struct conf *c = load_ok("[pool rpc]\nescalation = oncall\nurgency = low\n" N1 CHANNELS
+	                         "[escalation oncall]\ntier1 = ops\ntier2 = pd , ops after 10m\n"
+	                         "tier3 = pd after 30m\nrepeat = 2\n");
+	const struct conf_escalation *e = conf_find_escalation(c, "oncall");
+
+	assert_non_null(e);
+	assert_int_equal(e->n_tiers, 3);
+	assert_string_equal(e->tiers[0].channels, "ops");
+	assert_int_equal(e->tiers[0].after, 0);
+	assert_string_equal(e->tiers[1].channels, "pd,ops");
+	assert_int_equal(e->tiers[1].after, 600000);
+	assert_int_equal(e->tiers[2].after, 1800000);
+	assert_int_equal(e->repeat, 2);
+	assert_int_equal(e->repeat_interval, 3600000);
+	assert_int_equal(e->page_min_priority, PRIO_P2);
+	assert_int_equal(c->pools[0].urgency, URGENCY_LOW);
+	assert_string_equal(c->pools[0].escalation, "oncall");
+	assert_true(conf_alert_escalated(c, "pd"));
+	assert_true(conf_alert_escalated(c, "ops"));
+	assert_false(conf_alert_escalated(c, "mail"));
+	conf_free(c);
+	c = load_ok(TAIL);
+	assert_int_equal(c->pools[0].urgency, URGENCY_HIGH);
+	assert_null(c->pools[0].escalation);
+	conf_free(c);
+}
+
+static void test_err_escalation(void **state)
+{
+	EXPECT("[pool rpc]\nescalation = nope\nurgency = maybe\n" N1,
+	       "2: [pool rpc] escalation: no escalation \"nope\" (expected names of [escalation "
+	       "NAME] sections)",
+	       "3: [pool rpc] urgency: bad value \"maybe\" (expected high or low)");
+	EXPECT(TAIL CHANNELS "[escalation e]\ntier1 = ops, ghost\ntier3 = pd after 1m\n",
+	       "12: [escalation e] tier1: no alert \"ghost\" (expected names of [alert NAME] "
+	       "sections)",
+	       "13: [escalation e] tier3: tier2 is missing (expected tiers numbered from 1 without "
+	       "a gap)");
+	EXPECT(TAIL CHANNELS "[escalation e]\ntier1 = ops after 10m\ntier2 = pd after 5m\n"
+	                     "tier3 = pd after soon\npage_min_priority = P9\n",
+	       "13: [escalation e] tier2: after 5m comes before the tier above it (expected 10m or "
+	       "later)",
+	       "14: [escalation e] tier3: after: bad duration \"soon\" (expected a number and "
+	       "a unit: ms, s, m, h or d)",
+	       "15: [escalation e] page_min_priority: bad value \"P9\" (expected P1, P2, P3 or "
+	       "P4)");
+	EXPECT(
+	    TAIL CHANNELS "[escalation e]\ntier2 = pd after 1m\nrepeat = 1\n"
+	                  "repeat_interval = 1m\n",
+	    "11: [escalation e] tier1: required option missing (expected tier1 = CHANNEL,... "
+	    "[after DURATION])",
+	    "12: [escalation e] tier2: tier1 is missing (expected tiers numbered from 1 without a "
+	    "gap)");
+	EXPECT(
+	    TAIL "[status]\nack_key_file = /nonexistent/k\nack_link_ttl = 5s\n",
+	    "6: [status] ack_key_file: cannot read \"/nonexistent/k\": No such file or directory "
+	    "(expected a readable file)",
+	    "7: [status] ack_link_ttl: 5s is out of range (expected 1m..30d)");
+	EXPECT(TAIL CHANNELS "[escalation e]\ntier1 = ops\ntier2 = pd after 1h\nrepeat = 1\n"
+	                     "repeat_interval = 30m\n",
+	       "15: [escalation e] repeat_interval: 30m is not above the last tier's delay 1h "
+	       "(expected a longer climb)");
+}
+
 /* ---- the table and the example -------------------------------------------------------- */
 
 static void test_table(void **state)
 {
 	static const char *const sections[] = {"nodegate", "status", "listener", "pool",
-	                                       "backend",  "alert",  "hook"};
+	                                       "backend",  "alert",  "hook",     "escalation"};
 
 	for (size_t i = 0; i < conf_n_options; i++) {
 		const struct conf_option *o = &conf_options[i];
@@ -1465,8 +1539,8 @@ static void test_optscan(void **state)
 		} else if (line[0] != '#' && line[0] != '\0') {
 			key = line + strspn(line, ";");
 			eq = strstr(key, " = ");
-			if (eq == NULL ||
-			    strspn(key, "abcdefghijklmnopqrstuvwxyz_") != (size_t)(eq - key))
+			if (eq == NULL || strspn(key, "abcdefghijklmnopqrstuvwxyz_0123456789") !=
+			                      (size_t)(eq - key))
 				fail_msg("%s:%d: not an option line: %s", EXAMPLE, lineno, line);
 			*eq = '\0';
 			value = eq + 3;
@@ -1605,6 +1679,8 @@ int main(void)
 	    cmocka_unit_test(test_err_bounded),
 	    cmocka_unit_test(test_alert_and_hook_values),
 	    cmocka_unit_test(test_err_alert_and_hook),
+	    cmocka_unit_test(test_escalation_values),
+	    cmocka_unit_test(test_err_escalation),
 	    cmocka_unit_test(test_table),
 	    cmocka_unit_test(test_optscan),
 	    cmocka_unit_test(test_example_blocks),
