@@ -28,29 +28,30 @@ FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 UNIT_test_alert    := bus clock conf health/check health/curlev health/health \
                       health/poolstat log metrics ops/alert ops/incident ops/redact \
                       ops/status ops/store proxy/backend proxy/budget proxy/limit \
-                      proxy/ranges proxy/route proxy/rpc registry stats
+                      proxy/ranges proxy/route proxy/rpc proxy/rpcscan registry stats
 UNIT_test_backend  := clock conf health/health log proxy/backend proxy/budget proxy/limit \
                       proxy/ranges proxy/route
 UNIT_test_budget   := proxy/budget
 UNIT_test_bus      := bus stats
 UNIT_test_conf     := conf log proxy/limit
-UNIT_test_health   := health/health proxy/ranges proxy/rpc
+UNIT_test_health   := health/health proxy/ranges proxy/rpc proxy/rpcscan
 UNIT_test_hook     := bus clock conf health/check health/curlev health/health \
                       health/poolstat log metrics ops/hook ops/incident ops/redact \
                       ops/status ops/store proxy/backend proxy/budget proxy/limit \
-                      proxy/ranges proxy/route proxy/rpc registry stats
+                      proxy/ranges proxy/route proxy/rpc proxy/rpcscan registry stats
 UNIT_test_http     := proxy/http
 UNIT_test_incident := bus clock conf health/health health/poolstat log ops/incident \
                       ops/redact ops/store proxy/backend proxy/budget proxy/limit \
                       proxy/ranges proxy/route registry stats
 UNIT_test_latency  := proxy/latency
 UNIT_test_limit    := proxy/limit
-UNIT_test_metrics  := metrics proxy/rpc
+UNIT_test_metrics  := metrics proxy/rpc proxy/rpcscan
 UNIT_test_poolstat := clock conf health/poolstat log proxy/backend proxy/budget proxy/limit \
                       proxy/ranges proxy/route registry
 UNIT_test_ranges   := proxy/ranges
 UNIT_test_route    := clock conf log proxy/backend proxy/budget proxy/limit proxy/ranges proxy/route
-UNIT_test_rpc      := proxy/rpc
+UNIT_test_rpc      := proxy/rpc proxy/rpcscan
+UNIT_test_rpcscan  := proxy/rpc proxy/rpcscan
 UNIT_test_ws       := proxy/ws stats
 SIM_nodesim        :=
 FUZZ_fuzz_conf     := $(UNIT_test_conf)

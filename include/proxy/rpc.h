@@ -54,6 +54,13 @@ size_t rpc_policy_inspect_max(const struct rpc_policy *pol);
  * methods, nothing refused). Never fails: a body that is not JSON-RPC gives is_rpc = false,
  * and a body over the inspect limit is not parsed (is_rpc false, not replayable). */
 void rpc_inspect(const char *body, size_t len, const struct rpc_policy *pol, struct rpc_info *info);
+/* rpc_inspect's two ways (for the tests): the byte scanner (proxy/rpcscan.h), which answers
+ * only when it is sure and returns false otherwise, and the jansson tree, which always
+ * answers. When the first answers, the second gives the same INFO. */
+bool rpc_inspect_fast(const char *body, size_t len, const struct rpc_policy *pol,
+                      struct rpc_info *info) __attribute__((warn_unused_result));
+void rpc_inspect_json(const char *body, size_t len, const struct rpc_policy *pol,
+                      struct rpc_info *info);
 /* Whether METHOD changes state (submit, sign...): never retried once sent. */
 bool rpc_is_write_method(const char *method);
 /* METHOD, or "other" when it is not one of rippled's (bounded metric label); "-" for "". */
