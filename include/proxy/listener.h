@@ -29,8 +29,9 @@ struct listener {
 	SSL_CTX *ssl_ctx;          /* TLS termination, or NULL */
 	struct rpc_policy *policy; /* JSON-RPC method policy (rpc.h), rebuilt on reload */
 	struct evconnlistener *evl;
-	unsigned conns; /* open client connections */
-	bool paused;    /* accepts paused by a connection limit */
+	unsigned conns;        /* open client connections */
+	bool paused;           /* accepts paused by a connection limit */
+	unsigned metrics_name; /* metrics_name(name), taken at its first request; 0: not yet */
 	/* per client address (limit.c): the table survives reloads of the same bind */
 	struct limit_table *clients; /* open connections and token buckets by address */
 	struct limit_cidrs *exempt;  /* limit_exempt, parsed; NULL: none */

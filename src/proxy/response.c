@@ -13,12 +13,25 @@
 
 /* ---- replies from nodegate itself -------------------------------------------------------- */
 
+/* The metrics index of NAME, kept in *INDEX: looked up at the first request only (again
+ * while the table of names is full, when it is 0). */
+static unsigned name_index(unsigned *index, const char *name)
+{
+	if (*index == 0)
+		*index = metrics_name(name);
+	return *index;
+}
+
 void access_log(struct session *s, int status)
 {
+	static unsigned no_backend; /* "-" */
 	struct request *r = s->r;
 	double ms = (double)(clock_now_us() - r->start_us) / 1e3;
 
-	metrics_request(s->l->name, r->b != NULL ? r->b->name : "-", r->rpc.method, status, ms);
+	metrics_count(name_index(&s->l->metrics_name, s->l->name),
+	              r->b != NULL ? name_index(&r->b->metrics_name, r->b->name)
+	                           : name_index(&no_backend, "-"),
+	              r->rpc.label, status, ms);
 	log_access("%s:%u %s %s %s %s %s %d %llu %.3fms", s->client_ip, s->peer_port, s->l->name,
 	           r->b != NULL ? r->b->name : "-", r->method_s[0] ? r->method_s : "-",
 	           r->uri[0] ? r->uri : "-", r->rpc.method[0] ? r->rpc.method : "-", status,

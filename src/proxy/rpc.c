@@ -146,14 +146,36 @@ bool rpc_is_write_method(const char *method)
 	return m != NULL && (m->flags & M_WRITE);
 }
 
+/* The label of a table row. */
+static unsigned row_label(const struct method_row *m)
+{
+	return m != NULL ? RPC_LABEL_FIRST + (unsigned)(m - methods) : RPC_LABEL_OTHER;
+}
+
+unsigned rpc_method_label_index(const char *method)
+{
+	if (method == NULL || method[0] == '\0')
+		return RPC_LABEL_NONE;
+	return row_label(method_find(method));
+}
+
+const char *rpc_label_name(unsigned label)
+{
+	if (label == RPC_LABEL_NONE)
+		return "-";
+	if (label >= RPC_LABEL_FIRST && label - RPC_LABEL_FIRST < ARRAY_SIZE(methods))
+		return methods[label - RPC_LABEL_FIRST].name;
+	return "other";
+}
+
+unsigned rpc_label_count(void)
+{
+	return RPC_LABEL_FIRST + (unsigned)ARRAY_SIZE(methods);
+}
+
 const char *rpc_method_label(const char *method)
 {
-	const struct method_row *m;
-
-	if (method == NULL || method[0] == '\0')
-		return "-";
-	m = method_find(method);
-	return m != NULL ? m->name : "other";
+	return rpc_label_name(rpc_method_label_index(method));
 }
 
 /* ---- policy --------------------------------------------------------------------------- */
@@ -258,18 +280,16 @@ static const char *view_method(const struct call_view *v)
 	return v->command != NULL && v->command[0] != '\0' ? v->command : NULL;
 }
 
-/* Whether POL denies METHOD, called with VOTES: the lists first, then rippled's admin set
- * ("feature" is public, but voting is admin). */
-static bool call_denied(const struct rpc_policy *pol, const char *method, bool votes)
+/* Whether POL denies METHOD (its table row ROW, or NULL), called with VOTES: the lists
+ * first, then rippled's admin set ("feature" is public, but voting is admin). */
+static bool call_denied(const struct rpc_policy *pol, const char *method,
+                        const struct method_row *row, bool votes)
 {
-	const struct method_row *m;
-
 	if (list_has(&pol->deny, method) || (pol->allow.n > 0 && !list_has(&pol->allow, method)))
 		return true;
 	if (!pol->admin_profile)
 		return false;
-	m = method_find(method);
-	if (m != NULL && (m->flags & M_ADMIN))
+	if (row != NULL && (row->flags & M_ADMIN))
 		return true;
 	return votes && strcmp(method, "feature") == 0;
 }
@@ -283,25 +303,32 @@ static void refuse(struct rpc_info *info, enum rpc_refusal why, const char *meth
 	snprintf(info->refused_method, sizeof(info->refused_method), "%s", method);
 }
 
-static bool is_write(const struct rpc_policy *pol, const char *method)
+/* Whether METHOD (its table row ROW, or NULL) changes state: built in, or the pool says so. */
+static bool is_write(const struct rpc_policy *pol, const char *method, const struct method_row *row)
 {
-	return rpc_is_write_method(method) || (pol != NULL && list_has(&pol->writes, method));
+	return (row != NULL && (row->flags & M_WRITE)) ||
+	       (pol != NULL && list_has(&pol->writes, method));
 }
 
 /* Refuses V when POL denies one of its names (rippled's WebSocket runs "command" before
- * "method", JSON-RPC runs "method": both are checked) or it carries a secret. */
-static void police_call(const struct rpc_policy *pol, const struct call_view *v,
-                        struct rpc_info *info)
+ * "method", JSON-RPC runs "method": both are checked) or it carries a secret. M is the name
+ * it runs, ROW its table row. */
+static void police_call(const struct rpc_policy *pol, const struct call_view *v, const char *m,
+                        const struct method_row *row, struct rpc_info *info)
 {
 	const char *const names[] = {v->method, v->command};
 
-	for (size_t k = 0; k < ARRAY_SIZE(names); k++)
-		if (names[k] != NULL && call_denied(pol, names[k], v->votes)) {
+	for (size_t k = 0; k < ARRAY_SIZE(names); k++) {
+		if (names[k] == NULL)
+			continue;
+		const struct method_row *r = names[k] == m ? row : method_find(names[k]);
+		if (call_denied(pol, names[k], r, v->votes)) {
 			refuse(info, RPC_DENIED, names[k]);
 			return;
 		}
+	}
 	if (pol->secrets && v->secret)
-		refuse(info, RPC_SECRET, view_method(v));
+		refuse(info, RPC_SECRET, m);
 }
 
 /* Widens INFO's ledger need to hold [LO, HI]: a batch needs the union. */
@@ -336,16 +363,21 @@ static void call_ledgers(const struct rpcscan_ledgers *l, struct rpc_info *info)
 	}
 }
 
-/* Accounts for one call V (not a batch), whose name view_method(V) is not NULL. */
-static void account_call(const struct call_view *v, const struct rpc_policy *pol,
-                         struct rpc_info *info)
+/* Accounts for one call V (not a batch), whose name view_method(V) is not NULL. Its
+ * metric label. */
+static unsigned account_call(const struct call_view *v, const struct rpc_policy *pol,
+                             struct rpc_info *info)
 {
+	const char *m = view_method(v);
+	const struct method_row *row = method_find(m); /* once: every request asks */
+
 	info->n_calls++;
 	call_ledgers(&v->ledgers, info);
-	if (is_write(pol, view_method(v)))
+	if (is_write(pol, m, row))
 		info->all_read = false;
 	if (pol != NULL)
-		police_call(pol, v, info);
+		police_call(pol, v, m, row, info);
+	return row_label(row);
 }
 
 /* ---- inspection: the jansson tree ---- */
@@ -446,7 +478,7 @@ static bool inspect_call(json_t *call, const struct rpc_policy *pol, struct rpc_
 		}
 		return true;
 	}
-	account_call(&v, pol, info);
+	(void)account_call(&v, pol, info);
 	return true;
 }
 
@@ -519,6 +551,7 @@ void rpc_inspect_json(const char *body, size_t len, const struct rpc_policy *pol
 		info->id[0] = '\0';
 		info->has_ledger = false;
 	}
+	info->label = (uint8_t)rpc_method_label_index(info->method);
 	json_decref(root);
 }
 
@@ -560,7 +593,7 @@ bool rpc_inspect_fast(const char *body, size_t len, const struct rpc_policy *pol
 	else if (sc.params0_object)
 		v.ledgers = sc.params0;
 	info->all_read = true;
-	account_call(&v, pol, info);
+	info->label = (uint8_t)account_call(&v, pol, info);
 	if (sc.id.p != NULL && sc.id.len < sizeof(info->id))
 		memcpy(info->id, sc.id.p, sc.id.len);
 	size_t n = strnlen(m, sizeof(info->method) - 1); /* cut as snprintf would */

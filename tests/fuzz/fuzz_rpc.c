@@ -78,6 +78,7 @@ static void check_same(const uint8_t *data, size_t size, const struct rpc_policy
 	CHECK(strcmp(fast.id, full.id) == 0);
 	CHECK(fast.has_ledger == full.has_ledger && fast.ledger_min == full.ledger_min &&
 	      fast.ledger_max == full.ledger_max);
+	CHECK(fast.label == full.label && full.label == rpc_method_label_index(full.method));
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -60,12 +60,14 @@ static void info_equal(const struct rpc_info *a, const struct rpc_info *b, const
 	            a->all_read == b->all_read && strcmp(a->method, b->method) == 0 &&
 	            a->refusal == b->refusal && strcmp(a->refused_method, b->refused_method) == 0 &&
 	            strcmp(a->id, b->id) == 0 && a->has_ledger == b->has_ledger &&
-	            a->ledger_min == b->ledger_min && a->ledger_max == b->ledger_max;
+	            a->ledger_min == b->ledger_min && a->ledger_max == b->ledger_max &&
+	            a->label == b->label && a->label == rpc_method_label_index(a->method);
 
 	if (!same)
 		fail_msg(
 		    "scanner and jansson differ on [%.*s]: rpc %d/%d calls %u/%u read %d/%d "
-		    "method %s/%s refusal %d/%d refused %s/%s id %s/%s ledger %d/%d %u-%u/%u-%u",
+		    "method %s/%s (label %u/%u) refusal %d/%d refused %s/%s id %s/%s ledger %d/%d "
+		    "%u-%u/%u-%u",
 		    (int)len, body, a->is_rpc, b->is_rpc, a->n_calls, b->n_calls, a->all_read,
 		    b->all_read, a->method, b->method, a->refusal, b->refusal, a->refused_method,
 		    b->refused_method, a->id, b->id, a->has_ledger, b->has_ledger, a->ledger_min,
