@@ -32,6 +32,7 @@ UNIT_test_alert    := bus clock conf health/check health/curlev health/health \
 UNIT_test_backend  := clock conf health/health log proxy/backend proxy/budget proxy/limit \
                       proxy/ranges proxy/route
 UNIT_test_budget   := proxy/budget
+UNIT_test_evmem    := evmem stats
 UNIT_test_bus      := bus stats
 UNIT_test_conf     := conf log proxy/limit
 UNIT_test_health   := health/health proxy/ranges proxy/rpc proxy/rpcscan

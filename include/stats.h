@@ -23,7 +23,7 @@
 	X(req_backend_timeout, "requests answered 504 after a backend timeout")                    \
 	X(req_retried, "requests retried on another backend")                                      \
 	X(req_slow, "requests whose node sent nothing past the pool's hung-node bound")            \
-	X(backend_held, "times a silent node was held out of new picks (hung-node defence)")      \
+	X(backend_held, "times a silent node was held out of new picks (hung-node defence)")       \
 	X(req_client_aborted, "requests whose client went away before the response ended")         \
 	X(resp_bad, "backend responses refused as malformed")                                      \
 	X(upstream_connect_error, "backend connections that failed to connect")                    \
@@ -54,6 +54,7 @@
 	  "WebSocket writes in flight when their node went away, answered \"internal\"")           \
 	X(ws_duplicates_dropped, "ledgerClosed messages dropped: their ledger_index was sent")     \
 	X(tcp_sessions, "TCP-mode sessions relayed")                                               \
+	X(evmem_malloc, "buffer blocks taken from malloc (evmem.c: none kept, or over 64 KiB)")    \
 	X(transitions, "rotation state changes of backends")                                       \
 	X(route_published, "routing snapshots published to the data plane")                        \
 	X(route_publish_failed, "routing snapshots not published for lack of memory (retried)")    \

@@ -16,7 +16,27 @@ const char *const rpcscan_ledger_keys[RPCSCAN_LEDGER_KEY_COUNT] = {
     [RPCSCAN_MAX_LEDGER] = "max_ledger",
 };
 
-static const char *const secret_keys[] = {"secret", "seed", "seed_hex", "passphrase"};
+/* A key name with its length: every key of every request is compared with these. */
+struct name {
+	const char *s;
+	size_t len;
+};
+#define NAME(lit)                                                                                  \
+	{                                                                                          \
+		lit, sizeof(lit) - 1                                                               \
+	}
+
+static const struct name secret_keys[] = {NAME("secret"), NAME("seed"), NAME("seed_hex"),
+                                          NAME("passphrase")};
+/* rpcscan_ledger_keys, with their lengths */
+static const struct name ledger_keys[RPCSCAN_LEDGER_KEY_COUNT] = {
+    [RPCSCAN_LEDGER_INDEX] = NAME("ledger_index"),
+    [RPCSCAN_LEDGER_SEQ] = NAME("ledger_seq"),
+    [RPCSCAN_LEDGER_INDEX_MIN] = NAME("ledger_index_min"),
+    [RPCSCAN_LEDGER_INDEX_MAX] = NAME("ledger_index_max"),
+    [RPCSCAN_MIN_LEDGER] = NAME("min_ledger"),
+    [RPCSCAN_MAX_LEDGER] = NAME("max_ledger"),
+};
 
 /* Where a value sits, for what is kept of it. */
 enum slot {
@@ -53,15 +73,17 @@ struct scan {
 	unsigned ledger_key;
 };
 
-static bool key_is(const char *k, size_t n, const char *name)
+static bool key_is(const char *k, size_t n, const struct name *name)
 {
-	return strlen(name) == n && memcmp(k, name, n) == 0;
+	return name->len == n && memcmp(k, name->s, n) == 0;
 }
+
+#define KEY_IS(k, lit) ((k)->len == sizeof(lit) - 1 && memcmp((k)->p, lit, sizeof(lit) - 1) == 0)
 
 bool rpcscan_secret_key(const char *k, size_t n)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(secret_keys); i++)
-		if (key_is(k, n, secret_keys[i]))
+		if (key_is(k, n, &secret_keys[i]))
 			return true;
 	return false;
 }
@@ -188,25 +210,25 @@ static enum slot key_slot(struct scan *sc, enum role role, const struct key *k)
 
 	if (role != ROLE_TOP && role != ROLE_PARAMS0)
 		return SLOT_NONE;
-	if (key_is(k->p, k->len, "vetoed")) {
+	if (KEY_IS(k, "vetoed")) {
 		*(role == ROLE_TOP ? &sc->out->vetoed_top : &sc->out->vetoed_params0) = true;
 		return SLOT_NONE;
 	}
 	for (unsigned i = 0; i < RPCSCAN_LEDGER_KEY_COUNT; i++)
-		if (key_is(k->p, k->len, rpcscan_ledger_keys[i])) {
+		if (key_is(k->p, k->len, &ledger_keys[i])) {
 			sc->ledgers = l;
 			sc->ledger_key = i;
 			return SLOT_LEDGER;
 		}
 	if (role != ROLE_TOP)
 		return SLOT_NONE;
-	if (key_is(k->p, k->len, "method"))
+	if (KEY_IS(k, "method"))
 		return SLOT_METHOD;
-	if (key_is(k->p, k->len, "command"))
+	if (KEY_IS(k, "command"))
 		return SLOT_COMMAND;
-	if (key_is(k->p, k->len, "params"))
+	if (KEY_IS(k, "params"))
 		return SLOT_PARAMS;
-	if (key_is(k->p, k->len, "id"))
+	if (KEY_IS(k, "id"))
 		return SLOT_ID;
 	return SLOT_NONE;
 }
