@@ -86,11 +86,12 @@ void *evmem_malloc(size_t n)
 
 void evmem_free(void *p)
 {
-	struct hdr *h = (struct hdr *)p - 1;
+	struct hdr *h;
 	unsigned c;
 
 	if (p == NULL)
 		return;
+	h = (struct hdr *)p - 1;
 	c = h->cls;
 	if (c == NO_CLASS || lists[c].n >= class_keep(c)) {
 		free(h);
@@ -104,7 +105,7 @@ void evmem_free(void *p)
 
 void *evmem_realloc(void *p, size_t n)
 {
-	struct hdr *h = (struct hdr *)p - 1;
+	struct hdr *h;
 	size_t have;
 	void *q;
 
@@ -114,6 +115,7 @@ void *evmem_realloc(void *p, size_t n)
 		evmem_free(p);
 		return NULL;
 	}
+	h = (struct hdr *)p - 1;
 	have = h->cls == NO_CLASS ? h->size : class_size(h->cls);
 	if (n <= have)
 		return p;
