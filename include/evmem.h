@@ -9,7 +9,8 @@
 #define EVMEM_CLASS_KEEP 524288 /* bytes kept free per class (at least 8 blocks, at most 256) */
 
 /* Hands libevent's allocations to the lists. Called first thing in main, before libevent
- * allocates anything (a block must be freed by the allocator that made it). */
+ * allocates anything (a block must be freed by the allocator that made it). At exit, the
+ * main thread's lists are freed. */
 void evmem_init(void);
 /* The allocator itself (libevent's malloc, realloc and free). Lists are per thread. */
 void *evmem_malloc(size_t n);

@@ -126,9 +126,15 @@ void *evmem_realloc(void *p, size_t n)
 	return q;
 }
 
+static void trim_at_exit(void)
+{
+	evmem_trim();
+}
+
 void evmem_init(void)
 {
 	event_set_mem_functions(evmem_malloc, evmem_realloc, evmem_free);
+	atexit(trim_at_exit); /* what is kept goes back before a leak check looks (every exit) */
 }
 
 size_t evmem_kept(void)

@@ -186,7 +186,6 @@ static void teardown(void)
 	log_access_close();
 	conf_free(c);
 	event_base_free(registry.base);
-	evmem_trim(); /* the blocks kept for libevent, so that a leak check sees none */
 }
 
 /* Runs the loop until shutdown; returns the exit status. */
