@@ -5,9 +5,17 @@
 
 struct evbuffer;
 
-/* One finished request: LISTENER and BACKEND names ("-" when no backend answered), its
- * JSON-RPC METHOD ("" or NULL when none; folded by rpc_method_label), the status sent to the
- * client, and its duration. Called on the hot path: no allocation. */
+/* The index of NAME (a listener's or a backend's, cut at 64 bytes) among the label values:
+ * the same name always gets the same index. Taken once, when the listener or backend is
+ * made, so that counting a request costs no string work. 0 when the bounded table of names
+ * is full: what is counted under 0 goes to the "other" label set. */
+unsigned metrics_name(const char *name);
+/* One finished request, on the hot path (an index into fixed tables, no allocation): its
+ * LISTENER's and BACKEND's name indexes (metrics_name("-") when no backend answered), its
+ * METHOD label (rpc_method_label_index), the status sent to the client, and its duration. */
+void metrics_count(unsigned listener, unsigned backend, unsigned method, int status,
+                   double duration_ms);
+/* The same by names and JSON-RPC METHOD ("" or NULL when none; folded by rpc_method_label). */
 void metrics_request(const char *listener, const char *backend, const char *method, int status,
                      double duration_ms);
 /* One request LISTENER refused by its method policy: METHOD (folded by rpc_method_label) and

@@ -63,6 +63,7 @@
 	  "WebSocket writes in flight when their node went away, answered \"internal\"")           \
 	X(ws_duplicates_dropped, "ledgerClosed messages dropped: their ledger_index was sent")     \
 	X(tcp_sessions, "TCP-mode sessions relayed")                                               \
+	X(evmem_malloc, "buffer blocks taken from malloc (evmem.c: none kept, or over 64 KiB)")    \
 	X(transitions, "rotation state changes of backends")                                       \
 	X(route_published, "routing snapshots published to the data plane")                        \
 	X(route_publish_failed, "routing snapshots not published for lack of memory (retried)")    \

@@ -10,6 +10,7 @@
 #include <event2/thread.h>
 
 #include "conf.h"
+#include "evmem.h"
 #include "health/monitor.h"
 #include "log.h"
 #include "ops/admin.h"
@@ -312,6 +313,7 @@ int main(int argc, char **argv)
 	bool test = false;
 	int opt;
 
+	evmem_init(); /* before libevent allocates anything */
 	while ((opt = getopt_long(argc, argv, "c:tVh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'A':

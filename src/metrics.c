@@ -1,5 +1,6 @@
-/* Request and probe accounting for /metrics: fixed tables filled on the hot path (a hash and
- * an increment, never an allocation) and written out in Prometheus text format. */
+/* Request and probe accounting for /metrics: fixed tables filled on the hot path (an index
+ * and an increment: names are given their index once, never an allocation) and written out
+ * in Prometheus text format. */
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -13,7 +14,10 @@
 #include "proxy/rpc.h"
 
 #define NAME_LEN    65   /* names kept per slot, NUL included (conf names are <= 64) */
+#define NAME_SLOTS  4096 /* listener and backend names with an index; a power of two */
+#define NAME_PROBES 64   /* slots looked at before a new name goes without an index */
 #define REQ_SLOTS   4096 /* (listener, backend, method, code) label sets; a power of two */
+#define REQ_BITS    12   /* log2(REQ_SLOTS) */
 #define REQ_PROBES  32   /* slots looked at before a new label set counts as "other" */
 #define HIST_SLOTS  128  /* histograms per table (listeners, backends); a power of two */
 #define HIST_PROBES 16
@@ -26,13 +30,11 @@ static const double bucket_le[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.
                                    0.1,    0.25,  0.5,    1,     2.5,  5,     10};
 #define N_BUCKETS ARRAY_SIZE(bucket_le)
 
+/* A label set: the listener's and the backend's name indexes (metrics_name), the method
+ * label (rpc_method_label_index) and the status code, in one word. */
 struct req_slot {
-	uint64_t hash; /* 0: free */
+	uint64_t key; /* 0: free (name indexes start at 1) */
 	uint64_t count;
-	int code;
-	const char *method; /* rpc_method_label(): one of a fixed set of static names */
-	char listener[NAME_LEN];
-	char backend[NAME_LEN];
 };
 
 /* Requests refused by a listener's method policy (never sent to a node). */
@@ -51,8 +53,7 @@ struct hist {
 };
 
 struct hist_slot {
-	uint64_t hash; /* 0: free */
-	char name[NAME_LEN];
+	unsigned name; /* metrics_name(); 0: free */
 	struct hist h;
 };
 
@@ -65,9 +66,13 @@ struct hist_table {
 	struct hist other;
 };
 
-/* The workers share the tables: one lock, held for a lookup and an increment. */
-static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+/* The names that have an index: index i is names[i - 1]. */
+struct name_slot {
+	uint64_t hash; /* 0: free */
+	char name[NAME_LEN];
+};
 
+static struct name_slot names[NAME_SLOTS];
 static struct req_slot req_slot[REQ_SLOTS];
 static uint64_t req_other;      /* requests whose label set did not fit */
 static uint64_t labels_dropped; /* = req_other + ref_other, as its own counter for alerting */
@@ -120,23 +125,55 @@ static void name_copy(char *dst, const char *src)
 	dst[n] = '\0';
 }
 
-/* The histogram of NAME in T, or T's "other" when the table has no room for it. */
-static struct hist *hist_find(struct hist_table *t, const char *name)
+/* The histogram of the name of index NAME in T, or T's "other" when the table has no room
+ * for it (or NAME is 0: a name without an index). */
+static struct hist *hist_find(struct hist_table *t, unsigned name)
+{
+	for (size_t i = 0; name != 0 && i < HIST_PROBES; i++) {
+		struct hist_slot *s = &t->slot[(name * 0x9e3779b1u + i) & (HIST_SLOTS - 1)];
+
+		if (s->name == 0)
+			s->name = name;
+		if (s->name == name)
+			return &s->h;
+	}
+	return &t->other;
+}
+
+/* The workers share the tables: one lock, held for a lookup and an increment. */
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+
+static unsigned name_index(const char *name)
 {
 	uint64_t h = hash_end(hash_name(hash_start(), name));
 
-	for (size_t i = 0; i < HIST_PROBES; i++) {
-		struct hist_slot *s = &t->slot[(h + i) & (HIST_SLOTS - 1)];
+	for (size_t i = 0; i < NAME_PROBES; i++) {
+		size_t k = (h + i) & (NAME_SLOTS - 1);
+		struct name_slot *s = &names[k];
 
 		if (s->hash == 0) {
 			s->hash = h;
 			name_copy(s->name, name);
-			return &s->h;
+		} else if (s->hash != h || !name_eq(s->name, name)) {
+			continue;
 		}
-		if (s->hash == h && name_eq(s->name, name))
-			return &s->h;
+		return (unsigned)k + 1;
 	}
-	return &t->other;
+	return 0;
+}
+
+unsigned metrics_name(const char *name)
+{
+	pthread_mutex_lock(&mu);
+	unsigned i = name_index(name);
+	pthread_mutex_unlock(&mu);
+	return i;
+}
+
+/* The name of index I (not 0). */
+static const char *name_of(unsigned i)
+{
+	return names[i - 1].name;
 }
 
 static void hist_add(struct hist *h, double seconds)
@@ -155,37 +192,37 @@ static void hist_add(struct hist *h, double seconds)
 /* The label set is looked up in at most REQ_PROBES slots from its hash: a set that is not
  * there and finds no free slot there is in no other slot either (it would have been put in
  * the first free one), so a full table costs no more than a crowded one. */
-void metrics_request(const char *listener, const char *backend, const char *method, int status,
-                     double duration_ms)
+void metrics_count(unsigned listener, unsigned backend, unsigned method, int status,
+                   double duration_ms)
 {
-	const char *m = rpc_method_label(method);
-	uint64_t h = hash_name(hash_name(hash_name(hash_start(), listener), backend), m);
-	size_t i;
+	uint64_t key = (uint64_t)listener << 48 | (uint64_t)backend << 32 |
+	               (uint64_t)(method & 0xff) << 24 | ((uint32_t)status & 0xffffff);
+	size_t h = (size_t)((key * 0x9e3779b97f4a7c15ULL) >> (64 - REQ_BITS)), i;
 
-	h = hash_end((h ^ (uint32_t)status) * 0x100000001b3ULL);
 	pthread_mutex_lock(&mu);
-	for (i = 0; i < REQ_PROBES; i++) {
+	for (i = 0; listener != 0 && backend != 0 && i < REQ_PROBES; i++) {
 		struct req_slot *s = &req_slot[(h + i) & (REQ_SLOTS - 1)];
 
-		if (s->hash == 0) {
-			s->hash = h;
-			s->code = status;
-			s->method = m;
-			name_copy(s->listener, listener);
-			name_copy(s->backend, backend);
-		} else if (s->hash != h || s->code != status || s->method != m ||
-		           !name_eq(s->listener, listener) || !name_eq(s->backend, backend)) {
+		if (s->key == 0)
+			s->key = key;
+		else if (s->key != key)
 			continue;
-		}
 		s->count++;
 		break;
 	}
-	if (i == REQ_PROBES) {
+	if (listener == 0 || backend == 0 || i == REQ_PROBES) {
 		req_other++;
 		labels_dropped++;
 	}
 	hist_add(hist_find(&req_hist, listener), duration_ms / 1000.0);
 	pthread_mutex_unlock(&mu);
+}
+
+void metrics_request(const char *listener, const char *backend, const char *method, int status,
+                     double duration_ms)
+{
+	metrics_count(metrics_name(listener), metrics_name(backend), rpc_method_label_index(method),
+	              status, duration_ms);
 }
 
 void metrics_refused(const char *listener, const char *method, int reason)
@@ -219,7 +256,7 @@ void metrics_refused(const char *listener, const char *method, int reason)
 void metrics_probe(const char *backend, uint64_t duration_us)
 {
 	pthread_mutex_lock(&mu);
-	hist_add(hist_find(&probe_hist, backend), (double)duration_us / 1e6);
+	hist_add(hist_find(&probe_hist, name_index(backend)), (double)duration_us / 1e6);
 	pthread_mutex_unlock(&mu);
 }
 
@@ -286,8 +323,8 @@ static void write_hist_table(struct metrics_out *o, const struct hist_table *t)
 {
 	metrics_outf(o, "# HELP %s %s\n# TYPE %s histogram\n", t->metric, t->help, t->metric);
 	for (size_t i = 0; i < HIST_SLOTS; i++)
-		if (t->slot[i].hash != 0)
-			write_hist(o, t, t->slot[i].name, &t->slot[i].h);
+		if (t->slot[i].name != 0)
+			write_hist(o, t, name_of(t->slot[i].name), &t->slot[i].h);
 	if (t->other.count > 0)
 		write_hist(o, t, OTHER, &t->other);
 }
@@ -302,14 +339,15 @@ static void write_requests(struct metrics_out *o)
 	for (size_t i = 0; i < REQ_SLOTS; i++) {
 		const struct req_slot *s = &req_slot[i];
 
-		if (s->hash == 0)
+		if (s->key == 0)
 			continue;
 		metrics_outf(o, "nodegate_requests_total{listener=\"");
-		metrics_out_label(o, s->listener);
+		metrics_out_label(o, name_of((unsigned)(s->key >> 48)));
 		metrics_outf(o, "\",backend=\"");
-		metrics_out_label(o, s->backend);
-		metrics_outf(o, "\",method=\"%s\",code=\"%d\"} %llu\n", s->method, s->code,
-		             (unsigned long long)s->count);
+		metrics_out_label(o, name_of((unsigned)(s->key >> 32) & 0xffff));
+		metrics_outf(o, "\",method=\"%s\",code=\"%d\"} %llu\n",
+		             rpc_label_name((unsigned)(s->key >> 24) & 0xff),
+		             (int)(s->key & 0xffffff), (unsigned long long)s->count);
 	}
 	/* code "other" is never a real code: this series cannot clash with a real one */
 	if (req_other > 0)

@@ -42,6 +42,8 @@ struct backend {
 	uint64_t last_answer_us;     /* clock_now_us() of its last first byte of an answer */
 	uint64_t slow_until;         /* hung-node hold: no new picks before this (clock_now) */
 	struct node *node;           /* the monitor's (control plane) state, NULL until probed */
+	unsigned
+	    metrics_name; /* metrics_name(name), taken at its first request; 0: not yet (atomic) */
 };
 
 struct pool {

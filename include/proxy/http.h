@@ -73,6 +73,7 @@ struct http_msg {
 	uint64_t content_length;
 	bool keep_alive;        /* after this message, by version and Connection tokens */
 	bool conn_upgrade;      /* Connection has the "upgrade" token */
+	unsigned n_connection;  /* Connection header lines */
 	bool upgrade_websocket; /* Upgrade: websocket (requests) */
 	bool expect_continue;   /* Expect: 100-continue */
 	bool has_host;

@@ -31,6 +31,8 @@ struct listener {
 	struct evconnlistener *evl[WORKERS_MAX]; /* one per worker, each its own socket */
 	bool paused[WORKERS_MAX];                /* by worker: accepts paused by a limit */
 	unsigned conns;                          /* open client connections (atomic) */
+	unsigned
+	    metrics_name; /* metrics_name(name), taken at its first request; 0: not yet (atomic) */
 	/* per client address (limit.c): the table survives reloads of the same bind */
 	struct limit_table *clients; /* open connections and token buckets by address */
 	struct limit_cidrs *exempt;  /* limit_exempt, parsed; NULL: none */

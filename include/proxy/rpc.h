@@ -33,6 +33,7 @@ struct rpc_info {
 	char id[RPC_ID_MAX];             /* the (first) call's "id" as JSON text; "" when none */
 	bool has_ledger;                 /* some call names ledgers by number: */
 	uint32_t ledger_min, ledger_max; /* the range a node must hold to answer it */
+	uint8_t label;                   /* rpc_method_label_index(method), for the metrics */
 };
 
 /* A listener's policy, built from its conf and its pool's (allow_methods, deny_methods,
@@ -54,10 +55,28 @@ size_t rpc_policy_inspect_max(const struct rpc_policy *pol);
  * methods, nothing refused). Never fails: a body that is not JSON-RPC gives is_rpc = false,
  * and a body over the inspect limit is not parsed (is_rpc false, not replayable). */
 void rpc_inspect(const char *body, size_t len, const struct rpc_policy *pol, struct rpc_info *info);
+/* rpc_inspect's two ways (for the tests): the byte scanner (proxy/rpcscan.h), which answers
+ * only when it is sure and returns false otherwise, and the jansson tree, which always
+ * answers. When the first answers, the second gives the same INFO. */
+bool rpc_inspect_fast(const char *body, size_t len, const struct rpc_policy *pol,
+                      struct rpc_info *info) __attribute__((warn_unused_result));
+void rpc_inspect_json(const char *body, size_t len, const struct rpc_policy *pol,
+                      struct rpc_info *info);
 /* Whether METHOD changes state (submit, sign...): never retried once sent. */
 bool rpc_is_write_method(const char *method);
 /* METHOD, or "other" when it is not one of rippled's (bounded metric label); "-" for "". */
 const char *rpc_method_label(const char *method);
+/* The same label as a small index (RPC_LABEL_NONE for "-", RPC_LABEL_OTHER, or
+ * RPC_LABEL_FIRST + a row of rippled's methods), below rpc_label_count(); rpc_label_name
+ * gives its text back. */
+enum {
+	RPC_LABEL_NONE = 0,
+	RPC_LABEL_OTHER,
+	RPC_LABEL_FIRST
+};
+unsigned rpc_method_label_index(const char *method);
+const char *rpc_label_name(unsigned label);
+unsigned rpc_label_count(void);
 /* rippled's error shape, written into OUT (NUL-terminated); its length, or -1 when it does
  * not fit. JSON-RPC: {"result":{"error":E,"error_code":C,"error_message":M,"status":"error"}}
  * plus "id" when the request had one; WebSocket (WS): {"error":E,"error_code":C,

@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/queue.h>
 #include <time.h>
 
@@ -126,6 +127,43 @@ struct session {
 	log_at(lvl, "session %s:%u [%s]: " fmt, (s)->peer, (s)->peer_port, (s)->l->name,           \
 	       ##__VA_ARGS__)
 
+/* ---- heads written in place ------------------------------------------------------------ */
+
+/* Writers of a head into room reserved beforehand (evbuffer_reserve_space): *P moves on.
+ * The room is head_room(): a head written from a parsed one of HEAD_LEN bytes never needs
+ * more, since each line it copies ("Name: value\r\n") is at most one byte longer than the
+ * line it came from, and what nodegate adds is bounded. */
+static inline size_t head_room(const struct http_msg *m, size_t head_len)
+{
+	return 2 * head_len + 4 * (size_t)m->n_hdr + 512 + 4 * INET6_ADDRSTRLEN;
+}
+
+static inline void put_bytes(char **p, const void *s, size_t n)
+{
+	memcpy(*p, s, n);
+	*p += n;
+}
+
+#define put_lit(p, lit) put_bytes((p), (lit), sizeof(lit) - 1)
+
+static inline void put_str(char **p, const char *s)
+{
+	put_bytes(p, s, strlen(s));
+}
+
+static inline void put_span(char **p, const char *buf, struct http_span sp)
+{
+	put_bytes(p, buf + sp.off, sp.len);
+}
+
+static inline void put_header(char **p, const char *buf, const struct http_header *h)
+{
+	put_span(p, buf, h->name);
+	put_lit(p, ": ");
+	put_span(p, buf, h->value);
+	put_lit(p, "\r\n");
+}
+
 /* ---- session.c: states, lifecycle, per-request memory ---------------------------------- */
 
 /* Moves S to state TO for WHY (one phrase, logged at debug level); an illegal move is a
@@ -165,7 +203,6 @@ void body_init(struct body *b, enum http_body kind, uint64_t length);
 /* Moves body bytes from SRC to DST as far as they belong to the body; -1 on a framing
  * error (bad chunk). Until-close bodies end when the caller sees EOF. */
 int body_move(struct body *b, struct evbuffer *src, struct evbuffer *dst);
-void add_span(struct evbuffer *out, const char *buf, struct http_span sp);
 /* Charges one request (or WebSocket message) of S against the rate_per_ip bucket of its
  * client. True when it may go on; false: over the limit, counted in /metrics, and
  * *RETRY_AFTER_MS says when a token is back; the caller answers. */

@@ -117,22 +117,47 @@ bool http_value_has_token(const char *buf, struct http_span v, const char *token
 
 bool http_header_is_hop(const struct http_msg *m, const char *buf, unsigned i)
 {
-	static const char *const fixed[] = {"connection", "keep-alive", "proxy-connection",
-	                                    "te",         "trailer",    "upgrade"};
-	/* Never strippable through Connection: dropping them would change the framing
-	 * (or the routing) the backend sees, a known smuggling trick. */
-	static const char *const kept[] = {"transfer-encoding", "content-length", "host"};
-
 	if (i >= m->n_hdr)
 		return false;
 	struct http_span n = m->hdr[i].name;
-	for (size_t k = 0; k < ARRAY_SIZE(fixed); k++)
-		if (http_span_eq(buf, n, fixed[k]))
+	const unsigned char *s = (const unsigned char *)buf + n.off;
+	/* hop-by-hop always (connection, keep-alive, proxy-connection, te, trailer, upgrade);
+	 * never strippable through Connection (transfer-encoding, content-length, host):
+	 * dropping them would change the framing (or the routing) the backend sees, a known
+	 * smuggling trick. Told apart by length first: every header of every message asks. */
+	switch (n.len) {
+	case 2:
+		if (eq_lc(s, "te", 2))
 			return true;
-	for (size_t k = 0; k < ARRAY_SIZE(kept); k++)
-		if (http_span_eq(buf, n, kept[k]))
+		break;
+	case 4:
+		if (eq_lc(s, "host", 4))
 			return false;
-	for (int j = http_find_header(m, buf, "connection", 0); j >= 0;
+		break;
+	case 7:
+		if (eq_lc(s, "trailer", 7) || eq_lc(s, "upgrade", 7))
+			return true;
+		break;
+	case 10:
+		if (eq_lc(s, "connection", 10) || eq_lc(s, "keep-alive", 10))
+			return true;
+		break;
+	case 14:
+		if (eq_lc(s, "content-length", 14))
+			return false;
+		break;
+	case 16:
+		if (eq_lc(s, "proxy-connection", 16))
+			return true;
+		break;
+	case 17:
+		if (eq_lc(s, "transfer-encoding", 17))
+			return false;
+		break;
+	default:
+		break;
+	}
+	for (int j = m->n_connection > 0 ? http_find_header(m, buf, "connection", 0) : -1; j >= 0;
 	     j = http_find_header(m, buf, "connection", (unsigned)j + 1))
 		if (has_token_n(buf, m->hdr[j].value, buf + n.off, n.len))
 			return true;
@@ -245,6 +270,7 @@ void http_parser_init(struct http_parser *p, enum http_kind kind, const struct h
 	m->content_length = 0;
 	m->keep_alive = false;
 	m->conn_upgrade = false;
+	m->n_connection = 0;
 	m->upgrade_websocket = false;
 	m->expect_continue = false;
 	m->has_host = false;
@@ -454,6 +480,7 @@ static enum http_result finish_head(struct http_parser *p, const unsigned char *
 		case 10:
 			if (!eq_lc(n, "connection", 10))
 				break;
+			m->n_connection++;
 			conn_close |= has_token_n((const char *)b, h->value, "close", 5);
 			ka |= has_token_n((const char *)b, h->value, "keep-alive", 10);
 			m->conn_upgrade |= has_token_n((const char *)b, h->value, "upgrade", 7);

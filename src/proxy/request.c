@@ -129,11 +129,6 @@ static bool is_dropped_request_header(const struct session *s, const struct http
 	       (http_span_eq(buf, n, "expect") && body_is_buffered(s, m));
 }
 
-void add_span(struct evbuffer *out, const char *buf, struct http_span sp)
-{
-	evbuffer_add(out, buf + sp.off, sp.len);
-}
-
 /* The client of a request: the socket peer, or, when the peer is one of trusted_proxies,
  * the right-most X-Forwarded-For address that is not itself a trusted proxy (all trusted:
  * the left-most). An entry that is not an address ends the walk there: nothing left of it
@@ -172,51 +167,62 @@ done:
 	limit_addr_format(&s->client_addr, s->client_ip, sizeof(s->client_ip));
 }
 
-/* The start of X-Forwarded-For as sent on: through a trusted proxy, the chain it sent and a
- * comma; from anyone else, nothing (the caller adds the peer, in its one printf). */
-static void add_forwarded_for(struct session *s, const struct http_msg *m, const char *buf,
-                              struct evbuffer *out)
+/* X-Forwarded-For as sent on: through a trusted proxy, the chain it sent, a comma, then the
+ * peer; from anyone else, the peer alone. */
+static void put_forwarded_for(struct session *s, const struct http_msg *m, const char *buf,
+                              char **p)
 {
-	evbuffer_add(out, "X-Forwarded-For: ", 17);
+	put_lit(p, "X-Forwarded-For: ");
 	for (unsigned i = 0; s->via_proxy && i < m->n_hdr; i++)
 		if (http_span_eq(buf, m->hdr[i].name, "x-forwarded-for") &&
 		    m->hdr[i].value.len > 0) {
-			add_span(out, buf, m->hdr[i].value);
-			evbuffer_add(out, ", ", 2);
+			put_span(p, buf, m->hdr[i].value);
+			put_lit(p, ", ");
 		}
+	put_str(p, s->peer);
+	put_lit(p, "\r\n");
 }
 
 /* The head sent to the backend: the request line as received (in HTTP/1.1), end-to-end
- * headers, and the forwarding headers nodegate owns. */
-static void build_upstream_head(struct session *s, const struct http_msg *m, const char *buf)
+ * headers, and the forwarding headers nodegate owns. Written straight into r->out, in room
+ * reserved for the worst case (HEAD_LEN bytes of head in BUF, see head_room). */
+static void build_upstream_head(struct session *s, const struct http_msg *m, const char *buf,
+                                size_t head_len)
 {
 	struct evbuffer *out = s->r->out;
 	bool v6 = strchr(s->client_ip, ':') != NULL;
+	const char *proto = s->tls ? "https" : "http";
+	struct evbuffer_iovec v;
+	char *p;
 
-	add_span(out, buf, m->method_s);
-	evbuffer_add(out, " ", 1);
-	add_span(out, buf, m->target);
+	if (evbuffer_reserve_space(out, (ev_ssize_t)head_room(m, head_len), &v, 1) != 1)
+		return; /* out of memory: the node gets no head and answers 400 */
+	p = v.iov_base;
+	put_span(&p, buf, m->method_s);
+	put_lit(&p, " ");
+	put_span(&p, buf, m->target);
 	/* an HTTP/1.0 client cannot read a chunked answer: ask the node in its version */
-	if (m->version_minor == 0)
-		evbuffer_add(out, " HTTP/1.0\r\n", 11);
-	else
-		evbuffer_add(out, " HTTP/1.1\r\n", 11);
+	put_str(&p, m->version_minor == 0 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n");
 	for (unsigned i = 0; i < m->n_hdr; i++) {
 		if (is_dropped_request_header(s, m, buf, i))
 			continue;
-		add_span(out, buf, m->hdr[i].name);
-		evbuffer_add(out, ": ", 2);
-		add_span(out, buf, m->hdr[i].value);
-		evbuffer_add(out, "\r\n", 2);
+		put_header(&p, buf, &m->hdr[i]);
 	}
-	add_forwarded_for(s, m, buf, out);
-	evbuffer_add_printf(out,
-	                    "%s\r\nX-Forwarded-Proto: %s\r\nForwarded: for=%s%s%s;proto=%s\r\n",
-	                    s->peer, s->tls ? "https" : "http", v6 ? "\"[" : "", s->client_ip,
-	                    v6 ? "]\"" : "", s->tls ? "https" : "http");
+	put_forwarded_for(s, m, buf, &p);
+	put_lit(&p, "X-Forwarded-Proto: ");
+	put_str(&p, proto);
+	put_lit(&p, "\r\nForwarded: for=");
+	put_str(&p, v6 ? "\"[" : "");
+	put_str(&p, s->client_ip);
+	put_str(&p, v6 ? "]\"" : "");
+	put_lit(&p, ";proto=");
+	put_str(&p, proto);
+	put_lit(&p, "\r\n");
 	if (s->r->upgrade)
-		evbuffer_add(out, "Connection: Upgrade\r\nUpgrade: websocket\r\n", 41);
-	evbuffer_add(out, "\r\n", 2);
+		put_lit(&p, "Connection: Upgrade\r\nUpgrade: websocket\r\n");
+	put_lit(&p, "\r\n");
+	v.iov_len = (size_t)(p - (char *)v.iov_base);
+	evbuffer_commit_space(out, &v, 1);
 	s->r->head_len = evbuffer_get_length(out);
 }
 
@@ -264,7 +270,7 @@ static void req_start(struct session *s, const char *buf)
 		return;
 	}
 	r->out = evbuffer_new();
-	build_upstream_head(s, m, buf);
+	build_upstream_head(s, m, buf, s->hp->head_len);
 	bool buffered = body_is_buffered(s, m), expect = m->expect_continue;
 	evbuffer_drain(conn_input(s->client), s->hp->head_len);
 	parser_put(&s->hp);

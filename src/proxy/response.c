@@ -13,12 +13,29 @@
 
 /* ---- replies from nodegate itself -------------------------------------------------------- */
 
+/* The metrics index of NAME, kept in *INDEX: looked up at the first request only (again
+ * while the table of names is full, when it is 0). */
+static unsigned name_index(unsigned *index, const char *name)
+{
+	unsigned i = __atomic_load_n(index, __ATOMIC_RELAXED); /* the workers share it */
+
+	if (i == 0) {
+		i = metrics_name(name);
+		__atomic_store_n(index, i, __ATOMIC_RELAXED);
+	}
+	return i;
+}
+
 void access_log(struct session *s, int status)
 {
+	static unsigned no_backend; /* "-" */
 	struct request *r = s->r;
 	double ms = (double)(clock_now_us() - r->start_us) / 1e3;
 
-	metrics_request(s->l->name, r->b != NULL ? r->b->name : "-", r->rpc.method, status, ms);
+	metrics_count(name_index(&s->l->metrics_name, s->l->name),
+	              r->b != NULL ? name_index(&r->b->metrics_name, r->b->name)
+	                           : name_index(&no_backend, "-"),
+	              r->rpc.label, status, ms);
 	log_access("%s:%u %s %s %s %s %s %d %llu %.3fms", s->client_ip, s->peer_port, s->l->name,
 	           r->b != NULL ? r->b->name : "-", r->method_s[0] ? r->method_s : "-",
 	           r->uri[0] ? r->uri : "-", r->rpc.method[0] ? r->rpc.method : "-", status,
@@ -149,17 +166,27 @@ void reply_limited(struct session *s, uint64_t retry_after_ms, const char *why)
 
 /* ---- response ---------------------------------------------------------------------------- */
 
+/* The head sent to the client: the node's status line and end-to-end headers, and
+ * nodegate's Connection. Written straight into OUT, in room reserved for the worst case. */
 static void build_client_head(struct session *s, const struct http_msg *m, const char *buf,
                               size_t head_len, bool close, struct evbuffer *out)
 {
-	size_t before = evbuffer_get_length(out);
+	struct evbuffer_iovec v;
+	char *p;
 
-	evbuffer_add_printf(out, "HTTP/1.1 %d ", m->status);
+	if (evbuffer_reserve_space(out, (ev_ssize_t)head_room(m, head_len), &v, 1) != 1)
+		return; /* out of memory: the client gets no head and closes */
+	p = v.iov_base;
+	put_lit(&p, "HTTP/1.1 ");
+	*p++ = (char)('0' + m->status / 100); /* 100..599: the parser saw three digits */
+	*p++ = (char)('0' + m->status / 10 % 10);
+	*p++ = (char)('0' + m->status % 10);
+	put_lit(&p, " ");
 	/* the reason phrase runs from after "HTTP/1.x NNN " to the end of the status line */
 	const char *eol = memchr(buf, '\r', head_len);
 	if (eol != NULL && eol - buf > 13)
-		evbuffer_add(out, buf + 13, (size_t)(eol - buf - 13));
-	evbuffer_add(out, "\r\n", 2);
+		put_bytes(&p, buf + 13, (size_t)(eol - buf - 13));
+	put_lit(&p, "\r\n");
 	for (unsigned i = 0; i < m->n_hdr; i++) {
 		if (http_header_is_hop(m, buf, i))
 			continue;
@@ -167,17 +194,16 @@ static void build_client_head(struct session *s, const struct http_msg *m, const
 		if (m->body == HTTP_BODY_CHUNKED &&
 		    http_span_eq(buf, m->hdr[i].name, "content-length"))
 			continue;
-		add_span(out, buf, m->hdr[i].name);
-		evbuffer_add(out, ": ", 2);
-		add_span(out, buf, m->hdr[i].value);
-		evbuffer_add(out, "\r\n", 2);
+		put_header(&p, buf, &m->hdr[i]);
 	}
 	if (close)
-		evbuffer_add(out, "Connection: close\r\n", 19);
+		put_lit(&p, "Connection: close\r\n");
 	else if (s->r->http10)
-		evbuffer_add(out, "Connection: keep-alive\r\n", 24);
-	evbuffer_add(out, "\r\n", 2);
-	s->r->bytes_out += evbuffer_get_length(out) - before;
+		put_lit(&p, "Connection: keep-alive\r\n");
+	put_lit(&p, "\r\n");
+	v.iov_len = (size_t)(p - (char *)v.iov_base);
+	evbuffer_commit_space(out, &v, 1);
+	s->r->bytes_out += v.iov_len;
 }
 
 /* The response is complete: log, give the backend connection back, and wait for the next

@@ -8,6 +8,7 @@
 
 #include "util.h"
 #include "proxy/rpc.h"
+#include "proxy/rpcscan.h"
 
 const char *const rpc_refusal_names[RPC_REFUSAL_COUNT] = {
     [RPC_ALLOWED] = "allowed",
@@ -112,9 +113,6 @@ static const struct method_row {
     {"wallet_propose", M_ADMIN},
 };
 
-/* Keys whose value is a private key or what derives one. */
-static const char *const secret_keys[] = {"secret", "seed", "seed_hex", "passphrase"};
-
 /* Method names of one list option, cut out of one copy of the option's value. */
 struct name_list {
 	char *buf;
@@ -148,14 +146,36 @@ bool rpc_is_write_method(const char *method)
 	return m != NULL && (m->flags & M_WRITE);
 }
 
+/* The label of a table row. */
+static unsigned row_label(const struct method_row *m)
+{
+	return m != NULL ? RPC_LABEL_FIRST + (unsigned)(m - methods) : RPC_LABEL_OTHER;
+}
+
+unsigned rpc_method_label_index(const char *method)
+{
+	if (method == NULL || method[0] == '\0')
+		return RPC_LABEL_NONE;
+	return row_label(method_find(method));
+}
+
+const char *rpc_label_name(unsigned label)
+{
+	if (label == RPC_LABEL_NONE)
+		return "-";
+	if (label >= RPC_LABEL_FIRST && label - RPC_LABEL_FIRST < ARRAY_SIZE(methods))
+		return methods[label - RPC_LABEL_FIRST].name;
+	return "other";
+}
+
+unsigned rpc_label_count(void)
+{
+	return RPC_LABEL_FIRST + (unsigned)ARRAY_SIZE(methods);
+}
+
 const char *rpc_method_label(const char *method)
 {
-	const struct method_row *m;
-
-	if (method == NULL || method[0] == '\0')
-		return "-";
-	m = method_find(method);
-	return m != NULL ? m->name : "other";
+	return rpc_label_name(rpc_method_label_index(method));
 }
 
 /* ---- policy --------------------------------------------------------------------------- */
@@ -241,15 +261,132 @@ size_t rpc_policy_inspect_max(const struct rpc_policy *pol)
 
 /* ---- inspection ----------------------------------------------------------------------- */
 
-/* The "method" (JSON-RPC) or "command" (rippled WebSocket) of one call, or NULL (an empty
- * name is none: rippled refuses it). */
-static const char *call_method(json_t *call)
-{
-	json_t *m = json_object_get(call, "method");
+/* What the policy reads of one call, however it was read (a jansson tree, or the byte
+ * scanner): one set of rules decides on it. */
+struct call_view {
+	const char *method;  /* "method" when it is a string, else NULL */
+	const char *command; /* "command" likewise */
+	bool votes;          /* "vetoed" in its parameters: a "feature" call votes */
+	bool secret;         /* a secret key anywhere in it (read when the policy refuses them) */
+	struct rpcscan_ledgers ledgers; /* of its arguments: params[0], or the message itself */
+};
 
-	if (!json_is_string(m) || json_string_length(m) == 0)
-		m = json_object_get(call, "command");
-	return json_is_string(m) && json_string_length(m) > 0 ? json_string_value(m) : NULL;
+/* The name a call runs: "method" (JSON-RPC), else "command" (rippled WebSocket); an empty
+ * name is none (rippled refuses it). */
+static const char *view_method(const struct call_view *v)
+{
+	if (v->method != NULL && v->method[0] != '\0')
+		return v->method;
+	return v->command != NULL && v->command[0] != '\0' ? v->command : NULL;
+}
+
+/* Whether POL denies METHOD (its table row ROW, or NULL), called with VOTES: the lists
+ * first, then rippled's admin set ("feature" is public, but voting is admin). */
+static bool call_denied(const struct rpc_policy *pol, const char *method,
+                        const struct method_row *row, bool votes)
+{
+	if (list_has(&pol->deny, method) || (pol->allow.n > 0 && !list_has(&pol->allow, method)))
+		return true;
+	if (!pol->admin_profile)
+		return false;
+	if (row != NULL && (row->flags & M_ADMIN))
+		return true;
+	return votes && strcmp(method, "feature") == 0;
+}
+
+/* The first refusal wins: the reason and the method are those of the first refused call. */
+static void refuse(struct rpc_info *info, enum rpc_refusal why, const char *method)
+{
+	if (info->refusal != RPC_ALLOWED)
+		return;
+	info->refusal = why;
+	snprintf(info->refused_method, sizeof(info->refused_method), "%s", method);
+}
+
+/* Whether METHOD (its table row ROW, or NULL) changes state: built in, or the pool says so. */
+static bool is_write(const struct rpc_policy *pol, const char *method, const struct method_row *row)
+{
+	return (row != NULL && (row->flags & M_WRITE)) ||
+	       (pol != NULL && list_has(&pol->writes, method));
+}
+
+/* Refuses V when POL denies one of its names (rippled's WebSocket runs "command" before
+ * "method", JSON-RPC runs "method": both are checked) or it carries a secret. M is the name
+ * it runs, ROW its table row. */
+static void police_call(const struct rpc_policy *pol, const struct call_view *v, const char *m,
+                        const struct method_row *row, struct rpc_info *info)
+{
+	const char *const names[] = {v->method, v->command};
+
+	for (size_t k = 0; k < ARRAY_SIZE(names); k++) {
+		if (names[k] == NULL)
+			continue;
+		const struct method_row *r = names[k] == m ? row : method_find(names[k]);
+		if (call_denied(pol, names[k], r, v->votes)) {
+			refuse(info, RPC_DENIED, names[k]);
+			return;
+		}
+	}
+	if (pol->secrets && v->secret)
+		refuse(info, RPC_SECRET, m);
+}
+
+/* Widens INFO's ledger need to hold [LO, HI]: a batch needs the union. */
+static void ledger_need(struct rpc_info *info, uint32_t lo, uint32_t hi)
+{
+	if (!info->has_ledger || lo < info->ledger_min)
+		info->ledger_min = lo;
+	if (!info->has_ledger || hi > info->ledger_max)
+		info->ledger_max = hi;
+	info->has_ledger = true;
+}
+
+/* The ledgers one call names by number, added to INFO: ledger_index and ledger_seq name one;
+ * ledger_index_min/max (account_tx) and min_ledger/max_ledger (tx) a span, or one ledger
+ * when the other end is -1 or absent ("earliest", "latest": no specific ledger). */
+static void call_ledgers(const struct rpcscan_ledgers *l, struct rpc_info *info)
+{
+	static const unsigned single[] = {RPCSCAN_LEDGER_INDEX, RPCSCAN_LEDGER_SEQ};
+	static const unsigned spans[][2] = {{RPCSCAN_LEDGER_INDEX_MIN, RPCSCAN_LEDGER_INDEX_MAX},
+	                                    {RPCSCAN_MIN_LEDGER, RPCSCAN_MAX_LEDGER}};
+
+	for (size_t i = 0; i < ARRAY_SIZE(single); i++)
+		if (l->has[single[i]])
+			ledger_need(info, l->v[single[i]], l->v[single[i]]);
+	for (size_t i = 0; i < ARRAY_SIZE(spans); i++) {
+		bool has_lo = l->has[spans[i][0]], has_hi = l->has[spans[i][1]];
+		uint32_t lo = l->v[spans[i][0]], hi = l->v[spans[i][1]];
+		if (has_lo && has_hi)
+			ledger_need(info, lo < hi ? lo : hi, lo < hi ? hi : lo);
+		else if (has_lo || has_hi)
+			ledger_need(info, has_lo ? lo : hi, has_lo ? lo : hi);
+	}
+}
+
+/* Accounts for one call V (not a batch), whose name view_method(V) is not NULL. Its
+ * metric label. */
+static unsigned account_call(const struct call_view *v, const struct rpc_policy *pol,
+                             struct rpc_info *info)
+{
+	const char *m = view_method(v);
+	const struct method_row *row = method_find(m); /* once: every request asks */
+
+	info->n_calls++;
+	call_ledgers(&v->ledgers, info);
+	if (is_write(pol, m, row))
+		info->all_read = false;
+	if (pol != NULL)
+		police_call(pol, v, m, row, info);
+	return row_label(row);
+}
+
+/* ---- inspection: the jansson tree ---- */
+
+static const char *json_name(json_t *call, const char *key)
+{
+	json_t *s = json_object_get(call, key);
+
+	return json_is_string(s) ? json_string_value(s) : NULL;
 }
 
 /* Whether a secret key appears anywhere in V (objects and arrays at any depth). */
@@ -262,10 +399,7 @@ static bool has_secret(json_t *v)
 	if (json_is_object(v)) {
 		json_object_foreach(v, key, x)
 		{
-			for (size_t k = 0; k < ARRAY_SIZE(secret_keys); k++)
-				if (strcmp(key, secret_keys[k]) == 0)
-					return true;
-			if (has_secret(x))
+			if (rpcscan_secret_key(key, strlen(key)) || has_secret(x))
 				return true;
 		}
 	} else if (json_is_array(v)) {
@@ -278,74 +412,63 @@ static bool has_secret(json_t *v)
 	return false;
 }
 
-/* "feature" votes when its parameters (params[0], or the WebSocket message) hold "vetoed". */
-static bool feature_votes(json_t *call)
+/* A ledger named by number: a non-negative integer or a decimal string, at most UINT32_MAX.
+ * "validated", "current", "closed", -1 ("earliest"/"latest") and the rest name none. */
+static bool ledger_number(json_t *v, uint32_t *out)
 {
-	json_t *params = json_object_get(call, "params");
+	const char *s = json_string_value(v);
+	json_int_t n = json_integer_value(v);
+	char *end;
 
-	if (json_is_array(params))
-		return json_object_get(json_array_get(params, 0), "vetoed") != NULL;
-	return json_object_get(call, "vetoed") != NULL;
-}
-
-/* Whether POL denies METHOD, called as CALL: the lists first, then rippled's admin set. */
-static bool call_denied(const struct rpc_policy *pol, const char *method, json_t *call)
-{
-	const struct method_row *m;
-
-	if (list_has(&pol->deny, method) || (pol->allow.n > 0 && !list_has(&pol->allow, method)))
+	if (json_is_string(v)) {
+		if (*s < '0' || *s > '9' || strlen(s) > 10)
+			return false;
+		unsigned long long u = strtoull(s, &end, 10);
+		if (*end != '\0' || u > UINT32_MAX)
+			return false;
+		*out = (uint32_t)u;
 		return true;
-	if (!pol->admin_profile)
-		return false;
-	m = method_find(method);
-	if (m != NULL && (m->flags & M_ADMIN))
-		return true;
-	return strcmp(method, "feature") == 0 && feature_votes(call);
-}
-
-/* The first refusal wins: the reason and the method are those of the first refused call. */
-static void refuse(struct rpc_info *info, enum rpc_refusal why, const char *method)
-{
-	if (info->refusal != RPC_ALLOWED)
-		return;
-	info->refusal = why;
-	snprintf(info->refused_method, sizeof(info->refused_method), "%s", method);
-}
-
-static bool is_write(const struct rpc_policy *pol, const char *method)
-{
-	return rpc_is_write_method(method) || (pol != NULL && list_has(&pol->writes, method));
-}
-
-/* Refuses CALL when POL denies one of its names (rippled's WebSocket runs "command" before
- * "method", JSON-RPC runs "method": both are checked) or it carries a secret. */
-static void police_call(const struct rpc_policy *pol, json_t *call, struct rpc_info *info)
-{
-	static const char *const keys[] = {"method", "command"};
-
-	for (size_t k = 0; k < ARRAY_SIZE(keys); k++) {
-		json_t *name = json_object_get(call, keys[k]);
-
-		if (json_is_string(name) && call_denied(pol, json_string_value(name), call)) {
-			refuse(info, RPC_DENIED, json_string_value(name));
-			return;
-		}
 	}
-	if (pol->secrets && has_secret(call))
-		refuse(info, RPC_SECRET, call_method(call));
+	if (!json_is_integer(v) || n < 0 || n > (json_int_t)UINT32_MAX)
+		return false;
+	*out = (uint32_t)n;
+	return true;
+}
+
+/* The view of CALL, a parsed object. Its arguments are params[0] of a JSON-RPC call, or
+ * the message itself for WebSocket; "feature" votes when they hold "vetoed". */
+static void view_from_json(json_t *call, const struct rpc_policy *pol, struct call_view *v)
+{
+	json_t *params = json_object_get(call, "params"), *args = call;
+
+	memset(v, 0, sizeof(*v));
+	v->method = json_name(call, "method");
+	v->command = json_name(call, "command");
+	if (json_is_array(params))
+		v->votes = json_object_get(json_array_get(params, 0), "vetoed") != NULL;
+	else
+		v->votes = json_object_get(call, "vetoed") != NULL;
+	v->secret = pol != NULL && pol->secrets && has_secret(call);
+	if (v->method != NULL)
+		args = json_array_get(params, 0);
+	if (!json_is_object(args))
+		return;
+	for (unsigned k = 0; k < RPCSCAN_LEDGER_KEY_COUNT; k++)
+		v->ledgers.has[k] =
+		    ledger_number(json_object_get(args, rpcscan_ledger_keys[k]), &v->ledgers.v[k]);
 }
 
 /* Accounts for one call; rippled's {"method":"batch","params":[call...]} is walked into.
  * False when CALL is not a call (no method). */
-static void call_ledgers(json_t *call, struct rpc_info *info);
-
 static bool inspect_call(json_t *call, const struct rpc_policy *pol, struct rpc_info *info)
 {
-	const char *m = call_method(call);
 	json_t *sub = json_object_get(call, "params"), *c;
+	struct call_view v;
+	const char *m;
 	size_t i;
 
-	if (m == NULL)
+	view_from_json(call, pol, &v);
+	if ((m = view_method(&v)) == NULL)
 		return false;
 	if (strcmp(m, "batch") == 0 && json_is_array(sub) && json_array_size(sub) > 0) {
 		json_array_foreach(sub, i, c)
@@ -355,12 +478,7 @@ static bool inspect_call(json_t *call, const struct rpc_policy *pol, struct rpc_
 		}
 		return true;
 	}
-	info->n_calls++;
-	call_ledgers(call, info);
-	if (is_write(pol, m))
-		info->all_read = false;
-	if (pol != NULL)
-		police_call(pol, call, info);
+	(void)account_call(&v, pol, info);
 	return true;
 }
 
@@ -388,8 +506,11 @@ static void inspect_root(json_t *root, const struct rpc_policy *pol, struct rpc_
 	if (json_is_object(root)) {
 		ok = inspect_call(root, pol, info);
 		copy_id(root, info);
-		if (ok)
-			snprintf(info->method, sizeof(info->method), "%s", call_method(root));
+		if (ok) {
+			struct call_view v;
+			view_from_json(root, NULL, &v);
+			snprintf(info->method, sizeof(info->method), "%s", view_method(&v));
+		}
 	} else if (json_is_array(root) && json_array_size(root) > 0) {
 		json_array_foreach(root, i, call)
 		{
@@ -404,69 +525,8 @@ static void inspect_root(json_t *root, const struct rpc_policy *pol, struct rpc_
 	info->is_rpc = ok;
 }
 
-/* A ledger named by number: a non-negative integer or a decimal string, at most UINT32_MAX.
- * "validated", "current", "closed", -1 ("earliest"/"latest") and the rest name none. */
-static bool ledger_number(json_t *v, uint32_t *out)
-{
-	const char *s = json_string_value(v);
-	json_int_t n = json_integer_value(v);
-	char *end;
-
-	if (json_is_string(v)) {
-		if (*s < '0' || *s > '9' || strlen(s) > 10)
-			return false;
-		unsigned long long u = strtoull(s, &end, 10);
-		if (*end != '\0' || u > UINT32_MAX)
-			return false;
-		*out = (uint32_t)u;
-		return true;
-	}
-	if (!json_is_integer(v) || n < 0 || n > (json_int_t)UINT32_MAX)
-		return false;
-	*out = (uint32_t)n;
-	return true;
-}
-
-/* Widens INFO's ledger need to hold [LO, HI]: a batch needs the union. */
-static void ledger_need(struct rpc_info *info, uint32_t lo, uint32_t hi)
-{
-	if (!info->has_ledger || lo < info->ledger_min)
-		info->ledger_min = lo;
-	if (!info->has_ledger || hi > info->ledger_max)
-		info->ledger_max = hi;
-	info->has_ledger = true;
-}
-
-/* The ledgers one call names by number, added to INFO: ledger_index and ledger_seq name one;
- * ledger_index_min/max (account_tx) and min_ledger/max_ledger (tx) a span, or one ledger
- * when the other end is -1 or absent ("earliest", "latest": no specific ledger). The
- * arguments are params[0] of a JSON-RPC call, or the message itself for WebSocket. */
-static void call_ledgers(json_t *call, struct rpc_info *info)
-{
-	static const char *const single[] = {"ledger_index", "ledger_seq"};
-	static const char *const spans[][2] = {{"ledger_index_min", "ledger_index_max"},
-	                                       {"min_ledger", "max_ledger"}};
-	json_t *args = call;
-	uint32_t lo, hi;
-
-	if (json_is_string(json_object_get(call, "method")))
-		args = json_array_get(json_object_get(call, "params"), 0);
-	if (!json_is_object(args))
-		return;
-	for (size_t i = 0; i < ARRAY_SIZE(single); i++)
-		if (ledger_number(json_object_get(args, single[i]), &lo))
-			ledger_need(info, lo, lo);
-	for (size_t i = 0; i < ARRAY_SIZE(spans); i++) {
-		bool has_lo = ledger_number(json_object_get(args, spans[i][0]), &lo);
-		bool has_hi = ledger_number(json_object_get(args, spans[i][1]), &hi);
-		if (has_lo && has_hi)
-			ledger_need(info, lo < hi ? lo : hi, lo < hi ? hi : lo);
-		else if (has_lo || has_hi)
-			ledger_need(info, has_lo ? lo : hi, has_lo ? lo : hi);
-	}
-}
-
-void rpc_inspect(const char *body, size_t len, const struct rpc_policy *pol, struct rpc_info *info)
+void rpc_inspect_json(const char *body, size_t len, const struct rpc_policy *pol,
+                      struct rpc_info *info)
 {
 	json_error_t jerr;
 	json_t *root;
@@ -491,7 +551,61 @@ void rpc_inspect(const char *body, size_t len, const struct rpc_policy *pol, str
 		info->id[0] = '\0';
 		info->has_ledger = false;
 	}
+	info->label = (uint8_t)rpc_method_label_index(info->method);
 	json_decref(root);
+}
+
+/* ---- inspection: the byte scanner ---- */
+
+/* S as a C string in BUF (RPCSCAN_NAME_MAX + 1 bytes), or NULL when absent. */
+static const char *scan_name(const struct rpcscan_str *s, char *buf)
+{
+	if (s->p == NULL)
+		return NULL;
+	memcpy(buf, s->p, s->len);
+	buf[s->len] = '\0';
+	return buf;
+}
+
+bool rpc_inspect_fast(const char *body, size_t len, const struct rpc_policy *pol,
+                      struct rpc_info *info)
+{
+	char method[RPCSCAN_NAME_MAX + 1], command[RPCSCAN_NAME_MAX + 1];
+	struct rpcscan_call sc;
+	struct call_view v = {0};
+	const char *m;
+
+	memset(info, 0, sizeof(*info));
+	if (len == 0 || len > rpc_policy_inspect_max(pol))
+		return true;
+	if (!rpcscan_call(body, len, &sc))
+		return false;
+	v.method = scan_name(&sc.method, method);
+	v.command = scan_name(&sc.command, command);
+	if ((m = view_method(&v)) == NULL)
+		return true; /* an object, but no call: not RPC, nothing refused */
+	if (strcmp(m, "batch") == 0)
+		return false; /* rippled's batch: its calls are walked in the tree */
+	v.votes = sc.params_array ? sc.vetoed_params0 : sc.vetoed_top;
+	v.secret = sc.secret;
+	if (v.method == NULL)
+		v.ledgers = sc.top;
+	else if (sc.params0_object)
+		v.ledgers = sc.params0;
+	info->all_read = true;
+	info->label = (uint8_t)account_call(&v, pol, info);
+	if (sc.id.p != NULL && sc.id.len < sizeof(info->id))
+		memcpy(info->id, sc.id.p, sc.id.len);
+	size_t n = strnlen(m, sizeof(info->method) - 1); /* cut as snprintf would */
+	memcpy(info->method, m, n);
+	info->is_rpc = true;
+	return true;
+}
+
+void rpc_inspect(const char *body, size_t len, const struct rpc_policy *pol, struct rpc_info *info)
+{
+	if (!rpc_inspect_fast(body, len, pol, info))
+		rpc_inspect_json(body, len, pol, info);
 }
 
 /* ---- answers -------------------------------------------------------------------------- */

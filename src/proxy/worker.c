@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "evmem.h"
 #include "log.h"
 #include "proxy/worker.h"
 #include "stats.h"
@@ -89,6 +90,7 @@ static void *worker_main(void *arg)
 	/* the persistent inbox event is never added: it is made active by worker_post, and a
 	 * loop with no pending event would return at once, hence EVLOOP_NO_EXIT_ON_EMPTY */
 	event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY);
+	evmem_trim(); /* this thread's kept blocks go with it */
 	return NULL;
 }
 

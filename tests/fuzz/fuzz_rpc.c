@@ -1,7 +1,8 @@
 /* libFuzzer target for JSON-RPC inspection: the input is a request body read under four
  * policies (rippled public, rippled admin with lists, none, and no policy) and a reply
  * scanned for its error token. Results must be bounded strings, refusals explained, and the
- * error bodies built from them must parse back. */
+ * error bodies built from them must parse back; whenever the byte scanner answers, its answer
+ * must be the jansson tree's. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,6 +63,24 @@ static void check_info(const struct rpc_info *i, size_t size, const struct rpc_p
 	}
 }
 
+/* The scanner's answer, when it gives one, is the tree's. */
+static void check_same(const uint8_t *data, size_t size, const struct rpc_policy *pol)
+{
+	struct rpc_info fast, full;
+
+	rpc_inspect_json((const char *)data, size, pol, &full);
+	if (!rpc_inspect_fast((const char *)data, size, pol, &fast))
+		return;
+	CHECK(fast.is_rpc == full.is_rpc && fast.n_calls == full.n_calls);
+	CHECK(fast.all_read == full.all_read && fast.refusal == full.refusal);
+	CHECK(strcmp(fast.method, full.method) == 0);
+	CHECK(strcmp(fast.refused_method, full.refused_method) == 0);
+	CHECK(strcmp(fast.id, full.id) == 0);
+	CHECK(fast.has_ledger == full.has_ledger && fast.ledger_min == full.ledger_min &&
+	      fast.ledger_max == full.ledger_max);
+	CHECK(fast.label == full.label && full.label == rpc_method_label_index(full.method));
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct rpc_info info;
@@ -72,7 +91,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (size_t i = 0; i < N_POLICIES; i++) {
 		rpc_inspect((const char *)data, size, policies[i], &info);
 		check_info(&info, size, policies[i]);
+		check_same(data, size, policies[i]);
 	}
+	check_same(data, size, NULL);
 	rpc_inspect((const char *)data, size, NULL, &info);
 	check_info(&info, size, NULL);
 	if (rpc_reply_error((const char *)data, size, tok, sizeof(tok)))

@@ -136,6 +136,28 @@ static void test_method_label(void **state)
 	free(t);
 }
 
+/* The hot path counts by indexes: the same series as by names, and a name keeps its index. */
+static void test_count_by_index(void **state)
+{
+	unsigned l = metrics_name("idx"), b = metrics_name("n9");
+	char *t;
+
+	assert_true(l != 0 && b != 0 && l != b);
+	assert_int_equal(metrics_name("idx"), l);
+	metrics_count(l, b, rpc_method_label_index("ledger"), 200, 1.0);
+	metrics_request("idx", "n9", "ledger", 200, 1.0);
+	metrics_count(l, b, rpc_method_label_index("nope"), 429, 1.0);
+	t = render();
+	assert_int_equal(value_of(t, "nodegate_requests_total{listener=\"idx\",backend=\"n9\","
+	                             "method=\"ledger\",code=\"200\"} "),
+	                 2);
+	assert_int_equal(value_of(t, "nodegate_requests_total{listener=\"idx\",backend=\"n9\","
+	                             "method=\"other\",code=\"429\"} "),
+	                 1);
+	assert_has(t, "nodegate_request_duration_seconds_count{listener=\"idx\"} 3\n");
+	free(t);
+}
+
 /* Refusals by the method policy: per listener, folded method and reason. */
 static void test_refusals(void **state)
 {
@@ -217,6 +239,7 @@ int main(void)
 	    cmocka_unit_test(test_requests_counted_by_label_set),
 	    cmocka_unit_test(test_histograms),
 	    cmocka_unit_test(test_label_escaping),
+	    cmocka_unit_test(test_count_by_index),
 	    cmocka_unit_test(test_long_names),
 	    cmocka_unit_test(test_method_label),
 	    cmocka_unit_test(test_refusals),

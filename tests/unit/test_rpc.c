@@ -507,6 +507,12 @@ static void test_method_label(void **state)
 	assert_string_equal(rpc_method_label("Server_info"), "other");
 	assert_string_equal(rpc_method_label(""), "-");
 	assert_string_equal(rpc_method_label(NULL), "-");
+	assert_int_equal(rpc_method_label_index(NULL), RPC_LABEL_NONE);
+	assert_int_equal(rpc_method_label_index("made_up"), RPC_LABEL_OTHER);
+	assert_string_equal(rpc_label_name(rpc_label_count()), "other");
+	for (unsigned k = 0; k < rpc_label_count(); k++) /* every label is its own name's */
+		if (k != RPC_LABEL_NONE && k != RPC_LABEL_OTHER)
+			assert_int_equal(rpc_method_label_index(rpc_label_name(k)), k);
 	/* the lookup bisects the sorted table: every known name is found */
 	for (size_t k = 0; k < sizeof(admin_methods) / sizeof(admin_methods[0]); k++)
 		assert_string_equal(rpc_method_label(admin_methods[k]), admin_methods[k]);

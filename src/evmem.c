@@ -1,0 +1,159 @@
+/* Bounded free lists for libevent's blocks. An evbuffer frees a chain the moment it is
+ * drained and allocates one on the next write or read, so without these every request would
+ * take and give back about a dozen blocks (up to 32 KiB for a read). */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "evmem.h"
+#include "stats.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define KEPT(p, n)  ASAN_POISON_MEMORY_REGION((p), (n)) /* a kept block is freed memory */
+#define TAKEN(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define KEPT(p, n)  ((void)(p), (void)(n))
+#define TAKEN(p, n) ((void)(p), (void)(n))
+#endif
+
+#define N_CLASSES 11     /* 64 B .. 64 KiB */
+#define NO_CLASS  0xffff /* a block over EVMEM_MAX: malloc's own */
+
+/* Before every block; 16 bytes keep the block as aligned as malloc's. */
+struct hdr {
+	uint32_t cls; /* its class, or NO_CLASS */
+	uint32_t pad;
+	size_t size; /* NO_CLASS: the bytes asked for */
+};
+
+struct free_block {
+	struct free_block *next;
+};
+
+struct class_list {
+	struct free_block *head;
+	unsigned n;
+};
+
+static __thread struct class_list lists[N_CLASSES];
+
+static size_t class_size(unsigned c)
+{
+	return (size_t)EVMEM_MIN << c;
+}
+
+/* Blocks a class keeps at most. */
+static unsigned class_keep(unsigned c)
+{
+	size_t n = EVMEM_CLASS_KEEP / class_size(c);
+
+	return n < 8 ? 8 : n > 256 ? 256 : (unsigned)n;
+}
+
+/* The smallest class that holds N bytes: log2 of N rounded up to a power of two, from 64. */
+static unsigned class_of(size_t n)
+{
+	if (n <= EVMEM_MIN)
+		return 0;
+	if (n > EVMEM_MAX)
+		return NO_CLASS;
+	return (unsigned)(64 - __builtin_clzll((unsigned long long)n - 1)) - 6;
+}
+
+void *evmem_malloc(size_t n)
+{
+	unsigned c = class_of(n);
+	struct hdr *h;
+
+	if (c != NO_CLASS && lists[c].head != NULL) {
+		struct free_block *b = lists[c].head;
+		TAKEN(b, class_size(c));
+		lists[c].head = b->next;
+		lists[c].n--;
+		return b;
+	}
+	h = malloc(sizeof(*h) + (c != NO_CLASS ? class_size(c) : n));
+	if (h == NULL)
+		return NULL;
+	STAT_INC(evmem_malloc);
+	h->cls = c;
+	h->size = n;
+	return h + 1;
+}
+
+void evmem_free(void *p)
+{
+	struct hdr *h;
+	unsigned c;
+
+	if (p == NULL)
+		return;
+	h = (struct hdr *)p - 1;
+	c = h->cls;
+	if (c == NO_CLASS || lists[c].n >= class_keep(c)) {
+		free(h);
+		return;
+	}
+	((struct free_block *)p)->next = lists[c].head;
+	lists[c].head = p;
+	lists[c].n++;
+	KEPT(p, class_size(c));
+}
+
+void *evmem_realloc(void *p, size_t n)
+{
+	struct hdr *h;
+	size_t have;
+	void *q;
+
+	if (p == NULL)
+		return evmem_malloc(n);
+	if (n == 0) {
+		evmem_free(p);
+		return NULL;
+	}
+	h = (struct hdr *)p - 1;
+	have = h->cls == NO_CLASS ? h->size : class_size(h->cls);
+	if (n <= have)
+		return p;
+	if ((q = evmem_malloc(n)) == NULL)
+		return NULL;
+	memcpy(q, p, have);
+	evmem_free(p);
+	return q;
+}
+
+static void trim_at_exit(void)
+{
+	evmem_trim();
+}
+
+void evmem_init(void)
+{
+	event_set_mem_functions(evmem_malloc, evmem_realloc, evmem_free);
+	atexit(trim_at_exit); /* what is kept goes back before a leak check looks (every exit) */
+}
+
+size_t evmem_kept(void)
+{
+	size_t n = 0;
+
+	for (unsigned c = 0; c < N_CLASSES; c++)
+		n += lists[c].n;
+	return n;
+}
+
+void evmem_trim(void)
+{
+	for (unsigned c = 0; c < N_CLASSES; c++)
+		while (lists[c].head != NULL) {
+			struct free_block *b = lists[c].head;
+			TAKEN(b, class_size(c));
+			lists[c].head = b->next;
+			lists[c].n--;
+			free((struct hdr *)b - 1);
+		}
+}
