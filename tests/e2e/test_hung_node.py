@@ -23,12 +23,14 @@ def test_frozen_node_under_load_costs_no_read_and_little_time(h):
         time.sleep(1.0)
         healthy_rate = (load.count() - c0) / (time.monotonic() - t0)
         sims[1].proc.send_signal(signal.SIGSTOP)
-        t1, c1, n2_at_stop = time.monotonic(), load.count(), load.node_count("n2")
+        t1, c1 = time.monotonic(), load.count()
         time.sleep(FREEZE)
         frozen_rate = (load.count() - c1) / (time.monotonic() - t1)
         sims[1].proc.send_signal(signal.SIGCONT)
-        wait_for(lambda: load.node_count("n2") > n2_at_stop + 50, 10,
-                 "the woken node to serve again")
+        # the load goes on past the wake-up (whether n2 is back at once depends on whether
+        # its probes timed out meanwhile: the usual rules, not this defence)
+        at_wake = load.count()
+        wait_for(lambda: load.count() >= at_wake + 500, 10, "the load to go on after the wake")
     finally:
         sims[1].proc.send_signal(signal.SIGCONT)
         load.stop()

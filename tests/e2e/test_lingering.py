@@ -13,7 +13,7 @@ import time
 import pytest
 
 from harness import (HOST, IO_TIMEOUT, SLOW, RawClient, free_port, http_conn, is_error_json,
-                     metric_value, rpc)
+                     metric_value, rpc, wait_for)
 from stubs import StubServer, recv_until
 
 TRIES = 20
@@ -99,7 +99,7 @@ def test_oversized_body_413_is_read_over_tls(h, certs):
     data = post_head(size) + b"x" * size
     outcomes = [send_whole_then_read(g.port, data, ctx) for _ in range(5)]
     assert outcomes == [413] * 5, outcomes
-    assert counters(status_port)["started"] == 5
+    wait_for(lambda: counters(status_port)["started"] == 5, 5, "five lingers counted")
 
 
 CHUNK = b"4000\r\n" + b"z" * 0x4000 + b"\r\n"  # 16 KiB
@@ -130,7 +130,7 @@ def test_early_answers_are_read(h, case):
     g, status_port = gate_with(h, sim, **listener)
     outcomes = [send_whole_then_read(g.port, data) for _ in range(5)]
     assert outcomes == [status] * 5, outcomes
-    assert counters(status_port)["started"] == 5
+    wait_for(lambda: counters(status_port)["started"] == 5, 5, "five lingers counted")
 
 
 class EarlyAnswerServer(StubServer):
@@ -161,7 +161,7 @@ def test_node_early_answer_is_read(h):
         outcomes = [send_whole_then_read(g.port, post_head(size) + b"x" * size)
                     for _ in range(5)]
         assert outcomes == [413] * 5, outcomes
-        assert counters(status_port)["started"] == 5
+        wait_for(lambda: counters(status_port)["started"] == 5, 5, "five lingers counted")
 
 
 def test_client_sending_forever_is_cut_at_lingering_max_size(h):
