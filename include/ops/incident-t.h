@@ -68,8 +68,11 @@ struct incident {
 	int64_t acked;                      /* Unix ms of the acknowledgement, 0: none */
 	char acked_by[INCIDENT_NAME_MAX];   /* who acknowledged it */
 	char roles[ROLE_COUNT][INCIDENT_NAME_MAX];
-	unsigned causes;                      /* what was seen: bits of enum remedy_cause */
-	int esc_step;                         /* escalation steps told (escalate.c) */
+	unsigned causes;      /* what was seen: bits of enum remedy_cause */
+	char backend[64];     /* the backend whose event opened it; "" manual or a pool's status */
+	char verdict[16];     /* that event's verdict (verdict_names) or "" */
+	unsigned open_causes; /* the causes that event named (similar incidents match on them) */
+	int esc_step;         /* escalation steps told (escalate.c) */
 	const struct incident_entry *entries; /* oldest first */
 	size_t n_entries;
 };

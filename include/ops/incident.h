@@ -38,8 +38,14 @@ struct json_t *incident_json(const struct incident *inc);
 /* The same for ops (the admin API): every entry, notes and roles included, and "priority_set",
  * "acknowledged" ({"by","at"} or null), "roles" {commander, investigator, fixer, recorder,
  * communicator: name or null}, "remedy" ([{"action","because","text"}]), "remedy_text" and
- * "chat_channel". */
+ * "chat_channel", "backend" and "verdict" (what opened it), "similar" {"count","resolved",
+ * "median_resolve_ms","recent":[{"id","started","resolved","resolve_ms","done":[hook runs and
+ * notes, SIMILAR_DONE_MAX at most]}]} (ops/similar.h). */
 struct json_t *incident_json_full(const struct incident *inc);
+struct similar;
+#define SIMILAR_DONE_MAX 5
+/* The incidents in the history like INC in the 90 days before it started (similar.h). */
+void incident_similar(const struct incident *inc, struct similar *out);
 /* Whether entries of KIND are shown to the public (page, /api/status, /api/incidents
  * without a token): notes, acknowledgements, roles, escalations and priority changes are
  * not. */

@@ -22,6 +22,7 @@
 #include "stats.h"
 #include "ops/redact.h"
 #include "ops/remedy.h"
+#include "ops/similar.h"
 #include "ops/store.h"
 
 #define DAY_MS    (24LL * 3600 * 1000)
@@ -188,7 +189,10 @@ struct track {
 	struct incident_entry last; /* the last event that no incident took, for the one */
 	bool last_fresh;            /* that the status opens right after it */
 	unsigned causes;            /* what was seen since the last incident (remedy.h bits) */
-	struct incident_impact im;  /* the last impact told */
+	char backend[64];           /* the last event's backend, verdict and causes: what an */
+	char verdict[16];           /* incident it opens matches similar ones on */
+	unsigned last_causes;
+	struct incident_impact im; /* the last impact told */
 };
 
 static struct inc **incs; /* ascending id */
@@ -509,6 +513,27 @@ static void event_line(char *dst, size_t cap, const char *backend, const struct 
 	}
 }
 
+/* What an incident opened after HE would match similar ones on. */
+static void track_origin(struct track *t, const char *backend, const struct health_event *he)
+{
+	snprintf(t->backend, sizeof(t->backend), "%s", backend);
+	snprintf(t->verdict, sizeof(t->verdict), "%s",
+	         he->verdict < V_COUNT ? verdict_names[he->verdict] : "");
+	t->last_causes =
+	    remedy_causes(he->reason) | (he->kind == HE_GRACE_EXPIRED ? 1u << RC_NO_SYNC : 0);
+}
+
+/* IN opened after T's last event (T NULL: after none): its backend, verdict and causes. */
+static void set_origin(struct inc *in, const struct track *t)
+{
+	if (t == NULL)
+		return;
+	snprintf(in->pub.backend, sizeof(in->pub.backend), "%s", t->backend);
+	snprintf(in->pub.verdict, sizeof(in->pub.verdict), "%s", t->verdict);
+	in->pub.open_causes = t->last_causes;
+	store_put_incident(&in->pub);
+}
+
 /* "n2 down: peers 0", for titles. */
 static void event_cause(char *dst, size_t cap, const char *backend, const struct health_event *he)
 {
@@ -539,6 +564,8 @@ void incident_on_event(const char *pool, const char *backend, const struct healt
 	if (t != NULL)
 		snprintf(t->cause, sizeof(t->cause), "%s", cause);
 	if (t != NULL && he->kind != HE_ADMIN)
+		track_origin(t, backend, he);
+	if (t != NULL && he->kind != HE_ADMIN)
 		t->causes |= remedy_causes(he->reason) |
 		             (he->kind == HE_GRACE_EXPIRED ? 1u << RC_NO_SYNC : 0);
 	event_line(text, sizeof(text), backend, he);
@@ -557,6 +584,7 @@ void incident_on_event(const char *pool, const char *backend, const struct healt
 		in->pub.causes = t != NULL ? t->causes : 0;
 		if (t != NULL)
 			t->causes = 0;
+		set_origin(in, t);
 		size_t first = in->pub.n_entries;
 		bool added = add_entry(in, ENTRY_OPEN, text, at) != NULL;
 		first_priority(in, sev, t != NULL ? &t->im : &(struct incident_impact){0, 1, 0},
@@ -610,6 +638,7 @@ void incident_on_status_impact(const char *pool, int status, const struct incide
 			add_entry(in, t->last.kind, t->last.text, t->last.at);
 		in->pub.causes = t->causes;
 		t->causes = 0;
+		set_origin(in, t->last_fresh ? t : NULL);
 		first_priority(in, status, &im, now);
 		tell(IC_OPEN, &in->pub, added ? &in->entries[first] : NULL); /* after a realloc */
 		break;
@@ -945,6 +974,53 @@ static json_t *str_or_null(const char *s)
 	return s[0] != '\0' ? json_string(s) : json_null();
 }
 
+void incident_similar(const struct incident *inc, struct similar *out)
+{
+	const struct incident *past[SIMILAR_MAX];
+	size_t n = 0;
+
+	for (size_t i = n_incs; i > 0 && n < SIMILAR_MAX; i--) /* the most recent first */
+		past[n++] = &incs[i - 1]->pub;
+	similar_find(inc, past, n, inc->started, out);
+}
+
+/* What was done in a similar incident: its hook runs and ops notes, the first few. */
+static json_t *similar_done(const struct incident *inc)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a != NULL && i < inc->n_entries && json_array_size(a) < SIMILAR_DONE_MAX;
+	     i++)
+		if (inc->entries[i].kind == ENTRY_ACTION || inc->entries[i].kind == ENTRY_NOTE)
+			json_array_append_new(a, json_text(inc->entries[i].text));
+	return a;
+}
+
+static json_t *similar_json(const struct incident *inc)
+{
+	struct similar s;
+	json_t *recent = json_array();
+
+	incident_similar(inc, &s);
+	for (size_t i = 0; recent != NULL && i < s.n_ids; i++) {
+		const struct incident *p = incident_get(s.ids[i]);
+
+		if (p != NULL)
+			json_array_append_new(
+			    recent,
+			    json_pack("{s:I, s:o, s:o, s:o, s:o}", "id", (json_int_t)p->id,
+			              "started", json_time(p->started), "resolved",
+			              json_time(p->resolved), "resolve_ms",
+			              p->resolved > 0 ? json_integer(p->resolved - p->started)
+			                              : json_null(),
+			              "done", similar_done(p)));
+	}
+	return json_pack("{s:I, s:I, s:o, s:o}", "count", (json_int_t)s.count, "resolved",
+	                 (json_int_t)s.resolved, "median_resolve_ms",
+	                 s.median_ms >= 0 ? json_integer(s.median_ms) : json_null(), "recent",
+	                 recent != NULL ? recent : json_array());
+}
+
 json_t *incident_json_full(const struct incident *inc)
 {
 	json_t *j = incident_json_of(inc, true), *roles = json_object();
@@ -955,14 +1031,15 @@ json_t *incident_json_full(const struct incident *inc)
 	remedy_text(inc->causes, remedy, sizeof(remedy));
 	incident_chat_channel(inc, chat, sizeof(chat));
 	if (j == NULL || roles == NULL ||
-	    json_object_update_new(j, json_pack("{s:b, s:o, s:o, s:o, s:s, s:s}", "priority_set",
-	                                        inc->priority_set, "acknowledged",
-	                                        inc->acked != 0
-	                                            ? json_pack("{s:s, s:o}", "by", inc->acked_by,
-	                                                        "at", json_time(inc->acked))
-	                                            : json_null(),
-	                                        "roles", roles, "remedy", remedy_json(inc->causes),
-	                                        "remedy_text", remedy, "chat_channel", chat)) < 0) {
+	    json_object_update_new(
+	        j, json_pack("{s:b, s:o, s:o, s:o, s:s, s:s, s:s, s:s, s:o}", "priority_set",
+	                     inc->priority_set, "acknowledged",
+	                     inc->acked != 0 ? json_pack("{s:s, s:o}", "by", inc->acked_by, "at",
+	                                                 json_time(inc->acked))
+	                                     : json_null(),
+	                     "roles", roles, "remedy", remedy_json(inc->causes), "remedy_text",
+	                     remedy, "chat_channel", chat, "backend", inc->backend, "verdict",
+	                     inc->verdict, "similar", similar_json(inc))) < 0) {
 		json_decref(j);
 		return NULL;
 	}

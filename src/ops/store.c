@@ -95,13 +95,15 @@ static const char *const sql_text[SQL_COUNT] = {
     [SQL_INCIDENT] = "INSERT INTO incidents(id, pool, title, severity, manual, started, resolved,"
                      " planned_start, planned_end, priority, priority_set, acked, acked_by,"
                      " commander, investigator, fixer, recorder, communicator, causes,"
-                     " esc_step) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
-                     " ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"
+                     " esc_step, backend, verdict, open_causes) VALUES(?1, ?2, ?3, ?4, ?5, ?6,"
+                     " ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21,"
+                     " ?22, ?23)"
                      " ON CONFLICT(id) DO UPDATE SET pool = ?2, title = ?3, severity = ?4,"
                      " manual = ?5, started = ?6, resolved = ?7, planned_start = ?8,"
                      " planned_end = ?9, priority = ?10, priority_set = ?11, acked = ?12,"
                      " acked_by = ?13, commander = ?14, investigator = ?15, fixer = ?16,"
-                     " recorder = ?17, communicator = ?18, causes = ?19, esc_step = ?20",
+                     " recorder = ?17, communicator = ?18, causes = ?19, esc_step = ?20,"
+                     " backend = ?21, verdict = ?22, open_causes = ?23",
     [SQL_LAST_ID] = "UPDATE meta SET value = MAX(value, ?1) WHERE key = 'last_id'",
     [SQL_ENTRY] = "INSERT OR REPLACE INTO entries(incident_id, seq, at, kind, status, eta,"
                   " next_update, text) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -150,6 +152,10 @@ static const char *const migrations[] = {
     "ALTER TABLE incidents ADD COLUMN esc_step INTEGER NOT NULL DEFAULT 0;"
     "CREATE TABLE ack_tokens(mac TEXT PRIMARY KEY, incident_id INTEGER NOT NULL,"
     " expires INTEGER NOT NULL, used_at INTEGER NOT NULL) WITHOUT ROWID;",
+    /* 2 -> 3: what opened it, for similar incidents: backend, verdict, causes */
+    "ALTER TABLE incidents ADD COLUMN backend TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE incidents ADD COLUMN verdict TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE incidents ADD COLUMN open_causes INTEGER NOT NULL DEFAULT 0;",
 };
 #define SCHEMA_VERSION (1 + (int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -239,6 +245,9 @@ static void bind_incident(sqlite3_stmt *s, const struct incident *inc)
 		sqlite3_bind_text(s, 14 + r, inc->roles[r], -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(s, 19, inc->causes);
 	sqlite3_bind_int(s, 20, inc->esc_step);
+	sqlite3_bind_text(s, 21, inc->backend, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 22, inc->verdict, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 23, inc->open_causes);
 }
 
 static void bind_entry(sqlite3_stmt *s, const struct op *op)
@@ -841,6 +850,9 @@ static void row_incident(sqlite3_stmt *s, const struct store_loader *l)
 		column_copy(s, 13 + r, inc.roles[r], sizeof(inc.roles[r]));
 	inc.causes = (unsigned)sqlite3_column_int64(s, 18);
 	inc.esc_step = sqlite3_column_int(s, 19);
+	column_copy(s, 20, inc.backend, sizeof(inc.backend));
+	column_copy(s, 21, inc.verdict, sizeof(inc.verdict));
+	inc.open_causes = (unsigned)sqlite3_column_int64(s, 22);
 	l->incident(&inc, l->arg);
 }
 
@@ -897,7 +909,8 @@ int store_load_incidents(const struct store_loader *l)
 	if (each_row(
 	        "SELECT id, pool, title, severity, manual, started, resolved, planned_start,"
 	        " planned_end, priority, priority_set, acked, acked_by, commander, investigator,"
-	        " fixer, recorder, communicator, causes, esc_step FROM incidents ORDER BY id",
+	        " fixer, recorder, communicator, causes, esc_step, backend, verdict, open_causes"
+	        " FROM incidents ORDER BY id",
 	        row_incident, l) < 0 ||
 	    each_row("SELECT incident_id, at, kind, status, eta, next_update, text FROM entries"
 	             " ORDER BY incident_id, seq",
