@@ -38,6 +38,7 @@ UNIT_test_incident := bus clock conf health/health health/poolstat log ops/incid
 UNIT_test_latency  := proxy/latency
 UNIT_test_limit    := proxy/limit
 UNIT_test_metrics  := metrics proxy/rpc
+UNIT_test_postmortem := bus clock conf health/health health/poolstat log ops/incident ops/postmortem ops/redact ops/remedy ops/similar ops/store proxy/backend proxy/budget proxy/latency proxy/limit proxy/ranges proxy/route proxy/worker registry stats
 UNIT_test_poolstat := clock conf health/poolstat log proxy/backend proxy/budget proxy/latency proxy/limit proxy/ranges proxy/route proxy/worker registry stats
 UNIT_test_ranges   := proxy/ranges
 UNIT_test_route    := clock conf log proxy/backend proxy/budget proxy/latency proxy/limit proxy/ranges proxy/route proxy/worker stats
