@@ -25,6 +25,7 @@
 #include "proxy/http.h"
 #include "bus.h"
 #include "ops/incident.h"
+#include "ops/postmortem.h"
 #include "health/monitor.h"
 #include "health/poolstat.h"
 #include "registry.h"
@@ -876,6 +877,32 @@ static void act_on_incident(struct evhttp_request *req, int64_t id, size_t which
 	json_decref(body);
 }
 
+/* GET /api/incidents/ID/postmortem: the draft, as Markdown (ops only: it shows the notes). */
+static void postmortem_incident(struct evhttp_request *req, int64_t id)
+{
+	static char md[PM_MAX]; /* the loop is the one caller */
+	struct evbuffer *out = evhttp_request_get_output_buffer(req);
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	const struct incident *inc;
+	size_t n;
+
+	if (!authorized(req))
+		return;
+	inc = incident_get(id);
+	if (inc == NULL) {
+		refuse(req, 404, "no incident %lld", (long long)id);
+		return;
+	}
+	n = incident_postmortem(inc, PM_EN, clock_wall(), md, sizeof(md));
+	if (evbuffer_add(out, md, n) < 0) {
+		reply_json(req, 500, NULL);
+		return;
+	}
+	evhttp_add_header(h, "Content-Type", "text/markdown; charset=utf-8");
+	evhttp_add_header(h, "Cache-Control", "no-store");
+	evhttp_send_reply(req, 200, http_status_text(200), NULL);
+}
+
 /* "/ID" or "/ID/updates" after /api/incidents: the id (0: not one) and the rest. */
 static int64_t incident_path(const char *p, const char **rest)
 {
@@ -909,6 +936,13 @@ static void incidents_route(struct evhttp_request *req, const char *path, void *
 		return;
 	}
 	id = incident_path(p, &rest);
+	if (id > 0 && strcmp(rest, "/postmortem") == 0) {
+		if (!get)
+			bad_method(req, "GET, HEAD");
+		else
+			postmortem_incident(req, id);
+		return;
+	}
 	for (size_t i = 0; id > 0 && i < ARRAY_SIZE(incident_actions); i++) {
 		if (strcmp(rest, incident_actions[i].name) != 0)
 			continue;
@@ -921,7 +955,7 @@ static void incidents_route(struct evhttp_request *req, const char *path, void *
 	if (id <= 0 || strcmp(rest, "") != 0) {
 		refuse(req, 404,
 		       "not found (/api/incidents, /api/incidents/ID, "
-		       "/api/incidents/ID/updates, /ack, /priority, /roles, /notes)");
+		       "/api/incidents/ID/updates, /ack, /priority, /roles, /notes, /postmortem)");
 		return;
 	}
 	if (!get) {

@@ -21,6 +21,7 @@
 #include "registry.h"
 #include "stats.h"
 #include "ops/redact.h"
+#include "ops/postmortem.h"
 #include "ops/remedy.h"
 #include "ops/similar.h"
 #include "ops/store.h"
@@ -982,6 +983,14 @@ void incident_similar(const struct incident *inc, struct similar *out)
 	for (size_t i = n_incs; i > 0 && n < SIMILAR_MAX; i--) /* the most recent first */
 		past[n++] = &incs[i - 1]->pub;
 	similar_find(inc, past, n, inc->started, out);
+}
+
+size_t incident_postmortem(const struct incident *inc, int lang, int64_t now, char *buf, size_t len)
+{
+	struct similar sim;
+
+	incident_similar(inc, &sim);
+	return pm_render(inc, NULL, NULL, &sim, (enum pm_lang)lang, now, buf, len);
 }
 
 /* What was done in a similar incident: its hook runs and ops notes, the first few. */

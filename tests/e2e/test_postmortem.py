@@ -1,8 +1,10 @@
 """Similar past incidents and postmortems (issue 13): an incident of the same backend and
 verdict as a past one shows it (how many in 90 days, the median time to resolve, what was
 done) in the ops view; another backend's does not."""
-from harness import free_port, wait_for
-from test_admin import call
+from datetime import datetime, timezone
+
+from harness import free_port, http_conn, wait_for
+from test_admin import TOKEN, call
 from test_escalation import down, full, up
 from test_incidents import rippled_gate, the_open_one
 
@@ -51,8 +53,79 @@ def test_similar_incidents_same_backend_and_verdict_only(h, certs):
 
 
 def one_took(inc):
-    from datetime import datetime
+    return ms_of(inc["resolved"]) - ms_of(inc["started"])
 
-    def ms(s):
-        return int(datetime.strptime(s, "%Y-%m-%dT%H:%M:%S.%fZ").timestamp() * 1000)
-    return ms(inc["resolved"]) - ms(inc["started"])
+
+SECTIONS = ("# Postmortem: incident ", "## What happened", "## Timeline", "## Impact",
+            "### By customer", "### By function", "### By time", "## Investigation",
+            "## Root cause", "## Prevention", "### Prevent", "### Detect", "### Mitigate",
+            "### Fix")
+
+
+def duration(ms):
+    """pm_duration's words."""
+    s = ms // 1000
+    if ms < 1000:
+        return f"{ms}ms"
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m {s % 60}s"
+    return f"{s // 3600}h {s // 60 % 60}m {s % 60}s"
+
+
+def postmortem(sp, inc_id, token=True):
+    """(status, Content-Type, body) of GET /api/incidents/ID/postmortem."""
+    c = http_conn(sp)
+    try:
+        headers = {"Authorization": f"Bearer {TOKEN}"} if token else {}
+        c.request("GET", f"/api/incidents/{inc_id}/postmortem", headers=headers)
+        r = c.getresponse()
+        return r.status, r.getheader("Content-Type"), r.read().decode()
+    finally:
+        c.close()
+
+
+def test_postmortem_from_the_api_has_every_section_and_the_durations(h, certs):
+    sp = free_port()
+    g, sims = rippled_gate(h, certs, sp)
+    down(g, sims["n2"], "n2")
+    inc = wait_for(lambda: the_open_one(sp), 3, "an open incident")
+    for path, body in (("ack", {"by": "ana"}), ("notes", {"by": "ana", "text": "restarting n2"}),
+                       ("updates", {"status": "monitoring", "message": "n2 syncing"})):
+        status, _, doc = call(sp, "POST", f"/api/incidents/{inc['id']}/{path}", body)
+        assert status in (200, 201), (path, status, doc)
+    up(g, sims["n2"], "n2")
+    wait_for(lambda: resolved_all(sp), 3, "the incident to resolve")
+    done = full(sp, inc["id"])
+
+    status, ctype, md = postmortem(sp, inc["id"])
+    assert (status, ctype) == (200, "text/markdown; charset=utf-8"), (status, md)
+    at = 0
+    for s in SECTIONS:
+        at = md.index(s, at)  # every section, in order
+    started = ms_of(done["started"])
+    acked = ms_of(done["acknowledged"]["at"])
+    monitoring = min(ms_of(e["at"]) for e in done["entries"] if e.get("status") == "monitoring")
+    resolved = ms_of(done["resolved"])
+    assert f"- duration: {duration(resolved - started)}\n" in md, md
+    assert f"| acknowledgement | {stamp(acked)} | {duration(acked - started)} |" in md, md
+    assert f"| mitigation | {stamp(monitoring)} | {duration(monitoring - started)} |" in md, md
+    assert f"| resolution | {stamp(resolved)} | {duration(resolved - started)} |" in md, md
+    for e in done["entries"]:  # the whole timeline, notes, alerts and acks included
+        assert f"[{e['kind']}" in md and e["text"] in md, e
+    assert "[note] ana: restarting n2" in md and "[update monitoring] n2 syncing" in md
+    assert "- metrics seen: " in md and "backend n2: up -> down (" in md
+    assert "restart rippled" in md  # the fix, suggested from remedy.c
+
+    assert postmortem(sp, inc["id"], token=False)[0] == 401  # ops only: it shows the notes
+    assert postmortem(sp, 999)[0] == 404
+
+
+def ms_of(iso):
+    t = datetime.strptime(iso, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+    return round(t.timestamp() * 1000)
+
+
+def stamp(ms):
+    return datetime.fromtimestamp(ms // 1000, timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
