@@ -55,6 +55,15 @@ struct incident_entry {
 	                               */
 };
 
+/* Requests nodegate saw (all listeners), snapshotted when an incident opens and resolves:
+ * the difference is its impact on customers. */
+struct incident_counts {
+	uint64_t received; /* HTTP requests received */
+	uint64_t failed;   /* answered 502, 503, 504: no node, a node failed or timed out */
+	uint64_t retried;  /* retried on another node */
+	uint64_t refused;  /* refused before any node: malformed, over a limit, too slow */
+};
+
 struct incident {
 	int64_t id;
 	char pool[64]; /* "" for a manual incident about everything */
@@ -72,8 +81,10 @@ struct incident {
 	char backend[64];     /* the backend whose event opened it; "" manual or a pool's status */
 	char verdict[16];     /* that event's verdict (verdict_names) or "" */
 	unsigned open_causes; /* the causes that event named (similar incidents match on them) */
-	int esc_step;         /* escalation steps told (escalate.c) */
-	const struct incident_entry *entries; /* oldest first */
+	bool counted;         /* COUNTS_OPEN was taken (an incident of an older nodegate: no) */
+	struct incident_counts counts_open, counts_resolve; /* resolve: zero while open */
+	int esc_step;                                       /* escalation steps told (escalate.c) */
+	const struct incident_entry *entries;               /* oldest first */
 	size_t n_entries;
 };
 

@@ -47,9 +47,12 @@ struct similar;
 /* The incidents in the history like INC in the 90 days before it started (similar.h). */
 void incident_similar(const struct incident *inc, struct similar *out);
 /* INC's postmortem draft (ops/postmortem.h) in LANG (enum pm_lang) at NOW, with its similar
- * incidents, into BUF; the length written. */
-size_t incident_postmortem(const struct incident *inc, int lang, int64_t now, char *buf,
+ * incidents and its requests (from its snapshots; for an open one, up to now when LIVE: this
+ * process's counters), into BUF; the length written. */
+size_t incident_postmortem(const struct incident *inc, int lang, bool live, int64_t now, char *buf,
                            size_t len);
+/* The counters an incident snapshots, now (the sum of every thread's stats). */
+void incident_counts_now(struct incident_counts *c);
 /* Whether entries of KIND are shown to the public (page, /api/status, /api/incidents
  * without a token): notes, acknowledgements, roles, escalations and priority changes are
  * not. */

@@ -21,7 +21,7 @@ extern const char *const pm_lang_names[PM_LANG_COUNT];
 /* Requests seen by nodegate, from counters snapshotted with the incident. */
 struct pm_counts {
 	bool known;        /* snapshots were taken (an incident of an older nodegate has none) */
-	uint64_t answered; /* during the window: answered by a node */
+	uint64_t answered; /* during the window: requests read and not failed */
 	uint64_t failed;   /* answered 502, 503 or 504 */
 	uint64_t retried;  /* retried on another node */
 	uint64_t refused;  /* refused before any node: limits, malformed, method policy */

@@ -390,6 +390,8 @@ static struct inc *inc_new(const char *pool, const char *title, int severity, bo
 	in->pub.priority = PRIO_P4;
 	in->pub.manual = manual;
 	in->pub.started = now;
+	in->pub.counted = true;
+	incident_counts_now(&in->pub.counts_open);
 	if (history_add(in) < 0) {
 		free(in);
 		return NULL;
@@ -429,10 +431,25 @@ static void span_set(struct inc *in, bool outage, int64_t now)
 	}
 }
 
+void incident_counts_now(struct incident_counts *c)
+{
+	struct stats s;
+
+	stats_sum(&s);
+	c->received = s.requests_received;
+	c->failed = s.req_no_backend + s.req_backend_error + s.req_backend_timeout;
+	c->retried = s.req_retried;
+	c->refused = s.req_bad + s.req_uri_too_long + s.req_header_too_large +
+	             s.req_body_too_large + s.req_uninspectable + s.req_header_timeout +
+	             s.req_not_implemented;
+}
+
 static void resolve(struct inc *in, const char *text, int64_t now)
 {
 	const struct incident_entry *e;
 
+	if (in->pub.counted)
+		incident_counts_now(&in->pub.counts_resolve);
 	span_set(in, false, now);
 	e = add_entry(in, ENTRY_RESOLVE, text, now);
 	in->pub.resolved = now;
@@ -985,12 +1002,24 @@ void incident_similar(const struct incident *inc, struct similar *out)
 	similar_find(inc, past, n, inc->started, out);
 }
 
-size_t incident_postmortem(const struct incident *inc, int lang, int64_t now, char *buf, size_t len)
+size_t incident_postmortem(const struct incident *inc, int lang, bool live, int64_t now, char *buf,
+                           size_t len)
 {
 	struct similar sim;
+	struct incident_counts end = inc->counts_resolve;
+	struct pm_counts c = {.known = inc->counted};
 
+	if (inc->resolved == 0 && live)
+		incident_counts_now(&end);
+	else if (inc->resolved == 0)
+		c.known = false; /* no end to the window yet, and nothing live to read */
+	c.failed = end.failed - inc->counts_open.failed;
+	c.retried = end.retried - inc->counts_open.retried;
+	c.refused = end.refused - inc->counts_open.refused;
+	c.answered = end.received - inc->counts_open.received; /* heads read, then not failed */
+	c.answered = c.answered > c.failed ? c.answered - c.failed : 0;
 	incident_similar(inc, &sim);
-	return pm_render(inc, NULL, NULL, &sim, (enum pm_lang)lang, now, buf, len);
+	return pm_render(inc, &c, NULL, &sim, (enum pm_lang)lang, now, buf, len);
 }
 
 /* What was done in a similar incident: its hook runs and ops notes, the first few. */

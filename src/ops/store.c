@@ -95,15 +95,20 @@ static const char *const sql_text[SQL_COUNT] = {
     [SQL_INCIDENT] = "INSERT INTO incidents(id, pool, title, severity, manual, started, resolved,"
                      " planned_start, planned_end, priority, priority_set, acked, acked_by,"
                      " commander, investigator, fixer, recorder, communicator, causes,"
-                     " esc_step, backend, verdict, open_causes) VALUES(?1, ?2, ?3, ?4, ?5, ?6,"
-                     " ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21,"
-                     " ?22, ?23)"
+                     " esc_step, backend, verdict, open_causes, counted, open_received,"
+                     " open_failed, open_retried, open_refused, resolve_received,"
+                     " resolve_failed, resolve_retried, resolve_refused) VALUES(?1, ?2, ?3, ?4,"
+                     " ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,"
+                     " ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32)"
                      " ON CONFLICT(id) DO UPDATE SET pool = ?2, title = ?3, severity = ?4,"
                      " manual = ?5, started = ?6, resolved = ?7, planned_start = ?8,"
                      " planned_end = ?9, priority = ?10, priority_set = ?11, acked = ?12,"
                      " acked_by = ?13, commander = ?14, investigator = ?15, fixer = ?16,"
                      " recorder = ?17, communicator = ?18, causes = ?19, esc_step = ?20,"
-                     " backend = ?21, verdict = ?22, open_causes = ?23",
+                     " backend = ?21, verdict = ?22, open_causes = ?23, counted = ?24,"
+                     " open_received = ?25, open_failed = ?26, open_retried = ?27,"
+                     " open_refused = ?28, resolve_received = ?29, resolve_failed = ?30,"
+                     " resolve_retried = ?31, resolve_refused = ?32",
     [SQL_LAST_ID] = "UPDATE meta SET value = MAX(value, ?1) WHERE key = 'last_id'",
     [SQL_ENTRY] = "INSERT OR REPLACE INTO entries(incident_id, seq, at, kind, status, eta,"
                   " next_update, text) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -155,7 +160,17 @@ static const char *const migrations[] = {
     /* 2 -> 3: what opened it, for similar incidents: backend, verdict, causes */
     "ALTER TABLE incidents ADD COLUMN backend TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE incidents ADD COLUMN verdict TEXT NOT NULL DEFAULT '';"
-    "ALTER TABLE incidents ADD COLUMN open_causes INTEGER NOT NULL DEFAULT 0;",
+    "ALTER TABLE incidents ADD COLUMN open_causes INTEGER NOT NULL DEFAULT 0;"
+    /* and the requests seen when it opened and resolved, for the postmortem */
+    "ALTER TABLE incidents ADD COLUMN counted INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE incidents ADD COLUMN open_received INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE incidents ADD COLUMN open_failed INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE incidents ADD COLUMN open_retried INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE incidents ADD COLUMN open_refused INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE incidents ADD COLUMN resolve_received INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE incidents ADD COLUMN resolve_failed INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE incidents ADD COLUMN resolve_retried INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE incidents ADD COLUMN resolve_refused INTEGER NOT NULL DEFAULT 0;",
 };
 #define SCHEMA_VERSION (1 + (int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -224,6 +239,23 @@ static const char *severity_name(int sev)
 	return sev >= 0 && sev < PS_COUNT ? pool_status_names[sev] : pool_status_names[0];
 }
 
+/* Counters as SQLite integers (signed: they wrap past 2^63, which no process reaches). */
+static void bind_counts(sqlite3_stmt *s, int col, const struct incident_counts *c)
+{
+	sqlite3_bind_int64(s, col, (int64_t)c->received);
+	sqlite3_bind_int64(s, col + 1, (int64_t)c->failed);
+	sqlite3_bind_int64(s, col + 2, (int64_t)c->retried);
+	sqlite3_bind_int64(s, col + 3, (int64_t)c->refused);
+}
+
+static void column_counts(sqlite3_stmt *s, int col, struct incident_counts *c)
+{
+	c->received = (uint64_t)sqlite3_column_int64(s, col);
+	c->failed = (uint64_t)sqlite3_column_int64(s, col + 1);
+	c->retried = (uint64_t)sqlite3_column_int64(s, col + 2);
+	c->refused = (uint64_t)sqlite3_column_int64(s, col + 3);
+}
+
 static void bind_incident(sqlite3_stmt *s, const struct incident *inc)
 {
 	int prio = inc->priority >= 0 && inc->priority < PRIO_COUNT ? inc->priority : PRIO_P4;
@@ -248,6 +280,9 @@ static void bind_incident(sqlite3_stmt *s, const struct incident *inc)
 	sqlite3_bind_text(s, 21, inc->backend, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(s, 22, inc->verdict, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(s, 23, inc->open_causes);
+	sqlite3_bind_int(s, 24, inc->counted);
+	bind_counts(s, 25, &inc->counts_open);
+	bind_counts(s, 29, &inc->counts_resolve);
 }
 
 static void bind_entry(sqlite3_stmt *s, const struct op *op)
@@ -853,6 +888,9 @@ static void row_incident(sqlite3_stmt *s, const struct store_loader *l)
 	column_copy(s, 20, inc.backend, sizeof(inc.backend));
 	column_copy(s, 21, inc.verdict, sizeof(inc.verdict));
 	inc.open_causes = (unsigned)sqlite3_column_int64(s, 22);
+	inc.counted = sqlite3_column_int(s, 23) != 0;
+	column_counts(s, 24, &inc.counts_open);
+	column_counts(s, 28, &inc.counts_resolve);
 	l->incident(&inc, l->arg);
 }
 
@@ -909,7 +947,9 @@ int store_load_incidents(const struct store_loader *l)
 	if (each_row(
 	        "SELECT id, pool, title, severity, manual, started, resolved, planned_start,"
 	        " planned_end, priority, priority_set, acked, acked_by, commander, investigator,"
-	        " fixer, recorder, communicator, causes, esc_step, backend, verdict, open_causes"
+	        " fixer, recorder, communicator, causes, esc_step, backend, verdict, open_causes,"
+	        " counted, open_received, open_failed, open_retried, open_refused,"
+	        " resolve_received, resolve_failed, resolve_retried, resolve_refused"
 	        " FROM incidents ORDER BY id",
 	        row_incident, l) < 0 ||
 	    each_row("SELECT incident_id, at, kind, status, eta, next_update, text FROM entries"

@@ -1,10 +1,11 @@
 """Similar past incidents and postmortems (issue 13): an incident of the same backend and
 verdict as a past one shows it (how many in 90 days, the median time to resolve, what was
 done) in the ops view; another backend's does not."""
+import socket
 from datetime import datetime, timezone
 
-from harness import free_port, http_conn, wait_for
-from test_admin import TOKEN, call
+from harness import HOST, free_port, http_conn, rpc, wait_for
+from test_admin import TOKEN, call, restart
 from test_escalation import down, full, up
 from test_incidents import rippled_gate, the_open_one
 
@@ -91,6 +92,13 @@ def test_postmortem_from_the_api_has_every_section_and_the_durations(h, certs):
     g, sims = rippled_gate(h, certs, sp)
     down(g, sims["n2"], "n2")
     inc = wait_for(lambda: the_open_one(sp), 3, "an open incident")
+    c = http_conn(g.port)
+    for _ in range(6):  # answered by n1 and n3
+        assert rpc(c, "server_info")[0] == 200
+    c.close()
+    with socket.create_connection((HOST, g.port), timeout=5) as s:  # refused: malformed
+        s.sendall(b"NOT HTTP\r\n\r\n")
+        assert s.recv(100).startswith(b"HTTP/1.1 400")
     for path, body in (("ack", {"by": "ana"}), ("notes", {"by": "ana", "text": "restarting n2"}),
                        ("updates", {"status": "monitoring", "message": "n2 syncing"})):
         status, _, doc = call(sp, "POST", f"/api/incidents/{inc['id']}/{path}", body)
@@ -115,11 +123,15 @@ def test_postmortem_from_the_api_has_every_section_and_the_durations(h, certs):
     for e in done["entries"]:  # the whole timeline, notes, alerts and acks included
         assert f"[{e['kind']}" in md and e["text"] in md, e
     assert "[note] ana: restarting n2" in md and "[update monitoring] n2 syncing" in md
+    assert "| answered | failed | retried | refused |\n|---|---|---|---|\n| 6 | 0 | 0 | 1 |" in md
     assert "- metrics seen: " in md and "backend n2: up -> down (" in md
     assert "restart rippled" in md  # the fix, suggested from remedy.c
 
     assert postmortem(sp, inc["id"], token=False)[0] == 401  # ops only: it shows the notes
     assert postmortem(sp, 999)[0] == 404
+
+    g = restart(h, g)  # the snapshots are kept with the incident: the same draft
+    assert postmortem(sp, inc["id"]) == (200, ctype, md)
 
 
 def ms_of(iso):
