@@ -55,6 +55,17 @@ struct incident_entry {
 	                               */
 };
 
+/* What ops write in an incident's postmortem (the draft's root cause and prevention). */
+enum incident_pm_field {
+	PMF_ROOT_CAUSE = 0, /* the final cause */
+	PMF_PREVENT,        /* stop it happening */
+	PMF_DETECT,         /* find it sooner */
+	PMF_MITIGATE,       /* smaller impact next time */
+	PMF_FIX,            /* recover faster */
+	PMF_COUNT
+};
+extern const char *const incident_pm_field_names[PMF_COUNT];
+
 /* Requests nodegate saw (all listeners), snapshotted when an incident opens and resolves:
  * the difference is its impact on customers. */
 struct incident_counts {
@@ -83,8 +94,11 @@ struct incident {
 	unsigned open_causes; /* the causes that event named (similar incidents match on them) */
 	bool counted;         /* COUNTS_OPEN was taken (an incident of an older nodegate: no) */
 	struct incident_counts counts_open, counts_resolve; /* resolve: zero while open */
-	int esc_step;                                       /* escalation steps told (escalate.c) */
-	const struct incident_entry *entries;               /* oldest first */
+	char pm[PMF_COUNT][INCIDENT_TEXT_MAX]; /* ops' postmortem fields, "" unwritten */
+	int64_t expected;                      /* expected recovery ops set, Unix ms; 0 none */
+	char expected_by[INCIDENT_NAME_MAX];   /* who set it */
+	int esc_step;                          /* escalation steps told (escalate.c) */
+	const struct incident_entry *entries;  /* oldest first */
 	size_t n_entries;
 };
 

@@ -111,6 +111,14 @@ int incident_add_note(int64_t id, const char *by, const char *text, int64_t now)
  * tell them again). */
 void incident_set_esc_step(int64_t id, int step);
 
+/* Ops write FIELD of ID's postmortem (TEXT "": cleared): a private line of the timeline. -1
+ * for an unknown id or field. */
+int incident_set_pm(int64_t id, enum incident_pm_field field, const char *text, const char *by,
+                    int64_t now) WUR;
+/* Ops confirm or change ID's expected recovery (AT Unix ms; 0 clears it): a private line of
+ * the timeline, which names what similar incidents suggested. -1 for an unknown id. */
+int incident_set_expected(int64_t id, int64_t at, const char *by, int64_t now) WUR;
+
 /* The id of POOL's open automatic incident, 0 when none (alerts and hooks name it). */
 int64_t incident_open_id(const char *pool);
 

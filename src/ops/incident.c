@@ -798,6 +798,56 @@ int incident_set_role(int64_t id, enum incident_role role, const char *name, int
 	return 0;
 }
 
+const char *const incident_pm_field_names[PMF_COUNT] = {
+    [PMF_ROOT_CAUSE] = "root_cause", [PMF_PREVENT] = "prevent", [PMF_DETECT] = "detect",
+    [PMF_MITIGATE] = "mitigate",     [PMF_FIX] = "fix",
+};
+
+int incident_set_pm(int64_t id, enum incident_pm_field field, const char *text, const char *by,
+                    int64_t now)
+{
+	struct inc *in = find(id);
+	char buf[INCIDENT_TEXT_MAX];
+
+	if (in == NULL || field >= PMF_COUNT)
+		return -1;
+	copy_line(in->pub.pm[field], sizeof(in->pub.pm[field]), text);
+	line(buf, sizeof(buf), "postmortem %s by %s: %s", incident_pm_field_names[field], by,
+	     text[0] != '\0' ? text : "(cleared)");
+	add_entry(in, ENTRY_NOTE, buf, now);
+	store_put_incident(&in->pub);
+	return 0;
+}
+
+/* When similar incidents say INC should recover (its start plus their median), 0: none. */
+static int64_t expected_suggested(const struct incident *inc)
+{
+	struct similar s;
+
+	incident_similar(inc, &s);
+	return s.median_ms >= 0 ? inc->started + s.median_ms : 0;
+}
+
+int incident_set_expected(int64_t id, int64_t at, const char *by, int64_t now)
+{
+	struct inc *in = find(id);
+	char buf[INCIDENT_TEXT_MAX], when[32], hint[32];
+	int64_t sug;
+
+	if (in == NULL)
+		return -1;
+	sug = expected_suggested(&in->pub);
+	incident_iso(at, when, sizeof(when));
+	incident_iso(sug, hint, sizeof(hint));
+	line(buf, sizeof(buf), "expected recovery %s by %s (similar incidents suggested %s)",
+	     at > 0 ? when : "cleared", by, sug > 0 ? hint : "none");
+	in->pub.expected = at;
+	copy_line(in->pub.expected_by, sizeof(in->pub.expected_by), by);
+	add_entry(in, ENTRY_NOTE, buf, now);
+	store_put_incident(&in->pub);
+	return 0;
+}
+
 int incident_add_note(int64_t id, const char *by, const char *text, int64_t now)
 {
 	struct inc *in = find(id);
@@ -1018,8 +1068,11 @@ size_t incident_postmortem(const struct incident *inc, int lang, bool live, int6
 	c.refused = end.refused - inc->counts_open.refused;
 	c.answered = end.received - inc->counts_open.received; /* heads read, then not failed */
 	c.answered = c.answered > c.failed ? c.answered - c.failed : 0;
+	struct pm_fields f = {inc->pm[PMF_ROOT_CAUSE], inc->pm[PMF_PREVENT], inc->pm[PMF_DETECT],
+	                      inc->pm[PMF_MITIGATE], inc->pm[PMF_FIX]};
+
 	incident_similar(inc, &sim);
-	return pm_render(inc, &c, NULL, &sim, (enum pm_lang)lang, now, buf, len);
+	return pm_render(inc, &c, &f, &sim, (enum pm_lang)lang, now, buf, len);
 }
 
 /* What was done in a similar incident: its hook runs and ops notes, the first few. */
@@ -1059,6 +1112,20 @@ static json_t *similar_json(const struct incident *inc)
 	                 recent != NULL ? recent : json_array());
 }
 
+/* "expected_recovery" {"at","by","suggested"} and "postmortem" {root_cause, prevent, detect,
+ * mitigate, fix: text or null}. */
+static json_t *ops_fields_json(const struct incident *inc)
+{
+	json_t *pm = json_object();
+	int64_t sug = expected_suggested(inc);
+
+	for (size_t f = 0; pm != NULL && f < PMF_COUNT; f++)
+		json_object_set_new(pm, incident_pm_field_names[f], str_or_null(inc->pm[f]));
+	return json_pack("{s:{s:o, s:o, s:o}, s:o}", "expected_recovery", "at",
+	                 json_time(inc->expected), "by", str_or_null(inc->expected_by), "suggested",
+	                 json_time(sug), "postmortem", pm != NULL ? pm : json_object());
+}
+
 json_t *incident_json_full(const struct incident *inc)
 {
 	json_t *j = incident_json_of(inc, true), *roles = json_object();
@@ -1077,7 +1144,8 @@ json_t *incident_json_full(const struct incident *inc)
 	                                     : json_null(),
 	                     "roles", roles, "remedy", remedy_json(inc->causes), "remedy_text",
 	                     remedy, "chat_channel", chat, "backend", inc->backend, "verdict",
-	                     inc->verdict, "similar", similar_json(inc))) < 0) {
+	                     inc->verdict, "similar", similar_json(inc))) < 0 ||
+	    json_object_update_new(j, ops_fields_json(inc)) < 0) {
 		json_decref(j);
 		return NULL;
 	}

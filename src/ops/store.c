@@ -97,9 +97,11 @@ static const char *const sql_text[SQL_COUNT] = {
                      " commander, investigator, fixer, recorder, communicator, causes,"
                      " esc_step, backend, verdict, open_causes, counted, open_received,"
                      " open_failed, open_retried, open_refused, resolve_received,"
-                     " resolve_failed, resolve_retried, resolve_refused) VALUES(?1, ?2, ?3, ?4,"
-                     " ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,"
-                     " ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32)"
+                     " resolve_failed, resolve_retried, resolve_refused, pm_root_cause,"
+                     " pm_prevent, pm_detect, pm_mitigate, pm_fix, expected, expected_by)"
+                     " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,"
+                     " ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30,"
+                     " ?31, ?32, ?33, ?34, ?35, ?36, ?37, ?38, ?39)"
                      " ON CONFLICT(id) DO UPDATE SET pool = ?2, title = ?3, severity = ?4,"
                      " manual = ?5, started = ?6, resolved = ?7, planned_start = ?8,"
                      " planned_end = ?9, priority = ?10, priority_set = ?11, acked = ?12,"
@@ -108,7 +110,9 @@ static const char *const sql_text[SQL_COUNT] = {
                      " backend = ?21, verdict = ?22, open_causes = ?23, counted = ?24,"
                      " open_received = ?25, open_failed = ?26, open_retried = ?27,"
                      " open_refused = ?28, resolve_received = ?29, resolve_failed = ?30,"
-                     " resolve_retried = ?31, resolve_refused = ?32",
+                     " resolve_retried = ?31, resolve_refused = ?32, pm_root_cause = ?33,"
+                     " pm_prevent = ?34, pm_detect = ?35, pm_mitigate = ?36, pm_fix = ?37,"
+                     " expected = ?38, expected_by = ?39",
     [SQL_LAST_ID] = "UPDATE meta SET value = MAX(value, ?1) WHERE key = 'last_id'",
     [SQL_ENTRY] = "INSERT OR REPLACE INTO entries(incident_id, seq, at, kind, status, eta,"
                   " next_update, text) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -170,7 +174,15 @@ static const char *const migrations[] = {
     "ALTER TABLE incidents ADD COLUMN resolve_received INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE incidents ADD COLUMN resolve_failed INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE incidents ADD COLUMN resolve_retried INTEGER NOT NULL DEFAULT 0;"
-    "ALTER TABLE incidents ADD COLUMN resolve_refused INTEGER NOT NULL DEFAULT 0;",
+    "ALTER TABLE incidents ADD COLUMN resolve_refused INTEGER NOT NULL DEFAULT 0;"
+    /* and what ops wrote: the postmortem's fields, the expected recovery */
+    "ALTER TABLE incidents ADD COLUMN pm_root_cause TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE incidents ADD COLUMN pm_prevent TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE incidents ADD COLUMN pm_detect TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE incidents ADD COLUMN pm_mitigate TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE incidents ADD COLUMN pm_fix TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE incidents ADD COLUMN expected INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE incidents ADD COLUMN expected_by TEXT NOT NULL DEFAULT '';",
 };
 #define SCHEMA_VERSION (1 + (int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -283,6 +295,10 @@ static void bind_incident(sqlite3_stmt *s, const struct incident *inc)
 	sqlite3_bind_int(s, 24, inc->counted);
 	bind_counts(s, 25, &inc->counts_open);
 	bind_counts(s, 29, &inc->counts_resolve);
+	for (int f = 0; f < PMF_COUNT; f++)
+		sqlite3_bind_text(s, 33 + f, inc->pm[f], -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 38, inc->expected);
+	sqlite3_bind_text(s, 39, inc->expected_by, -1, SQLITE_TRANSIENT);
 }
 
 static void bind_entry(sqlite3_stmt *s, const struct op *op)
@@ -891,6 +907,10 @@ static void row_incident(sqlite3_stmt *s, const struct store_loader *l)
 	inc.counted = sqlite3_column_int(s, 23) != 0;
 	column_counts(s, 24, &inc.counts_open);
 	column_counts(s, 28, &inc.counts_resolve);
+	for (int f = 0; f < PMF_COUNT; f++)
+		column_copy(s, 32 + f, inc.pm[f], sizeof(inc.pm[f]));
+	inc.expected = sqlite3_column_int64(s, 37);
+	column_copy(s, 38, inc.expected_by, sizeof(inc.expected_by));
 	l->incident(&inc, l->arg);
 }
 
@@ -949,7 +969,8 @@ int store_load_incidents(const struct store_loader *l)
 	        " planned_end, priority, priority_set, acked, acked_by, commander, investigator,"
 	        " fixer, recorder, communicator, causes, esc_step, backend, verdict, open_causes,"
 	        " counted, open_received, open_failed, open_retried, open_refused,"
-	        " resolve_received, resolve_failed, resolve_retried, resolve_refused"
+	        " resolve_received, resolve_failed, resolve_retried, resolve_refused,"
+	        " pm_root_cause, pm_prevent, pm_detect, pm_mitigate, pm_fix, expected, expected_by"
 	        " FROM incidents ORDER BY id",
 	        row_incident, l) < 0 ||
 	    each_row("SELECT incident_id, at, kind, status, eta, next_update, text FROM entries"

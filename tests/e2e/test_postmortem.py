@@ -45,6 +45,22 @@ def test_similar_incidents_same_backend_and_verdict_only(h, certs):
     assert past["id"] == first and past["resolve_ms"] == sim["median_resolve_ms"] > 0, sim
     assert past["resolve_ms"] == one_took(one), (past, one)
     assert "ana: restarted rippled on n2" in " ".join(past["done"]), past
+
+    # the expected recovery: suggested from the median, confirmed or changed by ops
+    exp = full(sp, again["id"])["expected_recovery"]
+    suggested = ms_of(again["started"]) + sim["median_resolve_ms"]
+    assert exp["at"] is None and ms_of(exp["suggested"]) == suggested, exp
+    status, _, doc = call(sp, "POST", f"/api/incidents/{again['id']}/expected",
+                          {"at": "2030-01-01T10:00:00Z", "by": "ana"})
+    assert status == 200, doc
+    assert doc["expected_recovery"]["at"] == "2030-01-01T10:00:00.000Z", doc
+    assert doc["expected_recovery"]["by"] == "ana"
+    line = doc["entries"][-1]
+    assert line["kind"] == "note" and line["text"].startswith(
+        "expected recovery 2030-01-01T10:00:00.000Z by ana (similar incidents suggested "), line
+    status, _, doc = call(sp, "POST", f"/api/incidents/{again['id']}/expected",
+                          {"at": "soon", "by": "ana"})
+    assert status == 400, doc
     up(g, sims["n2"], "n2")
     wait_for(lambda: resolved_all(sp), 3, "the second to resolve")
 
@@ -126,6 +142,25 @@ def test_postmortem_from_the_api_has_every_section_and_the_durations(h, certs):
     assert "| answered | failed | retried | refused |\n|---|---|---|---|\n| 6 | 0 | 0 | 1 |" in md
     assert "- metrics seen: " in md and "backend n2: up -> down (" in md
     assert "restart rippled" in md  # the fix, suggested from remedy.c
+    assert "### Detect\n\n(to be written)\n" in md
+
+    # ops write the root cause and a part of the prevention: in the draft and the timeline
+    status, _, doc = call(sp, "POST", f"/api/incidents/{inc['id']}/postmortem",
+                          {"root_cause": "n2 lost its peers", "detect": "alert on peers < 5",
+                           "by": "ana"})
+    assert status == 200, doc
+    assert doc["postmortem"]["root_cause"] == "n2 lost its peers", doc["postmortem"]
+    assert doc["postmortem"]["fix"] is None
+    assert [e["text"] for e in doc["entries"][-2:]] == [
+        "postmortem root_cause by ana: n2 lost its peers",
+        "postmortem detect by ana: alert on peers < 5"]
+    status, _, md = postmortem(sp, inc["id"])
+    assert "## Root cause\n\nn2 lost its peers\n" in md, md
+    assert "### Detect\n\nalert on peers < 5\n" in md, md
+    assert "postmortem root_cause by ana" in md  # a line of the timeline too
+    for bad in ({"by": "ana"}, {"root_cause": "x"}, {"cause": "x", "by": "ana"}):
+        status, _, doc = call(sp, "POST", f"/api/incidents/{inc['id']}/postmortem", bad)
+        assert status == 400, (bad, doc)
 
     assert postmortem(sp, inc["id"], token=False)[0] == 401  # ops only: it shows the notes
     assert postmortem(sp, 999)[0] == 404
