@@ -950,7 +950,8 @@ static void postmortem_incident(struct evhttp_request *req, int64_t id)
 		refuse(req, 404, "no incident %lld", (long long)id);
 		return;
 	}
-	n = incident_postmortem(inc, PM_EN, true, clock_wall(), md, sizeof(md));
+	n = incident_postmortem(inc, registry.conf != NULL ? registry.conf->postmortem.language : 0,
+	                        true, clock_wall(), md, sizeof(md));
 	if (evbuffer_add(out, md, n) < 0) {
 		reply_json(req, 500, NULL);
 		return;

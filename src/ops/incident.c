@@ -1280,6 +1280,22 @@ static void load_span(int64_t id, int64_t start, int64_t end, void *arg)
 		span_push(in, start, end);
 }
 
+int incident_load_readonly(const char *state_dir, char *err, size_t errlen)
+{
+	const struct store_loader l = {load_incident, load_entry, load_span, NULL};
+
+	incident_reset();
+	if (store_open_readonly(state_dir, err, errlen) < 0)
+		return -1;
+	if (store_load_incidents(&l) < 0) {
+		snprintf(err, errlen, "%s/%s: cannot read the incidents", state_dir, STORE_FILE);
+		store_close();
+		incident_reset();
+		return -1;
+	}
+	return 0;
+}
+
 int incident_init(const char *state_dir, char *err, size_t errlen)
 {
 	const struct store_loader l = {load_incident, load_entry, load_span, NULL};

@@ -208,6 +208,7 @@ static struct {
 	sqlite3_stmt *stmt[SQL_COUNT];   /* writer only */
 	struct op *batch;                /* writer only: ops taken off the queue */
 	bool open;                       /* loop only */
+	bool readonly;                   /* opened by store_open_readonly: reads only */
 	bool dropped;                    /* loop only: a write dropped since the last barrier */
 	pthread_t thread;                /* the writer */
 	pthread_mutex_t mu;              /* what follows */
@@ -844,8 +845,42 @@ void store_set_test_delay(uint64_t ms)
 		         (unsigned long long)ms);
 }
 
+int store_open_readonly(const char *state_dir, char *err, size_t errlen)
+{
+	char path[4200];
+	int v;
+
+	if (st.open || st.readonly)
+		return 0;
+	snprintf(path, sizeof(path), "%s/%s", state_dir, STORE_FILE);
+	if (sqlite3_open_v2(path, &st.db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "%s: %s", path,
+		         st.db != NULL ? sqlite3_errmsg(st.db) : "out of memory");
+		goto fail;
+	}
+	sqlite3_busy_timeout(st.db, BUSY_TIMEOUT_MS);
+	v = schema_version();
+	if (v != SCHEMA_VERSION) {
+		snprintf(err, errlen,
+		         "%s: schema version %d (expected %d: nodegate brings an older one forward "
+		         "when it starts)",
+		         path, v, SCHEMA_VERSION);
+		goto fail;
+	}
+	st.readonly = true;
+	return 0;
+fail:
+	release();
+	return -1;
+}
+
 void store_close(void)
 {
+	if (st.readonly) {
+		st.readonly = false;
+		release();
+		return;
+	}
 	if (!st.open)
 		return;
 	pthread_mutex_lock(&st.mu);
@@ -962,7 +997,7 @@ static int each_row(const char *sql, void (*row)(sqlite3_stmt *s, const struct s
 
 int store_load_incidents(const struct store_loader *l)
 {
-	if (!st.open)
+	if (!st.open && !st.readonly)
 		return -1;
 	if (each_row(
 	        "SELECT id, pool, title, severity, manual, started, resolved, planned_start,"
@@ -1011,7 +1046,7 @@ int64_t store_last_id(void)
 	sqlite3_stmt *s = NULL;
 	int64_t id = 0;
 
-	if (!st.open)
+	if (!st.open && !st.readonly)
 		return 0;
 	pthread_mutex_lock(&st.db_mu);
 	if (sqlite3_prepare_v2(st.db,

@@ -1,11 +1,14 @@
 """Similar past incidents and postmortems (issue 13): an incident of the same backend and
 verdict as a past one shows it (how many in 90 days, the median time to resolve, what was
 done) in the ops view; another backend's does not."""
+import signal
 import socket
+import subprocess
 from datetime import datetime, timezone
 
-from harness import HOST, free_port, http_conn, rpc, wait_for
-from test_admin import TOKEN, call, restart
+from harness import HOST, NODEGATE, free_port, http_conn, rpc, wait_for
+from test_admin import TOKEN, call, restart, wait_reload
+from test_health import log_lines
 from test_escalation import down, full, up
 from test_incidents import rippled_gate, the_open_one
 
@@ -165,8 +168,41 @@ def test_postmortem_from_the_api_has_every_section_and_the_durations(h, certs):
     assert postmortem(sp, inc["id"], token=False)[0] == 401  # ops only: it shows the notes
     assert postmortem(sp, 999)[0] == 404
 
+    # the CLI reads the store (read only) beside the running nodegate: the same draft
+    cli = cli_postmortem(g.ini, inc["id"])
+    assert (cli.returncode, cli.stdout) == (0, md), cli.stderr
+
     g = restart(h, g)  # the snapshots are kept with the incident: the same draft
     assert postmortem(sp, inc["id"]) == (200, ctype, md)
+
+    # [postmortem] language = ja: Japanese headings, from the CLI and (after a reload) the API
+    ja = h.dir / "ja.ini"
+    ja.write_text(g.ini.read_text() + "\n[postmortem]\nlanguage = ja\n")
+    cli = cli_postmortem(ja, inc["id"])
+    assert cli.returncode == 0, cli.stderr
+    for heading in JA_SECTIONS:
+        assert heading in cli.stdout, (heading, cli.stdout)
+    assert f"| 受付 | {stamp(acked)} | {duration(acked - started)} |" in cli.stdout
+    mark = log_lines(g)
+    g.ini.write_text(ja.read_text())
+    g.signal(signal.SIGHUP)
+    wait_reload(g, mark)
+    assert postmortem(sp, inc["id"])[2] == cli.stdout
+
+    # an unknown incident, a bad id
+    cli = cli_postmortem(ja, 999)
+    assert cli.returncode == 1 and "postmortem: no incident 999 in " in cli.stderr, cli
+    assert cli_postmortem(ja, "x7").returncode == 2
+
+
+JA_SECTIONS = ("# ポストモーテム: incident ", "## 何が起きたか", "## タイムライン", "## 影響",
+               "### 顧客への影響", "### 機能への影響", "### 時間への影響", "## 調査",
+               "## 根本原因", "## 再発防止", "### 予防", "### 検知", "### 緩和", "### 復旧")
+
+
+def cli_postmortem(ini, inc_id):
+    return subprocess.run([str(NODEGATE), "postmortem", str(inc_id), "-c", str(ini)],
+                          capture_output=True, text=True, timeout=10)
 
 
 def ms_of(iso):
