@@ -49,6 +49,9 @@ struct similar;
 #define SIMILAR_DONE_MAX 5
 /* The incidents in the history like INC in the 90 days before it started (similar.h). */
 void incident_similar(const struct incident *inc, struct similar *out);
+/* For alerts: "2 in the last 90 days (backend n2, critical), median time to resolve 4m 5s;
+ * expected recovery 2026-...Z (suggested, to confirm)"; "" when none is similar. */
+void incident_similar_text(const struct incident *inc, char *buf, size_t len);
 /* INC's postmortem draft (ops/postmortem.h) in LANG (enum pm_lang) at NOW, with its similar
  * incidents and its requests (from its snapshots; for an open one, up to now when LIVE: this
  * process's counters), into BUF; the length written. */

@@ -1075,6 +1075,26 @@ size_t incident_postmortem(const struct incident *inc, int lang, bool live, int6
 	return pm_render(inc, &c, &f, &sim, (enum pm_lang)lang, now, buf, len);
 }
 
+void incident_similar_text(const struct incident *inc, char *buf, size_t len)
+{
+	struct similar s;
+	char took[32], when[32];
+	int64_t sug;
+
+	buf[0] = '\0';
+	incident_similar(inc, &s);
+	if (s.count == 0)
+		return;
+	pm_duration(s.median_ms, took, sizeof(took));
+	sug = inc->expected > 0 ? inc->expected : expected_suggested(inc);
+	incident_iso(sug, when, sizeof(when));
+	snprintf(buf, len,
+	         "%zu in the last 90 days (backend %s, %s), median time to resolve %s; expected "
+	         "recovery %s (%s)",
+	         s.count, inc->backend, inc->verdict, took, sug > 0 ? when : "unknown",
+	         inc->expected > 0 ? "set by ops" : "suggested, to confirm");
+}
+
 /* What was done in a similar incident: its hook runs and ops notes, the first few. */
 static json_t *similar_done(const struct incident *inc)
 {

@@ -9,7 +9,9 @@ from datetime import datetime, timezone
 from harness import HOST, NODEGATE, free_port, http_conn, rpc, wait_for
 from test_admin import TOKEN, call, restart, wait_reload
 from test_health import log_lines
+from test_alerts import receivers, webhook  # noqa: F401 (a fixture)
 from test_escalation import down, full, up
+from test_escalation import gate as alert_gate_with_token
 from test_incidents import rippled_gate, the_open_one
 
 
@@ -212,3 +214,25 @@ def ms_of(iso):
 
 def stamp(ms):
     return datetime.fromtimestamp(ms // 1000, timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def test_alerts_of_a_repeat_name_the_similar_incidents(h, certs, receivers):
+    r = receivers()
+    g, sp, sims = alert_gate_with_token(h, certs, [webhook("ops", r.url)])
+    first = cycle(g, sp, sims["n2"], "n2")
+    opened = [b for b in r.bodies() if b["event"] == "incident_open"]
+    assert opened and opened[0]["similar"] is None, opened
+
+    down(g, sims["n2"], "n2")
+    again = wait_for(lambda: the_open_one(sp), 3, "a second incident")
+
+    def second_open():
+        found = [b for b in r.bodies()
+                 if b["event"] == "incident_open" and b["incident"] == again["id"]]
+        return found[0] if found else None
+    body = wait_for(second_open, 3, "the second incident's alert")
+    took = duration(one_took(full(sp, first)))
+    assert body["similar"].startswith(
+        f"1 in the last 90 days (backend n2, critical), median time to resolve {took}; "
+        "expected recovery "), body["similar"]
+    assert body["similar"].endswith("(suggested, to confirm)"), body["similar"]
