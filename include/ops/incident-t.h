@@ -92,7 +92,8 @@ struct incident {
 	char backend[64];     /* the backend whose event opened it; "" manual or a pool's status */
 	char verdict[16];     /* that event's verdict (verdict_names) or "" */
 	unsigned open_causes; /* the causes that event named (similar incidents match on them) */
-	bool counted;         /* COUNTS_OPEN was taken (an incident of an older nodegate: no) */
+	int64_t counted;      /* the start (Unix ms) of the process whose counters the snapshots
+	                       * are: a restart in between voids them; 0: none taken */
 	struct incident_counts counts_open, counts_resolve; /* resolve: zero while open */
 	char pm[PMF_COUNT][INCIDENT_TEXT_MAX]; /* ops' postmortem fields, "" unwritten */
 	int64_t expected;                      /* expected recovery ops set, Unix ms; 0 none */

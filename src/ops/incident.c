@@ -196,6 +196,7 @@ struct track {
 	struct incident_impact im; /* the last impact told */
 };
 
+static int64_t boot;      /* when this process loaded the history (Unix ms): whose counters */
 static struct inc **incs; /* ascending id */
 static size_t n_incs, cap_incs;
 static int64_t last_id;
@@ -390,7 +391,7 @@ static struct inc *inc_new(const char *pool, const char *title, int severity, bo
 	in->pub.priority = PRIO_P4;
 	in->pub.manual = manual;
 	in->pub.started = now;
-	in->pub.counted = true;
+	in->pub.counted = boot;
 	incident_counts_now(&in->pub.counts_open);
 	if (history_add(in) < 0) {
 		free(in);
@@ -448,7 +449,9 @@ static void resolve(struct inc *in, const char *text, int64_t now)
 {
 	const struct incident_entry *e;
 
-	if (in->pub.counted)
+	if (in->pub.counted != boot) /* counters restarted at 0 since it opened */
+		in->pub.counted = 0;
+	if (in->pub.counted != 0)
 		incident_counts_now(&in->pub.counts_resolve);
 	span_set(in, false, now);
 	e = add_entry(in, ENTRY_RESOLVE, text, now);
@@ -1057,12 +1060,12 @@ size_t incident_postmortem(const struct incident *inc, int lang, bool live, int6
 {
 	struct similar sim;
 	struct incident_counts end = inc->counts_resolve;
-	struct pm_counts c = {.known = inc->counted};
+	struct pm_counts c = {.known = inc->counted != 0};
 
-	if (inc->resolved == 0 && live)
+	if (inc->resolved == 0 && live && inc->counted == boot)
 		incident_counts_now(&end);
 	else if (inc->resolved == 0)
-		c.known = false; /* no end to the window yet, and nothing live to read */
+		c.known = false; /* no end yet, and nothing live of the same process to read */
 	c.failed = end.failed - inc->counts_open.failed;
 	c.retried = end.retried - inc->counts_open.retried;
 	c.refused = end.refused - inc->counts_open.refused;
@@ -1323,6 +1326,7 @@ int incident_init(const char *state_dir, char *err, size_t errlen)
 	int64_t now = clock_wall();
 
 	incident_reset();
+	boot = now;
 	if (store_open(state_dir, now, err, errlen) < 0)
 		return -1;
 	if (store_load_incidents(&l) < 0) {

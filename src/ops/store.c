@@ -166,7 +166,7 @@ static const char *const migrations[] = {
     "ALTER TABLE incidents ADD COLUMN verdict TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE incidents ADD COLUMN open_causes INTEGER NOT NULL DEFAULT 0;"
     /* and the requests seen when it opened and resolved, for the postmortem */
-    "ALTER TABLE incidents ADD COLUMN counted INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE incidents ADD COLUMN counted INTEGER NOT NULL DEFAULT 0;" /* process start */
     "ALTER TABLE incidents ADD COLUMN open_received INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE incidents ADD COLUMN open_failed INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE incidents ADD COLUMN open_retried INTEGER NOT NULL DEFAULT 0;"
@@ -293,7 +293,7 @@ static void bind_incident(sqlite3_stmt *s, const struct incident *inc)
 	sqlite3_bind_text(s, 21, inc->backend, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(s, 22, inc->verdict, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(s, 23, inc->open_causes);
-	sqlite3_bind_int(s, 24, inc->counted);
+	sqlite3_bind_int64(s, 24, inc->counted);
 	bind_counts(s, 25, &inc->counts_open);
 	bind_counts(s, 29, &inc->counts_resolve);
 	for (int f = 0; f < PMF_COUNT; f++)
@@ -939,7 +939,7 @@ static void row_incident(sqlite3_stmt *s, const struct store_loader *l)
 	column_copy(s, 20, inc.backend, sizeof(inc.backend));
 	column_copy(s, 21, inc.verdict, sizeof(inc.verdict));
 	inc.open_causes = (unsigned)sqlite3_column_int64(s, 22);
-	inc.counted = sqlite3_column_int(s, 23) != 0;
+	inc.counted = sqlite3_column_int64(s, 23);
 	column_counts(s, 24, &inc.counts_open);
 	column_counts(s, 28, &inc.counts_resolve);
 	for (int f = 0; f < PMF_COUNT; f++)

@@ -236,3 +236,19 @@ def test_alerts_of_a_repeat_name_the_similar_incidents(h, certs, receivers):
         f"1 in the last 90 days (backend n2, critical), median time to resolve {took}; "
         "expected recovery "), body["similar"]
     assert body["similar"].endswith("(suggested, to confirm)"), body["similar"]
+
+
+def test_a_restart_during_the_incident_voids_its_request_counts(h, certs):
+    """The counters start again at 0 with the process: the window's counts cannot be told."""
+    sp = free_port()
+    g, sims = rippled_gate(h, certs, sp)
+    down(g, sims["n2"], "n2")
+    inc = wait_for(lambda: the_open_one(sp), 3, "an open incident")
+    assert "| answered | failed |" in postmortem(sp, inc["id"])[2]  # live, same process
+    g = restart(h, g)
+    assert "### By customer\n\nnot recorded\n" in postmortem(sp, inc["id"])[2]
+    up(g, sims["n2"], "n2")
+    wait_for(lambda: resolved_all(sp), 3, "the incident to resolve")
+    assert the_open_one(sp) is None
+    status, _, md = postmortem(sp, inc["id"])
+    assert status == 200 and "### By customer\n\nnot recorded\n" in md, md
