@@ -188,6 +188,31 @@ void metrics_request(const char *listener, const char *backend, const char *meth
 	pthread_mutex_unlock(&mu);
 }
 
+size_t metrics_methods(bool (*mine)(const char *listener, void *arg), void *arg,
+                       struct metrics_method *out, size_t max)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&mu);
+	for (size_t i = 0; i < REQ_SLOTS; i++) {
+		const struct req_slot *s = &req_slot[i];
+		size_t j = 0;
+
+		if (s->hash == 0 || !mine(s->listener, arg))
+			continue;
+		while (j < n && strcmp(out[j].name, s->method) != 0)
+			j++;
+		if (j == n && n == max)
+			continue;
+		if (j == n)
+			out[n++] = (struct metrics_method){s->method, 0, 0};
+		out[j].requests += s->count;
+		out[j].failed += s->code >= 502 && s->code <= 504 ? s->count : 0;
+	}
+	pthread_mutex_unlock(&mu);
+	return n;
+}
+
 void metrics_refused(const char *listener, const char *method, int reason)
 {
 	const char *m = rpc_method_label(method);

@@ -66,6 +66,14 @@ enum incident_pm_field {
 };
 extern const char *const incident_pm_field_names[PMF_COUNT];
 
+#define INCIDENT_METHODS_MAX 8 /* the busiest methods of an incident's window kept */
+
+/* Requests of one JSON-RPC method during an incident (its pool's listeners). */
+struct incident_method {
+	char name[48];
+	uint64_t requests, failed; /* failed: answered 502, 503 or 504 */
+};
+
 /* Requests nodegate saw (all listeners), snapshotted when an incident opens and resolves:
  * the difference is its impact on customers. */
 struct incident_counts {
@@ -94,7 +102,9 @@ struct incident {
 	unsigned open_causes; /* the causes that event named (similar incidents match on them) */
 	int64_t counted;      /* the start (Unix ms) of the process whose counters the snapshots
 	                       * are: a restart in between voids them; 0: none taken */
-	struct incident_counts counts_open, counts_resolve; /* resolve: zero while open */
+	struct incident_counts counts_open, counts_resolve;   /* resolve: zero while open */
+	struct incident_method methods[INCIDENT_METHODS_MAX]; /* at resolve, busiest first */
+	size_t n_methods;
 	char pm[PMF_COUNT][INCIDENT_TEXT_MAX]; /* ops' postmortem fields, "" unwritten */
 	int64_t expected;                      /* expected recovery ops set, Unix ms; 0 none */
 	char expected_by[INCIDENT_NAME_MAX];   /* who set it */

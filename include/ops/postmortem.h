@@ -25,6 +25,8 @@ struct pm_counts {
 	uint64_t failed;   /* answered 502, 503 or 504 */
 	uint64_t retried;  /* retried on another node */
 	uint64_t refused;  /* refused before any node: limits, malformed, method policy */
+	const struct incident_method *methods; /* its pool's busiest methods (known too) */
+	size_t n_methods;
 };
 
 /* What ops wrote (NULL or "": not written; the prevention parts then carry the suggested

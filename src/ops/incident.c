@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "clock.h"
+#include "metrics.h"
 #include "bus.h"
 #include "ops/incident.h"
 #include "health/poolstat.h"
@@ -179,7 +180,9 @@ struct inc {
 	size_t cap;
 	struct span *spans;
 	size_t n_spans, cap_spans;
-	size_t n_auto; /* transition and admin lines, capped at INCIDENT_AUTO_MAX */
+	size_t n_auto;               /* transition and admin lines, capped at INCIDENT_AUTO_MAX */
+	struct metrics_method *snap; /* its pool's requests per method when it opened (this */
+	size_t n_snap;               /* process only: not kept in the store) */
 };
 
 /* What the engine knows of a pool between evaluations. */
@@ -306,6 +309,7 @@ static int history_add(struct inc *in)
 
 static void inc_free(struct inc *in)
 {
+	free(in->snap);
 	free(in->entries);
 	free(in->spans);
 	free(in);
@@ -377,6 +381,50 @@ static struct incident_entry *add_entry(struct inc *in, enum entry_kind kind, co
 	return e;
 }
 
+#define METHODS_SNAP_MAX 64 /* methods snapshotted per incident (rippled has fewer labels) */
+
+/* Whether LISTENER serves the pool named ARG. */
+static bool listener_of_pool(const char *listener, void *arg)
+{
+	for (size_t i = 0; registry.conf != NULL && i < registry.conf->n_listeners; i++)
+		if (strcmp(registry.conf->listeners[i].name, listener) == 0)
+			return strcmp(registry.conf->listeners[i].pool, arg) == 0;
+	return false;
+}
+
+/* IN's pool's requests per method since it opened, the busiest INCIDENT_METHODS_MAX into
+ * OUT; their number. */
+static size_t methods_window(const struct inc *in, struct incident_method *out)
+{
+	struct metrics_method now[METHODS_SNAP_MAX];
+	size_t n = metrics_methods(listener_of_pool, (void *)in->pub.pool, now, METHODS_SNAP_MAX);
+	size_t kept = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		struct incident_method d = {.requests = now[i].requests, .failed = now[i].failed};
+		size_t j;
+
+		for (j = 0; j < in->n_snap && strcmp(in->snap[j].name, now[i].name) != 0; j++)
+			;
+		if (j < in->n_snap) {
+			d.requests -= in->snap[j].requests;
+			d.failed -= in->snap[j].failed;
+		}
+		if (d.requests == 0)
+			continue;
+		snprintf(d.name, sizeof(d.name), "%s", now[i].name);
+		for (j = kept < INCIDENT_METHODS_MAX ? kept++ : kept; j > 0; j--) {
+			if (out[j - 1].requests >= d.requests)
+				break;
+			if (j < INCIDENT_METHODS_MAX)
+				out[j] = out[j - 1];
+		}
+		if (j < INCIDENT_METHODS_MAX)
+			out[j] = d;
+	}
+	return kept;
+}
+
 static struct inc *inc_new(const char *pool, const char *title, int severity, bool manual,
                            int64_t now)
 {
@@ -393,6 +441,10 @@ static struct inc *inc_new(const char *pool, const char *title, int severity, bo
 	in->pub.started = now;
 	in->pub.counted = boot;
 	incident_counts_now(&in->pub.counts_open);
+	in->snap = pool != NULL && *pool ? calloc(METHODS_SNAP_MAX, sizeof(*in->snap)) : NULL;
+	if (in->snap != NULL)
+		in->n_snap = metrics_methods(listener_of_pool, (void *)in->pub.pool, in->snap,
+		                             METHODS_SNAP_MAX);
 	if (history_add(in) < 0) {
 		free(in);
 		return NULL;
@@ -453,6 +505,10 @@ static void resolve(struct inc *in, const char *text, int64_t now)
 		in->pub.counted = 0;
 	if (in->pub.counted != 0)
 		incident_counts_now(&in->pub.counts_resolve);
+	if (in->pub.counted != 0 && in->snap != NULL)
+		in->pub.n_methods = methods_window(in, in->pub.methods);
+	free(in->snap);
+	in->snap = NULL;
 	span_set(in, false, now);
 	e = add_entry(in, ENTRY_RESOLVE, text, now);
 	in->pub.resolved = now;
@@ -1062,9 +1118,16 @@ size_t incident_postmortem(const struct incident *inc, int lang, bool live, int6
 	struct incident_counts end = inc->counts_resolve;
 	struct pm_counts c = {.known = inc->counted != 0};
 
-	if (inc->resolved == 0 && live && inc->counted == boot)
+	struct incident_method live_methods[INCIDENT_METHODS_MAX];
+	const struct inc *in = find(inc->id);
+
+	c.methods = inc->methods;
+	c.n_methods = inc->n_methods;
+	if (inc->resolved == 0 && live && inc->counted == boot) {
 		incident_counts_now(&end);
-	else if (inc->resolved == 0)
+		c.methods = live_methods;
+		c.n_methods = in != NULL && in->snap != NULL ? methods_window(in, live_methods) : 0;
+	} else if (inc->resolved == 0)
 		c.known = false; /* no end yet, and nothing live of the same process to read */
 	c.failed = end.failed - inc->counts_open.failed;
 	c.retried = end.retried - inc->counts_open.retried;

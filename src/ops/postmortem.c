@@ -229,8 +229,17 @@ static void impact(struct out *o, const struct incident *inc, const struct pm_co
 		    w[W_ANSWERED], w[W_FAILED], w[W_RETRIED], w[W_REFUSED],
 		    (unsigned long long)c->answered, (unsigned long long)c->failed,
 		    (unsigned long long)c->retried, (unsigned long long)c->refused);
-	put(o, "### %s\n\n- pools: %s\n- methods: %s\n\n", w[W_FUNCTION],
-	    inc->pool[0] ? inc->pool : "-", w[W_NOT_RECORDED]);
+	put(o, "### %s\n\n- pools: %s\n- methods:", w[W_FUNCTION], inc->pool[0] ? inc->pool : "-");
+	if (c == NULL || !c->known)
+		put(o, " %s", w[W_NOT_RECORDED]);
+	else if (c->n_methods == 0)
+		put(o, " -");
+	for (size_t i = 0; c != NULL && c->known && i < c->n_methods; i++)
+		put(o, "%s %s %llu (%llu %s)", i ? "," : "",
+		    strcmp(c->methods[i].name, "-") == 0 ? "(no method)" : c->methods[i].name,
+		    (unsigned long long)c->methods[i].requests,
+		    (unsigned long long)c->methods[i].failed, w[W_FAILED]);
+	put(o, "\n\n");
 	put(o, "### %s\n\n| | time | +start |\n|---|---|---|\n", w[W_TIME]);
 	for (int i = 0; i < 5; i++) {
 		when(m.t[i], at, sizeof(at));

@@ -98,10 +98,11 @@ static const char *const sql_text[SQL_COUNT] = {
                      " esc_step, backend, verdict, open_causes, counted, open_received,"
                      " open_failed, open_retried, open_refused, resolve_received,"
                      " resolve_failed, resolve_retried, resolve_refused, pm_root_cause,"
-                     " pm_prevent, pm_detect, pm_mitigate, pm_fix, expected, expected_by)"
+                     " pm_prevent, pm_detect, pm_mitigate, pm_fix, expected, expected_by,"
+                     " methods)"
                      " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,"
                      " ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30,"
-                     " ?31, ?32, ?33, ?34, ?35, ?36, ?37, ?38, ?39)"
+                     " ?31, ?32, ?33, ?34, ?35, ?36, ?37, ?38, ?39, ?40)"
                      " ON CONFLICT(id) DO UPDATE SET pool = ?2, title = ?3, severity = ?4,"
                      " manual = ?5, started = ?6, resolved = ?7, planned_start = ?8,"
                      " planned_end = ?9, priority = ?10, priority_set = ?11, acked = ?12,"
@@ -112,7 +113,7 @@ static const char *const sql_text[SQL_COUNT] = {
                      " open_refused = ?28, resolve_received = ?29, resolve_failed = ?30,"
                      " resolve_retried = ?31, resolve_refused = ?32, pm_root_cause = ?33,"
                      " pm_prevent = ?34, pm_detect = ?35, pm_mitigate = ?36, pm_fix = ?37,"
-                     " expected = ?38, expected_by = ?39",
+                     " expected = ?38, expected_by = ?39, methods = ?40",
     [SQL_LAST_ID] = "UPDATE meta SET value = MAX(value, ?1) WHERE key = 'last_id'",
     [SQL_ENTRY] = "INSERT OR REPLACE INTO entries(incident_id, seq, at, kind, status, eta,"
                   " next_update, text) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -182,7 +183,9 @@ static const char *const migrations[] = {
     "ALTER TABLE incidents ADD COLUMN pm_mitigate TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE incidents ADD COLUMN pm_fix TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE incidents ADD COLUMN expected INTEGER NOT NULL DEFAULT 0;"
-    "ALTER TABLE incidents ADD COLUMN expected_by TEXT NOT NULL DEFAULT '';",
+    "ALTER TABLE incidents ADD COLUMN expected_by TEXT NOT NULL DEFAULT '';"
+    /* and its busiest methods ("NAME REQUESTS FAILED" lines) */
+    "ALTER TABLE incidents ADD COLUMN methods TEXT NOT NULL DEFAULT '';",
 };
 #define SCHEMA_VERSION (1 + (int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -269,6 +272,43 @@ static void column_counts(sqlite3_stmt *s, int col, struct incident_counts *c)
 	c->refused = (uint64_t)sqlite3_column_int64(s, col + 3);
 }
 
+/* An incident's methods as "NAME REQUESTS FAILED" lines. */
+static void bind_methods(sqlite3_stmt *s, int col, const struct incident *inc)
+{
+	char text[INCIDENT_METHODS_MAX * 96];
+	size_t off = 0;
+
+	text[0] = '\0';
+	for (size_t i = 0; i < inc->n_methods && i < INCIDENT_METHODS_MAX && off < sizeof(text);
+	     i++)
+		off += (size_t)snprintf(text + off, sizeof(text) - off, "%s %llu %llu\n",
+		                        inc->methods[i].name,
+		                        (unsigned long long)inc->methods[i].requests,
+		                        (unsigned long long)inc->methods[i].failed);
+	sqlite3_bind_text(s, col, text, -1, SQLITE_TRANSIENT);
+}
+
+static void column_methods(sqlite3_stmt *s, int col, struct incident *inc)
+{
+	const char *p = (const char *)sqlite3_column_text(s, col);
+
+	inc->n_methods = 0;
+	while (p != NULL && *p != '\0' && inc->n_methods < INCIDENT_METHODS_MAX) {
+		struct incident_method *m = &inc->methods[inc->n_methods];
+		unsigned long long r, f;
+		int used = 0;
+
+		if (sscanf(p, "%47s %llu %llu%n", m->name, &r, &f, &used) != 3)
+			break;
+		m->requests = r;
+		m->failed = f;
+		inc->n_methods++;
+		p += used;
+		while (*p == '\n')
+			p++;
+	}
+}
+
 static void bind_incident(sqlite3_stmt *s, const struct incident *inc)
 {
 	int prio = inc->priority >= 0 && inc->priority < PRIO_COUNT ? inc->priority : PRIO_P4;
@@ -300,6 +340,7 @@ static void bind_incident(sqlite3_stmt *s, const struct incident *inc)
 		sqlite3_bind_text(s, 33 + f, inc->pm[f], -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(s, 38, inc->expected);
 	sqlite3_bind_text(s, 39, inc->expected_by, -1, SQLITE_TRANSIENT);
+	bind_methods(s, 40, inc);
 }
 
 static void bind_entry(sqlite3_stmt *s, const struct op *op)
@@ -946,6 +987,7 @@ static void row_incident(sqlite3_stmt *s, const struct store_loader *l)
 		column_copy(s, 32 + f, inc.pm[f], sizeof(inc.pm[f]));
 	inc.expected = sqlite3_column_int64(s, 37);
 	column_copy(s, 38, inc.expected_by, sizeof(inc.expected_by));
+	column_methods(s, 39, &inc);
 	l->incident(&inc, l->arg);
 }
 
@@ -1005,8 +1047,8 @@ int store_load_incidents(const struct store_loader *l)
 	        " fixer, recorder, communicator, causes, esc_step, backend, verdict, open_causes,"
 	        " counted, open_received, open_failed, open_retried, open_refused,"
 	        " resolve_received, resolve_failed, resolve_retried, resolve_refused,"
-	        " pm_root_cause, pm_prevent, pm_detect, pm_mitigate, pm_fix, expected, expected_by"
-	        " FROM incidents ORDER BY id",
+	        " pm_root_cause, pm_prevent, pm_detect, pm_mitigate, pm_fix, expected, expected_by,"
+	        " methods FROM incidents ORDER BY id",
 	        row_incident, l) < 0 ||
 	    each_row("SELECT incident_id, at, kind, status, eta, next_update, text FROM entries"
 	             " ORDER BY incident_id, seq",

@@ -145,6 +145,8 @@ def test_postmortem_from_the_api_has_every_section_and_the_durations(h, certs):
         assert f"[{e['kind']}" in md and e["text"] in md, e
     assert "[note] ana: restarting n2" in md and "[update monitoring] n2 syncing" in md
     assert "| answered | failed | retried | refused |\n|---|---|---|---|\n| 6 | 0 | 0 | 1 |" in md
+    assert ("### By function\n\n- pools: rpc\n- methods: server_info 6 (0 failed), "
+            "(no method) 1 (0 failed)\n") in md, md  # the malformed one had none
     assert "- metrics seen: " in md and "backend n2: up -> down (" in md
     assert "restart rippled" in md  # the fix, suggested from remedy.c
     assert "### Detect\n\n(to be written)\n" in md

@@ -88,8 +88,14 @@ static void test_duration(void **state)
 static void test_every_section_in_order(void **state)
 {
 	struct incident inc = incident();
-	struct pm_counts c = {
-	    .known = true, .answered = 10, .failed = 2, .retried = 3, .refused = 1};
+	static const struct incident_method methods[] = {{"server_info", 7, 2}, {"-", 3, 0}};
+	struct pm_counts c = {.known = true,
+	                      .answered = 10,
+	                      .failed = 2,
+	                      .retried = 3,
+	                      .refused = 1,
+	                      .methods = methods,
+	                      .n_methods = 2};
 	struct pm_fields f = {.root_cause = "a firewall change cut n2 from its peers",
 	                      .detect = "alert on peers < 5 (warning)"};
 	struct similar sim = {.count = 2, .resolved = 2, .median_ms = S(600)};
@@ -115,7 +121,8 @@ static void test_every_section_in_order(void **state)
 	p = after(p, "## Impact\n\n### By customer\n");
 	p = after(
 	    p, "| answered | failed | retried | refused |\n|---|---|---|---|\n| 10 | 2 | 3 | 1 |");
-	p = after(p, "### By function\n\n- pools: rpc\n");
+	p = after(p, "### By function\n\n- pools: rpc\n- methods: server_info 7 (2 failed), "
+	             "(no method) 3 (0 failed)\n");
 	p = after(p, "### By time\n");
 	p = after(p, "| start | 2023-11-14 22:13:20Z | 0ms |\n");
 	p = after(p, "| detection | 2023-11-14 22:13:20Z | 0ms |\n");
@@ -146,6 +153,7 @@ static void test_open_incident_without_counts(void **state)
 	pm_render(&inc, NULL, NULL, NULL, PM_EN, t0 + S(90), md, sizeof(md));
 	p = after(p, "- duration: 1m 30s (open)\n");
 	p = after(p, "### By customer\n\nnot recorded\n");
+	p = after(p, "- methods: not recorded\n");
 	p = after(p,
 	          "| acknowledgement | - | - |\n| mitigation | - | - |\n| resolution | - | - |\n");
 	p = after(p, "## Root cause\n\n(to be written)\n");
