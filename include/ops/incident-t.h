@@ -66,7 +66,8 @@ enum incident_pm_field {
 };
 extern const char *const incident_pm_field_names[PMF_COUNT];
 
-#define INCIDENT_METHODS_MAX 8 /* the busiest methods of an incident's window kept */
+#define INCIDENT_PM_MAX      256 /* bytes of one postmortem field ops write (admin API) */
+#define INCIDENT_METHODS_MAX 8   /* the busiest methods of an incident's window kept */
 
 /* Requests of one JSON-RPC method during an incident (its pool's listeners). */
 struct incident_method {
@@ -105,11 +106,11 @@ struct incident {
 	struct incident_counts counts_open, counts_resolve;   /* resolve: zero while open */
 	struct incident_method methods[INCIDENT_METHODS_MAX]; /* at resolve, busiest first */
 	size_t n_methods;
-	char pm[PMF_COUNT][INCIDENT_TEXT_MAX]; /* ops' postmortem fields, "" unwritten */
-	int64_t expected;                      /* expected recovery ops set, Unix ms; 0 none */
-	char expected_by[INCIDENT_NAME_MAX];   /* who set it */
-	int esc_step;                          /* escalation steps told (escalate.c) */
-	const struct incident_entry *entries;  /* oldest first */
+	char pm[PMF_COUNT][INCIDENT_PM_MAX + 1]; /* ops' postmortem fields, "" unwritten */
+	int64_t expected;                        /* expected recovery ops set, Unix ms; 0 none */
+	char expected_by[INCIDENT_NAME_MAX];     /* who set it */
+	int esc_step;                            /* escalation steps told (escalate.c) */
+	const struct incident_entry *entries;    /* oldest first */
 	size_t n_entries;
 };
 

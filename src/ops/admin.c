@@ -863,8 +863,8 @@ static void pm_incident(struct evhttp_request *req, int64_t id, json_t *body, ch
 		return;
 	}
 	for (int f = 0; f < PMF_COUNT; f++) {
-		if (get_string(body, incident_pm_field_names[f], false, INCIDENT_TEXT_MAX / 2,
-		               &text[f], err, len) < 0) {
+		if (get_string(body, incident_pm_field_names[f], false, INCIDENT_PM_MAX, &text[f],
+		               err, len) < 0) {
 			refuse(req, 400, "%s", err);
 			return;
 		}

@@ -165,7 +165,8 @@ def test_postmortem_from_the_api_has_every_section_and_the_durations(h, certs):
     assert "## Root cause\n\nn2 lost its peers\n" in md, md
     assert "### Detect\n\nalert on peers < 5\n" in md, md
     assert "postmortem root_cause by ana" in md  # a line of the timeline too
-    for bad in ({"by": "ana"}, {"root_cause": "x"}, {"cause": "x", "by": "ana"}):
+    for bad in ({"by": "ana"}, {"root_cause": "x"}, {"cause": "x", "by": "ana"},
+                {"fix": "x" * 257, "by": "ana"}):
         status, _, doc = call(sp, "POST", f"/api/incidents/{inc['id']}/postmortem", bad)
         assert status == 400, (bad, doc)
 
