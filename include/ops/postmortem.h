@@ -24,7 +24,7 @@ struct pm_counts {
 	uint64_t answered; /* during the window: requests read and not failed */
 	uint64_t failed;   /* answered 502, 503 or 504 */
 	uint64_t retried;  /* retried on another node */
-	uint64_t refused;  /* refused before any node: limits, malformed, method policy */
+	uint64_t refused;  /* refused before any node: malformed, over a limit, too slow */
 	const struct incident_method *methods; /* its pool's busiest methods (known too) */
 	size_t n_methods;
 };
