@@ -232,6 +232,20 @@ enum urgency {
 };
 extern const char *const urgency_names[URGENCY_COUNT];
 
+/* The language of postmortem drafts' headings (ops/postmortem.h: enum pm_lang, same order). */
+enum pm_language {
+	PM_LANGUAGE_EN = 0,
+	PM_LANGUAGE_JA,
+	PM_LANGUAGE_COUNT
+};
+extern const char *const pm_language_names[PM_LANGUAGE_COUNT];
+
+struct conf_postmortem {
+	bool enabled; /* the file has a [postmortem] section */
+	int line;     /* of the section header, for messages */
+	int language; /* enum pm_language */
+};
+
 #define ESC_TIERS_MAX 5 /* tier1 .. tier5 of an [escalation] */
 
 /* One tier of an escalation: its channels, told DELAY after the incident opened. */
@@ -310,6 +324,7 @@ struct conf {
 	char *path;
 	struct conf_global global;
 	struct conf_status status;
+	struct conf_postmortem postmortem;
 	struct conf_listener *listeners;
 	size_t n_listeners;
 	struct conf_pool *pools;

@@ -1,6 +1,8 @@
 /* Request and probe accounting for /metrics: counters per (listener, backend, status code)
  * and latency histograms. Bounded: label sets beyond a fixed table fold into "other". */
 #pragma once
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct evbuffer;
@@ -21,6 +23,16 @@ void metrics_request(const char *listener, const char *backend, const char *meth
 /* One request LISTENER refused by its method policy: METHOD (folded by rpc_method_label) and
  * REASON (enum rpc_refusal). */
 void metrics_refused(const char *listener, const char *method, int reason);
+/* Requests of one JSON-RPC method label. */
+struct metrics_method {
+	const char *name;  /* rpc_method_label's (static), "-" for none */
+	uint64_t requests; /* answered, any code */
+	uint64_t failed;   /* answered 502, 503 or 504 */
+};
+/* The requests of the listeners MINE accepts, per method (summed over backends and codes),
+ * into OUT: at most MAX methods (the rest is left out); their number. */
+size_t metrics_methods(bool (*mine)(const char *listener, void *arg), void *arg,
+                       struct metrics_method *out, size_t max);
 /* One finished probe of BACKEND (health or freshness) and its duration. */
 void metrics_probe(const char *backend, uint64_t duration_us);
 /* Appends, in Prometheus text format 0.0.4, nodegate_requests_total{listener,backend,method,

@@ -76,6 +76,11 @@ const char *const priority_names[PRIO_COUNT] = {
     [PRIO_P4] = "P4",
 };
 
+const char *const pm_language_names[PM_LANGUAGE_COUNT] = {
+    [PM_LANGUAGE_EN] = "en",
+    [PM_LANGUAGE_JA] = "ja",
+};
+
 const char *const urgency_names[URGENCY_COUNT] = {
     [URGENCY_HIGH] = "high",
     [URGENCY_LOW] = "low",
@@ -113,15 +118,16 @@ static int WUR valid_cidrs(char *v, char *err, size_t errlen);
 static int WUR valid_methods(char *v, char *err, size_t errlen);
 static int WUR valid_tier(char *v, char *err, size_t errlen);
 
-#define G(f) offsetof(struct conf_global, f)
-#define S(f) offsetof(struct conf_status, f)
-#define L(f) offsetof(struct conf_listener, f)
-#define P(f) offsetof(struct conf_pool, f)
-#define B(f) offsetof(struct conf_backend, f)
-#define H(f) offsetof(struct conf_health, f)
-#define A(f) offsetof(struct conf_alert, f)
-#define K(f) offsetof(struct conf_hook, f)
-#define E(f) offsetof(struct conf_escalation, f)
+#define G(f)  offsetof(struct conf_global, f)
+#define S(f)  offsetof(struct conf_status, f)
+#define PM(f) offsetof(struct conf_postmortem, f)
+#define L(f)  offsetof(struct conf_listener, f)
+#define P(f)  offsetof(struct conf_pool, f)
+#define B(f)  offsetof(struct conf_backend, f)
+#define H(f)  offsetof(struct conf_health, f)
+#define A(f)  offsetof(struct conf_alert, f)
+#define K(f)  offsetof(struct conf_hook, f)
+#define E(f)  offsetof(struct conf_escalation, f)
 
 /* Row makers for the table; RELOAD and RESTART say whether a reload may change it. */
 #define RELOAD                true
@@ -204,6 +210,8 @@ const struct conf_option conf_options[] = {
     STR("status", "ack_key_file", S(ack_key_file), NULL, "PATH", RELOAD,
         "key (first line) that signs acknowledgement links in alerts; a random one per start when "
         "unset"),
+    ENUM("postmortem", "language", PM(language), "en", pm_language_names, PM_LANGUAGE_COUNT, RELOAD,
+         "headings of postmortem drafts (admin API and nodegate postmortem): en or ja"),
     NUM("status", "ack_link_ttl", CONF_DURATION, S(ack_link_ttl), "24h", MS_M, 30 * MS_D,
         "an acknowledgement link in an alert works this long, and once"),
 
@@ -478,6 +486,7 @@ _Static_assert(ARRAY_SIZE(conf_options) <= OPT_MAX, "raise OPT_MAX");
 enum sect_kind {
 	SK_GLOBAL = 0,
 	SK_STATUS,
+	SK_POSTMORTEM,
 	SK_LISTENER,
 	SK_POOL,
 	SK_BACKEND,
@@ -488,9 +497,9 @@ enum sect_kind {
 };
 
 static const char *const sect_words[SK_COUNT] = {
-    [SK_GLOBAL] = "nodegate", [SK_STATUS] = "status",         [SK_LISTENER] = "listener",
-    [SK_POOL] = "pool",       [SK_BACKEND] = "backend",       [SK_ALERT] = "alert",
-    [SK_HOOK] = "hook",       [SK_ESCALATION] = "escalation",
+    [SK_GLOBAL] = "nodegate",       [SK_STATUS] = "status", [SK_LISTENER] = "listener",
+    [SK_POSTMORTEM] = "postmortem", [SK_POOL] = "pool",     [SK_BACKEND] = "backend",
+    [SK_ALERT] = "alert",           [SK_HOOK] = "hook",     [SK_ESCALATION] = "escalation",
 };
 
 /* One section as written, kept for messages after parsing. */
@@ -1375,6 +1384,8 @@ static void *sect_base(struct conf *c, enum sect_kind k, size_t idx)
 		return &c->global;
 	case SK_STATUS:
 		return &c->status;
+	case SK_POSTMORTEM:
+		return &c->postmortem;
 	case SK_LISTENER:
 		return &c->listeners[idx];
 	case SK_POOL:
@@ -1458,6 +1469,9 @@ static int WUR sect_add(struct parser *p, enum sect_kind k, const char *name, in
 	} else if (k == SK_STATUS) {
 		c->status.enabled = true;
 		c->status.line = line;
+	} else if (k == SK_POSTMORTEM) {
+		c->postmortem.enabled = true;
+		c->postmortem.line = line;
 	}
 	m = &p->metas[p->n_metas - 1];
 	m->kind = k;
@@ -1478,10 +1492,10 @@ fail:
 	return -1;
 }
 
-/* [nodegate] and [status] are single sections: no NAME. */
+/* [nodegate], [status] and [postmortem] are single sections: no NAME. */
 static bool sect_named(enum sect_kind k)
 {
-	return k != SK_GLOBAL && k != SK_STATUS;
+	return k != SK_GLOBAL && k != SK_STATUS && k != SK_POSTMORTEM;
 }
 
 static bool valid_name(const char *s)
@@ -1542,10 +1556,10 @@ static void parse_header(struct parser *p, char *line)
 	for (k = 0; k < SK_COUNT && strcmp(word, sect_words[k]) != 0; k++)
 		;
 	if (k == SK_COUNT) {
-		errf(
-		    p, p->lineno, label, NULL,
-		    "unknown section (expected [nodegate], [status], [listener NAME], [pool NAME], "
-		    "[backend NAME], [alert NAME], [hook NAME] or [escalation NAME])");
+		errf(p, p->lineno, label, NULL,
+		     "unknown section (expected [nodegate], [status], [postmortem], [listener "
+		     "NAME], [pool NAME], "
+		     "[backend NAME], [alert NAME], [hook NAME] or [escalation NAME])");
 		return;
 	}
 	if (!sect_named(k) && *name != '\0') {

@@ -9,6 +9,7 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 
+#include "clock.h"
 #include "conf.h"
 #include "evmem.h"
 #include "health/monitor.h"
@@ -20,6 +21,8 @@
 #include "ops/hook.h"
 #include "ops/incident.h"
 #include "ops/page.h"
+#include "ops/postmortem.h"
+#include "ops/store.h"
 #include "ops/status.h"
 #include "proxy/listener.h"
 #include "proxy/route.h"
@@ -40,6 +43,7 @@ static void usage(FILE *to)
 {
 	fprintf(to, "usage: nodegate [-t] -c FILE\n"
 	            "       nodegate --test-alert NAME -c FILE\n"
+	            "       nodegate postmortem ID -c FILE\n"
 	            "       nodegate -V | -h\n"
 	            "\n"
 	            "  -c FILE  configuration file (INI; see etc/nodegate.ini)\n"
@@ -47,6 +51,9 @@ static void usage(FILE *to)
 	            "  --test-alert NAME\n"
 	            "           send one test message through [alert NAME] and exit\n"
 	            "           (0: delivered, 1: not, with the reason)\n"
+	            "  postmortem ID\n"
+	            "           print incident ID's postmortem draft (Markdown) from the store\n"
+	            "           of FILE's state_dir, read only (beside a running nodegate too)\n"
 	            "  -V       print the version and exit\n"
 	            "  -h       print this help and exit\n"
 	            "\n"
@@ -75,25 +82,69 @@ static int check_only(const char *path)
 	return 0;
 }
 
-/* --test-alert NAME: one test message through one channel, its outcome on stdout. */
-static int test_alert(const char *path, const char *name)
+/* The configuration of a one-shot command (its log level applied); NULL with the errors on
+ * stderr. */
+static struct conf *load_for_command(const char *path)
 {
 	struct conf_errors errs = {0};
 	struct conf *c = NULL;
-	char out[512];
-	int rc;
 
 	if (conf_load(path, &c, &errs) != 0) {
 		for (size_t i = 0; i < errs.n; i++)
 			fprintf(stderr, "%s\n", errs.msg[i]);
 		conf_errors_deinit(&errs);
-		return 1;
+		return NULL;
 	}
 	log_level_current = c->global.log_level;
+	return c;
+}
+
+/* --test-alert NAME: one test message through one channel, its outcome on stdout. */
+static int test_alert(const char *path, const char *name)
+{
+	struct conf *c = load_for_command(path);
+	char out[512];
+	int rc;
+
+	if (c == NULL)
+		return 1;
 	rc = alert_send_test(c, name, out, sizeof(out));
 	fprintf(rc == 0 ? stdout : stderr, "%s\n", out);
 	conf_free(c);
 	return rc == 0 ? 0 : 1;
+}
+
+/* postmortem ID: the draft of incident ID from the store, read only, on stdout. */
+static int postmortem(const char *path, const char *id_s)
+{
+	static char md[PM_MAX];
+	struct conf *c;
+	const struct incident *inc;
+	char err[512], *end;
+	long long id = strtoll(id_s, &end, 10);
+	int rc = 1;
+
+	if (id <= 0 || *end != '\0') {
+		fprintf(stderr, "postmortem: \"%s\" is not an incident id (expected 1, 2, ...)\n",
+		        id_s);
+		return 2;
+	}
+	c = load_for_command(path);
+	if (c == NULL)
+		return 1;
+	if (incident_load_readonly(c->global.state_dir, err, sizeof(err)) < 0) {
+		fprintf(stderr, "postmortem: %s\n", err);
+	} else if ((inc = incident_get(id)) == NULL) {
+		fprintf(stderr, "postmortem: no incident %lld in %s/%s\n", id, c->global.state_dir,
+		        STORE_FILE);
+	} else {
+		size_t n = incident_postmortem(inc, c->postmortem.language, false, clock_wall(), md,
+		                               sizeof(md));
+		rc = fwrite(md, 1, n, stdout) == n && fflush(stdout) == 0 ? 0 : 1;
+	}
+	incident_deinit();
+	conf_free(c);
+	return rc;
 }
 
 /* ---- lifecycle --------------------------------------------------------------------------- */
@@ -336,6 +387,8 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	if (path != NULL && optind + 2 == argc && strcmp(argv[optind], "postmortem") == 0)
+		return postmortem(path, argv[optind + 1]);
 	if (path == NULL || optind != argc) {
 		usage(stderr);
 		return 2;

@@ -225,6 +225,33 @@ void metrics_request(const char *listener, const char *backend, const char *meth
 	              status, duration_ms);
 }
 
+size_t metrics_methods(bool (*mine)(const char *listener, void *arg), void *arg,
+                       struct metrics_method *out, size_t max)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&mu);
+	for (size_t i = 0; i < REQ_SLOTS; i++) {
+		const struct req_slot *s = &req_slot[i];
+		size_t j = 0;
+
+		if (s->key == 0 || !mine(name_of((unsigned)(s->key >> 48)), arg))
+			continue;
+		const char *method = rpc_label_name((unsigned)(s->key >> 24) & 0xff);
+		int code = (int)(s->key & 0xffffff);
+		while (j < n && strcmp(out[j].name, method) != 0)
+			j++;
+		if (j == n && n == max)
+			continue;
+		if (j == n)
+			out[n++] = (struct metrics_method){method, 0, 0};
+		out[j].requests += s->count;
+		out[j].failed += code >= 502 && code <= 504 ? s->count : 0;
+	}
+	pthread_mutex_unlock(&mu);
+	return n;
+}
+
 void metrics_refused(const char *listener, const char *method, int reason)
 {
 	const char *m = rpc_method_label(method);

@@ -42,11 +42,12 @@ struct alert_event {
 	char new_state[32]; /* "" when not known */
 	char verdict[16];   /* backend events: the verdict of the change; "" otherwise */
 	char title[160];    /* the incident's title; "" otherwise */
-	char reason[INCIDENT_TEXT_MAX]; /* why, in one line */
-	int priority;                   /* the incident's (enum priority), -1: none */
-	char remedy[INCIDENT_TEXT_MAX]; /* the suggested interventions (remedy.h), "" if none */
-	char chat[96];                  /* the suggested chat channel, "" without an incident */
-	char ack_url[400];              /* the one-time acknowledgement link, "" when none */
+	char reason[INCIDENT_TEXT_MAX];  /* why, in one line */
+	int priority;                    /* the incident's (enum priority), -1: none */
+	char remedy[INCIDENT_TEXT_MAX];  /* the suggested interventions (remedy.h), "" if none */
+	char chat[96];                   /* the suggested chat channel, "" without an incident */
+	char similar[INCIDENT_TEXT_MAX]; /* similar past incidents and the expected recovery, "" */
+	char ack_url[400];               /* the one-time acknowledgement link, "" when none */
 };
 
 /* ---- the decisions, pure (no I/O, the time is an argument) ------------------------------ */

@@ -55,6 +55,35 @@ struct incident_entry {
 	                               */
 };
 
+/* What ops write in an incident's postmortem (the draft's root cause and prevention). */
+enum incident_pm_field {
+	PMF_ROOT_CAUSE = 0, /* the final cause */
+	PMF_PREVENT,        /* stop it happening */
+	PMF_DETECT,         /* find it sooner */
+	PMF_MITIGATE,       /* smaller impact next time */
+	PMF_FIX,            /* recover faster */
+	PMF_COUNT
+};
+extern const char *const incident_pm_field_names[PMF_COUNT];
+
+#define INCIDENT_PM_MAX      256 /* bytes of one postmortem field ops write (admin API) */
+#define INCIDENT_METHODS_MAX 8   /* the busiest methods of an incident's window kept */
+
+/* Requests of one JSON-RPC method during an incident (its pool's listeners). */
+struct incident_method {
+	char name[48];
+	uint64_t requests, failed; /* failed: answered 502, 503 or 504 */
+};
+
+/* Requests nodegate saw (all listeners), snapshotted when an incident opens and resolves:
+ * the difference is its impact on customers. */
+struct incident_counts {
+	uint64_t received; /* HTTP requests received */
+	uint64_t failed;   /* answered 502, 503, 504: no node, a node failed or timed out */
+	uint64_t retried;  /* retried on another node */
+	uint64_t refused;  /* refused before any node: malformed, over a limit, too slow */
+};
+
 struct incident {
 	int64_t id;
 	char pool[64]; /* "" for a manual incident about everything */
@@ -68,9 +97,20 @@ struct incident {
 	int64_t acked;                      /* Unix ms of the acknowledgement, 0: none */
 	char acked_by[INCIDENT_NAME_MAX];   /* who acknowledged it */
 	char roles[ROLE_COUNT][INCIDENT_NAME_MAX];
-	unsigned causes;                      /* what was seen: bits of enum remedy_cause */
-	int esc_step;                         /* escalation steps told (escalate.c) */
-	const struct incident_entry *entries; /* oldest first */
+	unsigned causes;      /* what was seen: bits of enum remedy_cause */
+	char backend[64];     /* the backend whose event opened it; "" manual or a pool's status */
+	char verdict[16];     /* that event's verdict (verdict_names) or "" */
+	unsigned open_causes; /* the causes that event named (similar incidents match on them) */
+	int64_t counted;      /* the start (Unix ms) of the process whose counters the snapshots
+	                       * are: a restart in between voids them; 0: none taken */
+	struct incident_counts counts_open, counts_resolve;   /* resolve: zero while open */
+	struct incident_method methods[INCIDENT_METHODS_MAX]; /* at resolve, busiest first */
+	size_t n_methods;
+	char pm[PMF_COUNT][INCIDENT_PM_MAX + 1]; /* ops' postmortem fields, "" unwritten */
+	int64_t expected;                        /* expected recovery ops set, Unix ms; 0 none */
+	char expected_by[INCIDENT_NAME_MAX];     /* who set it */
+	int esc_step;                            /* escalation steps told (escalate.c) */
+	const struct incident_entry *entries;    /* oldest first */
 	size_t n_entries;
 };
 

@@ -14,6 +14,9 @@
  * bus. */
 int incident_init(const char *state_dir, char *err, size_t errlen) WUR;
 void incident_deinit(void);
+/* Loads STATE_DIR's incidents for reading only (nodegate postmortem): no bus, no writes;
+ * incident_deinit ends it. */
+int incident_load_readonly(const char *state_dir, char *err, size_t errlen) WUR;
 /* Calls FN for each incident, open ones first, then the most recent; at most LIMIT (0: all
  * kept). The incident and its entries are valid during the call only. */
 void incident_foreach(size_t limit, void (*fn)(const struct incident *inc, void *arg), void *arg);
@@ -38,8 +41,24 @@ struct json_t *incident_json(const struct incident *inc);
 /* The same for ops (the admin API): every entry, notes and roles included, and "priority_set",
  * "acknowledged" ({"by","at"} or null), "roles" {commander, investigator, fixer, recorder,
  * communicator: name or null}, "remedy" ([{"action","because","text"}]), "remedy_text" and
- * "chat_channel". */
+ * "chat_channel", "backend" and "verdict" (what opened it), "similar" {"count","resolved",
+ * "median_resolve_ms","recent":[{"id","started","resolved","resolve_ms","done":[hook runs and
+ * notes, SIMILAR_DONE_MAX at most]}]} (ops/similar.h). */
 struct json_t *incident_json_full(const struct incident *inc);
+struct similar;
+#define SIMILAR_DONE_MAX 5
+/* The incidents in the history like INC in the 90 days before it started (similar.h). */
+void incident_similar(const struct incident *inc, struct similar *out);
+/* For alerts: "2 in the last 90 days (backend n2, critical), median time to resolve 4m 5s;
+ * expected recovery 2026-...Z (suggested, to confirm)"; "" when none is similar. */
+void incident_similar_text(const struct incident *inc, char *buf, size_t len);
+/* INC's postmortem draft (ops/postmortem.h) in LANG (enum pm_lang) at NOW, with its similar
+ * incidents and its requests (from its snapshots; for an open one, up to now when LIVE: this
+ * process's counters), into BUF; the length written. */
+size_t incident_postmortem(const struct incident *inc, int lang, bool live, int64_t now, char *buf,
+                           size_t len);
+/* The counters an incident snapshots, now (the sum of every thread's stats). */
+void incident_counts_now(struct incident_counts *c);
 /* Whether entries of KIND are shown to the public (page, /api/status, /api/incidents
  * without a token): notes, acknowledgements, roles, escalations and priority changes are
  * not. */
@@ -97,6 +116,14 @@ int incident_add_note(int64_t id, const char *by, const char *text, int64_t now)
 /* How many steps of its escalation ID's people were told (kept, so that a restart does not
  * tell them again). */
 void incident_set_esc_step(int64_t id, int step);
+
+/* Ops write FIELD of ID's postmortem (TEXT "": cleared): a private line of the timeline. -1
+ * for an unknown id or field. */
+int incident_set_pm(int64_t id, enum incident_pm_field field, const char *text, const char *by,
+                    int64_t now) WUR;
+/* Ops confirm or change ID's expected recovery (AT Unix ms; 0 clears it): a private line of
+ * the timeline, which names what similar incidents suggested. -1 for an unknown id. */
+int incident_set_expected(int64_t id, int64_t at, const char *by, int64_t now) WUR;
 
 /* The id of POOL's open automatic incident, 0 when none (alerts and hooks name it). */
 int64_t incident_open_id(const char *pool);

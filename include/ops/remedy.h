@@ -34,6 +34,8 @@ extern const char *const remedy_action_names[RA_COUNT];
 unsigned remedy_causes(const char *reason);
 /* The actions suggested for CAUSES, as bits (1 << enum remedy_action). */
 unsigned remedy_actions(unsigned causes);
+/* "restart rippled, then allow it up to 15 minutes to sync ...": action A in words. */
+const char *remedy_action_text(enum remedy_action a);
 /* One line: "traffic redirected to healthy nodes (done); restart rippled (peers) - allow up
  * to 15 minutes to sync before restarting it again; ..."; "" when CAUSES is 0. */
 void remedy_text(unsigned causes, char *buf, size_t len);

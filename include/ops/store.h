@@ -25,6 +25,10 @@ int store_open(const char *state_dir, int64_t now, char *err, size_t errlen) WUR
 /* Tests only ([nodegate] store_test_delay): the writer waits MS before each batch, as on a
  * slow disk, from its next batch on; logged when it changes to more than 0. */
 void store_set_test_delay(uint64_t ms);
+/* Opens STATE_DIR's database for reading only (nodegate postmortem, beside a running
+ * nodegate): no writer, no pruning, no migration (a file of another schema is refused);
+ * writes stay no-ops. store_close closes it. */
+int store_open_readonly(const char *state_dir, char *err, size_t errlen) WUR;
 /* Commits what is queued, stops the writer, runs the last barrier callbacks, closes. */
 void store_close(void);
 bool store_is_open(void);

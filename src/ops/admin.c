@@ -25,6 +25,7 @@
 #include "proxy/http.h"
 #include "bus.h"
 #include "ops/incident.h"
+#include "ops/postmortem.h"
 #include "health/monitor.h"
 #include "health/poolstat.h"
 #include "registry.h"
@@ -847,13 +848,70 @@ static void note_incident(struct evhttp_request *req, int64_t id, json_t *body, 
 	answer_incident(req, 201, id);
 }
 
+/* POST /api/incidents/ID/postmortem {"root_cause","prevent","detect","mitigate","fix": TEXT
+ * or "" to clear, "by": NAME}: the fields given are written, each a line of the timeline. */
+static void pm_incident(struct evhttp_request *req, int64_t id, json_t *body, char *err, size_t len)
+{
+	static const char *const fields[] = {"root_cause", "prevent", "detect", "mitigate",
+	                                     "fix",        "by",      NULL};
+	const char *text[PMF_COUNT], *by;
+	bool any = false;
+
+	if (only_fields(body, fields, err, len) < 0 ||
+	    get_string(body, "by", true, INCIDENT_NAME_MAX - 1, &by, err, len) < 0) {
+		refuse(req, 400, "%s", err);
+		return;
+	}
+	for (int f = 0; f < PMF_COUNT; f++) {
+		if (get_string(body, incident_pm_field_names[f], false, INCIDENT_PM_MAX, &text[f],
+		               err, len) < 0) {
+			refuse(req, 400, "%s", err);
+			return;
+		}
+		any = any || text[f] != NULL;
+	}
+	if (!any) {
+		refuse(req, 400, "nothing to write (root_cause, prevent, detect, mitigate, fix)");
+		return;
+	}
+	for (int f = 0; f < PMF_COUNT; f++)
+		if (text[f] != NULL &&
+		    incident_set_pm(id, (enum incident_pm_field)f, text[f], by, clock_wall()) < 0) {
+			reply_json(req, 500, NULL);
+			return;
+		}
+	answer_incident(req, 200, id);
+}
+
+/* POST /api/incidents/ID/expected {"at": ISO time or null, "by": NAME}: the expected recovery
+ * ops confirm or change. */
+static void expected_incident(struct evhttp_request *req, int64_t id, json_t *body, char *err,
+                              size_t len)
+{
+	static const char *const fields[] = {"at", "by", NULL};
+	const char *by;
+	int64_t at = 0;
+
+	if (only_fields(body, fields, err, len) < 0 || get_time(body, "at", &at, err, len) < 0 ||
+	    get_string(body, "by", true, INCIDENT_NAME_MAX - 1, &by, err, len) < 0) {
+		refuse(req, 400, "%s", err);
+		return;
+	}
+	if (incident_set_expected(id, at, by, clock_wall()) < 0) {
+		reply_json(req, 500, NULL);
+		return;
+	}
+	answer_incident(req, 200, id);
+}
+
 /* The actions on one incident, POST /api/incidents/ID/NAME. */
 static const struct {
 	const char *name;
 	void (*fn)(struct evhttp_request *req, int64_t id, json_t *body, char *err, size_t len);
 } incident_actions[] = {
-    {"/updates", update_incident}, {"/ack", ack_incident},    {"/priority", prioritize_incident},
-    {"/roles", roles_incident},    {"/notes", note_incident},
+    {"/updates", update_incident},    {"/ack", ack_incident},    {"/priority", prioritize_incident},
+    {"/roles", roles_incident},       {"/notes", note_incident}, {"/postmortem", pm_incident},
+    {"/expected", expected_incident},
 };
 
 static void act_on_incident(struct evhttp_request *req, int64_t id, size_t which)
@@ -874,6 +932,33 @@ static void act_on_incident(struct evhttp_request *req, int64_t id, size_t which
 	}
 	incident_actions[which].fn(req, id, body, err, sizeof(err));
 	json_decref(body);
+}
+
+/* GET /api/incidents/ID/postmortem: the draft, as Markdown (ops only: it shows the notes). */
+static void postmortem_incident(struct evhttp_request *req, int64_t id)
+{
+	static char md[PM_MAX]; /* the loop is the one caller */
+	struct evbuffer *out = evhttp_request_get_output_buffer(req);
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	const struct incident *inc;
+	size_t n;
+
+	if (!authorized(req))
+		return;
+	inc = incident_get(id);
+	if (inc == NULL) {
+		refuse(req, 404, "no incident %lld", (long long)id);
+		return;
+	}
+	n = incident_postmortem(inc, registry.conf != NULL ? registry.conf->postmortem.language : 0,
+	                        true, clock_wall(), md, sizeof(md));
+	if (evbuffer_add(out, md, n) < 0) {
+		reply_json(req, 500, NULL);
+		return;
+	}
+	evhttp_add_header(h, "Content-Type", "text/markdown; charset=utf-8");
+	evhttp_add_header(h, "Cache-Control", "no-store");
+	evhttp_send_reply(req, 200, http_status_text(200), NULL);
 }
 
 /* "/ID" or "/ID/updates" after /api/incidents: the id (0: not one) and the rest. */
@@ -909,6 +994,10 @@ static void incidents_route(struct evhttp_request *req, const char *path, void *
 		return;
 	}
 	id = incident_path(p, &rest);
+	if (id > 0 && strcmp(rest, "/postmortem") == 0 && get) {
+		postmortem_incident(req, id);
+		return;
+	}
 	for (size_t i = 0; id > 0 && i < ARRAY_SIZE(incident_actions); i++) {
 		if (strcmp(rest, incident_actions[i].name) != 0)
 			continue;
@@ -921,7 +1010,8 @@ static void incidents_route(struct evhttp_request *req, const char *path, void *
 	if (id <= 0 || strcmp(rest, "") != 0) {
 		refuse(req, 404,
 		       "not found (/api/incidents, /api/incidents/ID, "
-		       "/api/incidents/ID/updates, /ack, /priority, /roles, /notes)");
+		       "/api/incidents/ID/updates, /ack, /priority, /roles, /notes, /postmortem, "
+		       "/expected)");
 		return;
 	}
 	if (!get) {

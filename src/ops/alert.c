@@ -249,6 +249,8 @@ char *alert_body_webhook(const struct alert_event *ev, const char *status_url)
 		                       : json_null(),
 		                   "remedy", str_or_null(ev->remedy), "chat_channel",
 		                   str_or_null(ev->chat), "ack_url", str_or_null(ev->ack_url)));
+	if (doc != NULL)
+		json_object_set_new(doc, "similar", str_or_null(ev->similar));
 	return dump(doc);
 }
 
@@ -290,6 +292,9 @@ char *alert_body_slack(const struct alert_event *ev, const char *status_url)
 	if (ev->remedy[0] != '\0' && n < sizeof(summary))
 		n += (size_t)snprintf(summary + n, sizeof(summary) - n, "\nSuggested: %s",
 		                      ev->remedy);
+	if (ev->similar[0] != '\0' && n < sizeof(summary))
+		n += (size_t)snprintf(summary + n, sizeof(summary) - n, "\nSimilar: %s",
+		                      ev->similar);
 	if (ev->ack_url[0] != '\0' && n < sizeof(summary))
 		snprintf(summary + n, sizeof(summary) - n, "\n<%s|Acknowledge>", ev->ack_url);
 	if (ev->incident > 0)
@@ -350,6 +355,7 @@ char *alert_body_pagerduty(const struct alert_event *ev, const char *status_url,
 		                        ? json_string(priority_names[ev->priority])
 		                        : json_null());
 		json_object_set_new(cd, "remedy", str_or_null(ev->remedy));
+		json_object_set_new(cd, "similar", str_or_null(ev->similar));
 	}
 	links = json_array();
 	if (doc != NULL && links != NULL && status_url != NULL && status_url[0] != '\0')
@@ -427,6 +433,7 @@ char *alert_body_email(const struct alert_event *ev, const char *status_url, con
 	          ev->priority >= 0 && ev->priority < PRIO_COUNT ? priority_names[ev->priority]
 	                                                         : "");
 	mail_line(&p, &left, "Suggested:", ev->remedy);
+	mail_line(&p, &left, "Similar:", ev->similar);
 	mail_line(&p, &left, "Acknowledge:", ev->ack_url);
 	mail_line(&p, &left, "Time:", at);
 	mail_line(&p, &left, "Status page:", status_url);
@@ -1015,6 +1022,7 @@ static bool incident_event(enum incident_change change, const struct incident *i
 	copy(ev.reason, sizeof(ev.reason), reason != NULL ? reason : "");
 	remedy_text(inc->causes, ev.remedy, sizeof(ev.remedy));
 	incident_chat_channel(inc, ev.chat, sizeof(ev.chat));
+	incident_similar_text(inc, ev.similar, sizeof(ev.similar));
 	ev.severity = alert_severity_of_priority(inc->priority);
 	switch (change) {
 	case IC_OPEN:
@@ -1036,6 +1044,7 @@ static bool incident_event(enum incident_change change, const struct incident *i
 		copy(ev.old_state, sizeof(ev.old_state), sev_status);
 		copy(ev.new_state, sizeof(ev.new_state), pool_status_names[PS_OPERATIONAL]);
 		ev.remedy[0] = '\0';
+		ev.similar[0] = '\0';
 		break;
 	case IC_ACK:
 		ev.event = NOTIFY_INCIDENT_ACK;

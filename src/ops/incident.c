@@ -15,13 +15,16 @@
 #include <jansson.h>
 
 #include "clock.h"
+#include "metrics.h"
 #include "bus.h"
 #include "ops/incident.h"
 #include "health/poolstat.h"
 #include "registry.h"
 #include "stats.h"
 #include "ops/redact.h"
+#include "ops/postmortem.h"
 #include "ops/remedy.h"
+#include "ops/similar.h"
 #include "ops/store.h"
 
 #define DAY_MS    (24LL * 3600 * 1000)
@@ -177,7 +180,9 @@ struct inc {
 	size_t cap;
 	struct span *spans;
 	size_t n_spans, cap_spans;
-	size_t n_auto; /* transition and admin lines, capped at INCIDENT_AUTO_MAX */
+	size_t n_auto;               /* transition and admin lines, capped at INCIDENT_AUTO_MAX */
+	struct metrics_method *snap; /* its pool's requests per method when it opened (this */
+	size_t n_snap;               /* process only: not kept in the store) */
 };
 
 /* What the engine knows of a pool between evaluations. */
@@ -188,9 +193,13 @@ struct track {
 	struct incident_entry last; /* the last event that no incident took, for the one */
 	bool last_fresh;            /* that the status opens right after it */
 	unsigned causes;            /* what was seen since the last incident (remedy.h bits) */
-	struct incident_impact im;  /* the last impact told */
+	char backend[64];           /* the last event's backend, verdict and causes: what an */
+	char verdict[16];           /* incident it opens matches similar ones on */
+	unsigned last_causes;
+	struct incident_impact im; /* the last impact told */
 };
 
+static int64_t boot;      /* when this process loaded the history (Unix ms): whose counters */
 static struct inc **incs; /* ascending id */
 static size_t n_incs, cap_incs;
 static int64_t last_id;
@@ -300,6 +309,7 @@ static int history_add(struct inc *in)
 
 static void inc_free(struct inc *in)
 {
+	free(in->snap);
 	free(in->entries);
 	free(in->spans);
 	free(in);
@@ -371,6 +381,50 @@ static struct incident_entry *add_entry(struct inc *in, enum entry_kind kind, co
 	return e;
 }
 
+#define METHODS_SNAP_MAX 64 /* methods snapshotted per incident (rippled has fewer labels) */
+
+/* Whether LISTENER serves the pool named ARG. */
+static bool listener_of_pool(const char *listener, void *arg)
+{
+	for (size_t i = 0; registry.conf != NULL && i < registry.conf->n_listeners; i++)
+		if (strcmp(registry.conf->listeners[i].name, listener) == 0)
+			return strcmp(registry.conf->listeners[i].pool, arg) == 0;
+	return false;
+}
+
+/* IN's pool's requests per method since it opened, the busiest INCIDENT_METHODS_MAX into
+ * OUT; their number. */
+static size_t methods_window(const struct inc *in, struct incident_method *out)
+{
+	struct metrics_method now[METHODS_SNAP_MAX];
+	size_t n = metrics_methods(listener_of_pool, (void *)in->pub.pool, now, METHODS_SNAP_MAX);
+	size_t kept = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		struct incident_method d = {.requests = now[i].requests, .failed = now[i].failed};
+		size_t j;
+
+		for (j = 0; j < in->n_snap && strcmp(in->snap[j].name, now[i].name) != 0; j++)
+			;
+		if (j < in->n_snap) {
+			d.requests -= in->snap[j].requests;
+			d.failed -= in->snap[j].failed;
+		}
+		if (d.requests == 0)
+			continue;
+		snprintf(d.name, sizeof(d.name), "%s", now[i].name);
+		for (j = kept < INCIDENT_METHODS_MAX ? kept++ : kept; j > 0; j--) {
+			if (out[j - 1].requests >= d.requests)
+				break;
+			if (j < INCIDENT_METHODS_MAX)
+				out[j] = out[j - 1];
+		}
+		if (j < INCIDENT_METHODS_MAX)
+			out[j] = d;
+	}
+	return kept;
+}
+
 static struct inc *inc_new(const char *pool, const char *title, int severity, bool manual,
                            int64_t now)
 {
@@ -385,6 +439,12 @@ static struct inc *inc_new(const char *pool, const char *title, int severity, bo
 	in->pub.priority = PRIO_P4;
 	in->pub.manual = manual;
 	in->pub.started = now;
+	in->pub.counted = boot;
+	incident_counts_now(&in->pub.counts_open);
+	in->snap = pool != NULL && *pool ? calloc(METHODS_SNAP_MAX, sizeof(*in->snap)) : NULL;
+	if (in->snap != NULL)
+		in->n_snap = metrics_methods(listener_of_pool, (void *)in->pub.pool, in->snap,
+		                             METHODS_SNAP_MAX);
 	if (history_add(in) < 0) {
 		free(in);
 		return NULL;
@@ -424,10 +484,31 @@ static void span_set(struct inc *in, bool outage, int64_t now)
 	}
 }
 
+void incident_counts_now(struct incident_counts *c)
+{
+	struct stats s;
+
+	stats_sum(&s);
+	c->received = s.requests_received;
+	c->failed = s.req_no_backend + s.req_backend_error + s.req_backend_timeout;
+	c->retried = s.req_retried;
+	c->refused = s.req_bad + s.req_uri_too_long + s.req_header_too_large +
+	             s.req_body_too_large + s.req_uninspectable + s.req_header_timeout +
+	             s.req_not_implemented;
+}
+
 static void resolve(struct inc *in, const char *text, int64_t now)
 {
 	const struct incident_entry *e;
 
+	if (in->pub.counted != boot) /* counters restarted at 0 since it opened */
+		in->pub.counted = 0;
+	if (in->pub.counted != 0)
+		incident_counts_now(&in->pub.counts_resolve);
+	if (in->pub.counted != 0 && in->snap != NULL)
+		in->pub.n_methods = methods_window(in, in->pub.methods);
+	free(in->snap);
+	in->snap = NULL;
 	span_set(in, false, now);
 	e = add_entry(in, ENTRY_RESOLVE, text, now);
 	in->pub.resolved = now;
@@ -509,6 +590,27 @@ static void event_line(char *dst, size_t cap, const char *backend, const struct 
 	}
 }
 
+/* What an incident opened after HE would match similar ones on. */
+static void track_origin(struct track *t, const char *backend, const struct health_event *he)
+{
+	snprintf(t->backend, sizeof(t->backend), "%s", backend);
+	snprintf(t->verdict, sizeof(t->verdict), "%s",
+	         he->verdict < V_COUNT ? verdict_names[he->verdict] : "");
+	t->last_causes =
+	    remedy_causes(he->reason) | (he->kind == HE_GRACE_EXPIRED ? 1u << RC_NO_SYNC : 0);
+}
+
+/* IN opened after T's last event (T NULL: after none): its backend, verdict and causes. */
+static void set_origin(struct inc *in, const struct track *t)
+{
+	if (t == NULL)
+		return;
+	snprintf(in->pub.backend, sizeof(in->pub.backend), "%s", t->backend);
+	snprintf(in->pub.verdict, sizeof(in->pub.verdict), "%s", t->verdict);
+	in->pub.open_causes = t->last_causes;
+	store_put_incident(&in->pub);
+}
+
 /* "n2 down: peers 0", for titles. */
 static void event_cause(char *dst, size_t cap, const char *backend, const struct health_event *he)
 {
@@ -539,6 +641,8 @@ void incident_on_event(const char *pool, const char *backend, const struct healt
 	if (t != NULL)
 		snprintf(t->cause, sizeof(t->cause), "%s", cause);
 	if (t != NULL && he->kind != HE_ADMIN)
+		track_origin(t, backend, he);
+	if (t != NULL && he->kind != HE_ADMIN)
 		t->causes |= remedy_causes(he->reason) |
 		             (he->kind == HE_GRACE_EXPIRED ? 1u << RC_NO_SYNC : 0);
 	event_line(text, sizeof(text), backend, he);
@@ -557,6 +661,7 @@ void incident_on_event(const char *pool, const char *backend, const struct healt
 		in->pub.causes = t != NULL ? t->causes : 0;
 		if (t != NULL)
 			t->causes = 0;
+		set_origin(in, t);
 		size_t first = in->pub.n_entries;
 		bool added = add_entry(in, ENTRY_OPEN, text, at) != NULL;
 		first_priority(in, sev, t != NULL ? &t->im : &(struct incident_impact){0, 1, 0},
@@ -610,6 +715,7 @@ void incident_on_status_impact(const char *pool, int status, const struct incide
 			add_entry(in, t->last.kind, t->last.text, t->last.at);
 		in->pub.causes = t->causes;
 		t->causes = 0;
+		set_origin(in, t->last_fresh ? t : NULL);
 		first_priority(in, status, &im, now);
 		tell(IC_OPEN, &in->pub, added ? &in->entries[first] : NULL); /* after a realloc */
 		break;
@@ -747,6 +853,56 @@ int incident_set_role(int64_t id, enum incident_role role, const char *name, int
 		line(text, sizeof(text), "%s: nobody (was %s)", incident_role_names[role], r);
 	copy_line(r, INCIDENT_NAME_MAX, name);
 	add_entry(in, ENTRY_ROLE, text, now);
+	store_put_incident(&in->pub);
+	return 0;
+}
+
+const char *const incident_pm_field_names[PMF_COUNT] = {
+    [PMF_ROOT_CAUSE] = "root_cause", [PMF_PREVENT] = "prevent", [PMF_DETECT] = "detect",
+    [PMF_MITIGATE] = "mitigate",     [PMF_FIX] = "fix",
+};
+
+int incident_set_pm(int64_t id, enum incident_pm_field field, const char *text, const char *by,
+                    int64_t now)
+{
+	struct inc *in = find(id);
+	char buf[INCIDENT_TEXT_MAX];
+
+	if (in == NULL || field >= PMF_COUNT)
+		return -1;
+	copy_line(in->pub.pm[field], sizeof(in->pub.pm[field]), text);
+	line(buf, sizeof(buf), "postmortem %s by %s: %s", incident_pm_field_names[field], by,
+	     text[0] != '\0' ? text : "(cleared)");
+	add_entry(in, ENTRY_NOTE, buf, now);
+	store_put_incident(&in->pub);
+	return 0;
+}
+
+/* When similar incidents say INC should recover (its start plus their median), 0: none. */
+static int64_t expected_suggested(const struct incident *inc)
+{
+	struct similar s;
+
+	incident_similar(inc, &s);
+	return s.median_ms >= 0 ? inc->started + s.median_ms : 0;
+}
+
+int incident_set_expected(int64_t id, int64_t at, const char *by, int64_t now)
+{
+	struct inc *in = find(id);
+	char buf[INCIDENT_TEXT_MAX], when[32], hint[32];
+	int64_t sug;
+
+	if (in == NULL)
+		return -1;
+	sug = expected_suggested(&in->pub);
+	incident_iso(at, when, sizeof(when));
+	incident_iso(sug, hint, sizeof(hint));
+	line(buf, sizeof(buf), "expected recovery %s by %s (similar incidents suggested %s)",
+	     at > 0 ? when : "cleared", by, sug > 0 ? hint : "none");
+	in->pub.expected = at;
+	copy_line(in->pub.expected_by, sizeof(in->pub.expected_by), by);
+	add_entry(in, ENTRY_NOTE, buf, now);
 	store_put_incident(&in->pub);
 	return 0;
 }
@@ -945,6 +1101,117 @@ static json_t *str_or_null(const char *s)
 	return s[0] != '\0' ? json_string(s) : json_null();
 }
 
+void incident_similar(const struct incident *inc, struct similar *out)
+{
+	const struct incident *past[SIMILAR_MAX];
+	size_t n = 0;
+
+	for (size_t i = n_incs; i > 0 && n < SIMILAR_MAX; i--) /* the most recent first */
+		past[n++] = &incs[i - 1]->pub;
+	similar_find(inc, past, n, inc->started, out);
+}
+
+size_t incident_postmortem(const struct incident *inc, int lang, bool live, int64_t now, char *buf,
+                           size_t len)
+{
+	struct similar sim;
+	struct incident_counts end = inc->counts_resolve;
+	struct pm_counts c = {.known = inc->counted != 0};
+
+	struct incident_method live_methods[INCIDENT_METHODS_MAX];
+	const struct inc *in = find(inc->id);
+
+	c.methods = inc->methods;
+	c.n_methods = inc->n_methods;
+	if (inc->resolved == 0 && live && inc->counted == boot) {
+		incident_counts_now(&end);
+		c.methods = live_methods;
+		c.n_methods = in != NULL && in->snap != NULL ? methods_window(in, live_methods) : 0;
+	} else if (inc->resolved == 0)
+		c.known = false; /* no end yet, and nothing live of the same process to read */
+	c.failed = end.failed - inc->counts_open.failed;
+	c.retried = end.retried - inc->counts_open.retried;
+	c.refused = end.refused - inc->counts_open.refused;
+	c.answered = end.received - inc->counts_open.received; /* heads read, then not failed */
+	c.answered = c.answered > c.failed ? c.answered - c.failed : 0;
+	struct pm_fields f = {inc->pm[PMF_ROOT_CAUSE], inc->pm[PMF_PREVENT], inc->pm[PMF_DETECT],
+	                      inc->pm[PMF_MITIGATE], inc->pm[PMF_FIX]};
+
+	incident_similar(inc, &sim);
+	return pm_render(inc, &c, &f, &sim, (enum pm_lang)lang, now, buf, len);
+}
+
+void incident_similar_text(const struct incident *inc, char *buf, size_t len)
+{
+	struct similar s;
+	char took[32], when[32];
+	int64_t sug;
+
+	buf[0] = '\0';
+	incident_similar(inc, &s);
+	if (s.count == 0)
+		return;
+	pm_duration(s.median_ms, took, sizeof(took));
+	sug = inc->expected > 0 ? inc->expected : expected_suggested(inc);
+	incident_iso(sug, when, sizeof(when));
+	snprintf(buf, len,
+	         "%zu in the last 90 days (backend %s, %s), median time to resolve %s; expected "
+	         "recovery %s (%s)",
+	         s.count, inc->backend, inc->verdict, took, sug > 0 ? when : "unknown",
+	         inc->expected > 0 ? "set by ops" : "suggested, to confirm");
+}
+
+/* What was done in a similar incident: its hook runs and ops notes, the first few. */
+static json_t *similar_done(const struct incident *inc)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a != NULL && i < inc->n_entries && json_array_size(a) < SIMILAR_DONE_MAX;
+	     i++)
+		if (inc->entries[i].kind == ENTRY_ACTION || inc->entries[i].kind == ENTRY_NOTE)
+			json_array_append_new(a, json_text(inc->entries[i].text));
+	return a;
+}
+
+static json_t *similar_json(const struct incident *inc)
+{
+	struct similar s;
+	json_t *recent = json_array();
+
+	incident_similar(inc, &s);
+	for (size_t i = 0; recent != NULL && i < s.n_ids; i++) {
+		const struct incident *p = incident_get(s.ids[i]);
+
+		if (p != NULL)
+			json_array_append_new(
+			    recent,
+			    json_pack("{s:I, s:o, s:o, s:o, s:o}", "id", (json_int_t)p->id,
+			              "started", json_time(p->started), "resolved",
+			              json_time(p->resolved), "resolve_ms",
+			              p->resolved > 0 ? json_integer(p->resolved - p->started)
+			                              : json_null(),
+			              "done", similar_done(p)));
+	}
+	return json_pack("{s:I, s:I, s:o, s:o}", "count", (json_int_t)s.count, "resolved",
+	                 (json_int_t)s.resolved, "median_resolve_ms",
+	                 s.median_ms >= 0 ? json_integer(s.median_ms) : json_null(), "recent",
+	                 recent != NULL ? recent : json_array());
+}
+
+/* "expected_recovery" {"at","by","suggested"} and "postmortem" {root_cause, prevent, detect,
+ * mitigate, fix: text or null}. */
+static json_t *ops_fields_json(const struct incident *inc)
+{
+	json_t *pm = json_object();
+	int64_t sug = expected_suggested(inc);
+
+	for (size_t f = 0; pm != NULL && f < PMF_COUNT; f++)
+		json_object_set_new(pm, incident_pm_field_names[f], str_or_null(inc->pm[f]));
+	return json_pack("{s:{s:o, s:o, s:o}, s:o}", "expected_recovery", "at",
+	                 json_time(inc->expected), "by", str_or_null(inc->expected_by), "suggested",
+	                 json_time(sug), "postmortem", pm != NULL ? pm : json_object());
+}
+
 json_t *incident_json_full(const struct incident *inc)
 {
 	json_t *j = incident_json_of(inc, true), *roles = json_object();
@@ -955,14 +1222,16 @@ json_t *incident_json_full(const struct incident *inc)
 	remedy_text(inc->causes, remedy, sizeof(remedy));
 	incident_chat_channel(inc, chat, sizeof(chat));
 	if (j == NULL || roles == NULL ||
-	    json_object_update_new(j, json_pack("{s:b, s:o, s:o, s:o, s:s, s:s}", "priority_set",
-	                                        inc->priority_set, "acknowledged",
-	                                        inc->acked != 0
-	                                            ? json_pack("{s:s, s:o}", "by", inc->acked_by,
-	                                                        "at", json_time(inc->acked))
-	                                            : json_null(),
-	                                        "roles", roles, "remedy", remedy_json(inc->causes),
-	                                        "remedy_text", remedy, "chat_channel", chat)) < 0) {
+	    json_object_update_new(
+	        j, json_pack("{s:b, s:o, s:o, s:o, s:s, s:s, s:s, s:s, s:o}", "priority_set",
+	                     inc->priority_set, "acknowledged",
+	                     inc->acked != 0 ? json_pack("{s:s, s:o}", "by", inc->acked_by, "at",
+	                                                 json_time(inc->acked))
+	                                     : json_null(),
+	                     "roles", roles, "remedy", remedy_json(inc->causes), "remedy_text",
+	                     remedy, "chat_channel", chat, "backend", inc->backend, "verdict",
+	                     inc->verdict, "similar", similar_json(inc))) < 0 ||
+	    json_object_update_new(j, ops_fields_json(inc)) < 0) {
 		json_decref(j);
 		return NULL;
 	}
@@ -1097,6 +1366,22 @@ static void load_span(int64_t id, int64_t start, int64_t end, void *arg)
 		span_push(in, start, end);
 }
 
+int incident_load_readonly(const char *state_dir, char *err, size_t errlen)
+{
+	const struct store_loader l = {load_incident, load_entry, load_span, NULL};
+
+	incident_reset();
+	if (store_open_readonly(state_dir, err, errlen) < 0)
+		return -1;
+	if (store_load_incidents(&l) < 0) {
+		snprintf(err, errlen, "%s/%s: cannot read the incidents", state_dir, STORE_FILE);
+		store_close();
+		incident_reset();
+		return -1;
+	}
+	return 0;
+}
+
 int incident_init(const char *state_dir, char *err, size_t errlen)
 {
 	const struct store_loader l = {load_incident, load_entry, load_span, NULL};
@@ -1104,6 +1389,7 @@ int incident_init(const char *state_dir, char *err, size_t errlen)
 	int64_t now = clock_wall();
 
 	incident_reset();
+	boot = now;
 	if (store_open(state_dir, now, err, errlen) < 0)
 		return -1;
 	if (store_load_incidents(&l) < 0) {

@@ -43,6 +43,11 @@ static const char *const action_text[RA_COUNT] = {
     [RA_HARDWARE] = "check the hardware (CPU, memory, disk I/O) or replace it",
 };
 
+const char *remedy_action_text(enum remedy_action a)
+{
+	return a < RA_COUNT ? action_text[a] : "";
+}
+
 /* Words of a reason that name each cause (rippled's metrics, the freshness probe, the
  * probes and passive signals that got no answer). */
 static const struct {

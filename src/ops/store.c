@@ -95,13 +95,25 @@ static const char *const sql_text[SQL_COUNT] = {
     [SQL_INCIDENT] = "INSERT INTO incidents(id, pool, title, severity, manual, started, resolved,"
                      " planned_start, planned_end, priority, priority_set, acked, acked_by,"
                      " commander, investigator, fixer, recorder, communicator, causes,"
-                     " esc_step) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
-                     " ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"
+                     " esc_step, backend, verdict, open_causes, counted, open_received,"
+                     " open_failed, open_retried, open_refused, resolve_received,"
+                     " resolve_failed, resolve_retried, resolve_refused, pm_root_cause,"
+                     " pm_prevent, pm_detect, pm_mitigate, pm_fix, expected, expected_by,"
+                     " methods)"
+                     " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,"
+                     " ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30,"
+                     " ?31, ?32, ?33, ?34, ?35, ?36, ?37, ?38, ?39, ?40)"
                      " ON CONFLICT(id) DO UPDATE SET pool = ?2, title = ?3, severity = ?4,"
                      " manual = ?5, started = ?6, resolved = ?7, planned_start = ?8,"
                      " planned_end = ?9, priority = ?10, priority_set = ?11, acked = ?12,"
                      " acked_by = ?13, commander = ?14, investigator = ?15, fixer = ?16,"
-                     " recorder = ?17, communicator = ?18, causes = ?19, esc_step = ?20",
+                     " recorder = ?17, communicator = ?18, causes = ?19, esc_step = ?20,"
+                     " backend = ?21, verdict = ?22, open_causes = ?23, counted = ?24,"
+                     " open_received = ?25, open_failed = ?26, open_retried = ?27,"
+                     " open_refused = ?28, resolve_received = ?29, resolve_failed = ?30,"
+                     " resolve_retried = ?31, resolve_refused = ?32, pm_root_cause = ?33,"
+                     " pm_prevent = ?34, pm_detect = ?35, pm_mitigate = ?36, pm_fix = ?37,"
+                     " expected = ?38, expected_by = ?39, methods = ?40",
     [SQL_LAST_ID] = "UPDATE meta SET value = MAX(value, ?1) WHERE key = 'last_id'",
     [SQL_ENTRY] = "INSERT OR REPLACE INTO entries(incident_id, seq, at, kind, status, eta,"
                   " next_update, text) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -150,6 +162,30 @@ static const char *const migrations[] = {
     "ALTER TABLE incidents ADD COLUMN esc_step INTEGER NOT NULL DEFAULT 0;"
     "CREATE TABLE ack_tokens(mac TEXT PRIMARY KEY, incident_id INTEGER NOT NULL,"
     " expires INTEGER NOT NULL, used_at INTEGER NOT NULL) WITHOUT ROWID;",
+    /* 2 -> 3: what opened it, for similar incidents: backend, verdict, causes */
+    "ALTER TABLE incidents ADD COLUMN backend TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE incidents ADD COLUMN verdict TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE incidents ADD COLUMN open_causes INTEGER NOT NULL DEFAULT 0;"
+    /* and the requests seen when it opened and resolved, for the postmortem */
+    "ALTER TABLE incidents ADD COLUMN counted INTEGER NOT NULL DEFAULT 0;" /* process start */
+    "ALTER TABLE incidents ADD COLUMN open_received INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE incidents ADD COLUMN open_failed INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE incidents ADD COLUMN open_retried INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE incidents ADD COLUMN open_refused INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE incidents ADD COLUMN resolve_received INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE incidents ADD COLUMN resolve_failed INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE incidents ADD COLUMN resolve_retried INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE incidents ADD COLUMN resolve_refused INTEGER NOT NULL DEFAULT 0;"
+    /* and what ops wrote: the postmortem's fields, the expected recovery */
+    "ALTER TABLE incidents ADD COLUMN pm_root_cause TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE incidents ADD COLUMN pm_prevent TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE incidents ADD COLUMN pm_detect TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE incidents ADD COLUMN pm_mitigate TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE incidents ADD COLUMN pm_fix TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE incidents ADD COLUMN expected INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE incidents ADD COLUMN expected_by TEXT NOT NULL DEFAULT '';"
+    /* and its busiest methods ("NAME REQUESTS FAILED" lines) */
+    "ALTER TABLE incidents ADD COLUMN methods TEXT NOT NULL DEFAULT '';",
 };
 #define SCHEMA_VERSION (1 + (int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -175,6 +211,7 @@ static struct {
 	sqlite3_stmt *stmt[SQL_COUNT];   /* writer only */
 	struct op *batch;                /* writer only: ops taken off the queue */
 	bool open;                       /* loop only */
+	bool readonly;                   /* opened by store_open_readonly: reads only */
 	bool dropped;                    /* loop only: a write dropped since the last barrier */
 	pthread_t thread;                /* the writer */
 	pthread_mutex_t mu;              /* what follows */
@@ -218,6 +255,60 @@ static const char *severity_name(int sev)
 	return sev >= 0 && sev < PS_COUNT ? pool_status_names[sev] : pool_status_names[0];
 }
 
+/* Counters as SQLite integers (signed: they wrap past 2^63, which no process reaches). */
+static void bind_counts(sqlite3_stmt *s, int col, const struct incident_counts *c)
+{
+	sqlite3_bind_int64(s, col, (int64_t)c->received);
+	sqlite3_bind_int64(s, col + 1, (int64_t)c->failed);
+	sqlite3_bind_int64(s, col + 2, (int64_t)c->retried);
+	sqlite3_bind_int64(s, col + 3, (int64_t)c->refused);
+}
+
+static void column_counts(sqlite3_stmt *s, int col, struct incident_counts *c)
+{
+	c->received = (uint64_t)sqlite3_column_int64(s, col);
+	c->failed = (uint64_t)sqlite3_column_int64(s, col + 1);
+	c->retried = (uint64_t)sqlite3_column_int64(s, col + 2);
+	c->refused = (uint64_t)sqlite3_column_int64(s, col + 3);
+}
+
+/* An incident's methods as "NAME REQUESTS FAILED" lines. */
+static void bind_methods(sqlite3_stmt *s, int col, const struct incident *inc)
+{
+	char text[INCIDENT_METHODS_MAX * 96];
+	size_t off = 0;
+
+	text[0] = '\0';
+	for (size_t i = 0; i < inc->n_methods && i < INCIDENT_METHODS_MAX && off < sizeof(text);
+	     i++)
+		off += (size_t)snprintf(text + off, sizeof(text) - off, "%s %llu %llu\n",
+		                        inc->methods[i].name,
+		                        (unsigned long long)inc->methods[i].requests,
+		                        (unsigned long long)inc->methods[i].failed);
+	sqlite3_bind_text(s, col, text, -1, SQLITE_TRANSIENT);
+}
+
+static void column_methods(sqlite3_stmt *s, int col, struct incident *inc)
+{
+	const char *p = (const char *)sqlite3_column_text(s, col);
+
+	inc->n_methods = 0;
+	while (p != NULL && *p != '\0' && inc->n_methods < INCIDENT_METHODS_MAX) {
+		struct incident_method *m = &inc->methods[inc->n_methods];
+		unsigned long long r, f;
+		int used = 0;
+
+		if (sscanf(p, "%47s %llu %llu%n", m->name, &r, &f, &used) != 3)
+			break;
+		m->requests = r;
+		m->failed = f;
+		inc->n_methods++;
+		p += used;
+		while (*p == '\n')
+			p++;
+	}
+}
+
 static void bind_incident(sqlite3_stmt *s, const struct incident *inc)
 {
 	int prio = inc->priority >= 0 && inc->priority < PRIO_COUNT ? inc->priority : PRIO_P4;
@@ -239,6 +330,17 @@ static void bind_incident(sqlite3_stmt *s, const struct incident *inc)
 		sqlite3_bind_text(s, 14 + r, inc->roles[r], -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(s, 19, inc->causes);
 	sqlite3_bind_int(s, 20, inc->esc_step);
+	sqlite3_bind_text(s, 21, inc->backend, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 22, inc->verdict, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 23, inc->open_causes);
+	sqlite3_bind_int64(s, 24, inc->counted);
+	bind_counts(s, 25, &inc->counts_open);
+	bind_counts(s, 29, &inc->counts_resolve);
+	for (int f = 0; f < PMF_COUNT; f++)
+		sqlite3_bind_text(s, 33 + f, inc->pm[f], -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 38, inc->expected);
+	sqlite3_bind_text(s, 39, inc->expected_by, -1, SQLITE_TRANSIENT);
+	bind_methods(s, 40, inc);
 }
 
 static void bind_entry(sqlite3_stmt *s, const struct op *op)
@@ -784,8 +886,42 @@ void store_set_test_delay(uint64_t ms)
 		         (unsigned long long)ms);
 }
 
+int store_open_readonly(const char *state_dir, char *err, size_t errlen)
+{
+	char path[4200];
+	int v;
+
+	if (st.open || st.readonly)
+		return 0;
+	snprintf(path, sizeof(path), "%s/%s", state_dir, STORE_FILE);
+	if (sqlite3_open_v2(path, &st.db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "%s: %s", path,
+		         st.db != NULL ? sqlite3_errmsg(st.db) : "out of memory");
+		goto fail;
+	}
+	sqlite3_busy_timeout(st.db, BUSY_TIMEOUT_MS);
+	v = schema_version();
+	if (v != SCHEMA_VERSION) {
+		snprintf(err, errlen,
+		         "%s: schema version %d (expected %d: nodegate brings an older one forward "
+		         "when it starts)",
+		         path, v, SCHEMA_VERSION);
+		goto fail;
+	}
+	st.readonly = true;
+	return 0;
+fail:
+	release();
+	return -1;
+}
+
 void store_close(void)
 {
+	if (st.readonly) {
+		st.readonly = false;
+		release();
+		return;
+	}
 	if (!st.open)
 		return;
 	pthread_mutex_lock(&st.mu);
@@ -841,6 +977,17 @@ static void row_incident(sqlite3_stmt *s, const struct store_loader *l)
 		column_copy(s, 13 + r, inc.roles[r], sizeof(inc.roles[r]));
 	inc.causes = (unsigned)sqlite3_column_int64(s, 18);
 	inc.esc_step = sqlite3_column_int(s, 19);
+	column_copy(s, 20, inc.backend, sizeof(inc.backend));
+	column_copy(s, 21, inc.verdict, sizeof(inc.verdict));
+	inc.open_causes = (unsigned)sqlite3_column_int64(s, 22);
+	inc.counted = sqlite3_column_int64(s, 23);
+	column_counts(s, 24, &inc.counts_open);
+	column_counts(s, 28, &inc.counts_resolve);
+	for (int f = 0; f < PMF_COUNT; f++)
+		column_copy(s, 32 + f, inc.pm[f], sizeof(inc.pm[f]));
+	inc.expected = sqlite3_column_int64(s, 37);
+	column_copy(s, 38, inc.expected_by, sizeof(inc.expected_by));
+	column_methods(s, 39, &inc);
 	l->incident(&inc, l->arg);
 }
 
@@ -892,12 +1039,16 @@ static int each_row(const char *sql, void (*row)(sqlite3_stmt *s, const struct s
 
 int store_load_incidents(const struct store_loader *l)
 {
-	if (!st.open)
+	if (!st.open && !st.readonly)
 		return -1;
 	if (each_row(
 	        "SELECT id, pool, title, severity, manual, started, resolved, planned_start,"
 	        " planned_end, priority, priority_set, acked, acked_by, commander, investigator,"
-	        " fixer, recorder, communicator, causes, esc_step FROM incidents ORDER BY id",
+	        " fixer, recorder, communicator, causes, esc_step, backend, verdict, open_causes,"
+	        " counted, open_received, open_failed, open_retried, open_refused,"
+	        " resolve_received, resolve_failed, resolve_retried, resolve_refused,"
+	        " pm_root_cause, pm_prevent, pm_detect, pm_mitigate, pm_fix, expected, expected_by,"
+	        " methods FROM incidents ORDER BY id",
 	        row_incident, l) < 0 ||
 	    each_row("SELECT incident_id, at, kind, status, eta, next_update, text FROM entries"
 	             " ORDER BY incident_id, seq",
@@ -937,7 +1088,7 @@ int64_t store_last_id(void)
 	sqlite3_stmt *s = NULL;
 	int64_t id = 0;
 
-	if (!st.open)
+	if (!st.open && !st.readonly)
 		return 0;
 	pthread_mutex_lock(&st.db_mu);
 	if (sqlite3_prepare_v2(st.db,

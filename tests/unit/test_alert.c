@@ -177,7 +177,16 @@ static void webhook_body(void **state)
 	assert_string_equal(str(doc, "time"), "2026-11-21T12:00:00.123Z");
 	assert_string_equal(str(doc, "status_url"), "https://status.example.net/");
 	assert_true(json_is_null(json_object_get(doc, "title")));
+	assert_true(json_is_null(json_object_get(doc, "similar")));
 	json_decref(doc);
+	strcpy(ev.similar, "2 in the last 90 days (backend n2, critical)");
+	doc = parse(alert_body_webhook(&ev, NULL));
+	assert_string_equal(str(doc, "similar"), "2 in the last 90 days (backend n2, critical)");
+	json_decref(doc);
+	doc = parse(alert_body_slack(&ev, NULL));
+	assert_non_null(strstr(str(doc, "text"), "\nSimilar: 2 in the last 90 days"));
+	json_decref(doc);
+	ev.similar[0] = '\0';
 	ev.incident = 0;
 	doc = parse(alert_body_webhook(&ev, NULL));
 	assert_true(json_is_null(json_object_get(doc, "incident")));

@@ -776,9 +776,10 @@ static void test_dialect(void **state)
 
 static void test_err_sections(void **state)
 {
-	EXPECT("[foo]\nx = 1\n" TAIL, "1: [foo]: unknown section (expected [nodegate], [status], "
-	                              "[listener NAME], [pool NAME], [backend NAME], [alert NAME], "
-	                              "[hook NAME] or [escalation NAME])");
+	EXPECT("[foo]\nx = 1\n" TAIL,
+	       "1: [foo]: unknown section (expected [nodegate], [status], "
+	       "[postmortem], [listener NAME], [pool NAME], [backend NAME], [alert NAME], "
+	       "[hook NAME] or [escalation NAME])");
 	EXPECT("[listener]\nbind = 127.0.0.1:80\n" TAIL,
 	       "1: [listener]: missing name (expected [listener NAME])");
 	EXPECT("[backend]\n" TAIL, "1: [backend]: missing name (expected [backend NAME])");
@@ -1281,7 +1282,8 @@ static void test_err_many(void **state)
 	       "max_tracked_clients, allow_methods, deny_methods, profile, admin, rpc_inspect_max)",
 	       "8: [pool rpc] retries: 11 is out of range (expected 0..10)",
 	       "9: [pool rpc] retries: duplicate option (expected it once, first at line 8)",
-	       "10: [weird]: unknown section (expected [nodegate], [status], [listener NAME], "
+	       "10: [weird]: unknown section (expected [nodegate], [status], [postmortem], "
+	       "[listener NAME], "
 	       "[pool NAME], [backend NAME], [alert NAME], [hook NAME] or [escalation NAME])",
 	       "11: [backend n1] address: required option missing (expected address = HOST:PORT)",
 	       "13: [pool lonely]: no backend in this pool (expected a [backend NAME] with pool = "
@@ -1421,6 +1423,23 @@ static void test_escalation_values(void **state)
 	conf_free(c);
 }
 
+/* [postmortem] language: en by default (section or not), ja, nothing else; one section. */
+static void test_postmortem_language(void **state)
+{
+	struct conf *c = load_ok(TAIL);
+
+	assert_int_equal(c->postmortem.language, PM_LANGUAGE_EN);
+	assert_false(c->postmortem.enabled);
+	conf_free(c);
+	c = load_ok("[postmortem]\nlanguage = ja\n" TAIL);
+	assert_int_equal(c->postmortem.language, PM_LANGUAGE_JA);
+	assert_true(c->postmortem.enabled);
+	conf_free(c);
+	EXPECT("[postmortem]\nlanguage = fr\n" TAIL,
+	       "2: [postmortem] language: bad value \"fr\" (expected en or ja)");
+	EXPECT("[postmortem x]\n" TAIL, "1: [postmortem x]: unexpected name (expected [postmortem])");
+}
+
 static void test_err_escalation(void **state)
 {
 	EXPECT("[pool rpc]\nescalation = nope\nurgency = maybe\n" N1,
@@ -1462,8 +1481,9 @@ static void test_err_escalation(void **state)
 
 static void test_table(void **state)
 {
-	static const char *const sections[] = {"nodegate", "status", "listener", "pool",
-	                                       "backend",  "alert",  "hook",     "escalation"};
+	static const char *const sections[] = {"nodegate", "status", "postmortem",
+	                                       "listener", "pool",   "backend",
+	                                       "alert",    "hook",   "escalation"};
 
 	for (size_t i = 0; i < conf_n_options; i++) {
 		const struct conf_option *o = &conf_options[i];
@@ -1680,6 +1700,7 @@ int main(void)
 	    cmocka_unit_test(test_alert_and_hook_values),
 	    cmocka_unit_test(test_err_alert_and_hook),
 	    cmocka_unit_test(test_escalation_values),
+	    cmocka_unit_test(test_postmortem_language),
 	    cmocka_unit_test(test_err_escalation),
 	    cmocka_unit_test(test_table),
 	    cmocka_unit_test(test_optscan),

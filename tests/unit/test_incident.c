@@ -14,6 +14,7 @@
 #include "health/health.h"
 #include "ops/incident.h"
 #include "ops/remedy.h"
+#include "ops/similar.h"
 #include "health/poolstat.h"
 
 #define S(x) ((int64_t)(x)*1000)
@@ -125,6 +126,58 @@ static void test_weight_change_is_a_line_of_the_open_incident(void **state)
 	assert_string_equal(inc->title, "rpc: degraded (n2 down: peers 0)");
 	assert_int_equal(last_entry(inc)->kind, ENTRY_ADMIN);
 	assert_string_equal(last_entry(inc)->text, "backend n1: weight 10 -> 0 (admin API)");
+}
+
+/* A repeat of the same verdict on the same backend finds the first (what opened each is kept);
+ * another backend's does not; the alert text names the count, the median and the expected
+ * recovery (suggested, then as ops set it, each a line of the timeline). */
+static void test_similar_incidents_and_their_alert_text(void **state)
+{
+	struct health_event down = ev(HS_UP, HS_DOWN, "peers 0"), up = ev(HS_DOWN, HS_UP, "ok");
+	struct collected c;
+	char text[INCIDENT_TEXT_MAX], iso[32];
+	struct similar s;
+
+	down.verdict = V_CRITICAL;
+	step("n2", down, PS_DEGRADED);
+	now += S(300);
+	step("n2", up, PS_OPERATIONAL);
+	now += S(3600);
+	step("n2", down, PS_DEGRADED); /* the same again */
+	c = all(0);
+	assert_int_equal(c.n, 2);
+	const struct incident *inc = incident_get(c.ids[0]);
+	assert_string_equal(inc->backend, "n2");
+	assert_string_equal(inc->verdict, "critical");
+	assert_int_equal(inc->open_causes, 1u << RC_PEERS);
+	incident_similar(inc, &s);
+	assert_int_equal(s.count, 1);
+	assert_int_equal(s.median_ms, S(300));
+	assert_int_equal(s.ids[0], c.ids[1]);
+	incident_similar_text(inc, text, sizeof(text));
+	incident_iso(now + S(300), iso, sizeof(iso));
+	char want[INCIDENT_TEXT_MAX];
+	snprintf(want, sizeof(want),
+	         "1 in the last 90 days (backend n2, critical), median time to resolve 5m 0s; "
+	         "expected recovery %s (suggested, to confirm)",
+	         iso);
+	assert_string_equal(text, want);
+	assert_int_equal(incident_set_expected(c.ids[0], now + S(900), "ana", now), 0);
+	inc = incident_get(c.ids[0]);
+	incident_similar_text(inc, text, sizeof(text));
+	assert_non_null(strstr(text, "(set by ops)"));
+	assert_int_equal(last_entry(inc)->kind, ENTRY_NOTE);
+	assert_non_null(strstr(last_entry(inc)->text, "by ana (similar incidents suggested "));
+
+	now += S(60); /* n2 back, then n3 down the same way: nothing similar */
+	step("n2", up, PS_OPERATIONAL);
+	now += S(60);
+	step("n3", down, PS_DEGRADED);
+	c = all(0);
+	inc = incident_get(c.ids[0]);
+	assert_string_equal(inc->backend, "n3");
+	incident_similar_text(inc, text, sizeof(text));
+	assert_string_equal(text, "");
 }
 
 /* ---- the pure decisions -------------------------------------------------------------------- */
@@ -682,6 +735,8 @@ int main(void)
 	                                    teardown),
 	    cmocka_unit_test(test_priority_from_impact_and_urgency),
 	    cmocka_unit_test(test_remedies_follow_the_guidance),
+	    cmocka_unit_test_setup_teardown(test_similar_incidents_and_their_alert_text, setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_weight_change_is_a_line_of_the_open_incident,
 	                                    setup, teardown),
 	};
