@@ -24,6 +24,7 @@
 #include "ops/postmortem.h"
 #include "ops/store.h"
 #include "ops/status.h"
+#include "proxy/conn.h"
 #include "proxy/listener.h"
 #include "proxy/route.h"
 #include "proxy/session.h"
@@ -253,6 +254,7 @@ static void teardown(void)
 	workers_deinit();
 	log_access_close();
 	conf_free(c);
+	conn_forget_base(registry.base);
 	event_base_free(registry.base);
 }
 
@@ -350,6 +352,7 @@ fail_base:
 	workers_stop(NULL);
 	workers_deinit();
 	conf_free(c);
+	conn_forget_base(registry.base);
 	event_base_free(registry.base);
 	return 1;
 }
