@@ -713,6 +713,7 @@ static bool same_origin(struct evhttp_request *req)
 static void do_login(struct evhttp_request *req)
 {
 	unsigned char rnd[LOGIN_RND_LEN];
+	char who[LOGIN_WHO_MAX];
 	struct evkeyvalq kv;
 	const char *name;
 	struct login *s;
@@ -741,13 +742,17 @@ static void do_login(struct evhttp_request *req)
 	name = evhttp_find_header(&kv, "name");
 	if (name == NULL || name[0] == '\0' || strlen(name) >= LOGIN_WHO_MAX)
 		name = "ops";
+	snprintf(who, sizeof(who), "%s", name);
+	for (char *p = who; *p != '\0'; p++) /* it goes into the log and the timeline */
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = ' ';
 	if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
 		evhttp_clear_headers(&kv);
 		log_error("ops console: no random bytes for a session");
 		reply_plain(req, 500, "no random bytes\n");
 		return;
 	}
-	s = login_new(&logins, rnd, name, now, registry.conf->status.console_session_ttl);
+	s = login_new(&logins, rnd, who, now, registry.conf->status.console_session_ttl);
 	OPENSSL_cleanse(rnd, sizeof(rnd));
 	C.ok++;
 	log_info("ops console: %s logged in", s->name);
@@ -1061,7 +1066,9 @@ static void console_route(struct evhttp_request *req, const char *path, void *ar
 	struct login *s;
 
 	(void)arg;
-	if (!console_on()) {
+	if (!console_on()) { /* switched off (or the token went): no session outlives it */
+		for (size_t i = 0; i < LOGIN_MAX; i++)
+			login_end(&logins, &logins.s[i]);
 		reply_plain(req, 404, "not found\n");
 		return;
 	}
