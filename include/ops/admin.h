@@ -22,6 +22,7 @@
 struct backend;
 struct incident;
 struct json_t;
+struct evbuffer;
 
 /* Loads the stored admin states (the store is open: incident_init) and registers the
  * routes; ERR says why not. */
@@ -53,3 +54,9 @@ int admin_ack(int64_t id, const char *by, const char *via) WUR;
 /* The incident as ops see it (GET /api/incidents/ID with the token): every entry, roles,
  * similar incidents, remedies and its escalation; NULL when out of memory. */
 struct json_t *admin_incident_json(const struct incident *inc);
+/* INC's postmortem draft (Markdown, [postmortem] language, live counts while open) appended
+ * to OUT; -1 out of memory. */
+int admin_postmortem(const struct incident *inc, struct evbuffer *out) WUR;
+/* "2026-11-21T12:00:00Z", with an optional fraction and a Z or +HH:MM offset, as Unix ms;
+ * -1 when S is not such a time. */
+int admin_parse_time(const char *s, int64_t *ms) WUR;

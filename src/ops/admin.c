@@ -357,8 +357,7 @@ static int get_string(json_t *o, const char *key, bool required, size_t max, con
 	return 0;
 }
 
-/* "2026-11-21T12:00:00Z", with optional fraction and a Z or +HH:MM offset, as Unix ms. */
-static int parse_iso(const char *s, int64_t *ms)
+int admin_parse_time(const char *s, int64_t *ms)
 {
 	struct tm tm = {0};
 	const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
@@ -398,7 +397,7 @@ static int get_time(json_t *o, const char *key, int64_t *out, char *err, size_t 
 	*out = 0;
 	if (get_string(o, key, false, 64, &s, err, len) < 0)
 		return -1;
-	if (s != NULL && (parse_iso(s, out) < 0 || *out <= 0)) {
+	if (s != NULL && (admin_parse_time(s, out) < 0 || *out <= 0)) {
 		snprintf(err, len, "\"%s\": \"%s\" is not a time like 2026-11-21T12:00:00Z", key,
 		         s);
 		return -1;
@@ -1006,13 +1005,21 @@ static void act_on_incident(struct evhttp_request *req, int64_t id, size_t which
 }
 
 /* GET /api/incidents/ID/postmortem: the draft, as Markdown (ops only: it shows the notes). */
-static void postmortem_incident(struct evhttp_request *req, int64_t id)
+int admin_postmortem(const struct incident *inc, struct evbuffer *out)
 {
 	static char md[PM_MAX]; /* the loop is the one caller */
+	size_t n =
+	    incident_postmortem(inc, registry.conf != NULL ? registry.conf->postmortem.language : 0,
+	                        true, clock_wall(), md, sizeof(md));
+
+	return evbuffer_add(out, md, n);
+}
+
+static void postmortem_incident(struct evhttp_request *req, int64_t id)
+{
 	struct evbuffer *out = evhttp_request_get_output_buffer(req);
 	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
 	const struct incident *inc;
-	size_t n;
 
 	if (!authorized(req))
 		return;
@@ -1021,9 +1028,7 @@ static void postmortem_incident(struct evhttp_request *req, int64_t id)
 		refuse(req, 404, "no incident %lld", (long long)id);
 		return;
 	}
-	n = incident_postmortem(inc, registry.conf != NULL ? registry.conf->postmortem.language : 0,
-	                        true, clock_wall(), md, sizeof(md));
-	if (evbuffer_add(out, md, n) < 0) {
+	if (admin_postmortem(inc, out) < 0) {
 		reply_json(req, 500, NULL);
 		return;
 	}

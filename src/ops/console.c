@@ -82,7 +82,9 @@ static const struct {
     {"drain", "Backend draining: no new requests, open ones finish.", false},
     {"maint", "Backend in maintenance: out of rotation, probes go on.", false},
     {"ready", "Backend readmitted.", false},
+    {"expected", "Expected recovery saved.", false},
     {"unchanged", "Nothing changed.", false},
+    {"time", "Not a time like 2026-11-21T12:00:00Z.", true},
     {"acked", "It was acknowledged already.", true},
     {"resolved", "That incident is resolved already.", true},
     {"empty", "A required field was empty.", true},
@@ -425,6 +427,13 @@ static void write_forms(struct out *o, const struct login *s, json_t *inc)
 	     "</select></label></p><p><label>Reason <input name=\"reason\" maxlength=\"%d\" "
 	     "required></label></p><button>Override priority</button></form>",
 	     INCIDENT_TEXT_MAX / 2);
+	form(o, s, "expected", PREFIX "/incidents/%lld/expected", id);
+	outf(o, "<p><label>Expected recovery (UTC) <input name=\"at\" maxlength=\"64\" "
+	        "placeholder=\"2026-11-21T12:00:00Z\" value=\"");
+	esc(o, jstr(json_object_get(inc, "expected_recovery"), "at") != NULL
+	           ? jstr(json_object_get(inc, "expected_recovery"), "at")
+	           : jstr(json_object_get(inc, "expected_recovery"), "suggested"));
+	outf(o, "\"></label></p><button>Confirm expected recovery</button></form>");
 	form(o, s, "resolve", PREFIX "/incidents/%lld/resolve", id);
 	outf(o,
 	     "<p><label>Resolve with a public message <input name=\"message\" "
@@ -445,6 +454,7 @@ static void write_open(struct out *o, const struct login *s, json_t *inc)
 	esc(o, jstr(inc, "title"));
 	outf(o, "</h3>");
 	write_facts(o, inc);
+	outf(o, "<p><a href=\"" PREFIX "/incidents/%lld/postmortem\">Postmortem draft</a></p>", id);
 	write_remedy(o, inc);
 	write_similar(o, inc);
 	write_forms(o, s, inc);
@@ -466,6 +476,7 @@ static void write_resolved(struct out *o, json_t *inc)
 	esc(o, jstr(inc, "resolved"));
 	outf(o, "</summary>");
 	write_facts(o, inc);
+	outf(o, "<p><a href=\"" PREFIX "/incidents/%lld/postmortem\">Postmortem draft</a></p>", id);
 	write_timeline(o, inc);
 	outf(o, "</details>");
 }
@@ -498,6 +509,13 @@ static void list_cb(const struct incident *inc, void *arg)
 	json_decref(j);
 }
 
+/* The action that puts a backend in each admin state, named as in the admin API. */
+static const char *const backend_actions[ADMIN_COUNT] = {
+    [ADMIN_NONE] = "ready",
+    [ADMIN_DRAIN] = "drain",
+    [ADMIN_MAINT] = "maint",
+};
+
 static void write_backends(struct out *o, const struct login *s)
 {
 	char addr[300];
@@ -527,7 +545,7 @@ static void write_backends(struct out *o, const struct login *s)
 		for (int act = ADMIN_NONE; act < ADMIN_COUNT; act++) {
 			if ((int)a == act)
 				continue;
-			form(o, s, "inline", PREFIX "/backends/%s", admin_state_names[act]);
+			form(o, s, "inline", PREFIX "/backends/%s", backend_actions[act]);
 			outf(o, "<input type=\"hidden\" name=\"backend\" value=\"");
 			esc(o, b->name);
 			outf(o, "\"><button>%s</button></form> ",
@@ -843,13 +861,13 @@ static void act_ack(struct evhttp_request *req, const struct login *s, int64_t i
 	}
 }
 
-/* An update (public) of status S, or the resolve. */
+/* An update (public) of status ST, or the resolve (as POST /api/incidents/ID/updates). */
 static void post_update(struct evhttp_request *req, int64_t id, enum update_status st,
                         const char *msg, const char *note)
 {
 	struct incident_entry e;
 
-	if (incident_get(id)->resolved != 0) {
+	if (st == UPD_RESOLVED && incident_get(id)->resolved != 0) { /* a second click */
 		back(req, "resolved", id, false);
 		return;
 	}
@@ -956,12 +974,33 @@ static void act_priority(struct evhttp_request *req, const struct login *s, int6
 	back(req, "priority", id, true);
 }
 
+/* Ops confirm or change the expected recovery ("" clears it), as POST .../expected. */
+static void act_expected(struct evhttp_request *req, const struct login *s, int64_t id,
+                         struct evkeyvalq *kv)
+{
+	const char *note = NULL, *at = field(kv, "at", 64, false, &note);
+	int64_t ms = 0;
+
+	if (note == NULL && at[0] != '\0' && (admin_parse_time(at, &ms) < 0 || ms <= 0))
+		note = "time";
+	if (note != NULL) {
+		back(req, note, id, false);
+		return;
+	}
+	if (incident_set_expected(id, ms, s->name, clock_wall()) < 0) {
+		back(req, "gone", 0, false);
+		return;
+	}
+	back(req, "expected", id, true);
+}
+
 static const struct {
 	const char *name;
 	incident_action fn;
 } incident_actions[] = {
-    {"ack", act_ack},     {"update", act_update},     {"note", act_note},
-    {"roles", act_roles}, {"priority", act_priority}, {"resolve", act_resolve},
+    {"ack", act_ack},           {"update", act_update},     {"note", act_note},
+    {"roles", act_roles},       {"priority", act_priority}, {"resolve", act_resolve},
+    {"expected", act_expected},
 };
 
 /* POST /ops/backends/drain|maint|ready with backend=NAME */
@@ -974,7 +1013,7 @@ static void act_backend(struct evhttp_request *req, const struct login *s, const
 	int a = -1;
 
 	for (int i = 0; i < ADMIN_COUNT; i++)
-		if (strcmp(admin_state_names[i], act) == 0)
+		if (strcmp(backend_actions[i], act) == 0)
 			a = i;
 	if (a < 0 || b == NULL) {
 		back(req, a < 0 ? "bad" : "gone", 0, false);
@@ -985,11 +1024,7 @@ static void act_backend(struct evhttp_request *req, const struct login *s, const
 		reply_plain(req, 500, "out of memory\n");
 		return;
 	}
-	back(req,
-	     !changed          ? "unchanged"
-	     : a == ADMIN_NONE ? "ready"
-	                       : admin_state_names[a],
-	     0, true);
+	back(req, changed ? backend_actions[a] : "unchanged", 0, true);
 }
 
 /* "/incidents/ID/ACTION": ID and ACTION's index, or false. */
@@ -1058,12 +1093,44 @@ static void do_post(struct evhttp_request *req, struct login *s, const char *res
 	evhttp_clear_headers(&kv);
 }
 
+/* "/incidents/ID/postmortem": ID, or false. */
+static bool postmortem_target(const char *p, int64_t *id)
+{
+	char *end;
+	long long v;
+
+	if (strncmp(p, "/incidents/", 11) != 0 || p[11] < '1' || p[11] > '9')
+		return false;
+	v = strtoll(p + 11, &end, 10);
+	*id = v;
+	return v > 0 && strcmp(end, "/postmortem") == 0;
+}
+
+/* The draft as the admin API gives it, as text the browser shows. */
+static void postmortem_page(struct evhttp_request *req, int64_t id)
+{
+	const struct incident *inc = incident_get(id);
+	struct evbuffer *out = evhttp_request_get_output_buffer(req);
+
+	if (inc == NULL) {
+		reply_plain(req, 404, "no such incident\n");
+		return;
+	}
+	if (admin_postmortem(inc, out) < 0) {
+		reply_plain(req, 500, "out of memory\n");
+		return;
+	}
+	add_headers(req, "text/plain; charset=utf-8");
+	evhttp_send_reply(req, 200, NULL, NULL);
+}
+
 static void console_route(struct evhttp_request *req, const char *path, void *arg)
 {
 	enum evhttp_cmd_type m = evhttp_request_get_command(req);
 	bool get = m == EVHTTP_REQ_GET || m == EVHTTP_REQ_HEAD;
 	const char *rest = path + strlen(PREFIX);
 	struct login *s;
+	int64_t id;
 
 	(void)arg;
 	if (!console_on()) { /* switched off (or the token went): no session outlives it */
@@ -1090,6 +1157,8 @@ static void console_route(struct evhttp_request *req, const char *path, void *ar
 		see_other(req, PREFIX "/login");
 	} else if (strcmp(rest, "/") == 0) {
 		console_page(req, s);
+	} else if (postmortem_target(rest, &id)) {
+		postmortem_page(req, id);
 	} else if (rest[0] == '\0') {
 		see_other(req, PREFIX "/");
 	} else {

@@ -13,7 +13,7 @@ import time
 from urllib.parse import urlencode
 
 from harness import HOST, free_port, http_conn, metric_value, nodegate_run, wait_for
-from test_admin import TOKEN, call
+from test_admin import TOKEN, call, restart
 from test_alerts import receivers, webhook  # noqa: F401 (a fixture)
 from test_escalation import (down, escalation, full, gate, kinds, public, the_open_one,
                              timed_receiver)
@@ -373,3 +373,91 @@ def test_console_switch_and_secure_cookie(h, certs):
     code, text = nodegate_run("-t", "-c", str(bad))
     assert code != 0
     assert re.search(r"bad\.ini:\d+: \[status\] console: yes needs admin_token_file", text), text
+
+
+def test_every_form_acts_as_the_admin_api_and_survives_a_restart(h, certs):
+    sp = free_port()
+    g, sims = rippled_gate(h, certs, sp)
+    down(g, sims["n2"], "n2")
+    inc = wait_for(lambda: the_open_one(sp), 3, "an open incident")
+    iid = inc["id"]
+    _, _, ck = login(sp, name="carol")
+    tok = csrf_of(console(sp, ck)[2])
+
+    def post(action, **fields):
+        st, hd, _ = request(sp, "POST", f"/ops/{action}", {"csrf": tok, **fields}, cookie=ck)
+        assert st == 303, (action, st)
+        return header(hd, "Location")
+
+    # refusals of bad values, with nothing changed
+    before = full(sp, iid)
+    assert post(f"incidents/{iid}/update", status="bogus", message="x").startswith("/ops/?m=bad")
+    assert post(f"incidents/{iid}/update", status="identified", message="").startswith(
+        "/ops/?m=empty")
+    assert post(f"incidents/{iid}/note", text="x" * 300).startswith("/ops/?m=long")
+    assert post(f"incidents/{iid}/priority", priority="P0", reason="x").startswith("/ops/?m=bad")
+    assert post(f"incidents/{iid}/expected", at="tomorrow").startswith("/ops/?m=time")
+    assert post("backends/drain", backend="nope").startswith("/ops/?m=gone")
+    assert post("incidents/999/ack").startswith("/ops/?m=gone")
+    assert full(sp, iid)["entries"] == before["entries"]
+    _, _, body = request(sp, "GET", "/ops/?m=time", cookie=ck)
+    assert "Not a time like" in body
+
+    # the priority override with its reason, the expected recovery, as the API shows them
+    assert post(f"incidents/{iid}/priority", priority="P1", reason="the exchange is down") \
+        == f"/ops/?m=priority#inc-{iid}"
+    assert post(f"incidents/{iid}/expected", at="2030-01-02T03:04:05Z") \
+        == f"/ops/?m=expected#inc-{iid}"
+    doc = full(sp, iid)
+    assert (doc["priority"], doc["priority_set"]) == ("P1", True), doc
+    assert doc["expected_recovery"]["at"] == "2030-01-02T03:04:05.000Z"
+    assert doc["expected_recovery"]["by"] == "carol"
+    texts = [e["text"] for e in doc["entries"]]
+    assert any("the exchange is down" in t and "carol" in t for t in texts), texts
+    _, _, body = console(sp, ck)
+    assert 'data-priority="P1"' in body and "P1 (set by ops)" in body
+    assert "2030-01-02T03:04:05.000Z (set by carol)" in body
+
+    # the postmortem draft, as the admin API gives it
+    st, hd, md = request(sp, "GET", f"/ops/incidents/{iid}/postmortem", cookie=ck)
+    assert st == 200 and header(hd, "Content-Type").startswith("text/plain"), st
+    assert md.startswith("#") and "the exchange is down" in md
+    assert request(sp, "GET", f"/ops/incidents/{iid}/postmortem")[0] == 303  # no session
+
+    # a drain made here is kept as the API's: still there after a restart
+    assert post("backends/drain", backend="n3") == "/ops/?m=drain"
+    assert post("backends/drain", backend="n3") == "/ops/?m=unchanged"
+    g = restart(h, g)
+    _, _, st = call(sp, "GET", "/api/status", token=None)
+    assert {b["name"]: b["admin"] for b in st["pools"][0]["backends"]}["n3"] == "drain"
+    assert console(sp, ck)[0] == 303  # sessions live in memory: log in again
+    _, _, ck = login(sp, name="carol")
+    tok = csrf_of(console(sp, ck)[2])
+    assert post("backends/ready", backend="n3") == "/ops/?m=ready"
+    _, _, st = call(sp, "GET", "/api/status", token=None)
+    assert {b["name"]: b["admin"] for b in st["pools"][0]["backends"]}["n3"] == "none"
+
+    # resolve: public, then among the recently resolved; a second click adds nothing
+    assert post(f"incidents/{iid}/resolve", message="Fixed <for> good.") \
+        == f"/ops/?m=resolve#inc-{iid}"
+    assert post(f"incidents/{iid}/resolve", message="again") == f"/ops/?m=resolved#inc-{iid}"
+    pub = public(sp, iid)
+    assert not pub["open"], pub
+    assert [e for e in pub["entries"] if e["kind"] == "update" and e["status"] == "resolved"
+            and e["text"] == "Fixed <for> good."], pub["entries"]
+    _, _, body = console(sp, ck)
+    assert f'<details class="incident" id="inc-{iid}">' in body
+    assert "Open incidents (0)" in body and "Fixed &lt;for&gt; good." in body
+
+
+def test_failed_logins_are_throttled(h, certs):
+    sp = free_port()
+    rippled_gate(h, certs, sp, names=("n1",))
+    for _ in range(20):
+        assert login(sp, token="guess")[0] == 401
+    st, sc, ck = login(sp, token="guess")
+    assert (st, sc, ck) == (429, None, None)
+    assert login(sp)[0] == 429  # for the rest of the minute, the admin API stays
+    assert call(sp, "GET", "/api/incidents")[0] == 200
+    assert metric_value(sp, "nodegate_console_logins_total", result="throttled") == 2
+    assert metric_value(sp, "nodegate_console_logins_total", result="wrong_token") == 20
