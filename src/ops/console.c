@@ -591,11 +591,12 @@ static void console_page(struct evhttp_request *req, const struct login *s)
 	if (l.open.b != NULL && l.resolved.b != NULL)
 		incident_foreach(LIST_MAX, list_cb, &l);
 	head(&o, "nodegate ops console");
-	outf(&o, "<header><h1>nodegate ops console</h1><p>Logged in as <b id=\"who\">");
+	outf(&o, "<header><h1>nodegate ops console</h1><div class=\"me\">Logged in as <b "
+	         "id=\"who\">");
 	esc(&o, s->name);
 	outf(&o, "</b> ");
 	form(&o, s, "inline", PREFIX "/logout");
-	outf(&o, "<button>Log out</button></form> <a href=\"/\">public status page</a></p>"
+	outf(&o, "<button>Log out</button></form> <a href=\"/\">public status page</a></div>"
 	         "</header><main>");
 	if (note != NULL)
 		outf(&o, "<p class=\"flash%s\" role=\"status\">%s</p>", err ? " err" : "", note);

@@ -2,25 +2,26 @@
 nodes, its console at /ops/ driven in headless Chromium with JavaScript off (log in with the
 admin token, acknowledge an open incident, which stops its escalation, post a public update
 and find it on the public page, add a private note that the public never sees, set roles,
-drain and readmit a backend), and over plain HTTP: forged forms (no or a wrong CSRF token,
-another Origin, no session) are refused and change nothing, a wrong token gets no session,
-the cookie's flags, the headers (no-store, Content-Security-Policy), sessions that expire,
-end at logout and when the token changes, and the switch [status] console."""
+drain and readmit a backend), and over plain HTTP: an acknowledgement stops the climb on
+time; forged forms (no or a wrong CSRF token, another Origin, no session) are refused and
+change nothing, a wrong token gets no session, failed logins are throttled; the cookie's
+flags, the headers (no-store, Content-Security-Policy); sessions that expire, end at logout
+and when the token changes; every form does what the admin API does (a drain survives a
+restart); similar past incidents and resolved ones show; the switch [status] console."""
 import json
 import re
 import subprocess
 import time
 from urllib.parse import urlencode
 
-from harness import HOST, free_port, http_conn, metric_value, nodegate_run, wait_for
+from harness import SLOW, HOST, free_port, http_conn, metric_value, nodegate_run, wait_for
 from test_admin import TOKEN, call, restart
 from test_alerts import receivers, webhook  # noqa: F401 (a fixture)
 from test_escalation import (down, escalation, full, gate, kinds, public, the_open_one,
-                             timed_receiver)
+                             timed_receiver, up)
 from test_incidents import rippled_gate
 from test_page import BROWSER_DIR, check_page  # noqa: F401 (a fixture)
 from test_status import fetch
-from harness import SLOW
 
 UPDATE = "We are looking at node n2 <b>now</b>"  # as check_console.js posts them
 NOTE = "n2 disk at 97% on the node host"
@@ -461,3 +462,26 @@ def test_failed_logins_are_throttled(h, certs):
     assert call(sp, "GET", "/api/incidents")[0] == 200
     assert metric_value(sp, "nodegate_console_logins_total", result="throttled") == 2
     assert metric_value(sp, "nodegate_console_logins_total", result="wrong_token") == 20
+
+
+def test_similar_past_incidents_and_the_resolved_ones_show(h, certs):
+    sp = free_port()
+    g, sims = rippled_gate(h, certs, sp)
+    down(g, sims["n2"], "n2")
+    first = wait_for(lambda: the_open_one(sp), 3, "the first incident")
+    up(g, sims["n2"], "n2")
+    wait_for(lambda: the_open_one(sp) is None, 3, "the first resolved")
+    down(g, sims["n2"], "n2")
+    second = wait_for(lambda: the_open_one(sp), 3, "the second incident")
+    _, _, ck = login(sp)
+    _, _, body = console(sp, ck)
+    doc = full(sp, second["id"])
+    assert doc["similar"]["count"] == 1, doc["similar"]
+    article = body[body.index(f'id="inc-{second["id"]}"'):body.index('<section id="backends">')]
+    m = re.search(r'<dd class="similar">1; median time to resolve ([^<]+)</dd>', article)
+    assert m, article
+    assert f"#{first['id']}, started " in article and ", resolved in " in article
+    assert "(suggested by similar incidents, to confirm)" in article
+    assert doc["expected_recovery"]["suggested"] in article
+    resolved = body[body.index('<section id="resolved">'):]
+    assert f'<details class="incident" id="inc-{first["id"]}">' in resolved
