@@ -240,6 +240,15 @@ enum pm_language {
 };
 extern const char *const pm_language_names[PM_LANGUAGE_COUNT];
 
+/* [status] console: the ops console (src/ops/console.c). */
+enum console_mode {
+	CONSOLE_AUTO = 0, /* on when an admin token is configured */
+	CONSOLE_YES,      /* on; the admin token is required */
+	CONSOLE_NO,       /* off: /ops/ answers 404 */
+	CONSOLE_MODE_COUNT
+};
+extern const char *const console_mode_names[CONSOLE_MODE_COUNT];
+
 struct conf_postmortem {
 	bool enabled; /* the file has a [postmortem] section */
 	int line;     /* of the section header, for messages */
@@ -309,15 +318,17 @@ struct conf_hook {
 
 /* [status]: the status listener (status.c). Without the section there is none. */
 struct conf_status {
-	bool enabled;                /* the file has a [status] section */
-	int line;                    /* of the section header, for messages */
-	struct conf_addr bind;       /* where /, /api, /metrics and /healthz are served */
-	char *title;                 /* shown on the page and in /api/status */
-	bool public_backend_details; /* backend addresses in /api/status and on the page */
-	char *admin_token_file;      /* the admin API's bearer token; NULL: no admin API */
-	char *public_url;            /* the page's address as users reach it (alerts link it) */
-	char *ack_key_file;          /* HMAC key of acknowledgement links; NULL: made at start */
-	uint64_t ack_link_ttl;       /* an acknowledgement link works this long */
+	bool enabled;                 /* the file has a [status] section */
+	int line;                     /* of the section header, for messages */
+	struct conf_addr bind;        /* where /, /api, /metrics and /healthz are served */
+	char *title;                  /* shown on the page and in /api/status */
+	bool public_backend_details;  /* backend addresses in /api/status and on the page */
+	char *admin_token_file;       /* the admin API's bearer token; NULL: no admin API */
+	char *public_url;             /* the page's address as users reach it (alerts link it) */
+	char *ack_key_file;           /* HMAC key of acknowledgement links; NULL: made at start */
+	uint64_t ack_link_ttl;        /* an acknowledgement link works this long */
+	int console;                  /* enum console_mode: the ops console at /ops/ */
+	uint64_t console_session_ttl; /* a console login lasts this long */
 };
 
 struct conf {

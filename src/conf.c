@@ -76,6 +76,12 @@ const char *const priority_names[PRIO_COUNT] = {
     [PRIO_P4] = "P4",
 };
 
+const char *const console_mode_names[CONSOLE_MODE_COUNT] = {
+    [CONSOLE_AUTO] = "auto",
+    [CONSOLE_YES] = "yes",
+    [CONSOLE_NO] = "no",
+};
+
 const char *const pm_language_names[PM_LANGUAGE_COUNT] = {
     [PM_LANGUAGE_EN] = "en",
     [PM_LANGUAGE_JA] = "ja",
@@ -214,6 +220,11 @@ const struct conf_option conf_options[] = {
          "headings of postmortem drafts (admin API and nodegate postmortem): en or ja"),
     NUM("status", "ack_link_ttl", CONF_DURATION, S(ack_link_ttl), "24h", MS_M, 30 * MS_D,
         "an acknowledgement link in an alert works this long, and once"),
+    ENUM("status", "console", S(console), "auto", console_mode_names, CONSOLE_MODE_COUNT, RELOAD,
+         "the ops console at /ops/ (login with the admin token): auto is yes when "
+         "admin_token_file is set"),
+    NUM("status", "console_session_ttl", CONF_DURATION, S(console_session_ttl), "8h", 100, 7 * MS_D,
+        "an ops console login lasts this long; then log in again"),
 
     REQUIRED("listener", "bind", CONF_ADDR, L(bind), "HOST:PORT", RESTART,
              "address to listen on: HOST:PORT, [IPV6]:PORT or *:PORT (all IPv4 addresses)"),
@@ -1983,6 +1994,10 @@ static void check_status(struct parser *p, const struct sect_meta *m)
 		break;
 	}
 	check_file(p, m, "admin_token_file", st->admin_token_file, "a readable file");
+	if (st->console == CONSOLE_YES && st->admin_token_file == NULL)
+		errf(p, key_line(m, "console"), m->label, "console",
+		     "yes needs admin_token_file: the console's login is the admin token (expected "
+		     "admin_token_file set, or console = no or auto)");
 	check_file(p, m, "ack_key_file", st->ack_key_file, "a readable file");
 	check_url(p, m, "public_url", st->public_url, "http,https");
 }

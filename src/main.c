@@ -17,6 +17,7 @@
 #include "ops/admin.h"
 #include "ops/acklink.h"
 #include "ops/alert.h"
+#include "ops/console.h"
 #include "ops/escalate.h"
 #include "ops/hook.h"
 #include "ops/incident.h"
@@ -236,6 +237,7 @@ static void teardown(void)
 	hook_deinit(); /* hook.c: running hooks are stopped; their outcome reaches the timeline */
 	/* admin.c, incident.c: the store commits what is queued and answers waiting admin
 	 * requests, before the status listener goes */
+	console_deinit(); /* console.c: every ops console session ends */
 	admin_deinit();
 	escalate_deinit();
 	alert_deinit(); /* alert.c: queued messages are dropped (said in the log) */
@@ -299,7 +301,7 @@ static int run(const char *path)
 	/* incidents, their store in state_dir, the admin API (incident.c, admin.c): before the
 	 * first apply, which restores the stored admin states */
 	if (incident_init(c->global.state_dir, err, sizeof(err)) != 0 ||
-	    admin_init(err, sizeof(err)) != 0 || acklink_init() != 0) {
+	    admin_init(err, sizeof(err)) != 0 || acklink_init() != 0 || console_init() != 0) {
 		log_error("state_dir %s: %s", c->global.state_dir, err);
 		goto fail;
 	}
@@ -344,6 +346,7 @@ fail:
 	escalate_deinit();
 	alert_deinit();
 	acklink_deinit();
+	console_deinit();
 	admin_deinit();
 	incident_deinit();
 	monitor_deinit();

@@ -1010,7 +1010,15 @@ static void test_err_status(void **state)
 	       "2: [status]: duplicate section (expected one [status], first at line 1)");
 	EXPECT("[status]\nport = 80\n" TAIL,
 	       "2: [status] port: unknown option (expected one of: bind, title, "
-	       "public_backend_details, public_url, admin_token_file, ack_key_file, ack_link_ttl)");
+	       "public_backend_details, public_url, admin_token_file, ack_key_file, ack_link_ttl, "
+	       "console, console_session_ttl)");
+	/* the console's login is the admin token: yes without one cannot work */
+	EXPECT("[status]\nconsole = yes\n" TAIL,
+	       "2: [status] console: yes needs admin_token_file: the console's login is the admin "
+	       "token (expected admin_token_file set, or console = no or auto)");
+	EXPECT("[status]\nconsole = maybe\nconsole_session_ttl = 10ms\n" TAIL,
+	       "2: [status] console: bad value \"maybe\" (expected auto, yes or no)",
+	       "3: [status] console_session_ttl: 10ms is out of range (expected 100ms..7d)");
 	EXPECT("[status]\nbind = 8404\npublic_backend_details = maybe\ntitle =\n" TAIL,
 	       "2: [status] bind: bad address \"8404\" (expected HOST:PORT)",
 	       "3: [status] public_backend_details: bad value \"maybe\" (expected yes or no)",
