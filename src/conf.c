@@ -196,6 +196,14 @@ const struct conf_option conf_options[] = {
     NUM("nodegate", "store_test_delay", CONF_DURATION, G(store_test_delay), "0", 0, 10 * MS_S,
         "tests only: the SQLite writer waits this long before each batch, as a slow disk",
         .test_only = true),
+    ENUM("nodegate", "log_format", G(log_format), "auto", log_format_names, LOGF_COUNT, RELOAD,
+         "auto (journal under systemd, else text), text, journal (<N> priorities) or json lines"),
+    STR("nodegate", "user", G(user), NULL, "USER", RESTART,
+        "started as root: bind, open files, then run as this user (hooks too); set by packages"),
+    STR("nodegate", "group", G(group), NULL, "GROUP", RESTART,
+        "the group to run as with user; the user's primary group when unset"),
+    {ROW("nodegate", "allow_root", CONF_BOOL, G(allow_root)), .def = "no", .reloadable = RESTART,
+     .help = "yes: keep running as root when user is unset (tests, containers); no: refuse"},
 
     ADDR("status", "bind", S(bind), "127.0.0.1:8404", RELOAD,
          "status page, JSON API, /metrics and /healthz; loopback unless a proxy fronts it"),
@@ -1466,6 +1474,8 @@ static int WUR sect_add(struct parser *p, enum sect_kind k, const char *name, in
 		idx = c->n_escalations - 1;
 		c->escalations[idx].name = dup;
 		c->escalations[idx].line = line;
+	} else if (k == SK_GLOBAL) {
+		c->global.line = line;
 	} else if (k == SK_STATUS) {
 		c->status.enabled = true;
 		c->status.line = line;
@@ -1990,6 +2000,18 @@ static void check_status(struct parser *p, const struct sect_meta *m)
 static void check_names(struct parser *p, const struct sect_meta *m, const char *key,
                         const char *list, enum sect_kind k);
 
+/* [nodegate]: group goes with user. Whether the accounts exist is asked at start (priv.c)
+ * and by -t as a warning: a file checked on another host, or before the package made the
+ * user, is not wrong. */
+static void check_global(struct parser *p, const struct sect_meta *m)
+{
+	const struct conf_global *g = &p->c->global;
+
+	if (g->group != NULL && g->user == NULL)
+		errf(p, key_line(m, "group"), m->label, "group",
+		     "set without user (expected user = NAME too)");
+}
+
 static void check_pool(struct parser *p, const struct sect_meta *m)
 {
 	const struct conf_pool *pool = &p->c->pools[m->idx];
@@ -2199,7 +2221,9 @@ static void validate(struct parser *p)
 		const struct sect_meta *m = &p->metas[i];
 
 		check_required(p, m);
-		if (m->kind == SK_STATUS) {
+		if (m->kind == SK_GLOBAL) {
+			check_global(p, m);
+		} else if (m->kind == SK_STATUS) {
 			check_status(p, m);
 		} else if (m->kind == SK_LISTENER) {
 			check_listener(p, m);
@@ -2434,6 +2458,8 @@ void conf_free(struct conf *c)
 	free(c->hooks);
 	free(c->global.access_log);
 	free(c->global.state_dir);
+	free(c->global.user);
+	free(c->global.group);
 	free(c->status.title);
 	free(c->status.admin_token_file);
 	free(c->status.public_url);
