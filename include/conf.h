@@ -62,6 +62,7 @@ struct conf_global {
 	char *group;               /* ... and this group; NULL: the user's primary group */
 	bool allow_root;           /* yes: running as root without user is accepted */
 	int line;                  /* of the [nodegate] header; 0: the file has none */
+	int user_line, group_line; /* of user = and group = (the header's when unset) */
 };
 
 struct conf_listener {

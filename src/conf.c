@@ -2005,8 +2005,10 @@ static void check_names(struct parser *p, const struct sect_meta *m, const char 
  * user, is not wrong. */
 static void check_global(struct parser *p, const struct sect_meta *m)
 {
-	const struct conf_global *g = &p->c->global;
+	struct conf_global *g = &p->c->global;
 
+	g->user_line = key_line(m, "user"); /* for priv.c's messages at start */
+	g->group_line = key_line(m, "group");
 	if (g->group != NULL && g->user == NULL)
 		errf(p, key_line(m, "group"), m->label, "group",
 		     "set without user (expected user = NAME too)");

@@ -18,8 +18,14 @@ static char dropped_user[64]; /* "": not dropped */
 /* "FILE:LINE: [nodegate] KEY: " (LINE left out when the file has no [nodegate]). */
 static void where(const struct conf *c, const char *key, char *buf, size_t len)
 {
-	if (c->global.line > 0)
-		snprintf(buf, len, "%s:%d: [nodegate] %s: ", c->path, c->global.line, key);
+	int line = strcmp(key, "group") == 0  ? c->global.group_line
+	           : strcmp(key, "user") == 0 ? c->global.user_line
+	                                      : 0;
+
+	if (line <= 0)
+		line = c->global.line;
+	if (line > 0)
+		snprintf(buf, len, "%s:%d: [nodegate] %s: ", c->path, line, key);
 	else
 		snprintf(buf, len, "%s: [nodegate] %s: ", c->path, key);
 }
