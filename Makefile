@@ -48,6 +48,7 @@ UNIT_test_rpcscan  := proxy/rpc proxy/rpcscan
 UNIT_test_similar  := ops/similar
 UNIT_test_ws       := proxy/ws stats
 SIM_nodesim        :=
+MAN_mangen         := conf log proxy/limit
 FUZZ_fuzz_conf     := conf log proxy/limit
 FUZZ_fuzz_health   := health/health proxy/ranges proxy/rpc proxy/rpcscan
 FUZZ_fuzz_http     := proxy/http
@@ -64,7 +65,7 @@ listed  = $(if $(filter undefined,$(origin $(1))),$(error $(1) is not set: add \
 DEPS_BUILD := gcc make pkg-config libevent-dev libssl-dev libcurl4-openssl-dev libinih-dev \
               libjansson-dev libsqlite3-dev
 DEPS_TEST  := libcmocka-dev python3-pytest python3-prometheus-client openssl curl chromium \
-              python3-aiosmtpd
+              python3-aiosmtpd systemd logrotate groff man-db debhelper lintian dpkg-dev
 DEPS_BENCH := wrk haproxy nginx-light iperf3
 DEPS_FUZZ  := clang
 
@@ -76,9 +77,13 @@ Q  :=
 SAY = @true
 endif
 
-.PHONY: all deps deps-bench test unit e2e layers asan tsan run bench fuzz format format-check help clean
+.PHONY: all man deb deps deps-bench test unit e2e layers asan tsan run bench fuzz format format-check help clean
 
-all: $(BUILD)/nodegate $(BUILD)/nodesim ## build nodegate and the node simulator
+MAN_PAGES := $(BUILD)/man/man8/nodegate.8 $(BUILD)/man/man5/nodegate.ini.5
+
+all: $(BUILD)/nodegate $(BUILD)/nodesim man ## build nodegate, the node simulator and the man pages
+
+man: $(MAN_PAGES) ## the man pages: nodegate(8), and nodegate.ini(5) made from the option table
 
 $(BUILD)/obj/%.o: src/%.c $(HDRS)
 	$(SAY) CC $<
@@ -93,6 +98,21 @@ $(BUILD)/nodegate: $(OBJS)
 $(BUILD)/nodesim: tests/sim/nodesim.c $$(call modules,$$(SIM_nodesim),$(BUILD)/obj,o) | $(BUILD)
 	$(SAY) CC $@
 	$(Q)$(CC) $(CFLAGS) $(PC_CFLAGS) $(LDFLAGS) -o $@ $< $(filter %.o,$^) $(PC_LIBS)
+
+# nodegate.ini(5) is written by man/mangen.c from src/conf.c's option table: it cannot drift
+$(BUILD)/mangen: man/mangen.c $$(call modules,$$(MAN_mangen),$(BUILD)/obj,o) | $(BUILD)
+	$(SAY) CC $@
+	$(Q)$(CC) $(CFLAGS) $(PC_CFLAGS) $(LDFLAGS) -o $@ $< $(filter %.o,$^) $(PC_LIBS)
+
+$(BUILD)/man/man5/nodegate.ini.5: man/nodegate.ini.5.in $(BUILD)/mangen
+	$(SAY) MAN $@
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(BUILD)/mangen < $< > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/man/man8/nodegate.8: man/nodegate.8
+	$(SAY) MAN $@
+	$(Q)mkdir -p $(dir $@)
+	$(Q)cp $< $@
 
 $(BUILD)/tests/%: tests/unit/%.c $$(call modules,$$(UNIT_$$*),$(BUILD)/obj,o) | $(BUILD)/tests
 	$(SAY) CC $@
