@@ -88,7 +88,7 @@ man: $(MAN_PAGES) ## the man pages: nodegate(8), and nodegate.ini(5) made from t
 $(BUILD)/obj/%.o: src/%.c $(HDRS)
 	$(SAY) CC $<
 	$(Q)mkdir -p $(dir $@)
-	$(Q)$(CC) $(CFLAGS) $(PC_CFLAGS) -c -o $@ $<
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(PC_CFLAGS) -c -o $@ $<
 
 $(BUILD)/nodegate: $(OBJS)
 	$(SAY) LD $@
@@ -154,6 +154,19 @@ asan: deps ## run the whole suite under AddressSanitizer and UBSan
 tsan: deps ## run the unit tests and the end-to-end suite (workers = 2) under ThreadSanitizer
 	$(Q)$(MAKE) --no-print-directory BUILD=build-tsan OPT="-O1 -g -fno-omit-frame-pointer" \
 		SAN="-fsanitize=thread" E2E_WORKERS=2 all unit e2e
+
+# the package is built from a copy of the tree in $(BUILD)/deb/src (dpkg-buildpackage writes
+# its outputs beside the source: they land in $(BUILD)/deb, not in the repository's parent)
+DEB_DIR := $(BUILD)/deb
+deb: ## build the Debian package into build/deb/ (dpkg-buildpackage -us -uc -b, then lintian)
+	$(Q)rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/src/nodegate
+	$(Q)git ls-files -co --exclude-standard -z | xargs -0 tar -cf - | tar -xf - -C $(DEB_DIR)/src/nodegate
+	$(Q)cd $(DEB_DIR)/src/nodegate && dpkg-buildpackage -us -uc -b > ../build.log 2>&1 || \
+		{ tail -40 ../build.log; exit 1; }
+	$(Q)mv $(DEB_DIR)/src/*.deb $(DEB_DIR)/src/*.buildinfo $(DEB_DIR)/src/*.changes $(DEB_DIR)/
+	$(Q)rm -rf $(DEB_DIR)/src
+	$(Q)lintian --fail-on error,warning $(DEB_DIR)/*.changes
+	@ls $(DEB_DIR)/*.deb
 
 run: deps all ## build and start the demo: nodegate in front of three simulated rippled nodes
 	$(Q)sh tests/demo.sh

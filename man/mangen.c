@@ -78,8 +78,9 @@ static void amount(enum conf_type t, uint64_t v, char *buf, size_t len)
 static const char *metavar(const struct conf_option *o, char *buf, size_t len)
 {
 	static const char *const by_type[CONF_TYPE_COUNT] = {
-	    [CONF_STRING] = "TEXT",         [CONF_UINT] = "N",        [CONF_DURATION] = "DURATION",
-	    [CONF_SIZE] = "SIZE",           [CONF_BOOL] = "yes|no",   [CONF_ADDR] = "HOST:PORT",
+	    [CONF_STRING] = "TEXT",          [CONF_UINT] = "N",
+	    [CONF_DURATION] = "DURATION",    [CONF_SIZE] = "SIZE",
+	    [CONF_BOOL] = "yes|no",          [CONF_ADDR] = "HOST:PORT",
 	    [CONF_BURST] = "COUNT/DURATION", [CONF_ENUM] = NULL,
 	};
 	size_t n = 0;
