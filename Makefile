@@ -38,6 +38,7 @@ UNIT_test_http     := proxy/http
 UNIT_test_incident := bus clock conf evmem health/health health/poolstat log metrics ops/incident ops/postmortem ops/redact ops/remedy ops/similar ops/store proxy/backend proxy/budget proxy/latency proxy/limit proxy/ranges proxy/route proxy/rpc proxy/rpcscan proxy/worker registry stats
 UNIT_test_latency  := proxy/latency
 UNIT_test_limit    := proxy/limit
+UNIT_test_log      := log
 UNIT_test_metrics  := metrics proxy/rpc proxy/rpcscan
 UNIT_test_poolstat := clock conf evmem health/poolstat log proxy/backend proxy/budget proxy/latency proxy/limit proxy/ranges proxy/route proxy/worker registry stats
 UNIT_test_postmortem := bus clock conf evmem health/health health/poolstat log metrics ops/incident ops/postmortem ops/redact ops/remedy ops/similar ops/store proxy/backend proxy/budget proxy/latency proxy/limit proxy/ranges proxy/route proxy/rpc proxy/rpcscan proxy/worker registry stats

@@ -26,3 +26,5 @@ const char *priv_dropped_user(void);
 /* After a failed reload: when root was dropped and an error looks like a permission
  * problem, logs what a reload as that user cannot do. */
 void priv_explain(const struct conf_errors *errs);
+/* After a reload: says so when user or group changed (they take effect at the next start). */
+void priv_reloaded(const struct conf *c);

@@ -215,6 +215,7 @@ static void reload(void)
 		return;
 	}
 	conf_errors_deinit(&errs);
+	priv_reloaded(registry.conf);
 	STAT_INC(reloads);
 	log_info("reload done: %zu listeners, %zu pools, %zu backends", registry.n_listeners,
 	         registry.n_pools, registry.n_backends);

@@ -13,7 +13,8 @@
 #include "log.h"
 #include "priv.h"
 
-static char dropped_user[64]; /* "": not dropped */
+static char dropped_user[64];                    /* "": not dropped */
+static char started_user[64], started_group[64]; /* as the file said at start ("": unset) */
 
 /* "FILE:LINE: [nodegate] KEY: " (LINE left out when the file has no [nodegate]). */
 static void where(const struct conf *c, const char *key, char *buf, size_t len)
@@ -69,6 +70,9 @@ int priv_check(const struct conf *c, char *err, size_t errlen)
 	uid_t uid;
 	gid_t gid;
 
+	snprintf(started_user, sizeof(started_user), "%s", c->global.user ? c->global.user : "");
+	snprintf(started_group, sizeof(started_group), "%s",
+	         c->global.group ? c->global.group : "");
 	if (c->global.user == NULL) {
 		if (geteuid() != 0 || c->global.allow_root)
 			return 0;
@@ -185,4 +189,18 @@ void priv_explain(const struct conf_errors *errs)
 		          dropped_user);
 		return;
 	}
+}
+
+void priv_reloaded(const struct conf *c)
+{
+	const char *u = c->global.user ? c->global.user : "",
+	           *g = c->global.group ? c->global.group : "";
+
+	if (strcmp(u, started_user) != 0 || strcmp(g, started_group) != 0)
+		log_warn(
+		    "[nodegate] user/group: %s:%s now in the file, %s:%s at start: a change of "
+		    "user or group takes effect at the next start",
+		    *u ? u : "(unset)", *g ? g : "(unset)",
+		    *started_user ? started_user : "(unset)",
+		    *started_group ? started_group : "(unset)");
 }

@@ -257,6 +257,13 @@ def test_reload_as_nobody_cannot_bind_a_low_port_and_says_why(h):
     c = http_conn(g.port)
     r, _ = get(c, "/sim/stats")
     assert r.status == 200, "the running configuration goes on"
+    # user is read at start only: a reload that changes it says so
+    mark = len(g.stderr())
+    g.reload(ini.replace("user = nobody", "user = daemon"))
+    wait_for(lambda: "reload done" in g.stderr()[mark:], 5, "the reload")
+    assert ("[nodegate] user/group: daemon:(unset) now in the file, nobody:(unset) at start: "
+            "a change of user or group takes effect at the next start") in g.stderr()[mark:]
+    assert status_ids(g.pid)["Uid"] == [str(NOBODY_UID)] * 4
 
 
 def _bindable(port):
