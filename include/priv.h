@@ -13,7 +13,8 @@
  * err (nodegate -t warns of it). */
 int priv_lookup(const struct conf *c, char *err, size_t errlen) PRIV_WUR;
 /* At start, before anything is opened: refuses root without user (unless allow_root), and
- * a user to switch to when not started as root (unless we already are that user). */
+ * a user that does not exist. Not started as root, user is ignored with a warning (as
+ * nginx does), unless we already are that user. */
 int priv_check(const struct conf *c, char *err, size_t errlen) PRIV_WUR;
 /* Started as root with a user: gives PATH (and, for a directory, the files directly in
  * it) to the user and group, so that they stay writable after the drop. Else nothing. */

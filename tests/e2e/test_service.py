@@ -66,14 +66,14 @@ class Messages:
         return sum(1 for _, kv in self.got[after:] if key in kv)
 
 
-def start_raw(h, ini, env, set_watchdog_pid=False):
+def start_raw(h, ini, env, set_watchdog_pid=False, prefix=()):
     """nodegate -c INI with ENV, not waiting for anything; WATCHDOG_PID set to its own pid
     (as systemd does) when asked, through a shell that execs it."""
     path = h.dir / "nodegate.ini"
     path.write_text(ini)
     full = dict(os.environ)
     full.update(env)
-    cmd = [str(NODEGATE), "-c", str(path)]
+    cmd = [*prefix, str(NODEGATE), "-c", str(path)]
     if set_watchdog_pid:
         cmd = ["/bin/sh", "-c", 'WATCHDOG_PID=$$; export WATCHDOG_PID; exec "$0" "$@"', *cmd]
     with open(h.stderr_path, "ab") as err, open(h.dir / "nodegate.stdout", "ab") as out:
@@ -263,6 +263,22 @@ def test_reload_as_nobody_cannot_bind_a_low_port_and_says_why(h):
     wait_for(lambda: "reload done" in g.stderr()[mark:], 5, "the reload")
     assert ("[nodegate] user/group: daemon:(unset) now in the file, nobody:(unset) at start: "
             "a change of user or group takes effect at the next start") in g.stderr()[mark:]
+    assert status_ids(g.pid)["Uid"] == [str(NOBODY_UID)] * 4
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
+                    reason="starts nodegate as nobody from root")
+def test_user_ignored_with_a_warning_when_not_started_as_root(h):
+    """As nginx: a developer running the shipped file as themselves gets a warning."""
+    sims = h.nodesims("n1")
+    state = world_dir(h, "state-nobody")
+    ini = h.gate_ini(sims, glob={"user": "daemon", "state_dir": state, "access_log": "off"})
+    g = start_raw(h, ini, {}, prefix=["setpriv", f"--reuid={NOBODY_UID}", "--regid=nogroup",
+                                      "--clear-groups"])
+    wait_for(lambda: "nodegate started" in g.stderr(), 5, "the start")
+    assert re.search(r"nodegate\.ini:\d+: \[nodegate\] user: not started as root \(uid 65534, "
+                     r"gid \d+\): user daemon is ignored, nodegate runs as it was started",
+                     g.stderr()), g.stderr()
     assert status_ids(g.pid)["Uid"] == [str(NOBODY_UID)] * 4
 
 
