@@ -28,4 +28,7 @@ void sdnotify_status(const char *status);
  * half WATCHDOG_USEC, from the loop itself, so a stuck loop stops them and systemd
  * restarts us. Returns the period in microseconds, 0 when there is no watchdog. */
 uint64_t sdnotify_watchdog_start(struct event_base *base);
+/* The NOTIFY_SOCKET value read at init (NULL: none), for a process that hands over to a
+ * successor (a binary upgrade): the environment no longer has it. */
+const char *sdnotify_socket_path(void);
 void sdnotify_deinit(void);

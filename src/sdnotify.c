@@ -21,6 +21,7 @@ static socklen_t addr_len;
 static uint64_t watchdog_usec; /* 0: no watchdog for us */
 static struct event *ev_watchdog;
 static char last_status[STATUS_MAXLEN];
+static char socket_path[sizeof(addr.sun_path) + 1]; /* NOTIFY_SOCKET as it was */
 
 /* WATCHDOG_USEC applies to us when WATCHDOG_PID is unset or names our pid. */
 static uint64_t watchdog_from_env(void)
@@ -59,6 +60,7 @@ int sdnotify_init(char *err, size_t errlen)
 		return -1;
 	}
 	memcpy(addr.sun_path, path, n);
+	memcpy(socket_path, path, n + 1);
 	if (path[0] == '@') /* abstract: a leading NUL, and the length says where it ends */
 		addr.sun_path[0] = '\0';
 	addr_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + (path[0] == '/'));
@@ -155,6 +157,11 @@ uint64_t sdnotify_watchdog_start(struct event_base *base)
 		return 0;
 	(void)sdnotify_send("WATCHDOG=1");
 	return half;
+}
+
+const char *sdnotify_socket_path(void)
+{
+	return socket_path[0] != '\0' ? socket_path : NULL;
 }
 
 void sdnotify_deinit(void)
