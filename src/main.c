@@ -85,7 +85,7 @@ static int check_only(const char *path)
 		return 1;
 	}
 	if (priv_lookup(c, err, sizeof(err)) != 0) /* maybe checked before the user exists */
-		fprintf(stderr, "warning: %s (nodegate will not start here)\n", err);
+		fprintf(stderr, "warning: %s (a start as root would stop there)\n", err);
 	printf("configuration OK\n");
 	conf_free(c);
 	return 0;
