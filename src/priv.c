@@ -117,7 +117,13 @@ int priv_own(const struct conf *c, const char *path, char *err, size_t errlen)
 	if (!S_ISDIR(st.st_mode) || (d = opendir(path)) == NULL)
 		return 0;
 	while ((e = readdir(d)) != NULL) {
-		if (e->d_type != DT_REG) /* the store's files; subdirectories stay as they are */
+		struct stat fst;
+
+		/* the store's files; subdirectories and links stay as they are */
+		if (e->d_type != DT_REG &&
+		    (e->d_type != DT_UNKNOWN ||
+		     fstatat(dirfd(d), e->d_name, &fst, AT_SYMLINK_NOFOLLOW) != 0 ||
+		     !S_ISREG(fst.st_mode)))
 			continue;
 		if (fchownat(dirfd(d), e->d_name, uid, gid, AT_SYMLINK_NOFOLLOW) != 0) {
 			snprintf(err, errlen, "cannot give %s/%s to %s: %s", path, e->d_name,

@@ -306,7 +306,13 @@ def test_root_without_user_refused_with_file_and_line(h):
     assert (f"{path}:2: [nodegate] user: nodegate runs as root and user is unset (expected "
             "user = NAME, like nodegate, to drop root once listening, or allow_root = yes)"
             ) in out, out
-    # -t accepts the file (the refusal is about who runs it), and warns of a missing user
+    # -t accepts the file (the refusal is about who runs it), but warns of it
+    p = subprocess.run([str(NODEGATE), "-t", "-c", str(path)], capture_output=True,
+                       timeout=10 * SLOW)
+    out = (p.stdout + p.stderr).decode()
+    assert p.returncode == 0 and "configuration OK" in out, out
+    assert f"warning: {path}:2: [nodegate] user: nodegate runs as root and user is unset" in out
+    # ... and of a missing user
     path.write_text(text.replace("access_log = off", "access_log = off\nuser = no-such-user"))
     p = subprocess.run([str(NODEGATE), "-t", "-c", str(path)], capture_output=True,
                        timeout=10 * SLOW)
