@@ -162,7 +162,8 @@ DEB_DIR := $(BUILD)/deb
 deb: ## build the Debian package into build/deb/ (dpkg-buildpackage -us -uc -b, then lintian)
 	$(Q)rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/src/nodegate
 	$(Q)git ls-files -co --exclude-standard -z | xargs -0 tar -cf - | tar -xf - -C $(DEB_DIR)/src/nodegate
-	$(Q)cd $(DEB_DIR)/src/nodegate && dpkg-buildpackage -us -uc -b > ../build.log 2>&1 || \
+	$(Q)cd $(DEB_DIR)/src/nodegate && DEB_BUILD_OPTIONS="$${DEB_BUILD_OPTIONS:-parallel=2}" \
+		dpkg-buildpackage -us -uc -b > ../build.log 2>&1 || \
 		{ tail -40 ../build.log; exit 1; }
 	$(Q)mv $(DEB_DIR)/src/*.deb $(DEB_DIR)/src/*.buildinfo $(DEB_DIR)/src/*.changes $(DEB_DIR)/
 	$(Q)rm -rf $(DEB_DIR)/src

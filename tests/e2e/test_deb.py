@@ -39,8 +39,10 @@ def deb():
     # module-scoped: built before the per-test time limit starts; bounded by this timeout
     d = the_deb()
     if d is None or d.stat().st_mtime < tree_mtime():
+        env = {k: v for k, v in os.environ.items()  # not the outer make's jobserver
+               if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
         p = subprocess.run(["make", "--no-print-directory", f"BUILD={BUILD}", "deb"], cwd=REPO,
-                           capture_output=True, text=True, timeout=BUILD_TIME_LIMIT)
+                           capture_output=True, text=True, timeout=BUILD_TIME_LIMIT, env=env)
         assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
         d = the_deb()
     assert d is not None, list(DEB_DIR.iterdir())
