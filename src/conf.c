@@ -117,6 +117,7 @@ static int WUR valid_mails(char *v, char *err, size_t errlen);
 static int WUR valid_cidrs(char *v, char *err, size_t errlen);
 static int WUR valid_methods(char *v, char *err, size_t errlen);
 static int WUR valid_tier(char *v, char *err, size_t errlen);
+static int WUR valid_account(char *v, char *err, size_t errlen);
 
 #define G(f)  offsetof(struct conf_global, f)
 #define S(f)  offsetof(struct conf_status, f)
@@ -198,10 +199,13 @@ const struct conf_option conf_options[] = {
         .test_only = true),
     ENUM("nodegate", "log_format", G(log_format), "auto", log_format_names, LOGF_COUNT, RELOAD,
          "auto (journal under systemd, else text), text, journal (<N> priorities) or json lines"),
-    STR("nodegate", "user", G(user), NULL, "USER", RESTART,
-        "started as root: bind, open files, then run as this user (hooks too); set by packages"),
-    STR("nodegate", "group", G(group), NULL, "GROUP", RESTART,
-        "the group to run as with user; the user's primary group when unset"),
+    {ROW("nodegate", "user", CONF_STRING, G(user)), .metavar = "USER", .reloadable = RESTART,
+     .validate = valid_account,
+     .help = "started as root: bind, open files, then run as this user (hooks too); set by "
+             "packages"},
+    {ROW("nodegate", "group", CONF_STRING, G(group)), .metavar = "GROUP", .reloadable = RESTART,
+     .validate = valid_account,
+     .help = "the group to run as with user; the user's primary group when unset"},
     {ROW("nodegate", "allow_root", CONF_BOOL, G(allow_root)), .def = "no", .reloadable = RESTART,
      .help = "yes: keep running as root when user is unset (tests, containers); no: refuse"},
 
@@ -803,6 +807,22 @@ static bool is_metric(const char *it)
 		if (strcmp(it, metric_names[i]) == 0)
 			return true;
 	return false;
+}
+
+/* A user or group name as useradd(8) takes them: letters, digits, '_', '.', '-' (not
+ * first), at most 32. Whether it exists is asked at start (priv.c). */
+static int WUR valid_account(char *v, char *err, size_t errlen)
+{
+	char q[SHOW_MAXLEN + 8];
+	size_t n = strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-");
+
+	if (n == 0 || v[n] != '\0' || n > 32 || v[0] == '-') {
+		snprintf(err, errlen,
+		         "bad name \"%s\" (expected a user or group name, like nodegate)",
+		         show(v, q, sizeof(q)));
+		return -1;
+	}
+	return 0;
 }
 
 /* A path for the request line: visible ASCII, no blanks. */

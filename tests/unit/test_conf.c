@@ -823,6 +823,9 @@ static void test_err_keys(void **state)
 	EXPECT(TAIL "weight = 1\nweight = 2\n",
 	       "6: [backend n1] weight: duplicate option (expected it once, first at line 5)");
 	/* [nodegate] user, group, log_format (priv.c, log.c) */
+	EXPECT("[nodegate]\nuser = node gate\n" TAIL,
+	       "2: [nodegate] user: bad name \"node gate\" (expected a user or group name, like "
+	       "nodegate)");
 	EXPECT("[nodegate]\ngroup = nogroup\n" TAIL,
 	       "2: [nodegate] group: set without user (expected user = NAME too)");
 	EXPECT("[nodegate]\nlog_format = xml\n" TAIL,
