@@ -57,6 +57,12 @@ struct conf_global {
 	uint64_t workers;          /* data-plane threads; 0: one per online CPU */
 	uint64_t max_connections;  /* client connections, all listeners together */
 	uint64_t store_test_delay; /* tests only: the store's writer waits this before a batch */
+	int log_format;            /* enum log_format: text, journal (<N> prefixes) or json */
+	char *user;                /* drop root for this user once bound (priv.c); NULL: stay */
+	char *group;               /* ... and this group; NULL: the user's primary group */
+	bool allow_root;           /* yes: running as root without user is accepted */
+	int line;                  /* of the [nodegate] header; 0: the file has none */
+	int user_line, group_line; /* of user = and group = (the header's when unset) */
 };
 
 struct conf_listener {

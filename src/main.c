@@ -1,10 +1,12 @@
 /* nodegate: the command line, and the process lifecycle: the order in which subsystems start
- * and stop, signals (SIGHUP reloads, SIGTERM drains), the shutdown timeout. */
+ * and stop, signals (SIGHUP reloads, SIGTERM drains, SIGUSR1 reopens logs), the shutdown
+ * timeout, the privileges dropped once listening, and what systemd is told of it all. */
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 #include <event2/thread.h>
@@ -13,6 +15,7 @@
 #include "conf.h"
 #include "evmem.h"
 #include "health/monitor.h"
+#include "health/node.h"
 #include "log.h"
 #include "ops/admin.h"
 #include "ops/acklink.h"
@@ -30,12 +33,15 @@
 #include "proxy/route.h"
 #include "proxy/session.h"
 #include "proxy/worker.h"
+#include "priv.h"
 #include "registry.h"
+#include "sdnotify.h"
 #include "server.h"
 #include "stats.h"
 
 static const char *conf_path;
 static struct event *ev_signals[3], *ev_tick, *ev_shutdown;
+static struct event *ev_reopen; /* SIGUSR1 */
 
 #ifndef NODEGATE_VERSION
 #define NODEGATE_VERSION "0.1.0"
@@ -60,7 +66,8 @@ static void usage(FILE *to)
 	            "  -h       print this help and exit\n"
 	            "\n"
 	            "signals: SIGHUP reloads the file (a bad file keeps the running one),\n"
-	            "         SIGTERM/SIGINT stop accepting and exit once requests finish.\n");
+	            "         SIGTERM/SIGINT stop accepting and exit once requests finish,\n"
+	            "         SIGUSR1 reopens the log files (logrotate).\n");
 }
 
 /* -t: every error, or "configuration OK". */
@@ -68,6 +75,7 @@ static int check_only(const char *path)
 {
 	struct conf_errors errs = {0};
 	struct conf *c = NULL;
+	char err[512];
 
 	if (conf_load(path, &c, &errs) != 0) {
 		for (size_t i = 0; i < errs.n; i++)
@@ -79,6 +87,10 @@ static int check_only(const char *path)
 		conf_errors_deinit(&errs);
 		return 1;
 	}
+	/* who runs it is not the file's fault: warnings (maybe checked before the user exists) */
+	if (geteuid() == 0 ? priv_check(c, err, sizeof(err)) != 0
+	                   : priv_lookup(c, err, sizeof(err)) != 0)
+		fprintf(stderr, "warning: %s (a start as root would stop there)\n", err);
 	printf("configuration OK\n");
 	conf_free(c);
 	return 0;
@@ -98,6 +110,7 @@ static struct conf *load_for_command(const char *path)
 		return NULL;
 	}
 	log_level_current = c->global.log_level;
+	log_format_set(c->global.log_format);
 	return c;
 }
 
@@ -166,24 +179,67 @@ static void worker_end(void)
 	session_cleanup();
 }
 
+/* ---- systemd (sdnotify.h) ----------------------------------------------------------------- */
+
+/* The STATUS= line systemctl status shows: what is in rotation. */
+static void service_status(char *buf, size_t len)
+{
+	size_t up = 0;
+
+	for (size_t i = 0; i < registry.n_backends; i++)
+		up += registry.backends[i]->node != NULL && registry.backends[i]->node->routable;
+	snprintf(buf, len, "%s%zu listeners, %zu pools, %zu/%zu backends in rotation",
+	         registry.draining ? "draining: " : "", registry.n_listeners, registry.n_pools, up,
+	         registry.n_backends);
+}
+
+static void service_ready(const char *prefix)
+{
+	char st[200], line[256];
+
+	service_status(st, sizeof(st));
+	snprintf(line, sizeof(line), "%s%s", prefix, st);
+	sdnotify_ready(line);
+}
+
 static void reload(void)
 {
 	struct conf_errors errs = {0};
 	struct conf *c = NULL;
 
+	sdnotify_reloading();
 	log_info("reloading %s", conf_path);
 	if (conf_load(conf_path, &c, &errs) != 0 || server_apply(c, &errs) != 0) {
 		log_errors(&errs);
+		priv_explain(&errs);
 		log_error("reload failed: keeping the running configuration");
 		STAT_INC(reload_failures);
 		CONF_FREE(c);
 		conf_errors_deinit(&errs);
+		service_ready("reload failed, running the previous configuration: ");
 		return;
 	}
 	conf_errors_deinit(&errs);
+	priv_reloaded(registry.conf);
 	STAT_INC(reloads);
 	log_info("reload done: %zu listeners, %zu pools, %zu backends", registry.n_listeners,
 	         registry.n_pools, registry.n_backends);
+	service_ready("");
+}
+
+/* SIGUSR1, after logrotate moved the files away: new ones by the same names. */
+static void reopen_cb(evutil_socket_t sig, short what, void *arg)
+{
+	char err[512];
+	int rc;
+
+	workers_isolate(); /* the workers write the access log */
+	rc = log_reopen(err, sizeof(err));
+	workers_release();
+	if (rc != 0)
+		log_error("SIGUSR1: %s", err);
+	else
+		log_info("SIGUSR1: log files reopened");
 }
 
 static void shutdown_timeout_cb(evutil_socket_t fd, short what, void *arg)
@@ -197,6 +253,7 @@ static void drain(void)
 	if (registry.draining)
 		return;
 	registry.draining = true;
+	sdnotify_stopping();
 	log_info("shutting down: no new connections, %u open finish within %llums", workers_conns(),
 	         (unsigned long long)registry.conf->global.shutdown_timeout);
 	workers_isolate(); /* each worker's accepts on each listener end */
@@ -225,7 +282,11 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
 {
+	char st[200];
+
 	log_access_flush();
+	service_status(st, sizeof(st));
+	sdnotify_status(st);
 }
 
 static void teardown(void)
@@ -250,6 +311,8 @@ static void teardown(void)
 	for (size_t i = 0; i < 3; i++)
 		event_free(ev_signals[i]);
 	event_free(ev_tick);
+	event_free(ev_reopen);
+	sdnotify_deinit();
 	if (ev_shutdown != NULL)
 		event_free(ev_shutdown);
 	worker_end();
@@ -269,12 +332,21 @@ static int run(const char *path)
 	char err[512] = "";
 
 	conf_path = path;
+	log_init(); /* stderr's file, if it is one, for SIGUSR1 */
+	if (sdnotify_init(err, sizeof(err)) != 0)
+		log_warn("systemd notifications off: %s", err);
 	if (conf_load(path, &c, &errs) != 0) {
 		log_errors(&errs);
 		conf_errors_deinit(&errs);
 		return 1;
 	}
 	log_level_current = c->global.log_level;
+	log_format_set(c->global.log_format);
+	if (priv_check(c, err, sizeof(err)) != 0) { /* root needs user = or allow_root */
+		log_error("%s", err);
+		conf_free(c);
+		return 1;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	unsigned n = c->global.workers > 0 ? (unsigned)c->global.workers : workers_auto();
 	if (n > 1 && evthread_use_pthreads() != 0) { /* the loops take locks from here on */
@@ -305,6 +377,10 @@ static int run(const char *path)
 		log_error("state_dir %s: %s", c->global.state_dir, err);
 		goto fail;
 	}
+	if (priv_own(c, c->global.state_dir, err, sizeof(err)) != 0) { /* written after the drop */
+		log_error("state_dir: %s", err);
+		goto fail;
+	}
 	/* alert.c and hook.c: the bus hands them each event after incidents (its phases) */
 	if (alert_init(registry.base) != 0 || hook_init(registry.base) != 0 ||
 	    escalate_init(registry.base) != 0) {
@@ -320,8 +396,22 @@ static int run(const char *path)
 		ev_signals[i] = evsignal_new(registry.base, sigs[i], signal_cb, NULL);
 		evsignal_add(ev_signals[i], NULL);
 	}
+	ev_reopen = evsignal_new(registry.base, SIGUSR1, reopen_cb, NULL);
+	evsignal_add(ev_reopen, NULL);
 	ev_tick = event_new(registry.base, -1, EV_PERSIST, tick_cb, NULL);
 	evtimer_add(ev_tick, &(struct timeval){.tv_sec = 1});
+	/* listening, keys read, store and logs open: root is not needed any more (priv.c) */
+	if (priv_own(c,
+	             strcmp(c->global.access_log, "-") != 0 &&
+	                     strcmp(c->global.access_log, "off") != 0
+	                 ? c->global.access_log
+	                 : NULL,
+	             err, sizeof(err)) != 0 ||
+	    priv_drop(c, err, sizeof(err)) != 0) {
+		log_error("%s", err);
+		teardown();
+		return 1;
+	}
 	for (size_t i = 0; i < registry.n_listeners; i++) {
 		char where[300];
 		conf_addr_format(&registry.listeners[i]->conf.bind, where, sizeof(where));
@@ -337,6 +427,10 @@ static int run(const char *path)
 	log_info("nodegate started: %zu listeners, %zu pools, %zu backends, %u worker%s",
 	         registry.n_listeners, registry.n_pools, registry.n_backends, n_workers,
 	         n_workers == 1 ? "" : "s");
+	service_ready(""); /* systemd: READY=1, and the watchdog's pings from this loop on */
+	uint64_t ping = sdnotify_watchdog_start(registry.base);
+	if (ping > 0)
+		log_info("systemd watchdog: a ping every %llums", (unsigned long long)ping / 1000);
 	event_base_dispatch(registry.base);
 	log_info("nodegate stopped");
 	teardown();

@@ -818,9 +818,19 @@ static void test_err_keys(void **state)
 	       "max_conns, tls, tls_verify, tls_ca, tls_sni, " HEALTH_KEYS ")");
 	EXPECT("[nodegate]\nLog_Level = info\n",
 	       "2: [nodegate] Log_Level: unknown option (expected one of: log_level, access_log, "
-	       "state_dir, shutdown_timeout, workers, max_connections)");
+	       "state_dir, shutdown_timeout, workers, max_connections, log_format, user, group, "
+	       "allow_root)");
 	EXPECT(TAIL "weight = 1\nweight = 2\n",
 	       "6: [backend n1] weight: duplicate option (expected it once, first at line 5)");
+	/* [nodegate] user, group, log_format (priv.c, log.c) */
+	EXPECT("[nodegate]\nuser = node gate\n" TAIL,
+	       "2: [nodegate] user: bad name \"node gate\" (expected a user or group name, like "
+	       "nodegate)");
+	EXPECT("[nodegate]\ngroup = nogroup\n" TAIL,
+	       "2: [nodegate] group: set without user (expected user = NAME too)");
+	EXPECT("[nodegate]\nlog_format = xml\n" TAIL,
+	       "2: [nodegate] log_format: bad value \"xml\" (expected auto, text, journal or "
+	       "json)");
 	/* multi-line values are off: an indented line is a line of its own */
 	EXPECT(TAIL "weight = 1\n  weight = 2\n",
 	       "6: [backend n1] weight: duplicate option (expected it once, first at line 5)");
