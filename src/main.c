@@ -23,6 +23,7 @@
 #include "ops/page.h"
 #include "ops/postmortem.h"
 #include "ops/store.h"
+#include "ops/subs.h"
 #include "ops/status.h"
 #include "proxy/listener.h"
 #include "proxy/route.h"
@@ -237,6 +238,7 @@ static void teardown(void)
 	 * requests, before the status listener goes */
 	admin_deinit();
 	escalate_deinit();
+	subs_deinit();  /* subs.c: queued subscriber messages are dropped */
 	alert_deinit(); /* alert.c: queued messages are dropped (said in the log) */
 	acklink_deinit();
 	incident_deinit();
@@ -303,7 +305,7 @@ static int run(const char *path)
 	}
 	/* alert.c and hook.c: the bus hands them each event after incidents (its phases) */
 	if (alert_init(registry.base) != 0 || hook_init(registry.base) != 0 ||
-	    escalate_init(registry.base) != 0) {
+	    escalate_init(registry.base) != 0 || subs_init(registry.base) != 0) {
 		log_error("cannot start the alert channels and hooks");
 		goto fail;
 	}
@@ -340,6 +342,7 @@ static int run(const char *path)
 fail:
 	hook_deinit();
 	escalate_deinit();
+	subs_deinit();
 	alert_deinit();
 	acklink_deinit();
 	admin_deinit();

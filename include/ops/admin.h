@@ -12,6 +12,7 @@
  * states and weight overrides are kept in the store by backend name and put back at start
  * and after every reload. */
 #pragma once
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "log.h"
@@ -24,3 +25,8 @@ void admin_deinit(void);
  * store's test delay ([nodegate] store_test_delay) and puts the stored admin states and
  * weight overrides back on the backends, by name. */
 void admin_apply(void);
+
+struct evhttp_request;
+/* Whether REQ carries the admin token; if not, it is answered (403 without a token file,
+ * 401) and counted, as every admin request. Other modules' admin routes (subs.c) use it. */
+bool admin_authorized(struct evhttp_request *req);

@@ -778,7 +778,7 @@ static void test_err_sections(void **state)
 {
 	EXPECT("[foo]\nx = 1\n" TAIL,
 	       "1: [foo]: unknown section (expected [nodegate], [status], "
-	       "[postmortem], [listener NAME], [pool NAME], [backend NAME], [alert NAME], "
+	       "[postmortem], [subscriptions], [listener NAME], [pool NAME], [backend NAME], [alert NAME], "
 	       "[hook NAME] or [escalation NAME])");
 	EXPECT("[listener]\nbind = 127.0.0.1:80\n" TAIL,
 	       "1: [listener]: missing name (expected [listener NAME])");
@@ -1283,7 +1283,7 @@ static void test_err_many(void **state)
 	       "8: [pool rpc] retries: 11 is out of range (expected 0..10)",
 	       "9: [pool rpc] retries: duplicate option (expected it once, first at line 8)",
 	       "10: [weird]: unknown section (expected [nodegate], [status], [postmortem], "
-	       "[listener NAME], "
+	       "[subscriptions], [listener NAME], "
 	       "[pool NAME], [backend NAME], [alert NAME], [hook NAME] or [escalation NAME])",
 	       "11: [backend n1] address: required option missing (expected address = HOST:PORT)",
 	       "13: [pool lonely]: no backend in this pool (expected a [backend NAME] with pool = "
@@ -1481,9 +1481,10 @@ static void test_err_escalation(void **state)
 
 static void test_table(void **state)
 {
-	static const char *const sections[] = {"nodegate", "status", "postmortem",
-	                                       "listener", "pool",   "backend",
-	                                       "alert",    "hook",   "escalation"};
+	static const char *const sections[] = {"nodegate", "status",     "postmortem",
+	                                       "subscriptions", "listener", "pool",
+	                                       "backend",  "alert",      "hook",
+	                                       "escalation"};
 
 	for (size_t i = 0; i < conf_n_options; i++) {
 		const struct conf_option *o = &conf_options[i];

@@ -1,0 +1,56 @@
+/* Outbound deliveries that are not alerts (subscriber mail and webhooks): a bounded queue of
+ * ready-made messages, a few transfers in flight on the loop through libcurl (curlev.c, the
+ * multi handle alerts use), retried with alert_backoff, every outcome counted with the
+ * names of alert_result (delivered, failed, dropped, queue_full). The message is built by
+ * the caller; a callback hears the end (and, for HTTP, up to DELIVER_CAPTURE_MAX bytes of
+ * the answer: a webhook's challenge). */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "log.h"
+#include "ops/alert.h"
+
+struct event_base;
+struct deliver;
+
+#define DELIVER_CAPTURE_MAX 1024 /* bytes of an HTTP answer kept for the callback */
+#define DELIVER_FLIGHT_MAX  8    /* transfers in flight per queue */
+
+/* How a queue delivers: limits, and the SMTP server for mail (strings copied). */
+struct deliver_conf {
+	size_t queue_size;    /* messages waiting; more are refused (queue_full) */
+	size_t in_flight;     /* transfers at once, 1..DELIVER_FLIGHT_MAX */
+	unsigned retries;     /* after the first try */
+	uint64_t backoff;     /* ms before the first retry, doubled each time */
+	uint64_t timeout;     /* ms per try, connect included */
+	const char *smtp_url; /* smtp:// or smtps://, NULL: no mail */
+	const char *from;     /* the envelope sender */
+	const char *username; /* SMTP AUTH, NULL: none */
+	const char *password; /* a secret: never logged */
+	bool starttls;        /* require STARTTLS on smtp:// */
+	bool tls_verify;      /* verify the server's certificate */
+};
+
+/* Called on the loop when a message is done: OK (SMTP accepted it, or HTTP 2xx), CODE the
+ * last HTTP or SMTP code (0: none), BODY what an HTTP answer said (NUL-terminated, "" for
+ * mail), WHY the last failure ("" when OK). TAG is the caller's. */
+typedef void (*deliver_done_fn)(bool ok, long code, const char *body, const char *why, int64_t tag);
+
+/* NAME names the queue in the log ("subscriptions mail"). NULL when out of memory. */
+struct deliver *deliver_new(struct event_base *base, const char *name);
+/* New settings (a reload); transfers in flight finish with the old ones. -1: out of memory
+ * (nothing changed). */
+int deliver_set(struct deliver *d, const struct deliver_conf *c) WUR;
+/* Queues a mail of BODY (CRLF lines, headers first; taken over: freed by the queue) to
+ * RCPT. 0 queued; -1 refused (queue full, no SMTP server, out of memory), counted. */
+int deliver_mail(struct deliver *d, const char *rcpt, char *body, deliver_done_fn done,
+                 int64_t tag);
+/* Queues a JSON POST of BODY (taken over) to URL. */
+int deliver_post(struct deliver *d, const char *url, char *body, deliver_done_fn done, int64_t tag);
+/* Outcomes so far, indexed by enum alert_result. */
+uint64_t deliver_count(const struct deliver *d, enum alert_result r);
+size_t deliver_queued(const struct deliver *d);
+/* Stops what is in flight (callbacks not called) and drops the queue. */
+void deliver_free(struct deliver *d);
