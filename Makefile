@@ -46,6 +46,7 @@ UNIT_test_route    := clock conf evmem log proxy/backend proxy/budget proxy/late
 UNIT_test_rpc      := proxy/rpc proxy/rpcscan
 UNIT_test_rpcscan  := proxy/rpc proxy/rpcscan
 UNIT_test_similar  := ops/similar
+UNIT_test_subrule  := ops/subrule ops/subtext
 UNIT_test_ws       := proxy/ws stats
 SIM_nodesim        :=
 FUZZ_fuzz_conf     := conf log proxy/limit

@@ -8,7 +8,6 @@
 #include <stdint.h>
 
 #include "log.h"
-#include "ops/alert.h"
 
 #define SUBRULE_TOKEN_HEX 64   /* a token: 32 random bytes as hex */
 #define SUBRULE_TAG_HEX   12   /* the short hash of an address that logs may show */
@@ -66,7 +65,8 @@ struct subrule_key {
 };
 struct subrule_limits {
 	struct subrule_key keys[SUBRULE_KEYS];
-	struct alert_rate global;
+	uint64_t milli, last; /* the global bucket: tokens x 60000, ms of its last refill */
+	bool started;
 	uint64_t evicted; /* addresses forgotten to make room (the oldest window) */
 };
 /* Whether a mail to ADDR may go at NOW (ms, monotonic); counts it when it may. */

@@ -146,6 +146,28 @@ bool subrule_pool_match(const char *pools, const char *pool)
 	return false;
 }
 
+/* A token bucket of PER_MINUTE (burst PER_MINUTE), refilled continuously; false when empty. */
+static bool bucket_take(struct subrule_limits *l, uint64_t per_minute, uint64_t now)
+{
+	uint64_t cap = per_minute * 60000;
+
+	if (!l->started || l->milli > cap) {
+		l->started = true;
+		l->milli = cap;
+		l->last = now;
+	}
+	if (now > l->last) {
+		uint64_t add = (now - l->last) * per_minute;
+
+		l->milli = add >= cap - l->milli ? cap : l->milli + add;
+		l->last = now;
+	}
+	if (l->milli < 60000)
+		return false;
+	l->milli -= 60000;
+	return true;
+}
+
 enum subrule_limit subrule_limit_take(struct subrule_limits *l, const char *addr,
                                       unsigned per_address, uint64_t window, uint64_t global,
                                       uint64_t now)
@@ -171,7 +193,7 @@ enum subrule_limit subrule_limit_take(struct subrule_limits *l, const char *addr
 	}
 	if (k != NULL && k->n >= per_address)
 		return SRL_ADDRESS;
-	if (!alert_rate_take(&l->global, global, now))
+	if (!bucket_take(l, global, now))
 		return SRL_GLOBAL;
 	if (k == NULL) {
 		if (free_k == NULL) {
