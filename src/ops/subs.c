@@ -85,7 +85,8 @@ static struct {
 	size_t n_maint;
 	/* settings of [subscriptions] */
 	bool enabled, webhooks, email;
-	char *base_url; /* ends with '/' */
+	bool wait_store; /* the next answer waits for the store (send) */
+	char *base_url;  /* ends with '/' */
 	char *from;
 	uint64_t token_ttl, per_address, window, global_rate, max_subs, max_pending;
 	/* counters */
@@ -356,14 +357,18 @@ static void on_bus(const struct bus_event *ev, void *arg)
 	const struct incident *inc;
 	const struct incident_entry *e;
 
-	if (ev->topic != BUS_INCIDENT || S.n == 0 || (inc = incident_get(ev->incident)) == NULL)
+	if (ev->topic != BUS_INCIDENT || (inc = incident_get(ev->incident)) == NULL)
+		return;
+	if (ev->change == NOTIFY_INCIDENT_OPEN && planned(inc) &&
+	    inc->planned_start <= clock_wall())
+		maint_mark(inc->id); /* started as it opened: the tick must not tell it again */
+	if (S.n == 0)
 		return;
 	switch (ev->change) {
 	case NOTIFY_INCIDENT_OPEN:
 		if (planned(inc) && inc->planned_start > clock_wall()) {
 			notify(SN_MAINT_SCHEDULED, inc, ev->text, "scheduled");
 		} else if (planned(inc)) {
-			maint_mark(inc->id);
 			notify(SN_MAINT_STARTED, inc, ev->text, "in progress");
 		} else {
 			notify(SN_INCIDENT_OPENED, inc, ev->text, "investigating");
@@ -453,6 +458,40 @@ static void html_esc(struct evbuffer *b, const char *s)
 	}
 }
 
+/* An answer sent once what its change queued is on disk (store_barrier), as the admin API
+ * does: a confirmation, an unsubscription or a deletion acknowledged survives a kill -9. */
+struct waiting {
+	struct evhttp_request *req; /* evhttp keeps it until it is answered */
+	int code;
+	const char *reason; /* a literal */
+};
+
+static void send_when_stored(int rc, void *arg)
+{
+	struct waiting *w = arg;
+
+	if (rc != 0)
+		log_error("subscriptions: %s: applied, but not written to the store",
+		          evhttp_request_get_uri(w->req));
+	evhttp_send_reply(w->req, w->code, w->reason, NULL);
+	free(w);
+}
+
+/* Sends REQ's answer: at once, or after the store's barrier when S.wait_store was set for
+ * this answer (it is cleared). */
+static void reply_send(struct evhttp_request *req, int code, const char *reason)
+{
+	struct waiting *w = S.wait_store ? malloc(sizeof(*w)) : NULL;
+
+	S.wait_store = false;
+	if (w == NULL) {
+		evhttp_send_reply(req, code, reason, NULL);
+		return;
+	}
+	*w = (struct waiting){req, code, reason};
+	store_barrier(send_when_stored, w);
+}
+
 /* A small page: HEADING, a paragraph TEXT, and when ACTION is set a form posting TOKEN there
  * with a button BUTTON. */
 static void answer_page(struct evhttp_request *req, int code, const char *reason,
@@ -483,14 +522,15 @@ static void answer_page(struct evhttp_request *req, int code, const char *reason
 		html_esc(b, button);
 		evbuffer_add_printf(b, "</button></form>");
 	}
-	evbuffer_add_printf(
-	    b, "<p><a href=\"%s\">Back to the status page</a></p></main></body></html>", "./");
+	evbuffer_add_printf(b, "<p><a href=\"");
+	html_esc(b, S.base_url != NULL ? S.base_url : "/");
+	evbuffer_add_printf(b, "\">Back to the status page</a></p></main></body></html>");
 	evhttp_add_header(h, "Content-Type", HTML_CT);
 	evhttp_add_header(h, "Cache-Control", "no-store");
 	evhttp_add_header(h, "Content-Security-Policy", PAGE_CSP);
 	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
 	evhttp_add_header(h, "Referrer-Policy", "no-referrer");
-	evhttp_send_reply(req, code, reason, NULL);
+	reply_send(req, code, reason);
 }
 
 static void answer_json(struct evhttp_request *req, int code, const char *reason, json_t *doc)
@@ -501,6 +541,7 @@ static void answer_json(struct evhttp_request *req, int code, const char *reason
 	json_decref(doc);
 	evbuffer_drain(b, evbuffer_get_length(b));
 	if (s == NULL) {
+		S.wait_store = false;
 		evhttp_send_error(req, HTTP_INTERNAL, NULL);
 		return;
 	}
@@ -510,7 +551,7 @@ static void answer_json(struct evhttp_request *req, int code, const char *reason
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
 	                  "application/json");
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-store");
-	evhttp_send_reply(req, code, reason, NULL);
+	reply_send(req, code, reason);
 }
 
 static void method_not_allowed(struct evhttp_request *req, const char *allow)
@@ -730,11 +771,12 @@ static void subscribe_webhook(struct evhttp_request *req, const char *url, const
 		goto same;
 	doc = json_pack("{s:s, s:s, s:s, s:s}", "event", "subscription_challenge", "challenge",
 	                token, "pools", b->row.pools, "unsubscribe_url", unsub);
+	/* logged first: a post refused at once drops B in its callback */
+	log_info("subscriptions: webhook subscriber %" PRId64 " (%s) pending, challenge sent",
+	         b->row.id, b->tag);
 	deliver_post(S.hook, url, doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL,
 	             challenge_done, b->row.id);
 	json_decref(doc);
-	log_info("subscriptions: webhook subscriber %" PRId64 " (%s) pending, challenge sent",
-	         b->row.id, b->tag);
 same:
 	answer_page(req, 202, "Accepted", "Challenge sent", thanks_hook, NULL, NULL, NULL);
 }
@@ -773,6 +815,7 @@ static void confirm(struct evhttp_request *req, const char *token, bool post)
 		store_put_subscriber(&b->row);
 		S.counts[SC_CONFIRMED]++;
 		log_info("subscriptions: subscriber %" PRId64 " (%s) confirmed", b->row.id, b->tag);
+		S.wait_store = true;
 		answer_page(
 		    req, HTTP_OK, "OK", "Subscribed",
 		    "You will receive a mail when an incident opens, is updated or resolves, "
@@ -891,6 +934,7 @@ static void unsubscribe_route(struct evhttp_request *req, const char *path, void
 		log_info("subscriptions: subscriber %" PRId64 " (%s) unsubscribed", b->row.id,
 		         b->tag);
 		drop(b);
+		S.wait_store = true;
 		answer_page(req, HTTP_OK, "OK", "Unsubscribed",
 		            "You will not receive status updates any more.", NULL, NULL, NULL);
 	}
@@ -938,6 +982,7 @@ static void admin_route(struct evhttp_request *req, const char *path, void *arg)
 		S.counts[SC_DELETED]++;
 		log_info("subscriptions: subscriber %lld (%s) deleted by ops", id, b->tag);
 		drop(b);
+		S.wait_store = true;
 		answer_json(req, HTTP_OK, "OK", json_pack("{s:I}", "deleted", (json_int_t)id));
 		return;
 	}
