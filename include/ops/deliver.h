@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <curl/curl.h>
+
 #include "log.h"
 #include "ops/alert.h"
 
@@ -54,3 +56,35 @@ uint64_t deliver_count(const struct deliver *d, enum alert_result r);
 size_t deliver_queued(const struct deliver *d);
 /* Stops what is in flight (callbacks not called) and drops the queue. */
 void deliver_free(struct deliver *d);
+
+/* ---- one transfer, as alert channels and these queues both make them --------------------- */
+
+/* The options of one outbound message: an HTTP POST of BODY, or a mail uploaded through
+ * READ. Strings are copied by libcurl except RCPT, HEADERS and BODY, which must outlive the
+ * transfer. */
+struct deliver_easy {
+	const char *url; /* http(s):// or smtp(s):// */
+	const char *user_agent;
+	uint64_t timeout; /* ms per try, connect included */
+	char *errbuf;     /* CURL_ERROR_SIZE bytes */
+	bool tls_verify;
+	const char *tls_ca;        /* NULL: the system store */
+	curl_write_callback write; /* what the receiver answers (NULL: not wanted) */
+	void *write_arg;
+	bool mail;
+	/* mail: envelope, STARTTLS, login, and the message read through READ */
+	const char *from;
+	struct curl_slist *rcpt;
+	bool starttls;
+	const char *username, *password;
+	curl_read_callback read;
+	void *read_arg;
+	/* HTTP: headers (Content-Type among them) */
+	struct curl_slist *headers;
+	const char *body;
+	size_t body_len;
+};
+/* Sets X's options on E. A mail gets a connection of its own (FRESH_CONNECT, FORBID_REUSE):
+ * libcurl would reuse an SMTP connection that STARTTLS upgraded without comparing TLS
+ * settings; no proxy from the environment; no signals. */
+void deliver_easy_setup(CURL *e, const struct deliver_easy *x);

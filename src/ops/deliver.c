@@ -172,52 +172,84 @@ static size_t upload(char *buf, size_t size, size_t n, void *arg)
 	return len;
 }
 
+static size_t discard(char *data, size_t size, size_t n, void *arg)
+{
+	return size * n;
+}
+
+void deliver_easy_setup(CURL *e, const struct deliver_easy *x)
+{
+	curl_easy_setopt(e, CURLOPT_URL, x->url);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_PROXY, "");
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)x->timeout);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)x->timeout);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, x->write != NULL ? x->write : discard);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, x->write_arg);
+	curl_easy_setopt(e, CURLOPT_USERAGENT, x->user_agent);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, x->tls_verify ? 1L : 0L);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, x->tls_verify ? 2L : 0L);
+	if (x->tls_ca != NULL)
+		curl_easy_setopt(e, CURLOPT_CAINFO, x->tls_ca);
+	if (x->mail) {
+		/* a connection of its own: libcurl would reuse an SMTP connection that STARTTLS
+		 * upgraded without comparing the TLS settings (another channel's tls_ca or
+		 * tls_verify = no would stand for this one's) */
+		curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+		curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+		curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+		curl_easy_setopt(e, CURLOPT_MAIL_FROM, x->from);
+		curl_easy_setopt(e, CURLOPT_MAIL_RCPT, x->rcpt);
+		curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
+		curl_easy_setopt(e, CURLOPT_READFUNCTION, x->read);
+		curl_easy_setopt(e, CURLOPT_READDATA, x->read_arg);
+		curl_easy_setopt(e, CURLOPT_INFILESIZE, (long)x->body_len);
+		if (x->starttls)
+			curl_easy_setopt(e, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
+		if (x->username != NULL) {
+			curl_easy_setopt(e, CURLOPT_USERNAME, x->username);
+			curl_easy_setopt(e, CURLOPT_PASSWORD, x->password);
+		}
+	} else {
+		curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+		curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers);
+		curl_easy_setopt(e, CURLOPT_POSTFIELDS, x->body);
+		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)x->body_len);
+	}
+}
+
 static int setup(struct slot *s, CURL *e)
 {
 	const struct deliver_conf *c = &s->d->c;
 	struct dmsg *m = s->m;
+	struct deliver_easy x = {.url = m->to,
+	                         .user_agent = USER_AGENT,
+	                         .timeout = c->timeout,
+	                         .errbuf = s->errbuf,
+	                         .tls_verify = c->tls_verify,
+	                         .write = capture,
+	                         .write_arg = s,
+	                         .mail = m->mail,
+	                         .body = m->body,
+	                         .body_len = m->len};
 
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_PROXY, "");
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)c->timeout);
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)c->timeout);
-	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, s->errbuf);
-	curl_easy_setopt(e, CURLOPT_USERAGENT, USER_AGENT);
-	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, c->tls_verify ? 1L : 0L);
-	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, c->tls_verify ? 2L : 0L);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, capture);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, s);
 	if (m->mail) {
 		if (c->smtp_url == NULL || (s->rcpt = curl_slist_append(NULL, m->to)) == NULL)
 			return -1;
-		curl_easy_setopt(e, CURLOPT_URL, c->smtp_url);
-		/* a connection of its own, as alerts do: no STARTTLS connection reused across
-		 * settings */
-		curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
-		curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
-		curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
-		curl_easy_setopt(e, CURLOPT_MAIL_FROM, c->from);
-		curl_easy_setopt(e, CURLOPT_MAIL_RCPT, s->rcpt);
-		curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
-		curl_easy_setopt(e, CURLOPT_READFUNCTION, upload);
-		curl_easy_setopt(e, CURLOPT_READDATA, s);
-		curl_easy_setopt(e, CURLOPT_INFILESIZE, (long)m->len);
-		if (c->starttls)
-			curl_easy_setopt(e, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
-		if (c->username != NULL) {
-			curl_easy_setopt(e, CURLOPT_USERNAME, c->username);
-			curl_easy_setopt(e, CURLOPT_PASSWORD,
-			                 c->password != NULL ? c->password : "");
-		}
-		return 0;
-	}
-	if ((s->hdr = curl_slist_append(NULL, "Content-Type: application/json")) == NULL)
+		x.url = c->smtp_url;
+		x.from = c->from;
+		x.rcpt = s->rcpt;
+		x.starttls = c->starttls;
+		x.username = c->username;
+		x.password = c->password != NULL ? c->password : "";
+		x.read = upload;
+		x.read_arg = s;
+	} else if ((s->hdr = x.headers =
+	                curl_slist_append(NULL, "Content-Type: application/json")) == NULL) {
 		return -1;
-	curl_easy_setopt(e, CURLOPT_URL, m->to);
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, s->hdr);
-	curl_easy_setopt(e, CURLOPT_POSTFIELDS, m->body);
-	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)m->len);
+	}
+	deliver_easy_setup(e, &x);
 	return 0;
 }
 
