@@ -12,7 +12,6 @@
 #include <curl/curl.h>
 
 #include "log.h"
-#include "ops/alert.h"
 
 struct event_base;
 struct deliver;
@@ -35,6 +34,20 @@ struct deliver_conf {
 	bool tls_verify;      /* verify the server's certificate */
 };
 
+/* What became of a message, or of one try. */
+enum deliver_result {
+	DR_DELIVERED = 0, /* a try succeeded: HTTP 2xx, or the SMTP server took it */
+	DR_FAILED,        /* a try failed (retried while tries are left) */
+	DR_DROPPED,       /* every try failed: the message is given up */
+	DR_QUEUE_FULL,    /* not queued: queue_size were waiting (or no SMTP server, no memory) */
+	DR_COUNT
+};
+extern const char *const deliver_result_names[DR_COUNT];
+
+/* The wait before the retry after FAILURES failed tries (1, 2, ...): BASE doubled each
+ * time, at most one hour (alert channels wait the same). */
+uint64_t deliver_backoff(uint64_t base, unsigned failures);
+
 /* Called on the loop when a message is done: OK (SMTP accepted it, or HTTP 2xx), CODE the
  * last HTTP or SMTP code (0: none), BODY what an HTTP answer said (NUL-terminated, "" for
  * mail), WHY the last failure ("" when OK). TAG is the caller's. */
@@ -51,8 +64,8 @@ int deliver_mail(struct deliver *d, const char *rcpt, char *body, deliver_done_f
                  int64_t tag);
 /* Queues a JSON POST of BODY (taken over) to URL. */
 int deliver_post(struct deliver *d, const char *url, char *body, deliver_done_fn done, int64_t tag);
-/* Outcomes so far, indexed by enum alert_result. */
-uint64_t deliver_count(const struct deliver *d, enum alert_result r);
+/* Outcomes so far. */
+uint64_t deliver_count(const struct deliver *d, enum deliver_result r);
 size_t deliver_queued(const struct deliver *d);
 /* Stops what is in flight (callbacks not called) and drops the queue. */
 void deliver_free(struct deliver *d);

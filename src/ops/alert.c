@@ -35,7 +35,6 @@
 
 #define ALERT_USER_AGENT  "nodegate-alert"
 #define ALERT_REACHED_MAX 64         /* incidents remembered per channel for their resolve */
-#define ALERT_BACKOFF_MAX 3600000ULL /* ms */
 #define ALERT_TEST_TRIES  3          /* --test-alert: one attempt, at most two retries */
 #define ALERT_SECRET_MAX  4096
 #define PD_DEFAULT_URL    "https://events.pagerduty.com/v2/enqueue"
@@ -118,11 +117,7 @@ bool alert_rate_take(struct alert_rate *r, uint64_t per_minute, uint64_t now)
 
 uint64_t alert_backoff(uint64_t base, unsigned failures)
 {
-	uint64_t ms = base;
-
-	for (unsigned i = 1; i < failures && ms < ALERT_BACKOFF_MAX; i++)
-		ms *= 2;
-	return ms < ALERT_BACKOFF_MAX ? ms : ALERT_BACKOFF_MAX;
+	return deliver_backoff(base, failures);
 }
 
 /* ---- the messages ------------------------------------------------------------------------ */

@@ -17,6 +17,24 @@
 
 #define USER_AGENT "nodegate-subscriptions"
 
+#define BACKOFF_MAX 3600000ULL /* ms */
+
+const char *const deliver_result_names[DR_COUNT] = {
+    [DR_DELIVERED] = "delivered",
+    [DR_FAILED] = "failed",
+    [DR_DROPPED] = "dropped",
+    [DR_QUEUE_FULL] = "queue_full",
+};
+
+uint64_t deliver_backoff(uint64_t base, unsigned failures)
+{
+	uint64_t ms = base;
+
+	for (unsigned i = 1; i < failures && ms < BACKOFF_MAX; i++)
+		ms *= 2;
+	return ms < BACKOFF_MAX ? ms : BACKOFF_MAX;
+}
+
 struct dmsg {
 	TAILQ_ENTRY(dmsg) link;
 	bool mail;
@@ -49,7 +67,7 @@ struct deliver {
 	struct dmsg_queue queue;
 	size_t n_queued;
 	struct slot slots[DELIVER_FLIGHT_MAX];
-	uint64_t counts[AR_COUNT];
+	uint64_t counts[DR_COUNT];
 };
 
 static void conf_clear(struct deliver_conf *c)
@@ -92,7 +110,7 @@ static void finish(struct slot *s, bool ok, long code)
 
 	s->m = NULL;
 	if (!ok) {
-		s->d->counts[AR_DROPPED]++;
+		s->d->counts[DR_DROPPED]++;
 		log_warn("%s: message dropped after %u %s: %s", s->d->name, m->tries,
 		         m->tries == 1 ? "try" : "tries", m->last);
 	}
@@ -112,12 +130,12 @@ static void failed(struct slot *s, const char *why, long code)
 	struct dmsg *m = s->m;
 
 	snprintf(m->last, sizeof(m->last), "%s", why);
-	s->d->counts[AR_FAILED]++;
+	s->d->counts[DR_FAILED]++;
 	if (m->tries > s->d->c.retries) {
 		finish(s, false, code);
 		return;
 	}
-	uint64_t ms = alert_backoff(s->d->c.backoff, m->tries);
+	uint64_t ms = deliver_backoff(s->d->c.backoff, m->tries);
 	struct timeval tv = {.tv_sec = (time_t)(ms / 1000),
 	                     .tv_usec = (suseconds_t)(ms % 1000) * 1000};
 
@@ -148,7 +166,7 @@ static void attempt_done(struct curlev_job *job, CURLcode res)
 		failed(s, why, code);
 		return;
 	}
-	s->d->counts[AR_DELIVERED]++;
+	s->d->counts[DR_DELIVERED]++;
 	finish(s, true, code);
 }
 
@@ -351,7 +369,7 @@ static int push(struct deliver *d, bool mail, const char *to, char *body, delive
 
 	if (body == NULL || d->n_queued >= d->c.queue_size || (mail && d->c.smtp_url == NULL) ||
 	    (m = calloc(1, sizeof(*m))) == NULL) {
-		d->counts[AR_QUEUE_FULL]++;
+		d->counts[DR_QUEUE_FULL]++;
 		free(body);
 		return -1;
 	}
@@ -362,7 +380,7 @@ static int push(struct deliver *d, bool mail, const char *to, char *body, delive
 	m->done = done;
 	m->tag = tag;
 	if (m->to == NULL) {
-		d->counts[AR_QUEUE_FULL]++;
+		d->counts[DR_QUEUE_FULL]++;
 		dmsg_free(m);
 		return -1;
 	}
@@ -382,9 +400,9 @@ int deliver_post(struct deliver *d, const char *url, char *body, deliver_done_fn
 	return push(d, false, url, body, done, tag);
 }
 
-uint64_t deliver_count(const struct deliver *d, enum alert_result r)
+uint64_t deliver_count(const struct deliver *d, enum deliver_result r)
 {
-	return d != NULL && r < AR_COUNT ? d->counts[r] : 0;
+	return d != NULL && r < DR_COUNT ? d->counts[r] : 0;
 }
 
 size_t deliver_queued(const struct deliver *d)

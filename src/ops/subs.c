@@ -1073,13 +1073,13 @@ static void subs_metrics(struct metrics_out *o)
 	             "(delivered, failed), messages given up (dropped) or refused (queue_full)\n"
 	             "# TYPE nodegate_subscription_messages_total counter\n");
 	for (size_t c = 0; c < ARRAY_SIZE(chans); c++)
-		for (int r = 0; r < AR_COUNT; r++)
-			if (r != AR_RATE_LIMITED)
-				metrics_outf(o,
-				             "nodegate_subscription_messages_total{channel=\"%s\","
-				             "result=\"%s\"} %llu\n",
-				             chans[c], alert_result_names[r],
-				             (unsigned long long)deliver_count(ds[c], r));
+		for (int r = 0; r < DR_COUNT; r++)
+			metrics_outf(
+			    o,
+			    "nodegate_subscription_messages_total{channel=\"%s\","
+			    "result=\"%s\"} %llu\n",
+			    chans[c], deliver_result_names[r],
+			    (unsigned long long)deliver_count(ds[c], (enum deliver_result)r));
 	metrics_outf(o, "# HELP nodegate_subscription_queue messages waiting for delivery\n"
 	                "# TYPE nodegate_subscription_queue gauge\n");
 	for (size_t c = 0; c < ARRAY_SIZE(chans); c++)
