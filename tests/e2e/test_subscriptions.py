@@ -256,6 +256,15 @@ def test_per_address_rate_limit_is_counted_and_answers_the_same(h, certs):
         assert form_post(sp, "/subscribe/confirm", {"token": t1})[0] == 404
         assert form_post(sp, "/subscribe/confirm", {"token": t2})[0] == 200
         assert [(s["state"], s["pools"]) for s in subscribers(sp)] == [("active", "rpc")]
+        # ops list and delete subscribers with the token only
+        sid = subscribers(sp)[0]["id"]
+        assert call(sp, "GET", "/api/subscribers", token=None)[0] == 401
+        assert call(sp, "DELETE", f"/api/subscribers/{sid}", token="wrong")[0] == 401
+        status, _, doc = call(sp, "DELETE", f"/api/subscribers/{sid}")
+        assert (status, doc) == (200, {"deleted": sid})
+        assert subscribers(sp) == []
+        assert call(sp, "DELETE", f"/api/subscribers/{sid}")[0] == 404
+        assert metric(sp, "nodegate_subscriptions_total", event="deleted") == 1
         # bad input is told, and unknown pools too
         assert form_post(sp, "/subscribe", {"email": "not an address"})[0] == 400
         assert form_post(sp, "/subscribe", {"email": "a@example.org", "pool": "nope"})[0] == 400

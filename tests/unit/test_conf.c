@@ -1440,6 +1440,24 @@ static void test_postmortem_language(void **state)
 	EXPECT("[postmortem x]\n" TAIL, "1: [postmortem x]: unexpected name (expected [postmortem])");
 }
 
+static void test_err_subscriptions(void **state)
+{
+	(void)state;
+	EXPECT("[subscriptions]\nsmtp_url = http://mail\nwebhooks = perhaps\n"
+	       "smtp_password_file = /nonexistent/pw\n" TAIL,
+	       "1: [subscriptions] from: missing (expected the sender address of subscription "
+	       "mail with smtp_url)",
+	       "1: [subscriptions]: subscriptions need the status page (expected a [status] "
+	       "section)",
+	       "2: [subscriptions] smtp_url: bad URL \"http://mail\" (expected "
+	       "smtp,smtps://HOST[:PORT][/PATH])",
+	       "3: [subscriptions] webhooks: bad value \"perhaps\" (expected yes or no)",
+	       "4: [subscriptions] smtp_password_file: cannot read \"/nonexistent/pw\": No such "
+	       "file or directory (expected a readable file)",
+	       "4: [subscriptions] smtp_password_file: set without smtp_username (expected both, "
+	       "or neither)");
+}
+
 static void test_err_escalation(void **state)
 {
 	EXPECT("[pool rpc]\nescalation = nope\nurgency = maybe\n" N1,
@@ -1703,6 +1721,7 @@ int main(void)
 	    cmocka_unit_test(test_escalation_values),
 	    cmocka_unit_test(test_postmortem_language),
 	    cmocka_unit_test(test_err_escalation),
+	    cmocka_unit_test(test_err_subscriptions),
 	    cmocka_unit_test(test_table),
 	    cmocka_unit_test(test_optscan),
 	    cmocka_unit_test(test_example_blocks),
