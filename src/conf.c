@@ -217,9 +217,11 @@ const struct conf_option conf_options[] = {
         "an acknowledgement link in an alert works this long, and once"),
 
     BOOL("subscriptions", "enabled", SB(enabled), "yes",
-         "users subscribe on the status page (email, webhooks); no keeps subscribers, sends nothing"),
+         "users subscribe on the status page (email, webhooks); no keeps subscribers, sends "
+         "nothing"),
     STR("subscriptions", "smtp_url", SB(smtp_url), NULL, "URL", RELOAD,
-        "smtp://HOST:PORT or smtps://HOST:PORT for subscription mail; no email subscriptions when unset"),
+        "smtp://HOST:PORT or smtps://HOST:PORT for subscription mail; no email subscriptions when "
+        "unset"),
     BOOL("subscriptions", "smtp_starttls", SB(smtp_starttls), "no",
          "require STARTTLS on smtp:// (smtps:// is TLS from the start)"),
     STR("subscriptions", "smtp_username", SB(smtp_username), NULL, "NAME", RELOAD,
@@ -240,7 +242,8 @@ const struct conf_option conf_options[] = {
     NUM("subscriptions", "address_window", CONF_DURATION, SB(address_window), "1h", MS_S, 30 * MS_D,
         "the window of per_address"),
     NUM("subscriptions", "global_rate", CONF_UINT, SB(global_rate), "60", 1, 100000,
-        "confirmation mails and challenges per minute over all addresses; more are not sent (counted)"),
+        "confirmation mails and challenges per minute over all addresses; more are not sent "
+        "(counted)"),
     NUM("subscriptions", "max_subscribers", CONF_UINT, SB(max_subscribers), "10000", 1, 1000000,
         "subscribers kept, active and pending; a subscription past it is not taken (counted)"),
     NUM("subscriptions", "max_pending", CONF_UINT, SB(max_pending), "1000", 1, 1000000,
@@ -539,9 +542,10 @@ enum sect_kind {
 };
 
 static const char *const sect_words[SK_COUNT] = {
-    [SK_GLOBAL] = "nodegate",       [SK_STATUS] = "status", [SK_LISTENER] = "listener",
-    [SK_POSTMORTEM] = "postmortem", [SK_SUBS] = "subscriptions", [SK_POOL] = "pool",     [SK_BACKEND] = "backend",
-    [SK_ALERT] = "alert",           [SK_HOOK] = "hook",     [SK_ESCALATION] = "escalation",
+    [SK_GLOBAL] = "nodegate",       [SK_STATUS] = "status",      [SK_LISTENER] = "listener",
+    [SK_POSTMORTEM] = "postmortem", [SK_SUBS] = "subscriptions", [SK_POOL] = "pool",
+    [SK_BACKEND] = "backend",       [SK_ALERT] = "alert",        [SK_HOOK] = "hook",
+    [SK_ESCALATION] = "escalation",
 };
 
 /* One section as written, kept for messages after parsing. */
@@ -1604,7 +1608,8 @@ static void parse_header(struct parser *p, char *line)
 		;
 	if (k == SK_COUNT) {
 		errf(p, p->lineno, label, NULL,
-		     "unknown section (expected [nodegate], [status], [postmortem], [subscriptions], [listener "
+		     "unknown section (expected [nodegate], [status], [postmortem], "
+		     "[subscriptions], [listener "
 		     "NAME], [pool NAME], "
 		     "[backend NAME], [alert NAME], [hook NAME] or [escalation NAME])");
 		return;

@@ -57,7 +57,11 @@ int store_load_ack_tokens(void (*fn)(const char *mac, int64_t id, int64_t expire
                           void *arg) WUR;
 
 /* Subscribers of the status page (ops/subs.h): one row each, kind and state kept by name. */
-enum store_sub_kind { SUB_EMAIL = 0, SUB_WEBHOOK, SUB_KIND_COUNT };
+enum store_sub_kind {
+	SUB_EMAIL = 0,
+	SUB_WEBHOOK,
+	SUB_KIND_COUNT
+};
 extern const char *const store_sub_kind_names[SUB_KIND_COUNT];
 enum store_sub_state {
 	SUB_PENDING = 0, /* waiting for its confirmation (email) or its challenge (webhook) */
@@ -73,8 +77,8 @@ struct store_subscriber {
 	enum store_sub_state state;
 	char address[STORE_SUB_ADDR_MAX];
 	char pools[STORE_SUB_POOLS_MAX];
-	char token_hash[65];   /* SHA-256 of its pending confirmation token (hex), "" none */
-	int64_t token_expires; /* Unix ms */
+	char token_hash[65];        /* SHA-256 of its pending confirmation token (hex), "" none */
+	int64_t token_expires;      /* Unix ms */
 	int64_t created, confirmed; /* Unix ms; confirmed 0 while pending */
 };
 /* Each stored subscriber, in id order. */

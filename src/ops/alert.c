@@ -34,8 +34,8 @@
 #include "ops/status.h"
 
 #define ALERT_USER_AGENT  "nodegate-alert"
-#define ALERT_REACHED_MAX 64         /* incidents remembered per channel for their resolve */
-#define ALERT_TEST_TRIES  3          /* --test-alert: one attempt, at most two retries */
+#define ALERT_REACHED_MAX 64 /* incidents remembered per channel for their resolve */
+#define ALERT_TEST_TRIES  3  /* --test-alert: one attempt, at most two retries */
 #define ALERT_SECRET_MAX  4096
 #define PD_DEFAULT_URL    "https://events.pagerduty.com/v2/enqueue"
 

@@ -46,9 +46,14 @@ enum op_kind {
 	OP_COUNT
 };
 static const char *const op_kind_names[OP_COUNT] = {
-    [OP_INCIDENT] = "incident", [OP_ENTRY] = "entry", [OP_SPAN] = "span",
-    [OP_ADMIN] = "admin_state", [OP_PRUNE] = "prune", [OP_ACK_TOKEN] = "ack_token",
-    [OP_SUBSCRIBER] = "subscriber", [OP_SUBSCRIBER_DEL] = "subscriber_delete",
+    [OP_INCIDENT] = "incident",
+    [OP_ENTRY] = "entry",
+    [OP_SPAN] = "span",
+    [OP_ADMIN] = "admin_state",
+    [OP_PRUNE] = "prune",
+    [OP_ACK_TOKEN] = "ack_token",
+    [OP_SUBSCRIBER] = "subscriber",
+    [OP_SUBSCRIBER_DEL] = "subscriber_delete",
     [OP_SECRET] = "secret",
     [OP_BARRIER] = "barrier",
 };
@@ -399,10 +404,10 @@ static void bind_admin(sqlite3_stmt *s, const struct op *op)
 	}
 }
 
-const char *const store_sub_kind_names[SUB_KIND_COUNT] = {[SUB_EMAIL] = "email",
-                                                          [SUB_WEBHOOK] = "webhook"};
-const char *const store_sub_state_names[SUB_STATE_COUNT] = {[SUB_PENDING] = "pending",
-                                                            [SUB_ACTIVE] = "active"};
+const char *const store_sub_kind_names[SUB_KIND_COUNT] = {
+    [SUB_EMAIL] = "email", [SUB_WEBHOOK] = "webhook"};
+const char *const store_sub_state_names[SUB_STATE_COUNT] = {
+    [SUB_PENDING] = "pending", [SUB_ACTIVE] = "active"};
 
 static void bind_subscriber(sqlite3_stmt *s, const struct store_subscriber *b)
 {
@@ -1228,7 +1233,8 @@ int store_load_subscribers(void (*fn)(const struct store_subscriber *s, void *ar
 	while (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
 		struct store_subscriber b = {.id = sqlite3_column_int64(s, 0)};
 		int k = name_index(store_sub_kind_names, SUB_KIND_COUNT, sqlite3_column_text(s, 1));
-		int t = name_index(store_sub_state_names, SUB_STATE_COUNT, sqlite3_column_text(s, 4));
+		int t =
+		    name_index(store_sub_state_names, SUB_STATE_COUNT, sqlite3_column_text(s, 4));
 
 		rc = SQLITE_OK;
 		if (k < 0 || t < 0)

@@ -20,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from harness import HOST, SLOW, free_port, http_conn, wait_for
-from test_admin import TOKEN, call, incidents
+from test_admin import TOKEN, call, incidents, restart
 from test_alerts import Mailbox
 from test_health import be, check_keys, rippled_sim, set_health, wait_up
 from test_page import BROWSER_DIR, check_page  # noqa: F401 (a fixture)
@@ -368,3 +368,30 @@ def test_webhook_verified_by_challenge_gets_incident_and_maintenance_events(h, c
     finally:
         good.stop()
         bad.stop()
+
+
+def test_subscribers_and_their_links_survive_a_restart(h, certs):
+    box = Mailbox()
+    try:
+        sp = free_port()
+        g, _ = subs_gate(h, certs, sp, box, names=("n1",))
+        assert form_post(sp, "/subscribe", {"email": "kept@example.org"})[0] == 200
+        first = wait_mail(box, "kept@example.org", "Confirm")
+        token = CONFIRM.search(first.get_content()).group(1).split("token=")[1]
+        assert form_post(sp, "/subscribe/confirm", {"token": token})[0] == 200
+        g2 = restart(h, g)
+        assert [s["state"] for s in subscribers(sp)] == ["active"]
+        # still told, with the same unsubscribe link (its key is kept in the store)
+        status, _, doc = call(sp, "POST", "/api/incidents",
+                              {"title": "Planned restart", "pool": "rpc",
+                               "severity": "degraded"})
+        assert status == 201, (status, doc)
+        told = wait_mail(box, "kept@example.org", "Incident: Planned restart")
+        assert told["List-Unsubscribe"] == first["List-Unsubscribe"]
+        url = urllib.parse.urlsplit(told["List-Unsubscribe"].strip("<>"))
+        assert form_post(sp, f"{url.path}?{url.query}", None,
+                         body="List-Unsubscribe=One-Click")[0] == 200
+        assert subscribers(sp) == []
+        assert "kept@example.org" not in g2.stderr()
+    finally:
+        box.stop()

@@ -776,10 +776,10 @@ static void test_dialect(void **state)
 
 static void test_err_sections(void **state)
 {
-	EXPECT("[foo]\nx = 1\n" TAIL,
-	       "1: [foo]: unknown section (expected [nodegate], [status], "
-	       "[postmortem], [subscriptions], [listener NAME], [pool NAME], [backend NAME], [alert NAME], "
-	       "[hook NAME] or [escalation NAME])");
+	EXPECT("[foo]\nx = 1\n" TAIL, "1: [foo]: unknown section (expected [nodegate], [status], "
+	                              "[postmortem], [subscriptions], [listener NAME], [pool "
+	                              "NAME], [backend NAME], [alert NAME], "
+	                              "[hook NAME] or [escalation NAME])");
 	EXPECT("[listener]\nbind = 127.0.0.1:80\n" TAIL,
 	       "1: [listener]: missing name (expected [listener NAME])");
 	EXPECT("[backend]\n" TAIL, "1: [backend]: missing name (expected [backend NAME])");
@@ -1437,7 +1437,8 @@ static void test_postmortem_language(void **state)
 	conf_free(c);
 	EXPECT("[postmortem]\nlanguage = fr\n" TAIL,
 	       "2: [postmortem] language: bad value \"fr\" (expected en or ja)");
-	EXPECT("[postmortem x]\n" TAIL, "1: [postmortem x]: unexpected name (expected [postmortem])");
+	EXPECT("[postmortem x]\n" TAIL,
+	       "1: [postmortem x]: unexpected name (expected [postmortem])");
 }
 
 static void test_err_subscriptions(void **state)
@@ -1499,10 +1500,9 @@ static void test_err_escalation(void **state)
 
 static void test_table(void **state)
 {
-	static const char *const sections[] = {"nodegate", "status",     "postmortem",
-	                                       "subscriptions", "listener", "pool",
-	                                       "backend",  "alert",      "hook",
-	                                       "escalation"};
+	static const char *const sections[] = {
+	    "nodegate", "status",  "postmortem", "subscriptions", "listener",
+	    "pool",     "backend", "alert",      "hook",          "escalation"};
 
 	for (size_t i = 0; i < conf_n_options; i++) {
 		const struct conf_option *o = &conf_options[i];

@@ -39,7 +39,8 @@ async function main() {
       const r = await page.goto(url, { waitUntil: 'load' });
       out.pageStatus = r.status();
       out.formVisible = await page.isVisible('#subscribe-form');
-      out.pools = await page.$$eval('#subscribe-form input[name=pool]', (l) => l.map((e) => e.value));
+      out.pools = await page.$$eval('#subscribe-form input[name=pool]',
+        (l) => l.map((e) => e.value));
       await page.fill('#subscribe-email', email);
       if (pool) await page.check(`#subscribe-form input[name=pool][value="${pool}"]`);
       const [resp] = await Promise.all([
