@@ -27,3 +27,7 @@ struct subtext_vars {
 /* Note N's subject (one line) and body (LF lines) into the buffers, cut to fit. */
 void subtext_render(enum subs_note n, const struct subtext_vars *v, char *subject, size_t slen,
                     char *body, size_t blen);
+/* S (one line of UTF-8) as a mail header's value: as is when it is ASCII, else RFC 2047
+ * encoded words ("=?UTF-8?B?...?="), a UTF-8 sequence never split, folded on CRLF + space;
+ * cut to fit LEN. */
+void subtext_header(const char *s, char *out, size_t len);

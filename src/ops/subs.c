@@ -160,31 +160,6 @@ static int unsub_url(const struct sub *b, char *out, size_t len)
 	return n > 0 && (size_t)n < len ? 0 : -1;
 }
 
-/* SUBJECT as a header value: as is when ASCII, else RFC 2047 base64 words of UTF-8. */
-static void subject_header(const char *subject, char *out, size_t len)
-{
-	bool ascii = true;
-
-	for (const unsigned char *p = (const unsigned char *)subject; *p; p++)
-		ascii = ascii && *p < 0x80;
-	if (ascii || len < 16) {
-		snprintf(out, len, "%s", subject);
-		return;
-	}
-	/* one encoded word per 45 bytes of input; continuation lines are folded */
-	size_t o = 0, n = strlen(subject);
-	for (size_t i = 0; i < n && o + 80 < len; i += 45) {
-		unsigned char enc[64];
-		size_t k = n - i < 45 ? n - i : 45;
-
-		while (i + k < n && k > 0 && ((unsigned char)subject[i + k] & 0xc0) == 0x80)
-			k--; /* do not split a UTF-8 sequence */
-		EVP_EncodeBlock(enc, (const unsigned char *)subject + i, (int)k);
-		o += (size_t)snprintf(out + o, len - o, "%s=?UTF-8?B?%s?=", i ? "\r\n " : "", enc);
-		i -= 45 - k;
-	}
-}
-
 /* A whole mail (CRLF lines) to B: note N rendered with V, the unsubscribe link in the headers
  * (RFC 2369, RFC 8058 one-click) and at the foot. NULL when out of memory. */
 static char *mail_of(const struct sub *b, enum subs_note n, const struct subtext_vars *v)
@@ -199,7 +174,7 @@ static char *mail_of(const struct sub *b, enum subs_note n, const struct subtext
 	if (e == NULL || unsub_url(b, unsub, sizeof(unsub)) < 0)
 		goto done;
 	subtext_render(n, v, subject, sizeof(subject), body, sizeof(body));
-	subject_header(subject, subj_h, sizeof(subj_h));
+	subtext_header(subject, subj_h, sizeof(subj_h));
 	gmtime_r(&t, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
 	if (RAND_bytes(rnd, sizeof(rnd)) != 1)

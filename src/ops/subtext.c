@@ -1,6 +1,9 @@
 /* The words of subscription mail and webhook events: one table, one renderer. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+
+#include <openssl/evp.h>
 
 #include "ops/subtext.h"
 #include "util.h"
@@ -97,4 +100,36 @@ void subtext_render(enum subs_note n, const struct subtext_vars *v, char *subjec
 		if (*p == '\r' || *p == '\n')
 			*p = ' ';
 	render(texts[n].body, v, body, blen);
+}
+
+#define WORD_IN 45 /* input bytes per encoded word: 60 base64 characters, lines under 78 */
+
+void subtext_header(const char *s, char *out, size_t len)
+{
+	size_t n = strlen(s), o = 0;
+	bool ascii = true;
+
+	for (size_t i = 0; i < n; i++)
+		ascii = ascii && (unsigned char)s[i] < 0x80;
+	if (ascii) {
+		snprintf(out, len, "%s", s);
+		return;
+	}
+	out[0] = '\0';
+	for (size_t i = 0; i < n;) {
+		unsigned char enc[2 * WORD_IN];
+		size_t k = n - i < WORD_IN ? n - i : WORD_IN;
+		int w;
+
+		while (i + k < n && k > 1 && ((unsigned char)s[i + k] & 0xc0) == 0x80)
+			k--; /* the next byte continues a sequence: end this word before it */
+		EVP_EncodeBlock(enc, (const unsigned char *)s + i, (int)k);
+		w = snprintf(out + o, len - o, "%s=?UTF-8?B?%s?=", i ? "\r\n " : "", enc);
+		if (w < 0 || (size_t)w >= len - o) {
+			out[o] = '\0'; /* cut at the last whole word */
+			return;
+		}
+		o += (size_t)w;
+		i += k;
+	}
 }

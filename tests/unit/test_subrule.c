@@ -185,6 +185,27 @@ static void test_words_from_the_table(void **state)
 		assert_non_null(subs_note_names[n]);
 }
 
+static void test_header_encoding(void **state)
+{
+	char out[300];
+
+	(void)state;
+	subtext_header("[rpc] Resolved: all good", out, sizeof(out));
+	assert_string_equal(out, "[rpc] Resolved: all good");
+	subtext_header("\xe5\xbe\xa9\xe6\x97\xa7", out, sizeof(out)); /* 復旧 */
+	assert_string_equal(out, "=?UTF-8?B?5b6p5pen?=");
+	/* 20 three-byte characters: two words, the cut between two characters, folded */
+	char ja[61] = "";
+	for (int i = 0; i < 20; i++)
+		strcat(ja, "\xe5\xbe\xa9");
+	subtext_header(ja, out, sizeof(out));
+	assert_non_null(strstr(out, "?=\r\n =?UTF-8?B?"));
+	assert_int_equal(strncmp(out, "=?UTF-8?B?", 10), 0);
+	/* too small: whole words only */
+	subtext_header(ja, out, 30);
+	assert_true(out[0] == '\0' || strstr(out, "?=") != NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -196,6 +217,7 @@ int main(void)
 	    cmocka_unit_test(test_pools),
 	    cmocka_unit_test(test_unsubscribe_token),
 	    cmocka_unit_test(test_words_from_the_table),
+	    cmocka_unit_test(test_header_encoding),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
