@@ -155,9 +155,9 @@ static void attempt_done(struct curlev_job *job, CURLcode res)
 	if (res == CURLE_OPERATION_TIMEDOUT)
 		snprintf(why, sizeof(why), "timeout after %llums",
 		         (unsigned long long)s->d->c.timeout);
-	else if (res != CURLE_OK)
-		snprintf(why, sizeof(why), "%.150s",
-		         s->errbuf[0] ? s->errbuf : curl_easy_strerror(res));
+	else if (res != CURLE_OK) /* libcurl's words, not its error buffer: that one may name
+	                           * the receiver's host, a subscriber's address */
+		snprintf(why, sizeof(why), "%.150s", curl_easy_strerror(res));
 	else
 		snprintf(why, sizeof(why), "%s %ld", mail ? "SMTP" : "HTTP", code);
 	slot_end(s);

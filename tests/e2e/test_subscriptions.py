@@ -316,14 +316,20 @@ def test_webhook_verified_by_challenge_gets_incident_and_maintenance_events(h, c
     good, bad = Hook(echo=True), Hook(echo=False)
     try:
         sp = free_port()
-        subs_gate(h, certs, sp, names=("n1",), webhooks="yes")
-        for hook in (good, bad):
-            status, _, _ = form_post(sp, "/subscribe", {"webhook": hook.url})
+        g, _ = subs_gate(h, certs, sp, names=("n1",), webhooks="yes")
+        dead = f"{HOST}:{free_port()}"  # nothing listens: tried 4 times, then dropped
+        for url in (good.url, bad.url, f"http://{dead}/hook"):
+            status, _, _ = form_post(sp, "/subscribe", {"webhook": url})
             assert status == 202
         wait_for(lambda: [s["address"] for s in subscribers(sp)] == [good.url] and
                  subscribers(sp)[0]["state"] == "active", 5 * SLOW, "the echoing hook active")
         assert bad.events() == ["subscription_challenge"]
-        assert metric(sp, "nodegate_subscriptions_total", event="challenge_failed") == 1
+        assert metric(sp, "nodegate_subscriptions_total", event="challenge_failed") == 2
+        assert metric(sp, "nodegate_subscription_messages_total", channel="webhook",
+                      result="dropped") == 1
+        # the receivers' addresses are in no log line
+        for addr in (good.url.split("/")[2], bad.url.split("/")[2], dead):
+            assert addr not in g.stderr()
 
         # a public incident (opened by ops), an update, its resolve
         status, _, doc = call(sp, "POST", "/api/incidents",
