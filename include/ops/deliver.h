@@ -1,9 +1,11 @@
 /* Outbound deliveries that are not alerts (subscriber mail and webhooks): a bounded queue of
  * ready-made messages, a few transfers in flight on the loop through libcurl (curlev.c, the
- * multi handle alerts use), retried with alert_backoff, every outcome counted with the
- * names of alert_result (delivered, failed, dropped, queue_full). The message is built by
- * the caller; a callback hears the end (and, for HTTP, up to DELIVER_CAPTURE_MAX bytes of
- * the answer: a webhook's challenge). */
+ * multi handle alerts use), one per recipient at a time (its messages keep their order),
+ * retried with deliver_backoff (alert_backoff is the same), every outcome counted
+ * (delivered, failed, dropped, queue_full: the words of alert_result). The caller builds the
+ * message; a callback hears the end (and, for HTTP, up to DELIVER_CAPTURE_MAX bytes of the
+ * answer: a webhook's challenge). deliver_easy_setup makes every outbound transfer, alert
+ * channels' too. */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>

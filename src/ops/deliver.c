@@ -18,6 +18,7 @@
 #define USER_AGENT "nodegate-subscriptions"
 
 #define BACKOFF_MAX 3600000ULL /* ms */
+#define PICK_SCAN   64         /* queued messages looked at to find one that may start */
 
 const char *const deliver_result_names[DR_COUNT] = {
     [DR_DELIVERED] = "delivered",
@@ -294,16 +295,39 @@ static void attempt(struct slot *s)
 	}
 }
 
+/* Whether a message to TO is in flight (or waiting for its retry). */
+static bool busy(const struct deliver *d, const char *to)
+{
+	for (size_t i = 0; i < DELIVER_FLIGHT_MAX; i++)
+		if (d->slots[i].m != NULL && strcmp(d->slots[i].m->to, to) == 0)
+			return true;
+	return false;
+}
+
+/* The next message to start: the oldest of the first PICK_SCAN whose recipient has none in
+ * flight, so that one recipient gets its messages in order (an incident's open before its
+ * resolve) while others go alongside. NULL when none may start. */
+static struct dmsg *next_msg(const struct deliver *d)
+{
+	size_t n = 0;
+
+	for (struct dmsg *m = TAILQ_FIRST(&d->queue); m != NULL && n < PICK_SCAN;
+	     m = TAILQ_NEXT(m, link), n++)
+		if (!busy(d, m->to))
+			return m;
+	return NULL;
+}
+
 static void pump(struct deliver *d)
 {
 	for (size_t i = 0; i < d->c.in_flight && i < DELIVER_FLIGHT_MAX; i++) {
 		struct slot *s = &d->slots[i];
-		struct dmsg *m = TAILQ_FIRST(&d->queue);
+		struct dmsg *m;
 
-		if (m == NULL)
-			return;
 		if (s->m != NULL)
 			continue;
+		if ((m = next_msg(d)) == NULL)
+			return;
 		TAILQ_REMOVE(&d->queue, m, link);
 		d->n_queued--;
 		s->m = m;

@@ -249,7 +249,8 @@ def test_per_address_rate_limit_is_counted_and_answers_the_same(h, certs):
         time.sleep(0.3)
         assert len(mails_to(box, "flood@example.org")) == 2
         assert metric(sp, "nodegate_subscription_limited_total", scope="address") == 2
-        # the second mail's link is the one that works: the first token was replaced
+        # the second mail's link is the one that works: the first token was replaced (one
+        # recipient's mails go one at a time, in order)
         first, second = mails_to(box, "flood@example.org")
         t1 = CONFIRM.search(first.get_content()).group(1).split("token=")[1]
         t2 = CONFIRM.search(second.get_content()).group(1).split("token=")[1]
