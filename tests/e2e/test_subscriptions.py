@@ -274,6 +274,23 @@ def test_per_address_rate_limit_is_counted_and_answers_the_same(h, certs):
         box.stop()
 
 
+def test_global_rate_limit_is_counted(h, certs):
+    box = Mailbox()
+    try:
+        sp = free_port()
+        subs_gate(h, certs, sp, box, names=("n1",), global_rate=1)
+        answers = [form_post(sp, "/subscribe", {"email": f"user{i}@example.org"})
+                   for i in range(3)]
+        assert len({(a[0], a[2]) for a in answers}) == 1
+        wait_for(lambda: len(box.got) == 1, 5 * SLOW, "one mail")
+        time.sleep(0.3)
+        assert len(box.got) == 1 and mails_to(box, "user0@example.org")
+        assert metric(sp, "nodegate_subscription_limited_total", scope="global") == 2
+        assert metric(sp, "nodegate_subscription_limited_total", scope="address") == 0
+    finally:
+        box.stop()
+
+
 # ---------------------------------------------------------------------------------------
 # webhooks
 
