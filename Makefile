@@ -25,13 +25,13 @@ FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 # modules whose functions that one calls, nothing else. When a link fails after a module
 # is split or moved, `make BUILD=... all && /usr/bin/python3 tests/linkdeps.py BUILD`
 # prints the lists the built objects need.
-UNIT_test_alert    := bus clock conf evmem health/check health/curlev health/health health/pconn health/poolstat log metrics ops/acklink ops/alert ops/incident ops/postmortem ops/redact ops/remedy ops/similar ops/status ops/store proxy/backend proxy/budget proxy/conn proxy/http proxy/latency proxy/limit proxy/ranges proxy/route proxy/rpc proxy/rpcscan proxy/tls proxy/worker registry stats
+UNIT_test_alert    := bus clock conf evmem health/check health/curlev health/health health/pconn health/poolstat log metrics ops/acklink ops/alert ops/deliver ops/incident ops/postmortem ops/redact ops/remedy ops/similar ops/status ops/store proxy/backend proxy/budget proxy/conn proxy/http proxy/latency proxy/limit proxy/ranges proxy/route proxy/rpc proxy/rpcscan proxy/tls proxy/worker registry stats
 UNIT_test_backend  := clock conf evmem health/health log proxy/backend proxy/budget proxy/latency proxy/limit proxy/ranges proxy/route proxy/worker stats
 UNIT_test_budget   := proxy/budget
 UNIT_test_evmem    := evmem stats
 UNIT_test_bus      := bus stats
 UNIT_test_conf     := conf log proxy/limit
-UNIT_test_escalate := bus clock conf evmem health/check health/curlev health/health health/pconn health/poolstat log metrics ops/acklink ops/alert ops/escalate ops/incident ops/postmortem ops/redact ops/remedy ops/similar ops/status ops/store proxy/backend proxy/budget proxy/conn proxy/http proxy/latency proxy/limit proxy/ranges proxy/route proxy/rpc proxy/rpcscan proxy/tls proxy/worker registry stats
+UNIT_test_escalate := bus clock conf evmem health/check health/curlev health/health health/pconn health/poolstat log metrics ops/acklink ops/alert ops/deliver ops/escalate ops/incident ops/postmortem ops/redact ops/remedy ops/similar ops/status ops/store proxy/backend proxy/budget proxy/conn proxy/http proxy/latency proxy/limit proxy/ranges proxy/route proxy/rpc proxy/rpcscan proxy/tls proxy/worker registry stats
 UNIT_test_health   := health/health proxy/ranges proxy/rpc proxy/rpcscan
 UNIT_test_hook     := bus clock conf evmem health/check health/health health/pconn health/poolstat log metrics ops/hook ops/incident ops/postmortem ops/redact ops/remedy ops/similar ops/status ops/store proxy/backend proxy/budget proxy/conn proxy/http proxy/latency proxy/limit proxy/ranges proxy/route proxy/rpc proxy/rpcscan proxy/tls proxy/worker registry stats
 UNIT_test_http     := proxy/http
@@ -48,6 +48,7 @@ UNIT_test_route    := clock conf evmem log proxy/backend proxy/budget proxy/late
 UNIT_test_rpc      := proxy/rpc proxy/rpcscan
 UNIT_test_rpcscan  := proxy/rpc proxy/rpcscan
 UNIT_test_similar  := ops/similar
+UNIT_test_subrule  := ops/subrule ops/subtext
 UNIT_test_ws       := proxy/ws stats
 SIM_nodesim        :=
 MAN_mangen         := conf log proxy/limit

@@ -261,6 +261,31 @@ struct conf_postmortem {
 	int language; /* enum pm_language */
 };
 
+/* [subscriptions]: users subscribe on the status page by email or webhook (ops/subs.h). */
+struct conf_subs {
+	bool section;             /* the file has a [subscriptions] section */
+	int line;                 /* of the section header, for messages */
+	bool enabled;             /* the form, /subscribe and deliveries */
+	char *smtp_url;           /* smtp:// or smtps://; NULL: no email subscriptions */
+	bool smtp_starttls;       /* require STARTTLS on smtp:// */
+	char *smtp_username;      /* SMTP AUTH login, NULL: none */
+	char *smtp_password_file; /* its password (first line) */
+	bool smtp_tls_verify;     /* verify the SMTP server's certificate */
+	char *from;               /* the sender of subscription mail */
+	char *public_url;         /* the base of links in mail; [status] public_url when unset */
+	uint64_t token_ttl;       /* a confirmation link works this long, and once */
+	uint64_t per_address;     /* confirmation mails per address per address_window */
+	uint64_t address_window;  /* ms */
+	uint64_t global_rate;     /* confirmation mails per minute, all addresses */
+	uint64_t max_subscribers; /* active and pending together */
+	uint64_t max_pending;     /* waiting for their confirmation */
+	bool webhooks;            /* webhook subscriptions (a challenge verifies the URL) */
+	uint64_t timeout;         /* ms per delivery try */
+	uint64_t retries;         /* tries after the first */
+	uint64_t retry_backoff;   /* ms before the first retry, doubled each time */
+	uint64_t queue_size;      /* messages waiting per queue (mail, webhooks) */
+};
+
 #define ESC_TIERS_MAX 5 /* tier1 .. tier5 of an [escalation] */
 
 /* One tier of an escalation: its channels, told DELAY after the incident opened. */
@@ -342,6 +367,7 @@ struct conf {
 	struct conf_global global;
 	struct conf_status status;
 	struct conf_postmortem postmortem;
+	struct conf_subs subs;
 	struct conf_listener *listeners;
 	size_t n_listeners;
 	struct conf_pool *pools;

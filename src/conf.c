@@ -128,6 +128,7 @@ static int WUR valid_account(char *v, char *err, size_t errlen);
 #define G(f)  offsetof(struct conf_global, f)
 #define S(f)  offsetof(struct conf_status, f)
 #define PM(f) offsetof(struct conf_postmortem, f)
+#define SB(f) offsetof(struct conf_subs, f)
 #define L(f)  offsetof(struct conf_listener, f)
 #define P(f)  offsetof(struct conf_pool, f)
 #define B(f)  offsetof(struct conf_backend, f)
@@ -237,6 +238,49 @@ const struct conf_option conf_options[] = {
          "admin_token_file is set"),
     NUM("status", "console_session_ttl", CONF_DURATION, S(console_session_ttl), "8h", 100, 7 * MS_D,
         "an ops console login lasts this long; then log in again"),
+
+    BOOL("subscriptions", "enabled", SB(enabled), "yes",
+         "users subscribe on the status page (email, webhooks); no keeps subscribers, sends "
+         "nothing"),
+    STR("subscriptions", "smtp_url", SB(smtp_url), NULL, "URL", RELOAD,
+        "smtp://HOST:PORT or smtps://HOST:PORT for subscription mail; no email subscriptions when "
+        "unset"),
+    BOOL("subscriptions", "smtp_starttls", SB(smtp_starttls), "no",
+         "require STARTTLS on smtp:// (smtps:// is TLS from the start)"),
+    STR("subscriptions", "smtp_username", SB(smtp_username), NULL, "NAME", RELOAD,
+        "SMTP login name; its password comes from smtp_password_file"),
+    STR("subscriptions", "smtp_password_file", SB(smtp_password_file), NULL, "PATH", RELOAD,
+        "a file holding the SMTP password (first line)"),
+    BOOL("subscriptions", "smtp_tls_verify", SB(smtp_tls_verify), "yes",
+         "verify the SMTP server's certificate; no only for a test server"),
+    {ROW("subscriptions", "from", CONF_STRING, SB(from)), .metavar = "ADDRESS",
+     .reloadable = RELOAD, .validate = valid_mails,
+     .help = "the sender of subscription mail (required with smtp_url)"},
+    STR("subscriptions", "public_url", SB(public_url), NULL, "URL", RELOAD,
+        "base of the confirmation and unsubscribe links; [status] public_url, else http://BIND/"),
+    NUM("subscriptions", "token_ttl", CONF_DURATION, SB(token_ttl), "24h", MS_M, 30 * MS_D,
+        "a confirmation link (or a webhook's challenge) works this long, and once"),
+    NUM("subscriptions", "per_address", CONF_UINT, SB(per_address), "3", 1, 1000,
+        "confirmation mails to one address per address_window; more are not sent (counted)"),
+    NUM("subscriptions", "address_window", CONF_DURATION, SB(address_window), "1h", MS_S, 30 * MS_D,
+        "the window of per_address"),
+    NUM("subscriptions", "global_rate", CONF_UINT, SB(global_rate), "60", 1, 100000,
+        "confirmation mails and challenges per minute over all addresses; more are not sent "
+        "(counted)"),
+    NUM("subscriptions", "max_subscribers", CONF_UINT, SB(max_subscribers), "10000", 1, 1000000,
+        "subscribers kept, active and pending; a subscription past it is not taken (counted)"),
+    NUM("subscriptions", "max_pending", CONF_UINT, SB(max_pending), "1000", 1, 1000000,
+        "subscriptions waiting for their confirmation; expired ones are forgotten"),
+    BOOL("subscriptions", "webhooks", SB(webhooks), "no",
+         "webhook subscriptions: anyone reaching the page makes nodegate POST to a URL of theirs"),
+    NUM("subscriptions", "timeout", CONF_DURATION, SB(timeout), "10s", 1, 5 * MS_M,
+        "each delivery try (SMTP or webhook), connect included"),
+    NUM("subscriptions", "retries", CONF_UINT, SB(retries), "3", 0, 20,
+        "tries after the first before a message is dropped (counted)"),
+    NUM("subscriptions", "retry_backoff", CONF_DURATION, SB(retry_backoff), "5s", 1, MS_H,
+        "wait before the first retry, doubled for each next one"),
+    NUM("subscriptions", "queue_size", CONF_UINT, SB(queue_size), "10000", 1, 1000000,
+        "messages waiting per queue (mail, webhooks); more are dropped (counted)"),
 
     REQUIRED("listener", "bind", CONF_ADDR, L(bind), "HOST:PORT", RESTART,
              "address to listen on: HOST:PORT, [IPV6]:PORT or *:PORT (all IPv4 addresses)"),
@@ -510,6 +554,7 @@ enum sect_kind {
 	SK_GLOBAL = 0,
 	SK_STATUS,
 	SK_POSTMORTEM,
+	SK_SUBS,
 	SK_LISTENER,
 	SK_POOL,
 	SK_BACKEND,
@@ -520,9 +565,10 @@ enum sect_kind {
 };
 
 static const char *const sect_words[SK_COUNT] = {
-    [SK_GLOBAL] = "nodegate",       [SK_STATUS] = "status", [SK_LISTENER] = "listener",
-    [SK_POSTMORTEM] = "postmortem", [SK_POOL] = "pool",     [SK_BACKEND] = "backend",
-    [SK_ALERT] = "alert",           [SK_HOOK] = "hook",     [SK_ESCALATION] = "escalation",
+    [SK_GLOBAL] = "nodegate",       [SK_STATUS] = "status",      [SK_LISTENER] = "listener",
+    [SK_POSTMORTEM] = "postmortem", [SK_SUBS] = "subscriptions", [SK_POOL] = "pool",
+    [SK_BACKEND] = "backend",       [SK_ALERT] = "alert",        [SK_HOOK] = "hook",
+    [SK_ESCALATION] = "escalation",
 };
 
 /* One section as written, kept for messages after parsing. */
@@ -1425,6 +1471,8 @@ static void *sect_base(struct conf *c, enum sect_kind k, size_t idx)
 		return &c->status;
 	case SK_POSTMORTEM:
 		return &c->postmortem;
+	case SK_SUBS:
+		return &c->subs;
 	case SK_LISTENER:
 		return &c->listeners[idx];
 	case SK_POOL:
@@ -1513,6 +1561,9 @@ static int WUR sect_add(struct parser *p, enum sect_kind k, const char *name, in
 	} else if (k == SK_POSTMORTEM) {
 		c->postmortem.enabled = true;
 		c->postmortem.line = line;
+	} else if (k == SK_SUBS) {
+		c->subs.section = true;
+		c->subs.line = line;
 	}
 	m = &p->metas[p->n_metas - 1];
 	m->kind = k;
@@ -1533,10 +1584,10 @@ fail:
 	return -1;
 }
 
-/* [nodegate], [status] and [postmortem] are single sections: no NAME. */
+/* [nodegate], [status], [postmortem] and [subscriptions] are single sections: no NAME. */
 static bool sect_named(enum sect_kind k)
 {
-	return k != SK_GLOBAL && k != SK_STATUS && k != SK_POSTMORTEM;
+	return k != SK_GLOBAL && k != SK_STATUS && k != SK_POSTMORTEM && k != SK_SUBS;
 }
 
 static bool valid_name(const char *s)
@@ -1598,7 +1649,8 @@ static void parse_header(struct parser *p, char *line)
 		;
 	if (k == SK_COUNT) {
 		errf(p, p->lineno, label, NULL,
-		     "unknown section (expected [nodegate], [status], [postmortem], [listener "
+		     "unknown section (expected [nodegate], [status], [postmortem], "
+		     "[subscriptions], [listener "
 		     "NAME], [pool NAME], "
 		     "[backend NAME], [alert NAME], [hook NAME] or [escalation NAME])");
 		return;
@@ -2049,6 +2101,24 @@ static void check_global(struct parser *p, const struct sect_meta *m)
 		     "set without user (expected user = NAME too)");
 }
 
+static void check_subs(struct parser *p, const struct sect_meta *m)
+{
+	const struct conf_subs *sb = &p->c->subs;
+
+	check_url(p, m, "smtp_url", sb->smtp_url, "smtp,smtps");
+	check_url(p, m, "public_url", sb->public_url, "http,https");
+	check_file(p, m, "smtp_password_file", sb->smtp_password_file, "a readable file");
+	if (sb->smtp_url != NULL && sb->from == NULL)
+		errf(p, m->line, m->label, "from",
+		     "missing (expected the sender address of subscription mail with smtp_url)");
+	if (sb->smtp_password_file != NULL && sb->smtp_username == NULL)
+		errf(p, key_line(m, "smtp_password_file"), m->label, "smtp_password_file",
+		     "set without smtp_username (expected both, or neither)");
+	if (sb->enabled && !p->c->status.enabled)
+		errf(p, m->line, m->label, NULL,
+		     "subscriptions need the status page (expected a [status] section)");
+}
+
 static void check_pool(struct parser *p, const struct sect_meta *m)
 {
 	const struct conf_pool *pool = &p->c->pools[m->idx];
@@ -2262,6 +2332,8 @@ static void validate(struct parser *p)
 			check_global(p, m);
 		} else if (m->kind == SK_STATUS) {
 			check_status(p, m);
+		} else if (m->kind == SK_SUBS) {
+			check_subs(p, m);
 		} else if (m->kind == SK_LISTENER) {
 			check_listener(p, m);
 		} else if (m->kind == SK_POOL) {
@@ -2501,6 +2573,11 @@ void conf_free(struct conf *c)
 	free(c->status.admin_token_file);
 	free(c->status.public_url);
 	free(c->status.ack_key_file);
+	free(c->subs.smtp_url);
+	free(c->subs.smtp_username);
+	free(c->subs.smtp_password_file);
+	free(c->subs.from);
+	free(c->subs.public_url);
 	free(c->path);
 	free(c);
 }

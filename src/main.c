@@ -27,6 +27,7 @@
 #include "ops/page.h"
 #include "ops/postmortem.h"
 #include "ops/store.h"
+#include "ops/subs.h"
 #include "ops/status.h"
 #include "proxy/conn.h"
 #include "proxy/listener.h"
@@ -301,6 +302,7 @@ static void teardown(void)
 	console_deinit(); /* console.c: every ops console session ends */
 	admin_deinit();
 	escalate_deinit();
+	subs_deinit();  /* subs.c: queued subscriber messages are dropped */
 	alert_deinit(); /* alert.c: queued messages are dropped (said in the log) */
 	acklink_deinit();
 	incident_deinit();
@@ -383,7 +385,7 @@ static int run(const char *path)
 	}
 	/* alert.c and hook.c: the bus hands them each event after incidents (its phases) */
 	if (alert_init(registry.base) != 0 || hook_init(registry.base) != 0 ||
-	    escalate_init(registry.base) != 0) {
+	    escalate_init(registry.base) != 0 || subs_init(registry.base) != 0) {
 		log_error("cannot start the alert channels and hooks");
 		goto fail;
 	}
@@ -438,6 +440,7 @@ static int run(const char *path)
 fail:
 	hook_deinit();
 	escalate_deinit();
+	subs_deinit();
 	alert_deinit();
 	acklink_deinit();
 	console_deinit();

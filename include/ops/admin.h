@@ -60,3 +60,7 @@ int admin_postmortem(const struct incident *inc, struct evbuffer *out) WUR;
 /* "2026-11-21T12:00:00Z", with an optional fraction and a Z or +HH:MM offset, as Unix ms;
  * -1 when S is not such a time. */
 int admin_parse_time(const char *s, int64_t *ms) WUR;
+struct evhttp_request;
+/* Whether REQ carries the admin token; if not, it is answered (403 without a token file,
+ * 401) and counted, as every admin request. Other modules' admin routes (subs.c) use it. */
+bool admin_authorized(struct evhttp_request *req);

@@ -111,7 +111,8 @@ static void tell(enum incident_change what, const struct incident *inc,
 	                       .pool = inc->pool,
 	                       .incident = inc->id,
 	                       .change = events[what],
-	                       .text = text};
+	                       .text = text,
+	                       .entry_kind = e != NULL ? (int)e->kind : -1};
 
 	/* a copy: a watcher may add a line (an alert refused), which can move the entries */
 	snprintf(text, sizeof(text), "%s", e != NULL ? e->text : inc->title);

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "health/poolstat.h"
 #include "ops/page.h"
+#include "ops/subs.h"
 #include "ops/redact.h"
 #include "registry.h"
 #include "ops/status.h"
@@ -859,8 +860,12 @@ static void write_body(struct out *o, const char *title, struct lists *l, const 
 		outs(o, "<p class=\"empty\">No past incidents on record.</p>");
 	if (evbuffer_add_buffer(o->b, l->past.b) < 0)
 		o->rc = -1;
+	outs(o, "</section></main>");
+	/* outside #page: a refresh in place does not wipe what the reader is typing */
+	if (subs_form(o->b) < 0)
+		o->rc = -1;
 	outf(o,
-	     "</section></main><footer><p>All times are UTC. <span id=\"live\" hidden>This page "
+	     "<footer><p>All times are UTC. <span id=\"live\" hidden>This page "
 	     "updates itself every %d seconds.</span><noscript>This page reloads itself every "
 	     "minute; reload it for the latest state.</noscript></p><p>Served by "
 	     "nodegate.</p></footer></div><script>%s</script></body></html>",
@@ -875,7 +880,7 @@ static void add_headers(struct evhttp_request *req)
 
 	snprintf(csp, sizeof(csp),
 	         "default-src 'none'; style-src 'sha256-%s'; script-src 'sha256-%s'; "
-	         "connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'; "
+	         "connect-src 'self'; img-src data:; base-uri 'none'; form-action 'self'; "
 	         "frame-ancestors 'none'",
 	         css_hash, js_hash);
 	evhttp_add_header(h, "Content-Type", "text/html; charset=utf-8");

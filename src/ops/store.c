@@ -39,12 +39,22 @@ enum op_kind {
 	OP_ADMIN,
 	OP_PRUNE,
 	OP_ACK_TOKEN,
+	OP_SUBSCRIBER,
+	OP_SUBSCRIBER_DEL,
+	OP_SECRET,
 	OP_BARRIER,
 	OP_COUNT
 };
 static const char *const op_kind_names[OP_COUNT] = {
-    [OP_INCIDENT] = "incident", [OP_ENTRY] = "entry", [OP_SPAN] = "span",
-    [OP_ADMIN] = "admin_state", [OP_PRUNE] = "prune", [OP_ACK_TOKEN] = "ack_token",
+    [OP_INCIDENT] = "incident",
+    [OP_ENTRY] = "entry",
+    [OP_SPAN] = "span",
+    [OP_ADMIN] = "admin_state",
+    [OP_PRUNE] = "prune",
+    [OP_ACK_TOKEN] = "ack_token",
+    [OP_SUBSCRIBER] = "subscriber",
+    [OP_SUBSCRIBER_DEL] = "subscriber_delete",
+    [OP_SECRET] = "secret",
     [OP_BARRIER] = "barrier",
 };
 
@@ -72,6 +82,12 @@ struct op {
 			char mac[STORE_TOKEN_MAX];
 			int64_t id, expires, used_at;
 		} token;
+		struct store_subscriber sub;
+		int64_t sub_id;
+		struct {
+			char name[32];
+			char value[129];
+		} secret;
 		struct {
 			store_done_fn done;
 			void *arg;
@@ -89,6 +105,9 @@ enum sql {
 	SQL_ADMIN_SET,
 	SQL_ADMIN_DEL,
 	SQL_ACK_TOKEN,
+	SQL_SUBSCRIBER,
+	SQL_SUBSCRIBER_DEL,
+	SQL_SECRET,
 	SQL_COUNT
 };
 static const char *const sql_text[SQL_COUNT] = {
@@ -125,6 +144,11 @@ static const char *const sql_text[SQL_COUNT] = {
     [SQL_ADMIN_DEL] = "DELETE FROM admin_state WHERE backend = ?1",
     [SQL_ACK_TOKEN] = "INSERT OR IGNORE INTO ack_tokens(mac, incident_id, expires, used_at)"
                       " VALUES(?1, ?2, ?3, ?4)",
+    [SQL_SUBSCRIBER] = "INSERT OR REPLACE INTO subscribers(id, kind, address, pools, state,"
+                       " token_hash, token_expires, created, confirmed)"
+                       " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    [SQL_SUBSCRIBER_DEL] = "DELETE FROM subscribers WHERE id = ?1",
+    [SQL_SECRET] = "INSERT OR IGNORE INTO secrets(name, value) VALUES(?1, ?2)",
 };
 
 static const char schema[] =
@@ -186,6 +210,13 @@ static const char *const migrations[] = {
     "ALTER TABLE incidents ADD COLUMN expected_by TEXT NOT NULL DEFAULT '';"
     /* and its busiest methods ("NAME REQUESTS FAILED" lines) */
     "ALTER TABLE incidents ADD COLUMN methods TEXT NOT NULL DEFAULT '';",
+    /* 3 -> 4: subscribers of the status page (email, webhook) and the key of their
+     * unsubscribe links */
+    "CREATE TABLE subscribers(id INTEGER PRIMARY KEY, kind TEXT NOT NULL,"
+    " address TEXT NOT NULL, pools TEXT NOT NULL, state TEXT NOT NULL,"
+    " token_hash TEXT NOT NULL, token_expires INTEGER NOT NULL, created INTEGER NOT NULL,"
+    " confirmed INTEGER NOT NULL);"
+    "CREATE TABLE secrets(name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;",
 };
 #define SCHEMA_VERSION (1 + (int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -373,6 +404,24 @@ static void bind_admin(sqlite3_stmt *s, const struct op *op)
 	}
 }
 
+const char *const store_sub_kind_names[SUB_KIND_COUNT] = {
+    [SUB_EMAIL] = "email", [SUB_WEBHOOK] = "webhook"};
+const char *const store_sub_state_names[SUB_STATE_COUNT] = {
+    [SUB_PENDING] = "pending", [SUB_ACTIVE] = "active"};
+
+static void bind_subscriber(sqlite3_stmt *s, const struct store_subscriber *b)
+{
+	sqlite3_bind_int64(s, 1, b->id);
+	sqlite3_bind_text(s, 2, store_sub_kind_names[b->kind], -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, b->address, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 4, b->pools, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 5, store_sub_state_names[b->state], -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 6, b->token_hash, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 7, b->token_expires);
+	sqlite3_bind_int64(s, 8, b->created);
+	sqlite3_bind_int64(s, 9, b->confirmed);
+}
+
 /* Runs one prepared statement to its end; 0 or -1 (the reason in st.err). */
 static int step(enum sql which)
 {
@@ -423,6 +472,16 @@ static int run_op(const struct op *op)
 		sqlite3_bind_int64(st.stmt[SQL_ACK_TOKEN], 3, op->u.token.expires);
 		sqlite3_bind_int64(st.stmt[SQL_ACK_TOKEN], 4, op->u.token.used_at);
 		return step(SQL_ACK_TOKEN);
+	case OP_SUBSCRIBER:
+		bind_subscriber(st.stmt[SQL_SUBSCRIBER], &op->u.sub);
+		return step(SQL_SUBSCRIBER);
+	case OP_SUBSCRIBER_DEL:
+		sqlite3_bind_int64(st.stmt[SQL_SUBSCRIBER_DEL], 1, op->u.sub_id);
+		return step(SQL_SUBSCRIBER_DEL);
+	case OP_SECRET:
+		sqlite3_bind_text(st.stmt[SQL_SECRET], 1, op->u.secret.name, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st.stmt[SQL_SECRET], 2, op->u.secret.value, -1, SQLITE_TRANSIENT);
+		return step(SQL_SECRET);
 	case OP_PRUNE:
 		if (prune(op->u.prune_now, err, sizeof(err)) == 0)
 			return 0;
@@ -627,6 +686,33 @@ void store_put_ack_token(const char *mac, int64_t id, int64_t expires, int64_t u
 	if (strlen(mac) >= sizeof(op.u.token.mac))
 		return;
 	snprintf(op.u.token.mac, sizeof(op.u.token.mac), "%s", mac);
+	(void)enqueue(&op);
+}
+
+void store_put_subscriber(const struct store_subscriber *sub)
+{
+	struct op op = {.kind = OP_SUBSCRIBER, .u.sub = *sub};
+
+	if (sub->kind >= SUB_KIND_COUNT || sub->state >= SUB_STATE_COUNT)
+		return;
+	(void)enqueue(&op);
+}
+
+void store_del_subscriber(int64_t id)
+{
+	struct op op = {.kind = OP_SUBSCRIBER_DEL, .u.sub_id = id};
+
+	(void)enqueue(&op);
+}
+
+void store_put_secret(const char *name, const char *value)
+{
+	struct op op = {.kind = OP_SECRET};
+
+	if (strlen(name) >= sizeof(op.u.secret.name) || strlen(value) >= sizeof(op.u.secret.value))
+		return;
+	snprintf(op.u.secret.name, sizeof(op.u.secret.name), "%s", name);
+	snprintf(op.u.secret.value, sizeof(op.u.secret.value), "%s", value);
 	(void)enqueue(&op);
 }
 
@@ -1130,4 +1216,64 @@ int store_load_admin(void (*fn)(const char *backend, enum admin_state a, int wei
 	sqlite3_finalize(s);
 	pthread_mutex_unlock(&st.db_mu);
 	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_load_subscribers(void (*fn)(const struct store_subscriber *s, void *arg), void *arg)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	if (!st.open)
+		return -1;
+	pthread_mutex_lock(&st.db_mu);
+	rc = sqlite3_prepare_v2(st.db,
+	                        "SELECT id, kind, address, pools, state, token_hash, token_expires,"
+	                        " created, confirmed FROM subscribers ORDER BY id",
+	                        -1, &s, NULL);
+	while (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_subscriber b = {.id = sqlite3_column_int64(s, 0)};
+		int k = name_index(store_sub_kind_names, SUB_KIND_COUNT, sqlite3_column_text(s, 1));
+		int t =
+		    name_index(store_sub_state_names, SUB_STATE_COUNT, sqlite3_column_text(s, 4));
+
+		rc = SQLITE_OK;
+		if (k < 0 || t < 0)
+			continue;
+		b.kind = (enum store_sub_kind)k;
+		b.state = (enum store_sub_state)t;
+		column_copy(s, 2, b.address, sizeof(b.address));
+		column_copy(s, 3, b.pools, sizeof(b.pools));
+		column_copy(s, 5, b.token_hash, sizeof(b.token_hash));
+		b.token_expires = sqlite3_column_int64(s, 6);
+		b.created = sqlite3_column_int64(s, 7);
+		b.confirmed = sqlite3_column_int64(s, 8);
+		fn(&b, arg);
+	}
+	if (rc != SQLITE_DONE)
+		log_error("store: subscribers: %s", sqlite3_errmsg(st.db));
+	sqlite3_finalize(s);
+	pthread_mutex_unlock(&st.db_mu);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_load_secret(const char *name, char *out, size_t len)
+{
+	sqlite3_stmt *s = NULL;
+	int found = -1;
+
+	if (!st.open)
+		return -1;
+	pthread_mutex_lock(&st.db_mu);
+	if (sqlite3_prepare_v2(st.db, "SELECT value FROM secrets WHERE name = ?1", -1, &s, NULL) ==
+	    SQLITE_OK) {
+		sqlite3_bind_text(s, 1, name, -1, SQLITE_TRANSIENT);
+		int rc = sqlite3_step(s);
+
+		found = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+		if (found == 1)
+			column_copy(s, 0, out, len);
+	}
+	sqlite3_finalize(s);
+	pthread_mutex_unlock(&st.db_mu);
+	return found;
 }

@@ -776,10 +776,10 @@ static void test_dialect(void **state)
 
 static void test_err_sections(void **state)
 {
-	EXPECT("[foo]\nx = 1\n" TAIL,
-	       "1: [foo]: unknown section (expected [nodegate], [status], "
-	       "[postmortem], [listener NAME], [pool NAME], [backend NAME], [alert NAME], "
-	       "[hook NAME] or [escalation NAME])");
+	EXPECT("[foo]\nx = 1\n" TAIL, "1: [foo]: unknown section (expected [nodegate], [status], "
+	                              "[postmortem], [subscriptions], [listener NAME], [pool "
+	                              "NAME], [backend NAME], [alert NAME], "
+	                              "[hook NAME] or [escalation NAME])");
 	EXPECT("[listener]\nbind = 127.0.0.1:80\n" TAIL,
 	       "1: [listener]: missing name (expected [listener NAME])");
 	EXPECT("[backend]\n" TAIL, "1: [backend]: missing name (expected [backend NAME])");
@@ -1301,7 +1301,7 @@ static void test_err_many(void **state)
 	       "8: [pool rpc] retries: 11 is out of range (expected 0..10)",
 	       "9: [pool rpc] retries: duplicate option (expected it once, first at line 8)",
 	       "10: [weird]: unknown section (expected [nodegate], [status], [postmortem], "
-	       "[listener NAME], "
+	       "[subscriptions], [listener NAME], "
 	       "[pool NAME], [backend NAME], [alert NAME], [hook NAME] or [escalation NAME])",
 	       "11: [backend n1] address: required option missing (expected address = HOST:PORT)",
 	       "13: [pool lonely]: no backend in this pool (expected a [backend NAME] with pool = "
@@ -1455,7 +1455,26 @@ static void test_postmortem_language(void **state)
 	conf_free(c);
 	EXPECT("[postmortem]\nlanguage = fr\n" TAIL,
 	       "2: [postmortem] language: bad value \"fr\" (expected en or ja)");
-	EXPECT("[postmortem x]\n" TAIL, "1: [postmortem x]: unexpected name (expected [postmortem])");
+	EXPECT("[postmortem x]\n" TAIL,
+	       "1: [postmortem x]: unexpected name (expected [postmortem])");
+}
+
+static void test_err_subscriptions(void **state)
+{
+	(void)state;
+	EXPECT("[subscriptions]\nsmtp_url = http://mail\nwebhooks = perhaps\n"
+	       "smtp_password_file = /nonexistent/pw\n" TAIL,
+	       "1: [subscriptions] from: missing (expected the sender address of subscription "
+	       "mail with smtp_url)",
+	       "1: [subscriptions]: subscriptions need the status page (expected a [status] "
+	       "section)",
+	       "2: [subscriptions] smtp_url: bad URL \"http://mail\" (expected "
+	       "smtp,smtps://HOST[:PORT][/PATH])",
+	       "3: [subscriptions] webhooks: bad value \"perhaps\" (expected yes or no)",
+	       "4: [subscriptions] smtp_password_file: cannot read \"/nonexistent/pw\": No such "
+	       "file or directory (expected a readable file)",
+	       "4: [subscriptions] smtp_password_file: set without smtp_username (expected both, "
+	       "or neither)");
 }
 
 static void test_err_escalation(void **state)
@@ -1499,9 +1518,9 @@ static void test_err_escalation(void **state)
 
 static void test_table(void **state)
 {
-	static const char *const sections[] = {"nodegate", "status", "postmortem",
-	                                       "listener", "pool",   "backend",
-	                                       "alert",    "hook",   "escalation"};
+	static const char *const sections[] = {
+	    "nodegate", "status",  "postmortem", "subscriptions", "listener",
+	    "pool",     "backend", "alert",      "hook",          "escalation"};
 
 	for (size_t i = 0; i < conf_n_options; i++) {
 		const struct conf_option *o = &conf_options[i];
@@ -1720,6 +1739,7 @@ int main(void)
 	    cmocka_unit_test(test_escalation_values),
 	    cmocka_unit_test(test_postmortem_language),
 	    cmocka_unit_test(test_err_escalation),
+	    cmocka_unit_test(test_err_subscriptions),
 	    cmocka_unit_test(test_table),
 	    cmocka_unit_test(test_optscan),
 	    cmocka_unit_test(test_example_blocks),
