@@ -308,6 +308,7 @@ struct conf_hook {
 };
 
 /* [status]: the status listener (status.c). Without the section there is none. */
+#define CONF_STATUS_TEXTS 7 /* enum words_kind (ops/words.h): WK_COUNT */
 struct conf_status {
 	bool enabled;                /* the file has a [status] section */
 	int line;                    /* of the section header, for messages */
@@ -318,6 +319,11 @@ struct conf_status {
 	char *public_url;            /* the page's address as users reach it (alerts link it) */
 	char *ack_key_file;          /* HMAC key of acknowledgement links; NULL: made at start */
 	uint64_t ack_link_ttl;       /* an acknowledgement link works this long */
+	int language;                /* enum words_lang (ops/words.h): the public strings */
+	char *text[CONF_STATUS_TEXTS]; /* per enum words_kind: ops' template, NULL: the built-in */
+	char *notice_file;           /* a notice/FAQ shown on the page (Markdown subset) */
+	char *notice;                /* its text, read at load (NULL: none) */
+	uint64_t chart_bucket;       /* tests only: the short chart's bucket (5 min) */
 };
 
 struct conf {

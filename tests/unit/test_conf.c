@@ -1010,7 +1010,17 @@ static void test_err_status(void **state)
 	       "2: [status]: duplicate section (expected one [status], first at line 1)");
 	EXPECT("[status]\nport = 80\n" TAIL,
 	       "2: [status] port: unknown option (expected one of: bind, title, "
-	       "public_backend_details, public_url, admin_token_file, ack_key_file, ack_link_ttl)");
+	       "public_backend_details, public_url, admin_token_file, ack_key_file, language, "
+	       "text_degraded, text_partial_outage, text_major_outage, text_restored, "
+	       "text_maintenance_scheduled, text_maintenance_started, text_maintenance_ended, "
+	       "notice_file, ack_link_ttl)");
+	EXPECT("[status]\nlanguage = fr\ntext_restored = {pool} back {when}\n" TAIL,
+	       "2: [status] language: bad value \"fr\" (expected en or ja)",
+	       "3: [status] text_restored: unknown placeholder \"{when}\" (expected {pool}, "
+	       "{serving} or {total})");
+	EXPECT("[status]\nnotice_file = /nonexistent/notice.md\n" TAIL,
+	       "2: [status] notice_file: cannot read \"/nonexistent/notice.md\": No such file or "
+	       "directory (expected a readable file)");
 	EXPECT("[status]\nbind = 8404\npublic_backend_details = maybe\ntitle =\n" TAIL,
 	       "2: [status] bind: bad address \"8404\" (expected HOST:PORT)",
 	       "3: [status] public_backend_details: bad value \"maybe\" (expected yes or no)",
