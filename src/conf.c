@@ -180,10 +180,11 @@ static int WUR valid_template(char *v, char *err, size_t errlen);
 	}
 
 /* A public template of [status] (ops/words.h): {pool}, {serving}, {total}. */
-#define TEXT_ROW(kind, nm, hp)                                                                         \
+#define TEXT_ROW(kind, nm, hp)                                                                     \
 	{                                                                                          \
-		ROW("status", nm, CONF_STRING, S(text) + (kind) * sizeof(char *)),               \
-		    .metavar = "TEXT", .reloadable = RELOAD, .validate = valid_template, .help = hp \
+		ROW("status", nm, CONF_STRING, S(text) + (kind) * sizeof(char *)),                 \
+		    .metavar = "TEXT", .reloadable = RELOAD, .validate = valid_template,           \
+		    .help = hp                                                                     \
 	}
 
 /* The source of truth. etc/nodegate.ini repeats every row (tests/unit/test_conf.c fails
@@ -223,12 +224,17 @@ const struct conf_option conf_options[] = {
     ENUM("status", "language", S(language), "en", words_lang_names, WL_COUNT, RELOAD,
          "language of the public page, its JSON and what subscribers are told: en or ja"),
     TEXT_ROW(WK_DEGRADED, "text_degraded", "public title of an incident at worst degraded"),
-    TEXT_ROW(WK_PARTIAL_OUTAGE, "text_partial_outage", "public title of an incident at worst a partial outage"),
-    TEXT_ROW(WK_MAJOR_OUTAGE, "text_major_outage", "public title of an incident at worst a major outage"),
+    TEXT_ROW(WK_PARTIAL_OUTAGE, "text_partial_outage",
+             "public title of an incident at worst a partial outage"),
+    TEXT_ROW(WK_MAJOR_OUTAGE, "text_major_outage",
+             "public title of an incident at worst a major outage"),
     TEXT_ROW(WK_RESTORED, "text_restored", "public line when an incident resolves"),
-    TEXT_ROW(WK_MAINT_SCHEDULED, "text_maintenance_scheduled", "public line when a maintenance is announced"),
-    TEXT_ROW(WK_MAINT_STARTED, "text_maintenance_started", "public line when a maintenance window begins"),
-    TEXT_ROW(WK_MAINT_ENDED, "text_maintenance_ended", "public line when a maintenance window ends"),
+    TEXT_ROW(WK_MAINT_SCHEDULED, "text_maintenance_scheduled",
+             "public line when a maintenance is announced"),
+    TEXT_ROW(WK_MAINT_STARTED, "text_maintenance_started",
+             "public line when a maintenance window begins"),
+    TEXT_ROW(WK_MAINT_ENDED, "text_maintenance_ended",
+             "public line when a maintenance window ends"),
     STR("status", "notice_file", S(notice_file), NULL, "PATH", RELOAD,
         "a notice or FAQ shown on the page: text with a small Markdown subset, read at load"),
     NUM("status", "chart_bucket", CONF_DURATION, S(chart_bucket), "5m", 100, MS_H,
@@ -2020,7 +2026,8 @@ static void load_notice(struct parser *p, const struct sect_meta *m)
 	if (n < 0) {
 		errf(p, key_line(m, "notice_file"), m->label, "notice_file",
 		     "cannot read \"%s\": %s (expected a readable file)",
-		     show(st->notice_file, q, sizeof(q)), buf != NULL ? strerror(errno) : "no memory");
+		     show(st->notice_file, q, sizeof(q)),
+		     buf != NULL ? strerror(errno) : "no memory");
 		free(buf);
 		return;
 	}
