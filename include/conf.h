@@ -191,6 +191,10 @@ enum notify_event {
 	NOTIFY_BACKEND_DOWN,      /* a node left rotation outside a sync grace */
 	NOTIFY_BACKEND_UP,        /* a node came back into rotation */
 	NOTIFY_INCIDENT_ACK,      /* someone acknowledged an incident: its escalation stops */
+	NOTIFY_MAINT_SCHEDULED,   /* a maintenance was announced (ops/maint.h) */
+	NOTIFY_MAINT_STARTED,     /* its window began: its backends are in maint */
+	NOTIFY_MAINT_ENDED,       /* its window ended: its backends are ready again */
+	NOTIFY_UPDATE_OVERDUE,    /* an incident's promised next update did not come: remind ops */
 	NOTIFY_COUNT
 };
 extern const char *const notify_event_names[NOTIFY_COUNT];

@@ -65,10 +65,17 @@ const char *const check_type_names[CHECK_COUNT] = {
 };
 
 const char *const notify_event_names[NOTIFY_COUNT] = {
-    [NOTIFY_INCIDENT_OPEN] = "incident_open",         [NOTIFY_INCIDENT_UPDATE] = "incident_update",
-    [NOTIFY_INCIDENT_RESOLVED] = "incident_resolved", [NOTIFY_GRACE_EXPIRED] = "grace_expired",
-    [NOTIFY_BACKEND_DOWN] = "backend_down",           [NOTIFY_BACKEND_UP] = "backend_up",
+    [NOTIFY_INCIDENT_OPEN] = "incident_open",
+    [NOTIFY_INCIDENT_UPDATE] = "incident_update",
+    [NOTIFY_INCIDENT_RESOLVED] = "incident_resolved",
+    [NOTIFY_GRACE_EXPIRED] = "grace_expired",
+    [NOTIFY_BACKEND_DOWN] = "backend_down",
+    [NOTIFY_BACKEND_UP] = "backend_up",
     [NOTIFY_INCIDENT_ACK] = "incident_acknowledged",
+    [NOTIFY_MAINT_SCHEDULED] = "maintenance_scheduled",
+    [NOTIFY_MAINT_STARTED] = "maintenance_started",
+    [NOTIFY_MAINT_ENDED] = "maintenance_ended",
+    [NOTIFY_UPDATE_OVERDUE] = "update_overdue",
 };
 
 const char *const priority_names[PRIO_COUNT] = {
@@ -456,10 +463,11 @@ const struct conf_option conf_options[] = {
     STR("alert", "tls_ca", A(tls_ca), NULL, "PATH", RELOAD,
         "CA file to verify the receiver with; the system store when unset"),
     {ROW("alert", "on", CONF_STRING, A(on)),
-     .def = "incident_open,incident_update,incident_resolved,grace_expired", .metavar = "EVENT,...",
-     .reloadable = RELOAD, .validate = valid_events,
+     .def = "incident_open,incident_update,incident_resolved,grace_expired,update_overdue",
+     .metavar = "EVENT,...", .reloadable = RELOAD, .validate = valid_events,
      .help = "events sent: incident_open, incident_update, incident_resolved, grace_expired, "
-             "backend_down, backend_up, incident_acknowledged"},
+             "backend_down, backend_up, incident_acknowledged, maintenance_scheduled, "
+             "maintenance_started, maintenance_ended, update_overdue"},
     ENUM("alert", "min_severity", A(min_severity), "info", severity_names, SEV_COUNT, RELOAD,
          "quieter events are not sent: info, warning, error or critical (from the pool status)"),
     NUM("alert", "rate_limit", CONF_UINT, A(rate_limit), "30", 0, 100000,

@@ -20,6 +20,7 @@
 #include "ops/escalate.h"
 #include "ops/hook.h"
 #include "ops/incident.h"
+#include "ops/maint.h"
 #include "ops/page.h"
 #include "ops/postmortem.h"
 #include "ops/store.h"
@@ -235,6 +236,7 @@ static void teardown(void)
 	hook_deinit(); /* hook.c: running hooks are stopped; their outcome reaches the timeline */
 	/* admin.c, incident.c: the store commits what is queued and answers waiting admin
 	 * requests, before the status listener goes */
+	maint_deinit();
 	admin_deinit();
 	escalate_deinit();
 	alert_deinit(); /* alert.c: queued messages are dropped (said in the log) */
@@ -307,6 +309,11 @@ static int run(const char *path)
 		log_error("cannot start the alert channels and hooks");
 		goto fail;
 	}
+	/* maint.c: maintenance windows and next-update reminders, on a timer */
+	if (maint_init(err, sizeof(err)) != 0) {
+		log_error("%s", err);
+		goto fail;
+	}
 	if (server_apply(c, &errs) != 0) {
 		log_errors(&errs);
 		conf_errors_deinit(&errs);
@@ -338,6 +345,7 @@ static int run(const char *path)
 	teardown();
 	return 0;
 fail:
+	maint_deinit();
 	hook_deinit();
 	escalate_deinit();
 	alert_deinit();

@@ -12,6 +12,7 @@
  * states and weight overrides are kept in the store by backend name and put back at start
  * and after every reload. */
 #pragma once
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "log.h"
@@ -24,3 +25,10 @@ void admin_deinit(void);
  * store's test delay ([nodegate] store_test_delay) and puts the stored admin states and
  * weight overrides back on the backends, by name. */
 void admin_apply(void);
+/* Puts backend NAME in admin state A (enum admin_state) as POST /api/backends/NAME/drain|
+ * maint|ready does: kept in the store, published; WHY is said in the log and the timeline.
+ * 0 changed or unchanged; -1 unknown backend. */
+int admin_set_backend(const char *name, int a, const char *why) WUR;
+struct evhttp_request;
+/* Whether REQ carries the admin token (a wrong one is not refused here: just not ops). */
+bool admin_is_ops(struct evhttp_request *req);

@@ -56,6 +56,21 @@ int store_load_admin(void (*fn)(const char *backend, enum admin_state a, int wei
 int store_load_ack_tokens(void (*fn)(const char *mac, int64_t id, int64_t expires, void *arg),
                           void *arg) WUR;
 
+/* One bucket of a pool's response times (the chart, ops/chart.h): SPAN ms from START (Unix
+ * ms), N answers, their p50 and p99; a day's bucket keeps its histogram (HIST) so that a
+ * restart goes on adding to it. */
+#define STORE_LATENCY_BUCKETS    128 /* proxy/latency.h LATENCY_BUCKETS */
+#define STORE_LATENCY_SHORT_DAYS 2   /* short buckets are kept this long; daily ones 90 days */
+struct store_latency {
+	char pool[65];
+	int64_t span, start;
+	uint64_t n, p50_us, p99_us;
+	bool has_hist;
+	uint32_t hist[STORE_LATENCY_BUCKETS];
+};
+/* Each stored bucket, by pool, span and start. */
+int store_load_latency(void (*fn)(const struct store_latency *l, void *arg), void *arg) WUR;
+
 /* ---- writes (queued; no-ops while the store is closed) --------------------------------- */
 
 /* The incident's own row (not its entries): inserted or updated. */
@@ -68,6 +83,8 @@ void store_put_span(int64_t id, int64_t start, int64_t end);
 void store_put_admin(const char *backend, enum admin_state a, int weight, int64_t at);
 /* An acknowledgement link used at USED_AT (one use each); forgotten once EXPIRES passed. */
 void store_put_ack_token(const char *mac, int64_t id, int64_t expires, int64_t used_at);
+/* A bucket of the chart (inserted or replaced). */
+void store_put_latency(const struct store_latency *l);
 /* Deletes the resolved incidents past retention (STORE_KEEP_DAYS before NOW, Unix ms, or
  * beyond the STORE_KEEP_MAX most recent). */
 void store_prune(int64_t now);

@@ -1344,7 +1344,7 @@ static void test_alert_and_hook_values(void **state)
 	assert_string_equal(m->to, "a@example.net,b@example.net");
 	assert_int_equal(m->on_mask, 1u << NOTIFY_INCIDENT_OPEN | 1u << NOTIFY_INCIDENT_UPDATE |
 	                                 1u << NOTIFY_INCIDENT_RESOLVED |
-	                                 1u << NOTIFY_GRACE_EXPIRED);
+	                                 1u << NOTIFY_GRACE_EXPIRED | 1u << NOTIFY_UPDATE_OVERDUE);
 	assert_int_equal(c->n_hooks, 1);
 	assert_int_equal(c->hooks[0].on_mask, 1u << NOTIFY_GRACE_EXPIRED);
 	assert_int_equal(c->hooks[0].max_concurrent, 1);
@@ -1368,8 +1368,9 @@ static void test_err_alert_and_hook(void **state)
 	       "7: [alert x] smtp_url: not used by type = slack (expected only the keys of that "
 	       "type)",
 	       "8: [alert x] on: bad event \"nope\" (expected a comma list of incident_open, "
-	       "incident_update, incident_resolved, grace_expired, backend_down, backend_up or "
-	       "incident_acknowledged)");
+	       "incident_update, incident_resolved, grace_expired, backend_down, backend_up, "
+	       "incident_acknowledged, maintenance_scheduled, maintenance_started, "
+	       "maintenance_ended or update_overdue)");
 	EXPECT(TAIL "[alert p]\ntype = pagerduty\n",
 	       "6: [alert p] routing_key: required for type = pagerduty (expected one of "
 	       "routing_key or routing_key_file)");
@@ -1447,7 +1448,8 @@ static void test_postmortem_language(void **state)
 	conf_free(c);
 	EXPECT("[postmortem]\nlanguage = fr\n" TAIL,
 	       "2: [postmortem] language: bad value \"fr\" (expected en or ja)");
-	EXPECT("[postmortem x]\n" TAIL, "1: [postmortem x]: unexpected name (expected [postmortem])");
+	EXPECT("[postmortem x]\n" TAIL,
+	       "1: [postmortem x]: unexpected name (expected [postmortem])");
 }
 
 static void test_err_escalation(void **state)
