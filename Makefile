@@ -48,6 +48,7 @@ UNIT_test_rpcscan  := proxy/rpc proxy/rpcscan
 UNIT_test_similar  := ops/similar
 UNIT_test_ws       := proxy/ws stats
 UNIT_test_words := ops/notice ops/words
+UNIT_test_chart := bus clock conf evmem health/health health/poolstat log metrics ops/chart ops/incident ops/mwindow ops/notice ops/postmortem ops/redact ops/remedy ops/similar ops/store ops/words proxy/backend proxy/budget proxy/latency proxy/limit proxy/ranges proxy/route proxy/rpc proxy/rpcscan proxy/worker registry stats
 SIM_nodesim        := 
 FUZZ_fuzz_conf     := conf log ops/notice ops/words proxy/limit
 FUZZ_fuzz_health   := health/health proxy/ranges proxy/rpc proxy/rpcscan

@@ -314,20 +314,20 @@ struct conf_hook {
 /* [status]: the status listener (status.c). Without the section there is none. */
 #define CONF_STATUS_TEXTS 7 /* enum words_kind (ops/words.h): WK_COUNT */
 struct conf_status {
-	bool enabled;                /* the file has a [status] section */
-	int line;                    /* of the section header, for messages */
-	struct conf_addr bind;       /* where /, /api, /metrics and /healthz are served */
-	char *title;                 /* shown on the page and in /api/status */
-	bool public_backend_details; /* backend addresses in /api/status and on the page */
-	char *admin_token_file;      /* the admin API's bearer token; NULL: no admin API */
-	char *public_url;            /* the page's address as users reach it (alerts link it) */
-	char *ack_key_file;          /* HMAC key of acknowledgement links; NULL: made at start */
-	uint64_t ack_link_ttl;       /* an acknowledgement link works this long */
-	int language;                /* enum words_lang (ops/words.h): the public strings */
+	bool enabled;                  /* the file has a [status] section */
+	int line;                      /* of the section header, for messages */
+	struct conf_addr bind;         /* where /, /api, /metrics and /healthz are served */
+	char *title;                   /* shown on the page and in /api/status */
+	bool public_backend_details;   /* backend addresses in /api/status and on the page */
+	char *admin_token_file;        /* the admin API's bearer token; NULL: no admin API */
+	char *public_url;              /* the page's address as users reach it (alerts link it) */
+	char *ack_key_file;            /* HMAC key of acknowledgement links; NULL: made at start */
+	uint64_t ack_link_ttl;         /* an acknowledgement link works this long */
+	int language;                  /* enum words_lang (ops/words.h): the public strings */
 	char *text[CONF_STATUS_TEXTS]; /* per enum words_kind: ops' template, NULL: the built-in */
-	char *notice_file;           /* a notice/FAQ shown on the page (Markdown subset) */
-	char *notice;                /* its text, read at load (NULL: none) */
-	uint64_t chart_bucket;       /* tests only: the short chart's bucket (5 min) */
+	char *notice_file;             /* a notice/FAQ shown on the page (Markdown subset) */
+	char *notice;                  /* its text, read at load (NULL: none) */
+	uint64_t chart_bucket;         /* tests only: the short chart's bucket (5 min) */
 };
 
 struct conf {

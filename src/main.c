@@ -21,6 +21,7 @@
 #include "ops/hook.h"
 #include "ops/incident.h"
 #include "ops/maint.h"
+#include "ops/chart.h"
 #include "ops/page.h"
 #include "ops/postmortem.h"
 #include "ops/store.h"
@@ -236,6 +237,7 @@ static void teardown(void)
 	hook_deinit(); /* hook.c: running hooks are stopped; their outcome reaches the timeline */
 	/* admin.c, incident.c: the store commits what is queued and answers waiting admin
 	 * requests, before the status listener goes */
+	chart_deinit();
 	maint_deinit();
 	admin_deinit();
 	escalate_deinit();
@@ -310,7 +312,7 @@ static int run(const char *path)
 		goto fail;
 	}
 	/* maint.c: maintenance windows and next-update reminders, on a timer */
-	if (maint_init(err, sizeof(err)) != 0) {
+	if (maint_init(err, sizeof(err)) != 0 || chart_init(err, sizeof(err)) != 0) {
 		log_error("%s", err);
 		goto fail;
 	}
@@ -345,6 +347,7 @@ static int run(const char *path)
 	teardown();
 	return 0;
 fail:
+	chart_deinit();
 	maint_deinit();
 	hook_deinit();
 	escalate_deinit();

@@ -58,9 +58,10 @@ enum word {
 	W_PAST_INCIDENTS,
 	W_NOTICE,
 	W_NO_PAST,
-	W_NODES_IN_ROTATION, /* "%zu of %zu nodes in rotation" */
-	W_PANIC,             /* "%zu in rotation, %llu wanted" */
-	W_AFFECTS,           /* "Priority %s · Affects" */
+	W_NODES_IN_ROTATION,   /* "%zu of %zu nodes in rotation" */
+	W_NODES_IN_ROTATION_1, /* its singular */
+	W_PANIC,               /* "%zu in rotation, %llu wanted" */
+	W_AFFECTS,             /* "Priority %s · Affects" */
 	W_ALL_SERVICES,
 	W_STARTED,
 	W_RESOLVED_AT,
@@ -75,10 +76,13 @@ enum word {
 	W_EXPECTED_RECOVERY,
 	W_RECOVERY_LATE, /* "Recovery was expected at %s and has not happened yet." */
 	W_NEXT_UPDATE,
-	W_UPDATE_LATE,       /* "The next update was due at %s and has not been posted yet." */
-	W_TIMELINE,          /* "Timeline (%zu entries)" */
-	W_SERVICES_AFFECTED, /* "%zu of %zu services affected" */
-	W_ONGOING_LINK,      /* "%zu ongoing incidents" */
+	W_UPDATE_LATE,         /* "The next update was due at %s and has not been posted yet." */
+	W_TIMELINE,            /* "Timeline (%zu entries)" */
+	W_TIMELINE_1,          /* its singular */
+	W_SERVICES_AFFECTED,   /* "%zu of %zu services affected" */
+	W_SERVICES_AFFECTED_1, /* its singular */
+	W_ONGOING_LINK,        /* "%zu ongoing incidents" */
+	W_ONGOING_LINK_1,      /* its singular */
 	W_UPDATED,
 	W_UPTIME, /* "%s %% uptime" */
 	W_NO_DATA_YET,
@@ -104,11 +108,16 @@ enum word {
 	W_LAST_90_DAYS,
 	W_NO_SAMPLES,
 	W_UPTIME_90, /* "uptime (90 days, maintenance excluded)" */
+	W_REL,       /* relative times, '|' between: min|h|day|days|%s ago|just now|in %s|in under a
+	              * minute       (the page and its script share them) */
+	W_STALE,     /* the script's: "... since %1 (%2) ... every %3 seconds." */
 	W_COUNT
 };
 
 /* The string of W in LANG (never NULL nor empty: unit tests check every table). */
 const char *words_get(enum words_lang lang, enum word w);
+/* W, or the singular W_..._1 that follows it when N is 1. */
+const char *words_plural(enum words_lang lang, enum word w, size_t n);
 /* The built-in template of KIND in LANG. */
 const char *words_default(enum words_lang lang, enum words_kind kind);
 

@@ -26,6 +26,7 @@
 #include "bus.h"
 #include "ops/incident.h"
 #include "ops/postmortem.h"
+#include "ops/redact.h"
 #include "health/monitor.h"
 #include "health/poolstat.h"
 #include "registry.h"
@@ -535,6 +536,40 @@ static const struct {
     {"weight", -1, "{\"weight\": 0..256} or {\"weight\": null} for the configured one"},
 };
 
+/* GET /api/backends (ops only): every backend with the health engine's verdict and reason,
+ * which the public never sees. */
+static void list_backends(struct evhttp_request *req)
+{
+	json_t *arr = json_array();
+
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
+		json_decref(arr);
+		bad_method(req, "GET");
+		return;
+	}
+	if (!authorized(req)) {
+		json_decref(arr);
+		return;
+	}
+	for (size_t i = 0; arr != NULL && i < registry.n_backends; i++) {
+		const struct backend *b = registry.backends[i];
+		json_t *j = b->removed ? NULL : backend_json(b, false);
+
+		if (j == NULL)
+			continue;
+		json_object_del(j, "changed");
+		json_object_set_new(j, "verdict",
+		                    json_string(verdict_names[b->node->health.last_verdict < V_COUNT
+		                                                  ? b->node->health.last_verdict
+		                                                  : 0]));
+		json_object_set_new(j, "reason", redact_json_text(b->node->health.reason));
+		json_object_set_new(j, "maintenance",
+		                    json_boolean(incident_maint_running(b->name)));
+		json_array_append_new(arr, j);
+	}
+	reply_json(req, 200, arr != NULL ? json_pack("{s:o}", "backends", arr) : NULL);
+}
+
 /* POST /api/backends/NAME/ACTION */
 static void backends_route(struct evhttp_request *req, const char *path, void *arg)
 {
@@ -548,6 +583,10 @@ static void backends_route(struct evhttp_request *req, const char *path, void *a
 	bool changed;
 	int w = 0;
 
+	if (strcmp(path, "/api/backends") == 0) {
+		list_backends(req);
+		return;
+	}
 	if (strncmp(path, "/api/backends/", 14) != 0 || act == NULL || act == name) {
 		refuse(req, 404, "not found (POST /api/backends/NAME/drain|maint|ready|weight)");
 		return;

@@ -74,6 +74,7 @@ static const char *const table[WL_COUNT][W_COUNT] =
                 [W_NOTICE] = "Notice",
                 [W_NO_PAST] = "No past incidents on record.",
                 [W_NODES_IN_ROTATION] = "%zu of %zu nodes in rotation",
+                [W_NODES_IN_ROTATION_1] = "%zu of %zu node in rotation",
                 [W_PANIC] = "<strong>Panic:</strong> too few healthy nodes (%zu in rotation, %llu "
                             "wanted): serving from the least bad.",
                 [W_AFFECTS] = "Priority <strong class=\"prio\">%s</strong> &middot; Affects",
@@ -85,7 +86,8 @@ static const char *const table[WL_COUNT][W_COUNT] =
                 [W_UNDER_A_MINUTE] = "under a minute",
                 [W_PLANNED_WINDOW] = "Planned window:",
                 [W_TO] = "to",
-                [W_NO_UPDATE_OPEN] = "No update from the operators yet.",
+                [W_NO_UPDATE_OPEN] = "No update from the operators yet. The timeline below is what "
+                                     "the monitoring recorded.",
                 [W_NO_UPDATE_PAST] = "No update was posted by the operators.",
                 [W_POSTED] = "Posted",
                 [W_EXPECTED_RECOVERY] = "Expected recovery:",
@@ -93,8 +95,11 @@ static const char *const table[WL_COUNT][W_COUNT] =
                 [W_NEXT_UPDATE] = "Next update by",
                 [W_UPDATE_LATE] = "The next update was due at %s and has not been posted yet.",
                 [W_TIMELINE] = "Timeline (%zu entries)",
+                [W_TIMELINE_1] = "Timeline (%zu entry)",
                 [W_SERVICES_AFFECTED] = "%zu of %zu services affected",
+                [W_SERVICES_AFFECTED_1] = "%zu of %zu service affected",
                 [W_ONGOING_LINK] = "%zu ongoing incidents",
+                [W_ONGOING_LINK_1] = "%zu ongoing incident",
                 [W_UPDATED] = "Updated",
                 [W_UPTIME] = "%s %% uptime",
                 [W_NO_DATA_YET] = "no data yet",
@@ -121,6 +126,9 @@ static const char *const table[WL_COUNT][W_COUNT] =
                 [W_LAST_90_DAYS] = "last 90 days",
                 [W_NO_SAMPLES] = "no answers measured yet",
                 [W_UPTIME_90] = "uptime over 90 days, planned maintenance excluded",
+                [W_REL] = "min|h|day|days|%s ago|just now|in %s|in under a minute",
+                [W_STALE] = "This page could not be refreshed since %1 (%2): what it shows may be "
+                            "out of date. Retrying every %3 seconds.",
             },
         [WL_JA] =
             {
@@ -152,6 +160,7 @@ static const char *const table[WL_COUNT][W_COUNT] =
                 [W_NOTICE] = "お知らせ",
                 [W_NO_PAST] = "過去の障害の記録はありません。",
                 [W_NODES_IN_ROTATION] = "%zu / %zu 台のノードが稼働中",
+                [W_NODES_IN_ROTATION_1] = "%zu / %zu 台のノードが稼働中",
                 [W_PANIC] =
                     "<strong>緊急運転:</strong> 正常なノードが不足しています（稼働 %zu 台、必要 "
                     "%llu 台）。状態の最も良いノードで応答しています。",
@@ -172,8 +181,11 @@ static const char *const table[WL_COUNT][W_COUNT] =
                 [W_NEXT_UPDATE] = "次回の報告予定",
                 [W_UPDATE_LATE] = "次回の報告は %s の予定でしたが、まだ投稿されていません。",
                 [W_TIMELINE] = "経過（%zu 件）",
+                [W_TIMELINE_1] = "経過（%zu 件）",
                 [W_SERVICES_AFFECTED] = "%zu / %zu サービスに影響",
+                [W_SERVICES_AFFECTED_1] = "%zu / %zu サービスに影響",
                 [W_ONGOING_LINK] = "発生中の障害 %zu 件",
+                [W_ONGOING_LINK_1] = "発生中の障害 %zu 件",
                 [W_UPDATED] = "更新",
                 [W_UPTIME] = "稼働率 %s %%",
                 [W_NO_DATA_YET] = "データなし",
@@ -201,6 +213,11 @@ static const char *const table[WL_COUNT][W_COUNT] =
                 [W_LAST_90_DAYS] = "過去 90 日",
                 [W_NO_SAMPLES] = "まだ計測された応答がありません",
                 [W_UPTIME_90] = "90 日間の稼働率（計画メンテナンスを除く）",
+                [W_REL] = "分|時間|日|日|%s前|たった今|%s後|1 分以内",
+                [W_STALE] = "%1（%"
+                            "2）以降、このページを更新できていません。表示が古い可能性があります。%"
+                            "3 "
+                            "秒ごとに再試行しています。",
             },
 };
 
@@ -212,6 +229,14 @@ const char *words_get(enum words_lang lang, enum word w)
 		return "";
 	s = table[lang < WL_COUNT ? lang : WL_EN][w];
 	return s != NULL ? s : table[WL_EN][w];
+}
+
+const char *words_plural(enum words_lang lang, enum word w, size_t n)
+{
+	bool one = n == 1 && (w == W_NODES_IN_ROTATION || w == W_TIMELINE ||
+	                      w == W_SERVICES_AFFECTED || w == W_ONGOING_LINK);
+
+	return words_get(lang, one ? (enum word)(w + 1) : w);
 }
 
 const char *words_default(enum words_lang lang, enum words_kind kind)
