@@ -2042,11 +2042,11 @@ static void load_notice(struct parser *p, const struct sect_meta *m)
 	buf[n] = '\0';
 	if (!notice_check(buf, (size_t)n, &line, err, sizeof(err))) {
 		if (line > 0)
-			errf(p, key_line(m, "notice_file"), m->label, "notice_file", "%s:%d: %s",
-			     show(st->notice_file, q, sizeof(q)), line, err);
+			errf(p, key_line(m, "notice_file"), m->label, "notice_file",
+			     "%.200s:%d: %s", st->notice_file, line, err);
 		else
-			errf(p, key_line(m, "notice_file"), m->label, "notice_file", "%s: %s",
-			     show(st->notice_file, q, sizeof(q)), err);
+			errf(p, key_line(m, "notice_file"), m->label, "notice_file", "%.200s: %s",
+			     st->notice_file, err);
 		free(buf);
 		return;
 	}

@@ -293,7 +293,10 @@ int chart_init(char *err, size_t errlen)
 		snprintf(err, errlen, "chart: cannot start its timer");
 		return -1;
 	}
-	arm();
+	/* the configuration is applied after this: a first turn soon reads its bucket */
+	struct timeval soon = {0, 100 * 1000};
+
+	evtimer_add(C.timer, &soon);
 	return 0;
 }
 

@@ -107,7 +107,7 @@ def test_incident_opens_collects_its_timeline_takes_updates_resolves_and_survive
     status, _, one = call(sp, "GET", f"/api/incidents/{inc['id']}")
     assert (status, one) == (200, done)
     # the public reads plain words, and ops' update as written
-    [pub] = public_incidents(sp)
+    [pub] = public_incidents(sp, public=True)
     assert pub["title"] == "Some requests may be slow: 2 of 3 nodes in service", pub
     assert entry_texts(pub) == [pub["title"], "n2 lost its peers after a network change",
                                 "Service restored"], pub
@@ -264,5 +264,5 @@ def test_public_incidents_hide_backend_addresses_unless_configured(h, certs, pub
     assert any(a in ops for a in addrs) == public, ops
     assert ("(address hidden)" in ops) != public, ops
     # the public never reads the health engine's reasons: no address in either case
-    for text in (_texts(public_incidents(sp)), _texts(doc["incidents"])):
+    for text in (_texts(public_incidents(sp, public=True)), _texts(doc["incidents"])):
         assert not any(a in text for a in addrs) and "refused" not in text, text
