@@ -86,6 +86,8 @@ def test_maintenance_drains_mutes_readmits_and_is_not_downtime(h, certs):
     wait_for(lambda: all(backend_of(api_status(sp), n)["routable"] for n in ("n1", "n2")), 3,
              "n1 and n2 back in rotation")
     assert backend_of(api_status(sp), "n1")["admin"] == "none"
+    wait_for(lambda: {"maintenance_ended", "incident_resolved"} <= set(events(rec)), 3,
+             "the end told to ops")
     quiet([rec], 0.3)
     got = events(rec)
     assert got.count("maintenance_started") == 1 and got.count("maintenance_ended") == 1, got
