@@ -16,6 +16,7 @@
 #include "proxy/backend.h"
 #include "proxy/latency.h"
 #include "registry.h"
+#include "stats.h"
 
 #define DAY_MS (24LL * 3600 * 1000)
 
@@ -173,6 +174,7 @@ static struct pchart *pool_chart(const char *name, bool create)
 	if (!create || strlen(name) >= sizeof(pc->name))
 		return NULL;
 	if (C.n == CHART_POOLS_MAX) {
+		STAT_INC(chart_pools_dropped);
 		if (!C.full_logged)
 			log_warn("chart: more than %d pools: %s is not charted", CHART_POOLS_MAX,
 			         name);

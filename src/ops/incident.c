@@ -1155,6 +1155,16 @@ void incident_public_title(const struct incident *inc, char *buf, size_t len)
 		snprintf(buf, len, "%s", inc->title);
 		return;
 	}
+	if (inc->total == 0) { /* no count recorded (an incident of an older store): its status */
+		snprintf(buf, len, "%s",
+		         words_get(registry.conf != NULL
+		                       ? (enum words_lang)registry.conf->status.language
+		                       : WL_EN,
+		                   sev >= PS_MAJOR_OUTAGE     ? W_MAJOR_OUTAGE
+		                   : sev == PS_PARTIAL_OUTAGE ? W_PARTIAL_OUTAGE
+		                                              : W_DEGRADED));
+		return;
+	}
 	render(sev >= PS_MAJOR_OUTAGE     ? WK_MAJOR_OUTAGE
 	       : sev == PS_PARTIAL_OUTAGE ? WK_PARTIAL_OUTAGE
 	                                  : WK_DEGRADED,
