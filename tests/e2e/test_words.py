@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 import pytest
 
 from harness import SLOW, free_port, http_conn, nodegate_run, rpc, wait_for
-from test_admin import TOKEN, call, restart
+from test_admin import TOKEN, admin_gate, call, restart
 from test_admin import incidents as public_incidents
 from test_alerts import Receiver, alert_gate, events, quiet, webhook
 from test_health import be, check_keys, log_lines, rippled_sim, set_health, wait_transition
@@ -288,3 +288,35 @@ def test_japanese_page_renders_the_same_content(h, certs, check_page):
         assert "Operational" not in seen["body"] and "Degraded" not in seen["body"]
         if name == "phone":
             assert not seen["overflowX"]
+
+
+def test_maintenance_closes_its_websockets_1001_and_gives_the_node_back(h):
+    """A maintenance of w1: at its start w1's WebSocket session is closed with 1001 after
+    the pool's ws_drain_grace (as a drain does) and new sessions land on w2; at its end w1
+    takes sessions again."""
+    from stubs import RippledWsServer
+    from test_ws_policy import command, goes_away_then_elsewhere, one_session_each, ws_connect
+
+    with RippledWsServer("w1") as n1, RippledWsServer("w2") as n2:
+        sp = free_port()
+        g = admin_gate(h, [("w1", n1.addr), ("w2", n2.addr)], sp,
+                       pool={"ws_drain_grace": "200ms", "ws_failover": "close"},
+                       listener={"profile": "rippled"})
+        sessions = one_session_each(g.port, ["w1", "w2"])
+        start = math.ceil(time.time()) + 1
+        status, _, doc = call(sp, "POST", "/api/incidents", {
+            "title": "w1 upgrade", "pool": "rpc", "backends": ["w1"],
+            "planned_start": iso_at(start), "planned_end": iso_at(start + 1)})
+        assert status == 201, doc
+        wait_for(lambda: "maintenance started: w1 in maint" in g.stderr(), 5, "the start")
+        # 1001 (the grace itself is timed in test_ws_policy.py), then sessions land on w2
+        goes_away_then_elsewhere(g, sessions, "w1", "w2", time.monotonic() - 0.2)
+        wait_for(lambda: "maintenance ended: w1 ready" in g.stderr(), 5, "the end")
+
+        def lands_on_w1():
+            c = ws_connect(g.port)
+            try:
+                return command(c, "ping", rid=9)["result"]["node"] == "w1"
+            finally:
+                c.sock.close()
+        wait_for(lambda: any(lands_on_w1() for _ in range(4)), 3, "a session on w1 again")
