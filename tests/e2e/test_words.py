@@ -197,11 +197,16 @@ def test_public_words_badge_chart_and_notice(h, certs):
     svg_day = body[body.index('data-span="day"'):].split("</figure>")[0]
     assert '<polyline class="p99"' in svg_day and '<polyline class="p50"' in svg_day
     assert '<figure class="chart" data-span="90d"><figcaption>last 90 days: <span' in body
-    db = sqlite3.connect(f"file:{h.dir / 'state' / 'nodegate.db'}?mode=ro", uri=True)
-    rows = db.execute("SELECT span, n FROM latency WHERE pool = 'rpc'").fetchall()
-    db.close()
+    def stored():
+        """The pool's buckets in the store (written by its writer thread, a moment later)."""
+        db = sqlite3.connect(f"file:{h.dir / 'state' / 'nodegate.db'}?mode=ro", uri=True)
+        try:
+            return db.execute("SELECT span, n FROM latency WHERE pool = 'rpc'").fetchall()
+        finally:
+            db.close()
+    rows = wait_for(lambda: (lambda r: r if sum(n for span, n in r if span == 86400000) >= 30
+                             else None)(stored()), 3, "the buckets in the store")
     assert any(span == 200 for span, _ in rows), rows
-    assert sum(n for span, n in rows if span == 86400000) >= 30, rows
 
     set_health(sims["n2"], "healthy")
     g = restart(h, g)
