@@ -23,6 +23,13 @@ void incident_foreach(size_t limit, void (*fn)(const struct incident *inc, void 
 /* Milliseconds of POOL's downtime (partial or major outage) within [FROM, TO), from the
  * incident history, for the 90-day uptime bars. */
 int64_t incident_downtime(const char *pool, int64_t from, int64_t to);
+/* POOL's uptime over the 90 days before NOW (UTC days, today so far included), from the
+ * incident history, planned maintenance excluded, in hundredths of a percent (10000: no
+ * downtime), rounded down; the record begins at FIRST at the latest (the oldest incident
+ * kept, or this process's start); -1 when nothing was seen yet. */
+int incident_uptime_bp(const char *pool, int64_t first, int64_t now);
+/* When the uptime record begins: the oldest incident kept, or this process's start. */
+int64_t incident_record_start(void);
 
 /* ---- beyond the contract above: the API, the admin API and the unit tests ---------------- */
 

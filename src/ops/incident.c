@@ -1069,6 +1069,29 @@ static int64_t inc_downtime(const struct inc *in, int64_t from, int64_t to, int6
 	return sum;
 }
 
+int64_t incident_record_start(void)
+{
+	int64_t first = boot > 0 ? boot : clock_wall();
+
+	for (size_t i = 0; i < n_incs; i++)
+		if (incs[i]->pub.started > 0 && incs[i]->pub.started < first)
+			first = incs[i]->pub.started;
+	return first;
+}
+
+int incident_uptime_bp(const char *pool, int64_t first, int64_t now)
+{
+	int64_t from = now - now % DAY_MS - 89 * DAY_MS, seen, down;
+
+	from = from > first ? from : first;
+	seen = now > from ? now - from : 0;
+	if (seen <= 0)
+		return -1;
+	down = incident_downtime(pool, from, now);
+	down = down < 0 ? 0 : down > seen ? seen : down;
+	return (int)((seen - down) * 10000 / seen);
+}
+
 static int64_t maint_overlap(const char *pool, int64_t from, int64_t to, int64_t now);
 
 int64_t incident_downtime(const char *pool, int64_t from, int64_t to)

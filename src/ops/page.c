@@ -408,23 +408,14 @@ static int64_t mono_to_wall(const struct ctx *c, uint64_t mono)
 	return c->now - ((int64_t)c->mono - (int64_t)mono);
 }
 
-static void record_first(const struct incident *inc, void *arg)
-{
-	int64_t *first = arg;
-
-	if (inc->started > 0 && inc->started < *first)
-		*first = inc->started;
-}
-
 /* When the uptime record begins: the oldest incident kept, or this process's start. Found
  * once, as later incidents only start later. */
 static int64_t history_start(void)
 {
 	if (history_first == 0) {
-		int64_t first = started_wall;
+		int64_t first = incident_record_start();
 
-		incident_foreach(0, record_first, &first);
-		history_first = first;
+		history_first = first < started_wall ? first : started_wall;
 	}
 	return history_first;
 }

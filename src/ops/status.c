@@ -498,10 +498,13 @@ static json_t *pool_json(const struct pool *p, const struct clocks *now, bool de
 	struct pool_view v;
 
 	poolstat_view(p, &v);
-	return json_pack("{s:s, s:s, s:b, s:I, s:I, s:o}", "name", p->name, "status",
+	int up = incident_uptime_bp(p->name, incident_record_start(), clock_wall());
+
+	/* uptime_90d: percent over 90 days from the incident history, maintenance excluded */
+	return json_pack("{s:s, s:s, s:b, s:I, s:I, s:o, s:o}", "name", p->name, "status",
 	                 pool_status_names[poolstat_status_of(&v)], "panic", poolstat_in_panic(p),
-	                 "up", (json_int_t)v.up, "min_up", (json_int_t)p->conf.min_up, "backends",
-	                 backends);
+	                 "up", (json_int_t)v.up, "min_up", (json_int_t)p->conf.min_up, "uptime_90d",
+	                 up >= 0 ? json_real(up / 100.0) : json_null(), "backends", backends);
 }
 
 static int dump_cb(const char *buf, size_t size, void *data)
@@ -539,7 +542,8 @@ static void get_api_status(struct evhttp_request *req)
 	    "language",
 	    words_lang_names[st->language >= 0 && st->language < WL_COUNT ? st->language : WL_EN],
 	    "time", at, "pools", pools, "incidents", incidents);
-	if (root == NULL || json_dump_callback(root, dump_cb, out, JSON_COMPACT) < 0 ||
+	if (root == NULL ||
+	    json_dump_callback(root, dump_cb, out, JSON_COMPACT | JSON_REAL_PRECISION(6)) < 0 ||
 	    evbuffer_add(out, "\n", 1) < 0) {
 		json_decref(root);
 		reply_oom(req);

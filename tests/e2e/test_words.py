@@ -108,6 +108,7 @@ def test_maintenance_drains_mutes_readmits_and_is_not_downtime(h, certs):
     assert any(e["text"].startswith("maintenance started: n1, n2") for e in ops["entries"])
 
     # the window was planned work: not downtime
+    assert pool_of(api_status(sp))["uptime_90d"] == 100, pool_of(api_status(sp))
     body = page(sp)[1]
     _, card = pool_html(body)
     assert '<span class="up" title="' in card and ">100 % uptime</span>" in card, card[-600:]

@@ -800,6 +800,9 @@ static void test_downtime_excludes_maintenance(void **state)
 	assert_int_equal(incident_downtime("rpc", t0, now), S(15));
 	assert_int_equal(incident_downtime("rpc", t0 + S(10), t0 + S(40)), 0);
 	assert_int_equal(incident_downtime("rpc", t0 + S(40), t0 + S(50)), S(10));
+	/* uptime since the record began (t0): 36 of 51 s up */
+	assert_int_equal(incident_uptime_bp("rpc", t0, now), (S(51) - S(15)) * 10000 / S(51));
+	assert_int_equal(incident_uptime_bp("rpc", now, now), -1);
 	/* the phases move it: started, then ended resolves it */
 	assert_int_equal(
 	    incident_maint_step(id, MP_STARTED, "maintenance started: n1, n2 in maint", t0 + S(10)),
