@@ -1,10 +1,13 @@
 /* The admin API and the incidents API, on the status listener (status_route):
  *
+ *   GET  /api/backends                              every backend with the engine's verdict
+ *                                                   and reason (ops only)
  *   POST /api/backends/NAME/drain|maint|ready       admin state (ready: none)
  *   POST /api/backends/NAME/weight {"weight":N}     weight override 0..256 (null: none)
  *   GET  /api/incidents?limit=N                     open, then past, newest first
  *   GET  /api/incidents/ID
- *   POST /api/incidents {"title","message","pool","severity","planned_start","planned_end"}
+ *   POST /api/incidents {"title","message","pool","severity","planned_start","planned_end",
+ *                        "backends"}                a maintenance names its backends (maint.h)
  *   POST /api/incidents/ID/updates {"status","message","eta","next_update"}
  *
  * Every POST is an admin action: "Authorization: Bearer TOKEN", the token being the first
