@@ -197,6 +197,10 @@ enum notify_event {
 	NOTIFY_BACKEND_DOWN,      /* a node left rotation outside a sync grace */
 	NOTIFY_BACKEND_UP,        /* a node came back into rotation */
 	NOTIFY_INCIDENT_ACK,      /* someone acknowledged an incident: its escalation stops */
+	NOTIFY_MAINT_SCHEDULED,   /* a maintenance was announced (ops/maint.h) */
+	NOTIFY_MAINT_STARTED,     /* its window began: its backends are in maint */
+	NOTIFY_MAINT_ENDED,       /* its window ended: its backends are ready again */
+	NOTIFY_UPDATE_OVERDUE,    /* an incident's promised next update did not come: remind ops */
 	NOTIFY_COUNT
 };
 extern const char *const notify_event_names[NOTIFY_COUNT];
@@ -348,18 +352,24 @@ struct conf_hook {
 };
 
 /* [status]: the status listener (status.c). Without the section there is none. */
+#define CONF_STATUS_TEXTS 7 /* enum words_kind (ops/words.h): WK_COUNT */
 struct conf_status {
-	bool enabled;                 /* the file has a [status] section */
-	int line;                     /* of the section header, for messages */
-	struct conf_addr bind;        /* where /, /api, /metrics and /healthz are served */
-	char *title;                  /* shown on the page and in /api/status */
-	bool public_backend_details;  /* backend addresses in /api/status and on the page */
-	char *admin_token_file;       /* the admin API's bearer token; NULL: no admin API */
-	char *public_url;             /* the page's address as users reach it (alerts link it) */
-	char *ack_key_file;           /* HMAC key of acknowledgement links; NULL: made at start */
-	uint64_t ack_link_ttl;        /* an acknowledgement link works this long */
-	int console;                  /* enum console_mode: the ops console at /ops/ */
-	uint64_t console_session_ttl; /* a console login lasts this long */
+	bool enabled;                  /* the file has a [status] section */
+	int line;                      /* of the section header, for messages */
+	struct conf_addr bind;         /* where /, /api, /metrics and /healthz are served */
+	char *title;                   /* shown on the page and in /api/status */
+	bool public_backend_details;   /* backend addresses in /api/status and on the page */
+	char *admin_token_file;        /* the admin API's bearer token; NULL: no admin API */
+	char *public_url;              /* the page's address as users reach it (alerts link it) */
+	char *ack_key_file;            /* HMAC key of acknowledgement links; NULL: made at start */
+	uint64_t ack_link_ttl;         /* an acknowledgement link works this long */
+	int language;                  /* enum words_lang (ops/words.h): the public strings */
+	char *text[CONF_STATUS_TEXTS]; /* per enum words_kind: ops' template, NULL: the built-in */
+	char *notice_file;             /* a notice/FAQ shown on the page (Markdown subset) */
+	char *notice;                  /* its text, read at load (NULL: none) */
+	uint64_t chart_bucket;         /* tests only: the short chart's bucket (5 min) */
+	int console;                    /* enum console_mode: the ops console at /ops/ */
+	uint64_t console_session_ttl;  /* a console login lasts this long */
 };
 
 struct conf {

@@ -19,6 +19,8 @@
 #include "conf.h"
 #include "proxy/http.h"
 #include "proxy/limit.h"
+#include "ops/notice.h"
+#include "ops/words.h"
 
 #define MS_S 1000ULL
 #define MS_M (60 * MS_S)
@@ -63,10 +65,17 @@ const char *const check_type_names[CHECK_COUNT] = {
 };
 
 const char *const notify_event_names[NOTIFY_COUNT] = {
-    [NOTIFY_INCIDENT_OPEN] = "incident_open",         [NOTIFY_INCIDENT_UPDATE] = "incident_update",
-    [NOTIFY_INCIDENT_RESOLVED] = "incident_resolved", [NOTIFY_GRACE_EXPIRED] = "grace_expired",
-    [NOTIFY_BACKEND_DOWN] = "backend_down",           [NOTIFY_BACKEND_UP] = "backend_up",
+    [NOTIFY_INCIDENT_OPEN] = "incident_open",
+    [NOTIFY_INCIDENT_UPDATE] = "incident_update",
+    [NOTIFY_INCIDENT_RESOLVED] = "incident_resolved",
+    [NOTIFY_GRACE_EXPIRED] = "grace_expired",
+    [NOTIFY_BACKEND_DOWN] = "backend_down",
+    [NOTIFY_BACKEND_UP] = "backend_up",
     [NOTIFY_INCIDENT_ACK] = "incident_acknowledged",
+    [NOTIFY_MAINT_SCHEDULED] = "maintenance_scheduled",
+    [NOTIFY_MAINT_STARTED] = "maintenance_started",
+    [NOTIFY_MAINT_ENDED] = "maintenance_ended",
+    [NOTIFY_UPDATE_OVERDUE] = "update_overdue",
 };
 
 const char *const priority_names[PRIO_COUNT] = {
@@ -124,6 +133,7 @@ static int WUR valid_cidrs(char *v, char *err, size_t errlen);
 static int WUR valid_methods(char *v, char *err, size_t errlen);
 static int WUR valid_tier(char *v, char *err, size_t errlen);
 static int WUR valid_account(char *v, char *err, size_t errlen);
+static int WUR valid_template(char *v, char *err, size_t errlen);
 
 #define G(f)  offsetof(struct conf_global, f)
 #define S(f)  offsetof(struct conf_status, f)
@@ -184,6 +194,14 @@ static int WUR valid_account(char *v, char *err, size_t errlen);
 		                       .help = hp, __VA_ARGS__                                     \
 	}
 
+/* A public template of [status] (ops/words.h): {pool}, {serving}, {total}. */
+#define TEXT_ROW(kind, nm, hp)                                                                     \
+	{                                                                                          \
+		ROW("status", nm, CONF_STRING, S(text) + (kind) * sizeof(char *)),                 \
+		    .metavar = "TEXT", .reloadable = RELOAD, .validate = valid_template,           \
+		    .help = hp                                                                     \
+	}
+
 /* The source of truth. etc/nodegate.ini repeats every row (tests/unit/test_conf.c fails
  * when the two disagree): the help is the comment above the option there. */
 const struct conf_option conf_options[] = {
@@ -229,6 +247,24 @@ const struct conf_option conf_options[] = {
     STR("status", "ack_key_file", S(ack_key_file), NULL, "PATH", RELOAD,
         "key (first line) that signs acknowledgement links in alerts; a random one per start when "
         "unset"),
+    ENUM("status", "language", S(language), "en", words_lang_names, WL_COUNT, RELOAD,
+         "language of the public page, its JSON and what subscribers are told: en or ja"),
+    TEXT_ROW(WK_DEGRADED, "text_degraded", "public title of an incident at worst degraded"),
+    TEXT_ROW(WK_PARTIAL_OUTAGE, "text_partial_outage",
+             "public title of an incident at worst a partial outage"),
+    TEXT_ROW(WK_MAJOR_OUTAGE, "text_major_outage",
+             "public title of an incident at worst a major outage"),
+    TEXT_ROW(WK_RESTORED, "text_restored", "public line when an incident resolves"),
+    TEXT_ROW(WK_MAINT_SCHEDULED, "text_maintenance_scheduled",
+             "public line when a maintenance is announced"),
+    TEXT_ROW(WK_MAINT_STARTED, "text_maintenance_started",
+             "public line when a maintenance window begins"),
+    TEXT_ROW(WK_MAINT_ENDED, "text_maintenance_ended",
+             "public line when a maintenance window ends"),
+    STR("status", "notice_file", S(notice_file), NULL, "PATH", RELOAD,
+        "a notice or FAQ shown on the page: text with a small Markdown subset, read at load"),
+    NUM("status", "chart_bucket", CONF_DURATION, S(chart_bucket), "5m", 100, MS_H,
+        "tests only: the response-time chart's short bucket", .test_only = true),
     ENUM("postmortem", "language", PM(language), "en", pm_language_names, PM_LANGUAGE_COUNT, RELOAD,
          "headings of postmortem drafts (admin API and nodegate postmortem): en or ja"),
     NUM("status", "ack_link_ttl", CONF_DURATION, S(ack_link_ttl), "24h", MS_M, 30 * MS_D,
@@ -494,10 +530,11 @@ const struct conf_option conf_options[] = {
     STR("alert", "tls_ca", A(tls_ca), NULL, "PATH", RELOAD,
         "CA file to verify the receiver with; the system store when unset"),
     {ROW("alert", "on", CONF_STRING, A(on)),
-     .def = "incident_open,incident_update,incident_resolved,grace_expired", .metavar = "EVENT,...",
-     .reloadable = RELOAD, .validate = valid_events,
+     .def = "incident_open,incident_update,incident_resolved,grace_expired,update_overdue",
+     .metavar = "EVENT,...", .reloadable = RELOAD, .validate = valid_events,
      .help = "events sent: incident_open, incident_update, incident_resolved, grace_expired, "
-             "backend_down, backend_up, incident_acknowledged"},
+             "backend_down, backend_up, incident_acknowledged, maintenance_scheduled, "
+             "maintenance_started, maintenance_ended, update_overdue"},
     ENUM("alert", "min_severity", A(min_severity), "info", severity_names, SEV_COUNT, RELOAD,
          "quieter events are not sent: info, warning, error or critical (from the pool status)"),
     NUM("alert", "rate_limit", CONF_UINT, A(rate_limit), "30", 0, 100000,
@@ -896,6 +933,14 @@ static int WUR valid_path(char *v, char *err, size_t errlen)
 			return -1;
 		}
 	return 0;
+}
+
+_Static_assert(WK_COUNT == CONF_STATUS_TEXTS, "one [status] text_* per enum words_kind");
+
+/* A public template: only {pool}, {serving} and {total} (ops/words.h). */
+static int WUR valid_template(char *v, char *err, size_t errlen)
+{
+	return words_template_ok(v, err, errlen) ? 0 : -1;
 }
 
 static int WUR valid_status_list(char *v, char *err, size_t errlen)
@@ -2057,6 +2102,50 @@ static void check_url(struct parser *p, const struct sect_meta *m, const char *k
 	     "bad URL \"%s\" (expected %s://HOST[:PORT][/PATH])", show(url, q, sizeof(q)), schemes);
 }
 
+/* [status] notice_file: read now (a reload reads it again), bounded and checked; an error
+ * names the notice's own line too. */
+static void load_notice(struct parser *p, const struct sect_meta *m)
+{
+	struct conf_status *st = &p->c->status;
+	char q[SHOW_MAXLEN + 8], err[200];
+	char *buf;
+	ssize_t n;
+	int fd, line;
+
+	if (st->notice_file == NULL)
+		return;
+	fd = open(st->notice_file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		errf(p, key_line(m, "notice_file"), m->label, "notice_file",
+		     "cannot read \"%s\": %s (expected a readable file)",
+		     show(st->notice_file, q, sizeof(q)), strerror(errno));
+		return;
+	}
+	buf = malloc(NOTICE_MAX + 2);
+	n = buf != NULL ? read(fd, buf, NOTICE_MAX + 1) : -1;
+	close(fd);
+	if (n < 0) {
+		errf(p, key_line(m, "notice_file"), m->label, "notice_file",
+		     "cannot read \"%s\": %s (expected a readable file)",
+		     show(st->notice_file, q, sizeof(q)),
+		     buf != NULL ? strerror(errno) : "no memory");
+		free(buf);
+		return;
+	}
+	buf[n] = '\0';
+	if (!notice_check(buf, (size_t)n, &line, err, sizeof(err))) {
+		if (line > 0)
+			errf(p, key_line(m, "notice_file"), m->label, "notice_file",
+			     "%.200s:%d: %s", st->notice_file, line, err);
+		else
+			errf(p, key_line(m, "notice_file"), m->label, "notice_file", "%.200s: %s",
+			     st->notice_file, err);
+		free(buf);
+		return;
+	}
+	st->notice = buf;
+}
+
 /* The status listener must not take a listener's address. */
 static void check_status(struct parser *p, const struct sect_meta *m)
 {
@@ -2082,6 +2171,7 @@ static void check_status(struct parser *p, const struct sect_meta *m)
 		     "admin_token_file set, or console = no or auto)");
 	check_file(p, m, "ack_key_file", st->ack_key_file, "a readable file");
 	check_url(p, m, "public_url", st->public_url, "http,https");
+	load_notice(p, m);
 }
 
 static void check_names(struct parser *p, const struct sect_meta *m, const char *key,
@@ -2578,6 +2668,10 @@ void conf_free(struct conf *c)
 	free(c->subs.smtp_password_file);
 	free(c->subs.from);
 	free(c->subs.public_url);
+	free(c->status.notice_file);
+	free(c->status.notice);
+	for (size_t i = 0; i < CONF_STATUS_TEXTS; i++)
+		free(c->status.text[i]);
 	free(c->path);
 	free(c);
 }

@@ -24,6 +24,8 @@
 #include "ops/escalate.h"
 #include "ops/hook.h"
 #include "ops/incident.h"
+#include "ops/maint.h"
+#include "ops/chart.h"
 #include "ops/page.h"
 #include "ops/postmortem.h"
 #include "ops/store.h"
@@ -300,6 +302,8 @@ static void teardown(void)
 	/* admin.c, incident.c: the store commits what is queued and answers waiting admin
 	 * requests, before the status listener goes */
 	console_deinit(); /* console.c: every ops console session ends */
+	chart_deinit();
+	maint_deinit();
 	admin_deinit();
 	escalate_deinit();
 	subs_deinit();  /* subs.c: queued subscriber messages are dropped */
@@ -389,6 +393,11 @@ static int run(const char *path)
 		log_error("cannot start the alert channels and hooks");
 		goto fail;
 	}
+	/* maint.c: maintenance windows and next-update reminders, on a timer */
+	if (maint_init(err, sizeof(err)) != 0 || chart_init(err, sizeof(err)) != 0) {
+		log_error("%s", err);
+		goto fail;
+	}
 	if (server_apply(c, &errs) != 0) {
 		log_errors(&errs);
 		conf_errors_deinit(&errs);
@@ -438,6 +447,8 @@ static int run(const char *path)
 	teardown();
 	return 0;
 fail:
+	chart_deinit();
+	maint_deinit();
 	hook_deinit();
 	escalate_deinit();
 	subs_deinit();

@@ -85,6 +85,20 @@ struct store_subscriber {
 int store_load_subscribers(void (*fn)(const struct store_subscriber *s, void *arg), void *arg) WUR;
 /* The stored secret NAME (hex) into OUT: 1 found, 0 none, -1 an error. */
 int store_load_secret(const char *name, char *out, size_t len) WUR;
+/* One bucket of a pool's response times (the chart, ops/chart.h): SPAN ms from START (Unix
+ * ms), N answers, their p50 and p99; a day's bucket keeps its histogram (HIST) so that a
+ * restart goes on adding to it. */
+#define STORE_LATENCY_BUCKETS    128 /* proxy/latency.h LATENCY_BUCKETS */
+#define STORE_LATENCY_SHORT_DAYS 2   /* short buckets are kept this long; daily ones 90 days */
+struct store_latency {
+	char pool[65];
+	int64_t span, start;
+	uint64_t n, p50_us, p99_us;
+	bool has_hist;
+	uint32_t hist[STORE_LATENCY_BUCKETS];
+};
+/* Each stored bucket, by pool, span and start. */
+int store_load_latency(void (*fn)(const struct store_latency *l, void *arg), void *arg) WUR;
 
 /* ---- writes (queued; no-ops while the store is closed) --------------------------------- */
 
@@ -103,6 +117,8 @@ void store_put_subscriber(const struct store_subscriber *s);
 void store_del_subscriber(int64_t id);
 /* A secret (hex) kept under NAME, written once (never replaced). */
 void store_put_secret(const char *name, const char *value);
+/* A bucket of the chart (inserted or replaced). */
+void store_put_latency(const struct store_latency *l);
 /* Deletes the resolved incidents past retention (STORE_KEEP_DAYS before NOW, Unix ms, or
  * beyond the STORE_KEEP_MAX most recent). */
 void store_prune(int64_t now);

@@ -1054,6 +1054,23 @@ int alert_escalate(const char *name, enum incident_change what, const struct inc
 	return 0;
 }
 
+/* What maint.c publishes to ops' channels (those whose on = names it): a maintenance
+ * scheduled, started or ended, and the reminder of an overdue next update (a warning). */
+static void ops_incident_event(const struct bus_event *be)
+{
+	const struct incident *inc = incident_get(be->incident);
+	struct alert_event ev;
+
+	if (inc == NULL || G.n_ch == 0 ||
+	    (be->change != NOTIFY_MAINT_SCHEDULED && be->change != NOTIFY_MAINT_STARTED &&
+	     be->change != NOTIFY_MAINT_ENDED && be->change != NOTIFY_UPDATE_OVERDUE) ||
+	    !incident_event(IC_UPDATE, inc, be->text, &ev))
+		return;
+	ev.event = be->change;
+	ev.severity = be->change == NOTIFY_UPDATE_OVERDUE ? SEV_WARNING : SEV_INFO;
+	dispatch(&ev);
+}
+
 /* A round of the bus (BUS_PHASE_ALERTS): the routing view and the incidents caught up with
  * the event, so its pool's status and incident are those it led to. */
 static void on_bus(const struct bus_event *be, void *arg)
@@ -1064,6 +1081,10 @@ static void on_bus(const struct bus_event *be, void *arg)
 	const struct incident *inc;
 	const struct pool *p = registry_pool(be->pool);
 
+	if (be->topic == BUS_INCIDENT) {
+		ops_incident_event(be);
+		return;
+	}
 	if (event < 0 || G.n_ch == 0)
 		return;
 	copy(ev.pool, sizeof(ev.pool), be->pool);
