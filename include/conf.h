@@ -368,7 +368,7 @@ struct conf_status {
 	char *notice_file;             /* a notice/FAQ shown on the page (Markdown subset) */
 	char *notice;                  /* its text, read at load (NULL: none) */
 	uint64_t chart_bucket;         /* tests only: the short chart's bucket (5 min) */
-	int console;                    /* enum console_mode: the ops console at /ops/ */
+	int console;                   /* enum console_mode: the ops console at /ops/ */
 	uint64_t console_session_ttl;  /* a console login lasts this long */
 };
 
