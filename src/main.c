@@ -31,9 +31,10 @@
 #include "registry.h"
 #include "server.h"
 #include "stats.h"
+#include "upgrade.h"
 
 static const char *conf_path;
-static struct event *ev_signals[3], *ev_tick, *ev_shutdown;
+static struct event *ev_signals[4], *ev_tick, *ev_shutdown;
 
 #ifndef NODEGATE_VERSION
 #define NODEGATE_VERSION "0.1.0"
@@ -58,7 +59,9 @@ static void usage(FILE *to)
 	            "  -h       print this help and exit\n"
 	            "\n"
 	            "signals: SIGHUP reloads the file (a bad file keeps the running one),\n"
-	            "         SIGTERM/SIGINT stop accepting and exit once requests finish.\n");
+	            "         SIGTERM/SIGINT stop accepting and exit once requests finish,\n"
+	            "         SIGUSR2 starts the binary again with the listening sockets handed\n"
+	            "         over; once it is ready this one drains and exits (upgrade.h).\n");
 }
 
 /* -t: every error, or "configuration OK". */
@@ -190,7 +193,7 @@ static void shutdown_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	event_base_loopexit(registry.base, NULL);
 }
 
-static void drain(void)
+static void drain(bool handover)
 {
 	if (registry.draining)
 		return;
@@ -201,7 +204,10 @@ static void drain(void)
 	for (size_t i = 0; i < registry.n_listeners; i++)
 		listener_close(registry.listeners[i]);
 	workers_release();
-	session_drain_all(); /* every worker: sessions finish what they do */
+	if (handover) /* upgrade.c: idle keep-alive sessions wait for their next answer */
+		session_drain_handover();
+	else
+		session_drain_all(); /* every worker: sessions finish what they do */
 	if (workers_conns() == 0) {
 		event_base_loopexit(registry.base, NULL);
 		return;
@@ -213,12 +219,20 @@ static void drain(void)
 	evtimer_add(ev_shutdown, &tv);
 }
 
+/* upgrade.c: the new binary is ready and accepts on the sockets handed over */
+static void handover(void)
+{
+	drain(true);
+}
+
 static void signal_cb(evutil_socket_t sig, short what, void *arg)
 {
 	if (sig == SIGHUP)
 		reload();
+	else if (sig == SIGUSR2)
+		upgrade_start(registry.base, handover);
 	else
-		drain();
+		drain(false);
 }
 
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
@@ -244,7 +258,8 @@ static void teardown(void)
 	server_release(); /* probes stop, listeners close, the registry empties */
 	monitor_deinit();
 	route_deinit(); /* the last routing snapshot */
-	for (size_t i = 0; i < 3; i++)
+	upgrade_deinit();
+	for (size_t i = 0; i < 4; i++)
 		event_free(ev_signals[i]);
 	event_free(ev_tick);
 	if (ev_shutdown != NULL)
@@ -261,7 +276,7 @@ static int run(const char *path)
 {
 	struct conf_errors errs = {0};
 	struct conf *c = NULL;
-	static const int sigs[3] = {SIGTERM, SIGINT, SIGHUP};
+	static const int sigs[4] = {SIGTERM, SIGINT, SIGHUP, SIGUSR2};
 	char err[512] = "";
 
 	conf_path = path;
@@ -312,7 +327,7 @@ static int run(const char *path)
 		conf_errors_deinit(&errs);
 		goto fail;
 	}
-	for (size_t i = 0; i < 3; i++) {
+	for (size_t i = 0; i < 4; i++) {
 		ev_signals[i] = evsignal_new(registry.base, sigs[i], signal_cb, NULL);
 		evsignal_add(ev_signals[i], NULL);
 	}
@@ -333,6 +348,7 @@ static int run(const char *path)
 	log_info("nodegate started: %zu listeners, %zu pools, %zu backends, %u worker%s",
 	         registry.n_listeners, registry.n_pools, registry.n_backends, n_workers,
 	         n_workers == 1 ? "" : "s");
+	upgrade_ready(registry.base); /* started by SIGUSR2: the old process hands over */
 	event_base_dispatch(registry.base);
 	log_info("nodegate stopped");
 	teardown();
@@ -365,6 +381,11 @@ int main(int argc, char **argv)
 	int opt;
 
 	evmem_init(); /* before libevent allocates anything */
+	char uerr[256];
+	if (upgrade_init(argv, uerr, sizeof(uerr)) != 0) { /* sockets handed over by SIGUSR2 */
+		fprintf(stderr, "nodegate: %s\n", uerr);
+		return 1;
+	}
 	while ((opt = getopt_long(argc, argv, "c:tVh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'A':

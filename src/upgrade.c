@@ -1,0 +1,305 @@
+/* SIGUSR2 binary upgrades: the old process starts the new one with its listening sockets
+ * and waits for its word; the new one adopts the sockets and gives its word when ready. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <event2/listener.h>
+
+#include "inherit.h"
+#include "log.h"
+#include "ops/status.h"
+#include "proxy/listener.h"
+#include "proxy/route.h"
+#include "registry.h"
+#include "stats.h"
+#include "upgrade.h"
+
+extern char **environ;
+
+static char exe[PATH_MAX];    /* the binary this process was started from */
+static char **argv_saved;     /* main's argv, for the same command line */
+static int ready_fd = -1;     /* new process: its end of the pipe to the old one */
+static struct event *ev_wait; /* new process: polls its pools until they can serve */
+static uint64_t wait_ms;
+
+/* old process: the upgrade under way */
+static struct {
+	pid_t pid;
+	int fd; /* our end of the pipe */
+	struct event *ev_read, *ev_timer;
+	void (*handover)(void);
+} up = {.pid = 0, .fd = -1};
+
+int upgrade_init(char **argv, char *err, size_t errlen)
+{
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	const char *v = getenv(UPGRADE_FD_ENV);
+
+	exe[n > 0 ? n : 0] = '\0';
+	argv_saved = argv;
+	if (v != NULL) {
+		char *end;
+		long fd = strtol(v, &end, 10);
+		unsetenv(UPGRADE_FD_ENV);
+		if (*end != '\0' || fd < 3 || fd > INT_MAX || fcntl((int)fd, F_GETFD) < 0) {
+			snprintf(err, errlen, "%s: \"%s\" is not an open file descriptor",
+			         UPGRADE_FD_ENV, v);
+			return -1;
+		}
+		ready_fd = (int)fd;
+		(void)fcntl(ready_fd, F_SETFD, FD_CLOEXEC); /* hooks must not hold it */
+	}
+	return inherit_init(err, errlen);
+}
+
+/* ---- the new process --------------------------------------------------------------------- */
+
+static bool pools_can_serve(void)
+{
+	for (size_t i = 0; i < registry.n_pools; i++)
+		if (registry.pools[i]->n_members > 0 && !pool_can_pick(registry.pools[i], NULL, 0))
+			return false;
+	return true;
+}
+
+static void tell_ready(void)
+{
+	static const char ready = 'R';
+
+	if (write(ready_fd, &ready, 1) != 1)
+		log_warn(
+		    "upgrade: cannot tell the nodegate before (pid %d) that this one is ready: %s",
+		    (int)getppid(), strerror(errno));
+	else
+		log_info("upgrade: ready; the nodegate before (pid %d) stops accepting and drains",
+		         (int)getppid());
+	close(ready_fd);
+	ready_fd = -1;
+}
+
+static void wait_cb(evutil_socket_t fd, short what, void *arg)
+{
+	wait_ms += 20;
+	if (!pools_can_serve() && wait_ms < UPGRADE_READY_WAIT_MS)
+		return;
+	if (wait_ms >= UPGRADE_READY_WAIT_MS)
+		log_warn("upgrade: a pool still cannot serve after %ums: taking over anyway",
+		         UPGRADE_READY_WAIT_MS);
+	event_free(ev_wait);
+	ev_wait = NULL;
+	tell_ready();
+}
+
+void upgrade_ready(struct event_base *base)
+{
+	inherit_close_rest();
+	if (ready_fd < 0)
+		return;
+	if (pools_can_serve()) {
+		tell_ready();
+		return;
+	}
+	/* its first probes have not judged the nodes yet: the old process serves meanwhile */
+	ev_wait = event_new(base, -1, EV_PERSIST, wait_cb, NULL);
+	if (ev_wait == NULL) {
+		tell_ready();
+		return;
+	}
+	evtimer_add(ev_wait, &(struct timeval){.tv_usec = 20000});
+}
+
+/* ---- the old process --------------------------------------------------------------------- */
+
+static void up_end(void)
+{
+	if (up.ev_read != NULL)
+		event_free(up.ev_read);
+	if (up.ev_timer != NULL)
+		event_free(up.ev_timer);
+	if (up.fd >= 0)
+		close(up.fd);
+	up.ev_read = up.ev_timer = NULL;
+	up.fd = -1;
+}
+
+/* The new process will not take over (WHY): it is reaped (killed first when still there). */
+static void up_failed(const char *why)
+{
+	int status = 0;
+	char how[64] = "";
+	pid_t got = waitpid(up.pid, &status, WNOHANG);
+
+	if (got == 0) { /* still running: it will not be ready */
+		kill(up.pid, SIGKILL);
+		while ((got = waitpid(up.pid, &status, 0)) < 0 && errno == EINTR)
+			;
+	}
+	if (got == up.pid && WIFEXITED(status))
+		snprintf(how, sizeof(how), ", exit status %d", WEXITSTATUS(status));
+	else if (got == up.pid && WIFSIGNALED(status))
+		snprintf(how, sizeof(how), ", killed by signal %d", WTERMSIG(status));
+	log_error("upgrade failed: the new nodegate (%s, pid %d) %s%s; this one goes on serving "
+	          "(the new one's own messages above say why)",
+	          exe, (int)up.pid, why, how);
+	STAT_INC(binary_upgrade_failures);
+	up_end();
+	up.pid = 0;
+}
+
+static void read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	char c;
+	ssize_t n = read(up.fd, &c, 1);
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n == 1 && c == 'R') {
+		log_info("upgrade: the new nodegate (pid %d) is ready: stopping accepts, draining",
+		         (int)up.pid);
+		STAT_INC(binary_upgrades);
+		up_end(); /* up.pid stays: no second upgrade from a draining process */
+		status_stop_accepting(); /* /healthz is the new one's from now on */
+		up.handover();
+		return;
+	}
+	up_failed("ended before it was ready");
+}
+
+static void timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	char why[64];
+
+	snprintf(why, sizeof(why), "was not ready within %ums", UPGRADE_TIMEOUT_MS);
+	up_failed(why);
+}
+
+/* "NAME:FD,..." for every listening socket of this process into BUF; the fds into FDS. */
+static size_t collect(char *buf, size_t len, int *fds, size_t max)
+{
+	size_t n = 0, off = 0;
+	int fd;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < registry.n_listeners; i++) {
+		struct listener *l = registry.listeners[i];
+		for (unsigned w = 0; w < WORKERS_MAX && n < max; w++) {
+			if (l->evl[w] == NULL || (fd = evconnlistener_get_fd(l->evl[w])) < 0)
+				continue;
+			off += (size_t)snprintf(buf + off, off < len ? len - off : 0, "%s%s:%d",
+			                        n > 0 ? "," : "", l->name, fd);
+			fds[n++] = fd;
+		}
+	}
+	if ((fd = status_listen_fd()) >= 0 && n < max) {
+		off += (size_t)snprintf(buf + off, off < len ? len - off : 0, "%s%s:%d",
+		                        n > 0 ? "," : "", INHERIT_STATUS, fd);
+		fds[n++] = fd;
+	}
+	return off < len ? n : 0;
+}
+
+/* environ without our two variables, plus ONE and TWO; NULL when out of memory. */
+static char **child_env(char *one, char *two)
+{
+	size_t n = 0, k = 0;
+	char **env;
+
+	while (environ[n] != NULL)
+		n++;
+	if ((env = calloc(n + 3, sizeof(*env))) == NULL)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(environ[i], INHERIT_ENV "=", strlen(INHERIT_ENV) + 1) != 0 &&
+		    strncmp(environ[i], UPGRADE_FD_ENV "=", strlen(UPGRADE_FD_ENV) + 1) != 0)
+			env[k++] = environ[i];
+	env[k++] = one;
+	env[k++] = two;
+	return env;
+}
+
+void upgrade_start(struct event_base *base, void (*handover)(void))
+{
+	static char fds_var[INHERIT_MAX * 140 + 32];
+	char pipe_var[64];
+	int fds[INHERIT_MAX], p[2];
+	size_t n;
+	char **env;
+
+	if (up.pid != 0 || registry.draining) {
+		log_warn("upgrade: SIGUSR2 ignored: %s",
+		         up.pid != 0 ? "an upgrade is under way" : "shutting down");
+		return;
+	}
+	if (exe[0] == '\0') {
+		log_error("upgrade failed: the path of the running binary is unknown");
+		STAT_INC(binary_upgrade_failures);
+		return;
+	}
+	int off = snprintf(fds_var, sizeof(fds_var), "%s=", INHERIT_ENV);
+	n = collect(fds_var + off, sizeof(fds_var) - (size_t)off, fds, INHERIT_MAX);
+	if (pipe2(p, O_CLOEXEC) != 0) {
+		log_error("upgrade failed: pipe: %s", strerror(errno));
+		STAT_INC(binary_upgrade_failures);
+		return;
+	}
+	snprintf(pipe_var, sizeof(pipe_var), "%s=%d", UPGRADE_FD_ENV, p[1]);
+	if ((env = child_env(fds_var, pipe_var)) == NULL) {
+		log_error("upgrade failed: out of memory");
+		STAT_INC(binary_upgrade_failures);
+		close(p[0]);
+		close(p[1]);
+		return;
+	}
+	pid_t pid = fork();
+	if (pid == 0) { /* the child: only async-signal-safe calls until exec */
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		for (size_t i = 0; i < n; i++)
+			fcntl(fds[i], F_SETFD, 0); /* these survive the exec */
+		fcntl(p[1], F_SETFD, 0);
+		execve(exe, argv_saved, env);
+		_exit(127);
+	}
+	free(env);
+	close(p[1]);
+	if (pid < 0) {
+		log_error("upgrade failed: fork: %s", strerror(errno));
+		STAT_INC(binary_upgrade_failures);
+		close(p[0]);
+		return;
+	}
+	up.pid = pid;
+	up.fd = p[0];
+	up.handover = handover;
+	evutil_make_socket_nonblocking(up.fd);
+	up.ev_read = event_new(base, up.fd, EV_READ | EV_PERSIST, read_cb, NULL);
+	up.ev_timer = evtimer_new(base, timeout_cb, NULL);
+	if (up.ev_read == NULL || up.ev_timer == NULL) {
+		up_failed("could not be watched (out of memory)");
+		return;
+	}
+	event_add(up.ev_read, NULL);
+	evtimer_add(up.ev_timer, &(struct timeval){.tv_sec = UPGRADE_TIMEOUT_MS / 1000});
+	log_info("upgrade: started %s (pid %d) with %zu listening sockets; serving until it is "
+	         "ready",
+	         exe, (int)pid, n);
+}
+
+void upgrade_deinit(void)
+{
+	up_end();
+	if (ev_wait != NULL)
+		event_free(ev_wait);
+	ev_wait = NULL;
+	if (ready_fd >= 0)
+		close(ready_fd);
+	ready_fd = -1;
+}
