@@ -65,7 +65,7 @@ listed  = $(if $(filter undefined,$(origin $(1))),$(error $(1) is not set: add \
 DEPS_BUILD := gcc make pkg-config libevent-dev libssl-dev libcurl4-openssl-dev libinih-dev \
               libjansson-dev libsqlite3-dev
 DEPS_TEST  := libcmocka-dev python3-pytest python3-prometheus-client openssl curl chromium \
-              python3-aiosmtpd
+              python3-aiosmtpd prometheus keepalived iproute2
 DEPS_BENCH := wrk haproxy nginx-light iperf3
 DEPS_FUZZ  := clang
 
