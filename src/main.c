@@ -34,7 +34,8 @@
 #include "upgrade.h"
 
 static const char *conf_path;
-static struct event *ev_signals[4], *ev_tick, *ev_shutdown;
+static struct event *ev_signals[4], *ev_tick, *ev_shutdown, *ev_grace;
+static bool drained;
 
 #ifndef NODEGATE_VERSION
 #define NODEGATE_VERSION "0.1.0"
@@ -195,9 +196,13 @@ static void shutdown_timeout_cb(evutil_socket_t fd, short what, void *arg)
 
 static void drain(bool handover)
 {
-	if (registry.draining)
+	if (drained)
 		return;
+	drained = true;
 	registry.draining = true;
+	if (ev_grace != NULL)
+		event_free(ev_grace);
+	ev_grace = NULL;
 	log_info("shutting down: no new connections, %u open finish within %llums", workers_conns(),
 	         (unsigned long long)registry.conf->global.shutdown_timeout);
 	workers_isolate(); /* each worker's accepts on each listener end */
@@ -219,6 +224,32 @@ static void drain(bool handover)
 	evtimer_add(ev_shutdown, &tv);
 }
 
+static void grace_cb(evutil_socket_t fd, short what, void *arg)
+{
+	drain(false);
+}
+
+/* SIGTERM: with shutdown_grace, /healthz says 503 (registry.draining) while the listeners
+ * still accept, so that keepalived or the load balancer in front moves the clients away
+ * (HAProxy's grace); then the drain. A second signal drains at once. */
+static void stop_requested(void)
+{
+	uint64_t ms = registry.conf->global.shutdown_grace;
+	struct timeval tv = {.tv_sec = (time_t)(ms / 1000),
+	                     .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+
+	if (ms == 0 || registry.draining ||
+	    (ev_grace = evtimer_new(registry.base, grace_cb, NULL)) == NULL) {
+		drain(false);
+		return;
+	}
+	registry.draining = true;
+	log_info("shutting down: /healthz answers 503 for %llums (shutdown_grace), the listeners "
+	         "accept until then",
+	         (unsigned long long)ms);
+	evtimer_add(ev_grace, &tv);
+}
+
 /* upgrade.c: the new binary is ready and accepts on the sockets handed over */
 static void handover(void)
 {
@@ -232,7 +263,7 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 	else if (sig == SIGUSR2)
 		upgrade_start(registry.base, handover);
 	else
-		drain(false);
+		stop_requested();
 }
 
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
@@ -259,6 +290,8 @@ static void teardown(void)
 	monitor_deinit();
 	route_deinit(); /* the last routing snapshot */
 	upgrade_deinit();
+	if (ev_grace != NULL)
+		event_free(ev_grace);
 	for (size_t i = 0; i < 4; i++)
 		event_free(ev_signals[i]);
 	event_free(ev_tick);
