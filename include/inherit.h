@@ -27,6 +27,9 @@ int inherit_parse(const char *value, struct inherit_fd *out, size_t max, char *e
 int inherit_init(char *err, size_t errlen) __attribute__((warn_unused_result));
 /* Whether this process was started with sockets handed over. */
 bool inherit_any(void);
+/* True from inherit_init (sockets handed over) until upgrade.c says this process is ready:
+ * the adopted listeners do not accept meanwhile (the old process serves on them). */
+extern bool inherit_hold;
 /* The sockets inherited for NAME when they are bound to ADDR: exactly N of them into FDS
  * (returns N, they are the caller's now); 0 when none was inherited for NAME or its
  * address changed (the caller binds); -1 with ERR when their count is not N (the old

@@ -8,6 +8,8 @@
 
 #include "inherit.h"
 
+bool inherit_hold;
+
 static struct inherit_fd fds_in[INHERIT_MAX];
 static size_t n_in;
 
@@ -75,6 +77,7 @@ int inherit_init(char *err, size_t errlen)
 	if (n < 0)
 		return -1;
 	n_in = (size_t)n;
+	inherit_hold = n_in > 0;
 	for (size_t i = 0; i < n_in; i++)
 		if (!is_listening(fds_in[i].fd)) {
 			snprintf(err, errlen, "%s: fd %d (%s) is not a listening socket",

@@ -12,6 +12,7 @@
 
 #include <event2/listener.h>
 
+#include "health/poolstat.h"
 #include "inherit.h"
 #include "log.h"
 #include "ops/status.h"
@@ -61,18 +62,35 @@ int upgrade_init(char **argv, char *err, size_t errlen)
 
 /* ---- the new process --------------------------------------------------------------------- */
 
+/* Every pool with members had its first verdicts on them (not routing blind, in panic, to
+ * nodes nobody judged yet) and can pick a node. */
 static bool pools_can_serve(void)
 {
-	for (size_t i = 0; i < registry.n_pools; i++)
-		if (registry.pools[i]->n_members > 0 && !pool_can_pick(registry.pools[i], NULL, 0))
+	for (size_t i = 0; i < registry.n_pools; i++) {
+		const struct pool *p = registry.pools[i];
+		if (p->n_members > 0 && (poolstat_known(p) < 0 || !pool_can_pick(p, NULL, 0)))
 			return false;
+	}
 	return true;
+}
+
+/* Accepts on the listeners adopted on hold (the old process still accepts on them too,
+ * until it reads the word). */
+static void start_accepting(void)
+{
+	workers_isolate();
+	inherit_hold = false;
+	for (size_t i = 0; i < registry.n_listeners; i++)
+		listener_enable(registry.listeners[i]);
+	workers_release();
+	status_start_accepting();
 }
 
 static void tell_ready(void)
 {
 	static const char ready = 'R';
 
+	start_accepting();
 	if (write(ready_fd, &ready, 1) != 1)
 		log_warn(
 		    "upgrade: cannot tell the nodegate before (pid %d) that this one is ready: %s",
@@ -100,8 +118,11 @@ static void wait_cb(evutil_socket_t fd, short what, void *arg)
 void upgrade_ready(struct event_base *base)
 {
 	inherit_close_rest();
-	if (ready_fd < 0)
+	if (ready_fd < 0) {
+		if (inherit_hold) /* sockets without the pipe: nobody to wait for */
+			start_accepting();
 		return;
+	}
 	if (pools_can_serve()) {
 		tell_ready();
 		return;

@@ -674,9 +674,10 @@ int status_apply(const struct conf *c, char *err, size_t errlen)
 	}
 	if (got == 1) { /* handed over by the nodegate before (SIGUSR2 upgrade) */
 		evutil_make_socket_nonblocking(fd);
-		evl =
-		    evconnlistener_new(registry.base, NULL, NULL,
-		                       LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, BACKLOG, fd);
+		evl = evconnlistener_new(registry.base, NULL, NULL,
+		                         LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC |
+		                             (inherit_hold ? LEV_OPT_DISABLED : 0),
+		                         BACKLOG, fd);
 		if (evl == NULL)
 			close(fd);
 	} else {
@@ -706,6 +707,12 @@ int status_apply(const struct conf *c, char *err, size_t errlen)
 int status_listen_fd(void)
 {
 	return bound != NULL ? evhttp_bound_socket_get_fd(bound) : -1;
+}
+
+void status_start_accepting(void)
+{
+	if (bound != NULL)
+		evconnlistener_enable(evhttp_bound_socket_get_listener(bound));
 }
 
 void status_stop_accepting(void)

@@ -103,6 +103,8 @@ static void listener_unpause(struct listener *l)
 
 void listener_enable(struct listener *l)
 {
+	if (inherit_hold) /* a SIGUSR2 upgrade: not before this process is ready (upgrade.c) */
+		return;
 	for (unsigned i = 0; i < n_workers; i++)
 		if (!l->paused[i] && l->evl[i] != NULL)
 			evconnlistener_enable(l->evl[i]);

@@ -164,6 +164,22 @@ def test_upgrade_under_load_drops_no_request(h):
     status_port = free_port()
     g = upgrade_gate(h, sims, status_port)
     load = UpgradeLoad(g.port)
+    # what keepalived would see: /healthz, on a new connection every 10ms
+    health, health_stop = [], threading.Event()
+
+    def poll_healthz():
+        deadline = time.monotonic() + 20 * SLOW
+        while not health_stop.is_set() and time.monotonic() < deadline and len(health) < 5000:
+            try:
+                c = http_conn(status_port)
+                r, _ = get(c, "/healthz")
+                c.close()
+                health.append(r.status)
+            except Exception as e:  # noqa: BLE001
+                health.append(repr(e))
+            time.sleep(0.01)
+    poller = threading.Thread(target=poll_healthz, daemon=True)
+    poller.start()
     child = None
     try:
         wait_for(lambda: load.count() >= 200, 5 * SLOW, "load before the upgrade")
@@ -179,6 +195,9 @@ def test_upgrade_under_load_drops_no_request(h):
         at_exit = load.count()
         wait_for(lambda: load.count() >= at_exit + 300, 5 * SLOW, "load after the upgrade")
         load.stop()
+        health_stop.set()
+        poller.join(IO_TIMEOUT + 5)
+        assert len(health) >= 10 and set(health) == {200}, [x for x in health if x != 200][:5]
         assert load.failures == [], (f"{len(load.failures)} of {load.count()} requests "
                                      f"failed: {load.failures[:5]}")
         assert load.ok >= 500
@@ -195,6 +214,7 @@ def test_upgrade_under_load_drops_no_request(h):
         assert metric_value(status_port, "nodegate_binary_upgrades_total") == 0
     finally:
         load.stop()
+        health_stop.set()
         stop_pid(child)
 
 
@@ -258,3 +278,39 @@ def test_upgrade_keeps_idle_keepalive_until_its_next_answer(h):
     finally:
         idle.close()
         stop_pid(child)
+
+
+def test_upgrade_closes_websockets_with_1001_after_the_drain_grace(h):
+    """A WebSocket session on the old process is not cut at the handover: it goes on for the
+    pool's ws_drain_grace, then gets the normal 1001 (going away) and reconnects, to the new
+    process; the old one then exits."""
+    from stubs import RippledWsServer
+    from test_ws_policy import close_code, command, ws_connect
+
+    with RippledWsServer("w1") as node:
+        status_port = free_port()
+        ini = h.gate_ini([("w1", node.addr)], pool={"ws_drain_grace": "700ms"},
+                         glob={"shutdown_timeout": "10s"},
+                         extra=[("status", {"bind": f"{HOST}:{status_port}"})])
+        g = h.gate(ini)
+        c = ws_connect(g.port)
+        assert command(c, "ping", rid=1)["status"] == "success"
+        child = None
+        try:
+            g.signal(signal.SIGUSR2)
+            wait_for(lambda: "is ready: stopping accepts" in g.stderr(), 15 * SLOW,
+                     "the new nodegate to be ready")
+            t0 = time.monotonic()
+            child = new_pid(g)
+            assert command(c, "ping", rid=2)["status"] == "success"  # still served
+            assert close_code(c) == 1001
+            took = time.monotonic() - t0
+            assert 0.5 <= took < 3 * SLOW, took
+            c.send(8, b"\x03\xe9")  # the close answered
+            c.sock.close()
+            assert g.proc.wait(timeout=5 * SLOW) == 0
+            c2 = ws_connect(g.port)  # the client reconnects: the new process answers
+            assert command(c2, "ping", rid=3)["status"] == "success"
+            c2.sock.close()
+        finally:
+            stop_pid(child)
