@@ -245,6 +245,27 @@ static char **child_env(char *one, char *two)
 	return env;
 }
 
+static int cmp_int(const void *a, const void *b)
+{
+	return *(const int *)a - *(const int *)b;
+}
+
+/* In the child: closes every descriptor from 3 up but the N sorted ones of KEEP (sockets to
+ * clients and nodes without CLOEXEC would otherwise stay open in the new process, and their
+ * peers would never see them close). Async-signal-safe. */
+static void close_others(const int *keep, size_t n)
+{
+	unsigned from = 3;
+
+	for (size_t i = 0; i < n; i++) {
+		if ((unsigned)keep[i] > from)
+			close_range(from, (unsigned)keep[i] - 1, 0);
+		if ((unsigned)keep[i] >= from)
+			from = (unsigned)keep[i] + 1;
+	}
+	close_range(from, ~0U, 0);
+}
+
 void upgrade_start(struct event_base *base, void (*handover)(void))
 {
 	static char fds_var[INHERIT_MAX * 140 + 32];
@@ -278,6 +299,11 @@ void upgrade_start(struct event_base *base, void (*handover)(void))
 		close(p[1]);
 		return;
 	}
+	static int keep[INHERIT_MAX + 1];
+	size_t n_keep = n;
+	memcpy(keep, fds, n * sizeof(*fds));
+	keep[n_keep++] = p[1];
+	qsort(keep, n_keep, sizeof(*keep), cmp_int);
 	pid_t pid = fork();
 	if (pid == 0) { /* the child: only async-signal-safe calls until exec */
 		sigset_t none;
@@ -286,6 +312,7 @@ void upgrade_start(struct event_base *base, void (*handover)(void))
 		for (size_t i = 0; i < n; i++)
 			fcntl(fds[i], F_SETFD, 0); /* these survive the exec */
 		fcntl(p[1], F_SETFD, 0);
+		close_others(keep, n_keep); /* a connection must not live on in the new process */
 		execve(exe, argv_saved, env);
 		_exit(127);
 	}

@@ -314,3 +314,34 @@ def test_upgrade_closes_websockets_with_1001_after_the_drain_grace(h):
             c2.sock.close()
         finally:
             stop_pid(child)
+
+
+def test_upgrade_leaks_no_connection_into_the_new_process(h):
+    """The old process's client and node connections are not inherited by the new one: a
+    client connection the old one closes (idle, at shutdown_timeout) is seen closed."""
+    import socket
+
+    sims = h.nodesims("n1")
+    status_port = free_port()
+    g = upgrade_gate(h, sims, status_port, shutdown_timeout="700ms")
+    warm = http_conn(g.port)  # a pooled connection to the node, too
+    warm.request("POST", "/", body=BODY)
+    assert warm.getresponse().status == 200
+    warm.close()
+    raw = socket.create_connection((HOST, g.port), timeout=5 * SLOW)
+    child = None
+    try:
+        g.signal(signal.SIGUSR2)
+        wait_for(lambda: "is ready: stopping accepts" in g.stderr(), 15 * SLOW,
+                 "the new nodegate to be ready")
+        child = new_pid(g)
+        assert g.proc.wait(timeout=5 * SLOW) == 0
+        assert raw.recv(100) == b""  # closed, not held open by the new process
+        assert listening_inodes(g.port) <= socket_inodes(child)
+        others = socket_inodes(child) - listening_inodes(g.port) - listening_inodes(status_port)
+        # what the new process holds besides its listeners is its own (probes, its loops'
+        # socketpairs): none of the old one's connections to the client
+        assert len(others) < 20, others
+    finally:
+        raw.close()
+        stop_pid(child)
