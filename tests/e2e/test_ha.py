@@ -163,6 +163,9 @@ def client_lines(path):
 @pytest.mark.skipif(not shutil.which("keepalived") or not shutil.which("ip"),
                     reason="keepalived and iproute2 are not installed (make deps installs them)")
 def test_vip_moves_when_nodegate_is_unhealthy_or_stopped(h):
+    # keepalived's own timers (1s checks, 1s adverts, the first election) make this test
+    # take about 20s: it gets 45s rather than the suite's 30s per test
+    signal.alarm(45 * SLOW)
     net = Net()
     procs = {}
     try:
