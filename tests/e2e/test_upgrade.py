@@ -194,12 +194,25 @@ def test_upgrade_under_load_drops_no_request(h):
         assert g.proc.wait(timeout=10 * SLOW) == 0, "the old nodegate did not exit cleanly"
         at_exit = load.count()
         wait_for(lambda: load.count() >= at_exit + 300, 5 * SLOW, "load after the upgrade")
+        # twice more, the upgraded one upgraded in turn (no longer the test's child)
+        for i in (2, 3):
+            old = child
+            os.kill(old, signal.SIGUSR2)
+            wait_for(lambda: g.stderr().count("is ready: stopping accepts") == i, 15 * SLOW,
+                     f"upgrade {i} to be ready")
+            child = [int(p) for p in re.findall(r"upgrade: started \S+ \(pid (\d+)\)",
+                                                 g.stderr())][-1]
+            wait_for(lambda: gone(old), 10 * SLOW, f"the nodegate before upgrade {i} to exit")
+            at_exit = load.count()
+            wait_for(lambda: load.count() >= at_exit + 200, 5 * SLOW, f"load after upgrade {i}")
         load.stop()
         health_stop.set()
         poller.join(IO_TIMEOUT + 5)
         assert len(health) >= 10 and set(health) == {200}, [x for x in health if x != 200][:5]
         assert load.failures == [], (f"{len(load.failures)} of {load.count()} requests "
                                      f"failed: {load.failures[:5]}")
+        print(f"3 upgrades under load: {load.ok} answered, {len(load.failures)} failed, "
+              f"{load.reconnects} keep-alive reconnects on Connection: close")
         assert load.ok >= 500
         assert load.reconnects >= 1  # the old one closed its keep-alive connections, saying so
         assert not gone(child), "the new nodegate is not running"
