@@ -20,4 +20,7 @@ void upgrade_ready(struct event_base *base);
 /* SIGUSR2: starts the new binary. HANDOVER runs once it is ready (the old process drains,
  * after the status listener stopped accepting). */
 void upgrade_start(struct event_base *base, void (*handover)(void));
+/* This process is shutting down (SIGTERM): a new binary not ready yet is stopped with it
+ * (it serves nobody yet). */
+void upgrade_abort(void);
 void upgrade_deinit(void);

@@ -238,6 +238,7 @@ static void stop_requested(void)
 	struct timeval tv = {.tv_sec = (time_t)(ms / 1000),
 	                     .tv_usec = (suseconds_t)(ms % 1000) * 1000};
 
+	upgrade_abort(); /* a new binary still starting goes too */
 	if (ms == 0 || registry.draining ||
 	    (ev_grace = evtimer_new(registry.base, grace_cb, NULL)) == NULL) {
 		drain(false);

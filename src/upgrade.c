@@ -150,15 +150,18 @@ static void up_end(void)
 	up.fd = -1;
 }
 
-/* The new process will not take over (WHY): it is reaped (killed first when still there). */
-static void up_failed(const char *why)
+/* The new process will not take over (WHY): it is reaped, killed first unless it is
+ * EXITING already (it closed the pipe: blocking on it is short). SERVING_ON: this process
+ * goes on serving. */
+static void up_failed(const char *why, bool exiting, bool serving_on)
 {
 	int status = 0;
 	char how[64] = "";
-	pid_t got = waitpid(up.pid, &status, WNOHANG);
+	pid_t got = exiting ? 0 : waitpid(up.pid, &status, WNOHANG);
 
-	if (got == 0) { /* still running: it will not be ready */
-		kill(up.pid, SIGKILL);
+	if (got == 0) { /* still there */
+		if (!exiting)
+			kill(up.pid, SIGKILL);
 		while ((got = waitpid(up.pid, &status, 0)) < 0 && errno == EINTR)
 			;
 	}
@@ -166,9 +169,11 @@ static void up_failed(const char *why)
 		snprintf(how, sizeof(how), ", exit status %d", WEXITSTATUS(status));
 	else if (got == up.pid && WIFSIGNALED(status))
 		snprintf(how, sizeof(how), ", killed by signal %d", WTERMSIG(status));
-	log_error("upgrade failed: the new nodegate (%s, pid %d) %s%s; this one goes on serving "
-	          "(the new one's own messages above say why)",
-	          exe, (int)up.pid, why, how);
+	log_error("upgrade failed: the new nodegate (%s, pid %d) %s%s%s", exe, (int)up.pid, why,
+	          how,
+	          serving_on ? "; this one goes on serving (the new one's own messages above say "
+	                       "why)"
+	                     : "");
 	STAT_INC(binary_upgrade_failures);
 	up_end();
 	up.pid = 0;
@@ -190,7 +195,7 @@ static void read_cb(evutil_socket_t fd, short what, void *arg)
 		up.handover();
 		return;
 	}
-	up_failed("ended before it was ready");
+	up_failed(n == 0 ? "ended before it was ready" : "broke the pipe", n == 0, true);
 }
 
 static void timeout_cb(evutil_socket_t fd, short what, void *arg)
@@ -198,7 +203,7 @@ static void timeout_cb(evutil_socket_t fd, short what, void *arg)
 	char why[64];
 
 	snprintf(why, sizeof(why), "was not ready within %ums", UPGRADE_TIMEOUT_MS);
-	up_failed(why);
+	up_failed(why, false, true);
 }
 
 /* "NAME:FD,..." for every listening socket of this process into BUF; the fds into FDS. */
@@ -331,7 +336,7 @@ void upgrade_start(struct event_base *base, void (*handover)(void))
 	up.ev_read = event_new(base, up.fd, EV_READ | EV_PERSIST, read_cb, NULL);
 	up.ev_timer = evtimer_new(base, timeout_cb, NULL);
 	if (up.ev_read == NULL || up.ev_timer == NULL) {
-		up_failed("could not be watched (out of memory)");
+		up_failed("could not be watched (out of memory)", false, true);
 		return;
 	}
 	event_add(up.ev_read, NULL);
@@ -339,6 +344,12 @@ void upgrade_start(struct event_base *base, void (*handover)(void))
 	log_info("upgrade: started %s (pid %d) with %zu listening sockets; serving until it is "
 	         "ready",
 	         exe, (int)pid, n);
+}
+
+void upgrade_abort(void)
+{
+	if (up.fd >= 0) /* started, not ready */
+		up_failed("was stopped: this one is shutting down", false, false);
 }
 
 void upgrade_deinit(void)

@@ -358,3 +358,38 @@ def test_upgrade_leaks_no_connection_into_the_new_process(h):
     finally:
         raw.close()
         stop_pid(child)
+
+
+def test_sigterm_while_the_new_binary_is_not_ready_stops_both(h):
+    """The new process waits (up to 10s) for every pool to be able to serve; one pool here
+    has no node that answers, so it is not ready yet: meanwhile the old one serves alone,
+    and a SIGTERM to the old one stops the new one too (it served nobody)."""
+    sims = h.nodesims("n1")
+    status_port = free_port()
+    ini = h.gate_ini(sims, glob={"shutdown_timeout": "2s"}, extra=[
+        ("status", {"bind": f"{HOST}:{status_port}"}),
+        ("pool dead", {"check_interval": "100ms"}),
+        ("backend gone", {"pool": "dead", "address": f"{HOST}:{free_port()}"})])
+    g = h.gate(ini)
+    g.signal(signal.SIGUSR2)
+    wait_for(lambda: g.stderr().count("nodegate started") == 2, 10 * SLOW,
+             "the new nodegate to start")
+    child = new_pid(g)
+    try:
+        time.sleep(0.3)
+        assert "is ready: stopping accepts" not in g.stderr()
+        assert socket_inodes(child) >= listening_inodes(g.port)  # adopted, on hold
+        for _ in range(20):  # the old one serves every request meanwhile
+            c = http_conn(g.port)
+            c.request("POST", "/", body=BODY)
+            r = c.getresponse()
+            r.read()
+            c.close()
+            assert r.status == 200
+        g.signal(signal.SIGTERM)
+        assert g.proc.wait(timeout=5 * SLOW) == 0
+        wait_for(lambda: gone(child), 2 * SLOW, "the new nodegate to be stopped")
+        assert re.search(r"upgrade failed: the new nodegate \(\S+, pid \d+\) was stopped: this "
+                         r"one is shutting down, killed by signal 9", g.stderr()), g.stderr()
+    finally:
+        stop_pid(child)
