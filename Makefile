@@ -39,6 +39,8 @@ UNIT_test_inherit  := inherit
 UNIT_test_incident := bus clock conf evmem health/health health/poolstat log metrics ops/incident ops/postmortem ops/redact ops/remedy ops/similar ops/store proxy/backend proxy/budget proxy/latency proxy/limit proxy/ranges proxy/route proxy/rpc proxy/rpcscan proxy/worker registry stats
 UNIT_test_latency  := proxy/latency
 UNIT_test_limit    := proxy/limit
+UNIT_test_log      := log
+UNIT_test_login    := ops/login
 UNIT_test_metrics  := metrics proxy/rpc proxy/rpcscan
 UNIT_test_poolstat := clock conf evmem health/poolstat log proxy/backend proxy/budget proxy/latency proxy/limit proxy/ranges proxy/route proxy/worker registry stats
 UNIT_test_postmortem := bus clock conf evmem health/health health/poolstat log metrics ops/incident ops/postmortem ops/redact ops/remedy ops/similar ops/store proxy/backend proxy/budget proxy/latency proxy/limit proxy/ranges proxy/route proxy/rpc proxy/rpcscan proxy/worker registry stats
@@ -49,6 +51,7 @@ UNIT_test_rpcscan  := proxy/rpc proxy/rpcscan
 UNIT_test_similar  := ops/similar
 UNIT_test_ws       := proxy/ws stats
 SIM_nodesim        :=
+MAN_mangen         := conf log proxy/limit
 FUZZ_fuzz_conf     := conf log proxy/limit
 FUZZ_fuzz_health   := health/health proxy/ranges proxy/rpc proxy/rpcscan
 FUZZ_fuzz_http     := proxy/http
@@ -65,7 +68,8 @@ listed  = $(if $(filter undefined,$(origin $(1))),$(error $(1) is not set: add \
 DEPS_BUILD := gcc make pkg-config libevent-dev libssl-dev libcurl4-openssl-dev libinih-dev \
               libjansson-dev libsqlite3-dev
 DEPS_TEST  := libcmocka-dev python3-pytest python3-prometheus-client openssl curl chromium \
-              python3-aiosmtpd prometheus keepalived iproute2
+              python3-aiosmtpd systemd logrotate groff man-db debhelper lintian dpkg-dev \
+              prometheus keepalived iproute2
 DEPS_BENCH := wrk haproxy nginx-light iperf3
 DEPS_FUZZ  := clang
 
@@ -77,14 +81,18 @@ Q  :=
 SAY = @true
 endif
 
-.PHONY: all deps deps-bench test unit e2e layers asan tsan run bench fuzz format format-check help clean
+.PHONY: all man deb deps deps-bench test unit e2e layers asan tsan run bench fuzz format format-check help clean
 
-all: $(BUILD)/nodegate $(BUILD)/nodesim ## build nodegate and the node simulator
+MAN_PAGES := $(BUILD)/man/man8/nodegate.8 $(BUILD)/man/man5/nodegate.ini.5
+
+all: $(BUILD)/nodegate $(BUILD)/nodesim man ## build nodegate, the node simulator and the man pages
+
+man: $(MAN_PAGES) ## the man pages: nodegate(8), and nodegate.ini(5) made from the option table
 
 $(BUILD)/obj/%.o: src/%.c $(HDRS)
 	$(SAY) CC $<
 	$(Q)mkdir -p $(dir $@)
-	$(Q)$(CC) $(CFLAGS) $(PC_CFLAGS) -c -o $@ $<
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(PC_CFLAGS) -c -o $@ $<
 
 $(BUILD)/nodegate: $(OBJS)
 	$(SAY) LD $@
@@ -94,6 +102,21 @@ $(BUILD)/nodegate: $(OBJS)
 $(BUILD)/nodesim: tests/sim/nodesim.c $$(call modules,$$(SIM_nodesim),$(BUILD)/obj,o) | $(BUILD)
 	$(SAY) CC $@
 	$(Q)$(CC) $(CFLAGS) $(PC_CFLAGS) $(LDFLAGS) -o $@ $< $(filter %.o,$^) $(PC_LIBS)
+
+# nodegate.ini(5) is written by man/mangen.c from src/conf.c's option table: it cannot drift
+$(BUILD)/mangen: man/mangen.c $$(call modules,$$(MAN_mangen),$(BUILD)/obj,o) | $(BUILD)
+	$(SAY) CC $@
+	$(Q)$(CC) $(CFLAGS) $(PC_CFLAGS) $(LDFLAGS) -o $@ $< $(filter %.o,$^) $(PC_LIBS)
+
+$(BUILD)/man/man5/nodegate.ini.5: man/nodegate.ini.5.in $(BUILD)/mangen
+	$(SAY) MAN $@
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(BUILD)/mangen < $< > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/man/man8/nodegate.8: man/nodegate.8
+	$(SAY) MAN $@
+	$(Q)mkdir -p $(dir $@)
+	$(Q)cp $< $@
 
 $(BUILD)/tests/%: tests/unit/%.c $$(call modules,$$(UNIT_$$*),$(BUILD)/obj,o) | $(BUILD)/tests
 	$(SAY) CC $@
@@ -135,6 +158,20 @@ asan: deps ## run the whole suite under AddressSanitizer and UBSan
 tsan: deps ## run the unit tests and the end-to-end suite (workers = 2) under ThreadSanitizer
 	$(Q)$(MAKE) --no-print-directory BUILD=build-tsan OPT="-O1 -g -fno-omit-frame-pointer" \
 		SAN="-fsanitize=thread" E2E_WORKERS=2 all unit e2e
+
+# the package is built from a copy of the tree in $(BUILD)/deb/src (dpkg-buildpackage writes
+# its outputs beside the source: they land in $(BUILD)/deb, not in the repository's parent)
+DEB_DIR := $(BUILD)/deb
+deb: ## build the Debian package into build/deb/ (dpkg-buildpackage -us -uc -b, then lintian)
+	$(Q)rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/src/nodegate
+	$(Q)git ls-files -co --exclude-standard -z | xargs -0 tar -cf - | tar -xf - -C $(DEB_DIR)/src/nodegate
+	$(Q)cd $(DEB_DIR)/src/nodegate && DEB_BUILD_OPTIONS="$${DEB_BUILD_OPTIONS:-parallel=2}" \
+		dpkg-buildpackage -us -uc -b > ../build.log 2>&1 || \
+		{ tail -40 ../build.log; exit 1; }
+	$(Q)mv $(DEB_DIR)/src/*.deb $(DEB_DIR)/src/*.buildinfo $(DEB_DIR)/src/*.changes $(DEB_DIR)/
+	$(Q)rm -rf $(DEB_DIR)/src
+	$(Q)lintian --fail-on error,warning $(DEB_DIR)/*.changes
+	@ls $(DEB_DIR)/*.deb
 
 run: deps all ## build and start the demo: nodegate in front of three simulated rippled nodes
 	$(Q)sh tests/demo.sh

@@ -58,6 +58,12 @@ struct conf_global {
 	uint64_t workers;          /* data-plane threads; 0: one per online CPU */
 	uint64_t max_connections;  /* client connections, all listeners together */
 	uint64_t store_test_delay; /* tests only: the store's writer waits this before a batch */
+	int log_format;            /* enum log_format: text, journal (<N> prefixes) or json */
+	char *user;                /* drop root for this user once bound (priv.c); NULL: stay */
+	char *group;               /* ... and this group; NULL: the user's primary group */
+	bool allow_root;           /* yes: running as root without user is accepted */
+	int line;                  /* of the [nodegate] header; 0: the file has none */
+	int user_line, group_line; /* of user = and group = (the header's when unset) */
 };
 
 struct conf_listener {
@@ -241,6 +247,15 @@ enum pm_language {
 };
 extern const char *const pm_language_names[PM_LANGUAGE_COUNT];
 
+/* [status] console: the ops console (src/ops/console.c). */
+enum console_mode {
+	CONSOLE_AUTO = 0, /* on when an admin token is configured */
+	CONSOLE_YES,      /* on; the admin token is required */
+	CONSOLE_NO,       /* off: /ops/ answers 404 */
+	CONSOLE_MODE_COUNT
+};
+extern const char *const console_mode_names[CONSOLE_MODE_COUNT];
+
 struct conf_postmortem {
 	bool enabled; /* the file has a [postmortem] section */
 	int line;     /* of the section header, for messages */
@@ -310,15 +325,17 @@ struct conf_hook {
 
 /* [status]: the status listener (status.c). Without the section there is none. */
 struct conf_status {
-	bool enabled;                /* the file has a [status] section */
-	int line;                    /* of the section header, for messages */
-	struct conf_addr bind;       /* where /, /api, /metrics and /healthz are served */
-	char *title;                 /* shown on the page and in /api/status */
-	bool public_backend_details; /* backend addresses in /api/status and on the page */
-	char *admin_token_file;      /* the admin API's bearer token; NULL: no admin API */
-	char *public_url;            /* the page's address as users reach it (alerts link it) */
-	char *ack_key_file;          /* HMAC key of acknowledgement links; NULL: made at start */
-	uint64_t ack_link_ttl;       /* an acknowledgement link works this long */
+	bool enabled;                 /* the file has a [status] section */
+	int line;                     /* of the section header, for messages */
+	struct conf_addr bind;        /* where /, /api, /metrics and /healthz are served */
+	char *title;                  /* shown on the page and in /api/status */
+	bool public_backend_details;  /* backend addresses in /api/status and on the page */
+	char *admin_token_file;       /* the admin API's bearer token; NULL: no admin API */
+	char *public_url;             /* the page's address as users reach it (alerts link it) */
+	char *ack_key_file;           /* HMAC key of acknowledgement links; NULL: made at start */
+	uint64_t ack_link_ttl;        /* an acknowledgement link works this long */
+	int console;                  /* enum console_mode: the ops console at /ops/ */
+	uint64_t console_session_ttl; /* a console login lasts this long */
 };
 
 struct conf {

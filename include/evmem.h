@@ -4,7 +4,7 @@
 #pragma once
 #include <stddef.h>
 
-#define EVMEM_MIN        64     /* smallest class */
+#define EVMEM_MIN        32     /* smallest class (an fd's entry in libevent's map fits) */
 #define EVMEM_MAX        65536  /* largest class: bigger blocks are not kept */
 #define EVMEM_CLASS_KEEP 524288 /* bytes kept free per class (at least 8 blocks, at most 256) */
 

@@ -14,6 +14,16 @@ enum log_level {
 };
 
 extern const char *const log_level_names[LOGL_COUNT];
+
+/* How error-log lines are written on stderr. */
+enum log_format {
+	LOGF_AUTO = 0, /* journal when stderr is systemd's journal stream, else text */
+	LOGF_TEXT,     /* "2026-11-21T10:14:03.123Z info message" */
+	LOGF_JOURNAL,  /* "<6>message": the syslog priority journald reads, no timestamp */
+	LOGF_JSON,     /* one JSON object per line: time, level, msg and fields */
+	LOGF_COUNT
+};
+extern const char *const log_format_names[LOGF_COUNT];
 extern int log_level_current; /* messages above this level are not even formatted */
 
 void log_write(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -27,6 +37,17 @@ void log_write(int level, const char *fmt, ...) __attribute__((format(printf, 2,
 #define log_warn(...)  log_at(LOGL_WARN, __VA_ARGS__)
 #define log_info(...)  log_at(LOGL_INFO, __VA_ARGS__)
 #define log_debug(...) log_at(LOGL_DEBUG, __VA_ARGS__)
+
+/* The format of error-log lines (enum log_format); auto is resolved now: journal when
+ * systemd's JOURNAL_STREAM names stderr. log_format_resolve says what it would be. */
+void log_format_set(int format);
+int log_format_resolve(int format);
+/* Remembers stderr's path when it is a regular file (nodegate 2>>FILE), for log_reopen. */
+void log_init(void);
+/* SIGUSR1 (logrotate): reopens stderr's file (when log_init found one) and the access log
+ * file by their paths; stdout and journald streams are left alone. The caller keeps the
+ * workers from writing meanwhile. */
+int log_reopen(char *err, size_t errlen) WUR;
 
 /* Parses a level name ("error", "warn", "info", "debug"); -1 when unknown. */
 int log_level_parse(const char *name);

@@ -76,6 +76,12 @@ const char *const priority_names[PRIO_COUNT] = {
     [PRIO_P4] = "P4",
 };
 
+const char *const console_mode_names[CONSOLE_MODE_COUNT] = {
+    [CONSOLE_AUTO] = "auto",
+    [CONSOLE_YES] = "yes",
+    [CONSOLE_NO] = "no",
+};
+
 const char *const pm_language_names[PM_LANGUAGE_COUNT] = {
     [PM_LANGUAGE_EN] = "en",
     [PM_LANGUAGE_JA] = "ja",
@@ -117,6 +123,7 @@ static int WUR valid_mails(char *v, char *err, size_t errlen);
 static int WUR valid_cidrs(char *v, char *err, size_t errlen);
 static int WUR valid_methods(char *v, char *err, size_t errlen);
 static int WUR valid_tier(char *v, char *err, size_t errlen);
+static int WUR valid_account(char *v, char *err, size_t errlen);
 
 #define G(f)  offsetof(struct conf_global, f)
 #define S(f)  offsetof(struct conf_status, f)
@@ -199,6 +206,17 @@ const struct conf_option conf_options[] = {
     NUM("nodegate", "store_test_delay", CONF_DURATION, G(store_test_delay), "0", 0, 10 * MS_S,
         "tests only: the SQLite writer waits this long before each batch, as a slow disk",
         .test_only = true),
+    ENUM("nodegate", "log_format", G(log_format), "auto", log_format_names, LOGF_COUNT, RELOAD,
+         "auto (journal under systemd, else text), text, journal (<N> priorities) or json lines"),
+    {ROW("nodegate", "user", CONF_STRING, G(user)), .metavar = "USER", .reloadable = RESTART,
+     .validate = valid_account,
+     .help = "started as root: bind, open files, then run as this user (hooks too); set by "
+             "packages"},
+    {ROW("nodegate", "group", CONF_STRING, G(group)), .metavar = "GROUP", .reloadable = RESTART,
+     .validate = valid_account,
+     .help = "the group to run as with user; the user's primary group when unset"},
+    {ROW("nodegate", "allow_root", CONF_BOOL, G(allow_root)), .def = "no", .reloadable = RESTART,
+     .help = "yes: keep running as root when user is unset (tests, containers); no: refuse"},
 
     ADDR("status", "bind", S(bind), "127.0.0.1:8404", RELOAD,
          "status page, JSON API, /metrics and /healthz; loopback unless a proxy fronts it"),
@@ -217,6 +235,11 @@ const struct conf_option conf_options[] = {
          "headings of postmortem drafts (admin API and nodegate postmortem): en or ja"),
     NUM("status", "ack_link_ttl", CONF_DURATION, S(ack_link_ttl), "24h", MS_M, 30 * MS_D,
         "an acknowledgement link in an alert works this long, and once"),
+    ENUM("status", "console", S(console), "auto", console_mode_names, CONSOLE_MODE_COUNT, RELOAD,
+         "the ops console at /ops/ (login with the admin token): auto is yes when "
+         "admin_token_file is set"),
+    NUM("status", "console_session_ttl", CONF_DURATION, S(console_session_ttl), "8h", 100, 7 * MS_D,
+        "an ops console login lasts this long; then log in again"),
 
     REQUIRED("listener", "bind", CONF_ADDR, L(bind), "HOST:PORT", RESTART,
              "address to listen on: HOST:PORT, [IPV6]:PORT or *:PORT (all IPv4 addresses)"),
@@ -798,6 +821,22 @@ static bool is_metric(const char *it)
 		if (strcmp(it, metric_names[i]) == 0)
 			return true;
 	return false;
+}
+
+/* A user or group name as useradd(8) takes them: letters, digits, '_', '.', '-' (not
+ * first), at most 32. Whether it exists is asked at start (priv.c). */
+static int WUR valid_account(char *v, char *err, size_t errlen)
+{
+	char q[SHOW_MAXLEN + 8];
+	size_t n = strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-");
+
+	if (n == 0 || v[n] != '\0' || n > 32 || v[0] == '-') {
+		snprintf(err, errlen,
+		         "bad name \"%s\" (expected a user or group name, like nodegate)",
+		         show(v, q, sizeof(q)));
+		return -1;
+	}
+	return 0;
 }
 
 /* A path for the request line: visible ASCII, no blanks. */
@@ -1469,6 +1508,8 @@ static int WUR sect_add(struct parser *p, enum sect_kind k, const char *name, in
 		idx = c->n_escalations - 1;
 		c->escalations[idx].name = dup;
 		c->escalations[idx].line = line;
+	} else if (k == SK_GLOBAL) {
+		c->global.line = line;
 	} else if (k == SK_STATUS) {
 		c->status.enabled = true;
 		c->status.line = line;
@@ -1986,12 +2027,30 @@ static void check_status(struct parser *p, const struct sect_meta *m)
 		break;
 	}
 	check_file(p, m, "admin_token_file", st->admin_token_file, "a readable file");
+	if (st->console == CONSOLE_YES && st->admin_token_file == NULL)
+		errf(p, key_line(m, "console"), m->label, "console",
+		     "yes needs admin_token_file: the console's login is the admin token (expected "
+		     "admin_token_file set, or console = no or auto)");
 	check_file(p, m, "ack_key_file", st->ack_key_file, "a readable file");
 	check_url(p, m, "public_url", st->public_url, "http,https");
 }
 
 static void check_names(struct parser *p, const struct sect_meta *m, const char *key,
                         const char *list, enum sect_kind k);
+
+/* [nodegate]: group goes with user. Whether the accounts exist is asked at start (priv.c)
+ * and by -t as a warning: a file checked on another host, or before the package made the
+ * user, is not wrong. */
+static void check_global(struct parser *p, const struct sect_meta *m)
+{
+	struct conf_global *g = &p->c->global;
+
+	g->user_line = key_line(m, "user"); /* for priv.c's messages at start */
+	g->group_line = key_line(m, "group");
+	if (g->group != NULL && g->user == NULL)
+		errf(p, key_line(m, "group"), m->label, "group",
+		     "set without user (expected user = NAME too)");
+}
 
 static void check_pool(struct parser *p, const struct sect_meta *m)
 {
@@ -2202,7 +2261,9 @@ static void validate(struct parser *p)
 		const struct sect_meta *m = &p->metas[i];
 
 		check_required(p, m);
-		if (m->kind == SK_STATUS) {
+		if (m->kind == SK_GLOBAL) {
+			check_global(p, m);
+		} else if (m->kind == SK_STATUS) {
 			check_status(p, m);
 		} else if (m->kind == SK_LISTENER) {
 			check_listener(p, m);
@@ -2437,6 +2498,8 @@ void conf_free(struct conf *c)
 	free(c->hooks);
 	free(c->global.access_log);
 	free(c->global.state_dir);
+	free(c->global.user);
+	free(c->global.group);
 	free(c->status.title);
 	free(c->status.admin_token_file);
 	free(c->status.public_url);

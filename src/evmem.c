@@ -19,7 +19,7 @@
 #define TAKEN(p, n) ((void)(p), (void)(n))
 #endif
 
-#define N_CLASSES 11     /* 64 B .. 64 KiB */
+#define N_CLASSES 12     /* 32 B .. 64 KiB */
 #define NO_CLASS  0xffff /* a block over EVMEM_MAX: malloc's own */
 
 /* Before every block; 16 bytes keep the block as aligned as malloc's. */
@@ -53,14 +53,16 @@ static unsigned class_keep(unsigned c)
 	return n < 8 ? 8 : n > 256 ? 256 : (unsigned)n;
 }
 
-/* The smallest class that holds N bytes: log2 of N rounded up to a power of two, from 64. */
+/* The smallest class that holds N bytes: log2 of N rounded up to a power of two, from
+ * EVMEM_MIN. */
 static unsigned class_of(size_t n)
 {
 	if (n <= EVMEM_MIN)
 		return 0;
 	if (n > EVMEM_MAX)
 		return NO_CLASS;
-	return (unsigned)(64 - __builtin_clzll((unsigned long long)n - 1)) - 6;
+	return (unsigned)(64 - __builtin_clzll((unsigned long long)n - 1)) -
+	       (unsigned)__builtin_ctz(EVMEM_MIN);
 }
 
 void *evmem_malloc(size_t n)

@@ -1,10 +1,12 @@
 /* nodegate: the command line, and the process lifecycle: the order in which subsystems start
- * and stop, signals (SIGHUP reloads, SIGTERM drains), the shutdown timeout. */
+ * and stop, signals (SIGHUP reloads, SIGTERM drains, SIGUSR1 reopens logs), the shutdown
+ * timeout, the privileges dropped once listening, and what systemd is told of it all. */
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 #include <event2/thread.h>
@@ -13,10 +15,12 @@
 #include "conf.h"
 #include "evmem.h"
 #include "health/monitor.h"
+#include "health/node.h"
 #include "log.h"
 #include "ops/admin.h"
 #include "ops/acklink.h"
 #include "ops/alert.h"
+#include "ops/console.h"
 #include "ops/escalate.h"
 #include "ops/hook.h"
 #include "ops/incident.h"
@@ -24,17 +28,21 @@
 #include "ops/postmortem.h"
 #include "ops/store.h"
 #include "ops/status.h"
+#include "proxy/conn.h"
 #include "proxy/listener.h"
 #include "proxy/route.h"
 #include "proxy/session.h"
 #include "proxy/worker.h"
+#include "priv.h"
 #include "registry.h"
+#include "sdnotify.h"
 #include "server.h"
 #include "stats.h"
 #include "upgrade.h"
 
 static const char *conf_path;
 static struct event *ev_signals[4], *ev_tick, *ev_shutdown, *ev_grace;
+static struct event *ev_reopen; /* SIGUSR1 */
 static bool drained;
 
 #ifndef NODEGATE_VERSION
@@ -61,6 +69,7 @@ static void usage(FILE *to)
 	            "\n"
 	            "signals: SIGHUP reloads the file (a bad file keeps the running one),\n"
 	            "         SIGTERM/SIGINT stop accepting and exit once requests finish,\n"
+	            "         SIGUSR1 reopens the log files (logrotate),\n"
 	            "         SIGUSR2 starts the binary again with the listening sockets handed\n"
 	            "         over; once it is ready this one drains and exits (upgrade.h).\n");
 }
@@ -70,6 +79,7 @@ static int check_only(const char *path)
 {
 	struct conf_errors errs = {0};
 	struct conf *c = NULL;
+	char err[512];
 
 	if (conf_load(path, &c, &errs) != 0) {
 		for (size_t i = 0; i < errs.n; i++)
@@ -81,6 +91,10 @@ static int check_only(const char *path)
 		conf_errors_deinit(&errs);
 		return 1;
 	}
+	/* who runs it is not the file's fault: warnings (maybe checked before the user exists) */
+	if (geteuid() == 0 ? priv_check(c, err, sizeof(err)) != 0
+	                   : priv_lookup(c, err, sizeof(err)) != 0)
+		fprintf(stderr, "warning: %s (a start as root would stop there)\n", err);
 	printf("configuration OK\n");
 	conf_free(c);
 	return 0;
@@ -100,6 +114,7 @@ static struct conf *load_for_command(const char *path)
 		return NULL;
 	}
 	log_level_current = c->global.log_level;
+	log_format_set(c->global.log_format);
 	return c;
 }
 
@@ -168,24 +183,67 @@ static void worker_end(void)
 	session_cleanup();
 }
 
+/* ---- systemd (sdnotify.h) ----------------------------------------------------------------- */
+
+/* The STATUS= line systemctl status shows: what is in rotation. */
+static void service_status(char *buf, size_t len)
+{
+	size_t up = 0;
+
+	for (size_t i = 0; i < registry.n_backends; i++)
+		up += registry.backends[i]->node != NULL && registry.backends[i]->node->routable;
+	snprintf(buf, len, "%s%zu listeners, %zu pools, %zu/%zu backends in rotation",
+	         registry.draining ? "draining: " : "", registry.n_listeners, registry.n_pools, up,
+	         registry.n_backends);
+}
+
+static void service_ready(const char *prefix)
+{
+	char st[200], line[256];
+
+	service_status(st, sizeof(st));
+	snprintf(line, sizeof(line), "%s%s", prefix, st);
+	sdnotify_ready(line);
+}
+
 static void reload(void)
 {
 	struct conf_errors errs = {0};
 	struct conf *c = NULL;
 
+	sdnotify_reloading();
 	log_info("reloading %s", conf_path);
 	if (conf_load(conf_path, &c, &errs) != 0 || server_apply(c, &errs) != 0) {
 		log_errors(&errs);
+		priv_explain(&errs);
 		log_error("reload failed: keeping the running configuration");
 		STAT_INC(reload_failures);
 		CONF_FREE(c);
 		conf_errors_deinit(&errs);
+		service_ready("reload failed, running the previous configuration: ");
 		return;
 	}
 	conf_errors_deinit(&errs);
+	priv_reloaded(registry.conf);
 	STAT_INC(reloads);
 	log_info("reload done: %zu listeners, %zu pools, %zu backends", registry.n_listeners,
 	         registry.n_pools, registry.n_backends);
+	service_ready("");
+}
+
+/* SIGUSR1, after logrotate moved the files away: new ones by the same names. */
+static void reopen_cb(evutil_socket_t sig, short what, void *arg)
+{
+	char err[512];
+	int rc;
+
+	workers_isolate(); /* the workers write the access log */
+	rc = log_reopen(err, sizeof(err));
+	workers_release();
+	if (rc != 0)
+		log_error("SIGUSR1: %s", err);
+	else
+		log_info("SIGUSR1: log files reopened");
 }
 
 static void shutdown_timeout_cb(evutil_socket_t fd, short what, void *arg)
@@ -203,6 +261,8 @@ static void drain(bool handover)
 	if (ev_grace != NULL)
 		event_free(ev_grace);
 	ev_grace = NULL;
+	if (!handover) /* handed over, the service goes on (upgrade.c told systemd its MAINPID) */
+		sdnotify_stopping();
 	log_info("shutting down: no new connections, %u open finish within %llums", workers_conns(),
 	         (unsigned long long)registry.conf->global.shutdown_timeout);
 	workers_isolate(); /* each worker's accepts on each listener end */
@@ -245,6 +305,7 @@ static void stop_requested(void)
 		return;
 	}
 	registry.draining = true;
+	sdnotify_stopping();
 	log_info("shutting down: /healthz answers 503 for %llums (shutdown_grace), the listeners "
 	         "accept until then",
 	         (unsigned long long)ms);
@@ -269,7 +330,11 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
 {
+	char st[200];
+
 	log_access_flush();
+	service_status(st, sizeof(st));
+	sdnotify_status(st);
 }
 
 static void teardown(void)
@@ -281,6 +346,7 @@ static void teardown(void)
 	hook_deinit(); /* hook.c: running hooks are stopped; their outcome reaches the timeline */
 	/* admin.c, incident.c: the store commits what is queued and answers waiting admin
 	 * requests, before the status listener goes */
+	console_deinit(); /* console.c: every ops console session ends */
 	admin_deinit();
 	escalate_deinit();
 	alert_deinit(); /* alert.c: queued messages are dropped (said in the log) */
@@ -296,12 +362,15 @@ static void teardown(void)
 	for (size_t i = 0; i < 4; i++)
 		event_free(ev_signals[i]);
 	event_free(ev_tick);
+	event_free(ev_reopen);
+	sdnotify_deinit();
 	if (ev_shutdown != NULL)
 		event_free(ev_shutdown);
 	worker_end();
 	workers_deinit();
 	log_access_close();
 	conf_free(c);
+	conn_forget_base(registry.base);
 	event_base_free(registry.base);
 }
 
@@ -314,12 +383,21 @@ static int run(const char *path)
 	char err[512] = "";
 
 	conf_path = path;
+	log_init(); /* stderr's file, if it is one, for SIGUSR1 */
+	if (sdnotify_init(err, sizeof(err)) != 0)
+		log_warn("systemd notifications off: %s", err);
 	if (conf_load(path, &c, &errs) != 0) {
 		log_errors(&errs);
 		conf_errors_deinit(&errs);
 		return 1;
 	}
 	log_level_current = c->global.log_level;
+	log_format_set(c->global.log_format);
+	if (priv_check(c, err, sizeof(err)) != 0) { /* root needs user = or allow_root */
+		log_error("%s", err);
+		conf_free(c);
+		return 1;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	unsigned n = c->global.workers > 0 ? (unsigned)c->global.workers : workers_auto();
 	if (n > 1 && evthread_use_pthreads() != 0) { /* the loops take locks from here on */
@@ -346,8 +424,12 @@ static int run(const char *path)
 	/* incidents, their store in state_dir, the admin API (incident.c, admin.c): before the
 	 * first apply, which restores the stored admin states */
 	if (incident_init(c->global.state_dir, err, sizeof(err)) != 0 ||
-	    admin_init(err, sizeof(err)) != 0 || acklink_init() != 0) {
+	    admin_init(err, sizeof(err)) != 0 || acklink_init() != 0 || console_init() != 0) {
 		log_error("state_dir %s: %s", c->global.state_dir, err);
+		goto fail;
+	}
+	if (priv_own(c, c->global.state_dir, err, sizeof(err)) != 0) { /* written after the drop */
+		log_error("state_dir: %s", err);
 		goto fail;
 	}
 	/* alert.c and hook.c: the bus hands them each event after incidents (its phases) */
@@ -365,8 +447,22 @@ static int run(const char *path)
 		ev_signals[i] = evsignal_new(registry.base, sigs[i], signal_cb, NULL);
 		evsignal_add(ev_signals[i], NULL);
 	}
+	ev_reopen = evsignal_new(registry.base, SIGUSR1, reopen_cb, NULL);
+	evsignal_add(ev_reopen, NULL);
 	ev_tick = event_new(registry.base, -1, EV_PERSIST, tick_cb, NULL);
 	evtimer_add(ev_tick, &(struct timeval){.tv_sec = 1});
+	/* listening, keys read, store and logs open: root is not needed any more (priv.c) */
+	if (priv_own(c,
+	             strcmp(c->global.access_log, "-") != 0 &&
+	                     strcmp(c->global.access_log, "off") != 0
+	                 ? c->global.access_log
+	                 : NULL,
+	             err, sizeof(err)) != 0 ||
+	    priv_drop(c, err, sizeof(err)) != 0) {
+		log_error("%s", err);
+		teardown();
+		return 1;
+	}
 	for (size_t i = 0; i < registry.n_listeners; i++) {
 		char where[300];
 		conf_addr_format(&registry.listeners[i]->conf.bind, where, sizeof(where));
@@ -382,6 +478,10 @@ static int run(const char *path)
 	log_info("nodegate started: %zu listeners, %zu pools, %zu backends, %u worker%s",
 	         registry.n_listeners, registry.n_pools, registry.n_backends, n_workers,
 	         n_workers == 1 ? "" : "s");
+	service_ready(""); /* systemd: READY=1, and the watchdog's pings from this loop on */
+	uint64_t ping = sdnotify_watchdog_start(registry.base);
+	if (ping > 0)
+		log_info("systemd watchdog: a ping every %llums", (unsigned long long)ping / 1000);
 	upgrade_ready(registry.base); /* started by SIGUSR2: the old process hands over */
 	event_base_dispatch(registry.base);
 	log_info("nodegate stopped");
@@ -392,6 +492,7 @@ fail:
 	escalate_deinit();
 	alert_deinit();
 	acklink_deinit();
+	console_deinit();
 	admin_deinit();
 	incident_deinit();
 	monitor_deinit();
@@ -400,6 +501,7 @@ fail_base:
 	workers_stop(NULL);
 	workers_deinit();
 	conf_free(c);
+	conn_forget_base(registry.base);
 	event_base_free(registry.base);
 	return 1;
 }

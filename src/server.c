@@ -305,6 +305,7 @@ static void commit(struct plan *p, struct conf *c)
 	commit_listeners(p, c);
 	plan_free(p, c);
 	log_level_current = c->global.log_level;
+	log_format_set(c->global.log_format);
 	conf_free(registry.conf);
 	registry.conf = c;
 	workers_max_connections = c->global.max_connections;

@@ -19,6 +19,7 @@
 #include "proxy/listener.h"
 #include "proxy/route.h"
 #include "registry.h"
+#include "sdnotify.h"
 #include "stats.h"
 #include "upgrade.h"
 
@@ -190,6 +191,13 @@ static void read_cb(evutil_socket_t fd, short what, void *arg)
 		log_info("upgrade: the new nodegate (pid %d) is ready: stopping accepts, draining",
 		         (int)up.pid);
 		STAT_INC(binary_upgrades);
+		/* systemd: the service's main process is the new one now (sent while this one
+		 * still is, so NotifyAccess=main takes it); its READY=1 came before */
+		char msg[128];
+		snprintf(msg, sizeof(msg),
+		         "MAINPID=%d\nSTATUS=upgraded: pid %d serves, pid %d drains", (int)up.pid,
+		         (int)up.pid, (int)getpid());
+		(void)sdnotify_send(msg);
 		up_end(); /* up.pid stays: no second upgrade from a draining process */
 		status_stop_accepting(); /* /healthz is the new one's from now on */
 		up.handover();
@@ -231,22 +239,42 @@ static size_t collect(char *buf, size_t len, int *fds, size_t max)
 	return off < len ? n : 0;
 }
 
-/* environ without our two variables, plus ONE and TWO; NULL when out of memory. */
+static bool env_is(const char *entry, const char *name)
+{
+	size_t n = strlen(name);
+
+	return strncmp(entry, name, n) == 0 && entry[n] == '=';
+}
+
+/* environ without our variables, plus ONE and TWO, and systemd's NOTIFY_SOCKET and
+ * WATCHDOG_USEC as this process read them (sdnotify.c unset them: the successor notifies
+ * and pings in its turn); NULL when out of memory. */
 static char **child_env(char *one, char *two)
 {
+	static char notify[128 + 16], watchdog[48];
+	const char *path = sdnotify_socket_path();
 	size_t n = 0, k = 0;
 	char **env;
 
 	while (environ[n] != NULL)
 		n++;
-	if ((env = calloc(n + 3, sizeof(*env))) == NULL)
+	if ((env = calloc(n + 5, sizeof(*env))) == NULL)
 		return NULL;
 	for (size_t i = 0; i < n; i++)
-		if (strncmp(environ[i], INHERIT_ENV "=", strlen(INHERIT_ENV) + 1) != 0 &&
-		    strncmp(environ[i], UPGRADE_FD_ENV "=", strlen(UPGRADE_FD_ENV) + 1) != 0)
+		if (!env_is(environ[i], INHERIT_ENV) && !env_is(environ[i], UPGRADE_FD_ENV) &&
+		    !env_is(environ[i], "NOTIFY_SOCKET") && !env_is(environ[i], "WATCHDOG_USEC") &&
+		    !env_is(environ[i], "WATCHDOG_PID"))
 			env[k++] = environ[i];
 	env[k++] = one;
 	env[k++] = two;
+	if (path != NULL &&
+	    (size_t)snprintf(notify, sizeof(notify), "NOTIFY_SOCKET=%s", path) < sizeof(notify))
+		env[k++] = notify;
+	if (path != NULL && sdnotify_watchdog_usec() > 0) {
+		snprintf(watchdog, sizeof(watchdog), "WATCHDOG_USEC=%llu",
+		         (unsigned long long)sdnotify_watchdog_usec());
+		env[k++] = watchdog;
+	}
 	return env;
 }
 

@@ -12,9 +12,17 @@
  * states and weight overrides are kept in the store by backend name and put back at start
  * and after every reload. */
 #pragma once
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
+#include "health/health.h"
 #include "log.h"
+
+struct backend;
+struct incident;
+struct json_t;
+struct evbuffer;
 
 /* Loads the stored admin states (the store is open: incident_init) and registers the
  * routes; ERR says why not. */
@@ -24,3 +32,31 @@ void admin_deinit(void);
  * store's test delay ([nodegate] store_test_delay) and puts the stored admin states and
  * weight overrides back on the backends, by name. */
 void admin_apply(void);
+
+/* ---- the actions, shared with the ops console (ops/console.h): one code for both ---------- */
+
+/* Whether an admin token is configured (the admin API and the console are on). */
+bool admin_token_set(void);
+/* Whether T (surrounding blanks ignored) is the admin token; compared in constant time. */
+bool admin_token_ok(const char *t);
+/* Changes when the token does (or appears, or goes): console sessions end then. */
+unsigned admin_token_epoch(void);
+/* The configured backend NAME (not removed by a reload), or NULL. */
+struct backend *admin_backend(const char *name);
+/* Puts B in admin state A (ADMIN_NONE: readmitted) because of WHY, keeps it in the store by
+ * name; *CHANGED false when B was in A already. -1 out of memory. The caller waits for
+ * store_barrier before it answers. */
+int admin_backend_state(struct backend *b, enum admin_state a, const char *why, bool *changed) WUR;
+/* The same for a weight override W (STORE_NO_WEIGHT: the configured weight). */
+int admin_backend_weight(struct backend *b, int w, const char *why, bool *changed) WUR;
+/* Acknowledges incident ID by BY through VIA (incident_ack, counted); its codes. */
+int admin_ack(int64_t id, const char *by, const char *via) WUR;
+/* The incident as ops see it (GET /api/incidents/ID with the token): every entry, roles,
+ * similar incidents, remedies and its escalation; NULL when out of memory. */
+struct json_t *admin_incident_json(const struct incident *inc);
+/* INC's postmortem draft (Markdown, [postmortem] language, live counts while open) appended
+ * to OUT; -1 out of memory. */
+int admin_postmortem(const struct incident *inc, struct evbuffer *out) WUR;
+/* "2026-11-21T12:00:00Z", with an optional fraction and a Z or +HH:MM offset, as Unix ms;
+ * -1 when S is not such a time. */
+int admin_parse_time(const char *s, int64_t *ms) WUR;

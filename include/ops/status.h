@@ -35,7 +35,7 @@ int status_route(const char *prefix, status_handler h, void *arg) WUR;
 
 /* Another module's families on /metrics (alerts, hooks), appended after the built-in ones
  * in the order they were added; adding the same writer again changes nothing. */
-#define STATUS_MAX_METRICS 4
+#define STATUS_MAX_METRICS 8
 struct metrics_out;
 typedef void (*status_metrics_fn)(struct metrics_out *o);
 int status_metrics(status_metrics_fn fn) WUR;

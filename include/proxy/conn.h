@@ -50,9 +50,18 @@ struct conn *conn_connect(struct event_base *base, const struct sockaddr *sa, so
                           SSL *ssl, uint64_t timeout_ms, enum conn_error *kind, char *err,
                           size_t errlen);
 void conn_free(struct conn *c);
+/* Forgets what this thread knows of BASE (its common timeouts): before event_base_free. */
+void conn_forget_base(const struct event_base *base);
 
-void conn_setcb(struct conn *c, conn_data_cb read_cb, conn_data_cb write_cb, conn_event_cb event_cb,
-                void *arg);
+/* What an owner does on data (read), on its output drained to the low mark (write, may be
+ * NULL) and on an event (event); one constant table per kind of owner. */
+struct conn_ops {
+	conn_data_cb read;
+	conn_data_cb write;
+	conn_event_cb event;
+};
+
+void conn_setcb(struct conn *c, const struct conn_ops *ops, void *arg);
 /* EV_READ: deliver data; EV_WRITE is managed by conn itself (armed while output waits). */
 void conn_enable_read(struct conn *c);
 void conn_disable_read(struct conn *c);
@@ -60,6 +69,10 @@ bool conn_reading(const struct conn *c);
 /* Inactivity limits in milliseconds, 0 for none: reading (while enabled) and writing
  * (while output waits). */
 void conn_set_timeouts(struct conn *c, uint64_t read_ms, uint64_t write_ms);
+/* The same, for limits that are settings (the same for every connection of a listener or a
+ * pool, such as the keep-alive wait): kept in libevent's common timeouts, one queue per
+ * duration, rather than its heap. Not for computed deadlines (a new queue per value). */
+void conn_set_timeouts_fixed(struct conn *c, uint64_t read_ms, uint64_t write_ms);
 /* Reading pauses while the input holds this many bytes (0: 64 KiB). */
 void conn_set_read_max(struct conn *c, size_t max);
 /* The write callback runs when the output drains to this many bytes after a wait. */

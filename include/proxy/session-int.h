@@ -57,6 +57,9 @@ struct body {
 /* One request and its response. Reset between keep-alive requests. */
 struct request {
 	uint64_t start_us;
+	bool via_proxy;                   /* it came through a trusted proxy */
+	char client_ip[INET6_ADDRSTRLEN]; /* its client, for the access log */
+	struct limit_addr client_addr;    /* and for rate_per_ip and Forwarded: for= */
 	enum http_method method;
 	char method_s[16];
 	char uri[LOG_URI_MAX];
@@ -90,42 +93,48 @@ struct request {
 
 struct session {
 	TAILQ_ENTRY(session) link; /* in worker.sessions; closed: in justfree */
-	enum session_state state;  /* changed by session_set_state only */
 	struct listener *l;
-	struct conn *client;         /* NULL once closed */
-	struct upconn *up;           /* the backend connection in use */
-	struct event timer;          /* header / idle / body deadline */
-	struct http_parser *hp;      /* request head parser, while reading a head */
-	char peer[INET6_ADDRSTRLEN]; /* socket peer address, for logs and X-Forwarded-For */
-	uint16_t peer_port;
+	struct conn *client;    /* NULL once closed */
+	struct upconn *up;      /* the backend connection in use */
+	struct event *timer;    /* header / body / closing deadline, made on demand (an idle
+	                         * keep-alive connection waits on its read timeout) */
+	struct http_parser *hp; /* request head parser, while reading a head */
+	struct ws *ws;          /* WebSocket tunnel: frames parsed, client messages inspected */
+	struct request *r;      /* the request in progress; NULL between requests */
+	struct resume *wsr;     /* WebSocket failover state (ws_failover = resubscribe), or NULL */
+	union {
+		uint64_t linger_bytes; /* SS_LINGERING: client bytes dropped since the answer */
+		time_t tunnel_active;  /* tunnel: last bytes relayed, either way */
+	};
 	/* per-client limits (limit.c); the client is the peer, or from a trusted proxy the
-	 * address its X-Forwarded-For names (see client_derive) */
-	struct limit_addr peer_addr;      /* the socket peer */
-	bool peer_counted;                /* counted in max_conns_per_ip: uncounted at close */
-	bool conn_refused;                /* over max_conns_per_ip: 429 to the first request */
-	bool via_proxy;                   /* this request came through a trusted proxy */
-	char client_ip[INET6_ADDRSTRLEN]; /* this request's client, for the access log */
-	struct limit_addr client_addr;    /* and for rate_per_ip and Forwarded: for= */
-	bool tls;                         /* the client side is TLS */
-	bool close_after;                 /* close once the current response is written */
-	bool linger;                      /* SS_CLOSING: the client may still send (lingering) */
-	uint64_t linger_bytes;            /* client bytes dropped since the closing answer */
-	bool client_eof;
-	bool up_eof; /* tunnel: the backend side sent EOF */
+	 * address its X-Forwarded-For names (see client_derive: struct request) */
+	struct limit_addr peer_addr; /* the socket peer */
+	enum session_state state;    /* changed by session_set_state only */
 	unsigned n_requests;
-	time_t tunnel_active; /* tunnel: last bytes relayed, either way */
-	struct ws *ws;        /* WebSocket tunnel: frames parsed, client messages inspected */
-	bool ws_paused;       /* client reading paused: nodegate's replies wait for the client */
-	bool ws_drain;        /* the node left rotation: 1001 when the timer fires */
-	bool ws_limited;      /* a message was over the client's rate: 1013 follows */
-	struct request *r;    /* the request in progress; NULL between requests */
-	struct resume *wsr;   /* WebSocket failover state (ws_failover = resubscribe), or NULL */
+	uint16_t peer_port; /* the socket peer's port; its address is peer_addr */
+	bool peer_counted;  /* counted in max_conns_per_ip: uncounted at close */
+	bool conn_refused;  /* over max_conns_per_ip: 429 to the first request */
+	bool tls;           /* the client side is TLS */
+	bool close_after;   /* close once the current response is written */
+	bool linger;        /* SS_CLOSING: the client may still send (lingering) */
+	bool client_eof;
+	bool up_eof;     /* tunnel: the backend side sent EOF */
+	bool ws_paused;  /* client reading paused: nodegate's replies wait for the client */
+	bool ws_drain;   /* the node left rotation: 1001 when the timer fires */
+	bool ws_limited; /* a message was over the client's rate: 1013 follows */
+	bool timer_oom;  /* its timer could not be made: closed at the end of the turn */
 };
 
 /* Logs about session S, prefixed with its peer and listener. */
 #define slog(lvl, s, fmt, ...)                                                                     \
-	log_at(lvl, "session %s:%u [%s]: " fmt, (s)->peer, (s)->peer_port, (s)->l->name,           \
-	       ##__VA_ARGS__)
+	do {                                                                                       \
+		if ((lvl) <= log_level_current) {                                                  \
+			char peer_[INET6_ADDRSTRLEN];                                              \
+			limit_addr_format(&(s)->peer_addr, peer_, sizeof(peer_));                  \
+			log_write((lvl), "session %s:%u [%s]: " fmt, peer_, (s)->peer_port,        \
+			          (s)->l->name, ##__VA_ARGS__);                                    \
+		}                                                                                  \
+	} while (0)
 
 /* ---- heads written in place ------------------------------------------------------------ */
 
@@ -191,6 +200,8 @@ void close_after_flush(struct session *s, bool linger, const char *why);
  * Reads S->r: call it before req_end. */
 bool client_may_send(const struct session *s);
 void timer_arm(struct session *s, uint64_t ms);
+/* Stops S's timer and gives its memory back. */
+void timer_stop(struct session *s);
 /* Parsers and requests come from small caches (session_cleanup empties them). */
 struct http_parser *parser_get(void);
 void parser_put(struct http_parser **pp);

@@ -177,6 +177,8 @@ static void idle_event(struct conn *c, short what, enum conn_error err, void *ar
 	close_conn(pc);
 }
 
+static const struct conn_ops idle_ops = {idle_read, NULL, idle_event};
+
 /* Ends the probe with pc->res: the connection is kept (KEEP) or closed, then the callback,
  * which may free PC, runs last. */
 static void finish(struct pconn *pc, enum pconn_status status, bool keep)
@@ -196,7 +198,7 @@ static void finish(struct pconn *pc, enum pconn_status status, bool keep)
 		pc->kept = true;
 		pc->kept_since_us = clock_now_us();
 		G.st.idle++;
-		conn_setcb(pc->c, idle_read, NULL, idle_event, pc);
+		conn_setcb(pc->c, &idle_ops, pc);
 		conn_trim(pc->c);
 	} else {
 		close_conn(pc);
@@ -241,12 +243,14 @@ static void fail_later(struct pconn *pc, enum pconn_status status, const char *d
 	event_active(pc->deadline, EV_TIMEOUT, 1);
 }
 
+static const struct conn_ops probe_ops = {on_read, NULL, on_event};
+
 static void send_request(struct pconn *pc)
 {
 	static const struct http_limits lim = {
 	    .max_head = PCONN_HEAD_MAX, .max_uri = 1, .max_headers = HTTP_MAX_HEADERS};
 
-	conn_setcb(pc->c, on_read, NULL, on_event, pc);
+	conn_setcb(pc->c, &probe_ops, pc);
 	conn_enable_read(pc->c);
 	if (pc->request == NULL)
 		return;

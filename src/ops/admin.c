@@ -158,6 +158,7 @@ static void answer_stored(struct evhttp_request *req, int code, json_t *body)
 static struct {
 	bool set;
 	unsigned char digest[DIGEST_LEN]; /* of the token: compared in constant time */
+	unsigned epoch;                   /* bumped when the token changes (console sessions end) */
 } token;
 
 static void sha256(const char *s, size_t len, unsigned char *out)
@@ -181,17 +182,39 @@ static size_t trim(const char *s, const char **start)
 	return n;
 }
 
+static void token_read(const char *path);
+
 /* The first line of [status] admin_token_file, trimmed; none: the admin API is off. */
 static void token_load(void)
 {
-	const char *path = registry.conf != NULL ? registry.conf->status.admin_token_file : NULL;
+	const char *path = registry.conf != NULL && registry.conf->status.enabled
+	                       ? registry.conf->status.admin_token_file
+	                       : NULL;
+	unsigned char was[DIGEST_LEN];
+	bool had = token.set;
+
+	memcpy(was, token.digest, DIGEST_LEN);
+	token_read(path);
+	if (had != token.set || (had && CRYPTO_memcmp(was, token.digest, DIGEST_LEN) != 0))
+		token.epoch++;
+	explicit_bzero(was, sizeof(was));
+}
+
+unsigned admin_token_epoch(void)
+{
+	return token.epoch;
+}
+
+/* Reads PATH's first line into token (token.set false when there is none). */
+static void token_read(const char *path)
+{
 	char buf[TOKEN_LINE] = "";
 	const char *t;
 	size_t n;
 	FILE *f;
 
 	token.set = false;
-	if (path == NULL || !registry.conf->status.enabled)
+	if (path == NULL)
 		return;
 	f = fopen(path, "re");
 	if (f == NULL) {
@@ -211,13 +234,31 @@ static void token_load(void)
 	token.set = true;
 }
 
+bool admin_token_set(void)
+{
+	return token.set;
+}
+
+bool admin_token_ok(const char *t)
+{
+	unsigned char d[DIGEST_LEN];
+	const char *s;
+	size_t n;
+	bool ok;
+
+	if (!token.set || t == NULL)
+		return false;
+	n = trim(t, &s);
+	sha256(s, n, d);
+	ok = CRYPTO_memcmp(d, token.digest, DIGEST_LEN) == 0;
+	explicit_bzero(d, sizeof(d));
+	return ok;
+}
+
 /* Whether REQ carries the token; if not, it is answered (403, 401) and counted. */
 static bool authorized(struct evhttp_request *req)
 {
 	const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
-	unsigned char d[DIGEST_LEN];
-	const char *t;
-	size_t n;
 
 	if (!token.set) {
 		refuse(req, 403, "admin API disabled (no admin_token_file)");
@@ -227,9 +268,7 @@ static bool authorized(struct evhttp_request *req)
 		refuse(req, 401, "a bearer token is required (Authorization: Bearer TOKEN)");
 		return false;
 	}
-	n = trim(h + 7, &t);
-	sha256(t, n, d);
-	if (CRYPTO_memcmp(d, token.digest, DIGEST_LEN) != 0) {
+	if (!admin_token_ok(h + 7)) {
 		refuse(req, 401, "wrong token");
 		return false;
 	}
@@ -318,8 +357,7 @@ static int get_string(json_t *o, const char *key, bool required, size_t max, con
 	return 0;
 }
 
-/* "2026-11-21T12:00:00Z", with optional fraction and a Z or +HH:MM offset, as Unix ms. */
-static int parse_iso(const char *s, int64_t *ms)
+int admin_parse_time(const char *s, int64_t *ms)
 {
 	struct tm tm = {0};
 	const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
@@ -359,7 +397,7 @@ static int get_time(json_t *o, const char *key, int64_t *out, char *err, size_t 
 	*out = 0;
 	if (get_string(o, key, false, 64, &s, err, len) < 0)
 		return -1;
-	if (s != NULL && (parse_iso(s, out) < 0 || *out <= 0)) {
+	if (s != NULL && (admin_parse_time(s, out) < 0 || *out <= 0)) {
 		snprintf(err, len, "\"%s\": \"%s\" is not a time like 2026-11-21T12:00:00Z", key,
 		         s);
 		return -1;
@@ -417,6 +455,13 @@ static void load_saved(const char *backend, enum admin_state a, int weight, int6
 	s->weight = weight >= 0 && weight <= WEIGHT_MAX ? weight : STORE_NO_WEIGHT;
 }
 
+static struct backend *backend_named(const char *name, size_t len);
+
+struct backend *admin_backend(const char *name)
+{
+	return name != NULL ? backend_named(name, strlen(name)) : NULL;
+}
+
 static struct backend *backend_named(const char *name, size_t len)
 {
 	for (size_t i = 0; i < registry.n_backends; i++) {
@@ -442,6 +487,30 @@ static bool set_weight(struct backend *b, int w, const char *why)
 	 * pool is judged again, as weight 0 takes it out of rotation (and, through the routing
 	 * snapshot, closes its WebSocket sessions as a drain does) */
 	return monitor_set_weight(b, w == STORE_NO_WEIGHT ? -1 : w, why);
+}
+
+int admin_backend_state(struct backend *b, enum admin_state a, const char *why, bool *changed)
+{
+	struct saved *s = saved_of(b->name, true);
+
+	if (s == NULL)
+		return -1;
+	*changed = set_state(b, a, why);
+	s->a = a;
+	store_put_admin(b->name, s->a, s->weight, clock_wall());
+	return 0;
+}
+
+int admin_backend_weight(struct backend *b, int w, const char *why, bool *changed)
+{
+	struct saved *s = saved_of(b->name, true);
+
+	if (s == NULL)
+		return -1;
+	*changed = set_weight(b, w, why);
+	s->weight = w;
+	store_put_admin(b->name, s->a, s->weight, clock_wall());
+	return 0;
 }
 
 void admin_apply(void)
@@ -515,11 +584,10 @@ static void backends_route(struct evhttp_request *req, const char *path, void *a
 	static const char *const fields[] = {"reason", NULL};
 	char err[ERR_MAX];
 	struct backend *b;
-	struct saved *s;
 	json_t *body;
 	size_t i = 0;
 	bool changed;
-	int w = 0;
+	int w = 0, rc;
 
 	if (strncmp(path, "/api/backends/", 14) != 0 || act == NULL || act == name) {
 		refuse(req, 404, "not found (POST /api/backends/NAME/drain|maint|ready|weight)");
@@ -552,31 +620,25 @@ static void backends_route(struct evhttp_request *req, const char *path, void *a
 		refuse(req, 400, "%s", err);
 		return;
 	}
-	s = saved_of(b->name, true);
-	if (s == NULL) {
-		json_decref(body);
-		reply_json(req, 500, NULL);
-		return;
-	}
 	if (actions[i].admin < 0) {
-		changed = set_weight(b, w, REASON);
-		s->weight = w;
+		rc = admin_backend_weight(b, w, REASON, &changed);
 	} else {
 		const char *why = json_string_value(json_object_get(body, "reason"));
 
-		changed = set_state(b, (enum admin_state)actions[i].admin,
-		                    why != NULL && *why ? why : REASON);
-		s->a = (enum admin_state)actions[i].admin;
+		rc = admin_backend_state(b, (enum admin_state)actions[i].admin,
+		                         why != NULL && *why ? why : REASON, &changed);
 	}
 	json_decref(body);
-	store_put_admin(b->name, s->a, s->weight, clock_wall());
+	if (rc < 0) {
+		reply_json(req, 500, NULL);
+		return;
+	}
 	answer_stored(req, 200, backend_json(b, changed));
 }
 
 /* ---- incidents ------------------------------------------------------------------------------- */
 
-/* The incident for ops: everything, and where its escalation stands. */
-static json_t *incident_ops_json(const struct incident *inc)
+json_t *admin_incident_json(const struct incident *inc)
 {
 	json_t *j = incident_json_full(inc);
 
@@ -594,7 +656,7 @@ static void add_incident(const struct incident *inc, void *arg)
 
 static void add_incident_full(const struct incident *inc, void *arg)
 {
-	json_array_append_new(arg, incident_ops_json(inc));
+	json_array_append_new(arg, admin_incident_json(inc));
 }
 
 /* GET /api/incidents?limit=N */
@@ -726,7 +788,16 @@ static void update_incident(struct evhttp_request *req, int64_t id, json_t *body
 /* The stored answer of an action on incident ID: the incident as ops see it. */
 static void answer_incident(struct evhttp_request *req, int code, int64_t id)
 {
-	answer_stored(req, code, incident_ops_json(incident_get(id)));
+	answer_stored(req, code, admin_incident_json(incident_get(id)));
+}
+
+int admin_ack(int64_t id, const char *by, const char *via)
+{
+	int rc = incident_ack(id, by, via, clock_wall());
+
+	if (rc == 0)
+		STAT_INC(incident_acks);
+	return rc;
 }
 
 /* POST /api/incidents/ID/ack {"by": NAME} */
@@ -741,9 +812,8 @@ static void ack_incident(struct evhttp_request *req, int64_t id, json_t *body, c
 		refuse(req, 400, "%s", err);
 		return;
 	}
-	switch (incident_ack(id, by, REASON, clock_wall())) {
+	switch (admin_ack(id, by, REASON)) {
 	case 0:
-		STAT_INC(incident_acks);
 		answer_incident(req, 200, id);
 		break;
 	case -2:
@@ -935,13 +1005,21 @@ static void act_on_incident(struct evhttp_request *req, int64_t id, size_t which
 }
 
 /* GET /api/incidents/ID/postmortem: the draft, as Markdown (ops only: it shows the notes). */
-static void postmortem_incident(struct evhttp_request *req, int64_t id)
+int admin_postmortem(const struct incident *inc, struct evbuffer *out)
 {
 	static char md[PM_MAX]; /* the loop is the one caller */
+	size_t n =
+	    incident_postmortem(inc, registry.conf != NULL ? registry.conf->postmortem.language : 0,
+	                        true, clock_wall(), md, sizeof(md));
+
+	return evbuffer_add(out, md, n);
+}
+
+static void postmortem_incident(struct evhttp_request *req, int64_t id)
+{
 	struct evbuffer *out = evhttp_request_get_output_buffer(req);
 	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
 	const struct incident *inc;
-	size_t n;
 
 	if (!authorized(req))
 		return;
@@ -950,9 +1028,7 @@ static void postmortem_incident(struct evhttp_request *req, int64_t id)
 		refuse(req, 404, "no incident %lld", (long long)id);
 		return;
 	}
-	n = incident_postmortem(inc, registry.conf != NULL ? registry.conf->postmortem.language : 0,
-	                        true, clock_wall(), md, sizeof(md));
-	if (evbuffer_add(out, md, n) < 0) {
+	if (admin_postmortem(inc, out) < 0) {
 		reply_json(req, 500, NULL);
 		return;
 	}
@@ -1023,7 +1099,7 @@ static void incidents_route(struct evhttp_request *req, const char *path, void *
 
 		if (reader(req, &full))
 			reply_json(req, 200,
-			           full ? incident_ops_json(incident_get(id))
+			           full ? admin_incident_json(incident_get(id))
 			                : incident_json(incident_get(id)));
 	}
 }

@@ -29,7 +29,6 @@
 #define REFRESH_S  5                       /* the script fetches the page again this often */
 #define RELOAD_S   60                      /* without the script, the page reloads this often */
 #define TEXT_MAX   (2 * INCIDENT_TEXT_MAX) /* a text with its addresses hidden */
-#define HASH_B64   48                      /* base64 of a SHA-256, with its NUL */
 #define MINOR_MS   (15 * 60 * 1000LL)      /* a day down less than this: minor (legend) */
 #define PARTIAL_MS (2 * 60 * 60 * 1000LL)  /* ... less: partial, else major (legend) */
 
@@ -270,6 +269,14 @@ static void out_esc(struct out *o, const char *s)
 		run = p;
 	}
 	out_raw(o, run, (size_t)(p - run));
+}
+
+int page_esc(struct evbuffer *b, const char *s)
+{
+	struct out o = {.b = b};
+
+	out_esc(&o, s);
+	return o.rc;
 }
 
 /* ---- times ------------------------------------------------------------------------------- */
@@ -939,8 +946,7 @@ static void page_handler(struct evhttp_request *req, const char *path, void *arg
 	page_get(req);
 }
 
-/* HASH: base64 of the SHA-256 of S, as a Content-Security-Policy source names it. */
-static void csp_hash(const char *s, char *hash)
+void page_csp_hash(const char *s, char *hash)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int n = 0;
@@ -955,8 +961,8 @@ static void csp_hash(const char *s, char *hash)
 void page_init(void)
 {
 	started_wall = clock_wall();
-	csp_hash(page_css, css_hash);
-	csp_hash(page_js, js_hash);
+	page_csp_hash(page_css, css_hash);
+	page_csp_hash(page_js, js_hash);
 	if (status_route("/", page_handler, NULL) != 0)
 		log_error("status page: no room for the route / (STATUS_MAX_ROUTES)");
 }

@@ -14,6 +14,7 @@
 #include <event2/event_struct.h>
 #include <openssl/err.h>
 
+#include "evmem.h"
 #include "proxy/conn.h"
 
 #define READ_CHUNK     16384
@@ -30,10 +31,10 @@ enum conn_state {
 struct conn {
 	evutil_socket_t fd;
 	SSL *ssl;
-	struct event rd, wr;
+	struct event rd;
+	struct event *wr; /* only while armed: an idle connection holds one event, not two */
 	struct evbuffer *in, *out;
-	conn_data_cb read_cb, write_cb;
-	conn_event_cb event_cb;
+	const struct conn_ops *ops; /* NULL until conn_setcb */
 	void *arg;
 	uint32_t read_max, write_low;
 	uint32_t read_ms, write_ms, connect_ms;
@@ -45,6 +46,8 @@ struct conn {
 	bool tls_failed;
 	bool fin_sent;    /* conn_shutdown_tcp: no TLS close_notify can follow the FIN */
 	bool pending_eof; /* TLS close seen after data: reported on the next turn */
+	bool wr_oom;      /* the write event could not be made: an error on the next turn */
+	bool fixed_tmo;   /* read_ms and write_ms are settings (conn_set_timeouts_fixed) */
 	int last_errno;   /* at the last event reported */
 };
 
@@ -77,20 +80,62 @@ static struct timeval ms_tv(uint32_t ms)
 	return tv;
 }
 
-static void arm(struct event *ev, bool *armed, uint32_t ms)
-{
-	struct timeval tv = ms_tv(ms);
+/* The common timeouts this thread asked its base for (libevent's lookup takes the base's
+ * lock and scans them all): a few durations are in use at a time. */
+#define COMMON_CACHE 8
+static __thread struct {
+	const struct event_base *base;
+	uint32_t ms;
+	const struct timeval *tv;
+} common_cache[COMMON_CACHE];
+static __thread unsigned common_next;
 
-	event_add(ev, ms > 0 ? &tv : NULL);
+void conn_forget_base(const struct event_base *base)
+{
+	for (unsigned i = 0; i < COMMON_CACHE; i++)
+		if (common_cache[i].base == base)
+			common_cache[i].base = NULL;
+}
+
+/* EV's timeout of MS. For C's fixed timeouts (conn_set_timeouts_fixed: a setting, the same
+ * for every connection of a listener or pool) libevent's common timeout for that duration:
+ * a queue per duration, no heap (nothing per connection in it); TV otherwise, or when the
+ * base has no room for another. */
+static const struct timeval *deadline(const struct conn *c, struct event *ev, uint32_t ms,
+                                      struct timeval *tv)
+{
+	*tv = ms_tv(ms);
+	if (!c->fixed_tmo || c->state != CS_OPEN)
+		return tv;
+	struct event_base *base = event_get_base(ev);
+
+	for (unsigned i = 0; i < COMMON_CACHE; i++)
+		if (common_cache[i].base == base && common_cache[i].ms == ms)
+			return common_cache[i].tv;
+	const struct timeval *common = event_base_init_common_timeout(base, tv);
+	if (common == NULL)
+		return tv;
+	common_cache[common_next].base = base;
+	common_cache[common_next].ms = ms;
+	common_cache[common_next].tv = common;
+	common_next = (common_next + 1) % COMMON_CACHE;
+	return common;
+}
+
+static void arm(const struct conn *c, struct event *ev, bool *armed, uint32_t ms)
+{
+	struct timeval tv;
+
+	event_add(ev, ms > 0 ? deadline(c, ev, ms, &tv) : NULL);
 	*armed = true;
 }
 
-static void set_deadline(struct event *ev, uint32_t ms)
+static void set_deadline(const struct conn *c, struct event *ev, uint32_t ms)
 {
-	struct timeval tv = ms_tv(ms);
+	struct timeval tv;
 
 	if (ms > 0)
-		event_add(ev, &tv);
+		event_add(ev, deadline(c, ev, ms, &tv));
 	else
 		event_remove_timer(ev);
 }
@@ -101,6 +146,33 @@ static void disarm(struct event *ev, bool *armed)
 		event_del(ev);
 		*armed = false;
 	}
+}
+
+/* Arms the write event, made on demand (sockets mostly take a write at once). Out of
+ * memory, the connection fails on the next turn. */
+static void arm_wr(struct conn *c, uint32_t ms)
+{
+	if (c->wr == NULL) {
+		c->wr = evmem_malloc(sizeof(*c->wr));
+		if (c->wr == NULL) {
+			c->wr_oom = true;
+			event_active(&c->rd, EV_READ, 0);
+			return;
+		}
+		event_assign(c->wr, event_get_base(&c->rd), c->fd, EV_WRITE | EV_PERSIST, wr_cb, c);
+	}
+	arm(c, c->wr, &c->wr_armed, ms);
+}
+
+/* Disarms the write event and gives its memory back. */
+static void disarm_wr(struct conn *c)
+{
+	if (c->wr == NULL)
+		return;
+	event_del(c->wr);
+	c->wr_armed = false;
+	evmem_free(c->wr);
+	c->wr = NULL;
 }
 
 /* Whether the read event should be armed, and with which timeout. */
@@ -126,7 +198,7 @@ static void update_read(struct conn *c)
 		uint32_t ms = c->state == CS_OPEN
 		                  ? (c->read_on ? c->read_ms : 0)
 		                  : (c->connect_ms > 0 ? c->connect_ms : c->read_ms);
-		arm(&c->rd, &c->rd_armed, ms);
+		arm(c, &c->rd, &c->rd_armed, ms);
 		/* TLS may hold decrypted bytes the socket will not announce */
 		if (c->ssl != NULL && c->state == CS_OPEN && SSL_pending(c->ssl) > 0)
 			event_active(&c->rd, EV_READ, 0);
@@ -143,7 +215,6 @@ static struct conn *conn_alloc(struct event_base *base, evutil_socket_t fd, SSL 
 	c->ssl = ssl;
 	c->read_max = READ_MAX_DEF;
 	event_assign(&c->rd, base, fd, EV_READ | EV_PERSIST, rd_cb, c);
-	event_assign(&c->wr, base, fd, EV_WRITE | EV_PERSIST, wr_cb, c);
 	return c;
 }
 
@@ -197,7 +268,7 @@ struct conn *conn_connect(struct event_base *base, const struct sockaddr *sa, so
 	}
 	c->state = CS_CONNECTING;
 	c->connect_ms = (uint32_t)timeout_ms;
-	arm(&c->wr, &c->wr_armed, c->connect_ms);
+	arm_wr(c, c->connect_ms);
 	return c;
 }
 
@@ -206,7 +277,7 @@ void conn_free(struct conn *c)
 	if (c == NULL)
 		return;
 	event_del(&c->rd);
-	event_del(&c->wr);
+	disarm_wr(c);
 	if (c->ssl != NULL) {
 		if (c->state == CS_OPEN && !c->tls_failed && !c->fin_sent)
 			SSL_shutdown(c->ssl); /* best effort close_notify, never waits */
@@ -220,12 +291,9 @@ void conn_free(struct conn *c)
 	free(c);
 }
 
-void conn_setcb(struct conn *c, conn_data_cb read_cb, conn_data_cb write_cb, conn_event_cb event_cb,
-                void *arg)
+void conn_setcb(struct conn *c, const struct conn_ops *ops, void *arg)
 {
-	c->read_cb = read_cb;
-	c->write_cb = write_cb;
-	c->event_cb = event_cb;
+	c->ops = ops;
 	c->arg = arg;
 }
 
@@ -250,15 +318,26 @@ bool conn_reading(const struct conn *c)
 	return c->read_on;
 }
 
-void conn_set_timeouts(struct conn *c, uint64_t read_ms, uint64_t write_ms)
+static void set_timeouts(struct conn *c, uint64_t read_ms, uint64_t write_ms, bool fixed)
 {
 	c->read_ms = (uint32_t)read_ms;
 	c->write_ms = (uint32_t)write_ms;
+	c->fixed_tmo = fixed;
 	/* a new deadline on an armed event is a timer change, not an epoll_ctl */
 	if (c->rd_armed && c->state == CS_OPEN)
-		set_deadline(&c->rd, c->read_on ? c->read_ms : 0);
+		set_deadline(c, &c->rd, c->read_on ? c->read_ms : 0);
 	if (c->wr_armed && c->state == CS_OPEN)
-		set_deadline(&c->wr, c->write_ms);
+		set_deadline(c, c->wr, c->write_ms);
+}
+
+void conn_set_timeouts(struct conn *c, uint64_t read_ms, uint64_t write_ms)
+{
+	set_timeouts(c, read_ms, write_ms, false);
+}
+
+void conn_set_timeouts_fixed(struct conn *c, uint64_t read_ms, uint64_t write_ms)
+{
+	set_timeouts(c, read_ms, write_ms, true);
 }
 
 void conn_set_read_max(struct conn *c, size_t max)
@@ -416,7 +495,7 @@ void conn_flush(struct conn *c)
 	if (c->ssl_write_wants_read)
 		update_read(c);
 	else
-		arm(&c->wr, &c->wr_armed, c->write_ms);
+		arm_wr(c, c->write_ms);
 }
 
 void conn_shutdown_write(struct conn *c)
@@ -515,8 +594,8 @@ static void report(struct conn *c, short what)
 		c->read_on = false;
 		disarm(&c->rd, &c->rd_armed);
 	}
-	if (c->event_cb != NULL)
-		c->event_cb(c, what, event_kind(c, what), c->arg); /* may free c */
+	if (c->ops != NULL && c->ops->event != NULL)
+		c->ops->event(c, what, event_kind(c, what), c->arg); /* may free c */
 }
 
 static void handshake(struct conn *c)
@@ -524,7 +603,7 @@ static void handshake(struct conn *c)
 	int r = SSL_do_handshake(c->ssl);
 
 	c->ssl_write_wants_read = false;
-	disarm(&c->wr, &c->wr_armed);
+	disarm_wr(c);
 	if (r == 1) {
 		c->state = CS_OPEN;
 		disarm(&c->rd, &c->rd_armed);
@@ -536,7 +615,7 @@ static void handshake(struct conn *c)
 	}
 	int e = SSL_get_error(c->ssl, r);
 	if (e == SSL_ERROR_WANT_WRITE) {
-		arm(&c->wr, &c->wr_armed, c->connect_ms);
+		arm_wr(c, c->connect_ms);
 		disarm(&c->rd, &c->rd_armed);
 		return;
 	}
@@ -554,7 +633,7 @@ static void on_connected(struct conn *c)
 	int err = 0;
 	socklen_t len = sizeof(err);
 
-	disarm(&c->wr, &c->wr_armed);
+	disarm_wr(c);
 	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
 		errno = err;
 		report(c, BEV_EVENT_ERROR | BEV_EVENT_WRITING);
@@ -582,12 +661,12 @@ static void do_read(struct conn *c)
 	}
 	enum io_result r = read_in(c, &got);
 	if (c->ssl_read_wants_write)
-		arm(&c->wr, &c->wr_armed, c->write_ms);
+		arm_wr(c, c->write_ms);
 	update_read(c); /* the input may have reached read_max */
 	switch (r) {
 	case IO_DONE:
-		if (got > 0 && c->read_cb != NULL)
-			c->read_cb(c, c->arg); /* may free c */
+		if (got > 0 && c->ops != NULL && c->ops->read != NULL)
+			c->ops->read(c, c->arg); /* may free c */
 		return;
 	case IO_EOF:
 		report(c, BEV_EVENT_EOF | BEV_EVENT_READING);
@@ -606,20 +685,20 @@ static void do_write(struct conn *c)
 
 	if (r == IO_AGAIN) {
 		if (c->ssl_write_wants_read) {
-			disarm(&c->wr, &c->wr_armed);
+			disarm_wr(c);
 			update_read(c);
 		}
 		return;
 	}
-	disarm(&c->wr, &c->wr_armed);
+	disarm_wr(c);
 	if (r != IO_DONE) {
 		report(c, BEV_EVENT_ERROR | BEV_EVENT_WRITING);
 		return;
 	}
 	if (c->write_waited && conn_output_len(c) <= c->write_low) {
 		c->write_waited = false;
-		if (c->write_cb != NULL)
-			c->write_cb(c, c->arg); /* may free c */
+		if (c->ops != NULL && c->ops->write != NULL)
+			c->ops->write(c, c->arg); /* may free c */
 	}
 }
 
@@ -627,6 +706,11 @@ static void rd_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
 
+	if (c->wr_oom) {
+		errno = ENOMEM;
+		report(c, BEV_EVENT_ERROR | BEV_EVENT_WRITING);
+		return;
+	}
 	if (what & EV_TIMEOUT) {
 		report(c, BEV_EVENT_TIMEOUT |
 		              (c->state == CS_OPEN ? BEV_EVENT_READING : BEV_EVENT_WRITING));
@@ -663,7 +747,7 @@ static void wr_cb(evutil_socket_t fd, short what, void *arg)
 	default:
 		if (c->ssl_read_wants_write) {
 			c->ssl_read_wants_write = false;
-			disarm(&c->wr, &c->wr_armed);
+			disarm_wr(c);
 			do_read(c);
 			return;
 		}

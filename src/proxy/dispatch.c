@@ -280,6 +280,8 @@ static void send_request(struct session *s)
 	}
 }
 
+static const struct conn_ops up_ops = {up_read_cb, up_write_cb, up_event_cb};
+
 void dispatch(struct session *s)
 {
 	struct request *r = s->r;
@@ -319,7 +321,7 @@ void dispatch(struct session *s)
 		}
 		__atomic_add_fetch(&b->active, 1, __ATOMIC_RELAXED);
 		session_set_state(s, SS_CONNECTING, b->name);
-		conn_setcb(s->up->c, up_read_cb, up_write_cb, up_event_cb, s);
+		conn_setcb(s->up->c, &up_ops, s);
 		if (s->up->reused) {
 			send_request(s);
 		} else {

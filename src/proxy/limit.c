@@ -95,12 +95,33 @@ bool limit_addr_parse(const char *s, size_t len, struct limit_addr *out)
 	return addr_pton(buf, out);
 }
 
+/* One byte in decimal at P; returns the end. */
+static char *put_octet(char *p, unsigned v)
+{
+	if (v >= 100)
+		*p++ = (char)('0' + v / 100);
+	if (v >= 10)
+		*p++ = (char)('0' + v / 10 % 10);
+	*p++ = (char)('0' + v % 10);
+	return p;
+}
+
 void limit_addr_format(const struct limit_addr *a, char *buf, size_t len)
 {
-	if (limit_addr_is_v4(a))
-		inet_ntop(AF_INET, a->b + 12, buf, (socklen_t)len);
-	else
+	if (!limit_addr_is_v4(a)) {
 		inet_ntop(AF_INET6, a->b, buf, (socklen_t)len);
+		return;
+	}
+	if (len < INET_ADDRSTRLEN) { /* inet_ntop's answer to a short buffer: nothing */
+		if (len > 0)
+			buf[0] = '\0';
+		return;
+	}
+	char *p = buf; /* every request formats its client: no printf (inet_ntop has one) */
+	for (int i = 12; i < 16; i++) {
+		p = put_octet(p, a->b[i]);
+		*p++ = i < 15 ? '.' : '\0';
+	}
 }
 
 /* ---- CIDR lists ------------------------------------------------------------------------------ */

@@ -65,9 +65,9 @@ bool session_charge(struct session *s, uint64_t *retry_after_ms)
 	const struct conf_listener *lc = &s->l->conf;
 
 	*retry_after_ms = 0;
-	if (lc->rate_per_ip == 0 || limit_cidrs_match(s->l->exempt, &s->client_addr))
+	if (lc->rate_per_ip == 0 || limit_cidrs_match(s->l->exempt, &s->r->client_addr))
 		return true;
-	return limit_take(s->l->clients, &s->client_addr, lc->rate_per_ip, lc->burst_per_ip,
+	return limit_take(s->l->clients, &s->r->client_addr, lc->rate_per_ip, lc->burst_per_ip,
 	                  clock_now(), retry_after_ms);
 }
 
@@ -137,8 +137,8 @@ static void client_derive(struct session *s, const struct http_msg *m, const cha
 {
 	struct limit_addr a;
 
-	s->via_proxy = limit_cidrs_match(s->l->trusted, &s->peer_addr);
-	if (!s->via_proxy)
+	s->r->via_proxy = limit_cidrs_match(s->l->trusted, &s->peer_addr);
+	if (!s->r->via_proxy)
 		return;
 	for (int i = (int)m->n_hdr - 1; i >= 0; i--) {
 		if (!http_span_eq(buf, m->hdr[i].name, "x-forwarded-for"))
@@ -158,13 +158,13 @@ static void client_derive(struct session *s, const struct http_msg *m, const cha
 				continue;
 			if (!limit_addr_parse(item, n, &a))
 				goto done;
-			s->client_addr = a;
+			s->r->client_addr = a;
 			if (!limit_cidrs_match(s->l->trusted, &a))
 				goto done;
 		}
 	}
 done:
-	limit_addr_format(&s->client_addr, s->client_ip, sizeof(s->client_ip));
+	limit_addr_format(&s->r->client_addr, s->r->client_ip, sizeof(s->r->client_ip));
 }
 
 /* X-Forwarded-For as sent on: through a trusted proxy, the chain it sent, a comma, then the
@@ -173,13 +173,19 @@ static void put_forwarded_for(struct session *s, const struct http_msg *m, const
                               char **p)
 {
 	put_lit(p, "X-Forwarded-For: ");
-	for (unsigned i = 0; s->via_proxy && i < m->n_hdr; i++)
+	for (unsigned i = 0; s->r->via_proxy && i < m->n_hdr; i++)
 		if (http_span_eq(buf, m->hdr[i].name, "x-forwarded-for") &&
 		    m->hdr[i].value.len > 0) {
 			put_span(p, buf, m->hdr[i].value);
 			put_lit(p, ", ");
 		}
-	put_str(p, s->peer);
+	if (s->r->via_proxy) { /* the client's address is another's: the peer's is added */
+		char peer[INET6_ADDRSTRLEN];
+		limit_addr_format(&s->peer_addr, peer, sizeof(peer));
+		put_str(p, peer);
+	} else {
+		put_str(p, s->r->client_ip);
+	}
 	put_lit(p, "\r\n");
 }
 
@@ -190,7 +196,7 @@ static void build_upstream_head(struct session *s, const struct http_msg *m, con
                                 size_t head_len)
 {
 	struct evbuffer *out = s->r->out;
-	bool v6 = strchr(s->client_ip, ':') != NULL;
+	bool v6 = strchr(s->r->client_ip, ':') != NULL;
 	const char *proto = s->tls ? "https" : "http";
 	struct evbuffer_iovec v;
 	char *p;
@@ -213,7 +219,7 @@ static void build_upstream_head(struct session *s, const struct http_msg *m, con
 	put_str(&p, proto);
 	put_lit(&p, "\r\nForwarded: for=");
 	put_str(&p, v6 ? "\"[" : "");
-	put_str(&p, s->client_ip);
+	put_str(&p, s->r->client_ip);
 	put_str(&p, v6 ? "]\"" : "");
 	put_lit(&p, ";proto=");
 	put_str(&p, proto);
@@ -321,6 +327,7 @@ void req_head(struct session *s)
 			return;
 		}
 		http_parser_init(s->hp, HTTP_REQUEST, &lim);
+		conn_set_timeouts(s->client, 0, lc->client_timeout); /* the head has a deadline */
 		timer_arm(s, lc->header_timeout);
 	}
 	if (len > lc->max_header_size + 1)
@@ -354,7 +361,7 @@ void req_head(struct session *s)
 		return;
 	}
 	default:
-		evtimer_del(&s->timer);
+		timer_stop(s);
 		req_start(s, buf);
 	}
 }
@@ -366,7 +373,7 @@ void req_body_buffer(struct session *s)
 
 	if (evbuffer_get_length(in) < r->req_body.remaining)
 		return;
-	evtimer_del(&s->timer);
+	timer_stop(s);
 	evbuffer_remove_buffer(in, r->out, (size_t)r->req_body.remaining);
 	r->req_body.total += r->req_body.remaining;
 	r->req_body.remaining = 0;

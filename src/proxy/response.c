@@ -36,7 +36,7 @@ void access_log(struct session *s, int status)
 	              r->b != NULL ? name_index(&r->b->metrics_name, r->b->name)
 	                           : name_index(&no_backend, "-"),
 	              r->rpc.label, status, ms);
-	log_access("%s:%u %s %s %s %s %s %d %llu %.3fms", s->client_ip, s->peer_port, s->l->name,
+	log_access("%s:%u %s %s %s %s %s %d %llu %.3fms", s->r->client_ip, s->peer_port, s->l->name,
 	           r->b != NULL ? r->b->name : "-", r->method_s[0] ? r->method_s : "-",
 	           r->uri[0] ? r->uri : "-", r->rpc.method[0] ? r->rpc.method : "-", status,
 	           (unsigned long long)r->bytes_out, ms);
@@ -228,11 +228,13 @@ void resp_done(struct session *s)
 	}
 	session_set_state(s, SS_REQ_HEAD, "response done");
 	conn_enable_read(s->client);
-	timer_arm(s, s->l->conf.client_timeout);
+	/* idle: the wait for the next request is the read timeout, no timer or buffers held */
+	timer_stop(s);
+	conn_set_timeouts_fixed(s->client, s->l->conf.client_timeout, s->l->conf.client_timeout);
 	if (conn_input_len(s->client) > 0)
 		req_head(s); /* a pipelined request is waiting */
 	else
-		conn_trim(s->client); /* idle: no buffers held */
+		conn_trim(s->client);
 }
 
 /* Why a complete held answer should go to another node: HTTP 5xx (resp_head noted it

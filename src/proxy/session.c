@@ -47,6 +47,7 @@
 #include <event2/event.h>
 
 #include "clock.h"
+#include "evmem.h"
 #include "proxy/session-int.h"
 #include "proxy/session.h"
 #include "proxy/ws.h"
@@ -111,10 +112,37 @@ static struct timeval ms_tv(uint64_t ms)
 	return tv;
 }
 
+static void timer_cb(evutil_socket_t fd, short what, void *arg);
+static void justfree_wake(void);
+static __thread unsigned n_timer_oom; /* sessions with timer_oom set, closed by justfree_cb */
+
+/* Arms S's deadline MS from now. Out of memory, S is closed at the end of this turn (its
+ * callers up the stack go on with it until then). */
 void timer_arm(struct session *s, uint64_t ms)
 {
 	struct timeval tv = ms_tv(ms);
-	evtimer_add(&s->timer, &tv);
+
+	if (s->timer == NULL) {
+		s->timer = evmem_malloc(sizeof(*s->timer));
+		if (s->timer == NULL) {
+			if (!s->timer_oom)
+				n_timer_oom++;
+			s->timer_oom = true;
+			justfree_wake();
+			return;
+		}
+		evtimer_assign(s->timer, wk->base, timer_cb, s);
+	}
+	evtimer_add(s->timer, &tv);
+}
+
+void timer_stop(struct session *s)
+{
+	if (s->timer == NULL)
+		return;
+	evtimer_del(s->timer);
+	evmem_free(s->timer);
+	s->timer = NULL;
 }
 
 struct http_parser *parser_get(void)
@@ -149,9 +177,9 @@ struct request *req_new(struct session *s)
 	memset(r, 0, sizeof(*r));
 	r->start_us = clock_now_us();
 	s->r = r;
-	s->via_proxy = false; /* until client_derive says otherwise */
-	s->client_addr = s->peer_addr;
-	memcpy(s->client_ip, s->peer, sizeof(s->client_ip));
+	r->via_proxy = false; /* until client_derive says otherwise */
+	r->client_addr = s->peer_addr;
+	limit_addr_format(&s->peer_addr, r->client_ip, sizeof(r->client_ip));
 	return r;
 }
 
@@ -245,9 +273,10 @@ void close_after_flush(struct session *s, bool linger, const char *why)
 	const struct conf_listener *lc = &s->l->conf;
 
 	session_set_state(s, SS_CLOSING, why);
-	evtimer_del(&s->timer);
+	timer_stop(s);
 	s->linger = linger && lc->lingering_time > 0 && !wk->draining && !s->client_eof;
 	if (s->linger) {
+		s->linger_bytes = 0; /* shares its room with the tunnel's clock */
 		STAT_INC(linger_started);
 		conn_set_timeouts(s->client, 0, lc->client_timeout); /* the flush has its timer */
 		conn_enable_read(s->client);
@@ -334,6 +363,11 @@ static void client_event_cb(struct conn *bev, short what, enum conn_error err, v
 		closing_event(s, err);
 		return;
 	}
+	if (err == CONN_ERR_TIMEOUT && s->state == SS_REQ_HEAD && s->hp == NULL) {
+		session_close(s,
+		              "idle"); /* the keep-alive wait is the read timeout (session_idle) */
+		return;
+	}
 	if (err == CONN_ERR_TLS)
 		STAT_INC(tls_handshake_error);
 	/* A client that half-closes after a whole request still gets its answer. */
@@ -404,7 +438,7 @@ void session_close(struct session *s, const char *why)
 	session_set_state(s, SS_CLOSED, why);
 	if (s->up != NULL)
 		up_drop(s, false);
-	evtimer_del(&s->timer);
+	timer_stop(s);
 	if (s->client != NULL)
 		conn_free(s->client);
 	s->client = NULL;
@@ -415,6 +449,11 @@ void session_close(struct session *s, const char *why)
 	listener_conn_closed(s->l);
 	TAILQ_INSERT_TAIL(&justfree, s, link);
 	n_justfree++;
+	justfree_wake();
+}
+
+static void justfree_wake(void)
+{
 	event_active(&justfree_ev, EV_TIMEOUT, 0); /* once per turn: no-op while active */
 }
 
@@ -445,8 +484,24 @@ static void justfree_run(void)
 	}
 }
 
+/* Closes the sessions whose timer could not be made (rare: scanned for). */
+static void timer_oom_close(void)
+{
+	struct session *s, *next;
+
+	for (s = TAILQ_FIRST(&wk->sessions); s != NULL && n_timer_oom > 0; s = next) {
+		next = TAILQ_NEXT(s, link);
+		if (s->timer_oom) {
+			s->timer_oom = false;
+			n_timer_oom--;
+			session_close(s, "out of memory (timer)");
+		}
+	}
+}
+
 static void justfree_cb(evutil_socket_t fd, short what, void *arg)
 {
+	timer_oom_close();
 	justfree_run();
 }
 
@@ -485,18 +540,14 @@ static bool conn_admit(struct session *s)
 	return true;
 }
 
-static void peer_format(struct session *s, const struct sockaddr *sa)
+static uint16_t peer_port(const struct sockaddr *sa)
 {
-	if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
-		inet_ntop(AF_INET6, &a->sin6_addr, s->peer, sizeof(s->peer));
-		s->peer_port = ntohs(a->sin6_port);
-	} else {
-		const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
-		inet_ntop(AF_INET, &a->sin_addr, s->peer, sizeof(s->peer));
-		s->peer_port = ntohs(a->sin_port);
-	}
+	if (sa->sa_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+	return ntohs(((const struct sockaddr_in *)sa)->sin_port);
 }
+
+static const struct conn_ops client_ops = {client_read_cb, client_write_cb, client_event_cb};
 
 void session_accept(struct listener *l, evutil_socket_t fd, const struct sockaddr *sa, int salen)
 {
@@ -514,11 +565,10 @@ void session_accept(struct listener *l, evutil_socket_t fd, const struct sockadd
 		justfree_ready = true;
 	}
 	s->l = listener_ref(l); /* state SS_REQ_HEAD (0): waiting for the first request */
-	peer_format(s, sa);
+	s->peer_port = peer_port(sa);
+	(void)limit_addr_from_sockaddr(sa, &s->peer_addr); /* listeners bind IP addresses */
 	TAILQ_INSERT_TAIL(&wk->sessions, s, link);
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	evtimer_assign(&s->timer, wk->base, timer_cb, s);
-	(void)limit_addr_from_sockaddr(sa, &s->peer_addr); /* listeners bind IP addresses */
 	if (!conn_admit(s)) {
 		if (l->conf.mode == MODE_TCP) { /* nothing to say in a byte stream */
 			evutil_closesocket(fd);
@@ -540,7 +590,7 @@ void session_accept(struct listener *l, evutil_socket_t fd, const struct sockadd
 		session_close(s, "out of memory");
 		return;
 	}
-	conn_setcb(s->client, client_read_cb, client_write_cb, client_event_cb, s);
+	conn_setcb(s->client, &client_ops, s);
 	conn_set_timeouts(s->client, 0, l->conf.client_timeout);
 	size_t wm = l->conf.max_header_size + 1 > RELAY_HIGH_WM ? l->conf.max_header_size + 1
 	                                                        : RELAY_HIGH_WM;

@@ -52,7 +52,7 @@ void tunnel_start(struct session *s)
 
 	session_set_state(s, SS_TUNNEL, s->l->conf.mode == MODE_TCP ? "tcp" : "WebSocket");
 	s->tunnel_active = clock_now();
-	evtimer_del(&s->timer);
+	timer_stop(s);
 	if (s->l->conf.mode == MODE_TCP)
 		STAT_INC(tcp_sessions);
 	else if (ws_start(s) != 0) {
@@ -62,8 +62,8 @@ void tunnel_start(struct session *s)
 	}
 	conn_set_read_max(ub, 0);
 	conn_set_read_max(s->client, 0);
-	conn_set_timeouts(ub, s->l->conf.tunnel_timeout, s->l->conf.client_timeout);
-	conn_set_timeouts(s->client, s->l->conf.tunnel_timeout, s->l->conf.client_timeout);
+	conn_set_timeouts_fixed(ub, s->l->conf.tunnel_timeout, s->l->conf.client_timeout);
+	conn_set_timeouts_fixed(s->client, s->l->conf.tunnel_timeout, s->l->conf.client_timeout);
 	conn_enable_read(ub);
 	conn_enable_read(s->client);
 	conn_flush(s->client); /* e.g. the 101 head */
@@ -622,6 +622,7 @@ static void resume_fail(struct session *s, const char *why)
 static void resume_read_cb(struct conn *c, void *arg);
 static void resume_write_cb(struct conn *c, void *arg);
 static void resume_event_cb(struct conn *c, short what, enum conn_error err, void *arg);
+static const struct conn_ops resume_ops = {resume_read_cb, resume_write_cb, resume_event_cb};
 
 /* Connects to the next node the pool picks, none of those tried; gives up after
  * WS_RESUME_TRIES or when none is left. */
@@ -649,7 +650,7 @@ static void resume_next(struct session *s)
 		backend_unref(r->b);
 		r->b = backend_ref(b);
 		__atomic_add_fetch(&b->active, 1, __ATOMIC_RELAXED);
-		conn_setcb(s->up->c, resume_read_cb, resume_write_cb, resume_event_cb, s);
+		conn_setcb(s->up->c, &resume_ops, s);
 		conn_enable_read(s->up->c);
 		timer_arm(s, 2 * connect_ms); /* connect, then the 101 */
 		return;
@@ -746,11 +747,11 @@ static void resume_done(struct session *s)
 	struct conn *ub = s->up->c;
 	unsigned resent = 0, answered = 0;
 
-	evtimer_del(&s->timer);
+	timer_stop(s);
 	session_set_state(s, SS_TUNNEL, "WebSocket resumed");
 	s->tunnel_active = clock_now();
 	conn_set_read_max(ub, 0);
-	conn_set_timeouts(ub, s->l->conf.tunnel_timeout, s->l->conf.client_timeout);
+	conn_set_timeouts_fixed(ub, s->l->conf.tunnel_timeout, s->l->conf.client_timeout);
 	resume_replay(s);
 	resume_pending(s, &resent, &answered);
 	STAT_INC(ws_failovers);
@@ -904,7 +905,7 @@ static void ws_follow(void *arg)
 			timer_arm(s, s->r->pool->conf.ws_drain_grace);
 		} else if (!out && s->ws_drain) {
 			s->ws_drain = false;
-			evtimer_del(&s->timer);
+			timer_stop(s);
 		}
 	}
 }

@@ -90,6 +90,8 @@ struct upconn *upstream_get(struct event_base *base, struct backend *b, uint64_t
 	return u;
 }
 
+static const struct conn_ops idle_ops = {idle_read_cb, NULL, idle_event_cb};
+
 void upstream_release(struct upconn *u, bool keep, const struct conf_pool *pc)
 {
 	struct backend *b = u->b;
@@ -102,10 +104,10 @@ void upstream_release(struct upconn *u, bool keep, const struct conf_pool *pc)
 		upconn_free(u);
 		return;
 	}
-	conn_setcb(u->c, idle_read_cb, NULL, idle_event_cb, u);
+	conn_setcb(u->c, &idle_ops, u);
 	conn_set_read_max(u->c, 0);
 	conn_set_write_low(u->c, 0);
-	conn_set_timeouts(u->c, pc->idle_timeout, 0);
+	conn_set_timeouts_fixed(u->c, pc->idle_timeout, 0);
 	conn_enable_read(u->c);
 	conn_trim(u->c);
 	TAILQ_INSERT_HEAD(&bl->idle, u, link);

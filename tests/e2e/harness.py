@@ -290,6 +290,18 @@ class Sim:
             self.proc.wait(timeout=10)
 
 
+def with_allow_root(ini):
+    """INI as nodegate may run it as root here: the tests run as root, and nodegate refuses
+    that without user = unless [nodegate] says allow_root = yes (added after the header, or
+    as a last section, unless the file says allow_root or user itself)."""
+    if os.geteuid() != 0 or re.search(r"^\s*(allow_root|user)\s*=", ini, re.M):
+        return ini
+    if re.search(r"^\[nodegate\]", ini, re.M):
+        return re.sub(r"^\[nodegate\][^\n]*\n?", lambda m: m.group(0).rstrip("\n") +
+                      "\nallow_root = yes\n", ini, count=1, flags=re.M)
+    return ini.rstrip("\n") + "\n\n[nodegate]\nallow_root = yes\n"
+
+
 class Gate:
     """A running nodegate and the files it writes."""
 
@@ -319,7 +331,7 @@ class Gate:
     def write_ini(self, text):
         """Replaces the configuration file atomically (as an editor or config tool would)."""
         tmp = self.ini.with_suffix(".tmp")
-        tmp.write_text(text)
+        tmp.write_text(with_allow_root(text))
         os.replace(tmp, self.ini)
 
     def reload(self, text):
@@ -370,6 +382,8 @@ class Harness:
 
     def global_section(self, **kw):
         g = {"log_level": "info", "access_log": str(self.access_log), "shutdown_timeout": "5s"}
+        if os.geteuid() == 0:  # nodegate refuses root without user = (or this)
+            g["allow_root"] = "yes"
         if WORKERS:  # the suite runs with each width (make e2e); unset: nodegate's default
             g["workers"] = WORKERS
         g.update({k: str(v) for k, v in kw.items()})
@@ -401,6 +415,7 @@ class Harness:
     def gate(self, ini, wait=True, env=None, judged=True):
         """Writes INI, starts nodegate -c on it and waits until every bind accepts."""
         path = self.dir / "nodegate.ini"
+        ini = with_allow_root(ini)
         path.write_text(ini)
         ports = [int(p) for p in re.findall(r"^bind\s*=\s*127\.0\.0\.1:(\d+)\s*$", ini, re.M)]
         full_env = dict(os.environ)

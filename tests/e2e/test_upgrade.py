@@ -393,3 +393,61 @@ def test_sigterm_while_the_new_binary_is_not_ready_stops_both(h):
                          r"one is shutting down, killed by signal 9", g.stderr()), g.stderr()
     finally:
         stop_pid(child)
+
+
+def test_upgrade_under_systemd_hands_the_main_pid_over(h):
+    """Playing systemd on a notify socket that sees each sender's pid (SO_PASSCRED): the old
+    process, still the main one, sends MAINPID= of the new one when it hands over, and no
+    STOPPING=1; the new one got NOTIFY_SOCKET and WATCHDOG_USEC, says READY=1 and pings
+    the watchdog from its own pid."""
+    import socket
+    import struct
+
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    addr = str(h.dir / "notify.sock")
+    sock.bind(addr)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+    sock.settimeout(0.05)
+    got = []  # (sender pid, {key: value})
+
+    def pump():
+        while True:
+            try:
+                data, anc, _, _ = sock.recvmsg(4096, socket.CMSG_SPACE(12))
+            except (socket.timeout, BlockingIOError):
+                return
+            pid = next(struct.unpack("iII", d[:12])[0] for lvl, typ, d in anc
+                       if lvl == socket.SOL_SOCKET and typ == socket.SCM_CREDENTIALS)
+            got.append((pid, dict(line.split("=", 1) for line in data.decode().split("\n")
+                                  if "=" in line)))
+
+    def sent(pid, key, value=None):
+        pump()
+        return any(p == pid and key in kv and (value is None or kv[key] == value)
+                   for p, kv in got)
+
+    sims = h.nodesims("n1")
+    status_port = free_port()
+    ini = h.gate_ini(sims, glob={"shutdown_timeout": "2s"},
+                     extra=[("status", {"bind": f"{HOST}:{status_port}"})])
+    g = h.gate(ini, env={"NOTIFY_SOCKET": addr, "WATCHDOG_USEC": "200000"})
+    child = None
+    try:
+        wait_for(lambda: sent(g.pid, "READY", "1"), 5 * SLOW, "READY=1 from the first process")
+        g.signal(signal.SIGUSR2)
+        wait_for(lambda: "is ready: stopping accepts" in g.stderr(), 15 * SLOW,
+                 "the new nodegate to be ready")
+        child = new_pid(g)
+        wait_for(lambda: sent(g.pid, "MAINPID", str(child)), 5 * SLOW,
+                 "MAINPID= of the new process from the old one")
+        assert sent(child, "READY", "1")
+        wait_for(lambda: sent(child, "WATCHDOG", "1"), 5 * SLOW, "the new process's pings")
+        assert g.proc.wait(timeout=5 * SLOW) == 0
+        pump()
+        assert not sent(g.pid, "STOPPING"), got  # the service goes on
+        n = sum(1 for p, kv in got if p == child and "WATCHDOG" in kv)
+        wait_for(lambda: sum(1 for p, kv in (pump() or got) if p == child and "WATCHDOG" in kv)
+                 >= n + 2, 5 * SLOW, "pings from the new process after the old one left")
+    finally:
+        stop_pid(child)
+        sock.close()

@@ -818,9 +818,19 @@ static void test_err_keys(void **state)
 	       "max_conns, tls, tls_verify, tls_ca, tls_sni, " HEALTH_KEYS ")");
 	EXPECT("[nodegate]\nLog_Level = info\n",
 	       "2: [nodegate] Log_Level: unknown option (expected one of: log_level, access_log, "
-	       "state_dir, shutdown_timeout, shutdown_grace, workers, max_connections)");
+	       "state_dir, shutdown_timeout, shutdown_grace, workers, max_connections, log_format, "
+	       "user, group, allow_root)");
 	EXPECT(TAIL "weight = 1\nweight = 2\n",
 	       "6: [backend n1] weight: duplicate option (expected it once, first at line 5)");
+	/* [nodegate] user, group, log_format (priv.c, log.c) */
+	EXPECT("[nodegate]\nuser = node gate\n" TAIL,
+	       "2: [nodegate] user: bad name \"node gate\" (expected a user or group name, like "
+	       "nodegate)");
+	EXPECT("[nodegate]\ngroup = nogroup\n" TAIL,
+	       "2: [nodegate] group: set without user (expected user = NAME too)");
+	EXPECT("[nodegate]\nlog_format = xml\n" TAIL,
+	       "2: [nodegate] log_format: bad value \"xml\" (expected auto, text, journal or "
+	       "json)");
 	/* multi-line values are off: an indented line is a line of its own */
 	EXPECT(TAIL "weight = 1\n  weight = 2\n",
 	       "6: [backend n1] weight: duplicate option (expected it once, first at line 5)");
@@ -1010,7 +1020,15 @@ static void test_err_status(void **state)
 	       "2: [status]: duplicate section (expected one [status], first at line 1)");
 	EXPECT("[status]\nport = 80\n" TAIL,
 	       "2: [status] port: unknown option (expected one of: bind, title, "
-	       "public_backend_details, public_url, admin_token_file, ack_key_file, ack_link_ttl)");
+	       "public_backend_details, public_url, admin_token_file, ack_key_file, ack_link_ttl, "
+	       "console, console_session_ttl)");
+	/* the console's login is the admin token: yes without one cannot work */
+	EXPECT("[status]\nconsole = yes\n" TAIL,
+	       "2: [status] console: yes needs admin_token_file: the console's login is the admin "
+	       "token (expected admin_token_file set, or console = no or auto)");
+	EXPECT("[status]\nconsole = maybe\nconsole_session_ttl = 10ms\n" TAIL,
+	       "2: [status] console: bad value \"maybe\" (expected auto, yes or no)",
+	       "3: [status] console_session_ttl: 10ms is out of range (expected 100ms..7d)");
 	EXPECT("[status]\nbind = 8404\npublic_backend_details = maybe\ntitle =\n" TAIL,
 	       "2: [status] bind: bad address \"8404\" (expected HOST:PORT)",
 	       "3: [status] public_backend_details: bad value \"maybe\" (expected yes or no)",

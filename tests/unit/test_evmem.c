@@ -62,8 +62,10 @@ static void test_realloc_keeps_bytes(void **state)
 	char *p = evmem_malloc(10), *q;
 
 	memcpy(p, "0123456789", 10);
-	q = evmem_realloc(p, 60); /* fits its class (64): the same block */
+	q = evmem_realloc(p, 30); /* fits its class (32, the smallest): the same block */
 	assert_ptr_equal(p, q);
+	q = evmem_realloc(q, 60); /* the next class: moved, bytes kept */
+	assert_memory_equal(q, "0123456789", 10);
 	q = evmem_realloc(q, 5000);
 	assert_memory_equal(q, "0123456789", 10);
 	q = evmem_realloc(q, 200000); /* to a block over the classes, and on within it */

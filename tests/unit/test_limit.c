@@ -67,6 +67,16 @@ static void test_addr_forms(void **state)
 	assert_true(limit_addr_parse("10.0.0.1, 10.0.0.2", 8, &a));
 	limit_addr_format(&a, buf, sizeof(buf));
 	assert_string_equal(buf, "10.0.0.1");
+	/* every width of octet, as inet_ntop writes them */
+	const char *v4[] = {"0.0.0.0", "255.255.255.255", "10.0.100.9", "1.22.103.240"};
+	for (size_t i = 0; i < sizeof(v4) / sizeof(v4[0]); i++) {
+		a = A(v4[i]);
+		limit_addr_format(&a, buf, sizeof(buf));
+		assert_string_equal(buf, v4[i]);
+	}
+	char tiny[8] = "x"; /* too short for any IPv4 address: left empty */
+	limit_addr_format(&a, tiny, sizeof(tiny));
+	assert_string_equal(tiny, "");
 }
 
 static void test_addr_from_sockaddr(void **state)
