@@ -138,7 +138,7 @@ def gate_ini(d, ports):
     # shutdown_grace: on SIGTERM /healthz fails first, the listeners accept until keepalived
     # (interval 1s, fall 2) has moved the address
     glob = {"log_level": "info", "access_log": d / "access.log", "shutdown_timeout": "2s",
-            "shutdown_grace": "4s", "state_dir": d / "state"}
+            "shutdown_grace": "4s", "state_dir": d / "state", "allow_root": "yes"}
     if WORKERS:
         glob["workers"] = WORKERS
     sections = [("nodegate", glob),
