@@ -257,7 +257,8 @@ static void drain(bool handover)
 	if (drained)
 		return;
 	drained = true;
-	registry.draining = true;
+	if (!handover) /* handed over, /healthz stays as it was: the service goes on */
+		registry.draining = true;
 	if (ev_grace != NULL)
 		event_free(ev_grace);
 	ev_grace = NULL;
@@ -299,7 +300,7 @@ static void stop_requested(void)
 	                     .tv_usec = (suseconds_t)(ms % 1000) * 1000};
 
 	upgrade_abort(); /* a new binary still starting goes too */
-	if (ms == 0 || registry.draining ||
+	if (ms == 0 || registry.draining || drained ||
 	    (ev_grace = evtimer_new(registry.base, grace_cb, NULL)) == NULL) {
 		drain(false);
 		return;
