@@ -54,6 +54,7 @@ struct conf_global {
 	char *access_log;          /* path, "-" (stdout) or "off" */
 	char *state_dir;           /* SQLite state: incidents, admin states (store.c) */
 	uint64_t shutdown_timeout; /* in-flight requests get this long on SIGTERM */
+	uint64_t shutdown_grace;   /* SIGTERM: /healthz 503 this long before listeners close */
 	uint64_t workers;          /* data-plane threads; 0: one per online CPU */
 	uint64_t max_connections;  /* client connections, all listeners together */
 	uint64_t store_test_delay; /* tests only: the store's writer waits this before a batch */

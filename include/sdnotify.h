@@ -31,4 +31,6 @@ uint64_t sdnotify_watchdog_start(struct event_base *base);
 /* The NOTIFY_SOCKET value read at init (NULL: none), for a process that hands over to a
  * successor (a binary upgrade): the environment no longer has it. */
 const char *sdnotify_socket_path(void);
+/* WATCHDOG_USEC as read at init when it applied to us (0: none), for the same successor. */
+uint64_t sdnotify_watchdog_usec(void);
 void sdnotify_deinit(void);

@@ -74,6 +74,10 @@
 	X(rpc_error_retries, "JSON-RPC reads retried after a node's error token (noNetwork...)")   \
 	X(reloads, "configuration reloads applied")                                                \
 	X(reload_failures, "configuration reloads refused (old configuration kept)")               \
+	X(binary_upgrades,                                                                         \
+	  "SIGUSR2 upgrades handed over to a new binary (this process then drained)")              \
+	X(binary_upgrade_failures,                                                                 \
+	  "SIGUSR2 upgrades whose new binary failed (this process served on)")                     \
 	X(incidents_opened, "incidents opened (automatic and manual)")                             \
 	X(incidents_resolved, "incidents resolved (pool operational again, or by ops)")            \
 	X(incident_reminders, "reminders sent: an incident's promised next update was overdue")    \

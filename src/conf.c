@@ -213,6 +213,9 @@ const struct conf_option conf_options[] = {
         "directory for persistent state (incidents), relative to the working directory"),
     NUM("nodegate", "shutdown_timeout", CONF_DURATION, G(shutdown_timeout), "10s", 0, MS_H,
         "on SIGTERM, in-flight requests get this long before connections close"),
+    NUM("nodegate", "shutdown_grace", CONF_DURATION, G(shutdown_grace), "0", 0, MS_H,
+        "on SIGTERM, /healthz answers 503 this long while the listeners still accept, so that "
+        "keepalived or a load balancer in front moves clients away first; 0: close at once"),
     {ROW("nodegate", "workers", CONF_UINT, G(workers)), .def = "0", .min = 0, .max = 64,
      .reloadable = RESTART,
      .help = "data-plane threads, each with its own loop and connections; 0: one per online "

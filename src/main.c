@@ -41,10 +41,12 @@
 #include "sdnotify.h"
 #include "server.h"
 #include "stats.h"
+#include "upgrade.h"
 
 static const char *conf_path;
-static struct event *ev_signals[3], *ev_tick, *ev_shutdown;
+static struct event *ev_signals[4], *ev_tick, *ev_shutdown, *ev_grace;
 static struct event *ev_reopen; /* SIGUSR1 */
+static bool drained;
 
 #ifndef NODEGATE_VERSION
 #define NODEGATE_VERSION "0.1.0"
@@ -70,7 +72,9 @@ static void usage(FILE *to)
 	            "\n"
 	            "signals: SIGHUP reloads the file (a bad file keeps the running one),\n"
 	            "         SIGTERM/SIGINT stop accepting and exit once requests finish,\n"
-	            "         SIGUSR1 reopens the log files (logrotate).\n");
+	            "         SIGUSR1 reopens the log files (logrotate),\n"
+	            "         SIGUSR2 starts the binary again with the listening sockets handed\n"
+	            "         over; once it is ready this one drains and exits (upgrade.h).\n");
 }
 
 /* -t: every error, or "configuration OK". */
@@ -251,19 +255,28 @@ static void shutdown_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	event_base_loopexit(registry.base, NULL);
 }
 
-static void drain(void)
+static void drain(bool handover)
 {
-	if (registry.draining)
+	if (drained)
 		return;
-	registry.draining = true;
-	sdnotify_stopping();
+	drained = true;
+	if (!handover) /* handed over, /healthz stays as it was: the service goes on */
+		registry.draining = true;
+	if (ev_grace != NULL)
+		event_free(ev_grace);
+	ev_grace = NULL;
+	if (!handover) /* handed over, the service goes on (upgrade.c told systemd its MAINPID) */
+		sdnotify_stopping();
 	log_info("shutting down: no new connections, %u open finish within %llums", workers_conns(),
 	         (unsigned long long)registry.conf->global.shutdown_timeout);
 	workers_isolate(); /* each worker's accepts on each listener end */
 	for (size_t i = 0; i < registry.n_listeners; i++)
 		listener_close(registry.listeners[i]);
 	workers_release();
-	session_drain_all(); /* every worker: sessions finish what they do */
+	if (handover) /* upgrade.c: idle keep-alive sessions wait for their next answer */
+		session_drain_handover();
+	else
+		session_drain_all(); /* every worker: sessions finish what they do */
 	if (workers_conns() == 0) {
 		event_base_loopexit(registry.base, NULL);
 		return;
@@ -275,12 +288,48 @@ static void drain(void)
 	evtimer_add(ev_shutdown, &tv);
 }
 
+static void grace_cb(evutil_socket_t fd, short what, void *arg)
+{
+	drain(false);
+}
+
+/* SIGTERM: with shutdown_grace, /healthz says 503 (registry.draining) while the listeners
+ * still accept, so that keepalived or the load balancer in front moves the clients away
+ * (HAProxy's grace); then the drain. A second signal drains at once. */
+static void stop_requested(void)
+{
+	uint64_t ms = registry.conf->global.shutdown_grace;
+	struct timeval tv = {.tv_sec = (time_t)(ms / 1000),
+	                     .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+
+	upgrade_abort(); /* a new binary still starting goes too */
+	if (ms == 0 || registry.draining || drained ||
+	    (ev_grace = evtimer_new(registry.base, grace_cb, NULL)) == NULL) {
+		drain(false);
+		return;
+	}
+	registry.draining = true;
+	sdnotify_stopping();
+	log_info("shutting down: /healthz answers 503 for %llums (shutdown_grace), the listeners "
+	         "accept until then",
+	         (unsigned long long)ms);
+	evtimer_add(ev_grace, &tv);
+}
+
+/* upgrade.c: the new binary is ready and accepts on the sockets handed over */
+static void handover(void)
+{
+	drain(true);
+}
+
 static void signal_cb(evutil_socket_t sig, short what, void *arg)
 {
 	if (sig == SIGHUP)
 		reload();
+	else if (sig == SIGUSR2)
+		upgrade_start(registry.base, handover);
 	else
-		drain();
+		stop_requested();
 }
 
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
@@ -314,7 +363,10 @@ static void teardown(void)
 	server_release(); /* probes stop, listeners close, the registry empties */
 	monitor_deinit();
 	route_deinit(); /* the last routing snapshot */
-	for (size_t i = 0; i < 3; i++)
+	upgrade_deinit();
+	if (ev_grace != NULL)
+		event_free(ev_grace);
+	for (size_t i = 0; i < 4; i++)
 		event_free(ev_signals[i]);
 	event_free(ev_tick);
 	event_free(ev_reopen);
@@ -334,7 +386,7 @@ static int run(const char *path)
 {
 	struct conf_errors errs = {0};
 	struct conf *c = NULL;
-	static const int sigs[3] = {SIGTERM, SIGINT, SIGHUP};
+	static const int sigs[4] = {SIGTERM, SIGINT, SIGHUP, SIGUSR2};
 	char err[512] = "";
 
 	conf_path = path;
@@ -403,7 +455,7 @@ static int run(const char *path)
 		conf_errors_deinit(&errs);
 		goto fail;
 	}
-	for (size_t i = 0; i < 3; i++) {
+	for (size_t i = 0; i < 4; i++) {
 		ev_signals[i] = evsignal_new(registry.base, sigs[i], signal_cb, NULL);
 		evsignal_add(ev_signals[i], NULL);
 	}
@@ -442,6 +494,7 @@ static int run(const char *path)
 	uint64_t ping = sdnotify_watchdog_start(registry.base);
 	if (ping > 0)
 		log_info("systemd watchdog: a ping every %llums", (unsigned long long)ping / 1000);
+	upgrade_ready(registry.base); /* started by SIGUSR2: the old process hands over */
 	event_base_dispatch(registry.base);
 	log_info("nodegate stopped");
 	teardown();
@@ -479,6 +532,11 @@ int main(int argc, char **argv)
 	int opt;
 
 	evmem_init(); /* before libevent allocates anything */
+	char uerr[256];
+	if (upgrade_init(argv, uerr, sizeof(uerr)) != 0) { /* sockets handed over by SIGUSR2 */
+		fprintf(stderr, "nodegate: %s\n", uerr);
+		return 1;
+	}
 	while ((opt = getopt_long(argc, argv, "c:tVh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'A':

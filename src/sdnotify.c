@@ -159,6 +159,11 @@ uint64_t sdnotify_watchdog_start(struct event_base *base)
 	return half;
 }
 
+uint64_t sdnotify_watchdog_usec(void)
+{
+	return watchdog_usec;
+}
+
 const char *sdnotify_socket_path(void)
 {
 	return socket_path[0] != '\0' ? socket_path : NULL;

@@ -16,6 +16,13 @@ struct evhttp_request;
 int status_apply(const struct conf *c, char *err, size_t errlen) WUR;
 /* Closes the listener and its connections. */
 void status_stop(void);
+/* The status listener's socket (handed to a new nodegate by upgrade.c), or -1. */
+int status_listen_fd(void);
+/* Accepts on a status listener adopted on hold (inherit_hold: a SIGUSR2 upgrade, ready). */
+void status_start_accepting(void);
+/* Stops accepting on the status listener; the connections open are served on (a SIGUSR2
+ * upgrade: the new nodegate answers /healthz from now on). */
+void status_stop_accepting(void);
 
 /* Another module's routes (incidents, the admin API, the page): PREFIX takes the path
  * equal to it or under it ("/api/incidents" takes "/api/incidents/7/updates"); the longest

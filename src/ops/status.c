@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/http.h>
@@ -18,6 +19,7 @@
 #include "clock.h"
 #include "health/check.h"
 #include "health/pconn.h"
+#include "inherit.h"
 #include "log.h"
 #include "metrics.h"
 #include "health/poolstat.h"
@@ -669,10 +671,26 @@ int status_apply(const struct conf *c, char *err, size_t errlen)
 		snprintf(err, errlen, "%s:%d: [status]: out of memory", c->path, c->status.line);
 		return -1;
 	}
-	evl = evconnlistener_new_bind(registry.base, NULL, NULL,
-	                              LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC |
-	                                  LEV_OPT_REUSEABLE,
-	                              BACKLOG, (const struct sockaddr *)&a->ss, (int)a->len);
+	int fd, got = inherit_take(INHERIT_STATUS, (const struct sockaddr *)&a->ss,
+	                           (socklen_t)a->len, &fd, 1, where, sizeof(where));
+	if (got < 0) {
+		snprintf(err, errlen, "%s:%d: [status] bind: %s", c->path, c->status.line, where);
+		return -1;
+	}
+	if (got == 1) { /* handed over by the nodegate before (SIGUSR2 upgrade) */
+		evutil_make_socket_nonblocking(fd);
+		evl = evconnlistener_new(registry.base, NULL, NULL,
+		                         LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC |
+		                             (inherit_hold ? LEV_OPT_DISABLED : 0),
+		                         BACKLOG, fd);
+		if (evl == NULL)
+			close(fd);
+	} else {
+		evl = evconnlistener_new_bind(
+		    registry.base, NULL, NULL,
+		    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE, BACKLOG,
+		    (const struct sockaddr *)&a->ss, (int)a->len);
+	}
 	nb = evl != NULL ? evhttp_bind_listener(http, evl) : NULL;
 	if (nb == NULL) {
 		snprintf(err, errlen, "%s:%d: [status] bind: cannot bind %s: %s", c->path,
@@ -689,6 +707,25 @@ int status_apply(const struct conf *c, char *err, size_t errlen)
 	bound_addr = *a;
 	log_info("status: listening on %s", where);
 	return 0;
+}
+
+int status_listen_fd(void)
+{
+	return bound != NULL ? evhttp_bound_socket_get_fd(bound) : -1;
+}
+
+void status_start_accepting(void)
+{
+	if (bound != NULL)
+		evconnlistener_enable(evhttp_bound_socket_get_listener(bound));
+}
+
+void status_stop_accepting(void)
+{
+	if (http != NULL && bound != NULL)
+		evhttp_del_accept_socket(http, bound); /* the connections open go on */
+	bound = NULL;
+	memset(&bound_addr, 0, sizeof(bound_addr));
 }
 
 void status_stop(void)

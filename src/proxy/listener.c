@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "inherit.h"
 #include "log.h"
 #include "proxy/listener.h"
 #include "proxy/rpc.h"
@@ -102,6 +103,8 @@ static void listener_unpause(struct listener *l)
 
 void listener_enable(struct listener *l)
 {
+	if (inherit_hold) /* a SIGUSR2 upgrade: not before this process is ready (upgrade.c) */
+		return;
 	for (unsigned i = 0; i < n_workers; i++)
 		if (!l->paused[i] && l->evl[i] != NULL)
 			evconnlistener_enable(l->evl[i]);
@@ -273,10 +276,31 @@ struct listener *listener_bind(const struct conf_listener *cl, char *err, size_t
 	unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE |
 	                 LEV_OPT_DISABLED |
 	                 (n_workers > 1 ? LEV_OPT_THREADSAFE | LEV_OPT_REUSEABLE_PORT : 0);
+	/* a nodegate upgraded by SIGUSR2 adopts the sockets of the one before (inherit.h):
+	 * the connections waiting in their queues are not lost */
+	int fds[WORKERS_MAX];
+	int got = inherit_take(cl->name, (const struct sockaddr *)&cl->bind.ss,
+	                       (socklen_t)cl->bind.len, fds, n_workers, err, errlen);
+	if (got < 0) {
+		char why[400];
+		snprintf(why, sizeof(why), "%s", err);
+		snprintf(err, errlen, "listener %s", why);
+		listener_unref(l);
+		return NULL;
+	}
 	for (unsigned i = 0; i < n_workers; i++) {
-		l->evl[i] = evconnlistener_new_bind(workers[i].base, accept_cb, l, flags, 1024,
-		                                    (const struct sockaddr *)&cl->bind.ss,
-		                                    (int)cl->bind.len);
+		if (got > 0) {
+			evutil_make_socket_nonblocking(fds[i]);
+			l->evl[i] =
+			    evconnlistener_new(workers[i].base, accept_cb, l, flags, 1024, fds[i]);
+			if (l->evl[i] == NULL)
+				for (unsigned j = i; j < n_workers; j++)
+					close(fds[j]);
+		} else {
+			l->evl[i] = evconnlistener_new_bind(
+			    workers[i].base, accept_cb, l, flags, 1024,
+			    (const struct sockaddr *)&cl->bind.ss, (int)cl->bind.len);
+		}
 		if (l->evl[i] == NULL) {
 			char where[300];
 			conf_addr_format(&cl->bind, where, sizeof(where));

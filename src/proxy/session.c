@@ -505,8 +505,13 @@ static void justfree_cb(evutil_socket_t fd, short what, void *arg)
 	justfree_run();
 }
 
+static __thread struct event *ws_grace_timer; /* upgrade drain: the WebSockets' 1001 */
+
 void session_cleanup(void)
 {
+	if (ws_grace_timer != NULL)
+		event_free(ws_grace_timer);
+	ws_grace_timer = NULL;
 	justfree_run();
 	if (justfree_ready)
 		event_del(&justfree_ev);
@@ -603,9 +608,35 @@ void session_accept(struct listener *l, evutil_socket_t fd, const struct sockadd
 	timer_arm(s, l->conf.header_timeout);
 }
 
-/* This worker's sessions finish what they do and close. */
+/* Whether WebSocket session S is relaying (a 1001 close makes its client reconnect). */
+static bool ws_open(const struct session *s)
+{
+	return s->ws != NULL && ((s->state == SS_TUNNEL && !s->up_eof) || s->state == SS_WS_RESUME);
+}
+
+static void ws_grace_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s, *next;
+
+	for (s = TAILQ_FIRST(&wk->sessions); s != NULL; s = next) {
+		next = TAILQ_NEXT(s, link);
+		if (ws_open(s))
+			ws_close_both(s, WS_CLOSE_GOING_AWAY, "nodegate upgraded"); /* reconnect */
+	}
+	if (ws_grace_timer != NULL)
+		event_free(ws_grace_timer);
+	ws_grace_timer = NULL;
+}
+
+/* This worker's sessions finish what they do and close. HANDOVER (a pointer to a bool: a
+ * SIGUSR2 upgrade, another nodegate accepts now) keeps idle keep-alive connections until
+ * their next answer, which says "Connection: close" (a client sending on one is answered,
+ * not cut: HAProxy's behaviour before 2.4), and gives WebSockets the pool's
+ * ws_drain_grace before their 1001. */
 static void drain_here(void *arg)
 {
+	bool handover = arg != NULL && *(const bool *)arg;
+	uint64_t grace = 0;
 	struct session *s, *next;
 
 	wk->draining = true;
@@ -614,22 +645,39 @@ static void drain_here(void *arg)
 
 	for (s = TAILQ_FIRST(&wk->sessions); s != NULL; s = next) {
 		next = TAILQ_NEXT(s, link);
-		if (s->state == SS_REQ_HEAD && s->hp == NULL)
+		if (s->state == SS_REQ_HEAD && s->hp == NULL && !handover)
 			session_close(s, "draining: idle");
 		else if (s->state == SS_LINGERING) /* answered: its tail is not worth the wait */
 			session_close(s, "draining: lingering");
-		else if (s->ws != NULL &&
-		         ((s->state == SS_TUNNEL && !s->up_eof) || s->state == SS_WS_RESUME))
+		else if (ws_open(s) && !handover)
 			ws_close_both(s, WS_CLOSE_GOING_AWAY,
 			              "nodegate shutting down"); /* reconnect */
-		else
+		else if (ws_open(s)) {
+			uint64_t g = s->l->pool != NULL ? s->l->pool->conf.ws_drain_grace : 0;
+			grace = g > grace ? g : grace;
+		} else
 			s->close_after = true;
+	}
+	if (handover && grace > 0 && ws_grace_timer == NULL &&
+	    (ws_grace_timer = evtimer_new(wk->base, ws_grace_cb, NULL)) != NULL) {
+		struct timeval tv = {.tv_sec = (time_t)(grace / 1000),
+		                     .tv_usec = (suseconds_t)(grace % 1000) * 1000};
+		evtimer_add(ws_grace_timer, &tv);
+	} else if (handover) {
+		ws_grace_cb(-1, 0, NULL);
 	}
 }
 
 void session_drain_all(void)
 {
 	workers_broadcast(drain_here, NULL, NULL, NULL);
+}
+
+void session_drain_handover(void)
+{
+	static const bool handover = true;
+
+	workers_broadcast(drain_here, (void *)&handover, NULL, NULL);
 }
 
 void session_close_all(void)

@@ -818,8 +818,8 @@ static void test_err_keys(void **state)
 	       "max_conns, tls, tls_verify, tls_ca, tls_sni, " HEALTH_KEYS ")");
 	EXPECT("[nodegate]\nLog_Level = info\n",
 	       "2: [nodegate] Log_Level: unknown option (expected one of: log_level, access_log, "
-	       "state_dir, shutdown_timeout, workers, max_connections, log_format, user, group, "
-	       "allow_root)");
+	       "state_dir, shutdown_timeout, shutdown_grace, workers, max_connections, log_format, "
+	       "user, group, allow_root)");
 	EXPECT(TAIL "weight = 1\nweight = 2\n",
 	       "6: [backend n1] weight: duplicate option (expected it once, first at line 5)");
 	/* [nodegate] user, group, log_format (priv.c, log.c) */
