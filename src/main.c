@@ -18,6 +18,7 @@
 #include "ops/acklink.h"
 #include "ops/alert.h"
 #include "ops/escalate.h"
+#include "ops/feed.h"
 #include "ops/hook.h"
 #include "ops/incident.h"
 #include "ops/page.h"
@@ -294,6 +295,7 @@ static int run(const char *path)
 		goto fail_base;
 	}
 	page_init(); /* page.c: GET /, the public status page (a route of the status listener) */
+	feed_init(); /* feed.c: /feed.atom, /feed.rss, /pools/NAME/feed.* */
 	/* incidents, their store in state_dir, the admin API (incident.c, admin.c): before the
 	 * first apply, which restores the stored admin states */
 	if (incident_init(c->global.state_dir, err, sizeof(err)) != 0 ||

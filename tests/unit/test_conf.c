@@ -779,7 +779,7 @@ static void test_err_sections(void **state)
 	EXPECT("[foo]\nx = 1\n" TAIL,
 	       "1: [foo]: unknown section (expected [nodegate], [status], "
 	       "[postmortem], [listener NAME], [pool NAME], [backend NAME], [alert NAME], "
-	       "[hook NAME] or [escalation NAME])");
+	       "[hook NAME], [escalation NAME] or [mirror NAME])");
 	EXPECT("[listener]\nbind = 127.0.0.1:80\n" TAIL,
 	       "1: [listener]: missing name (expected [listener NAME])");
 	EXPECT("[backend]\n" TAIL, "1: [backend]: missing name (expected [backend NAME])");
@@ -1284,7 +1284,8 @@ static void test_err_many(void **state)
 	       "9: [pool rpc] retries: duplicate option (expected it once, first at line 8)",
 	       "10: [weird]: unknown section (expected [nodegate], [status], [postmortem], "
 	       "[listener NAME], "
-	       "[pool NAME], [backend NAME], [alert NAME], [hook NAME] or [escalation NAME])",
+	       "[pool NAME], [backend NAME], [alert NAME], [hook NAME], [escalation NAME] or "
+	       "[mirror NAME])",
 	       "11: [backend n1] address: required option missing (expected address = HOST:PORT)",
 	       "13: [pool lonely]: no backend in this pool (expected a [backend NAME] with pool = "
 	       "lonely)");
@@ -1437,7 +1438,8 @@ static void test_postmortem_language(void **state)
 	conf_free(c);
 	EXPECT("[postmortem]\nlanguage = fr\n" TAIL,
 	       "2: [postmortem] language: bad value \"fr\" (expected en or ja)");
-	EXPECT("[postmortem x]\n" TAIL, "1: [postmortem x]: unexpected name (expected [postmortem])");
+	EXPECT("[postmortem x]\n" TAIL,
+	       "1: [postmortem x]: unexpected name (expected [postmortem])");
 }
 
 static void test_err_escalation(void **state)
@@ -1481,9 +1483,9 @@ static void test_err_escalation(void **state)
 
 static void test_table(void **state)
 {
-	static const char *const sections[] = {"nodegate", "status", "postmortem",
-	                                       "listener", "pool",   "backend",
-	                                       "alert",    "hook",   "escalation"};
+	static const char *const sections[] = {"nodegate",   "status",  "postmortem", "listener",
+	                                       "pool",       "backend", "alert",      "hook",
+	                                       "escalation", "mirror"};
 
 	for (size_t i = 0; i < conf_n_options; i++) {
 		const struct conf_option *o = &conf_options[i];
