@@ -21,6 +21,7 @@
 #include "ops/feed.h"
 #include "ops/hook.h"
 #include "ops/incident.h"
+#include "ops/mirror.h"
 #include "ops/page.h"
 #include "ops/postmortem.h"
 #include "ops/store.h"
@@ -238,7 +239,8 @@ static void teardown(void)
 	 * requests, before the status listener goes */
 	admin_deinit();
 	escalate_deinit();
-	alert_deinit(); /* alert.c: queued messages are dropped (said in the log) */
+	alert_deinit();  /* alert.c: queued messages are dropped (said in the log) */
+	mirror_deinit(); /* mirror.c: a push in flight is abandoned, folder threads joined */
 	acklink_deinit();
 	incident_deinit();
 	status_stop();    /* status listener (status.c) */
@@ -305,7 +307,7 @@ static int run(const char *path)
 	}
 	/* alert.c and hook.c: the bus hands them each event after incidents (its phases) */
 	if (alert_init(registry.base) != 0 || hook_init(registry.base) != 0 ||
-	    escalate_init(registry.base) != 0) {
+	    escalate_init(registry.base) != 0 || mirror_init(registry.base) != 0) {
 		log_error("cannot start the alert channels and hooks");
 		goto fail;
 	}
@@ -343,6 +345,7 @@ fail:
 	hook_deinit();
 	escalate_deinit();
 	alert_deinit();
+	mirror_deinit();
 	acklink_deinit();
 	admin_deinit();
 	incident_deinit();

@@ -244,22 +244,31 @@ static size_t utf8_seq(const unsigned char *s)
 	return n;
 }
 
-/* S as XML character data or attribute value: markup escaped, the control characters XML
- * 1.0 forbids as spaces, bytes that are not UTF-8 as U+FFFD. */
-static void xml_esc(struct out *o, const char *s)
+/* What stands for the byte at P in XML (HTML: in HTML text that is itself XML-escaped, as
+ * RSS descriptions and Atom html content are; a line end is a <br>), or NULL for itself. */
+static const char *xml_entity(unsigned char c, bool html)
+{
+	static const char *const xml[] = {"&amp;", "&lt;", "&gt;", "&quot;", "&#39;"};
+	static const char *const doubled[] = {"&amp;amp;", "&amp;lt;", "&amp;gt;", "&amp;quot;",
+	                                      "&amp;#39;"};
+	const char *at = strchr("&<>\"'", c);
+
+	if (c != '\0' && at != NULL)
+		return (html ? doubled : xml)[at - "&<>\"'"];
+	if (c == '\n' && html)
+		return "&lt;br&gt;";
+	return (c < 0x20 && c != '\n' && c != '\t') || c == 0x7f ? " " : NULL;
+}
+
+/* S as XML character data or attribute value (HTML: as HTML inside it): markup escaped,
+ * the control characters XML 1.0 forbids as spaces, bytes that are not UTF-8 as U+FFFD. */
+static void esc(struct out *o, const char *s, bool html)
 {
 	const unsigned char *p = (const unsigned char *)s, *run = p;
 
 	while (*p != '\0') {
 		size_t n = utf8_seq(p);
-		const char *ent = n == 0       ? "&#xfffd;"
-		                  : *p == '&'  ? "&amp;"
-		                  : *p == '<'  ? "&lt;"
-		                  : *p == '>'  ? "&gt;"
-		                  : *p == '"'  ? "&quot;"
-		                  : *p == '\'' ? "&#39;"
-		                  : (*p < 0x20 && *p != '\n' && *p != '\t') || *p == 0x7f ? " "
-		                                                                          : NULL;
+		const char *ent = n == 0 ? "&#xfffd;" : xml_entity(*p, html);
 
 		if (ent == NULL) {
 			p += n;
@@ -271,6 +280,11 @@ static void xml_esc(struct out *o, const char *s)
 		run = p;
 	}
 	out_raw(o, run, (size_t)(p - run));
+}
+
+static void xml_esc(struct out *o, const char *s)
+{
+	esc(o, s, false);
 }
 
 /* MS (Unix ms) with strftime's FMT in UTC. */
@@ -318,27 +332,30 @@ static void entry_title(struct out *o, const struct ev *v)
 	xml_esc(o, v->title);
 }
 
-/* The entry's text: what happened, the promises of an update, what it affects, and the
- * window of a planned maintenance. */
+/* The entry's text as HTML (escaped for XML): what happened, the promises of an update,
+ * what it affects, and the window of a planned maintenance; one line each. */
 static void entry_text(struct out *o, const struct ev *v)
 {
-	char a[40], b[40];
+	char a[40], b[40], line[160];
 
-	xml_esc(o, v->text);
+	esc(o, v->text, true);
 	if (v->eta > 0) {
 		rfc3339(v->eta, a, sizeof(a));
-		outf(o, "\nExpected recovery: %s", a);
+		snprintf(line, sizeof(line), "\nExpected recovery: %s", a);
+		esc(o, line, true);
 	}
 	if (v->next_update > 0) {
 		rfc3339(v->next_update, a, sizeof(a));
-		outf(o, "\nNext update by: %s", a);
+		snprintf(line, sizeof(line), "\nNext update by: %s", a);
+		esc(o, line, true);
 	}
-	outs(o, "\nAffects: ");
-	xml_esc(o, v->pool[0] != '\0' ? v->pool : "all services");
+	esc(o, "\nAffects: ", true);
+	esc(o, v->pool[0] != '\0' ? v->pool : "all services", true);
 	if (v->planned_start > 0) {
 		rfc3339(v->planned_start, a, sizeof(a));
 		rfc3339(v->planned_end, b, sizeof(b));
-		outf(o, "\nPlanned window: %s to %s", a, b);
+		snprintf(line, sizeof(line), "\nPlanned window: %s to %s", a, b);
+		esc(o, line, true);
 	}
 }
 
@@ -403,7 +420,7 @@ static void write_atom(struct out *o, const struct collect *c, const char *pool,
 		     "<link rel=\"alternate\" type=\"text/html\" href=\"",
 		     at, at);
 		xml_esc(o, base);
-		outf(o, "#inc-%lld\"/>\n<category term=\"%s\"/>\n<content type=\"text\">",
+		outf(o, "#inc-%lld\"/>\n<category term=\"%s\"/>\n<content type=\"html\">",
 		     (long long)v->incident, event_words[v->kind].term);
 		entry_text(o, v);
 		outs(o, "</content>\n</entry>\n");
