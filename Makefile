@@ -40,6 +40,7 @@ UNIT_test_latency  := proxy/latency
 UNIT_test_limit    := proxy/limit
 UNIT_test_metrics  := metrics proxy/rpc proxy/rpcscan
 UNIT_test_poolstat := clock conf evmem health/poolstat log proxy/backend proxy/budget proxy/latency proxy/limit proxy/ranges proxy/route proxy/worker registry stats
+UNIT_test_mirror   := bus clock conf evmem health/check health/curlev health/health health/pconn health/poolstat log metrics ops/feed ops/incident ops/mirror ops/page ops/postmortem ops/redact ops/remedy ops/similar ops/status ops/store proxy/backend proxy/budget proxy/conn proxy/http proxy/latency proxy/limit proxy/ranges proxy/route proxy/rpc proxy/rpcscan proxy/tls proxy/worker registry stats
 UNIT_test_postmortem := bus clock conf evmem health/health health/poolstat log metrics ops/incident ops/postmortem ops/redact ops/remedy ops/similar ops/store proxy/backend proxy/budget proxy/latency proxy/limit proxy/ranges proxy/route proxy/rpc proxy/rpcscan proxy/worker registry stats
 UNIT_test_ranges   := proxy/ranges
 UNIT_test_route    := clock conf evmem log proxy/backend proxy/budget proxy/latency proxy/limit proxy/ranges proxy/route proxy/worker stats
@@ -64,7 +65,7 @@ listed  = $(if $(filter undefined,$(origin $(1))),$(error $(1) is not set: add \
 DEPS_BUILD := gcc make pkg-config libevent-dev libssl-dev libcurl4-openssl-dev libinih-dev \
               libjansson-dev libsqlite3-dev
 DEPS_TEST  := libcmocka-dev python3-pytest python3-prometheus-client openssl curl chromium \
-              python3-aiosmtpd
+              python3-aiosmtpd python3-feedparser nginx
 DEPS_BENCH := wrk haproxy nginx-light iperf3
 DEPS_FUZZ  := clang
 

@@ -510,6 +510,9 @@ void feed_authority(const char *url, char *buf, size_t len)
 	snprintf(buf, len, "%.*s", (int)n, h);
 	for (char *p = buf; *p != '\0'; p++)
 		*p = (char)((*p >= 'A' && *p <= 'Z') ? *p - 'A' + 'a' : *p);
+	/* a tag: URI names a DNS name (RFC 4151): not an IPv6 literal */
+	if (strspn(buf, "abcdefghijklmnopqrstuvwxyz0123456789.-") != strlen(buf))
+		snprintf(buf, len, "localhost");
 }
 
 /* ---- the routes ------------------------------------------------------------------------------ */

@@ -186,6 +186,8 @@ struct mirror {
 	struct curl_slist *hdr;
 	char errbuf[CURL_ERROR_SIZE];
 	char url[URL_MAX];
+	char answer[512]; /* the start of the server's answer */
+	size_t answer_len;
 	unsigned failures; /* pushes failed in a row */
 	uint64_t counts[MR_RESULT_COUNT], coalesced;
 	int64_t last_ok;           /* Unix ms a push last ended well, 0: never */
@@ -562,8 +564,15 @@ static struct dirjob *dirjob_new(struct mirror *m)
 
 /* ---- WebDAV and S3: file by file through curlev ------------------------------------------- */
 
-static size_t discard(char *data, size_t size, size_t n, void *arg)
+/* Keeps the start of the answer (an S3 error names its code there), drops the rest. */
+static size_t keep_head(char *data, size_t size, size_t n, void *arg)
 {
+	struct mirror *m = arg;
+	size_t room = sizeof(m->answer) - 1 - m->answer_len, k = size * n < room ? size * n : room;
+
+	memcpy(m->answer + m->answer_len, data, k);
+	m->answer_len += k;
+	m->answer[m->answer_len] = '\0';
 	return size * n;
 }
 
@@ -623,14 +632,19 @@ static int transfer_start(struct mirror *m, const char *method, const struct mfi
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)cf->timeout);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)cf->timeout);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, m->errbuf);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, keep_head);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, m);
+	m->answer_len = 0;
+	m->answer[0] = '\0';
 	curl_easy_setopt(e, CURLOPT_USERAGENT, USER_AGENT);
 	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, cf->tls_verify ? 1L : 0L);
 	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, cf->tls_verify ? 2L : 0L);
 	if (cf->tls_ca != NULL)
 		curl_easy_setopt(e, CURLOPT_CAINFO, cf->tls_ca);
 	curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
-	if (add_header(m, "%s", "Expect:") < 0)
+	/* no Expect: 100-continue (a round trip for nothing on small files); not for S3, where
+	 * libcurl 7.88 would sign the header it then leaves out */
+	if (cf->kind != MIRROR_S3 && add_header(m, "%s", "Expect:") < 0)
 		goto oom;
 	if (f != NULL) {
 		/* the body from memory: libcurl hashes it for SigV4 as it is */
@@ -712,8 +726,21 @@ static void send_next(struct mirror *m)
 		push_end(m, false, why);
 }
 
-/* curlev: a PUT or MKCOL ended. A PUT to a folder that is not there (409, or 404 on some
- * servers) makes the folders once (MKCOL: 201, or 405 when one is there already). */
+/* " (SignatureDoesNotMatch)": the <Code> of an S3 error answer, or "". */
+static const char *error_code(struct mirror *m, long code)
+{
+	static char buf[80];
+	const char *a = strstr(m->answer, "<Code>"), *b = a != NULL ? strstr(a, "</Code>") : NULL;
+
+	buf[0] = '\0';
+	if (code >= 300 && a != NULL && b != NULL && b - a - 6 < 64)
+		snprintf(buf, sizeof(buf), " (%.*s)", (int)(b - a - 6), a + 6);
+	return buf;
+}
+
+/* curlev: a PUT or MKCOL ended. A PUT to a folder that is not there (409 as RFC 4918 says,
+ * 404 on some servers, 500 on nginx without create_full_put_path) makes the folders once
+ * (MKCOL: 201, or 405 when one is there already), then goes again. */
 static void on_transfer(struct curlev_job *job, CURLcode res)
 {
 	struct mirror *m = (struct mirror *)((char *)job - offsetof(struct mirror, job));
@@ -730,8 +757,8 @@ static void on_transfer(struct curlev_job *job, CURLcode res)
 		snprintf(why, sizeof(why), "%s %s: %.150s", mkcol ? "MKCOL" : "PUT", f->name,
 		         m->errbuf[0] ? m->errbuf : curl_easy_strerror(res));
 	else
-		snprintf(why, sizeof(why), "%s %s: HTTP %ld", mkcol ? "MKCOL" : "PUT", f->name,
-		         code);
+		snprintf(why, sizeof(why), "%s %s: HTTP %ld%s", mkcol ? "MKCOL" : "PUT", f->name,
+		         code, error_code(m, code));
 	transfer_end(m);
 	if (res != CURLE_OK) {
 		push_end(m, false, why);
@@ -743,7 +770,7 @@ static void on_transfer(struct curlev_job *job, CURLcode res)
 		m->mkcol_tried = false;
 		send_next(m);
 	} else if (!mkcol && m->flight->kind == MIRROR_WEBDAV && !m->mkcol_tried &&
-	           (code == 409 || code == 404) && strchr(f->name, '/') != NULL) {
+	           (code == 409 || code == 404 || code == 500) && strchr(f->name, '/') != NULL) {
 		m->mkcol_tried = true;
 		m->mkcol = 1;
 		send_next(m);

@@ -877,7 +877,8 @@ static void interval_words(uint64_t ms, char *buf, size_t len)
 	if (ms < 1000)
 		snprintf(buf, len, "%llu ms", (unsigned long long)ms);
 	else if (ms < 120000)
-		snprintf(buf, len, "%llu seconds", (unsigned long long)((ms + 500) / 1000));
+		snprintf(buf, len, "%llu second%s", (unsigned long long)((ms + 500) / 1000),
+		         ms < 1500 ? "" : "s");
 	else
 		span_text((int64_t)ms, buf, len);
 }
