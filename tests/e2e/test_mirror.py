@@ -419,3 +419,37 @@ username = someone
     assert "[mirror s3] secret_key: required for an s3:// url" in out, out
     assert "[mirror dav] region: not used by a webdav mirror" in out, out
     assert "[mirror dav] username: set alone (expected both username and password_file" in out
+
+
+def test_reload_adds_and_removes_mirrors_and_a_bad_one_changes_nothing(h, certs):
+    sp = free_port()
+    a, b = h.dir / "a", h.dir / "b"
+    a.mkdir()
+    b.mkdir()
+    g, sims = gate_with_mirrors(h, certs, sp, [mirror("a", url=f"file://{a}", interval="200ms")],
+                                names=("n1",))
+    wait_for(lambda: (a / "index.html").exists(), 3, "mirror a's copy")
+    text = g.ini.read_text()
+
+    # a mirror whose folder is not there: refused, the running one goes on
+    mark = log_lines(g)
+    g.reload(text + "\n[mirror c]\nurl = file:///nonexistent-mirror\n")
+    wait_for(lambda: "reload failed: keeping the running configuration" in
+             "\n".join(g.stderr().splitlines()[mark:]), 3, "the reload to be refused")
+    assert '[mirror c] url: cannot use "/nonexistent-mirror"' in g.stderr()
+    ok = pushes(sp, "a", "ok")
+    wait_for(lambda: pushes(sp, "a", "ok") > ok, 3, "mirror a to go on")
+
+    # b instead of a: b pushes at once, a is gone from /metrics
+    mark = log_lines(g)
+    g.reload(text.replace(f"[mirror a]\nurl = file://{a}", f"[mirror b]\nurl = file://{b}"))
+    wait_for(lambda: "reload done" in "\n".join(g.stderr().splitlines()[mark:]), 3, "reload")
+    wait_for(lambda: (b / "index.html").exists(), 3, "mirror b's copy")
+    fams = scrape(sp)
+    assert value(fams, "nodegate_mirror_pushes", "nodegate_mirror_pushes_total", mirror="a",
+                 result="ok") is None
+    assert value(fams, "nodegate_mirror_pushes", "nodegate_mirror_pushes_total", mirror="b",
+                 result="ok") >= 1
+    made = (a / "status.json").stat().st_mtime
+    time.sleep(0.5)
+    assert (a / "status.json").stat().st_mtime == made  # a pushes no more
