@@ -2312,8 +2312,14 @@ static void check_mirror(struct parser *p, const struct sect_meta *m)
 			     mr->secret_key != NULL ? "set twice" : "required for an s3:// url");
 		check_url(p, m, "endpoint", mr->endpoint, "http,https");
 	} else {
+		const char *host = strstr(u, "://");
+
 		mr->kind = MIRROR_WEBDAV;
 		check_url(p, m, "url", u, "http,https");
+		if (host != NULL && strcspn(host + 3, "@/") < strcspn(host + 3, "/"))
+			errf(p, key_line(m, "url"), m->label, "url",
+			     "a login in the url (expected username and password_file: the url is "
+			     "logged and linked)");
 		if ((mr->username == NULL) != (mr->password_file == NULL))
 			errf(p, key_line(m, mr->username != NULL ? "username" : "password_file"),
 			     m->label, mr->username != NULL ? "username" : "password_file",

@@ -1009,10 +1009,10 @@ int mirror_apply(const struct conf *c, char *err, size_t errlen)
 	G.m = next;
 	G.n = c->n_mirrors;
 	free(cfs);
-	for (i = 0; i < G.n; i++) {
+	/* the first push comes with the first public change (the first verdicts, after a start)
+	 * or at the first tick; not before: a copy of "checking" nodes says nothing */
+	for (i = 0; i < G.n; i++)
 		set_tick(G.m[i]);
-		arm(G.m[i]->kick, 0); /* a new copy with the new settings */
-	}
 	return 0;
 fail:
 	for (i = 0; cfs != NULL && i < c->n_mirrors; i++) {

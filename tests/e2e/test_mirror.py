@@ -409,6 +409,8 @@ url = s3://Bad_Bucket/x
 url = http://127.0.0.1:1/dav/
 region = eu-west-1
 username = someone
+[mirror login]
+url = https://me:secret@example.com/dav/
 """)
     code, out = nodegate_run("-t", "-c", str(ini))
     assert code != 0
@@ -419,6 +421,7 @@ username = someone
     assert "[mirror s3] secret_key: required for an s3:// url" in out, out
     assert "[mirror dav] region: not used by a webdav mirror" in out, out
     assert "[mirror dav] username: set alone (expected both username and password_file" in out
+    assert "[mirror login] url: a login in the url (expected username and password_file" in out
 
 
 def test_reload_adds_and_removes_mirrors_and_a_bad_one_changes_nothing(h, certs):
