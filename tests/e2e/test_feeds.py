@@ -46,7 +46,7 @@ def entries(doc):
     for e in doc.entries:
         text = e["content"][0]["value"] if "content" in e else e["summary"]
         text = html.unescape(re.sub(r"<br\s*/?>", "\n", text))  # HTML in both formats
-        out.append((e["id"], e["title"], e.get("updated_parsed") or e.get("published_parsed"),
+        out.append((e["id"], e["title"], e["published_parsed"],  # <published>, <pubDate>
                     e["tags"][0]["term"], text, e["link"]))
     return out
 
