@@ -32,6 +32,7 @@ UNIT_test_evmem    := evmem stats
 UNIT_test_bus      := bus stats
 UNIT_test_conf     := conf log proxy/limit
 UNIT_test_escalate := bus clock conf evmem health/check health/curlev health/health health/pconn health/poolstat log metrics ops/acklink ops/alert ops/escalate ops/incident ops/postmortem ops/redact ops/remedy ops/similar ops/status ops/store proxy/backend proxy/budget proxy/conn proxy/http proxy/latency proxy/limit proxy/ranges proxy/route proxy/rpc proxy/rpcscan proxy/tls proxy/worker registry stats
+UNIT_test_feed     := bus clock conf evmem health/check health/health health/pconn health/poolstat log metrics ops/feed ops/incident ops/postmortem ops/redact ops/remedy ops/similar ops/status ops/store proxy/backend proxy/budget proxy/conn proxy/http proxy/latency proxy/limit proxy/ranges proxy/route proxy/rpc proxy/rpcscan proxy/tls proxy/worker registry stats
 UNIT_test_health   := health/health proxy/ranges proxy/rpc proxy/rpcscan
 UNIT_test_hook     := bus clock conf evmem health/check health/health health/pconn health/poolstat log metrics ops/hook ops/incident ops/postmortem ops/redact ops/remedy ops/similar ops/status ops/store proxy/backend proxy/budget proxy/conn proxy/http proxy/latency proxy/limit proxy/ranges proxy/route proxy/rpc proxy/rpcscan proxy/tls proxy/worker registry stats
 UNIT_test_http     := proxy/http
