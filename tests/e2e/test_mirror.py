@@ -7,7 +7,6 @@ they succeed; and once nodegate is stopped, Chromium shows the copy saying plain
 stale and that the service may be down."""
 import http.client
 import json
-import os
 import re
 import shutil
 import signal
@@ -15,20 +14,22 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 
-from harness import HOST, REPO, SLOW, Sim, free_port, nodegate_run, wait_for
-from test_admin import TOKEN, call
+from harness import (HOST, REPO, SLOW, Sim, can_connect, free_port, http_conn, nodegate_run,
+                     wait_for)
+from test_admin import TOKEN
 from test_health import (be, check_keys, log_lines, rippled_sim, set_health, wait_transition,
                          wait_up)
 from test_incidents import the_open_one, update
+from test_page import check_page  # noqa: F401 - a fixture check_copy uses
 from test_status import api_status, scrape, status_section, value
+
+feedparser = pytest.importorskip("feedparser", reason="Debian's python3-feedparser (make deps)")
 
 BROWSER_DIR = REPO / "tests" / "e2e" / "browser"
 S3_DIR = REPO / "tests" / "e2e" / "s3"
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 FILES = ["status.json", "feed.atom", "feed.rss", "pools/rpc/feed.atom", "pools/rpc/feed.rss",
          "index.html"]
@@ -99,7 +100,6 @@ def steady(read, tries=50):
 
 
 def live_page(sp):
-    from harness import http_conn
     c = http_conn(sp)
     try:
         c.request("GET", "/")
@@ -126,7 +126,6 @@ def check_copy_like_live(sp, read):
     assert 'id="copy"' in html and "data-generated=" in html
     for href in re.findall(r'(?:href|src|action)="([^"]*)"', html):
         assert not href.startswith("/"), href  # would need the live listener
-    import feedparser
     for name in ("feed.atom", "feed.rss", "pools/rpc/feed.atom"):
         status, _, body = read(name)
         assert status == 200, name
@@ -138,7 +137,6 @@ def check_copy_like_live(sp, read):
 
 
 def call_raw(sp, path):
-    from harness import http_conn
     c = http_conn(sp)
     try:
         c.request("GET", path)
@@ -208,16 +206,20 @@ http {{
                                 stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT)
     sim = Sim("nginx", port, proc, log)
     h.sims.append(sim)  # killed at teardown
-    from harness import can_connect
     wait_for(lambda: proc.poll() is None and can_connect(port), 5, "nginx to listen")
     return sim
 
 
 @pytest.fixture(scope="session")
 def s3_server():
-    """tests/e2e/s3/serve.js, ready to run (npm ci when node_modules is missing)."""
+    """tests/e2e/s3/serve.js, ready to run: node and npm installed when missing (Debian),
+    then the server (npm ci) when node_modules is missing. Skips only when they cannot be."""
+    missing = [pkg for pkg, exe in (("nodejs", "node"), ("npm", "npm")) if shutil.which(exe) is None]
+    if missing:
+        subprocess.run(["sh", str(REPO / "tests" / "deps.sh"), *missing], capture_output=True,
+                       timeout=900)
     if shutil.which("node") is None or shutil.which("npm") is None:
-        pytest.skip("node or npm is not installed (Debian: nodejs, npm)")
+        pytest.skip("node or npm is not installed and could not be (Debian: nodejs, npm)")
     if not (S3_DIR / "node_modules" / "@20minutes" / "s3rver" / "package.json").exists():
         r = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=S3_DIR,
                            capture_output=True, text=True, timeout=600)
@@ -241,16 +243,9 @@ def start_s3(h, serve_js, bucket):
 
 
 @pytest.fixture(scope="session")
-def check_copy():
-    """tests/e2e/browser/check_copy.js, ready to run (as test_page.py's check_page)."""
-    for exe in (CHROMIUM, "node", "npm"):
-        if shutil.which(exe) is None:
-            pytest.skip(f"{exe} is not installed")
-    if not (BROWSER_DIR / "node_modules" / "playwright-core" / "package.json").exists():
-        r = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=BROWSER_DIR,
-                           capture_output=True, text=True, timeout=600)
-        if r.returncode != 0:
-            pytest.skip("playwright-core could not be installed: " + r.stderr[-1500:])
+def check_copy(check_page):
+    """tests/e2e/browser/check_copy.js, beside check_page.js: the same node, Chromium and
+    playwright-core (test_page.py's fixture installs them or skips)."""
     return BROWSER_DIR / "check_copy.js"
 
 
@@ -397,7 +392,7 @@ def test_s3_mirror_with_sigv4_matches_and_a_forged_signature_is_refused(h, certs
 
 def test_mirror_sections_are_checked(h):
     ini = h.dir / "bad.ini"
-    ini.write_text(f"""[pool rpc]
+    ini.write_text("""[pool rpc]
 [backend n1]
 pool = rpc
 address = 127.0.0.1:5005
