@@ -278,6 +278,8 @@ static char *feed_base_of(const struct conf *c, const struct conf_mirror *m)
 		return with_slash(buf);
 	if (c->status.public_url != NULL)
 		return with_slash(c->status.public_url);
+	if (!c->status.enabled) /* no page to link: links relative to the feed itself */
+		return strdup("");
 	conf_addr_format(&c->status.bind, addr, sizeof(addr));
 	snprintf(buf, sizeof(buf), "http://%s/", addr);
 	return strdup(buf);
@@ -711,11 +713,10 @@ static void send_next(struct mirror *m)
 			return;
 		}
 		snprintf(dir, sizeof(dir), "%.*s/", (int)(s - f->name), f->name);
-		if (url_of(m->flight, dir, m->url, sizeof(m->url)) < 0 ||
-		    transfer_start(m, "MKCOL", NULL, why, sizeof(why)) < 0)
-			push_end(m, false,
-			         url_of(m->flight, dir, m->url, sizeof(m->url)) < 0 ? "URL too long"
-			                                                            : why);
+		if (url_of(m->flight, dir, m->url, sizeof(m->url)) < 0)
+			push_end(m, false, "URL too long");
+		else if (transfer_start(m, "MKCOL", NULL, why, sizeof(why)) < 0)
+			push_end(m, false, why);
 		return;
 	}
 	if (url_of(m->flight, f->name, m->url, sizeof(m->url)) < 0) {
