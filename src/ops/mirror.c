@@ -205,6 +205,7 @@ static struct {
 	struct mirror **m;
 	size_t n;
 	bool changed; /* a bus round saw an event */
+	bool applied; /* a configuration was applied before (this one is a reload) */
 } G;
 
 static void mconf_free(struct mconf *cf)
@@ -1010,10 +1011,16 @@ int mirror_apply(const struct conf *c, char *err, size_t errlen)
 	G.m = next;
 	G.n = c->n_mirrors;
 	free(cfs);
-	/* the first push comes with the first public change (the first verdicts, after a start)
-	 * or at the first tick; not before: a copy of "checking" nodes says nothing */
-	for (i = 0; i < G.n; i++)
+	/* after a start, the first push comes with the first public change (the first
+	 * verdicts) or at the first tick: a copy of nodes still checking says nothing; a mirror
+	 * a reload adds pushes at once */
+	for (i = 0; i < G.n; i++) {
+		if (G.applied && G.m[i]->last_ok == 0 && G.m[i]->state == MS_IDLE &&
+		    G.m[i]->counts[MR_FAILED] == 0)
+			arm(G.m[i]->kick, 0);
 		set_tick(G.m[i]);
+	}
+	G.applied = true;
 	return 0;
 fail:
 	for (i = 0; cfs != NULL && i < c->n_mirrors; i++) {

@@ -386,6 +386,10 @@ def test_s3_mirror_with_sigv4_matches_and_a_forged_signature_is_refused(h, certs
     wait_for(lambda: pushes(sp, "forged", "failed") >= 3, 5, "refused pushes")
     assert pushes(sp, "forged", "ok") == 0
     assert "PUT status.json: HTTP 403 (SignatureDoesNotMatch)" in g.stderr()
+    # its ticks meanwhile fold into the retry: one push at a time, nothing queues
+    wait_for(lambda: value(scrape(sp), "nodegate_mirror_coalesced",
+                           "nodegate_mirror_coalesced_total", mirror="forged") >= 1, 3,
+             "requests folded into the retry")
     assert http_get(f"{endpoint}/status/forged/status.json")[0] == 404
     assert "not-the-secret" not in g.stderr() and S3_KEY not in g.stderr()
 
