@@ -33,6 +33,7 @@ UNIT_test_bus      := bus stats
 UNIT_test_chart    := bus clock conf evmem health/health health/poolstat log metrics ops/chart ops/incident ops/mwindow ops/notice ops/postmortem ops/redact ops/remedy ops/similar ops/store ops/words proxy/backend proxy/budget proxy/latency proxy/limit proxy/ranges proxy/route proxy/rpc proxy/rpcscan proxy/worker registry stats
 UNIT_test_conf     := conf log ops/notice ops/words proxy/limit
 UNIT_test_escalate := bus clock conf evmem health/check health/curlev health/health health/pconn health/poolstat inherit log metrics ops/acklink ops/alert ops/deliver ops/escalate ops/incident ops/mwindow ops/notice ops/postmortem ops/redact ops/remedy ops/similar ops/status ops/store ops/words proxy/backend proxy/budget proxy/conn proxy/http proxy/latency proxy/limit proxy/ranges proxy/route proxy/rpc proxy/rpcscan proxy/tls proxy/worker registry stats
+UNIT_test_feed     := bus clock conf evmem health/check health/health health/pconn health/poolstat inherit log metrics ops/feed ops/incident ops/mwindow ops/notice ops/postmortem ops/redact ops/remedy ops/similar ops/status ops/store ops/words proxy/backend proxy/budget proxy/conn proxy/http proxy/latency proxy/limit proxy/ranges proxy/route proxy/rpc proxy/rpcscan proxy/tls proxy/worker registry stats
 UNIT_test_health   := health/health proxy/ranges proxy/rpc proxy/rpcscan
 UNIT_test_hook     := bus clock conf evmem health/check health/health health/pconn health/poolstat inherit log metrics ops/hook ops/incident ops/mwindow ops/notice ops/postmortem ops/redact ops/remedy ops/similar ops/status ops/store ops/words proxy/backend proxy/budget proxy/conn proxy/http proxy/latency proxy/limit proxy/ranges proxy/route proxy/rpc proxy/rpcscan proxy/tls proxy/worker registry stats
 UNIT_test_http     := proxy/http
@@ -45,6 +46,7 @@ UNIT_test_login    := ops/login
 UNIT_test_metrics  := metrics proxy/rpc proxy/rpcscan
 UNIT_test_poolstat := clock conf evmem health/poolstat log ops/notice ops/words proxy/backend proxy/budget proxy/latency proxy/limit proxy/ranges proxy/route proxy/worker registry stats
 UNIT_test_postmortem := bus clock conf evmem health/health health/poolstat log metrics ops/incident ops/mwindow ops/notice ops/postmortem ops/redact ops/remedy ops/similar ops/store ops/words proxy/backend proxy/budget proxy/latency proxy/limit proxy/ranges proxy/route proxy/rpc proxy/rpcscan proxy/worker registry stats
+UNIT_test_mirror   := bus clock conf evmem health/check health/curlev health/health health/monitor health/pconn health/poolstat inherit log metrics ops/acklink ops/admin ops/alert ops/chart ops/deliver ops/escalate ops/feed ops/incident ops/mirror ops/mwindow ops/notice ops/page ops/postmortem ops/redact ops/remedy ops/similar ops/status ops/store ops/subrule ops/subs ops/subtext ops/words proxy/backend proxy/budget proxy/conn proxy/http proxy/latency proxy/limit proxy/ranges proxy/route proxy/rpc proxy/rpcscan proxy/tls proxy/worker registry stats
 UNIT_test_ranges   := proxy/ranges
 UNIT_test_route    := clock conf evmem log ops/notice ops/words proxy/backend proxy/budget proxy/latency proxy/limit proxy/ranges proxy/route proxy/worker stats
 UNIT_test_rpc      := proxy/rpc proxy/rpcscan
@@ -72,7 +74,7 @@ DEPS_BUILD := gcc make pkg-config libevent-dev libssl-dev libcurl4-openssl-dev l
               libjansson-dev libsqlite3-dev
 DEPS_TEST  := libcmocka-dev python3-pytest python3-prometheus-client openssl curl chromium \
               python3-aiosmtpd systemd logrotate groff man-db debhelper lintian dpkg-dev \
-              prometheus keepalived iproute2
+              prometheus keepalived iproute2 python3-feedparser nginx
 DEPS_BENCH := wrk haproxy nginx-light iperf3
 DEPS_FUZZ  := clang
 

@@ -352,6 +352,36 @@ struct conf_hook {
 	uint64_t max_concurrent; /* runs of this hook at once; more are skipped */
 };
 
+/* Where a [mirror NAME] pushes its copy (the scheme of its url). */
+enum mirror_kind {
+	MIRROR_DIR = 0, /* file:///DIR: files written beside each other (temp file + rename) */
+	MIRROR_WEBDAV,  /* http(s)://HOST/PATH/: HTTP PUT, MKCOL where a folder is missing */
+	MIRROR_S3,      /* s3://BUCKET/PREFIX: PUT Object signed with AWS SigV4 (path style) */
+	MIRROR_KIND_COUNT
+};
+extern const char *const mirror_kind_names[MIRROR_KIND_COUNT];
+
+/* [mirror NAME]: a static copy of the status page pushed elsewhere (mirror.c). */
+struct conf_mirror {
+	char *name;
+	int line;
+	char *url;              /* file:///DIR, http(s)://HOST/PATH/ or s3://BUCKET/PREFIX */
+	int kind;               /* enum mirror_kind, from url (conf_load) */
+	char *endpoint;         /* s3: the server, http(s)://HOST[:PORT]; AWS's when unset */
+	char *region;           /* s3: the SigV4 region */
+	char *access_key;       /* s3: the access key id */
+	char *secret_key;       /* s3: the secret key (or secret_key_file) */
+	char *secret_key_file;  /* s3: ... read from this file's first line */
+	char *username;         /* webdav: basic auth login; its password from password_file */
+	char *password_file;    /* webdav: the password's file */
+	char *public_url;       /* where readers reach the copy (the feeds' links) */
+	uint64_t interval;      /* a push at least this often; more on every public change */
+	uint64_t timeout;       /* one transfer (HTTP, S3) */
+	uint64_t retry_backoff; /* the first retry after a failed push, doubled up to interval */
+	bool tls_verify;        /* verify the server's certificate */
+	char *tls_ca;           /* CA file for the server; the system store when unset */
+};
+
 /* [status]: the status listener (status.c). Without the section there is none. */
 #define CONF_STATUS_TEXTS 7 /* enum words_kind (ops/words.h): WK_COUNT */
 struct conf_status {
@@ -391,6 +421,8 @@ struct conf {
 	size_t n_hooks;
 	struct conf_escalation *escalations;
 	size_t n_escalations;
+	struct conf_mirror *mirrors;
+	size_t n_mirrors;
 };
 
 /* Every message reads "FILE:LINE: [section] key: what is wrong (what was expected)". */

@@ -34,6 +34,9 @@ static const struct {
      "An alert channel: a webhook, Slack, PagerDuty or email receiver of incident events."},
     {"hook", "[hook NAME]",
      "A remediation program run on an event, as nodegate's user, without a shell."},
+    {"mirror", "[mirror NAME]",
+     "A static copy of the status page (HTML, JSON, feeds) pushed to a folder, a WebDAV "
+     "server or an S3 bucket on every public change and every interval."},
     {"escalation", "[escalation NAME]",
      "Who is told of an unacknowledged incident, and when: up to five tiers of alert "
      "channels."},

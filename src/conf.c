@@ -146,6 +146,7 @@ static int WUR valid_template(char *v, char *err, size_t errlen);
 #define A(f)  offsetof(struct conf_alert, f)
 #define K(f)  offsetof(struct conf_hook, f)
 #define E(f)  offsetof(struct conf_escalation, f)
+#define MR(f) offsetof(struct conf_mirror, f)
 
 /* Row makers for the table; RELOAD and RESTART say whether a reload may change it. */
 #define RELOAD                true
@@ -585,6 +586,38 @@ const struct conf_option conf_options[] = {
         "from the start of one climb to the start of the next (above the last tier's delay)"),
     ENUM("escalation", "page_min_priority", E(page_min_priority), "P2", priority_names, PRIO_COUNT,
          RELOAD, "less urgent incidents (P1 most urgent) are told to tier 1 only and never climb"),
+
+    REQUIRED("mirror", "url", CONF_STRING, MR(url), "URL", RELOAD,
+             "where the copy goes: file:///DIR, http(s)://HOST/PATH/ (WebDAV PUT) or "
+             "s3://BUCKET/PREFIX"),
+    STR("mirror", "endpoint", MR(endpoint), NULL, "URL", RELOAD,
+        "s3: the S3-compatible server, http(s)://HOST[:PORT] (path-style requests); "
+        "https://s3.REGION.amazonaws.com when unset"),
+    STR("mirror", "region", MR(region), "us-east-1", "REGION", RELOAD,
+        "s3: the region the requests are signed for (SigV4)"),
+    STR("mirror", "access_key", MR(access_key), NULL, "KEY", RELOAD, "s3: the access key id"),
+    STR("mirror", "secret_key", MR(secret_key), NULL, "SECRET", RELOAD,
+        "s3: the secret key (or secret_key_file)"),
+    STR("mirror", "secret_key_file", MR(secret_key_file), NULL, "PATH", RELOAD,
+        "s3: a file holding the secret key (first line): secrets stay out of this file"),
+    STR("mirror", "username", MR(username), NULL, "NAME", RELOAD,
+        "webdav: basic auth login; its password comes from password_file"),
+    STR("mirror", "password_file", MR(password_file), NULL, "PATH", RELOAD,
+        "webdav: a file holding the basic auth password (first line)"),
+    STR("mirror", "public_url", MR(public_url), NULL, "URL", RELOAD,
+        "where readers reach the copy (its feeds link there); the WebDAV url, the S3 "
+        "endpoint's bucket URL or [status] public_url when unset"),
+    NUM("mirror", "interval", CONF_DURATION, MR(interval), "60s", 50, MS_D,
+        "a push at least this often, and on every public change; the copy says the service "
+        "may be down once it is 3 intervals old"),
+    NUM("mirror", "timeout", CONF_DURATION, MR(timeout), "10s", 10, MS_M,
+        "one transfer to a WebDAV or S3 server; a slow server never delays traffic or probes"),
+    NUM("mirror", "retry_backoff", CONF_DURATION, MR(retry_backoff), "1s", 10, MS_H,
+        "wait before retrying a failed push, doubled after each failure, up to interval"),
+    BOOL("mirror", "tls_verify", MR(tls_verify), "yes",
+         "verify the server's certificate; no only for a test server"),
+    STR("mirror", "tls_ca", MR(tls_ca), NULL, "PATH", RELOAD,
+        "CA file to verify the server with; the system store when unset"),
 };
 const size_t conf_n_options = ARRAY_SIZE(conf_options);
 _Static_assert(ARRAY_SIZE(conf_options) <= OPT_MAX, "raise OPT_MAX");
@@ -601,6 +634,7 @@ enum sect_kind {
 	SK_ALERT,
 	SK_HOOK,
 	SK_ESCALATION,
+	SK_MIRROR,
 	SK_COUNT
 };
 
@@ -609,6 +643,7 @@ static const char *const sect_words[SK_COUNT] = {
     [SK_POSTMORTEM] = "postmortem", [SK_SUBS] = "subscriptions", [SK_POOL] = "pool",
     [SK_BACKEND] = "backend",       [SK_ALERT] = "alert",        [SK_HOOK] = "hook",
     [SK_ESCALATION] = "escalation",
+    [SK_MIRROR] = "mirror",
 };
 
 /* One section as written, kept for messages after parsing. */
@@ -1533,6 +1568,8 @@ static void *sect_base(struct conf *c, enum sect_kind k, size_t idx)
 		return &c->hooks[idx];
 	case SK_ESCALATION:
 		return &c->escalations[idx];
+	case SK_MIRROR:
+		return &c->mirrors[idx];
 	case SK_COUNT:
 		break;
 	}
@@ -1603,6 +1640,12 @@ static int WUR sect_add(struct parser *p, enum sect_kind k, const char *name, in
 		c->escalations[idx].line = line;
 	} else if (k == SK_GLOBAL) {
 		c->global.line = line;
+	} else if (k == SK_MIRROR) {
+		if (grow((void **)&c->mirrors, &c->n_mirrors, sizeof(*c->mirrors)) < 0)
+			goto fail_meta;
+		idx = c->n_mirrors - 1;
+		c->mirrors[idx].name = dup;
+		c->mirrors[idx].line = line;
 	} else if (k == SK_STATUS) {
 		c->status.enabled = true;
 		c->status.line = line;
@@ -1700,7 +1743,8 @@ static void parse_header(struct parser *p, char *line)
 		     "unknown section (expected [nodegate], [status], [postmortem], "
 		     "[subscriptions], [listener "
 		     "NAME], [pool NAME], "
-		     "[backend NAME], [alert NAME], [hook NAME] or [escalation NAME])");
+		     "[backend NAME], [alert NAME], [hook NAME], [escalation NAME] or [mirror "
+		     "NAME])");
 		return;
 	}
 	if (!sect_named(k) && *name != '\0') {
@@ -2415,6 +2459,105 @@ static void check_escalation(struct parser *p, const struct sect_meta *m)
 	}
 }
 
+const char *const mirror_kind_names[MIRROR_KIND_COUNT] = {
+    [MIRROR_DIR] = "file",
+    [MIRROR_WEBDAV] = "webdav",
+    [MIRROR_S3] = "s3",
+};
+
+/* The keys each kind of mirror reads (the others are refused, as a mistake). */
+static const struct {
+	const char *key;
+	unsigned kinds; /* bits of enum mirror_kind */
+} mirror_keys[] = {
+    {"endpoint", 1u << MIRROR_S3},
+    {"region", 1u << MIRROR_S3},
+    {"access_key", 1u << MIRROR_S3},
+    {"secret_key", 1u << MIRROR_S3},
+    {"secret_key_file", 1u << MIRROR_S3},
+    {"username", 1u << MIRROR_WEBDAV},
+    {"password_file", 1u << MIRROR_WEBDAV},
+    {"timeout", 1u << MIRROR_WEBDAV | 1u << MIRROR_S3},
+    {"tls_verify", 1u << MIRROR_WEBDAV | 1u << MIRROR_S3},
+    {"tls_ca", 1u << MIRROR_WEBDAV | 1u << MIRROR_S3},
+};
+
+/* file:///DIR: an existing folder nodegate may write into. */
+static void check_mirror_dir(struct parser *p, const struct sect_meta *m, const char *dir)
+{
+	char q[SHOW_MAXLEN + 8];
+	struct stat st;
+
+	if (dir[0] != '/')
+		errf(p, key_line(m, "url"), m->label, "url",
+		     "\"%s\" is not an absolute path (expected file:///DIR)",
+		     show(dir, q, sizeof(q)));
+	else if (stat(dir, &st) != 0)
+		errf(p, key_line(m, "url"), m->label, "url",
+		     "cannot use \"%s\": %s (expected an "
+		     "existing folder)",
+		     show(dir, q, sizeof(q)), strerror(errno));
+	else if (!S_ISDIR(st.st_mode) || access(dir, W_OK | X_OK) != 0)
+		errf(p, key_line(m, "url"), m->label, "url",
+		     "\"%s\" is not a folder nodegate may write into (expected a writable folder)",
+		     show(dir, q, sizeof(q)));
+}
+
+/* The kind from the url's scheme, then what that kind needs. */
+static void check_mirror(struct parser *p, const struct sect_meta *m)
+{
+	struct conf_mirror *mr = &p->c->mirrors[m->idx];
+	char q[SHOW_MAXLEN + 8];
+	const char *u = mr->url;
+
+	if (u == NULL)
+		return; /* required: said already */
+	if (strncasecmp(u, "file://", 7) == 0) {
+		mr->kind = MIRROR_DIR;
+		check_mirror_dir(p, m, u + 7);
+	} else if (strncasecmp(u, "s3://", 5) == 0) {
+		mr->kind = MIRROR_S3;
+		if (u[5] == '\0' || u[5] == '/' ||
+		    strspn(u + 5, "abcdefghijklmnopqrstuvwxyz0123456789.-") < strcspn(u + 5, "/") ||
+		    strcspn(u, " \t?#") != strlen(u))
+			errf(p, key_line(m, "url"), m->label, "url",
+			     "bad bucket in \"%s\" (expected s3://BUCKET/PREFIX, a bucket name in "
+			     "lower case)",
+			     show(u, q, sizeof(q)));
+		if (mr->access_key == NULL && !written(m, "access_key"))
+			errf(p, key_line(m, "url"), m->label, "access_key",
+			     "required for an s3:// url (expected access_key = KEY)");
+		if ((mr->secret_key == NULL) == (mr->secret_key_file == NULL))
+			errf(p, key_line(m, mr->secret_key != NULL ? "secret_key" : "url"),
+			     m->label, "secret_key",
+			     "%s (expected one of secret_key or secret_key_file)",
+			     mr->secret_key != NULL ? "set twice" : "required for an s3:// url");
+		check_url(p, m, "endpoint", mr->endpoint, "http,https");
+	} else {
+		const char *host = strstr(u, "://");
+
+		mr->kind = MIRROR_WEBDAV;
+		check_url(p, m, "url", u, "http,https");
+		if (host != NULL && strcspn(host + 3, "@/") < strcspn(host + 3, "/"))
+			errf(p, key_line(m, "url"), m->label, "url",
+			     "a login in the url (expected username and password_file: the url is "
+			     "logged and linked)");
+		if ((mr->username == NULL) != (mr->password_file == NULL))
+			errf(p, key_line(m, mr->username != NULL ? "username" : "password_file"),
+			     m->label, mr->username != NULL ? "username" : "password_file",
+			     "set alone (expected both username and password_file, or neither)");
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(mirror_keys); i++)
+		if (written(m, mirror_keys[i].key) && !(mirror_keys[i].kinds & 1u << mr->kind))
+			errf(p, key_line(m, mirror_keys[i].key), m->label, mirror_keys[i].key,
+			     "not used by a %s mirror (expected only the keys of its url's kind)",
+			     mirror_kind_names[mr->kind]);
+	check_url(p, m, "public_url", mr->public_url, "http,https");
+	check_file(p, m, "secret_key_file", mr->secret_key_file, "a readable file");
+	check_file(p, m, "password_file", mr->password_file, "a readable file");
+	check_readable(p, m, "tls_ca", mr->tls_ca);
+}
+
 static void validate(struct parser *p)
 {
 	for (size_t i = 0; i < p->n_metas; i++) {
@@ -2445,6 +2588,8 @@ static void validate(struct parser *p)
 			check_hook(p, m);
 		} else if (m->kind == SK_ESCALATION) {
 			check_escalation(p, m);
+		} else if (m->kind == SK_MIRROR) {
+			check_mirror(p, m);
 		}
 	}
 }
@@ -2652,6 +2797,9 @@ void conf_free(struct conf *c)
 			free(c->escalations[i].tiers[t].channels);
 		free_strings(SK_ESCALATION, &c->escalations[i]);
 	}
+	for (size_t i = 0; i < c->n_mirrors; i++)
+		free_strings(SK_MIRROR, &c->mirrors[i]);
+	free(c->mirrors);
 	free(c->escalations);
 	free(c->listeners);
 	free(c->pools);

@@ -22,10 +22,12 @@
 #include "ops/alert.h"
 #include "ops/console.h"
 #include "ops/escalate.h"
+#include "ops/feed.h"
 #include "ops/hook.h"
 #include "ops/incident.h"
 #include "ops/maint.h"
 #include "ops/chart.h"
+#include "ops/mirror.h"
 #include "ops/page.h"
 #include "ops/postmortem.h"
 #include "ops/store.h"
@@ -357,6 +359,7 @@ static void teardown(void)
 	escalate_deinit();
 	subs_deinit();  /* subs.c: queued subscriber messages are dropped */
 	alert_deinit(); /* alert.c: queued messages are dropped (said in the log) */
+	mirror_deinit(); /* mirror.c: a push in flight is abandoned, folder threads joined */
 	acklink_deinit();
 	incident_deinit();
 	status_stop();    /* status listener (status.c) */
@@ -428,6 +431,7 @@ static int run(const char *path)
 		goto fail_base;
 	}
 	page_init(); /* page.c: GET /, the public status page (a route of the status listener) */
+	feed_init(); /* feed.c: /feed.atom, /feed.rss, /pools/NAME/feed.* */
 	/* incidents, their store in state_dir, the admin API (incident.c, admin.c): before the
 	 * first apply, which restores the stored admin states */
 	if (incident_init(c->global.state_dir, err, sizeof(err)) != 0 ||
@@ -441,7 +445,8 @@ static int run(const char *path)
 	}
 	/* alert.c and hook.c: the bus hands them each event after incidents (its phases) */
 	if (alert_init(registry.base) != 0 || hook_init(registry.base) != 0 ||
-	    escalate_init(registry.base) != 0 || subs_init(registry.base) != 0) {
+	    escalate_init(registry.base) != 0 || subs_init(registry.base) != 0 ||
+	    mirror_init(registry.base) != 0) {
 		log_error("cannot start the alert channels and hooks");
 		goto fail;
 	}
@@ -506,6 +511,7 @@ fail:
 	escalate_deinit();
 	subs_deinit();
 	alert_deinit();
+	mirror_deinit();
 	acklink_deinit();
 	console_deinit();
 	admin_deinit();

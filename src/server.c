@@ -20,6 +20,7 @@
 #include "ops/alert.h"    /* alert channels (alert.c) */
 #include "ops/escalate.h" /* escalations (escalate.c) */
 #include "ops/hook.h"     /* remediation hooks (hook.c) */
+#include "ops/mirror.h"   /* mirrors of the status page (mirror.c) */
 #include "ops/incident.h" /* incidents and their store (incident.c, store.c) */
 #include "log.h"
 #include "health/monitor.h"
@@ -355,6 +356,12 @@ int server_apply(struct conf *c, struct conf_errors *errs)
 		goto fail;
 	/* alert channels (alert.c): built whole (secrets read) or not at all */
 	if (alert_apply(c, err, sizeof(err)) != 0) {
+		add_error(errs, err);
+		goto fail;
+	}
+	/* mirrors (mirror.c): built whole (secrets read) or not at all; they push after the
+	 * swap (a timer), with the new configuration */
+	if (mirror_apply(c, err, sizeof(err)) != 0) {
 		add_error(errs, err);
 		goto fail;
 	}

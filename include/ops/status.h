@@ -33,6 +33,11 @@ void status_stop_accepting(void);
 typedef void (*status_handler)(struct evhttp_request *req, const char *path, void *arg);
 int status_route(const char *prefix, status_handler h, void *arg) WUR;
 
+/* The body of GET /api/status (one line of JSON) appended to OUT: what the mirror copies as
+ * status.json. -1: out of memory. */
+struct evbuffer;
+int status_json(struct evbuffer *out) WUR;
+
 /* Another module's families on /metrics (alerts, hooks), appended after the built-in ones
  * in the order they were added; adding the same writer again changes nothing. */
 #define STATUS_MAX_METRICS 8

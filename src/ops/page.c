@@ -13,6 +13,7 @@
 #include <event2/http.h>
 #include <openssl/evp.h>
 
+#include "util.h"
 #include "clock.h"
 #include "ops/incident.h"
 #include "log.h"
@@ -190,7 +191,29 @@ static const char page_js[] =
     "document.getElementById(\"live\").hidden=false;setSkew(page());tick();"
     "setInterval(tick,1000);setTimeout(refresh,every);})();";
 
-static char css_hash[HASH_B64], js_hash[HASH_B64];
+/* The mirror's copy (page_render with a struct page_copy) says its own age on the reader's
+ * clock: the time it was made against Date.now(), and plainly that the service may be down
+ * once it is older than the copy's stale_after (no skew: the reader's clock is the judge). */
+static const char copy_js[] =
+    "(function(){\"use strict\";"
+    "function span(ms){var s=Math.round(ms/1000),m,h,d;"
+    "if(s<45)return s+\" s\";m=Math.round(s/60);if(m<90)return m+\" min\";"
+    "if(m<1440){h=Math.floor(m/60);return h+\" h\"+(m%60?\" \"+m%60+\" min\":\"\");}"
+    "d=Math.round(m/1440);return d+(d==1?\" day\":\" days\");}"
+    "function utc(t){return new Date(t).toISOString().slice(0,19).replace(\"T\",\" \")+\" UTC\";}"
+    "function tick(){var c=document.getElementById(\"copy\"),w=document.getElementById("
+    "\"copy-stale\"),g,lim,age,old;if(!c||!w)return;"
+    "g=+c.getAttribute(\"data-generated\");lim=+c.getAttribute(\"data-stale-after\");"
+    "age=Math.max(0,Date.now()-g);old=age>lim;"
+    "c.textContent=\"This is a copy of the status page, made \"+span(age)+\" ago (\"+utc(g)+"
+    "\"). It is refreshed every \"+c.getAttribute(\"data-every\")+\" while nodegate runs.\";"
+    "document.documentElement.setAttribute(\"data-copy\",old?\"stale\":\"fresh\");"
+    "w.hidden=!old;if(old)w.textContent=\"This copy is \"+span(age)+\" old: it has not been "
+    "refreshed for more than \"+c.getAttribute(\"data-stale-words\")+\". nodegate, or the "
+    "service it watches, may be down; what this page shows may be out of date.\";}"
+    "tick();setInterval(tick,1000);})();";
+
+static char css_hash[HASH_B64], js_hash[HASH_B64], copy_hash[HASH_B64];
 static int64_t started_wall;  /* when page_init ran: the uptime record begins then at the latest */
 static int64_t history_first; /* the record's first point (0: not looked for yet) */
 
@@ -405,10 +428,11 @@ static void out_public(struct out *o, const char *s, bool details)
 
 /* What the reader of one request needs: the time on both clocks and the settings. */
 struct ctx {
-	int64_t now;   /* wall clock, Unix ms */
-	uint64_t mono; /* clock_now() at the same instant */
-	bool details;  /* public_backend_details */
-	int64_t first; /* the uptime record's first point */
+	const struct page_copy *copy; /* the mirror's static copy, NULL for the live page */
+	int64_t now;                  /* wall clock, Unix ms */
+	uint64_t mono;                /* clock_now() at the same instant */
+	bool details;                 /* public_backend_details */
+	int64_t first;                /* the uptime record's first point */
 };
 
 static int64_t mono_to_wall(const struct ctx *c, uint64_t mono)
@@ -849,20 +873,108 @@ static enum pool_status overall(size_t *affected)
 	return worst;
 }
 
-static void write_head(struct out *o, const char *title, enum pool_status s)
+/* Whether POOL's feed files may sit under pools/POOL/ (names are [A-Za-z0-9._-]: only "."
+ * and ".." would not be a folder of their own). */
+static bool pool_feed_ok(const char *pool)
+{
+	return strcmp(pool, ".") != 0 && strcmp(pool, "..") != 0;
+}
+
+/* The feeds as alternates (relative links: they work on the live listener and on a mirror's
+ * copy, where the feeds are files beside index.html). */
+static void write_alternates(struct out *o, const char *title)
+{
+	static const char *const kinds[][3] = {
+	    {"application/atom+xml", "feed.atom", "Atom"},
+	    {"application/rss+xml", "feed.rss", "RSS"},
+	};
+
+	for (size_t k = 0; k < ARRAY_SIZE(kinds); k++) {
+		outf(o, "<link rel=\"alternate\" type=\"%s\" href=\"%s\" title=\"", kinds[k][0],
+		     kinds[k][1]);
+		out_esc(o, title);
+		outf(o, ": incidents (%s)\">", kinds[k][2]);
+	}
+	for (size_t i = 0; i < registry.n_pools; i++) {
+		const char *pool = registry.pools[i]->name;
+
+		if (!pool_feed_ok(pool))
+			continue;
+		for (size_t k = 0; k < ARRAY_SIZE(kinds); k++) {
+			outf(o, "<link rel=\"alternate\" type=\"%s\" href=\"pools/", kinds[k][0]);
+			out_esc(o, pool);
+			outf(o, "/%s\" title=\"", kinds[k][1]);
+			out_esc(o, pool);
+			outf(o, ": incidents (%s)\">", kinds[k][2]);
+		}
+	}
+}
+
+static void write_head(struct out *o, const char *title, enum pool_status s, const struct ctx *c)
 {
 	outf(o,
 	     "<!doctype html><html lang=\"%s\"><head><meta charset=\"utf-8\"><meta "
 	     "name=\"viewport\" content=\"width=device-width, initial-scale=1\"><meta "
-	     "name=\"color-scheme\" content=\"light dark\"><title>",
+	     "name=\"color-scheme\" content=\"light dark\">",
 	     words_lang_names[L]);
+	if (c->copy != NULL) /* a static host sends no policy of ours: the copy carries it */
+		outf(o,
+		     "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+		     "style-src 'sha256-%s'; script-src 'sha256-%s' 'sha256-%s'; connect-src "
+		     "'self'; img-src data:; base-uri 'none'; form-action 'none'\">",
+		     css_hash, js_hash, copy_hash);
+	outs(o, "<title>");
 	out_esc(o, title);
 	outf(o,
 	     ": %s</title><link rel=\"icon\" href=\"data:image/svg+xml,%%3Csvg "
 	     "xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'%%3E%%3Ccircle cx='8' "
-	     "cy='8' r='7' fill='%s'/%%3E%%3C/svg%%3E\"><noscript><meta http-equiv=\"refresh\" "
-	     "content=\"%d\"></noscript><style>%s</style></head>",
-	     T(words[s].overall), words[s].fill, RELOAD_S, page_css);
+	     "cy='8' r='7' fill='%s'/%%3E%%3C/svg%%3E\">",
+	     T(words[s].overall), words[s].fill);
+	write_alternates(o, title);
+	outf(o,
+	     "<noscript><meta http-equiv=\"refresh\" content=\"%d\"></noscript><style>%s</style>"
+	     "</head>",
+	     RELOAD_S, page_css);
+}
+
+/* "200 ms", "45 seconds", "2 min", "1 h 30 min": an interval of the copy, for its reader. */
+static void interval_words(uint64_t ms, char *buf, size_t len)
+{
+	if (ms < 1000)
+		snprintf(buf, len, "%llu ms", (unsigned long long)ms);
+	else if (ms < 120000)
+		snprintf(buf, len, "%llu second%s", (unsigned long long)((ms + 500) / 1000),
+		         ms < 1500 ? "" : "s");
+	else
+		span_text((int64_t)ms, buf, len);
+}
+
+/* A copy's age, in words without a script, and the elements the copy's script fills. */
+static void write_copy_notice(struct out *o, const struct ctx *c)
+{
+	char at[48], iso[32], every[48], stale[48];
+
+	utc_fmt(c->copy->generated, "%Y-%m-%d %H:%M:%S UTC", at, sizeof(at));
+	utc_fmt(c->copy->generated, "%Y-%m-%dT%H:%M:%SZ", iso, sizeof(iso));
+	interval_words(c->copy->interval, every, sizeof(every));
+	interval_words(c->copy->stale_after, stale, sizeof(stale));
+	outf(o,
+	     "<p id=\"copy-stale\" class=\"stale\" role=\"alert\" hidden></p><p id=\"copy\" "
+	     "class=\"meta\" data-generated=\"%lld\" data-stale-after=\"%llu\" "
+	     "data-every=\"%s\" data-stale-words=\"%s\">This is a copy of the status page, made at "
+	     "<time datetime=\"",
+	     (long long)c->copy->generated, (unsigned long long)c->copy->stale_after, every, stale);
+	outf(o,
+	     "%s\">%s</time>. It is refreshed every %s while nodegate runs: if that time is "
+	     "more than %s ago, nodegate or the service it watches may be down.</p>",
+	     iso, at, every, stale);
+	if (c->copy->live_url != NULL) {
+		outs(o, "<p class=\"meta\">The live page: <a href=\"");
+		out_esc(o, c->copy->live_url);
+		outs(o, "\">");
+		out_esc(o, c->copy->live_url);
+		outs(o, "</a></p>");
+	}
 }
 
 static void write_banner(struct out *o, enum pool_status s, size_t affected, size_t n_open,
@@ -910,18 +1022,22 @@ static void write_body(struct out *o, const char *title, struct lists *l, const 
 	size_t affected;
 	enum pool_status s = overall(&affected);
 
-	write_head(o, title, s);
-	outf(o,
-	     "<body><div class=\"wrap\"><p id=\"stale\" class=\"stale\" role=\"alert\" hidden>"
-	     "</p><main id=\"page\" data-now=\"%lld\" data-refresh=\"%d\" data-status=\"%s\" "
-	     "data-lang=\"%s\" data-words=\"",
-	     (long long)c->now, REFRESH_S, pool_status_names[s], words_lang_names[L]);
+	write_head(o, title, s, c);
+	/* data-now sets the live page's clock skew; a copy is judged on the reader's clock */
+	outs(o, "<body><div class=\"wrap\"><p id=\"stale\" class=\"stale\" role=\"alert\" hidden>"
+	        "</p><main id=\"page\"");
+	if (c->copy == NULL)
+		outf(o, " data-now=\"%lld\"", (long long)c->now);
+	outf(o, " data-refresh=\"%d\" data-status=\"%s\" data-lang=\"%s\" data-words=\"",
+	     REFRESH_S, pool_status_names[s], words_lang_names[L]);
 	out_esc(o, T(W_REL));
 	outs(o, "\" data-stale=\"");
 	out_esc(o, T(W_STALE));
 	outs(o, "\"><h1>");
 	out_esc(o, title);
 	outs(o, "</h1>");
+	if (c->copy != NULL)
+		write_copy_notice(o, c);
 	write_banner(o, s, affected, l->n_open, c);
 	write_notice(o);
 	if (l->n_open > 0) {
@@ -949,14 +1065,18 @@ static void write_body(struct out *o, const char *title, struct lists *l, const 
 		o->rc = -1;
 	outs(o, "</section></main>");
 	/* outside #page: a refresh in place does not wipe what the reader is typing */
-	if (subs_form(o->b) < 0)
+	if (c->copy == NULL && subs_form(o->b) < 0) /* a copy's form would post to its host */
 		o->rc = -1;
 	outf(o, "<footer><p>%s <span id=\"live\" hidden>", T(W_FOOT_UTC));
 	outf(o, T(W_FOOT_LIVE), REFRESH_S);
 	outf(o,
-	     "</span><noscript>%s</noscript></p><p>%s</p></footer></div><script>%s</script>"
-	     "</body></html>",
-	     T(W_FOOT_NOSCRIPT), T(W_SERVED_BY), page_js);
+	     "</span><noscript>%s</noscript></p><p class=\"feeds\">%s <a href=\"feed.atom\">%s</a> "
+	     "&middot; <a href=\"feed.rss\">%s</a></p><p>%s</p></footer></div><script>%s</script>",
+	     T(W_FOOT_NOSCRIPT), T(W_FOLLOW), T(W_ATOM_FEED), T(W_RSS_FEED),
+	     c->copy != NULL ? T(W_COPY_BY) : T(W_SERVED_BY), page_js);
+	if (c->copy != NULL)
+		outf(o, "<script>%s</script>", copy_js);
+	outs(o, "</body></html>");
 }
 
 /* Content-Security-Policy: nothing from elsewhere, only this page's own style and script. */
@@ -991,12 +1111,14 @@ static void reply_text(struct evhttp_request *req, int code, const char *reason,
 	evhttp_send_reply(req, code, reason, NULL);
 }
 
-static void page_get(struct evhttp_request *req)
+int page_render(struct evbuffer *out, const struct page_copy *copy)
 {
 	const struct conf_status *st = &registry.conf->status;
-	struct out o = {.b = evhttp_request_get_output_buffer(req)};
-	struct ctx c = {
-	    .now = clock_wall(), .mono = clock_now(), .details = st->public_backend_details};
+	struct out o = {.b = out};
+	struct ctx c = {.copy = copy,
+	                .now = copy != NULL ? copy->generated : clock_wall(),
+	                .mono = clock_now(),
+	                .details = st->public_backend_details};
 	struct lists l = {.open.b = evbuffer_new(), .past.b = evbuffer_new(), .c = &c};
 
 	L = (enum words_lang)st->language;
@@ -1012,7 +1134,12 @@ static void page_get(struct evhttp_request *req)
 		evbuffer_free(l.open.b);
 	if (l.past.b != NULL)
 		evbuffer_free(l.past.b);
-	if (o.rc < 0) {
+	return o.rc;
+}
+
+static void page_get(struct evhttp_request *req)
+{
+	if (page_render(evhttp_request_get_output_buffer(req), NULL) < 0) {
 		log_warn("status page: out of memory");
 		reply_text(req, HTTP_INTERNAL, "Internal Server Error", "out of memory\n");
 		return;
@@ -1152,6 +1279,7 @@ void page_init(void)
 	started_wall = clock_wall();
 	page_csp_hash(page_css, css_hash);
 	page_csp_hash(page_js, js_hash);
+	page_csp_hash(copy_js, copy_hash);
 	if (status_route("/", page_handler, NULL) != 0 ||
 	    status_route("/badge/", badge_handler, NULL) != 0)
 		log_error("status page: no room for the routes / and /badge/ (STATUS_MAX_ROUTES)");

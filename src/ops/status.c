@@ -519,10 +519,9 @@ static void add_incident(const struct incident *inc, void *arg)
 	json_array_append_new(arg, incident_json(inc));
 }
 
-static void get_api_status(struct evhttp_request *req)
+int status_json(struct evbuffer *out)
 {
 	const struct conf_status *st = &registry.conf->status;
-	struct evbuffer *out = evhttp_request_get_output_buffer(req);
 	json_t *pools = json_array(), *root;
 	struct clocks now;
 	char at[64];
@@ -533,8 +532,7 @@ static void get_api_status(struct evhttp_request *req)
 		if (json_array_append_new(pools, pool_json(registry.pools[i], &now,
 		                                           st->public_backend_details)) < 0) {
 			json_decref(pools);
-			reply_oom(req);
-			return;
+			return -1;
 		}
 	json_t *incidents = json_array();
 	if (incidents != NULL)
@@ -548,10 +546,18 @@ static void get_api_status(struct evhttp_request *req)
 	    json_dump_callback(root, dump_cb, out, JSON_COMPACT | JSON_REAL_PRECISION(6)) < 0 ||
 	    evbuffer_add(out, "\n", 1) < 0) {
 		json_decref(root);
+		return -1;
+	}
+	json_decref(root);
+	return 0;
+}
+
+static void get_api_status(struct evhttp_request *req)
+{
+	if (status_json(evhttp_request_get_output_buffer(req)) < 0) {
 		reply_oom(req);
 		return;
 	}
-	json_decref(root);
 	reply(req, HTTP_OK, "OK", JSON_CT);
 }
 

@@ -121,6 +121,10 @@ static const char *const table[WL_COUNT][W_COUNT] =
                 [W_FOOT_NOSCRIPT] = "This page reloads itself every minute; reload it for the "
                                     "latest state.",
                 [W_SERVED_BY] = "Served by nodegate.",
+                [W_COPY_BY] = "A copy made by nodegate.",
+                [W_FOLLOW] = "Follow the incidents:",
+                [W_ATOM_FEED] = "Atom feed",
+                [W_RSS_FEED] = "RSS feed",
                 [W_RESPONSE_TIME] = "Response time (p50 and p99)",
                 [W_LAST_DAY] = "last 24 hours",
                 [W_LAST_90_DAYS] = "last 90 days",
@@ -208,6 +212,10 @@ static const char *const table[WL_COUNT][W_COUNT] =
                     "このページは 1 "
                     "分ごとに再読み込みされます。最新の状態は再読み込みで確認してください。",
                 [W_SERVED_BY] = "nodegate が配信しています。",
+                [W_COPY_BY] = "nodegate が作成したコピーです。",
+                [W_FOLLOW] = "インシデントを購読:",
+                [W_ATOM_FEED] = "Atom フィード",
+                [W_RSS_FEED] = "RSS フィード",
                 [W_RESPONSE_TIME] = "応答時間（p50 と p99）",
                 [W_LAST_DAY] = "過去 24 時間",
                 [W_LAST_90_DAYS] = "過去 90 日",

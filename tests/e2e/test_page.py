@@ -102,7 +102,11 @@ class Text(HTMLParser):
             self._skip += 1
         for key in ("src", "href", "action", "poster"):
             v = a.get(key)
-            if v is not None and not v.startswith(("#", "data:")):
+            # a link to this site's own feeds (relative, never loaded with the page) is not
+            # a fetch from elsewhere
+            same_site = (tag == "a" or (tag == "link" and a.get("rel") == "alternate")) and \
+                v is not None and ":" not in v and not v.startswith("/")
+            if v is not None and not v.startswith(("#", "data:")) and not same_site:
                 self.fetching.append((tag, key, v))
         if tag == "link" and a.get("rel") == "stylesheet":
             self.fetching.append((tag, "rel", "stylesheet"))

@@ -776,10 +776,10 @@ static void test_dialect(void **state)
 
 static void test_err_sections(void **state)
 {
-	EXPECT("[foo]\nx = 1\n" TAIL, "1: [foo]: unknown section (expected [nodegate], [status], "
-	                              "[postmortem], [subscriptions], [listener NAME], [pool "
-	                              "NAME], [backend NAME], [alert NAME], "
-	                              "[hook NAME] or [escalation NAME])");
+	EXPECT("[foo]\nx = 1\n" TAIL,
+	       "1: [foo]: unknown section (expected [nodegate], [status], [postmortem], "
+	       "[subscriptions], [listener NAME], [pool NAME], [backend NAME], [alert NAME], "
+	       "[hook NAME], [escalation NAME] or [mirror NAME])");
 	EXPECT("[listener]\nbind = 127.0.0.1:80\n" TAIL,
 	       "1: [listener]: missing name (expected [listener NAME])");
 	EXPECT("[backend]\n" TAIL, "1: [backend]: missing name (expected [backend NAME])");
@@ -1311,7 +1311,8 @@ static void test_err_many(void **state)
 	       "9: [pool rpc] retries: duplicate option (expected it once, first at line 8)",
 	       "10: [weird]: unknown section (expected [nodegate], [status], [postmortem], "
 	       "[subscriptions], [listener NAME], "
-	       "[pool NAME], [backend NAME], [alert NAME], [hook NAME] or [escalation NAME])",
+	       "[pool NAME], [backend NAME], [alert NAME], [hook NAME], [escalation NAME] or "
+	       "[mirror NAME])",
 	       "11: [backend n1] address: required option missing (expected address = HOST:PORT)",
 	       "13: [pool lonely]: no backend in this pool (expected a [backend NAME] with pool = "
 	       "lonely)");
@@ -1530,7 +1531,7 @@ static void test_table(void **state)
 {
 	static const char *const sections[] = {
 	    "nodegate", "status",  "postmortem", "subscriptions", "listener",
-	    "pool",     "backend", "alert",      "hook",          "escalation"};
+	    "pool",     "backend", "alert",      "hook",          "escalation", "mirror"};
 
 	for (size_t i = 0; i < conf_n_options; i++) {
 		const struct conf_option *o = &conf_options[i];
