@@ -642,8 +642,7 @@ static const char *const sect_words[SK_COUNT] = {
     [SK_GLOBAL] = "nodegate",       [SK_STATUS] = "status",      [SK_LISTENER] = "listener",
     [SK_POSTMORTEM] = "postmortem", [SK_SUBS] = "subscriptions", [SK_POOL] = "pool",
     [SK_BACKEND] = "backend",       [SK_ALERT] = "alert",        [SK_HOOK] = "hook",
-    [SK_ESCALATION] = "escalation",
-    [SK_MIRROR] = "mirror",
+    [SK_ESCALATION] = "escalation", [SK_MIRROR] = "mirror",
 };
 
 /* One section as written, kept for messages after parsing. */

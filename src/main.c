@@ -357,8 +357,8 @@ static void teardown(void)
 	maint_deinit();
 	admin_deinit();
 	escalate_deinit();
-	subs_deinit();  /* subs.c: queued subscriber messages are dropped */
-	alert_deinit(); /* alert.c: queued messages are dropped (said in the log) */
+	subs_deinit();   /* subs.c: queued subscriber messages are dropped */
+	alert_deinit();  /* alert.c: queued messages are dropped (said in the log) */
 	mirror_deinit(); /* mirror.c: a push in flight is abandoned, folder threads joined */
 	acklink_deinit();
 	incident_deinit();

@@ -103,8 +103,8 @@ enum word {
 	W_FOOT_LIVE, /* "This page updates itself every %d seconds." */
 	W_FOOT_NOSCRIPT,
 	W_SERVED_BY,
-	W_COPY_BY,   /* the mirror's static copy instead of W_SERVED_BY */
-	W_FOLLOW,    /* before the feed links */
+	W_COPY_BY, /* the mirror's static copy instead of W_SERVED_BY */
+	W_FOLLOW,  /* before the feed links */
 	W_ATOM_FEED,
 	W_RSS_FEED,
 	W_RESPONSE_TIME, /* the chart's heading */

@@ -1028,8 +1028,8 @@ static void write_body(struct out *o, const char *title, struct lists *l, const 
 	        "</p><main id=\"page\"");
 	if (c->copy == NULL)
 		outf(o, " data-now=\"%lld\"", (long long)c->now);
-	outf(o, " data-refresh=\"%d\" data-status=\"%s\" data-lang=\"%s\" data-words=\"",
-	     REFRESH_S, pool_status_names[s], words_lang_names[L]);
+	outf(o, " data-refresh=\"%d\" data-status=\"%s\" data-lang=\"%s\" data-words=\"", REFRESH_S,
+	     pool_status_names[s], words_lang_names[L]);
 	out_esc(o, T(W_REL));
 	outs(o, "\" data-stale=\"");
 	out_esc(o, T(W_STALE));

@@ -165,9 +165,9 @@ static const char *const table[WL_COUNT][W_COUNT] =
                 [W_NO_PAST] = "過去の障害の記録はありません。",
                 [W_NODES_IN_ROTATION] = "%zu / %zu 台のノードが稼働中",
                 [W_NODES_IN_ROTATION_1] = "%zu / %zu 台のノードが稼働中",
-                [W_PANIC] =
-                    "<strong>緊急運転:</strong> 正常なノードが不足しています（稼働 %zu 台、必要 "
-                    "%llu 台）。状態の最も良いノードで応答しています。",
+                [W_PANIC] = "<strong>緊急運転:</strong> 正常なノードが不足しています（稼働 %zu "
+                            "台、必要 "
+                            "%llu 台）。状態の最も良いノードで応答しています。",
                 [W_AFFECTS] = "優先度 <strong class=\"prio\">%s</strong> &middot; 影響範囲",
                 [W_ALL_SERVICES] = "全サービス",
                 [W_STARTED] = "開始",

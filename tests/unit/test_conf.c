@@ -1530,8 +1530,8 @@ static void test_err_escalation(void **state)
 static void test_table(void **state)
 {
 	static const char *const sections[] = {
-	    "nodegate", "status",  "postmortem", "subscriptions", "listener",
-	    "pool",     "backend", "alert",      "hook",          "escalation", "mirror"};
+	    "nodegate", "status", "postmortem", "subscriptions", "listener", "pool",
+	    "backend",  "alert",  "hook",       "escalation",    "mirror"};
 
 	for (size_t i = 0; i < conf_n_options; i++) {
 		const struct conf_option *o = &conf_options[i];
