@@ -23,6 +23,7 @@ struct bus_event {
 	int64_t incident;         /* BUS_INCIDENT: its id */
 	enum notify_event change; /* BUS_INCIDENT: NOTIFY_INCIDENT_OPEN, _UPDATE, _RESOLVED */
 	const char *text;         /* BUS_INCIDENT: its line, or its title */
+	int entry_kind;           /* BUS_INCIDENT: that line's enum entry_kind, -1 for none */
 };
 
 typedef void (*bus_handler)(const struct bus_event *ev, void *arg);

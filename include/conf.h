@@ -198,6 +198,10 @@ enum notify_event {
 	NOTIFY_BACKEND_DOWN,      /* a node left rotation outside a sync grace */
 	NOTIFY_BACKEND_UP,        /* a node came back into rotation */
 	NOTIFY_INCIDENT_ACK,      /* someone acknowledged an incident: its escalation stops */
+	NOTIFY_MAINT_SCHEDULED,   /* a maintenance was announced (ops/maint.h) */
+	NOTIFY_MAINT_STARTED,     /* its window began: its backends are in maint */
+	NOTIFY_MAINT_ENDED,       /* its window ended: its backends are ready again */
+	NOTIFY_UPDATE_OVERDUE,    /* an incident's promised next update did not come: remind ops */
 	NOTIFY_COUNT
 };
 extern const char *const notify_event_names[NOTIFY_COUNT];
@@ -262,6 +266,31 @@ struct conf_postmortem {
 	int language; /* enum pm_language */
 };
 
+/* [subscriptions]: users subscribe on the status page by email or webhook (ops/subs.h). */
+struct conf_subs {
+	bool section;             /* the file has a [subscriptions] section */
+	int line;                 /* of the section header, for messages */
+	bool enabled;             /* the form, /subscribe and deliveries */
+	char *smtp_url;           /* smtp:// or smtps://; NULL: no email subscriptions */
+	bool smtp_starttls;       /* require STARTTLS on smtp:// */
+	char *smtp_username;      /* SMTP AUTH login, NULL: none */
+	char *smtp_password_file; /* its password (first line) */
+	bool smtp_tls_verify;     /* verify the SMTP server's certificate */
+	char *from;               /* the sender of subscription mail */
+	char *public_url;         /* the base of links in mail; [status] public_url when unset */
+	uint64_t token_ttl;       /* a confirmation link works this long, and once */
+	uint64_t per_address;     /* confirmation mails per address per address_window */
+	uint64_t address_window;  /* ms */
+	uint64_t global_rate;     /* confirmation mails per minute, all addresses */
+	uint64_t max_subscribers; /* active and pending together */
+	uint64_t max_pending;     /* waiting for their confirmation */
+	bool webhooks;            /* webhook subscriptions (a challenge verifies the URL) */
+	uint64_t timeout;         /* ms per delivery try */
+	uint64_t retries;         /* tries after the first */
+	uint64_t retry_backoff;   /* ms before the first retry, doubled each time */
+	uint64_t queue_size;      /* messages waiting per queue (mail, webhooks) */
+};
+
 #define ESC_TIERS_MAX 5 /* tier1 .. tier5 of an [escalation] */
 
 /* One tier of an escalation: its channels, told DELAY after the incident opened. */
@@ -324,18 +353,24 @@ struct conf_hook {
 };
 
 /* [status]: the status listener (status.c). Without the section there is none. */
+#define CONF_STATUS_TEXTS 7 /* enum words_kind (ops/words.h): WK_COUNT */
 struct conf_status {
-	bool enabled;                 /* the file has a [status] section */
-	int line;                     /* of the section header, for messages */
-	struct conf_addr bind;        /* where /, /api, /metrics and /healthz are served */
-	char *title;                  /* shown on the page and in /api/status */
-	bool public_backend_details;  /* backend addresses in /api/status and on the page */
-	char *admin_token_file;       /* the admin API's bearer token; NULL: no admin API */
-	char *public_url;             /* the page's address as users reach it (alerts link it) */
-	char *ack_key_file;           /* HMAC key of acknowledgement links; NULL: made at start */
-	uint64_t ack_link_ttl;        /* an acknowledgement link works this long */
-	int console;                  /* enum console_mode: the ops console at /ops/ */
-	uint64_t console_session_ttl; /* a console login lasts this long */
+	bool enabled;                  /* the file has a [status] section */
+	int line;                      /* of the section header, for messages */
+	struct conf_addr bind;         /* where /, /api, /metrics and /healthz are served */
+	char *title;                   /* shown on the page and in /api/status */
+	bool public_backend_details;   /* backend addresses in /api/status and on the page */
+	char *admin_token_file;        /* the admin API's bearer token; NULL: no admin API */
+	char *public_url;              /* the page's address as users reach it (alerts link it) */
+	char *ack_key_file;            /* HMAC key of acknowledgement links; NULL: made at start */
+	uint64_t ack_link_ttl;         /* an acknowledgement link works this long */
+	int language;                  /* enum words_lang (ops/words.h): the public strings */
+	char *text[CONF_STATUS_TEXTS]; /* per enum words_kind: ops' template, NULL: the built-in */
+	char *notice_file;             /* a notice/FAQ shown on the page (Markdown subset) */
+	char *notice;                  /* its text, read at load (NULL: none) */
+	uint64_t chart_bucket;         /* tests only: the short chart's bucket (5 min) */
+	int console;                   /* enum console_mode: the ops console at /ops/ */
+	uint64_t console_session_ttl;  /* a console login lasts this long */
 };
 
 struct conf {
@@ -343,6 +378,7 @@ struct conf {
 	struct conf_global global;
 	struct conf_status status;
 	struct conf_postmortem postmortem;
+	struct conf_subs subs;
 	struct conf_listener *listeners;
 	size_t n_listeners;
 	struct conf_pool *pools;

@@ -80,6 +80,9 @@
 	  "SIGUSR2 upgrades whose new binary failed (this process served on)")                     \
 	X(incidents_opened, "incidents opened (automatic and manual)")                             \
 	X(incidents_resolved, "incidents resolved (pool operational again, or by ops)")            \
+	X(incident_reminders, "reminders sent: an incident's promised next update was overdue")    \
+	X(chart_pools_dropped, "pools past CHART_POOLS_MAX left out of the response-time chart")   \
+	X(maint_steps, "maintenance windows started or ended (backends taken out, given back)")    \
 	X(admin_actions, "admin API calls applied (backend states, weights, incidents)")           \
 	X(incident_acks, "incidents acknowledged (admin API or a one-time link)")                  \
 	X(admin_conflict, "admin API calls refused for the incident's state (409)")                \

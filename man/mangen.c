@@ -20,6 +20,9 @@ static const struct {
      "and /healthz. Without this section there is no status listener."},
     {"postmortem", "[postmortem]",
      "Postmortem drafts of incidents (the admin API and nodegate postmortem ID). Optional."},
+    {"subscriptions", "[subscriptions]",
+     "Users subscribe on the status page to incident and maintenance news, by email (double "
+     "opt-in) or webhook (verified by a challenge). Optional."},
     {"listener", "[listener NAME]",
      "One address clients connect to, and the pool that serves it. At least one."},
     {"pool", "[pool NAME]",

@@ -19,6 +19,8 @@
 #include "conf.h"
 #include "proxy/http.h"
 #include "proxy/limit.h"
+#include "ops/notice.h"
+#include "ops/words.h"
 
 #define MS_S 1000ULL
 #define MS_M (60 * MS_S)
@@ -63,10 +65,17 @@ const char *const check_type_names[CHECK_COUNT] = {
 };
 
 const char *const notify_event_names[NOTIFY_COUNT] = {
-    [NOTIFY_INCIDENT_OPEN] = "incident_open",         [NOTIFY_INCIDENT_UPDATE] = "incident_update",
-    [NOTIFY_INCIDENT_RESOLVED] = "incident_resolved", [NOTIFY_GRACE_EXPIRED] = "grace_expired",
-    [NOTIFY_BACKEND_DOWN] = "backend_down",           [NOTIFY_BACKEND_UP] = "backend_up",
+    [NOTIFY_INCIDENT_OPEN] = "incident_open",
+    [NOTIFY_INCIDENT_UPDATE] = "incident_update",
+    [NOTIFY_INCIDENT_RESOLVED] = "incident_resolved",
+    [NOTIFY_GRACE_EXPIRED] = "grace_expired",
+    [NOTIFY_BACKEND_DOWN] = "backend_down",
+    [NOTIFY_BACKEND_UP] = "backend_up",
     [NOTIFY_INCIDENT_ACK] = "incident_acknowledged",
+    [NOTIFY_MAINT_SCHEDULED] = "maintenance_scheduled",
+    [NOTIFY_MAINT_STARTED] = "maintenance_started",
+    [NOTIFY_MAINT_ENDED] = "maintenance_ended",
+    [NOTIFY_UPDATE_OVERDUE] = "update_overdue",
 };
 
 const char *const priority_names[PRIO_COUNT] = {
@@ -124,10 +133,12 @@ static int WUR valid_cidrs(char *v, char *err, size_t errlen);
 static int WUR valid_methods(char *v, char *err, size_t errlen);
 static int WUR valid_tier(char *v, char *err, size_t errlen);
 static int WUR valid_account(char *v, char *err, size_t errlen);
+static int WUR valid_template(char *v, char *err, size_t errlen);
 
 #define G(f)  offsetof(struct conf_global, f)
 #define S(f)  offsetof(struct conf_status, f)
 #define PM(f) offsetof(struct conf_postmortem, f)
+#define SB(f) offsetof(struct conf_subs, f)
 #define L(f)  offsetof(struct conf_listener, f)
 #define P(f)  offsetof(struct conf_pool, f)
 #define B(f)  offsetof(struct conf_backend, f)
@@ -183,6 +194,14 @@ static int WUR valid_account(char *v, char *err, size_t errlen);
 		                       .help = hp, __VA_ARGS__                                     \
 	}
 
+/* A public template of [status] (ops/words.h): {pool}, {serving}, {total}. */
+#define TEXT_ROW(kind, nm, hp)                                                                     \
+	{                                                                                          \
+		ROW("status", nm, CONF_STRING, S(text) + (kind) * sizeof(char *)),                 \
+		    .metavar = "TEXT", .reloadable = RELOAD, .validate = valid_template,           \
+		    .help = hp                                                                     \
+	}
+
 /* The source of truth. etc/nodegate.ini repeats every row (tests/unit/test_conf.c fails
  * when the two disagree): the help is the comment above the option there. */
 const struct conf_option conf_options[] = {
@@ -231,6 +250,24 @@ const struct conf_option conf_options[] = {
     STR("status", "ack_key_file", S(ack_key_file), NULL, "PATH", RELOAD,
         "key (first line) that signs acknowledgement links in alerts; a random one per start when "
         "unset"),
+    ENUM("status", "language", S(language), "en", words_lang_names, WL_COUNT, RELOAD,
+         "language of the public page, its JSON and what subscribers are told: en or ja"),
+    TEXT_ROW(WK_DEGRADED, "text_degraded", "public title of an incident at worst degraded"),
+    TEXT_ROW(WK_PARTIAL_OUTAGE, "text_partial_outage",
+             "public title of an incident at worst a partial outage"),
+    TEXT_ROW(WK_MAJOR_OUTAGE, "text_major_outage",
+             "public title of an incident at worst a major outage"),
+    TEXT_ROW(WK_RESTORED, "text_restored", "public line when an incident resolves"),
+    TEXT_ROW(WK_MAINT_SCHEDULED, "text_maintenance_scheduled",
+             "public line when a maintenance is announced"),
+    TEXT_ROW(WK_MAINT_STARTED, "text_maintenance_started",
+             "public line when a maintenance window begins"),
+    TEXT_ROW(WK_MAINT_ENDED, "text_maintenance_ended",
+             "public line when a maintenance window ends"),
+    STR("status", "notice_file", S(notice_file), NULL, "PATH", RELOAD,
+        "a notice or FAQ shown on the page: text with a small Markdown subset, read at load"),
+    NUM("status", "chart_bucket", CONF_DURATION, S(chart_bucket), "5m", 100, MS_H,
+        "tests only: the response-time chart's short bucket", .test_only = true),
     ENUM("postmortem", "language", PM(language), "en", pm_language_names, PM_LANGUAGE_COUNT, RELOAD,
          "headings of postmortem drafts (admin API and nodegate postmortem): en or ja"),
     NUM("status", "ack_link_ttl", CONF_DURATION, S(ack_link_ttl), "24h", MS_M, 30 * MS_D,
@@ -240,6 +277,49 @@ const struct conf_option conf_options[] = {
          "admin_token_file is set"),
     NUM("status", "console_session_ttl", CONF_DURATION, S(console_session_ttl), "8h", 100, 7 * MS_D,
         "an ops console login lasts this long; then log in again"),
+
+    BOOL("subscriptions", "enabled", SB(enabled), "yes",
+         "users subscribe on the status page (email, webhooks); no keeps subscribers, sends "
+         "nothing"),
+    STR("subscriptions", "smtp_url", SB(smtp_url), NULL, "URL", RELOAD,
+        "smtp://HOST:PORT or smtps://HOST:PORT for subscription mail; no email subscriptions when "
+        "unset"),
+    BOOL("subscriptions", "smtp_starttls", SB(smtp_starttls), "no",
+         "require STARTTLS on smtp:// (smtps:// is TLS from the start)"),
+    STR("subscriptions", "smtp_username", SB(smtp_username), NULL, "NAME", RELOAD,
+        "SMTP login name; its password comes from smtp_password_file"),
+    STR("subscriptions", "smtp_password_file", SB(smtp_password_file), NULL, "PATH", RELOAD,
+        "a file holding the SMTP password (first line)"),
+    BOOL("subscriptions", "smtp_tls_verify", SB(smtp_tls_verify), "yes",
+         "verify the SMTP server's certificate; no only for a test server"),
+    {ROW("subscriptions", "from", CONF_STRING, SB(from)), .metavar = "ADDRESS",
+     .reloadable = RELOAD, .validate = valid_mails,
+     .help = "the sender of subscription mail (required with smtp_url)"},
+    STR("subscriptions", "public_url", SB(public_url), NULL, "URL", RELOAD,
+        "base of the confirmation and unsubscribe links; [status] public_url, else http://BIND/"),
+    NUM("subscriptions", "token_ttl", CONF_DURATION, SB(token_ttl), "24h", MS_M, 30 * MS_D,
+        "a confirmation link (or a webhook's challenge) works this long, and once"),
+    NUM("subscriptions", "per_address", CONF_UINT, SB(per_address), "3", 1, 1000,
+        "confirmation mails to one address per address_window; more are not sent (counted)"),
+    NUM("subscriptions", "address_window", CONF_DURATION, SB(address_window), "1h", MS_S, 30 * MS_D,
+        "the window of per_address"),
+    NUM("subscriptions", "global_rate", CONF_UINT, SB(global_rate), "60", 1, 100000,
+        "confirmation mails and challenges per minute over all addresses; more are not sent "
+        "(counted)"),
+    NUM("subscriptions", "max_subscribers", CONF_UINT, SB(max_subscribers), "10000", 1, 1000000,
+        "subscribers kept, active and pending; a subscription past it is not taken (counted)"),
+    NUM("subscriptions", "max_pending", CONF_UINT, SB(max_pending), "1000", 1, 1000000,
+        "subscriptions waiting for their confirmation; expired ones are forgotten"),
+    BOOL("subscriptions", "webhooks", SB(webhooks), "no",
+         "webhook subscriptions: anyone reaching the page makes nodegate POST to a URL of theirs"),
+    NUM("subscriptions", "timeout", CONF_DURATION, SB(timeout), "10s", 1, 5 * MS_M,
+        "each delivery try (SMTP or webhook), connect included"),
+    NUM("subscriptions", "retries", CONF_UINT, SB(retries), "3", 0, 20,
+        "tries after the first before a message is dropped (counted)"),
+    NUM("subscriptions", "retry_backoff", CONF_DURATION, SB(retry_backoff), "5s", 1, MS_H,
+        "wait before the first retry, doubled for each next one"),
+    NUM("subscriptions", "queue_size", CONF_UINT, SB(queue_size), "10000", 1, 1000000,
+        "messages waiting per queue (mail, webhooks); more are dropped (counted)"),
 
     REQUIRED("listener", "bind", CONF_ADDR, L(bind), "HOST:PORT", RESTART,
              "address to listen on: HOST:PORT, [IPV6]:PORT or *:PORT (all IPv4 addresses)"),
@@ -453,10 +533,11 @@ const struct conf_option conf_options[] = {
     STR("alert", "tls_ca", A(tls_ca), NULL, "PATH", RELOAD,
         "CA file to verify the receiver with; the system store when unset"),
     {ROW("alert", "on", CONF_STRING, A(on)),
-     .def = "incident_open,incident_update,incident_resolved,grace_expired", .metavar = "EVENT,...",
-     .reloadable = RELOAD, .validate = valid_events,
+     .def = "incident_open,incident_update,incident_resolved,grace_expired,update_overdue",
+     .metavar = "EVENT,...", .reloadable = RELOAD, .validate = valid_events,
      .help = "events sent: incident_open, incident_update, incident_resolved, grace_expired, "
-             "backend_down, backend_up, incident_acknowledged"},
+             "backend_down, backend_up, incident_acknowledged, maintenance_scheduled, "
+             "maintenance_started, maintenance_ended, update_overdue"},
     ENUM("alert", "min_severity", A(min_severity), "info", severity_names, SEV_COUNT, RELOAD,
          "quieter events are not sent: info, warning, error or critical (from the pool status)"),
     NUM("alert", "rate_limit", CONF_UINT, A(rate_limit), "30", 0, 100000,
@@ -513,6 +594,7 @@ enum sect_kind {
 	SK_GLOBAL = 0,
 	SK_STATUS,
 	SK_POSTMORTEM,
+	SK_SUBS,
 	SK_LISTENER,
 	SK_POOL,
 	SK_BACKEND,
@@ -523,9 +605,10 @@ enum sect_kind {
 };
 
 static const char *const sect_words[SK_COUNT] = {
-    [SK_GLOBAL] = "nodegate",       [SK_STATUS] = "status", [SK_LISTENER] = "listener",
-    [SK_POSTMORTEM] = "postmortem", [SK_POOL] = "pool",     [SK_BACKEND] = "backend",
-    [SK_ALERT] = "alert",           [SK_HOOK] = "hook",     [SK_ESCALATION] = "escalation",
+    [SK_GLOBAL] = "nodegate",       [SK_STATUS] = "status",      [SK_LISTENER] = "listener",
+    [SK_POSTMORTEM] = "postmortem", [SK_SUBS] = "subscriptions", [SK_POOL] = "pool",
+    [SK_BACKEND] = "backend",       [SK_ALERT] = "alert",        [SK_HOOK] = "hook",
+    [SK_ESCALATION] = "escalation",
 };
 
 /* One section as written, kept for messages after parsing. */
@@ -853,6 +936,14 @@ static int WUR valid_path(char *v, char *err, size_t errlen)
 			return -1;
 		}
 	return 0;
+}
+
+_Static_assert(WK_COUNT == CONF_STATUS_TEXTS, "one [status] text_* per enum words_kind");
+
+/* A public template: only {pool}, {serving} and {total} (ops/words.h). */
+static int WUR valid_template(char *v, char *err, size_t errlen)
+{
+	return words_template_ok(v, err, errlen) ? 0 : -1;
 }
 
 static int WUR valid_status_list(char *v, char *err, size_t errlen)
@@ -1428,6 +1519,8 @@ static void *sect_base(struct conf *c, enum sect_kind k, size_t idx)
 		return &c->status;
 	case SK_POSTMORTEM:
 		return &c->postmortem;
+	case SK_SUBS:
+		return &c->subs;
 	case SK_LISTENER:
 		return &c->listeners[idx];
 	case SK_POOL:
@@ -1516,6 +1609,9 @@ static int WUR sect_add(struct parser *p, enum sect_kind k, const char *name, in
 	} else if (k == SK_POSTMORTEM) {
 		c->postmortem.enabled = true;
 		c->postmortem.line = line;
+	} else if (k == SK_SUBS) {
+		c->subs.section = true;
+		c->subs.line = line;
 	}
 	m = &p->metas[p->n_metas - 1];
 	m->kind = k;
@@ -1536,10 +1632,10 @@ fail:
 	return -1;
 }
 
-/* [nodegate], [status] and [postmortem] are single sections: no NAME. */
+/* [nodegate], [status], [postmortem] and [subscriptions] are single sections: no NAME. */
 static bool sect_named(enum sect_kind k)
 {
-	return k != SK_GLOBAL && k != SK_STATUS && k != SK_POSTMORTEM;
+	return k != SK_GLOBAL && k != SK_STATUS && k != SK_POSTMORTEM && k != SK_SUBS;
 }
 
 static bool valid_name(const char *s)
@@ -1601,7 +1697,8 @@ static void parse_header(struct parser *p, char *line)
 		;
 	if (k == SK_COUNT) {
 		errf(p, p->lineno, label, NULL,
-		     "unknown section (expected [nodegate], [status], [postmortem], [listener "
+		     "unknown section (expected [nodegate], [status], [postmortem], "
+		     "[subscriptions], [listener "
 		     "NAME], [pool NAME], "
 		     "[backend NAME], [alert NAME], [hook NAME] or [escalation NAME])");
 		return;
@@ -2008,6 +2105,50 @@ static void check_url(struct parser *p, const struct sect_meta *m, const char *k
 	     "bad URL \"%s\" (expected %s://HOST[:PORT][/PATH])", show(url, q, sizeof(q)), schemes);
 }
 
+/* [status] notice_file: read now (a reload reads it again), bounded and checked; an error
+ * names the notice's own line too. */
+static void load_notice(struct parser *p, const struct sect_meta *m)
+{
+	struct conf_status *st = &p->c->status;
+	char q[SHOW_MAXLEN + 8], err[200];
+	char *buf;
+	ssize_t n;
+	int fd, line;
+
+	if (st->notice_file == NULL)
+		return;
+	fd = open(st->notice_file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		errf(p, key_line(m, "notice_file"), m->label, "notice_file",
+		     "cannot read \"%s\": %s (expected a readable file)",
+		     show(st->notice_file, q, sizeof(q)), strerror(errno));
+		return;
+	}
+	buf = malloc(NOTICE_MAX + 2);
+	n = buf != NULL ? read(fd, buf, NOTICE_MAX + 1) : -1;
+	close(fd);
+	if (n < 0) {
+		errf(p, key_line(m, "notice_file"), m->label, "notice_file",
+		     "cannot read \"%s\": %s (expected a readable file)",
+		     show(st->notice_file, q, sizeof(q)),
+		     buf != NULL ? strerror(errno) : "no memory");
+		free(buf);
+		return;
+	}
+	buf[n] = '\0';
+	if (!notice_check(buf, (size_t)n, &line, err, sizeof(err))) {
+		if (line > 0)
+			errf(p, key_line(m, "notice_file"), m->label, "notice_file",
+			     "%.200s:%d: %s", st->notice_file, line, err);
+		else
+			errf(p, key_line(m, "notice_file"), m->label, "notice_file", "%.200s: %s",
+			     st->notice_file, err);
+		free(buf);
+		return;
+	}
+	st->notice = buf;
+}
+
 /* The status listener must not take a listener's address. */
 static void check_status(struct parser *p, const struct sect_meta *m)
 {
@@ -2033,6 +2174,7 @@ static void check_status(struct parser *p, const struct sect_meta *m)
 		     "admin_token_file set, or console = no or auto)");
 	check_file(p, m, "ack_key_file", st->ack_key_file, "a readable file");
 	check_url(p, m, "public_url", st->public_url, "http,https");
+	load_notice(p, m);
 }
 
 static void check_names(struct parser *p, const struct sect_meta *m, const char *key,
@@ -2050,6 +2192,24 @@ static void check_global(struct parser *p, const struct sect_meta *m)
 	if (g->group != NULL && g->user == NULL)
 		errf(p, key_line(m, "group"), m->label, "group",
 		     "set without user (expected user = NAME too)");
+}
+
+static void check_subs(struct parser *p, const struct sect_meta *m)
+{
+	const struct conf_subs *sb = &p->c->subs;
+
+	check_url(p, m, "smtp_url", sb->smtp_url, "smtp,smtps");
+	check_url(p, m, "public_url", sb->public_url, "http,https");
+	check_file(p, m, "smtp_password_file", sb->smtp_password_file, "a readable file");
+	if (sb->smtp_url != NULL && sb->from == NULL)
+		errf(p, m->line, m->label, "from",
+		     "missing (expected the sender address of subscription mail with smtp_url)");
+	if (sb->smtp_password_file != NULL && sb->smtp_username == NULL)
+		errf(p, key_line(m, "smtp_password_file"), m->label, "smtp_password_file",
+		     "set without smtp_username (expected both, or neither)");
+	if (sb->enabled && !p->c->status.enabled)
+		errf(p, m->line, m->label, NULL,
+		     "subscriptions need the status page (expected a [status] section)");
 }
 
 static void check_pool(struct parser *p, const struct sect_meta *m)
@@ -2265,6 +2425,8 @@ static void validate(struct parser *p)
 			check_global(p, m);
 		} else if (m->kind == SK_STATUS) {
 			check_status(p, m);
+		} else if (m->kind == SK_SUBS) {
+			check_subs(p, m);
 		} else if (m->kind == SK_LISTENER) {
 			check_listener(p, m);
 		} else if (m->kind == SK_POOL) {
@@ -2504,6 +2666,15 @@ void conf_free(struct conf *c)
 	free(c->status.admin_token_file);
 	free(c->status.public_url);
 	free(c->status.ack_key_file);
+	free(c->subs.smtp_url);
+	free(c->subs.smtp_username);
+	free(c->subs.smtp_password_file);
+	free(c->subs.from);
+	free(c->subs.public_url);
+	free(c->status.notice_file);
+	free(c->status.notice);
+	for (size_t i = 0; i < CONF_STATUS_TEXTS; i++)
+		free(c->status.text[i]);
 	free(c->path);
 	free(c);
 }

@@ -24,9 +24,12 @@
 #include "ops/escalate.h"
 #include "ops/hook.h"
 #include "ops/incident.h"
+#include "ops/maint.h"
+#include "ops/chart.h"
 #include "ops/page.h"
 #include "ops/postmortem.h"
 #include "ops/store.h"
+#include "ops/subs.h"
 #include "ops/status.h"
 #include "proxy/conn.h"
 #include "proxy/listener.h"
@@ -348,8 +351,11 @@ static void teardown(void)
 	/* admin.c, incident.c: the store commits what is queued and answers waiting admin
 	 * requests, before the status listener goes */
 	console_deinit(); /* console.c: every ops console session ends */
+	chart_deinit();
+	maint_deinit();
 	admin_deinit();
 	escalate_deinit();
+	subs_deinit();  /* subs.c: queued subscriber messages are dropped */
 	alert_deinit(); /* alert.c: queued messages are dropped (said in the log) */
 	acklink_deinit();
 	incident_deinit();
@@ -435,8 +441,13 @@ static int run(const char *path)
 	}
 	/* alert.c and hook.c: the bus hands them each event after incidents (its phases) */
 	if (alert_init(registry.base) != 0 || hook_init(registry.base) != 0 ||
-	    escalate_init(registry.base) != 0) {
+	    escalate_init(registry.base) != 0 || subs_init(registry.base) != 0) {
 		log_error("cannot start the alert channels and hooks");
+		goto fail;
+	}
+	/* maint.c: maintenance windows and next-update reminders, on a timer */
+	if (maint_init(err, sizeof(err)) != 0 || chart_init(err, sizeof(err)) != 0) {
+		log_error("%s", err);
 		goto fail;
 	}
 	if (server_apply(c, &errs) != 0) {
@@ -489,8 +500,11 @@ static int run(const char *path)
 	teardown();
 	return 0;
 fail:
+	chart_deinit();
+	maint_deinit();
 	hook_deinit();
 	escalate_deinit();
+	subs_deinit();
 	alert_deinit();
 	acklink_deinit();
 	console_deinit();

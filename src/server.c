@@ -31,6 +31,7 @@
 #include "proxy/listener.h"
 #include "proxy/rpc.h"
 #include "ops/status.h"
+#include "ops/subs.h" /* subscriptions (subs.c) */
 #include "proxy/tls.h"
 #include "proxy/upstream.h"
 
@@ -359,6 +360,11 @@ int server_apply(struct conf *c, struct conf_errors *errs)
 	}
 	/* acknowledgement links (acklink.c): the key of ack_key_file, or the one made at start */
 	if (acklink_apply(c, err, sizeof(err)) != 0) {
+		add_error(errs, err);
+		goto fail;
+	}
+	/* subscriptions (subs.c): the SMTP password read now, the links' base */
+	if (subs_apply(c, err, sizeof(err)) != 0) {
 		add_error(errs, err);
 		goto fail;
 	}

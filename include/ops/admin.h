@@ -1,10 +1,13 @@
 /* The admin API and the incidents API, on the status listener (status_route):
  *
+ *   GET  /api/backends                              every backend with the engine's verdict
+ *                                                   and reason (ops only)
  *   POST /api/backends/NAME/drain|maint|ready       admin state (ready: none)
  *   POST /api/backends/NAME/weight {"weight":N}     weight override 0..256 (null: none)
  *   GET  /api/incidents?limit=N                     open, then past, newest first
  *   GET  /api/incidents/ID
- *   POST /api/incidents {"title","message","pool","severity","planned_start","planned_end"}
+ *   POST /api/incidents {"title","message","pool","severity","planned_start","planned_end",
+ *                        "backends"}                a maintenance names its backends (maint.h)
  *   POST /api/incidents/ID/updates {"status","message","eta","next_update"}
  *
  * Every POST is an admin action: "Authorization: Bearer TOKEN", the token being the first
@@ -60,3 +63,14 @@ int admin_postmortem(const struct incident *inc, struct evbuffer *out) WUR;
 /* "2026-11-21T12:00:00Z", with an optional fraction and a Z or +HH:MM offset, as Unix ms;
  * -1 when S is not such a time. */
 int admin_parse_time(const char *s, int64_t *ms) WUR;
+struct evhttp_request;
+/* Whether REQ carries the admin token; if not, it is answered (403 without a token file,
+ * 401) and counted, as every admin request. Other modules' admin routes (subs.c) use it. */
+bool admin_authorized(struct evhttp_request *req);
+/* Puts backend NAME in admin state A (enum admin_state) as POST /api/backends/NAME/drain|
+ * maint|ready does: kept in the store, published; WHY is said in the log and the timeline.
+ * 0 changed or unchanged; -1 unknown backend. */
+int admin_set_backend(const char *name, int a, const char *why) WUR;
+struct evhttp_request;
+/* Whether REQ carries the admin token (a wrong one is not refused here: just not ops). */
+bool admin_is_ops(struct evhttp_request *req);

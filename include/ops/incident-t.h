@@ -27,12 +27,14 @@ enum entry_kind {
 	ENTRY_NOTE,       /* an ops note (private: the admin API only) */
 	ENTRY_ROLE,       /* a role was given: commander, investigator, ... (private) */
 	ENTRY_PRIORITY,   /* its priority changed, by itself or by ops (private) */
+	ENTRY_MAINT,      /* a maintenance window began or ended ("maintenance started: ...") */
 	ENTRY_COUNT
 };
 extern const char *const entry_kind_names[ENTRY_COUNT];
 
-#define INCIDENT_TEXT_MAX 512
-#define INCIDENT_NAME_MAX 64 /* a person's name (roles, acknowledgements) */
+#define INCIDENT_TEXT_MAX     512
+#define INCIDENT_BACKENDS_MAX 256 /* a maintenance's backends, "n1,n2" */
+#define INCIDENT_NAME_MAX     64  /* a person's name (roles, acknowledgements) */
 
 /* The people of an incident (any may be empty, or the same person). */
 enum incident_role {
@@ -110,7 +112,10 @@ struct incident {
 	int64_t expected;                        /* expected recovery ops set, Unix ms; 0 none */
 	char expected_by[INCIDENT_NAME_MAX];     /* who set it */
 	int esc_step;                            /* escalation steps told (escalate.c) */
-	const struct incident_entry *entries;    /* oldest first */
+	size_t serving, total; /* nodes in rotation of its pool at its worst, and all of them */
+	char backends[INCIDENT_BACKENDS_MAX]; /* a maintenance: its backends, comma separated */
+	int maint_phase;                      /* enum maint_phase (ops/maint.h) */
+	const struct incident_entry *entries; /* oldest first */
 	size_t n_entries;
 };
 

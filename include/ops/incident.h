@@ -23,6 +23,13 @@ void incident_foreach(size_t limit, void (*fn)(const struct incident *inc, void 
 /* Milliseconds of POOL's downtime (partial or major outage) within [FROM, TO), from the
  * incident history, for the 90-day uptime bars. */
 int64_t incident_downtime(const char *pool, int64_t from, int64_t to);
+/* POOL's uptime over the 90 days before NOW (UTC days, today so far included), from the
+ * incident history, planned maintenance excluded, in hundredths of a percent (10000: no
+ * downtime), rounded down; the record begins at FIRST at the latest (the oldest incident
+ * kept, or this process's start); -1 when nothing was seen yet. */
+int incident_uptime_bp(const char *pool, int64_t first, int64_t now);
+/* When the uptime record begins: the oldest incident kept, or this process's start. */
+int64_t incident_record_start(void);
 
 /* ---- beyond the contract above: the API, the admin API and the unit tests ---------------- */
 
@@ -59,6 +66,18 @@ size_t incident_postmortem(const struct incident *inc, int lang, bool live, int6
                            size_t len);
 /* The counters an incident snapshots, now (the sum of every thread's stats). */
 void incident_counts_now(struct incident_counts *c);
+/* INC's title as the public reads it ([status] language and text_*): a manual incident's
+ * as ops wrote it, an automatic one's from the template of its worst status, with the nodes
+ * in service then. */
+void incident_public_title(const struct incident *inc, char *buf, size_t len);
+/* E's text as the public reads it, or false when the public does not see E: the health
+ * engine's lines (transitions, admin changes, automation) and the private kinds stay with
+ * ops; an automatic opening reads as the title, a resolve as [status] text_restored (or
+ * text_maintenance_ended), a maintenance line as text_maintenance_started/_ended. */
+bool incident_public_text(const struct incident *inc, const struct incident_entry *e, char *buf,
+                          size_t len);
+/* The template of KIND (enum words_kind) now: [status] text_* or the language's own. */
+const char *incident_template(int kind);
 /* Whether entries of KIND are shown to the public (page, /api/status, /api/incidents
  * without a token): notes, acknowledgements, roles, escalations and priority changes are
  * not. */
@@ -74,6 +93,7 @@ const struct incident *incident_get(int64_t id);
 /* What a manual incident says when ops open it. */
 struct incident_manual {
 	const char *pool;                   /* NULL or "": about everything */
+	const char *backends;               /* a maintenance's backends "n1,n2", NULL: none */
 	const char *title;                  /* fits in incident.title */
 	const char *message;                /* the first entry; NULL: the title */
 	int severity;                       /* enum pool_status */
@@ -125,6 +145,17 @@ int incident_set_pm(int64_t id, enum incident_pm_field field, const char *text, 
  * the timeline, which names what similar incidents suggested. -1 for an unknown id. */
 int incident_set_expected(int64_t id, int64_t at, const char *by, int64_t now) WUR;
 
+/* Maintenance ID moves to PHASE (enum maint_phase) at NOW: TEXT is a line of its timeline
+ * (ops wording; the public reads text_maintenance_*); ended resolves it when still open.
+ * -1 for an unknown id. */
+int incident_maint_step(int64_t id, int phase, const char *text, int64_t now) WUR;
+/* Whether an open maintenance that has started names BACKEND. */
+bool incident_maint_running(const char *backend);
+struct pool;
+/* Whether every member of P out of rotation is in admin state maint under a running
+ * maintenance (at least one): the pool's trouble is planned work, and opens no incident. */
+bool incident_maint_explains(const struct pool *p);
+
 /* The id of POOL's open automatic incident, 0 when none (alerts and hooks name it). */
 int64_t incident_open_id(const char *pool);
 
@@ -154,6 +185,8 @@ struct incident_impact {
 	unsigned lost_pct; /* members out of rotation, percent */
 	size_t pools;      /* pools not operational now (this one included) */
 	int urgency;       /* enum urgency of the pool */
+	size_t serving;    /* members in rotation (public words: "1 of 3 nodes") */
+	size_t total;      /* members; 0: not known (nothing recorded) */
 };
 
 /* A bus event, with or without an open automatic incident for its pool: it opens one when

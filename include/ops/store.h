@@ -56,6 +56,50 @@ int store_load_admin(void (*fn)(const char *backend, enum admin_state a, int wei
 int store_load_ack_tokens(void (*fn)(const char *mac, int64_t id, int64_t expires, void *arg),
                           void *arg) WUR;
 
+/* Subscribers of the status page (ops/subs.h): one row each, kind and state kept by name. */
+enum store_sub_kind {
+	SUB_EMAIL = 0,
+	SUB_WEBHOOK,
+	SUB_KIND_COUNT
+};
+extern const char *const store_sub_kind_names[SUB_KIND_COUNT];
+enum store_sub_state {
+	SUB_PENDING = 0, /* waiting for its confirmation (email) or its challenge (webhook) */
+	SUB_ACTIVE,      /* told of every change of its pools */
+	SUB_STATE_COUNT
+};
+extern const char *const store_sub_state_names[SUB_STATE_COUNT];
+#define STORE_SUB_ADDR_MAX  513 /* an address or a webhook URL, with its NUL */
+#define STORE_SUB_POOLS_MAX 256 /* "a,b": the pools it hears of, "" all */
+struct store_subscriber {
+	int64_t id;
+	enum store_sub_kind kind;
+	enum store_sub_state state;
+	char address[STORE_SUB_ADDR_MAX];
+	char pools[STORE_SUB_POOLS_MAX];
+	char token_hash[65];        /* SHA-256 of its pending confirmation token (hex), "" none */
+	int64_t token_expires;      /* Unix ms */
+	int64_t created, confirmed; /* Unix ms; confirmed 0 while pending */
+};
+/* Each stored subscriber, in id order. */
+int store_load_subscribers(void (*fn)(const struct store_subscriber *s, void *arg), void *arg) WUR;
+/* The stored secret NAME (hex) into OUT: 1 found, 0 none, -1 an error. */
+int store_load_secret(const char *name, char *out, size_t len) WUR;
+/* One bucket of a pool's response times (the chart, ops/chart.h): SPAN ms from START (Unix
+ * ms), N answers, their p50 and p99; a day's bucket keeps its histogram (HIST) so that a
+ * restart goes on adding to it. */
+#define STORE_LATENCY_BUCKETS    128 /* proxy/latency.h LATENCY_BUCKETS */
+#define STORE_LATENCY_SHORT_DAYS 2   /* short buckets are kept this long; daily ones 90 days */
+struct store_latency {
+	char pool[65];
+	int64_t span, start;
+	uint64_t n, p50_us, p99_us;
+	bool has_hist;
+	uint32_t hist[STORE_LATENCY_BUCKETS];
+};
+/* Each stored bucket, by pool, span and start. */
+int store_load_latency(void (*fn)(const struct store_latency *l, void *arg), void *arg) WUR;
+
 /* ---- writes (queued; no-ops while the store is closed) --------------------------------- */
 
 /* The incident's own row (not its entries): inserted or updated. */
@@ -68,6 +112,13 @@ void store_put_span(int64_t id, int64_t start, int64_t end);
 void store_put_admin(const char *backend, enum admin_state a, int weight, int64_t at);
 /* An acknowledgement link used at USED_AT (one use each); forgotten once EXPIRES passed. */
 void store_put_ack_token(const char *mac, int64_t id, int64_t expires, int64_t used_at);
+/* A subscriber's row, inserted or replaced; deleted by id. */
+void store_put_subscriber(const struct store_subscriber *s);
+void store_del_subscriber(int64_t id);
+/* A secret (hex) kept under NAME, written once (never replaced). */
+void store_put_secret(const char *name, const char *value);
+/* A bucket of the chart (inserted or replaced). */
+void store_put_latency(const struct store_latency *l);
 /* Deletes the resolved incidents past retention (STORE_KEEP_DAYS before NOW, Unix ms, or
  * beyond the STORE_KEEP_MAX most recent). */
 void store_prune(int64_t now);

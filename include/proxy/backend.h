@@ -90,6 +90,8 @@ void pool_budget_request(struct pool *p, uint64_t now);
 bool pool_budget_retry(struct pool *p, enum retry_reason why, bool charged, uint64_t now);
 void pool_latency_add(struct pool *p, uint64_t us, uint64_t now);
 uint64_t pool_latency_p99(struct pool *p, uint64_t now);
+/* latency_take under the pool's lock: the answers since the last call, for the chart. */
+uint64_t pool_latency_take(struct pool *p, uint32_t out[LATENCY_BUCKETS]);
 uint64_t pool_latency_bound(struct pool *p, uint64_t factor, uint64_t quiet_ms, uint64_t max_ms,
                             uint64_t now);
 /* Adds B as a member (takes a reference). */

@@ -14,7 +14,16 @@ struct latency {
 	uint32_t n;                       /* answers in the current window */
 	uint32_t bucket[LATENCY_BUCKETS]; /* the current window's answers by duration */
 	uint64_t p99_us;                  /* of the last trusted window; 0: none yet */
+	uint64_t chart_n;                 /* answers since the status page's chart took them */
+	uint32_t chart[LATENCY_BUCKETS];  /* ... by duration (ops/chart.h: latency_take) */
 };
+
+/* Moves the answers gathered for the chart since the last call into OUT (zeroed here);
+ * their number. */
+uint64_t latency_take(struct latency *l, uint32_t out[LATENCY_BUCKETS]);
+/* The PCT quantile (1..100) of N answers in BUCKET, in microseconds (each bucket read at its
+ * top, conservatively); 0 when N is 0. */
+uint64_t latency_quantile(const uint32_t bucket[LATENCY_BUCKETS], uint64_t n, unsigned pct);
 
 /* One answer that took US microseconds, at NOW (milliseconds). */
 void latency_add(struct latency *l, uint64_t us, uint64_t now);

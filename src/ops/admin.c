@@ -26,6 +26,7 @@
 #include "bus.h"
 #include "ops/incident.h"
 #include "ops/postmortem.h"
+#include "ops/redact.h"
 #include "health/monitor.h"
 #include "health/poolstat.h"
 #include "registry.h"
@@ -275,12 +276,31 @@ static bool authorized(struct evhttp_request *req)
 	return true;
 }
 
+bool admin_authorized(struct evhttp_request *req)
+{
+	return authorized(req);
+}
+
 /* A GET with no Authorization is public; one with it must carry the token (else answered
  * 401 and counted, as any admin request). Sets *FULL for ops. */
 static bool reader(struct evhttp_request *req, bool *full)
 {
 	*full = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization") != NULL;
 	return !*full || authorized(req);
+}
+
+bool admin_is_ops(struct evhttp_request *req)
+{
+	const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+	unsigned char d[DIGEST_LEN];
+	const char *t;
+	size_t n;
+
+	if (!token.set || h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
+		return false;
+	n = trim(h + 7, &t);
+	sha256(t, n, d);
+	return CRYPTO_memcmp(d, token.digest, DIGEST_LEN) == 0;
 }
 
 /* ---- request bodies ------------------------------------------------------------------------ */
@@ -532,6 +552,19 @@ void admin_apply(void)
 	incident_poke();
 }
 
+int admin_set_backend(const char *name, int a, const char *why)
+{
+	struct backend *b = backend_named(name, strlen(name));
+	struct saved *s = b != NULL ? saved_of(b->name, true) : NULL;
+
+	if (s == NULL || a < 0 || a >= ADMIN_COUNT)
+		return -1;
+	set_state(b, (enum admin_state)a, why);
+	s->a = (enum admin_state)a;
+	store_put_admin(b->name, s->a, s->weight, clock_wall());
+	return 0;
+}
+
 static json_t *backend_json(const struct backend *b, bool changed)
 {
 	const struct saved *s = saved_of(b->name, false);
@@ -577,6 +610,40 @@ static const struct {
     {"weight", -1, "{\"weight\": 0..256} or {\"weight\": null} for the configured one"},
 };
 
+/* GET /api/backends (ops only): every backend with the health engine's verdict and reason,
+ * which the public never sees. */
+static void list_backends(struct evhttp_request *req)
+{
+	json_t *arr = json_array();
+
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
+		json_decref(arr);
+		bad_method(req, "GET");
+		return;
+	}
+	if (!authorized(req)) {
+		json_decref(arr);
+		return;
+	}
+	for (size_t i = 0; arr != NULL && i < registry.n_backends; i++) {
+		const struct backend *b = registry.backends[i];
+		json_t *j = b->removed ? NULL : backend_json(b, false);
+
+		if (j == NULL)
+			continue;
+		json_object_del(j, "changed");
+		json_object_set_new(j, "verdict",
+		                    json_string(verdict_names[b->node->health.last_verdict < V_COUNT
+		                                                  ? b->node->health.last_verdict
+		                                                  : 0]));
+		json_object_set_new(j, "reason", redact_json_text(b->node->health.reason));
+		json_object_set_new(j, "maintenance",
+		                    json_boolean(incident_maint_running(b->name)));
+		json_array_append_new(arr, j);
+	}
+	reply_json(req, 200, arr != NULL ? json_pack("{s:o}", "backends", arr) : NULL);
+}
+
 /* POST /api/backends/NAME/ACTION */
 static void backends_route(struct evhttp_request *req, const char *path, void *arg)
 {
@@ -589,6 +656,10 @@ static void backends_route(struct evhttp_request *req, const char *path, void *a
 	bool changed;
 	int w = 0, rc;
 
+	if (strcmp(path, "/api/backends") == 0) {
+		list_backends(req);
+		return;
+	}
 	if (strncmp(path, "/api/backends/", 14) != 0 || act == NULL || act == name) {
 		refuse(req, 404, "not found (POST /api/backends/NAME/drain|maint|ready|weight)");
 		return;
@@ -691,11 +762,51 @@ static void list_incidents(struct evhttp_request *req)
 	reply_json(req, 200, arr != NULL ? json_pack("{s:o}", "incidents", arr) : NULL);
 }
 
+/* "backends": ["n1", "n2"] of a maintenance, configured (and in POOL when one is given),
+ * into OUT as "n1,n2" ("" when absent). */
+static int get_backends(json_t *body, const char *pool, char *out, size_t len, char *err,
+                        size_t errlen)
+{
+	json_t *a = json_object_get(body, "backends"), *v;
+	size_t i, off = 0;
+
+	out[0] = '\0';
+	if (a == NULL || json_is_null(a))
+		return 0;
+	if (!json_is_array(a) || json_array_size(a) == 0 || json_array_size(a) > 32) {
+		snprintf(err, errlen, "\"backends\" must be a list of 1 to 32 backend names");
+		return -1;
+	}
+	json_array_foreach(a, i, v)
+	{
+		const char *n = json_string_value(v);
+		struct backend *b = n != NULL ? backend_named(n, strlen(n)) : NULL;
+
+		if (b == NULL) {
+			snprintf(err, errlen, "\"backends\": no backend \"%.64s\" is configured",
+			         n != NULL ? n : "(not a string)");
+			return -1;
+		}
+		if (pool != NULL && *pool != '\0' && strcmp(b->conf.pool, pool) != 0) {
+			snprintf(err, errlen, "\"backends\": %s is not in pool %s", b->name, pool);
+			return -1;
+		}
+		if (off + strlen(b->name) + 2 > len) {
+			snprintf(err, errlen, "\"backends\": too long (at most %zu bytes)",
+			         len - 1);
+			return -1;
+		}
+		off += (size_t)snprintf(out + off, len - off, "%s%s", off > 0 ? "," : "", b->name);
+	}
+	return 0;
+}
+
 /* POST /api/incidents: a manual incident (planned maintenance, announced in advance). */
 static void open_incident(struct evhttp_request *req)
 {
-	static const char *const fields[] = {"title",         "message",     "pool", "severity",
-	                                     "planned_start", "planned_end", NULL};
+	static const char *const fields[] = {"title",         "message",     "pool",     "severity",
+	                                     "planned_start", "planned_end", "backends", NULL};
+	char names[INCIDENT_BACKENDS_MAX];
 	struct incident_manual m = {0};
 	const char *sev = NULL;
 	char err[ERR_MAX], loc[64];
@@ -717,6 +828,14 @@ static void open_incident(struct evhttp_request *req)
 		goto bad;
 	if (m.pool != NULL && *m.pool != '\0' && registry_pool(m.pool) == NULL) {
 		snprintf(err, sizeof(err), "\"pool\": no pool \"%s\" is configured", m.pool);
+		goto bad;
+	}
+	if (get_backends(body, m.pool, names, sizeof(names), err, sizeof(err)) < 0)
+		goto bad;
+	m.backends = names;
+	if (names[0] != '\0' && m.planned_start == 0) {
+		snprintf(err, sizeof(err),
+		         "\"backends\" needs a \"planned_start\" (a maintenance)");
 		goto bad;
 	}
 	m.severity = sev != NULL            ? name_index(pool_status_names, PS_COUNT, sev)

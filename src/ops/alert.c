@@ -20,6 +20,7 @@
 #include "clock.h"
 #include "ops/acklink.h"
 #include "ops/alert.h"
+#include "ops/deliver.h"
 #include "ops/remedy.h"
 #include "ops/incident.h"
 #include "bus.h"
@@ -33,9 +34,8 @@
 #include "ops/status.h"
 
 #define ALERT_USER_AGENT  "nodegate-alert"
-#define ALERT_REACHED_MAX 64         /* incidents remembered per channel for their resolve */
-#define ALERT_BACKOFF_MAX 3600000ULL /* ms */
-#define ALERT_TEST_TRIES  3          /* --test-alert: one attempt, at most two retries */
+#define ALERT_REACHED_MAX 64 /* incidents remembered per channel for their resolve */
+#define ALERT_TEST_TRIES  3  /* --test-alert: one attempt, at most two retries */
 #define ALERT_SECRET_MAX  4096
 #define PD_DEFAULT_URL    "https://events.pagerduty.com/v2/enqueue"
 
@@ -117,11 +117,7 @@ bool alert_rate_take(struct alert_rate *r, uint64_t per_minute, uint64_t now)
 
 uint64_t alert_backoff(uint64_t base, unsigned failures)
 {
-	uint64_t ms = base;
-
-	for (unsigned i = 1; i < failures && ms < ALERT_BACKOFF_MAX; i++)
-		ms *= 2;
-	return ms < ALERT_BACKOFF_MAX ? ms : ALERT_BACKOFF_MAX;
+	return deliver_backoff(base, failures);
 }
 
 /* ---- the messages ------------------------------------------------------------------------ */
@@ -806,11 +802,6 @@ static void attempt_done(struct curlev_job *job, CURLcode res)
 	finish(ch, true);
 }
 
-static size_t discard(char *data, size_t size, size_t n, void *arg)
-{
-	return size * n;
-}
-
 static size_t upload(char *buf, size_t size, size_t n, void *arg)
 {
 	struct channel *ch = arg;
@@ -837,45 +828,28 @@ static char *build_body(const struct channel *ch, const struct alert_event *ev)
 	}
 }
 
+/* The transfer of CH's message with CF (deliver.c makes every outbound transfer). */
 static void easy_setup(struct channel *ch, CURL *e, const struct chan_conf *cf)
 {
-	curl_easy_setopt(e, CURLOPT_URL, cf->url);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_PROXY, "");
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)cf->timeout);
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)cf->timeout);
-	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, ch->errbuf);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard);
-	curl_easy_setopt(e, CURLOPT_USERAGENT, ALERT_USER_AGENT);
-	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, cf->tls_verify ? 1L : 0L);
-	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, cf->tls_verify ? 2L : 0L);
-	if (cf->tls_ca != NULL)
-		curl_easy_setopt(e, CURLOPT_CAINFO, cf->tls_ca);
-	if (cf->type == ALERT_EMAIL) {
-		/* a connection of its own: libcurl would reuse an SMTP connection that STARTTLS
-		 * upgraded without comparing the TLS settings (another channel's tls_ca or
-		 * tls_verify = no would stand for this one's) */
-		curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
-		curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
-		curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
-		curl_easy_setopt(e, CURLOPT_MAIL_FROM, cf->from);
-		curl_easy_setopt(e, CURLOPT_MAIL_RCPT, cf->rcpt);
-		curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
-		curl_easy_setopt(e, CURLOPT_READFUNCTION, upload);
-		curl_easy_setopt(e, CURLOPT_READDATA, ch);
-		curl_easy_setopt(e, CURLOPT_INFILESIZE, (long)ch->body_len);
-		if (cf->starttls)
-			curl_easy_setopt(e, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
-		if (cf->username != NULL) {
-			curl_easy_setopt(e, CURLOPT_USERNAME, cf->username);
-			curl_easy_setopt(e, CURLOPT_PASSWORD, cf->password);
-		}
-	} else {
-		curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-		curl_easy_setopt(e, CURLOPT_HTTPHEADER, cf->hdr);
-		curl_easy_setopt(e, CURLOPT_POSTFIELDS, ch->body);
-		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)ch->body_len);
-	}
+	struct deliver_easy x = {.url = cf->url,
+	                         .user_agent = ALERT_USER_AGENT,
+	                         .timeout = cf->timeout,
+	                         .errbuf = ch->errbuf,
+	                         .tls_verify = cf->tls_verify,
+	                         .tls_ca = cf->tls_ca,
+	                         .mail = cf->type == ALERT_EMAIL,
+	                         .from = cf->from,
+	                         .rcpt = cf->rcpt,
+	                         .starttls = cf->starttls,
+	                         .username = cf->username,
+	                         .password = cf->password,
+	                         .read = upload,
+	                         .read_arg = ch,
+	                         .headers = cf->hdr,
+	                         .body = ch->body,
+	                         .body_len = ch->body_len};
+
+	deliver_easy_setup(e, &x);
 }
 
 /* One try of the current message with the settings now. */
@@ -1080,6 +1054,23 @@ int alert_escalate(const char *name, enum incident_change what, const struct inc
 	return 0;
 }
 
+/* What maint.c publishes to ops' channels (those whose on = names it): a maintenance
+ * scheduled, started or ended, and the reminder of an overdue next update (a warning). */
+static void ops_incident_event(const struct bus_event *be)
+{
+	const struct incident *inc = incident_get(be->incident);
+	struct alert_event ev;
+
+	if (inc == NULL || G.n_ch == 0 ||
+	    (be->change != NOTIFY_MAINT_SCHEDULED && be->change != NOTIFY_MAINT_STARTED &&
+	     be->change != NOTIFY_MAINT_ENDED && be->change != NOTIFY_UPDATE_OVERDUE) ||
+	    !incident_event(IC_UPDATE, inc, be->text, &ev))
+		return;
+	ev.event = be->change;
+	ev.severity = be->change == NOTIFY_UPDATE_OVERDUE ? SEV_WARNING : SEV_INFO;
+	dispatch(&ev);
+}
+
 /* A round of the bus (BUS_PHASE_ALERTS): the routing view and the incidents caught up with
  * the event, so its pool's status and incident are those it led to. */
 static void on_bus(const struct bus_event *be, void *arg)
@@ -1090,6 +1081,10 @@ static void on_bus(const struct bus_event *be, void *arg)
 	const struct incident *inc;
 	const struct pool *p = registry_pool(be->pool);
 
+	if (be->topic == BUS_INCIDENT) {
+		ops_incident_event(be);
+		return;
+	}
 	if (event < 0 || G.n_ch == 0)
 		return;
 	copy(ev.pool, sizeof(ev.pool), be->pool);

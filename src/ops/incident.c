@@ -26,6 +26,9 @@
 #include "ops/remedy.h"
 #include "ops/similar.h"
 #include "ops/store.h"
+#include "ops/words.h"
+#include "ops/mwindow.h"
+#include "health/node.h"
 
 #define DAY_MS    (24LL * 3600 * 1000)
 #define CAUSE_MAX 256
@@ -50,6 +53,7 @@ const char *const entry_kind_names[ENTRY_COUNT] = {
     [ENTRY_NOTE] = "note",
     [ENTRY_ROLE] = "role",
     [ENTRY_PRIORITY] = "priority",
+    [ENTRY_MAINT] = "maintenance",
 };
 
 /* What the public never sees: people's names, ops' own words, the paging. */
@@ -111,7 +115,8 @@ static void tell(enum incident_change what, const struct incident *inc,
 	                       .pool = inc->pool,
 	                       .incident = inc->id,
 	                       .change = events[what],
-	                       .text = text};
+	                       .text = text,
+	                       .entry_kind = e != NULL ? (int)e->kind : -1};
 
 	/* a copy: a watcher may add a line (an alert refused), which can move the entries */
 	snprintf(text, sizeof(text), "%s", e != NULL ? e->text : inc->title);
@@ -279,7 +284,7 @@ static struct track *track_of(const char *pool)
 	memset(t, 0, sizeof(*t));
 	snprintf(t->name, sizeof(t->name), "%s", pool);
 	t->status = -1;
-	t->im = (struct incident_impact){0, 1, URGENCY_HIGH};
+	t->im = (struct incident_impact){0, 1, URGENCY_HIGH, 0, 0};
 	return t;
 }
 
@@ -557,6 +562,16 @@ static void reassess(struct inc *in, int status, const struct incident_impact *i
 	tell(IC_UPDATE, &in->pub, e);
 }
 
+/* The fewest nodes in service IN has seen (its public title says so). */
+static void record_serving(struct inc *in, const struct incident_impact *im)
+{
+	if (im->total == 0 || (in->pub.total != 0 && im->serving >= in->pub.serving))
+		return;
+	in->pub.serving = im->serving;
+	in->pub.total = im->total;
+	store_put_incident(&in->pub);
+}
+
 /* The first priority of IN, opened at STATUS with impact IM: a line of its timeline. */
 static void first_priority(struct inc *in, int status, const struct incident_impact *im,
                            int64_t now)
@@ -664,8 +679,8 @@ void incident_on_event(const char *pool, const char *backend, const struct healt
 		set_origin(in, t);
 		size_t first = in->pub.n_entries;
 		bool added = add_entry(in, ENTRY_OPEN, text, at) != NULL;
-		first_priority(in, sev, t != NULL ? &t->im : &(struct incident_impact){0, 1, 0},
-		               at);
+		first_priority(in, sev,
+		               t != NULL ? &t->im : &(struct incident_impact){0, 1, 0, 0, 0}, at);
 		tell(IC_OPEN, &in->pub, added ? &in->entries[first] : NULL);
 		break;
 	case STEP_APPEND:
@@ -694,7 +709,7 @@ void incident_on_status_impact(const char *pool, int status, const struct incide
 	struct track *t = track_of(pool);
 	char text[INCIDENT_TEXT_MAX], title[sizeof(in->pub.title)];
 	int last = t != NULL ? t->status : -1;
-	struct incident_impact im = imp != NULL ? *imp : (struct incident_impact){0, 1, 0};
+	struct incident_impact im = imp != NULL ? *imp : (struct incident_impact){0, 1, 0, 0, 0};
 
 	if (status < 0 || status >= PS_COUNT)
 		return;
@@ -735,6 +750,7 @@ void incident_on_status_impact(const char *pool, int status, const struct incide
 	}
 	if (in == NULL)
 		return;
+	record_serving(in, &im);
 	reassess(in, status, &im, now);
 	span_set(in, status >= PS_PARTIAL_OUTAGE, now);
 }
@@ -757,11 +773,19 @@ int64_t incident_open_manual(const struct incident_manual *m, int64_t now)
 		return -1;
 	in->pub.planned_start = m->planned_start;
 	in->pub.planned_end = m->planned_end;
+	if (m->backends != NULL)
+		copy_line(in->pub.backends, sizeof(in->pub.backends), m->backends);
 	in->pub.priority = incident_priority_of(m->severity, 0, 1, urgency_of(m->pool));
 	store_put_incident(&in->pub);
 	tell(IC_OPEN, &in->pub,
 	     add_entry(in, ENTRY_OPEN, m->message != NULL && *m->message ? m->message : m->title,
 	               now));
+	if (maint_is(&in->pub)) /* subscribers and feeds announce it (maint.c runs it) */
+		bus_post(&(struct bus_event){.topic = BUS_INCIDENT,
+		                             .pool = in->pub.pool,
+		                             .incident = in->pub.id,
+		                             .change = NOTIFY_MAINT_SCHEDULED,
+		                             .text = in->pub.title});
 	return in->pub.id;
 }
 
@@ -928,6 +952,55 @@ void incident_set_esc_step(int64_t id, int step)
 	store_put_incident(&in->pub);
 }
 
+int incident_maint_step(int64_t id, int phase, const char *text, int64_t now)
+{
+	struct inc *in = find(id);
+
+	if (in == NULL || phase < 0 || phase >= MP_COUNT)
+		return -1;
+	in->pub.maint_phase = phase;
+	store_put_incident(&in->pub);
+	if (phase == MP_ENDED && in->pub.resolved == 0) {
+		/* the resolve line is what the public reads: text_maintenance_ended */
+		add_entry(in, ENTRY_ADMIN, text, now);
+		resolve(in, "maintenance ended", now);
+		return 0;
+	}
+	const struct incident_entry *e = add_entry(in, ENTRY_MAINT, text, now);
+
+	if (in->pub.resolved == 0)
+		tell(IC_UPDATE, &in->pub, e);
+	return 0;
+}
+
+bool incident_maint_running(const char *backend)
+{
+	for (size_t i = n_incs; i-- > 0;) {
+		const struct incident *inc = &incs[i]->pub;
+
+		if (inc->resolved == 0 && inc->maint_phase == MP_STARTED &&
+		    maint_names(inc->backends, backend))
+			return true;
+	}
+	return false;
+}
+
+bool incident_maint_explains(const struct pool *p)
+{
+	size_t maint = 0;
+
+	for (size_t i = 0; i < p->n_members; i++) {
+		const struct backend *b = p->members[i];
+
+		if (b->node == NULL || b->node->routable)
+			continue;
+		if (b->node->health.admin != ADMIN_MAINT || !incident_maint_running(b->name))
+			return false;
+		maint++;
+	}
+	return maint > 0;
+}
+
 int64_t incident_open_id(const char *pool)
 {
 	const struct inc *in = open_auto(pool);
@@ -997,6 +1070,31 @@ static int64_t inc_downtime(const struct inc *in, int64_t from, int64_t to, int6
 	return sum;
 }
 
+int64_t incident_record_start(void)
+{
+	int64_t first = boot > 0 ? boot : clock_wall();
+
+	for (size_t i = 0; i < n_incs; i++)
+		if (incs[i]->pub.started > 0 && incs[i]->pub.started < first)
+			first = incs[i]->pub.started;
+	return first;
+}
+
+int incident_uptime_bp(const char *pool, int64_t first, int64_t now)
+{
+	int64_t from = now - now % DAY_MS - 89 * DAY_MS, seen, down;
+
+	from = from > first ? from : first;
+	seen = now > from ? now - from : 0;
+	if (seen <= 0)
+		return -1;
+	down = incident_downtime(pool, from, now);
+	down = down < 0 ? 0 : down > seen ? seen : down;
+	return (int)((seen - down) * 10000 / seen);
+}
+
+static int64_t maint_overlap(const char *pool, int64_t from, int64_t to, int64_t now);
+
 int64_t incident_downtime(const char *pool, int64_t from, int64_t to)
 {
 	int64_t sum = 0, now = clock_wall();
@@ -1004,6 +1102,29 @@ int64_t incident_downtime(const char *pool, int64_t from, int64_t to)
 	for (size_t i = 0; i < n_incs; i++)
 		if (!incs[i]->pub.manual && same_pool(incs[i]->pub.pool, pool))
 			sum += inc_downtime(incs[i], from, to, now);
+	return sum - maint_overlap(pool, from, to, now);
+}
+
+/* Milliseconds of POOL's outage spans within [FROM, TO) that fall inside one of its
+ * maintenance windows (a maintenance of the pool or of everything, as it really ran: from
+ * its start to its end or its resolve): planned work is not downtime. */
+static int64_t maint_overlap(const char *pool, int64_t from, int64_t to, int64_t now)
+{
+	int64_t sum = 0;
+
+	for (size_t m = 0; m < n_incs; m++) {
+		const struct incident *w = &incs[m]->pub;
+		int64_t ws, we;
+
+		if (!maint_window_of(w, now, &ws, &we) ||
+		    (w->pool[0] != '\0' && !same_pool(w->pool, pool)))
+			continue;
+		ws = ws > from ? ws : from;
+		we = we < to ? we : to;
+		for (size_t i = 0; we > ws && i < n_incs; i++)
+			if (!incs[i]->pub.manual && same_pool(incs[i]->pub.pool, pool))
+				sum += inc_downtime(incs[i], ws, we, now);
+	}
 	return sum;
 }
 
@@ -1026,6 +1147,80 @@ static json_t *json_time(int64_t ms)
 		return json_null();
 	incident_iso(ms, buf, sizeof(buf));
 	return json_string(buf);
+}
+
+const char *incident_template(int kind)
+{
+	const struct conf_status *st = registry.conf != NULL ? &registry.conf->status : NULL;
+
+	if (kind < 0 || kind >= WK_COUNT)
+		return "";
+	if (st != NULL && st->text[kind] != NULL && st->text[kind][0] != '\0')
+		return st->text[kind];
+	return words_default(st != NULL ? (enum words_lang)st->language : WL_EN,
+	                     (enum words_kind)kind);
+}
+
+static void render(int kind, const struct incident *inc, char *buf, size_t len)
+{
+	const struct pool *p = inc->pool[0] != '\0' ? pool_named(inc->pool) : NULL;
+	struct words_vars v = {.pool = inc->pool, .serving = inc->serving, .total = inc->total};
+
+	if (v.total == 0 && p != NULL) /* before any count was recorded: none in service */
+		v.total = p->n_members;
+	words_render(incident_template(kind), &v, buf, len);
+}
+
+void incident_public_title(const struct incident *inc, char *buf, size_t len)
+{
+	int sev = inc->severity;
+
+	if (inc->manual) {
+		snprintf(buf, len, "%s", inc->title);
+		return;
+	}
+	if (inc->total == 0) { /* no count recorded (an incident of an older store): its status */
+		snprintf(buf, len, "%s",
+		         words_get(registry.conf != NULL
+		                       ? (enum words_lang)registry.conf->status.language
+		                       : WL_EN,
+		                   sev >= PS_MAJOR_OUTAGE     ? W_MAJOR_OUTAGE
+		                   : sev == PS_PARTIAL_OUTAGE ? W_PARTIAL_OUTAGE
+		                                              : W_DEGRADED));
+		return;
+	}
+	render(sev >= PS_MAJOR_OUTAGE     ? WK_MAJOR_OUTAGE
+	       : sev == PS_PARTIAL_OUTAGE ? WK_PARTIAL_OUTAGE
+	                                  : WK_DEGRADED,
+	       inc, buf, len);
+}
+
+bool incident_public_text(const struct incident *inc, const struct incident_entry *e, char *buf,
+                          size_t len)
+{
+	bool planned = inc->manual && inc->planned_start > 0;
+
+	switch (e->kind) {
+	case ENTRY_OPEN:
+		if (inc->manual)
+			snprintf(buf, len, "%s", e->text);
+		else
+			incident_public_title(inc, buf, len);
+		return true;
+	case ENTRY_UPDATE:
+		snprintf(buf, len, "%s", e->text);
+		return true;
+	case ENTRY_RESOLVE:
+		render(planned ? WK_MAINT_ENDED : WK_RESTORED, inc, buf, len);
+		return true;
+	case ENTRY_MAINT:
+		render(strncmp(e->text, "maintenance ended", 17) == 0 ? WK_MAINT_ENDED
+		                                                      : WK_MAINT_STARTED,
+		       inc, buf, len);
+		return true;
+	default:
+		return false;
+	}
 }
 
 /* Public text (addresses hidden unless configured) as a JSON string. */
@@ -1072,15 +1267,25 @@ static json_t *incident_json_of(const struct incident *inc, bool full)
 	json_t *entries = json_array();
 	int sev = inc->severity >= 0 && inc->severity < PS_COUNT ? inc->severity : 0;
 
-	for (size_t i = 0; entries != NULL && i < inc->n_entries; i++)
-		if ((full || incident_entry_public(inc->entries[i].kind)) &&
-		    json_array_append_new(entries, incident_entry_json(&inc->entries[i])) < 0) {
+	char title[INCIDENT_TEXT_MAX];
+
+	for (size_t i = 0; entries != NULL && i < inc->n_entries; i++) {
+		struct incident_entry pe = inc->entries[i];
+
+		if (!full && !incident_public_text(inc, &inc->entries[i], pe.text, sizeof(pe.text)))
+			continue;
+		if (json_array_append_new(entries, incident_entry_json(&pe)) < 0) {
 			json_decref(entries);
 			return NULL;
 		}
-	return json_pack(
+	}
+	if (full)
+		snprintf(title, sizeof(title), "%s", inc->title);
+	else
+		incident_public_title(inc, title, sizeof(title));
+	json_t *j = json_pack(
 	    "{s:I, s:s, s:o, s:s, s:s, s:b, s:b, s:o, s:o, s:o, s:o, s:I, s:o, s:o}", "id",
-	    (json_int_t)inc->id, "pool", inc->pool, "title", json_text(inc->title), "severity",
+	    (json_int_t)inc->id, "pool", inc->pool, "title", json_text(title), "severity",
 	    pool_status_names[sev], "priority",
 	    priority_names[inc->priority >= 0 && inc->priority < PRIO_COUNT ? inc->priority
 	                                                                    : PRIO_P4],
@@ -1089,6 +1294,16 @@ static json_t *incident_json_of(const struct incident *inc, bool full)
 	    "planned_end", json_time(inc->planned_end), "outage_ms",
 	    (json_int_t)(in != NULL ? inc_downtime(in, 0, INT64_MAX, clock_wall()) : 0),
 	    "last_update", last_update(inc), "entries", entries);
+	if (j != NULL && inc->planned_start > 0 &&
+	    json_object_set_new(
+	        j, "maintenance",
+	        json_string(maint_phase_names[inc->maint_phase >= 0 && inc->maint_phase < MP_COUNT
+	                                          ? inc->maint_phase
+	                                          : 0])) < 0) {
+		json_decref(j);
+		return NULL;
+	}
+	return j;
 }
 
 json_t *incident_json(const struct incident *inc)
@@ -1300,11 +1515,17 @@ static void on_round_done(void *arg)
 		const struct pool *p = registry.pools[i];
 		int st = poolstat_known(p);
 		struct pool_view v = {0};
-		struct incident_impact im = {0, hit > 0 ? hit : 1, p->conf.urgency};
+		struct incident_impact im = {.pools = hit > 0 ? hit : 1,
+		                             .urgency = p->conf.urgency};
 
 		if (st < 0)
 			continue;
+		/* a maintenance that explains every node out is no incident: it is its own */
+		if (st > PS_OPERATIONAL && incident_maint_explains(p))
+			st = PS_OPERATIONAL;
 		poolstat_view(p, &v);
+		im.serving = v.up < v.members ? v.up : v.members;
+		im.total = v.members;
 		im.lost_pct = v.members > 0
 		                  ? (unsigned)((v.members - (v.up < v.members ? v.up : v.members)) *
 		                               100 / v.members)

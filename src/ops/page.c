@@ -18,9 +18,13 @@
 #include "log.h"
 #include "health/poolstat.h"
 #include "ops/page.h"
+#include "ops/subs.h"
 #include "ops/redact.h"
 #include "registry.h"
 #include "ops/status.h"
+#include "ops/notice.h"
+#include "ops/words.h"
+#include "ops/chart.h"
 
 #define DAY_MS     86400000LL
 #define BAR_DAYS   90                      /* days in an uptime bar, today included */
@@ -35,34 +39,33 @@
 /* How each pool status reads: the colour comes from the class s-NAME, and a shape goes
  * with every colour so that the colour is never the only sign. */
 static const struct {
-	const char *word;    /* a pool's status */
-	const char *overall; /* the whole service's, for the banner */
-	const char *icon;    /* HTML entity */
-	const char *fill;    /* the favicon's colour (URL-encoded #) */
+	enum word word;    /* a pool's status */
+	enum word overall; /* the whole service's, for the banner */
+	const char *icon;  /* HTML entity */
+	const char *fill;  /* the favicon's colour (URL-encoded #) */
 } words[PS_COUNT] = {
-    [PS_OPERATIONAL] = {"Operational", "All systems operational", "&#10003;", "%23007a55"},
-    [PS_DEGRADED] = {"Degraded performance", "Degraded performance", "&#9650;", "%23e9c21b"},
-    [PS_PARTIAL_OUTAGE] = {"Partial outage", "Partial outage", "&#9670;", "%23e07b00"},
-    [PS_MAJOR_OUTAGE] = {"Major outage", "Major outage", "&#10005;", "%23b3261e"},
+    [PS_OPERATIONAL] = {W_OPERATIONAL, W_ALL_OPERATIONAL, "&#10003;", "%23007a55"},
+    [PS_DEGRADED] = {W_DEGRADED, W_DEGRADED, "&#9650;", "%23e9c21b"},
+    [PS_PARTIAL_OUTAGE] = {W_PARTIAL_OUTAGE, W_PARTIAL_OUTAGE, "&#9670;", "%23e07b00"},
+    [PS_MAJOR_OUTAGE] = {W_MAJOR_OUTAGE, W_MAJOR_OUTAGE, "&#10005;", "%23b3261e"},
 };
 
-static const char *const state_words[HS_COUNT] = {
-    [HS_CHECKING] = "Checking", [HS_UP] = "Operational",  [HS_SLOW_START] = "Recovering",
-    [HS_DOWN] = "Down",         [HS_SYNCING] = "Syncing",
+static const enum word state_words[HS_COUNT] = {
+    [HS_CHECKING] = W_NODE_CHECKING,     [HS_UP] = W_NODE_UP,
+    [HS_SLOW_START] = W_NODE_RECOVERING, [HS_DOWN] = W_NODE_DOWN,
+    [HS_SYNCING] = W_NODE_SYNCING,
 };
 
-static const char *const update_words[UPD_COUNT] = {
-    [UPD_INVESTIGATING] = "Investigating",
-    [UPD_IDENTIFIED] = "Identified",
-    [UPD_MONITORING] = "Monitoring",
-    [UPD_RESOLVED] = "Resolved",
+static const enum word update_words[UPD_COUNT] = {
+    [UPD_INVESTIGATING] = W_UPD_INVESTIGATING,
+    [UPD_IDENTIFIED] = W_UPD_IDENTIFIED,
+    [UPD_MONITORING] = W_UPD_MONITORING,
+    [UPD_RESOLVED] = W_UPD_RESOLVED,
 };
 
-static const char *const entry_words[ENTRY_COUNT] = {
-    [ENTRY_OPEN] = "Opened",           [ENTRY_TRANSITION] = "Change", [ENTRY_UPDATE] = "Update",
-    [ENTRY_ADMIN] = "Operator action", [ENTRY_RESOLVE] = "Resolved",  [ENTRY_ACTION] = "Automation",
-    [ENTRY_ALERT] = "Automation", /* the private kinds are never shown */
-};
+/* The language of the answer being written (one request at a time, on the loop). */
+static enum words_lang L;
+#define T(w) words_get(L, (w))
 
 /* ---- the inline style and script (their hashes go in the Content-Security-Policy) ------ */
 
@@ -141,6 +144,12 @@ static const char page_css[] =
     ".stale{margin:0 0 14px;padding:10px 14px;border-radius:8px;background:#fff4d6;"
     "color:#4d3800;border:1px solid #e9c21b}"
     "footer{margin-top:40px;color:var(--muted);font-size:.84rem;text-align:center}"
+    ".charts{margin:12px 0 0}.charts h4{margin:0 0 4px;font-size:.88rem;color:var(--muted)}"
+    ".chart{margin:6px 0}.chart figcaption{font-size:.8rem;color:var(--muted)}"
+    ".chart svg{display:block;width:100%;height:auto;max-height:80px}"
+    ".chart .p50{color:#007a55}.chart .p99{color:#e07b00}"
+    ".notice h3,.notice h4{margin:10px 0 4px}.notice ul{margin:4px 0;padding-left:20px}"
+    ".notice p{margin:6px 0}"
     "@media (max-width:560px){.wrap{padding:18px 12px 32px}.bar{gap:1px;height:30px}"
     ".banner{padding:14px 16px}h1{font-size:1.35rem}}";
 
@@ -149,21 +158,21 @@ static const char page_css[] =
 static const char page_js[] =
     "(function(){\"use strict\";"
     "var every=1000*(+document.getElementById(\"page\").getAttribute(\"data-refresh\")||5),"
-    "skew=0,failed=0;"
+    "skew=0,failed=0,W=(document.getElementById(\"page\").getAttribute(\"data-words\")||"
+    "\"\").split(\"|\"),ST=document.getElementById(\"page\").getAttribute(\"data-stale\")||\"\";"
     "function span(ms){var s=Math.round(ms/1000),m,h,d;"
-    "if(s<45)return\"\";m=Math.round(s/60);if(m<90)return m+\" min\";"
-    "if(m<1440){h=Math.floor(m/60);return h+\" h\"+(m%60?\" \"+m%60+\" min\":\"\");}"
-    "d=Math.round(m/1440);return d+(d==1?\" day\":\" days\");}"
+    "if(s<45)return\"\";m=Math.round(s/60);if(m<90)return m+\" \"+W[0];"
+    "if(m<1440){h=Math.floor(m/60);return h+\" \"+W[1]+(m%60?\" \"+m%60+\" \"+W[0]:\"\");}"
+    "d=Math.round(m/1440);return d+\" \"+(d==1?W[2]:W[3]);}"
     "function ago(t){var d=Date.now()+skew-t,x=span(Math.abs(d));"
-    "if(d>=0)return x?x+\" ago\":\"just now\";return x?\"in \"+x:\"in under a minute\";}"
+    "if(d>=0)return x?W[4].replace(\"%s\",x):W[5];return x?W[6].replace(\"%s\",x):W[7];}"
     "function utc(t){return new Date(t).toISOString().slice(11,19)+\" UTC\";}"
     "function page(){return document.getElementById(\"page\");}"
     "function setSkew(p){var n=+p.getAttribute(\"data-now\");if(n)skew=n-Date.now();}"
     "function tick(){document.querySelectorAll(\"[data-t]\").forEach(function(e){"
     "e.textContent=ago(+e.getAttribute(\"data-t\"));});"
     "var s=document.getElementById(\"stale\");s.hidden=!failed;if(failed)s.textContent="
-    "\"This page could not be refreshed since \"+utc(failed)+\" (\"+ago(failed)+\"): what it"
-    " shows may be out of date. Retrying every \"+every/1000+\" seconds.\";}"
+    "ST.replace(\"%1\",utc(failed)).replace(\"%2\",ago(failed)).replace(\"%3\",every/1000);}"
     "function swap(html){var doc=new DOMParser().parseFromString(html,\"text/html\"),"
     "next=doc.getElementById(\"page\"),cur=page(),a,b;"
     "if(!next||!cur)throw new Error(\"not the status page\");"
@@ -294,39 +303,73 @@ static void utc_fmt(int64_t ms, const char *fmt, char *buf, size_t len)
 
 /* A length of time as people say it: "" under 45 s, "12 min", "2 h 5 min", "3 days" (the
  * script's span() says the same). */
+/* Part I of the relative-time words (W_REL: min|h|day|days|%s ago|just now|in %s|...). */
+static void rel_word(int i, char *buf, size_t len)
+{
+	const char *p = T(W_REL);
+
+	for (; i > 0 && p != NULL; i--)
+		p = strchr(p, '|') != NULL ? strchr(p, '|') + 1 : NULL;
+	snprintf(buf, len, "%.*s", p != NULL ? (int)strcspn(p, "|") : 0, p != NULL ? p : "");
+}
+
 static void span_text(int64_t ms, char *buf, size_t len)
 {
 	int64_t s = (ms + 500) / 1000, m = (s + 30) / 60, d = (m + 720) / 1440;
+	char mn[20], h[20], dy[20];
 
+	rel_word(0, mn, sizeof(mn));
+	rel_word(1, h, sizeof(h));
+	rel_word(d == 1 ? 2 : 3, dy, sizeof(dy));
 	if (s < 45)
 		snprintf(buf, len, "%s", "");
 	else if (m < 90)
-		snprintf(buf, len, "%lld min", (long long)m);
+		snprintf(buf, len, "%lld %s", (long long)m, mn);
 	else if (m < 1440 && m % 60 != 0)
-		snprintf(buf, len, "%lld h %lld min", (long long)(m / 60), (long long)(m % 60));
+		snprintf(buf, len, "%lld %s %lld %s", (long long)(m / 60), h, (long long)(m % 60),
+		         mn);
 	else if (m < 1440)
-		snprintf(buf, len, "%lld h", (long long)(m / 60));
+		snprintf(buf, len, "%lld %s", (long long)(m / 60), h);
 	else
-		snprintf(buf, len, "%lld day%s", (long long)d, d == 1 ? "" : "s");
+		snprintf(buf, len, "%lld %s", (long long)d, dy);
+}
+
+/* FMT (a W_REL part with one %s) with X. */
+static void rel_fill(int part, const char *x, char *buf, size_t len)
+{
+	char fmt[64], *at;
+
+	rel_word(part, fmt, sizeof(fmt));
+	at = strstr(fmt, "%s");
+	if (at == NULL) {
+		snprintf(buf, len, "%s", fmt);
+		return;
+	}
+	*at = '\0';
+	snprintf(buf, len, "%s%s%s", fmt, x, at + 2);
 }
 
 /* T relative to NOW: "just now", "12 min ago", "in 5 min" (the script's ago()). */
 static void rel_text(int64_t t, int64_t now, char *buf, size_t len)
 {
-	char x[48];
+	char x[96];
 
 	span_text(now >= t ? now - t : t - now, x, sizeof(x));
-	if (now >= t)
-		snprintf(buf, len, "%s%s", x, x[0] != '\0' ? " ago" : "just now");
+	if (now >= t && x[0] != '\0')
+		rel_fill(4, x, buf, len);
+	else if (now >= t)
+		rel_word(5, buf, len);
+	else if (x[0] != '\0')
+		rel_fill(6, x, buf, len);
 	else
-		snprintf(buf, len, "in %s", x[0] != '\0' ? x : "under a minute");
+		rel_word(7, buf, len);
 }
 
 /* T as "2026-11-21 10:14 UTC" in a <time>, then its relative time, which the script keeps
  * current. FMT: the strftime format of the UTC part. */
 static void out_time_fmt(struct out *o, int64_t t, int64_t now, const char *fmt)
 {
-	char iso[32], shown[48], rel[64];
+	char iso[32], shown[48], rel[128];
 
 	utc_fmt(t, "%Y-%m-%dT%H:%M:%SZ", iso, sizeof(iso));
 	utc_fmt(t, fmt, shown, sizeof(shown));
@@ -373,23 +416,14 @@ static int64_t mono_to_wall(const struct ctx *c, uint64_t mono)
 	return c->now - ((int64_t)c->mono - (int64_t)mono);
 }
 
-static void record_first(const struct incident *inc, void *arg)
-{
-	int64_t *first = arg;
-
-	if (inc->started > 0 && inc->started < *first)
-		*first = inc->started;
-}
-
 /* When the uptime record begins: the oldest incident kept, or this process's start. Found
  * once, as later incidents only start later. */
 static int64_t history_start(void)
 {
 	if (history_first == 0) {
-		int64_t first = started_wall;
+		int64_t first = incident_record_start();
 
-		incident_foreach(0, record_first, &first);
-		history_first = first;
+		history_first = first < started_wall ? first : started_wall;
 	}
 	return history_first;
 }
@@ -405,18 +439,18 @@ static const char *day_class(int64_t down)
 
 static void out_day(struct out *o, int64_t start, int64_t seen, int64_t down, bool today)
 {
-	char day[16], len[48];
+	char day[16], len[96];
 
 	utc_fmt(start, "%Y-%m-%d", day, sizeof(day));
 	span_text(down, len, sizeof(len));
 	outf(o, "<span class=\"d %s\" title=\"%s%s: ", seen == 0 ? "d-none" : day_class(down), day,
-	     today ? " (today so far)" : "");
+	     today ? T(W_TODAY_SO_FAR) : "");
 	if (seen == 0)
-		outs(o, "no data");
+		outs(o, T(W_NO_DATA));
 	else if (down == 0)
-		outs(o, "no downtime");
+		outs(o, T(W_NO_DOWNTIME));
 	else
-		outf(o, "%s down", down < 60000 ? "less than 1 min" : len);
+		outf(o, T(W_DOWN), down < 60000 ? T(W_UNDER_A_MINUTE) : len);
 	outs(o, "\"></span>");
 }
 
@@ -425,13 +459,18 @@ static void uptime_text(int64_t seen, int64_t down, char *buf, size_t len)
 {
 	int64_t u = seen > 0 ? (seen - down) * 10000 / seen : 0;
 
-	if (seen == 0)
-		snprintf(buf, len, "no data yet");
-	else if (down == 0)
-		snprintf(buf, len, "100 %% uptime");
+	char pct[32];
+
+	if (seen == 0) {
+		snprintf(buf, len, "%s", T(W_NO_DATA_YET));
+		return;
+	}
+	if (down == 0)
+		snprintf(pct, sizeof(pct), "100");
 	else
-		snprintf(buf, len, "%lld.%02lld %% uptime", (long long)(u < 9999 ? u : 9999) / 100,
+		snprintf(pct, sizeof(pct), "%lld.%02lld", (long long)(u < 9999 ? u : 9999) / 100,
 		         (long long)(u < 9999 ? u : 9999) % 100);
+	snprintf(buf, len, T(W_UPTIME), pct);
 }
 
 /* The 90-day bar: one mark per UTC day, oldest first, today last; its downtime from the
@@ -440,7 +479,7 @@ static void write_bar(struct out *o, const char *pool, const struct ctx *c)
 {
 	int64_t today = c->now - c->now % DAY_MS, seen[BAR_DAYS], down[BAR_DAYS];
 	int64_t seen_all = 0, down_all = 0;
-	char up[48], since[48];
+	char up[64], since[96];
 
 	for (int i = 0; i < BAR_DAYS; i++) {
 		int64_t from = today - (BAR_DAYS - 1 - i) * DAY_MS, to = from + DAY_MS;
@@ -460,14 +499,17 @@ static void write_bar(struct out *o, const char *pool, const struct ctx *c)
 	for (int i = 0; i < BAR_DAYS; i++)
 		out_day(o, today - (BAR_DAYS - 1 - i) * DAY_MS, seen[i], down[i],
 		        i == BAR_DAYS - 1);
-	if (c->first > today - (BAR_DAYS - 1) * DAY_MS)
-		utc_fmt(c->first, "No data before %Y-%m-%d", since, sizeof(since));
-	else
-		snprintf(since, sizeof(since), "%d days ago", BAR_DAYS);
+	if (c->first > today - (BAR_DAYS - 1) * DAY_MS) {
+		char day[16];
+
+		utc_fmt(c->first, "%Y-%m-%d", day, sizeof(day));
+		snprintf(since, sizeof(since), T(W_NO_DATA_BEFORE), day);
+	} else
+		snprintf(since, sizeof(since), T(W_DAYS_AGO), BAR_DAYS);
 	outf(o,
-	     "</div><div class=\"foot\"><span>%s</span> <span class=\"up\">%s</span> "
-	     "<span>Today</span></div>",
-	     since, up);
+	     "</div><div class=\"foot\"><span>%s</span> <span class=\"up\" title=\"%s\">%s</span> "
+	     "<span>%s</span></div>",
+	     since, T(W_UPTIME_90), up, T(W_TODAY));
 }
 
 /* A node's class and words: maintenance and drain first (ops said so), then health. */
@@ -476,11 +518,11 @@ static void node_words(const struct backend *b, const char **cls, const char **g
 {
 	enum health_state s = b->node->health.state;
 
-	*word = state_words[s < HS_COUNT ? s : HS_CHECKING];
+	*word = T(state_words[s < HS_COUNT ? s : HS_CHECKING]);
 	if (b->node->health.admin == ADMIN_MAINT) {
-		*cls = "n-maint", *glyph = "&#9632;", *word = "Maintenance";
+		*cls = "n-maint", *glyph = "&#9632;", *word = T(W_NODE_MAINT);
 	} else if (b->node->health.admin == ADMIN_DRAIN) {
-		*cls = "n-maint", *glyph = "&#9632;", *word = "Draining";
+		*cls = "n-maint", *glyph = "&#9632;", *word = T(W_NODE_DRAINING);
 	} else if (b->node->routable) {
 		*cls = "n-ok", *glyph = "&#10003;";
 	} else if (s == HS_DOWN) {
@@ -509,12 +551,8 @@ static void write_node(struct out *o, const struct backend *b, const struct ctx 
 		out_esc(o, addr);
 		outs(o, "</span>");
 	}
+	/* the health engine's reason stays with ops (admin API, alerts, the log) */
 	outf(o, " <span class=\"st\">%s</span> <span class=\"why\">", word);
-	if (b->node->health.reason[0] != '\0') {
-		out_public(o, b->node->health.reason, c->details);
-		outs(o, " &middot; ");
-	}
-	outs(o, "since ");
 	out_time(o, mono_to_wall(c, b->node->health.since), c->now);
 	outs(o, "</span></li>");
 }
@@ -533,14 +571,17 @@ static void write_pool(struct out *o, const struct pool *p, const struct ctx *c)
 	out_esc(o, p->name);
 	outf(o,
 	     "</h3> <span class=\"badge\"><span aria-hidden=\"true\">%s</span> %s</span></div>"
-	     "<p class=\"meta\">%zu of %zu node%s in rotation</p>",
-	     words[s].icon, words[s].word, v.up, p->n_members, p->n_members == 1 ? "" : "s");
-	if (poolstat_in_panic(p))
-		outf(o,
-		     "<p class=\"panic\"><strong>Panic:</strong> too few healthy nodes (%zu in "
-		     "rotation, %llu wanted): serving from the least bad.</p>",
-		     v.up, (unsigned long long)p->conf.min_up);
+	     "<p class=\"meta\">",
+	     words[s].icon, T(words[s].word));
+	outf(o, words_plural(L, W_NODES_IN_ROTATION, p->n_members), v.up, p->n_members);
+	outs(o, "</p>");
+	if (poolstat_in_panic(p)) {
+		outs(o, "<p class=\"panic\">");
+		outf(o, T(W_PANIC), v.up, (unsigned long long)p->conf.min_up);
+		outs(o, "</p>");
+	}
 	write_bar(o, p->name, c);
+	chart_write_html(p->name, L, o->b);
 	outs(o, "<ul class=\"nodes\">");
 	for (size_t i = 0; i < p->n_members; i++)
 		write_node(o, p->members[i], c);
@@ -569,44 +610,46 @@ static void write_badge(struct out *o, const struct incident *inc, const struct 
 		outf(o,
 		     "<span class=\"badge s-maint\"><span aria-hidden=\"true\">&#9632;</span> %s"
 		     "</span>",
-		     inc->planned_start > c->now ? "Scheduled maintenance" : "Maintenance");
+		     inc->planned_start > c->now ? T(W_MAINT_SCHEDULED_BADGE) : T(W_MAINT_BADGE));
 	else if (inc->resolved != 0)
-		outs(o, "<span class=\"badge s-operational\"><span aria-hidden=\"true\">&#10003;"
-		        "</span> Resolved</span>");
+		outf(o,
+		     "<span class=\"badge s-operational\"><span aria-hidden=\"true\">&#10003;"
+		     "</span> %s</span>",
+		     T(W_RESOLVED_BADGE));
 	else
 		outf(o, "<span class=\"badge s-%s\"><span aria-hidden=\"true\">%s</span> %s</span>",
-		     pool_status_names[s], words[s].icon, words[s].word);
+		     pool_status_names[s], words[s].icon, T(words[s].word));
 }
 
 /* "Affects rpc · started ... · lasted 12 min", and the window of a planned one. */
 static void write_meta(struct out *o, const struct incident *inc, const struct ctx *c)
 {
-	char len[48];
+	char len[96];
 	int64_t end = inc->resolved != 0 ? inc->resolved : c->now;
 
-	outf(o,
-	     "<p class=\"meta\">Priority <strong class=\"prio\">%s</strong> &middot; Affects "
-	     "<strong>",
+	outs(o, "<p class=\"meta\">");
+	outf(o, T(W_AFFECTS),
 	     priority_names[inc->priority >= 0 && inc->priority < PRIO_COUNT ? inc->priority
 	                                                                     : PRIO_P4]);
+	outs(o, " <strong>");
 	if (inc->pool[0] != '\0')
 		out_esc(o, inc->pool);
 	else
-		outs(o, "all services");
-	outs(o, "</strong> &middot; started ");
+		outs(o, T(W_ALL_SERVICES));
+	outf(o, "</strong> &middot; %s ", T(W_STARTED));
 	out_time(o, inc->started, c->now);
 	span_text(end - inc->started, len, sizeof(len));
 	if (inc->resolved != 0) {
-		outs(o, " &middot; resolved ");
+		outf(o, " &middot; %s ", T(W_RESOLVED_AT));
 		out_time(o, inc->resolved, c->now);
 	}
-	outf(o, " &middot; %s %s</p>", inc->resolved != 0 ? "lasted" : "ongoing for",
-	     len[0] != '\0' ? len : "under a minute");
+	outf(o, " &middot; %s %s</p>", inc->resolved != 0 ? T(W_LASTED) : T(W_ONGOING_FOR),
+	     len[0] != '\0' ? len : T(W_UNDER_A_MINUTE));
 	if (!is_planned(inc))
 		return;
-	outs(o, "<p class=\"meta\">Planned window: ");
+	outf(o, "<p class=\"meta\">%s ", T(W_PLANNED_WINDOW));
 	out_time(o, inc->planned_start, c->now);
-	outs(o, " to ");
+	outf(o, " %s ", T(W_TO));
 	out_time(o, inc->planned_end, c->now);
 	outs(o, "</p>");
 }
@@ -619,6 +662,18 @@ static const struct incident_entry *latest_update(const struct incident *inc)
 	return NULL;
 }
 
+/* FMT (one %s) with the time T (HH:MM UTC, and relative) in place of its %s. */
+static void out_around(struct out *o, const char *fmt, int64_t t, int64_t now)
+{
+	const char *at = strstr(fmt, "%s");
+
+	out_raw(o, fmt, at != NULL ? (size_t)(at - fmt) : strlen(fmt));
+	if (at == NULL)
+		return;
+	out_time_fmt(o, t, now, "%H:%M UTC");
+	outs(o, at + 2);
+}
+
 /* The expected recovery and the next update of E; once one has passed while the incident is
  * still open, it is said plainly. */
 static void write_promises(struct out *o, const struct incident_entry *e, bool open,
@@ -627,22 +682,22 @@ static void write_promises(struct out *o, const struct incident_entry *e, bool o
 	static const char late[] = "<p class=\"late\"><span aria-hidden=\"true\">&#9888; </span>";
 
 	if (e->eta > 0 && (!open || e->eta > c->now)) {
-		outs(o, "<p>Expected recovery: ");
+		outf(o, "<p>%s ", T(W_EXPECTED_RECOVERY));
 		out_time(o, e->eta, c->now);
 		outs(o, "</p>");
 	} else if (e->eta > 0) {
-		outf(o, "%sRecovery was expected at ", late);
-		out_time_fmt(o, e->eta, c->now, "%H:%M UTC");
-		outs(o, " and has not happened yet.</p>");
+		outs(o, late);
+		out_around(o, T(W_RECOVERY_LATE), e->eta, c->now);
+		outs(o, "</p>");
 	}
 	if (e->next_update > 0 && open && e->next_update > c->now) {
-		outs(o, "<p>Next update by ");
+		outf(o, "<p>%s ", T(W_NEXT_UPDATE));
 		out_time_fmt(o, e->next_update, c->now, "%H:%M UTC");
 		outs(o, "</p>");
 	} else if (e->next_update > 0 && open) {
-		outf(o, "%sThe next update was due at ", late);
-		out_time_fmt(o, e->next_update, c->now, "%H:%M UTC");
-		outs(o, " and has not been posted yet.</p>");
+		outs(o, late);
+		out_around(o, T(W_UPDATE_LATE), e->next_update, c->now);
+		outs(o, "</p>");
 	}
 }
 
@@ -654,16 +709,13 @@ static void write_latest(struct out *o, const struct incident *inc, const struct
 
 	outs(o, "<div class=\"latest\">");
 	if (e == NULL) {
-		outs(o, open
-		            ? "<p>No update from the operators yet. The timeline below is what the "
-		              "monitoring recorded.</p></div>"
-		            : "<p>No update was posted by the operators.</p></div>");
+		outf(o, "<p>%s</p></div>", open ? T(W_NO_UPDATE_OPEN) : T(W_NO_UPDATE_PAST));
 		return;
 	}
 	outf(o, "<p><span class=\"ustat\">%s</span> <span class=\"msg\">",
-	     update_words[e->status < UPD_COUNT ? e->status : 0]);
+	     T(update_words[e->status < UPD_COUNT ? e->status : 0]));
 	out_esc(o, e->text);
-	outs(o, "</span></p><p class=\"meta\">Posted ");
+	outf(o, "</span></p><p class=\"meta\">%s ", T(W_POSTED));
 	out_time(o, e->at, c->now);
 	outs(o, "</p>");
 	write_promises(o, e, open, c);
@@ -671,22 +723,24 @@ static void write_latest(struct out *o, const struct incident *inc, const struct
 }
 
 /* One timeline entry; ops words as written, the monitoring's with addresses hidden. */
-static void write_entry(struct out *o, const struct incident_entry *e, const struct ctx *c)
+static void write_entry(struct out *o, const struct incident *inc, const struct incident_entry *e,
+                        const struct ctx *c)
 {
-	static const char *const kind_class[ENTRY_COUNT] = {
-	    [ENTRY_OPEN] = "k-open",   [ENTRY_TRANSITION] = "k-change", [ENTRY_UPDATE] = "k-update",
-	    [ENTRY_ADMIN] = "k-admin", [ENTRY_RESOLVE] = "k-resolve",   [ENTRY_ACTION] = "k-admin",
-	    [ENTRY_ALERT] = "k-admin",
-	};
-	size_t k = e->kind < ENTRY_COUNT ? e->kind : ENTRY_TRANSITION;
+	char text[INCIDENT_TEXT_MAX];
+	const char *cls = e->kind == ENTRY_OPEN      ? "k-open"
+	                  : e->kind == ENTRY_UPDATE  ? "k-update"
+	                  : e->kind == ENTRY_RESOLVE ? "k-resolve"
+	                                             : "k-admin";
+	const char *kind = e->kind == ENTRY_OPEN      ? T(W_ENTRY_OPENED)
+	                   : e->kind == ENTRY_RESOLVE ? T(W_ENTRY_RESOLVED)
+	                   : e->kind == ENTRY_UPDATE
+	                       ? T(update_words[e->status < UPD_COUNT ? e->status : 0])
+	                       : T(W_MAINT_BADGE);
 
-	outf(o, "<li class=\"%s\"><span class=\"k\">%s</span> ", kind_class[k],
-	     k == ENTRY_UPDATE ? update_words[e->status < UPD_COUNT ? e->status : 0]
-	                       : entry_words[k]);
-	if (k == ENTRY_UPDATE)
-		out_esc(o, e->text);
-	else
-		out_public(o, e->text, c->details);
+	if (!incident_public_text(inc, e, text, sizeof(text)))
+		return;
+	outf(o, "<li class=\"%s\"><span class=\"k\">%s</span> ", cls, kind);
+	out_public(o, text, c->details || e->kind == ENTRY_UPDATE);
 	outs(o, "<span class=\"when\">");
 	out_time(o, e->at, c->now);
 	outs(o, "</span></li>");
@@ -696,25 +750,28 @@ static void write_entry(struct out *o, const struct incident_entry *e, const str
 static void write_timeline(struct out *o, const struct incident *inc, const struct ctx *c)
 {
 	size_t n = 0;
+	char text[INCIDENT_TEXT_MAX];
 
 	for (size_t i = 0; i < inc->n_entries; i++)
-		n += incident_entry_public(inc->entries[i].kind);
-	outf(o,
-	     "<details class=\"tlbox\" id=\"tl-%lld\"%s><summary>Timeline (%zu entr%s)"
-	     "</summary><ol class=\"tl\" reversed>",
-	     (long long)inc->id, inc->resolved == 0 ? " open" : "", n, n == 1 ? "y" : "ies");
+		n += incident_public_text(inc, &inc->entries[i], text, sizeof(text));
+	outf(o, "<details class=\"tlbox\" id=\"tl-%lld\"%s><summary>", (long long)inc->id,
+	     inc->resolved == 0 ? " open" : "");
+	outf(o, words_plural(L, W_TIMELINE, n), n);
+	outs(o, "</summary><ol class=\"tl\" reversed>");
 	for (size_t i = inc->n_entries; i > 0; i--)
-		if (incident_entry_public(inc->entries[i - 1].kind))
-			write_entry(o, &inc->entries[i - 1], c);
+		write_entry(o, inc, &inc->entries[i - 1], c);
 	outs(o, "</ol></details>");
 }
 
 static void write_title(struct out *o, const struct incident *inc, const struct ctx *c)
 {
+	char title[INCIDENT_TEXT_MAX];
+
+	incident_public_title(inc, title, sizeof(title));
 	if (inc->manual)
-		out_esc(o, inc->title);
+		out_esc(o, title);
 	else
-		out_public(o, inc->title, c->details);
+		out_public(o, title, c->details);
 }
 
 static void write_open(struct out *o, const struct incident *inc, const struct ctx *c)
@@ -737,7 +794,7 @@ static void write_open(struct out *o, const struct incident *inc, const struct c
 
 static void write_past(struct out *o, const struct incident *inc, const struct ctx *c)
 {
-	char day[32], len[48];
+	char day[32], len[96];
 
 	utc_fmt(inc->started, "%Y-%m-%d", day, sizeof(day));
 	span_text(inc->resolved - inc->started, len, sizeof(len));
@@ -747,7 +804,7 @@ static void write_past(struct out *o, const struct incident *inc, const struct c
 	     pool_status_names[severity_of(inc)], (long long)inc->id);
 	write_title(o, inc, c);
 	outf(o, "</span> <span class=\"meta\">%s &middot; %s</span> ", day,
-	     len[0] != '\0' ? len : "under a minute");
+	     len[0] != '\0' ? len : T(W_UNDER_A_MINUTE));
 	write_badge(o, inc, c);
 	outs(o, "</summary>");
 	write_meta(o, inc, c);
@@ -794,16 +851,18 @@ static enum pool_status overall(size_t *affected)
 
 static void write_head(struct out *o, const char *title, enum pool_status s)
 {
-	outs(o, "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta "
-	        "name=\"viewport\" content=\"width=device-width, initial-scale=1\"><meta "
-	        "name=\"color-scheme\" content=\"light dark\"><title>");
+	outf(o,
+	     "<!doctype html><html lang=\"%s\"><head><meta charset=\"utf-8\"><meta "
+	     "name=\"viewport\" content=\"width=device-width, initial-scale=1\"><meta "
+	     "name=\"color-scheme\" content=\"light dark\"><title>",
+	     words_lang_names[L]);
 	out_esc(o, title);
 	outf(o,
 	     ": %s</title><link rel=\"icon\" href=\"data:image/svg+xml,%%3Csvg "
 	     "xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'%%3E%%3Ccircle cx='8' "
 	     "cy='8' r='7' fill='%s'/%%3E%%3C/svg%%3E\"><noscript><meta http-equiv=\"refresh\" "
 	     "content=\"%d\"></noscript><style>%s</style></head>",
-	     words[s].overall, words[s].fill, RELOAD_S, page_css);
+	     T(words[s].overall), words[s].fill, RELOAD_S, page_css);
 }
 
 static void write_banner(struct out *o, enum pool_status s, size_t affected, size_t n_open,
@@ -813,16 +872,37 @@ static void write_banner(struct out *o, enum pool_status s, size_t affected, siz
 	     "<section class=\"banner s-%s\" role=\"status\"><span class=\"icon\" "
 	     "aria-hidden=\"true\">%s</span><div><h2>%s</h2><p>",
 	     pool_status_names[s], words[s].icon,
-	     registry.n_pools > 0 ? words[s].overall : "No service configured");
-	if (affected > 0)
-		outf(o, "%zu of %zu service%s affected &middot; ", affected, registry.n_pools,
-		     registry.n_pools == 1 ? "" : "s");
-	if (n_open > 0)
-		outf(o, "<a href=\"#incidents\">%zu ongoing incident%s</a> &middot; ", n_open,
-		     n_open == 1 ? "" : "s");
-	outs(o, "Updated ");
+	     registry.n_pools > 0 ? T(words[s].overall) : T(W_NO_SERVICE));
+	if (affected > 0) {
+		outf(o, words_plural(L, W_SERVICES_AFFECTED, registry.n_pools), affected,
+		     registry.n_pools);
+		outs(o, " &middot; ");
+	}
+	if (n_open > 0) {
+		outs(o, "<a href=\"#incidents\">");
+		outf(o, words_plural(L, W_ONGOING_LINK, n_open), n_open);
+		outs(o, "</a> &middot; ");
+	}
+	outf(o, "%s ", T(W_UPDATED));
 	out_time_fmt(o, c->now, c->now, "%Y-%m-%d %H:%M:%S UTC");
 	outs(o, "</p></div></section>");
+}
+
+static void notice_piece(const char *s, size_t n, void *arg)
+{
+	out_raw(arg, s, n);
+}
+
+/* [status] notice_file, read at load: a section of its own, above the incidents. */
+static void write_notice(struct out *o)
+{
+	const char *text = registry.conf != NULL ? registry.conf->status.notice : NULL;
+
+	if (text == NULL || text[0] == '\0')
+		return;
+	outf(o, "<section id=\"notice\" class=\"card notice\"><h2>%s</h2>", T(W_NOTICE));
+	notice_render(text, notice_piece, o);
+	outs(o, "</section>");
 }
 
 static void write_body(struct out *o, const char *title, struct lists *l, const struct ctx *c)
@@ -833,38 +913,50 @@ static void write_body(struct out *o, const char *title, struct lists *l, const 
 	write_head(o, title, s);
 	outf(o,
 	     "<body><div class=\"wrap\"><p id=\"stale\" class=\"stale\" role=\"alert\" hidden>"
-	     "</p><main id=\"page\" data-now=\"%lld\" data-refresh=\"%d\" data-status=\"%s\"><h1>",
-	     (long long)c->now, REFRESH_S, pool_status_names[s]);
+	     "</p><main id=\"page\" data-now=\"%lld\" data-refresh=\"%d\" data-status=\"%s\" "
+	     "data-lang=\"%s\" data-words=\"",
+	     (long long)c->now, REFRESH_S, pool_status_names[s], words_lang_names[L]);
+	out_esc(o, T(W_REL));
+	outs(o, "\" data-stale=\"");
+	out_esc(o, T(W_STALE));
+	outs(o, "\"><h1>");
 	out_esc(o, title);
 	outs(o, "</h1>");
 	write_banner(o, s, affected, l->n_open, c);
+	write_notice(o);
 	if (l->n_open > 0) {
-		outs(o, "<section id=\"incidents\"><h2>Ongoing incidents</h2>");
+		outf(o, "<section id=\"incidents\"><h2>%s</h2>", T(W_ONGOING_INCIDENTS));
 		if (evbuffer_add_buffer(o->b, l->open.b) < 0)
 			o->rc = -1;
 		outs(o, "</section>");
 	}
-	outs(o, "<section id=\"services\"><h2>Services</h2>");
+	outf(o, "<section id=\"services\"><h2>%s</h2>", T(W_SERVICES));
 	for (size_t i = 0; i < registry.n_pools; i++)
 		write_pool(o, registry.pools[i], c);
 	if (registry.n_pools > 0)
-		outs(o, "<p class=\"legend\">Each bar is one UTC day, the newest on the right: "
-		        "<span><i class=\"d-ok\"></i>no downtime</span><span><i "
-		        "class=\"d-minor\"></i>under 15 min down</span><span><i "
-		        "class=\"d-partial\"></i>under 2 h down</span><span><i "
-		        "class=\"d-major\"></i>2 h or more down</span><span><i "
-		        "class=\"d-none\"></i>no data</span></p>");
-	outs(o, "</section><section id=\"history\"><h2>Past incidents</h2>");
+		outf(o,
+		     "<p class=\"legend\">%s <span><i class=\"d-ok\"></i>%s</span><span><i "
+		     "class=\"d-minor\"></i>%s</span><span><i "
+		     "class=\"d-partial\"></i>%s</span><span><i "
+		     "class=\"d-major\"></i>%s</span><span><i class=\"d-none\"></i>%s</span> "
+		     "<span>%s</span></p>",
+		     T(W_LEGEND), T(W_LEGEND_OK), T(W_LEGEND_MINOR), T(W_LEGEND_PARTIAL),
+		     T(W_LEGEND_MAJOR), T(W_NO_DATA), T(W_LEGEND_MAINT));
+	outf(o, "</section><section id=\"history\"><h2>%s</h2>", T(W_PAST_INCIDENTS));
 	if (l->n_past == 0)
-		outs(o, "<p class=\"empty\">No past incidents on record.</p>");
+		outf(o, "<p class=\"empty\">%s</p>", T(W_NO_PAST));
 	if (evbuffer_add_buffer(o->b, l->past.b) < 0)
 		o->rc = -1;
+	outs(o, "</section></main>");
+	/* outside #page: a refresh in place does not wipe what the reader is typing */
+	if (subs_form(o->b) < 0)
+		o->rc = -1;
+	outf(o, "<footer><p>%s <span id=\"live\" hidden>", T(W_FOOT_UTC));
+	outf(o, T(W_FOOT_LIVE), REFRESH_S);
 	outf(o,
-	     "</section></main><footer><p>All times are UTC. <span id=\"live\" hidden>This page "
-	     "updates itself every %d seconds.</span><noscript>This page reloads itself every "
-	     "minute; reload it for the latest state.</noscript></p><p>Served by "
-	     "nodegate.</p></footer></div><script>%s</script></body></html>",
-	     REFRESH_S, page_js);
+	     "</span><noscript>%s</noscript></p><p>%s</p></footer></div><script>%s</script>"
+	     "</body></html>",
+	     T(W_FOOT_NOSCRIPT), T(W_SERVED_BY), page_js);
 }
 
 /* Content-Security-Policy: nothing from elsewhere, only this page's own style and script. */
@@ -875,7 +967,7 @@ static void add_headers(struct evhttp_request *req)
 
 	snprintf(csp, sizeof(csp),
 	         "default-src 'none'; style-src 'sha256-%s'; script-src 'sha256-%s'; "
-	         "connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'; "
+	         "connect-src 'self'; img-src data:; base-uri 'none'; form-action 'self'; "
 	         "frame-ancestors 'none'",
 	         css_hash, js_hash);
 	evhttp_add_header(h, "Content-Type", "text/html; charset=utf-8");
@@ -907,6 +999,7 @@ static void page_get(struct evhttp_request *req)
 	    .now = clock_wall(), .mono = clock_now(), .details = st->public_backend_details};
 	struct lists l = {.open.b = evbuffer_new(), .past.b = evbuffer_new(), .c = &c};
 
+	L = (enum words_lang)st->language;
 	c.first = history_start();
 	if (l.open.b != NULL && l.past.b != NULL)
 		incident_foreach(LIST_MAX, list_cb, &l);
@@ -946,6 +1039,102 @@ static void page_handler(struct evhttp_request *req, const char *path, void *arg
 	page_get(req);
 }
 
+/* ---- the badge ---------------------------------------------------------------------------- */
+
+/* Width of TEXT at 11px Verdana, roughly: 7 px a Latin character, 12 a wide one. */
+static int text_width(const char *t)
+{
+	int w = 0;
+
+	for (const unsigned char *p = (const unsigned char *)t; *p != '\0'; p++)
+		if (*p < 0x80)
+			w += 7;
+		else if ((*p & 0xc0) == 0xc0)
+			w += 12;
+	return w;
+}
+
+/* The 90-day uptime of POOL as the page's bar says it ("99.98 %" or "100 %"). */
+static void pool_uptime(const char *pool, int64_t now, int64_t first, char *buf, size_t len)
+{
+	int64_t from = now - now % DAY_MS - (BAR_DAYS - 1) * DAY_MS, seen, down;
+
+	from = from > first ? from : first;
+	seen = now > from ? now - from : 0;
+	down = seen > 0 ? incident_downtime(pool, from, now) : 0;
+	down = down < 0 ? 0 : down > seen ? seen : down;
+	uptime_text(seen, down, buf, len);
+}
+
+/* GET /badge/POOL.svg: the pool's status and 90-day uptime, shields-like, for READMEs and
+ * dashboards; 404 for an unknown pool. Names only, never an address. */
+static void badge_handler(struct evhttp_request *req, const char *path, void *arg)
+{
+	const char *name = path + strlen("/badge/"), *dot = strrchr(name, '.');
+	struct evbuffer *b = evhttp_request_get_output_buffer(req);
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	const struct pool *p = NULL;
+	char pool[80], right[160], up[64];
+	static const char *const fill[PS_COUNT] = {"#1f9d74", "#c49a00", "#e07b00", "#b3261e"};
+	struct out o = {.b = b};
+	int lw, rw;
+	enum evhttp_cmd_type m = evhttp_request_get_command(req);
+
+	if (m != EVHTTP_REQ_GET && m != EVHTTP_REQ_HEAD) {
+		evhttp_add_header(h, "Allow", "GET, HEAD");
+		reply_text(req, HTTP_BADMETHOD, "Method Not Allowed",
+		           "method not allowed (expected GET or HEAD)\n");
+		return;
+	}
+	if (strncmp(path, "/badge/", 7) == 0 && dot != NULL && strcmp(dot, ".svg") == 0 &&
+	    dot > name && (size_t)(dot - name) < sizeof(pool)) {
+		snprintf(pool, sizeof(pool), "%.*s", (int)(dot - name), name);
+		p = registry_pool(pool);
+	}
+	if (p == NULL) {
+		reply_text(req, HTTP_NOTFOUND, "Not Found",
+		           "no such pool (expected /badge/POOL.svg)\n");
+		return;
+	}
+	L = (enum words_lang)registry.conf->status.language;
+	enum pool_status s = poolstat_status(p);
+	pool_uptime(p->name, clock_wall(), history_start(), up, sizeof(up));
+	snprintf(right, sizeof(right), "%s | %s", T(words[s].word), up);
+	lw = text_width(p->name) + 12;
+	rw = text_width(right) + 12;
+	outf(&o,
+	     "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"20\" role=\"img\" "
+	     "aria-label=\"",
+	     lw + rw);
+	out_esc(&o, p->name);
+	outs(&o, ": ");
+	out_esc(&o, right);
+	outs(&o, "\"><title>");
+	out_esc(&o, p->name);
+	outs(&o, ": ");
+	out_esc(&o, right);
+	outf(&o,
+	     "</title><rect width=\"%d\" height=\"20\" rx=\"3\" fill=\"#555\"/><rect x=\"%d\" "
+	     "width=\"%d\" height=\"20\" rx=\"3\" fill=\"%s\"/><g fill=\"#fff\" "
+	     "font-family=\"Verdana,DejaVu Sans,sans-serif\" font-size=\"11\"><text x=\"6\" "
+	     "y=\"14\">",
+	     lw + rw, lw, rw, fill[s < PS_COUNT ? s : PS_MAJOR_OUTAGE]);
+	out_esc(&o, p->name);
+	outf(&o, "</text><text x=\"%d\" y=\"14\">", lw + 6);
+	out_esc(&o, right);
+	outs(&o, "</text></g></svg>\n");
+	if (o.rc < 0) {
+		reply_text(req, HTTP_INTERNAL, "Internal Server Error", "out of memory\n");
+		return;
+	}
+	evhttp_add_header(h, "Content-Type", "image/svg+xml; charset=utf-8");
+	evhttp_add_header(h, "Cache-Control", "no-cache, max-age=60");
+	evhttp_add_header(h, "Content-Security-Policy",
+	                  "default-src 'none'; style-src 'unsafe-inline'");
+	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+	evhttp_send_reply(req, HTTP_OK, "OK", NULL);
+}
+
 void page_csp_hash(const char *s, char *hash)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
@@ -963,6 +1152,7 @@ void page_init(void)
 	started_wall = clock_wall();
 	page_csp_hash(page_css, css_hash);
 	page_csp_hash(page_js, js_hash);
-	if (status_route("/", page_handler, NULL) != 0)
-		log_error("status page: no room for the route / (STATUS_MAX_ROUTES)");
+	if (status_route("/", page_handler, NULL) != 0 ||
+	    status_route("/badge/", badge_handler, NULL) != 0)
+		log_error("status page: no room for the routes / and /badge/ (STATUS_MAX_ROUTES)");
 }

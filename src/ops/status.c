@@ -28,6 +28,7 @@
 #include "ops/incident.h"
 #include "ops/redact.h"
 #include "ops/status.h"
+#include "ops/words.h"
 #include "proxy/route.h"
 #include "proxy/worker.h"
 
@@ -464,16 +465,14 @@ static void iso_time(const struct clocks *c, uint64_t mono_ms, char *buf, size_t
 
 static json_t *backend_json(const struct backend *b, const struct clocks *now, bool details)
 {
-	char since[64], addr[300], reason[REASON_MAX];
+	char since[64], addr[300];
 	json_t *j;
 
+	/* the health engine's verdict and reason stay with ops (GET /api/backends, alerts) */
 	iso_time(now, b->node->health.since, since, sizeof(since));
-	redact_public(b->node->health.reason, reason, sizeof(reason));
-	j = json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:I, s:b}", "name", b->name, "state",
+	j = json_pack("{s:s, s:s, s:s, s:s, s:I, s:b}", "name", b->name, "state",
 	              health_state_names[b->node->health.state], "admin",
-	              admin_state_names[b->node->health.admin], "verdict",
-	              verdict_names[b->node->health.last_verdict], "reason",
-	              redact_json_text(reason), "since", since, "weight",
+	              admin_state_names[b->node->health.admin], "since", since, "weight",
 	              (json_int_t)b->node->weight, "routable", b->node->routable);
 	if (j == NULL || !details)
 		return j;
@@ -501,10 +500,13 @@ static json_t *pool_json(const struct pool *p, const struct clocks *now, bool de
 	struct pool_view v;
 
 	poolstat_view(p, &v);
-	return json_pack("{s:s, s:s, s:b, s:I, s:I, s:o}", "name", p->name, "status",
+	int up = incident_uptime_bp(p->name, incident_record_start(), clock_wall());
+
+	/* uptime_90d: percent over 90 days from the incident history, maintenance excluded */
+	return json_pack("{s:s, s:s, s:b, s:I, s:I, s:o, s:o}", "name", p->name, "status",
 	                 pool_status_names[poolstat_status_of(&v)], "panic", poolstat_in_panic(p),
-	                 "up", (json_int_t)v.up, "min_up", (json_int_t)p->conf.min_up, "backends",
-	                 backends);
+	                 "up", (json_int_t)v.up, "min_up", (json_int_t)p->conf.min_up, "uptime_90d",
+	                 up >= 0 ? json_real(up / 100.0) : json_null(), "backends", backends);
 }
 
 static int dump_cb(const char *buf, size_t size, void *data)
@@ -537,10 +539,13 @@ static void get_api_status(struct evhttp_request *req)
 	json_t *incidents = json_array();
 	if (incidents != NULL)
 		incident_foreach(STATUS_INCIDENTS, add_incident, incidents);
-	root = json_pack("{s:o, s:s, s:o, s:o*}", "title",
-	                 redact_json_text(st->title ? st->title : ""), "time", at, "pools", pools,
-	                 "incidents", incidents);
-	if (root == NULL || json_dump_callback(root, dump_cb, out, JSON_COMPACT) < 0 ||
+	root = json_pack(
+	    "{s:o, s:s, s:s, s:o, s:o*}", "title", redact_json_text(st->title ? st->title : ""),
+	    "language",
+	    words_lang_names[st->language >= 0 && st->language < WL_COUNT ? st->language : WL_EN],
+	    "time", at, "pools", pools, "incidents", incidents);
+	if (root == NULL ||
+	    json_dump_callback(root, dump_cb, out, JSON_COMPACT | JSON_REAL_PRECISION(6)) < 0 ||
 	    evbuffer_add(out, "\n", 1) < 0) {
 		json_decref(root);
 		reply_oom(req);

@@ -39,12 +39,24 @@ enum op_kind {
 	OP_ADMIN,
 	OP_PRUNE,
 	OP_ACK_TOKEN,
+	OP_SUBSCRIBER,
+	OP_SUBSCRIBER_DEL,
+	OP_SECRET,
+	OP_LATENCY,
 	OP_BARRIER,
 	OP_COUNT
 };
 static const char *const op_kind_names[OP_COUNT] = {
-    [OP_INCIDENT] = "incident", [OP_ENTRY] = "entry", [OP_SPAN] = "span",
-    [OP_ADMIN] = "admin_state", [OP_PRUNE] = "prune", [OP_ACK_TOKEN] = "ack_token",
+    [OP_INCIDENT] = "incident",
+    [OP_ENTRY] = "entry",
+    [OP_SPAN] = "span",
+    [OP_ADMIN] = "admin_state",
+    [OP_PRUNE] = "prune",
+    [OP_ACK_TOKEN] = "ack_token",
+    [OP_SUBSCRIBER] = "subscriber",
+    [OP_SUBSCRIBER_DEL] = "subscriber_delete",
+    [OP_SECRET] = "secret",
+    [OP_LATENCY] = "latency",
     [OP_BARRIER] = "barrier",
 };
 
@@ -68,10 +80,17 @@ struct op {
 			int64_t at;
 		} admin;
 		int64_t prune_now;
+		struct store_latency lat;
 		struct {
 			char mac[STORE_TOKEN_MAX];
 			int64_t id, expires, used_at;
 		} token;
+		struct store_subscriber sub;
+		int64_t sub_id;
+		struct {
+			char name[32];
+			char value[129];
+		} secret;
 		struct {
 			store_done_fn done;
 			void *arg;
@@ -89,6 +108,10 @@ enum sql {
 	SQL_ADMIN_SET,
 	SQL_ADMIN_DEL,
 	SQL_ACK_TOKEN,
+	SQL_SUBSCRIBER,
+	SQL_SUBSCRIBER_DEL,
+	SQL_SECRET,
+	SQL_LATENCY,
 	SQL_COUNT
 };
 static const char *const sql_text[SQL_COUNT] = {
@@ -99,10 +122,10 @@ static const char *const sql_text[SQL_COUNT] = {
                      " open_failed, open_retried, open_refused, resolve_received,"
                      " resolve_failed, resolve_retried, resolve_refused, pm_root_cause,"
                      " pm_prevent, pm_detect, pm_mitigate, pm_fix, expected, expected_by,"
-                     " methods)"
+                     " methods, serving, total, backends, maint_phase)"
                      " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,"
                      " ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30,"
-                     " ?31, ?32, ?33, ?34, ?35, ?36, ?37, ?38, ?39, ?40)"
+                     " ?31, ?32, ?33, ?34, ?35, ?36, ?37, ?38, ?39, ?40, ?41, ?42, ?43, ?44)"
                      " ON CONFLICT(id) DO UPDATE SET pool = ?2, title = ?3, severity = ?4,"
                      " manual = ?5, started = ?6, resolved = ?7, planned_start = ?8,"
                      " planned_end = ?9, priority = ?10, priority_set = ?11, acked = ?12,"
@@ -113,7 +136,8 @@ static const char *const sql_text[SQL_COUNT] = {
                      " open_refused = ?28, resolve_received = ?29, resolve_failed = ?30,"
                      " resolve_retried = ?31, resolve_refused = ?32, pm_root_cause = ?33,"
                      " pm_prevent = ?34, pm_detect = ?35, pm_mitigate = ?36, pm_fix = ?37,"
-                     " expected = ?38, expected_by = ?39, methods = ?40",
+                     " expected = ?38, expected_by = ?39, methods = ?40, serving = ?41,"
+                     " total = ?42, backends = ?43, maint_phase = ?44",
     [SQL_LAST_ID] = "UPDATE meta SET value = MAX(value, ?1) WHERE key = 'last_id'",
     [SQL_ENTRY] = "INSERT OR REPLACE INTO entries(incident_id, seq, at, kind, status, eta,"
                   " next_update, text) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -125,6 +149,13 @@ static const char *const sql_text[SQL_COUNT] = {
     [SQL_ADMIN_DEL] = "DELETE FROM admin_state WHERE backend = ?1",
     [SQL_ACK_TOKEN] = "INSERT OR IGNORE INTO ack_tokens(mac, incident_id, expires, used_at)"
                       " VALUES(?1, ?2, ?3, ?4)",
+    [SQL_SUBSCRIBER] = "INSERT OR REPLACE INTO subscribers(id, kind, address, pools, state,"
+                       " token_hash, token_expires, created, confirmed)"
+                       " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    [SQL_SUBSCRIBER_DEL] = "DELETE FROM subscribers WHERE id = ?1",
+    [SQL_SECRET] = "INSERT OR IGNORE INTO secrets(name, value) VALUES(?1, ?2)",
+    [SQL_LATENCY] = "INSERT OR REPLACE INTO latency(pool, span, start, n, p50_us, p99_us, hist)"
+                    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 };
 
 static const char schema[] =
@@ -186,6 +217,22 @@ static const char *const migrations[] = {
     "ALTER TABLE incidents ADD COLUMN expected_by TEXT NOT NULL DEFAULT '';"
     /* and its busiest methods ("NAME REQUESTS FAILED" lines) */
     "ALTER TABLE incidents ADD COLUMN methods TEXT NOT NULL DEFAULT '';",
+    /* 3 -> 4: subscribers of the status page (email, webhook) and the key of their
+     * unsubscribe links */
+    "CREATE TABLE subscribers(id INTEGER PRIMARY KEY, kind TEXT NOT NULL,"
+    " address TEXT NOT NULL, pools TEXT NOT NULL, state TEXT NOT NULL,"
+    " token_hash TEXT NOT NULL, token_expires INTEGER NOT NULL, created INTEGER NOT NULL,"
+    " confirmed INTEGER NOT NULL);"
+    "CREATE TABLE secrets(name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;",
+    /* 4 -> 5: plain words (the nodes in service at worst), maintenance that does something
+     * (its backends, how far it went), and the response-time chart's buckets */
+    "ALTER TABLE incidents ADD COLUMN serving INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE incidents ADD COLUMN total INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE incidents ADD COLUMN backends TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE incidents ADD COLUMN maint_phase INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE latency(pool TEXT NOT NULL, span INTEGER NOT NULL, start INTEGER NOT NULL,"
+    " n INTEGER NOT NULL, p50_us INTEGER NOT NULL, p99_us INTEGER NOT NULL, hist BLOB,"
+    " PRIMARY KEY(pool, span, start));",
 };
 #define SCHEMA_VERSION (1 + (int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -341,6 +388,10 @@ static void bind_incident(sqlite3_stmt *s, const struct incident *inc)
 	sqlite3_bind_int64(s, 38, inc->expected);
 	sqlite3_bind_text(s, 39, inc->expected_by, -1, SQLITE_TRANSIENT);
 	bind_methods(s, 40, inc);
+	sqlite3_bind_int64(s, 41, (int64_t)inc->serving);
+	sqlite3_bind_int64(s, 42, (int64_t)inc->total);
+	sqlite3_bind_text(s, 43, inc->backends, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(s, 44, inc->maint_phase);
 }
 
 static void bind_entry(sqlite3_stmt *s, const struct op *op)
@@ -373,6 +424,24 @@ static void bind_admin(sqlite3_stmt *s, const struct op *op)
 	}
 }
 
+const char *const store_sub_kind_names[SUB_KIND_COUNT] = {
+    [SUB_EMAIL] = "email", [SUB_WEBHOOK] = "webhook"};
+const char *const store_sub_state_names[SUB_STATE_COUNT] = {
+    [SUB_PENDING] = "pending", [SUB_ACTIVE] = "active"};
+
+static void bind_subscriber(sqlite3_stmt *s, const struct store_subscriber *b)
+{
+	sqlite3_bind_int64(s, 1, b->id);
+	sqlite3_bind_text(s, 2, store_sub_kind_names[b->kind], -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, b->address, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 4, b->pools, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 5, store_sub_state_names[b->state], -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 6, b->token_hash, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 7, b->token_expires);
+	sqlite3_bind_int64(s, 8, b->created);
+	sqlite3_bind_int64(s, 9, b->confirmed);
+}
+
 /* Runs one prepared statement to its end; 0 or -1 (the reason in st.err). */
 static int step(enum sql which)
 {
@@ -390,6 +459,23 @@ static int step(enum sql which)
 }
 
 static int prune(int64_t now, char *err, size_t errlen);
+
+static int put_latency(const struct store_latency *l)
+{
+	sqlite3_stmt *s = st.stmt[SQL_LATENCY];
+
+	sqlite3_bind_text(s, 1, l->pool, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 2, l->span);
+	sqlite3_bind_int64(s, 3, l->start);
+	sqlite3_bind_int64(s, 4, (int64_t)l->n);
+	sqlite3_bind_int64(s, 5, (int64_t)l->p50_us);
+	sqlite3_bind_int64(s, 6, (int64_t)l->p99_us);
+	if (l->has_hist)
+		sqlite3_bind_blob(s, 7, l->hist, sizeof(l->hist), SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(s, 7);
+	return step(SQL_LATENCY);
+}
 
 static int run_op(const struct op *op)
 {
@@ -423,6 +509,18 @@ static int run_op(const struct op *op)
 		sqlite3_bind_int64(st.stmt[SQL_ACK_TOKEN], 3, op->u.token.expires);
 		sqlite3_bind_int64(st.stmt[SQL_ACK_TOKEN], 4, op->u.token.used_at);
 		return step(SQL_ACK_TOKEN);
+	case OP_SUBSCRIBER:
+		bind_subscriber(st.stmt[SQL_SUBSCRIBER], &op->u.sub);
+		return step(SQL_SUBSCRIBER);
+	case OP_SUBSCRIBER_DEL:
+		sqlite3_bind_int64(st.stmt[SQL_SUBSCRIBER_DEL], 1, op->u.sub_id);
+		return step(SQL_SUBSCRIBER_DEL);
+	case OP_SECRET:
+		sqlite3_bind_text(st.stmt[SQL_SECRET], 1, op->u.secret.name, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st.stmt[SQL_SECRET], 2, op->u.secret.value, -1, SQLITE_TRANSIENT);
+		return step(SQL_SECRET);
+	case OP_LATENCY:
+		return put_latency(&op->u.lat);
 	case OP_PRUNE:
 		if (prune(op->u.prune_now, err, sizeof(err)) == 0)
 			return 0;
@@ -609,6 +707,51 @@ void store_put_span(int64_t id, int64_t start, int64_t end)
 	(void)enqueue(&op);
 }
 
+static void column_copy(sqlite3_stmt *s, int col, char *dst, size_t cap);
+
+void store_put_latency(const struct store_latency *l)
+{
+	struct op op = {.kind = OP_LATENCY, .u.lat = *l};
+
+	(void)enqueue(&op);
+}
+
+int store_load_latency(void (*fn)(const struct store_latency *l, void *arg), void *arg)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	if (!st.open && !st.readonly)
+		return -1;
+	pthread_mutex_lock(&st.db_mu);
+	rc = sqlite3_prepare_v2(st.db,
+	                        "SELECT pool, span, start, n, p50_us, p99_us, hist FROM latency"
+	                        " ORDER BY pool, span, start",
+	                        -1, &s, NULL);
+	while (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_latency l = {0};
+		const void *h = sqlite3_column_blob(s, 6);
+
+		column_copy(s, 0, l.pool, sizeof(l.pool));
+		l.span = sqlite3_column_int64(s, 1);
+		l.start = sqlite3_column_int64(s, 2);
+		l.n = (uint64_t)sqlite3_column_int64(s, 3);
+		l.p50_us = (uint64_t)sqlite3_column_int64(s, 4);
+		l.p99_us = (uint64_t)sqlite3_column_int64(s, 5);
+		if (h != NULL && sqlite3_column_bytes(s, 6) == (int)sizeof(l.hist)) {
+			memcpy(l.hist, h, sizeof(l.hist));
+			l.has_hist = true;
+		}
+		fn(&l, arg);
+		rc = SQLITE_OK;
+	}
+	if (rc != SQLITE_DONE)
+		log_error("store: latency: %s", sqlite3_errmsg(st.db));
+	sqlite3_finalize(s);
+	pthread_mutex_unlock(&st.db_mu);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
 void store_put_admin(const char *backend, enum admin_state a, int weight, int64_t at)
 {
 	struct op op = {.kind = OP_ADMIN, .u.admin = {.a = a, .weight = weight, .at = at}};
@@ -627,6 +770,33 @@ void store_put_ack_token(const char *mac, int64_t id, int64_t expires, int64_t u
 	if (strlen(mac) >= sizeof(op.u.token.mac))
 		return;
 	snprintf(op.u.token.mac, sizeof(op.u.token.mac), "%s", mac);
+	(void)enqueue(&op);
+}
+
+void store_put_subscriber(const struct store_subscriber *sub)
+{
+	struct op op = {.kind = OP_SUBSCRIBER, .u.sub = *sub};
+
+	if (sub->kind >= SUB_KIND_COUNT || sub->state >= SUB_STATE_COUNT)
+		return;
+	(void)enqueue(&op);
+}
+
+void store_del_subscriber(int64_t id)
+{
+	struct op op = {.kind = OP_SUBSCRIBER_DEL, .u.sub_id = id};
+
+	(void)enqueue(&op);
+}
+
+void store_put_secret(const char *name, const char *value)
+{
+	struct op op = {.kind = OP_SECRET};
+
+	if (strlen(name) >= sizeof(op.u.secret.name) || strlen(value) >= sizeof(op.u.secret.value))
+		return;
+	snprintf(op.u.secret.name, sizeof(op.u.secret.name), "%s", name);
+	snprintf(op.u.secret.value, sizeof(op.u.secret.value), "%s", value);
 	(void)enqueue(&op);
 }
 
@@ -699,6 +869,8 @@ static int prune(int64_t now, char *err, size_t errlen)
 			sqlite3_bind_int64(s, 1, now - STORE_KEEP_DAYS * DAY_MS);
 			sqlite3_bind_int64(s, 2, STORE_KEEP_MAX);
 		}
+		if (sqlite3_bind_parameter_count(s) >= 3)
+			sqlite3_bind_int64(s, 3, now - STORE_LATENCY_SHORT_DAYS * DAY_MS);
 		rc = sqlite3_step(s);
 		rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
 		sqlite3_finalize(s);
@@ -988,6 +1160,10 @@ static void row_incident(sqlite3_stmt *s, const struct store_loader *l)
 	inc.expected = sqlite3_column_int64(s, 37);
 	column_copy(s, 38, inc.expected_by, sizeof(inc.expected_by));
 	column_methods(s, 39, &inc);
+	inc.serving = (size_t)sqlite3_column_int64(s, 40);
+	inc.total = (size_t)sqlite3_column_int64(s, 41);
+	column_copy(s, 42, inc.backends, sizeof(inc.backends));
+	inc.maint_phase = sqlite3_column_int(s, 43);
 	l->incident(&inc, l->arg);
 }
 
@@ -1048,7 +1224,7 @@ int store_load_incidents(const struct store_loader *l)
 	        " counted, open_received, open_failed, open_retried, open_refused,"
 	        " resolve_received, resolve_failed, resolve_retried, resolve_refused,"
 	        " pm_root_cause, pm_prevent, pm_detect, pm_mitigate, pm_fix, expected, expected_by,"
-	        " methods FROM incidents ORDER BY id",
+	        " methods, serving, total, backends, maint_phase FROM incidents ORDER BY id",
 	        row_incident, l) < 0 ||
 	    each_row("SELECT incident_id, at, kind, status, eta, next_update, text FROM entries"
 	             " ORDER BY incident_id, seq",
@@ -1130,4 +1306,64 @@ int store_load_admin(void (*fn)(const char *backend, enum admin_state a, int wei
 	sqlite3_finalize(s);
 	pthread_mutex_unlock(&st.db_mu);
 	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_load_subscribers(void (*fn)(const struct store_subscriber *s, void *arg), void *arg)
+{
+	sqlite3_stmt *s = NULL;
+	int rc;
+
+	if (!st.open)
+		return -1;
+	pthread_mutex_lock(&st.db_mu);
+	rc = sqlite3_prepare_v2(st.db,
+	                        "SELECT id, kind, address, pools, state, token_hash, token_expires,"
+	                        " created, confirmed FROM subscribers ORDER BY id",
+	                        -1, &s, NULL);
+	while (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_subscriber b = {.id = sqlite3_column_int64(s, 0)};
+		int k = name_index(store_sub_kind_names, SUB_KIND_COUNT, sqlite3_column_text(s, 1));
+		int t =
+		    name_index(store_sub_state_names, SUB_STATE_COUNT, sqlite3_column_text(s, 4));
+
+		rc = SQLITE_OK;
+		if (k < 0 || t < 0)
+			continue;
+		b.kind = (enum store_sub_kind)k;
+		b.state = (enum store_sub_state)t;
+		column_copy(s, 2, b.address, sizeof(b.address));
+		column_copy(s, 3, b.pools, sizeof(b.pools));
+		column_copy(s, 5, b.token_hash, sizeof(b.token_hash));
+		b.token_expires = sqlite3_column_int64(s, 6);
+		b.created = sqlite3_column_int64(s, 7);
+		b.confirmed = sqlite3_column_int64(s, 8);
+		fn(&b, arg);
+	}
+	if (rc != SQLITE_DONE)
+		log_error("store: subscribers: %s", sqlite3_errmsg(st.db));
+	sqlite3_finalize(s);
+	pthread_mutex_unlock(&st.db_mu);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_load_secret(const char *name, char *out, size_t len)
+{
+	sqlite3_stmt *s = NULL;
+	int found = -1;
+
+	if (!st.open)
+		return -1;
+	pthread_mutex_lock(&st.db_mu);
+	if (sqlite3_prepare_v2(st.db, "SELECT value FROM secrets WHERE name = ?1", -1, &s, NULL) ==
+	    SQLITE_OK) {
+		sqlite3_bind_text(s, 1, name, -1, SQLITE_TRANSIENT);
+		int rc = sqlite3_step(s);
+
+		found = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+		if (found == 1)
+			column_copy(s, 0, out, len);
+	}
+	sqlite3_finalize(s);
+	pthread_mutex_unlock(&st.db_mu);
+	return found;
 }

@@ -174,6 +174,14 @@ void pool_latency_add(struct pool *p, uint64_t us, uint64_t now)
 	pthread_mutex_unlock(&p->mu);
 }
 
+uint64_t pool_latency_take(struct pool *p, uint32_t out[LATENCY_BUCKETS])
+{
+	pthread_mutex_lock(&p->mu);
+	uint64_t n = latency_take(&p->latency, out);
+	pthread_mutex_unlock(&p->mu);
+	return n;
+}
+
 uint64_t pool_latency_p99(struct pool *p, uint64_t now)
 {
 	pthread_mutex_lock(&p->mu);

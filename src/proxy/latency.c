@@ -47,9 +47,39 @@ static void roll(struct latency *l, uint64_t now)
 
 void latency_add(struct latency *l, uint64_t us, uint64_t now)
 {
+	unsigned b = bucket_of(us);
+
 	roll(l, now);
-	l->bucket[bucket_of(us)]++;
+	l->bucket[b]++;
 	l->n++;
+	if (l->chart[b] < UINT32_MAX) {
+		l->chart[b]++;
+		l->chart_n++;
+	}
+}
+
+uint64_t latency_take(struct latency *l, uint32_t out[LATENCY_BUCKETS])
+{
+	uint64_t n = l->chart_n;
+
+	memcpy(out, l->chart, sizeof(l->chart));
+	memset(l->chart, 0, sizeof(l->chart));
+	l->chart_n = 0;
+	return n;
+}
+
+uint64_t latency_quantile(const uint32_t bucket[LATENCY_BUCKETS], uint64_t n, unsigned pct)
+{
+	uint64_t rank = (n * pct + 99) / 100, seen = 0;
+
+	if (n == 0)
+		return 0;
+	for (unsigned b = 0; b < LATENCY_BUCKETS; b++) {
+		seen += bucket[b];
+		if (seen >= rank && seen > 0)
+			return bucket_top(b);
+	}
+	return bucket_top(LATENCY_BUCKETS - 1);
 }
 
 uint64_t latency_p99(struct latency *l, uint64_t now)

@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from harness import HOST, SLOW, free_port, nodegate_run, wait_for
-from test_admin import entry_texts, incidents
+from test_admin import TOKEN, entry_texts, incidents
 from test_health import (be, check_keys, log_lines, restart, rippled_sim, set_health,
                          wait_transition, wait_up)
 from test_status import scrape, status_section, value
@@ -174,9 +174,14 @@ def alert_gate(h, certs, alerts, names=("n1", "n2", "n3"), sims=None, status=Non
                     for n in names}
     sp = free_port()
     keys = check_keys("50ms", rise=2, readmit_after="100ms", slow_start="0", **pool)
+    status = dict(status or {})
+    if "admin_token_file" not in status:  # ops read the timelines (test_admin.incidents)
+        token = h.dir / "admin.token"
+        token.write_text(TOKEN + "\n")
+        status["admin_token_file"] = token
     ini = h.gate_ini([be(s) for s in sims.values()], pool=keys,
                      glob={"state_dir": h.dir / "state"},
-                     extra=[status_section(sp, **(status or {})), *alerts])
+                     extra=[status_section(sp, **status), *alerts])
     g = h.gate(ini)
     wait_up(g, list(sims))
     return g, sp, sims

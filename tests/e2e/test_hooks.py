@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from harness import SLOW, free_port, wait_for
-from test_admin import counter, entry_texts, incidents
+from test_admin import TOKEN, counter, entry_texts, incidents
 from test_health import (be, check_keys, log_lines, restart, rippled_sim, set_health,
                          wait_transition, wait_up)
 from test_status import scrape, status_section, value
@@ -39,9 +39,11 @@ def hook_gate(h, certs, sp, hooks, names=("n1", "n2"), env=None, **pool):
     incidents kept in h.dir/state and served on SP; HOOKS as extra sections."""
     sims = {n: rippled_sim(h, certs, n) for n in names}
     keys = check_keys("50ms", rise=2, readmit_after="100ms", slow_start="0", **pool)
+    token = h.dir / "admin.token"  # ops read the timelines (test_admin.incidents)
+    token.write_text(TOKEN + "\n")
     ini = h.gate_ini([be(s) for s in sims.values()], pool=keys,
                      glob={"state_dir": h.dir / "state"},
-                     extra=[status_section(sp), *hooks])
+                     extra=[status_section(sp, admin_token_file=token), *hooks])
     g = h.gate(ini, env=env)
     wait_up(g, list(sims))
     return g, sims

@@ -12,7 +12,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from harness import free_port, wait_for
-from test_admin import admin, admin_gate, call, entry_texts, incidents, restart
+from test_admin import TOKEN, admin, admin_gate, call, entry_texts, restart
+from test_admin import incidents as public_incidents
 from test_health import be, check_keys, log_lines, rippled_sim, set_health, wait_transition, wait_up
 
 DELAY_MS = 200  # the writer's sleep before each batch in the kill -9 test (store_test_delay)
@@ -29,6 +30,15 @@ def rippled_gate(h, certs, sp, names=("n1", "n2", "n3"), env=None, glob=None, **
     g = admin_gate(h, [be(s) for s in sims.values()], sp, pool=keys, env=env, glob=glob)
     wait_up(g, list(sims))
     return g, sims
+
+
+def incidents(sp, limit=None):
+    """The incidents as ops see them (the admin token): the health engine's own words. The
+    public (no token) reads plain words: test_words.py."""
+    status, _, doc = call(sp, "GET", "/api/incidents" + (f"?limit={limit}" if limit else ""),
+                          token=TOKEN)
+    assert status == 200, (status, doc)
+    return doc["incidents"]
 
 
 def iso_in(seconds):
@@ -94,8 +104,13 @@ def test_incident_opens_collects_its_timeline_takes_updates_resolves_and_survive
     assert done["entries"][-1]["text"] == "pool rpc: degraded -> operational"
     assert any(t.startswith("backend n2: down -> up (") for t in entry_texts(done)), done
     assert done["outage_ms"] == 0  # degraded is not an outage
-    status, _, one = call(sp, "GET", f"/api/incidents/{inc['id']}", token=None)
+    status, _, one = call(sp, "GET", f"/api/incidents/{inc['id']}")
     assert (status, one) == (200, done)
+    # the public reads plain words, and ops' update as written
+    [pub] = public_incidents(sp, public=True)
+    assert pub["title"] == "Some requests may be slow: 2 of 3 nodes in service", pub
+    assert entry_texts(pub) == [pub["title"], "n2 lost its peers after a network change",
+                                "Service restored"], pub
 
     # a restart of nodegate: the same history, word for word, and nothing new opened
     g = restart(h, g)
@@ -245,6 +260,9 @@ def test_public_incidents_hide_backend_addresses_unless_configured(h, certs, pub
     status_code, _, doc = call(sp, "GET", "/api/status", token=None)
     assert status_code == 200 and doc["incidents"], doc
     addrs = (sims["n2"].addr, sims["n2"].peer_addr)  # traffic and probe addresses
-    for text in (_texts(incidents(sp)), _texts(doc)):
-        assert any(a in text for a in addrs) == public, text
-        assert ("(address hidden)" in text) != public, text
+    ops = _texts(incidents(sp))
+    assert any(a in ops for a in addrs) == public, ops
+    assert ("(address hidden)" in ops) != public, ops
+    # the public never reads the health engine's reasons: no address in either case
+    for text in (_texts(public_incidents(sp, public=True)), _texts(doc["incidents"])):
+        assert not any(a in text for a in addrs) and "refused" not in text, text

@@ -776,10 +776,10 @@ static void test_dialect(void **state)
 
 static void test_err_sections(void **state)
 {
-	EXPECT("[foo]\nx = 1\n" TAIL,
-	       "1: [foo]: unknown section (expected [nodegate], [status], "
-	       "[postmortem], [listener NAME], [pool NAME], [backend NAME], [alert NAME], "
-	       "[hook NAME] or [escalation NAME])");
+	EXPECT("[foo]\nx = 1\n" TAIL, "1: [foo]: unknown section (expected [nodegate], [status], "
+	                              "[postmortem], [subscriptions], [listener NAME], [pool "
+	                              "NAME], [backend NAME], [alert NAME], "
+	                              "[hook NAME] or [escalation NAME])");
 	EXPECT("[listener]\nbind = 127.0.0.1:80\n" TAIL,
 	       "1: [listener]: missing name (expected [listener NAME])");
 	EXPECT("[backend]\n" TAIL, "1: [backend]: missing name (expected [backend NAME])");
@@ -1020,8 +1020,10 @@ static void test_err_status(void **state)
 	       "2: [status]: duplicate section (expected one [status], first at line 1)");
 	EXPECT("[status]\nport = 80\n" TAIL,
 	       "2: [status] port: unknown option (expected one of: bind, title, "
-	       "public_backend_details, public_url, admin_token_file, ack_key_file, ack_link_ttl, "
-	       "console, console_session_ttl)");
+	       "public_backend_details, public_url, admin_token_file, ack_key_file, language, "
+	       "text_degraded, text_partial_outage, text_major_outage, text_restored, "
+	       "text_maintenance_scheduled, text_maintenance_started, text_maintenance_ended, "
+	       "notice_file, ack_link_ttl, console, console_session_ttl)");
 	/* the console's login is the admin token: yes without one cannot work */
 	EXPECT("[status]\nconsole = yes\n" TAIL,
 	       "2: [status] console: yes needs admin_token_file: the console's login is the admin "
@@ -1029,6 +1031,13 @@ static void test_err_status(void **state)
 	EXPECT("[status]\nconsole = maybe\nconsole_session_ttl = 10ms\n" TAIL,
 	       "2: [status] console: bad value \"maybe\" (expected auto, yes or no)",
 	       "3: [status] console_session_ttl: 10ms is out of range (expected 100ms..7d)");
+	EXPECT("[status]\nlanguage = fr\ntext_restored = {pool} back {when}\n" TAIL,
+	       "2: [status] language: bad value \"fr\" (expected en or ja)",
+	       "3: [status] text_restored: unknown placeholder \"{when}\" (expected {pool}, "
+	       "{serving} or {total})");
+	EXPECT("[status]\nnotice_file = /nonexistent/notice.md\n" TAIL,
+	       "2: [status] notice_file: cannot read \"/nonexistent/notice.md\": No such file or "
+	       "directory (expected a readable file)");
 	EXPECT("[status]\nbind = 8404\npublic_backend_details = maybe\ntitle =\n" TAIL,
 	       "2: [status] bind: bad address \"8404\" (expected HOST:PORT)",
 	       "3: [status] public_backend_details: bad value \"maybe\" (expected yes or no)",
@@ -1301,7 +1310,7 @@ static void test_err_many(void **state)
 	       "8: [pool rpc] retries: 11 is out of range (expected 0..10)",
 	       "9: [pool rpc] retries: duplicate option (expected it once, first at line 8)",
 	       "10: [weird]: unknown section (expected [nodegate], [status], [postmortem], "
-	       "[listener NAME], "
+	       "[subscriptions], [listener NAME], "
 	       "[pool NAME], [backend NAME], [alert NAME], [hook NAME] or [escalation NAME])",
 	       "11: [backend n1] address: required option missing (expected address = HOST:PORT)",
 	       "13: [pool lonely]: no backend in this pool (expected a [backend NAME] with pool = "
@@ -1352,7 +1361,7 @@ static void test_alert_and_hook_values(void **state)
 	assert_string_equal(m->to, "a@example.net,b@example.net");
 	assert_int_equal(m->on_mask, 1u << NOTIFY_INCIDENT_OPEN | 1u << NOTIFY_INCIDENT_UPDATE |
 	                                 1u << NOTIFY_INCIDENT_RESOLVED |
-	                                 1u << NOTIFY_GRACE_EXPIRED);
+	                                 1u << NOTIFY_GRACE_EXPIRED | 1u << NOTIFY_UPDATE_OVERDUE);
 	assert_int_equal(c->n_hooks, 1);
 	assert_int_equal(c->hooks[0].on_mask, 1u << NOTIFY_GRACE_EXPIRED);
 	assert_int_equal(c->hooks[0].max_concurrent, 1);
@@ -1376,8 +1385,9 @@ static void test_err_alert_and_hook(void **state)
 	       "7: [alert x] smtp_url: not used by type = slack (expected only the keys of that "
 	       "type)",
 	       "8: [alert x] on: bad event \"nope\" (expected a comma list of incident_open, "
-	       "incident_update, incident_resolved, grace_expired, backend_down, backend_up or "
-	       "incident_acknowledged)");
+	       "incident_update, incident_resolved, grace_expired, backend_down, backend_up, "
+	       "incident_acknowledged, maintenance_scheduled, maintenance_started, "
+	       "maintenance_ended or update_overdue)");
 	EXPECT(TAIL "[alert p]\ntype = pagerduty\n",
 	       "6: [alert p] routing_key: required for type = pagerduty (expected one of "
 	       "routing_key or routing_key_file)");
@@ -1455,7 +1465,26 @@ static void test_postmortem_language(void **state)
 	conf_free(c);
 	EXPECT("[postmortem]\nlanguage = fr\n" TAIL,
 	       "2: [postmortem] language: bad value \"fr\" (expected en or ja)");
-	EXPECT("[postmortem x]\n" TAIL, "1: [postmortem x]: unexpected name (expected [postmortem])");
+	EXPECT("[postmortem x]\n" TAIL,
+	       "1: [postmortem x]: unexpected name (expected [postmortem])");
+}
+
+static void test_err_subscriptions(void **state)
+{
+	(void)state;
+	EXPECT("[subscriptions]\nsmtp_url = http://mail\nwebhooks = perhaps\n"
+	       "smtp_password_file = /nonexistent/pw\n" TAIL,
+	       "1: [subscriptions] from: missing (expected the sender address of subscription "
+	       "mail with smtp_url)",
+	       "1: [subscriptions]: subscriptions need the status page (expected a [status] "
+	       "section)",
+	       "2: [subscriptions] smtp_url: bad URL \"http://mail\" (expected "
+	       "smtp,smtps://HOST[:PORT][/PATH])",
+	       "3: [subscriptions] webhooks: bad value \"perhaps\" (expected yes or no)",
+	       "4: [subscriptions] smtp_password_file: cannot read \"/nonexistent/pw\": No such "
+	       "file or directory (expected a readable file)",
+	       "4: [subscriptions] smtp_password_file: set without smtp_username (expected both, "
+	       "or neither)");
 }
 
 static void test_err_escalation(void **state)
@@ -1499,9 +1528,9 @@ static void test_err_escalation(void **state)
 
 static void test_table(void **state)
 {
-	static const char *const sections[] = {"nodegate", "status", "postmortem",
-	                                       "listener", "pool",   "backend",
-	                                       "alert",    "hook",   "escalation"};
+	static const char *const sections[] = {
+	    "nodegate", "status",  "postmortem", "subscriptions", "listener",
+	    "pool",     "backend", "alert",      "hook",          "escalation"};
 
 	for (size_t i = 0; i < conf_n_options; i++) {
 		const struct conf_option *o = &conf_options[i];
@@ -1720,6 +1749,7 @@ int main(void)
 	    cmocka_unit_test(test_escalation_values),
 	    cmocka_unit_test(test_postmortem_language),
 	    cmocka_unit_test(test_err_escalation),
+	    cmocka_unit_test(test_err_subscriptions),
 	    cmocka_unit_test(test_table),
 	    cmocka_unit_test(test_optscan),
 	    cmocka_unit_test(test_example_blocks),

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -13,6 +14,7 @@
 
 #include "health/health.h"
 #include "ops/incident.h"
+#include "ops/mwindow.h"
 #include "ops/remedy.h"
 #include "ops/similar.h"
 #include "health/poolstat.h"
@@ -417,7 +419,7 @@ static void test_ops_updates_and_resolution(void **state)
 	assert_int_equal(all(0).n, 2);
 	assert_int_equal(get(2)->resolved, 0);
 
-	json_t *j = incident_json(get(1));
+	json_t *j = incident_json_full(get(1));
 	json_t *upd = json_array_get(json_object_get(j, "entries"), 2);
 	assert_string_equal(json_string_value(json_object_get(upd, "kind")), "update");
 	assert_string_equal(json_string_value(json_object_get(upd, "status")), "identified");
@@ -507,7 +509,7 @@ static void test_long_reasons_are_cut_on_a_character_boundary(void **state)
 	why[sizeof(why) - 1] = '\0';
 	he = ev(HS_UP, HS_DOWN, why);
 	step("n2", he, PS_DEGRADED);
-	json_t *j = incident_json(get(1));
+	json_t *j = incident_json_full(get(1));
 	assert_non_null(j);
 	const char *title = json_string_value(json_object_get(j, "title"));
 	assert_non_null(title);
@@ -548,7 +550,7 @@ static void test_priority_from_impact_and_urgency(void **state)
 
 static void impact(int status, unsigned lost, size_t pools, int urgency)
 {
-	struct incident_impact im = {lost, pools, urgency};
+	struct incident_impact im = {lost, pools, urgency, 0, 0};
 
 	incident_on_status_impact("rpc", status, &im, now);
 }
@@ -700,6 +702,143 @@ static void test_remedies_follow_the_guidance(void **state)
 	assert_string_equal(buf, "");
 }
 
+/* The public reads plain words: an automatic incident's title from the template of its
+ * worst status with the fewest nodes in service, its opening as the title, its resolve as
+ * "Service restored"; the engine's lines (transitions) and its wording stay with ops. */
+static void test_public_words_hide_the_engine(void **state)
+{
+	struct incident_impact im = {.lost_pct = 66, .pools = 1, .serving = 1, .total = 3};
+	char buf[INCIDENT_TEXT_MAX];
+
+	step("n2", ev(HS_UP, HS_DOWN, "2 criticals within 5s: peers 0 (critical)"), PS_DEGRADED);
+	incident_on_status_impact("rpc", PS_PARTIAL_OUTAGE, &im, now);
+	const struct incident *inc = incident_get(1);
+	assert_non_null(strstr(inc->title, "2 criticals within 5s")); /* ops keep it */
+	incident_public_title(inc, buf, sizeof(buf));
+	assert_string_equal(buf, "Some requests may fail or be slow: 1 of 3 nodes in service");
+	im.serving = 2; /* better later: the title keeps the worst */
+	incident_on_status_impact("rpc", PS_PARTIAL_OUTAGE, &im, now);
+	now += S(5);
+	im.serving = 3;
+	incident_on_status_impact("rpc", PS_OPERATIONAL, &im, now);
+	inc = incident_get(1);
+	incident_public_title(inc, buf, sizeof(buf));
+	assert_non_null(strstr(buf, "1 of 3"));
+
+	json_t *j = incident_json(inc);
+	json_t *entries = json_object_get(j, "entries");
+	char *dump = json_dumps(j, JSON_COMPACT);
+	assert_null(strstr(dump, "criticals"));
+	assert_null(strstr(dump, "peers 0"));
+	assert_null(strstr(dump, "->"));
+	free(dump);
+	assert_int_equal(json_array_size(entries), 2); /* opened, restored */
+	assert_string_equal(json_string_value(json_object_get(json_array_get(entries, 1), "text")),
+	                    "Service restored");
+	json_decref(j);
+	j = incident_json_full(inc); /* ops see the engine's words */
+	dump = json_dumps(j, JSON_COMPACT);
+	assert_non_null(strstr(dump, "2 criticals within 5s: peers 0 (critical)"));
+	free(dump);
+	json_decref(j);
+}
+
+/* A maintenance's phases and window on the fake clock: scheduled before its start, started
+ * in its window, ended at its end or when ops resolve it; called off before it began, it
+ * never ran. */
+static void test_maintenance_phases_and_window(void **state)
+{
+	struct incident m = {
+	    .manual = true, .planned_start = now + S(60), .planned_end = now + S(120)};
+	int64_t a, b;
+
+	assert_int_equal(maint_phase_at(&m, now), MP_SCHEDULED);
+	assert_false(maint_window_of(&m, now, &a, &b));
+	assert_int_equal(maint_phase_at(&m, now + S(60)), MP_STARTED);
+	assert_true(maint_window_of(&m, now + S(90), &a, &b));
+	assert_int_equal(a, now + S(60));
+	assert_int_equal(b, now + S(90)); /* running: until now */
+	assert_int_equal(maint_phase_at(&m, now + S(120)), MP_ENDED);
+	assert_true(maint_window_of(&m, now + S(500), &a, &b));
+	assert_int_equal(b, now + S(120));
+	m.resolved = now + S(100); /* ops ended it early */
+	assert_int_equal(maint_phase_at(&m, now + S(100)), MP_ENDED);
+	assert_true(maint_window_of(&m, now + S(500), &a, &b));
+	assert_int_equal(b, now + S(100));
+	m.resolved = now + S(10); /* called off */
+	assert_false(maint_window_of(&m, now + S(500), &a, &b));
+	m.manual = false; /* not a maintenance */
+	assert_false(maint_window_of(&m, now + S(500), &a, &b));
+
+	assert_true(maint_names("n1, n2", "n2"));
+	assert_true(maint_names("n1,n2", "n1"));
+	assert_false(maint_names("n1,n22", "n2"));
+	assert_false(maint_names("", "n2"));
+}
+
+/* Uptime excludes maintenance: an outage inside a maintenance window of the pool (or of
+ * everything) is not downtime; outside it, it is. */
+static void test_downtime_excludes_maintenance(void **state)
+{
+	int64_t t0 = now;
+	struct incident_manual m = {.pool = "rpc",
+	                            .title = "upgrade",
+	                            .backends = "n1,n2",
+	                            .planned_start = t0 + S(10),
+	                            .planned_end = t0 + S(40)};
+	int64_t id = incident_open_manual(&m, t0);
+
+	assert_true(id > 0);
+	step("n1", ev(HS_UP, HS_DOWN, "peers 0"), PS_DEGRADED);
+	now += S(5);
+	step("n2", ev(HS_UP, HS_DOWN, "peers 0"), PS_PARTIAL_OUTAGE); /* outage from t0+5 */
+	now += S(45);
+	step("n2", ev(HS_DOWN, HS_UP, "healthy"), PS_DEGRADED); /* ... to t0+50 */
+	now += S(1);
+	step("n1", ev(HS_DOWN, HS_UP, "healthy"), PS_OPERATIONAL);
+	/* 45 s of outage, 30 of them inside the window [t0+10, t0+40) */
+	assert_int_equal(incident_downtime("rpc", t0, now), S(15));
+	assert_int_equal(incident_downtime("rpc", t0 + S(10), t0 + S(40)), 0);
+	assert_int_equal(incident_downtime("rpc", t0 + S(40), t0 + S(50)), S(10));
+	/* uptime since the record began (t0): 36 of 51 s up */
+	assert_int_equal(incident_uptime_bp("rpc", t0, now), (S(51) - S(15)) * 10000 / S(51));
+	assert_int_equal(incident_uptime_bp("rpc", now, now), -1);
+	/* the phases move it: started, then ended resolves it */
+	assert_int_equal(
+	    incident_maint_step(id, MP_STARTED, "maintenance started: n1, n2 in maint", t0 + S(10)),
+	    0);
+	assert_true(incident_maint_running("n2"));
+	assert_false(incident_maint_running("n3"));
+	assert_int_equal(
+	    incident_maint_step(id, MP_ENDED, "maintenance ended: n1, n2 ready", t0 + S(40)), 0);
+	assert_false(incident_maint_running("n2"));
+	assert_int_equal(incident_get(id)->resolved, t0 + S(40));
+	json_t *j = incident_json(incident_get(id));
+	char *dump = json_dumps(j, JSON_COMPACT);
+	assert_non_null(strstr(dump, "\"maintenance\":\"ended\""));
+	assert_non_null(strstr(dump, "Maintenance in progress"));
+	assert_non_null(strstr(dump, "Maintenance completed"));
+	assert_null(strstr(dump, "in maint"));
+	free(dump);
+	json_decref(j);
+}
+
+/* The reminder: the latest update's promise, once past and with nothing newer. */
+static void test_next_update_overdue(void **state)
+{
+	struct incident_entry e[2] = {{.kind = ENTRY_OPEN},
+	                              {.kind = ENTRY_UPDATE, .next_update = now + S(60)}};
+	struct incident inc = {.entries = e, .n_entries = 2};
+
+	assert_int_equal(maint_overdue(&inc, now + S(59)), 0);
+	assert_int_equal(maint_overdue(&inc, now + S(60)), now + S(60));
+	e[1].next_update = 0; /* no promise */
+	assert_int_equal(maint_overdue(&inc, now + S(600)), 0);
+	e[1].next_update = now + S(60);
+	inc.resolved = now + S(30);
+	assert_int_equal(maint_overdue(&inc, now + S(600)), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -735,6 +874,10 @@ int main(void)
 	                                    teardown),
 	    cmocka_unit_test(test_priority_from_impact_and_urgency),
 	    cmocka_unit_test(test_remedies_follow_the_guidance),
+	    cmocka_unit_test_setup_teardown(test_public_words_hide_the_engine, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_maintenance_phases_and_window, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_downtime_excludes_maintenance, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_next_update_overdue, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_similar_incidents_and_their_alert_text, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_weight_change_is_a_line_of_the_open_incident,
