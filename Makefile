@@ -37,6 +37,7 @@ UNIT_test_feed     := bus clock conf evmem health/check health/health health/pco
 UNIT_test_health   := health/health proxy/ranges proxy/rpc proxy/rpcscan
 UNIT_test_hook     := bus clock conf evmem health/check health/health health/pconn health/poolstat inherit log metrics ops/hook ops/incident ops/mwindow ops/notice ops/postmortem ops/redact ops/remedy ops/similar ops/status ops/store ops/words proxy/backend proxy/budget proxy/conn proxy/http proxy/latency proxy/limit proxy/ranges proxy/route proxy/rpc proxy/rpcscan proxy/tls proxy/worker registry stats
 UNIT_test_http     := proxy/http
+UNIT_test_inherit  := inherit
 UNIT_test_incident := bus clock conf evmem health/health health/poolstat log metrics ops/incident ops/mwindow ops/notice ops/postmortem ops/redact ops/remedy ops/similar ops/store ops/words proxy/backend proxy/budget proxy/latency proxy/limit proxy/ranges proxy/route proxy/rpc proxy/rpcscan proxy/worker registry stats
 UNIT_test_inherit  := inherit
 UNIT_test_latency  := proxy/latency
