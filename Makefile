@@ -39,7 +39,6 @@ UNIT_test_hook     := bus clock conf evmem health/check health/health health/pco
 UNIT_test_http     := proxy/http
 UNIT_test_inherit  := inherit
 UNIT_test_incident := bus clock conf evmem health/health health/poolstat log metrics ops/incident ops/mwindow ops/notice ops/postmortem ops/redact ops/remedy ops/similar ops/store ops/words proxy/backend proxy/budget proxy/latency proxy/limit proxy/ranges proxy/route proxy/rpc proxy/rpcscan proxy/worker registry stats
-UNIT_test_inherit  := inherit
 UNIT_test_latency  := proxy/latency
 UNIT_test_limit    := proxy/limit
 UNIT_test_log      := log
