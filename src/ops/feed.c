@@ -126,8 +126,13 @@ static void add(struct collect *c, const struct incident *inc, enum feed_event k
 	v->kind = kind;
 	v->index = index;
 	snprintf(v->pool, sizeof(v->pool), "%s", inc->pool);
-	public_text(inc->title, v->title, sizeof(v->title));
-	public_text(text != NULL ? text : "", v->text, sizeof(v->text));
+	incident_public_title(inc, v->title, sizeof(v->title)); /* plain words, as the page */
+	redact_text(v->title, sizeof(v->title));
+	if (e != NULL && e->kind != ENTRY_UPDATE &&
+	    incident_public_text(inc, e, v->text, sizeof(v->text)))
+		redact_text(v->text, sizeof(v->text));
+	else
+		public_text(text != NULL ? text : "", v->text, sizeof(v->text));
 	if (e != NULL && e->kind == ENTRY_UPDATE) {
 		v->status = e->status < UPD_COUNT ? e->status : UPD_INVESTIGATING;
 		v->eta = e->eta;
@@ -172,8 +177,8 @@ static void events_of(const struct incident *inc, void *arg)
 			bool by_ops =
 			    u != NULL && u->kind == ENTRY_UPDATE && u->status == UPD_RESOLVED;
 
-			add(c, inc, planned ? FE_MAINT_END : FE_RESOLVED, e->at, i, NULL,
-			    by_ops ? u->text : e->text);
+			add(c, inc, planned ? FE_MAINT_END : FE_RESOLVED, e->at, i,
+			    by_ops ? NULL : e, by_ops ? u->text : e->text);
 			break;
 		}
 		default:

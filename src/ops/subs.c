@@ -247,6 +247,21 @@ static void sent(bool ok, long code, const char *body, const char *why, int64_t 
 
 /* ---- notifications ----------------------------------------------------------------------- */
 
+/* The public line of INC's first (FIRST) or last entry of KIND, as the page shows it (the
+ * health engine's wording stays with ops), or "". */
+static const char *public_line(const struct incident *inc, enum entry_kind kind, bool first,
+                               char *buf, size_t len)
+{
+	buf[0] = '\0';
+	for (size_t k = 0; k < inc->n_entries; k++) {
+		const struct incident_entry *e = &inc->entries[first ? k : inc->n_entries - 1 - k];
+
+		if (e->kind == kind)
+			return incident_public_text(inc, e, buf, len) ? buf : "";
+	}
+	return buf;
+}
+
 static void fmt_time(int64_t ms, char *buf, size_t len)
 {
 	time_t t = (time_t)(ms / 1000);
@@ -274,7 +289,8 @@ static void notify(enum subs_note n, const struct incident *inc, const char *tex
 
 	if (!S.enabled)
 		return;
-	redact_public(inc->title, title, sizeof(title));
+	incident_public_title(inc, line, sizeof(line)); /* plain words, the page's language */
+	redact_public(line, title, sizeof(title));
 	redact_public(text != NULL ? text : "", line, sizeof(line));
 	if (strcmp(line, title) == 0)
 		line[0] = '\0'; /* the title said it */
@@ -331,6 +347,7 @@ static void on_bus(const struct bus_event *ev, void *arg)
 {
 	const struct incident *inc;
 	const struct incident_entry *e;
+	char line[INCIDENT_TEXT_MAX];
 
 	if (ev->topic != BUS_INCIDENT || (inc = incident_get(ev->incident)) == NULL)
 		return;
@@ -346,7 +363,9 @@ static void on_bus(const struct bus_event *ev, void *arg)
 		} else if (planned(inc)) {
 			notify(SN_MAINT_STARTED, inc, ev->text, "in progress");
 		} else {
-			notify(SN_INCIDENT_OPENED, inc, ev->text, "investigating");
+			notify(SN_INCIDENT_OPENED, inc,
+			       public_line(inc, ENTRY_OPEN, true, line, sizeof(line)),
+			       "investigating");
 		}
 		break;
 	case NOTIFY_INCIDENT_UPDATE:
@@ -359,7 +378,10 @@ static void on_bus(const struct bus_event *ev, void *arg)
 	case NOTIFY_INCIDENT_RESOLVED:
 		e = update_named(inc, NULL);
 		notify(planned(inc) ? SN_MAINT_ENDED : SN_INCIDENT_RESOLVED, inc,
-		       e != NULL && e->status == UPD_RESOLVED ? e->text : "", "resolved");
+		       e != NULL && e->status == UPD_RESOLVED
+		           ? e->text
+		           : public_line(inc, ENTRY_RESOLVE, false, line, sizeof(line)),
+		       "resolved");
 		break;
 	default:
 		break;
