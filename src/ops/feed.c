@@ -24,6 +24,7 @@
 #include "ops/incident.h"
 #include "ops/redact.h"
 #include "ops/status.h"
+#include "ops/words.h"
 #include "registry.h"
 
 #define TEXT_MAX (2 * INCIDENT_TEXT_MAX) /* a text with its addresses hidden */
@@ -52,22 +53,29 @@ enum feed_event {
 
 static const struct {
 	const char *term; /* the entry's category, and its id's last part */
-	const char *word; /* before the incident's title */
+	enum word word;   /* before the incident's title (ops/words.h) */
 } event_words[FE_COUNT] = {
-    [FE_OPENED] = {"opened", "Incident"},
-    [FE_UPDATE] = {"update", NULL}, /* the update's status says it */
-    [FE_RESOLVED] = {"resolved", "Resolved"},
-    [FE_SCHEDULED] = {"maintenance_scheduled", "Maintenance scheduled"},
-    [FE_MAINT_START] = {"maintenance_started", "Maintenance started"},
-    [FE_MAINT_END] = {"maintenance_completed", "Maintenance completed"},
+    [FE_OPENED] = {"opened", W_FEED_INCIDENT},
+    [FE_UPDATE] = {"update", W_UPD_INVESTIGATING}, /* the update's status says it */
+    [FE_RESOLVED] = {"resolved", W_FEED_RESOLVED},
+    [FE_SCHEDULED] = {"maintenance_scheduled", W_FEED_MSCHED},
+    [FE_MAINT_START] = {"maintenance_started", W_FEED_MSTART},
+    [FE_MAINT_END] = {"maintenance_completed", W_FEED_MEND},
 };
 
-static const char *const update_words[UPD_COUNT] = {
-    [UPD_INVESTIGATING] = "Investigating",
-    [UPD_IDENTIFIED] = "Identified",
-    [UPD_MONITORING] = "Monitoring",
-    [UPD_RESOLVED] = "Resolved",
+static const enum word update_words[UPD_COUNT] = {
+    [UPD_INVESTIGATING] = W_UPD_INVESTIGATING,
+    [UPD_IDENTIFIED] = W_UPD_IDENTIFIED,
+    [UPD_MONITORING] = W_UPD_MONITORING,
+    [UPD_RESOLVED] = W_UPD_RESOLVED,
 };
+
+/* The public words of [status] language. */
+static const char *W(enum word w)
+{
+	return words_get(
+	    registry.conf != NULL ? (enum words_lang)registry.conf->status.language : WL_EN, w);
+}
 
 /* One entry, copied out of the history (an incident is valid during its callback only). */
 struct ev {
@@ -188,7 +196,7 @@ static void events_of(const struct incident *inc, void *arg)
 	if (planned && inc->planned_start <= c->now &&
 	    (inc->resolved == 0 || inc->resolved > inc->planned_start))
 		add(c, inc, FE_MAINT_START, inc->planned_start, inc->n_entries, NULL,
-		    "The maintenance window began.");
+		    W(W_FEED_WINDOW_BEGAN));
 }
 
 static int newest_first(const void *a, const void *b)
@@ -332,7 +340,7 @@ static void entry_id(const struct ev *v, const char *authority, char *buf, size_
 
 static void entry_title(struct out *o, const struct ev *v)
 {
-	xml_esc(o, v->kind == FE_UPDATE ? update_words[v->status] : event_words[v->kind].word);
+	xml_esc(o, W(v->kind == FE_UPDATE ? update_words[v->status] : event_words[v->kind].word));
 	outs(o, ": ");
 	xml_esc(o, v->title);
 }
@@ -346,20 +354,23 @@ static void entry_text(struct out *o, const struct ev *v)
 	esc(o, v->text, true);
 	if (v->eta > 0) {
 		rfc3339(v->eta, a, sizeof(a));
-		snprintf(line, sizeof(line), "\nExpected recovery: %s", a);
+		snprintf(line, sizeof(line), "\n%s %s", W(W_FEED_EXPECTED), a);
 		esc(o, line, true);
 	}
 	if (v->next_update > 0) {
 		rfc3339(v->next_update, a, sizeof(a));
-		snprintf(line, sizeof(line), "\nNext update by: %s", a);
+		snprintf(line, sizeof(line), "\n%s %s", W(W_FEED_NEXT), a);
 		esc(o, line, true);
 	}
-	esc(o, "\nAffects: ", true);
-	esc(o, v->pool[0] != '\0' ? v->pool : "all services", true);
+	esc(o, "\n", true);
+	esc(o, W(W_FEED_AFFECTS), true);
+	esc(o, " ", true);
+	esc(o, v->pool[0] != '\0' ? v->pool : W(W_MAIL_ALL_SERVICES), true);
 	if (v->planned_start > 0) {
 		rfc3339(v->planned_start, a, sizeof(a));
 		rfc3339(v->planned_end, b, sizeof(b));
-		snprintf(line, sizeof(line), "\nPlanned window: %s to %s", a, b);
+		line[0] = '\n';
+		snprintf(line + 1, sizeof(line) - 1, W(W_FEED_WINDOW), a, b);
 		esc(o, line, true);
 	}
 }
@@ -369,10 +380,10 @@ static void names(const char *pool, enum feed_format f, char *title_tail, size_t
                   size_t plen)
 {
 	if (pool != NULL) {
-		snprintf(title_tail, tlen, ": %s incidents", pool);
+		snprintf(title_tail, tlen, ": %s %s", pool, W(W_FEED_INCIDENTS));
 		snprintf(path, plen, "pools/%s/%s", pool, feed_file_names[f]);
 	} else {
-		snprintf(title_tail, tlen, ": incidents");
+		snprintf(title_tail, tlen, ": %s", W(W_FEED_INCIDENTS));
 		snprintf(path, plen, "%s", feed_file_names[f]);
 	}
 }

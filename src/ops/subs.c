@@ -279,7 +279,8 @@ static void notify(enum subs_note n, const struct incident *inc, const char *tex
                    const char *status)
 {
 	char title[400], line[2 * INCIDENT_TEXT_MAX], start[40], end[40];
-	struct subtext_vars v = {.pool = inc->pool,
+	struct subtext_vars v = {.lang = registry.conf->status.language,
+	                         .pool = inc->pool,
 	                         .title = title,
 	                         .text = line,
 	                         .status = status,
@@ -693,7 +694,9 @@ static void subscribe_email(struct evhttp_request *req, const char *raw, const c
 	if ((b = pending(SUB_EMAIL, addr, pools, token)) == NULL)
 		goto same;
 	snprintf(link, sizeof(link), "%ssubscribe/confirm?token=%s", S.base_url, token);
-	struct subtext_vars v = {.pool = b->row.pools[0] ? b->row.pools : "", .link = link};
+	struct subtext_vars v = {.lang = registry.conf->status.language,
+	                         .pool = b->row.pools[0] ? b->row.pools : "",
+	                         .link = link};
 	S.notes[SN_CONFIRM]++;
 	deliver_mail(S.mail, b->row.address, mail_of(b, SN_CONFIRM, &v), sent, b->row.id);
 	log_info("subscriptions: subscriber %" PRId64 " (%s) pending, confirmation sent", b->row.id,

@@ -146,6 +146,14 @@ def test_feeds_carry_the_same_public_entries_of_a_scripted_incident(h, certs):
     assert '<link rel="alternate" type="application/rss+xml" href="feed.rss"' in page
     assert 'href="pools/rpc/feed.atom"' in page
 
+    # the same entries in the page's language: [status] language = ja (a reload)
+    g.reload(g.ini.read_text().replace("[status]\n", "[status]\nlanguage = ja\n", 1))
+    wait_for(lambda: "障害: " in get(sp, "/feed.rss")[2].decode(), 5, "the feeds in Japanese")
+    ja = both(sp)
+    assert [e[0] for e in ja] == [e[0] for e in got], ja  # the same entries, the same ids
+    assert ja[1][1].startswith("原因特定: ") and ja[0][1].startswith("解決: "), ja
+    assert all("影響: rpc" in e[4] and "Affects" not in e[4] for e in ja), ja
+
 
 def test_feeds_answer_304_to_readers_that_have_them(h, certs):
     sp = free_port()
