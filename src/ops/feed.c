@@ -22,6 +22,7 @@
 #include "log.h"
 #include "ops/feed.h"
 #include "ops/incident.h"
+#include "ops/out.h"
 #include "ops/redact.h"
 #include "ops/status.h"
 #include "ops/words.h"
@@ -212,46 +213,11 @@ static int newest_first(const void *a, const void *b)
 
 /* ---- writing XML ----------------------------------------------------------------------------- */
 
-struct out {
-	struct evbuffer *b;
-	int rc;
-};
-
-static void outf(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void outf(struct out *o, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	if (evbuffer_add_vprintf(o->b, fmt, ap) < 0)
-		o->rc = -1;
-	va_end(ap);
-}
-
-static void out_raw(struct out *o, const void *p, size_t n)
-{
-	if (n > 0 && evbuffer_add(o->b, p, n) < 0)
-		o->rc = -1;
-}
-
-static void outs(struct out *o, const char *s)
-{
-	out_raw(o, s, strlen(s));
-}
-
-/* Length of the valid UTF-8 sequence at S (1 to 4 bytes), or 0. */
+/* Length of the valid UTF-8 sequence at S that XML allows (1 to 4 bytes), or 0. */
 static size_t utf8_seq(const unsigned char *s)
 {
-	size_t n = s[0] < 0x80 ? 1 : s[0] < 0xc2 ? 0 : s[0] < 0xe0 ? 2 : s[0] < 0xf0 ? 3 : 4;
+	size_t n = out_utf8_seq(s);
 
-	if (s[0] > 0xf4)
-		return 0;
-	for (size_t i = 1; i < n; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] >= 0xa0) ||
-	    (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] >= 0x90))
-		return 0; /* overlong, a surrogate, or past U+10FFFF */
 	if (n == 3 && s[0] == 0xef && s[1] == 0xbf && s[2] >= 0xbe)
 		return 0; /* U+FFFE and U+FFFF are not XML characters */
 	return n;

@@ -18,6 +18,7 @@
 #include "ops/incident.h"
 #include "log.h"
 #include "health/poolstat.h"
+#include "ops/out.h"
 #include "ops/page.h"
 #include "ops/subs.h"
 #include "ops/redact.h"
@@ -219,50 +220,6 @@ static int64_t history_first; /* the record's first point (0: not looked for yet
 
 /* ---- writing HTML ------------------------------------------------------------------------ */
 
-/* A writer that remembers the first failure, so that a long page is checked once. */
-struct out {
-	struct evbuffer *b;
-	int rc;
-};
-
-static void outf(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void outf(struct out *o, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	if (evbuffer_add_vprintf(o->b, fmt, ap) < 0)
-		o->rc = -1;
-	va_end(ap);
-}
-
-static void out_raw(struct out *o, const void *p, size_t n)
-{
-	if (n > 0 && evbuffer_add(o->b, p, n) < 0)
-		o->rc = -1;
-}
-
-static void outs(struct out *o, const char *s)
-{
-	out_raw(o, s, strlen(s));
-}
-
-/* Length of the valid UTF-8 sequence at S (1 to 4 bytes), or 0. */
-static size_t utf8_seq(const unsigned char *s)
-{
-	size_t n = s[0] < 0x80 ? 1 : s[0] < 0xc2 ? 0 : s[0] < 0xe0 ? 2 : s[0] < 0xf0 ? 3 : 4;
-
-	if (s[0] > 0xf4)
-		return 0;
-	for (size_t i = 1; i < n; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] >= 0xa0) ||
-	    (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] >= 0x90))
-		return 0; /* overlong, a surrogate, or past U+10FFFF */
-	return n;
-}
-
 /* What stands for C in HTML text and attribute values, or NULL when C stands for itself. */
 static const char *entity(unsigned char c)
 {
@@ -288,7 +245,7 @@ static void out_esc(struct out *o, const char *s)
 	const unsigned char *p = (const unsigned char *)s, *run = p;
 
 	while (*p != '\0') {
-		size_t n = utf8_seq(p);
+		size_t n = out_utf8_seq(p);
 		const char *ent = n == 0 ? "&#xfffd;" : entity(*p);
 
 		if (ent == NULL) {
