@@ -328,7 +328,11 @@ void req_head(struct session *s)
 		}
 		http_parser_init(s->hp, HTTP_REQUEST, &lim);
 		conn_set_timeouts(s->client, 0, lc->client_timeout); /* the head has a deadline */
-		timer_arm(s, lc->header_timeout);
+		/* the first request's runs from the accept (its bytes may have waited in the
+		 * kernel): a late first byte does not earn a second header_timeout; a keep-alive
+		 * request's runs from its first byte */
+		if (s->n_requests > 0)
+			timer_arm(s, lc->header_timeout);
 	}
 	if (len > lc->max_header_size + 1)
 		len = lc->max_header_size + 1;

@@ -1,0 +1,210 @@
+"""Running out of descriptors, slow status clients, clients past max_connections (issue 17):
+nodegate fails clearly and never spins. Under a low `ulimit -n` a connection flood pauses the
+proxy's accepts with a backoff (logged once a second with a count) while the probes and the
+status listener keep their reserve; status clients get a deadline per request and a cap;
+a client past a listener's max_connections is told 503 at once."""
+import json
+import os
+import socket
+import subprocess
+import time
+
+from harness import (HOST, IO_TIMEOUT, NODEGATE, RawClient, free_port, metric_value, wait_for,
+                     with_allow_root)
+
+
+def status_section(port, **more):
+    kv = {"bind": f"{HOST}:{port}"}
+    kv.update({k: str(v) for k, v in more.items()})
+    return ("status", kv)
+
+
+def cpu_seconds(pid):
+    """utime + stime of PID, in seconds."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def api_status(port):
+    c = RawClient(port, timeout=2)
+    try:
+        r = c.request(b"GET /api/status HTTP/1.1\r\nHost: x\r\n\r\n")
+    finally:
+        c.close()
+    assert r.status == 200, r
+    return json.loads(r.body)
+
+
+def states(port):
+    return {b["name"]: b["state"] for p in api_status(port)["pools"] for b in p["backends"]}
+
+
+def test_descriptor_flood_pauses_accepts_and_keeps_probes(h):
+    """600 connections against a limit of 256 descriptors: the nodes stay up, the status
+    page answers, the log stays short, and nodegate is idle once the flood stops."""
+    sims = h.nodesims("n1", "n2")
+    sp = free_port()
+    g = h.gate(h.gate_ini(sims, extra=[status_section(sp, max_connections=32)]), nofile=256)
+    assert "descriptor" in g.stderr() and "RLIMIT_NOFILE" in g.stderr()  # warned at start
+    wait_for(lambda: set(states(sp).values()) == {"up"}, 5, "both nodes up")
+    lines_before = len(g.stderr().splitlines())
+    flood = []
+    deadline = time.monotonic() + 10
+    try:
+        for _ in range(600):
+            if time.monotonic() > deadline:
+                break
+            s = socket.socket()
+            s.setblocking(False)
+            try:
+                s.connect((HOST, g.port))
+            except BlockingIOError:
+                pass
+            flood.append(s)
+        for _ in range(200):  # the status listener's cap holds its share
+            s = socket.socket()
+            s.setblocking(False)
+            try:
+                s.connect((HOST, sp))
+            except BlockingIOError:
+                pass
+            flood.append(s)
+        time.sleep(1.0)  # probes every 100 ms: ten rounds under the flood
+        assert len(os.listdir(f"/proc/{g.pid}/fd")) < 256
+    finally:
+        for s in flood:
+            s.close()
+    wait_for(lambda: set(states(sp).values()) == {"up"}, 3, "the status page")
+    assert metric_value(sp, "nodegate_conn_accept_nofd_total") > 0
+    # once the flood is gone the proxy serves again and nodegate rests
+    c = None
+    for _ in range(50):
+        try:
+            c = RawClient(g.port, timeout=2)
+            r = c.request(b"GET /sim/stats HTTP/1.1\r\nHost: x\r\n\r\n")
+            if r.status == 200:
+                break
+        except OSError:
+            pass
+        time.sleep(0.1)
+    assert r.status == 200
+    c.close()
+    time.sleep(0.3)
+    before = cpu_seconds(g.pid)
+    time.sleep(1.0)
+    assert cpu_seconds(g.pid) - before < 0.2, "busy after the flood"
+    assert set(states(sp).values()) == {"up"}
+    added = g.stderr().splitlines()[lines_before:]
+    assert len(added) < 60, "\n".join(added[:80])
+    assert "down" not in "\n".join(l for l in added if "->" in l)
+
+
+def test_check_warns_of_max_connections_over_the_descriptor_limit(h):
+    sim = h.nodesim("n1")
+    path = h.dir / "t.ini"
+    path.write_text(with_allow_root(h.gate_ini([sim])))
+
+    def limit():
+        import resource
+        resource.setrlimit(resource.RLIMIT_NOFILE, (512, 512))
+    r = subprocess.run([str(NODEGATE), "-t", "-c", str(path)], capture_output=True, text=True,
+                       timeout=10, preexec_fn=limit)
+    assert r.returncode == 0, r.stderr
+    assert "warning:" in r.stderr and "RLIMIT_NOFILE" in r.stderr and "max_connections" in r.stderr
+    r = subprocess.run([str(NODEGATE), "-t", "-c", str(path)], capture_output=True, text=True,
+                       timeout=10)  # the suite's own limit is high enough for 10000
+    assert "RLIMIT_NOFILE" not in r.stderr or os.sysconf("SC_OPEN_MAX") < 20200
+
+
+def test_past_max_connections_a_client_is_told_503(h):
+    sim = h.nodesim("n1")
+    g = h.gate(h.gate_ini([sim], listener={"max_connections": "2"}))
+    a, b = RawClient(g.port), RawClient(g.port)
+    for c in (a, b):
+        assert c.request(b"GET /sim/stats HTTP/1.1\r\nHost: x\r\n\r\n").status == 200
+    t0 = time.monotonic()
+    third = RawClient(g.port, timeout=IO_TIMEOUT)
+    r = third.request(b"GET /sim/stats HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert time.monotonic() - t0 < 1.0
+    assert r.status == 503 and r.header("Retry-After") == "1", r
+    assert json.loads(r.body)["result"]["error"] == "tooBusy"
+    assert third.is_closed()
+    third.close()
+    # the open ones are unharmed, and a slot freed is served again
+    assert a.request(b"GET /sim/stats HTTP/1.1\r\nHost: x\r\n\r\n").status == 200
+    b.close()
+    c = wait_for(lambda: (lambda c: c if c.request(b"GET /sim/stats HTTP/1.1\r\nHost: x\r\n\r\n")
+                          .status == 200 else c.close())(RawClient(g.port)), 3, "a slot")
+    c.close()
+    a.close()
+
+
+def test_tcp_listener_past_max_connections_closes_at_once(h):
+    sim = h.nodesim("n1")
+    g = h.gate(h.gate_ini([sim], listener={"max_connections": "1", "mode": "tcp"}))
+    a = RawClient(g.port)
+    assert a.request(b"GET /sim/stats HTTP/1.1\r\nHost: x\r\n\r\n").status == 200
+    t0 = time.monotonic()
+    b = RawClient(g.port)
+    assert b.is_closed(timeout=1.0)
+    assert time.monotonic() - t0 < 1.0
+    b.close()
+    a.close()
+
+
+def test_status_slow_headers_are_closed_by_the_deadline(h):
+    """A byte every 300 ms keeps evhttp's inactivity timer alive; header_timeout = 1s closes
+    each such connection anyway, with nodegate's own 408."""
+    sim = h.nodesim("n1")
+    sp = free_port()
+    g = h.gate(h.gate_ini([sim], extra=[status_section(sp, header_timeout="1s")]))
+    slow = [socket.create_connection((HOST, sp), timeout=IO_TIMEOUT) for _ in range(20)]
+    head = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 100
+    t0 = time.monotonic()
+    closed = {}
+    i = 0
+    while len(closed) < len(slow) and time.monotonic() - t0 < 4:
+        for k, s in enumerate(slow):
+            if k in closed:
+                continue
+            try:
+                s.sendall(head[i:i + 1])
+                s.setblocking(False)
+                data = s.recv(4096)
+                closed[k] = (time.monotonic() - t0, data)
+            except BlockingIOError:
+                pass
+            except OSError:
+                closed[k] = (time.monotonic() - t0, b"")
+            finally:
+                s.setblocking(True)
+        i += 1
+        time.sleep(0.3)
+    assert len(closed) == len(slow), f"{len(slow) - len(closed)} slow clients still open"
+    assert max(t for t, _ in closed.values()) < 2.5
+    assert any(d.startswith(b"HTTP/1.1 408") for _, d in closed.values())
+    for s in slow:
+        s.close()
+    assert metric_value(sp, "nodegate_status_timeout_total") >= 1
+    # a normal client is served throughout
+    c = RawClient(sp)
+    assert c.request(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").status == 200
+    c.close()
+
+
+def test_status_max_connections_tells_503(h):
+    sim = h.nodesim("n1")
+    sp = free_port()
+    h.gate(h.gate_ini([sim], extra=[status_section(sp, max_connections=4)]))
+    idle = [socket.create_connection((HOST, sp), timeout=IO_TIMEOUT) for _ in range(4)]
+    time.sleep(0.2)
+    c = RawClient(sp, timeout=2)
+    r = c.request(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert r.status == 503 and r.header("Retry-After") == "1", r
+    c.close()
+    for s in idle:
+        s.close()
+    time.sleep(0.2)
+    c = RawClient(sp, timeout=2)
+    assert c.request(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").status == 200
+    c.close()
