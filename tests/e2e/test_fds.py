@@ -208,3 +208,33 @@ def test_status_max_connections_tells_503(h):
     c = RawClient(sp, timeout=2)
     assert c.request(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").status == 200
     c.close()
+
+
+def test_bodies_up_to_rpc_inspect_max_are_read_and_inspected(h):
+    """300 KB and 1 MB server_info calls on a listener with rpc_inspect_max = 1m are read
+    whole (past the 256 KiB a client connection buffers), inspected and answered; an admin
+    method that large is still refused by the policy."""
+    sim = h.nodesim("n1")
+    g = h.gate(h.gate_ini([sim], listener={"rpc_inspect_max": "1m"}))
+
+    def call(method, size):
+        head = json.dumps({"method": method, "params": [{"pad": ""}]}).encode()
+        body = head.replace(b'"pad": ""', b'"pad": "' + b"x" * (size - len(head)) + b'"')
+        assert len(body) == size
+        c = RawClient(g.port, timeout=10)
+        try:
+            t0 = time.monotonic()
+            r = c.request(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                          b"Content-Length: " + str(size).encode() + b"\r\n\r\n" + body,
+                          method="POST")
+            assert time.monotonic() - t0 < 5
+            return r
+        finally:
+            c.close()
+    for size in (300_000, 600_000, 1_000_000):
+        r = call("server_info", size)
+        assert r.status == 200, r
+        assert json.loads(r.body)["result"]["info"]["hostid"] == "n1"
+    r = call("stop", 1_000_000)  # rippled's admin method: refused after the read
+    assert r.status == 403, r
+    assert sim.stats()["methods"].get("server_info") == 3
