@@ -436,6 +436,15 @@ static bool any_eligible(const struct route_pool *rp, const struct filter *f)
 	return false;
 }
 
+/* The last rank a pick may reach: -1 (routable nodes only) out of panic, 2 (critical) in
+ * panic. A retry (N_EXCLUDE > 0) that finds no routable node left untried goes on to the
+ * panic ranks at once when the pool allows panic: the last routable node failed under the
+ * request, and the least bad answer sooner than the health engine can say so (issue 17). */
+static int rank_last(const struct route_pool *rp, size_t n_exclude)
+{
+	return rp->panic || (n_exclude > 0 && rp->pool->conf.panic) ? 2 : -1;
+}
+
 bool route_can_pick(const struct route_pool *rp, struct backend *const *exclude, size_t n_exclude,
                     const struct pick_need *need)
 {
@@ -443,7 +452,7 @@ bool route_can_pick(const struct route_pool *rp, struct backend *const *exclude,
 
 	/* holding the ledgers is needed only with NEED->only; otherwise any node will do */
 	f.need = need != NULL && need->only ? need : NULL;
-	for (; f.rank <= (rp->panic ? 2 : -1); f.rank++)
+	for (; f.rank <= rank_last(rp, n_exclude); f.rank++)
 		if (any_eligible(rp, &f))
 			return true;
 	return false;
@@ -454,7 +463,7 @@ static const struct route_node *pick_ranked(const struct route_pool *rp, struct 
                                             const struct pick_need *need)
 {
 	/* in panic (too few up) the least bad that still answer get the traffic */
-	for (f->rank = rp->panic ? 0 : -1; f->rank <= (rp->panic ? 2 : -1); f->rank++) {
+	for (f->rank = rp->panic ? 0 : -1; f->rank <= rank_last(rp, f->n_ex); f->rank++) {
 		const struct route_node *n = pick_need(rp, f, need);
 		if (n != NULL)
 			return n;

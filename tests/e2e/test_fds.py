@@ -238,3 +238,30 @@ def test_bodies_up_to_rpc_inspect_max_are_read_and_inspected(h):
     r = call("stop", 1_000_000)  # rippled's admin method: refused after the read
     assert r.status == 403, r
     assert sim.stats()["methods"].get("server_info") == 3
+
+
+def test_killing_the_only_routable_node_while_the_others_sync_costs_no_read(h, certs):
+    """n1 is the only node in rotation; n2 and n3 answer but warn (syncing after a restart).
+    n1 is killed under load: each read it fails goes to the least bad node at once instead
+    of a 502, before the health engine has even seen n1 go."""
+    from test_health import be, check_keys, rippled_sim, wait_transition
+    from harness import Load
+    n1 = rippled_sim(h, certs, "n1")
+    n2 = rippled_sim(h, certs, "n2", state="warning")
+    n3 = rippled_sim(h, certs, "n3", state="warning")
+    g = h.gate(h.gate_ini([be(n1), be(n2), be(n3)], pool=check_keys("200ms")))
+    wait_transition(g, "n1", "up")
+    assert "n2: checking -> up" not in g.stderr()
+    load = Load(g.port, threads=4, max_requests=4000, max_seconds=15)
+    try:
+        wait_for(lambda: load.node_count("n1") >= 100, 10, "load on n1")
+        assert load.node_count("n2") == load.node_count("n3") == 0  # out of rotation
+        at_kill = load.count()
+        n1.kill()
+        t1 = time.monotonic()
+        wait_for(lambda: (load.count() >= at_kill + 300 and time.monotonic() - t1 >= 1.0) or
+                 not any(t.is_alive() for t in load.threads), 15, "load after the kill")
+    finally:
+        load.stop()
+    assert load.errors == [], f"{len(load.errors)} client errors, first: {load.errors[:5]}"
+    assert load.node_count("n2") + load.node_count("n3") > 0
