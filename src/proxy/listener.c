@@ -169,13 +169,17 @@ static void fd_resume_cb(evutil_socket_t fd, short what, void *arg)
 	listener_apply(l, i);
 }
 
-/* This worker's accepts on L stop for a backoff: descriptors ran out (WHY). */
-static void fd_pause(struct listener *l, const char *why)
+/* This worker's accepts on L stop for a backoff: descriptors ran out (NOFD) or accept()
+ * failed otherwise (WHY says how). */
+static void fd_pause(struct listener *l, const char *why, bool nofd)
 {
 	unsigned i = wk->id;
 	uint64_t told;
 
-	STAT_INC(conn_accept_nofd);
+	if (nofd)
+		STAT_INC(conn_accept_nofd);
+	else
+		STAT_INC(conn_accept_error);
 	l->fd_backoff[i] = fdlimit_backoff_next(l->fd_backoff[i]);
 	if (log_due(&log_nofd, &told))
 		log_warn("listener %s: %s: accepts paused for %ums (%llu times since the last "
@@ -398,9 +402,11 @@ static void accept_cb(struct evconnlistener *evl, evutil_socket_t fd, struct soc
 	uint64_t ceiling = __atomic_load_n(&fdlimit_accept_ceiling, __ATOMIC_RELAXED);
 
 	STAT_INC(conn_accepted);
-	if (ceiling > 0 && (uint64_t)fd >= ceiling) { /* the reserve: probes need these */
+	/* the reserve: descriptors are handed out lowest first, so FD is about how many are
+	 * open; each client open may still take one for its node */
+	if (ceiling > 0 && (uint64_t)fd + workers_conns() >= ceiling) {
 		evutil_closesocket(fd);
-		fd_pause(l, "descriptors down to the reserve");
+		fd_pause(l, "descriptors down to the reserve", true);
 		return;
 	}
 	l->fd_backoff[wk->id] = 0;
@@ -434,19 +440,12 @@ static void accept_error_cb(struct evconnlistener *evl, void *arg)
 {
 	struct listener *l = arg;
 	int err = errno;
-	uint64_t told;
 
-	if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
-		char why[80];
-		snprintf(why, sizeof(why), "accept: %s", strerror(err));
-		fd_pause(l, why);
-		return;
-	}
-	STAT_INC(conn_accept_error); /* anything else: paused too, or it would spin */
-	if (log_due(&log_nofd, &told))
-		log_warn("listener %s: accept: %s (%llu times since the last message)", l->name,
-		         strerror(err), (unsigned long long)told);
-	fd_pause(l, strerror(err));
+	char why[80];
+
+	/* anything else is paused too: an error left pending would spin the loop */
+	snprintf(why, sizeof(why), "accept: %s", strerror(err));
+	fd_pause(l, why, err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM);
 }
 
 void listener_conn_closed(struct listener *l)
