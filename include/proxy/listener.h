@@ -63,5 +63,8 @@ void listener_close(struct listener *l);
 void listener_enable(struct listener *l);
 /* Resumes, on every worker, the accepts that limits paused, where the limits allow now. */
 void listeners_resume(void);
+/* Closes this worker's connections past max_connections still being told 503 (its loop
+ * ends). */
+void listeners_overflow_close(void);
 /* A client connection closed on L (the session's last act). */
 void listener_conn_closed(struct listener *l);

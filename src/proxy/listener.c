@@ -318,12 +318,16 @@ struct overflow {
 	struct event *ev;
 	uint64_t deadline;
 	size_t dropped;
+	LIST_ENTRY(overflow) link; /* this worker's */
 };
+
+static __thread LIST_HEAD(, overflow) overflows;
 
 static void overflow_free(struct overflow *o)
 {
 	struct listener *l = o->l;
 
+	LIST_REMOVE(o, link);
 	evutil_closesocket(event_get_fd(o->ev));
 	event_free(o->ev);
 	free(o);
@@ -390,6 +394,7 @@ static void overflow(struct listener *l, evutil_socket_t fd, const char *limit)
 	}
 	o->l = listener_ref(l);
 	o->deadline = clock_now() + OVERFLOW_LINGER_MS;
+	LIST_INSERT_HEAD(&overflows, o, link);
 	overflow_cb(fd, 0, o); /* arms the wait */
 	if (full(l))
 		pause_limited(l, workers_conns() >= workers_max_connections);
@@ -446,6 +451,12 @@ static void accept_error_cb(struct evconnlistener *evl, void *arg)
 	/* anything else is paused too: an error left pending would spin the loop */
 	snprintf(why, sizeof(why), "accept: %s", strerror(err));
 	fd_pause(l, why, err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM);
+}
+
+void listeners_overflow_close(void)
+{
+	while (!LIST_EMPTY(&overflows))
+		overflow_free(LIST_FIRST(&overflows));
 }
 
 void listener_conn_closed(struct listener *l)
