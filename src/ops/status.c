@@ -215,6 +215,7 @@ static struct bufferevent *conn_bev(struct event_base *base, void *arg)
 		free(sc); /* uncounted: out of memory */
 		return bev;
 	}
+	accept_backoff = 0; /* accepts work again */
 	sc->bev = bev;
 	bufferevent_incref(bev); /* valid until the claim, whatever evhttp does meanwhile */
 	TAILQ_INSERT_TAIL(&sconns, sc, link);
