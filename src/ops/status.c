@@ -206,11 +206,63 @@ static void sconn_timer_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* evhttp answers a few errors itself (400 for a malformed head or one over max_header_size,
+ * 413 for a body over max_body_size) with an HTML page of its own and no hook. Every status
+ * connection's output buffer has this callback: a buffer holding exactly such a page (its
+ * fixed tail and title line) is rewritten into nodegate's own answer before a byte goes
+ * out. Anything else is left alone; the check reads at most the buffer's last 15 bytes. */
+#define EVHTTP_ERR_TAIL "</BODY></HTML>\n"
+#define EVHTTP_ERR_MARK "\r\n\r\n<HTML><HEAD>\n<TITLE>"
+#define EVHTTP_ERR_MAX  1024 /* its pages are about 250 bytes */
+
+static const char *own_error_text(int code)
+{
+	switch (code) {
+	case 400:
+		return "bad request: malformed, or a head over max_header_size\n";
+	case 413:
+		return "request body over max_body_size\n";
+	default:
+		return "request refused\n";
+	}
+}
+
+static void own_error_page(struct evbuffer *out, const struct evbuffer_cb_info *info, void *arg)
+{
+	static bool busy; /* the rewrite itself calls back */
+	size_t len = evbuffer_get_length(out), tl = sizeof(EVHTTP_ERR_TAIL) - 1;
+	char tail[sizeof(EVHTTP_ERR_TAIL)], head[64], reason[40] = "";
+	struct evbuffer_ptr p;
+	int code = 0;
+
+	if (busy || info->n_added == 0 || len < sizeof(head) || len > EVHTTP_ERR_MAX ||
+	    evbuffer_ptr_set(out, &p, len - tl, EVBUFFER_PTR_SET) != 0 ||
+	    evbuffer_copyout_from(out, &p, tail, tl) != (ev_ssize_t)tl ||
+	    memcmp(tail, EVHTTP_ERR_TAIL, tl) != 0 ||
+	    evbuffer_search(out, EVHTTP_ERR_MARK, strlen(EVHTTP_ERR_MARK), NULL).pos < 0 ||
+	    evbuffer_copyout(out, head, sizeof(head) - 1) < 12)
+		return;
+	head[sizeof(head) - 1] = '\0';
+	if (sscanf(head, "HTTP/1.%*d %d %39[^\r]", &code, reason) < 1 || code < 400 || code > 599)
+		return;
+	const char *text = own_error_text(code);
+	busy = true;
+	evbuffer_drain(out, len);
+	evbuffer_add_printf(out,
+	                    "HTTP/1.1 %d %s\r\nContent-Type: " TEXT
+	                    "\r\nCache-Control: no-store\r\n"
+	                    "Connection: close\r\nContent-Length: %zu\r\n\r\n%s",
+	                    code, reason, strlen(text), text);
+	busy = false;
+}
+
 static struct bufferevent *conn_bev(struct event_base *base, void *arg)
 {
 	struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
 	struct sconn *sc = bev != NULL ? calloc(1, sizeof(*sc)) : NULL;
 
+	if (bev != NULL)
+		evbuffer_add_cb(bufferevent_get_output(bev), own_error_page, NULL);
 	if (sc == NULL || (sc->timer = evtimer_new(base, sconn_timer_cb, sc)) == NULL) {
 		free(sc); /* uncounted: out of memory */
 		return bev;

@@ -274,3 +274,27 @@ def test_killing_the_only_routable_node_while_the_others_sync_costs_no_read(h, c
         load.stop()
     assert load.errors == [], f"{len(load.errors)} client errors, first: {load.errors[:5]}"
     assert load.node_count("n2") + load.node_count("n3") > 0
+
+
+def test_status_error_pages_are_nodegates_own(h):
+    """A body over [status] max_body_size is 413, a head over max_header_size or a malformed
+    one 400: in nodegate's plain text, never libevent's HTML page."""
+    sim = h.nodesim("n1")
+    sp = free_port()
+    h.gate(h.gate_ini([sim], extra=[status_section(sp, max_body_size="1k",
+                                                   max_header_size="1k")]))
+    cases = [
+        (b"POST /api/incidents HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n" + b"x" * 5000,
+         413, b"max_body_size"),
+        (b"GET / HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 3000 + b"\r\n\r\n", 400,
+         b"max_header_size"),
+        (b"NOT HTTP\r\n\r\n", 400, b"bad request"),
+    ]
+    for data, code, words in cases:
+        c = RawClient(sp, timeout=5)
+        c.send(data)
+        r = c.read_response("POST" if data.startswith(b"POST") else "GET")
+        c.close()
+        assert r.status == code, r
+        assert r.header("Content-Type").startswith("text/plain"), r
+        assert words in r.body and b"<HTML" not in r.body, r
