@@ -25,7 +25,7 @@ FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 # modules whose functions that one calls, nothing else. When a link fails after a module
 # is split or moved, `make BUILD=... all && /usr/bin/python3 tests/linkdeps.py BUILD`
 # prints the lists the built objects need.
-UNIT_test_alert    := bus clock conf evmem health/check health/curlev health/health health/pconn health/poolstat inherit log metrics ops/acklink ops/alert ops/deliver ops/incident ops/mwindow ops/notice ops/postmortem ops/redact ops/remedy ops/similar ops/status ops/store ops/words proxy/backend proxy/budget proxy/conn proxy/http proxy/latency proxy/limit proxy/ranges proxy/route proxy/rpc proxy/rpcscan proxy/tls proxy/worker registry stats
+UNIT_test_alert    := bus clock conf evmem fdlimit health/check health/curlev health/health health/pconn health/poolstat inherit log metrics ops/acklink ops/alert ops/deliver ops/incident ops/mwindow ops/notice ops/postmortem ops/redact ops/remedy ops/similar ops/status ops/store ops/words proxy/backend proxy/budget proxy/conn proxy/http proxy/latency proxy/limit proxy/ranges proxy/route proxy/rpc proxy/rpcscan proxy/tls proxy/worker registry stats
 UNIT_test_backend  := clock conf evmem health/health log ops/notice ops/words proxy/backend proxy/budget proxy/latency proxy/limit proxy/ranges proxy/route proxy/worker stats
 UNIT_test_budget   := proxy/budget
 UNIT_test_evmem    := evmem stats
@@ -35,7 +35,7 @@ UNIT_test_conf     := conf log ops/notice ops/words proxy/limit
 UNIT_test_escalate := bus clock conf evmem health/check health/curlev health/health health/pconn health/poolstat inherit log metrics ops/acklink ops/alert ops/deliver ops/escalate ops/incident ops/mwindow ops/notice ops/postmortem ops/redact ops/remedy ops/similar ops/status ops/store ops/words proxy/backend proxy/budget proxy/conn proxy/http proxy/latency proxy/limit proxy/ranges proxy/route proxy/rpc proxy/rpcscan proxy/tls proxy/worker registry stats
 UNIT_test_feed     := bus clock conf evmem health/check health/health health/pconn health/poolstat inherit log metrics ops/feed ops/incident ops/mwindow ops/notice ops/out ops/postmortem ops/redact ops/remedy ops/similar ops/status ops/store ops/words proxy/backend proxy/budget proxy/conn proxy/http proxy/latency proxy/limit proxy/ranges proxy/route proxy/rpc proxy/rpcscan proxy/tls proxy/worker registry stats
 UNIT_test_health   := health/health proxy/ranges proxy/rpc proxy/rpcscan
-UNIT_test_hook     := bus clock conf evmem health/check health/health health/pconn health/poolstat inherit log metrics ops/hook ops/incident ops/mwindow ops/notice ops/postmortem ops/redact ops/remedy ops/similar ops/status ops/store ops/words proxy/backend proxy/budget proxy/conn proxy/http proxy/latency proxy/limit proxy/ranges proxy/route proxy/rpc proxy/rpcscan proxy/tls proxy/worker registry stats
+UNIT_test_hook     := bus clock conf evmem fdlimit health/check health/health health/pconn health/poolstat inherit log metrics ops/hook ops/incident ops/mwindow ops/notice ops/postmortem ops/redact ops/remedy ops/similar ops/status ops/store ops/words proxy/backend proxy/budget proxy/conn proxy/http proxy/latency proxy/limit proxy/ranges proxy/route proxy/rpc proxy/rpcscan proxy/tls proxy/worker registry stats
 UNIT_test_http     := proxy/http
 UNIT_test_inherit  := inherit
 UNIT_test_incident := bus clock conf evmem health/health health/poolstat log metrics ops/incident ops/mwindow ops/notice ops/postmortem ops/redact ops/remedy ops/similar ops/store ops/words proxy/backend proxy/budget proxy/latency proxy/limit proxy/ranges proxy/route proxy/rpc proxy/rpcscan proxy/worker registry stats
@@ -55,6 +55,7 @@ UNIT_test_similar  := ops/similar
 UNIT_test_subrule  := ops/subrule ops/subtext ops/words
 UNIT_test_ws       := proxy/ws stats
 UNIT_test_words    := ops/notice ops/words
+UNIT_test_fdlimit := fdlimit
 SIM_nodesim        :=
 MAN_mangen         := conf log ops/notice ops/words proxy/limit
 FUZZ_fuzz_conf     := conf log ops/notice ops/words proxy/limit

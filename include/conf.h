@@ -74,6 +74,7 @@ struct conf_listener {
 	char *pool;               /* pool = NAME (must exist) */
 	char *tls_cert, *tls_key; /* both or neither: TLS termination */
 	uint64_t max_connections; /* this listener's client connections */
+	uint64_t overflow_max;    /* past it, this many told 503 at a time (overflow_connections) */
 	uint64_t header_timeout;  /* whole request head must arrive within (408) */
 	uint64_t client_timeout;  /* client inactivity: idle keep-alive and slow bodies */
 	uint64_t tunnel_timeout;  /* inactivity of TCP relays and WebSocket tunnels */
@@ -401,6 +402,10 @@ struct conf_status {
 	uint64_t chart_bucket;         /* tests only: the short chart's bucket (5 min) */
 	int console;                   /* enum console_mode: the ops console at /ops/ */
 	uint64_t console_session_ttl;  /* a console login lasts this long */
+	uint64_t max_connections;      /* status clients at once; more are told 503 */
+	uint64_t header_timeout;       /* each request, head and body, must arrive within */
+	uint64_t max_header_size;      /* request head bytes */
+	uint64_t max_body_size;        /* request body bytes (413) */
 };
 
 struct conf {

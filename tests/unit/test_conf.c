@@ -1019,7 +1019,9 @@ static void test_err_status(void **state)
 	EXPECT("[status]\n[status]\n" TAIL,
 	       "2: [status]: duplicate section (expected one [status], first at line 1)");
 	EXPECT("[status]\nport = 80\n" TAIL,
-	       "2: [status] port: unknown option (expected one of: bind, title, "
+	       "2: [status] port: unknown option (expected one of: bind, max_connections, "
+	       "header_timeout, max_header_size, "
+	       "max_body_size, title, "
 	       "public_backend_details, public_url, admin_token_file, ack_key_file, language, "
 	       "text_degraded, text_partial_outage, text_major_outage, text_restored, "
 	       "text_maintenance_scheduled, text_maintenance_started, text_maintenance_ended, "
@@ -1302,7 +1304,8 @@ static void test_err_many(void **state)
 	       "5: [listener a] pool: no pool \"nope\" (expected the name of a [pool NAME] "
 	       "section)",
 	       "6: [listener a] bogus: unknown option (expected one of: bind, mode, pool, "
-	       "tls_cert, tls_key, max_connections, header_timeout, client_timeout, "
+	       "tls_cert, tls_key, max_connections, overflow_connections, header_timeout, "
+	       "client_timeout, "
 	       "tunnel_timeout, max_header_size, max_uri_size, max_headers, max_body_size, "
 	       "max_requests, lingering_time, lingering_timeout, lingering_max_size, "
 	       "max_conns_per_ip, rate_per_ip, burst_per_ip, limit_exempt, trusted_proxies, "
