@@ -25,7 +25,7 @@
 /* The health options, as "unknown option" lists them. */
 #define HEALTH_KEYS                                                                                \
 	"check, check_interval, check_interval_down, check_timeout, check_address, check_tls, "    \
-	"check_tls_verify, check_keepalive, check_path, check_expect_status, check_expect_json, "  \
+	"check_tls_verify, check_keepalive, check_tls_max_version, check_path, check_expect_status, check_expect_json, "  \
 	"expect_peers, "                                                                           \
 	"ignore, load_factor_warning, load_factor_critical, ledger_age_warning, "                  \
 	"ledger_age_critical, freshness_interval, max_ledger_age, max_ledger_lag, warning_fall, "  \
