@@ -519,9 +519,9 @@ static void on_event(struct conn *c, short what, enum conn_error err, void *arg)
 			                   [SSL_session_reused(pc->ssl) == 1]++;
 			if (pc->fallback && !pc->conn12)
 				pc->no12 = true;
+			/* auto: TLS 1.2 works, the TLS 1.3 session is of no more use */
 			if (pc->conn12 && pc->tls_max == PCONN_TLS_AUTO)
-				drop_session(
-				    pc, false); /* TLS 1.2 works: the 1.3 session is not needed */
+				drop_session(pc, false);
 		}
 		if (pc->request == NULL)
 			finish(pc, PCONN_OK, false);
