@@ -110,6 +110,15 @@ enum check_type {
 };
 extern const char *const check_type_names[CHECK_COUNT];
 
+/* The highest TLS version a health probe offers (check_tls_max_version). */
+enum check_tls_max {
+	CHECK_TLS_MAX_AUTO = 0, /* 1.3 until the node closes after an answer, then 1.2 */
+	CHECK_TLS_MAX_12,
+	CHECK_TLS_MAX_13,
+	CHECK_TLS_MAX_COUNT
+};
+extern const char *const check_tls_max_names[CHECK_TLS_MAX_COUNT];
+
 /* "N/DURATION": N observations within the window eject. */
 struct conf_burst {
 	uint32_t count;
@@ -127,6 +136,7 @@ struct conf_health {
 	bool check_tls;                 /* probe over TLS (rippled's peer port) */
 	bool check_tls_verify;        /* verify the probed certificate (rippled's is self-signed) */
 	bool check_keepalive;         /* keep probe connections open when the node allows it */
+	int check_tls_max_version;    /* enum check_tls_max */
 	char *check_path;             /* "/health" */
 	char *check_expect_status;    /* http: "200" or a list "200,204" or "2xx" */
 	char *check_expect_json;      /* http: "field=value,field2=value2" on the JSON body */

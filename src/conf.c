@@ -64,6 +64,12 @@ const char *const check_type_names[CHECK_COUNT] = {
     [CHECK_NONE] = "none",
 };
 
+const char *const check_tls_max_names[CHECK_TLS_MAX_COUNT] = {
+    [CHECK_TLS_MAX_AUTO] = "auto",
+    [CHECK_TLS_MAX_12] = "1.2",
+    [CHECK_TLS_MAX_13] = "1.3",
+};
+
 const char *const notify_event_names[NOTIFY_COUNT] = {
     [NOTIFY_INCIDENT_OPEN] = "incident_open",
     [NOTIFY_INCIDENT_UPDATE] = "incident_update",
@@ -450,6 +456,10 @@ const struct conf_option conf_options[] = {
     HEALTH(
         "check_keepalive", CONF_BOOL, check_keepalive, "yes", 0, 0,
         "reuse a probe's connection for the next when the node keeps it open; no: one per probe"),
+    HEALTH("check_tls_max_version", CONF_ENUM, check_tls_max_version, "auto", 0, 0,
+           "highest TLS version of probes; auto: 1.2 for a node that closes after each answer, "
+           "else 1.3",
+           .names = check_tls_max_names, .n_names = CHECK_TLS_MAX_COUNT),
     HEALTH("check_path", CONF_STRING, check_path, "/health", 0, 0,
            "path the http and rippled probes GET; rippled answers on /health", .metavar = "PATH",
            .validate = valid_path),

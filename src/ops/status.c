@@ -430,6 +430,21 @@ static void write_global(struct metrics_out *o)
 	sample(o, "nodegate_probe_connections_idle", "gauge",
 	       "probe connections kept open between probes (one per probe at most)",
 	       (unsigned long long)pst.idle);
+	family(o, "nodegate_probe_tls_handshakes_total", "counter",
+	       "TLS handshakes completed by probes, by version and session (full: the certificate "
+	       "checked when verified; resumed: no certificate, and on 1.2 no key exchange)");
+	for (int v = 0; v < 2; v++)
+		for (int r = 0; r < 2; r++)
+			metrics_outf(
+			    o,
+			    "nodegate_probe_tls_handshakes_total{version=\"%s\",session=\"%s\"} "
+			    "%llu\n",
+			    v ? "1.3" : "1.2", r ? "resumed" : "full",
+			    (unsigned long long)pst.tls_handshakes[v][r]);
+	sample(
+	    o, "nodegate_probe_tls12_fallbacks_total", "counter",
+	    "probes (check_tls_max_version = auto) whose TLS 1.2 handshake failed, retried on 1.3",
+	    (unsigned long long)pst.tls12_fallbacks);
 }
 
 /* "NAME{pool="P",backend="B"": the caller closes the label set. */
