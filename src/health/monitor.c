@@ -111,7 +111,7 @@ static void observe(struct node *n, const struct observation *o)
 	refresh(n, now);
 	if (moved && he.kind == HE_TRANSITION)
 		poolstat_check(); /* panic as the status page reads it, now rather than next tick */
-	monitor_publish(); /* a node out of rotation takes no further pick */
+	monitor_publish();        /* a node out of rotation takes no further pick */
 }
 
 void monitor_passive(struct backend *b, enum verdict v, bool unreachable, const char *reason)
