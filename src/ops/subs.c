@@ -35,13 +35,12 @@
 #include "registry.h"
 #include "util.h"
 
-#define KEY_NAME   "unsubscribe_key"
-#define MAINT_MAX  64   /* maintenances whose start was announced, remembered */
-#define FORM_MAX   4096 /* bytes of a form body */
-#define SECRET_MAX 4096
-#define MAIL_MAX   16384
-#define HTML_CT    "text/html; charset=utf-8"
-#define PAGE_CSP   "default-src 'none'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+#define KEY_NAME  "unsubscribe_key"
+#define MAINT_MAX 64   /* maintenances whose start was announced, remembered */
+#define FORM_MAX  4096 /* bytes of a form body */
+#define MAIL_MAX  16384
+#define HTML_CT   "text/html; charset=utf-8"
+#define PAGE_CSP  "default-src 'none'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 
 /* What happened to subscriptions (nodegate_subscriptions_total{event}). */
 enum subs_count {
@@ -1174,26 +1173,6 @@ static char *base_url_of(const struct conf *c)
 	return strdup(url);
 }
 
-/* The first line of PATH (a secret, never logged). */
-static char *read_secret(const char *path, char *err, size_t errlen)
-{
-	char buf[SECRET_MAX];
-	FILE *f = fopen(path, "r");
-
-	if (f == NULL) {
-		snprintf(err, errlen, "[subscriptions] smtp_password_file: %s: cannot open: %s",
-		         path, strerror(errno));
-		return NULL;
-	}
-	if (fgets(buf, sizeof(buf), f) == NULL)
-		buf[0] = '\0';
-	fclose(f);
-	buf[strcspn(buf, "\r\n")] = '\0';
-	char *s = strdup(buf);
-	explicit_bzero(buf, sizeof(buf));
-	return s;
-}
-
 int subs_apply(const struct conf *c, char *err, size_t errlen)
 {
 	const struct conf_subs *sb = &c->subs;
@@ -1216,7 +1195,7 @@ int subs_apply(const struct conf *c, char *err, size_t errlen)
 		goto fail;
 	}
 	if (sb->smtp_password_file != NULL &&
-	    (password = read_secret(sb->smtp_password_file, err, errlen)) == NULL)
+	    (password = deliver_read_secret(sb->smtp_password_file, err, errlen)) == NULL)
 		goto fail;
 	dc.password = password;
 	if (deliver_set(S.mail, &dc) < 0 || deliver_set(S.hook, &dc) < 0) {
