@@ -225,8 +225,9 @@ static size_t utf8_seq(const unsigned char *s)
 
 /* What stands for the byte at P in XML (HTML: in HTML text that is itself XML-escaped, as
  * RSS descriptions and Atom html content are; a line end is a <br>), or NULL for itself. */
-static const char *xml_entity(unsigned char c, bool html)
+static const char *xml_entity(unsigned char c, const void *arg)
 {
+	bool html = *(const bool *)arg;
 	static const char *const xml[] = {"&amp;", "&lt;", "&gt;", "&quot;", "&#39;"};
 	static const char *const doubled[] = {"&amp;amp;", "&amp;lt;", "&amp;gt;", "&amp;quot;",
 	                                      "&amp;#39;"};
@@ -243,22 +244,7 @@ static const char *xml_entity(unsigned char c, bool html)
  * the control characters XML 1.0 forbids as spaces, bytes that are not UTF-8 as U+FFFD. */
 static void esc(struct out *o, const char *s, bool html)
 {
-	const unsigned char *p = (const unsigned char *)s, *run = p;
-
-	while (*p != '\0') {
-		size_t n = utf8_seq(p);
-		const char *ent = n == 0 ? "&#xfffd;" : xml_entity(*p, html);
-
-		if (ent == NULL) {
-			p += n;
-			continue;
-		}
-		out_raw(o, run, (size_t)(p - run));
-		outs(o, ent);
-		p += n == 0 ? 1 : n;
-		run = p;
-	}
-	out_raw(o, run, (size_t)(p - run));
+	out_escape(o, s, utf8_seq, xml_entity, &html);
 }
 
 static void xml_esc(struct out *o, const char *s)
@@ -266,28 +252,17 @@ static void xml_esc(struct out *o, const char *s)
 	esc(o, s, false);
 }
 
-/* MS (Unix ms) with strftime's FMT in UTC. */
-static void utc(int64_t ms, const char *fmt, char *buf, size_t len)
-{
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	if (strftime(buf, len, fmt, &tm) == 0)
-		snprintf(buf, len, "?");
-}
-
 /* RFC 3339 (Atom): 2026-11-21T10:14:05Z */
 static void rfc3339(int64_t ms, char *buf, size_t len)
 {
-	utc(ms, "%Y-%m-%dT%H:%M:%SZ", buf, len);
+	out_utc(ms, "%Y-%m-%dT%H:%M:%SZ", buf, len);
 }
 
 /* RFC 822 (RSS 2.0), with a four-digit year: Sat, 21 Nov 2026 10:14:05 GMT. The names
  * are English whatever the locale: nodegate never calls setlocale. */
 static void rfc822(int64_t ms, char *buf, size_t len)
 {
-	utc(ms, "%a, %d %b %Y %H:%M:%S GMT", buf, len);
+	out_utc(ms, "%a, %d %b %Y %H:%M:%S GMT", buf, len);
 }
 
 /* "tag:AUTHORITY,2026-11-21:incident-7/update-3": stable as long as the authority is. */
@@ -295,7 +270,7 @@ static void entry_id(const struct ev *v, const char *authority, char *buf, size_
 {
 	char day[16];
 
-	utc(v->started, "%Y-%m-%d", day, sizeof(day));
+	out_utc(v->started, "%Y-%m-%d", day, sizeof(day));
 	if (v->kind == FE_UPDATE)
 		snprintf(buf, len, "tag:%s,%s:incident-%lld/update-%zu", authority, day,
 		         (long long)v->incident, v->index);

@@ -221,7 +221,7 @@ static int64_t history_first; /* the record's first point (0: not looked for yet
 /* ---- writing HTML ------------------------------------------------------------------------ */
 
 /* What stands for C in HTML text and attribute values, or NULL when C stands for itself. */
-static const char *entity(unsigned char c)
+static const char *entity(unsigned char c, const void *arg)
 {
 	switch (c) {
 	case '&':
@@ -242,22 +242,7 @@ static const char *entity(unsigned char c)
  * characters escaped, control characters as spaces, bytes that are not UTF-8 as U+FFFD. */
 static void out_esc(struct out *o, const char *s)
 {
-	const unsigned char *p = (const unsigned char *)s, *run = p;
-
-	while (*p != '\0') {
-		size_t n = out_utf8_seq(p);
-		const char *ent = n == 0 ? "&#xfffd;" : entity(*p);
-
-		if (ent == NULL) {
-			p += n;
-			continue;
-		}
-		out_raw(o, run, (size_t)(p - run));
-		outs(o, ent);
-		p += n == 0 ? 1 : n;
-		run = p;
-	}
-	out_raw(o, run, (size_t)(p - run));
+	out_escape(o, s, out_utf8_seq, entity, NULL);
 }
 
 int page_esc(struct evbuffer *b, const char *s)
@@ -270,19 +255,6 @@ int page_esc(struct evbuffer *b, const char *s)
 
 /* ---- times ------------------------------------------------------------------------------- */
 
-/* MS (Unix milliseconds) with strftime's FMT, in UTC. */
-static void utc_fmt(int64_t ms, const char *fmt, char *buf, size_t len)
-{
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	if (strftime(buf, len, fmt, &tm) == 0)
-		snprintf(buf, len, "?");
-}
-
-/* A length of time as people say it: "" under 45 s, "12 min", "2 h 5 min", "3 days" (the
- * script's span() says the same). */
 /* Part I of the relative-time words (W_REL: min|h|day|days|%s ago|just now|in %s|...). */
 static void rel_word(int i, char *buf, size_t len)
 {
@@ -293,6 +265,8 @@ static void rel_word(int i, char *buf, size_t len)
 	snprintf(buf, len, "%.*s", p != NULL ? (int)strcspn(p, "|") : 0, p != NULL ? p : "");
 }
 
+/* A length of time as people say it: "" under 45 s, "12 min", "2 h 5 min", "3 days" (the
+ * script's span() says the same). */
 static void span_text(int64_t ms, char *buf, size_t len)
 {
 	int64_t s = (ms + 500) / 1000, m = (s + 30) / 60, d = (m + 720) / 1440;
@@ -351,8 +325,8 @@ static void out_time_fmt(struct out *o, int64_t t, int64_t now, const char *fmt)
 {
 	char iso[32], shown[48], rel[128];
 
-	utc_fmt(t, "%Y-%m-%dT%H:%M:%SZ", iso, sizeof(iso));
-	utc_fmt(t, fmt, shown, sizeof(shown));
+	out_utc(t, "%Y-%m-%dT%H:%M:%SZ", iso, sizeof(iso));
+	out_utc(t, fmt, shown, sizeof(shown));
 	rel_text(t, now, rel, sizeof(rel));
 	outf(o,
 	     "<time datetime=\"%s\">%s</time> <span class=\"rel\">(<span data-t=\"%lld\">%s</span>)"
@@ -422,7 +396,7 @@ static void out_day(struct out *o, int64_t start, int64_t seen, int64_t down, bo
 {
 	char day[16], len[96];
 
-	utc_fmt(start, "%Y-%m-%d", day, sizeof(day));
+	out_utc(start, "%Y-%m-%d", day, sizeof(day));
 	span_text(down, len, sizeof(len));
 	outf(o, "<span class=\"d %s\" title=\"%s%s: ", seen == 0 ? "d-none" : day_class(down), day,
 	     today ? T(W_TODAY_SO_FAR) : "");
@@ -483,7 +457,7 @@ static void write_bar(struct out *o, const char *pool, const struct ctx *c)
 	if (c->first > today - (BAR_DAYS - 1) * DAY_MS) {
 		char day[16];
 
-		utc_fmt(c->first, "%Y-%m-%d", day, sizeof(day));
+		out_utc(c->first, "%Y-%m-%d", day, sizeof(day));
 		snprintf(since, sizeof(since), T(W_NO_DATA_BEFORE), day);
 	} else
 		snprintf(since, sizeof(since), T(W_DAYS_AGO), BAR_DAYS);
@@ -777,7 +751,7 @@ static void write_past(struct out *o, const struct incident *inc, const struct c
 {
 	char day[32], len[96];
 
-	utc_fmt(inc->started, "%Y-%m-%d", day, sizeof(day));
+	out_utc(inc->started, "%Y-%m-%d", day, sizeof(day));
 	span_text(inc->resolved - inc->started, len, sizeof(len));
 	outf(o,
 	     "<details class=\"card incident past s-%s\" id=\"inc-%lld\" "
@@ -911,8 +885,8 @@ static void write_copy_notice(struct out *o, const struct ctx *c)
 {
 	char at[48], iso[32], every[48], stale[48];
 
-	utc_fmt(c->copy->generated, "%Y-%m-%d %H:%M:%S UTC", at, sizeof(at));
-	utc_fmt(c->copy->generated, "%Y-%m-%dT%H:%M:%SZ", iso, sizeof(iso));
+	out_utc(c->copy->generated, "%Y-%m-%d %H:%M:%S UTC", at, sizeof(at));
+	out_utc(c->copy->generated, "%Y-%m-%dT%H:%M:%SZ", iso, sizeof(iso));
 	interval_words(c->copy->interval, every, sizeof(every));
 	interval_words(c->copy->stale_after, stale, sizeof(stale));
 	outf(o,
