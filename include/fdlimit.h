@@ -12,6 +12,7 @@
 #define FDLIMIT_BACKOFF_MIN 10   /* ms: the first pause of a listener out of descriptors */
 #define FDLIMIT_BACKOFF_MAX 1000 /* ms: the longest (doubled from the first) */
 #define FDLIMIT_LOG_EVERY   1000 /* ms: at most one log line per this, with a count */
+#define FDLIMIT_NODE_SHARE  8    /* 1/8 of the data plane's descriptors wait for node connections */
 
 /* What the reserve is computed from (one configuration). */
 struct fdlimit_plan {
@@ -26,10 +27,15 @@ uint64_t fdlimit_reserve(const struct fdlimit_plan *p);
 /* Descriptors the configuration may use at its limits: two per proxied connection (the
  * client's and the node's) plus the reserve. */
 uint64_t fdlimit_need(const struct fdlimit_plan *p);
-/* The lowest descriptor number a proxy listener may not keep for a client under NOFILE:
- * descriptors are handed out lowest first, so a client's number is about how many are open.
- * At least a quarter of NOFILE is left to clients whatever the reserve. */
+/* The data plane's ceiling under NOFILE: the lowest descriptor number a client or node
+ * connection may not keep (descriptors are handed out lowest first, so a number is about
+ * how many are open). At least a quarter of NOFILE is left to the data plane whatever the
+ * reserve. */
 uint64_t fdlimit_accept_max(const struct fdlimit_plan *p, uint64_t nofile);
+/* The lowest descriptor number a listener may not keep for a client under the data plane's
+ * CEILING: the last 1/FDLIMIT_NODE_SHARE stays for node connections (those open already
+ * count in the number; an idle keep-alive client holds none). */
+uint64_t fdlimit_client_max(uint64_t ceiling);
 /* The pause after one of CUR ms (0: none yet): doubled, within MIN..MAX. */
 uint32_t fdlimit_backoff_next(uint32_t cur);
 
@@ -41,7 +47,7 @@ struct fdlimit_log {
 /* Counts one failure at NOW; true when a line is due, with *TOLD the count it tells. */
 bool fdlimit_log_due(struct fdlimit_log *lg, uint64_t now, uint64_t *told);
 
-/* The process's descriptor limit (RLIMIT_NOFILE, soft) as set at start, and the first
- * descriptor number proxy listeners do not keep (0: no check). Set by the main thread. */
+/* The process's descriptor limit (RLIMIT_NOFILE, soft) as set at start, and the data
+ * plane's ceiling (fdlimit_accept_max; 0: no check). Set by the main thread. */
 extern uint64_t fdlimit_nofile;
 extern uint64_t fdlimit_accept_ceiling;

@@ -12,8 +12,8 @@
 	X(conn_accept_nofd,                                                                        \
 	  "accepts paused for a backoff: descriptors ran out (EMFILE, ENFILE) or reached the "     \
 	  "reserve")                                                                               \
-	X(conn_overflow, "connections accepted past max_connections (told 503, or closed)")        \
-	X(conn_overflow_503, "connections past max_connections answered 503 with Retry-After")     \
+	X(conn_overflow, "connections accepted past max_connections or the descriptor ceiling")    \
+	X(conn_overflow_503, "connections past a limit answered 503 with Retry-After")             \
 	X(status_over, "status clients told 503: [status] max_connections reached")                \
 	X(status_timeout,                                                                          \
 	  "status clients closed (408): a request slower than [status] header_timeout")            \
@@ -43,6 +43,9 @@
 	  "lingering closes ended because the client sent nothing (lingering_timeout)")            \
 	X(resp_bad, "backend responses refused as malformed")                                      \
 	X(upstream_connect_error, "backend connections that failed to connect")                    \
+	X(upstream_nofd,                                                                           \
+	  "requests answered 503 for want of a descriptor for the node connection (not the "       \
+	  "node's fault: no verdict, no retry)")                                                   \
 	X(upstream_connect_timeout, "backend connections that timed out connecting")               \
 	X(upstream_reused, "requests sent on a pooled keep-alive backend connection")              \
 	X(upstream_idle_closed, "pooled backend connections closed (idle timeout, limit or EOF)")  \

@@ -26,6 +26,11 @@ uint64_t fdlimit_accept_max(const struct fdlimit_plan *p, uint64_t nofile)
 	return nofile - reserve;
 }
 
+uint64_t fdlimit_client_max(uint64_t ceiling)
+{
+	return ceiling - ceiling / FDLIMIT_NODE_SHARE;
+}
+
 uint32_t fdlimit_backoff_next(uint32_t cur)
 {
 	if (cur < FDLIMIT_BACKOFF_MIN)

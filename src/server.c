@@ -333,7 +333,8 @@ bool server_fd_short(const struct conf *c, unsigned nworkers, uint64_t nofile, c
 	    c->path,
 	    (unsigned long long)(p.listeners_max < p.global_max ? p.listeners_max : p.global_max),
 	    (unsigned long long)fdlimit_reserve(&p), (unsigned long long)need,
-	    (unsigned long long)nofile, (unsigned long long)fdlimit_accept_max(&p, nofile));
+	    (unsigned long long)nofile,
+	    (unsigned long long)fdlimit_client_max(fdlimit_accept_max(&p, nofile)));
 	return true;
 }
 

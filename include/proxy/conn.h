@@ -30,6 +30,7 @@ enum conn_error {
 	CONN_ERR_TLS,      /* the TLS handshake or a TLS record failed */
 	CONN_ERR_EOF,      /* the peer closed its side */
 	CONN_ERR_OTHER,    /* another error; conn_errno has the errno */
+	CONN_ERR_NOFD,     /* no descriptor for it (EMFILE, ENFILE, the data plane's ceiling) */
 	CONN_ERR_COUNT
 };
 

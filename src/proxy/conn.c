@@ -52,9 +52,10 @@ struct conn {
 };
 
 const char *const conn_error_names[CONN_ERR_COUNT] = {
-    [CONN_ERR_NONE] = "none",       [CONN_ERR_REFUSED] = "refused", [CONN_ERR_RESET] = "reset",
-    [CONN_ERR_TIMEOUT] = "timeout", [CONN_ERR_TLS] = "tls",         [CONN_ERR_EOF] = "eof",
-    [CONN_ERR_OTHER] = "other",
+    [CONN_ERR_NONE] = "none",   [CONN_ERR_REFUSED] = "refused",
+    [CONN_ERR_RESET] = "reset", [CONN_ERR_TIMEOUT] = "timeout",
+    [CONN_ERR_TLS] = "tls",     [CONN_ERR_EOF] = "eof",
+    [CONN_ERR_OTHER] = "other", [CONN_ERR_NOFD] = "no_descriptor",
 };
 
 /* The kind of a socket error E. */
@@ -66,6 +67,9 @@ static enum conn_error errno_kind(int e)
 	case ECONNRESET:
 	case EPIPE:
 		return CONN_ERR_RESET;
+	case EMFILE:
+	case ENFILE:
+		return CONN_ERR_NOFD;
 	default:
 		return CONN_ERR_OTHER;
 	}

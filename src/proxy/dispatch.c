@@ -307,6 +307,16 @@ void dispatch(struct session *s)
 		s->up = upstream_get(wk->base, b, r->pool->conf.connect_timeout,
 		                     s->l->conf.mode == MODE_HTTP, &kind, err, sizeof(err));
 		if (s->up == NULL) {
+			if (kind ==
+			    CONN_ERR_NOFD) { /* ours, not the node's: no verdict, no retry */
+				STAT_INC(upstream_nofd);
+				slog(LOGL_WARN, s, "backend %s: %s", b->name, err);
+				if (s->l->conf.mode == MODE_TCP)
+					session_close(s, "out of descriptors");
+				else
+					reply_error(s, 503, "out of descriptors");
+				return;
+			}
 			STAT_INC(upstream_connect_error);
 			slog(LOGL_WARN, s, "backend %s: %s", b->name, err);
 			if (kind == CONN_ERR_REFUSED) {

@@ -361,17 +361,17 @@ static void overflow_cb(evutil_socket_t fd, short what, void *arg)
 	event_add(o->ev, &tv);
 }
 
-/* FD arrived past L's max_connections (LIMIT names which). */
-static void overflow(struct listener *l, evutil_socket_t fd, const char *limit)
+/* FD arrived past a limit of L: WHY says which for the log (NULL: the caller logs). */
+static void overflow(struct listener *l, evutil_socket_t fd, const char *why)
 {
 	struct overflow *o = NULL;
 	uint64_t told;
 
 	STAT_INC(conn_overflow);
-	if (log_due(&log_limit, &told))
-		log_warn("listener %s: %s max_connections reached: newcomers told 503 or closed "
-		         "(%llu since the last message)",
-		         l->name, limit, (unsigned long long)told);
+	if (why != NULL && log_due(&log_limit, &told))
+		log_warn("listener %s: %s: newcomers told 503 or closed (%llu since the last "
+		         "message)",
+		         l->name, why, (unsigned long long)told);
 	if (l->conf.mode != MODE_HTTP || l->ssl_ctx != NULL ||
 	    __atomic_add_fetch(&l->overflow, 1, __ATOMIC_RELAXED) > l->conf.overflow_max) {
 		if (l->conf.mode == MODE_HTTP && l->ssl_ctx == NULL)
@@ -408,15 +408,20 @@ static void accept_cb(struct evconnlistener *evl, evutil_socket_t fd, struct soc
 
 	STAT_INC(conn_accepted);
 	/* the reserve: descriptors are handed out lowest first, so FD is about how many are
-	 * open; each client open may still take one for its node */
-	if (ceiling > 0 && (uint64_t)fd + workers_conns() >= ceiling) {
-		evutil_closesocket(fd);
+	 * open, node connections included; the last part below the reserve is left to the
+	 * node connections that clients open will make. The newcomer is told 503 (out of
+	 * the overflow budget) and accepts back off. */
+	if (ceiling > 0 && (uint64_t)fd >= fdlimit_client_max(ceiling)) {
+		overflow(l, fd, NULL);
 		fd_pause(l, "descriptors down to the reserve", true);
 		return;
 	}
 	l->fd_backoff[wk->id] = 0;
 	if (at_limit(l)) {
-		overflow(l, fd, workers_conns() >= workers_max_connections ? "global" : "listener");
+		overflow(l, fd,
+		         workers_conns() >= workers_max_connections
+		             ? "global max_connections reached"
+		             : "listener max_connections reached");
 		return;
 	}
 	conn_count(l, 1);

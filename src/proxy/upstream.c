@@ -4,6 +4,7 @@
 
 #include <event2/buffer.h>
 
+#include "fdlimit.h"
 #include "log.h"
 #include "stats.h"
 #include "proxy/tls.h"
@@ -82,6 +83,15 @@ struct upconn *upstream_get(struct event_base *base, struct backend *b, uint64_t
 	if (u->c == NULL) {
 		SSL_free(ssl);
 		free(u);
+		return NULL;
+	}
+	/* past the data plane's ceiling: the reserve is the control plane's (probes, store) */
+	uint64_t ceiling = __atomic_load_n(&fdlimit_accept_ceiling, __ATOMIC_RELAXED);
+	if (ceiling > 0 && (uint64_t)conn_fd(u->c) >= ceiling) {
+		conn_free(u->c); /* frees SSL with it */
+		free(u);
+		*kind = CONN_ERR_NOFD;
+		snprintf(err, errlen, "descriptors down to the reserve");
 		return NULL;
 	}
 	u->b = backend_ref(b);

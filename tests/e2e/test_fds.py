@@ -113,6 +113,47 @@ def test_descriptor_flood_pauses_accepts_and_keeps_probes(h):
     assert "down" not in "\n".join(l for l in added if "->" in l)
 
 
+def test_idle_keepalive_clients_hold_one_descriptor_and_newcomers_hear_503(h):
+    """An idle keep-alive client holds its own descriptor and no node's: under 512
+    descriptors 300 of them are all kept (at two descriptors each, as before, about 190
+    were), and each is served again. Past the ceiling a newcomer is told 503 with
+    Retry-After, never closed without a word, and the nodes stay up."""
+    sim = h.nodesim("n1")
+    sp = free_port()
+    g = h.gate(h.gate_ini([sim], extra=[status_section(sp, max_connections=16)]), nofile=512)
+    get = b"GET /sim/stats HTTP/1.1\r\nHost: x\r\n\r\n"
+    idle = []
+    try:
+        for _ in range(300):
+            c = RawClient(g.port, timeout=IO_TIMEOUT)
+            idle.append(c)
+            assert c.request(get).status == 200
+        time.sleep(0.2)
+        assert not any(c.is_closed(timeout=0.01) for c in idle)
+        answers = []
+        for _ in range(150):  # past the ceiling, a few hundred ms at most each
+            c = RawClient(g.port, timeout=IO_TIMEOUT)
+            idle.append(c)
+            try:
+                r = c.request(get)
+            except (EOFError, OSError) as e:
+                raise AssertionError(f"closed without an answer after {len(answers)}") from e
+            answers.append(r.status)
+            if r.status == 503:
+                assert r.header("Retry-After") == "1", r
+                if answers.count(503) >= 6:
+                    break
+        assert answers.count(503) >= 6, answers
+        assert len(os.listdir(f"/proc/{g.pid}/fd")) < 512
+        for c in idle[:300]:  # the first ones are unharmed
+            assert c.request(get).status == 200
+    finally:
+        for c in idle:
+            c.close()
+    assert metric_value(sp, "nodegate_conn_overflow_total") >= 6
+    assert set(states(sp).values()) == {"up"}
+
+
 def test_check_warns_of_max_connections_over_the_descriptor_limit(h):
     sim = h.nodesim("n1")
     path = h.dir / "t.ini"

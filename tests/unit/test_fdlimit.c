@@ -48,6 +48,16 @@ static void test_accept_ceiling_leaves_the_reserve(void **state)
 	assert_int_equal(fdlimit_accept_max(&plan, 8), 2);
 }
 
+static void test_clients_leave_room_for_node_connections(void **state)
+{
+	/* an idle keep-alive client holds one descriptor: clients get 7/8 of the data
+	 * plane's share, node connections the rest (not one for each client) */
+	assert_int_equal(fdlimit_client_max(19600), 19600 - 2450);
+	assert_true(fdlimit_client_max(19600) > 10000 + 1000);
+	assert_int_equal(fdlimit_client_max(64), 56);
+	assert_int_equal(fdlimit_client_max(7), 7);
+}
+
 static void test_backoff_doubles_within_bounds(void **state)
 {
 	uint32_t b = 0, seen[12];
@@ -84,6 +94,7 @@ int main(void)
 	    cmocka_unit_test(test_reserve_counts_each_part),
 	    cmocka_unit_test(test_need_takes_the_smaller_connection_limit_twice),
 	    cmocka_unit_test(test_accept_ceiling_leaves_the_reserve),
+	    cmocka_unit_test(test_clients_leave_room_for_node_connections),
 	    cmocka_unit_test(test_backoff_doubles_within_bounds),
 	    cmocka_unit_test(test_log_once_per_interval_with_count),
 	};
