@@ -35,6 +35,9 @@ struct listener {
 	bool fd_paused[WORKERS_MAX];
 	uint32_t fd_backoff[WORKERS_MAX]; /* ms: the current pause, doubled while accepts fail */
 	struct event *fd_timer[WORKERS_MAX];
+	/* by worker: until when (ms) accepts may take connections that waited in the kernel:
+	 * UINT64_MAX while they are held, header_timeout past their resume, 0 otherwise */
+	uint64_t late_until[WORKERS_MAX];
 	unsigned overflow; /* connections past max_connections being told 503 (atomic) */
 	unsigned conns;    /* open client connections (atomic) */
 	unsigned
@@ -66,5 +69,8 @@ void listeners_resume(void);
 /* Closes this worker's connections past max_connections still being told 503 (its loop
  * ends). */
 void listeners_overflow_close(void);
+/* How long (ms) FD, just accepted on L by this worker, waited in the kernel's backlog since
+ * its handshake while accepts were held (0: they were not held lately). */
+uint64_t listener_waited_ms(struct listener *l, evutil_socket_t fd);
 /* A client connection closed on L (the session's last act). */
 void listener_conn_closed(struct listener *l);

@@ -4,6 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stddef.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -128,10 +131,29 @@ static void listener_apply(struct listener *l, unsigned i)
 {
 	if (l->evl[i] == NULL || inherit_hold)
 		return;
-	if (l->paused[i] || l->fd_paused[i])
+	if (l->paused[i] || l->fd_paused[i]) {
 		evconnlistener_disable(l->evl[i]);
-	else
+		l->late_until[i] = UINT64_MAX;
+	} else {
 		evconnlistener_enable(l->evl[i]);
+		if (l->late_until[i] == UINT64_MAX) /* its backlog is accepted from now on */
+			l->late_until[i] = clock_now() + l->conf.header_timeout;
+	}
+}
+
+uint64_t listener_waited_ms(struct listener *l, evutil_socket_t fd)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+
+	if (clock_now() >= l->late_until[wk->id])
+		return 0; /* accepted on time: no system call */
+	/* a socket that has sent nothing: the time since its last data sent is the time since
+	 * the kernel completed its handshake (lsndtime starts there) */
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 ||
+	    len < offsetof(struct tcp_info, tcpi_last_data_sent) + sizeof(ti.tcpi_last_data_sent))
+		return 0;
+	return ti.tcpi_last_data_sent;
 }
 
 /* Stops this worker's accepts on L (the calling thread's worker). */

@@ -54,6 +54,8 @@
 #include "stats.h"
 
 #define PARSER_CACHE_MAX 64
+/* ms: the least a head accepted late is given, so that one that arrived whole is read */
+#define HEAD_LATE_FLOOR_MS 100
 
 /* ---- states ------------------------------------------------------------------------------ */
 
@@ -605,7 +607,12 @@ void session_accept(struct listener *l, evutil_socket_t fd, const struct sockadd
 		dispatch(s);
 		return;
 	}
-	timer_arm(s, l->conf.header_timeout);
+	/* the head's deadline runs from the connection's handshake in the kernel: one that
+	 * waited in the backlog while accepts were held has used that time (what arrived
+	 * whole is still read before a deadline that has passed) */
+	uint64_t waited = listener_waited_ms(l, fd), ht = l->conf.header_timeout;
+	uint64_t floor = ht < HEAD_LATE_FLOOR_MS ? ht : HEAD_LATE_FLOOR_MS;
+	timer_arm(s, waited + floor < ht ? ht - waited : floor);
 }
 
 /* Whether WebSocket session S is relaying (a 1001 close makes its client reconnect). */

@@ -193,6 +193,49 @@ def test_past_max_connections_a_client_is_told_503(h):
     a.close()
 
 
+def test_a_head_accepted_late_is_timed_from_its_first_byte(h):
+    """Accepts held at max_connections (no overflow budget): B connects and sends a head a
+    byte every 100 ms while it waits in the kernel's backlog. Accepted 1.5 s later, it has
+    used its header_timeout (1 s) already and is closed at once, not a second later; C,
+    whose whole request waited beside it, is still served."""
+    sim = h.nodesim("n1")
+    g = h.gate(h.gate_ini([sim], listener={"max_connections": "1",
+                                           "overflow_connections": "0",
+                                           "header_timeout": "1s"}))
+    a = served(g.port)
+    time.sleep(0.2)  # the pause reaches every worker
+    b = socket.create_connection((HOST, g.port), timeout=IO_TIMEOUT)
+    c = RawClient(g.port, timeout=IO_TIMEOUT)
+    c.send(b"GET /sim/stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")  # B's turn next
+    head = b"GET /sim/stats HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 200
+    t0 = time.monotonic()
+    i, freed, closed_at, data = 0, None, None, b""
+    b.setblocking(False)
+    while closed_at is None and time.monotonic() - t0 < 5:
+        if freed is None and time.monotonic() - t0 >= 1.5:
+            a.close()  # B and C are accepted now
+            freed = time.monotonic()
+        try:
+            b.send(head[i:i + 1])
+            i += 1
+            got = b.recv(4096)
+            data += got
+            if got == b"":
+                closed_at = time.monotonic()
+        except BlockingIOError:
+            pass
+        except OSError:
+            closed_at = time.monotonic()
+        time.sleep(0.1)
+    b.close()
+    assert freed is not None and closed_at is not None, "B was never closed"
+    assert closed_at - freed < 0.6, f"B closed {closed_at - freed:.2f}s after its accept"
+    assert data == b"" or data.startswith(b"HTTP/1.1 408"), data
+    r = c.read_response()
+    assert r.status == 200, r
+    c.close()
+
+
 def test_tcp_listener_past_max_connections_closes_at_once(h):
     sim = h.nodesim("n1")
     g = h.gate(h.gate_ini([sim], listener={"max_connections": "1", "mode": "tcp"}))
