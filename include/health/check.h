@@ -45,3 +45,5 @@ unsigned check_in_flight(void);
  * failed on our side (no socket, no memory). */
 uint64_t check_deferred_total(void);
 uint64_t check_errors_total(void);
+/* Probes that found no descriptor on nodegate's side (no observation made). */
+uint64_t check_nofd_total(void);

@@ -30,6 +30,7 @@ enum pconn_status {
 	PCONN_BAD_ANSWER, /* not HTTP/1.x, or a framing error */
 	PCONN_TOO_LARGE,  /* the body passed the limit */
 	PCONN_ERROR,      /* another failure (socket, memory) */
+	PCONN_NOFD,       /* no descriptor here (EMFILE, ENFILE): says nothing of the node */
 	PCONN_STATUS_COUNT
 };
 extern const char *const pconn_status_names[PCONN_STATUS_COUNT];

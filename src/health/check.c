@@ -19,6 +19,7 @@
 #include <arpa/inet.h>
 
 #include "clock.h"
+#include "fdlimit.h"
 #include "proxy/backend.h"
 #include "health/check.h"
 #include "health/node.h"
@@ -73,7 +74,9 @@ static struct {
 	uint64_t probes_total;   /* probes finished and reported */
 	uint64_t deferred_total; /* probes delayed by CHECK_MAX_FLIGHT */
 	uint64_t errors_total;   /* probes failed on our side (socket, memory) */
-	uint64_t rng;            /* splitmix64 state for the first-probe spread */
+	uint64_t nofd_total;     /* probes that found no descriptor: no observation */
+	struct fdlimit_log nofd_log;
+	uint64_t rng; /* splitmix64 state for the first-probe spread */
 } G;
 
 const char *const check_kind_names[CK_COUNT] = {
@@ -258,6 +261,17 @@ static void probe_done(struct probe *p, const struct pconn_result *r)
 	G.probes_total++;
 	if (r->status == PCONN_ERROR)
 		G.errors_total++;
+	if (r->status == PCONN_NOFD) { /* ours, not the node's: no verdict, tried again */
+		uint64_t told;
+		G.nofd_total++;
+		if (fdlimit_log_due(&G.nofd_log, clock_now(), &told))
+			log_warn("backend %s: probe: %s: no verdict (%llu probes since the last "
+			         "message)",
+			         cs->b->name, r->detail, (unsigned long long)told);
+		launch_waiting();
+		schedule(p, probe_period(p));
+		return;
+	}
 	judge(p, r, &o, &m);
 	log_debug("backend %s: %s probe: %s (%s) in %lluus", cs->b->name, check_kind_names[p->kind],
 	          verdict_names[o.verdict], o.reason, (unsigned long long)duration);
@@ -521,4 +535,9 @@ uint64_t check_deferred_total(void)
 uint64_t check_errors_total(void)
 {
 	return G.errors_total;
+}
+
+uint64_t check_nofd_total(void)
+{
+	return G.nofd_total;
 }

@@ -89,6 +89,7 @@ const char *const pconn_status_names[PCONN_STATUS_COUNT] = {
     [PCONN_BAD_ANSWER] = "bad answer",
     [PCONN_TOO_LARGE] = "too large",
     [PCONN_ERROR] = "error",
+    [PCONN_NOFD] = "no descriptor",
 };
 
 static struct {
@@ -318,7 +319,11 @@ static void open_fresh(struct pconn *pc)
 	if (pc->c == NULL) {
 		if (ssl != NULL)
 			SSL_free(ssl);
-		fail_later(pc, kind == CONN_ERR_REFUSED ? PCONN_REFUSED : PCONN_ERROR, err);
+		fail_later(pc,
+		           kind == CONN_ERR_REFUSED ? PCONN_REFUSED
+		           : kind == CONN_ERR_NOFD  ? PCONN_NOFD
+		                                    : PCONN_ERROR,
+		           err);
 		return;
 	}
 	pc->ssl = ssl;

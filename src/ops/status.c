@@ -413,6 +413,9 @@ static void write_global(struct metrics_out *o)
 	sample(o, "nodegate_probe_errors_total", "counter",
 	       "probes that failed on nodegate's side (no socket, no memory)",
 	       (unsigned long long)check_errors_total());
+	sample(o, "nodegate_probe_nofd_total", "counter",
+	       "probes that found no descriptor on nodegate's side: no verdict, tried again",
+	       (unsigned long long)check_nofd_total());
 	struct pconn_stats pst;
 	pconn_get_stats(&pst);
 	sample(o, "nodegate_probe_connections_total", "counter",

@@ -154,6 +154,50 @@ def test_idle_keepalive_clients_hold_one_descriptor_and_newcomers_hear_503(h):
     assert set(states(sp).values()) == {"up"}
 
 
+def test_accept_out_of_descriptors_backs_off_instead_of_spinning(h):
+    """accept() itself fails with EMFILE (the running process's limit lowered under what it
+    holds, with prlimit, as another part of the machine could): the listener backs off,
+    nodegate stays idle, one log line a second, the kept probe connections keep the nodes
+    up; the limit restored, clients are served again."""
+    import resource
+    sims = h.nodesims("n1", "n2")
+    sp = free_port()
+    g = h.gate(h.gate_ini(sims, extra=[status_section(sp)]), nofile=512)
+    wait_for(lambda: set(states(sp).values()) == {"up"}, 5, "both nodes up")
+    served(g.port).close()
+    opened = {int(n) for n in os.listdir(f"/proc/{g.pid}/fd")}
+    lowest_free = min(set(range(len(opened) + 1)) - opened)
+    lines_before = len(g.stderr().splitlines())
+    resource.prlimit(g.pid, resource.RLIMIT_NOFILE, (lowest_free, 512))
+    flood = []
+    try:
+        for _ in range(100):
+            s = socket.socket()
+            s.setblocking(False)
+            try:
+                s.connect((HOST, g.port))
+            except BlockingIOError:
+                pass
+            flood.append(s)
+        time.sleep(0.5)
+        before = cpu_seconds(g.pid)
+        time.sleep(1.5)
+        busy = cpu_seconds(g.pid) - before
+    finally:
+        resource.prlimit(g.pid, resource.RLIMIT_NOFILE, (512, 512))
+        for s in flood:
+            s.close()
+    assert busy < 0.3, f"{busy:.2f} CPU-seconds in 1.5 s while accept() failed"
+    added = g.stderr().splitlines()[lines_before:]
+    told = [l for l in added if "accepts paused" in l]
+    assert 1 <= len(told) <= 4, "\n".join(added[:40])
+    assert "Too many open files" in told[0], told[0]
+    served(g.port).close()
+    assert metric_value(sp, "nodegate_conn_accept_nofd_total") >= 2
+    assert set(states(sp).values()) == {"up"}
+    assert "down" not in "\n".join(l for l in added if "->" in l)
+
+
 def test_check_warns_of_max_connections_over_the_descriptor_limit(h):
     sim = h.nodesim("n1")
     path = h.dir / "t.ini"
