@@ -13,6 +13,17 @@ from harness import (HOST, IO_TIMEOUT, NODEGATE, RawClient, free_port, metric_va
                      with_allow_root)
 
 
+def connecting(port):
+    """A socket whose connect to PORT is on its way (not waited for)."""
+    s = socket.socket()
+    s.setblocking(False)
+    try:
+        s.connect((HOST, port))
+    except BlockingIOError:
+        pass
+    return s
+
+
 def status_section(port, **more):
     kv = {"bind": f"{HOST}:{port}"}
     kv.update({k: str(v) for k, v in more.items()})
@@ -68,21 +79,9 @@ def test_descriptor_flood_pauses_accepts_and_keeps_probes(h):
         for _ in range(600):
             if time.monotonic() > deadline:
                 break
-            s = socket.socket()
-            s.setblocking(False)
-            try:
-                s.connect((HOST, g.port))
-            except BlockingIOError:
-                pass
-            flood.append(s)
+            flood.append(connecting(g.port))
         for _ in range(200):  # the status listener's cap holds its share
-            s = socket.socket()
-            s.setblocking(False)
-            try:
-                s.connect((HOST, sp))
-            except BlockingIOError:
-                pass
-            flood.append(s)
+            flood.append(connecting(sp))
         time.sleep(1.0)  # probes every 100 ms: ten rounds under the flood
         assert len(os.listdir(f"/proc/{g.pid}/fd")) < 256
     finally:
@@ -172,13 +171,7 @@ def test_accept_out_of_descriptors_backs_off_instead_of_spinning(h):
     flood = []
     try:
         for _ in range(100):
-            s = socket.socket()
-            s.setblocking(False)
-            try:
-                s.connect((HOST, g.port))
-            except BlockingIOError:
-                pass
-            flood.append(s)
+            flood.append(connecting(g.port))
         time.sleep(0.5)
         before = cpu_seconds(g.pid)
         time.sleep(1.5)
