@@ -96,10 +96,9 @@ static bool has_token_n(const char *buf, struct http_span v, const char *tok, si
 	return false;
 }
 
-bool http_span_eq(const char *buf, struct http_span s, const char *lit)
+bool http_eq_lc(const char *a, const char *lit, size_t n)
 {
-	size_t n = strlen(lit);
-	return s.len == n && eq_lc((const unsigned char *)buf + s.off, lit, n);
+	return eq_lc((const unsigned char *)a, lit, n);
 }
 
 int http_find_header(const struct http_msg *m, const char *buf, const char *name, unsigned from)
