@@ -56,9 +56,11 @@ static inline unsigned hexval(unsigned char c)
 /* Case-insensitive (ASCII) comparison of N bytes with LIT. */
 static bool eq_lc(const unsigned char *a, const char *lit, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		if (lc(a[i]) != lc((unsigned char)lit[i]))
+	for (size_t i = 0; i < n; i++) {
+		unsigned char x = a[i], y = (unsigned char)lit[i];
+		if (x != y && lc(x) != lc(y)) /* most bytes are equal as they are */
 			return false;
+	}
 	return true;
 }
 
