@@ -286,7 +286,7 @@ void conn_free(struct conn *c)
 	if (c->in != NULL)
 		evbuffer_free(c->in);
 	if (c->out != NULL)
-		evbuffer_free(c->out);
+		evbuffer_free(c->out); /* not cached: idle pools may close after the caches went */
 	close(c->fd);
 	free(c);
 }
@@ -360,6 +360,39 @@ static void input_changed(struct evbuffer *buf, const struct evbuffer_cb_info *i
 		update_read(c);
 }
 
+/* Empty evbuffers kept for reuse, per thread: a request takes and gives back several (the
+ * connections' output, the request as sent, a held answer). A drained evbuffer holds no
+ * chain, so the cache costs at most BUF_CACHE bare structs. */
+#define BUF_CACHE 64
+static __thread struct evbuffer *buf_cache[BUF_CACHE];
+static __thread unsigned n_buf_cache;
+
+struct evbuffer *conn_buffer_new(void)
+{
+	if (n_buf_cache > 0)
+		return buf_cache[--n_buf_cache];
+	return evbuffer_new();
+}
+
+void conn_buffer_free(struct evbuffer *buf)
+{
+	if (buf == NULL)
+		return;
+	size_t len = evbuffer_get_length(buf);
+	if (n_buf_cache < BUF_CACHE && (len == 0 || evbuffer_drain(buf, len) == 0) &&
+	    evbuffer_get_length(buf) == 0) {
+		buf_cache[n_buf_cache++] = buf;
+		return;
+	}
+	evbuffer_free(buf);
+}
+
+void conn_buffers_cleanup(void)
+{
+	while (n_buf_cache > 0)
+		evbuffer_free(buf_cache[--n_buf_cache]);
+}
+
 struct evbuffer *conn_input(struct conn *c)
 {
 	if (c->in == NULL) {
@@ -373,7 +406,7 @@ struct evbuffer *conn_input(struct conn *c)
 struct evbuffer *conn_output(struct conn *c)
 {
 	if (c->out == NULL)
-		c->out = evbuffer_new();
+		c->out = conn_buffer_new();
 	return c->out;
 }
 
@@ -394,7 +427,7 @@ void conn_trim(struct conn *c)
 		c->in = NULL;
 	}
 	if (c->out != NULL && evbuffer_get_length(c->out) == 0) {
-		evbuffer_free(c->out);
+		conn_buffer_free(c->out);
 		c->out = NULL;
 	}
 }

@@ -100,7 +100,7 @@ static void resp_reset(struct request *r)
 {
 	parser_put(&r->rp);
 	if (r->hold != NULL)
-		evbuffer_free(r->hold);
+		conn_buffer_free(r->hold);
 	r->hold = NULL;
 	r->resp_head_done = false;
 	r->resp_keep_alive = false;

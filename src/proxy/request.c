@@ -275,7 +275,7 @@ static void req_start(struct session *s, const char *buf)
 		                : "body over rpc_inspect_max: the method policy cannot read it");
 		return;
 	}
-	r->out = evbuffer_new();
+	r->out = conn_buffer_new();
 	build_upstream_head(s, m, buf, s->hp->head_len);
 	bool buffered = body_is_buffered(s, m), expect = m->expect_continue;
 	evbuffer_drain(conn_input(s->client), s->hp->head_len);
