@@ -656,6 +656,26 @@ static enum http_result step_start_line(struct http_parser *p, const unsigned ch
 	return r;
 }
 
+/* The end of the run of field-value bytes from Q (before E): eight at a time while none of
+ * the eight is a control byte (under 0x20, or 0x7f; exact tests, borrows only run up from a
+ * byte that matches), then one at a time (an HTAB or the CR that ends the value). */
+static uint32_t skip_value(const unsigned char *b, uint32_t q, uint32_t e)
+{
+	const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+
+	while (e - q >= 8) {
+		uint64_t x, del;
+		memcpy(&x, b + q, 8);
+		del = x ^ (ones * 0x7f);
+		if ((((x - ones * 0x20) & ~x) | ((del - ones) & ~del)) & highs)
+			break;
+		q += 8;
+	}
+	while (q < e && (cls[b[q]] & CL_VALUE))
+		q++;
+	return q;
+}
+
 /* A whole, well-formed field line at POS (its first byte a tchar): stored, and the offset
  * after its CRLF returned. 0 for anything else (a line cut by the end of what came, or one
  * to refuse): the state machine below takes it from its name, with the same outcome. Most
@@ -674,8 +694,7 @@ static uint32_t fast_field_line(struct http_msg *m, const unsigned char *b, uint
 	while (q < e && (cls[b[q]] & CL_OWS))
 		q++;
 	uint32_t vs = q;
-	while (q < e && (cls[b[q]] & CL_VALUE))
-		q++;
+	q = skip_value(b, q, e);
 	if (q + 1 >= e || b[q] != '\r' || b[q + 1] != '\n')
 		return 0;
 	uint32_t t = q;
