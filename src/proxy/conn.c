@@ -378,13 +378,16 @@ void conn_buffer_free(struct evbuffer *buf)
 {
 	if (buf == NULL)
 		return;
-	size_t len = evbuffer_get_length(buf);
-	if (n_buf_cache < BUF_CACHE && (len == 0 || evbuffer_drain(buf, len) == 0) &&
-	    evbuffer_get_length(buf) == 0) {
-		buf_cache[n_buf_cache++] = buf;
+	if (n_buf_cache >= BUF_CACHE) {
+		evbuffer_free(buf);
 		return;
 	}
-	evbuffer_free(buf);
+	size_t len = evbuffer_get_length(buf);
+	if (len > 0 && (evbuffer_drain(buf, len) != 0 || evbuffer_get_length(buf) > 0)) {
+		evbuffer_free(buf); /* could not be emptied */
+		return;
+	}
+	buf_cache[n_buf_cache++] = buf;
 }
 
 void conn_buffers_cleanup(void)
