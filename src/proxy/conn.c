@@ -34,6 +34,7 @@ struct conn {
 	struct event rd;
 	struct event *wr; /* only while armed: an idle connection holds one event, not two */
 	struct evbuffer *in, *out;
+	struct inbuf *inb;          /* in's holder (conn_input) */
 	const struct conn_ops *ops; /* NULL until conn_setcb */
 	void *arg;
 	uint32_t read_max, write_low;
@@ -49,6 +50,13 @@ struct conn {
 	bool wr_oom;      /* the write event could not be made: an error on the next turn */
 	bool fixed_tmo;   /* read_ms and write_ms are settings (conn_set_timeouts_fixed) */
 	int last_errno;   /* at the last event reported */
+};
+
+/* An input buffer and the slot its callback (input_changed) reads its owner from: cached
+ * together, so a reused input buffer keeps its callback. */
+struct inbuf {
+	struct evbuffer *buf;
+	struct conn *owner; /* NULL while cached */
 };
 
 const char *const conn_error_names[CONN_ERR_COUNT] = {
@@ -283,8 +291,10 @@ void conn_free(struct conn *c)
 			SSL_shutdown(c->ssl); /* best effort close_notify, never waits */
 		SSL_free(c->ssl);
 	}
-	if (c->in != NULL)
+	if (c->in != NULL) { /* not cached, as out below */
 		evbuffer_free(c->in);
+		free(c->inb);
+	}
 	if (c->out != NULL)
 		evbuffer_free(c->out); /* not cached: idle pools may close after the caches went */
 	close(c->fd);
@@ -354,9 +364,9 @@ void conn_set_write_low(struct conn *c, size_t low)
 /* The owner drained the input: reading paused at read_max may resume. */
 static void input_changed(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 {
-	struct conn *c = arg;
+	struct conn *c = ((struct inbuf *)arg)->owner;
 
-	if (info->n_deleted > 0 && c->read_on && !c->rd_armed)
+	if (c != NULL && info->n_deleted > 0 && c->read_on && !c->rd_armed)
 		update_read(c);
 }
 
@@ -390,18 +400,58 @@ void conn_buffer_free(struct evbuffer *buf)
 	buf_cache[n_buf_cache++] = buf;
 }
 
+static __thread struct inbuf *in_cache[BUF_CACHE];
+static __thread unsigned n_in_cache;
+
+static struct inbuf *inbuf_get(void)
+{
+	if (n_in_cache > 0)
+		return in_cache[--n_in_cache];
+	struct inbuf *ib = calloc(1, sizeof(*ib));
+	if (ib == NULL)
+		return NULL;
+	ib->buf = evbuffer_new();
+	if (ib->buf == NULL || evbuffer_add_cb(ib->buf, input_changed, ib) == NULL) {
+		if (ib->buf != NULL)
+			evbuffer_free(ib->buf);
+		free(ib);
+		return NULL;
+	}
+	return ib;
+}
+
+/* IB, empty, back to the cache (or freed when it is full). */
+static void inbuf_put(struct inbuf *ib)
+{
+	ib->owner = NULL;
+	if (n_in_cache < BUF_CACHE) {
+		in_cache[n_in_cache++] = ib;
+		return;
+	}
+	evbuffer_free(ib->buf);
+	free(ib);
+}
+
 void conn_buffers_cleanup(void)
 {
 	while (n_buf_cache > 0)
 		evbuffer_free(buf_cache[--n_buf_cache]);
+	while (n_in_cache > 0) {
+		struct inbuf *ib = in_cache[--n_in_cache];
+		evbuffer_free(ib->buf);
+		free(ib);
+	}
 }
 
 struct evbuffer *conn_input(struct conn *c)
 {
 	if (c->in == NULL) {
-		c->in = evbuffer_new();
-		if (c->in != NULL)
-			evbuffer_add_cb(c->in, input_changed, c);
+		struct inbuf *ib = inbuf_get();
+		if (ib == NULL)
+			return NULL;
+		ib->owner = c;
+		c->inb = ib;
+		c->in = ib->buf;
 	}
 	return c->in;
 }
@@ -426,7 +476,8 @@ size_t conn_output_len(const struct conn *c)
 void conn_trim(struct conn *c)
 {
 	if (c->in != NULL && evbuffer_get_length(c->in) == 0) {
-		evbuffer_free(c->in);
+		inbuf_put(c->inb);
+		c->inb = NULL;
 		c->in = NULL;
 	}
 	if (c->out != NULL && evbuffer_get_length(c->out) == 0) {
