@@ -80,6 +80,12 @@ void conn_set_read_max(struct conn *c, size_t max);
 void conn_set_write_low(struct conn *c, size_t low);
 
 /* Buffers, made on first use. */
+/* An empty evbuffer from this thread's bounded cache (evbuffer_new when it is empty), and
+ * back (emptied; evbuffer_free when the cache is full). Only for buffers without
+ * callbacks. conn_buffers_cleanup frees the cache at the thread's end. */
+struct evbuffer *conn_buffer_new(void);
+void conn_buffer_free(struct evbuffer *buf);
+void conn_buffers_cleanup(void);
 struct evbuffer *conn_input(struct conn *c);
 struct evbuffer *conn_output(struct conn *c);
 size_t conn_input_len(const struct conn *c);

@@ -108,7 +108,15 @@ enum http_result http_parse_head(struct http_parser *p, const char *buf, size_t 
 void http_response_body(struct http_msg *resp, enum http_method req_method);
 
 /* Header helpers: names compare case-insensitively. */
-bool http_span_eq(const char *buf, struct http_span s, const char *lit);
+/* Whether the N bytes at A equal LIT (ASCII, case-insensitive). */
+bool http_eq_lc(const char *a, const char *lit, size_t n);
+/* Inline: with a literal LIT the length test is a constant compare, and most names differ
+ * in length (a head's every header is tested against a list of names). */
+static inline bool http_span_eq(const char *buf, struct http_span s, const char *lit)
+{
+	size_t n = __builtin_strlen(lit);
+	return s.len == n && http_eq_lc(buf + s.off, lit, n);
+}
 /* Index of the first header named NAME at or after FROM, or -1. */
 int http_find_header(const struct http_msg *m, const char *buf, const char *name, unsigned from);
 /* Whether a comma-separated header value contains TOKEN (case-insensitive). */

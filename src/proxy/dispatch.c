@@ -100,7 +100,7 @@ static void resp_reset(struct request *r)
 {
 	parser_put(&r->rp);
 	if (r->hold != NULL)
-		evbuffer_free(r->hold);
+		conn_buffer_free(r->hold);
 	r->hold = NULL;
 	r->resp_head_done = false;
 	r->resp_keep_alive = false;
@@ -371,6 +371,15 @@ static void first_answer(struct session *s)
 	__atomic_store_n(&b->last_answer_us, now_us, __ATOMIC_RELAXED);
 	__atomic_store_n(&b->slow_until, 0, __ATOMIC_RELAXED);
 	pool_latency_add(r->pool, now_us - r->sent_us, now_us / 1000);
+}
+
+/* After the first bytes of an answer: the response timeout replaces the hung-node bound
+ * while the answer still comes (up_read_cb, once the bytes that came are handled: most
+ * answers are whole by then, and their connection goes idle with its own deadline). */
+static void answer_deadline(struct session *s)
+{
+	struct request *r = s->r;
+
 	if (r->slow_ms < r->pool->conf.response_timeout)
 		conn_set_timeouts(s->up->c, r->pool->conf.response_timeout,
 		                  r->pool->conf.response_timeout);
@@ -447,12 +456,19 @@ static void up_read_cb(struct conn *bev, void *arg)
 	}
 	if (s->state != SS_STREAMING)
 		return;
-	if (!s->r->answered)
+	bool first = !s->r->answered;
+	unsigned n = s->n_requests;
+	if (first)
 		first_answer(s);
 	if (!s->r->resp_head_done)
 		resp_head(s);
 	else
 		pump_resp_body(s);
+	/* the same request still reads its answer from this connection (not done, retried
+	 * elsewhere, or followed by the next request) */
+	if (first && s->state == SS_STREAMING && s->n_requests == n && s->r != NULL &&
+	    s->r->answered && s->up != NULL && s->up->c == bev)
+		answer_deadline(s);
 }
 
 /* The backend drained what we queued: resume reading the client. */

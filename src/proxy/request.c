@@ -275,7 +275,7 @@ static void req_start(struct session *s, const char *buf)
 		                : "body over rpc_inspect_max: the method policy cannot read it");
 		return;
 	}
-	r->out = evbuffer_new();
+	r->out = conn_buffer_new();
 	build_upstream_head(s, m, buf, s->hp->head_len);
 	bool buffered = body_is_buffered(s, m), expect = m->expect_continue;
 	evbuffer_drain(conn_input(s->client), s->hp->head_len);
@@ -288,8 +288,8 @@ static void req_start(struct session *s, const char *buf)
 			evbuffer_add(conn_output(s->client), "HTTP/1.1 100 Continue\r\n\r\n", 25);
 			conn_flush(s->client);
 		}
-		timer_arm(s, s->l->conf.client_timeout);
-		/* the body may already be here */
+		/* the body may already be here: then no deadline to arm (req_body_buffer stops
+		 * it when the body is complete) */
 		struct evbuffer *in = conn_input(s->client);
 		if (evbuffer_get_length(in) >= r->req_body.remaining) {
 			evbuffer_remove_buffer(in, r->out, (size_t)r->req_body.remaining);
@@ -297,6 +297,7 @@ static void req_start(struct session *s, const char *buf)
 			r->req_body.remaining = 0;
 			r->req_body.done = true;
 		} else {
+			timer_arm(s, s->l->conf.client_timeout);
 			req_body_buffer(s); /* what came so far; the rest as it comes */
 			return;
 		}
@@ -313,6 +314,8 @@ void req_head(struct session *s)
 	struct evbuffer *in = conn_input(s->client);
 	size_t len = evbuffer_get_length(in);
 	const struct conf_listener *lc = &s->l->conf;
+
+	bool head_timer = false;
 
 	if (len == 0 || s->state != SS_REQ_HEAD)
 		return;
@@ -331,14 +334,17 @@ void req_head(struct session *s)
 		conn_set_timeouts(s->client, 0, lc->client_timeout); /* the head has a deadline */
 		/* the first request's runs from the accept (its bytes may have waited in the
 		 * kernel): a late first byte does not earn a second header_timeout; a keep-alive
-		 * request's runs from its first byte */
-		if (s->n_requests > 0)
-			timer_arm(s, lc->header_timeout);
+		 * request's runs from its first byte (armed below, in this turn, unless the whole
+		 * head is already here: no timer to arm and stop for most requests) */
+		head_timer = s->n_requests > 0;
 	}
 	if (len > lc->max_header_size + 1)
 		len = lc->max_header_size + 1;
 	const char *buf = (const char *)evbuffer_pullup(in, (ev_ssize_t)len);
-	switch (http_parse_head(s->hp, buf, len)) {
+	enum http_result res = http_parse_head(s->hp, buf, len);
+	if (head_timer && res != HTTP_DONE)
+		timer_arm(s, lc->header_timeout);
+	switch (res) {
 	case HTTP_NEED_MORE:
 		return;
 	case HTTP_ERROR: {

@@ -400,7 +400,7 @@ void resp_head(struct session *s)
 		passive_warning(r->b, why);
 	}
 	if (resp_holds(s, m))
-		r->hold = evbuffer_new();
+		r->hold = conn_buffer_new();
 	if (r->hold == NULL)
 		r->resp_started = true;
 	build_client_head(s, m, buf, head_len, close,

@@ -192,10 +192,10 @@ void req_end(struct session *s)
 	if (r == NULL)
 		return;
 	if (r->out != NULL)
-		evbuffer_free(r->out);
+		conn_buffer_free(r->out);
 	parser_put(&r->rp);
 	if (r->hold != NULL)
-		evbuffer_free(r->hold);
+		conn_buffer_free(r->hold);
 	pool_unref(r->pool);
 	backend_unref(r->b);
 	if (n_req_cache < PARSER_CACHE_MAX)
@@ -522,6 +522,7 @@ void session_cleanup(void)
 		free(parser_cache[--n_parser_cache]);
 	while (n_req_cache > 0)
 		free(req_cache[--n_req_cache]);
+	conn_buffers_cleanup();
 }
 
 /* At accept: counts the connection against its peer's max_conns_per_ip. Peers in

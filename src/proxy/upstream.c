@@ -49,8 +49,7 @@ static struct upconn *take_idle(struct backend *b)
 	if (u == NULL)
 		return NULL;
 	idle_unlink(u);
-	u->reused = true;
-	conn_set_timeouts(u->c, 0, 0);
+	u->reused = true; /* the caller sets the request's deadlines at once (send_request) */
 	STAT_INC(upstream_reused);
 	return u;
 }
