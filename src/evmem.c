@@ -124,7 +124,10 @@ void *evmem_realloc(void *p, size_t n)
 	if ((q = evmem_malloc(n)) == NULL)
 		return NULL;
 	memcpy(q, p, have);
-	evmem_free(p);
+	/* libevent reallocs only to grow an array (a base's descriptor map, epoll's event list,
+	 * the timer heap), which never asks for the old size again: kept, the block would sit in
+	 * this thread's list for good; malloc reuses it for anything */
+	free(h);
 	return q;
 }
 

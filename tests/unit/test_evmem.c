@@ -1,5 +1,6 @@
 /* libevent's free lists (evmem.c): a freed block is reused for the next one of its class,
- * what the lists keep is bounded, big blocks are not kept, realloc keeps the bytes. */
+ * what the lists keep is bounded, big blocks are not kept, realloc keeps the bytes and does
+ * not keep what it grew out of. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -78,6 +79,24 @@ static void test_realloc_keeps_bytes(void **state)
 	evmem_trim();
 }
 
+/* An array grown by doubling (libevent's descriptor map, epoll's event list) leaves none of
+ * its old blocks in the lists: they would never be asked for again. */
+static void test_realloc_grown_out_not_kept(void **state)
+{
+	char *p = NULL;
+
+	evmem_trim();
+	for (size_t n = 32; n <= 2 * EVMEM_MAX; n *= 2) {
+		p = evmem_realloc(p, n);
+		assert_non_null(p);
+		memset(p + n / 2, 0x5a, n / 2);
+		assert_int_equal(p[n - 1], 0x5a);
+	}
+	assert_int_equal(evmem_kept(), 0);
+	evmem_free(p);
+	assert_int_equal(evmem_kept(), 0);
+}
+
 /* An evbuffer filled and drained again and again takes nothing from malloc after the first
  * round: what a keep-alive connection does for every request. */
 static void test_evbuffer_steady_state(void **state)
@@ -110,6 +129,7 @@ int main(void)
 	    cmocka_unit_test(test_block_reused_in_its_class),
 	    cmocka_unit_test(test_kept_is_bounded),
 	    cmocka_unit_test(test_realloc_keeps_bytes),
+	    cmocka_unit_test(test_realloc_grown_out_not_kept),
 	    cmocka_unit_test(test_evbuffer_steady_state),
 	};
 
