@@ -80,13 +80,14 @@ static void test_realloc_keeps_bytes(void **state)
 }
 
 /* An array grown by doubling (libevent's descriptor map, epoll's event list) leaves none of
- * its old blocks in the lists: they would never be asked for again. */
+ * its old blocks in the lists: they would never be asked for again (from the second class on:
+ * the smallest has no malloc chunk of its own to give back). */
 static void test_realloc_grown_out_not_kept(void **state)
 {
 	char *p = NULL;
 
 	evmem_trim();
-	for (size_t n = 32; n <= 2 * EVMEM_MAX; n *= 2) {
+	for (size_t n = 64; n <= 2 * EVMEM_MAX; n *= 2) {
 		p = evmem_realloc(p, n);
 		assert_non_null(p);
 		memset(p + n / 2, 0x5a, n / 2);
@@ -94,6 +95,31 @@ static void test_realloc_grown_out_not_kept(void **state)
 	}
 	assert_int_equal(evmem_kept(), 0);
 	evmem_free(p);
+	assert_int_equal(evmem_kept(), 0);
+}
+
+/* Blocks of the smallest class (libevent's entry per descriptor) carry no header: side by
+ * side 32 bytes apart, and a freed one comes back for the next. */
+static void test_smallest_class_packed(void **state)
+{
+	char *a = evmem_malloc(20), *b = evmem_malloc(32), *c;
+
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_int_equal(b - a, EVMEM_MIN);
+	memset(a, 1, EVMEM_MIN);
+	memset(b, 2, EVMEM_MIN);
+	assert_int_equal(a[EVMEM_MIN - 1], 1);
+	evmem_free(a);
+	c = evmem_malloc(1);
+	assert_ptr_equal(a, c);
+	memset(c, 3, EVMEM_MIN);
+	c = evmem_realloc(c, 33); /* out of the class: moved, bytes kept */
+	assert_int_equal(c[0], 3);
+	assert_int_equal(c[EVMEM_MIN - 1], 3);
+	evmem_free(c);
+	evmem_free(b);
+	evmem_trim();
 	assert_int_equal(evmem_kept(), 0);
 }
 
@@ -130,6 +156,7 @@ int main(void)
 	    cmocka_unit_test(test_kept_is_bounded),
 	    cmocka_unit_test(test_realloc_keeps_bytes),
 	    cmocka_unit_test(test_realloc_grown_out_not_kept),
+	    cmocka_unit_test(test_smallest_class_packed),
 	    cmocka_unit_test(test_evbuffer_steady_state),
 	};
 
