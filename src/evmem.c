@@ -66,7 +66,7 @@ static size_t class_size(unsigned c)
 /* Blocks a class keeps at most. */
 static unsigned class_keep(unsigned c)
 {
-	size_t n = EVMEM_CLASS_KEEP / class_size(c);
+	size_t n = (EVMEM_CLASS_KEEP / EVMEM_MIN) >> c; /* a shift: no division on each free */
 
 	return n < 8 ? 8 : n > 256 ? 256 : (unsigned)n;
 }
