@@ -1,5 +1,6 @@
 /* libevent's free lists (evmem.c): a freed block is reused for the next one of its class,
- * what the lists keep is bounded, big blocks are not kept, realloc keeps the bytes. */
+ * what the lists keep is bounded, big blocks are not kept, realloc keeps the bytes and does
+ * not keep what it grew out of. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -78,6 +79,50 @@ static void test_realloc_keeps_bytes(void **state)
 	evmem_trim();
 }
 
+/* An array grown by doubling (libevent's descriptor map, epoll's event list) leaves none of
+ * its old blocks in the lists: they would never be asked for again (from the second class on:
+ * the smallest has no malloc chunk of its own to give back). */
+static void test_realloc_grown_out_not_kept(void **state)
+{
+	char *p = NULL;
+
+	evmem_trim();
+	for (size_t n = 64; n <= 2 * EVMEM_MAX; n *= 2) {
+		p = evmem_realloc(p, n);
+		assert_non_null(p);
+		memset(p + n / 2, 0x5a, n / 2);
+		assert_int_equal(p[n - 1], 0x5a);
+	}
+	assert_int_equal(evmem_kept(), 0);
+	evmem_free(p);
+	assert_int_equal(evmem_kept(), 0);
+}
+
+/* Blocks of the smallest class (libevent's entry per descriptor) carry no header: side by
+ * side 32 bytes apart, and a freed one comes back for the next. */
+static void test_smallest_class_packed(void **state)
+{
+	char *a = evmem_malloc(20), *b = evmem_malloc(32), *c;
+
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_int_equal(b - a, EVMEM_MIN);
+	memset(a, 1, EVMEM_MIN);
+	memset(b, 2, EVMEM_MIN);
+	assert_int_equal(a[EVMEM_MIN - 1], 1);
+	evmem_free(a);
+	c = evmem_malloc(1);
+	assert_ptr_equal(a, c);
+	memset(c, 3, EVMEM_MIN);
+	c = evmem_realloc(c, 33); /* out of the class: moved, bytes kept */
+	assert_int_equal(c[0], 3);
+	assert_int_equal(c[EVMEM_MIN - 1], 3);
+	evmem_free(c);
+	evmem_free(b);
+	evmem_trim();
+	assert_int_equal(evmem_kept(), 0);
+}
+
 /* An evbuffer filled and drained again and again takes nothing from malloc after the first
  * round: what a keep-alive connection does for every request. */
 static void test_evbuffer_steady_state(void **state)
@@ -110,6 +155,8 @@ int main(void)
 	    cmocka_unit_test(test_block_reused_in_its_class),
 	    cmocka_unit_test(test_kept_is_bounded),
 	    cmocka_unit_test(test_realloc_keeps_bytes),
+	    cmocka_unit_test(test_realloc_grown_out_not_kept),
+	    cmocka_unit_test(test_smallest_class_packed),
 	    cmocka_unit_test(test_evbuffer_steady_state),
 	};
 
