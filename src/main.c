@@ -156,11 +156,10 @@ static int postmortem(const char *path, const char *id_s)
 	c = load_for_command(path);
 	if (c == NULL)
 		return 1;
-	if (incident_load_readonly(c->global.state_dir, err, sizeof(err)) < 0) {
+	if (incident_load_readonly(c->global.state_dir, c->store.url, err, sizeof(err)) < 0) {
 		fprintf(stderr, "postmortem: %s\n", err);
 	} else if ((inc = incident_get(id)) == NULL) {
-		fprintf(stderr, "postmortem: no incident %lld in %s/%s\n", id, c->global.state_dir,
-		        STORE_FILE);
+		fprintf(stderr, "postmortem: no incident %lld in %s\n", id, store_where());
 	} else {
 		size_t n = incident_postmortem(inc, c->postmortem.language, false, clock_wall(), md,
 		                               sizeof(md));
@@ -434,7 +433,7 @@ static int run(const char *path)
 	feed_init(); /* feed.c: /feed.atom, /feed.rss, /pools/NAME/feed.* */
 	/* incidents, their store in state_dir, the admin API (incident.c, admin.c): before the
 	 * first apply, which restores the stored admin states */
-	if (incident_init(c->global.state_dir, err, sizeof(err)) != 0 ||
+	if (incident_init(c->global.state_dir, c->store.url, err, sizeof(err)) != 0 ||
 	    admin_init(err, sizeof(err)) != 0 || acklink_init() != 0 || console_init() != 0) {
 		log_error("state_dir %s: %s", c->global.state_dir, err);
 		goto fail;

@@ -10,13 +10,13 @@
 #include "log.h"
 #include "ops/incident-t.h"
 
-/* Opens (creating) the store in STATE_DIR, loads the open incidents, subscribes to the
- * bus. */
-int incident_init(const char *state_dir, char *err, size_t errlen) WUR;
+/* Opens (creating) the store at URL ([store] url; NULL: in STATE_DIR), loads the open
+ * incidents, subscribes to the bus. */
+int incident_init(const char *state_dir, const char *url, char *err, size_t errlen) WUR;
 void incident_deinit(void);
 /* Loads STATE_DIR's incidents for reading only (nodegate postmortem): no bus, no writes;
  * incident_deinit ends it. */
-int incident_load_readonly(const char *state_dir, char *err, size_t errlen) WUR;
+int incident_load_readonly(const char *state_dir, const char *url, char *err, size_t errlen) WUR;
 /* Calls FN for each incident, open ones first, then the most recent; at most LIMIT (0: all
  * kept). The incident and its entries are valid during the call only. */
 void incident_foreach(size_t limit, void (*fn)(const struct incident *inc, void *arg), void *arg);

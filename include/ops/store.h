@@ -1,8 +1,8 @@
-/* Persistent state in SQLite (state_dir/nodegate.db, WAL): incidents, their timelines and
- * outage spans, and the admin states of backends. Reads happen once, at start; every write
- * is queued to one writer thread, so the loop never waits on the disk. A barrier tells the
- * loop when what was queued before it is committed (and fsynced), so that an HTTP reply
- * can acknowledge only what a kill -9 or a power cut cannot take back. */
+/* Persistent state in SQLite (state_dir/nodegate.db, WAL) or PostgreSQL ([store] url): incidents,
+ * their timelines and outage spans, and the admin states of backends. Reads happen once, at start;
+ * every write is queued to one writer thread, so the loop never waits on the disk. A barrier tells
+ * the loop when what was queued before it is committed (and fsynced), so that an HTTP reply can
+ * acknowledge only what a kill -9 or a power cut cannot take back. */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
@@ -13,22 +13,26 @@
 #include "log.h"
 
 #define STORE_FILE      "nodegate.db"
+#define STORE_URL_MAX   4200 /* a store url, sqlite:PATH or postgresql://... */
 #define STORE_QUEUE_MAX 1024 /* writes waiting for the writer; more are dropped (counted) */
 #define STORE_KEEP_DAYS 90   /* resolved incidents older than this are deleted at start */
 #define STORE_KEEP_MAX  1000 /* and at most this many resolved incidents are kept */
 #define STORE_NO_WEIGHT (-1) /* admin_state.weight: no override */
 #define STORE_TOKEN_MAX 96   /* an acknowledgement link's MAC, as text */
 
-/* Creates STATE_DIR (mode 0700) when missing, opens or creates the database, prunes what
- * is past retention (NOW: Unix ms) and starts the writer. ERR says why on failure. */
-int store_open(const char *state_dir, int64_t now, char *err, size_t errlen) WUR;
+/* Opens URL ([store] url: sqlite:PATH or postgresql://...; NULL: sqlite:STATE_DIR/
+ * nodegate.db, STATE_DIR created mode 0700 when missing), creates or migrates the schema,
+ * prunes what is past retention (NOW: Unix ms) and starts the writer. ERR says why. */
+int store_open(const char *state_dir, const char *url, int64_t now, char *err, size_t errlen) WUR;
+/* Where the store is, for logs and messages (never a password). */
+const char *store_where(void);
 /* Tests only ([nodegate] store_test_delay): the writer waits MS before each batch, as on a
  * slow disk, from its next batch on; logged when it changes to more than 0. */
 void store_set_test_delay(uint64_t ms);
 /* Opens STATE_DIR's database for reading only (nodegate postmortem, beside a running
  * nodegate): no writer, no pruning, no migration (a file of another schema is refused);
  * writes stay no-ops. store_close closes it. */
-int store_open_readonly(const char *state_dir, char *err, size_t errlen) WUR;
+int store_open_readonly(const char *state_dir, const char *url, char *err, size_t errlen) WUR;
 /* Commits what is queued, stops the writer, runs the last barrier callbacks, closes. */
 void store_close(void);
 bool store_is_open(void);

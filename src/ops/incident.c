@@ -1587,15 +1587,15 @@ static void load_span(int64_t id, int64_t start, int64_t end, void *arg)
 		span_push(in, start, end);
 }
 
-int incident_load_readonly(const char *state_dir, char *err, size_t errlen)
+int incident_load_readonly(const char *state_dir, const char *url, char *err, size_t errlen)
 {
 	const struct store_loader l = {load_incident, load_entry, load_span, NULL};
 
 	incident_reset();
-	if (store_open_readonly(state_dir, err, errlen) < 0)
+	if (store_open_readonly(state_dir, url, err, errlen) < 0)
 		return -1;
 	if (store_load_incidents(&l) < 0) {
-		snprintf(err, errlen, "%s/%s: cannot read the incidents", state_dir, STORE_FILE);
+		snprintf(err, errlen, "%s: cannot read the incidents", store_where());
 		store_close();
 		incident_reset();
 		return -1;
@@ -1603,7 +1603,7 @@ int incident_load_readonly(const char *state_dir, char *err, size_t errlen)
 	return 0;
 }
 
-int incident_init(const char *state_dir, char *err, size_t errlen)
+int incident_init(const char *state_dir, const char *url, char *err, size_t errlen)
 {
 	const struct store_loader l = {load_incident, load_entry, load_span, NULL};
 	size_t open = 0;
@@ -1611,10 +1611,10 @@ int incident_init(const char *state_dir, char *err, size_t errlen)
 
 	incident_reset();
 	boot = now;
-	if (store_open(state_dir, now, err, errlen) < 0)
+	if (store_open(state_dir, url, now, err, errlen) < 0)
 		return -1;
 	if (store_load_incidents(&l) < 0) {
-		snprintf(err, errlen, "%s/%s: cannot read the incidents", state_dir, STORE_FILE);
+		snprintf(err, errlen, "%s: cannot read the incidents", store_where());
 		goto fail;
 	}
 	history_trim(now);
@@ -1627,8 +1627,7 @@ int incident_init(const char *state_dir, char *err, size_t errlen)
 	}
 	for (size_t i = 0; i < n_incs; i++)
 		open += incs[i]->pub.resolved == 0;
-	log_info("incidents: %zu open, %zu past, from %s/%s", open, n_incs - open, state_dir,
-	         STORE_FILE);
+	log_info("incidents: %zu open, %zu past, from %s", open, n_incs - open, store_where());
 	return 0;
 fail:
 	incident_deinit();

@@ -13,6 +13,8 @@ import sqlite3
 import time
 from urllib.parse import parse_qs, urlencode, urlparse
 
+import harness
+import pytest
 from harness import HOST, free_port, http_conn, wait_for
 import signal
 
@@ -354,6 +356,7 @@ CREATE TABLE admin_state(backend TEXT PRIMARY KEY, admin TEXT NOT NULL, weight I
 """
 
 
+@pytest.mark.skipif(harness.STORE != "sqlite", reason="writes an old SQLite file itself")
 def test_a_store_of_the_old_schema_is_migrated(h, certs, receivers):
     """A state_dir written by the schema before priorities (1) opens: its incidents keep
     their words and get a priority from their worst status; new ones go on from its ids."""
