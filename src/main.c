@@ -18,6 +18,7 @@
 #include "health/node.h"
 #include "log.h"
 #include "ops/admin.h"
+#include "ops/fleet.h"
 #include "ops/acklink.h"
 #include "ops/alert.h"
 #include "ops/console.h"
@@ -354,6 +355,7 @@ static void teardown(void)
 	console_deinit(); /* console.c: every ops console session ends */
 	chart_deinit();
 	maint_deinit();
+	fleet_deinit(); /* fleet.c: its session ends, and the sender lock with it */
 	admin_deinit();
 	escalate_deinit();
 	subs_deinit();   /* subs.c: queued subscriber messages are dropped */
@@ -434,7 +436,8 @@ static int run(const char *path)
 	/* incidents, their store in state_dir, the admin API (incident.c, admin.c): before the
 	 * first apply, which restores the stored admin states */
 	if (incident_init(c->global.state_dir, c->store.url, err, sizeof(err)) != 0 ||
-	    admin_init(err, sizeof(err)) != 0 || acklink_init() != 0 || console_init() != 0) {
+	    admin_init(err, sizeof(err)) != 0 || acklink_init() != 0 || console_init() != 0 ||
+	    fleet_init(c->store.url, c->global.instance, err, sizeof(err)) != 0) {
 		log_error("state_dir %s: %s", c->global.state_dir, err);
 		goto fail;
 	}
@@ -513,6 +516,7 @@ fail:
 	mirror_deinit();
 	acklink_deinit();
 	console_deinit();
+	fleet_deinit();
 	admin_deinit();
 	incident_deinit();
 	monitor_deinit();

@@ -70,6 +70,10 @@ bool admin_authorized(struct evhttp_request *req);
 /* Puts backend NAME in admin state A (enum admin_state) as POST /api/backends/NAME/drain|
  * maint|ready does: kept in the store, published; WHY is said in the log and the timeline.
  * 0 changed or unchanged; -1 unknown backend. */
+/* Another instance of the fleet (FROM) set backend NAME to admin state A and weight override
+ * WEIGHT (STORE_NO_WEIGHT: none), committed to the shared store: applied here, not stored
+ * again. */
+int admin_remote(const char *name, enum admin_state a, int weight, const char *from) WUR;
 int admin_set_backend(const char *name, int a, const char *why) WUR;
 struct evhttp_request;
 /* Whether REQ carries the admin token (a wrong one is not refused here: just not ops). */

@@ -24,6 +24,9 @@
  * nodegate.db, STATE_DIR created mode 0700 when missing), creates or migrates the schema,
  * prunes what is past retention (NOW: Unix ms) and starts the writer. ERR says why. */
 int store_open(const char *state_dir, const char *url, int64_t now, char *err, size_t errlen) WUR;
+/* This nodegate's name in the fleet: admin changes written to PostgreSQL are announced
+ * (NOTIFY nodegate_admin) with it, so that each instance skips its own. */
+void store_set_instance(const char *name);
 /* Where the store is, for logs and messages (never a password). */
 const char *store_where(void);
 /* Tests only ([nodegate] store_test_delay): the writer waits MS before each batch, as on a

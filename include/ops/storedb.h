@@ -66,6 +66,9 @@ int sdb_run(struct sdb *db, const char *sql, const struct sdb_val *v, size_t n, 
 int sdb_begin(struct sdb *db, char *err, size_t errlen) WUR; /* a write transaction */
 int sdb_commit(struct sdb *db, char *err, size_t errlen) WUR;
 void sdb_rollback(struct sdb *db);
+/* PostgreSQL: the last failure was a deadlock or a serialization failure with another
+ * instance's transaction: the whole transaction may be run again. */
+bool sdb_retryable(const struct sdb *db);
 /* PostgreSQL: the connection is lost (SQLite: never). */
 bool sdb_broken(const struct sdb *db);
 /* PostgreSQL: connects again (blocking, up to the connect timeout). */

@@ -552,6 +552,25 @@ void admin_apply(void)
 	incident_poke();
 }
 
+int admin_remote(const char *name, enum admin_state a, int weight, const char *from)
+{
+	struct backend *b = backend_named(name, strlen(name));
+	struct saved *s = saved_of(name, true);
+	char why[128];
+
+	if (s == NULL || a >= ADMIN_COUNT)
+		return -1;
+	s->a = a;
+	s->weight = weight >= 0 && weight <= WEIGHT_MAX ? weight : STORE_NO_WEIGHT;
+	if (b == NULL)
+		return 0; /* not one of ours: kept for a reload that adds it */
+	snprintf(why, sizeof(why), "set on instance %s", from);
+	set_state(b, a, why);
+	set_weight(b, s->weight, why);
+	incident_poke();
+	return 0;
+}
+
 int admin_set_backend(const char *name, int a, const char *why)
 {
 	struct backend *b = backend_named(name, strlen(name));

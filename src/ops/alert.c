@@ -20,6 +20,7 @@
 #include "clock.h"
 #include "ops/acklink.h"
 #include "ops/alert.h"
+#include "ops/sender.h"
 #include "ops/deliver.h"
 #include "ops/remedy.h"
 #include "ops/incident.h"
@@ -939,6 +940,13 @@ static void offer_to(struct channel *ch, const struct alert_event *ev, bool forc
 	                !alert_wanted(cf->on_mask, cf->min_severity, ev,
 	                              ev->incident > 0 && reached(ch, ev->incident))))
 		return;
+	/* a fleet speaks once: another instance holds the sender lock (marked reached all
+	 * the same, so that this one, taking over, tells of the resolution) */
+	if (ev->event != ALERT_TEST && !sender_ok()) {
+		sender_deferred(SENDER_ALERT);
+		log_debug("alert %s: left to the fleet's sender", ch->name);
+		return;
+	}
 	if (ev->event != ALERT_TEST && !alert_rate_take(&ch->rate, cf->rate_limit, clock_now())) {
 		snprintf(why, sizeof(why), "rate limit (%llu per minute)",
 		         (unsigned long long)cf->rate_limit);

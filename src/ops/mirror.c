@@ -38,6 +38,7 @@
 #include "metrics.h"
 #include "ops/feed.h"
 #include "ops/mirror.h"
+#include "ops/sender.h"
 #include "ops/page.h"
 #include "ops/status.h"
 #include "registry.h"
@@ -793,6 +794,11 @@ static void arm(struct event *ev, uint64_t ms)
 
 static void push_start(struct mirror *m)
 {
+	if (!sender_ok()) { /* the fleet's sender pushes the copies */
+		sender_deferred(SENDER_MIRROR);
+		m->state = MS_IDLE;
+		return;
+	}
 	m->flight = m->cf;
 	m->state = MS_PUSHING;
 	m->started = clock_now();

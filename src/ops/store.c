@@ -23,9 +23,10 @@
 #include "ops/store.h"
 #include "ops/storedb.h"
 
-#define DAY_MS   (24LL * 3600 * 1000)
-#define NAME_CAP 80  /* a backend name (conf: at most 64 bytes) */
-#define ERR_CAP  256 /* the last SQLite error, for the loop to log */
+#define DAY_MS            (24LL * 3600 * 1000)
+#define NAME_CAP          80  /* a backend name (conf: at most 64 bytes) */
+#define ERR_CAP           256 /* the last SQLite error, for the loop to log */
+#define STORE_BATCH_TRIES 4   /* PostgreSQL: a batch that lost a deadlock runs again */
 /* Tests only: the writer sleeps this many ms before each batch, as on a slow disk, so that
  * a test can kill -9 nodegate while writes are queued and see which answers were sent. */
 
@@ -112,6 +113,7 @@ enum sql {
 	SQL_SUBSCRIBER_DEL,
 	SQL_SECRET,
 	SQL_LATENCY,
+	SQL_NOTIFY_ADMIN,
 	SQL_COUNT
 };
 static const char *const sql_text[SQL_COUNT] = {
@@ -159,6 +161,7 @@ static const char *const sql_text[SQL_COUNT] = {
                        " created = $8, confirmed = $9",
     [SQL_SUBSCRIBER_DEL] = "DELETE FROM subscribers WHERE id = $1",
     [SQL_SECRET] = "INSERT INTO secrets(name, value) VALUES($1, $2) ON CONFLICT DO NOTHING",
+    [SQL_NOTIFY_ADMIN] = "SELECT pg_notify('nodegate_admin', $1)",
     [SQL_LATENCY] = "INSERT INTO latency(pool, span, start, n, p50_us, p99_us, hist)"
                     " VALUES($1, $2, $3, $4, $5, $6, $7) ON CONFLICT(pool, span, start)"
                     " DO UPDATE SET n = $4, p50_us = $5, p99_us = $6, hist = $7",
@@ -282,6 +285,7 @@ static struct {
 	char err[ERR_CAP]; /* the last failure, not yet logged */
 	int efd;           /* eventfd: the writer wakes the loop */
 	uint64_t delay_ms; /* a slow disk, for the tests (store_test_delay); under mu */
+	char instance[64]; /* fleet.c's name of this nodegate; under mu */
 	struct event *ev_done;
 } st = {.db_mu = PTHREAD_MUTEX_INITIALIZER,
         .mu = PTHREAD_MUTEX_INITIALIZER,
@@ -470,16 +474,36 @@ static int put_latency(const struct store_latency *l)
 	return step(SQL_LATENCY, v, 7);
 }
 
+/* PostgreSQL: the fleet hears of it at commit (fleet.c), "INSTANCE\tBACKEND\tADMIN\tWEIGHT". */
+static int notify_admin(const struct op *op)
+{
+	char payload[256];
+	struct sdb_val v[1] = {SDB_T(payload)};
+
+	if (sdb_kind(st.db) != SDB_PG)
+		return 0;
+	pthread_mutex_lock(&st.mu);
+	snprintf(payload, sizeof(payload), "%s\t%s\t%s\t%d", st.instance, op->u.admin.backend,
+	         admin_state_names[op->u.admin.a], op->u.admin.weight);
+	pthread_mutex_unlock(&st.mu);
+	return step(SQL_NOTIFY_ADMIN, v, 1);
+}
+
 static int put_admin(const struct op *op)
 {
 	struct sdb_val v[4] = {SDB_T(op->u.admin.backend)};
 
-	if (op->u.admin.a == ADMIN_NONE && op->u.admin.weight == STORE_NO_WEIGHT)
-		return step(SQL_ADMIN_DEL, v, 1);
+	if (op->u.admin.a == ADMIN_NONE && op->u.admin.weight == STORE_NO_WEIGHT) {
+		if (step(SQL_ADMIN_DEL, v, 1) < 0)
+			return -1;
+		return notify_admin(op);
+	}
 	v[1] = SDB_T(admin_state_names[op->u.admin.a]);
 	v[2] = op->u.admin.weight == STORE_NO_WEIGHT ? SDB_N : SDB_I(op->u.admin.weight);
 	v[3] = SDB_I(op->u.admin.at);
-	return step(SQL_ADMIN_SET, v, 4);
+	if (step(SQL_ADMIN_SET, v, 4) < 0)
+		return -1;
+	return notify_admin(op);
 }
 
 static int run_op(const struct op *op)
@@ -552,24 +576,47 @@ static int run_savepoint(const struct op *op)
 }
 
 /* One transaction for the batch; each write's rc says how it went (all -1 when the
- * transaction itself failed). A lost PostgreSQL connection is tried again first. */
-static void run_batch(struct op *ops, size_t n)
+ * transaction itself failed). A lost PostgreSQL connection is tried again first; a batch
+ * that lost a deadlock to another instance's is run again (STORE_BATCH_TRIES in all). */
+static bool try_batch(struct op *ops, size_t n, bool *retry)
 {
 	char err[ERR_CAP];
 	bool ok;
 
-	pthread_mutex_lock(&st.db_mu);
-	if (sdb_broken(st.db) && sdb_reconnect(st.db, err, sizeof(err)) < 0)
-		set_err(err);
+	*retry = false;
 	ok = sdb_begin(st.db, err, sizeof(err)) == 0;
 	if (!ok)
 		set_err(err);
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		ops[i].rc = ok && ops[i].kind != OP_BARRIER ? run_savepoint(&ops[i]) : 0;
+		if (ops[i].rc < 0 && sdb_retryable(st.db)) {
+			*retry = true;
+			sdb_rollback(st.db);
+			return false;
+		}
+	}
 	if (ok && sdb_commit(st.db, err, sizeof(err)) < 0) {
 		set_err(err);
+		*retry = sdb_retryable(st.db);
 		sdb_rollback(st.db);
 		ok = false;
+	}
+	return ok;
+}
+
+static void run_batch(struct op *ops, size_t n)
+{
+	char err[ERR_CAP];
+	bool ok = false, retry = true;
+
+	pthread_mutex_lock(&st.db_mu);
+	if (sdb_broken(st.db) && sdb_reconnect(st.db, err, sizeof(err)) < 0)
+		set_err(err);
+	for (int t = 0; retry && t < STORE_BATCH_TRIES; t++) {
+		if (t > 0) /* let the other transaction finish */
+			nanosleep(&(struct timespec){.tv_nsec = (5 + rand() % 20) * 1000000L},
+			          NULL);
+		ok = try_batch(ops, n, &retry);
 	}
 	for (size_t i = 0; !ok && i < n; i++)
 		ops[i].rc = -1;
@@ -998,6 +1045,13 @@ int store_open(const char *state_dir, const char *url, int64_t now, char *err, s
 	         sdb_kind(st.db) == SDB_SQLITE ? " (WAL, synchronous=FULL)"
 	                                       : " (synchronous_commit=on)");
 	return 0;
+}
+
+void store_set_instance(const char *name)
+{
+	pthread_mutex_lock(&st.mu);
+	snprintf(st.instance, sizeof(st.instance), "%s", name);
+	pthread_mutex_unlock(&st.mu);
 }
 
 const char *store_where(void)

@@ -34,6 +34,7 @@ struct sdb {
 		sqlite3_stmt *s;
 	} cache[STMT_CACHE];
 	PGconn *pg;
+	char sqlstate[8]; /* PostgreSQL: of the last failure */
 };
 
 struct sdb_row {
@@ -293,9 +294,12 @@ static size_t pg_max_param(const char *sql)
 static int pg_check(struct sdb *db, PGresult *res, char *err, size_t errlen)
 {
 	ExecStatusType t = PQresultStatus(res);
+	const char *state;
 
 	if (t == PGRES_COMMAND_OK || t == PGRES_TUPLES_OK)
 		return 0;
+	state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	snprintf(db->sqlstate, sizeof(db->sqlstate), "%s", state != NULL ? state : "");
 	pg_err(db, res, err, errlen);
 	return -1;
 }
@@ -522,6 +526,13 @@ void sdb_rollback(struct sdb *db)
 	    sdb_exec(db, "ROLLBACK", err, sizeof(err)) < 0) {
 		/* the connection is gone: so is the transaction */
 	}
+}
+
+bool sdb_retryable(const struct sdb *db)
+{
+	/* deadlock_detected, serialization_failure: another instance's transaction won */
+	return db->kind == SDB_PG &&
+	       (strcmp(db->sqlstate, "40P01") == 0 || strcmp(db->sqlstate, "40001") == 0);
 }
 
 bool sdb_broken(const struct sdb *db)

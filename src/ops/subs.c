@@ -30,6 +30,7 @@
 #include "ops/status.h"
 #include "ops/store.h"
 #include "ops/subrule.h"
+#include "ops/sender.h"
 #include "ops/subs.h"
 #include "ops/subtext.h"
 #include "registry.h"
@@ -274,6 +275,10 @@ static void notify(enum subs_note n, const struct incident *inc, const char *tex
 
 	if (!S.enabled)
 		return;
+	if (!sender_ok()) { /* the fleet's sender tells subscribers */
+		sender_deferred(SENDER_MAIL);
+		return;
+	}
 	redact_public(inc->title, title, sizeof(title));
 	redact_public(text != NULL ? text : "", line, sizeof(line));
 	if (strcmp(line, title) == 0)

@@ -1,0 +1,363 @@
+/* One fleet, one voice: the session of this instance that listens for the others' admin
+ * changes and holds (or asks for) the sender lock, on a thread of its own. */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <libpq-fe.h>
+
+#include "metrics.h"
+#include "registry.h"
+#include "health/health.h"
+#include "ops/admin.h"
+#include "ops/fleet.h"
+#include "ops/sender.h"
+#include "ops/status.h"
+#include "ops/store.h"
+
+#define NAME_CAP    64
+#define PAYLOAD_CAP 256
+#define POLL_MS     200 /* the thread looks at its stop flag and the lock this often */
+
+enum note_kind {
+	NOTE_ADMIN = 0, /* another instance changed a backend's admin state or weight */
+	NOTE_ROLE,      /* this instance became, or stopped being, the sender */
+	NOTE_UP,        /* the database became reachable, or not */
+	NOTE_COUNT
+};
+
+struct note {
+	enum note_kind kind;
+	bool on; /* ROLE, UP */
+	char payload[PAYLOAD_CAP];
+};
+
+static struct {
+	bool active;                    /* loop: a PostgreSQL store */
+	bool sender;                    /* loop: this instance sends */
+	bool up;                        /* loop: the fleet's session is connected */
+	char instance[NAME_CAP];        /* this nodegate's name */
+	char *url;                      /* the thread's */
+	pthread_t thread;               /* the session's */
+	pthread_mutex_t mu;             /* what follows */
+	bool stopping;                  /* the thread ends */
+	struct note box[FLEET_MAILBOX]; /* for the loop */
+	size_t n_box;
+	uint64_t dropped; /* notifications the full mailbox lost */
+	int efd;          /* eventfd: the thread wakes the loop */
+	struct event *ev;
+	uint64_t applied, takeovers, losses;
+} F = {.mu = PTHREAD_MUTEX_INITIALIZER, .efd = -1};
+
+const char *fleet_instance(void)
+{
+	return F.instance;
+}
+
+bool fleet_active(void)
+{
+	return F.active;
+}
+
+/* ---- the thread ------------------------------------------------------------------------------ */
+
+static void post(const struct note *n)
+{
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&F.mu);
+	if (F.n_box < FLEET_MAILBOX)
+		F.box[F.n_box++] = *n;
+	else
+		F.dropped++;
+	pthread_mutex_unlock(&F.mu);
+	if (write(F.efd, &one, sizeof(one)) < 0) {
+		/* the counter is full: a wake-up is pending anyway */
+	}
+}
+
+static bool stopping(void)
+{
+	bool s;
+
+	pthread_mutex_lock(&F.mu);
+	s = F.stopping;
+	pthread_mutex_unlock(&F.mu);
+	return s;
+}
+
+static void nap(int ms)
+{
+	for (int t = 0; t < ms && !stopping(); t += 50)
+		nanosleep(&(struct timespec){.tv_nsec = 50 * 1000000L}, NULL);
+}
+
+static PGconn *session(void)
+{
+	const char *keys[] = {"connect_timeout", "application_name", "dbname", NULL};
+	const char *vals[] = {"2", "nodegate-fleet", F.url, NULL};
+	PGconn *c = PQconnectdbParams(keys, vals, 1);
+	PGresult *r;
+
+	if (c == NULL || PQstatus(c) != CONNECTION_OK) {
+		PQfinish(c);
+		return NULL;
+	}
+	r = PQexec(c, "LISTEN " FLEET_CHANNEL);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		PQclear(r);
+		PQfinish(c);
+		return NULL;
+	}
+	PQclear(r);
+	return c;
+}
+
+/* Asks for the sender lock; true once held (it stays held while the session lives). */
+static bool try_lock(PGconn *c)
+{
+	char sql[80];
+	PGresult *r;
+	bool got;
+
+	snprintf(sql, sizeof(sql), "SELECT pg_try_advisory_lock(%d)", FLEET_SENDER_KEY);
+	r = PQexec(c, sql);
+	got = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
+	      strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+	PQclear(r);
+	return got;
+}
+
+/* Reads what arrived; false when the session is lost. */
+static bool drain(PGconn *c)
+{
+	PGnotify *n;
+
+	if (PQconsumeInput(c) == 0 || PQstatus(c) != CONNECTION_OK)
+		return false;
+	while ((n = PQnotifies(c)) != NULL) {
+		struct note note = {.kind = NOTE_ADMIN};
+
+		snprintf(note.payload, sizeof(note.payload), "%s", n->extra);
+		post(&note);
+		PQfreemem(n);
+	}
+	return true;
+}
+
+static void *fleet_main(void *arg)
+{
+	PGconn *c = NULL;
+	bool held = false;
+
+	while (!stopping()) {
+		if (c == NULL) {
+			c = session();
+			if (c == NULL) {
+				nap(FLEET_RETRY_MS);
+				continue;
+			}
+			post(&(struct note){.kind = NOTE_UP, .on = true});
+		}
+		if (!held && (held = try_lock(c)))
+			post(&(struct note){.kind = NOTE_ROLE, .on = true});
+		struct pollfd p = {.fd = PQsocket(c), .events = POLLIN};
+		int rc = poll(&p, 1, held ? POLL_MS : FLEET_RETRY_MS);
+
+		if ((rc < 0 && errno != EINTR) || (rc > 0 && !drain(c)) ||
+		    PQstatus(c) != CONNECTION_OK) {
+			PQfinish(c); /* the lock goes with the session */
+			c = NULL;
+			if (held)
+				post(&(struct note){.kind = NOTE_ROLE, .on = false});
+			held = false;
+			post(&(struct note){.kind = NOTE_UP, .on = false});
+			nap(FLEET_RETRY_MS);
+		}
+	}
+	PQfinish(c);
+	return NULL;
+}
+
+/* ---- the loop side ------------------------------------------------------------------------------
+ */
+
+/* "INSTANCE\tBACKEND\tADMIN\tWEIGHT" from another instance: applied here. */
+static void apply_admin(const char *payload)
+{
+	char inst[NAME_CAP], backend[NAME_CAP + 16], admin[32];
+	int weight, a = -1;
+
+	if (sscanf(payload, "%63[^\t]\t%79[^\t]\t%31[^\t]\t%d", inst, backend, admin, &weight) !=
+	    4) {
+		log_warn("fleet: a notification not understood: ignored");
+		return;
+	}
+	if (strcmp(inst, F.instance) == 0)
+		return; /* ours, applied already */
+	for (int i = 0; i < ADMIN_COUNT; i++)
+		if (strcmp(admin_state_names[i], admin) == 0)
+			a = i;
+	if (a < 0 || admin_remote(backend, (enum admin_state)a, weight, inst) < 0)
+		return;
+	F.applied++;
+}
+
+static void set_role(bool on)
+{
+	if (on == F.sender)
+		return;
+	F.sender = on;
+	sender_set(true, on);
+	if (on) {
+		F.takeovers++;
+		log_warn("fleet: %s is the sender now (alerts, escalations, subscriber mail, "
+		         "mirror pushes)",
+		         F.instance);
+	} else {
+		F.losses++;
+		log_warn("fleet: %s is no longer the sender (its session ended)", F.instance);
+	}
+}
+
+static void set_up(bool on)
+{
+	if (on == F.up)
+		return;
+	F.up = on;
+	if (on)
+		log_info("fleet: %s: connected to %s, listening for the fleet's admin changes",
+		         F.instance, store_where());
+	else
+		log_error("fleet: %s: the database is unreachable: routing goes on from local "
+		          "judgement; trying again every %dms",
+		          F.instance, FLEET_RETRY_MS);
+}
+
+static void notes_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct note box[FLEET_MAILBOX];
+	uint64_t v, dropped;
+	size_t n;
+
+	if (read(F.efd, &v, sizeof(v)) < 0 && errno != EAGAIN) {
+		/* the next wake-up reads it */
+	}
+	pthread_mutex_lock(&F.mu);
+	n = F.n_box;
+	memcpy(box, F.box, n * sizeof(box[0]));
+	F.n_box = 0;
+	dropped = F.dropped;
+	F.dropped = 0;
+	pthread_mutex_unlock(&F.mu);
+	if (dropped > 0)
+		log_warn("fleet: %llu notifications dropped (mailbox full, %d)",
+		         (unsigned long long)dropped, FLEET_MAILBOX);
+	for (size_t i = 0; i < n; i++) {
+		if (box[i].kind == NOTE_ADMIN)
+			apply_admin(box[i].payload);
+		else if (box[i].kind == NOTE_ROLE)
+			set_role(box[i].on);
+		else
+			set_up(box[i].on);
+	}
+}
+
+static void fleet_metrics(struct metrics_out *o)
+{
+	if (!F.active)
+		return;
+	metrics_outf(o,
+	             "# HELP nodegate_fleet_sender 1 while this instance holds the sender lock\n"
+	             "# TYPE nodegate_fleet_sender gauge\nnodegate_fleet_sender %d\n"
+	             "# HELP nodegate_fleet_session_up 1 while the fleet's session (LISTEN, sender "
+	             "lock) is connected\n"
+	             "# TYPE nodegate_fleet_session_up gauge\nnodegate_fleet_session_up %d\n"
+	             "# HELP nodegate_fleet_takeovers_total times this instance took the sender "
+	             "lock\n"
+	             "# TYPE nodegate_fleet_takeovers_total counter\n"
+	             "nodegate_fleet_takeovers_total %llu\n"
+	             "# HELP nodegate_fleet_admin_applied_total admin changes of other instances "
+	             "applied here\n"
+	             "# TYPE nodegate_fleet_admin_applied_total counter\n"
+	             "nodegate_fleet_admin_applied_total %llu\n"
+	             "# HELP nodegate_fleet_deferred_total messages left to the sender instance\n"
+	             "# TYPE nodegate_fleet_deferred_total counter\n",
+	             F.sender, F.up, (unsigned long long)F.takeovers,
+	             (unsigned long long)F.applied);
+	for (int i = 0; i < SENDER_WHAT_COUNT; i++)
+		metrics_outf(o, "nodegate_fleet_deferred_total{what=\"%s\"} %llu\n",
+		             sender_what_names[i],
+		             (unsigned long long)sender_deferred_count((enum sender_what)i));
+}
+
+int fleet_init(const char *url, const char *instance, char *err, size_t errlen)
+{
+	sigset_t all, old;
+	int rc;
+
+	if (instance != NULL)
+		snprintf(F.instance, sizeof(F.instance), "%s", instance);
+	else if (gethostname(F.instance, sizeof(F.instance)) < 0 || F.instance[0] == '\0')
+		snprintf(F.instance, sizeof(F.instance), "nodegate");
+	F.instance[sizeof(F.instance) - 1] = '\0';
+	store_set_instance(F.instance);
+	if (url == NULL || strncmp(url, "sqlite:", 7) == 0)
+		return 0;
+	F.url = strdup(url);
+	F.efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	F.ev = F.efd >= 0 ? event_new(registry.base, F.efd, EV_READ | EV_PERSIST, notes_cb, NULL)
+	                  : NULL;
+	if (F.url == NULL || F.ev == NULL || event_add(F.ev, NULL) < 0) {
+		snprintf(err, errlen, "fleet: cannot start: %s",
+		         F.efd < 0 ? strerror(errno) : "out of memory");
+		goto fail;
+	}
+	F.stopping = false;
+	F.n_box = 0;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&F.thread, NULL, fleet_main, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		snprintf(err, errlen, "fleet: cannot start its thread: %s", strerror(rc));
+		goto fail;
+	}
+	F.active = true;
+	sender_set(true, false);
+	if (status_metrics(fleet_metrics) < 0)
+		log_warn("fleet: no room for its metrics");
+	log_info("fleet: %s joins the fleet of %s", F.instance, store_where());
+	return 0;
+fail:
+	fleet_deinit();
+	return -1;
+}
+
+void fleet_deinit(void)
+{
+	if (F.active) {
+		pthread_mutex_lock(&F.mu);
+		F.stopping = true;
+		pthread_mutex_unlock(&F.mu);
+		pthread_join(F.thread, NULL);
+	}
+	if (F.ev != NULL)
+		event_free(F.ev);
+	F.ev = NULL;
+	if (F.efd >= 0)
+		close(F.efd);
+	F.efd = -1;
+	free(F.url);
+	F.url = NULL;
+	F.active = F.sender = F.up = false;
+	sender_set(false, false);
+}

@@ -1,0 +1,136 @@
+"""A fleet of nodegates on one PostgreSQL store ([store] url = postgresql://...): admin
+changes made on one reach the others at once (LISTEN/NOTIFY), one instance sends the
+alerts (the sender lock), and when it is killed another takes over and finishes the job.
+One real PostgreSQL server for the module (pgserver.py: initdb as nobody, a unix socket
+in a temporary folder), a database per test."""
+import os
+import signal
+
+import pytest
+
+import pgserver
+from harness import Harness, free_port, wait_for
+from test_admin import TOKEN, call
+from test_alerts import events, quiet, receivers, webhook  # noqa: F401 (a fixture)
+from test_health import be, check_keys, log_lines, rippled_sim, set_health, wait_transition
+from test_status import fetch, status_section
+
+pytestmark = pytest.mark.skipif(not pgserver.available(), reason="no PostgreSQL binaries")
+
+
+@pytest.fixture(scope="module")
+def pg():
+    server = pgserver.PgServer()
+    server.start()
+    yield server
+    server.destroy()
+
+
+@pytest.fixture
+def fleet(h, pg):
+    """fleet(name, sims, alerts=()): one more nodegate of the fleet, in h.dir/NAME with its
+    own log and status port; all of them on this test's database. Returns (gate, port)."""
+    url = pg.create_db("f_" + h.dir.name)
+    made = []
+
+    def start(name, sims, alerts=()):
+        d = h.dir / name
+        d.mkdir(exist_ok=True)
+        hx = Harness(d)
+        made.append(hx)
+        token = d / "admin.token"
+        token.write_text(TOKEN + "\n")
+        sp = free_port()
+        keys = check_keys("50ms", rise=2, readmit_after="100ms", slow_start="0")
+        ini = hx.gate_ini([be(s) for s in sims], pool=keys,
+                          glob={"state_dir": d / "state", "instance": name},
+                          extra=[status_section(sp, admin_token_file=token), *alerts,
+                                 ("store", {"url": url})])
+        g = hx.gate(ini)
+        wait_for(lambda: f"fleet: {name}: connected to " in g.stderr(), 5,
+                 f"{name} to join the fleet")
+        return g, sp
+    start.url = url
+    yield start
+    problems = []
+    for hx in made:
+        problems += hx.teardown()
+    if problems:
+        pytest.fail("; ".join(problems))
+
+
+def backend(sp, name):
+    status, _, doc = call(sp, "GET", "/api/backends")
+    assert status == 200, doc
+    [b] = [b for b in doc["backends"] if b["backend"] == name]
+    return b
+
+
+def sender_of(gates):
+    return [g for g in gates if "is the sender now" in g.stderr()]
+
+
+def test_an_admin_change_on_one_instance_reaches_the_others(h, certs, fleet):
+    sims = [rippled_sim(h, certs, n, port=free_port(), peer_port=free_port())
+            for n in ("n1", "n2")]
+    a, spa = fleet("fra-1", sims)
+    b, spb = fleet("ams-1", sims)
+    c, spc = fleet("nyc-1", sims)
+
+    # a drain on fra-1 is honoured by ams-1 and nyc-1 within a second
+    status, _, doc = call(spa, "POST", "/api/backends/n1/drain")
+    assert status == 200, doc
+    for sp in (spb, spc):
+        wait_for(lambda sp=sp: backend(sp, "n1")["admin"] == "drain", 1, "the drain elsewhere")
+    assert "set on instance fra-1" in b.stderr()
+
+    # a weight set on ams-1 reaches the others; ready on nyc-1 gives n1 back everywhere
+    status, _, doc = call(spb, "POST", "/api/backends/n2/weight", {"weight": 7})
+    assert status == 200, doc
+    for sp in (spa, spc):
+        wait_for(lambda sp=sp: backend(sp, "n2")["weight_override"] == 7, 1, "the weight")
+    status, _, doc = call(spc, "POST", "/api/backends/n1/ready")
+    assert status == 200, doc
+    for sp in (spa, spb):
+        wait_for(lambda sp=sp: backend(sp, "n1")["admin"] == "none", 1, "ready elsewhere")
+
+    # one sender in the fleet; /metrics says who and what was applied
+    assert len(sender_of([a, b, c])) == 1
+    text = fetch(spb, "/metrics")[2].decode()
+    assert "nodegate_fleet_session_up 1" in text
+    assert "nodegate_fleet_admin_applied_total 2" in text, text
+
+
+def test_one_outage_one_message_and_a_killed_sender_is_replaced(h, certs, fleet, receivers):
+    hook = receivers()
+    sims = {n: rippled_sim(h, certs, n, port=free_port(), peer_port=free_port())
+            for n in ("n1", "n2", "n3")}
+    alerts = [webhook("ops", hook.url + "/ops")]
+    a, spa = fleet("fra-1", sims.values(), alerts)
+    b, spb = fleet("ams-1", sims.values(), alerts)
+    wait_for(lambda: len(sender_of([a, b])) == 1, 3, "a sender")
+    [first] = sender_of([a, b])
+    other = b if first is a else a
+
+    # one outage seen by both: one message
+    marks = {g: log_lines(g) for g in (a, b)}
+    set_health(sims["n2"], "critical")
+    for g in (a, b):
+        wait_transition(g, "n2", "down", after=marks[g])
+    wait_for(lambda: len(hook.got) >= 1, 5, "the open alert")
+    quiet([hook], 0.5)
+    assert events(hook) == ["incident_open"]
+
+    # the sender dies (kill -9) mid-incident: the other takes the lock within seconds...
+    first.signal(signal.SIGKILL)
+    first.proc.wait(timeout=5)
+    wait_for(lambda: "is the sender now" in other.stderr(), 5, "the takeover")
+    # ...and tells of the resolution, once
+    mark = log_lines(other)
+    set_health(sims["n2"], "healthy")
+    wait_transition(other, "n2", "up", after=mark)
+    wait_for(lambda: len(hook.got) >= 2, 5, "the resolve alert")
+    quiet([hook], 0.5)
+    assert events(hook) == ["incident_open", "incident_resolved"]
+    assert other.alive()
+    assert os.path.exists(h.dir)
