@@ -27,6 +27,11 @@ int store_open(const char *state_dir, const char *url, int64_t now, char *err, s
 /* This nodegate's name in the fleet: admin changes written to PostgreSQL are announced
  * (NOTIFY nodegate_admin) with it, so that each instance skips its own. */
 void store_set_instance(const char *name);
+/* The database took the last writes (false while PostgreSQL is unreachable: writes are
+ * kept, up to STORE_QUEUE_MAX, and replayed when it is back). Loop only. */
+bool store_up(void);
+/* Writes waiting: queued for the writer, and kept for a replay. */
+size_t store_queued(void);
 /* Where the store is, for logs and messages (never a password). */
 const char *store_where(void);
 /* Tests only ([nodegate] store_test_delay): the writer waits MS before each batch, as on a

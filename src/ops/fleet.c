@@ -166,6 +166,12 @@ static void *fleet_main(void *arg)
 				continue;
 			}
 			post(&(struct note){.kind = NOTE_UP, .on = true});
+			/* a sender that lost its session stays one while nobody can take
+			 * its place; back, it steps down unless the lock is still free */
+			if (!(held = try_lock(c)))
+				post(&(struct note){.kind = NOTE_ROLE, .on = false});
+			else
+				post(&(struct note){.kind = NOTE_ROLE, .on = true});
 		}
 		if (!held && (held = try_lock(c)))
 			post(&(struct note){.kind = NOTE_ROLE, .on = true});
@@ -176,8 +182,6 @@ static void *fleet_main(void *arg)
 		    PQstatus(c) != CONNECTION_OK) {
 			PQfinish(c); /* the lock goes with the session */
 			c = NULL;
-			if (held)
-				post(&(struct note){.kind = NOTE_ROLE, .on = false});
 			held = false;
 			post(&(struct note){.kind = NOTE_UP, .on = false});
 			nap(FLEET_RETRY_MS);
@@ -224,7 +228,8 @@ static void set_role(bool on)
 		         F.instance);
 	} else {
 		F.losses++;
-		log_warn("fleet: %s is no longer the sender (its session ended)", F.instance);
+		log_warn("fleet: %s is no longer the sender (another instance holds the lock)",
+		         F.instance);
 	}
 }
 
@@ -238,8 +243,9 @@ static void set_up(bool on)
 		         F.instance, store_where());
 	else
 		log_error("fleet: %s: the database is unreachable: routing goes on from local "
-		          "judgement; trying again every %dms",
-		          F.instance, FLEET_RETRY_MS);
+		          "judgement%s; trying again every %dms",
+		          F.instance, F.sender ? ", this instance goes on sending" : "",
+		          FLEET_RETRY_MS);
 }
 
 static void notes_cb(evutil_socket_t fd, short what, void *arg)
@@ -273,6 +279,13 @@ static void notes_cb(evutil_socket_t fd, short what, void *arg)
 
 static void fleet_metrics(struct metrics_out *o)
 {
+	metrics_outf(o,
+	             "# HELP nodegate_store_up 1 while the store takes the writes (0: the database "
+	             "is unreachable, writes are kept to be replayed)\n"
+	             "# TYPE nodegate_store_up gauge\nnodegate_store_up %d\n"
+	             "# HELP nodegate_store_queue writes waiting for the store (queued and kept)\n"
+	             "# TYPE nodegate_store_queue gauge\nnodegate_store_queue %zu\n",
+	             store_up(), store_queued());
 	if (!F.active)
 		return;
 	metrics_outf(o,
@@ -310,6 +323,8 @@ int fleet_init(const char *url, const char *instance, char *err, size_t errlen)
 		snprintf(F.instance, sizeof(F.instance), "nodegate");
 	F.instance[sizeof(F.instance) - 1] = '\0';
 	store_set_instance(F.instance);
+	if (status_metrics(fleet_metrics) < 0)
+		log_warn("fleet: no room for its metrics");
 	if (url == NULL || strncmp(url, "sqlite:", 7) == 0)
 		return 0;
 	F.url = strdup(url);
@@ -333,8 +348,6 @@ int fleet_init(const char *url, const char *instance, char *err, size_t errlen)
 	}
 	F.active = true;
 	sender_set(true, false);
-	if (status_metrics(fleet_metrics) < 0)
-		log_warn("fleet: no room for its metrics");
 	log_info("fleet: %s joins the fleet of %s", F.instance, store_where());
 	return 0;
 fail:

@@ -27,6 +27,7 @@
 #define NAME_CAP          80  /* a backend name (conf: at most 64 bytes) */
 #define ERR_CAP           256 /* the last SQLite error, for the loop to log */
 #define STORE_BATCH_TRIES 4   /* PostgreSQL: a batch that lost a deadlock runs again */
+#define STORE_RETRY_MS    500 /* PostgreSQL away: the kept writes are tried again this often */
 /* Tests only: the writer sleeps this many ms before each batch, as on a slow disk, so that
  * a test can kill -9 nodegate while writes are queued and see which answers were sent. */
 
@@ -62,7 +63,8 @@ static const char *const op_kind_names[OP_COUNT] = {
 
 struct op {
 	enum op_kind kind;
-	int rc; /* the writer's: 0 written, -1 failed */
+	int rc;    /* the writer's: 0 written, -1 failed */
+	bool kept; /* the writer's: failed with the database unreachable, kept to replay */
 	union {
 		struct incident inc; /* entries NULL */
 		struct {
@@ -266,9 +268,11 @@ struct done {
 
 static struct {
 	struct sdb *db;
-	char url[STORE_URL_MAX];         /* what it was opened with */
-	pthread_mutex_t db_mu;           /* the connection: the writer's batch, or a load */
-	struct op *batch;                /* writer only: ops taken off the queue */
+	char url[STORE_URL_MAX]; /* what it was opened with */
+	pthread_mutex_t db_mu;   /* the connection: the writer's batch, or a load */
+	struct op *batch;        /* writer only: ops taken off the queue */
+	struct op *replay;       /* writer only: writes kept while the database is away */
+	size_t n_replay;
 	bool open;                       /* loop only */
 	bool readonly;                   /* opened by store_open_readonly: reads only */
 	bool dropped;                    /* loop only: a write dropped since the last barrier */
@@ -286,6 +290,10 @@ static struct {
 	int efd;           /* eventfd: the writer wakes the loop */
 	uint64_t delay_ms; /* a slow disk, for the tests (store_test_delay); under mu */
 	char instance[64]; /* fleet.c's name of this nodegate; under mu */
+	bool up;           /* the database took the last batch; under mu */
+	size_t kept;       /* writes waiting to be replayed; under mu */
+	uint64_t lost;     /* writes given up (the replay buffer full), not yet counted */
+	bool loop_up;      /* loop only: what the log said last */
 	struct event *ev_done;
 } st = {.db_mu = PTHREAD_MUTEX_INITIALIZER,
         .mu = PTHREAD_MUTEX_INITIALIZER,
@@ -634,7 +642,8 @@ static void batch_done(const struct op *ops, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		if (ops[i].kind != OP_BARRIER) {
 			if (ops[i].rc < 0) {
-				st.errors++;
+				st.errors +=
+				    !ops[i].kept; /* a kept one is counted once, when lost */
 				st.failed = true;
 				wake = true;
 			}
@@ -645,9 +654,56 @@ static void batch_done(const struct op *ops, size_t n)
 		st.failed = false;
 		wake = true;
 	}
+	wake |= st.up != (st.n_replay == 0) || st.kept != st.n_replay;
+	st.up = st.n_replay == 0;
+	st.kept = st.n_replay;
 	pthread_mutex_unlock(&st.mu);
 	if (wake && write(st.efd, &one, sizeof(one)) < 0) {
 		/* the counter is full: the loop has a wake-up pending anyway */
+	}
+}
+
+/* After a batch failed with the database unreachable (PostgreSQL): its writes are kept, in
+ * order, to be replayed when it is back (each is a whole row, so a replay converges); the
+ * barriers fail now (nothing was acknowledged). Past STORE_QUEUE_MAX kept, the oldest go. */
+static void keep(struct op *ops, size_t n)
+{
+	size_t w = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		ops[i].kept = false;
+		if (ops[i].kind == OP_BARRIER || ops[i].rc == 0)
+			continue;
+		ops[i].kept = true;
+		if (w == STORE_QUEUE_MAX) {
+			memmove(st.replay, st.replay + 1, (w - 1) * sizeof(*st.replay));
+			w--;
+			pthread_mutex_lock(&st.mu);
+			st.lost++;
+			pthread_mutex_unlock(&st.mu);
+		}
+		st.replay[w++] = ops[i];
+	}
+	st.n_replay = w;
+}
+
+/* Waits for writes (or stop); while writes are kept, wakes every STORE_RETRY_MS to try the
+ * database again. Under st.mu. */
+static void wait_work(void)
+{
+	struct timespec until;
+
+	while (st.n == 0 && !st.stopping) {
+		if (st.n_replay == 0) {
+			pthread_cond_wait(&st.cv, &st.mu);
+			continue;
+		}
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += STORE_RETRY_MS * 1000000L;
+		until.tv_sec += until.tv_nsec / 1000000000L;
+		until.tv_nsec %= 1000000000L;
+		pthread_cond_timedwait(&st.cv, &st.mu, &until);
+		return;
 	}
 }
 
@@ -658,24 +714,33 @@ static void *writer_main(void *arg)
 		size_t n = 0;
 
 		pthread_mutex_lock(&st.mu);
-		while (st.n == 0 && !st.stopping)
-			pthread_cond_wait(&st.cv, &st.mu);
-		if (st.n == 0 && st.stopping) {
+		wait_work();
+		if (st.n == 0 && st.n_replay == 0 && st.stopping) {
 			pthread_mutex_unlock(&st.mu);
 			return NULL;
 		}
+		/* the kept writes first, then the new ones, in order */
+		memcpy(st.batch, st.replay, st.n_replay * sizeof(*st.batch));
+		n = st.n_replay;
+		st.n_replay = 0;
 		while (st.n > 0) {
 			st.batch[n++] = st.ring[st.head];
 			st.head = (st.head + 1) % STORE_QUEUE_MAX;
 			st.n--;
 		}
 		delay_ms = st.delay_ms;
+		bool last = st.stopping;
 		pthread_mutex_unlock(&st.mu);
 		if (delay_ms > 0)
 			nanosleep(&(struct timespec){.tv_sec = (time_t)(delay_ms / 1000),
 			                             .tv_nsec = (long)(delay_ms % 1000) * 1000000},
 			          NULL);
 		run_batch(st.batch, n);
+		if (sdb_broken(st.db) && !last)
+			keep(st.batch, n);
+		else
+			for (size_t i = 0; i < n; i++)
+				st.batch[i].kept = false;
 		batch_done(st.batch, n);
 	}
 }
@@ -694,11 +759,24 @@ static void run_done(void)
 	n = st.n_done;
 	memcpy(done, st.done, n * sizeof(done[0]));
 	st.n_done = 0;
-	errors = st.errors;
-	st.errors = 0;
+	errors = st.errors + st.lost;
+	st.errors = st.lost = 0;
 	snprintf(err, sizeof(err), "%s", st.err);
 	st.err[0] = '\0';
+	bool up = st.up;
+	size_t kept = st.kept;
 	pthread_mutex_unlock(&st.mu);
+	if (up != st.loop_up) {
+		st.loop_up = up;
+		if (up)
+			log_warn("store: %s is back: the writes kept meanwhile are written",
+			         store_where());
+		else
+			log_error(
+			    "store: %s is unreachable: writes are kept (%zu now, at most %d) and "
+			    "replayed when it is back; routing goes on",
+			    store_where(), kept, STORE_QUEUE_MAX);
+	}
 	if (errors > 0) {
 		STAT_ADD(store_errors, errors);
 		log_error("store: %llu write%s failed: %s", (unsigned long long)errors,
@@ -960,12 +1038,14 @@ static int start_writer(char *err, size_t errlen)
 	sigset_t all, old;
 	int rc;
 
-	st.batch = calloc(STORE_QUEUE_MAX, sizeof(*st.batch));
+	st.batch = calloc(2 * STORE_QUEUE_MAX, sizeof(*st.batch));
+	st.replay = calloc(STORE_QUEUE_MAX, sizeof(*st.replay));
 	st.efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	st.ev_done = st.efd >= 0
 	                 ? event_new(registry.base, st.efd, EV_READ | EV_PERSIST, done_cb, NULL)
 	                 : NULL;
-	if (st.batch == NULL || st.ev_done == NULL || event_add(st.ev_done, NULL) < 0) {
+	if (st.batch == NULL || st.replay == NULL || st.ev_done == NULL ||
+	    event_add(st.ev_done, NULL) < 0) {
 		snprintf(err, errlen, "cannot start the writer: %s",
 		         st.efd < 0 ? strerror(errno) : "out of memory");
 		return -1;
@@ -994,6 +1074,9 @@ static void release(void)
 	st.efd = -1;
 	free(st.batch);
 	st.batch = NULL;
+	free(st.replay);
+	st.replay = NULL;
+	st.n_replay = 0;
 }
 
 /* URL, or sqlite:STATE_DIR/nodegate.db when unset, into st.url; SQLite's folder made. */
@@ -1035,6 +1118,8 @@ int store_open(const char *state_dir, const char *url, int64_t now, char *err, s
 		return -1;
 	st.head = st.n = st.n_done = 0; /* before the writer thread reads them */
 	st.stopping = st.failed = st.dropped = false;
+	st.up = st.loop_up = true;
+	st.kept = 0;
 	if (sdb_open(&st.db, st.url, false, err, errlen) < 0 || db_setup(now, err, errlen) < 0 ||
 	    start_writer(err, errlen) < 0) {
 		release();
@@ -1045,6 +1130,21 @@ int store_open(const char *state_dir, const char *url, int64_t now, char *err, s
 	         sdb_kind(st.db) == SDB_SQLITE ? " (WAL, synchronous=FULL)"
 	                                       : " (synchronous_commit=on)");
 	return 0;
+}
+
+bool store_up(void)
+{
+	return !st.open || st.loop_up;
+}
+
+size_t store_queued(void)
+{
+	size_t n;
+
+	pthread_mutex_lock(&st.mu);
+	n = st.n + st.kept;
+	pthread_mutex_unlock(&st.mu);
+	return n;
 }
 
 void store_set_instance(const char *name)

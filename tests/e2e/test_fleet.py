@@ -9,8 +9,8 @@ import signal
 import pytest
 
 import pgserver
-from harness import Harness, free_port, wait_for
-from test_admin import TOKEN, call
+from harness import Harness, free_port, http_conn, rpc, wait_for
+from test_admin import TOKEN, call, entry_texts, incidents
 from test_alerts import events, quiet, receivers, webhook  # noqa: F401 (a fixture)
 from test_health import be, check_keys, log_lines, rippled_sim, set_health, wait_transition
 from test_status import fetch, status_section
@@ -134,3 +134,59 @@ def test_one_outage_one_message_and_a_killed_sender_is_replaced(h, certs, fleet,
     assert events(hook) == ["incident_open", "incident_resolved"]
     assert other.alive()
     assert os.path.exists(h.dir)
+
+
+def metric(sp, name):
+    for line in fetch(sp, "/metrics")[2].decode().splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
+
+
+def test_the_database_stopped_mid_incident_loses_nothing(h, certs, fleet, pg, receivers):
+    hook = receivers()
+    sims = {n: rippled_sim(h, certs, n, port=free_port(), peer_port=free_port())
+            for n in ("n1", "n2", "n3")}
+    a, sp = fleet("fra-1", sims.values(), [webhook("ops", hook.url + "/ops")])
+    db = fleet.url.split("?")[0].rsplit("/", 1)[1]
+    assert metric(sp, "nodegate_store_up") == 1
+    mark = log_lines(a)
+    set_health(sims["n2"], "critical")
+    wait_transition(a, "n2", "down", after=mark)
+    [inc] = incidents(sp)
+    wait_for(lambda: pg.psql(f"SELECT count(*) FROM incidents WHERE id = {inc['id']}", db) ==
+             [["1"]], 3, "the incident in the database")
+
+    # the database goes away mid-incident: routing goes on, the log and /metrics say so
+    pg.stop()
+    try:
+        mark = log_lines(a)
+        set_health(sims["n2"], "healthy")
+        wait_transition(a, "n2", "up", after=mark)
+        wait_for(lambda: metric(sp, "nodegate_store_up") == 0, 5, "store_up 0")
+        assert "is unreachable: writes are kept" in a.stderr()
+        assert "the database is unreachable: routing goes on" in a.stderr()
+        c = http_conn(a.port)
+        for _ in range(10):
+            status, _, doc = rpc(c, "server_info")
+            assert status == 200 and doc["result"]["status"] == "success", doc
+        c.close()
+        assert metric(sp, "nodegate_store_queue") > 0
+        # the sender that lost its session goes on sending: the resolution is told
+        wait_for(lambda: events(hook) == ["incident_open", "incident_resolved"], 5,
+                 "the resolve alert")
+    finally:
+        pg.start()
+
+    # back: what was kept is written, nothing lost
+    wait_for(lambda: metric(sp, "nodegate_store_up") == 1, 5, "store_up 1")
+    wait_for(lambda: "is back: the writes kept meanwhile are written" in a.stderr(), 3, "the log")
+    [inc] = incidents(sp)
+    assert inc["resolved"]
+    rows = pg.psql(f"SELECT resolved FROM incidents WHERE id = {inc['id']}", db)
+    assert rows and int(rows[0][0]) > 0, rows
+    n_entries = pg.psql(f"SELECT count(*) FROM entries WHERE incident_id = {inc['id']}", db)
+    assert int(n_entries[0][0]) == len(entry_texts(inc)), (n_entries, entry_texts(inc))
+    assert metric(sp, "nodegate_store_queue") == 0
+    quiet([hook], 0.3)
+    assert events(hook) == ["incident_open", "incident_resolved"]
