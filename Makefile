@@ -86,7 +86,7 @@ Q  :=
 SAY = @true
 endif
 
-.PHONY: all man deb deps deps-bench test unit e2e e2e-pg layers asan tsan run bench fuzz format format-check help clean
+.PHONY: all man deb deps deps-bench test unit e2e e2e-pg layers asan tsan run run-fleet bench fuzz format format-check help clean
 
 MAN_PAGES := $(BUILD)/man/man8/nodegate.8 $(BUILD)/man/man5/nodegate.ini.5
 
@@ -190,6 +190,9 @@ deb: ## build the Debian package into build/deb/ (dpkg-buildpackage -us -uc -b, 
 
 run: deps all ## build and start the demo: nodegate in front of three simulated rippled nodes
 	$(Q)sh tests/demo.sh
+
+run-fleet: deps all ## the fleet demo: two nodegates on one PostgreSQL (started as an unprivileged user in a temporary folder) in front of the simulated nodes
+	$(Q)sh tests/demo-fleet.sh
 
 bench: deps deps-bench all ## benchmark nodegate beside HAProxy and nginx (not a test)
 	$(Q)sh bench/run.sh
