@@ -15,6 +15,8 @@ extern const char *const sender_what_names[SENDER_WHAT_COUNT];
 
 /* ACTIVE: a fleet (PostgreSQL store); ON: this instance holds the sender lock. */
 void sender_set(bool active, bool on);
+/* A fleet: the store is PostgreSQL (the sender records what it sends in the outbox). */
+bool sender_fleet(void);
 /* This instance sends: it holds the lock, or there is no fleet. */
 bool sender_ok(void);
 /* A message of kind WHAT left to the sender instance: counted. */

@@ -131,6 +131,14 @@ void store_del_subscriber(int64_t id);
 void store_put_secret(const char *name, const char *value);
 /* A bucket of the chart (inserted or replaced). */
 void store_put_latency(const struct store_latency *l);
+/* The fleet's outbox (PostgreSQL; alert.c): message KEY for CHANNEL recorded as pending
+ * with its BODY before it is sent (a barrier after it says when), then confirmed sent or
+ * dropped. */
+#define STORE_OUTBOX_KEY_MAX 128
+void store_put_outbox(const char *key, const char *channel, const char *body, int64_t at);
+void store_done_outbox(const char *key, bool sent, int64_t at);
+/* This nodegate's name (store_set_instance). */
+const char *store_instance(void);
 /* Deletes the resolved incidents past retention (STORE_KEEP_DAYS before NOW, Unix ms, or
  * beyond the STORE_KEEP_MAX most recent). */
 void store_prune(int64_t now);

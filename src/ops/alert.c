@@ -21,6 +21,7 @@
 #include "ops/acklink.h"
 #include "ops/alert.h"
 #include "ops/sender.h"
+#include "ops/store.h"
 #include "ops/deliver.h"
 #include "ops/remedy.h"
 #include "ops/incident.h"
@@ -134,7 +135,9 @@ static const char *prio_tag(const struct alert_event *ev, char *buf, size_t len)
 
 static const char *event_name(int event)
 {
-	return event >= 0 && event < NOTIFY_COUNT ? notify_event_names[event] : "test";
+	if (event < 0)
+		return "message"; /* replayed from the fleet's outbox: its body only */
+	return event < NOTIFY_COUNT ? notify_event_names[event] : "test";
 }
 
 static const char *sev_name(enum severity s)
@@ -459,9 +462,12 @@ struct chan_conf {
 struct msg {
 	TAILQ_ENTRY(msg) link;
 	struct alert_event ev;
-	unsigned tries;    /* attempts made */
-	char last[200];    /* why the last attempt failed */
-	uint64_t first_at; /* ms (monotonic) of the first attempt */
+	char key[STORE_OUTBOX_KEY_MAX]; /* a fleet's outbox row, once recorded */
+	bool recorded;                  /* in the outbox (or replayed from it) */
+	char *raw;                      /* the body as recorded (replayed), NULL: built from ev */
+	unsigned tries;                 /* attempts made */
+	char last[200];                 /* why the last attempt failed */
+	uint64_t first_at;              /* ms (monotonic) of the first attempt */
 };
 TAILQ_HEAD(msg_queue, msg);
 
@@ -704,6 +710,14 @@ static void what(const struct alert_event *ev, char *buf, size_t len)
 }
 
 static void pump(struct channel *ch);
+static struct channel *channel_named(const char *name);
+
+static void msg_free(struct msg *m)
+{
+	if (m != NULL)
+		free(m->raw);
+	free(m);
+}
 
 static void finish(struct channel *ch, bool ok)
 {
@@ -721,10 +735,12 @@ static void finish(struct channel *ch, bool ok)
 		log_warn("alert %s: %s dropped after %u tries: %s", ch->name, w, m->tries, m->last);
 	}
 	timeline(&m->ev, line);
+	if (m->recorded)
+		store_done_outbox(m->key, ok, clock_wall());
 	if (G.on_final != NULL)
 		G.on_final(ch, ok);
 	ch->cur = NULL;
-	free(m);
+	msg_free(m);
 	pump(ch);
 }
 
@@ -854,7 +870,7 @@ static void easy_setup(struct channel *ch, CURL *e, const struct chan_conf *cf)
 }
 
 /* One try of the current message with the settings now. */
-static void attempt(struct channel *ch)
+static void attempt_go(struct channel *ch)
 {
 	struct msg *m = ch->cur;
 	char err[160];
@@ -862,7 +878,7 @@ static void attempt(struct channel *ch)
 	m->tries++;
 	ch->started = clock_now();
 	ch->errbuf[0] = '\0';
-	ch->body = build_body(ch, &m->ev);
+	ch->body = m->raw != NULL ? strdup(m->raw) : build_body(ch, &m->ev);
 	ch->job.easy = ch->body != NULL ? curl_easy_init() : NULL;
 	if (ch->job.easy == NULL) {
 		flight_end(ch);
@@ -878,6 +894,83 @@ static void attempt(struct channel *ch)
 		flight_end(ch);
 		attempt_failed(ch, err);
 	}
+}
+
+/* A fleet's sender records each message in the outbox before its first try: the try
+ * waits for the record to be committed (a barrier), so that a sender killed from then on
+ * leaves it pending for the next one (outbox_replay). With the database away the record is
+ * kept for later and the message goes all the same. */
+struct recording {
+	char *channel;
+	struct msg *m;
+};
+
+static void recorded(int rc, void *arg)
+{
+	struct recording *r = arg;
+	struct channel *ch = channel_named(r->channel);
+
+	if (rc < 0)
+		log_debug("alert %s: outbox record not committed yet: sent all the same",
+		          r->channel);
+	if (ch != NULL && ch->cur == r->m && ch->job.easy == NULL)
+		attempt_go(ch);
+	free(r->channel);
+	free(r);
+}
+
+static void attempt(struct channel *ch)
+{
+	static uint64_t seq;
+	static int64_t boot;
+	struct msg *m = ch->cur;
+	struct recording *r;
+	char *body;
+
+	if (!sender_fleet() || m->recorded || G.on_final != NULL) {
+		attempt_go(ch);
+		return;
+	}
+	boot = boot != 0 ? boot : clock_wall();
+	snprintf(m->key, sizeof(m->key), "%s:%lld:%llu", store_instance(), (long long)boot,
+	         (unsigned long long)++seq);
+	body = build_body(ch, &m->ev);
+	r = calloc(1, sizeof(*r));
+	if (body == NULL || r == NULL || (r->channel = strdup(ch->name)) == NULL) {
+		free(body);
+		free(r);
+		attempt_go(ch);
+		return;
+	}
+	m->recorded = true;
+	m->raw = body; /* what is recorded is what goes */
+	r->m = m;
+	store_put_outbox(m->key, ch->name, body, clock_wall());
+	store_barrier(recorded, r);
+}
+
+int alert_replay(const char *channel, const char *key, const char *body)
+{
+	struct channel *ch = channel_named(channel);
+	struct msg *m;
+
+	if (ch == NULL)
+		return -1;
+	m = calloc(1, sizeof(*m));
+	if (m == NULL || (m->raw = strdup(body)) == NULL) {
+		free(m);
+		return -1;
+	}
+	m->ev.event = -1;
+	m->ev.status = -1;
+	m->ev.priority = -1;
+	m->recorded = true;
+	copy(m->key, sizeof(m->key), key);
+	log_warn("alert %s: a message the last sender left pending (%s) is sent", ch->name, key);
+	TAILQ_INSERT_HEAD(&ch->queue, m, link); /* it is older than what waits */
+	ch->n_queued++;
+	pump(ch);
+	return 0;
 }
 
 /* Starts the next message when none is in flight. */
@@ -985,8 +1078,6 @@ static void dispatch(const struct alert_event *ev)
 	for (size_t i = 0; i < G.n_ch; i++)
 		offer_to(G.ch[i], ev, false);
 }
-
-static struct channel *channel_named(const char *name);
 
 /* The event that CHANGE of INC is, with E's line (or REASON); false for none. */
 static bool incident_event(enum incident_change change, const struct incident *inc,
@@ -1148,10 +1239,10 @@ static void channel_free(struct channel *ch, const char *why)
 	curlev_stop(&ch->job);
 	flight_end(ch);
 	event_free(ch->retry);
-	free(ch->cur);
+	msg_free(ch->cur);
 	while ((m = TAILQ_FIRST(&ch->queue)) != NULL) {
 		TAILQ_REMOVE(&ch->queue, m, link);
-		free(m);
+		msg_free(m);
 	}
 	chan_conf_free(ch->cf);
 	free(ch->name);

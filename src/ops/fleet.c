@@ -14,10 +14,12 @@
 #include <event2/event.h>
 #include <libpq-fe.h>
 
+#include "clock.h"
 #include "metrics.h"
 #include "registry.h"
 #include "health/health.h"
 #include "ops/admin.h"
+#include "ops/alert.h"
 #include "ops/fleet.h"
 #include "ops/sender.h"
 #include "ops/status.h"
@@ -31,13 +33,15 @@ enum note_kind {
 	NOTE_ADMIN = 0, /* another instance changed a backend's admin state or weight */
 	NOTE_ROLE,      /* this instance became, or stopped being, the sender */
 	NOTE_UP,        /* the database became reachable, or not */
+	NOTE_REPLAY,    /* a message a dead sender left pending in the outbox */
 	NOTE_COUNT
 };
 
 struct note {
 	enum note_kind kind;
-	bool on; /* ROLE, UP */
-	char payload[PAYLOAD_CAP];
+	bool on;                   /* ROLE, UP */
+	char payload[PAYLOAD_CAP]; /* ADMIN: the notification; REPLAY: "KEY\tCHANNEL" */
+	char *body;                /* REPLAY: the message (the loop frees it) */
 };
 
 static struct {
@@ -54,7 +58,8 @@ static struct {
 	uint64_t dropped; /* notifications the full mailbox lost */
 	int efd;          /* eventfd: the thread wakes the loop */
 	struct event *ev;
-	uint64_t applied, takeovers, losses;
+	uint64_t applied, takeovers, losses, replayed;
+	int64_t started; /* Unix ms: this process's outbox rows are newer */
 } F = {.mu = PTHREAD_MUTEX_INITIALIZER, .efd = -1};
 
 const char *fleet_instance(void)
@@ -74,10 +79,12 @@ static void post(const struct note *n)
 	uint64_t one = 1;
 
 	pthread_mutex_lock(&F.mu);
-	if (F.n_box < FLEET_MAILBOX)
+	if (F.n_box < FLEET_MAILBOX) {
 		F.box[F.n_box++] = *n;
-	else
+	} else {
 		F.dropped++;
+		free(n->body);
+	}
 	pthread_mutex_unlock(&F.mu);
 	if (write(F.efd, &one, sizeof(one)) < 0) {
 		/* the counter is full: a wake-up is pending anyway */
@@ -136,6 +143,31 @@ static bool try_lock(PGconn *c)
 	return got;
 }
 
+/* Just made the sender: what another instance recorded and did not confirm is sent again
+ * (at most FLEET_MAILBOX - 16 of them, oldest first; the rest on the next takeover). */
+static void replay_pending(PGconn *c)
+{
+	char since[24];
+	const char *params[2] = {F.instance, since};
+	PGresult *r;
+
+	snprintf(since, sizeof(since), "%lld", (long long)F.started);
+	r = PQexecParams(c,
+	                 "SELECT key, channel, body FROM outbox WHERE state = 'pending' AND"
+	                 " NOT (instance = $1 AND created >= $2::bigint) ORDER BY created, key"
+	                 " LIMIT 240",
+	                 2, NULL, params, NULL, NULL, 0);
+	for (int i = 0; PQresultStatus(r) == PGRES_TUPLES_OK && i < PQntuples(r); i++) {
+		struct note n = {.kind = NOTE_REPLAY, .body = strdup(PQgetvalue(r, i, 2))};
+
+		snprintf(n.payload, sizeof(n.payload), "%s\t%s", PQgetvalue(r, i, 0),
+		         PQgetvalue(r, i, 1));
+		if (n.body != NULL)
+			post(&n);
+	}
+	PQclear(r);
+}
+
 /* Reads what arrived; false when the session is lost. */
 static bool drain(PGconn *c)
 {
@@ -168,13 +200,17 @@ static void *fleet_main(void *arg)
 			post(&(struct note){.kind = NOTE_UP, .on = true});
 			/* a sender that lost its session stays one while nobody can take
 			 * its place; back, it steps down unless the lock is still free */
-			if (!(held = try_lock(c)))
+			if (!(held = try_lock(c))) {
 				post(&(struct note){.kind = NOTE_ROLE, .on = false});
-			else
+			} else {
 				post(&(struct note){.kind = NOTE_ROLE, .on = true});
+				replay_pending(c);
+			}
 		}
-		if (!held && (held = try_lock(c)))
+		if (!held && (held = try_lock(c))) {
 			post(&(struct note){.kind = NOTE_ROLE, .on = true});
+			replay_pending(c);
+		}
 		struct pollfd p = {.fd = PQsocket(c), .events = POLLIN};
 		int rc = poll(&p, 1, held ? POLL_MS : FLEET_RETRY_MS);
 
@@ -248,6 +284,17 @@ static void set_up(bool on)
 		          FLEET_RETRY_MS);
 }
 
+/* "KEY\tCHANNEL" and its body, left pending by a dead sender: sent from here (BODY freed). */
+static void replay(const char *payload, char *body)
+{
+	char key[STORE_OUTBOX_KEY_MAX], channel[80];
+
+	if (sscanf(payload, "%127[^\t]\t%79s", key, channel) == 2 &&
+	    alert_replay(channel, key, body) == 0)
+		F.replayed++;
+	free(body);
+}
+
 static void notes_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct note box[FLEET_MAILBOX];
@@ -272,6 +319,8 @@ static void notes_cb(evutil_socket_t fd, short what, void *arg)
 			apply_admin(box[i].payload);
 		else if (box[i].kind == NOTE_ROLE)
 			set_role(box[i].on);
+		else if (box[i].kind == NOTE_REPLAY)
+			replay(box[i].payload, box[i].body);
 		else
 			set_up(box[i].on);
 	}
@@ -302,10 +351,14 @@ static void fleet_metrics(struct metrics_out *o)
 	             "applied here\n"
 	             "# TYPE nodegate_fleet_admin_applied_total counter\n"
 	             "nodegate_fleet_admin_applied_total %llu\n"
+	             "# HELP nodegate_fleet_replayed_total messages a dead sender left pending, "
+	             "sent from here\n"
+	             "# TYPE nodegate_fleet_replayed_total counter\n"
+	             "nodegate_fleet_replayed_total %llu\n"
 	             "# HELP nodegate_fleet_deferred_total messages left to the sender instance\n"
 	             "# TYPE nodegate_fleet_deferred_total counter\n",
-	             F.sender, F.up, (unsigned long long)F.takeovers,
-	             (unsigned long long)F.applied);
+	             F.sender, F.up, (unsigned long long)F.takeovers, (unsigned long long)F.applied,
+	             (unsigned long long)F.replayed);
 	for (int i = 0; i < SENDER_WHAT_COUNT; i++)
 		metrics_outf(o, "nodegate_fleet_deferred_total{what=\"%s\"} %llu\n",
 		             sender_what_names[i],
@@ -323,6 +376,7 @@ int fleet_init(const char *url, const char *instance, char *err, size_t errlen)
 		snprintf(F.instance, sizeof(F.instance), "nodegate");
 	F.instance[sizeof(F.instance) - 1] = '\0';
 	store_set_instance(F.instance);
+	F.started = clock_wall();
 	if (status_metrics(fleet_metrics) < 0)
 		log_warn("fleet: no room for its metrics");
 	if (url == NULL || strncmp(url, "sqlite:", 7) == 0)
@@ -363,6 +417,9 @@ void fleet_deinit(void)
 		pthread_mutex_unlock(&F.mu);
 		pthread_join(F.thread, NULL);
 	}
+	for (size_t i = 0; i < F.n_box; i++)
+		free(F.box[i].body);
+	F.n_box = 0;
 	if (F.ev != NULL)
 		event_free(F.ev);
 	F.ev = NULL;

@@ -15,6 +15,11 @@ void sender_set(bool active, bool on)
 	S.on = on;
 }
 
+bool sender_fleet(void)
+{
+	return S.active;
+}
+
 bool sender_ok(void)
 {
 	return !S.active || S.on;

@@ -44,6 +44,8 @@ enum op_kind {
 	OP_SUBSCRIBER_DEL,
 	OP_SECRET,
 	OP_LATENCY,
+	OP_OUTBOX,
+	OP_OUTBOX_DONE,
 	OP_BARRIER,
 	OP_COUNT
 };
@@ -58,6 +60,8 @@ static const char *const op_kind_names[OP_COUNT] = {
     [OP_SUBSCRIBER_DEL] = "subscriber_delete",
     [OP_SECRET] = "secret",
     [OP_LATENCY] = "latency",
+    [OP_OUTBOX] = "outbox",
+    [OP_OUTBOX_DONE] = "outbox_done",
     [OP_BARRIER] = "barrier",
 };
 
@@ -98,6 +102,14 @@ struct op {
 			void *arg;
 			bool fail; /* a write before it was dropped (queue full) */
 		} barrier;
+		struct {
+			char key[STORE_OUTBOX_KEY_MAX];
+			char channel[72];
+			char state[12];
+			char
+			    *body; /* OP_OUTBOX: owned by the op (freed once written or given up) */
+			int64_t at;
+		} outbox;
 	} u;
 };
 
@@ -116,6 +128,8 @@ enum sql {
 	SQL_SECRET,
 	SQL_LATENCY,
 	SQL_NOTIFY_ADMIN,
+	SQL_OUTBOX,
+	SQL_OUTBOX_DONE,
 	SQL_COUNT
 };
 static const char *const sql_text[SQL_COUNT] = {
@@ -163,6 +177,9 @@ static const char *const sql_text[SQL_COUNT] = {
                        " created = $8, confirmed = $9",
     [SQL_SUBSCRIBER_DEL] = "DELETE FROM subscribers WHERE id = $1",
     [SQL_SECRET] = "INSERT INTO secrets(name, value) VALUES($1, $2) ON CONFLICT DO NOTHING",
+    [SQL_OUTBOX] = "INSERT INTO outbox(key, channel, instance, created, state, body)"
+                   " VALUES($1, $2, $3, $4, 'pending', $5) ON CONFLICT DO NOTHING",
+    [SQL_OUTBOX_DONE] = "UPDATE outbox SET state = $2, done_at = $3 WHERE key = $1",
     [SQL_NOTIFY_ADMIN] = "SELECT pg_notify('nodegate_admin', $1)",
     [SQL_LATENCY] = "INSERT INTO latency(pool, span, start, n, p50_us, p99_us, hist)"
                     " VALUES($1, $2, $3, $4, $5, $6, $7) ON CONFLICT(pool, span, start)"
@@ -246,6 +263,13 @@ static const char *const migrations[] = {
     "CREATE TABLE latency(pool TEXT NOT NULL, span INTEGER NOT NULL, start INTEGER NOT NULL,"
     " n INTEGER NOT NULL, p50_us INTEGER NOT NULL, p99_us INTEGER NOT NULL, hist BLOB,"
     " PRIMARY KEY(pool, span, start));",
+    /* 5 -> 6: a fleet's outbox: each message the sender sends is recorded (pending) before
+     * it goes and confirmed (sent, dropped) after, so that the next sender sends what a dead
+     * one left pending */
+    "CREATE TABLE outbox(key TEXT PRIMARY KEY, channel TEXT NOT NULL, instance TEXT NOT NULL,"
+    " created INTEGER NOT NULL, state TEXT NOT NULL, done_at INTEGER NOT NULL DEFAULT 0,"
+    " body TEXT NOT NULL);"
+    "CREATE INDEX outbox_state ON outbox(state);",
 };
 #define SCHEMA_VERSION (1 + (int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -258,6 +282,7 @@ static const char *const prune_sql[] = {
     "DELETE FROM entries WHERE incident_id NOT IN (SELECT id FROM incidents)",
     "DELETE FROM spans WHERE incident_id NOT IN (SELECT id FROM incidents)",
     "DELETE FROM ack_tokens WHERE expires < $3",
+    "DELETE FROM outbox WHERE state <> 'pending' AND done_at < $1",
 };
 
 struct done {
@@ -554,6 +579,22 @@ static int run_op(const struct op *op)
 		return step(SQL_SECRET, v, 2);
 	case OP_LATENCY:
 		return put_latency(&op->u.lat);
+	case OP_OUTBOX:
+		pthread_mutex_lock(&st.mu);
+		char inst[64];
+		snprintf(inst, sizeof(inst), "%s", st.instance);
+		pthread_mutex_unlock(&st.mu);
+		v[0] = SDB_T(op->u.outbox.key);
+		v[1] = SDB_T(op->u.outbox.channel);
+		v[2] = SDB_T(inst);
+		v[3] = SDB_I(op->u.outbox.at);
+		v[4] = SDB_T(op->u.outbox.body != NULL ? op->u.outbox.body : "");
+		return step(SQL_OUTBOX, v, 5);
+	case OP_OUTBOX_DONE:
+		v[0] = SDB_T(op->u.outbox.key);
+		v[1] = SDB_T(op->u.outbox.state);
+		v[2] = SDB_I(op->u.outbox.at);
+		return step(SQL_OUTBOX_DONE, v, 3);
 	case OP_PRUNE:
 		if (prune(op->u.prune_now, err, sizeof(err)) == 0)
 			return 0;
@@ -663,6 +704,15 @@ static void batch_done(const struct op *ops, size_t n)
 	}
 }
 
+/* What an op owns: an outbox row's body. */
+static void op_release(struct op *op)
+{
+	if (op->kind == OP_OUTBOX) {
+		free(op->u.outbox.body);
+		op->u.outbox.body = NULL;
+	}
+}
+
 /* After a batch failed with the database unreachable (PostgreSQL): its writes are kept, in
  * order, to be replayed when it is back (each is a whole row, so a replay converges); the
  * barriers fail now (nothing was acknowledged). Past STORE_QUEUE_MAX kept, the oldest go. */
@@ -676,6 +726,7 @@ static void keep(struct op *ops, size_t n)
 			continue;
 		ops[i].kept = true;
 		if (w == STORE_QUEUE_MAX) {
+			op_release(&st.replay[0]);
 			memmove(st.replay, st.replay + 1, (w - 1) * sizeof(*st.replay));
 			w--;
 			pthread_mutex_lock(&st.mu);
@@ -742,6 +793,9 @@ static void *writer_main(void *arg)
 			for (size_t i = 0; i < n; i++)
 				st.batch[i].kept = false;
 		batch_done(st.batch, n);
+		for (size_t i = 0; i < n; i++)
+			if (!st.batch[i].kept)
+				op_release(&st.batch[i]);
 	}
 }
 
@@ -896,6 +950,36 @@ void store_put_secret(const char *name, const char *value)
 	snprintf(op.u.secret.name, sizeof(op.u.secret.name), "%s", name);
 	snprintf(op.u.secret.value, sizeof(op.u.secret.value), "%s", value);
 	(void)enqueue(&op);
+}
+
+void store_put_outbox(const char *key, const char *channel, const char *body, int64_t at)
+{
+	struct op op = {.kind = OP_OUTBOX, .u.outbox = {.at = at}};
+
+	if (strlen(key) >= sizeof(op.u.outbox.key) ||
+	    strlen(channel) >= sizeof(op.u.outbox.channel))
+		return;
+	snprintf(op.u.outbox.key, sizeof(op.u.outbox.key), "%s", key);
+	snprintf(op.u.outbox.channel, sizeof(op.u.outbox.channel), "%s", channel);
+	op.u.outbox.body = strdup(body);
+	if (op.u.outbox.body != NULL && !enqueue(&op))
+		free(op.u.outbox.body);
+}
+
+void store_done_outbox(const char *key, bool sent, int64_t at)
+{
+	struct op op = {.kind = OP_OUTBOX_DONE, .u.outbox = {.at = at}};
+
+	if (strlen(key) >= sizeof(op.u.outbox.key))
+		return;
+	snprintf(op.u.outbox.key, sizeof(op.u.outbox.key), "%s", key);
+	snprintf(op.u.outbox.state, sizeof(op.u.outbox.state), "%s", sent ? "sent" : "dropped");
+	(void)enqueue(&op);
+}
+
+const char *store_instance(void)
+{
+	return st.instance; /* written once, at start, before the loop runs */
 }
 
 void store_prune(int64_t now)

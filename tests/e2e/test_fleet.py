@@ -11,7 +11,7 @@ import pytest
 import pgserver
 from harness import Harness, free_port, http_conn, rpc, wait_for
 from test_admin import TOKEN, call, entry_texts, incidents
-from test_alerts import events, quiet, receivers, webhook  # noqa: F401 (a fixture)
+from test_alerts import Receiver, events, quiet, receivers, webhook  # noqa: F401 (a fixture)
 from test_health import be, check_keys, log_lines, rippled_sim, set_health, wait_transition
 from test_status import fetch, status_section
 
@@ -190,3 +190,33 @@ def test_the_database_stopped_mid_incident_loses_nothing(h, certs, fleet, pg, re
     assert metric(sp, "nodegate_store_queue") == 0
     quiet([hook], 0.3)
     assert events(hook) == ["incident_open", "incident_resolved"]
+
+
+def test_a_message_a_killed_sender_left_pending_is_sent_once(h, certs, fleet, pg, receivers):
+    """The sender records each message in the outbox before it sends it: killed while the
+    message waits for its retry, it leaves it pending, and the next sender sends it."""
+    hook = receivers(Receiver, (500, 200))  # the first try fails: a retry is due in 3s
+    sims = {n: rippled_sim(h, certs, n, port=free_port(), peer_port=free_port())
+            for n in ("n1", "n2", "n3")}
+    alerts = [webhook("ops", hook.url + "/ops", retry_backoff="3s", retries=3)]
+    a, spa = fleet("fra-1", sims.values(), alerts)
+    b, spb = fleet("ams-1", sims.values(), alerts)
+    wait_for(lambda: len(sender_of([a, b])) == 1, 3, "a sender")
+    [first] = sender_of([a, b])
+    other, sp_other = (b, spb) if first is a else (a, spa)
+
+    mark = log_lines(first)
+    set_health(sims["n2"], "critical")
+    wait_transition(first, "n2", "down", after=mark)
+    wait_for(lambda: len(hook.got) == 1, 5, "the first try (answered 500)")
+    first.signal(signal.SIGKILL)
+    first.proc.wait(timeout=5)
+
+    wait_for(lambda: len(hook.bodies()) == 1, 5, "the pending message, sent by the next sender")
+    assert "a message the last sender left pending" in other.stderr()
+    quiet([hook], 0.5)
+    assert events(hook) == ["incident_open"]
+    assert metric(sp_other, "nodegate_fleet_replayed_total") == 1
+    db = fleet.url.split("?")[0].rsplit("/", 1)[1]
+    wait_for(lambda: pg.psql("SELECT state FROM outbox", db) == [["sent"]], 3,
+             "the outbox row confirmed")
