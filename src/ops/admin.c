@@ -666,7 +666,7 @@ static void list_backends(struct evhttp_request *req)
 /* POST /api/backends/NAME/ACTION */
 static void backends_route(struct evhttp_request *req, const char *path, void *arg)
 {
-	const char *name = path + strlen("/api/backends/"), *act = strchr(name, '/');
+	const char *name = path + strlen("/api/backends/"), *act;
 	static const char *const fields[] = {"reason", NULL};
 	char err[ERR_MAX];
 	struct backend *b;
@@ -679,7 +679,9 @@ static void backends_route(struct evhttp_request *req, const char *path, void *a
 		list_backends(req);
 		return;
 	}
-	if (strncmp(path, "/api/backends/", 14) != 0 || act == NULL || act == name) {
+	/* "/api/backends" is one byte shorter than NAME's offset: looked at only after */
+	act = strncmp(path, "/api/backends/", 14) == 0 ? strchr(name, '/') : NULL;
+	if (act == NULL || act == name) {
 		refuse(req, 404, "not found (POST /api/backends/NAME/drain|maint|ready|weight)");
 		return;
 	}

@@ -168,13 +168,11 @@ static void replay_pending(PGconn *c)
 	PQclear(r);
 }
 
-/* Reads what arrived; false when the session is lost. */
-static bool drain(PGconn *c)
+/* Relays the notifications libpq has read (a query's result may bring some along). */
+static void relay(PGconn *c)
 {
 	PGnotify *n;
 
-	if (PQconsumeInput(c) == 0 || PQstatus(c) != CONNECTION_OK)
-		return false;
 	while ((n = PQnotifies(c)) != NULL) {
 		struct note note = {.kind = NOTE_ADMIN};
 
@@ -182,6 +180,14 @@ static bool drain(PGconn *c)
 		post(&note);
 		PQfreemem(n);
 	}
+}
+
+/* Reads what arrived; false when the session is lost. */
+static bool drain(PGconn *c)
+{
+	if (PQconsumeInput(c) == 0 || PQstatus(c) != CONNECTION_OK)
+		return false;
+	relay(c);
 	return true;
 }
 
@@ -211,6 +217,7 @@ static void *fleet_main(void *arg)
 			post(&(struct note){.kind = NOTE_ROLE, .on = true});
 			replay_pending(c);
 		}
+		relay(c);
 		struct pollfd p = {.fd = PQsocket(c), .events = POLLIN};
 		int rc = poll(&p, 1, held ? POLL_MS : FLEET_RETRY_MS);
 
