@@ -53,6 +53,10 @@ int admin_backend_state(struct backend *b, enum admin_state a, const char *why, 
 /* The same for a weight override W (STORE_NO_WEIGHT: the configured weight). */
 int admin_backend_weight(struct backend *b, int w, const char *why, bool *changed) WUR;
 /* Acknowledges incident ID by BY through VIA (incident_ack, counted); its codes. */
+/* Another instance of the fleet (FROM) set backend NAME to admin state A and weight override
+ * WEIGHT (STORE_NO_WEIGHT: none), committed to the shared store: applied here, not stored
+ * again. */
+int admin_remote(const char *name, enum admin_state a, int weight, const char *from) WUR;
 int admin_ack(int64_t id, const char *by, const char *via) WUR;
 /* The incident as ops see it (GET /api/incidents/ID with the token): every entry, roles,
  * similar incidents, remedies and its escalation; NULL when out of memory. */
@@ -70,10 +74,6 @@ bool admin_authorized(struct evhttp_request *req);
 /* Puts backend NAME in admin state A (enum admin_state) as POST /api/backends/NAME/drain|
  * maint|ready does: kept in the store, published; WHY is said in the log and the timeline.
  * 0 changed or unchanged; -1 unknown backend. */
-/* Another instance of the fleet (FROM) set backend NAME to admin state A and weight override
- * WEIGHT (STORE_NO_WEIGHT: none), committed to the shared store: applied here, not stored
- * again. */
-int admin_remote(const char *name, enum admin_state a, int weight, const char *from) WUR;
 int admin_set_backend(const char *name, int a, const char *why) WUR;
 struct evhttp_request;
 /* Whether REQ carries the admin token (a wrong one is not refused here: just not ops). */

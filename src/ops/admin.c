@@ -533,25 +533,6 @@ int admin_backend_weight(struct backend *b, int w, const char *why, bool *change
 	return 0;
 }
 
-void admin_apply(void)
-{
-	token_load();
-	store_set_test_delay(registry.conf->global.store_test_delay);
-	for (size_t i = 0; i < registry.n_backends; i++) {
-		struct backend *b = registry.backends[i];
-		const struct saved *s = saved_of(b->name, false);
-
-		if (s == NULL || b->removed)
-			continue;
-		if (b->node->health.admin != s->a)
-			set_state(b, s->a, "restored from state_dir");
-		/* a reload gives back the configured weight: the override wins */
-		if (s->weight != STORE_NO_WEIGHT)
-			set_weight(b, s->weight, "restored from state_dir");
-	}
-	incident_poke();
-}
-
 int admin_remote(const char *name, enum admin_state a, int weight, const char *from)
 {
 	struct backend *b = backend_named(name, strlen(name));
@@ -569,6 +550,25 @@ int admin_remote(const char *name, enum admin_state a, int weight, const char *f
 	set_weight(b, s->weight, why);
 	incident_poke();
 	return 0;
+}
+
+void admin_apply(void)
+{
+	token_load();
+	store_set_test_delay(registry.conf->global.store_test_delay);
+	for (size_t i = 0; i < registry.n_backends; i++) {
+		struct backend *b = registry.backends[i];
+		const struct saved *s = saved_of(b->name, false);
+
+		if (s == NULL || b->removed)
+			continue;
+		if (b->node->health.admin != s->a)
+			set_state(b, s->a, "restored from state_dir");
+		/* a reload gives back the configured weight: the override wins */
+		if (s->weight != STORE_NO_WEIGHT)
+			set_weight(b, s->weight, "restored from state_dir");
+	}
+	incident_poke();
 }
 
 int admin_set_backend(const char *name, int a, const char *why)

@@ -275,10 +275,6 @@ static void notify(enum subs_note n, const struct incident *inc, const char *tex
 
 	if (!S.enabled)
 		return;
-	if (!sender_ok()) { /* the fleet's sender tells subscribers */
-		sender_deferred(SENDER_MAIL);
-		return;
-	}
 	redact_public(inc->title, title, sizeof(title));
 	redact_public(text != NULL ? text : "", line, sizeof(line));
 	if (strcmp(line, title) == 0)
@@ -344,6 +340,10 @@ static void on_bus(const struct bus_event *ev, void *arg)
 		maint_mark(inc->id); /* started as it opened: the tick must not tell it again */
 	if (S.n == 0)
 		return;
+	if (!sender_ok()) { /* a fleet: its sender tells the subscribers */
+		sender_deferred(SENDER_MAIL);
+		return;
+	}
 	switch (ev->change) {
 	case NOTIFY_INCIDENT_OPEN:
 		if (planned(inc) && inc->planned_start > clock_wall()) {
@@ -397,7 +397,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 		const struct incident *inc = incident_get(d.ids[i]);
 
 		maint_mark(d.ids[i]);
-		if (inc != NULL)
+		if (inc != NULL && sender_ok())
 			notify(SN_MAINT_STARTED, inc, "", "in progress");
 	}
 	for (size_t i = 0; i < S.n;) {
