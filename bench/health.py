@@ -5,8 +5,9 @@
    few nodesims; nodegate's CPU (utime+stime from /proc/PID/stat) over a window after a
    warm-up, its VmRSS, and the probes the nodesims answered. For check = none (baseline),
    rippled (GET /health over TLS on the peer port, which closes after each answer as
-   rippled's does), rippled-ka (the same, the peer port keeping connections open) and tcp
-   (connect to the RPC port).
+   rippled's does), rippled-13 (the same with check_tls_max_version = 1.3: TLS 1.3
+   resumption, as before the default became auto), rippled-ka (the peer port keeping
+   connections open) and tcp (connect to the RPC port).
 2. Time from a failure to the backend's removal: three nodesims behind nodegate
    (check = rippled), wrk load running; one node is SIGKILLed (or turned warning) at a
    recorded time, and the removal is nodegate's log line `backend NAME: X -> down (...)`.
@@ -67,7 +68,7 @@ def say(msg):
 BUILD = os.environ.get("BUILD", "build")
 NBACKENDS = env_int("BENCH_HEALTH_BACKENDS", 1000)
 NSIMS = env_int("BENCH_HEALTH_SIMS", 4)
-CHECKS = os.environ.get("BENCH_HEALTH_CHECKS", "none rippled rippled-ka tcp").split()
+CHECKS = os.environ.get("BENCH_HEALTH_CHECKS", "none rippled rippled-13 rippled-ka tcp").split()
 WARMUP = env_float("BENCH_HEALTH_WARMUP", 5)
 SAMPLE = env_float("BENCH_HEALTH_SAMPLE", 10)
 KILLS = env_int("BENCH_HEALTH_KILLS", 5)
@@ -279,9 +280,11 @@ def tail_text(path, n=15):
 
 def header(check_lines):
     """A nodegate config up to the pool's health keys; backends are appended."""
+    # as root (a container, CI), nodegate refuses to start unless told to stay root
+    root = "allow_root = yes\n" if os.geteuid() == 0 else ""
     return ("; written by bench/health.py\n[nodegate]\nlog_level = info\naccess_log = off\n"
-            "state_dir = %s\n\n[listener bench]\nbind = %s:%d\nmode = http\npool = p\n\n"
-            "[pool p]\n%s\n" % (os.path.join(RUN, "state"), HOST, PORT,
+            "%sstate_dir = %s\n\n[listener bench]\nbind = %s:%d\nmode = http\npool = p\n\n"
+            "[pool p]\n%s\n" % (root, os.path.join(RUN, "state"), HOST, PORT,
                                 "\n".join(check_lines)))
 
 
@@ -302,14 +305,17 @@ def status_kib(pid, key):
 # ---------------------------------------------------------------- 1. probe cost
 
 def probe_cost(check, cert, key):
-    """CHECK: none, rippled, tcp, or rippled-ka (rippled against nodesims whose peer port
-    keeps connections open, which rippled's does not: what a kept connection saves)."""
+    """CHECK: none, rippled, tcp, rippled-13 (rippled with check_tls_max_version = 1.3) or
+    rippled-ka (rippled against nodesims whose peer port keeps connections open, which
+    rippled's does not: what a kept connection saves)."""
     peer = check.startswith("rippled")
     extra = ["--peer-keepalive"] if check == "rippled-ka" else []
     sims = [start_sim("c%d" % (i + 1), cert, key, extra) for i in range(NSIMS)]
     lines = ["check = %s" % ("rippled" if peer else check), "check_interval = 1s"]
     if peer:
         lines += ["check_tls = yes", "check_tls_verify = no"]
+    if check == "rippled-13":
+        lines += ["check_tls_max_version = 1.3"]
     text = header(lines)
     for i in range(NBACKENDS):
         s = sims[i % len(sims)]
@@ -349,11 +355,14 @@ def probe_cost(check, cert, key):
     if peer:
         probes = sum(b["peer_requests"] - a["peer_requests"] for a, b in zip(st0, st1))
         conns = sum(b["peer_connections"] - a["peer_connections"] for a, b in zip(st0, st1))
+        resumed = sum(b["peer_resumed"] - a["peer_resumed"] for a, b in zip(st0, st1))
     elif check == "tcp":
         probes = sum(b["connections"] - a["connections"] - 1 for a, b in zip(st0, st1))
         conns = probes
+        resumed = None
     else:
         probes = conns = 0
+        resumed = None
     cpu_s = (c1 - c0) / hz
     rec = {
         "check": check, "backends": NBACKENDS, "nodesims": len(sims), "interval_s": 1,
@@ -361,6 +370,8 @@ def probe_cost(check, cert, key):
         "nodegate_cpu_s": cpu_s, "nodegate_cpu_pct": 100.0 * cpu_s / wall,
         "cpu_ticks": c1 - c0, "clk_tck": hz,
         "probes": probes, "probe_connections": conns, "probes_per_s": probes / wall,
+        # probes answered on a resumed TLS session (nodesim's peer_resumed)
+        "probes_resumed": resumed,
         "cpu_us_per_probe": cpu_s * 1e6 / probes if probes else None,
         # the cost at exactly 1000 probes/s (the period runs from the end of a probe, so
         # slow answers on a busy machine lower the measured rate)
@@ -556,13 +567,16 @@ def report(meta, cost, rem):
         print("(100%% = one core; the machine's %d cores are shared by nodegate, the nodesims "
               "and any other work)" % ncpu)
         print()
-        print("%-10s %9s %10s %13s %10s %13s %9s %13s %13s" % (
-            "check", "probes/s", "conn/probe", "nodegate CPU", "us/probe", "CPU@1000/s",
-            "RSS MiB", "nodesims CPU", "machine busy"))
+        print("%-10s %9s %10s %8s %13s %10s %13s %9s %13s %13s" % (
+            "check", "probes/s", "conn/probe", "resumed", "nodegate CPU", "us/probe",
+            "CPU@1000/s", "RSS MiB", "nodesims CPU", "machine busy"))
         for r in cost:
-            print("%-10s %9.0f %10s %12.1f%% %10s %13s %9.1f %12.0f%% %12.0f%%" % (
+            res = r.get("probes_resumed")
+            print("%-10s %9.0f %10s %8s %12.1f%% %10s %13s %9.1f %12.0f%% %12.0f%%" % (
                 r["check"], r["probes_per_s"],
                 "%.2f" % (r["probe_connections"] / r["probes"]) if r["probes"] else "-",
+                "%.0f%%" % (100.0 * res / r["probes"]) if res is not None and r["probes"]
+                else "-",
                 r["nodegate_cpu_pct"],
                 "%.0f" % r["cpu_us_per_probe"] if r["cpu_us_per_probe"] is not None else "-",
                 "%.1f%%" % r["cpu_pct_at_1000_per_s"] if r["cpu_us_per_probe"] is not None else "-",
@@ -625,7 +639,7 @@ def main():
     for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         signal.signal(s, on_signal)
     for c in CHECKS:
-        if c not in ("none", "rippled", "rippled-ka", "tcp"):
+        if c not in ("none", "rippled", "rippled-13", "rippled-ka", "tcp"):
             die("BENCH_HEALTH_CHECKS: unknown check %r" % c)
     if KEY not in ("rsa", "ec"):
         die("BENCH_HEALTH_KEY must be rsa or ec")

@@ -8,7 +8,8 @@
 # Settings (environment):
 #   BENCH_HEALTH_BACKENDS=1000   backends for the probe cost
 #   BENCH_HEALTH_SIMS=4          nodesims serving them (backend i uses nodesim i mod N)
-#   BENCH_HEALTH_CHECKS="none rippled rippled-ka tcp"   checks measured (none: the baseline;
+#   BENCH_HEALTH_CHECKS="none rippled rippled-13 rippled-ka tcp"   checks measured (none: the
+#                                baseline; rippled-13: check_tls_max_version = 1.3;
 #                                rippled-ka: nodesims whose peer port keeps connections)
 #   BENCH_HEALTH_WARMUP=5        seconds before the CPU sample (2 at most for none)
 #   BENCH_HEALTH_SAMPLE=10       seconds of the CPU sample

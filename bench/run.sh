@@ -226,6 +226,10 @@ start_proxy() {
 		tpl=bench/nodegate.ini.in
 		[ "$kind" = nodegate-tcp ] && tpl=bench/nodegate-tcp.ini.in
 		render $tpl "$RUN/$1.ini" "$port" "$w" "$1"
+		# a baseline from before `allow_root` existed: it ran as root without it
+		if [ "$kind" = nodegate-base ] && ! "$bin" -t -c "$RUN/$1.ini" >/dev/null 2>&1; then
+			sed -i '/^allow_root *=/d' "$RUN/$1.ini"
+		fi
 		# a baseline from before `workers` existed: one loop is what it has
 		if [ "$kind" = nodegate-base ] && ! "$bin" -t -c "$RUN/$1.ini" >/dev/null 2>&1; then
 			[ "$w" = 1 ] || die "$NG_BASE does not take workers = $w (BENCH_WIDTHS=1 for it)"

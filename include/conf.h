@@ -75,6 +75,7 @@ struct conf_listener {
 	char *pool;               /* pool = NAME (must exist) */
 	char *tls_cert, *tls_key; /* both or neither: TLS termination */
 	uint64_t max_connections; /* this listener's client connections */
+	uint64_t overflow_max;    /* past it, this many told 503 at a time (overflow_connections) */
 	uint64_t header_timeout;  /* whole request head must arrive within (408) */
 	uint64_t client_timeout;  /* client inactivity: idle keep-alive and slow bodies */
 	uint64_t tunnel_timeout;  /* inactivity of TCP relays and WebSocket tunnels */
@@ -110,6 +111,15 @@ enum check_type {
 };
 extern const char *const check_type_names[CHECK_COUNT];
 
+/* The highest TLS version a health probe offers (check_tls_max_version). */
+enum check_tls_max {
+	CHECK_TLS_MAX_AUTO = 0, /* 1.3 until the node closes after an answer, then 1.2 */
+	CHECK_TLS_MAX_12,
+	CHECK_TLS_MAX_13,
+	CHECK_TLS_MAX_COUNT
+};
+extern const char *const check_tls_max_names[CHECK_TLS_MAX_COUNT];
+
 /* "N/DURATION": N observations within the window eject. */
 struct conf_burst {
 	uint32_t count;
@@ -127,6 +137,7 @@ struct conf_health {
 	bool check_tls;                 /* probe over TLS (rippled's peer port) */
 	bool check_tls_verify;        /* verify the probed certificate (rippled's is self-signed) */
 	bool check_keepalive;         /* keep probe connections open when the node allows it */
+	int check_tls_max_version;    /* enum check_tls_max */
 	char *check_path;             /* "/health" */
 	char *check_expect_status;    /* http: "200" or a list "200,204" or "2xx" */
 	char *check_expect_json;      /* http: "field=value,field2=value2" on the JSON body */
@@ -410,6 +421,10 @@ struct conf_status {
 	uint64_t chart_bucket;         /* tests only: the short chart's bucket (5 min) */
 	int console;                   /* enum console_mode: the ops console at /ops/ */
 	uint64_t console_session_ttl;  /* a console login lasts this long */
+	uint64_t max_connections;      /* status clients at once; more are told 503 */
+	uint64_t header_timeout;       /* each request, head and body, must arrive within */
+	uint64_t max_header_size;      /* request head bytes */
+	uint64_t max_body_size;        /* request body bytes (413) */
 };
 
 struct conf {

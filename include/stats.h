@@ -9,8 +9,15 @@
 	X(conn_limit_global, "accepts paused because max_connections was reached")                 \
 	X(conn_limit_listener, "accepts paused because a listener's max_connections was reached")  \
 	X(conn_accept_error, "accept() failures")                                                  \
-	X(conn_accept_over,                                                                        \
-	  "connections closed at accept: another worker had just reached max_connections")         \
+	X(conn_accept_nofd,                                                                        \
+	  "accepts paused for a backoff: descriptors ran out (EMFILE, ENFILE) or reached the "     \
+	  "reserve")                                                                               \
+	X(conn_overflow, "connections accepted past max_connections (told 503, or closed)")        \
+	X(conn_overflow_503, "connections past max_connections answered 503 with Retry-After")     \
+	X(status_over, "status clients told 503: [status] max_connections reached")                \
+	X(status_timeout,                                                                          \
+	  "status clients closed (408): a request slower than [status] header_timeout")            \
+	X(status_accept_error, "status accepts failed (EMFILE...): accepts paused for a backoff")  \
 	X(tls_handshake_error, "client TLS handshakes that failed")                                \
 	X(requests_received, "HTTP requests received")                                             \
 	X(req_bad, "requests refused as malformed (400)")                                          \

@@ -64,6 +64,12 @@ const char *const check_type_names[CHECK_COUNT] = {
     [CHECK_NONE] = "none",
 };
 
+const char *const check_tls_max_names[CHECK_TLS_MAX_COUNT] = {
+    [CHECK_TLS_MAX_AUTO] = "auto",
+    [CHECK_TLS_MAX_12] = "1.2",
+    [CHECK_TLS_MAX_13] = "1.3",
+};
+
 const char *const notify_event_names[NOTIFY_COUNT] = {
     [NOTIFY_INCIDENT_OPEN] = "incident_open",
     [NOTIFY_INCIDENT_UPDATE] = "incident_update",
@@ -247,6 +253,14 @@ const struct conf_option conf_options[] = {
 
     ADDR("status", "bind", S(bind), "127.0.0.1:8404", RELOAD,
          "status page, JSON API, /metrics and /healthz; loopback unless a proxy fronts it"),
+    NUM("status", "max_connections", CONF_UINT, S(max_connections), "256", 1, 100000,
+        "status clients at once; past it they are told 503; kept out of the proxy's descriptors"),
+    NUM("status", "header_timeout", CONF_DURATION, S(header_timeout), "10s", 1, MS_H,
+        "each request, head and body, must arrive within this; stops slowloris"),
+    NUM("status", "max_header_size", CONF_SIZE, S(max_header_size), "8k", KIB, MIB,
+        "request head bytes; longer heads are refused"),
+    NUM("status", "max_body_size", CONF_SIZE, S(max_body_size), "64k", 1, 16 * MIB,
+        "request body bytes (admin API updates); longer bodies are refused (413)"),
     STR("status", "title", S(title), "nodegate status", "TEXT", RELOAD,
         "heading of the status page and title in /api/status"),
     BOOL("status", "public_backend_details", S(public_backend_details), "no",
@@ -344,7 +358,10 @@ const struct conf_option conf_options[] = {
     STR("listener", "tls_key", L(tls_key), NULL, "PATH", RELOAD,
         "PEM private key of tls_cert; keep it readable by nodegate only"),
     NUM("listener", "max_connections", CONF_UINT, L(max_connections), "10000", 1, 1000000,
-        "client connections on this listener; more wait in the kernel's backlog"),
+        "client connections on this listener; past it, newcomers are told 503 (tcp: closed)"),
+    NUM("listener", "overflow_connections", CONF_UINT, L(overflow_max), "64", 0, 100000,
+        "past max_connections, this many newcomers at a time get 503 and Retry-After; more wait "
+        "in the kernel's backlog; 0: all wait"),
     NUM("listener", "header_timeout", CONF_DURATION, L(header_timeout), "10s", 1, MS_H,
         "the whole request head must arrive within this (408); stops slowloris"),
     NUM("listener", "client_timeout", CONF_DURATION, L(client_timeout), "60s", 1, MS_D,
@@ -450,6 +467,10 @@ const struct conf_option conf_options[] = {
     HEALTH(
         "check_keepalive", CONF_BOOL, check_keepalive, "yes", 0, 0,
         "reuse a probe's connection for the next when the node keeps it open; no: one per probe"),
+    HEALTH("check_tls_max_version", CONF_ENUM, check_tls_max_version, "auto", 0, 0,
+           "highest TLS version of probes; auto: 1.2 for a node that closes after each answer, "
+           "else 1.3",
+           .names = check_tls_max_names, .n_names = CHECK_TLS_MAX_COUNT),
     HEALTH("check_path", CONF_STRING, check_path, "/health", 0, 0,
            "path the http and rippled probes GET; rippled answers on /health", .metavar = "PATH",
            .validate = valid_path),

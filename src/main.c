@@ -3,6 +3,7 @@
  * timeout, the privileges dropped once listening, and what systemd is told of it all. */
 #include <getopt.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,7 +86,7 @@ static int check_only(const char *path)
 {
 	struct conf_errors errs = {0};
 	struct conf *c = NULL;
-	char err[512];
+	char err[800];
 
 	if (conf_load(path, &c, &errs) != 0) {
 		for (size_t i = 0; i < errs.n; i++)
@@ -101,6 +102,11 @@ static int check_only(const char *path)
 	if (geteuid() == 0 ? priv_check(c, err, sizeof(err)) != 0
 	                   : priv_lookup(c, err, sizeof(err)) != 0)
 		fprintf(stderr, "warning: %s (a start as root would stop there)\n", err);
+	struct rlimit rl; /* nodegate raises its soft limit to the hard one at start */
+	unsigned nw = c->global.workers > 0 ? (unsigned)c->global.workers : workers_auto();
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY &&
+	    server_fd_short(c, nw, (uint64_t)rl.rlim_max, err, sizeof(err)))
+		fprintf(stderr, "warning: %s\n", err);
 	printf("configuration OK\n");
 	conf_free(c);
 	return 0;
@@ -410,6 +416,9 @@ static int run(const char *path)
 		return 1;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	server_fd_raise(err, sizeof(err)); /* descriptors: the soft limit up to the hard one */
+	if (err[0] != '\0')
+		log_info("%s", err);
 	unsigned n = c->global.workers > 0 ? (unsigned)c->global.workers : workers_auto();
 	if (n > 1 && evthread_use_pthreads() != 0) { /* the loops take locks from here on */
 		log_error("cannot set up libevent for threads");

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -299,6 +300,78 @@ static void commit_listeners(struct plan *p, const struct conf *c)
 	p->listeners = NULL;
 }
 
+void server_fd_plan(const struct conf *c, unsigned nworkers, struct fdlimit_plan *p)
+{
+	*p = (struct fdlimit_plan){
+	    .backends = c->n_backends,
+	    .alerts = c->n_alerts + c->n_hooks + c->n_mirrors,
+	    .workers = nworkers,
+	    .status_max = c->status.enabled ? c->status.max_connections : 0,
+	    .global_max = c->global.max_connections,
+	};
+	for (size_t i = 0; i < c->n_listeners; i++)
+		p->listeners_max +=
+		    c->listeners[i].max_connections +
+		    (c->listeners[i].mode == MODE_HTTP ? c->listeners[i].overflow_max : 0);
+}
+
+bool server_fd_short(const struct conf *c, unsigned nworkers, uint64_t nofile, char *msg,
+                     size_t len)
+{
+	struct fdlimit_plan p;
+
+	server_fd_plan(c, nworkers, &p);
+	uint64_t need = fdlimit_need(&p);
+	if (nofile == 0 || need <= nofile)
+		return false;
+	snprintf(
+	    msg, len,
+	    "%s: max_connections (%llu client connections, two descriptors each with its "
+	    "node's) and a reserve of %llu (probes, store, alerts, status listener) need %llu "
+	    "descriptors, over the limit of %llu (RLIMIT_NOFILE): accepts will pause at %llu "
+	    "open descriptors; raise LimitNOFILE= (ulimit -n) or lower max_connections",
+	    c->path,
+	    (unsigned long long)(p.listeners_max < p.global_max ? p.listeners_max : p.global_max),
+	    (unsigned long long)fdlimit_reserve(&p), (unsigned long long)need,
+	    (unsigned long long)nofile, (unsigned long long)fdlimit_accept_max(&p, nofile));
+	return true;
+}
+
+void server_fd_raise(char *msg, size_t len)
+{
+	struct rlimit rl;
+
+	msg[0] = '\0';
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rlim_t was = rl.rlim_cur;
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+			snprintf(msg, len,
+			         "descriptor limit raised from %llu to %llu (the hard limit)",
+			         (unsigned long long)was, (unsigned long long)rl.rlim_max);
+		else
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	fdlimit_nofile = rl.rlim_cur == RLIM_INFINITY ? 0 : (uint64_t)rl.rlim_cur;
+}
+
+/* The descriptor number past which proxy accepts are given back (the reserve), and a
+ * warning when C's limits do not fit. */
+static void fd_ceiling(const struct conf *c)
+{
+	struct fdlimit_plan p;
+	char msg[700];
+
+	server_fd_plan(c, n_workers, &p);
+	__atomic_store_n(&fdlimit_accept_ceiling,
+	                 fdlimit_nofile > 0 ? fdlimit_accept_max(&p, fdlimit_nofile) : 0,
+	                 __ATOMIC_RELAXED);
+	if (server_fd_short(c, n_workers, fdlimit_nofile, msg, sizeof(msg)))
+		log_warn("%s", msg);
+}
+
 /* Swaps the plan in. Cannot fail. */
 static void commit(struct plan *p, struct conf *c)
 {
@@ -311,6 +384,7 @@ static void commit(struct plan *p, struct conf *c)
 	conf_free(registry.conf);
 	registry.conf = c;
 	workers_max_connections = c->global.max_connections;
+	fd_ceiling(c);
 	listeners_resume();
 	for (size_t i = 0; i < registry.n_backends; i++)
 		monitor_backend_start(registry.backends[i]);

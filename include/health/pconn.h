@@ -47,17 +47,30 @@ struct pconn_result {
 /* Called on the loop when a probe ends; it may start, stop or free this pconn. */
 typedef void (*pconn_done_cb)(struct pconn *pc, const struct pconn_result *r, void *arg);
 
+/* The highest TLS version a probe offers. TLS 1.3 resumption still makes an ephemeral key
+ * exchange (psk_dhe_ke) on every connection; TLS 1.2 resumption (ticket or session ID) makes
+ * none, which is most of a probe's cost when every probe is a new connection. A TLS 1.2
+ * probe offers only ECDHE key exchange with AEAD ciphers, and verifies the certificate and
+ * name on each full handshake, as TLS 1.3 probes do. */
+enum pconn_tls_max {
+	PCONN_TLS_AUTO = 0, /* 1.3, then 1.2 once the node closes after an answer (falls back to
+	                       1.3 for good if the node refuses the 1.2 handshake) */
+	PCONN_TLS_12,
+	PCONN_TLS_13, /* the OpenSSL default: 1.3, or 1.2 if the node has no 1.3 */
+};
+
 /* What one probe connection talks to. Strings are copied. */
 struct pconn_conf {
 	const struct sockaddr *sa; /* numeric address, no lookup */
 	socklen_t salen;
 	bool tls;
-	bool verify;         /* TLS: verify the certificate and NAME */
-	const char *ca;      /* verify: PEM CA file; NULL: the system store */
-	const char *name;    /* TLS: SNI and the name to verify (an IP address: no SNI) */
-	const char *request; /* the whole request (head and body); NULL: connect only */
-	bool keepalive;      /* keep the connection between probes when the node allows it */
-	size_t body_max;     /* a larger body is PCONN_TOO_LARGE */
+	bool verify;                /* TLS: verify the certificate and NAME */
+	const char *ca;             /* verify: PEM CA file; NULL: the system store */
+	const char *name;           /* TLS: SNI and the name to verify (an IP address: no SNI) */
+	const char *request;        /* the whole request (head and body); NULL: connect only */
+	bool keepalive;             /* keep the connection between probes when the node allows it */
+	enum pconn_tls_max tls_max; /* TLS: the highest version offered */
+	size_t body_max;            /* a larger body is PCONN_TOO_LARGE */
 };
 
 /* A probe connection on BASE (NULL and ERR: a CA that does not load, no memory). */
@@ -72,9 +85,13 @@ void pconn_stop(struct pconn *pc);
 
 /* Counters for /metrics, all probes together: connections opened, probes answered on a kept
  * connection, kept connections found closed at reuse (then opened afresh), and kept
- * connections that closed while idle. */
+ * connections that closed while idle; TLS handshakes completed by version (0: 1.2, 1: 1.3)
+ * and kind (0: full, 1: resumed), and auto probes whose TLS 1.2 handshake failed and that
+ * went back to 1.3. */
 struct pconn_stats {
 	uint64_t opened, reused, reuse_failed, idle_closed;
+	uint64_t tls_handshakes[2][2];
+	uint64_t tls12_fallbacks;
 	unsigned idle; /* connections kept open between probes now */
 };
 void pconn_get_stats(struct pconn_stats *st);

@@ -71,10 +71,6 @@ struct evhttp_request;
 /* Whether REQ carries the admin token; if not, it is answered (403 without a token file,
  * 401) and counted, as every admin request. Other modules' admin routes (subs.c) use it. */
 bool admin_authorized(struct evhttp_request *req);
-/* Puts backend NAME in admin state A (enum admin_state) as POST /api/backends/NAME/drain|
- * maint|ready does: kept in the store, published; WHY is said in the log and the timeline.
- * 0 changed or unchanged; -1 unknown backend. */
-int admin_set_backend(const char *name, int a, const char *why) WUR;
 struct evhttp_request;
 /* Whether REQ carries the admin token (a wrong one is not refused here: just not ops). */
 bool admin_is_ops(struct evhttp_request *req);

@@ -103,3 +103,8 @@ struct deliver_easy {
  * libcurl would reuse an SMTP connection that STARTTLS upgraded without comparing TLS
  * settings; no proxy from the environment; no signals. */
 void deliver_easy_setup(CURL *e, const struct deliver_easy *x);
+
+#define DELIVER_SECRET_MAX 4096 /* bytes of a secret file's first line */
+/* The first line of PATH without its line end (a password or key: never logged), or NULL
+ * with ERR saying why (cannot open, empty). The copy read is wiped. */
+char *deliver_read_secret(const char *path, char *err, size_t errlen);

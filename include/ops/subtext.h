@@ -22,6 +22,7 @@ extern const char *const subs_note_names[SN_COUNT];
  * confirmation link, else the status page). NULL reads as "". */
 struct subtext_vars {
 	const char *pool, *title, *text, *status, *start, *end, *link;
+	int lang; /* enum words_lang: the words of ops/words.h in that language (0: English) */
 };
 
 /* Note N's subject (one line) and body (LF lines) into the buffers, cut to fit. */

@@ -115,6 +115,35 @@ enum word {
 	W_REL,       /* relative times, '|' between: min|h|day|days|%s ago|just now|in %s|in under a
 	              * minute       (the page and its script share them) */
 	W_STALE,     /* the script's: "... since %1 (%2) ... every %3 seconds." */
+	/* subscriber mail (subtext.c): subject, body; {pool} {title} {text} {status} {start}
+	 * {end} {link} are filled in */
+	W_MAIL_CONFIRM_SUBJECT,
+	W_MAIL_CONFIRM_BODY,
+	W_MAIL_OPENED_SUBJECT,
+	W_MAIL_OPENED_BODY,
+	W_MAIL_UPDATED_SUBJECT,
+	W_MAIL_UPDATED_BODY,
+	W_MAIL_RESOLVED_SUBJECT,
+	W_MAIL_RESOLVED_BODY,
+	W_MAIL_MSCHED_SUBJECT,
+	W_MAIL_MSCHED_BODY,
+	W_MAIL_MSTART_SUBJECT,
+	W_MAIL_MSTART_BODY,
+	W_MAIL_MEND_SUBJECT,
+	W_MAIL_MEND_BODY,
+	W_MAIL_ALL_SERVICES, /* {pool} of a subscriber to every pool */
+	/* feeds (feed.c): the word before an entry's title, and its text's lines */
+	W_FEED_INCIDENT,
+	W_FEED_RESOLVED,
+	W_FEED_MSCHED,
+	W_FEED_MSTART,
+	W_FEED_MEND,
+	W_FEED_WINDOW_BEGAN,
+	W_FEED_EXPECTED,  /* "Expected recovery:" */
+	W_FEED_NEXT,      /* "Next update by:" */
+	W_FEED_AFFECTS,   /* "Affects:" */
+	W_FEED_INCIDENTS, /* the feed's title after the site's: "incidents" */
+	W_FEED_WINDOW,    /* "Planned window: %s to %s" */
 	W_COUNT
 };
 

@@ -30,7 +30,13 @@ struct listener {
 	struct rpc_policy *policy; /* JSON-RPC method policy (rpc.h), rebuilt on reload */
 	struct evconnlistener *evl[WORKERS_MAX]; /* one per worker, each its own socket */
 	bool paused[WORKERS_MAX];                /* by worker: accepts paused by a limit */
-	unsigned conns;                          /* open client connections (atomic) */
+	/* by worker: accepts paused because descriptors ran out (EMFILE, ENFILE, the reserve);
+	 * a timer resumes them after a backoff, as does a connection closing on that worker */
+	bool fd_paused[WORKERS_MAX];
+	uint32_t fd_backoff[WORKERS_MAX]; /* ms: the current pause, doubled while accepts fail */
+	struct event *fd_timer[WORKERS_MAX];
+	unsigned overflow; /* connections past max_connections being told 503 (atomic) */
+	unsigned conns;    /* open client connections (atomic) */
 	unsigned
 	    metrics_name; /* metrics_name(name), taken at its first request; 0: not yet (atomic) */
 	/* per client address (limit.c): the table survives reloads of the same bind */
@@ -57,5 +63,8 @@ void listener_close(struct listener *l);
 void listener_enable(struct listener *l);
 /* Resumes, on every worker, the accepts that limits paused, where the limits allow now. */
 void listeners_resume(void);
+/* Closes this worker's connections past max_connections still being told 503 (its loop
+ * ends). */
+void listeners_overflow_close(void);
 /* A client connection closed on L (the session's last act). */
 void listener_conn_closed(struct listener *l);

@@ -329,6 +329,18 @@ static void probe_unset(struct probe *p)
 	p->pc = NULL;
 }
 
+static enum pconn_tls_max tls_max(int v)
+{
+	switch (v) {
+	case CHECK_TLS_MAX_12:
+		return PCONN_TLS_12;
+	case CHECK_TLS_MAX_13:
+		return PCONN_TLS_13;
+	default:
+		return PCONN_TLS_AUTO;
+	}
+}
+
 /* Makes P's probe connection from the backend's settings (fresh each start). */
 static int probe_setup(struct probe *p, char *err, size_t errlen)
 {
@@ -348,6 +360,7 @@ static int probe_setup(struct probe *p, char *err, size_t errlen)
 	    .ca = fresh ? b->conf.tls_ca : NULL,
 	    .name = name,
 	    .keepalive = h->check_keepalive && !bare,
+	    .tls_max = fresh ? PCONN_TLS_13 : tls_max(h->check_tls_max_version),
 	    .body_max = CHECK_BODY_MAX,
 	};
 

@@ -104,10 +104,14 @@ static void observe(struct node *n, const struct observation *o)
 	struct health_event he;
 	uint64_t now = clock_now();
 
-	if (health_observe(&n->health, &n->b->conf.health, o, now, &he))
+	bool moved = health_observe(&n->health, &n->b->conf.health, o, now, &he);
+
+	if (moved)
 		publish(n, &he);
 	refresh(n, now);
-	monitor_publish(); /* a node out of rotation takes no further pick */
+	if (moved && he.kind == HE_TRANSITION)
+		poolstat_check(); /* panic as the status page reads it, now rather than next tick */
+	monitor_publish();        /* a node out of rotation takes no further pick */
 }
 
 void monitor_passive(struct backend *b, enum verdict v, bool unreachable, const char *reason)

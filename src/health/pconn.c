@@ -24,18 +24,29 @@
 #define PCONN_BODY_KEEP 4096        /* body buffers up to this size are kept between probes */
 #define PCONN_IDLE_MAX  (30 * 1000) /* ms: a connection idle longer is not reused */
 
-/* One SSL_CTX per verification setting, shared by every probe that uses it. */
+/* TLS 1.2 probes: forward-secret key exchange and AEAD ciphers only. */
+#define PCONN_TLS12_CIPHERS "ECDHE+AESGCM:ECDHE+CHACHA20"
+
+/* One SSL_CTX per verification setting and version cap, shared by every probe that uses it. */
 struct pconn_ctx {
 	SSL_CTX *ctx;
 	bool verify;
-	char *ca; /* verify: the CA file, NULL for the system store */
+	bool tls12; /* TLS 1.2 at most */
+	char *ca;   /* verify: the CA file, NULL for the system store */
 	unsigned refs;
 	LIST_ENTRY(pconn_ctx) link;
 };
 
 struct pconn {
 	struct event_base *base;
-	struct pconn_ctx *ctx; /* NULL: plain TCP */
+	bool tls;
+	enum pconn_tls_max tls_max;
+	struct pconn_ctx *ctx;   /* TLS 1.3 and 1.2 (NULL: plain TCP, or tls_max 1.2) */
+	struct pconn_ctx *ctx12; /* TLS 1.2 at most (NULL: plain TCP, or tls_max 1.3) */
+	bool use12;              /* the next connection uses ctx12 */
+	bool no12;               /* auto: the node refused TLS 1.2, stay on 1.3 */
+	bool fallback;           /* auto: this probe went back to 1.3 after a failed 1.2 one */
+	bool conn12;             /* c uses ctx12 */
 	struct sockaddr_storage ss;
 	socklen_t salen;
 	char *name;
@@ -48,7 +59,8 @@ struct pconn {
 
 	struct conn *c;         /* the connection: in use, or kept between probes */
 	SSL *ssl;               /* c's, owned by c */
-	SSL_SESSION *sess;      /* the node's last session, offered on the next connect */
+	SSL_SESSION *sess[2];   /* the node's last session on ctx and on ctx12, offered on the
+	                           next connect with the same context */
 	struct event *deadline; /* the whole probe's timeout; also delivers early failures */
 	uint64_t kept_since_us;
 	bool running;
@@ -86,6 +98,14 @@ static struct {
 
 /* ---- shared TLS contexts -------------------------------------------------------------- */
 
+static void drop_session(struct pconn *pc, bool tls12)
+{
+	if (pc->sess[tls12] != NULL) {
+		SSL_SESSION_free(pc->sess[tls12]);
+		pc->sess[tls12] = NULL;
+	}
+}
+
 /* OpenSSL's new session (TLS 1.2 handshake, TLS 1.3 ticket): the probe keeps the last. */
 static int on_new_session(SSL *ssl, SSL_SESSION *sess)
 {
@@ -93,13 +113,12 @@ static int on_new_session(SSL *ssl, SSL_SESSION *sess)
 
 	if (pc == NULL)
 		return 0;
-	if (pc->sess != NULL)
-		SSL_SESSION_free(pc->sess);
-	pc->sess = sess;
+	drop_session(pc, pc->conn12);
+	pc->sess[pc->conn12] = sess;
 	return 1; /* the reference is ours */
 }
 
-static struct pconn_ctx *ctx_get(bool verify, const char *ca, char *err, size_t errlen)
+static struct pconn_ctx *ctx_get(bool verify, const char *ca, bool tls12, char *err, size_t errlen)
 {
 	struct pconn_ctx *x;
 
@@ -107,7 +126,8 @@ static struct pconn_ctx *ctx_get(bool verify, const char *ca, char *err, size_t 
 		ca = NULL;
 	LIST_FOREACH(x, &G.ctxs, link)
 	{
-		if (x->verify == verify && (x->ca == ca || (x->ca && ca && !strcmp(x->ca, ca)))) {
+		if (x->verify == verify && x->tls12 == tls12 &&
+		    (x->ca == ca || (x->ca && ca && !strcmp(x->ca, ca)))) {
 			x->refs++;
 			return x;
 		}
@@ -118,10 +138,17 @@ static struct pconn_ctx *ctx_get(bool verify, const char *ca, char *err, size_t 
 	}
 	if ((x->ctx = tls_client_ctx_new(verify, ca, err, errlen)) == NULL)
 		goto fail;
+	if (tls12 && (SSL_CTX_set_max_proto_version(x->ctx, TLS1_2_VERSION) != 1 ||
+	              SSL_CTX_set_cipher_list(x->ctx, PCONN_TLS12_CIPHERS) != 1)) {
+		snprintf(err, errlen, "cannot set up TLS 1.2 for probes");
+		SSL_CTX_free(x->ctx);
+		goto fail;
+	}
 	SSL_CTX_set_session_cache_mode(x->ctx,
 	                               SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
 	SSL_CTX_sess_set_new_cb(x->ctx, on_new_session);
 	x->verify = verify;
+	x->tls12 = tls12;
 	x->refs = 1;
 	LIST_INSERT_HEAD(&G.ctxs, x, link);
 	return x;
@@ -188,12 +215,15 @@ static void finish(struct pconn *pc, enum pconn_status status, bool keep)
 	pc->running = false;
 	pc->fail_soon = false;
 	evtimer_del(pc->deadline);
-	if (status == PCONN_TLS && pc->sess != NULL) {
-		SSL_SESSION_free(pc->sess); /* a failed handshake starts from nothing next time */
-		pc->sess = NULL;
-	}
+	if (status == PCONN_TLS)
+		drop_session(pc, pc->conn12); /* a failed handshake starts from nothing next time */
 	if (status == PCONN_OK && pc->reused)
 		G.st.reused++;
+	/* auto: a node that closes after each answer costs a handshake per probe, and a
+	 * resumed TLS 1.2 handshake makes no key exchange */
+	if (status == PCONN_OK && !keep && pc->tls_max == PCONN_TLS_AUTO && pc->tls && !pc->use12 &&
+	    !pc->no12)
+		pc->use12 = true;
 	if (keep && pc->c != NULL) {
 		pc->kept = true;
 		pc->kept_since_us = clock_now_us();
@@ -272,14 +302,16 @@ static void open_fresh(struct pconn *pc)
 	pc->reused = false;
 	pc->got_byte = false;
 	pc->res.connected = false;
-	if (pc->ctx != NULL) {
-		if ((ssl = tls_client_ssl_new(pc->ctx->ctx, pc->name, pc->verify)) == NULL) {
+	pc->conn12 = pc->tls && (pc->use12 || pc->ctx == NULL);
+	if (pc->tls) {
+		SSL_CTX *ctx = (pc->conn12 ? pc->ctx12 : pc->ctx)->ctx;
+		if ((ssl = tls_client_ssl_new(ctx, pc->name, pc->verify)) == NULL) {
 			fail_later(pc, PCONN_ERROR, "cannot set up TLS");
 			return;
 		}
 		SSL_set_app_data(ssl, pc);
-		if (pc->sess != NULL)
-			SSL_set_session(ssl, pc->sess);
+		if (pc->sess[pc->conn12] != NULL)
+			SSL_set_session(ssl, pc->sess[pc->conn12]);
 	}
 	pc->c = conn_connect(pc->base, (const struct sockaddr *)&pc->ss, pc->salen, ssl, 0, &kind,
 	                     err, sizeof(err));
@@ -446,10 +478,28 @@ static bool retry_fresh(struct pconn *pc, enum conn_error err)
 	return true;
 }
 
+/* auto: a TLS 1.2 handshake that failed for another reason than the certificate (the node
+ * may not speak TLS 1.2, or not with these ciphers): the probe goes on at once on a TLS
+ * 1.3 connection within the same deadline, and stays there if that one succeeds. */
+static bool fallback_13(struct pconn *pc)
+{
+	if (!pc->conn12 || pc->tls_max != PCONN_TLS_AUTO || pc->res.connected || pc->reused)
+		return false;
+	G.st.tls12_fallbacks++;
+	drop_session(pc, true);
+	pc->use12 = false;
+	pc->fallback = true;
+	close_conn(pc);
+	open_fresh(pc);
+	return true;
+}
+
 static void tls_failed(struct pconn *pc)
 {
 	long v = pc->verify && pc->ssl != NULL ? SSL_get_verify_result(pc->ssl) : X509_V_OK;
 
+	if (v == X509_V_OK && fallback_13(pc))
+		return;
 	if (v != X509_V_OK)
 		fail(pc, PCONN_TLS, "certificate verify failed: %s",
 		     X509_verify_cert_error_string(v));
@@ -464,6 +514,15 @@ static void on_event(struct conn *c, short what, enum conn_error err, void *arg)
 	switch (err) {
 	case CONN_ERR_NONE: /* CONNECTED */
 		pc->res.connected = true;
+		if (pc->ssl != NULL) {
+			G.st.tls_handshakes[SSL_version(pc->ssl) == TLS1_3_VERSION]
+			                   [SSL_session_reused(pc->ssl) == 1]++;
+			if (pc->fallback && !pc->conn12)
+				pc->no12 = true;
+			/* auto: TLS 1.2 works, the TLS 1.3 session is of no more use */
+			if (pc->conn12 && pc->tls_max == PCONN_TLS_AUTO)
+				drop_session(pc, false);
+		}
 		if (pc->request == NULL)
 			finish(pc, PCONN_OK, false);
 		return;
@@ -478,14 +537,14 @@ static void on_event(struct conn *c, short what, enum conn_error err, void *arg)
 			finish(pc, PCONN_OK, false);
 			return;
 		}
-		if (retry_fresh(pc, err))
+		if (retry_fresh(pc, err) || fallback_13(pc))
 			return;
 		fail(pc, PCONN_CLOSED, "%s",
 		     pc->res.connected ? "connection closed before the answer"
 		                       : "connection closed during the TLS handshake");
 		return;
 	default:
-		if (retry_fresh(pc, err))
+		if (retry_fresh(pc, err) || (err == CONN_ERR_RESET && fallback_13(pc)))
 			return;
 		fail(pc, err == CONN_ERR_RESET ? PCONN_CLOSED : PCONN_ERROR, "%s",
 		     strerror(conn_errno(c)));
@@ -509,6 +568,9 @@ struct pconn *pconn_new(struct event_base *base, const struct pconn_conf *conf, 
 	pc->salen = conf->salen;
 	pc->verify = conf->verify;
 	pc->keepalive = conf->keepalive;
+	pc->tls = conf->tls;
+	pc->tls_max = conf->tls_max;
+	pc->use12 = conf->tls_max == PCONN_TLS_12;
 	pc->body_max = conf->body_max;
 	pc->cb = cb;
 	pc->arg = arg;
@@ -519,7 +581,11 @@ struct pconn *pconn_new(struct event_base *base, const struct pconn_conf *conf, 
 		goto fail;
 	}
 	pc->req_len = pc->request != NULL ? strlen(pc->request) : 0;
-	if (conf->tls && (pc->ctx = ctx_get(conf->verify, conf->ca, err, errlen)) == NULL)
+	if (conf->tls && conf->tls_max != PCONN_TLS_12 &&
+	    (pc->ctx = ctx_get(conf->verify, conf->ca, false, err, errlen)) == NULL)
+		goto fail;
+	if (conf->tls && conf->tls_max != PCONN_TLS_13 &&
+	    (pc->ctx12 = ctx_get(conf->verify, conf->ca, true, err, errlen)) == NULL)
 		goto fail;
 	return pc;
 fail:
@@ -532,9 +598,10 @@ void pconn_free(struct pconn *pc)
 	if (pc == NULL)
 		return;
 	pconn_stop(pc);
-	if (pc->sess != NULL)
-		SSL_SESSION_free(pc->sess);
+	drop_session(pc, false);
+	drop_session(pc, true);
 	ctx_put(pc->ctx);
+	ctx_put(pc->ctx12);
 	if (pc->deadline != NULL)
 		event_free(pc->deadline);
 	free(pc->name);
@@ -553,6 +620,7 @@ void pconn_start(struct pconn *pc, uint64_t timeout_ms)
 	memset(&pc->res, 0, sizeof(pc->res));
 	pc->running = true;
 	pc->fail_soon = false;
+	pc->fallback = false;
 	pc->in_body = false;
 	pc->len = 0;
 	if (pc->cap > PCONN_BODY_KEEP) {

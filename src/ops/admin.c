@@ -571,19 +571,6 @@ void admin_apply(void)
 	incident_poke();
 }
 
-int admin_set_backend(const char *name, int a, const char *why)
-{
-	struct backend *b = backend_named(name, strlen(name));
-	struct saved *s = b != NULL ? saved_of(b->name, true) : NULL;
-
-	if (s == NULL || a < 0 || a >= ADMIN_COUNT)
-		return -1;
-	set_state(b, (enum admin_state)a, why);
-	s->a = (enum admin_state)a;
-	store_put_admin(b->name, s->a, s->weight, clock_wall());
-	return 0;
-}
-
 static json_t *backend_json(const struct backend *b, bool changed)
 {
 	const struct saved *s = saved_of(b->name, false);

@@ -38,7 +38,6 @@
 #define ALERT_USER_AGENT  "nodegate-alert"
 #define ALERT_REACHED_MAX 64 /* incidents remembered per channel for their resolve */
 #define ALERT_TEST_TRIES  3  /* --test-alert: one attempt, at most two retries */
-#define ALERT_SECRET_MAX  4096
 #define PD_DEFAULT_URL    "https://events.pagerduty.com/v2/enqueue"
 
 const char *const alert_result_names[AR_COUNT] = {
@@ -526,29 +525,6 @@ static void chan_conf_free(struct chan_conf *cf)
 	free(cf);
 }
 
-/* The first line of PATH (a secret: never logged), without its line end. */
-static char *read_secret(const char *path, char *err, size_t errlen)
-{
-	char buf[ALERT_SECRET_MAX];
-	FILE *f = fopen(path, "r");
-
-	if (f == NULL) {
-		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-		return NULL;
-	}
-	if (fgets(buf, sizeof(buf), f) == NULL)
-		buf[0] = '\0';
-	fclose(f);
-	buf[strcspn(buf, "\r\n")] = '\0';
-	if (buf[0] == '\0') {
-		snprintf(err, errlen, "%s: empty (expected the secret on its first line)", path);
-		return NULL;
-	}
-	char *s = strdup(buf);
-	explicit_bzero(buf, sizeof(buf));
-	return s;
-}
-
 /* Trims blanks around S in place. */
 static char *trim(char *s)
 {
@@ -594,7 +570,7 @@ static int build_headers(struct chan_conf *cf, const struct conf_alert *a, char 
 		goto oom;
 	if (a->headers_file != NULL) {
 		FILE *f = fopen(a->headers_file, "r");
-		char line[ALERT_SECRET_MAX];
+		char line[DELIVER_SECRET_MAX];
 
 		if (f == NULL) {
 			snprintf(err, errlen, "%s: cannot open: %s", a->headers_file,
@@ -636,7 +612,7 @@ static int build_email(struct chan_conf *cf, const struct conf_alert *a, char *e
 			strcat(cf->to, ", ");
 	}
 	if (a->password_file != NULL &&
-	    (cf->password = read_secret(a->password_file, err, errlen)) == NULL)
+	    (cf->password = deliver_read_secret(a->password_file, err, errlen)) == NULL)
 		return -1;
 	return 0;
 oom:
@@ -671,7 +647,7 @@ static struct chan_conf *chan_conf_new(const struct conf_alert *a, char *err, si
 	}
 	if (rc == 0 && a->type == ALERT_PAGERDUTY) {
 		cf->routing_key = a->routing_key_file != NULL
-		                      ? read_secret(a->routing_key_file, why, sizeof(why))
+		                      ? deliver_read_secret(a->routing_key_file, why, sizeof(why))
 		                      : strdup(a->routing_key);
 		rc = cf->routing_key == NULL ? -1 : 0;
 	}

@@ -23,6 +23,7 @@
 #include "metrics.h"
 #include "ops/admin.h"
 #include "ops/console.h"
+#include "ops/out.h"
 #include "ops/incident.h"
 #include "ops/login.h"
 #include "ops/page.h"
@@ -152,22 +153,6 @@ static void see_other(struct evhttp_request *req, const char *location)
 }
 
 /* ---- output ------------------------------------------------------------------------------ */
-
-struct out {
-	struct evbuffer *b;
-	int rc;
-};
-
-static void outf(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void outf(struct out *o, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	if (evbuffer_add_vprintf(o->b, fmt, ap) < 0)
-		o->rc = -1;
-	va_end(ap);
-}
 
 /* S escaped (NULL: nothing). */
 static void esc(struct out *o, const char *s)

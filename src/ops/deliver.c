@@ -2,6 +2,7 @@
  *
  *   deliver_mail | deliver_post ──► queue ──► pump ──► slot: attempt ──► curlev
  *   attempt_done ──► done callback | retry timer ──► attempt | dropped ──► pump */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -456,4 +457,26 @@ void deliver_free(struct deliver *d)
 	curlev_deinit();
 	free(d->name);
 	free(d);
+}
+
+char *deliver_read_secret(const char *path, char *err, size_t errlen)
+{
+	char buf[DELIVER_SECRET_MAX];
+	FILE *f = fopen(path, "r");
+
+	if (f == NULL) {
+		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (fgets(buf, sizeof(buf), f) == NULL)
+		buf[0] = '\0';
+	fclose(f);
+	buf[strcspn(buf, "\r\n")] = '\0';
+	if (buf[0] == '\0') {
+		snprintf(err, errlen, "%s: empty (expected the secret on its first line)", path);
+		return NULL;
+	}
+	char *s = strdup(buf);
+	explicit_bzero(buf, sizeof(buf));
+	return s;
 }

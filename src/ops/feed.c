@@ -22,8 +22,10 @@
 #include "log.h"
 #include "ops/feed.h"
 #include "ops/incident.h"
+#include "ops/out.h"
 #include "ops/redact.h"
 #include "ops/status.h"
+#include "ops/words.h"
 #include "registry.h"
 
 #define TEXT_MAX (2 * INCIDENT_TEXT_MAX) /* a text with its addresses hidden */
@@ -52,22 +54,29 @@ enum feed_event {
 
 static const struct {
 	const char *term; /* the entry's category, and its id's last part */
-	const char *word; /* before the incident's title */
+	enum word word;   /* before the incident's title (ops/words.h) */
 } event_words[FE_COUNT] = {
-    [FE_OPENED] = {"opened", "Incident"},
-    [FE_UPDATE] = {"update", NULL}, /* the update's status says it */
-    [FE_RESOLVED] = {"resolved", "Resolved"},
-    [FE_SCHEDULED] = {"maintenance_scheduled", "Maintenance scheduled"},
-    [FE_MAINT_START] = {"maintenance_started", "Maintenance started"},
-    [FE_MAINT_END] = {"maintenance_completed", "Maintenance completed"},
+    [FE_OPENED] = {"opened", W_FEED_INCIDENT},
+    [FE_UPDATE] = {"update", W_UPD_INVESTIGATING}, /* the update's status says it */
+    [FE_RESOLVED] = {"resolved", W_FEED_RESOLVED},
+    [FE_SCHEDULED] = {"maintenance_scheduled", W_FEED_MSCHED},
+    [FE_MAINT_START] = {"maintenance_started", W_FEED_MSTART},
+    [FE_MAINT_END] = {"maintenance_completed", W_FEED_MEND},
 };
 
-static const char *const update_words[UPD_COUNT] = {
-    [UPD_INVESTIGATING] = "Investigating",
-    [UPD_IDENTIFIED] = "Identified",
-    [UPD_MONITORING] = "Monitoring",
-    [UPD_RESOLVED] = "Resolved",
+static const enum word update_words[UPD_COUNT] = {
+    [UPD_INVESTIGATING] = W_UPD_INVESTIGATING,
+    [UPD_IDENTIFIED] = W_UPD_IDENTIFIED,
+    [UPD_MONITORING] = W_UPD_MONITORING,
+    [UPD_RESOLVED] = W_UPD_RESOLVED,
 };
+
+/* The public words of [status] language. */
+static const char *W(enum word w)
+{
+	return words_get(
+	    registry.conf != NULL ? (enum words_lang)registry.conf->status.language : WL_EN, w);
+}
 
 /* One entry, copied out of the history (an incident is valid during its callback only). */
 struct ev {
@@ -126,8 +135,13 @@ static void add(struct collect *c, const struct incident *inc, enum feed_event k
 	v->kind = kind;
 	v->index = index;
 	snprintf(v->pool, sizeof(v->pool), "%s", inc->pool);
-	public_text(inc->title, v->title, sizeof(v->title));
-	public_text(text != NULL ? text : "", v->text, sizeof(v->text));
+	incident_public_title(inc, v->title, sizeof(v->title)); /* plain words, as the page */
+	redact_text(v->title, sizeof(v->title));
+	if (e != NULL && e->kind != ENTRY_UPDATE &&
+	    incident_public_text(inc, e, v->text, sizeof(v->text)))
+		redact_text(v->text, sizeof(v->text));
+	else
+		public_text(text != NULL ? text : "", v->text, sizeof(v->text));
 	if (e != NULL && e->kind == ENTRY_UPDATE) {
 		v->status = e->status < UPD_COUNT ? e->status : UPD_INVESTIGATING;
 		v->eta = e->eta;
@@ -172,8 +186,8 @@ static void events_of(const struct incident *inc, void *arg)
 			bool by_ops =
 			    u != NULL && u->kind == ENTRY_UPDATE && u->status == UPD_RESOLVED;
 
-			add(c, inc, planned ? FE_MAINT_END : FE_RESOLVED, e->at, i, NULL,
-			    by_ops ? u->text : e->text);
+			add(c, inc, planned ? FE_MAINT_END : FE_RESOLVED, e->at, i,
+			    by_ops ? NULL : e, by_ops ? u->text : e->text);
 			break;
 		}
 		default:
@@ -183,7 +197,7 @@ static void events_of(const struct incident *inc, void *arg)
 	if (planned && inc->planned_start <= c->now &&
 	    (inc->resolved == 0 || inc->resolved > inc->planned_start))
 		add(c, inc, FE_MAINT_START, inc->planned_start, inc->n_entries, NULL,
-		    "The maintenance window began.");
+		    W(W_FEED_WINDOW_BEGAN));
 }
 
 static int newest_first(const void *a, const void *b)
@@ -199,46 +213,11 @@ static int newest_first(const void *a, const void *b)
 
 /* ---- writing XML ----------------------------------------------------------------------------- */
 
-struct out {
-	struct evbuffer *b;
-	int rc;
-};
-
-static void outf(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void outf(struct out *o, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	if (evbuffer_add_vprintf(o->b, fmt, ap) < 0)
-		o->rc = -1;
-	va_end(ap);
-}
-
-static void out_raw(struct out *o, const void *p, size_t n)
-{
-	if (n > 0 && evbuffer_add(o->b, p, n) < 0)
-		o->rc = -1;
-}
-
-static void outs(struct out *o, const char *s)
-{
-	out_raw(o, s, strlen(s));
-}
-
-/* Length of the valid UTF-8 sequence at S (1 to 4 bytes), or 0. */
+/* Length of the valid UTF-8 sequence at S that XML allows (1 to 4 bytes), or 0. */
 static size_t utf8_seq(const unsigned char *s)
 {
-	size_t n = s[0] < 0x80 ? 1 : s[0] < 0xc2 ? 0 : s[0] < 0xe0 ? 2 : s[0] < 0xf0 ? 3 : 4;
+	size_t n = out_utf8_seq(s);
 
-	if (s[0] > 0xf4)
-		return 0;
-	for (size_t i = 1; i < n; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] >= 0xa0) ||
-	    (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] >= 0x90))
-		return 0; /* overlong, a surrogate, or past U+10FFFF */
 	if (n == 3 && s[0] == 0xef && s[1] == 0xbf && s[2] >= 0xbe)
 		return 0; /* U+FFFE and U+FFFF are not XML characters */
 	return n;
@@ -246,8 +225,9 @@ static size_t utf8_seq(const unsigned char *s)
 
 /* What stands for the byte at P in XML (HTML: in HTML text that is itself XML-escaped, as
  * RSS descriptions and Atom html content are; a line end is a <br>), or NULL for itself. */
-static const char *xml_entity(unsigned char c, bool html)
+static const char *xml_entity(unsigned char c, const void *arg)
 {
+	bool html = *(const bool *)arg;
 	static const char *const xml[] = {"&amp;", "&lt;", "&gt;", "&quot;", "&#39;"};
 	static const char *const doubled[] = {"&amp;amp;", "&amp;lt;", "&amp;gt;", "&amp;quot;",
 	                                      "&amp;#39;"};
@@ -264,22 +244,7 @@ static const char *xml_entity(unsigned char c, bool html)
  * the control characters XML 1.0 forbids as spaces, bytes that are not UTF-8 as U+FFFD. */
 static void esc(struct out *o, const char *s, bool html)
 {
-	const unsigned char *p = (const unsigned char *)s, *run = p;
-
-	while (*p != '\0') {
-		size_t n = utf8_seq(p);
-		const char *ent = n == 0 ? "&#xfffd;" : xml_entity(*p, html);
-
-		if (ent == NULL) {
-			p += n;
-			continue;
-		}
-		out_raw(o, run, (size_t)(p - run));
-		outs(o, ent);
-		p += n == 0 ? 1 : n;
-		run = p;
-	}
-	out_raw(o, run, (size_t)(p - run));
+	out_escape(o, s, utf8_seq, xml_entity, &html);
 }
 
 static void xml_esc(struct out *o, const char *s)
@@ -287,28 +252,17 @@ static void xml_esc(struct out *o, const char *s)
 	esc(o, s, false);
 }
 
-/* MS (Unix ms) with strftime's FMT in UTC. */
-static void utc(int64_t ms, const char *fmt, char *buf, size_t len)
-{
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	if (strftime(buf, len, fmt, &tm) == 0)
-		snprintf(buf, len, "?");
-}
-
 /* RFC 3339 (Atom): 2026-11-21T10:14:05Z */
 static void rfc3339(int64_t ms, char *buf, size_t len)
 {
-	utc(ms, "%Y-%m-%dT%H:%M:%SZ", buf, len);
+	out_utc(ms, "%Y-%m-%dT%H:%M:%SZ", buf, len);
 }
 
 /* RFC 822 (RSS 2.0), with a four-digit year: Sat, 21 Nov 2026 10:14:05 GMT. The names
  * are English whatever the locale: nodegate never calls setlocale. */
 static void rfc822(int64_t ms, char *buf, size_t len)
 {
-	utc(ms, "%a, %d %b %Y %H:%M:%S GMT", buf, len);
+	out_utc(ms, "%a, %d %b %Y %H:%M:%S GMT", buf, len);
 }
 
 /* "tag:AUTHORITY,2026-11-21:incident-7/update-3": stable as long as the authority is. */
@@ -316,7 +270,7 @@ static void entry_id(const struct ev *v, const char *authority, char *buf, size_
 {
 	char day[16];
 
-	utc(v->started, "%Y-%m-%d", day, sizeof(day));
+	out_utc(v->started, "%Y-%m-%d", day, sizeof(day));
 	if (v->kind == FE_UPDATE)
 		snprintf(buf, len, "tag:%s,%s:incident-%lld/update-%zu", authority, day,
 		         (long long)v->incident, v->index);
@@ -327,7 +281,7 @@ static void entry_id(const struct ev *v, const char *authority, char *buf, size_
 
 static void entry_title(struct out *o, const struct ev *v)
 {
-	xml_esc(o, v->kind == FE_UPDATE ? update_words[v->status] : event_words[v->kind].word);
+	xml_esc(o, W(v->kind == FE_UPDATE ? update_words[v->status] : event_words[v->kind].word));
 	outs(o, ": ");
 	xml_esc(o, v->title);
 }
@@ -341,20 +295,23 @@ static void entry_text(struct out *o, const struct ev *v)
 	esc(o, v->text, true);
 	if (v->eta > 0) {
 		rfc3339(v->eta, a, sizeof(a));
-		snprintf(line, sizeof(line), "\nExpected recovery: %s", a);
+		snprintf(line, sizeof(line), "\n%s %s", W(W_FEED_EXPECTED), a);
 		esc(o, line, true);
 	}
 	if (v->next_update > 0) {
 		rfc3339(v->next_update, a, sizeof(a));
-		snprintf(line, sizeof(line), "\nNext update by: %s", a);
+		snprintf(line, sizeof(line), "\n%s %s", W(W_FEED_NEXT), a);
 		esc(o, line, true);
 	}
-	esc(o, "\nAffects: ", true);
-	esc(o, v->pool[0] != '\0' ? v->pool : "all services", true);
+	esc(o, "\n", true);
+	esc(o, W(W_FEED_AFFECTS), true);
+	esc(o, " ", true);
+	esc(o, v->pool[0] != '\0' ? v->pool : W(W_MAIL_ALL_SERVICES), true);
 	if (v->planned_start > 0) {
 		rfc3339(v->planned_start, a, sizeof(a));
 		rfc3339(v->planned_end, b, sizeof(b));
-		snprintf(line, sizeof(line), "\nPlanned window: %s to %s", a, b);
+		line[0] = '\n';
+		snprintf(line + 1, sizeof(line) - 1, W(W_FEED_WINDOW), a, b);
 		esc(o, line, true);
 	}
 }
@@ -364,10 +321,10 @@ static void names(const char *pool, enum feed_format f, char *title_tail, size_t
                   size_t plen)
 {
 	if (pool != NULL) {
-		snprintf(title_tail, tlen, ": %s incidents", pool);
+		snprintf(title_tail, tlen, ": %s %s", pool, W(W_FEED_INCIDENTS));
 		snprintf(path, plen, "pools/%s/%s", pool, feed_file_names[f]);
 	} else {
-		snprintf(title_tail, tlen, ": incidents");
+		snprintf(title_tail, tlen, ": %s", W(W_FEED_INCIDENTS));
 		snprintf(path, plen, "%s", feed_file_names[f]);
 	}
 }

@@ -45,11 +45,12 @@ static void set_backends(const struct incident *inc, int a, const char *why, cha
 
 	done[0] = '\0';
 	for (size_t i = 0; i < registry.n_backends; i++) {
-		const struct backend *b = registry.backends[i];
+		struct backend *b = registry.backends[i];
+		bool changed;
 
 		if (b->removed || !maint_names(inc->backends, b->name))
 			continue;
-		if (admin_set_backend(b->name, a, why) < 0)
+		if (admin_backend_state(b, (enum admin_state)a, why, &changed) < 0)
 			continue;
 		if (off < len)
 			off += (size_t)snprintf(done + off, len - off, "%s%s", off > 0 ? ", " : "",

@@ -36,6 +36,7 @@
 #include "health/curlev.h"
 #include "log.h"
 #include "metrics.h"
+#include "ops/deliver.h"
 #include "ops/feed.h"
 #include "ops/mirror.h"
 #include "ops/sender.h"
@@ -44,7 +45,6 @@
 #include "registry.h"
 
 #define USER_AGENT "nodegate-mirror"
-#define SECRET_MAX 4096
 #define NAME_MAX_  128 /* a file's name in the copy: "pools/NAME/feed.atom" */
 #define URL_MAX    1024
 #define KICK_MS    20 /* a change starts a push this soon (a burst of events: one push) */
@@ -231,29 +231,6 @@ static void mconf_free(struct mconf *cf)
 	free(cf);
 }
 
-/* The first line of PATH (a secret: never logged). */
-static char *read_secret(const char *path, char *err, size_t errlen)
-{
-	char buf[SECRET_MAX];
-	FILE *f = fopen(path, "r");
-
-	if (f == NULL) {
-		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-		return NULL;
-	}
-	if (fgets(buf, sizeof(buf), f) == NULL)
-		buf[0] = '\0';
-	fclose(f);
-	buf[strcspn(buf, "\r\n")] = '\0';
-	if (buf[0] == '\0') {
-		snprintf(err, errlen, "%s: empty (expected the secret on its first line)", path);
-		return NULL;
-	}
-	char *s = strdup(buf);
-	explicit_bzero(buf, sizeof(buf));
-	return s;
-}
-
 /* S with a '/' at its end (a URL's folder). */
 static char *with_slash(const char *s)
 {
@@ -319,14 +296,15 @@ static struct mconf *mconf_new(const struct conf *c, const struct conf_mirror *m
 		    (m->endpoint != NULL && cf->endpoint == NULL))
 			goto fail;
 		cf->secret = m->secret_key_file != NULL
-		                 ? read_secret(m->secret_key_file, why, sizeof(why))
+		                 ? deliver_read_secret(m->secret_key_file, why, sizeof(why))
 		                 : strdup(m->secret_key != NULL ? m->secret_key : "");
 		if (cf->secret == NULL)
 			goto fail;
 	}
 	if (m->kind == MIRROR_WEBDAV && m->username != NULL) {
 		if ((cf->username = strdup(m->username)) == NULL ||
-		    (cf->password = read_secret(m->password_file, why, sizeof(why))) == NULL)
+		    (cf->password = deliver_read_secret(m->password_file, why, sizeof(why))) ==
+		        NULL)
 			goto fail;
 	}
 	return cf;

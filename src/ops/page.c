@@ -18,6 +18,7 @@
 #include "ops/incident.h"
 #include "log.h"
 #include "health/poolstat.h"
+#include "ops/out.h"
 #include "ops/page.h"
 #include "ops/subs.h"
 #include "ops/redact.h"
@@ -219,52 +220,8 @@ static int64_t history_first; /* the record's first point (0: not looked for yet
 
 /* ---- writing HTML ------------------------------------------------------------------------ */
 
-/* A writer that remembers the first failure, so that a long page is checked once. */
-struct out {
-	struct evbuffer *b;
-	int rc;
-};
-
-static void outf(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void outf(struct out *o, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	if (evbuffer_add_vprintf(o->b, fmt, ap) < 0)
-		o->rc = -1;
-	va_end(ap);
-}
-
-static void out_raw(struct out *o, const void *p, size_t n)
-{
-	if (n > 0 && evbuffer_add(o->b, p, n) < 0)
-		o->rc = -1;
-}
-
-static void outs(struct out *o, const char *s)
-{
-	out_raw(o, s, strlen(s));
-}
-
-/* Length of the valid UTF-8 sequence at S (1 to 4 bytes), or 0. */
-static size_t utf8_seq(const unsigned char *s)
-{
-	size_t n = s[0] < 0x80 ? 1 : s[0] < 0xc2 ? 0 : s[0] < 0xe0 ? 2 : s[0] < 0xf0 ? 3 : 4;
-
-	if (s[0] > 0xf4)
-		return 0;
-	for (size_t i = 1; i < n; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] >= 0xa0) ||
-	    (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] >= 0x90))
-		return 0; /* overlong, a surrogate, or past U+10FFFF */
-	return n;
-}
-
 /* What stands for C in HTML text and attribute values, or NULL when C stands for itself. */
-static const char *entity(unsigned char c)
+static const char *entity(unsigned char c, const void *arg)
 {
 	switch (c) {
 	case '&':
@@ -285,22 +242,7 @@ static const char *entity(unsigned char c)
  * characters escaped, control characters as spaces, bytes that are not UTF-8 as U+FFFD. */
 static void out_esc(struct out *o, const char *s)
 {
-	const unsigned char *p = (const unsigned char *)s, *run = p;
-
-	while (*p != '\0') {
-		size_t n = utf8_seq(p);
-		const char *ent = n == 0 ? "&#xfffd;" : entity(*p);
-
-		if (ent == NULL) {
-			p += n;
-			continue;
-		}
-		out_raw(o, run, (size_t)(p - run));
-		outs(o, ent);
-		p += n == 0 ? 1 : n;
-		run = p;
-	}
-	out_raw(o, run, (size_t)(p - run));
+	out_escape(o, s, out_utf8_seq, entity, NULL);
 }
 
 int page_esc(struct evbuffer *b, const char *s)
@@ -313,19 +255,6 @@ int page_esc(struct evbuffer *b, const char *s)
 
 /* ---- times ------------------------------------------------------------------------------- */
 
-/* MS (Unix milliseconds) with strftime's FMT, in UTC. */
-static void utc_fmt(int64_t ms, const char *fmt, char *buf, size_t len)
-{
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	if (strftime(buf, len, fmt, &tm) == 0)
-		snprintf(buf, len, "?");
-}
-
-/* A length of time as people say it: "" under 45 s, "12 min", "2 h 5 min", "3 days" (the
- * script's span() says the same). */
 /* Part I of the relative-time words (W_REL: min|h|day|days|%s ago|just now|in %s|...). */
 static void rel_word(int i, char *buf, size_t len)
 {
@@ -336,6 +265,8 @@ static void rel_word(int i, char *buf, size_t len)
 	snprintf(buf, len, "%.*s", p != NULL ? (int)strcspn(p, "|") : 0, p != NULL ? p : "");
 }
 
+/* A length of time as people say it: "" under 45 s, "12 min", "2 h 5 min", "3 days" (the
+ * script's span() says the same). */
 static void span_text(int64_t ms, char *buf, size_t len)
 {
 	int64_t s = (ms + 500) / 1000, m = (s + 30) / 60, d = (m + 720) / 1440;
@@ -394,8 +325,8 @@ static void out_time_fmt(struct out *o, int64_t t, int64_t now, const char *fmt)
 {
 	char iso[32], shown[48], rel[128];
 
-	utc_fmt(t, "%Y-%m-%dT%H:%M:%SZ", iso, sizeof(iso));
-	utc_fmt(t, fmt, shown, sizeof(shown));
+	out_utc(t, "%Y-%m-%dT%H:%M:%SZ", iso, sizeof(iso));
+	out_utc(t, fmt, shown, sizeof(shown));
 	rel_text(t, now, rel, sizeof(rel));
 	outf(o,
 	     "<time datetime=\"%s\">%s</time> <span class=\"rel\">(<span data-t=\"%lld\">%s</span>)"
@@ -465,7 +396,7 @@ static void out_day(struct out *o, int64_t start, int64_t seen, int64_t down, bo
 {
 	char day[16], len[96];
 
-	utc_fmt(start, "%Y-%m-%d", day, sizeof(day));
+	out_utc(start, "%Y-%m-%d", day, sizeof(day));
 	span_text(down, len, sizeof(len));
 	outf(o, "<span class=\"d %s\" title=\"%s%s: ", seen == 0 ? "d-none" : day_class(down), day,
 	     today ? T(W_TODAY_SO_FAR) : "");
@@ -526,7 +457,7 @@ static void write_bar(struct out *o, const char *pool, const struct ctx *c)
 	if (c->first > today - (BAR_DAYS - 1) * DAY_MS) {
 		char day[16];
 
-		utc_fmt(c->first, "%Y-%m-%d", day, sizeof(day));
+		out_utc(c->first, "%Y-%m-%d", day, sizeof(day));
 		snprintf(since, sizeof(since), T(W_NO_DATA_BEFORE), day);
 	} else
 		snprintf(since, sizeof(since), T(W_DAYS_AGO), BAR_DAYS);
@@ -820,7 +751,7 @@ static void write_past(struct out *o, const struct incident *inc, const struct c
 {
 	char day[32], len[96];
 
-	utc_fmt(inc->started, "%Y-%m-%d", day, sizeof(day));
+	out_utc(inc->started, "%Y-%m-%d", day, sizeof(day));
 	span_text(inc->resolved - inc->started, len, sizeof(len));
 	outf(o,
 	     "<details class=\"card incident past s-%s\" id=\"inc-%lld\" "
@@ -954,8 +885,8 @@ static void write_copy_notice(struct out *o, const struct ctx *c)
 {
 	char at[48], iso[32], every[48], stale[48];
 
-	utc_fmt(c->copy->generated, "%Y-%m-%d %H:%M:%S UTC", at, sizeof(at));
-	utc_fmt(c->copy->generated, "%Y-%m-%dT%H:%M:%SZ", iso, sizeof(iso));
+	out_utc(c->copy->generated, "%Y-%m-%d %H:%M:%S UTC", at, sizeof(at));
+	out_utc(c->copy->generated, "%Y-%m-%dT%H:%M:%SZ", iso, sizeof(iso));
 	interval_words(c->copy->interval, every, sizeof(every));
 	interval_words(c->copy->stale_after, stale, sizeof(stale));
 	outf(o,

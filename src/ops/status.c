@@ -10,13 +10,18 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sys/queue.h>
+#include <sys/socket.h>
+
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/http.h>
 #include <event2/listener.h>
 #include <jansson.h>
 
 #include "util.h"
 #include "clock.h"
+#include "fdlimit.h"
 #include "health/check.h"
 #include "health/pconn.h"
 #include "inherit.h"
@@ -32,10 +37,8 @@
 #include "proxy/route.h"
 #include "proxy/worker.h"
 
-#define IO_TIMEOUT_S 10   /* a status client idle or slower than this is dropped */
-#define MAX_HEAD     8192 /* request head bytes */
-#define MAX_BODY     4096 /* request body bytes (GET and HEAD send none) */
 #define BACKLOG      128
+#define OVERFLOW_MAX 16 /* past max_connections, this many told 503 at once; then accepts pause */
 #define REASON_MAX   (2 * HEALTH_REASON_MAX) /* a reason with its addresses hidden */
 
 #define TEXT    "text/plain; charset=utf-8"
@@ -45,6 +48,267 @@
 static struct evhttp *http;
 static struct evhttp_bound_socket *bound;
 static struct conf_addr bound_addr; /* where BOUND listens */
+
+/* ---- connections: counted, each request under a deadline ------------------------------- *
+ * evhttp (libevent 2.1) has no connection limit and only an inactivity timeout, which each
+ * byte of a slowloris resets. Every connection gets its bufferevent from conn_bev (evhttp's
+ * bevcb), which files it here; a zero timer then finds the evhttp_connection (the
+ * bufferevent's callback argument) and sets a close callback that forgets it. The same timer
+ * is then the deadline of the request awaited: its head and body must arrive within
+ * header_timeout of the connection's start or of the previous answer. */
+enum sconn_state {
+	SC_NEW = 0, /* accepted: evhttp not yet seen through */
+	SC_WAIT,    /* awaiting a request (the deadline runs) */
+	SC_BUSY,    /* a request is being answered */
+	SC_STATE_COUNT
+};
+
+struct sconn {
+	struct bufferevent *bev;         /* a reference held while SC_NEW */
+	struct evhttp_connection *evcon; /* from SC_WAIT on */
+	struct event *timer;             /* SC_NEW: the claim; SC_WAIT: the deadline */
+	enum sconn_state state;
+	TAILQ_ENTRY(sconn) link;
+};
+
+static TAILQ_HEAD(sconn_list, sconn) sconns = TAILQ_HEAD_INITIALIZER(sconns);
+static unsigned n_sconns;
+static struct {
+	uint64_t max_connections, header_timeout;
+} lim = {256, 10000};
+static struct event *accept_timer; /* resumes accepts paused by EMFILE or the cap */
+static uint32_t accept_backoff;    /* ms */
+static bool accept_paused;
+static struct fdlimit_log accept_log;
+
+static struct evconnlistener *status_evl(void)
+{
+	return bound != NULL ? evhttp_bound_socket_get_listener(bound) : NULL;
+}
+
+static void accept_resume(void)
+{
+	if (!accept_paused || n_sconns >= lim.max_connections + OVERFLOW_MAX)
+		return;
+	accept_paused = false;
+	if (status_evl() != NULL && !inherit_hold)
+		evconnlistener_enable(status_evl());
+}
+
+static void accept_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	accept_resume();
+}
+
+/* Status accepts stop for BACKOFF ms (0: until a connection closes). */
+static void accept_pause(uint32_t backoff)
+{
+	if (status_evl() == NULL)
+		return;
+	accept_paused = true;
+	evconnlistener_disable(status_evl());
+	if (backoff == 0)
+		return;
+	if (accept_timer == NULL)
+		accept_timer = evtimer_new(registry.base, accept_timer_cb, NULL);
+	if (accept_timer != NULL) {
+		struct timeval tv = {.tv_sec = 0, .tv_usec = (suseconds_t)backoff * 1000};
+		evtimer_add(accept_timer, &tv);
+	}
+}
+
+static void accept_error_cb(struct evconnlistener *evl, void *arg)
+{
+	int err = errno;
+	uint64_t told;
+
+	STAT_INC(status_accept_error);
+	accept_backoff = fdlimit_backoff_next(accept_backoff);
+	if (fdlimit_log_due(&accept_log, clock_now(), &told))
+		log_warn("status: accept: %s: accepts paused for %ums (%llu times since the last "
+		         "message)",
+		         strerror(err), accept_backoff, (unsigned long long)told);
+	accept_pause(accept_backoff);
+}
+
+static void sconn_free(struct sconn *sc)
+{
+	TAILQ_REMOVE(&sconns, sc, link);
+	n_sconns--;
+	if (sc->timer != NULL)
+		event_free(sc->timer);
+	if (sc->state == SC_NEW)
+		bufferevent_decref(sc->bev);
+	free(sc);
+	accept_resume();
+}
+
+static void sconn_closed(struct evhttp_connection *evcon, void *arg)
+{
+	sconn_free(arg);
+}
+
+static void arm(struct sconn *sc, uint64_t ms)
+{
+	struct timeval tv = {.tv_sec = (time_t)(ms / 1000),
+	                     .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+	evtimer_add(sc->timer, &tv);
+}
+
+/* Answers on SC's socket itself (evhttp has not read a request to answer), then closes. */
+static void sconn_refuse(struct sconn *sc, const char *status, const char *extra, const char *text)
+{
+	char buf[512];
+	evutil_socket_t fd = bufferevent_getfd(sc->bev);
+	int n = snprintf(buf, sizeof(buf),
+	                 "HTTP/1.1 %s\r\nContent-Type: " TEXT "\r\nCache-Control: no-store\r\n"
+	                 "%sConnection: close\r\nContent-Length: %zu\r\n\r\n%s",
+	                 status, extra, strlen(text), text);
+
+	if (fd >= 0 && n > 0 && (size_t)n < sizeof(buf)) {
+		char drop[4096]; /* what the client sent, so that the close is not a reset */
+		for (int i = 0; i < 16 && recv(fd, drop, sizeof(drop), MSG_DONTWAIT) > 0; i++)
+			;
+		(void)!send(fd, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	}
+	evhttp_connection_free(sc->evcon); /* sconn_closed frees SC */
+}
+
+static void sconn_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct sconn *sc = arg;
+
+	if (sc->state == SC_NEW) {
+		bufferevent_data_cb r, w;
+		bufferevent_event_cb e;
+		void *cbarg = NULL;
+		bufferevent_getcb(sc->bev, &r, &w, &e, &cbarg);
+		if (e == NULL || cbarg == NULL) { /* evhttp let it go already */
+			sconn_free(sc);
+			return;
+		}
+		sc->evcon = cbarg;
+		sc->state = SC_WAIT;
+		bufferevent_decref(sc->bev); /* evhttp's alone now */
+		evhttp_connection_set_closecb(sc->evcon, sconn_closed, sc);
+		if (n_sconns > lim.max_connections) {
+			STAT_INC(status_over);
+			sconn_refuse(sc, "503 Service Unavailable", "Retry-After: 1\r\n",
+			             "too many status clients, retry in a moment\n");
+			return;
+		}
+		arm(sc, lim.header_timeout);
+		return;
+	}
+	if (sc->state == SC_WAIT) {
+		STAT_INC(status_timeout);
+		sconn_refuse(sc, "408 Request Timeout", "", "request too slow (header_timeout)\n");
+	}
+}
+
+/* evhttp answers a few errors itself (400 for a malformed head or one over max_header_size,
+ * 413 for a body over max_body_size) with an HTML page of its own and no hook. Every status
+ * connection's output buffer has this callback: a buffer holding exactly such a page (its
+ * fixed tail and title line) is rewritten into nodegate's own answer before a byte goes
+ * out. Anything else is left alone; the check reads at most the buffer's last 15 bytes. */
+#define EVHTTP_ERR_TAIL "</BODY></HTML>\n"
+#define EVHTTP_ERR_MARK "\r\n\r\n<HTML><HEAD>\n<TITLE>"
+#define EVHTTP_ERR_MAX  1024 /* its pages are about 250 bytes */
+
+static const char *own_error_text(int code)
+{
+	switch (code) {
+	case 400:
+		return "bad request: malformed, or a head over max_header_size\n";
+	case 413:
+		return "request body over max_body_size\n";
+	default:
+		return "request refused\n";
+	}
+}
+
+static void own_error_page(struct evbuffer *out, const struct evbuffer_cb_info *info, void *arg)
+{
+	static bool busy; /* the rewrite itself calls back */
+	size_t len = evbuffer_get_length(out), tl = sizeof(EVHTTP_ERR_TAIL) - 1;
+	char tail[sizeof(EVHTTP_ERR_TAIL)], head[64], reason[40] = "";
+	struct evbuffer_ptr p;
+	int code = 0;
+
+	if (busy || info->n_added == 0 || len < sizeof(head) || len > EVHTTP_ERR_MAX ||
+	    evbuffer_ptr_set(out, &p, len - tl, EVBUFFER_PTR_SET) != 0 ||
+	    evbuffer_copyout_from(out, &p, tail, tl) != (ev_ssize_t)tl ||
+	    memcmp(tail, EVHTTP_ERR_TAIL, tl) != 0 ||
+	    evbuffer_search(out, EVHTTP_ERR_MARK, strlen(EVHTTP_ERR_MARK), NULL).pos < 0 ||
+	    evbuffer_copyout(out, head, sizeof(head) - 1) < 12)
+		return;
+	head[sizeof(head) - 1] = '\0';
+	if (sscanf(head, "HTTP/1.%*d %d %39[^\r]", &code, reason) < 1 || code < 400 || code > 599)
+		return;
+	const char *text = own_error_text(code);
+	busy = true;
+	evbuffer_drain(out, len);
+	evbuffer_add_printf(out,
+	                    "HTTP/1.1 %d %s\r\nContent-Type: " TEXT
+	                    "\r\nCache-Control: no-store\r\n"
+	                    "Connection: close\r\nContent-Length: %zu\r\n\r\n%s",
+	                    code, reason, strlen(text), text);
+	busy = false;
+}
+
+static struct bufferevent *conn_bev(struct event_base *base, void *arg)
+{
+	struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	struct sconn *sc = bev != NULL ? calloc(1, sizeof(*sc)) : NULL;
+
+	if (bev != NULL)
+		evbuffer_add_cb(bufferevent_get_output(bev), own_error_page, NULL);
+	if (sc == NULL || (sc->timer = evtimer_new(base, sconn_timer_cb, sc)) == NULL) {
+		free(sc); /* uncounted: out of memory */
+		return bev;
+	}
+	accept_backoff = 0; /* accepts work again */
+	sc->bev = bev;
+	bufferevent_incref(bev); /* valid until the claim, whatever evhttp does meanwhile */
+	TAILQ_INSERT_TAIL(&sconns, sc, link);
+	n_sconns++;
+	arm(sc, 0);
+	if (n_sconns >= lim.max_connections + OVERFLOW_MAX)
+		accept_pause(0); /* resumed as connections close */
+	return bev;
+}
+
+static struct sconn *sconn_of(struct evhttp_connection *evcon)
+{
+	struct sconn *sc;
+
+	TAILQ_FOREACH(sc, &sconns, link)
+	if (sc->evcon == evcon)
+		return sc;
+	return NULL;
+}
+
+static void request_done(struct evhttp_request *req, void *arg)
+{
+	struct sconn *sc = sconn_of(evhttp_request_get_connection(req));
+
+	if (sc != NULL && sc->state == SC_BUSY) {
+		sc->state = SC_WAIT;
+		arm(sc, lim.header_timeout);
+	}
+}
+
+/* A request arrived whole on its connection: its deadline is met. */
+static void request_begin(struct evhttp_request *req)
+{
+	struct sconn *sc = sconn_of(evhttp_request_get_connection(req));
+
+	if (sc == NULL || sc->state != SC_WAIT)
+		return;
+	evtimer_del(sc->timer);
+	sc->state = SC_BUSY;
+	evhttp_request_set_on_complete_cb(req, request_done, NULL);
+}
 
 /* ---- replies --------------------------------------------------------------------------- */
 
@@ -166,6 +430,21 @@ static void write_global(struct metrics_out *o)
 	sample(o, "nodegate_probe_connections_idle", "gauge",
 	       "probe connections kept open between probes (one per probe at most)",
 	       (unsigned long long)pst.idle);
+	family(o, "nodegate_probe_tls_handshakes_total", "counter",
+	       "TLS handshakes completed by probes, by version and session (full: the certificate "
+	       "checked when verified; resumed: no certificate, and on 1.2 no key exchange)");
+	for (int v = 0; v < 2; v++)
+		for (int r = 0; r < 2; r++)
+			metrics_outf(
+			    o,
+			    "nodegate_probe_tls_handshakes_total{version=\"%s\",session=\"%s\"} "
+			    "%llu\n",
+			    v ? "1.3" : "1.2", r ? "resumed" : "full",
+			    (unsigned long long)pst.tls_handshakes[v][r]);
+	sample(
+	    o, "nodegate_probe_tls12_fallbacks_total", "counter",
+	    "probes (check_tls_max_version = auto) whose TLS 1.2 handshake failed, retried on 1.3",
+	    (unsigned long long)pst.tls12_fallbacks);
 }
 
 /* "NAME{pool="P",backend="B"": the caller closes the label set. */
@@ -616,6 +895,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 	const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
 	enum evhttp_cmd_type m = evhttp_request_get_command(req);
 
+	request_begin(req);
 	for (size_t i = 0; path != NULL && i < ARRAY_SIZE(routes); i++) {
 		if (strcmp(path, routes[i].path) != 0)
 			continue;
@@ -634,21 +914,31 @@ static void on_request(struct evhttp_request *req, void *arg)
 	reply_text(req, HTTP_NOTFOUND, "Not Found", "not found\n");
 }
 
+/* The limits of C's [status] (a reload applies them to new requests). */
+static void http_limits(const struct conf *c)
+{
+	uint64_t t = c->status.header_timeout;
+	struct timeval tv = {.tv_sec = (time_t)(t / 1000),
+	                     .tv_usec = (suseconds_t)(t % 1000) * 1000};
+
+	lim.max_connections = c->status.max_connections;
+	lim.header_timeout = t;
+	evhttp_set_timeout_tv(http, &tv); /* inactivity, answers included */
+	evhttp_set_max_headers_size(http, (ev_ssize_t)c->status.max_header_size);
+	evhttp_set_max_body_size(http, (ev_ssize_t)c->status.max_body_size);
+}
+
 static int WUR http_init(void)
 {
-	struct timeval tv = {.tv_sec = IO_TIMEOUT_S};
-
 	if (http != NULL)
 		return 0;
 	http = evhttp_new(registry.base);
 	if (http == NULL)
 		return -1;
-	evhttp_set_timeout_tv(http, &tv);
-	evhttp_set_max_headers_size(http, MAX_HEAD);
-	evhttp_set_max_body_size(http, MAX_BODY);
 	/* every method reaches on_request, which answers 405 (evhttp itself would say 501) */
 	evhttp_set_allowed_methods(http, 0xffff);
 	evhttp_set_gencb(http, on_request, NULL);
+	evhttp_set_bevcb(http, conn_bev, NULL);
 	return 0;
 }
 
@@ -670,6 +960,8 @@ int status_apply(const struct conf *c, char *err, size_t errlen)
 		status_stop();
 		return 0;
 	}
+	if (http != NULL)
+		http_limits(c);
 	if (bound != NULL && same_addr(&bound_addr, a))
 		return 0;
 	conf_addr_format(a, where, sizeof(where));
@@ -677,6 +969,7 @@ int status_apply(const struct conf *c, char *err, size_t errlen)
 		snprintf(err, errlen, "%s:%d: [status]: out of memory", c->path, c->status.line);
 		return -1;
 	}
+	http_limits(c);
 	int fd, got = inherit_take(INHERIT_STATUS, (const struct sockaddr *)&a->ss,
 	                           (socklen_t)a->len, &fd, 1, where, sizeof(where));
 	if (got < 0) {
@@ -711,6 +1004,8 @@ int status_apply(const struct conf *c, char *err, size_t errlen)
 		evhttp_del_accept_socket(http, bound);
 	bound = nb;
 	bound_addr = *a;
+	evconnlistener_set_error_cb(evl, accept_error_cb);
+	accept_paused = false;
 	log_info("status: listening on %s", where);
 	return 0;
 }
@@ -736,9 +1031,17 @@ void status_stop_accepting(void)
 
 void status_stop(void)
 {
-	if (http != NULL)
-		evhttp_free(http); /* its bound sockets and connections with it */
+	struct evhttp *h = http;
+
+	if (accept_timer != NULL)
+		event_free(accept_timer);
+	accept_timer = NULL;
 	http = NULL;
-	bound = NULL;
+	bound = NULL; /* freed by evhttp_free, before the connections whose closecbs run */
+	accept_paused = false;
 	memset(&bound_addr, 0, sizeof(bound_addr));
+	if (h != NULL)
+		evhttp_free(h);       /* its bound sockets and connections with it */
+	while (!TAILQ_EMPTY(&sconns)) /* claims not made yet */
+		sconn_free(TAILQ_FIRST(&sconns));
 }

@@ -36,13 +36,12 @@
 #include "registry.h"
 #include "util.h"
 
-#define KEY_NAME   "unsubscribe_key"
-#define MAINT_MAX  64   /* maintenances whose start was announced, remembered */
-#define FORM_MAX   4096 /* bytes of a form body */
-#define SECRET_MAX 4096
-#define MAIL_MAX   16384
-#define HTML_CT    "text/html; charset=utf-8"
-#define PAGE_CSP   "default-src 'none'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+#define KEY_NAME  "unsubscribe_key"
+#define MAINT_MAX 64   /* maintenances whose start was announced, remembered */
+#define FORM_MAX  4096 /* bytes of a form body */
+#define MAIL_MAX  16384
+#define HTML_CT   "text/html; charset=utf-8"
+#define PAGE_CSP  "default-src 'none'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 
 /* What happened to subscriptions (nodegate_subscriptions_total{event}). */
 enum subs_count {
@@ -248,6 +247,21 @@ static void sent(bool ok, long code, const char *body, const char *why, int64_t 
 
 /* ---- notifications ----------------------------------------------------------------------- */
 
+/* The public line of INC's first (FIRST) or last entry of KIND, as the page shows it (the
+ * health engine's wording stays with ops), or "". */
+static const char *public_line(const struct incident *inc, enum entry_kind kind, bool first,
+                               char *buf, size_t len)
+{
+	buf[0] = '\0';
+	for (size_t k = 0; k < inc->n_entries; k++) {
+		const struct incident_entry *e = &inc->entries[first ? k : inc->n_entries - 1 - k];
+
+		if (e->kind == kind)
+			return incident_public_text(inc, e, buf, len) ? buf : "";
+	}
+	return buf;
+}
+
 static void fmt_time(int64_t ms, char *buf, size_t len)
 {
 	time_t t = (time_t)(ms / 1000);
@@ -265,7 +279,8 @@ static void notify(enum subs_note n, const struct incident *inc, const char *tex
                    const char *status)
 {
 	char title[400], line[2 * INCIDENT_TEXT_MAX], start[40], end[40];
-	struct subtext_vars v = {.pool = inc->pool,
+	struct subtext_vars v = {.lang = registry.conf->status.language,
+	                         .pool = inc->pool,
 	                         .title = title,
 	                         .text = line,
 	                         .status = status,
@@ -275,7 +290,8 @@ static void notify(enum subs_note n, const struct incident *inc, const char *tex
 
 	if (!S.enabled)
 		return;
-	redact_public(inc->title, title, sizeof(title));
+	incident_public_title(inc, line, sizeof(line)); /* plain words, the page's language */
+	redact_public(line, title, sizeof(title));
 	redact_public(text != NULL ? text : "", line, sizeof(line));
 	if (strcmp(line, title) == 0)
 		line[0] = '\0'; /* the title said it */
@@ -332,6 +348,7 @@ static void on_bus(const struct bus_event *ev, void *arg)
 {
 	const struct incident *inc;
 	const struct incident_entry *e;
+	char line[INCIDENT_TEXT_MAX];
 
 	if (ev->topic != BUS_INCIDENT || (inc = incident_get(ev->incident)) == NULL)
 		return;
@@ -351,7 +368,9 @@ static void on_bus(const struct bus_event *ev, void *arg)
 		} else if (planned(inc)) {
 			notify(SN_MAINT_STARTED, inc, ev->text, "in progress");
 		} else {
-			notify(SN_INCIDENT_OPENED, inc, ev->text, "investigating");
+			notify(SN_INCIDENT_OPENED, inc,
+			       public_line(inc, ENTRY_OPEN, true, line, sizeof(line)),
+			       "investigating");
 		}
 		break;
 	case NOTIFY_INCIDENT_UPDATE:
@@ -364,7 +383,10 @@ static void on_bus(const struct bus_event *ev, void *arg)
 	case NOTIFY_INCIDENT_RESOLVED:
 		e = update_named(inc, NULL);
 		notify(planned(inc) ? SN_MAINT_ENDED : SN_INCIDENT_RESOLVED, inc,
-		       e != NULL && e->status == UPD_RESOLVED ? e->text : "", "resolved");
+		       e != NULL && e->status == UPD_RESOLVED
+		           ? e->text
+		           : public_line(inc, ENTRY_RESOLVE, false, line, sizeof(line)),
+		       "resolved");
 		break;
 	default:
 		break;
@@ -676,7 +698,9 @@ static void subscribe_email(struct evhttp_request *req, const char *raw, const c
 	if ((b = pending(SUB_EMAIL, addr, pools, token)) == NULL)
 		goto same;
 	snprintf(link, sizeof(link), "%ssubscribe/confirm?token=%s", S.base_url, token);
-	struct subtext_vars v = {.pool = b->row.pools[0] ? b->row.pools : "", .link = link};
+	struct subtext_vars v = {.lang = registry.conf->status.language,
+	                         .pool = b->row.pools[0] ? b->row.pools : "",
+	                         .link = link};
 	S.notes[SN_CONFIRM]++;
 	deliver_mail(S.mail, b->row.address, mail_of(b, SN_CONFIRM, &v), sent, b->row.id);
 	log_info("subscriptions: subscriber %" PRId64 " (%s) pending, confirmation sent", b->row.id,
@@ -1154,26 +1178,6 @@ static char *base_url_of(const struct conf *c)
 	return strdup(url);
 }
 
-/* The first line of PATH (a secret, never logged). */
-static char *read_secret(const char *path, char *err, size_t errlen)
-{
-	char buf[SECRET_MAX];
-	FILE *f = fopen(path, "r");
-
-	if (f == NULL) {
-		snprintf(err, errlen, "[subscriptions] smtp_password_file: %s: cannot open: %s",
-		         path, strerror(errno));
-		return NULL;
-	}
-	if (fgets(buf, sizeof(buf), f) == NULL)
-		buf[0] = '\0';
-	fclose(f);
-	buf[strcspn(buf, "\r\n")] = '\0';
-	char *s = strdup(buf);
-	explicit_bzero(buf, sizeof(buf));
-	return s;
-}
-
 int subs_apply(const struct conf *c, char *err, size_t errlen)
 {
 	const struct conf_subs *sb = &c->subs;
@@ -1196,7 +1200,7 @@ int subs_apply(const struct conf *c, char *err, size_t errlen)
 		goto fail;
 	}
 	if (sb->smtp_password_file != NULL &&
-	    (password = read_secret(sb->smtp_password_file, err, errlen)) == NULL)
+	    (password = deliver_read_secret(sb->smtp_password_file, err, errlen)) == NULL)
 		goto fail;
 	dc.password = password;
 	if (deliver_set(S.mail, &dc) < 0 || deliver_set(S.hook, &dc) < 0) {

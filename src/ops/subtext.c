@@ -6,6 +6,7 @@
 #include <openssl/evp.h>
 
 #include "ops/subtext.h"
+#include "ops/words.h"
 #include "util.h"
 
 const char *const subs_note_names[SN_COUNT] = {
@@ -15,32 +16,17 @@ const char *const subs_note_names[SN_COUNT] = {
     [SN_MAINT_ENDED] = "maintenance_ended",
 };
 
+/* Each note's subject and body, from the one table of public words (ops/words.h). */
 static const struct {
-	const char *subject, *body;
+	enum word subject, body;
 } texts[SN_COUNT] = {
-    [SN_CONFIRM] = {"Confirm your subscription to status updates",
-                    "Someone, probably you, asked to receive status updates for {pool} at "
-                    "this address.\n\nTo confirm, open this link and press the button:\n"
-                    "{link}\n\nIf you did not ask for this, ignore this mail: nothing more "
-                    "will be sent.\n"},
-    [SN_INCIDENT_OPENED] = {"[{pool}] Incident: {title}",
-                            "We are seeing a problem with {pool}.\n\n{title}\n{text}\n\n"
-                            "Follow it on the status page: {link}\n"},
-    [SN_INCIDENT_UPDATED] = {"[{pool}] Update ({status}): {title}",
-                             "An update on the incident \"{title}\" ({status}):\n\n{text}\n\n"
-                             "Status page: {link}\n"},
-    [SN_INCIDENT_RESOLVED] = {"[{pool}] Resolved: {title}",
-                              "The incident \"{title}\" is resolved.\n\n{text}\n\n"
-                              "Status page: {link}\n"},
-    [SN_MAINT_SCHEDULED] = {"[{pool}] Maintenance scheduled: {title}",
-                            "A maintenance of {pool} is scheduled from {start} to {end}.\n\n"
-                            "{title}\n{text}\n\nStatus page: {link}\n"},
-    [SN_MAINT_STARTED] = {"[{pool}] Maintenance started: {title}",
-                          "The maintenance \"{title}\" has started (planned to end {end}).\n\n"
-                          "{text}\n\nStatus page: {link}\n"},
-    [SN_MAINT_ENDED] = {"[{pool}] Maintenance ended: {title}",
-                        "The maintenance \"{title}\" has ended.\n\n{text}\n\nStatus page: "
-                        "{link}\n"},
+    [SN_CONFIRM] = {W_MAIL_CONFIRM_SUBJECT, W_MAIL_CONFIRM_BODY},
+    [SN_INCIDENT_OPENED] = {W_MAIL_OPENED_SUBJECT, W_MAIL_OPENED_BODY},
+    [SN_INCIDENT_UPDATED] = {W_MAIL_UPDATED_SUBJECT, W_MAIL_UPDATED_BODY},
+    [SN_INCIDENT_RESOLVED] = {W_MAIL_RESOLVED_SUBJECT, W_MAIL_RESOLVED_BODY},
+    [SN_MAINT_SCHEDULED] = {W_MAIL_MSCHED_SUBJECT, W_MAIL_MSCHED_BODY},
+    [SN_MAINT_STARTED] = {W_MAIL_MSTART_SUBJECT, W_MAIL_MSTART_BODY},
+    [SN_MAINT_ENDED] = {W_MAIL_MEND_SUBJECT, W_MAIL_MEND_BODY},
 };
 
 static const char *var(const struct subtext_vars *v, const char *name, size_t n)
@@ -63,7 +49,9 @@ static const char *var(const struct subtext_vars *v, const char *name, size_t n)
 			const char *s = *(const char *const *)((const char *)v + names[i].off);
 
 			if (s == NULL || s[0] == '\0')
-				return i == 0 ? "all services" : "";
+				return i == 0 ? words_get((enum words_lang)v->lang,
+				                          W_MAIL_ALL_SERVICES)
+				              : "";
 			return s;
 		}
 	return NULL;
@@ -94,12 +82,12 @@ void subtext_render(enum subs_note n, const struct subtext_vars *v, char *subjec
 {
 	if (n >= SN_COUNT)
 		n = SN_INCIDENT_UPDATED;
-	render(texts[n].subject, v, subject, slen);
+	render(words_get((enum words_lang)v->lang, texts[n].subject), v, subject, slen);
 	/* one line: a line end in a title must not start a header */
 	for (char *p = subject; *p; p++)
 		if (*p == '\r' || *p == '\n')
 			*p = ' ';
-	render(texts[n].body, v, body, blen);
+	render(words_get((enum words_lang)v->lang, texts[n].body), v, body, blen);
 }
 
 #define WORD_IN 45 /* input bytes per encoded word: 60 base64 characters, lines under 78 */

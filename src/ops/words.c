@@ -133,6 +133,42 @@ static const char *const table[WL_COUNT][W_COUNT] =
                 [W_REL] = "min|h|day|days|%s ago|just now|in %s|in under a minute",
                 [W_STALE] = "This page could not be refreshed since %1 (%2): what it shows may be "
                             "out of date. Retrying every %3 seconds.",
+                [W_MAIL_CONFIRM_SUBJECT] = "Confirm your subscription to status updates",
+                [W_MAIL_CONFIRM_BODY] =
+                    "Someone, probably you, asked to receive status updates for {pool} at "
+                    "this address.\n\nTo confirm, open this link and press the button:\n"
+                    "{link}\n\nIf you did not ask for this, ignore this mail: nothing more "
+                    "will be sent.\n",
+                [W_MAIL_OPENED_SUBJECT] = "[{pool}] Incident: {title}",
+                [W_MAIL_OPENED_BODY] = "We are seeing a problem with {pool}.\n\n{title}\n{text}\n\n"
+                                       "Follow it on the status page: {link}\n",
+                [W_MAIL_UPDATED_SUBJECT] = "[{pool}] Update ({status}): {title}",
+                [W_MAIL_UPDATED_BODY] = "An update on the incident \"{title}\" ({status}):\n\n"
+                                        "{text}\n\nStatus page: {link}\n",
+                [W_MAIL_RESOLVED_SUBJECT] = "[{pool}] Resolved: {title}",
+                [W_MAIL_RESOLVED_BODY] = "The incident \"{title}\" is resolved.\n\n{text}\n\n"
+                                         "Status page: {link}\n",
+                [W_MAIL_MSCHED_SUBJECT] = "[{pool}] Maintenance scheduled: {title}",
+                [W_MAIL_MSCHED_BODY] = "A maintenance of {pool} is scheduled from {start} to "
+                                       "{end}.\n\n{title}\n{text}\n\nStatus page: {link}\n",
+                [W_MAIL_MSTART_SUBJECT] = "[{pool}] Maintenance started: {title}",
+                [W_MAIL_MSTART_BODY] = "The maintenance \"{title}\" has started (planned to end "
+                                       "{end}).\n\n{text}\n\nStatus page: {link}\n",
+                [W_MAIL_MEND_SUBJECT] = "[{pool}] Maintenance ended: {title}",
+                [W_MAIL_MEND_BODY] = "The maintenance \"{title}\" has ended.\n\n{text}\n\n"
+                                     "Status page: {link}\n",
+                [W_MAIL_ALL_SERVICES] = "all services",
+                [W_FEED_INCIDENT] = "Incident",
+                [W_FEED_RESOLVED] = "Resolved",
+                [W_FEED_MSCHED] = "Maintenance scheduled",
+                [W_FEED_MSTART] = "Maintenance started",
+                [W_FEED_MEND] = "Maintenance completed",
+                [W_FEED_WINDOW_BEGAN] = "The maintenance window began.",
+                [W_FEED_EXPECTED] = "Expected recovery:",
+                [W_FEED_NEXT] = "Next update by:",
+                [W_FEED_AFFECTS] = "Affects:",
+                [W_FEED_INCIDENTS] = "incidents",
+                [W_FEED_WINDOW] = "Planned window: %s to %s",
             },
         [WL_JA] =
             {
@@ -226,6 +262,42 @@ static const char *const table[WL_COUNT][W_COUNT] =
                             "2）以降、このページを更新できていません。表示が古い可能性があります。%"
                             "3 "
                             "秒ごとに再試行しています。",
+                [W_MAIL_CONFIRM_SUBJECT] = "ステータス更新の購読を確認してください",
+                [W_MAIL_CONFIRM_BODY] =
+                    "このアドレスで {pool} のステータス更新を受け取る申し込みがありました。\n\n"
+                    "確認するには、このリンクを開いてボタンを押してください:\n{link}\n\n"
+                    "心当たりがなければ、このメールは無視してください。これ以上は送信されません。"
+                    "\n",
+                [W_MAIL_OPENED_SUBJECT] = "[{pool}] 障害: {title}",
+                [W_MAIL_OPENED_BODY] = "{pool} で問題が発生しています。\n\n{title}\n{text}\n\n"
+                                       "ステータスページで経過をご覧ください: {link}\n",
+                [W_MAIL_UPDATED_SUBJECT] = "[{pool}] 更新（{status}）: {title}",
+                [W_MAIL_UPDATED_BODY] = "障害「{title}」の更新（{status}）:\n\n{text}\n\n"
+                                        "ステータスページ: {link}\n",
+                [W_MAIL_RESOLVED_SUBJECT] = "[{pool}] 解決: {title}",
+                [W_MAIL_RESOLVED_BODY] = "障害「{title}」は解決しました。\n\n{text}\n\n"
+                                         "ステータスページ: {link}\n",
+                [W_MAIL_MSCHED_SUBJECT] = "[{pool}] メンテナンス予定: {title}",
+                [W_MAIL_MSCHED_BODY] = "{pool} のメンテナンスを {start} から {end} まで予定して"
+                                       "います。\n\n{title}\n{text}\n\nステータスページ: {link}\n",
+                [W_MAIL_MSTART_SUBJECT] = "[{pool}] メンテナンス開始: {title}",
+                [W_MAIL_MSTART_BODY] = "メンテナンス「{title}」を開始しました（終了予定 {end}）。"
+                                       "\n\n{text}\n\nステータスページ: {link}\n",
+                [W_MAIL_MEND_SUBJECT] = "[{pool}] メンテナンス終了: {title}",
+                [W_MAIL_MEND_BODY] = "メンテナンス「{title}」は終了しました。\n\n{text}\n\n"
+                                     "ステータスページ: {link}\n",
+                [W_MAIL_ALL_SERVICES] = "すべてのサービス",
+                [W_FEED_INCIDENT] = "障害",
+                [W_FEED_RESOLVED] = "解決",
+                [W_FEED_MSCHED] = "メンテナンス予定",
+                [W_FEED_MSTART] = "メンテナンス開始",
+                [W_FEED_MEND] = "メンテナンス完了",
+                [W_FEED_WINDOW_BEGAN] = "メンテナンスの時間帯が始まりました。",
+                [W_FEED_EXPECTED] = "復旧見込み:",
+                [W_FEED_NEXT] = "次回の更新:",
+                [W_FEED_AFFECTS] = "影響:",
+                [W_FEED_INCIDENTS] = "障害情報",
+                [W_FEED_WINDOW] = "予定時間帯: %s から %s まで",
             },
 };
 

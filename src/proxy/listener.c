@@ -4,9 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+#include "fdlimit.h"
 #include "inherit.h"
 #include "log.h"
 #include "proxy/listener.h"
@@ -20,6 +23,42 @@ size_t n_listeners_running;
 /* Workers whose accepts a limit paused, and whether a resume is on its way to them. */
 static unsigned n_paused;
 static bool resume_posted;
+
+/* One log line per FDLIMIT_LOG_EVERY for each kind of accept trouble, all workers. */
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct fdlimit_log log_nofd, log_limit;
+
+/* Past max_connections: how long an overflow connection is read (its request dropped)
+ * after its 503, so that the close does not reset the answer away; and how much. */
+#define OVERFLOW_LINGER_MS 1000
+#define OVERFLOW_READ_MAX  (64 * 1024)
+
+#define OVERFLOW_BODY                                                                              \
+	"{\"result\":{\"error\":\"tooBusy\",\"error_message\":\"nodegate: too many connections, "  \
+	"retry later\",\"status\":\"error\"}}\n"
+static char overflow_503[512]; /* the answer, made once (listener_bind) */
+static size_t overflow_503_len;
+
+static void overflow_503_make(void)
+{
+	int n = snprintf(overflow_503, sizeof(overflow_503),
+	                 "HTTP/1.1 503 Service Unavailable\r\n"
+	                 "Content-Type: application/json\r\n"
+	                 "Retry-After: 1\r\n"
+	                 "Connection: close\r\n"
+	                 "Content-Length: %zu\r\n"
+	                 "\r\n%s",
+	                 sizeof(OVERFLOW_BODY) - 1, OVERFLOW_BODY);
+	overflow_503_len = n > 0 && (size_t)n < sizeof(overflow_503) ? (size_t)n : 0;
+}
+
+static bool log_due(struct fdlimit_log *lg, uint64_t *told)
+{
+	pthread_mutex_lock(&log_mu);
+	bool due = fdlimit_log_due(lg, clock_now(), told);
+	pthread_mutex_unlock(&log_mu);
+	return due;
+}
 
 void listener_conf_set(struct listener *l, const struct conf_listener *cl)
 {
@@ -77,6 +116,24 @@ static bool at_limit(const struct listener *l)
 	return workers_conns() >= workers_max_connections || conns_of(l) >= l->conf.max_connections;
 }
 
+/* At the limit and no overflow budget left to tell newcomers so: accepts pause. */
+static bool full(const struct listener *l)
+{
+	return at_limit(l) &&
+	       __atomic_load_n(&l->overflow, __ATOMIC_RELAXED) >= l->conf.overflow_max;
+}
+
+/* Whether this worker's accepts on L should run: neither a limit nor descriptors hold them. */
+static void listener_apply(struct listener *l, unsigned i)
+{
+	if (l->evl[i] == NULL || inherit_hold)
+		return;
+	if (l->paused[i] || l->fd_paused[i])
+		evconnlistener_disable(l->evl[i]);
+	else
+		evconnlistener_enable(l->evl[i]);
+}
+
 /* Stops this worker's accepts on L (the calling thread's worker). */
 static void listener_pause(struct listener *l)
 {
@@ -84,8 +141,8 @@ static void listener_pause(struct listener *l)
 
 	if (l->paused[i] || l->evl[i] == NULL)
 		return;
-	evconnlistener_disable(l->evl[i]);
 	l->paused[i] = true;
+	listener_apply(l, i);
 	__atomic_add_fetch(&n_paused, 1, __ATOMIC_RELAXED);
 }
 
@@ -94,10 +151,65 @@ static void listener_unpause(struct listener *l)
 {
 	unsigned i = wk->id;
 
-	if (l->paused[i] && l->evl[i] != NULL && !at_limit(l)) {
-		evconnlistener_enable(l->evl[i]);
+	if (l->paused[i] && l->evl[i] != NULL && !full(l)) {
 		l->paused[i] = false;
 		__atomic_sub_fetch(&n_paused, 1, __ATOMIC_RELAXED);
+		listener_apply(l, i);
+	}
+}
+
+static void fd_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct listener *l = arg;
+	unsigned i = wk->id;
+
+	if (l->closed || !l->fd_paused[i])
+		return;
+	l->fd_paused[i] = false; /* the backoff stays until an accept succeeds */
+	listener_apply(l, i);
+}
+
+/* This worker's accepts on L stop for a backoff: descriptors ran out (NOFD) or accept()
+ * failed otherwise (WHY says how). */
+static void fd_pause(struct listener *l, const char *why, bool nofd)
+{
+	unsigned i = wk->id;
+	uint64_t told;
+
+	if (nofd)
+		STAT_INC(conn_accept_nofd);
+	else
+		STAT_INC(conn_accept_error);
+	l->fd_backoff[i] = fdlimit_backoff_next(l->fd_backoff[i]);
+	if (log_due(&log_nofd, &told))
+		log_warn("listener %s: %s: accepts paused for %ums (%llu times since the last "
+		         "message; probes and the status listener keep their reserve)",
+		         l->name, why, l->fd_backoff[i], (unsigned long long)told);
+	if (l->evl[i] == NULL)
+		return;
+	if (l->fd_timer[i] == NULL)
+		l->fd_timer[i] = evtimer_new(wk->base, fd_resume_cb, l);
+	if (l->fd_timer[i] == NULL)
+		return; /* out of memory: resumed by the next close on this worker */
+	l->fd_paused[i] = true;
+	listener_apply(l, i);
+	struct timeval tv = {.tv_sec = 0, .tv_usec = (suseconds_t)l->fd_backoff[i] * 1000};
+	evtimer_add(l->fd_timer[i], &tv);
+}
+
+/* A descriptor was freed on this worker: its listeners paused for want of one try again. */
+static void fd_resume_here(void)
+{
+	unsigned i = wk->id;
+
+	for (size_t k = 0; k < n_listeners_running; k++) {
+		struct listener *l = listeners_running[k];
+		if (l->fd_paused[i]) {
+			l->fd_paused[i] = false;
+			if (l->fd_timer[i] != NULL)
+				evtimer_del(l->fd_timer[i]);
+			listener_apply(l, i);
+		}
 	}
 }
 
@@ -106,8 +218,7 @@ void listener_enable(struct listener *l)
 	if (inherit_hold) /* a SIGUSR2 upgrade: not before this process is ready (upgrade.c) */
 		return;
 	for (unsigned i = 0; i < n_workers; i++)
-		if (!l->paused[i] && l->evl[i] != NULL)
-			evconnlistener_enable(l->evl[i]);
+		listener_apply(l, i);
 }
 
 static void resume_here(void *arg)
@@ -155,7 +266,7 @@ static void pause_here(void *arg)
 
 	for (size_t i = 0; i < n_listeners_running; i++) {
 		struct listener *l = listeners_running[i];
-		if ((m->global || l == m->l) && at_limit(l)) {
+		if ((m->global || l == m->l) && full(l)) {
 			listener_pause(l);
 			listener_unpause(l); /* a close since: its resume may have gone by */
 		}
@@ -200,16 +311,112 @@ static void conn_count(struct listener *l, int d)
 	__atomic_add_fetch(&l->conns, (unsigned)d, __ATOMIC_RELAXED);
 }
 
+/* A connection past max_connections: told 503 (http) or closed (tcp, tls), then read and
+ * dropped for a moment so that the close does not reset the answer away. */
+struct overflow {
+	struct listener *l; /* holds a reference */
+	struct event *ev;
+	uint64_t deadline;
+	size_t dropped;
+	LIST_ENTRY(overflow) link; /* this worker's */
+};
+
+static __thread LIST_HEAD(, overflow) overflows;
+
+static void overflow_free(struct overflow *o)
+{
+	struct listener *l = o->l;
+
+	LIST_REMOVE(o, link);
+	evutil_closesocket(event_get_fd(o->ev));
+	event_free(o->ev);
+	free(o);
+	__atomic_sub_fetch(&l->overflow, 1, __ATOMIC_RELAXED);
+	if (!wk->draining)
+		listeners_resume();
+	fd_resume_here();
+	listener_unref(l);
+}
+
+static void overflow_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct overflow *o = arg;
+	char buf[4096];
+	uint64_t now = clock_now();
+
+	if (what & EV_READ) {
+		ssize_t n = recv(fd, buf, sizeof(buf), 0);
+		if (n > 0)
+			o->dropped += (size_t)n;
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+			now = o->deadline; /* gone: close */
+	}
+	if (now >= o->deadline || o->dropped > OVERFLOW_READ_MAX) {
+		overflow_free(o);
+		return;
+	}
+	uint64_t left = o->deadline - now;
+	struct timeval tv = {.tv_sec = (time_t)(left / 1000),
+	                     .tv_usec = (suseconds_t)(left % 1000) * 1000};
+	event_add(o->ev, &tv);
+}
+
+/* FD arrived past L's max_connections (LIMIT names which). */
+static void overflow(struct listener *l, evutil_socket_t fd, const char *limit)
+{
+	struct overflow *o = NULL;
+	uint64_t told;
+
+	STAT_INC(conn_overflow);
+	if (log_due(&log_limit, &told))
+		log_warn("listener %s: %s max_connections reached: newcomers told 503 or closed "
+		         "(%llu since the last message)",
+		         l->name, limit, (unsigned long long)told);
+	if (l->conf.mode != MODE_HTTP || l->ssl_ctx != NULL ||
+	    __atomic_add_fetch(&l->overflow, 1, __ATOMIC_RELAXED) > l->conf.overflow_max) {
+		if (l->conf.mode == MODE_HTTP && l->ssl_ctx == NULL)
+			__atomic_sub_fetch(&l->overflow, 1, __ATOMIC_RELAXED);
+		evutil_closesocket(fd); /* nothing to say in a byte stream, or no budget left */
+		if (full(l))
+			pause_limited(l, workers_conns() >= workers_max_connections);
+		return;
+	}
+	STAT_INC(conn_overflow_503);
+	evutil_make_socket_nonblocking(fd);
+	(void)!send(fd, overflow_503, overflow_503_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	shutdown(fd, SHUT_WR);
+	if ((o = calloc(1, sizeof(*o))) == NULL ||
+	    (o->ev = event_new(wk->base, fd, EV_READ, overflow_cb, o)) == NULL) {
+		free(o);
+		evutil_closesocket(fd);
+		__atomic_sub_fetch(&l->overflow, 1, __ATOMIC_RELAXED);
+		return;
+	}
+	o->l = listener_ref(l);
+	o->deadline = clock_now() + OVERFLOW_LINGER_MS;
+	LIST_INSERT_HEAD(&overflows, o, link);
+	overflow_cb(fd, 0, o); /* arms the wait */
+	if (full(l))
+		pause_limited(l, workers_conns() >= workers_max_connections);
+}
+
 static void accept_cb(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa,
                       int salen, void *arg)
 {
 	struct listener *l = arg;
+	uint64_t ceiling = __atomic_load_n(&fdlimit_accept_ceiling, __ATOMIC_RELAXED);
 
 	STAT_INC(conn_accepted);
-	if (n_workers > 1 && at_limit(l)) { /* another worker reached it just now */
-		STAT_INC(conn_accept_over);
+	/* the reserve: descriptors are handed out lowest first, so FD is about how many are
+	 * open; each client open may still take one for its node */
+	if (ceiling > 0 && (uint64_t)fd + workers_conns() >= ceiling) {
 		evutil_closesocket(fd);
-		listener_pause(l);
+		fd_pause(l, "descriptors down to the reserve", true);
+		return;
+	}
+	l->fd_backoff[wk->id] = 0;
+	if (at_limit(l)) {
+		overflow(l, fd, workers_conns() >= workers_max_connections ? "global" : "listener");
 		return;
 	}
 	conn_count(l, 1);
@@ -220,9 +427,16 @@ static void accept_cb(struct evconnlistener *evl, evutil_socket_t fd, struct soc
 			STAT_INC(conn_limit_global);
 		else
 			STAT_INC(conn_limit_listener);
-		log_warn("listener %s: %s max_connections reached, pausing accepts", l->name,
-		         global ? "global" : "listener");
-		pause_limited(l, global);
+		uint64_t told;
+		if (log_due(&log_limit, &told))
+			log_warn(
+			    "listener %s: %s max_connections reached: %s (%llu times since the "
+			    "last message)",
+			    l->name, global ? "global" : "listener",
+			    full(l) ? "accepts paused" : "newcomers are told 503 (tcp: closed)",
+			    (unsigned long long)told);
+		if (full(l))
+			pause_limited(l, global);
 	}
 	wk->accept(l, fd, sa, salen);
 }
@@ -230,9 +444,19 @@ static void accept_cb(struct evconnlistener *evl, evutil_socket_t fd, struct soc
 static void accept_error_cb(struct evconnlistener *evl, void *arg)
 {
 	struct listener *l = arg;
+	int err = errno;
 
-	STAT_INC(conn_accept_error);
-	log_warn("listener %s: accept: %s", l->name, strerror(errno));
+	char why[80];
+
+	/* anything else is paused too: an error left pending would spin the loop */
+	snprintf(why, sizeof(why), "accept: %s", strerror(err));
+	fd_pause(l, why, err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM);
+}
+
+void listeners_overflow_close(void)
+{
+	while (!LIST_EMPTY(&overflows))
+		overflow_free(LIST_FIRST(&overflows));
 }
 
 void listener_conn_closed(struct listener *l)
@@ -244,6 +468,7 @@ void listener_conn_closed(struct listener *l)
 		return;
 	}
 	listeners_resume();
+	fd_resume_here();
 }
 
 /* A hash key clients cannot guess (limit.c keys its table with it). */
@@ -262,6 +487,8 @@ struct listener *listener_bind(const struct conf_listener *cl, char *err, size_t
 
 	if (l == NULL)
 		return NULL;
+	if (overflow_503_len == 0)
+		overflow_503_make();
 	l->refs = 1;
 	listener_conf_set(l, cl);
 	l->clients = limit_table_new(cl->max_tracked_clients, random_seed());
@@ -324,5 +551,9 @@ void listener_close(struct listener *l)
 		if (l->paused[i])
 			__atomic_sub_fetch(&n_paused, 1, __ATOMIC_RELAXED);
 		l->paused[i] = false;
+		if (l->fd_timer[i] != NULL)
+			event_free(l->fd_timer[i]);
+		l->fd_timer[i] = NULL;
+		l->fd_paused[i] = false;
 	}
 }

@@ -297,6 +297,7 @@ static void req_start(struct session *s, const char *buf)
 			r->req_body.remaining = 0;
 			r->req_body.done = true;
 		} else {
+			req_body_buffer(s); /* what came so far; the rest as it comes */
 			return;
 		}
 	} else {
@@ -328,7 +329,11 @@ void req_head(struct session *s)
 		}
 		http_parser_init(s->hp, HTTP_REQUEST, &lim);
 		conn_set_timeouts(s->client, 0, lc->client_timeout); /* the head has a deadline */
-		timer_arm(s, lc->header_timeout);
+		/* the first request's runs from the accept (its bytes may have waited in the
+		 * kernel): a late first byte does not earn a second header_timeout; a keep-alive
+		 * request's runs from its first byte */
+		if (s->n_requests > 0)
+			timer_arm(s, lc->header_timeout);
 	}
 	if (len > lc->max_header_size + 1)
 		len = lc->max_header_size + 1;
@@ -371,12 +376,18 @@ void req_body_buffer(struct session *s)
 	struct request *r = s->r;
 	struct evbuffer *in = conn_input(s->client);
 
-	if (evbuffer_get_length(in) < r->req_body.remaining)
+	/* what came is moved along at once: the client's input stays under its read_max
+	 * (RELAY_HIGH_WM), and a body up to rpc_inspect_max (1m) is read whole all the same */
+	size_t have = evbuffer_get_length(in);
+	size_t take = have < r->req_body.remaining ? have : (size_t)r->req_body.remaining;
+	if (take > 0) {
+		evbuffer_remove_buffer(in, r->out, take);
+		r->req_body.total += take;
+		r->req_body.remaining -= take;
+	}
+	if (r->req_body.remaining > 0)
 		return;
 	timer_stop(s);
-	evbuffer_remove_buffer(in, r->out, (size_t)r->req_body.remaining);
-	r->req_body.total += r->req_body.remaining;
-	r->req_body.remaining = 0;
 	r->req_body.done = true;
 	if (req_inspect(s))
 		dispatch(s);

@@ -436,6 +436,15 @@ static bool any_eligible(const struct route_pool *rp, const struct filter *f)
 	return false;
 }
 
+/* The last rank a pick may reach: -1 (routable nodes only) out of panic, 2 (critical) in
+ * panic. A retry (N_EXCLUDE > 0) that finds no routable node left untried goes on to the
+ * panic ranks at once when the pool allows panic: the last routable node failed under the
+ * request, and the least bad answer sooner than the health engine can say so (issue 17). */
+static int rank_last(const struct route_pool *rp, size_t n_exclude)
+{
+	return rp->panic || (n_exclude > 0 && rp->pool->conf.panic) ? 2 : -1;
+}
+
 bool route_can_pick(const struct route_pool *rp, struct backend *const *exclude, size_t n_exclude,
                     const struct pick_need *need)
 {
@@ -443,18 +452,17 @@ bool route_can_pick(const struct route_pool *rp, struct backend *const *exclude,
 
 	/* holding the ledgers is needed only with NEED->only; otherwise any node will do */
 	f.need = need != NULL && need->only ? need : NULL;
-	for (; f.rank <= (rp->panic ? 2 : -1); f.rank++)
+	for (; f.rank <= rank_last(rp, n_exclude); f.rank++)
 		if (any_eligible(rp, &f))
 			return true;
 	return false;
 }
 
-/* The pick at every rank the pool's state allows, first to last. */
+/* The pick at ranks FIRST to LAST in turn. */
 static const struct route_node *pick_ranked(const struct route_pool *rp, struct filter *f,
-                                            const struct pick_need *need)
+                                            const struct pick_need *need, int first, int last)
 {
-	/* in panic (too few up) the least bad that still answer get the traffic */
-	for (f->rank = rp->panic ? 0 : -1; f->rank <= (rp->panic ? 2 : -1); f->rank++) {
+	for (f->rank = first; f->rank <= last; f->rank++) {
 		const struct route_node *n = pick_need(rp, f, need);
 		if (n != NULL)
 			return n;
@@ -462,18 +470,31 @@ static const struct route_node *pick_ranked(const struct route_pool *rp, struct 
 	return NULL;
 }
 
+/* The pick at ranks FIRST to LAST: a node held as hung (dispatch.c) gets no new request
+ * while another may take it; when none may, the hold yields. */
+static const struct route_node *pick_unheld(const struct route_pool *rp, struct filter *f,
+                                            const struct pick_need *need, int first, int last)
+{
+	f->held_before = clock_now();
+	const struct route_node *n = pick_ranked(rp, f, need, first, last);
+	if (n == NULL) {
+		f->held_before = 0;
+		n = pick_ranked(rp, f, need, first, last);
+	}
+	return n;
+}
+
 struct backend *route_pick(const struct route_pool *rp, struct backend *const *exclude,
                            size_t n_exclude, const struct pick_need *need)
 {
-	struct filter f = {.ex = exclude, .n_ex = n_exclude, .held_before = clock_now()};
-	const struct route_node *n = pick_ranked(rp, &f, need);
+	struct filter f = {.ex = exclude, .n_ex = n_exclude};
+	/* in panic (too few up) the least bad that still answer get the traffic */
+	const struct route_node *n =
+	    rp->panic ? pick_unheld(rp, &f, need, 0, 2) : pick_unheld(rp, &f, need, -1, -1);
 
-	/* a node held as hung (dispatch.c) gets no new request while another may take it;
-	 * when none may, the hold yields */
-	if (n == NULL) {
-		f.held_before = 0;
-		n = pick_ranked(rp, &f, need);
-	}
+	/* a retry past the last routable node: the least bad, before any 502 (rank_last) */
+	if (n == NULL && rank_last(rp, n_exclude) > -1 && !rp->panic)
+		n = pick_unheld(rp, &f, need, 0, 2);
 	return n != NULL ? n->b : NULL;
 }
 

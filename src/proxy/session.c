@@ -684,5 +684,6 @@ void session_close_all(void)
 {
 	while (!TAILQ_EMPTY(&wk->sessions))
 		session_close(TAILQ_FIRST(&wk->sessions), "shutting down");
+	listeners_overflow_close();
 	justfree_run(); /* the loop has stopped: nothing more to run after this */
 }

@@ -425,8 +425,9 @@ class Harness:
         sections += list(extra)
         return ini_text(sections)
 
-    def gate(self, ini, wait=True, env=None, judged=True):
-        """Writes INI, starts nodegate -c on it and waits until every bind accepts."""
+    def gate(self, ini, wait=True, env=None, judged=True, nofile=None):
+        """Writes INI, starts nodegate -c on it and waits until every bind accepts. NOFILE:
+        its descriptor limit (soft and hard), as `ulimit -n` would set it."""
         path = self.dir / "nodegate.ini"
         ini = self.with_store(with_allow_root(ini))
         path.write_text(ini)
@@ -434,8 +435,12 @@ class Harness:
         full_env = dict(os.environ)
         full_env.update(env or {})
         with open(self.stderr_path, "ab") as err, open(self.dir / "nodegate.stdout", "ab") as out:
+            def limit():
+                import resource
+                resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
             proc = subprocess.Popen([str(NODEGATE), "-c", str(path)], stdin=subprocess.DEVNULL,
-                                    stdout=out, stderr=err, env=full_env, cwd=self.dir)
+                                    stdout=out, stderr=err, env=full_env, cwd=self.dir,
+                                    preexec_fn=limit if nofile else None)
         g = Gate(self, proc, path, ports)
         self.gates.append(g)
         if wait:

@@ -1,5 +1,6 @@
-"""Connection limits: past max_connections nodegate stops accepting (the kernel queues the
-newcomer) and resumes as soon as a connection closes; nothing already open is harmed."""
+"""Connection limits: past max_connections (and overflow_connections = 0) nodegate stops
+accepting (the kernel queues the newcomer) and resumes as soon as a connection closes;
+nothing already open is harmed. test_fds.py: the 503 told past the limit."""
 import socket
 
 from harness import HOST, IO_TIMEOUT, RawClient
@@ -7,7 +8,7 @@ from harness import HOST, IO_TIMEOUT, RawClient
 
 def test_listener_max_connections_pauses_and_resumes(h):
     sim = h.nodesim("n1")
-    g = h.gate(h.gate_ini([sim], listener={"max_connections": "2"}))
+    g = h.gate(h.gate_ini([sim], listener={"max_connections": "2", "overflow_connections": "0"}))
     a, b = RawClient(g.port), RawClient(g.port)
     for c in (a, b):
         assert c.request(b"GET /sim/stats HTTP/1.1\r\nHost: x\r\n\r\n").status == 200

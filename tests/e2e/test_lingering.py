@@ -215,7 +215,7 @@ def test_idle_lingering_client_is_closed_after_lingering_timeout(h):
     max_connections: a newcomer waits in the backlog."""
     sim = h.nodesim("n1")
     g, status_port = gate_with(h, sim, lingering_timeout="500ms", lingering_time="10s",
-                               max_connections="1")
+                               max_connections="1", overflow_connections="0")
     c = RawClient(g.port)
     c.send(post_head(4 * 1024 * 1024) + b"x" * 1000)
     r = c.read_response("POST")

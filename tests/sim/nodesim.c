@@ -108,6 +108,7 @@ static struct sim {
 	const char *name;
 	bool quiet;
 	bool peer_keepalive; /* --peer-keepalive: the peer port keeps connections open */
+	bool peer_tls13;     /* --peer-tls13: the peer port refuses TLS 1.2 */
 	unsigned network_id;
 	uint64_t first_ledger;
 	uint64_t history; /* first ledger of complete_ledgers (--history; first_ledger) */
@@ -124,6 +125,7 @@ static struct sim {
 	uint64_t requests, connections; /* main listener */
 	uint64_t peer_requests, peer_connections;
 	uint64_t peer_resumed; /* peer requests on a resumed TLS session */
+	uint64_t peer_tls12;   /* peer requests over TLS 1.2 */
 	json_t *methods; /* JSON-RPC calls received, by method (MAX_METHODS names, then "other") */
 } sim = {
     .name = "node",
@@ -933,11 +935,12 @@ static void sim_close(struct evhttp_request *req)
 static void sim_stats(struct evhttp_request *req)
 {
 	reply_json(req, 200,
-	           json_pack("{s:I, s:I, s:I, s:I, s:I, s:O}", "requests", (json_int_t)sim.requests,
-	                     "connections", (json_int_t)sim.connections, "peer_requests",
-	                     (json_int_t)sim.peer_requests, "peer_connections",
+	           json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:O}", "requests",
+	                     (json_int_t)sim.requests, "connections", (json_int_t)sim.connections,
+	                     "peer_requests", (json_int_t)sim.peer_requests, "peer_connections",
 	                     (json_int_t)sim.peer_connections, "peer_resumed",
-	                     (json_int_t)sim.peer_resumed, "methods", sim.methods));
+	                     (json_int_t)sim.peer_resumed, "peer_tls12", (json_int_t)sim.peer_tls12,
+	                     "methods", sim.methods));
 }
 
 static json_t *condition_json(const struct condition *c)
@@ -1168,6 +1171,8 @@ static void peer_cb(struct evhttp_request *req, void *arg)
 	sim.peer_requests++;
 	if (ssl != NULL && SSL_session_reused(ssl))
 		sim.peer_resumed++;
+	if (ssl != NULL && SSL_version(ssl) == TLS1_2_VERSION)
+		sim.peer_tls12++;
 	set_header(req, "X-Node", sim.name);
 	if (!sim.peer_keepalive)
 		set_header(req, "Connection", "close"); /* as rippled */
@@ -1298,7 +1303,8 @@ static SSL_CTX *tls_ctx_new(const char *cert, const char *key)
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
 	char err[256] = "";
 
-	if (ctx == NULL || !SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION))
+	if (ctx == NULL ||
+	    !SSL_CTX_set_min_proto_version(ctx, sim.peer_tls13 ? TLS1_3_VERSION : TLS1_2_VERSION))
 		die("cannot set up TLS");
 	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1 ||
 	    SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
@@ -1324,7 +1330,7 @@ static void usage(FILE *f)
 	           "               [--state healthy|warning|critical] [--script SPEC] "
 	           "[--ledger-interval DURATION]\n"
 	           "               [--network-id N] [--first-ledger N] [--history FROM] "
-	           "[--peer-keepalive] [--quiet]\n"
+	           "[--peer-keepalive] [--peer-tls13] [--quiet]\n"
 	           "A simulated rippled node: JSON-RPC and /sim/ test endpoints on --listen, GET "
 	           "/health\n"
 	           "and /crawl over TLS on --peer. SPEC: healthy:40s,warning:6s,... (repeats).\n");
@@ -1363,6 +1369,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 	    {"history", required_argument, NULL, 'H'},
 	    {"quiet", no_argument, NULL, 'q'},
 	    {"peer-keepalive", no_argument, NULL, 'K'},
+	    {"peer-tls13", no_argument, NULL, 'T'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -1420,6 +1427,9 @@ static void parse_args(int argc, char **argv, struct options *o)
 			break;
 		case 'K':
 			sim.peer_keepalive = true;
+			break;
+		case 'T':
+			sim.peer_tls13 = true;
 			break;
 		case 'q':
 			sim.quiet = true;

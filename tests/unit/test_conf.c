@@ -25,7 +25,8 @@
 /* The health options, as "unknown option" lists them. */
 #define HEALTH_KEYS                                                                                \
 	"check, check_interval, check_interval_down, check_timeout, check_address, check_tls, "    \
-	"check_tls_verify, check_keepalive, check_path, check_expect_status, check_expect_json, "  \
+	"check_tls_verify, check_keepalive, check_tls_max_version, check_path, "                   \
+	"check_expect_status, check_expect_json, "                                                 \
 	"expect_peers, "                                                                           \
 	"ignore, load_factor_warning, load_factor_critical, ledger_age_warning, "                  \
 	"ledger_age_critical, freshness_interval, max_ledger_age, max_ledger_lag, warning_fall, "  \
@@ -456,6 +457,7 @@ static void check_health_defaults(const struct conf_health *h)
 	assert_false(h->check_tls);
 	assert_true(h->check_tls_verify);
 	assert_true(h->check_keepalive);
+	assert_int_equal(h->check_tls_max_version, CHECK_TLS_MAX_AUTO);
 	assert_string_equal(h->check_path, "/health");
 	assert_null(h->check_expect_status);
 	assert_null(h->check_expect_json);
@@ -508,6 +510,7 @@ static void test_health_values(void **state)
 	                         "check_address = 127.0.0.1:51235\n"
 	                         "check_tls = yes\n"
 	                         "check_tls_verify = no\n"
+	                         "check_tls_max_version = 1.2\n"
 	                         "check_path = /health?x=1\n"
 	                         "check_expect_status = 200 , 2XX,204\n"
 	                         "check_expect_json = status = ok , info.server_state=full sync\n"
@@ -543,6 +546,7 @@ static void test_health_values(void **state)
 	assert_string_equal(buf, "127.0.0.1:51235");
 	assert_true(h->check_tls);
 	assert_false(h->check_tls_verify);
+	assert_int_equal(h->check_tls_max_version, CHECK_TLS_MAX_12);
 	assert_string_equal(h->check_path, "/health?x=1");
 	assert_string_equal(h->check_expect_status, "200,2xx,204");
 	assert_string_equal(h->check_expect_json, "status=ok,info.server_state=full sync");
@@ -776,10 +780,11 @@ static void test_dialect(void **state)
 
 static void test_err_sections(void **state)
 {
-	EXPECT("[foo]\nx = 1\n" TAIL,
-	       "1: [foo]: unknown section (expected [nodegate], [status], [postmortem], "
-	       "[subscriptions], [store], [listener NAME], [pool NAME], [backend NAME], [alert NAME], "
-	       "[hook NAME], [escalation NAME] or [mirror NAME])");
+	EXPECT(
+	    "[foo]\nx = 1\n" TAIL,
+	    "1: [foo]: unknown section (expected [nodegate], [status], [postmortem], "
+	    "[subscriptions], [store], [listener NAME], [pool NAME], [backend NAME], [alert NAME], "
+	    "[hook NAME], [escalation NAME] or [mirror NAME])");
 	EXPECT("[listener]\nbind = 127.0.0.1:80\n" TAIL,
 	       "1: [listener]: missing name (expected [listener NAME])");
 	EXPECT("[backend]\n" TAIL, "1: [backend]: missing name (expected [backend NAME])");
@@ -818,7 +823,8 @@ static void test_err_keys(void **state)
 	       "max_conns, tls, tls_verify, tls_ca, tls_sni, " HEALTH_KEYS ")");
 	EXPECT("[nodegate]\nLog_Level = info\n",
 	       "2: [nodegate] Log_Level: unknown option (expected one of: log_level, access_log, "
-	       "state_dir, instance, shutdown_timeout, shutdown_grace, workers, max_connections, log_format, "
+	       "state_dir, instance, shutdown_timeout, shutdown_grace, workers, max_connections, "
+	       "log_format, "
 	       "user, group, allow_root)");
 	EXPECT(TAIL "weight = 1\nweight = 2\n",
 	       "6: [backend n1] weight: duplicate option (expected it once, first at line 5)");
@@ -1019,7 +1025,9 @@ static void test_err_status(void **state)
 	EXPECT("[status]\n[status]\n" TAIL,
 	       "2: [status]: duplicate section (expected one [status], first at line 1)");
 	EXPECT("[status]\nport = 80\n" TAIL,
-	       "2: [status] port: unknown option (expected one of: bind, title, "
+	       "2: [status] port: unknown option (expected one of: bind, max_connections, "
+	       "header_timeout, max_header_size, "
+	       "max_body_size, title, "
 	       "public_backend_details, public_url, admin_token_file, ack_key_file, language, "
 	       "text_degraded, text_partial_outage, text_major_outage, text_restored, "
 	       "text_maintenance_scheduled, text_maintenance_started, text_maintenance_ended, "
@@ -1079,6 +1087,18 @@ static void test_err_file(void **state)
 }
 
 /* Each value error of a health key, in a pool and in a backend (same messages). */
+/* check_tls_max_version: three words, in a pool or a backend. */
+static void test_err_tls_max_version(void **state)
+{
+	EXPECT("[pool rpc]\n"
+	       "check_tls_max_version = 1.1\n"
+	       "[backend n1]\npool = rpc\naddress = 127.0.0.1:5005\n"
+	       "check_tls_max_version = tls13\n",
+	       "2: [pool rpc] check_tls_max_version: bad value \"1.1\" (expected auto, 1.2 or 1.3)",
+	       "6: [backend n1] check_tls_max_version: bad value \"tls13\" (expected auto, 1.2 or "
+	       "1.3)");
+}
+
 static void test_err_health_values(void **state)
 {
 	EXPECT("[pool rpc]\n"                    /* 1 */
@@ -1302,7 +1322,8 @@ static void test_err_many(void **state)
 	       "5: [listener a] pool: no pool \"nope\" (expected the name of a [pool NAME] "
 	       "section)",
 	       "6: [listener a] bogus: unknown option (expected one of: bind, mode, pool, "
-	       "tls_cert, tls_key, max_connections, header_timeout, client_timeout, "
+	       "tls_cert, tls_key, max_connections, overflow_connections, header_timeout, "
+	       "client_timeout, "
 	       "tunnel_timeout, max_header_size, max_uri_size, max_headers, max_body_size, "
 	       "max_requests, lingering_time, lingering_timeout, lingering_max_size, "
 	       "max_conns_per_ip, rate_per_ip, burst_per_ip, limit_exempt, trusted_proxies, "
@@ -1530,8 +1551,8 @@ static void test_err_escalation(void **state)
 static void test_table(void **state)
 {
 	static const char *const sections[] = {
-	    "nodegate", "status", "postmortem", "subscriptions", "store", "listener",
-	    "pool",     "backend", "alert",     "hook",          "escalation", "mirror"};
+	    "nodegate", "status",  "postmortem", "subscriptions", "store",      "listener",
+	    "pool",     "backend", "alert",      "hook",          "escalation", "mirror"};
 
 	for (size_t i = 0; i < conf_n_options; i++) {
 		const struct conf_option *o = &conf_options[i];
@@ -1740,6 +1761,7 @@ int main(void)
 	    cmocka_unit_test(test_err_status),
 	    cmocka_unit_test(test_err_file),
 	    cmocka_unit_test(test_err_health_values),
+	    cmocka_unit_test(test_err_tls_max_version),
 	    cmocka_unit_test(test_err_health_cross),
 	    cmocka_unit_test(test_policy_options),
 	    cmocka_unit_test(test_err_policy),

@@ -86,6 +86,27 @@ static void test_published_table_is_what_the_pick_reads(void **state)
 	assert_int_equal(route_node_of(route_current(), b2)->panic_rank, 2);
 }
 
+/* The last routable node failed under a request (issue 17): its retry goes to the least bad
+ * at once when the pool allows panic, before the health engine has said anything; a first
+ * pick never does, and a pool with panic off answers with nothing. */
+static void test_retry_past_the_last_routable_node_goes_to_the_least_bad(void **state)
+{
+	struct backend *tried[1] = {b1};
+
+	route_publish(table(true));
+	assert_false(route_pool_of(route_current(), pool)->panic);
+	assert_null(pool_pick(pool, tried, 1)); /* panic = no */
+	assert_false(pool_can_pick(pool, tried, 1));
+	pool->conf.panic = true;
+	for (int i = 0; i < 4; i++)
+		assert_ptr_equal(pool_pick(pool, NULL, 0), b1); /* out of panic: routable only */
+	assert_true(pool_can_pick(pool, tried, 1));
+	assert_ptr_equal(pool_pick(pool, tried, 1), b2);
+	struct backend *both[2] = {b1, b2};
+	assert_null(pool_pick(pool, both, 2));
+	pool->conf.panic = false;
+}
+
 static void test_replaced_table_freed_on_a_later_loop_turn(void **state)
 {
 	int pool_refs = pool->refs, b1_refs = b1->refs;
@@ -188,6 +209,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_pool_replaced_by_reload_maps_by_name, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_passive_signals_reach_the_sink, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_retry_past_the_last_routable_node_goes_to_the_least_bad, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,6 +12,7 @@
 
 #include "ops/subrule.h"
 #include "ops/subtext.h"
+#include "ops/words.h"
 
 #define MIN(x) ((uint64_t)(x)*60 * 1000)
 
@@ -183,6 +184,16 @@ static void test_words_from_the_table(void **state)
 	assert_int_equal(strlen(body), 11);
 	for (int n = 0; n < SN_COUNT; n++)
 		assert_non_null(subs_note_names[n]);
+	/* [status] language = ja: the same notes from the Japanese column of the table */
+	v.lang = WL_JA;
+	v.pool = "rpc";
+	v.title = "Slow answers";
+	subtext_render(SN_INCIDENT_RESOLVED, &v, subject, sizeof(subject), body, sizeof(body));
+	assert_string_equal(subject, "[rpc] 解決: Slow answers");
+	assert_non_null(strstr(body, "解決しました"));
+	v.pool = "";
+	subtext_render(SN_CONFIRM, &v, subject, sizeof(subject), body, sizeof(body));
+	assert_non_null(strstr(body, "すべてのサービス"));
 }
 
 static void test_header_encoding(void **state)
