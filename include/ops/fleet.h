@@ -6,7 +6,13 @@
  *     that holds it sends the fleet's alerts, escalations, subscriber mail and mirror
  *     pushes; when it dies its session ends, the lock is free, and another takes it within
  *     FLEET_RETRY_MS;
- *   - says whether the database is reachable (nodegate_store_up).
+ *   - says whether the database is reachable (nodegate_store_up);
+ *   - LISTENs on nodegate_fleet: an incident changed by any instance is read back into the
+ *     history (incident_sync), so that every instance shows the same incidents;
+ *   - reads the other live instances' verdicts (table verdicts, FLEET_STALE_MS) for the
+ *     fleet's view of the pools (poolstat_fleet_view), and gives incident ids taken from
+ *     the database in blocks; the loop writes this instance's verdicts on change and every
+ *     FLEET_BEAT_MS.
  * Nothing of it blocks the loop: the thread relays to the loop through a bounded mailbox.
  * With the SQLite store there is no fleet: this instance is its own sender. */
 #pragma once
@@ -14,10 +20,13 @@
 #include <stddef.h>
 #include "log.h"
 
-#define FLEET_CHANNEL    "nodegate_admin"
-#define FLEET_SENDER_KEY 7170101 /* the advisory lock of the sender */
-#define FLEET_RETRY_MS   500     /* a lost session is tried again, the lock asked again */
-#define FLEET_MAILBOX    256     /* notifications waiting for the loop; more are dropped */
+#define FLEET_CHANNEL      "nodegate_admin"
+#define FLEET_SENDER_KEY   7170101 /* the advisory lock of the sender */
+#define FLEET_RETRY_MS     500     /* a lost session is tried again, the lock asked again */
+#define FLEET_MAILBOX      256     /* notifications waiting for the loop; more are dropped */
+#define FLEET_SYNC_CHANNEL "nodegate_fleet" /* incidents changed, verdicts changed */
+#define FLEET_BEAT_MS      1000 /* each instance writes its verdicts this often (heartbeat) */
+#define FLEET_STALE_MS     3000 /* an instance silent this long is left out of the view */
 
 /* Starts the fleet's session for a PostgreSQL URL (nothing for SQLite); INSTANCE names this
  * nodegate (NULL: the hostname). */

@@ -56,6 +56,9 @@ struct store_loader {
 	void *arg;
 };
 int store_load_incidents(const struct store_loader *l) WUR;
+/* The same for incident ID alone (fleet.c, on its thread: another instance changed it);
+ * nothing handed out when it is not stored. */
+int store_load_incident(int64_t id, const struct store_loader *l) WUR;
 /* The highest incident id ever given (pruned ones too), 0 for none. */
 int64_t store_last_id(void);
 /* Each stored admin state: backend name, admin state, weight override or STORE_NO_WEIGHT,
@@ -137,6 +140,10 @@ void store_put_latency(const struct store_latency *l);
 #define STORE_OUTBOX_KEY_MAX 128
 void store_put_outbox(const char *key, const char *channel, const char *body, int64_t at);
 void store_done_outbox(const char *key, bool sent, int64_t at);
+/* The fleet's view (PostgreSQL; fleet.c): this instance has BACKEND in rotation (UP) or
+ * not, said at AT (Unix ms); CHANGED: since the last time, and the fleet hears of it at
+ * once. Not kept while the database is away (the next heartbeat says it again). */
+void store_put_verdict(const char *backend, bool up, bool changed, int64_t at);
 /* This nodegate's name (store_set_instance). */
 const char *store_instance(void);
 /* Deletes the resolved incidents past retention (STORE_KEEP_DAYS before NOW, Unix ms, or

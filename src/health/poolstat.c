@@ -57,11 +57,39 @@ void poolstat_view(const struct pool *p, struct pool_view *v)
 		poolstat_add(v, p->members[i]->node, p->members[i]->removed);
 }
 
+static bool (*up_elsewhere)(const char *backend);
+
+void poolstat_set_fleet(bool (*fn)(const char *backend))
+{
+	up_elsewhere = fn;
+}
+
+bool poolstat_up_elsewhere(const struct backend *b)
+{
+	return up_elsewhere != NULL && !b->removed && up_elsewhere(b->name);
+}
+
+void poolstat_fleet_view(const struct pool *p, struct pool_view *v)
+{
+	poolstat_view(p, v);
+	for (size_t i = 0; up_elsewhere != NULL && i < p->n_members; i++) {
+		const struct backend *b = p->members[i];
+		const struct node *n = b->node;
+		bool here = n != NULL && n->routable && !b->removed && n->weight > 0;
+
+		if (here || !poolstat_up_elsewhere(b))
+			continue;
+		v->up++;
+		v->routable += n == NULL || !n->routable;
+		v->can_serve = true;
+	}
+}
+
 enum pool_status poolstat_status(const struct pool *p)
 {
 	struct pool_view v;
 
-	poolstat_view(p, &v);
+	poolstat_fleet_view(p, &v);
 	return poolstat_status_of(&v);
 }
 
@@ -71,7 +99,7 @@ int poolstat_known(const struct pool *p)
 
 	if (p == NULL)
 		return -1;
-	poolstat_view(p, &v);
+	poolstat_fleet_view(p, &v);
 	return poolstat_judged_of(&v) ? (int)poolstat_status_of(&v) : -1;
 }
 

@@ -21,19 +21,31 @@
 #include "ops/admin.h"
 #include "ops/alert.h"
 #include "ops/fleet.h"
+#include "ops/incident.h"
+#include "health/poolstat.h"
 #include "ops/sender.h"
 #include "ops/status.h"
 #include "ops/store.h"
 
 #define NAME_CAP    64
 #define PAYLOAD_CAP 256
-#define POLL_MS     200 /* the thread looks at its stop flag and the lock this often */
+#define STR_(x)     #x
+#define STR(x)      STR_(x)
+#define POLL_MS     200  /* the thread looks at its stop flag and the lock this often */
+#define VIEW_MS     250  /* the thread reads the others' verdicts at least this often */
+#define TICK_MS     100  /* the loop compares its verdicts with what it last wrote */
+#define IDS_BLOCK   16   /* incident ids taken from the database at a time */
+#define IDS_LOW     8    /* and taken again when fewer are at hand */
+#define SYNC_MAX    64   /* incidents to read again, gathered from one round of notifications */
+#define ENTRIES_MAX 4096 /* lines of one incident read back (more are left out) */
 
 enum note_kind {
 	NOTE_ADMIN = 0, /* another instance changed a backend's admin state or weight */
 	NOTE_ROLE,      /* this instance became, or stopped being, the sender */
 	NOTE_UP,        /* the database became reachable, or not */
 	NOTE_REPLAY,    /* a message a dead sender left pending in the outbox */
+	NOTE_VIEW,      /* the other live instances' verdicts */
+	NOTE_INCIDENT,  /* an incident as stored, after a change by any instance */
 	NOTE_COUNT
 };
 
@@ -42,6 +54,29 @@ struct note {
 	bool on;                   /* ROLE, UP */
 	char payload[PAYLOAD_CAP]; /* ADMIN: the notification; REPLAY: "KEY\tCHANNEL" */
 	char *body;                /* REPLAY: the message (the loop frees it) */
+	void *obj;                 /* VIEW: struct view; INCIDENT: struct synced (loop frees) */
+};
+
+/* The backends other live instances have in rotation. */
+struct view {
+	size_t n, peers; /* names; live instances other than this one */
+	char (*up)[NAME_CAP + 16];
+};
+
+/* An incident read back from the store, for the loop. */
+struct synced {
+	bool have;
+	struct incident inc;
+	struct incident_entry *e;
+	size_t n, cap;
+	int64_t *spans; /* start, end pairs */
+	size_t n_spans, cap_spans;
+};
+
+/* What this instance last wrote of a backend's verdict (loop). */
+struct said {
+	char name[NAME_CAP + 16];
+	bool up;
 };
 
 static struct {
@@ -59,7 +94,17 @@ static struct {
 	int efd;          /* eventfd: the thread wakes the loop */
 	struct event *ev;
 	uint64_t applied, takeovers, losses, replayed;
-	int64_t started; /* Unix ms: this process's outbox rows are newer */
+	int64_t started;            /* Unix ms: this process's outbox rows are newer */
+	int64_t ids[2 * IDS_BLOCK]; /* incident ids the database gave, not used yet; under mu */
+	size_t n_ids;
+	struct view view;  /* loop: the others' verdicts */
+	uint64_t view_at;  /* loop: when they were read (monotonic ms), 0 never */
+	bool view_live;    /* loop: the view was fresh at the last tick */
+	struct said *said; /* loop: this instance's verdicts as last written */
+	size_t n_said;
+	int64_t beat_at;    /* loop: the last heartbeat (Unix ms) */
+	struct event *tick; /* loop: TICK_MS */
+	uint64_t synced;    /* loop: incidents taken from the store after a change */
 } F = {.mu = PTHREAD_MUTEX_INITIALIZER, .efd = -1};
 
 const char *fleet_instance(void)
@@ -74,6 +119,31 @@ bool fleet_active(void)
 
 /* ---- the thread ------------------------------------------------------------------------------ */
 
+static void view_free(struct view *v)
+{
+	free(v->up);
+	*v = (struct view){0};
+}
+
+static void synced_free(struct synced *y)
+{
+	if (y == NULL)
+		return;
+	free(y->e);
+	free(y->spans);
+	free(y);
+}
+
+static void free_obj(const struct note *n)
+{
+	if (n->kind == NOTE_VIEW && n->obj != NULL) {
+		view_free(n->obj);
+		free(n->obj);
+	} else if (n->kind == NOTE_INCIDENT) {
+		synced_free(n->obj);
+	}
+}
+
 static void post(const struct note *n)
 {
 	uint64_t one = 1;
@@ -84,6 +154,7 @@ static void post(const struct note *n)
 	} else {
 		F.dropped++;
 		free(n->body);
+		free_obj(n);
 	}
 	pthread_mutex_unlock(&F.mu);
 	if (write(F.efd, &one, sizeof(one)) < 0) {
@@ -118,7 +189,7 @@ static PGconn *session(void)
 		PQfinish(c);
 		return NULL;
 	}
-	r = PQexec(c, "LISTEN " FLEET_CHANNEL);
+	r = PQexec(c, "LISTEN " FLEET_CHANNEL "; LISTEN " FLEET_SYNC_CHANNEL);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
 		PQclear(r);
 		PQfinish(c);
@@ -168,6 +239,45 @@ static void replay_pending(PGconn *c)
 	PQclear(r);
 }
 
+/* The thread's work gathered from notifications: incidents to read again, the view. */
+static struct {
+	int64_t ids[SYNC_MAX];
+	size_t n;
+	bool all_open; /* more changed than SYNC_MAX: every open incident is read again */
+	bool view;     /* another instance's verdicts changed */
+	uint64_t view_at;
+} W;
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* "KIND\tINSTANCE\tID" on FLEET_SYNC_CHANNEL: I an incident changed (read again, ours too:
+ * the database numbered its lines), V an instance's verdicts changed. */
+static void gather(const char *payload)
+{
+	char kind, inst[NAME_CAP];
+	long long id;
+
+	if (sscanf(payload, "%c\t%63[^\t]\t%lld", &kind, inst, &id) != 3)
+		return;
+	if (kind == 'V') {
+		W.view |= strcmp(inst, F.instance) != 0;
+		return;
+	}
+	for (size_t i = 0; i < W.n; i++)
+		if (W.ids[i] == id)
+			return;
+	if (W.n < SYNC_MAX)
+		W.ids[W.n++] = id;
+	else
+		W.all_open = true;
+}
+
 /* Relays the notifications libpq has read (a query's result may bring some along). */
 static void relay(PGconn *c)
 {
@@ -175,6 +285,12 @@ static void relay(PGconn *c)
 
 	while ((n = PQnotifies(c)) != NULL) {
 		struct note note = {.kind = NOTE_ADMIN};
+
+		if (strcmp(n->relname, FLEET_SYNC_CHANNEL) == 0) {
+			gather(n->extra);
+			PQfreemem(n);
+			continue;
+		}
 
 		snprintf(note.payload, sizeof(note.payload), "%s", n->extra);
 		post(&note);
@@ -189,6 +305,159 @@ static bool drain(PGconn *c)
 		return false;
 	relay(c);
 	return true;
+}
+
+/* The others' verdicts, fresh within FLEET_STALE_MS, to the loop. */
+static void read_view(PGconn *c)
+{
+	char since[24];
+	const char *params[2] = {F.instance, since};
+	struct note n = {.kind = NOTE_VIEW};
+	struct view *v = calloc(1, sizeof(*v));
+	PGresult *r;
+
+	W.view = false;
+	W.view_at = mono_ms();
+	if (v == NULL)
+		return;
+	snprintf(since, sizeof(since), "%lld", (long long)(clock_wall() - FLEET_STALE_MS));
+	r = PQexecParams(c,
+	                 "SELECT backend, MAX(up), COUNT(DISTINCT instance) OVER () FROM verdicts"
+	                 " WHERE instance <> $1 AND beat > $2::bigint GROUP BY backend"
+	                 " ORDER BY backend LIMIT 4096",
+	                 2, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		PQclear(r);
+		free(v);
+		return;
+	}
+	v->up = calloc((size_t)PQntuples(r) + 1, sizeof(*v->up));
+	for (int i = 0; v->up != NULL && i < PQntuples(r); i++)
+		if (strcmp(PQgetvalue(r, i, 1), "1") == 0)
+			snprintf(v->up[v->n++], sizeof(v->up[0]), "%s", PQgetvalue(r, i, 0));
+	PQclear(r);
+	r = PQexecParams(c,
+	                 "SELECT COUNT(DISTINCT instance) FROM verdicts WHERE instance <> $1 AND"
+	                 " beat > $2::bigint",
+	                 2, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+		v->peers = (size_t)strtoull(PQgetvalue(r, 0, 0), NULL, 10);
+	PQclear(r);
+	n.obj = v;
+	post(&n);
+}
+
+static void synced_incident(const struct incident *inc, void *arg)
+{
+	struct synced *y = arg;
+
+	y->inc = *inc;
+	y->inc.entries = NULL;
+	y->inc.n_entries = 0;
+	y->have = true;
+}
+
+static void synced_entry(int64_t id, const struct incident_entry *e, void *arg)
+{
+	struct synced *y = arg;
+
+	if (y->n == y->cap) {
+		size_t cap = y->cap ? y->cap * 2 : 16;
+		struct incident_entry *v;
+
+		if (cap > ENTRIES_MAX || (v = realloc(y->e, cap * sizeof(*v))) == NULL)
+			return;
+		y->e = v;
+		y->cap = cap;
+	}
+	y->e[y->n++] = *e;
+}
+
+static void synced_span(int64_t id, int64_t start, int64_t end, void *arg)
+{
+	struct synced *y = arg;
+
+	if (y->n_spans == y->cap_spans) {
+		size_t cap = y->cap_spans ? y->cap_spans * 2 : 4;
+		int64_t *v;
+
+		if (cap > ENTRIES_MAX || (v = realloc(y->spans, 2 * cap * sizeof(*v))) == NULL)
+			return;
+		y->spans = v;
+		y->cap_spans = cap;
+	}
+	y->spans[2 * y->n_spans] = start;
+	y->spans[2 * y->n_spans + 1] = end;
+	y->n_spans++;
+}
+
+/* Incident ID as stored now, to the loop (on the store's connection: store.c locks it). */
+static void read_incident(int64_t id)
+{
+	const struct store_loader l = {synced_incident, synced_entry, synced_span, NULL};
+	struct store_loader with = l;
+	struct synced *y = calloc(1, sizeof(*y));
+
+	if (y == NULL)
+		return;
+	with.arg = y;
+	if (store_load_incident(id, &with) < 0 || !y->have) {
+		synced_free(y);
+		return;
+	}
+	post(&(struct note){.kind = NOTE_INCIDENT, .obj = y});
+}
+
+/* Every open incident: more changed at once than one round gathers. */
+static void gather_open(PGconn *c)
+{
+	PGresult *r = PQexec(c, "SELECT id FROM incidents WHERE resolved = 0 ORDER BY id"
+	                        " LIMIT " STR(SYNC_MAX));
+
+	W.all_open = false;
+	for (int i = 0; PQresultStatus(r) == PGRES_TUPLES_OK && i < PQntuples(r); i++)
+		if (W.n < SYNC_MAX)
+			W.ids[W.n++] = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+	PQclear(r);
+}
+
+/* Incident ids for the loop: a block of IDS_BLOCK from the database's counter (meta
+ * last_id, which every instance's incidents also move forward), when few are at hand. */
+static void take_ids(PGconn *c)
+{
+	size_t have;
+	PGresult *r;
+
+	pthread_mutex_lock(&F.mu);
+	have = F.n_ids;
+	pthread_mutex_unlock(&F.mu);
+	if (have >= IDS_LOW)
+		return;
+	r = PQexec(c, "UPDATE meta SET value = value + " STR(IDS_BLOCK) " WHERE key = 'last_id'"
+	                                                                " RETURNING value");
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
+		int64_t last = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+
+		pthread_mutex_lock(&F.mu);
+		for (int64_t id = last - IDS_BLOCK + 1; id <= last; id++)
+			if (F.n_ids < sizeof(F.ids) / sizeof(F.ids[0]))
+				F.ids[F.n_ids++] = id;
+		pthread_mutex_unlock(&F.mu);
+	}
+	PQclear(r);
+}
+
+/* What the notifications asked for, and the view every VIEW_MS. */
+static void work(PGconn *c)
+{
+	if (W.all_open)
+		gather_open(c);
+	for (size_t i = 0; i < W.n && !stopping(); i++)
+		read_incident(W.ids[i]);
+	W.n = 0;
+	if (W.view || mono_ms() - W.view_at >= VIEW_MS)
+		read_view(c);
+	take_ids(c);
 }
 
 static void *fleet_main(void *arg)
@@ -218,8 +487,10 @@ static void *fleet_main(void *arg)
 			replay_pending(c);
 		}
 		relay(c);
+		work(c);
+		relay(c);
 		struct pollfd p = {.fd = PQsocket(c), .events = POLLIN};
-		int rc = poll(&p, 1, held ? POLL_MS : FLEET_RETRY_MS);
+		int rc = poll(&p, 1, W.n > 0 || W.view ? 0 : held ? POLL_MS : VIEW_MS);
 
 		if ((rc < 0 && errno != EINTR) || (rc > 0 && !drain(c)) ||
 		    PQstatus(c) != CONNECTION_OK) {
@@ -302,6 +573,119 @@ static void replay(const char *payload, char *body)
 	free(body);
 }
 
+/* ---- the fleet's view and its incidents, on the loop ------------------------------------- */
+
+/* Whether another live instance has BACKEND in rotation (poolstat's fleet view); nothing
+ * once the view is older than FLEET_STALE_MS (the session is lost: local judgement). */
+static bool up_elsewhere(const char *backend)
+{
+	if (F.view_at == 0 || clock_now() - F.view_at > FLEET_STALE_MS)
+		return false;
+	for (size_t i = 0; i < F.view.n; i++)
+		if (strcmp(F.view.up[i], backend) == 0)
+			return true;
+	return false;
+}
+
+static bool view_same(const struct view *a, const struct view *b)
+{
+	if (a->n != b->n)
+		return false;
+	for (size_t i = 0; i < a->n; i++)
+		if (strcmp(a->up[i], b->up[i]) != 0)
+			return false;
+	return true;
+}
+
+/* The others' verdicts, read now: taken; a change is judged again at once (incidents). */
+static void take_view(struct view *v)
+{
+	bool changed = !F.view_live || !view_same(&F.view, v);
+
+	view_free(&F.view);
+	F.view = *v;
+	free(v);
+	F.view_at = clock_now();
+	F.view_live = true;
+	if (changed)
+		incident_poke();
+}
+
+/* The next incident id the database gave, 0 when none is at hand (incident.c then counts
+ * on from the highest it knows). */
+static int64_t next_id(void)
+{
+	int64_t id = 0;
+
+	pthread_mutex_lock(&F.mu);
+	if (F.n_ids > 0) {
+		id = F.ids[0];
+		memmove(F.ids, F.ids + 1, --F.n_ids * sizeof(F.ids[0]));
+	}
+	pthread_mutex_unlock(&F.mu);
+	return id;
+}
+
+/* What was last written of NAME; FRESH when never (a new entry). NULL: out of memory. */
+static struct said *said_of(const char *name, bool *fresh)
+{
+	struct said *s;
+
+	*fresh = false;
+	for (size_t i = 0; i < F.n_said; i++)
+		if (strcmp(F.said[i].name, name) == 0)
+			return &F.said[i];
+	s = realloc(F.said, (F.n_said + 1) * sizeof(*s));
+	if (s == NULL)
+		return NULL;
+	F.said = s;
+	s = &F.said[F.n_said++];
+	snprintf(s->name, sizeof(s->name), "%s", name);
+	s->up = false;
+	*fresh = true;
+	return s;
+}
+
+/* Every TICK_MS: this instance's verdicts written where they changed, all of them every
+ * FLEET_BEAT_MS (the heartbeat); nothing while the database is away. A view gone stale
+ * (the session lost) is judged again once. */
+static void tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	int64_t now = clock_wall();
+	bool beat = now - F.beat_at >= FLEET_BEAT_MS;
+
+	if (F.view_live && clock_now() - F.view_at > FLEET_STALE_MS) {
+		F.view_live = false;
+		incident_poke();
+	}
+	if (!store_up())
+		return;
+	for (size_t i = 0; i < registry.n_backends; i++) {
+		const struct backend *b = registry.backends[i];
+		bool up =
+		    b->node != NULL && !b->removed && b->node->routable && b->node->weight > 0;
+		bool fresh;
+		struct said *s = said_of(b->name, &fresh);
+
+		if (s == NULL)
+			continue;
+		bool changed = fresh || s->up != up;
+		s->up = up;
+		if (changed || beat)
+			store_put_verdict(b->name, up, changed, now);
+	}
+	if (beat)
+		F.beat_at = now;
+}
+
+/* An incident as stored after a change (by any instance): the history takes it. */
+static void take_incident(struct synced *y)
+{
+	incident_sync(&y->inc, y->e, y->n, y->spans, y->n_spans);
+	F.synced++;
+	synced_free(y);
+}
+
 static void notes_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct note box[FLEET_MAILBOX];
@@ -328,6 +712,10 @@ static void notes_cb(evutil_socket_t fd, short what, void *arg)
 			set_role(box[i].on);
 		else if (box[i].kind == NOTE_REPLAY)
 			replay(box[i].payload, box[i].body);
+		else if (box[i].kind == NOTE_VIEW)
+			take_view(box[i].obj);
+		else if (box[i].kind == NOTE_INCIDENT)
+			take_incident(box[i].obj);
 		else
 			set_up(box[i].on);
 	}
@@ -399,6 +787,11 @@ int fleet_init(const char *url, const char *instance, char *err, size_t errlen)
 	}
 	F.stopping = false;
 	F.n_box = 0;
+	F.tick = event_new(registry.base, -1, EV_PERSIST, tick_cb, NULL);
+	if (F.tick == NULL || event_add(F.tick, &(struct timeval){.tv_usec = TICK_MS * 1000}) < 0) {
+		snprintf(err, errlen, "fleet: cannot start its timer");
+		goto fail;
+	}
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	rc = pthread_create(&F.thread, NULL, fleet_main, NULL);
@@ -409,6 +802,8 @@ int fleet_init(const char *url, const char *instance, char *err, size_t errlen)
 	}
 	F.active = true;
 	sender_set(true, false);
+	poolstat_set_fleet(up_elsewhere);
+	incident_set_fleet(next_id);
 	log_info("fleet: %s joins the fleet of %s", F.instance, store_where());
 	return 0;
 fail:
@@ -424,9 +819,23 @@ void fleet_deinit(void)
 		pthread_mutex_unlock(&F.mu);
 		pthread_join(F.thread, NULL);
 	}
-	for (size_t i = 0; i < F.n_box; i++)
+	for (size_t i = 0; i < F.n_box; i++) {
 		free(F.box[i].body);
+		free_obj(&F.box[i]);
+	}
 	F.n_box = 0;
+	if (F.tick != NULL)
+		event_free(F.tick);
+	F.tick = NULL;
+	view_free(&F.view);
+	F.view_at = 0;
+	F.view_live = false;
+	free(F.said);
+	F.said = NULL;
+	F.n_said = 0;
+	F.n_ids = 0;
+	poolstat_set_fleet(NULL);
+	incident_set_fleet(NULL);
 	if (F.ev != NULL)
 		event_free(F.ev);
 	F.ev = NULL;

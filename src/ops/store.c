@@ -46,6 +46,7 @@ enum op_kind {
 	OP_LATENCY,
 	OP_OUTBOX,
 	OP_OUTBOX_DONE,
+	OP_VERDICT,
 	OP_BARRIER,
 	OP_COUNT
 };
@@ -62,6 +63,7 @@ static const char *const op_kind_names[OP_COUNT] = {
     [OP_LATENCY] = "latency",
     [OP_OUTBOX] = "outbox",
     [OP_OUTBOX_DONE] = "outbox_done",
+    [OP_VERDICT] = "verdict",
     [OP_BARRIER] = "barrier",
 };
 
@@ -110,6 +112,11 @@ struct op {
 			    *body; /* OP_OUTBOX: owned by the op (freed once written or given up) */
 			int64_t at;
 		} outbox;
+		struct {
+			char backend[NAME_CAP];
+			bool up, changed;
+			int64_t at;
+		} verdict;
 	} u;
 };
 
@@ -130,6 +137,10 @@ enum sql {
 	SQL_NOTIFY_ADMIN,
 	SQL_OUTBOX,
 	SQL_OUTBOX_DONE,
+	SQL_ENTRY_APPEND,
+	SQL_ENTRY_LOCK,
+	SQL_NOTIFY_FLEET,
+	SQL_VERDICT,
 	SQL_COUNT
 };
 static const char *const sql_text[SQL_COUNT] = {
@@ -181,6 +192,15 @@ static const char *const sql_text[SQL_COUNT] = {
                    " VALUES($1, $2, $3, $4, 'pending', $5) ON CONFLICT DO NOTHING",
     [SQL_OUTBOX_DONE] = "UPDATE outbox SET state = $2, done_at = $3 WHERE key = $1",
     [SQL_NOTIFY_ADMIN] = "SELECT pg_notify('nodegate_admin', $1)",
+    /* PostgreSQL: instances append to one incident's timeline, each line numbered by the
+     * database under the incident's lock (held to the commit), so none overwrites another */
+    [SQL_ENTRY_LOCK] = "SELECT pg_advisory_xact_lock(7170102, CAST($1 AS INTEGER))",
+    [SQL_ENTRY_APPEND] = "INSERT INTO entries(incident_id, seq, at, kind, status, eta,"
+                         " next_update, text) SELECT $1, COALESCE(MAX(seq) + 1, 0 * $2), $3,"
+                         " $4, $5, $6, $7, $8 FROM entries WHERE incident_id = $1",
+    [SQL_NOTIFY_FLEET] = "SELECT pg_notify('nodegate_fleet', $1)",
+    [SQL_VERDICT] = "INSERT INTO verdicts(instance, backend, up, beat) VALUES($1, $2, $3, $4)"
+                    " ON CONFLICT(instance, backend) DO UPDATE SET up = $3, beat = $4",
     [SQL_LATENCY] = "INSERT INTO latency(pool, span, start, n, p50_us, p99_us, hist)"
                     " VALUES($1, $2, $3, $4, $5, $6, $7) ON CONFLICT(pool, span, start)"
                     " DO UPDATE SET n = $4, p50_us = $5, p99_us = $6, hist = $7",
@@ -270,6 +290,10 @@ static const char *const migrations[] = {
     " created INTEGER NOT NULL, state TEXT NOT NULL, done_at INTEGER NOT NULL DEFAULT 0,"
     " body TEXT NOT NULL);"
     "CREATE INDEX outbox_state ON outbox(state);",
+    /* 6 -> 7: a fleet's view of its nodes: each instance's verdict on each backend it routes
+     * to (1 in rotation), and when it last said so (Unix ms, refreshed every second) */
+    "CREATE TABLE verdicts(instance TEXT NOT NULL, backend TEXT NOT NULL, up INTEGER NOT NULL,"
+    " beat INTEGER NOT NULL, PRIMARY KEY(instance, backend));",
 };
 #define SCHEMA_VERSION (1 + (int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -283,6 +307,7 @@ static const char *const prune_sql[] = {
     "DELETE FROM spans WHERE incident_id NOT IN (SELECT id FROM incidents)",
     "DELETE FROM ack_tokens WHERE expires < $3",
     "DELETE FROM outbox WHERE state <> 'pending' AND done_at < $1",
+    "DELETE FROM verdicts WHERE beat < $1",
 };
 
 struct done {
@@ -522,6 +547,46 @@ static int notify_admin(const struct op *op)
 	return step(SQL_NOTIFY_ADMIN, v, 1);
 }
 
+/* PostgreSQL: the fleet hears of a change of incident ID (KIND 'I') or of this instance's
+ * verdicts (KIND 'V', ID 0) at commit, "KIND\tINSTANCE\tID" (fleet.c); identical payloads
+ * of one transaction are delivered once. */
+static int notify_fleet(char kind, int64_t id)
+{
+	char payload[128];
+	struct sdb_val v[1] = {SDB_T(payload)};
+
+	if (sdb_kind(st.db) != SDB_PG)
+		return 0;
+	pthread_mutex_lock(&st.mu);
+	snprintf(payload, sizeof(payload), "%c\t%s\t%lld", kind, st.instance, (long long)id);
+	pthread_mutex_unlock(&st.mu);
+	return step(SQL_NOTIFY_FLEET, v, 1);
+}
+
+/* An incident's line: SQLite numbers it as the loop did; PostgreSQL appends it after the
+ * lines other instances wrote. */
+static int put_entry(const struct op *op)
+{
+	struct sdb_val v[8];
+
+	bind_entry(v, op);
+	if (sdb_kind(st.db) != SDB_PG)
+		return step(SQL_ENTRY, v, 8);
+	if (step(SQL_ENTRY_LOCK, v, 1) < 0 || step(SQL_ENTRY_APPEND, v, 8) < 0)
+		return -1;
+	return notify_fleet('I', op->u.entry.id);
+}
+
+static int put_verdict(const struct op *op)
+{
+	struct sdb_val v[4] = {SDB_T(st.instance), SDB_T(op->u.verdict.backend),
+	                       SDB_I(op->u.verdict.up), SDB_I(op->u.verdict.at)};
+
+	if (step(SQL_VERDICT, v, 4) < 0)
+		return -1;
+	return op->u.verdict.changed ? notify_fleet('V', 0) : 0;
+}
+
 static int put_admin(const struct op *op)
 {
 	struct sdb_val v[4] = {SDB_T(op->u.admin.backend)};
@@ -550,15 +615,20 @@ static int run_op(const struct op *op)
 		if (step(SQL_INCIDENT, v, 44) < 0)
 			return -1;
 		v[0] = SDB_I(op->u.inc.id);
-		return step(SQL_LAST_ID, v, 1);
+		if (step(SQL_LAST_ID, v, 1) < 0)
+			return -1;
+		return notify_fleet('I', op->u.inc.id);
 	case OP_ENTRY:
-		bind_entry(v, op);
-		return step(SQL_ENTRY, v, 8);
+		return put_entry(op);
 	case OP_SPAN:
 		v[0] = SDB_I(op->u.span.id);
 		v[1] = SDB_I(op->u.span.start);
 		v[2] = SDB_I(op->u.span.end);
-		return step(SQL_SPAN, v, 3);
+		if (step(SQL_SPAN, v, 3) < 0)
+			return -1;
+		return notify_fleet('I', op->u.span.id);
+	case OP_VERDICT:
+		return put_verdict(op);
 	case OP_ADMIN:
 		return put_admin(op);
 	case OP_ACK_TOKEN:
@@ -722,7 +792,8 @@ static void keep(struct op *ops, size_t n)
 
 	for (size_t i = 0; i < n; i++) {
 		ops[i].kept = false;
-		if (ops[i].kind == OP_BARRIER || ops[i].rc == 0)
+		/* a verdict is of its moment: the next heartbeat says it again */
+		if (ops[i].kind == OP_BARRIER || ops[i].kind == OP_VERDICT || ops[i].rc == 0)
 			continue;
 		ops[i].kept = true;
 		if (w == STORE_QUEUE_MAX) {
@@ -974,6 +1045,16 @@ void store_done_outbox(const char *key, bool sent, int64_t at)
 		return;
 	snprintf(op.u.outbox.key, sizeof(op.u.outbox.key), "%s", key);
 	snprintf(op.u.outbox.state, sizeof(op.u.outbox.state), "%s", sent ? "sent" : "dropped");
+	(void)enqueue(&op);
+}
+
+void store_put_verdict(const char *backend, bool up, bool changed, int64_t at)
+{
+	struct op op = {.kind = OP_VERDICT, .u.verdict = {.up = up, .changed = changed, .at = at}};
+
+	if (strlen(backend) >= sizeof(op.u.verdict.backend))
+		return;
+	snprintf(op.u.verdict.backend, sizeof(op.u.verdict.backend), "%s", backend);
 	(void)enqueue(&op);
 }
 
@@ -1420,6 +1501,31 @@ static const char sel_entries[] =
     " ORDER BY incident_id, seq";
 static const char sel_spans[] =
     "SELECT incident_id, start, \"end\" FROM spans ORDER BY incident_id, start";
+
+static const char sel_incident_one[] =
+    "SELECT id, pool, title, severity, manual, started, resolved, planned_start,"
+    " planned_end, priority, priority_set, acked, acked_by, commander, investigator,"
+    " fixer, recorder, communicator, causes, esc_step, backend, verdict, open_causes,"
+    " counted, open_received, open_failed, open_retried, open_refused,"
+    " resolve_received, resolve_failed, resolve_retried, resolve_refused,"
+    " pm_root_cause, pm_prevent, pm_detect, pm_mitigate, pm_fix, expected, expected_by,"
+    " methods, serving, total, backends, maint_phase FROM incidents WHERE id = $1";
+static const char sel_entries_one[] =
+    "SELECT incident_id, at, kind, status, eta, next_update, text FROM entries"
+    " WHERE incident_id = $1 ORDER BY seq";
+static const char sel_spans_one[] =
+    "SELECT incident_id, start, \"end\" FROM spans WHERE incident_id = $1 ORDER BY start";
+
+int store_load_incident(int64_t id, const struct store_loader *l)
+{
+	struct sdb_val v[1] = {SDB_I(id)};
+
+	if (each_row("incident", sel_incident_one, v, 1, row_incident, (void *)l) < 0 ||
+	    each_row("entries", sel_entries_one, v, 1, row_entry, (void *)l) < 0 ||
+	    each_row("spans", sel_spans_one, v, 1, row_span, (void *)l) < 0)
+		return -1;
+	return 0;
+}
 
 int store_load_incidents(const struct store_loader *l)
 {
