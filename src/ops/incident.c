@@ -33,6 +33,9 @@
 
 #define DAY_MS    (24LL * 3600 * 1000)
 #define CAUSE_MAX 256
+#define INCIDENT_SEEN_MS                                                                           \
+	10000 /* a fleet: this instance's last line joins an incident opened                       \
+	         elsewhere up to this long after it */
 
 const char *const update_status_names[UPD_COUNT] = {
     [UPD_INVESTIGATING] = "investigating",
@@ -763,11 +766,14 @@ void incident_on_status_impact(const char *pool, int status, const struct incide
 			break;
 		size_t first = in->pub.n_entries;
 		bool added = add_entry(in, ENTRY_OPEN, text, now) != NULL;
-		if (t->last_fresh) /* what made it worse */
+		/* what made it worse (a fleet's view may turn a round or two after it) */
+		bool worse = t->last_fresh || (fleet_next != NULL && t->last.text[0] != '\0' &&
+		                               t->last.at >= now - INCIDENT_SEEN_MS);
+		if (worse)
 			add_entry(in, t->last.kind, t->last.text, t->last.at);
 		in->pub.causes = t->causes;
 		t->causes = 0;
-		set_origin(in, t->last_fresh ? t : NULL);
+		set_origin(in, worse ? t : NULL);
 		first_priority(in, status, &im, now);
 		tell(IC_OPEN, &in->pub, added ? &in->entries[first] : NULL); /* after a realloc */
 		break;
@@ -1097,6 +1103,19 @@ static void tell_synced(struct inc *in, bool fresh, int64_t was_resolved, int64_
 		}
 }
 
+/* Another instance just opened IN: what this one saw last of the pool, shortly before,
+ * goes into its timeline too (the line that no incident took then). */
+static void add_seen(struct inc *in)
+{
+	struct track *t;
+
+	if (in->pub.manual || in->pub.resolved != 0 || (t = track_of(in->pub.pool)) == NULL ||
+	    t->last.text[0] == '\0' || t->last.at < in->pub.started - INCIDENT_SEEN_MS ||
+	    has_entry(in, &t->last))
+		return;
+	add_entry(in, t->last.kind, t->last.text, t->last.at);
+}
+
 void incident_sync(const struct incident *inc, const struct incident_entry *e, size_t n,
                    const int64_t *spans, size_t n_spans)
 {
@@ -1144,6 +1163,8 @@ void incident_sync(const struct incident *inc, const struct incident_entry *e, s
 		inc_free(in);
 		goto out;
 	}
+	if (fleet_next != NULL && fresh)
+		add_seen(in);
 	if (fleet_next != NULL)
 		tell_synced(in, fresh, was_resolved, was_acked, news);
 out:

@@ -4,7 +4,9 @@ alerts (the sender lock), and when it is killed another takes over and finishes 
 One real PostgreSQL server for the module (pgserver.py: initdb as nobody, a unix socket
 in a temporary folder), a database per test."""
 import os
+import re
 import signal
+import time
 
 import pytest
 
@@ -13,7 +15,7 @@ from harness import Harness, free_port, http_conn, rpc, wait_for
 from test_admin import TOKEN, call, entry_texts, incidents
 from test_alerts import Receiver, events, quiet, receivers, webhook  # noqa: F401 (a fixture)
 from test_health import be, check_keys, log_lines, rippled_sim, set_health, wait_transition
-from test_status import fetch, status_section
+from test_status import api_status, fetch, status_section
 
 pytestmark = pytest.mark.skipif(not pgserver.available(), reason="no PostgreSQL binaries")
 
@@ -33,7 +35,8 @@ def fleet(h, pg):
     url = pg.create_db("f_" + h.dir.name)
     made = []
 
-    def start(name, sims, alerts=()):
+    def start(name, sims, alerts=(), backends=None):
+        """BACKENDS: gate_ini's triples instead of one per sim (an address of this one)."""
         d = h.dir / name
         d.mkdir(exist_ok=True)
         hx = Harness(d)
@@ -42,7 +45,7 @@ def fleet(h, pg):
         token.write_text(TOKEN + "\n")
         sp = free_port()
         keys = check_keys("50ms", rise=2, readmit_after="100ms", slow_start="0")
-        ini = hx.gate_ini([be(s) for s in sims], pool=keys,
+        ini = hx.gate_ini(backends or [be(s) for s in sims], pool=keys,
                           glob={"state_dir": d / "state", "instance": name},
                           extra=[status_section(sp, admin_token_file=token), *alerts,
                                  ("store", {"url": url})])
@@ -220,3 +223,115 @@ def test_a_message_a_killed_sender_left_pending_is_sent_once(h, certs, fleet, pg
     db = fleet.url.split("?")[0].rsplit("/", 1)[1]
     wait_for(lambda: pg.psql("SELECT state FROM outbox", db) == [["sent"]], 3,
              "the outbox row confirmed")
+
+
+def pool_status(sp):
+    [p] = api_status(sp)["pools"]
+    return p["status"], p["up"]
+
+
+def public_incidents(sp):
+    return [(i["id"], i["title"], i["resolved"] is not None,
+             [e["text"] for e in i["entries"]]) for i in incidents(sp, public=True)]
+
+
+def node_states(sp):
+    """The page's node rows: {name: data-state}."""
+    page = fetch(sp, "/")[2].decode()
+    return dict((n, s) for s, n in re.findall(
+        r'<li class="node [^"]*" data-state="(\w+)">.*?<span class="n">([^<]+)</span>', page))
+
+
+def test_one_outage_seen_by_two_instances_is_one_incident(h, certs, fleet, pg, receivers):
+    hook = receivers()
+    sims = {n: rippled_sim(h, certs, n, port=free_port(), peer_port=free_port())
+            for n in ("n1", "n2", "n3")}
+    alerts = [webhook("ops", hook.url + "/ops")]
+    a, spa = fleet("fra-1", sims.values(), alerts)
+    b, spb = fleet("ams-1", sims.values(), alerts)
+    wait_for(lambda: len(sender_of([a, b])) == 1, 3, "a sender")
+    [first] = sender_of([a, b])
+    other, sp_other = (b, spb) if first is a else (a, spa)
+    db = fleet.url.split("?")[0].rsplit("/", 1)[1]
+
+    marks = {g: log_lines(g) for g in (a, b)}
+    set_health(sims["n2"], "critical")
+    for g in (a, b):
+        wait_transition(g, "n2", "down", after=marks[g])
+    # one incident, the same on both pages, with what each instance saw
+    wait_for(lambda: len(incidents(spa)) == 1 and len(incidents(spb)) == 1, 3, "the incident")
+    wait_for(lambda: public_incidents(spa) == public_incidents(spb), 2, "one story")
+    [inc] = incidents(spa)
+    assert pg.psql("SELECT count(*) FROM incidents", db) == [["1"]]
+    assert pool_status(spa) == pool_status(spb) == ("degraded", 2)
+    try:
+        wait_for(lambda: all(any(t.startswith(f"[{n}] backend n2: up -> down") for t in
+                                 entry_texts(incidents(sp)[0])) for sp in (spa, spb)
+                             for n in ("fra-1", "ams-1")), 3, "both instances' lines on both")
+    except AssertionError:
+        raise AssertionError([entry_texts(incidents(sp)[0]) for sp in (spa, spb)])
+    quiet([hook], 0.5)
+    assert events(hook) == ["incident_open"]
+
+    # an update posted on the instance that does not send shows on the other's page
+    status, _, doc = call(sp_other, "POST", f"/api/incidents/{inc['id']}/updates",
+                          {"status": "identified", "message": "a bad peer list on n2"})
+    assert status == 201, doc
+    wait_for(lambda: any("a bad peer list on n2" in t
+                         for t in public_incidents(spa if sp_other == spb else spb)[0][3]),
+             1, "the update on the other page")
+    # manual incidents opened on both at once: two ids, both on both pages
+    ids = []
+    for sp in (spa, spb):
+        status, _, doc = call(sp, "POST", "/api/incidents",
+                              {"title": f"manual on {sp}", "message": "m", "pool": "rpc",
+                               "severity": "degraded"})
+        assert status == 201, doc
+        ids.append(doc["id"])
+    assert len(set(ids + [inc["id"]])) == 3, ids
+    wait_for(lambda: sorted(i["id"] for i in incidents(spa)) ==
+             sorted(i["id"] for i in incidents(spb)) == sorted(ids + [inc["id"]]), 2,
+             "three incidents on both")
+
+    # over: resolved once, on both pages
+    marks = {g: log_lines(g) for g in (a, b)}
+    set_health(sims["n2"], "healthy")
+    for g in (a, b):
+        wait_transition(g, "n2", "up", after=marks[g])
+    wait_for(lambda: all(i["resolved"] for sp in (spa, spb) for i in incidents(sp)
+                         if i["id"] == inc["id"]), 3, "resolved on both")
+    wait_for(lambda: public_incidents(spa) == public_incidents(spb), 2, "one story")
+    quiet([hook], 0.5)
+    got = events(hook)
+    assert got.count("incident_open") == 3 and got.count("incident_resolved") == 1, got
+    assert pool_status(spa) == pool_status(spb) == ("operational", 3)
+
+
+def test_a_node_one_instance_cannot_reach_and_a_killed_instance(h, certs, fleet):
+    """A node is down for users when it is down for every live instance that routes to it:
+    n2 reachable from fra-1 alone is in service on both pages, no incident; fra-1 killed,
+    its heartbeat goes stale and ams-1's page says n2 is down (an incident opens)."""
+    sims = {n: rippled_sim(h, certs, n, port=free_port(), peer_port=free_port())
+            for n in ("n1", "n2", "n3")}
+    a, spa = fleet("fra-1", sims.values())
+    dead = ("n2", f"127.0.0.1:{free_port()}", {"check_address": f"127.0.0.1:{free_port()}"})
+    b, spb = fleet("ams-1", sims.values(),
+                   backends=[be(sims["n1"]), dead, be(sims["n3"])])
+    wait_for(lambda: "backend n2: checking -> down" in b.stderr(), 3, "n2 down on ams-1")
+    wait_for(lambda: pool_status(spa) == pool_status(spb) == ("operational", 3), 2,
+             f"the fleet's view on both: {pool_status(spa)} {pool_status(spb)}")
+    time.sleep(0.5)  # a verdict written and read again: still one story
+    assert pool_status(spa) == pool_status(spb) == ("operational", 3)
+    assert node_states(spa) == node_states(spb) == {"n1": "up", "n2": "up", "n3": "up"}
+    assert incidents(spa) == incidents(spb) == []
+    # ams-1 routes by its own judgement: never to n2
+    assert backend(spb, "n2")["routable"] is False
+
+    a.signal(signal.SIGKILL)
+    a.proc.wait(timeout=5)
+    t0 = time.monotonic()
+    wait_for(lambda: pool_status(spb) == ("degraded", 2), 6, "n2 down once fra-1 is stale")
+    assert time.monotonic() - t0 > 1.5  # not before its heartbeat went stale (3s)
+    assert node_states(spb)["n2"] == "down"
+    wait_for(lambda: len(incidents(spb)) == 1, 3, "the incident, opened by ams-1")
+    assert "is the sender now" in b.stderr()
