@@ -165,9 +165,11 @@ void incident_poke(void);
 /* A fleet (ops/fleet.c; NULL: none): NEXT_ID gives ids the database allocated (0: none at
  * hand, and the next after the highest known is taken); automatic incidents open and
  * resolve only on the sender instance, from the fleet's view of the pool (health/poolstat.h
- * poolstat_fleet_view), and every instance appends what it saw, named ("[fra-1] backend
- * n2: up -> down (...)"), to the one open incident of the pool. */
-void incident_set_fleet(int64_t (*next_id)(void));
+ * poolstat_fleet_view). While PEERS says other instances are live, incidents open from
+ * that view only (not from this instance's events), and every instance appends what it
+ * saw, named ("[fra-1] backend n2: up -> down (...)"), to the one open incident of the
+ * pool; alone, the instance writes its incidents as one nodegate does. */
+void incident_set_fleet(int64_t (*next_id)(void), bool (*peers)(void));
 /* Incident INC as the store holds it now, with its lines E[0..N) and outage spans (START,
  * END pairs): another instance (or this one) changed it. It replaces the copy here, but
  * never with fewer lines than here (this instance's writes not yet committed), nor takes

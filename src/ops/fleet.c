@@ -587,9 +587,15 @@ static bool up_elsewhere(const char *backend)
 	return false;
 }
 
+/* Other instances are live (their heartbeats are fresh in the view). */
+static bool peers_live(void)
+{
+	return F.view_at != 0 && clock_now() - F.view_at <= FLEET_STALE_MS && F.view.peers > 0;
+}
+
 static bool view_same(const struct view *a, const struct view *b)
 {
-	if (a->n != b->n)
+	if (a->n != b->n || a->peers != b->peers)
 		return false;
 	for (size_t i = 0; i < a->n; i++)
 		if (strcmp(a->up[i], b->up[i]) != 0)
@@ -732,28 +738,36 @@ static void fleet_metrics(struct metrics_out *o)
 	             store_up(), store_queued());
 	if (!F.active)
 		return;
-	metrics_outf(o,
-	             "# HELP nodegate_fleet_sender 1 while this instance holds the sender lock\n"
-	             "# TYPE nodegate_fleet_sender gauge\nnodegate_fleet_sender %d\n"
-	             "# HELP nodegate_fleet_session_up 1 while the fleet's session (LISTEN, sender "
-	             "lock) is connected\n"
-	             "# TYPE nodegate_fleet_session_up gauge\nnodegate_fleet_session_up %d\n"
-	             "# HELP nodegate_fleet_takeovers_total times this instance took the sender "
-	             "lock\n"
-	             "# TYPE nodegate_fleet_takeovers_total counter\n"
-	             "nodegate_fleet_takeovers_total %llu\n"
-	             "# HELP nodegate_fleet_admin_applied_total admin changes of other instances "
-	             "applied here\n"
-	             "# TYPE nodegate_fleet_admin_applied_total counter\n"
-	             "nodegate_fleet_admin_applied_total %llu\n"
-	             "# HELP nodegate_fleet_replayed_total messages a dead sender left pending, "
-	             "sent from here\n"
-	             "# TYPE nodegate_fleet_replayed_total counter\n"
-	             "nodegate_fleet_replayed_total %llu\n"
-	             "# HELP nodegate_fleet_deferred_total messages left to the sender instance\n"
-	             "# TYPE nodegate_fleet_deferred_total counter\n",
-	             F.sender, F.up, (unsigned long long)F.takeovers, (unsigned long long)F.applied,
-	             (unsigned long long)F.replayed);
+	metrics_outf(
+	    o,
+	    "# HELP nodegate_fleet_sender 1 while this instance holds the sender lock\n"
+	    "# TYPE nodegate_fleet_sender gauge\nnodegate_fleet_sender %d\n"
+	    "# HELP nodegate_fleet_session_up 1 while the fleet's session (LISTEN, sender "
+	    "lock) is connected\n"
+	    "# TYPE nodegate_fleet_session_up gauge\nnodegate_fleet_session_up %d\n"
+	    "# HELP nodegate_fleet_takeovers_total times this instance took the sender "
+	    "lock\n"
+	    "# TYPE nodegate_fleet_takeovers_total counter\n"
+	    "nodegate_fleet_takeovers_total %llu\n"
+	    "# HELP nodegate_fleet_admin_applied_total admin changes of other instances "
+	    "applied here\n"
+	    "# TYPE nodegate_fleet_admin_applied_total counter\n"
+	    "nodegate_fleet_admin_applied_total %llu\n"
+	    "# HELP nodegate_fleet_replayed_total messages a dead sender left pending, "
+	    "sent from here\n"
+	    "# TYPE nodegate_fleet_replayed_total counter\n"
+	    "nodegate_fleet_replayed_total %llu\n"
+	    "# HELP nodegate_fleet_peers other instances whose heartbeat is fresh (their "
+	    "verdicts count in the fleet's view)\n"
+	    "# TYPE nodegate_fleet_peers gauge\nnodegate_fleet_peers %zu\n"
+	    "# HELP nodegate_fleet_synced_total incidents read back after a change by an "
+	    "instance\n"
+	    "# TYPE nodegate_fleet_synced_total counter\nnodegate_fleet_synced_total %llu\n"
+	    "# HELP nodegate_fleet_deferred_total messages left to the sender instance\n"
+	    "# TYPE nodegate_fleet_deferred_total counter\n",
+	    F.sender, F.up, (unsigned long long)F.takeovers, (unsigned long long)F.applied,
+	    (unsigned long long)F.replayed, peers_live() ? F.view.peers : (size_t)0,
+	    (unsigned long long)F.synced);
 	for (int i = 0; i < SENDER_WHAT_COUNT; i++)
 		metrics_outf(o, "nodegate_fleet_deferred_total{what=\"%s\"} %llu\n",
 		             sender_what_names[i],
@@ -803,7 +817,7 @@ int fleet_init(const char *url, const char *instance, char *err, size_t errlen)
 	F.active = true;
 	sender_set(true, false);
 	poolstat_set_fleet(up_elsewhere);
-	incident_set_fleet(next_id);
+	incident_set_fleet(next_id, peers_live);
 	log_info("fleet: %s joins the fleet of %s", F.instance, store_where());
 	return 0;
 fail:
@@ -835,7 +849,7 @@ void fleet_deinit(void)
 	F.n_said = 0;
 	F.n_ids = 0;
 	poolstat_set_fleet(NULL);
-	incident_set_fleet(NULL);
+	incident_set_fleet(NULL, NULL);
 	if (F.ev != NULL)
 		event_free(F.ev);
 	F.ev = NULL;

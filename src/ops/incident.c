@@ -217,10 +217,18 @@ static size_t n_tracks;
 /* A fleet (incident_set_fleet): ids from the database, automatic incidents opened and
  * resolved by the sender alone, lines naming the instance that saw them. */
 static int64_t (*fleet_next)(void);
+static bool (*fleet_peers)(void);
 
-void incident_set_fleet(int64_t (*next_id)(void))
+void incident_set_fleet(int64_t (*next_id)(void), bool (*peers)(void))
 {
 	fleet_next = next_id;
+	fleet_peers = peers;
+}
+
+/* Other live instances share the incidents: a fleet of one speaks as one nodegate. */
+static bool shared(void)
+{
+	return fleet_next != NULL && fleet_peers != NULL && fleet_peers();
 }
 
 /* In a fleet, this instance decides automatic incidents (it holds the sender lock). */
@@ -683,7 +691,7 @@ void incident_on_event(const char *pool, const char *backend, const struct healt
 		t->causes |= remedy_causes(he->reason) |
 		             (he->kind == HE_GRACE_EXPIRED ? 1u << RC_NO_SYNC : 0);
 	event_line(text, sizeof(text), backend, he);
-	if (fleet_next != NULL) { /* which instance saw it */
+	if (shared()) { /* which instance saw it */
 		char seen[INCIDENT_TEXT_MAX];
 
 		line(seen, sizeof(seen), "[%s] %s", store_instance(), text);
@@ -698,7 +706,7 @@ void incident_on_event(const char *pool, const char *backend, const struct healt
 	enum incident_step step = incident_step_event(he, in != NULL);
 
 	/* a fleet opens from the fleet's view of the pool (incident_on_status_impact) */
-	if (step == STEP_OPEN && fleet_next != NULL)
+	if (step == STEP_OPEN && (shared() || !decides()))
 		step = STEP_NONE;
 	switch (step) {
 	case STEP_OPEN:
