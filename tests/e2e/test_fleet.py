@@ -289,6 +289,21 @@ def test_one_outage_seen_by_two_instances_is_one_incident(h, certs, fleet, pg, r
     wait_for(lambda: any("a bad peer list on n2" in t
                          for t in public_incidents(spa if sp_other == spb else spb)[0][3]),
              1, "the update on the other page")
+    # an acknowledgement on one, a note on the other: both on both (the ops view)
+    sp_first = spa if sp_other == spb else spb
+    status, _, doc = call(sp_other, "POST", f"/api/incidents/{inc['id']}/ack", {"by": "kim"})
+    assert status == 200, doc
+    status, _, doc = call(sp_first, "POST", f"/api/incidents/{inc['id']}/notes",
+                          {"text": "peers file rolled back", "by": "lee"})
+    assert status in (200, 201), doc
+
+    def ops_view(sp):
+        [i] = [i for i in incidents(sp) if i["id"] == inc["id"]]
+        return (i["acknowledged"] or {}).get("by"), "lee: peers file rolled back" in entry_texts(i)
+    wait_for(lambda: ops_view(spa) == ops_view(spb) == ("kim", True), 1, "the ack and the note")
+    status, _, doc = call(sp_first, "POST", f"/api/incidents/{inc['id']}/ack", {"by": "lee"})
+    assert status == 409, doc  # acknowledged already, on the other instance
+
     # manual incidents opened on both at once: two ids, both on both pages
     ids = []
     for sp in (spa, spb):
