@@ -1141,7 +1141,8 @@ void incident_sync(const struct incident *inc, const struct incident_entry *e, s
 		goto out;
 	if (fresh && (in = calloc(1, sizeof(*in))) == NULL)
 		goto out;
-	memcpy(ents, e, n * sizeof(*ents));
+	if (n > 0)
+		memcpy(ents, e, n * sizeof(*ents));
 	for (size_t i = 0; i < n; i++)
 		news[i] = fresh || !has_entry(in, &e[i]);
 	for (size_t i = 0; i < n_spans; i++)
