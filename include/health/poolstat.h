@@ -33,6 +33,10 @@ struct pool_view {
 
 /* Counts member N (NULL: not probed yet), REMOVED by a reload, into V. */
 void poolstat_add(struct pool_view *v, const struct node *n, bool removed);
+/* Member N (NULL: not probed here), REMOVED, already counted into V by poolstat_add, is in
+ * rotation on another live instance of the fleet: V counts it up (and the pool able to
+ * serve) unless it is up here already. */
+void poolstat_add_elsewhere(struct pool_view *v, const struct node *n, bool removed);
 /* Major outage when nothing can serve; operational with every member up; degraded with at
  * least min_up (and one) up; partial outage otherwise. */
 enum pool_status poolstat_status_of(const struct pool_view *v);

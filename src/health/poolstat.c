@@ -69,20 +69,21 @@ bool poolstat_up_elsewhere(const struct backend *b)
 	return up_elsewhere != NULL && !b->removed && up_elsewhere(b->name);
 }
 
+void poolstat_add_elsewhere(struct pool_view *v, const struct node *n, bool removed)
+{
+	if (removed || (n != NULL && n->routable && n->weight > 0))
+		return; /* up here already (counted by poolstat_add), or gone */
+	v->up++;
+	v->routable += n == NULL || !n->routable;
+	v->can_serve = true;
+}
+
 void poolstat_fleet_view(const struct pool *p, struct pool_view *v)
 {
 	poolstat_view(p, v);
-	for (size_t i = 0; up_elsewhere != NULL && i < p->n_members; i++) {
-		const struct backend *b = p->members[i];
-		const struct node *n = b->node;
-		bool here = n != NULL && n->routable && !b->removed && n->weight > 0;
-
-		if (here || !poolstat_up_elsewhere(b))
-			continue;
-		v->up++;
-		v->routable += n == NULL || !n->routable;
-		v->can_serve = true;
-	}
+	for (size_t i = 0; up_elsewhere != NULL && i < p->n_members; i++)
+		if (poolstat_up_elsewhere(p->members[i]))
+			poolstat_add_elsewhere(v, p->members[i]->node, p->members[i]->removed);
 }
 
 enum pool_status poolstat_status(const struct pool *p)
