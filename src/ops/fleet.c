@@ -38,6 +38,7 @@
 #define IDS_LOW     8    /* and taken again when fewer are at hand */
 #define SYNC_MAX    64   /* incidents to read again, gathered from one round of notifications */
 #define ENTRIES_MAX 4096 /* lines of one incident read back (more are left out) */
+#define RESYNC_MS   5000 /* open incidents are read back this often all the same */
 
 enum note_kind {
 	NOTE_ADMIN = 0, /* another instance changed a backend's admin state or weight */
@@ -243,8 +244,10 @@ static void replay_pending(PGconn *c)
 static struct {
 	int64_t ids[SYNC_MAX];
 	size_t n;
-	bool all_open; /* more changed than SYNC_MAX: every open incident is read again */
-	bool view;     /* another instance's verdicts changed */
+	bool all_open; /* every open incident is read again (and those resolved since SINCE) */
+	int64_t since; /* Unix ms */
+	uint64_t resync_at;
+	bool view; /* another instance's verdicts changed */
 	uint64_t view_at;
 } W;
 
@@ -408,16 +411,32 @@ static void read_incident(int64_t id)
 	post(&(struct note){.kind = NOTE_INCIDENT, .obj = y});
 }
 
-/* Every open incident: more changed at once than one round gathers. */
+/* Every open incident, and those resolved since W.since: more changed at once than one
+ * round gathers, notifications missed while the session was away, or every RESYNC_MS as a
+ * net under what a full mailbox may have lost. */
 static void gather_open(PGconn *c)
 {
-	PGresult *r = PQexec(c, "SELECT id FROM incidents WHERE resolved = 0 ORDER BY id"
-	                        " LIMIT " STR(SYNC_MAX));
+	char since[24];
+	const char *params[1] = {since};
+	PGresult *r;
 
+	snprintf(since, sizeof(since), "%lld", (long long)W.since);
+	r = PQexecParams(c,
+	                 "SELECT id FROM incidents WHERE resolved = 0 OR resolved >= $1::bigint"
+	                 " ORDER BY id DESC LIMIT " STR(SYNC_MAX),
+	                 1, NULL, params, NULL, NULL, 0);
 	W.all_open = false;
-	for (int i = 0; PQresultStatus(r) == PGRES_TUPLES_OK && i < PQntuples(r); i++)
-		if (W.n < SYNC_MAX)
-			W.ids[W.n++] = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+	W.since = clock_wall();
+	W.resync_at = mono_ms();
+	for (int i = 0; PQresultStatus(r) == PGRES_TUPLES_OK && i < PQntuples(r); i++) {
+		int64_t id = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+		bool have = false;
+
+		for (size_t j = 0; j < W.n; j++)
+			have |= W.ids[j] == id;
+		if (!have && W.n < SYNC_MAX)
+			W.ids[W.n++] = id;
+	}
 	PQclear(r);
 }
 
@@ -450,7 +469,7 @@ static void take_ids(PGconn *c)
 /* What the notifications asked for, and the view every VIEW_MS. */
 static void work(PGconn *c)
 {
-	if (W.all_open)
+	if (W.all_open || mono_ms() - W.resync_at >= RESYNC_MS)
 		gather_open(c);
 	for (size_t i = 0; i < W.n && !stopping(); i++)
 		read_incident(W.ids[i]);
@@ -464,6 +483,7 @@ static void *fleet_main(void *arg)
 {
 	PGconn *c = NULL;
 	bool held = false;
+	int64_t lost_at = 0; /* Unix ms: the session was lost */
 
 	while (!stopping()) {
 		if (c == NULL) {
@@ -473,6 +493,10 @@ static void *fleet_main(void *arg)
 				continue;
 			}
 			post(&(struct note){.kind = NOTE_UP, .on = true});
+			/* what changed while no one listened here (since the start: the loop
+			 * loaded the incidents before this session listened) */
+			W.all_open = true;
+			W.since = (lost_at != 0 ? lost_at : F.started) - FLEET_RETRY_MS;
 			/* a sender that lost its session stays one while nobody can take
 			 * its place; back, it steps down unless the lock is still free */
 			if (!(held = try_lock(c))) {
@@ -497,6 +521,7 @@ static void *fleet_main(void *arg)
 			PQfinish(c); /* the lock goes with the session */
 			c = NULL;
 			held = false;
+			lost_at = clock_wall();
 			post(&(struct note){.kind = NOTE_UP, .on = false});
 			nap(FLEET_RETRY_MS);
 		}

@@ -33,9 +33,10 @@
 
 #define DAY_MS    (24LL * 3600 * 1000)
 #define CAUSE_MAX 256
-#define INCIDENT_SEEN_MS                                                                           \
-	10000 /* a fleet: this instance's last line joins an incident opened                       \
-	         elsewhere up to this long after it */
+/* A fleet: this instance's last line joins an incident opened elsewhere up to this long
+ * after it; a copy of an incident ahead of the store's is kept this long at most. */
+#define INCIDENT_SEEN_MS 10000
+#define SYNC_HOLD_MS     3000
 
 const char *const update_status_names[UPD_COUNT] = {
     [UPD_INVESTIGATING] = "investigating",
@@ -192,6 +193,7 @@ struct inc {
 	size_t n_auto;               /* transition and admin lines, capped at INCIDENT_AUTO_MAX */
 	struct metrics_method *snap; /* its pool's requests per method when it opened (this */
 	size_t n_snap;               /* process only: not kept in the store) */
+	uint64_t sync_held; /* a fleet: since when (monotonic ms) the store's copy is behind */
 };
 
 /* What the engine knows of a pool between evaluations. */
@@ -1134,11 +1136,19 @@ void incident_sync(const struct incident *inc, const struct incident_entry *e, s
 	struct span *sp = calloc(n_spans + 1, sizeof(*sp));
 	bool *news = calloc(n + 1, sizeof(*news));
 
-	/* what this instance wrote and the database has not yet is not taken back: its own
-	 * notification brings the incident again once it is committed */
-	if (ents == NULL || sp == NULL || news == NULL ||
-	    (!fresh && (n < in->pub.n_entries || n_spans < in->n_spans)))
+	if (ents == NULL || sp == NULL || news == NULL)
 		goto out;
+	/* what this instance wrote and the database has not yet is not taken back: its own
+	 * notification brings the incident again once it is committed (a write that never
+	 * makes it, SYNC_HOLD_MS later: the store's copy wins) */
+	if (!fresh && (n < in->pub.n_entries || n_spans < in->n_spans)) {
+		uint64_t now = clock_now();
+
+		if (in->sync_held == 0)
+			in->sync_held = now;
+		if (now - in->sync_held < SYNC_HOLD_MS)
+			goto out;
+	}
 	if (fresh && (in = calloc(1, sizeof(*in))) == NULL)
 		goto out;
 	if (n > 0)
@@ -1164,6 +1174,7 @@ void incident_sync(const struct incident *inc, const struct incident_entry *e, s
 	in->cap_spans = n_spans + 1;
 	ents = NULL;
 	sp = NULL;
+	in->sync_held = 0;
 	in->n_auto = 0;
 	for (size_t i = 0; i < n; i++)
 		in->n_auto += e[i].kind == ENTRY_TRANSITION || e[i].kind == ENTRY_ADMIN ||
