@@ -326,6 +326,7 @@ def test_one_outage_seen_by_two_instances_is_one_incident(h, certs, fleet, pg, r
     wait_for(lambda: all(i["resolved"] for sp in (spa, spb) for i in incidents(sp)
                          if i["id"] == inc["id"]), 3, "resolved on both")
     wait_for(lambda: public_incidents(spa) == public_incidents(spb), 2, "one story")
+    wait_for(lambda: "incident_resolved" in events(hook), 3, "the resolve message")
     quiet([hook], 0.5)
     got = events(hook)
     assert got.count("incident_open") == 3 and got.count("incident_resolved") == 1, got
