@@ -693,12 +693,13 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	for (size_t i = 0; i < registry.n_backends; i++) {
 		const struct backend *b = registry.backends[i];
-		bool up =
-		    b->node != NULL && !b->removed && b->node->routable && b->node->weight > 0;
+		bool up = b->node != NULL && b->node->routable && b->node->weight > 0;
 		bool fresh;
-		struct said *s = said_of(b->name, &fresh);
+		struct said *s;
 
-		if (s == NULL)
+		if (b->removed) /* no longer routed to from here: its row goes stale */
+			continue;
+		if ((s = said_of(b->name, &fresh)) == NULL)
 			continue;
 		bool changed = fresh || s->up != up;
 		s->up = up;
