@@ -131,11 +131,13 @@ void store_del_subscriber(int64_t id);
 void store_put_secret(const char *name, const char *value);
 /* A bucket of the chart (inserted or replaced). */
 void store_put_latency(const struct store_latency *l);
-/* The fleet's outbox (PostgreSQL; alert.c): message KEY for CHANNEL recorded as pending
- * with its BODY before it is sent (a barrier after it says when), then confirmed sent or
+/* The fleet's outbox (PostgreSQL; ops/outbox.h): message KEY for CHANNEL (to TARGET, a
+ * subscriber's address or URL, "" for an alert; TAG its subscriber) recorded as pending with
+ * its BODY before it is sent (a barrier after it says when), then confirmed sent or
  * dropped. */
 #define STORE_OUTBOX_KEY_MAX 128
-void store_put_outbox(const char *key, const char *channel, const char *body, int64_t at);
+void store_put_outbox(const char *key, const char *channel, const char *target, int64_t tag,
+                      const char *body, int64_t at);
 void store_done_outbox(const char *key, bool sent, int64_t at);
 /* This nodegate's name (store_set_instance). */
 const char *store_instance(void);

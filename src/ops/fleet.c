@@ -19,8 +19,8 @@
 #include "registry.h"
 #include "health/health.h"
 #include "ops/admin.h"
-#include "ops/alert.h"
 #include "ops/fleet.h"
+#include "ops/outbox.h"
 #include "ops/sender.h"
 #include "ops/status.h"
 #include "ops/store.h"
@@ -42,6 +42,8 @@ struct note {
 	bool on;                   /* ROLE, UP */
 	char payload[PAYLOAD_CAP]; /* ADMIN: the notification; REPLAY: "KEY\tCHANNEL" */
 	char *body;                /* REPLAY: the message (the loop frees it) */
+	char *target;              /* REPLAY: its subscriber's address or URL (the loop's) */
+	int64_t tag;               /* REPLAY: its subscriber */
 };
 
 static struct {
@@ -84,6 +86,7 @@ static void post(const struct note *n)
 	} else {
 		F.dropped++;
 		free(n->body);
+		free(n->target);
 	}
 	pthread_mutex_unlock(&F.mu);
 	if (write(F.efd, &one, sizeof(one)) < 0) {
@@ -153,17 +156,23 @@ static void replay_pending(PGconn *c)
 
 	snprintf(since, sizeof(since), "%lld", (long long)F.started);
 	r = PQexecParams(c,
-	                 "SELECT key, channel, body FROM outbox WHERE state = 'pending' AND"
+	                 "SELECT key, channel, body, target, tag FROM outbox WHERE"
+	                 " state = 'pending' AND"
 	                 " NOT (instance = $1 AND created >= $2::bigint) ORDER BY created, key"
 	                 " LIMIT 240",
 	                 2, NULL, params, NULL, NULL, 0);
 	for (int i = 0; PQresultStatus(r) == PGRES_TUPLES_OK && i < PQntuples(r); i++) {
-		struct note n = {.kind = NOTE_REPLAY, .body = strdup(PQgetvalue(r, i, 2))};
+		struct note n = {.kind = NOTE_REPLAY,
+		                 .body = strdup(PQgetvalue(r, i, 2)),
+		                 .target = strdup(PQgetvalue(r, i, 3)),
+		                 .tag = strtoll(PQgetvalue(r, i, 4), NULL, 10)};
 
 		snprintf(n.payload, sizeof(n.payload), "%s\t%s", PQgetvalue(r, i, 0),
 		         PQgetvalue(r, i, 1));
-		if (n.body != NULL)
+		if (n.body != NULL && n.target != NULL)
 			post(&n);
+		else
+			free(n.body), free(n.target);
 	}
 	PQclear(r);
 }
@@ -291,15 +300,21 @@ static void set_up(bool on)
 		          FLEET_RETRY_MS);
 }
 
-/* "KEY\tCHANNEL" and its body, left pending by a dead sender: sent from here (BODY freed). */
-static void replay(const char *payload, char *body)
+/* "KEY\tCHANNEL" and its message, left pending by a dead sender: sent from here (the note's
+ * strings freed). */
+static void replay(struct note *n)
 {
 	char key[STORE_OUTBOX_KEY_MAX], channel[80];
 
-	if (sscanf(payload, "%127[^\t]\t%79s", key, channel) == 2 &&
-	    alert_replay(channel, key, body) == 0)
+	if (sscanf(n->payload, "%127[^\t]\t%79[^\t]", key, channel) == 2 &&
+	    outbox_replay(&(struct outbox_row){.key = key,
+	                                       .channel = channel,
+	                                       .target = n->target,
+	                                       .tag = n->tag,
+	                                       .body = n->body}) == 0)
 		F.replayed++;
-	free(body);
+	free(n->body);
+	free(n->target);
 }
 
 static void notes_cb(evutil_socket_t fd, short what, void *arg)
@@ -327,7 +342,7 @@ static void notes_cb(evutil_socket_t fd, short what, void *arg)
 		else if (box[i].kind == NOTE_ROLE)
 			set_role(box[i].on);
 		else if (box[i].kind == NOTE_REPLAY)
-			replay(box[i].payload, box[i].body);
+			replay(&box[i]);
 		else
 			set_up(box[i].on);
 	}
@@ -424,8 +439,10 @@ void fleet_deinit(void)
 		pthread_mutex_unlock(&F.mu);
 		pthread_join(F.thread, NULL);
 	}
-	for (size_t i = 0; i < F.n_box; i++)
+	for (size_t i = 0; i < F.n_box; i++) {
 		free(F.box[i].body);
+		free(F.box[i].target);
+	}
 	F.n_box = 0;
 	if (F.ev != NULL)
 		event_free(F.ev);

@@ -4,15 +4,34 @@
 const char *const sender_what_names[SENDER_WHAT_COUNT] = {
     [SENDER_ALERT] = "alert", [SENDER_MAIL] = "mail", [SENDER_MIRROR] = "mirror"};
 
+#define TAKEOVER_MAX 4
+
 static struct {
 	bool active, on;
 	uint64_t deferred[SENDER_WHAT_COUNT];
+	void (*takeover[TAKEOVER_MAX])(void);
+	size_t n_takeover;
 } S;
 
 void sender_set(bool active, bool on)
 {
+	bool took = active && on && !(S.active && S.on);
+
 	S.active = active;
 	S.on = on;
+	for (size_t i = 0; took && i < S.n_takeover; i++)
+		S.takeover[i]();
+}
+
+int sender_on_takeover(void (*fn)(void))
+{
+	for (size_t i = 0; i < S.n_takeover; i++)
+		if (S.takeover[i] == fn)
+			return 0;
+	if (S.n_takeover == TAKEOVER_MAX)
+		return -1;
+	S.takeover[S.n_takeover++] = fn;
+	return 0;
 }
 
 bool sender_fleet(void)

@@ -106,6 +106,8 @@ struct op {
 			char key[STORE_OUTBOX_KEY_MAX];
 			char channel[72];
 			char state[12];
+			char target[STORE_SUB_ADDR_MAX]; /* a subscriber's address or URL */
+			int64_t tag;                     /* the subscriber's id */
 			char
 			    *body; /* OP_OUTBOX: owned by the op (freed once written or given up) */
 			int64_t at;
@@ -177,8 +179,8 @@ static const char *const sql_text[SQL_COUNT] = {
                        " created = $8, confirmed = $9",
     [SQL_SUBSCRIBER_DEL] = "DELETE FROM subscribers WHERE id = $1",
     [SQL_SECRET] = "INSERT INTO secrets(name, value) VALUES($1, $2) ON CONFLICT DO NOTHING",
-    [SQL_OUTBOX] = "INSERT INTO outbox(key, channel, instance, created, state, body)"
-                   " VALUES($1, $2, $3, $4, 'pending', $5) ON CONFLICT DO NOTHING",
+    [SQL_OUTBOX] = "INSERT INTO outbox(key, channel, instance, created, state, body, target,"
+                   " tag) VALUES($1, $2, $3, $4, 'pending', $5, $6, $7) ON CONFLICT DO NOTHING",
     [SQL_OUTBOX_DONE] = "UPDATE outbox SET state = $2, done_at = $3 WHERE key = $1",
     [SQL_NOTIFY_ADMIN] = "SELECT pg_notify('nodegate_admin', $1)",
     [SQL_LATENCY] = "INSERT INTO latency(pool, span, start, n, p50_us, p99_us, hist)"
@@ -270,6 +272,12 @@ static const char *const migrations[] = {
     " created INTEGER NOT NULL, state TEXT NOT NULL, done_at INTEGER NOT NULL DEFAULT 0,"
     " body TEXT NOT NULL);"
     "CREATE INDEX outbox_state ON outbox(state);",
+    /* 6 -> 7: left to the fleet branch (its verdicts); nothing here */
+    "SELECT 1;",
+    /* 7 -> 8: the outbox takes subscriber deliveries too: the address or URL (target) and
+     * the subscriber (tag) of each */
+    "ALTER TABLE outbox ADD COLUMN target TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE outbox ADD COLUMN tag INTEGER NOT NULL DEFAULT 0;",
 };
 #define SCHEMA_VERSION (1 + (int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -589,7 +597,9 @@ static int run_op(const struct op *op)
 		v[2] = SDB_T(inst);
 		v[3] = SDB_I(op->u.outbox.at);
 		v[4] = SDB_T(op->u.outbox.body != NULL ? op->u.outbox.body : "");
-		return step(SQL_OUTBOX, v, 5);
+		v[5] = SDB_T(op->u.outbox.target);
+		v[6] = SDB_I(op->u.outbox.tag);
+		return step(SQL_OUTBOX, v, 7);
 	case OP_OUTBOX_DONE:
 		v[0] = SDB_T(op->u.outbox.key);
 		v[1] = SDB_T(op->u.outbox.state);
@@ -952,13 +962,16 @@ void store_put_secret(const char *name, const char *value)
 	(void)enqueue(&op);
 }
 
-void store_put_outbox(const char *key, const char *channel, const char *body, int64_t at)
+void store_put_outbox(const char *key, const char *channel, const char *target, int64_t tag,
+                      const char *body, int64_t at)
 {
-	struct op op = {.kind = OP_OUTBOX, .u.outbox = {.at = at}};
+	struct op op = {.kind = OP_OUTBOX, .u.outbox = {.at = at, .tag = tag}};
 
 	if (strlen(key) >= sizeof(op.u.outbox.key) ||
-	    strlen(channel) >= sizeof(op.u.outbox.channel))
+	    strlen(channel) >= sizeof(op.u.outbox.channel) ||
+	    strlen(target) >= sizeof(op.u.outbox.target))
 		return;
+	snprintf(op.u.outbox.target, sizeof(op.u.outbox.target), "%s", target);
 	snprintf(op.u.outbox.key, sizeof(op.u.outbox.key), "%s", key);
 	snprintf(op.u.outbox.channel, sizeof(op.u.outbox.channel), "%s", channel);
 	op.u.outbox.body = strdup(body);

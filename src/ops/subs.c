@@ -26,6 +26,7 @@
 #include "ops/admin.h"
 #include "ops/deliver.h"
 #include "ops/incident.h"
+#include "ops/outbox.h"
 #include "ops/redact.h"
 #include "ops/status.h"
 #include "ops/store.h"
@@ -778,8 +779,9 @@ static void subscribe_webhook(struct evhttp_request *req, const char *url, const
 	/* logged first: a post refused at once drops B in its callback */
 	log_info("subscriptions: webhook subscriber %" PRId64 " (%s) pending, challenge sent",
 	         b->row.id, b->tag);
-	deliver_post(S.hook, url, doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL,
-	             challenge_done, b->row.id);
+	if (deliver_challenge(S.hook, url, doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL,
+	                      challenge_done, b->row.id) < 0)
+		log_debug("subscriptions: the challenge was not queued");
 	json_decref(doc);
 same:
 	answer_page(req, 202, "Accepted", "Challenge sent", thanks_hook, NULL, NULL, NULL);
@@ -1099,6 +1101,23 @@ static void subs_metrics(struct metrics_out *o)
 
 /* ---- life ----------------------------------------------------------------------------------- */
 
+/* A mail or webhook a dead sender left pending: sent from here, confirmed when done. */
+static int replay(const struct outbox_row *row)
+{
+	struct deliver *d = strcmp(row->channel, deliver_name(S.mail)) == 0   ? S.mail
+	                    : strcmp(row->channel, deliver_name(S.hook)) == 0 ? S.hook
+	                                                                       : NULL;
+
+	if (d == NULL)
+		return -1;
+	log_warn("subscriptions: a message to subscriber %" PRId64
+	         " the last sender left pending (%s) is sent",
+	         row->tag, row->key);
+	if (deliver_replay(d, d == S.mail, row->key, row->target, row->body, sent, row->tag) < 0)
+		log_warn("subscriptions: the message %s was not queued (queue full)", row->key);
+	return 0;
+}
+
 static void load_row(const struct store_subscriber *row, void *arg)
 {
 	if (add(row) == NULL)
@@ -1153,7 +1172,7 @@ int subs_init(struct event_base *base)
 	    status_route("/unsubscribe", unsubscribe_route, NULL) < 0 ||
 	    status_route("/api/subscribers", admin_route, NULL) < 0 ||
 	    bus_subscribe_deferred(base, BUS_PHASE_ALERTS, on_bus, NULL, NULL) < 0 ||
-	    status_metrics(subs_metrics) < 0) {
+	    status_metrics(subs_metrics) < 0 || outbox_on_replay(replay) < 0) {
 		subs_deinit();
 		return -1;
 	}

@@ -5,6 +5,7 @@ One real PostgreSQL server for the module (pgserver.py: initdb as nobody, a unix
 in a temporary folder), a database per test."""
 import os
 import signal
+import time
 
 import pytest
 
@@ -220,3 +221,59 @@ def test_a_message_a_killed_sender_left_pending_is_sent_once(h, certs, fleet, pg
     db = fleet.url.split("?")[0].rsplit("/", 1)[1]
     wait_for(lambda: pg.psql("SELECT state FROM outbox", db) == [["sent"]], 3,
              "the outbox row confirmed")
+
+
+def test_subscriber_mail_a_killed_sender_left_pending_is_sent_once(h, certs, fleet, pg):
+    """Subscriber mail goes through the same outbox: the sender killed while the open mail
+    waits for its retry (the SMTP server said 451), the next sender sends it, once; the
+    confirmation and the resolution go once too."""
+    from test_alerts import Mailbox
+    from test_subscriptions import CONFIRM, form_post, mails_to, subscribers, wait_mail
+
+    box = Mailbox()
+    try:
+        sims = {n: rippled_sim(h, certs, n, port=free_port(), peer_port=free_port())
+                for n in ("n1", "n2", "n3")}
+        subs = ("subscriptions", {"smtp_url": box.url, "from": "status@example.net",
+                                  "retry_backoff": "3s", "retries": "3", "timeout": "2s",
+                                  "global_rate": "1000"})
+        a, spa = fleet("fra-1", sims.values(), [subs])
+        wait_for(lambda: len(sender_of([a])) == 1, 3, "fra-1 the sender")
+        who = "fleet.reader@example.org"
+        assert form_post(spa, "/subscribe", {"email": who})[0] == 200
+        token = CONFIRM.search(wait_mail(box, who, "Confirm").get_content()).group(1)
+        assert form_post(spa, "/subscribe/confirm", {"token": token.split("token=")[1]})[0] == 200
+        b, spb = fleet("ams-1", sims.values(), [subs])  # reads the subscriber at start
+        assert [s["state"] for s in subscribers(spb)] == ["active"]
+
+        # the outage: the sender's open mail is refused once, its retry is 3s away
+        box.refuse = 1
+        marks = {g: log_lines(g) for g in (a, b)}
+        set_health(sims["n2"], "critical")
+        for g in (a, b):
+            wait_transition(g, "n2", "down", after=marks[g])
+        wait_for(lambda: box.refused == 1, 5, "the open mail refused once")
+        a.signal(signal.SIGKILL)
+        a.proc.wait(timeout=5)
+
+        # ams-1 takes over and sends the mail fra-1 left pending
+        opened = wait_mail(box, who, "Incident")
+        assert "a message to subscriber 1 the last sender left pending" in b.stderr()
+        assert metric(spb, "nodegate_fleet_replayed_total") == 1
+        mark = log_lines(b)
+        set_health(sims["n2"], "healthy")
+        wait_transition(b, "n2", "up", after=mark)
+        wait_mail(box, who, "Resolved")
+        time.sleep(0.5)
+        subjects = [m["Subject"] for m in mails_to(box, who)]
+        assert len(subjects) == 3 and [w for w in ("Confirm", "Incident", "Resolved")
+                                       if sum(w in s for s in subjects) == 1], subjects
+        assert "Confirm" in subjects[0] and "Incident" in subjects[1], subjects
+        assert opened["List-Unsubscribe"] is not None
+        assert who not in b.stderr()
+        db = fleet.url.split("?")[0].rsplit("/", 1)[1]
+        wait_for(lambda: pg.psql("SELECT channel, state, count(*) FROM outbox GROUP BY 1, 2",
+                                 db) == [["subscriptions mail", "sent", "3"]], 3,
+                 "three outbox rows, each confirmed sent")
+    finally:
+        box.stop()
