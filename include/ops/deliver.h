@@ -74,8 +74,8 @@ int deliver_challenge(struct deliver *d, const char *url, char *body, deliver_do
                       int64_t tag) WUR;
 /* A message a dead sender left pending (outbox row KEY): BODY (copied) to TO, first in the
  * queue, confirmed under KEY when done. */
-int deliver_replay(struct deliver *d, bool mail, const char *key, const char *to,
-                   const char *body, deliver_done_fn done, int64_t tag) WUR;
+int deliver_replay(struct deliver *d, bool mail, const char *key, const char *to, const char *body,
+                   deliver_done_fn done, int64_t tag) WUR;
 /* The queue's name (the outbox's channel of its messages). */
 const char *deliver_name(const struct deliver *d);
 /* Outcomes so far. */

@@ -22,7 +22,10 @@
 
 /* Opens URL ([store] url: sqlite:PATH or postgresql://...; NULL: sqlite:STATE_DIR/
  * nodegate.db, STATE_DIR created mode 0700 when missing), creates or migrates the schema,
- * prunes what is past retention (NOW: Unix ms) and starts the writer. ERR says why. */
+ * prunes what is past retention (NOW: Unix ms) and starts the writer. ERR says why. A
+ * PostgreSQL server that cannot be reached is no failure: the store opens without it (logged
+ * once), reads find nothing, writes are kept, and the writer sets the schema up and writes
+ * them when it is back. */
 int store_open(const char *state_dir, const char *url, int64_t now, char *err, size_t errlen) WUR;
 /* This nodegate's name in the fleet: admin changes written to PostgreSQL are announced
  * (NOTIFY nodegate_admin) with it, so that each instance skips its own. */
@@ -30,6 +33,10 @@ void store_set_instance(const char *name);
 /* The database took the last writes (false while PostgreSQL is unreachable: writes are
  * kept, up to STORE_QUEUE_MAX, and replayed when it is back). Loop only. */
 bool store_up(void);
+/* Any thread: the schema is checked and no write is kept (a PostgreSQL server away at
+ * start, or since, is back and has what this instance wrote meanwhile). The fleet's session
+ * waits for it before it reads the fleet's admin states and joins. */
+bool store_synced(void);
 /* Writes waiting: queued for the writer, and kept for a replay. */
 size_t store_queued(void);
 /* Where the store is, for logs and messages (never a password). */

@@ -899,8 +899,7 @@ static void attempt(struct channel *ch)
 	}
 	m->recorded = true;
 	m->raw = body; /* what is recorded is what goes */
-	outbox_record(m->key,
-	              &(struct outbox_row){.channel = ch->name, .target = "", .body = body},
+	outbox_record(m->key, &(struct outbox_row){.channel = ch->name, .target = "", .body = body},
 	              recorded, ch, &m->wait);
 }
 

@@ -464,8 +464,8 @@ int deliver_challenge(struct deliver *d, const char *url, char *body, deliver_do
 	return push(d, false, url, body, done, tag, false, NULL);
 }
 
-int deliver_replay(struct deliver *d, bool mail, const char *key, const char *to,
-                   const char *body, deliver_done_fn done, int64_t tag)
+int deliver_replay(struct deliver *d, bool mail, const char *key, const char *to, const char *body,
+                   deliver_done_fn done, int64_t tag)
 {
 	char *copy = strdup(body);
 

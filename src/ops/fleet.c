@@ -27,7 +27,8 @@
 
 #define NAME_CAP    64
 #define PAYLOAD_CAP 256
-#define POLL_MS     200 /* the thread looks at its stop flag and the lock this often */
+#define POLL_MS     200           /* the thread looks at its stop flag and the lock this often */
+#define STORED      "(the store)" /* the instance of admin states read from the database */
 
 enum note_kind {
 	NOTE_ADMIN = 0, /* another instance changed a backend's admin state or weight */
@@ -39,7 +40,7 @@ enum note_kind {
 
 struct note {
 	enum note_kind kind;
-	bool on;                   /* ROLE, UP */
+	bool on;                   /* ROLE, UP; ADMIN: read from the store, not notified */
 	char payload[PAYLOAD_CAP]; /* ADMIN: the notification; REPLAY: "KEY\tCHANNEL" */
 	char *body;                /* REPLAY: the message (the loop frees it) */
 	char *target;              /* REPLAY: its subscriber's address or URL (the loop's) */
@@ -177,6 +178,24 @@ static void replay_pending(PGconn *c)
 	PQclear(r);
 }
 
+/* Just connected: the fleet's admin states as the database has them (a drain set on another
+ * instance while this one was cut off, or before it started without the database), applied
+ * as notifications from "the store" (a state this instance has already changes nothing). */
+static void load_admin(PGconn *c)
+{
+	PGresult *r = PQexec(c, "SELECT backend, admin, COALESCE(weight, -1) FROM admin_state"
+	                        " ORDER BY backend LIMIT 200");
+
+	for (int i = 0; PQresultStatus(r) == PGRES_TUPLES_OK && i < PQntuples(r); i++) {
+		struct note n = {.kind = NOTE_ADMIN, .on = true};
+
+		snprintf(n.payload, sizeof(n.payload), "%s\t%s\t%s\t%s", STORED,
+		         PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), PQgetvalue(r, i, 2));
+		post(&n);
+	}
+	PQclear(r);
+}
+
 /* Relays the notifications libpq has read (a query's result may bring some along). */
 static void relay(PGconn *c)
 {
@@ -207,12 +226,14 @@ static void *fleet_main(void *arg)
 
 	while (!stopping()) {
 		if (c == NULL) {
-			c = session();
+			/* the schema first, and what this instance wrote while away */
+			c = store_synced() ? session() : NULL;
 			if (c == NULL) {
 				nap(FLEET_RETRY_MS);
 				continue;
 			}
 			post(&(struct note){.kind = NOTE_UP, .on = true});
+			load_admin(c);
 			/* a sender that lost its session stays one while nobody can take
 			 * its place; back, it steps down unless the lock is still free */
 			if (!(held = try_lock(c))) {
@@ -247,7 +268,7 @@ static void *fleet_main(void *arg)
  */
 
 /* "INSTANCE\tBACKEND\tADMIN\tWEIGHT" from another instance: applied here. */
-static void apply_admin(const char *payload)
+static void apply_admin(const char *payload, bool stored)
 {
 	char inst[NAME_CAP], backend[NAME_CAP + 16], admin[32];
 	int weight, a = -1;
@@ -264,7 +285,7 @@ static void apply_admin(const char *payload)
 			a = i;
 	if (a < 0 || admin_remote(backend, (enum admin_state)a, weight, inst) < 0)
 		return;
-	F.applied++;
+	F.applied += !stored;
 }
 
 static void set_role(bool on)
@@ -338,7 +359,7 @@ static void notes_cb(evutil_socket_t fd, short what, void *arg)
 		         (unsigned long long)dropped, FLEET_MAILBOX);
 	for (size_t i = 0; i < n; i++) {
 		if (box[i].kind == NOTE_ADMIN)
-			apply_admin(box[i].payload);
+			apply_admin(box[i].payload, box[i].on);
 		else if (box[i].kind == NOTE_ROLE)
 			set_role(box[i].on);
 		else if (box[i].kind == NOTE_REPLAY)

@@ -17,6 +17,7 @@
 
 #include <event2/event.h>
 
+#include "clock.h"
 #include "registry.h"
 #include "stats.h"
 #include "health/poolstat.h"
@@ -327,6 +328,9 @@ static struct {
 	size_t kept;       /* writes waiting to be replayed; under mu */
 	uint64_t lost;     /* writes given up (the replay buffer full), not yet counted */
 	bool loop_up;      /* loop only: what the log said last */
+	bool deferred;     /* PostgreSQL away at start: the schema waits (writer; db_mu) */
+	bool ready;        /* the schema checked and the kept writes written; under mu */
+	int64_t opened_at; /* Unix ms of store_open, for the deferred setup's pruning */
 	struct event *ev_done;
 } st = {.db_mu = PTHREAD_MUTEX_INITIALIZER,
         .mu = PTHREAD_MUTEX_INITIALIZER,
@@ -706,7 +710,8 @@ static void batch_done(const struct op *ops, size_t n)
 		wake = true;
 	}
 	wake |= st.up != (st.n_replay == 0) || st.kept != st.n_replay;
-	st.up = st.n_replay == 0;
+	st.up = st.n_replay == 0 && !st.deferred;
+	st.ready |= st.up;
 	st.kept = st.n_replay;
 	pthread_mutex_unlock(&st.mu);
 	if (wake && write(st.efd, &one, sizeof(one)) < 0) {
@@ -755,7 +760,7 @@ static void wait_work(void)
 	struct timespec until;
 
 	while (st.n == 0 && !st.stopping) {
-		if (st.n_replay == 0) {
+		if (st.n_replay == 0 && st.ready) {
 			pthread_cond_wait(&st.cv, &st.mu);
 			continue;
 		}
@@ -766,6 +771,27 @@ static void wait_work(void)
 		pthread_cond_timedwait(&st.cv, &st.mu, &until);
 		return;
 	}
+}
+
+static int db_setup(int64_t now, char *err, size_t errlen);
+
+/* The writer, while the database was away at start: connects, brings the schema forward and
+ * prunes (as store_open would have); true once done (at once when it was done at open). */
+static bool setup_later(void)
+{
+	char err[ERR_CAP];
+	bool ok;
+
+	pthread_mutex_lock(&st.db_mu);
+	ok = !st.deferred;
+	if (!ok && sdb_reconnect(st.db, err, sizeof(err)) == 0) {
+		ok = db_setup(st.opened_at, err, sizeof(err)) == 0;
+		if (!ok)
+			sdb_rollback(st.db);
+	}
+	st.deferred = !ok;
+	pthread_mutex_unlock(&st.db_mu);
+	return ok;
 }
 
 static void *writer_main(void *arg)
@@ -796,7 +822,11 @@ static void *writer_main(void *arg)
 			nanosleep(&(struct timespec){.tv_sec = (time_t)(delay_ms / 1000),
 			                             .tv_nsec = (long)(delay_ms % 1000) * 1000000},
 			          NULL);
-		run_batch(st.batch, n);
+		if (!setup_later())
+			for (size_t i = 0; i < n; i++)
+				st.batch[i].rc = -1;
+		else
+			run_batch(st.batch, n);
 		if (sdb_broken(st.db) && !last)
 			keep(st.batch, n);
 		else
@@ -1215,18 +1245,43 @@ int store_open(const char *state_dir, const char *url, int64_t now, char *err, s
 		return -1;
 	st.head = st.n = st.n_done = 0; /* before the writer thread reads them */
 	st.stopping = st.failed = st.dropped = false;
-	st.up = st.loop_up = true;
+	st.up = st.loop_up = st.ready = true;
+	st.deferred = false;
 	st.kept = 0;
-	if (sdb_open(&st.db, st.url, false, err, errlen) < 0 || db_setup(now, err, errlen) < 0 ||
+	st.opened_at = now;
+	int later = sdb_open_later(&st.db, st.url, err, errlen);
+	if (later == 1) {
+		/* PostgreSQL away: start without it, the writer sets it up when it is back */
+		log_error("store: %s is unreachable at start (%s): nodegate starts without it: "
+		          "routing goes on from local judgement, admin states and incidents start "
+		          "empty here, writes are kept (at most %d) and the schema is checked when "
+		          "it is back",
+		          sdb_where(st.db), err, STORE_QUEUE_MAX);
+		st.deferred = true;
+		st.up = st.loop_up = st.ready = false;
+	}
+	if (later < 0 || (later == 0 && db_setup(now, err, errlen) < 0) ||
 	    start_writer(err, errlen) < 0) {
 		release();
 		return -1;
 	}
 	st.open = true;
+	if (st.deferred)
+		return 0;
 	log_info("store: %s%s", sdb_where(st.db),
 	         sdb_kind(st.db) == SDB_SQLITE ? " (WAL, synchronous=FULL)"
 	                                       : " (synchronous_commit=on)");
 	return 0;
+}
+
+bool store_synced(void)
+{
+	bool r;
+
+	pthread_mutex_lock(&st.mu);
+	r = st.ready && st.up;
+	pthread_mutex_unlock(&st.mu);
+	return r;
 }
 
 bool store_up(void)
@@ -1413,6 +1468,10 @@ static int each_row(const char *what, const char *sql, const struct sdb_val *v, 
 	if (!st.open && !st.readonly)
 		return -1;
 	pthread_mutex_lock(&st.db_mu);
+	if (st.deferred) { /* away since the start: nothing stored is known yet */
+		pthread_mutex_unlock(&st.db_mu);
+		return 0;
+	}
 	rc = sdb_run(st.db, sql, v, n, row, arg, err, sizeof(err));
 	pthread_mutex_unlock(&st.db_mu);
 	if (rc < 0)
@@ -1507,6 +1566,13 @@ static void row_max(struct sdb_row *r, void *arg)
 int64_t store_last_id(void)
 {
 	int64_t id = 0;
+	bool deferred;
+
+	pthread_mutex_lock(&st.db_mu);
+	deferred = st.open && st.deferred;
+	pthread_mutex_unlock(&st.db_mu);
+	if (deferred) /* the fleet's last id is not known: numbers no instance gave yet */
+		return clock_wall() / 1000;
 
 	if (each_row("last_id",
 	             "SELECT value FROM meta WHERE key = 'last_id'"

@@ -1106,7 +1106,7 @@ static int replay(const struct outbox_row *row)
 {
 	struct deliver *d = strcmp(row->channel, deliver_name(S.mail)) == 0   ? S.mail
 	                    : strcmp(row->channel, deliver_name(S.hook)) == 0 ? S.hook
-	                                                                       : NULL;
+	                                                                      : NULL;
 
 	if (d == NULL)
 		return -1;

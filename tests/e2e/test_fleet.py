@@ -34,7 +34,7 @@ def fleet(h, pg):
     url = pg.create_db("f_" + h.dir.name)
     made = []
 
-    def start(name, sims, alerts=()):
+    def start(name, sims, alerts=(), joined=True):
         d = h.dir / name
         d.mkdir(exist_ok=True)
         hx = Harness(d)
@@ -48,8 +48,9 @@ def fleet(h, pg):
                           extra=[status_section(sp, admin_token_file=token), *alerts,
                                  ("store", {"url": url})])
         g = hx.gate(ini)
-        wait_for(lambda: f"fleet: {name}: connected to " in g.stderr(), 5,
-                 f"{name} to join the fleet")
+        if joined:
+            wait_for(lambda: f"fleet: {name}: connected to " in g.stderr(), 5,
+                     f"{name} to join the fleet")
         return g, sp
     start.url = url
     yield start
@@ -266,8 +267,8 @@ def test_subscriber_mail_a_killed_sender_left_pending_is_sent_once(h, certs, fle
         wait_mail(box, who, "Resolved")
         time.sleep(0.5)
         subjects = [m["Subject"] for m in mails_to(box, who)]
-        assert len(subjects) == 3 and [w for w in ("Confirm", "Incident", "Resolved")
-                                       if sum(w in s for s in subjects) == 1], subjects
+        assert len(subjects) == 3 and all(sum(w in s for s in subjects) == 1
+                                          for w in ("Confirm", "Incident", "Resolved")), subjects
         assert "Confirm" in subjects[0] and "Incident" in subjects[1], subjects
         assert opened["List-Unsubscribe"] is not None
         assert who not in b.stderr()
@@ -277,3 +278,45 @@ def test_subscriber_mail_a_killed_sender_left_pending_is_sent_once(h, certs, fle
                  "three outbox rows, each confirmed sent")
     finally:
         box.stop()
+
+
+def test_an_instance_started_without_the_database_serves_and_joins_when_it_is_back(
+        h, certs, fleet, pg):
+    """PostgreSQL down when a nodegate starts: it starts all the same, routes from its own
+    judgement and keeps its incidents; the database back, it brings the schema forward,
+    writes what it kept, applies the drain another instance made meanwhile, and joins."""
+    sims = {n: rippled_sim(h, certs, n, port=free_port(), peer_port=free_port())
+            for n in ("n1", "n2", "n3")}
+    db = fleet.url.split("?")[0].rsplit("/", 1)[1]
+    a, spa = fleet("fra-1", sims.values())
+    status, _, doc = call(spa, "POST", "/api/backends/n1/drain")
+    assert status == 200, doc
+    a.signal(signal.SIGTERM)
+    a.proc.wait(timeout=5)
+    pg.stop()
+    try:
+        b, spb = fleet("ams-1", sims.values(), joined=False)
+        wait_for(lambda: "is unreachable at start" in b.stderr(), 5, "the log")
+        assert metric(spb, "nodegate_store_up") == 0
+        assert metric(spb, "nodegate_fleet_session_up") == 0
+        c = http_conn(b.port)
+        for _ in range(5):
+            status, _, doc = rpc(c, "server_info")
+            assert status == 200 and doc["result"]["status"] == "success", doc
+        c.close()
+        assert backend(spb, "n1")["admin"] == "none"  # the drain is in the database
+        mark = log_lines(b)
+        set_health(sims["n2"], "critical")
+        wait_transition(b, "n2", "down", after=mark)
+        [inc] = incidents(spb)
+    finally:
+        pg.start()
+
+    wait_for(lambda: metric(spb, "nodegate_store_up") == 1, 3, "store_up 1")
+    wait_for(lambda: backend(spb, "n1")["admin"] == "drain", 3, "the drain made on fra-1")
+    wait_for(lambda: metric(spb, "nodegate_fleet_session_up") == 1, 3, "the fleet joined")
+    assert "is back: the writes kept meanwhile are written" in b.stderr()
+    assert b.stderr().count("is unreachable at start") == 1
+    rows = pg.psql(f"SELECT pool FROM incidents WHERE id = {inc['id']}", db)
+    assert rows == [[inc["pool"]]], rows
+    wait_for(lambda: len(sender_of([b])) == 1, 3, "ams-1 the sender (fra-1 is gone)")
