@@ -14,10 +14,11 @@
 #include <stddef.h>
 #include "log.h"
 
-#define FLEET_CHANNEL    "nodegate_admin"
-#define FLEET_SENDER_KEY 7170101 /* the advisory lock of the sender */
-#define FLEET_RETRY_MS   500     /* a lost session is tried again, the lock asked again */
-#define FLEET_MAILBOX    256     /* notifications waiting for the loop; more are dropped */
+#define FLEET_CHANNEL      "nodegate_admin"
+#define FLEET_SUBS_CHANNEL "nodegate_subs" /* the subscribers changed: read them again */
+#define FLEET_SENDER_KEY   7170101         /* the advisory lock of the sender */
+#define FLEET_RETRY_MS     500             /* a lost session is tried again, the lock asked again */
+#define FLEET_MAILBOX      256 /* notifications waiting for the loop; more are dropped */
 
 /* Starts the fleet's session for a PostgreSQL URL (nothing for SQLite); INSTANCE names this
  * nodegate (NULL: the hostname). */

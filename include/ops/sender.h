@@ -22,6 +22,11 @@ void sender_set(bool active, bool on);
 /* FN runs on the loop each time this instance becomes the fleet's sender (a mirror pushes
  * the page at once). -1 when the hooks are full. */
 int sender_on_takeover(void (*fn)(void)) WUR;
+/* FN runs on the loop when what the fleet shares in the store may have changed under this
+ * instance: its session (re)connected, or another instance (or this one) changed the
+ * subscribers. */
+int sender_on_shared(void (*fn)(void)) WUR;
+void sender_shared_changed(void);
 /* A fleet: the store is PostgreSQL (the sender records what it sends in the outbox). */
 bool sender_fleet(void);
 /* This instance sends: it holds the lock, or there is no fleet. */

@@ -157,3 +157,10 @@ void store_prune(int64_t now);
  * call, with -1 when the queue is full or the store is closed. */
 typedef void (*store_done_fn)(int rc, void *arg);
 void store_barrier(store_done_fn done, void *arg);
+/* The subscribers as stored, read by the writer after what is queued now (a fleet's other
+ * instances may have changed them): FN runs on the loop with RC 0 and the N ROWS (freed
+ * after it returns) and the stored unsubscribe KEY ("" none), or RC -1 (the database away,
+ * the queue full: at once, inside this call). */
+typedef void (*store_subscribers_fn)(int rc, const struct store_subscriber *rows, size_t n,
+                                     const char *key, void *arg);
+void store_read_subscribers(store_subscribers_fn fn, void *arg);

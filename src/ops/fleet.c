@@ -35,6 +35,7 @@ enum note_kind {
 	NOTE_ROLE,      /* this instance became, or stopped being, the sender */
 	NOTE_UP,        /* the database became reachable, or not */
 	NOTE_REPLAY,    /* a message a dead sender left pending in the outbox */
+	NOTE_SHARED,    /* the subscribers changed (any instance) */
 	NOTE_COUNT
 };
 
@@ -122,7 +123,7 @@ static PGconn *session(void)
 		PQfinish(c);
 		return NULL;
 	}
-	r = PQexec(c, "LISTEN " FLEET_CHANNEL);
+	r = PQexec(c, "LISTEN " FLEET_CHANNEL "; LISTEN " FLEET_SUBS_CHANNEL);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
 		PQclear(r);
 		PQfinish(c);
@@ -202,7 +203,8 @@ static void relay(PGconn *c)
 	PGnotify *n;
 
 	while ((n = PQnotifies(c)) != NULL) {
-		struct note note = {.kind = NOTE_ADMIN};
+		struct note note = {
+		    .kind = strcmp(n->relname, FLEET_SUBS_CHANNEL) == 0 ? NOTE_SHARED : NOTE_ADMIN};
 
 		snprintf(note.payload, sizeof(note.payload), "%s", n->extra);
 		post(&note);
@@ -312,6 +314,8 @@ static void set_up(bool on)
 		return;
 	F.up = on;
 	if (on)
+		sender_shared_changed(); /* what changed while this instance was away */
+	if (on)
 		log_info("fleet: %s: connected to %s, listening for the fleet's admin changes",
 		         F.instance, store_where());
 	else
@@ -364,6 +368,8 @@ static void notes_cb(evutil_socket_t fd, short what, void *arg)
 			set_role(box[i].on);
 		else if (box[i].kind == NOTE_REPLAY)
 			replay(&box[i]);
+		else if (box[i].kind == NOTE_SHARED)
+			sender_shared_changed();
 		else
 			set_up(box[i].on);
 	}

@@ -11,6 +11,8 @@ static struct {
 	uint64_t deferred[SENDER_WHAT_COUNT];
 	void (*takeover[TAKEOVER_MAX])(void);
 	size_t n_takeover;
+	void (*shared[TAKEOVER_MAX])(void);
+	size_t n_shared;
 } S;
 
 void sender_set(bool active, bool on)
@@ -23,15 +25,31 @@ void sender_set(bool active, bool on)
 		S.takeover[i]();
 }
 
+static int hook_add(void (**v)(void), size_t *n, void (*fn)(void))
+{
+	for (size_t i = 0; i < *n; i++)
+		if (v[i] == fn)
+			return 0;
+	if (*n == TAKEOVER_MAX)
+		return -1;
+	v[(*n)++] = fn;
+	return 0;
+}
+
 int sender_on_takeover(void (*fn)(void))
 {
-	for (size_t i = 0; i < S.n_takeover; i++)
-		if (S.takeover[i] == fn)
-			return 0;
-	if (S.n_takeover == TAKEOVER_MAX)
-		return -1;
-	S.takeover[S.n_takeover++] = fn;
-	return 0;
+	return hook_add(S.takeover, &S.n_takeover, fn);
+}
+
+int sender_on_shared(void (*fn)(void))
+{
+	return hook_add(S.shared, &S.n_shared, fn);
+}
+
+void sender_shared_changed(void)
+{
+	for (size_t i = 0; i < S.n_shared; i++)
+		S.shared[i]();
 }
 
 bool sender_fleet(void)

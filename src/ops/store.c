@@ -48,6 +48,7 @@ enum op_kind {
 	OP_OUTBOX,
 	OP_OUTBOX_DONE,
 	OP_BARRIER,
+	OP_READ_SUBS,
 	OP_COUNT
 };
 static const char *const op_kind_names[OP_COUNT] = {
@@ -64,6 +65,7 @@ static const char *const op_kind_names[OP_COUNT] = {
     [OP_OUTBOX] = "outbox",
     [OP_OUTBOX_DONE] = "outbox_done",
     [OP_BARRIER] = "barrier",
+    [OP_READ_SUBS] = "read_subscribers",
 };
 
 struct op {
@@ -103,6 +105,7 @@ struct op {
 			void *arg;
 			bool fail; /* a write before it was dropped (queue full) */
 		} barrier;
+		struct store_reading *reading; /* OP_READ_SUBS: filled by the writer */
 		struct {
 			char key[STORE_OUTBOX_KEY_MAX];
 			char channel[72];
@@ -131,6 +134,7 @@ enum sql {
 	SQL_SECRET,
 	SQL_LATENCY,
 	SQL_NOTIFY_ADMIN,
+	SQL_NOTIFY_SUBS,
 	SQL_OUTBOX,
 	SQL_OUTBOX_DONE,
 	SQL_COUNT
@@ -184,6 +188,7 @@ static const char *const sql_text[SQL_COUNT] = {
                    " tag) VALUES($1, $2, $3, $4, 'pending', $5, $6, $7) ON CONFLICT DO NOTHING",
     [SQL_OUTBOX_DONE] = "UPDATE outbox SET state = $2, done_at = $3 WHERE key = $1",
     [SQL_NOTIFY_ADMIN] = "SELECT pg_notify('nodegate_admin', $1)",
+    [SQL_NOTIFY_SUBS] = "SELECT pg_notify('nodegate_subs', $1)",
     [SQL_LATENCY] = "INSERT INTO latency(pool, span, start, n, p50_us, p99_us, hist)"
                     " VALUES($1, $2, $3, $4, $5, $6, $7) ON CONFLICT(pool, span, start)"
                     " DO UPDATE SET n = $4, p50_us = $5, p99_us = $6, hist = $7",
@@ -282,6 +287,10 @@ static const char *const migrations[] = {
 };
 #define SCHEMA_VERSION (1 + (int)(sizeof(migrations) / sizeof(migrations[0])))
 
+static const char sel_subscribers[] =
+    "SELECT id, kind, address, pools, state, token_hash, token_expires, created, confirmed"
+    " FROM subscribers ORDER BY id";
+
 /* Resolved incidents past retention go, with their entries and spans. $1 oldest kept
  * resolution time, $2 how many resolved are kept, $3 now. */
 static const char *const prune_sql[] = {
@@ -294,10 +303,21 @@ static const char *const prune_sql[] = {
     "DELETE FROM outbox WHERE state <> 'pending' AND done_at < $1",
 };
 
+/* A read made by the writer, in queue order, for the loop. */
+struct store_reading {
+	store_subscribers_fn fn;
+	void *arg;
+	struct store_subscriber *rows;
+	size_t n, cap;
+	char key[129]; /* the unsubscribe key as stored, "" when none */
+	int rc;
+};
+
 struct done {
 	store_done_fn fn;
 	void *arg;
 	int rc;
+	struct store_reading *reading; /* a read's rows (fn unused) */
 };
 
 static struct {
@@ -534,6 +554,21 @@ static int notify_admin(const struct op *op)
 	return step(SQL_NOTIFY_ADMIN, v, 1);
 }
 
+/* PostgreSQL: the fleet reads its subscribers again at commit (fleet.c); the payload names
+ * the instance that changed them. */
+static int notify_subs(void)
+{
+	char inst[64];
+	struct sdb_val v[1] = {SDB_T(inst)};
+
+	if (sdb_kind(st.db) != SDB_PG)
+		return 0;
+	pthread_mutex_lock(&st.mu);
+	snprintf(inst, sizeof(inst), "%s", st.instance);
+	pthread_mutex_unlock(&st.mu);
+	return step(SQL_NOTIFY_SUBS, v, 1);
+}
+
 static int put_admin(const struct op *op)
 {
 	struct sdb_val v[4] = {SDB_T(op->u.admin.backend)};
@@ -549,6 +584,50 @@ static int put_admin(const struct op *op)
 	if (step(SQL_ADMIN_SET, v, 4) < 0)
 		return -1;
 	return notify_admin(op);
+}
+
+struct secret_out {
+	char *out;
+	size_t len;
+	int found;
+};
+
+static void row_subscriber(struct sdb_row *s, void *arg);
+static void row_secret(struct sdb_row *s, void *arg);
+
+static void reading_row(const struct store_subscriber *b, void *arg)
+{
+	struct store_reading *r = arg;
+
+	if (r->n == r->cap) {
+		size_t cap = r->cap ? 2 * r->cap : 16;
+		struct store_subscriber *v = realloc(r->rows, cap * sizeof(*v));
+
+		if (v == NULL)
+			return;
+		r->rows = v;
+		r->cap = cap;
+	}
+	r->rows[r->n++] = *b;
+}
+
+/* The subscribers and the unsubscribe key, on the writer, into R. */
+static int read_subscribers(struct store_reading *r)
+{
+	void *fa[2] = {(void *)reading_row, r};
+	struct secret_out key = {r->key, sizeof(r->key), 0};
+	const struct sdb_val v[1] = {SDB_T("unsubscribe_key")};
+	char err[ERR_CAP];
+
+	r->n = 0; /* a batch run again reads again */
+	r->key[0] = '\0';
+	if (sdb_run(st.db, sel_subscribers, NULL, 0, row_subscriber, fa, err, sizeof(err)) < 0 ||
+	    sdb_run(st.db, "SELECT value FROM secrets WHERE name = $1", v, 1, row_secret, &key, err,
+	            sizeof(err)) < 0) {
+		set_err(err);
+		return -1;
+	}
+	return 0;
 }
 
 static int run_op(const struct op *op)
@@ -581,10 +660,10 @@ static int run_op(const struct op *op)
 		return step(SQL_ACK_TOKEN, v, 4);
 	case OP_SUBSCRIBER:
 		bind_subscriber(v, &op->u.sub);
-		return step(SQL_SUBSCRIBER, v, 9);
+		return step(SQL_SUBSCRIBER, v, 9) < 0 ? -1 : notify_subs();
 	case OP_SUBSCRIBER_DEL:
 		v[0] = SDB_I(op->u.sub_id);
-		return step(SQL_SUBSCRIBER_DEL, v, 1);
+		return step(SQL_SUBSCRIBER_DEL, v, 1) < 0 ? -1 : notify_subs();
 	case OP_SECRET:
 		v[0] = SDB_T(op->u.secret.name);
 		v[1] = SDB_T(op->u.secret.value);
@@ -609,6 +688,8 @@ static int run_op(const struct op *op)
 		v[1] = SDB_T(op->u.outbox.state);
 		v[2] = SDB_I(op->u.outbox.at);
 		return step(SQL_OUTBOX_DONE, v, 3);
+	case OP_READ_SUBS:
+		return read_subscribers(op->u.reading);
 	case OP_PRUNE:
 		if (prune(op->u.prune_now, err, sizeof(err)) == 0)
 			return 0;
@@ -695,6 +776,12 @@ static void batch_done(const struct op *ops, size_t n)
 
 	pthread_mutex_lock(&st.mu);
 	for (size_t i = 0; i < n; i++) {
+		if (ops[i].kind == OP_READ_SUBS) {
+			ops[i].u.reading->rc = ops[i].rc;
+			st.done[st.n_done++] = (struct done){.reading = ops[i].u.reading};
+			wake = true;
+			continue;
+		}
 		if (ops[i].kind != OP_BARRIER) {
 			if (ops[i].rc < 0) {
 				st.errors +=
@@ -704,8 +791,9 @@ static void batch_done(const struct op *ops, size_t n)
 			}
 			continue;
 		}
-		st.done[st.n_done++] = (struct done){ops[i].u.barrier.done, ops[i].u.barrier.arg,
-		                                     st.failed || ops[i].u.barrier.fail ? -1 : 0};
+		st.done[st.n_done++] =
+		    (struct done){ops[i].u.barrier.done, ops[i].u.barrier.arg,
+		                  st.failed || ops[i].u.barrier.fail ? -1 : 0, NULL};
 		st.failed = false;
 		wake = true;
 	}
@@ -737,7 +825,7 @@ static void keep(struct op *ops, size_t n)
 
 	for (size_t i = 0; i < n; i++) {
 		ops[i].kept = false;
-		if (ops[i].kind == OP_BARRIER || ops[i].rc == 0)
+		if (ops[i].kind == OP_BARRIER || ops[i].kind == OP_READ_SUBS || ops[i].rc == 0)
 			continue;
 		ops[i].kept = true;
 		if (w == STORE_QUEUE_MAX) {
@@ -876,8 +964,17 @@ static void run_done(void)
 		log_error("store: %llu write%s failed: %s", (unsigned long long)errors,
 		          errors == 1 ? "" : "s", err);
 	}
-	for (size_t i = 0; i < n; i++)
-		done[i].fn(done[i].rc, done[i].arg);
+	for (size_t i = 0; i < n; i++) {
+		struct store_reading *r = done[i].reading;
+
+		if (r == NULL) {
+			done[i].fn(done[i].rc, done[i].arg);
+			continue;
+		}
+		r->fn(r->rc, r->rows, r->n, r->key, r->arg);
+		free(r->rows);
+		free(r);
+	}
 }
 
 static void done_cb(evutil_socket_t fd, short what, void *arg)
@@ -1030,6 +1127,22 @@ void store_prune(int64_t now)
 	struct op op = {.kind = OP_PRUNE, .u.prune_now = now};
 
 	(void)enqueue(&op);
+}
+
+void store_read_subscribers(store_subscribers_fn fn, void *arg)
+{
+	struct op op = {.kind = OP_READ_SUBS};
+
+	if ((op.u.reading = calloc(1, sizeof(*op.u.reading))) == NULL) {
+		fn(-1, NULL, 0, "", arg);
+		return;
+	}
+	op.u.reading->fn = fn;
+	op.u.reading->arg = arg;
+	if (!enqueue(&op)) {
+		free(op.u.reading);
+		fn(-1, NULL, 0, "", arg);
+	}
 }
 
 void store_barrier(store_done_fn done, void *arg)
@@ -1635,17 +1748,8 @@ int store_load_subscribers(void (*fn)(const struct store_subscriber *s, void *ar
 
 	if (!st.open)
 		return -1;
-	return each_row("subscribers",
-	                "SELECT id, kind, address, pools, state, token_hash, token_expires,"
-	                " created, confirmed FROM subscribers ORDER BY id",
-	                NULL, 0, row_subscriber, fa);
+	return each_row("subscribers", sel_subscribers, NULL, 0, row_subscriber, fa);
 }
-
-struct secret_out {
-	char *out;
-	size_t len;
-	int found;
-};
 
 static void row_secret(struct sdb_row *s, void *arg)
 {
