@@ -874,8 +874,10 @@ static bool setup_later(void)
 	ok = !st.deferred;
 	if (!ok && sdb_reconnect(st.db, err, sizeof(err)) == 0) {
 		ok = db_setup(st.opened_at, err, sizeof(err)) == 0;
-		if (!ok)
+		if (!ok) {
 			sdb_rollback(st.db);
+			set_err(err); /* reached, but its schema is not one of ours: said */
+		}
 	}
 	st.deferred = !ok;
 	pthread_mutex_unlock(&st.db_mu);
