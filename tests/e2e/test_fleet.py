@@ -226,19 +226,20 @@ def test_a_message_a_killed_sender_left_pending_is_sent_once(h, certs, fleet, pg
 
 
 def test_subscriber_mail_a_killed_sender_left_pending_is_sent_once(h, certs, fleet, pg):
-    """Subscriber mail goes through the same outbox: the sender killed while the open mail
-    waits for its retry (the SMTP server said 451), the next sender sends it, once; the
-    confirmation and the resolution go once too."""
+    """Subscriber mail and webhooks go through the same outbox: the sender killed while the
+    open mail and the open event wait for their retry (the SMTP server said 451, the webhook
+    503), the next sender sends them, once; the confirmation and the resolution go once
+    too."""
     from test_alerts import Mailbox
-    from test_subscriptions import CONFIRM, form_post, mails_to, subscribers, wait_mail
+    from test_subscriptions import CONFIRM, Hook, form_post, mails_to, subscribers, wait_mail
 
-    box = Mailbox()
+    box, hook = Mailbox(), Hook(echo=True)
     try:
         sims = {n: rippled_sim(h, certs, n, port=free_port(), peer_port=free_port())
                 for n in ("n1", "n2", "n3")}
         subs = ("subscriptions", {"smtp_url": box.url, "from": "status@example.net",
                                   "retry_backoff": "3s", "retries": "3", "timeout": "2s",
-                                  "global_rate": "1000"})
+                                  "global_rate": "1000", "webhooks": "yes"})
         gates = dict([fleet("fra-1", sims.values(), [subs]),
                       fleet("ams-1", sims.values(), [subs])])
         wait_for(lambda: len(sender_of(list(gates))) == 1, 3, "a sender")
@@ -256,26 +257,35 @@ def test_subscriber_mail_a_killed_sender_left_pending_is_sent_once(h, certs, fle
         assert form_post(spb, "/subscribe/confirm", {"token": token.split("token=")[1]})[0] == 200
         wait_for(lambda: [s["state"] for s in subscribers(spa)] == ["active"], 3,
                  "the confirmation on the sender")
+        # and a webhook, verified by its challenge
+        assert form_post(spb, "/subscribe", {"webhook": hook.url})[0] == 202
+        wait_for(lambda: sorted(s["state"] for s in subscribers(spa)) == ["active", "active"],
+                 3, "the webhook active on the sender")
 
-        # the outage: the sender's open mail is refused once, its retry is 3s away
-        box.refuse = 1
+        # the outage: the sender's open mail and event are refused once, retries 3s away
+        box.refuse = hook.refuse = 1
         marks = {g: log_lines(g) for g in (a, b)}
         set_health(sims["n2"], "critical")
         for g in (a, b):
             wait_transition(g, "n2", "down", after=marks[g])
-        wait_for(lambda: box.refused == 1, 5, "the open mail refused once")
+        wait_for(lambda: box.refused == 1 and hook.refused == 1, 5,
+                 "the open mail and event refused once")
         a.signal(signal.SIGKILL)
         a.proc.wait(timeout=5)
 
         # the other takes over and sends the mail the dead one left pending
         opened = wait_mail(box, who, "Incident")
-        assert "the last sender left pending" in b.stderr()
-        assert metric(spb, "nodegate_fleet_replayed_total") == 1
+        wait_for(lambda: "incident_opened" in hook.events(), 5, "the open event")
+        assert b.stderr().count("the last sender left pending") == 2
+        assert metric(spb, "nodegate_fleet_replayed_total") == 2
         mark = log_lines(b)
         set_health(sims["n2"], "healthy")
         wait_transition(b, "n2", "up", after=mark)
         wait_mail(box, who, "Resolved")
+        wait_for(lambda: "incident_resolved" in hook.events(), 5, "the resolve event")
         time.sleep(0.5)
+        assert hook.events() == ["subscription_challenge", "incident_opened",
+                                 "incident_resolved"], hook.events()
         subjects = [m["Subject"] for m in mails_to(box, who)]
         assert len(subjects) == 3 and all(sum(w in s for s in subjects) == 1
                                           for w in ("Confirm", "Incident", "Resolved")), subjects
@@ -285,13 +295,15 @@ def test_subscriber_mail_a_killed_sender_left_pending_is_sent_once(h, certs, fle
         url = urllib.parse.urlsplit(opened["List-Unsubscribe"].strip("<>"))
         assert form_post(spb, f"{url.path}?{url.query}", None,
                          body="List-Unsubscribe=One-Click")[0] == 200
-        assert subscribers(spb) == []
+        assert [s["kind"] for s in subscribers(spb)] == ["webhook"]
         db = fleet.url.split("?")[0].rsplit("/", 1)[1]
-        wait_for(lambda: pg.psql("SELECT channel, state, count(*) FROM outbox GROUP BY 1, 2",
-                                 db) == [["subscriptions mail", "sent", "3"]], 3,
-                 "three outbox rows, each confirmed sent")
+        wait_for(lambda: pg.psql("SELECT channel, state, count(*) FROM outbox GROUP BY 1, 2"
+                                 " ORDER BY 1", db) ==
+                 [["subscriptions mail", "sent", "3"], ["subscriptions webhooks", "sent", "2"]],
+                 3, "each delivery in the outbox, confirmed sent (the challenge is not)")
     finally:
         box.stop()
+        hook.stop()
 
 
 def test_an_instance_started_without_the_database_serves_and_joins_when_it_is_back(
