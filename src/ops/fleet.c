@@ -96,6 +96,19 @@ static void post(const struct note *n)
 	}
 }
 
+/* Waits (up to a second) until the loop has made room in the mailbox for one more note. */
+static void room(void)
+{
+	for (int t = 0; t < 100; t++) {
+		pthread_mutex_lock(&F.mu);
+		bool ok = F.n_box < FLEET_MAILBOX - 16 || F.stopping;
+		pthread_mutex_unlock(&F.mu);
+		if (ok)
+			return;
+		nanosleep(&(struct timespec){.tv_nsec = 10 * 1000000L}, NULL);
+	}
+}
+
 static bool stopping(void)
 {
 	bool s;
@@ -171,21 +184,25 @@ static void replay_pending(PGconn *c)
 
 		snprintf(n.payload, sizeof(n.payload), "%s\t%s", PQgetvalue(r, i, 0),
 		         PQgetvalue(r, i, 1));
-		if (n.body != NULL && n.target != NULL)
+		if (n.body != NULL && n.target != NULL) {
+			room(); /* the admin states read just before may fill it */
 			post(&n);
-		else
-			free(n.body), free(n.target);
+			continue;
+		}
+		free(n.body);
+		free(n.target);
 	}
 	PQclear(r);
 }
 
 /* Just connected: the fleet's admin states as the database has them (a drain set on another
  * instance while this one was cut off, or before it started without the database), applied
- * as notifications from "the store" (a state this instance has already changes nothing). */
+ * as notifications from "the store" (a state this instance has already changes nothing).
+ * At most half the mailbox, so that the replay that may follow finds room. */
 static void load_admin(PGconn *c)
 {
 	PGresult *r = PQexec(c, "SELECT backend, admin, COALESCE(weight, -1) FROM admin_state"
-	                        " ORDER BY backend LIMIT 200");
+	                        " ORDER BY backend LIMIT 128");
 
 	for (int i = 0; PQresultStatus(r) == PGRES_TUPLES_OK && i < PQntuples(r); i++) {
 		struct note n = {.kind = NOTE_ADMIN, .on = true};
