@@ -240,8 +240,11 @@ def test_subscriber_mail_a_killed_sender_left_pending_is_sent_once(h, certs, fle
         subs = ("subscriptions", {"smtp_url": box.url, "from": "status@example.net",
                                   "retry_backoff": "3s", "retries": "3", "timeout": "2s",
                                   "global_rate": "1000", "webhooks": "yes"})
-        gates = dict([fleet("fra-1", sims.values(), [subs]),
-                      fleet("ams-1", sims.values(), [subs])])
+        site = h.dir / "site"  # a mirror both have: only the sender pushes it
+        site.mkdir()
+        mirror = ("mirror site", {"url": f"file://{site}", "interval": "1h"})
+        gates = dict([fleet("fra-1", sims.values(), [subs, mirror]),
+                      fleet("ams-1", sims.values(), [subs, mirror])])
         wait_for(lambda: len(sender_of(list(gates))) == 1, 3, "a sender")
         [a] = sender_of(list(gates))  # a: the sender, b: the other
         [b] = [g for g in gates if g is not a]
@@ -270,12 +273,18 @@ def test_subscriber_mail_a_killed_sender_left_pending_is_sent_once(h, certs, fle
             wait_transition(g, "n2", "down", after=marks[g])
         wait_for(lambda: box.refused == 1 and hook.refused == 1, 5,
                  "the open mail and event refused once")
+        wait_for(lambda: (site / "status.json").exists(), 3, "the sender's copy")
+        pushed = (site / "status.json").stat().st_mtime_ns
         a.signal(signal.SIGKILL)
         a.proc.wait(timeout=5)
 
         # the other takes over and sends the mail the dead one left pending
         opened = wait_mail(box, who, "Incident")
         wait_for(lambda: "incident_opened" in hook.events(), 5, "the open event")
+        # and pushes the page at once (an interval of 1h, no change since)
+        wait_for(lambda: (site / "status.json").stat().st_mtime_ns > pushed, 3,
+                 "the new sender's copy")
+        assert "mirror site: this instance is the sender now: the page is pushed" in b.stderr()
         assert b.stderr().count("the last sender left pending") == 2
         assert metric(spb, "nodegate_fleet_replayed_total") == 2
         mark = log_lines(b)
