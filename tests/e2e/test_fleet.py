@@ -355,3 +355,24 @@ def test_an_instance_started_without_the_database_serves_and_joins_when_it_is_ba
     rows = pg.psql(f"SELECT pool FROM incidents WHERE id = {inc['id']}", db)
     assert rows == [[inc["pool"]]], rows
     wait_for(lambda: len(sender_of([b])) == 1, 3, "ams-1 the sender (fra-1 is gone)")
+
+
+def test_the_schema_of_an_empty_database_is_made_when_it_is_back(h, certs, fleet, pg):
+    """Started without the database, whose schema was never made: the schema is made when
+    the server answers, before the kept writes (an admin change made meanwhile) go in."""
+    sims = {n: rippled_sim(h, certs, n, port=free_port(), peer_port=free_port())
+            for n in ("n1", "n2")}
+    db = fleet.url.split("?")[0].rsplit("/", 1)[1]
+    pg.stop()
+    try:
+        a, sp = fleet("fra-1", sims.values(), joined=False)
+        wait_for(lambda: "is unreachable at start" in a.stderr(), 5, "the log")
+        status, _, doc = call(sp, "POST", "/api/backends/n2/drain")
+        assert status == 500 and "not written" in str(doc), (status, doc)
+        assert backend(sp, "n2")["admin"] == "drain"
+    finally:
+        pg.start()
+    wait_for(lambda: metric(sp, "nodegate_store_up") == 1, 3, "store_up 1")
+    assert pg.psql("SELECT value FROM meta WHERE key = 'schema'", db) == [["8"]]
+    assert pg.psql("SELECT backend, admin FROM admin_state", db) == [["n2", "drain"]]
+    wait_for(lambda: metric(sp, "nodegate_fleet_sender") == 1, 3, "the sender")
