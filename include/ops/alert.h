@@ -118,9 +118,6 @@ int alert_escalate(const char *name, enum incident_change what, const struct inc
                    const char *reason);
 /* Drops every channel and what it holds, unsubscribes. */
 void alert_deinit(void);
-/* A fleet's new sender sends what a dead one left pending in the outbox: BODY as recorded,
- * on CHANNEL, confirmed under KEY; -1 when there is no such channel here. */
-int alert_replay(const char *channel, const char *key, const char *body) WUR;
 /* --test-alert: builds channel NAME of C alone, sends one test message on a loop of its own
  * (one attempt and at most 2 retries), and writes the outcome into OUT: 0 delivered, -1
  * not (OUT says why). */

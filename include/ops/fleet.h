@@ -27,6 +27,7 @@
 #define FLEET_SYNC_CHANNEL "nodegate_fleet" /* incidents changed, verdicts changed */
 #define FLEET_BEAT_MS      1000 /* each instance writes its verdicts this often (heartbeat) */
 #define FLEET_STALE_MS     3000 /* an instance silent this long is left out of the view */
+#define FLEET_SUBS_CHANNEL "nodegate_subs" /* the subscribers changed: read them again */
 
 /* Starts the fleet's session for a PostgreSQL URL (nothing for SQLite); INSTANCE names this
  * nodegate (NULL: the hostname). */

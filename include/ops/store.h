@@ -22,7 +22,10 @@
 
 /* Opens URL ([store] url: sqlite:PATH or postgresql://...; NULL: sqlite:STATE_DIR/
  * nodegate.db, STATE_DIR created mode 0700 when missing), creates or migrates the schema,
- * prunes what is past retention (NOW: Unix ms) and starts the writer. ERR says why. */
+ * prunes what is past retention (NOW: Unix ms) and starts the writer. ERR says why. A
+ * PostgreSQL server that cannot be reached is no failure: the store opens without it (logged
+ * once), reads find nothing, writes are kept, and the writer sets the schema up and writes
+ * them when it is back. */
 int store_open(const char *state_dir, const char *url, int64_t now, char *err, size_t errlen) WUR;
 /* This nodegate's name in the fleet: admin changes written to PostgreSQL are announced
  * (NOTIFY nodegate_admin) with it, so that each instance skips its own. */
@@ -30,6 +33,10 @@ void store_set_instance(const char *name);
 /* The database took the last writes (false while PostgreSQL is unreachable: writes are
  * kept, up to STORE_QUEUE_MAX, and replayed when it is back). Loop only. */
 bool store_up(void);
+/* Any thread: the schema is checked and no write is kept (a PostgreSQL server away at
+ * start, or since, is back and has what this instance wrote meanwhile). The fleet's session
+ * waits for it before it reads the fleet's admin states and joins. */
+bool store_synced(void);
 /* Writes waiting: queued for the writer, and kept for a replay. */
 size_t store_queued(void);
 /* Where the store is, for logs and messages (never a password). */
@@ -134,11 +141,13 @@ void store_del_subscriber(int64_t id);
 void store_put_secret(const char *name, const char *value);
 /* A bucket of the chart (inserted or replaced). */
 void store_put_latency(const struct store_latency *l);
-/* The fleet's outbox (PostgreSQL; alert.c): message KEY for CHANNEL recorded as pending
- * with its BODY before it is sent (a barrier after it says when), then confirmed sent or
+/* The fleet's outbox (PostgreSQL; ops/outbox.h): message KEY for CHANNEL (to TARGET, a
+ * subscriber's address or URL, "" for an alert; TAG its subscriber) recorded as pending with
+ * its BODY before it is sent (a barrier after it says when), then confirmed sent or
  * dropped. */
 #define STORE_OUTBOX_KEY_MAX 128
-void store_put_outbox(const char *key, const char *channel, const char *body, int64_t at);
+void store_put_outbox(const char *key, const char *channel, const char *target, int64_t tag,
+                      const char *body, int64_t at);
 void store_done_outbox(const char *key, bool sent, int64_t at);
 /* The fleet's view (PostgreSQL; fleet.c): this instance has BACKEND in rotation (UP) or
  * not, said at AT (Unix ms); CHANGED: since the last time, and the fleet hears of it at
@@ -155,3 +164,10 @@ void store_prune(int64_t now);
  * call, with -1 when the queue is full or the store is closed. */
 typedef void (*store_done_fn)(int rc, void *arg);
 void store_barrier(store_done_fn done, void *arg);
+/* The subscribers as stored, read by the writer after what is queued now (a fleet's other
+ * instances may have changed them): FN runs on the loop with RC 0 and the N ROWS (freed
+ * after it returns) and the stored unsubscribe KEY ("" none), or RC -1 (the database away,
+ * the queue full: at once, inside this call). */
+typedef void (*store_subscribers_fn)(int rc, const struct store_subscriber *rows, size_t n,
+                                     const char *key, void *arg);
+void store_read_subscribers(store_subscribers_fn fn, void *arg);

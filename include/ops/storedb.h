@@ -52,6 +52,9 @@ int sdb_url_kind(const char *url);
 /* Opens (SQLite: creates; WAL, synchronous=FULL) or connects (PostgreSQL: synchronous
  * commit on, 5 s connect timeout unless the URL says). READONLY: no writes allowed. */
 int sdb_open(struct sdb **out, const char *url, bool readonly, char *err, size_t errlen) WUR;
+/* The same for writing, except that a PostgreSQL server that cannot be reached now leaves
+ * *OUT unconnected (1, ERR says why): sdb_broken is true until sdb_reconnect connects it. */
+int sdb_open_later(struct sdb **out, const char *url, char *err, size_t errlen) WUR;
 void sdb_close(struct sdb *db);
 enum sdb_kind sdb_kind(const struct sdb *db);
 /* Where it is, for logs: the file, or host/port/database (never the password). */

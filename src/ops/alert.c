@@ -20,6 +20,7 @@
 #include "clock.h"
 #include "ops/acklink.h"
 #include "ops/alert.h"
+#include "ops/outbox.h"
 #include "ops/sender.h"
 #include "ops/store.h"
 #include "ops/deliver.h"
@@ -463,6 +464,7 @@ struct msg {
 	struct alert_event ev;
 	char key[STORE_OUTBOX_KEY_MAX]; /* a fleet's outbox row, once recorded */
 	bool recorded;                  /* in the outbox (or replayed from it) */
+	struct outbox_wait *wait;       /* its record, until committed */
 	char *raw;                      /* the body as recorded (replayed), NULL: built from ev */
 	unsigned tries;                 /* attempts made */
 	char last[200];                 /* why the last attempt failed */
@@ -690,8 +692,10 @@ static struct channel *channel_named(const char *name);
 
 static void msg_free(struct msg *m)
 {
-	if (m != NULL)
+	if (m != NULL) {
+		outbox_cancel(&m->wait);
 		free(m->raw);
+	}
 	free(m);
 }
 
@@ -712,7 +716,7 @@ static void finish(struct channel *ch, bool ok)
 	}
 	timeline(&m->ev, line);
 	if (m->recorded)
-		store_done_outbox(m->key, ok, clock_wall());
+		outbox_done(m->key, ok);
 	if (G.on_final != NULL)
 		G.on_final(ch, ok);
 	ch->cur = NULL;
@@ -872,70 +876,46 @@ static void attempt_go(struct channel *ch)
 	}
 }
 
-/* A fleet's sender records each message in the outbox before its first try: the try
- * waits for the record to be committed (a barrier), so that a sender killed from then on
- * leaves it pending for the next one (outbox_replay). With the database away the record is
- * kept for later and the message goes all the same. */
-struct recording {
-	char *channel;
-	struct msg *m;
-};
-
-static void recorded(int rc, void *arg)
+/* A fleet's sender records each message in the outbox before its first try (outbox.c): the
+ * try waits for the record to be committed, so that a sender killed from then on leaves it
+ * pending for the next one. With the database away the message goes all the same. */
+static void recorded(void *arg)
 {
-	struct recording *r = arg;
-	struct channel *ch = channel_named(r->channel);
+	struct channel *ch = arg;
 
-	if (rc < 0)
-		log_debug("alert %s: outbox record not committed yet: sent all the same",
-		          r->channel);
-	if (ch != NULL && ch->cur == r->m && ch->job.easy == NULL)
+	if (ch->cur != NULL && ch->job.easy == NULL)
 		attempt_go(ch);
-	free(r->channel);
-	free(r);
 }
 
 static void attempt(struct channel *ch)
 {
-	static uint64_t seq;
-	static int64_t boot;
 	struct msg *m = ch->cur;
-	struct recording *r;
 	char *body;
 
-	if (!sender_fleet() || m->recorded || G.on_final != NULL) {
-		attempt_go(ch);
-		return;
-	}
-	boot = boot != 0 ? boot : clock_wall();
-	snprintf(m->key, sizeof(m->key), "%s:%lld:%llu", store_instance(), (long long)boot,
-	         (unsigned long long)++seq);
-	body = build_body(ch, &m->ev);
-	r = calloc(1, sizeof(*r));
-	if (body == NULL || r == NULL || (r->channel = strdup(ch->name)) == NULL) {
-		free(body);
-		free(r);
+	if (!outbox_wanted() || m->recorded || G.on_final != NULL ||
+	    (body = build_body(ch, &m->ev)) == NULL) {
 		attempt_go(ch);
 		return;
 	}
 	m->recorded = true;
 	m->raw = body; /* what is recorded is what goes */
-	r->m = m;
-	store_put_outbox(m->key, ch->name, body, clock_wall());
-	store_barrier(recorded, r);
+	outbox_record(m->key, &(struct outbox_row){.channel = ch->name, .target = "", .body = body},
+	              recorded, ch, &m->wait);
 }
 
-int alert_replay(const char *channel, const char *key, const char *body)
+/* A row a dead sender left pending, when its channel is one of ours. */
+static int replay(const struct outbox_row *row)
 {
-	struct channel *ch = channel_named(channel);
+	struct channel *ch = row->target[0] == '\0' ? channel_named(row->channel) : NULL;
+	const char *key = row->key;
 	struct msg *m;
 
 	if (ch == NULL)
 		return -1;
 	m = calloc(1, sizeof(*m));
-	if (m == NULL || (m->raw = strdup(body)) == NULL) {
+	if (m == NULL || (m->raw = strdup(row->body)) == NULL) {
 		free(m);
-		return -1;
+		return 0; /* taken, and lost: out of memory */
 	}
 	m->ev.event = -1;
 	m->ev.status = -1;
@@ -1323,7 +1303,8 @@ int alert_init(struct event_base *base)
 		return -1;
 	G.on = true;
 	if (bus_subscribe_deferred(base, BUS_PHASE_ALERTS, on_bus, NULL, NULL) != 0 ||
-	    incident_watch(on_incident, NULL) != 0 || status_metrics(alert_metrics) != 0) {
+	    incident_watch(on_incident, NULL) != 0 || status_metrics(alert_metrics) != 0 ||
+	    outbox_on_replay(replay) != 0) {
 		alert_deinit();
 		return -1;
 	}

@@ -19,10 +19,10 @@
 #include "registry.h"
 #include "health/health.h"
 #include "ops/admin.h"
-#include "ops/alert.h"
 #include "ops/fleet.h"
 #include "ops/incident.h"
 #include "health/poolstat.h"
+#include "ops/outbox.h"
 #include "ops/sender.h"
 #include "ops/status.h"
 #include "ops/store.h"
@@ -39,6 +39,7 @@
 #define SYNC_MAX    64   /* incidents to read again, gathered from one round of notifications */
 #define ENTRIES_MAX 4096 /* lines of one incident read back (more are left out) */
 #define RESYNC_MS   5000 /* open incidents are read back this often all the same */
+#define STORED      "(the store)" /* the instance of admin states read from the database */
 
 enum note_kind {
 	NOTE_ADMIN = 0, /* another instance changed a backend's admin state or weight */
@@ -47,14 +48,17 @@ enum note_kind {
 	NOTE_REPLAY,    /* a message a dead sender left pending in the outbox */
 	NOTE_VIEW,      /* the other live instances' verdicts */
 	NOTE_INCIDENT,  /* an incident as stored, after a change by any instance */
+	NOTE_SHARED,    /* the subscribers changed (any instance) */
 	NOTE_COUNT
 };
 
 struct note {
 	enum note_kind kind;
-	bool on;                   /* ROLE, UP */
+	bool on;                   /* ROLE, UP; ADMIN: read from the store, not notified */
 	char payload[PAYLOAD_CAP]; /* ADMIN: the notification; REPLAY: "KEY\tCHANNEL" */
 	char *body;                /* REPLAY: the message (the loop frees it) */
+	char *target;              /* REPLAY: its subscriber's address or URL (the loop's) */
+	int64_t tag;               /* REPLAY: its subscriber */
 	void *obj;                 /* VIEW: struct view; INCIDENT: struct synced (loop frees) */
 };
 
@@ -156,10 +160,24 @@ static void post(const struct note *n)
 		F.dropped++;
 		free(n->body);
 		free_obj(n);
+		free(n->target);
 	}
 	pthread_mutex_unlock(&F.mu);
 	if (write(F.efd, &one, sizeof(one)) < 0) {
 		/* the counter is full: a wake-up is pending anyway */
+	}
+}
+
+/* Waits (up to a second) until the loop has made room in the mailbox for one more note. */
+static void room(void)
+{
+	for (int t = 0; t < 100; t++) {
+		pthread_mutex_lock(&F.mu);
+		bool ok = F.n_box < FLEET_MAILBOX - 16 || F.stopping;
+		pthread_mutex_unlock(&F.mu);
+		if (ok)
+			return;
+		nanosleep(&(struct timespec){.tv_nsec = 10 * 1000000L}, NULL);
 	}
 }
 
@@ -190,7 +208,8 @@ static PGconn *session(void)
 		PQfinish(c);
 		return NULL;
 	}
-	r = PQexec(c, "LISTEN " FLEET_CHANNEL "; LISTEN " FLEET_SYNC_CHANNEL);
+	r = PQexec(c, "LISTEN " FLEET_CHANNEL "; LISTEN " FLEET_SYNC_CHANNEL
+	              "; LISTEN " FLEET_SUBS_CHANNEL);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
 		PQclear(r);
 		PQfinish(c);
@@ -225,17 +244,45 @@ static void replay_pending(PGconn *c)
 
 	snprintf(since, sizeof(since), "%lld", (long long)F.started);
 	r = PQexecParams(c,
-	                 "SELECT key, channel, body FROM outbox WHERE state = 'pending' AND"
+	                 "SELECT key, channel, body, target, tag FROM outbox WHERE"
+	                 " state = 'pending' AND"
 	                 " NOT (instance = $1 AND created >= $2::bigint) ORDER BY created, key"
 	                 " LIMIT 240",
 	                 2, NULL, params, NULL, NULL, 0);
 	for (int i = 0; PQresultStatus(r) == PGRES_TUPLES_OK && i < PQntuples(r); i++) {
-		struct note n = {.kind = NOTE_REPLAY, .body = strdup(PQgetvalue(r, i, 2))};
+		struct note n = {.kind = NOTE_REPLAY,
+		                 .body = strdup(PQgetvalue(r, i, 2)),
+		                 .target = strdup(PQgetvalue(r, i, 3)),
+		                 .tag = strtoll(PQgetvalue(r, i, 4), NULL, 10)};
 
 		snprintf(n.payload, sizeof(n.payload), "%s\t%s", PQgetvalue(r, i, 0),
 		         PQgetvalue(r, i, 1));
-		if (n.body != NULL)
+		if (n.body != NULL && n.target != NULL) {
+			room(); /* the admin states read just before may fill it */
 			post(&n);
+			continue;
+		}
+		free(n.body);
+		free(n.target);
+	}
+	PQclear(r);
+}
+
+/* Just connected: the fleet's admin states as the database has them (a drain set on another
+ * instance while this one was cut off, or before it started without the database), applied
+ * as notifications from "the store" (a state this instance has already changes nothing).
+ * At most half the mailbox, so that the replay that may follow finds room. */
+static void load_admin(PGconn *c)
+{
+	PGresult *r = PQexec(c, "SELECT backend, admin, COALESCE(weight, -1) FROM admin_state"
+	                        " ORDER BY backend LIMIT 128");
+
+	for (int i = 0; PQresultStatus(r) == PGRES_TUPLES_OK && i < PQntuples(r); i++) {
+		struct note n = {.kind = NOTE_ADMIN, .on = true};
+
+		snprintf(n.payload, sizeof(n.payload), "%s\t%s\t%s\t%s", STORED,
+		         PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), PQgetvalue(r, i, 2));
+		post(&n);
 	}
 	PQclear(r);
 }
@@ -287,7 +334,8 @@ static void relay(PGconn *c)
 	PGnotify *n;
 
 	while ((n = PQnotifies(c)) != NULL) {
-		struct note note = {.kind = NOTE_ADMIN};
+		struct note note = {
+		    .kind = strcmp(n->relname, FLEET_SUBS_CHANNEL) == 0 ? NOTE_SHARED : NOTE_ADMIN};
 
 		if (strcmp(n->relname, FLEET_SYNC_CHANNEL) == 0) {
 			gather(n->extra);
@@ -487,12 +535,14 @@ static void *fleet_main(void *arg)
 
 	while (!stopping()) {
 		if (c == NULL) {
-			c = session();
+			/* the schema first, and what this instance wrote while away */
+			c = store_synced() ? session() : NULL;
 			if (c == NULL) {
 				nap(FLEET_RETRY_MS);
 				continue;
 			}
 			post(&(struct note){.kind = NOTE_UP, .on = true});
+			load_admin(c);
 			/* what changed while no one listened here (since the start: the loop
 			 * loaded the incidents before this session listened) */
 			W.all_open = true;
@@ -534,7 +584,7 @@ static void *fleet_main(void *arg)
  */
 
 /* "INSTANCE\tBACKEND\tADMIN\tWEIGHT" from another instance: applied here. */
-static void apply_admin(const char *payload)
+static void apply_admin(const char *payload, bool stored)
 {
 	char inst[NAME_CAP], backend[NAME_CAP + 16], admin[32];
 	int weight, a = -1;
@@ -551,7 +601,7 @@ static void apply_admin(const char *payload)
 			a = i;
 	if (a < 0 || admin_remote(backend, (enum admin_state)a, weight, inst) < 0)
 		return;
-	F.applied++;
+	F.applied += !stored;
 }
 
 static void set_role(bool on)
@@ -578,6 +628,8 @@ static void set_up(bool on)
 		return;
 	F.up = on;
 	if (on)
+		sender_shared_changed(); /* what changed while this instance was away */
+	if (on)
 		log_info("fleet: %s: connected to %s, listening for the fleet's admin changes",
 		         F.instance, store_where());
 	else
@@ -587,15 +639,21 @@ static void set_up(bool on)
 		          FLEET_RETRY_MS);
 }
 
-/* "KEY\tCHANNEL" and its body, left pending by a dead sender: sent from here (BODY freed). */
-static void replay(const char *payload, char *body)
+/* "KEY\tCHANNEL" and its message, left pending by a dead sender: sent from here (the note's
+ * strings freed). */
+static void replay(struct note *n)
 {
 	char key[STORE_OUTBOX_KEY_MAX], channel[80];
 
-	if (sscanf(payload, "%127[^\t]\t%79s", key, channel) == 2 &&
-	    alert_replay(channel, key, body) == 0)
+	if (sscanf(n->payload, "%127[^\t]\t%79[^\t]", key, channel) == 2 &&
+	    outbox_replay(&(struct outbox_row){.key = key,
+	                                       .channel = channel,
+	                                       .target = n->target,
+	                                       .tag = n->tag,
+	                                       .body = n->body}) == 0)
 		F.replayed++;
-	free(body);
+	free(n->body);
+	free(n->target);
 }
 
 /* ---- the fleet's view and its incidents, on the loop ------------------------------------- */
@@ -739,11 +797,13 @@ static void notes_cb(evutil_socket_t fd, short what, void *arg)
 		         (unsigned long long)dropped, FLEET_MAILBOX);
 	for (size_t i = 0; i < n; i++) {
 		if (box[i].kind == NOTE_ADMIN)
-			apply_admin(box[i].payload);
+			apply_admin(box[i].payload, box[i].on);
 		else if (box[i].kind == NOTE_ROLE)
 			set_role(box[i].on);
 		else if (box[i].kind == NOTE_REPLAY)
-			replay(box[i].payload, box[i].body);
+			replay(&box[i]);
+		else if (box[i].kind == NOTE_SHARED)
+			sender_shared_changed();
 		else if (box[i].kind == NOTE_VIEW)
 			take_view(box[i].obj);
 		else if (box[i].kind == NOTE_INCIDENT)
@@ -862,6 +922,7 @@ void fleet_deinit(void)
 	for (size_t i = 0; i < F.n_box; i++) {
 		free(F.box[i].body);
 		free_obj(&F.box[i]);
+		free(F.box[i].target);
 	}
 	F.n_box = 0;
 	if (F.tick != NULL)

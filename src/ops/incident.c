@@ -233,10 +233,11 @@ static bool shared(void)
 	return fleet_next != NULL && fleet_peers != NULL && fleet_peers();
 }
 
-/* In a fleet, this instance decides automatic incidents (it holds the sender lock). */
+/* In a fleet, this instance decides automatic incidents: it holds the sender lock, or it
+ * is cut off from the database (degraded: its own judgement, written when it is back). */
 static bool decides(void)
 {
-	return fleet_next == NULL || sender_ok();
+	return fleet_next == NULL || sender_ok() || !store_synced();
 }
 
 /* Copies SRC as one line: control characters become spaces, and a cut never splits a UTF-8

@@ -889,6 +889,17 @@ static void on_bus_done(void *arg)
 			arm(G.m[i]->kick, KICK_MS);
 }
 
+/* This instance became the fleet's sender: each mirror pushes the page now (another sender's
+ * last copy may be old, or this one's decisions newer), not at the next change or tick. */
+static void on_takeover(void)
+{
+	for (size_t i = 0; i < G.n; i++) {
+		log_info("mirror %s: this instance is the sender now: the page is pushed",
+		         G.m[i]->name);
+		arm(G.m[i]->kick, 0);
+	}
+}
+
 /* ---- building and swapping ---------------------------------------------------------------- */
 
 static void mirror_free(struct mirror *m)
@@ -1071,7 +1082,7 @@ int mirror_init(struct event_base *base)
 		return -1;
 	G.on = true;
 	if (bus_subscribe_deferred(base, BUS_PHASE_HOOKS, on_bus, on_bus_done, NULL) != 0 ||
-	    status_metrics(mirror_metrics) != 0) {
+	    status_metrics(mirror_metrics) != 0 || sender_on_takeover(on_takeover) != 0) {
 		mirror_deinit();
 		return -1;
 	}

@@ -17,6 +17,7 @@
 
 #include <event2/event.h>
 
+#include "clock.h"
 #include "registry.h"
 #include "stats.h"
 #include "health/poolstat.h"
@@ -48,6 +49,7 @@ enum op_kind {
 	OP_OUTBOX_DONE,
 	OP_VERDICT,
 	OP_BARRIER,
+	OP_READ_SUBS,
 	OP_COUNT
 };
 static const char *const op_kind_names[OP_COUNT] = {
@@ -65,6 +67,7 @@ static const char *const op_kind_names[OP_COUNT] = {
     [OP_OUTBOX_DONE] = "outbox_done",
     [OP_VERDICT] = "verdict",
     [OP_BARRIER] = "barrier",
+    [OP_READ_SUBS] = "read_subscribers",
 };
 
 struct op {
@@ -104,10 +107,13 @@ struct op {
 			void *arg;
 			bool fail; /* a write before it was dropped (queue full) */
 		} barrier;
+		struct store_reading *reading; /* OP_READ_SUBS: filled by the writer */
 		struct {
 			char key[STORE_OUTBOX_KEY_MAX];
 			char channel[72];
 			char state[12];
+			char target[STORE_SUB_ADDR_MAX]; /* a subscriber's address or URL */
+			int64_t tag;                     /* the subscriber's id */
 			char
 			    *body; /* OP_OUTBOX: owned by the op (freed once written or given up) */
 			int64_t at;
@@ -135,6 +141,7 @@ enum sql {
 	SQL_SECRET,
 	SQL_LATENCY,
 	SQL_NOTIFY_ADMIN,
+	SQL_NOTIFY_SUBS,
 	SQL_OUTBOX,
 	SQL_OUTBOX_DONE,
 	SQL_ENTRY_APPEND,
@@ -188,8 +195,8 @@ static const char *const sql_text[SQL_COUNT] = {
                        " created = $8, confirmed = $9",
     [SQL_SUBSCRIBER_DEL] = "DELETE FROM subscribers WHERE id = $1",
     [SQL_SECRET] = "INSERT INTO secrets(name, value) VALUES($1, $2) ON CONFLICT DO NOTHING",
-    [SQL_OUTBOX] = "INSERT INTO outbox(key, channel, instance, created, state, body)"
-                   " VALUES($1, $2, $3, $4, 'pending', $5) ON CONFLICT DO NOTHING",
+    [SQL_OUTBOX] = "INSERT INTO outbox(key, channel, instance, created, state, body, target,"
+                   " tag) VALUES($1, $2, $3, $4, 'pending', $5, $6, $7) ON CONFLICT DO NOTHING",
     [SQL_OUTBOX_DONE] = "UPDATE outbox SET state = $2, done_at = $3 WHERE key = $1",
     [SQL_NOTIFY_ADMIN] = "SELECT pg_notify('nodegate_admin', $1)",
     /* PostgreSQL: instances append to one incident's timeline, each line numbered by the
@@ -201,6 +208,7 @@ static const char *const sql_text[SQL_COUNT] = {
     [SQL_NOTIFY_FLEET] = "SELECT pg_notify('nodegate_fleet', $1)",
     [SQL_VERDICT] = "INSERT INTO verdicts(instance, backend, up, beat) VALUES($1, $2, $3, $4)"
                     " ON CONFLICT(instance, backend) DO UPDATE SET up = $3, beat = $4",
+    [SQL_NOTIFY_SUBS] = "SELECT pg_notify('nodegate_subs', $1)",
     [SQL_LATENCY] = "INSERT INTO latency(pool, span, start, n, p50_us, p99_us, hist)"
                     " VALUES($1, $2, $3, $4, $5, $6, $7) ON CONFLICT(pool, span, start)"
                     " DO UPDATE SET n = $4, p50_us = $5, p99_us = $6, hist = $7",
@@ -294,8 +302,16 @@ static const char *const migrations[] = {
      * to (1 in rotation), and when it last said so (Unix ms, refreshed every second) */
     "CREATE TABLE verdicts(instance TEXT NOT NULL, backend TEXT NOT NULL, up INTEGER NOT NULL,"
     " beat INTEGER NOT NULL, PRIMARY KEY(instance, backend));",
+    /* 7 -> 8: the outbox takes subscriber deliveries too: the address or URL (target) and
+     * the subscriber (tag) of each */
+    "ALTER TABLE outbox ADD COLUMN target TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE outbox ADD COLUMN tag INTEGER NOT NULL DEFAULT 0;",
 };
 #define SCHEMA_VERSION (1 + (int)(sizeof(migrations) / sizeof(migrations[0])))
+
+static const char sel_subscribers[] =
+    "SELECT id, kind, address, pools, state, token_hash, token_expires, created, confirmed"
+    " FROM subscribers ORDER BY id";
 
 /* Resolved incidents past retention go, with their entries and spans. $1 oldest kept
  * resolution time, $2 how many resolved are kept, $3 now. */
@@ -310,10 +326,21 @@ static const char *const prune_sql[] = {
     "DELETE FROM verdicts WHERE beat < $1",
 };
 
+/* A read made by the writer, in queue order, for the loop. */
+struct store_reading {
+	store_subscribers_fn fn;
+	void *arg;
+	struct store_subscriber *rows;
+	size_t n, cap;
+	char key[129]; /* the unsubscribe key as stored, "" when none */
+	int rc;
+};
+
 struct done {
 	store_done_fn fn;
 	void *arg;
 	int rc;
+	struct store_reading *reading; /* a read's rows (fn unused) */
 };
 
 static struct {
@@ -344,6 +371,9 @@ static struct {
 	size_t kept;       /* writes waiting to be replayed; under mu */
 	uint64_t lost;     /* writes given up (the replay buffer full), not yet counted */
 	bool loop_up;      /* loop only: what the log said last */
+	bool deferred;     /* PostgreSQL away at start: the schema waits (writer; db_mu) */
+	bool ready;        /* the schema checked and the kept writes written; under mu */
+	int64_t opened_at; /* Unix ms of store_open, for the deferred setup's pruning */
 	struct event *ev_done;
 } st = {.db_mu = PTHREAD_MUTEX_INITIALIZER,
         .mu = PTHREAD_MUTEX_INITIALIZER,
@@ -587,6 +617,21 @@ static int put_verdict(const struct op *op)
 	return op->u.verdict.changed ? notify_fleet('V', 0) : 0;
 }
 
+/* PostgreSQL: the fleet reads its subscribers again at commit (fleet.c); the payload names
+ * the instance that changed them. */
+static int notify_subs(void)
+{
+	char inst[64];
+	struct sdb_val v[1] = {SDB_T(inst)};
+
+	if (sdb_kind(st.db) != SDB_PG)
+		return 0;
+	pthread_mutex_lock(&st.mu);
+	snprintf(inst, sizeof(inst), "%s", st.instance);
+	pthread_mutex_unlock(&st.mu);
+	return step(SQL_NOTIFY_SUBS, v, 1);
+}
+
 static int put_admin(const struct op *op)
 {
 	struct sdb_val v[4] = {SDB_T(op->u.admin.backend)};
@@ -602,6 +647,50 @@ static int put_admin(const struct op *op)
 	if (step(SQL_ADMIN_SET, v, 4) < 0)
 		return -1;
 	return notify_admin(op);
+}
+
+struct secret_out {
+	char *out;
+	size_t len;
+	int found;
+};
+
+static void row_subscriber(struct sdb_row *s, void *arg);
+static void row_secret(struct sdb_row *s, void *arg);
+
+static void reading_row(const struct store_subscriber *b, void *arg)
+{
+	struct store_reading *r = arg;
+
+	if (r->n == r->cap) {
+		size_t cap = r->cap ? 2 * r->cap : 16;
+		struct store_subscriber *v = realloc(r->rows, cap * sizeof(*v));
+
+		if (v == NULL)
+			return;
+		r->rows = v;
+		r->cap = cap;
+	}
+	r->rows[r->n++] = *b;
+}
+
+/* The subscribers and the unsubscribe key, on the writer, into R. */
+static int read_subscribers(struct store_reading *r)
+{
+	void *fa[2] = {(void *)reading_row, r};
+	struct secret_out key = {r->key, sizeof(r->key), 0};
+	const struct sdb_val v[1] = {SDB_T("unsubscribe_key")};
+	char err[ERR_CAP];
+
+	r->n = 0; /* a batch run again reads again */
+	r->key[0] = '\0';
+	if (sdb_run(st.db, sel_subscribers, NULL, 0, row_subscriber, fa, err, sizeof(err)) < 0 ||
+	    sdb_run(st.db, "SELECT value FROM secrets WHERE name = $1", v, 1, row_secret, &key, err,
+	            sizeof(err)) < 0) {
+		set_err(err);
+		return -1;
+	}
+	return 0;
 }
 
 static int run_op(const struct op *op)
@@ -639,10 +728,10 @@ static int run_op(const struct op *op)
 		return step(SQL_ACK_TOKEN, v, 4);
 	case OP_SUBSCRIBER:
 		bind_subscriber(v, &op->u.sub);
-		return step(SQL_SUBSCRIBER, v, 9);
+		return step(SQL_SUBSCRIBER, v, 9) < 0 ? -1 : notify_subs();
 	case OP_SUBSCRIBER_DEL:
 		v[0] = SDB_I(op->u.sub_id);
-		return step(SQL_SUBSCRIBER_DEL, v, 1);
+		return step(SQL_SUBSCRIBER_DEL, v, 1) < 0 ? -1 : notify_subs();
 	case OP_SECRET:
 		v[0] = SDB_T(op->u.secret.name);
 		v[1] = SDB_T(op->u.secret.value);
@@ -659,12 +748,16 @@ static int run_op(const struct op *op)
 		v[2] = SDB_T(inst);
 		v[3] = SDB_I(op->u.outbox.at);
 		v[4] = SDB_T(op->u.outbox.body != NULL ? op->u.outbox.body : "");
-		return step(SQL_OUTBOX, v, 5);
+		v[5] = SDB_T(op->u.outbox.target);
+		v[6] = SDB_I(op->u.outbox.tag);
+		return step(SQL_OUTBOX, v, 7);
 	case OP_OUTBOX_DONE:
 		v[0] = SDB_T(op->u.outbox.key);
 		v[1] = SDB_T(op->u.outbox.state);
 		v[2] = SDB_I(op->u.outbox.at);
 		return step(SQL_OUTBOX_DONE, v, 3);
+	case OP_READ_SUBS:
+		return read_subscribers(op->u.reading);
 	case OP_PRUNE:
 		if (prune(op->u.prune_now, err, sizeof(err)) == 0)
 			return 0;
@@ -751,6 +844,12 @@ static void batch_done(const struct op *ops, size_t n)
 
 	pthread_mutex_lock(&st.mu);
 	for (size_t i = 0; i < n; i++) {
+		if (ops[i].kind == OP_READ_SUBS) {
+			ops[i].u.reading->rc = ops[i].rc;
+			st.done[st.n_done++] = (struct done){.reading = ops[i].u.reading};
+			wake = true;
+			continue;
+		}
 		if (ops[i].kind != OP_BARRIER) {
 			if (ops[i].rc < 0) {
 				st.errors +=
@@ -760,13 +859,15 @@ static void batch_done(const struct op *ops, size_t n)
 			}
 			continue;
 		}
-		st.done[st.n_done++] = (struct done){ops[i].u.barrier.done, ops[i].u.barrier.arg,
-		                                     st.failed || ops[i].u.barrier.fail ? -1 : 0};
+		st.done[st.n_done++] =
+		    (struct done){ops[i].u.barrier.done, ops[i].u.barrier.arg,
+		                  st.failed || ops[i].u.barrier.fail ? -1 : 0, NULL};
 		st.failed = false;
 		wake = true;
 	}
 	wake |= st.up != (st.n_replay == 0) || st.kept != st.n_replay;
-	st.up = st.n_replay == 0;
+	st.up = st.n_replay == 0 && !st.deferred;
+	st.ready |= st.up;
 	st.kept = st.n_replay;
 	pthread_mutex_unlock(&st.mu);
 	if (wake && write(st.efd, &one, sizeof(one)) < 0) {
@@ -793,7 +894,8 @@ static void keep(struct op *ops, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		ops[i].kept = false;
 		/* a verdict is of its moment: the next heartbeat says it again */
-		if (ops[i].kind == OP_BARRIER || ops[i].kind == OP_VERDICT || ops[i].rc == 0)
+		if (ops[i].kind == OP_BARRIER || ops[i].kind == OP_VERDICT ||
+		    ops[i].kind == OP_READ_SUBS || ops[i].rc == 0)
 			continue;
 		ops[i].kept = true;
 		if (w == STORE_QUEUE_MAX) {
@@ -816,7 +918,7 @@ static void wait_work(void)
 	struct timespec until;
 
 	while (st.n == 0 && !st.stopping) {
-		if (st.n_replay == 0) {
+		if (st.n_replay == 0 && st.ready) {
 			pthread_cond_wait(&st.cv, &st.mu);
 			continue;
 		}
@@ -827,6 +929,29 @@ static void wait_work(void)
 		pthread_cond_timedwait(&st.cv, &st.mu, &until);
 		return;
 	}
+}
+
+static int db_setup(int64_t now, char *err, size_t errlen);
+
+/* The writer, while the database was away at start: connects, brings the schema forward and
+ * prunes (as store_open would have); true once done (at once when it was done at open). */
+static bool setup_later(void)
+{
+	char err[ERR_CAP];
+	bool ok;
+
+	pthread_mutex_lock(&st.db_mu);
+	ok = !st.deferred;
+	if (!ok && sdb_reconnect(st.db, err, sizeof(err)) == 0) {
+		ok = db_setup(st.opened_at, err, sizeof(err)) == 0;
+		if (!ok) {
+			sdb_rollback(st.db);
+			set_err(err); /* reached, but its schema is not one of ours: said */
+		}
+	}
+	st.deferred = !ok;
+	pthread_mutex_unlock(&st.db_mu);
+	return ok;
 }
 
 static void *writer_main(void *arg)
@@ -857,7 +982,11 @@ static void *writer_main(void *arg)
 			nanosleep(&(struct timespec){.tv_sec = (time_t)(delay_ms / 1000),
 			                             .tv_nsec = (long)(delay_ms % 1000) * 1000000},
 			          NULL);
-		run_batch(st.batch, n);
+		if (!setup_later())
+			for (size_t i = 0; i < n; i++)
+				st.batch[i].rc = -1;
+		else
+			run_batch(st.batch, n);
 		if (sdb_broken(st.db) && !last)
 			keep(st.batch, n);
 		else
@@ -907,8 +1036,17 @@ static void run_done(void)
 		log_error("store: %llu write%s failed: %s", (unsigned long long)errors,
 		          errors == 1 ? "" : "s", err);
 	}
-	for (size_t i = 0; i < n; i++)
-		done[i].fn(done[i].rc, done[i].arg);
+	for (size_t i = 0; i < n; i++) {
+		struct store_reading *r = done[i].reading;
+
+		if (r == NULL) {
+			done[i].fn(done[i].rc, done[i].arg);
+			continue;
+		}
+		r->fn(r->rc, r->rows, r->n, r->key, r->arg);
+		free(r->rows);
+		free(r);
+	}
 }
 
 static void done_cb(evutil_socket_t fd, short what, void *arg)
@@ -1023,13 +1161,16 @@ void store_put_secret(const char *name, const char *value)
 	(void)enqueue(&op);
 }
 
-void store_put_outbox(const char *key, const char *channel, const char *body, int64_t at)
+void store_put_outbox(const char *key, const char *channel, const char *target, int64_t tag,
+                      const char *body, int64_t at)
 {
-	struct op op = {.kind = OP_OUTBOX, .u.outbox = {.at = at}};
+	struct op op = {.kind = OP_OUTBOX, .u.outbox = {.at = at, .tag = tag}};
 
 	if (strlen(key) >= sizeof(op.u.outbox.key) ||
-	    strlen(channel) >= sizeof(op.u.outbox.channel))
+	    strlen(channel) >= sizeof(op.u.outbox.channel) ||
+	    strlen(target) >= sizeof(op.u.outbox.target))
 		return;
+	snprintf(op.u.outbox.target, sizeof(op.u.outbox.target), "%s", target);
 	snprintf(op.u.outbox.key, sizeof(op.u.outbox.key), "%s", key);
 	snprintf(op.u.outbox.channel, sizeof(op.u.outbox.channel), "%s", channel);
 	op.u.outbox.body = strdup(body);
@@ -1068,6 +1209,22 @@ void store_prune(int64_t now)
 	struct op op = {.kind = OP_PRUNE, .u.prune_now = now};
 
 	(void)enqueue(&op);
+}
+
+void store_read_subscribers(store_subscribers_fn fn, void *arg)
+{
+	struct op op = {.kind = OP_READ_SUBS};
+
+	if ((op.u.reading = calloc(1, sizeof(*op.u.reading))) == NULL) {
+		fn(-1, NULL, 0, "", arg);
+		return;
+	}
+	op.u.reading->fn = fn;
+	op.u.reading->arg = arg;
+	if (!enqueue(&op)) {
+		free(op.u.reading);
+		fn(-1, NULL, 0, "", arg);
+	}
 }
 
 void store_barrier(store_done_fn done, void *arg)
@@ -1283,18 +1440,43 @@ int store_open(const char *state_dir, const char *url, int64_t now, char *err, s
 		return -1;
 	st.head = st.n = st.n_done = 0; /* before the writer thread reads them */
 	st.stopping = st.failed = st.dropped = false;
-	st.up = st.loop_up = true;
+	st.up = st.loop_up = st.ready = true;
+	st.deferred = false;
 	st.kept = 0;
-	if (sdb_open(&st.db, st.url, false, err, errlen) < 0 || db_setup(now, err, errlen) < 0 ||
+	st.opened_at = now;
+	int later = sdb_open_later(&st.db, st.url, err, errlen);
+	if (later == 1) {
+		/* PostgreSQL away: start without it, the writer sets it up when it is back */
+		log_error("store: %s is unreachable at start (%s): nodegate starts without it: "
+		          "routing goes on from local judgement, admin states and incidents start "
+		          "empty here, writes are kept (at most %d) and the schema is checked when "
+		          "it is back",
+		          sdb_where(st.db), err, STORE_QUEUE_MAX);
+		st.deferred = true;
+		st.up = st.loop_up = st.ready = false;
+	}
+	if (later < 0 || (later == 0 && db_setup(now, err, errlen) < 0) ||
 	    start_writer(err, errlen) < 0) {
 		release();
 		return -1;
 	}
 	st.open = true;
+	if (st.deferred)
+		return 0;
 	log_info("store: %s%s", sdb_where(st.db),
 	         sdb_kind(st.db) == SDB_SQLITE ? " (WAL, synchronous=FULL)"
 	                                       : " (synchronous_commit=on)");
 	return 0;
+}
+
+bool store_synced(void)
+{
+	bool r;
+
+	pthread_mutex_lock(&st.mu);
+	r = st.ready && st.up;
+	pthread_mutex_unlock(&st.mu);
+	return r;
 }
 
 bool store_up(void)
@@ -1481,6 +1663,10 @@ static int each_row(const char *what, const char *sql, const struct sdb_val *v, 
 	if (!st.open && !st.readonly)
 		return -1;
 	pthread_mutex_lock(&st.db_mu);
+	if (st.deferred) { /* away since the start: nothing stored is known yet */
+		pthread_mutex_unlock(&st.db_mu);
+		return 0;
+	}
 	rc = sdb_run(st.db, sql, v, n, row, arg, err, sizeof(err));
 	pthread_mutex_unlock(&st.db_mu);
 	if (rc < 0)
@@ -1600,6 +1786,13 @@ static void row_max(struct sdb_row *r, void *arg)
 int64_t store_last_id(void)
 {
 	int64_t id = 0;
+	bool deferred;
+
+	pthread_mutex_lock(&st.db_mu);
+	deferred = st.open && st.deferred;
+	pthread_mutex_unlock(&st.db_mu);
+	if (deferred) /* the fleet's last id is not known: numbers no instance gave yet */
+		return clock_wall() / 1000;
 
 	if (each_row("last_id",
 	             "SELECT value FROM meta WHERE key = 'last_id'"
@@ -1662,17 +1855,8 @@ int store_load_subscribers(void (*fn)(const struct store_subscriber *s, void *ar
 
 	if (!st.open)
 		return -1;
-	return each_row("subscribers",
-	                "SELECT id, kind, address, pools, state, token_hash, token_expires,"
-	                " created, confirmed FROM subscribers ORDER BY id",
-	                NULL, 0, row_subscriber, fa);
+	return each_row("subscribers", sel_subscribers, NULL, 0, row_subscriber, fa);
 }
-
-struct secret_out {
-	char *out;
-	size_t len;
-	int found;
-};
 
 static void row_secret(struct sdb_row *s, void *arg)
 {

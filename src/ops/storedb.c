@@ -423,10 +423,44 @@ static int pg_connect(struct sdb *db, char *err, size_t errlen)
 	return rc;
 }
 
+/* "postgresql HOST:PORT/DB" from the URL alone, before any connection (never the password). */
+static void pg_where_of_url(struct sdb *db)
+{
+	PQconninfoOption *opts = PQconninfoParse(db->url, NULL);
+	const char *host = "localhost", *port = "5432", *name = "";
+
+	for (PQconninfoOption *o = opts; o != NULL && o->keyword != NULL; o++) {
+		if (o->val == NULL || o->val[0] == '\0')
+			continue;
+		if (strcmp(o->keyword, "host") == 0)
+			host = o->val;
+		else if (strcmp(o->keyword, "port") == 0)
+			port = o->val;
+		else if (strcmp(o->keyword, "dbname") == 0)
+			name = o->val;
+	}
+	snprintf(db->where, sizeof(db->where), "postgresql %s:%s/%s", host, port, name);
+	PQconninfoFree(opts);
+}
+
 /* ---- the interface ----------------------------------------------------------------------------
  */
 
+static int open_db(struct sdb **out, const char *url, bool readonly, bool later, char *err,
+                   size_t errlen);
+
 int sdb_open(struct sdb **out, const char *url, bool readonly, char *err, size_t errlen)
+{
+	return open_db(out, url, readonly, false, err, errlen);
+}
+
+int sdb_open_later(struct sdb **out, const char *url, char *err, size_t errlen)
+{
+	return open_db(out, url, false, true, err, errlen);
+}
+
+static int open_db(struct sdb **out, const char *url, bool readonly, bool later, char *err,
+                   size_t errlen)
 {
 	struct sdb *db = calloc(1, sizeof(*db));
 	int kind = sdb_url_kind(url);
@@ -446,9 +480,13 @@ int sdb_open(struct sdb **out, const char *url, bool readonly, char *err, size_t
 		if (lite_open(db, url + 7, err, errlen) < 0)
 			goto fail;
 	} else {
-		snprintf(db->where, sizeof(db->where), "postgresql");
-		if (pg_connect(db, err, errlen) < 0)
-			goto fail;
+		pg_where_of_url(db);
+		if (pg_connect(db, err, errlen) < 0) {
+			if (!later)
+				goto fail;
+			*out = db; /* sdb_reconnect connects it */
+			return 1;
+		}
 	}
 	*out = db;
 	return 0;

@@ -26,6 +26,7 @@
 #include "ops/admin.h"
 #include "ops/deliver.h"
 #include "ops/incident.h"
+#include "ops/outbox.h"
 #include "ops/redact.h"
 #include "ops/status.h"
 #include "ops/store.h"
@@ -85,8 +86,10 @@ static struct {
 	size_t n_maint;
 	/* settings of [subscriptions] */
 	bool enabled, webhooks, email;
-	bool wait_store; /* the next answer waits for the store (send) */
-	char *base_url;  /* ends with '/' */
+	bool wait_store;   /* the next answer waits for the store (send) */
+	bool reloading;    /* a read of the fleet's subscribers is queued */
+	bool reload_again; /* and another is wanted after it */
+	char *base_url;    /* ends with '/' */
 	char *from;
 	uint64_t token_ttl, per_address, window, global_rate, max_subs, max_pending;
 	/* counters */
@@ -146,6 +149,8 @@ static void drop(struct sub *b)
 	store_del_subscriber(b->row.id);
 	*b = S.v[--S.n];
 }
+
+static void reload(void);
 
 /* ---- links and messages ------------------------------------------------------------------- */
 
@@ -643,8 +648,10 @@ static struct sub *pending(enum store_sub_kind kind, const char *addr, const cha
 	if (subrule_token_new(token) < 0)
 		return NULL;
 	if (b == NULL) {
+		/* a fleet: ids that another instance taking subscriptions too will not give */
+		int64_t id = sender_fleet() && now > S.next_id ? now : S.next_id;
 		struct store_subscriber row = {
-		    .id = S.next_id, .kind = kind, .state = SUB_PENDING, .created = now};
+		    .id = id, .kind = kind, .state = SUB_PENDING, .created = now};
 
 		if (!have_room()) {
 			S.counts[SC_FULL]++;
@@ -778,8 +785,9 @@ static void subscribe_webhook(struct evhttp_request *req, const char *url, const
 	/* logged first: a post refused at once drops B in its callback */
 	log_info("subscriptions: webhook subscriber %" PRId64 " (%s) pending, challenge sent",
 	         b->row.id, b->tag);
-	deliver_post(S.hook, url, doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL,
-	             challenge_done, b->row.id);
+	if (deliver_challenge(S.hook, url, doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL,
+	                      challenge_done, b->row.id) < 0)
+		log_debug("subscriptions: the challenge was not queued");
 	json_decref(doc);
 same:
 	answer_page(req, 202, "Accepted", "Challenge sent", thanks_hook, NULL, NULL, NULL);
@@ -1099,6 +1107,67 @@ static void subs_metrics(struct metrics_out *o)
 
 /* ---- life ----------------------------------------------------------------------------------- */
 
+/* A mail or webhook a dead sender left pending: sent from here, confirmed when done. */
+static int replay(const struct outbox_row *row)
+{
+	struct deliver *d = strcmp(row->channel, deliver_name(S.mail)) == 0   ? S.mail
+	                    : strcmp(row->channel, deliver_name(S.hook)) == 0 ? S.hook
+	                                                                      : NULL;
+
+	if (d == NULL)
+		return -1;
+	log_warn("subscriptions: a message to subscriber %" PRId64
+	         " the last sender left pending (%s) is sent",
+	         row->tag, row->key);
+	if (deliver_replay(d, d == S.mail, row->key, row->target, row->body, sent, row->tag) < 0)
+		log_warn("subscriptions: the message %s was not queued (queue full)", row->key);
+	return 0;
+}
+
+/* The fleet's subscribers as stored replace this instance's list (another instance took,
+ * confirmed or ended some; this one's own changes were written before the read); the stored
+ * unsubscribe key wins over one made here while the database was away. */
+static void reloaded(int rc, const struct store_subscriber *rows, size_t n, const char *key,
+                     void *arg)
+{
+	bool again = S.reload_again;
+
+	S.reloading = S.reload_again = false;
+	if (!S.on)
+		return;
+	if (rc == 0) {
+		S.n = 0;
+		for (size_t i = 0; i < n; i++)
+			if (add(&rows[i]) == NULL)
+				log_error(
+				    "subscriptions: out of memory reading subscriber %" PRId64,
+				    rows[i].id);
+		for (size_t i = 0; strlen(key) == 64 && i < 32; i++) {
+			unsigned v;
+
+			if (sscanf(key + 2 * i, "%2x", &v) == 1)
+				S.key[i] = (unsigned char)v;
+		}
+		log_debug("subscriptions: %zu subscribers read from the fleet's store", n);
+	}
+	if (again)
+		reload();
+}
+
+/* Reads the fleet's subscribers again (one read at a time; requests meanwhile fold into
+ * one more). */
+static void reload(void)
+{
+	if (!S.on || !sender_fleet())
+		return;
+	if (S.reloading) {
+		S.reload_again = true;
+		return;
+	}
+	S.reloading = true;
+	store_read_subscribers(reloaded, NULL);
+}
+
 static void load_row(const struct store_subscriber *row, void *arg)
 {
 	if (add(row) == NULL)
@@ -1153,7 +1222,8 @@ int subs_init(struct event_base *base)
 	    status_route("/unsubscribe", unsubscribe_route, NULL) < 0 ||
 	    status_route("/api/subscribers", admin_route, NULL) < 0 ||
 	    bus_subscribe_deferred(base, BUS_PHASE_ALERTS, on_bus, NULL, NULL) < 0 ||
-	    status_metrics(subs_metrics) < 0) {
+	    status_metrics(subs_metrics) < 0 || outbox_on_replay(replay) < 0 ||
+	    sender_on_takeover(reload) < 0 || sender_on_shared(reload) < 0) {
 		subs_deinit();
 		return -1;
 	}

@@ -392,7 +392,7 @@ def test_a_store_of_the_old_schema_is_migrated(h, certs, receivers):
     g.signal(signal.SIGTERM)
     assert g.proc.wait(timeout=10) == 0
     db = sqlite3.connect(state / "nodegate.db")
-    assert db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == (7,)  # the latest schema
+    assert db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == (8,)  # the latest schema
     assert db.execute("SELECT priority FROM incidents WHERE id = 8").fetchone() == ("P3",)
     assert db.execute("SELECT COUNT(*) FROM entries WHERE kind = 'note'").fetchone() == (1,)
     db.close()

@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import time
+import urllib.parse
 
 import pytest
 
@@ -35,8 +36,9 @@ def fleet(h, pg):
     url = pg.create_db("f_" + h.dir.name)
     made = []
 
-    def start(name, sims, alerts=(), backends=None):
-        """BACKENDS: gate_ini's triples instead of one per sim (an address of this one)."""
+    def start(name, sims, alerts=(), backends=None, joined=True):
+        """BACKENDS: gate_ini's triples instead of one per sim (an address of this one);
+        JOINED: wait until it is connected to the fleet."""
         d = h.dir / name
         d.mkdir(exist_ok=True)
         hx = Harness(d)
@@ -50,8 +52,9 @@ def fleet(h, pg):
                           extra=[status_section(sp, admin_token_file=token), *alerts,
                                  ("store", {"url": url})])
         g = hx.gate(ini)
-        wait_for(lambda: f"fleet: {name}: connected to " in g.stderr(), 5,
-                 f"{name} to join the fleet")
+        if joined:
+            wait_for(lambda: f"fleet: {name}: connected to " in g.stderr(), 5,
+                     f"{name} to join the fleet")
         return g, sp
     start.url = url
     yield start
@@ -361,3 +364,156 @@ def test_a_node_one_instance_cannot_reach_and_a_killed_instance(h, certs, fleet)
     assert node_states(spb)["n2"] == "down"
     wait_for(lambda: len(incidents(spb)) == 1, 3, "the incident, opened by ams-1")
     assert "is the sender now" in b.stderr()
+
+
+def test_subscriber_mail_a_killed_sender_left_pending_is_sent_once(h, certs, fleet, pg):
+    """Subscriber mail and webhooks go through the same outbox: the sender killed while the
+    open mail and the open event wait for their retry (the SMTP server said 451, the webhook
+    503), the next sender sends them, once; the confirmation and the resolution go once
+    too."""
+    from test_alerts import Mailbox
+    from test_subscriptions import CONFIRM, Hook, form_post, mails_to, subscribers, wait_mail
+
+    box, hook = Mailbox(), Hook(echo=True)
+    try:
+        sims = {n: rippled_sim(h, certs, n, port=free_port(), peer_port=free_port())
+                for n in ("n1", "n2", "n3")}
+        subs = ("subscriptions", {"smtp_url": box.url, "from": "status@example.net",
+                                  "retry_backoff": "3s", "retries": "3", "timeout": "2s",
+                                  "global_rate": "1000", "webhooks": "yes"})
+        site = h.dir / "site"  # a mirror both have: only the sender pushes it
+        site.mkdir()
+        mirror = ("mirror site", {"url": f"file://{site}", "interval": "1h"})
+        gates = dict([fleet("fra-1", sims.values(), [subs, mirror]),
+                      fleet("ams-1", sims.values(), [subs, mirror])])
+        wait_for(lambda: len(sender_of(list(gates))) == 1, 3, "a sender")
+        [a] = sender_of(list(gates))  # a: the sender, b: the other
+        [b] = [g for g in gates if g is not a]
+        spa, spb = gates[a], gates[b]
+
+        # subscribed on the sender, confirmed on the other: each instance reads the
+        # subscribers again when one changes them (nodegate_subs)
+        who = "fleet.reader@example.org"
+        assert form_post(spa, "/subscribe", {"email": who})[0] == 200
+        token = CONFIRM.search(wait_mail(box, who, "Confirm").get_content()).group(1)
+        wait_for(lambda: [s["state"] for s in subscribers(spb)] == ["pending"], 3,
+                 "the pending subscriber on the other instance")
+        assert form_post(spb, "/subscribe/confirm", {"token": token.split("token=")[1]})[0] == 200
+        wait_for(lambda: [s["state"] for s in subscribers(spa)] == ["active"], 3,
+                 "the confirmation on the sender")
+        # and a webhook, verified by its challenge
+        assert form_post(spb, "/subscribe", {"webhook": hook.url})[0] == 202
+        wait_for(lambda: sorted(s["state"] for s in subscribers(spa)) == ["active", "active"],
+                 3, "the webhook active on the sender")
+
+        # the outage: the sender's open mail and event are refused once, retries 3s away
+        box.refuse = hook.refuse = 1
+        marks = {g: log_lines(g) for g in (a, b)}
+        set_health(sims["n2"], "critical")
+        for g in (a, b):
+            wait_transition(g, "n2", "down", after=marks[g])
+        wait_for(lambda: box.refused == 1 and hook.refused == 1, 5,
+                 "the open mail and event refused once")
+        wait_for(lambda: (site / "status.json").exists(), 3, "the sender's copy")
+        pushed = (site / "status.json").stat().st_mtime_ns
+        a.signal(signal.SIGKILL)
+        a.proc.wait(timeout=5)
+
+        # the other takes over and sends the mail the dead one left pending
+        opened = wait_mail(box, who, "Incident")
+        wait_for(lambda: "incident_opened" in hook.events(), 5, "the open event")
+        # and pushes the page at once (an interval of 1h, no change since)
+        wait_for(lambda: (site / "status.json").stat().st_mtime_ns > pushed, 3,
+                 "the new sender's copy")
+        assert "mirror site: this instance is the sender now: the page is pushed" in b.stderr()
+        assert b.stderr().count("the last sender left pending") == 2
+        assert metric(spb, "nodegate_fleet_replayed_total") == 2
+        mark = log_lines(b)
+        set_health(sims["n2"], "healthy")
+        wait_transition(b, "n2", "up", after=mark)
+        wait_mail(box, who, "Resolved")
+        wait_for(lambda: "incident_resolved" in hook.events(), 5, "the resolve event")
+        time.sleep(0.5)
+        assert hook.events() == ["subscription_challenge", "incident_opened",
+                                 "incident_resolved"], hook.events()
+        subjects = [m["Subject"] for m in mails_to(box, who)]
+        assert len(subjects) == 3 and all(sum(w in s for s in subjects) == 1
+                                          for w in ("Confirm", "Incident", "Resolved")), subjects
+        assert "Confirm" in subjects[0] and "Incident" in subjects[1], subjects
+        assert who not in b.stderr()
+        # the link of a mail the dead sender wrote works on the other (one key for the fleet)
+        url = urllib.parse.urlsplit(opened["List-Unsubscribe"].strip("<>"))
+        assert form_post(spb, f"{url.path}?{url.query}", None,
+                         body="List-Unsubscribe=One-Click")[0] == 200
+        assert [s["kind"] for s in subscribers(spb)] == ["webhook"]
+        db = fleet.url.split("?")[0].rsplit("/", 1)[1]
+        wait_for(lambda: pg.psql("SELECT channel, state, count(*) FROM outbox GROUP BY 1, 2"
+                                 " ORDER BY 1", db) ==
+                 [["subscriptions mail", "sent", "3"], ["subscriptions webhooks", "sent", "2"]],
+                 3, "each delivery in the outbox, confirmed sent (the challenge is not)")
+    finally:
+        box.stop()
+        hook.stop()
+
+
+def test_an_instance_started_without_the_database_serves_and_joins_when_it_is_back(
+        h, certs, fleet, pg):
+    """PostgreSQL down when a nodegate starts: it starts all the same, routes from its own
+    judgement and keeps its incidents; the database back, it brings the schema forward,
+    writes what it kept, applies the drain another instance made meanwhile, and joins."""
+    sims = {n: rippled_sim(h, certs, n, port=free_port(), peer_port=free_port())
+            for n in ("n1", "n2", "n3")}
+    db = fleet.url.split("?")[0].rsplit("/", 1)[1]
+    a, spa = fleet("fra-1", sims.values())
+    status, _, doc = call(spa, "POST", "/api/backends/n1/drain")
+    assert status == 200, doc
+    a.signal(signal.SIGTERM)
+    a.proc.wait(timeout=5)
+    pg.stop()
+    try:
+        b, spb = fleet("ams-1", sims.values(), joined=False)
+        wait_for(lambda: "is unreachable at start" in b.stderr(), 5, "the log")
+        assert metric(spb, "nodegate_store_up") == 0
+        assert metric(spb, "nodegate_fleet_session_up") == 0
+        c = http_conn(b.port)
+        for _ in range(5):
+            status, _, doc = rpc(c, "server_info")
+            assert status == 200 and doc["result"]["status"] == "success", doc
+        c.close()
+        assert backend(spb, "n1")["admin"] == "none"  # the drain is in the database
+        mark = log_lines(b)
+        set_health(sims["n2"], "critical")
+        wait_transition(b, "n2", "down", after=mark)
+        [inc] = incidents(spb)
+    finally:
+        pg.start()
+
+    wait_for(lambda: metric(spb, "nodegate_store_up") == 1, 3, "store_up 1")
+    wait_for(lambda: backend(spb, "n1")["admin"] == "drain", 3, "the drain made on fra-1")
+    wait_for(lambda: metric(spb, "nodegate_fleet_session_up") == 1, 3, "the fleet joined")
+    assert "is back: the writes kept meanwhile are written" in b.stderr()
+    assert b.stderr().count("is unreachable at start") == 1
+    rows = pg.psql(f"SELECT pool FROM incidents WHERE id = {inc['id']}", db)
+    assert rows == [[inc["pool"]]], rows
+    wait_for(lambda: len(sender_of([b])) == 1, 3, "ams-1 the sender (fra-1 is gone)")
+
+
+def test_the_schema_of_an_empty_database_is_made_when_it_is_back(h, certs, fleet, pg):
+    """Started without the database, whose schema was never made: the schema is made when
+    the server answers, before the kept writes (an admin change made meanwhile) go in."""
+    sims = {n: rippled_sim(h, certs, n, port=free_port(), peer_port=free_port())
+            for n in ("n1", "n2")}
+    db = fleet.url.split("?")[0].rsplit("/", 1)[1]
+    pg.stop()
+    try:
+        a, sp = fleet("fra-1", sims.values(), joined=False)
+        wait_for(lambda: "is unreachable at start" in a.stderr(), 5, "the log")
+        status, _, doc = call(sp, "POST", "/api/backends/n2/drain")
+        assert status == 500 and "not written" in str(doc), (status, doc)
+        assert backend(sp, "n2")["admin"] == "drain"
+    finally:
+        pg.start()
+    wait_for(lambda: metric(sp, "nodegate_store_up") == 1, 3, "store_up 1")
+    assert pg.psql("SELECT value FROM meta WHERE key = 'schema'", db) == [["8"]]
+    assert pg.psql("SELECT backend, admin FROM admin_state", db) == [["n2", "drain"]]
+    wait_for(lambda: metric(sp, "nodegate_fleet_sender") == 1, 3, "the sender")
