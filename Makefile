@@ -5,7 +5,7 @@ BUILD   ?= build
 SAN     ?=
 V       ?= 0
 
-LIBS_PC  := libevent libevent_openssl libevent_pthreads openssl libcurl inih jansson sqlite3
+LIBS_PC  := libevent libevent_openssl libevent_pthreads openssl libcurl inih jansson sqlite3 libpq
 OPT      ?= -O2 -g
 CFLAGS   += $(OPT) -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wno-unused-parameter -fno-strict-aliasing -D_GNU_SOURCE -Iinclude $(SAN)
@@ -25,28 +25,28 @@ FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 # modules whose functions that one calls, nothing else. When a link fails after a module
 # is split or moved, `make BUILD=... all && /usr/bin/python3 tests/linkdeps.py BUILD`
 # prints the lists the built objects need.
-UNIT_test_alert    := bus clock conf evmem fdlimit health/check health/curlev health/health health/pconn health/poolstat inherit log metrics ops/acklink ops/alert ops/deliver ops/incident ops/mwindow ops/notice ops/postmortem ops/redact ops/remedy ops/similar ops/status ops/store ops/words proxy/backend proxy/budget proxy/conn proxy/http proxy/latency proxy/limit proxy/ranges proxy/route proxy/rpc proxy/rpcscan proxy/tls proxy/worker registry stats
+UNIT_test_alert    := bus clock conf evmem fdlimit health/check health/curlev health/health health/pconn health/poolstat inherit log metrics ops/acklink ops/alert ops/deliver ops/incident ops/mwindow ops/notice ops/outbox ops/postmortem ops/redact ops/remedy ops/sender ops/similar ops/status ops/store ops/storedb ops/words proxy/backend proxy/budget proxy/conn proxy/http proxy/latency proxy/limit proxy/ranges proxy/route proxy/rpc proxy/rpcscan proxy/tls proxy/worker registry stats
 UNIT_test_backend  := clock conf evmem health/health log ops/notice ops/words proxy/backend proxy/budget proxy/latency proxy/limit proxy/ranges proxy/route proxy/worker stats
 UNIT_test_budget   := proxy/budget
 UNIT_test_evmem    := evmem stats
 UNIT_test_bus      := bus stats
-UNIT_test_chart    := bus clock conf evmem health/health health/poolstat log metrics ops/chart ops/incident ops/mwindow ops/notice ops/postmortem ops/redact ops/remedy ops/similar ops/store ops/words proxy/backend proxy/budget proxy/latency proxy/limit proxy/ranges proxy/route proxy/rpc proxy/rpcscan proxy/worker registry stats
+UNIT_test_chart    := bus clock conf evmem health/health health/poolstat log metrics ops/chart ops/incident ops/mwindow ops/notice ops/postmortem ops/redact ops/remedy ops/sender ops/similar ops/store ops/storedb ops/words proxy/backend proxy/budget proxy/latency proxy/limit proxy/ranges proxy/route proxy/rpc proxy/rpcscan proxy/worker registry stats
 UNIT_test_conf     := conf log ops/notice ops/words proxy/limit
-UNIT_test_escalate := bus clock conf evmem fdlimit health/check health/curlev health/health health/pconn health/poolstat inherit log metrics ops/acklink ops/alert ops/deliver ops/escalate ops/incident ops/mwindow ops/notice ops/postmortem ops/redact ops/remedy ops/similar ops/status ops/store ops/words proxy/backend proxy/budget proxy/conn proxy/http proxy/latency proxy/limit proxy/ranges proxy/route proxy/rpc proxy/rpcscan proxy/tls proxy/worker registry stats
-UNIT_test_feed     := bus clock conf evmem fdlimit health/check health/health health/pconn health/poolstat inherit log metrics ops/feed ops/incident ops/mwindow ops/notice ops/out ops/postmortem ops/redact ops/remedy ops/similar ops/status ops/store ops/words proxy/backend proxy/budget proxy/conn proxy/http proxy/latency proxy/limit proxy/ranges proxy/route proxy/rpc proxy/rpcscan proxy/tls proxy/worker registry stats
+UNIT_test_escalate := bus clock conf evmem fdlimit health/check health/curlev health/health health/pconn health/poolstat inherit log metrics ops/acklink ops/alert ops/deliver ops/escalate ops/incident ops/mwindow ops/notice ops/outbox ops/postmortem ops/redact ops/remedy ops/sender ops/similar ops/status ops/store ops/storedb ops/words proxy/backend proxy/budget proxy/conn proxy/http proxy/latency proxy/limit proxy/ranges proxy/route proxy/rpc proxy/rpcscan proxy/tls proxy/worker registry stats
+UNIT_test_feed     := bus clock conf evmem fdlimit health/check health/health health/pconn health/poolstat inherit log metrics ops/feed ops/incident ops/mwindow ops/notice ops/out ops/postmortem ops/redact ops/remedy ops/sender ops/similar ops/status ops/store ops/storedb ops/words proxy/backend proxy/budget proxy/conn proxy/http proxy/latency proxy/limit proxy/ranges proxy/route proxy/rpc proxy/rpcscan proxy/tls proxy/worker registry stats
 UNIT_test_health   := health/health proxy/ranges proxy/rpc proxy/rpcscan
-UNIT_test_hook     := bus clock conf evmem fdlimit health/check health/health health/pconn health/poolstat inherit log metrics ops/hook ops/incident ops/mwindow ops/notice ops/postmortem ops/redact ops/remedy ops/similar ops/status ops/store ops/words proxy/backend proxy/budget proxy/conn proxy/http proxy/latency proxy/limit proxy/ranges proxy/route proxy/rpc proxy/rpcscan proxy/tls proxy/worker registry stats
+UNIT_test_hook     := bus clock conf evmem fdlimit health/check health/health health/pconn health/poolstat inherit log metrics ops/hook ops/incident ops/mwindow ops/notice ops/postmortem ops/redact ops/remedy ops/sender ops/similar ops/status ops/store ops/storedb ops/words proxy/backend proxy/budget proxy/conn proxy/http proxy/latency proxy/limit proxy/ranges proxy/route proxy/rpc proxy/rpcscan proxy/tls proxy/worker registry stats
 UNIT_test_http     := proxy/http
 UNIT_test_inherit  := inherit
-UNIT_test_incident := bus clock conf evmem health/health health/poolstat log metrics ops/incident ops/mwindow ops/notice ops/postmortem ops/redact ops/remedy ops/similar ops/store ops/words proxy/backend proxy/budget proxy/latency proxy/limit proxy/ranges proxy/route proxy/rpc proxy/rpcscan proxy/worker registry stats
+UNIT_test_incident := bus clock conf evmem health/health health/poolstat log metrics ops/incident ops/mwindow ops/notice ops/postmortem ops/redact ops/remedy ops/sender ops/similar ops/store ops/storedb ops/words proxy/backend proxy/budget proxy/latency proxy/limit proxy/ranges proxy/route proxy/rpc proxy/rpcscan proxy/worker registry stats
 UNIT_test_latency  := proxy/latency
 UNIT_test_limit    := proxy/limit
 UNIT_test_log      := log
 UNIT_test_login    := ops/login
 UNIT_test_metrics  := metrics proxy/rpc proxy/rpcscan
 UNIT_test_poolstat := clock conf evmem health/poolstat log ops/notice ops/words proxy/backend proxy/budget proxy/latency proxy/limit proxy/ranges proxy/route proxy/worker registry stats
-UNIT_test_postmortem := bus clock conf evmem health/health health/poolstat log metrics ops/incident ops/mwindow ops/notice ops/postmortem ops/redact ops/remedy ops/similar ops/store ops/words proxy/backend proxy/budget proxy/latency proxy/limit proxy/ranges proxy/route proxy/rpc proxy/rpcscan proxy/worker registry stats
-UNIT_test_mirror   := bus clock conf evmem fdlimit health/check health/curlev health/health health/monitor health/pconn health/poolstat inherit log metrics ops/acklink ops/admin ops/alert ops/chart ops/deliver ops/escalate ops/feed ops/incident ops/mirror ops/mwindow ops/notice ops/out ops/page ops/postmortem ops/redact ops/remedy ops/similar ops/status ops/store ops/subrule ops/subs ops/subtext ops/words proxy/backend proxy/budget proxy/conn proxy/http proxy/latency proxy/limit proxy/ranges proxy/route proxy/rpc proxy/rpcscan proxy/tls proxy/worker registry stats
+UNIT_test_postmortem := bus clock conf evmem health/health health/poolstat log metrics ops/incident ops/mwindow ops/notice ops/postmortem ops/redact ops/remedy ops/sender ops/similar ops/store ops/storedb ops/words proxy/backend proxy/budget proxy/latency proxy/limit proxy/ranges proxy/route proxy/rpc proxy/rpcscan proxy/worker registry stats
+UNIT_test_mirror   := bus clock conf evmem fdlimit health/check health/curlev health/health health/monitor health/pconn health/poolstat inherit log metrics ops/acklink ops/admin ops/alert ops/chart ops/deliver ops/escalate ops/feed ops/incident ops/mirror ops/mwindow ops/notice ops/out ops/outbox ops/page ops/postmortem ops/redact ops/remedy ops/sender ops/similar ops/status ops/store ops/storedb ops/subrule ops/subs ops/subtext ops/words proxy/backend proxy/budget proxy/conn proxy/http proxy/latency proxy/limit proxy/ranges proxy/route proxy/rpc proxy/rpcscan proxy/tls proxy/worker registry stats
 UNIT_test_ranges   := proxy/ranges
 UNIT_test_route    := clock conf evmem log ops/notice ops/words proxy/backend proxy/budget proxy/latency proxy/limit proxy/ranges proxy/route proxy/worker stats
 UNIT_test_rpc      := proxy/rpc proxy/rpcscan
@@ -72,10 +72,10 @@ listed  = $(if $(filter undefined,$(origin $(1))),$(error $(1) is not set: add \
 
 # Debian packages: to build, to test, to benchmark.
 DEPS_BUILD := gcc make pkg-config libevent-dev libssl-dev libcurl4-openssl-dev libinih-dev \
-              libjansson-dev libsqlite3-dev
+              libjansson-dev libsqlite3-dev libpq-dev
 DEPS_TEST  := libcmocka-dev python3-pytest python3-prometheus-client openssl curl chromium \
               python3-aiosmtpd systemd logrotate groff man-db debhelper lintian dpkg-dev \
-              prometheus keepalived iproute2 python3-feedparser nginx
+              prometheus keepalived iproute2 python3-feedparser nginx postgresql
 DEPS_BENCH := wrk haproxy nginx-light iperf3
 DEPS_FUZZ  := clang
 
@@ -87,7 +87,7 @@ Q  :=
 SAY = @true
 endif
 
-.PHONY: all man deb deps deps-bench test unit e2e layers asan tsan run bench fuzz format format-check help clean
+.PHONY: all man deb deps deps-bench test unit e2e e2e-pg layers asan tsan run run-fleet bench fuzz format format-check help clean
 
 MAN_PAGES := $(BUILD)/man/man8/nodegate.8 $(BUILD)/man/man5/nodegate.ini.5
 
@@ -148,6 +148,15 @@ e2e: all ## run the end-to-end tests (pytest, real processes on loopback), worke
 		NODEGATE_TEST_WORKERS=$$w NODEGATE_BUILD=$(abspath $(BUILD)) \
 		/usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e; done
 
+# the store's tests again on PostgreSQL (tests/e2e/pgserver.py starts one, as nobody, in a
+# temporary folder): incidents, admin states, restarts, escalation, postmortems, subscribers
+E2E_PG_TESTS ?= test_incidents.py test_admin.py test_escalation.py test_postmortem.py \
+                test_subscriptions.py test_status.py
+e2e-pg: all ## run the store's end-to-end tests with [store] url = postgresql://... (workers = 2)
+	$(Q)echo "== e2e, store = postgres, workers = 2"; NODEGATE_TEST_STORE=postgres \
+		NODEGATE_TEST_WORKERS=2 NODEGATE_BUILD=$(abspath $(BUILD)) /usr/bin/python3 -m pytest \
+		-q -p no:cacheprovider $(addprefix tests/e2e/,$(E2E_PG_TESTS))
+
 layers: ## check the layering rules of src/ and include/ from their #include lines
 	$(Q)/usr/bin/python3 tests/layers.py
 
@@ -156,6 +165,7 @@ test: deps ## install what is missing, build, run every test (layering, unit and
 	$(Q)$(MAKE) --no-print-directory layers
 	$(Q)$(MAKE) --no-print-directory unit
 	$(Q)$(MAKE) --no-print-directory e2e
+	$(Q)$(MAKE) --no-print-directory e2e-pg
 
 asan: deps ## run the whole suite under AddressSanitizer and UBSan
 	$(Q)$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" \
@@ -181,6 +191,9 @@ deb: ## build the Debian package into build/deb/ (dpkg-buildpackage -us -uc -b, 
 
 run: deps all ## build and start the demo: nodegate in front of three simulated rippled nodes
 	$(Q)sh tests/demo.sh
+
+run-fleet: deps all ## the fleet demo: two nodegates on one PostgreSQL (started as an unprivileged user in a temporary folder) in front of the simulated nodes
+	$(Q)sh tests/demo-fleet.sh
 
 bench: deps deps-bench all ## benchmark nodegate beside HAProxy and nginx (not a test)
 	$(Q)sh bench/run.sh

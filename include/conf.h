@@ -53,6 +53,7 @@ struct conf_global {
 	int log_level;             /* enum log_level */
 	char *access_log;          /* path, "-" (stdout) or "off" */
 	char *state_dir;           /* SQLite state: incidents, admin states (store.c) */
+	char *instance;            /* this nodegate's name in a fleet; NULL: the hostname */
 	uint64_t shutdown_timeout; /* in-flight requests get this long on SIGTERM */
 	uint64_t shutdown_grace;   /* SIGTERM: /healthz 503 this long before listeners close */
 	uint64_t workers;          /* data-plane threads; 0: one per online CPU */
@@ -277,6 +278,14 @@ struct conf_postmortem {
 	int language; /* enum pm_language */
 };
 
+/* [store]: where the state lives (ops/store.h): the embedded SQLite file or a PostgreSQL
+ * server that a fleet of nodegates shares. */
+struct conf_store {
+	bool section; /* the file has a [store] section */
+	int line;     /* of the section header, for messages */
+	char *url;    /* sqlite:PATH or postgresql://...; NULL: sqlite:STATE_DIR/nodegate.db */
+};
+
 /* [subscriptions]: users subscribe on the status page by email or webhook (ops/subs.h). */
 struct conf_subs {
 	bool section;             /* the file has a [subscriptions] section */
@@ -424,6 +433,7 @@ struct conf {
 	struct conf_status status;
 	struct conf_postmortem postmortem;
 	struct conf_subs subs;
+	struct conf_store store;
 	struct conf_listener *listeners;
 	size_t n_listeners;
 	struct conf_pool *pools;

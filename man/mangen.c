@@ -18,6 +18,10 @@ static const struct {
     {"status", "[status]",
      "The status listener: the public status page, its JSON API, the admin API, /metrics "
      "and /healthz. Without this section there is no status listener."},
+    {"store", "[store]",
+     "Where the state lives: the embedded SQLite file of one nodegate, or a PostgreSQL "
+     "server shared by a fleet of nodegates (incidents, admin states, subscribers, the "
+     "sender lock). Optional."},
     {"postmortem", "[postmortem]",
      "Postmortem drafts of incidents (the admin API and nodegate postmortem ID). Optional."},
     {"subscriptions", "[subscriptions]",

@@ -140,11 +140,14 @@ static int WUR valid_methods(char *v, char *err, size_t errlen);
 static int WUR valid_tier(char *v, char *err, size_t errlen);
 static int WUR valid_account(char *v, char *err, size_t errlen);
 static int WUR valid_template(char *v, char *err, size_t errlen);
+static int WUR valid_store_url(char *v, char *err, size_t errlen);
+static int WUR valid_instance(char *v, char *err, size_t errlen);
 
 #define G(f)  offsetof(struct conf_global, f)
 #define S(f)  offsetof(struct conf_status, f)
 #define PM(f) offsetof(struct conf_postmortem, f)
 #define SB(f) offsetof(struct conf_subs, f)
+#define ST(f) offsetof(struct conf_store, f)
 #define L(f)  offsetof(struct conf_listener, f)
 #define P(f)  offsetof(struct conf_pool, f)
 #define B(f)  offsetof(struct conf_backend, f)
@@ -218,6 +221,10 @@ const struct conf_option conf_options[] = {
         "one line per request: a file, - for stdout (journald, containers) or off"),
     STR("nodegate", "state_dir", G(state_dir), "state", "PATH", RESTART,
         "directory for persistent state (incidents), relative to the working directory"),
+    {ROW("nodegate", "instance", CONF_STRING, G(instance)), .metavar = "NAME",
+     .reloadable = RESTART, .validate = valid_instance,
+     .help = "this nodegate's name in a fleet sharing a [store] (logs, incidents, /metrics); "
+             "the hostname when unset"},
     NUM("nodegate", "shutdown_timeout", CONF_DURATION, G(shutdown_timeout), "10s", 0, MS_H,
         "on SIGTERM, in-flight requests get this long before connections close"),
     NUM("nodegate", "shutdown_grace", CONF_DURATION, G(shutdown_grace), "0", 0, MS_H,
@@ -283,6 +290,10 @@ const struct conf_option conf_options[] = {
         "a notice or FAQ shown on the page: text with a small Markdown subset, read at load"),
     NUM("status", "chart_bucket", CONF_DURATION, S(chart_bucket), "5m", 100, MS_H,
         "tests only: the response-time chart's short bucket", .test_only = true),
+    {ROW("store", "url", CONF_STRING, ST(url)), .metavar = "URL", .reloadable = RESTART,
+     .validate = valid_store_url,
+     .help = "sqlite:PATH (one nodegate) or postgresql://USER@HOST/DB (a fleet sharing one "
+             "server); sqlite:STATE_DIR/nodegate.db when unset"},
     ENUM("postmortem", "language", PM(language), "en", pm_language_names, PM_LANGUAGE_COUNT, RELOAD,
          "headings of postmortem drafts (admin API and nodegate postmortem): en or ja"),
     NUM("status", "ack_link_ttl", CONF_DURATION, S(ack_link_ttl), "24h", MS_M, 30 * MS_D,
@@ -649,6 +660,7 @@ enum sect_kind {
 	SK_STATUS,
 	SK_POSTMORTEM,
 	SK_SUBS,
+	SK_STORE,
 	SK_LISTENER,
 	SK_POOL,
 	SK_BACKEND,
@@ -663,7 +675,7 @@ static const char *const sect_words[SK_COUNT] = {
     [SK_GLOBAL] = "nodegate",       [SK_STATUS] = "status",      [SK_LISTENER] = "listener",
     [SK_POSTMORTEM] = "postmortem", [SK_SUBS] = "subscriptions", [SK_POOL] = "pool",
     [SK_BACKEND] = "backend",       [SK_ALERT] = "alert",        [SK_HOOK] = "hook",
-    [SK_ESCALATION] = "escalation", [SK_MIRROR] = "mirror",
+    [SK_ESCALATION] = "escalation", [SK_MIRROR] = "mirror",      [SK_STORE] = "store",
 };
 
 /* One section as written, kept for messages after parsing. */
@@ -996,6 +1008,35 @@ static int WUR valid_path(char *v, char *err, size_t errlen)
 _Static_assert(WK_COUNT == CONF_STATUS_TEXTS, "one [status] text_* per enum words_kind");
 
 /* A public template: only {pool}, {serving} and {total} (ops/words.h). */
+/* [store] url: sqlite:PATH or postgresql://... (the value is not shown: it may hold a
+ * password). */
+static int WUR valid_store_url(char *v, char *err, size_t errlen)
+{
+	if (strncmp(v, "sqlite:", 7) == 0 && v[7] != '\0')
+		return 0;
+	if (strncmp(v, "postgresql://", 13) == 0 || strncmp(v, "postgres://", 11) == 0)
+		return 0;
+	snprintf(err, errlen, "bad url (expected sqlite:PATH or postgresql://USER@HOST/DB)");
+	return -1;
+}
+
+/* [nodegate] instance: a name as in section headers, shown in logs and metrics. */
+static int WUR valid_instance(char *v, char *err, size_t errlen)
+{
+	char q[SHOW_MAXLEN + 8];
+	size_t n = strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-");
+
+	if (n == 0 || v[n] != '\0' || n > 63) {
+		snprintf(
+		    err, errlen,
+		    "bad name \"%s\" (expected up to 63 letters, digits, '-', '_' or '.', like "
+		    "fra-1)",
+		    show(v, q, sizeof(q)));
+		return -1;
+	}
+	return 0;
+}
+
 static int WUR valid_template(char *v, char *err, size_t errlen)
 {
 	return words_template_ok(v, err, errlen) ? 0 : -1;
@@ -1576,6 +1617,8 @@ static void *sect_base(struct conf *c, enum sect_kind k, size_t idx)
 		return &c->postmortem;
 	case SK_SUBS:
 		return &c->subs;
+	case SK_STORE:
+		return &c->store;
 	case SK_LISTENER:
 		return &c->listeners[idx];
 	case SK_POOL:
@@ -1675,6 +1718,9 @@ static int WUR sect_add(struct parser *p, enum sect_kind k, const char *name, in
 	} else if (k == SK_SUBS) {
 		c->subs.section = true;
 		c->subs.line = line;
+	} else if (k == SK_STORE) {
+		c->store.section = true;
+		c->store.line = line;
 	}
 	m = &p->metas[p->n_metas - 1];
 	m->kind = k;
@@ -1695,10 +1741,12 @@ fail:
 	return -1;
 }
 
-/* [nodegate], [status], [postmortem] and [subscriptions] are single sections: no NAME. */
+/* [nodegate], [status], [postmortem], [subscriptions] and [store] are single sections: no
+ * NAME. */
 static bool sect_named(enum sect_kind k)
 {
-	return k != SK_GLOBAL && k != SK_STATUS && k != SK_POSTMORTEM && k != SK_SUBS;
+	return k != SK_GLOBAL && k != SK_STATUS && k != SK_POSTMORTEM && k != SK_SUBS &&
+	       k != SK_STORE;
 }
 
 static bool valid_name(const char *s)
@@ -1761,7 +1809,7 @@ static void parse_header(struct parser *p, char *line)
 	if (k == SK_COUNT) {
 		errf(p, p->lineno, label, NULL,
 		     "unknown section (expected [nodegate], [status], [postmortem], "
-		     "[subscriptions], [listener "
+		     "[subscriptions], [store], [listener "
 		     "NAME], [pool NAME], "
 		     "[backend NAME], [alert NAME], [hook NAME], [escalation NAME] or [mirror "
 		     "NAME])");
@@ -2828,6 +2876,8 @@ void conf_free(struct conf *c)
 	free(c->hooks);
 	free(c->global.access_log);
 	free(c->global.state_dir);
+	free(c->global.instance);
+	free(c->store.url);
 	free(c->global.user);
 	free(c->global.group);
 	free(c->status.title);

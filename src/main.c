@@ -19,6 +19,7 @@
 #include "health/node.h"
 #include "log.h"
 #include "ops/admin.h"
+#include "ops/fleet.h"
 #include "ops/acklink.h"
 #include "ops/alert.h"
 #include "ops/console.h"
@@ -162,11 +163,10 @@ static int postmortem(const char *path, const char *id_s)
 	c = load_for_command(path);
 	if (c == NULL)
 		return 1;
-	if (incident_load_readonly(c->global.state_dir, err, sizeof(err)) < 0) {
+	if (incident_load_readonly(c->global.state_dir, c->store.url, err, sizeof(err)) < 0) {
 		fprintf(stderr, "postmortem: %s\n", err);
 	} else if ((inc = incident_get(id)) == NULL) {
-		fprintf(stderr, "postmortem: no incident %lld in %s/%s\n", id, c->global.state_dir,
-		        STORE_FILE);
+		fprintf(stderr, "postmortem: no incident %lld in %s\n", id, store_where());
 	} else {
 		size_t n = incident_postmortem(inc, c->postmortem.language, false, clock_wall(), md,
 		                               sizeof(md));
@@ -361,6 +361,7 @@ static void teardown(void)
 	console_deinit(); /* console.c: every ops console session ends */
 	chart_deinit();
 	maint_deinit();
+	fleet_deinit(); /* fleet.c: its session ends, and the sender lock with it */
 	admin_deinit();
 	escalate_deinit();
 	subs_deinit();   /* subs.c: queued subscriber messages are dropped */
@@ -443,8 +444,9 @@ static int run(const char *path)
 	feed_init(); /* feed.c: /feed.atom, /feed.rss, /pools/NAME/feed.* */
 	/* incidents, their store in state_dir, the admin API (incident.c, admin.c): before the
 	 * first apply, which restores the stored admin states */
-	if (incident_init(c->global.state_dir, err, sizeof(err)) != 0 ||
-	    admin_init(err, sizeof(err)) != 0 || acklink_init() != 0 || console_init() != 0) {
+	if (incident_init(c->global.state_dir, c->store.url, err, sizeof(err)) != 0 ||
+	    admin_init(err, sizeof(err)) != 0 || acklink_init() != 0 || console_init() != 0 ||
+	    fleet_init(c->store.url, c->global.instance, err, sizeof(err)) != 0) {
 		log_error("state_dir %s: %s", c->global.state_dir, err);
 		goto fail;
 	}
@@ -523,6 +525,7 @@ fail:
 	mirror_deinit();
 	acklink_deinit();
 	console_deinit();
+	fleet_deinit();
 	admin_deinit();
 	incident_deinit();
 	monitor_deinit();

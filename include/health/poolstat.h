@@ -33,6 +33,10 @@ struct pool_view {
 
 /* Counts member N (NULL: not probed yet), REMOVED by a reload, into V. */
 void poolstat_add(struct pool_view *v, const struct node *n, bool removed);
+/* Member N (NULL: not probed here), REMOVED, already counted into V by poolstat_add, is in
+ * rotation on another live instance of the fleet: V counts it up (and the pool able to
+ * serve) unless it is up here already. */
+void poolstat_add_elsewhere(struct pool_view *v, const struct node *n, bool removed);
 /* Major outage when nothing can serve; operational with every member up; degraded with at
  * least min_up (and one) up; partial outage otherwise. */
 enum pool_status poolstat_status_of(const struct pool_view *v);
@@ -44,9 +48,19 @@ bool poolstat_judged_of(const struct pool_view *v);
 
 /* ---- at run time, on the registry's pools --------------------------------------------------- */
 
+/* P as this instance judges it (routing and panic read this). */
 void poolstat_view(const struct pool *p, struct pool_view *v);
+/* A fleet (ops/fleet.c sets FN, NULL: none): FN says whether another live instance has
+ * BACKEND in rotation. The fleet's view of P counts such a member as up, whatever this
+ * instance thinks: a node is down for users when it is down for every live instance that
+ * routes to it. The page, /api/status and incidents read it; routing never does. */
+void poolstat_set_fleet(bool (*fn)(const char *backend));
+void poolstat_fleet_view(const struct pool *p, struct pool_view *v);
+/* B is in rotation on another live instance of the fleet. */
+bool poolstat_up_elsewhere(const struct backend *b);
+/* P's status in the fleet's view (this instance's without a fleet). */
 enum pool_status poolstat_status(const struct pool *p);
-/* P's status, or -1 while it cannot be told (poolstat_judged_of). */
+/* The same, or -1 while it cannot be told (poolstat_judged_of, this instance's). */
 int poolstat_known(const struct pool *p);
 /* Members of P in rotation with a weight. */
 size_t poolstat_up(const struct pool *p);

@@ -52,6 +52,10 @@ struct backend *admin_backend(const char *name);
 int admin_backend_state(struct backend *b, enum admin_state a, const char *why, bool *changed) WUR;
 /* The same for a weight override W (STORE_NO_WEIGHT: the configured weight). */
 int admin_backend_weight(struct backend *b, int w, const char *why, bool *changed) WUR;
+/* Another instance of the fleet (FROM) set backend NAME to admin state A and weight override
+ * WEIGHT (STORE_NO_WEIGHT: none), committed to the shared store: applied here, not stored
+ * again. */
+int admin_remote(const char *name, enum admin_state a, int weight, const char *from) WUR;
 /* Acknowledges incident ID by BY through VIA (incident_ack, counted); its codes. */
 int admin_ack(int64_t id, const char *by, const char *via) WUR;
 /* The incident as ops see it (GET /api/incidents/ID with the token): every entry, roles,

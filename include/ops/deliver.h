@@ -61,11 +61,23 @@ struct deliver *deliver_new(struct event_base *base, const char *name);
  * (nothing changed). */
 int deliver_set(struct deliver *d, const struct deliver_conf *c) WUR;
 /* Queues a mail of BODY (CRLF lines, headers first; taken over: freed by the queue) to
- * RCPT. 0 queued; -1 refused (queue full, no SMTP server, out of memory), counted. */
+ * RCPT. 0 queued; -1 refused (queue full, no SMTP server, out of memory), counted. A fleet's
+ * sender records it in the outbox (ops/outbox.h: the queue's name is its channel) before
+ * its first try and confirms it after. */
 int deliver_mail(struct deliver *d, const char *rcpt, char *body, deliver_done_fn done,
                  int64_t tag);
-/* Queues a JSON POST of BODY (taken over) to URL. */
+/* Queues a JSON POST of BODY (taken over) to URL; recorded as a mail is. */
 int deliver_post(struct deliver *d, const char *url, char *body, deliver_done_fn done, int64_t tag);
+/* The same, never recorded: a webhook's challenge, whose answer only the instance that asked
+ * can use. */
+int deliver_challenge(struct deliver *d, const char *url, char *body, deliver_done_fn done,
+                      int64_t tag) WUR;
+/* A message a dead sender left pending (outbox row KEY): BODY (copied) to TO, first in the
+ * queue, confirmed under KEY when done. */
+int deliver_replay(struct deliver *d, bool mail, const char *key, const char *to, const char *body,
+                   deliver_done_fn done, int64_t tag) WUR;
+/* The queue's name (the outbox's channel of its messages). */
+const char *deliver_name(const struct deliver *d);
 /* Outcomes so far. */
 uint64_t deliver_count(const struct deliver *d, enum deliver_result r);
 size_t deliver_queued(const struct deliver *d);

@@ -10,13 +10,13 @@
 #include "log.h"
 #include "ops/incident-t.h"
 
-/* Opens (creating) the store in STATE_DIR, loads the open incidents, subscribes to the
- * bus. */
-int incident_init(const char *state_dir, char *err, size_t errlen) WUR;
+/* Opens (creating) the store at URL ([store] url; NULL: in STATE_DIR), loads the open
+ * incidents, subscribes to the bus. */
+int incident_init(const char *state_dir, const char *url, char *err, size_t errlen) WUR;
 void incident_deinit(void);
 /* Loads STATE_DIR's incidents for reading only (nodegate postmortem): no bus, no writes;
  * incident_deinit ends it. */
-int incident_load_readonly(const char *state_dir, char *err, size_t errlen) WUR;
+int incident_load_readonly(const char *state_dir, const char *url, char *err, size_t errlen) WUR;
 /* Calls FN for each incident, open ones first, then the most recent; at most LIMIT (0: all
  * kept). The incident and its entries are valid during the call only. */
 void incident_foreach(size_t limit, void (*fn)(const struct incident *inc, void *arg), void *arg);
@@ -161,6 +161,22 @@ int64_t incident_open_id(const char *pool);
 
 /* Re-evaluates every pool on the next loop turn: after an admin change or a reload. */
 void incident_poke(void);
+
+/* A fleet (ops/fleet.c; NULL: none): NEXT_ID gives ids the database allocated (0: none at
+ * hand, and the next after the highest known is taken); automatic incidents open and
+ * resolve only on the sender instance, from the fleet's view of the pool (health/poolstat.h
+ * poolstat_fleet_view). While PEERS says other instances are live, incidents open from
+ * that view only (not from this instance's events), and every instance appends what it
+ * saw, named ("[fra-1] backend n2: up -> down (...)"), to the one open incident of the
+ * pool; alone, the instance writes its incidents as one nodegate does. */
+void incident_set_fleet(int64_t (*next_id)(void), bool (*peers)(void));
+/* Incident INC as the store holds it now, with its lines E[0..N) and outage spans (START,
+ * END pairs): another instance (or this one) changed it. It replaces the copy here, but
+ * never with fewer lines than here (this instance's writes not yet committed), nor takes
+ * back a resolution or an acknowledgement. What others did (an incident they opened, ops
+ * updates, an acknowledgement, a resolution) is told to the watchers. */
+void incident_sync(const struct incident *inc, const struct incident_entry *e, size_t n,
+                   const int64_t *spans, size_t n_spans);
 
 /* ---- the decisions, pure (no I/O, the time is an argument) ------------------------------ */
 

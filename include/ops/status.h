@@ -40,7 +40,7 @@ int status_json(struct evbuffer *out) WUR;
 
 /* Another module's families on /metrics (alerts, hooks), appended after the built-in ones
  * in the order they were added; adding the same writer again changes nothing. */
-#define STATUS_MAX_METRICS 8
+#define STATUS_MAX_METRICS 16
 struct metrics_out;
 typedef void (*status_metrics_fn)(struct metrics_out *o);
 int status_metrics(status_metrics_fn fn) WUR;

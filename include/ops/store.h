@@ -1,8 +1,8 @@
-/* Persistent state in SQLite (state_dir/nodegate.db, WAL): incidents, their timelines and
- * outage spans, and the admin states of backends. Reads happen once, at start; every write
- * is queued to one writer thread, so the loop never waits on the disk. A barrier tells the
- * loop when what was queued before it is committed (and fsynced), so that an HTTP reply
- * can acknowledge only what a kill -9 or a power cut cannot take back. */
+/* Persistent state in SQLite (state_dir/nodegate.db, WAL) or PostgreSQL ([store] url): incidents,
+ * their timelines and outage spans, and the admin states of backends. Reads happen once, at start;
+ * every write is queued to one writer thread, so the loop never waits on the disk. A barrier tells
+ * the loop when what was queued before it is committed (and fsynced), so that an HTTP reply can
+ * acknowledge only what a kill -9 or a power cut cannot take back. */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
@@ -13,22 +13,41 @@
 #include "log.h"
 
 #define STORE_FILE      "nodegate.db"
+#define STORE_URL_MAX   4200 /* a store url, sqlite:PATH or postgresql://... */
 #define STORE_QUEUE_MAX 1024 /* writes waiting for the writer; more are dropped (counted) */
 #define STORE_KEEP_DAYS 90   /* resolved incidents older than this are deleted at start */
 #define STORE_KEEP_MAX  1000 /* and at most this many resolved incidents are kept */
 #define STORE_NO_WEIGHT (-1) /* admin_state.weight: no override */
 #define STORE_TOKEN_MAX 96   /* an acknowledgement link's MAC, as text */
 
-/* Creates STATE_DIR (mode 0700) when missing, opens or creates the database, prunes what
- * is past retention (NOW: Unix ms) and starts the writer. ERR says why on failure. */
-int store_open(const char *state_dir, int64_t now, char *err, size_t errlen) WUR;
+/* Opens URL ([store] url: sqlite:PATH or postgresql://...; NULL: sqlite:STATE_DIR/
+ * nodegate.db, STATE_DIR created mode 0700 when missing), creates or migrates the schema,
+ * prunes what is past retention (NOW: Unix ms) and starts the writer. ERR says why. A
+ * PostgreSQL server that cannot be reached is no failure: the store opens without it (logged
+ * once), reads find nothing, writes are kept, and the writer sets the schema up and writes
+ * them when it is back. */
+int store_open(const char *state_dir, const char *url, int64_t now, char *err, size_t errlen) WUR;
+/* This nodegate's name in the fleet: admin changes written to PostgreSQL are announced
+ * (NOTIFY nodegate_admin) with it, so that each instance skips its own. */
+void store_set_instance(const char *name);
+/* The database took the last writes (false while PostgreSQL is unreachable: writes are
+ * kept, up to STORE_QUEUE_MAX, and replayed when it is back). Loop only. */
+bool store_up(void);
+/* Any thread: the schema is checked and no write is kept (a PostgreSQL server away at
+ * start, or since, is back and has what this instance wrote meanwhile). The fleet's session
+ * waits for it before it reads the fleet's admin states and joins. */
+bool store_synced(void);
+/* Writes waiting: queued for the writer, and kept for a replay. */
+size_t store_queued(void);
+/* Where the store is, for logs and messages (never a password). */
+const char *store_where(void);
 /* Tests only ([nodegate] store_test_delay): the writer waits MS before each batch, as on a
  * slow disk, from its next batch on; logged when it changes to more than 0. */
 void store_set_test_delay(uint64_t ms);
 /* Opens STATE_DIR's database for reading only (nodegate postmortem, beside a running
  * nodegate): no writer, no pruning, no migration (a file of another schema is refused);
  * writes stay no-ops. store_close closes it. */
-int store_open_readonly(const char *state_dir, char *err, size_t errlen) WUR;
+int store_open_readonly(const char *state_dir, const char *url, char *err, size_t errlen) WUR;
 /* Commits what is queued, stops the writer, runs the last barrier callbacks, closes. */
 void store_close(void);
 bool store_is_open(void);
@@ -44,6 +63,9 @@ struct store_loader {
 	void *arg;
 };
 int store_load_incidents(const struct store_loader *l) WUR;
+/* The same for incident ID alone (fleet.c, on its thread: another instance changed it);
+ * nothing handed out when it is not stored. */
+int store_load_incident(int64_t id, const struct store_loader *l) WUR;
 /* The highest incident id ever given (pruned ones too), 0 for none. */
 int64_t store_last_id(void);
 /* Each stored admin state: backend name, admin state, weight override or STORE_NO_WEIGHT,
@@ -119,6 +141,20 @@ void store_del_subscriber(int64_t id);
 void store_put_secret(const char *name, const char *value);
 /* A bucket of the chart (inserted or replaced). */
 void store_put_latency(const struct store_latency *l);
+/* The fleet's outbox (PostgreSQL; ops/outbox.h): message KEY for CHANNEL (to TARGET, a
+ * subscriber's address or URL, "" for an alert; TAG its subscriber) recorded as pending with
+ * its BODY before it is sent (a barrier after it says when), then confirmed sent or
+ * dropped. */
+#define STORE_OUTBOX_KEY_MAX 128
+void store_put_outbox(const char *key, const char *channel, const char *target, int64_t tag,
+                      const char *body, int64_t at);
+void store_done_outbox(const char *key, bool sent, int64_t at);
+/* The fleet's view (PostgreSQL; fleet.c): this instance has BACKEND in rotation (UP) or
+ * not, said at AT (Unix ms); CHANGED: since the last time, and the fleet hears of it at
+ * once. Not kept while the database is away (the next heartbeat says it again). */
+void store_put_verdict(const char *backend, bool up, bool changed, int64_t at);
+/* This nodegate's name (store_set_instance). */
+const char *store_instance(void);
 /* Deletes the resolved incidents past retention (STORE_KEEP_DAYS before NOW, Unix ms, or
  * beyond the STORE_KEEP_MAX most recent). */
 void store_prune(int64_t now);
@@ -128,3 +164,10 @@ void store_prune(int64_t now);
  * call, with -1 when the queue is full or the store is closed. */
 typedef void (*store_done_fn)(int rc, void *arg);
 void store_barrier(store_done_fn done, void *arg);
+/* The subscribers as stored, read by the writer after what is queued now (a fleet's other
+ * instances may have changed them): FN runs on the loop with RC 0 and the N ROWS (freed
+ * after it returns) and the stored unsubscribe KEY ("" none), or RC -1 (the database away,
+ * the queue full: at once, inside this call). */
+typedef void (*store_subscribers_fn)(int rc, const struct store_subscriber *rows, size_t n,
+                                     const char *key, void *arg);
+void store_read_subscribers(store_subscribers_fn fn, void *arg);

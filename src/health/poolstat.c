@@ -57,11 +57,40 @@ void poolstat_view(const struct pool *p, struct pool_view *v)
 		poolstat_add(v, p->members[i]->node, p->members[i]->removed);
 }
 
+static bool (*up_elsewhere)(const char *backend);
+
+void poolstat_set_fleet(bool (*fn)(const char *backend))
+{
+	up_elsewhere = fn;
+}
+
+bool poolstat_up_elsewhere(const struct backend *b)
+{
+	return up_elsewhere != NULL && !b->removed && up_elsewhere(b->name);
+}
+
+void poolstat_add_elsewhere(struct pool_view *v, const struct node *n, bool removed)
+{
+	if (removed || (n != NULL && n->routable && n->weight > 0))
+		return; /* up here already (counted by poolstat_add), or gone */
+	v->up++;
+	v->routable += n == NULL || !n->routable;
+	v->can_serve = true;
+}
+
+void poolstat_fleet_view(const struct pool *p, struct pool_view *v)
+{
+	poolstat_view(p, v);
+	for (size_t i = 0; up_elsewhere != NULL && i < p->n_members; i++)
+		if (poolstat_up_elsewhere(p->members[i]))
+			poolstat_add_elsewhere(v, p->members[i]->node, p->members[i]->removed);
+}
+
 enum pool_status poolstat_status(const struct pool *p)
 {
 	struct pool_view v;
 
-	poolstat_view(p, &v);
+	poolstat_fleet_view(p, &v);
 	return poolstat_status_of(&v);
 }
 
@@ -71,7 +100,7 @@ int poolstat_known(const struct pool *p)
 
 	if (p == NULL)
 		return -1;
-	poolstat_view(p, &v);
+	poolstat_fleet_view(p, &v);
 	return poolstat_judged_of(&v) ? (int)poolstat_status_of(&v) : -1;
 }
 

@@ -533,6 +533,25 @@ int admin_backend_weight(struct backend *b, int w, const char *why, bool *change
 	return 0;
 }
 
+int admin_remote(const char *name, enum admin_state a, int weight, const char *from)
+{
+	struct backend *b = backend_named(name, strlen(name));
+	struct saved *s = saved_of(name, true);
+	char why[128];
+
+	if (s == NULL || a >= ADMIN_COUNT)
+		return -1;
+	s->a = a;
+	s->weight = weight >= 0 && weight <= WEIGHT_MAX ? weight : STORE_NO_WEIGHT;
+	if (b == NULL)
+		return 0; /* not one of ours: kept for a reload that adds it */
+	snprintf(why, sizeof(why), "set on instance %s", from);
+	set_state(b, a, why);
+	set_weight(b, s->weight, why);
+	incident_poke();
+	return 0;
+}
+
 void admin_apply(void)
 {
 	token_load();
@@ -634,7 +653,7 @@ static void list_backends(struct evhttp_request *req)
 /* POST /api/backends/NAME/ACTION */
 static void backends_route(struct evhttp_request *req, const char *path, void *arg)
 {
-	const char *name = path + strlen("/api/backends/"), *act = strchr(name, '/');
+	const char *name = path + strlen("/api/backends/"), *act;
 	static const char *const fields[] = {"reason", NULL};
 	char err[ERR_MAX];
 	struct backend *b;
@@ -647,7 +666,9 @@ static void backends_route(struct evhttp_request *req, const char *path, void *a
 		list_backends(req);
 		return;
 	}
-	if (strncmp(path, "/api/backends/", 14) != 0 || act == NULL || act == name) {
+	/* "/api/backends" is one byte shorter than NAME's offset: looked at only after */
+	act = strncmp(path, "/api/backends/", 14) == 0 ? strchr(name, '/') : NULL;
+	if (act == NULL || act == name) {
 		refuse(req, 404, "not found (POST /api/backends/NAME/drain|maint|ready|weight)");
 		return;
 	}

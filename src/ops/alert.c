@@ -20,6 +20,9 @@
 #include "clock.h"
 #include "ops/acklink.h"
 #include "ops/alert.h"
+#include "ops/outbox.h"
+#include "ops/sender.h"
+#include "ops/store.h"
 #include "ops/deliver.h"
 #include "ops/remedy.h"
 #include "ops/incident.h"
@@ -132,7 +135,9 @@ static const char *prio_tag(const struct alert_event *ev, char *buf, size_t len)
 
 static const char *event_name(int event)
 {
-	return event >= 0 && event < NOTIFY_COUNT ? notify_event_names[event] : "test";
+	if (event < 0)
+		return "message"; /* replayed from the fleet's outbox: its body only */
+	return event < NOTIFY_COUNT ? notify_event_names[event] : "test";
 }
 
 static const char *sev_name(enum severity s)
@@ -457,9 +462,13 @@ struct chan_conf {
 struct msg {
 	TAILQ_ENTRY(msg) link;
 	struct alert_event ev;
-	unsigned tries;    /* attempts made */
-	char last[200];    /* why the last attempt failed */
-	uint64_t first_at; /* ms (monotonic) of the first attempt */
+	char key[STORE_OUTBOX_KEY_MAX]; /* a fleet's outbox row, once recorded */
+	bool recorded;                  /* in the outbox (or replayed from it) */
+	struct outbox_wait *wait;       /* its record, until committed */
+	char *raw;                      /* the body as recorded (replayed), NULL: built from ev */
+	unsigned tries;                 /* attempts made */
+	char last[200];                 /* why the last attempt failed */
+	uint64_t first_at;              /* ms (monotonic) of the first attempt */
 };
 TAILQ_HEAD(msg_queue, msg);
 
@@ -679,6 +688,16 @@ static void what(const struct alert_event *ev, char *buf, size_t len)
 }
 
 static void pump(struct channel *ch);
+static struct channel *channel_named(const char *name);
+
+static void msg_free(struct msg *m)
+{
+	if (m != NULL) {
+		outbox_cancel(&m->wait);
+		free(m->raw);
+	}
+	free(m);
+}
 
 static void finish(struct channel *ch, bool ok)
 {
@@ -696,10 +715,12 @@ static void finish(struct channel *ch, bool ok)
 		log_warn("alert %s: %s dropped after %u tries: %s", ch->name, w, m->tries, m->last);
 	}
 	timeline(&m->ev, line);
+	if (m->recorded)
+		outbox_done(m->key, ok);
 	if (G.on_final != NULL)
 		G.on_final(ch, ok);
 	ch->cur = NULL;
-	free(m);
+	msg_free(m);
 	pump(ch);
 }
 
@@ -829,7 +850,7 @@ static void easy_setup(struct channel *ch, CURL *e, const struct chan_conf *cf)
 }
 
 /* One try of the current message with the settings now. */
-static void attempt(struct channel *ch)
+static void attempt_go(struct channel *ch)
 {
 	struct msg *m = ch->cur;
 	char err[160];
@@ -837,7 +858,7 @@ static void attempt(struct channel *ch)
 	m->tries++;
 	ch->started = clock_now();
 	ch->errbuf[0] = '\0';
-	ch->body = build_body(ch, &m->ev);
+	ch->body = m->raw != NULL ? strdup(m->raw) : build_body(ch, &m->ev);
 	ch->job.easy = ch->body != NULL ? curl_easy_init() : NULL;
 	if (ch->job.easy == NULL) {
 		flight_end(ch);
@@ -853,6 +874,59 @@ static void attempt(struct channel *ch)
 		flight_end(ch);
 		attempt_failed(ch, err);
 	}
+}
+
+/* A fleet's sender records each message in the outbox before its first try (outbox.c): the
+ * try waits for the record to be committed, so that a sender killed from then on leaves it
+ * pending for the next one. With the database away the message goes all the same. */
+static void recorded(void *arg)
+{
+	struct channel *ch = arg;
+
+	if (ch->cur != NULL && ch->job.easy == NULL)
+		attempt_go(ch);
+}
+
+static void attempt(struct channel *ch)
+{
+	struct msg *m = ch->cur;
+	char *body;
+
+	if (!outbox_wanted() || m->recorded || G.on_final != NULL ||
+	    (body = build_body(ch, &m->ev)) == NULL) {
+		attempt_go(ch);
+		return;
+	}
+	m->recorded = true;
+	m->raw = body; /* what is recorded is what goes */
+	outbox_record(m->key, &(struct outbox_row){.channel = ch->name, .target = "", .body = body},
+	              recorded, ch, &m->wait);
+}
+
+/* A row a dead sender left pending, when its channel is one of ours. */
+static int replay(const struct outbox_row *row)
+{
+	struct channel *ch = row->target[0] == '\0' ? channel_named(row->channel) : NULL;
+	const char *key = row->key;
+	struct msg *m;
+
+	if (ch == NULL)
+		return -1;
+	m = calloc(1, sizeof(*m));
+	if (m == NULL || (m->raw = strdup(row->body)) == NULL) {
+		free(m);
+		return 0; /* taken, and lost: out of memory */
+	}
+	m->ev.event = -1;
+	m->ev.status = -1;
+	m->ev.priority = -1;
+	m->recorded = true;
+	copy(m->key, sizeof(m->key), key);
+	log_warn("alert %s: a message the last sender left pending (%s) is sent", ch->name, key);
+	TAILQ_INSERT_HEAD(&ch->queue, m, link); /* it is older than what waits */
+	ch->n_queued++;
+	pump(ch);
+	return 0;
 }
 
 /* Starts the next message when none is in flight. */
@@ -915,6 +989,13 @@ static void offer_to(struct channel *ch, const struct alert_event *ev, bool forc
 	                !alert_wanted(cf->on_mask, cf->min_severity, ev,
 	                              ev->incident > 0 && reached(ch, ev->incident))))
 		return;
+	/* a fleet speaks once: another instance holds the sender lock (marked reached all
+	 * the same, so that this one, taking over, tells of the resolution) */
+	if (ev->event != ALERT_TEST && !sender_ok()) {
+		sender_deferred(SENDER_ALERT);
+		log_debug("alert %s: left to the fleet's sender", ch->name);
+		return;
+	}
 	if (ev->event != ALERT_TEST && !alert_rate_take(&ch->rate, cf->rate_limit, clock_now())) {
 		snprintf(why, sizeof(why), "rate limit (%llu per minute)",
 		         (unsigned long long)cf->rate_limit);
@@ -953,8 +1034,6 @@ static void dispatch(const struct alert_event *ev)
 	for (size_t i = 0; i < G.n_ch; i++)
 		offer_to(G.ch[i], ev, false);
 }
-
-static struct channel *channel_named(const char *name);
 
 /* The event that CHANGE of INC is, with E's line (or REASON); false for none. */
 static bool incident_event(enum incident_change change, const struct incident *inc,
@@ -1116,10 +1195,10 @@ static void channel_free(struct channel *ch, const char *why)
 	curlev_stop(&ch->job);
 	flight_end(ch);
 	event_free(ch->retry);
-	free(ch->cur);
+	msg_free(ch->cur);
 	while ((m = TAILQ_FIRST(&ch->queue)) != NULL) {
 		TAILQ_REMOVE(&ch->queue, m, link);
-		free(m);
+		msg_free(m);
 	}
 	chan_conf_free(ch->cf);
 	free(ch->name);
@@ -1224,7 +1303,8 @@ int alert_init(struct event_base *base)
 		return -1;
 	G.on = true;
 	if (bus_subscribe_deferred(base, BUS_PHASE_ALERTS, on_bus, NULL, NULL) != 0 ||
-	    incident_watch(on_incident, NULL) != 0 || status_metrics(alert_metrics) != 0) {
+	    incident_watch(on_incident, NULL) != 0 || status_metrics(alert_metrics) != 0 ||
+	    outbox_on_replay(replay) != 0) {
 		alert_deinit();
 		return -1;
 	}

@@ -1,6 +1,8 @@
-/* Outbound deliveries for subscribers: a queue, a few slots in flight, retries.
+/* Outbound deliveries for subscribers: a queue, a few slots in flight, retries; a fleet's
+ * sender records each message in the outbox before its first try (outbox.c).
  *
- *   deliver_mail | deliver_post ──► queue ──► pump ──► slot: attempt ──► curlev
+ *   deliver_mail | deliver_post ──► [outbox_record] ──► queue ──► pump ──► slot: attempt
+ *   ──► curlev
  *   attempt_done ──► done callback | retry timer ──► attempt | dropped ──► pump */
 #include <errno.h>
 #include <stdio.h>
@@ -14,6 +16,7 @@
 #include "clock.h"
 #include "health/curlev.h"
 #include "ops/deliver.h"
+#include "ops/outbox.h"
 #include "util.h"
 
 #define USER_AGENT "nodegate-subscriptions"
@@ -39,6 +42,9 @@ uint64_t deliver_backoff(uint64_t base, unsigned failures)
 
 struct dmsg {
 	TAILQ_ENTRY(dmsg) link;
+	struct deliver *d;
+	char key[OUTBOX_KEY_MAX]; /* its outbox row, "" when not recorded */
+	struct outbox_wait *wait; /* its record, until committed: it waits in the queue */
 	bool mail;
 	char *to;   /* mail: the recipient; post: the URL */
 	char *body; /* owned */
@@ -87,6 +93,7 @@ static void dmsg_free(struct dmsg *m)
 {
 	if (m == NULL)
 		return;
+	outbox_cancel(&m->wait);
 	free(m->to);
 	free(m->body);
 	free(m);
@@ -116,6 +123,7 @@ static void finish(struct slot *s, bool ok, long code)
 		log_warn("%s: message dropped after %u %s: %s", s->d->name, m->tries,
 		         m->tries == 1 ? "try" : "tries", m->last);
 	}
+	outbox_done(m->key, ok);
 	if (m->done != NULL)
 		m->done(ok, code, m->mail ? "" : s->got, ok ? "" : m->last, m->tag);
 	dmsg_free(m);
@@ -313,9 +321,13 @@ static struct dmsg *next_msg(const struct deliver *d)
 	size_t n = 0;
 
 	for (struct dmsg *m = TAILQ_FIRST(&d->queue); m != NULL && n < PICK_SCAN;
-	     m = TAILQ_NEXT(m, link), n++)
-		if (!busy(d, m->to))
-			return m;
+	     m = TAILQ_NEXT(m, link), n++) {
+		if (busy(d, m->to))
+			continue;
+		if (m->wait != NULL) /* its record is not committed: the next one waits too */
+			return NULL;
+		return m;
+	}
 	return NULL;
 }
 
@@ -387,8 +399,17 @@ int deliver_set(struct deliver *d, const struct deliver_conf *c)
 	return 0;
 }
 
+static void recorded(void *arg)
+{
+	struct dmsg *m = arg;
+
+	pump(m->d);
+}
+
+/* Queues a message; RECORD: in the outbox first when this is a fleet's sender; KEY: a row
+ * replayed (recorded already), NULL otherwise. */
 static int push(struct deliver *d, bool mail, const char *to, char *body, deliver_done_fn done,
-                int64_t tag)
+                int64_t tag, bool record, const char *key)
 {
 	struct dmsg *m;
 
@@ -398,6 +419,7 @@ static int push(struct deliver *d, bool mail, const char *to, char *body, delive
 		free(body);
 		return -1;
 	}
+	m->d = d;
 	m->mail = mail;
 	m->to = strdup(to);
 	m->body = body;
@@ -409,20 +431,52 @@ static int push(struct deliver *d, bool mail, const char *to, char *body, delive
 		dmsg_free(m);
 		return -1;
 	}
-	TAILQ_INSERT_TAIL(&d->queue, m, link);
+	if (key != NULL) { /* a dead sender's, older than what waits */
+		snprintf(m->key, sizeof(m->key), "%s", key);
+		TAILQ_INSERT_HEAD(&d->queue, m, link);
+	} else {
+		TAILQ_INSERT_TAIL(&d->queue, m, link);
+	}
 	d->n_queued++;
-	pump(d);
+	if (key == NULL && record && outbox_wanted())
+		outbox_record(m->key,
+		              &(struct outbox_row){
+		                  .channel = d->name, .target = to, .tag = tag, .body = body},
+		              recorded, m, &m->wait);
+	else
+		pump(d);
 	return 0;
 }
 
 int deliver_mail(struct deliver *d, const char *rcpt, char *body, deliver_done_fn done, int64_t tag)
 {
-	return push(d, true, rcpt, body, done, tag);
+	return push(d, true, rcpt, body, done, tag, true, NULL);
 }
 
 int deliver_post(struct deliver *d, const char *url, char *body, deliver_done_fn done, int64_t tag)
 {
-	return push(d, false, url, body, done, tag);
+	return push(d, false, url, body, done, tag, true, NULL);
+}
+
+int deliver_challenge(struct deliver *d, const char *url, char *body, deliver_done_fn done,
+                      int64_t tag)
+{
+	return push(d, false, url, body, done, tag, false, NULL);
+}
+
+int deliver_replay(struct deliver *d, bool mail, const char *key, const char *to, const char *body,
+                   deliver_done_fn done, int64_t tag)
+{
+	char *copy = strdup(body);
+
+	if (copy == NULL)
+		return -1;
+	return push(d, mail, to, copy, done, tag, false, key);
+}
+
+const char *deliver_name(const struct deliver *d)
+{
+	return d->name;
 }
 
 uint64_t deliver_count(const struct deliver *d, enum deliver_result r)

@@ -22,6 +22,7 @@
 #include "registry.h"
 #include "stats.h"
 #include "ops/redact.h"
+#include "ops/sender.h"
 #include "ops/postmortem.h"
 #include "ops/remedy.h"
 #include "ops/similar.h"
@@ -32,6 +33,10 @@
 
 #define DAY_MS    (24LL * 3600 * 1000)
 #define CAUSE_MAX 256
+/* A fleet: this instance's last line joins an incident opened elsewhere up to this long
+ * after it; a copy of an incident ahead of the store's is kept this long at most. */
+#define INCIDENT_SEEN_MS 10000
+#define SYNC_HOLD_MS     3000
 
 const char *const update_status_names[UPD_COUNT] = {
     [UPD_INVESTIGATING] = "investigating",
@@ -188,6 +193,7 @@ struct inc {
 	size_t n_auto;               /* transition and admin lines, capped at INCIDENT_AUTO_MAX */
 	struct metrics_method *snap; /* its pool's requests per method when it opened (this */
 	size_t n_snap;               /* process only: not kept in the store) */
+	uint64_t sync_held; /* a fleet: since when (monotonic ms) the store's copy is behind */
 };
 
 /* What the engine knows of a pool between evaluations. */
@@ -210,6 +216,29 @@ static size_t n_incs, cap_incs;
 static int64_t last_id;
 static struct track *tracks;
 static size_t n_tracks;
+/* A fleet (incident_set_fleet): ids from the database, automatic incidents opened and
+ * resolved by the sender alone, lines naming the instance that saw them. */
+static int64_t (*fleet_next)(void);
+static bool (*fleet_peers)(void);
+
+void incident_set_fleet(int64_t (*next_id)(void), bool (*peers)(void))
+{
+	fleet_next = next_id;
+	fleet_peers = peers;
+}
+
+/* Other live instances share the incidents: a fleet of one speaks as one nodegate. */
+static bool shared(void)
+{
+	return fleet_next != NULL && fleet_peers != NULL && fleet_peers();
+}
+
+/* In a fleet, this instance decides automatic incidents: it holds the sender lock, or it
+ * is cut off from the database (degraded: its own judgement, written when it is back). */
+static bool decides(void)
+{
+	return fleet_next == NULL || sender_ok() || !store_synced();
+}
 
 /* Copies SRC as one line: control characters become spaces, and a cut never splits a UTF-8
  * sequence. */
@@ -437,7 +466,11 @@ static struct inc *inc_new(const char *pool, const char *title, int severity, bo
 
 	if (in == NULL)
 		return NULL;
-	in->pub.id = last_id + 1;
+	in->pub.id = fleet_next != NULL ? fleet_next() : 0;
+	if (in->pub.id <= 0) /* no fleet, or none at hand (the database away) */
+		in->pub.id = last_id + 1;
+	else if (find(in->pub.id) != NULL)
+		in->pub.id = last_id + 1;
 	snprintf(in->pub.pool, sizeof(in->pub.pool), "%s", pool != NULL ? pool : "");
 	copy_line(in->pub.title, sizeof(in->pub.title), title);
 	in->pub.severity = severity;
@@ -661,13 +694,24 @@ void incident_on_event(const char *pool, const char *backend, const struct healt
 		t->causes |= remedy_causes(he->reason) |
 		             (he->kind == HE_GRACE_EXPIRED ? 1u << RC_NO_SYNC : 0);
 	event_line(text, sizeof(text), backend, he);
+	if (shared()) { /* which instance saw it */
+		char seen[INCIDENT_TEXT_MAX];
+
+		line(seen, sizeof(seen), "[%s] %s", store_instance(), text);
+		snprintf(text, sizeof(text), "%s", seen);
+	}
 	if (t != NULL && in == NULL) {
 		t->last.at = at;
 		t->last.kind = he->kind == HE_ADMIN ? ENTRY_ADMIN : ENTRY_TRANSITION;
 		snprintf(t->last.text, sizeof(t->last.text), "%s", text);
 		t->last_fresh = true;
 	}
-	switch (incident_step_event(he, in != NULL)) {
+	enum incident_step step = incident_step_event(he, in != NULL);
+
+	/* a fleet opens from the fleet's view of the pool (incident_on_status_impact) */
+	if (step == STEP_OPEN && (shared() || !decides()))
+		step = STEP_NONE;
+	switch (step) {
 	case STEP_OPEN:
 		line(title, sizeof(title), "%s: %s (%s)", pool, pool_status_names[sev], cause);
 		in = inc_new(pool, title, sev, false, at);
@@ -685,7 +729,7 @@ void incident_on_event(const char *pool, const char *backend, const struct healt
 		break;
 	case STEP_APPEND:
 		add_entry(in, he->kind == HE_ADMIN ? ENTRY_ADMIN : ENTRY_TRANSITION, text, at);
-		if (t != NULL && (t->causes & ~in->pub.causes) != 0) {
+		if (t != NULL && (t->causes & ~in->pub.causes) != 0 && decides()) {
 			in->pub.causes |= t->causes;
 			store_put_incident(&in->pub);
 		}
@@ -715,6 +759,13 @@ void incident_on_status_impact(const char *pool, int status, const struct incide
 		return;
 	if (t != NULL)
 		t->im = im;
+	if (!decides()) { /* the sender's call: it judges the same view */
+		if (t != NULL) {
+			t->status = status;
+			t->last_fresh = false;
+		}
+		return;
+	}
 	line(text, sizeof(text), "pool %s: %s -> %s", pool,
 	     last >= 0 ? pool_status_names[last] : "unknown", pool_status_names[status]);
 	switch (incident_step_status(last, status, in != NULL)) {
@@ -726,11 +777,14 @@ void incident_on_status_impact(const char *pool, int status, const struct incide
 			break;
 		size_t first = in->pub.n_entries;
 		bool added = add_entry(in, ENTRY_OPEN, text, now) != NULL;
-		if (t->last_fresh) /* what made it worse */
+		/* what made it worse (a fleet's view may turn a round or two after it) */
+		bool worse = t->last_fresh || (fleet_next != NULL && t->last.text[0] != '\0' &&
+		                               t->last.at >= now - INCIDENT_SEEN_MS);
+		if (worse)
 			add_entry(in, t->last.kind, t->last.text, t->last.at);
 		in->pub.causes = t->causes;
 		t->causes = 0;
-		set_origin(in, t->last_fresh ? t : NULL);
+		set_origin(in, worse ? t : NULL);
 		first_priority(in, status, &im, now);
 		tell(IC_OPEN, &in->pub, added ? &in->entries[first] : NULL); /* after a realloc */
 		break;
@@ -1016,6 +1070,128 @@ int incident_add_line(int64_t id, enum entry_kind kind, const char *text, int64_
 		return -1;
 	add_entry(in, kind, text, now);
 	return 0;
+}
+
+static bool same_entry(const struct incident_entry *a, const struct incident_entry *b)
+{
+	return a->at == b->at && a->kind == b->kind && strcmp(a->text, b->text) == 0;
+}
+
+/* Whether E is among IN's lines. */
+static bool has_entry(const struct inc *in, const struct incident_entry *e)
+{
+	for (size_t i = in->pub.n_entries; i-- > 0;)
+		if (same_entry(&in->entries[i], e))
+			return true;
+	return false;
+}
+
+/* What another instance did to IN (its lines NEW, not here before) is told here: the
+ * watchers follow the one incident (alerts and escalations send only on the sender, and
+ * the others mark what was told, so that the next sender goes on from there). */
+static void tell_synced(struct inc *in, bool fresh, int64_t was_resolved, int64_t was_acked,
+                        const bool *news)
+{
+	size_t n = in->pub.n_entries;
+
+	if (fresh) {
+		if (in->pub.resolved == 0)
+			tell(IC_OPEN, &in->pub, n > 0 ? &in->entries[0] : NULL);
+		return;
+	}
+	for (size_t i = 0; i < n && in->pub.resolved == 0; i++)
+		if (news[i] && in->entries[i].kind == ENTRY_UPDATE)
+			tell(IC_UPDATE, &in->pub, &in->entries[i]);
+	for (size_t i = n; was_acked == 0 && in->pub.acked != 0 && i-- > 0;)
+		if (in->entries[i].kind == ENTRY_ACK) {
+			tell(IC_ACK, &in->pub, &in->entries[i]);
+			break;
+		}
+	for (size_t i = n; was_resolved == 0 && in->pub.resolved != 0 && i-- > 0;)
+		if (in->entries[i].kind == ENTRY_RESOLVE) {
+			tell(IC_RESOLVED, &in->pub, &in->entries[i]);
+			break;
+		}
+}
+
+/* Another instance just opened IN: what this one saw last of the pool, shortly before,
+ * goes into its timeline too (the line that no incident took then). */
+static void add_seen(struct inc *in)
+{
+	struct track *t;
+
+	if (in->pub.manual || in->pub.resolved != 0 || (t = track_of(in->pub.pool)) == NULL ||
+	    t->last.text[0] == '\0' || t->last.at < in->pub.started - INCIDENT_SEEN_MS ||
+	    has_entry(in, &t->last))
+		return;
+	add_entry(in, t->last.kind, t->last.text, t->last.at);
+}
+
+void incident_sync(const struct incident *inc, const struct incident_entry *e, size_t n,
+                   const int64_t *spans, size_t n_spans)
+{
+	struct inc *in = find(inc->id);
+	bool fresh = in == NULL;
+	int64_t was_resolved = fresh ? 0 : in->pub.resolved, was_acked = fresh ? 0 : in->pub.acked;
+	struct incident_entry *ents = calloc(n + 1, sizeof(*ents));
+	struct span *sp = calloc(n_spans + 1, sizeof(*sp));
+	bool *news = calloc(n + 1, sizeof(*news));
+
+	if (ents == NULL || sp == NULL || news == NULL)
+		goto out;
+	/* what this instance wrote and the database has not yet is not taken back: its own
+	 * notification brings the incident again once it is committed (a write that never
+	 * makes it, SYNC_HOLD_MS later: the store's copy wins) */
+	if (!fresh && (n < in->pub.n_entries || n_spans < in->n_spans)) {
+		uint64_t now = clock_now();
+
+		if (in->sync_held == 0)
+			in->sync_held = now;
+		if (now - in->sync_held < SYNC_HOLD_MS)
+			goto out;
+	}
+	if (fresh && (in = calloc(1, sizeof(*in))) == NULL)
+		goto out;
+	if (n > 0)
+		memcpy(ents, e, n * sizeof(*ents));
+	for (size_t i = 0; i < n; i++)
+		news[i] = fresh || !has_entry(in, &e[i]);
+	for (size_t i = 0; i < n_spans; i++)
+		sp[i] = (struct span){spans[2 * i], spans[2 * i + 1]};
+	free(in->entries);
+	free(in->spans);
+	in->pub = *inc;
+	/* a resolution or an acknowledgement here stands until the database has it */
+	if (in->pub.resolved == 0 && was_resolved != 0)
+		in->pub.resolved = was_resolved;
+	if (in->pub.acked == 0 && was_acked != 0)
+		in->pub.acked = was_acked;
+	in->entries = ents;
+	in->pub.entries = ents;
+	in->pub.n_entries = n;
+	in->cap = n + 1;
+	in->spans = sp;
+	in->n_spans = n_spans;
+	in->cap_spans = n_spans + 1;
+	ents = NULL;
+	sp = NULL;
+	in->sync_held = 0;
+	in->n_auto = 0;
+	for (size_t i = 0; i < n; i++)
+		in->n_auto += e[i].kind == ENTRY_TRANSITION || e[i].kind == ENTRY_ADMIN ||
+		              e[i].kind == ENTRY_ACTION || e[i].kind == ENTRY_ALERT;
+	if (fresh && history_add(in) < 0) {
+		inc_free(in);
+		goto out;
+	}
+	if (fleet_next != NULL && fresh)
+		add_seen(in);
+	if (fleet_next != NULL)
+		tell_synced(in, fresh, was_resolved, was_acked, news);
+out:
+	free(ents);
+	free(sp);
+	free(news);
 }
 
 const struct incident *incident_get(int64_t id)
@@ -1492,7 +1668,7 @@ static void resolve_orphans(int64_t now)
 {
 	char text[INCIDENT_TEXT_MAX];
 
-	for (size_t i = 0; i < n_incs; i++) {
+	for (size_t i = 0; decides() && i < n_incs; i++) {
 		struct inc *in = incs[i];
 
 		if (in->pub.manual || in->pub.resolved != 0 || pool_named(in->pub.pool) != NULL)
@@ -1523,7 +1699,7 @@ static void on_round_done(void *arg)
 		/* a maintenance that explains every node out is no incident: it is its own */
 		if (st > PS_OPERATIONAL && incident_maint_explains(p))
 			st = PS_OPERATIONAL;
-		poolstat_view(p, &v);
+		poolstat_fleet_view(p, &v);
 		im.serving = v.up < v.members ? v.up : v.members;
 		im.total = v.members;
 		im.lost_pct = v.members > 0
@@ -1587,15 +1763,15 @@ static void load_span(int64_t id, int64_t start, int64_t end, void *arg)
 		span_push(in, start, end);
 }
 
-int incident_load_readonly(const char *state_dir, char *err, size_t errlen)
+int incident_load_readonly(const char *state_dir, const char *url, char *err, size_t errlen)
 {
 	const struct store_loader l = {load_incident, load_entry, load_span, NULL};
 
 	incident_reset();
-	if (store_open_readonly(state_dir, err, errlen) < 0)
+	if (store_open_readonly(state_dir, url, err, errlen) < 0)
 		return -1;
 	if (store_load_incidents(&l) < 0) {
-		snprintf(err, errlen, "%s/%s: cannot read the incidents", state_dir, STORE_FILE);
+		snprintf(err, errlen, "%s: cannot read the incidents", store_where());
 		store_close();
 		incident_reset();
 		return -1;
@@ -1603,7 +1779,7 @@ int incident_load_readonly(const char *state_dir, char *err, size_t errlen)
 	return 0;
 }
 
-int incident_init(const char *state_dir, char *err, size_t errlen)
+int incident_init(const char *state_dir, const char *url, char *err, size_t errlen)
 {
 	const struct store_loader l = {load_incident, load_entry, load_span, NULL};
 	size_t open = 0;
@@ -1611,10 +1787,10 @@ int incident_init(const char *state_dir, char *err, size_t errlen)
 
 	incident_reset();
 	boot = now;
-	if (store_open(state_dir, now, err, errlen) < 0)
+	if (store_open(state_dir, url, now, err, errlen) < 0)
 		return -1;
 	if (store_load_incidents(&l) < 0) {
-		snprintf(err, errlen, "%s/%s: cannot read the incidents", state_dir, STORE_FILE);
+		snprintf(err, errlen, "%s: cannot read the incidents", store_where());
 		goto fail;
 	}
 	history_trim(now);
@@ -1627,8 +1803,7 @@ int incident_init(const char *state_dir, char *err, size_t errlen)
 	}
 	for (size_t i = 0; i < n_incs; i++)
 		open += incs[i]->pub.resolved == 0;
-	log_info("incidents: %zu open, %zu past, from %s/%s", open, n_incs - open, state_dir,
-	         STORE_FILE);
+	log_info("incidents: %zu open, %zu past, from %s", open, n_incs - open, store_where());
 	return 0;
 fail:
 	incident_deinit();

@@ -39,6 +39,7 @@
 #include "ops/deliver.h"
 #include "ops/feed.h"
 #include "ops/mirror.h"
+#include "ops/sender.h"
 #include "ops/page.h"
 #include "ops/status.h"
 #include "registry.h"
@@ -771,6 +772,11 @@ static void arm(struct event *ev, uint64_t ms)
 
 static void push_start(struct mirror *m)
 {
+	if (!sender_ok()) { /* the fleet's sender pushes the copies */
+		sender_deferred(SENDER_MIRROR);
+		m->state = MS_IDLE;
+		return;
+	}
 	m->flight = m->cf;
 	m->state = MS_PUSHING;
 	m->started = clock_now();
@@ -881,6 +887,17 @@ static void on_bus_done(void *arg)
 	for (size_t i = 0; i < G.n; i++)
 		if (!evtimer_pending(G.m[i]->kick, NULL))
 			arm(G.m[i]->kick, KICK_MS);
+}
+
+/* This instance became the fleet's sender: each mirror pushes the page now (another sender's
+ * last copy may be old, or this one's decisions newer), not at the next change or tick. */
+static void on_takeover(void)
+{
+	for (size_t i = 0; i < G.n; i++) {
+		log_info("mirror %s: this instance is the sender now: the page is pushed",
+		         G.m[i]->name);
+		arm(G.m[i]->kick, 0);
+	}
 }
 
 /* ---- building and swapping ---------------------------------------------------------------- */
@@ -1065,7 +1082,7 @@ int mirror_init(struct event_base *base)
 		return -1;
 	G.on = true;
 	if (bus_subscribe_deferred(base, BUS_PHASE_HOOKS, on_bus, on_bus_done, NULL) != 0 ||
-	    status_metrics(mirror_metrics) != 0) {
+	    status_metrics(mirror_metrics) != 0 || sender_on_takeover(on_takeover) != 0) {
 		mirror_deinit();
 		return -1;
 	}

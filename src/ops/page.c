@@ -480,6 +480,8 @@ static void node_words(const struct backend *b, const char **cls, const char **g
 		*cls = "n-maint", *glyph = "&#9632;", *word = T(W_NODE_DRAINING);
 	} else if (b->node->routable) {
 		*cls = "n-ok", *glyph = "&#10003;";
+	} else if (poolstat_up_elsewhere(b)) { /* the fleet's view: in service for users */
+		*cls = "n-ok", *glyph = "&#10003;", *word = T(state_words[HS_UP]);
 	} else if (s == HS_DOWN) {
 		*cls = "n-down", *glyph = "&#10005;";
 	} else {
@@ -496,7 +498,10 @@ static void write_node(struct out *o, const struct backend *b, const struct ctx 
 	outf(o,
 	     "<li class=\"node %s\" data-state=\"%s\"><span class=\"g\" aria-hidden=\"true\">%s"
 	     "</span><span class=\"n\">",
-	     cls, health_state_names[b->node->health.state < HS_COUNT ? b->node->health.state : 0],
+	     cls,
+	     health_state_names[!b->node->routable && poolstat_up_elsewhere(b) ? HS_UP
+	                        : b->node->health.state < HS_COUNT ? b->node->health.state
+	                                                           : 0],
 	     glyph);
 	out_esc(o, b->name);
 	outs(o, "</span>");
@@ -516,7 +521,7 @@ static void write_pool(struct out *o, const struct pool *p, const struct ctx *c)
 {
 	struct pool_view v;
 
-	poolstat_view(p, &v);
+	poolstat_fleet_view(p, &v);
 	enum pool_status s = poolstat_status_of(&v);
 
 	outf(o, "<section class=\"card pool s-%s\" data-status=\"%s\" data-pool=\"",

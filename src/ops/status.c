@@ -781,7 +781,7 @@ static json_t *pool_json(const struct pool *p, const struct clocks *now, bool de
 		}
 	struct pool_view v;
 
-	poolstat_view(p, &v);
+	poolstat_fleet_view(p, &v);
 	int up = incident_uptime_bp(p->name, incident_record_start(), clock_wall());
 
 	/* uptime_90d: percent over 90 days from the incident history, maintenance excluded */

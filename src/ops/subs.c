@@ -26,10 +26,12 @@
 #include "ops/admin.h"
 #include "ops/deliver.h"
 #include "ops/incident.h"
+#include "ops/outbox.h"
 #include "ops/redact.h"
 #include "ops/status.h"
 #include "ops/store.h"
 #include "ops/subrule.h"
+#include "ops/sender.h"
 #include "ops/subs.h"
 #include "ops/subtext.h"
 #include "registry.h"
@@ -37,6 +39,7 @@
 
 #define KEY_NAME  "unsubscribe_key"
 #define MAINT_MAX 64   /* maintenances whose start was announced, remembered */
+#define GONE_MAX  64   /* subscribers dropped here while a read of the fleet's is queued */
 #define FORM_MAX  4096 /* bytes of a form body */
 #define MAIL_MAX  16384
 #define HTML_CT   "text/html; charset=utf-8"
@@ -68,6 +71,7 @@ static const char *const subs_count_names[SC_COUNT] = {
 struct sub {
 	struct store_subscriber row;
 	char tag[SUBRULE_TAG_HEX + 1]; /* what the log says for its address */
+	uint64_t seq;                  /* S.seq of its last change here (0: as read) */
 };
 
 static struct {
@@ -84,8 +88,15 @@ static struct {
 	size_t n_maint;
 	/* settings of [subscriptions] */
 	bool enabled, webhooks, email;
-	bool wait_store; /* the next answer waits for the store (send) */
-	char *base_url;  /* ends with '/' */
+	bool wait_store;   /* the next answer waits for the store (send) */
+	bool reloading;    /* a read of the fleet's subscribers is queued */
+	bool reload_again; /* and another is wanted after it */
+	/* this instance's own changes against a read queued before them (see reloaded) */
+	uint64_t seq;           /* changes made here, counted */
+	uint64_t asked;         /* S.seq when the queued read was asked for */
+	int64_t gone[GONE_MAX]; /* ids dropped here since */
+	size_t n_gone;          /* more than GONE_MAX: the read is not used */
+	char *base_url;         /* ends with '/' */
 	char *from;
 	uint64_t token_ttl, per_address, window, global_rate, max_subs, max_pending;
 	/* counters */
@@ -133,18 +144,34 @@ static struct sub *add(const struct store_subscriber *row)
 		S.cap = cap;
 	}
 	S.v[S.n].row = *row;
+	S.v[S.n].seq = 0;
 	subrule_tag(row->address, S.v[S.n].tag);
 	if (row->id >= S.next_id)
 		S.next_id = row->id + 1;
 	return &S.v[S.n++];
 }
 
+/* B changed here: written to the store, newer than any read queued before. */
+static void put(struct sub *b)
+{
+	b->seq = ++S.seq;
+	store_put_subscriber(&b->row);
+}
+
 /* Forgets B (in memory and in the store); B is invalid afterwards. */
 static void drop(struct sub *b)
 {
+	S.seq++;
+	if (S.reloading && S.n_gone <= GONE_MAX) {
+		if (S.n_gone < GONE_MAX)
+			S.gone[S.n_gone] = b->row.id;
+		S.n_gone++;
+	}
 	store_del_subscriber(b->row.id);
 	*b = S.v[--S.n];
 }
+
+static void reload(void);
 
 /* ---- links and messages ------------------------------------------------------------------- */
 
@@ -356,6 +383,10 @@ static void on_bus(const struct bus_event *ev, void *arg)
 		maint_mark(inc->id); /* started as it opened: the tick must not tell it again */
 	if (S.n == 0)
 		return;
+	if (!sender_ok()) { /* a fleet: its sender tells the subscribers */
+		sender_deferred(SENDER_MAIL);
+		return;
+	}
 	switch (ev->change) {
 	case NOTIFY_INCIDENT_OPEN:
 		if (planned(inc) && inc->planned_start > clock_wall()) {
@@ -414,7 +445,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 		const struct incident *inc = incident_get(d.ids[i]);
 
 		maint_mark(d.ids[i]);
-		if (inc != NULL)
+		if (inc != NULL && sender_ok())
 			notify(SN_MAINT_STARTED, inc, "", "in progress");
 	}
 	for (size_t i = 0; i < S.n;) {
@@ -638,8 +669,10 @@ static struct sub *pending(enum store_sub_kind kind, const char *addr, const cha
 	if (subrule_token_new(token) < 0)
 		return NULL;
 	if (b == NULL) {
+		/* a fleet: ids that another instance taking subscriptions too will not give */
+		int64_t id = sender_fleet() && now > S.next_id ? now : S.next_id;
 		struct store_subscriber row = {
-		    .id = S.next_id, .kind = kind, .state = SUB_PENDING, .created = now};
+		    .id = id, .kind = kind, .state = SUB_PENDING, .created = now};
 
 		if (!have_room()) {
 			S.counts[SC_FULL]++;
@@ -652,7 +685,7 @@ static struct sub *pending(enum store_sub_kind kind, const char *addr, const cha
 	snprintf(b->row.pools, sizeof(b->row.pools), "%s", pools);
 	subrule_hash(token, b->row.token_hash);
 	b->row.token_expires = now + (int64_t)S.token_ttl;
-	store_put_subscriber(&b->row);
+	put(b);
 	return b;
 }
 
@@ -729,7 +762,7 @@ static void challenge_done(bool ok, long code, const char *body, const char *why
 		b->row.state = SUB_ACTIVE;
 		b->row.confirmed = clock_wall();
 		b->row.token_hash[0] = '\0';
-		store_put_subscriber(&b->row);
+		put(b);
 		S.counts[SC_CONFIRMED]++;
 		log_info("subscriptions: webhook subscriber %" PRId64 " (%s) verified", b->row.id,
 		         b->tag);
@@ -773,8 +806,9 @@ static void subscribe_webhook(struct evhttp_request *req, const char *url, const
 	/* logged first: a post refused at once drops B in its callback */
 	log_info("subscriptions: webhook subscriber %" PRId64 " (%s) pending, challenge sent",
 	         b->row.id, b->tag);
-	deliver_post(S.hook, url, doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL,
-	             challenge_done, b->row.id);
+	if (deliver_challenge(S.hook, url, doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL,
+	                      challenge_done, b->row.id) < 0)
+		log_debug("subscriptions: the challenge was not queued");
 	json_decref(doc);
 same:
 	answer_page(req, 202, "Accepted", "Challenge sent", thanks_hook, NULL, NULL, NULL);
@@ -811,7 +845,7 @@ static void confirm(struct evhttp_request *req, const char *token, bool post)
 		b->row.state = SUB_ACTIVE;
 		b->row.confirmed = now;
 		b->row.token_hash[0] = '\0';
-		store_put_subscriber(&b->row);
+		put(b);
 		S.counts[SC_CONFIRMED]++;
 		log_info("subscriptions: subscriber %" PRId64 " (%s) confirmed", b->row.id, b->tag);
 		S.wait_store = true;
@@ -1094,6 +1128,134 @@ static void subs_metrics(struct metrics_out *o)
 
 /* ---- life ----------------------------------------------------------------------------------- */
 
+/* A mail or webhook a dead sender left pending: sent from here, confirmed when done. */
+static int replay(const struct outbox_row *row)
+{
+	struct deliver *d = strcmp(row->channel, deliver_name(S.mail)) == 0   ? S.mail
+	                    : strcmp(row->channel, deliver_name(S.hook)) == 0 ? S.hook
+	                                                                      : NULL;
+
+	if (d == NULL)
+		return -1;
+	log_warn("subscriptions: a message to subscriber %" PRId64
+	         " the last sender left pending (%s) is sent",
+	         row->tag, row->key);
+	if (deliver_replay(d, d == S.mail, row->key, row->target, row->body, sent, row->tag) < 0)
+		log_warn("subscriptions: the message %s was not queued (queue full)", row->key);
+	return 0;
+}
+
+static bool gone_here(int64_t id)
+{
+	for (size_t i = 0; i < S.n_gone && i < GONE_MAX; i++)
+		if (S.gone[i] == id)
+			return true;
+	return false;
+}
+
+/* The fleet's subscribers as stored (ROWS) merged into this instance's list: the read was
+ * queued after this instance's earlier changes were (it sees them), but its own changes
+ * made since (a pending row, a challenge echoed or failed, a confirmation, a drop) are
+ * newer than it: those rows stay as they are here, and what was dropped here since stays
+ * dropped. Every other row is the store's (another instance took, confirmed or ended it).
+ * -1 when out of memory (the list is unchanged). */
+static int merge(const struct store_subscriber *rows, size_t n)
+{
+	size_t cap = n + S.n > 16 ? n + S.n : 16, k = 0, m = 0;
+	struct sub *v = malloc(cap * sizeof(*v));
+	size_t *mine = malloc((S.n + 1) * sizeof(*mine)); /* changed here since: S.v's index */
+	bool *taken = calloc(S.n + 1, sizeof(*taken));
+	int64_t next = 1;
+
+	if (v == NULL || mine == NULL || taken == NULL) {
+		free(v);
+		free(mine);
+		free(taken);
+		return -1;
+	}
+	for (size_t i = 0; i < S.n; i++)
+		if (S.v[i].seq > S.asked)
+			mine[m++] = i;
+	for (size_t i = 0; i < n; i++) {
+		size_t j = 0;
+
+		if (gone_here(rows[i].id))
+			continue;
+		while (j < m && S.v[mine[j]].row.id != rows[i].id)
+			j++;
+		if (j < m) {
+			v[k++] = S.v[mine[j]];
+			taken[j] = true;
+			continue;
+		}
+		v[k].row = rows[i];
+		v[k].seq = 0;
+		subrule_tag(rows[i].address, v[k].tag);
+		k++;
+	}
+	for (size_t j = 0; j < m; j++)
+		if (!taken[j]) /* made here since: its row was not written yet */
+			v[k++] = S.v[mine[j]];
+	for (size_t i = 0; i < k; i++)
+		if (v[i].row.id >= next)
+			next = v[i].row.id + 1;
+	free(mine);
+	free(taken);
+	free(S.v);
+	S.v = v;
+	S.n = k;
+	S.cap = cap;
+	if (next > S.next_id)
+		S.next_id = next;
+	return 0;
+}
+
+/* The read of the fleet's subscribers is back; the stored unsubscribe key wins over one
+ * made here while the database was away. */
+static void reloaded(int rc, const struct store_subscriber *rows, size_t n, const char *key,
+                     void *arg)
+{
+	bool again = S.reload_again;
+
+	S.reloading = S.reload_again = false;
+	if (!S.on)
+		return;
+	if (rc == 0 && S.n_gone > GONE_MAX) {
+		again = true; /* too many dropped here since it was asked: read again */
+	} else if (rc == 0 && merge(rows, n) < 0) {
+		log_error("subscriptions: out of memory merging %zu subscribers read from the "
+		          "fleet's store",
+		          n);
+	} else if (rc == 0) {
+		for (size_t i = 0; strlen(key) == 64 && i < 32; i++) {
+			unsigned v;
+
+			if (sscanf(key + 2 * i, "%2x", &v) == 1)
+				S.key[i] = (unsigned char)v;
+		}
+		log_debug("subscriptions: %zu subscribers read from the fleet's store", n);
+	}
+	S.n_gone = 0;
+	if (again)
+		reload();
+}
+
+/* Reads the fleet's subscribers again (one read at a time; requests meanwhile fold into
+ * one more). */
+static void reload(void)
+{
+	if (!S.on || !sender_fleet())
+		return;
+	if (S.reloading) {
+		S.reload_again = true;
+		return;
+	}
+	S.reloading = true;
+	S.asked = S.seq;
+	S.n_gone = 0;
+	store_read_subscribers(reloaded, NULL);
+}
+
 static void load_row(const struct store_subscriber *row, void *arg)
 {
 	if (add(row) == NULL)
@@ -1148,7 +1310,8 @@ int subs_init(struct event_base *base)
 	    status_route("/unsubscribe", unsubscribe_route, NULL) < 0 ||
 	    status_route("/api/subscribers", admin_route, NULL) < 0 ||
 	    bus_subscribe_deferred(base, BUS_PHASE_ALERTS, on_bus, NULL, NULL) < 0 ||
-	    status_metrics(subs_metrics) < 0) {
+	    status_metrics(subs_metrics) < 0 || outbox_on_replay(replay) < 0 ||
+	    sender_on_takeover(reload) < 0 || sender_on_shared(reload) < 0) {
 		subs_deinit();
 		return -1;
 	}

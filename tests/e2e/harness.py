@@ -33,6 +33,8 @@ def _is_sanitized(path, marker=b"__asan_init"):
 ASAN = _is_sanitized(NODEGATE)
 TSAN = _is_sanitized(NODEGATE, b"__tsan_init")
 WORKERS = os.environ.get("NODEGATE_TEST_WORKERS", "")
+# sqlite (the default) or postgres: the store every nodegate of the run uses (pgserver.py)
+STORE = os.environ.get("NODEGATE_TEST_STORE", "sqlite")
 SLOW = 5 if TSAN else 3 if ASAN else 1  # sanitizer builds run several times slower
 IO_TIMEOUT = 10 * SLOW   # any single socket operation
 
@@ -331,7 +333,7 @@ class Gate:
     def write_ini(self, text):
         """Replaces the configuration file atomically (as an editor or config tool would)."""
         tmp = self.ini.with_suffix(".tmp")
-        tmp.write_text(with_allow_root(text))
+        tmp.write_text(self.h.with_store(with_allow_root(text)))
         os.replace(tmp, self.ini)
 
     def reload(self, text):
@@ -348,6 +350,17 @@ class Harness:
         self.gates = []
         self.stderr_path = directory / "nodegate.stderr"
         self.access_log = directory / "access.log"
+        self.store_url = None  # NODEGATE_TEST_STORE=postgres: this test's database
+
+    def with_store(self, ini):
+        """INI with this test's PostgreSQL database as [store] url under
+        NODEGATE_TEST_STORE=postgres (unless it names a store itself)."""
+        if STORE != "postgres" or re.search(r"^\[store\]", ini, re.M):
+            return ini
+        if self.store_url is None:
+            import pgserver
+            self.store_url = pgserver.shared().create_db("t_" + self.dir.name)
+        return ini.rstrip("\n") + f"\n\n[store]\nurl = {self.store_url}\n"
 
     def log_files(self):
         return sorted(p for p in self.dir.iterdir() if p.suffix in (".stderr", ".log", ".stdout"))
@@ -416,7 +429,7 @@ class Harness:
         """Writes INI, starts nodegate -c on it and waits until every bind accepts. NOFILE:
         its descriptor limit (soft and hard), as `ulimit -n` would set it."""
         path = self.dir / "nodegate.ini"
-        ini = with_allow_root(ini)
+        ini = self.with_store(with_allow_root(ini))
         path.write_text(ini)
         ports = [int(p) for p in re.findall(r"^bind\s*=\s*127\.0\.0\.1:(\d+)\s*$", ini, re.M)]
         full_env = dict(os.environ)

@@ -96,7 +96,8 @@ class Silent:
 class Mailbox:
     """An SMTP server on loopback (aiosmtpd) that records every mail it takes and accepts
     the login USER / PASSWORD. MODE: "plain"; "starttls" (MAIL refused before STARTTLS,
-    AUTH offered only over TLS) or "smtps" (TLS from the first byte), both with CERT."""
+    AUTH offered only over TLS) or "smtps" (TLS from the first byte), both with CERT. While
+    REFUSE is above 0 a mail is refused (451, try again later) and counted in REFUSED."""
 
     def __init__(self, mode="plain", certs=None, user=b"ops", password=b"mail-pass"):
         import ssl
@@ -105,10 +106,15 @@ class Mailbox:
         from aiosmtpd.smtp import AuthResult
 
         self.got = []  # (mail_from, rcpt_tos, text, authenticated, over TLS)
+        self.refuse = self.refused = 0
         box = self
 
         class Handler:
             async def handle_DATA(self, server, session, envelope):
+                if box.refuse > 0:
+                    box.refuse -= 1
+                    box.refused += 1
+                    return "451 4.3.0 Try again later"
                 tls = server.transport.get_extra_info("ssl_object") is not None
                 box.got.append((envelope.mail_from, list(envelope.rcpt_tos),
                                 envelope.content.decode(), session.authenticated, tls))

@@ -13,6 +13,8 @@ import sqlite3
 import time
 from urllib.parse import parse_qs, urlencode, urlparse
 
+import harness
+import pytest
 from harness import HOST, free_port, http_conn, wait_for
 import signal
 
@@ -263,8 +265,11 @@ def test_priority_follows_impact_and_is_shown_everywhere(h, certs, receivers):
     assert b"Priority <strong class=\"prio\">P1</strong>" in body
     status, _, body = fetch(sp, "/api/status")
     assert b'"priority":"P1"' in body
-    ups = [b for b in hook.bodies() if b["event"] == "incident_update" and b["priority"] == "P1"]
-    assert ups and ups[-1]["severity"] == "critical", hook.bodies()
+    # the message follows (a fleet's sender records it in the outbox first: a commit later)
+    ups = wait_for(lambda: [b for b in hook.bodies()
+                            if b["event"] == "incident_update" and b["priority"] == "P1"], 3,
+                   "the P1 update")
+    assert ups[-1]["severity"] == "critical", hook.bodies()
     assert "priority P3 -> P1" in ups[-1]["reason"] or "priority P2 -> P1" in ups[-1]["reason"]
 
     # better again: never lowered while open
@@ -354,6 +359,7 @@ CREATE TABLE admin_state(backend TEXT PRIMARY KEY, admin TEXT NOT NULL, weight I
 """
 
 
+@pytest.mark.skipif(harness.STORE != "sqlite", reason="writes an old SQLite file itself")
 def test_a_store_of_the_old_schema_is_migrated(h, certs, receivers):
     """A state_dir written by the schema before priorities (1) opens: its incidents keep
     their words and get a priority from their worst status; new ones go on from its ids."""
@@ -386,7 +392,7 @@ def test_a_store_of_the_old_schema_is_migrated(h, certs, receivers):
     g.signal(signal.SIGTERM)
     assert g.proc.wait(timeout=10) == 0
     db = sqlite3.connect(state / "nodegate.db")
-    assert db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == (5,)  # the latest schema
+    assert db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == (8,)  # the latest schema
     assert db.execute("SELECT priority FROM incidents WHERE id = 8").fetchone() == ("P3",)
     assert db.execute("SELECT COUNT(*) FROM entries WHERE kind = 'note'").fetchone() == (1,)
     db.close()

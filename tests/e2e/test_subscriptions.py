@@ -301,15 +301,24 @@ def test_global_rate_limit_is_counted(h, certs):
 
 class Hook:
     """A webhook receiver on loopback (http.server) that records every POSTed JSON body and,
-    when ECHO, answers a challenge with {"challenge": ...}."""
+    when ECHO, answers a challenge with {"challenge": ...}. While REFUSE is above 0 an event
+    (not a challenge) is answered 503 and counted in REFUSED, not recorded."""
 
     def __init__(self, echo):
         self.got = []
+        self.refuse = self.refused = 0
         rec = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                if rec.refuse > 0 and body.get("event") != "subscription_challenge":
+                    rec.refuse -= 1
+                    rec.refused += 1
+                    self.send_response(503)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 rec.got.append(body)
                 out = b"ok"
                 if echo and body.get("event") == "subscription_challenge":

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from harness import SLOW, free_port, http_conn, nodegate_run, rpc, wait_for
+from harness import SLOW, STORE, free_port, http_conn, nodegate_run, rpc, wait_for
 from test_admin import TOKEN, admin_gate, call, restart
 from test_admin import incidents as public_incidents
 from test_alerts import Receiver, alert_gate, events, quiet, webhook
@@ -142,6 +142,7 @@ def test_overdue_next_update_reminds_ops(h, certs):
 # plain words, a badge, a chart, a notice
 
 
+@pytest.mark.skipif(STORE != "sqlite", reason="reads the SQLite file itself")
 def test_public_words_badge_chart_and_notice(h, certs):
     """Ops' own template for a degraded pool and a notice file with markup: the page and
     /api/status say the template's words and never the engine's; the notice renders as

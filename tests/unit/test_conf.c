@@ -780,10 +780,11 @@ static void test_dialect(void **state)
 
 static void test_err_sections(void **state)
 {
-	EXPECT("[foo]\nx = 1\n" TAIL,
-	       "1: [foo]: unknown section (expected [nodegate], [status], [postmortem], "
-	       "[subscriptions], [listener NAME], [pool NAME], [backend NAME], [alert NAME], "
-	       "[hook NAME], [escalation NAME] or [mirror NAME])");
+	EXPECT(
+	    "[foo]\nx = 1\n" TAIL,
+	    "1: [foo]: unknown section (expected [nodegate], [status], [postmortem], "
+	    "[subscriptions], [store], [listener NAME], [pool NAME], [backend NAME], [alert NAME], "
+	    "[hook NAME], [escalation NAME] or [mirror NAME])");
 	EXPECT("[listener]\nbind = 127.0.0.1:80\n" TAIL,
 	       "1: [listener]: missing name (expected [listener NAME])");
 	EXPECT("[backend]\n" TAIL, "1: [backend]: missing name (expected [backend NAME])");
@@ -822,7 +823,8 @@ static void test_err_keys(void **state)
 	       "max_conns, tls, tls_verify, tls_ca, tls_sni, " HEALTH_KEYS ")");
 	EXPECT("[nodegate]\nLog_Level = info\n",
 	       "2: [nodegate] Log_Level: unknown option (expected one of: log_level, access_log, "
-	       "state_dir, shutdown_timeout, shutdown_grace, workers, max_connections, log_format, "
+	       "state_dir, instance, shutdown_timeout, shutdown_grace, workers, max_connections, "
+	       "log_format, "
 	       "user, group, allow_root)");
 	EXPECT(TAIL "weight = 1\nweight = 2\n",
 	       "6: [backend n1] weight: duplicate option (expected it once, first at line 5)");
@@ -1329,7 +1331,7 @@ static void test_err_many(void **state)
 	       "8: [pool rpc] retries: 11 is out of range (expected 0..10)",
 	       "9: [pool rpc] retries: duplicate option (expected it once, first at line 8)",
 	       "10: [weird]: unknown section (expected [nodegate], [status], [postmortem], "
-	       "[subscriptions], [listener NAME], "
+	       "[subscriptions], [store], [listener NAME], "
 	       "[pool NAME], [backend NAME], [alert NAME], [hook NAME], [escalation NAME] or "
 	       "[mirror NAME])",
 	       "11: [backend n1] address: required option missing (expected address = HOST:PORT)",
@@ -1549,8 +1551,8 @@ static void test_err_escalation(void **state)
 static void test_table(void **state)
 {
 	static const char *const sections[] = {
-	    "nodegate", "status", "postmortem", "subscriptions", "listener", "pool",
-	    "backend",  "alert",  "hook",       "escalation",    "mirror"};
+	    "nodegate", "status",  "postmortem", "subscriptions", "store",      "listener",
+	    "pool",     "backend", "alert",      "hook",          "escalation", "mirror"};
 
 	for (size_t i = 0; i < conf_n_options; i++) {
 		const struct conf_option *o = &conf_options[i];

@@ -118,6 +118,43 @@ static void removed_and_unprobed_members(void **state)
 	assert_false(poolstat_judged_of(&v));
 }
 
+/* A fleet: a member in rotation on another live instance is up for users, whatever this
+ * instance thinks of it (down for users only when down for every instance). */
+static void up_elsewhere_counts_as_up(void **state)
+{
+	struct node m[] = {member(HS_UP, true, 1), member(HS_DOWN, false, 1),
+	                   member(HS_UP, true, 1)};
+	struct pool_view v = view_of(m, 3, NULL, 2, true);
+
+	assert_int_equal(poolstat_status_of(&v), PS_DEGRADED);
+	poolstat_add_elsewhere(&v, &m[1], false);
+	assert_int_equal(v.up, 3);
+	assert_int_equal(poolstat_status_of(&v), PS_OPERATIONAL);
+	/* up here and elsewhere: counted once */
+	poolstat_add_elsewhere(&v, &m[0], false);
+	assert_int_equal(v.up, 3);
+
+	/* nothing can serve here, one node serves elsewhere: not a major outage */
+	struct node down[] = {member(HS_DOWN, false, 1), member(HS_DOWN, false, 1)};
+	v = view_of(down, 2, NULL, 1, false);
+	assert_int_equal(poolstat_status_of(&v), PS_MAJOR_OUTAGE);
+	poolstat_add_elsewhere(&v, &down[0], false);
+	assert_true(v.can_serve);
+	assert_int_equal(v.routable, 1);
+	assert_int_equal(poolstat_status_of(&v), PS_DEGRADED);
+	/* a member removed by a reload stays out; one not probed here counts */
+	poolstat_add_elsewhere(&v, &down[1], true);
+	assert_int_equal(v.up, 1);
+	poolstat_add_elsewhere(&v, NULL, false);
+	assert_int_equal(v.up, 2);
+	/* weight 0 here: up elsewhere makes it up (still routable once) */
+	struct node w0[] = {member(HS_UP, true, 0)};
+	v = view_of(w0, 1, NULL, 1, true);
+	poolstat_add_elsewhere(&v, &w0[0], false);
+	assert_int_equal(v.up, 1);
+	assert_int_equal(v.routable, 1);
+}
+
 static void names(void **state)
 {
 	assert_string_equal(pool_status_names[PS_OPERATIONAL], "operational");
@@ -136,6 +173,7 @@ int main(void)
 	    cmocka_unit_test(weight_zero_is_not_up_but_routable),
 	    cmocka_unit_test(unjudged_members),
 	    cmocka_unit_test(removed_and_unprobed_members),
+	    cmocka_unit_test(up_elsewhere_counts_as_up),
 	    cmocka_unit_test(names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
