@@ -30,6 +30,7 @@
 #include "ops/redact.h"
 #include "ops/status.h"
 #include "ops/store.h"
+#include "ops/submerge.h"
 #include "ops/subrule.h"
 #include "ops/sender.h"
 #include "ops/subs.h"
@@ -39,7 +40,6 @@
 
 #define KEY_NAME  "unsubscribe_key"
 #define MAINT_MAX 64   /* maintenances whose start was announced, remembered */
-#define GONE_MAX  64   /* subscribers dropped here while a read of the fleet's is queued */
 #define FORM_MAX  4096 /* bytes of a form body */
 #define MAIL_MAX  16384
 #define HTML_CT   "text/html; charset=utf-8"
@@ -68,16 +68,10 @@ static const char *const subs_count_names[SC_COUNT] = {
     [SC_DELETED] = "deleted",
 };
 
-struct sub {
-	struct store_subscriber row;
-	char tag[SUBRULE_TAG_HEX + 1]; /* what the log says for its address */
-	uint64_t seq;                  /* S.seq of its last change here (0: as read) */
-};
-
 static struct {
 	struct event_base *base;
 	bool on;
-	struct sub *v;
+	struct submerge_sub *v;
 	size_t n, cap;
 	int64_t next_id;
 	unsigned char key[32];
@@ -92,11 +86,8 @@ static struct {
 	bool reloading;    /* a read of the fleet's subscribers is queued */
 	bool reload_again; /* and another is wanted after it */
 	/* this instance's own changes against a read queued before them (see reloaded) */
-	uint64_t seq;           /* changes made here, counted */
-	uint64_t asked;         /* S.seq when the queued read was asked for */
-	int64_t gone[GONE_MAX]; /* ids dropped here since */
-	size_t n_gone;          /* more than GONE_MAX: the read is not used */
-	char *base_url;         /* ends with '/' */
+	struct submerge_log log;
+	char *base_url; /* ends with '/' */
 	char *from;
 	uint64_t token_ttl, per_address, window, global_rate, max_subs, max_pending;
 	/* counters */
@@ -107,7 +98,7 @@ static struct {
 
 /* ---- the list ----------------------------------------------------------------------------- */
 
-static struct sub *find_id(int64_t id)
+static struct submerge_sub *find_id(int64_t id)
 {
 	for (size_t i = 0; i < S.n; i++)
 		if (S.v[i].row.id == id)
@@ -115,7 +106,7 @@ static struct sub *find_id(int64_t id)
 	return NULL;
 }
 
-static struct sub *find_addr(enum store_sub_kind kind, const char *addr)
+static struct submerge_sub *find_addr(enum store_sub_kind kind, const char *addr)
 {
 	for (size_t i = 0; i < S.n; i++)
 		if (S.v[i].row.kind == kind && strcmp(S.v[i].row.address, addr) == 0)
@@ -132,11 +123,11 @@ static size_t count_state(enum store_sub_state st, int kind)
 	return n;
 }
 
-static struct sub *add(const struct store_subscriber *row)
+static struct submerge_sub *add(const struct store_subscriber *row)
 {
 	if (S.n == S.cap) {
 		size_t cap = S.cap ? 2 * S.cap : 16;
-		struct sub *v = realloc(S.v, cap * sizeof(*v));
+		struct submerge_sub *v = realloc(S.v, cap * sizeof(*v));
 
 		if (v == NULL)
 			return NULL;
@@ -152,21 +143,16 @@ static struct sub *add(const struct store_subscriber *row)
 }
 
 /* B changed here: written to the store, newer than any read queued before. */
-static void put(struct sub *b)
+static void put(struct submerge_sub *b)
 {
-	b->seq = ++S.seq;
+	b->seq = submerge_changed(&S.log);
 	store_put_subscriber(&b->row);
 }
 
 /* Forgets B (in memory and in the store); B is invalid afterwards. */
-static void drop(struct sub *b)
+static void drop(struct submerge_sub *b)
 {
-	S.seq++;
-	if (S.reloading && S.n_gone <= GONE_MAX) {
-		if (S.n_gone < GONE_MAX)
-			S.gone[S.n_gone] = b->row.id;
-		S.n_gone++;
-	}
+	submerge_dropped(&S.log, b->row.id, S.reloading);
 	store_del_subscriber(b->row.id);
 	*b = S.v[--S.n];
 }
@@ -175,7 +161,7 @@ static void reload(void);
 
 /* ---- links and messages ------------------------------------------------------------------- */
 
-static int unsub_url(const struct sub *b, char *out, size_t len)
+static int unsub_url(const struct submerge_sub *b, char *out, size_t len)
 {
 	char tok[128];
 
@@ -188,7 +174,7 @@ static int unsub_url(const struct sub *b, char *out, size_t len)
 
 /* A whole mail (CRLF lines) to B: note N rendered with V, the unsubscribe link in the headers
  * (RFC 2369, RFC 8058 one-click) and at the foot. NULL when out of memory. */
-static char *mail_of(const struct sub *b, enum subs_note n, const struct subtext_vars *v)
+static char *mail_of(const struct submerge_sub *b, enum subs_note n, const struct subtext_vars *v)
 {
 	char subject[400], subj_h[800], body[6000], date[64], unsub[700], msgid[40];
 	unsigned char rnd[12];
@@ -236,8 +222,8 @@ done:
 }
 
 /* A webhook event's JSON for B. */
-static char *event_json(const struct sub *b, enum subs_note n, const struct subtext_vars *v,
-                        int64_t incident)
+static char *event_json(const struct submerge_sub *b, enum subs_note n,
+                        const struct subtext_vars *v, int64_t incident)
 {
 	char subject[400], body[6000], unsub[700];
 	json_t *doc;
@@ -263,7 +249,7 @@ static char *event_json(const struct sub *b, enum subs_note n, const struct subt
 
 static void sent(bool ok, long code, const char *body, const char *why, int64_t tag)
 {
-	struct sub *b = find_id(tag);
+	struct submerge_sub *b = find_id(tag);
 
 	if (!ok)
 		log_warn("subscriptions: a message to subscriber %" PRId64
@@ -327,7 +313,7 @@ static void notify(enum subs_note n, const struct incident *inc, const char *tex
 	log_info("subscriptions: %s of incident %" PRId64 " to the subscribers of %s",
 	         subs_note_names[n], inc->id, inc->pool[0] ? inc->pool : "every pool");
 	for (size_t i = 0; i < S.n; i++) {
-		const struct sub *b = &S.v[i];
+		const struct submerge_sub *b = &S.v[i];
 
 		if (b->row.state != SUB_ACTIVE || !subrule_pool_match(b->row.pools, inc->pool))
 			continue;
@@ -660,10 +646,10 @@ static bool have_room(void)
 
 /* A pending row for ADDR (new, or the pending one again) with a new token into TOKEN; NULL
  * when there is no room. */
-static struct sub *pending(enum store_sub_kind kind, const char *addr, const char *pools,
-                           char *token)
+static struct submerge_sub *pending(enum store_sub_kind kind, const char *addr, const char *pools,
+                                    char *token)
 {
-	struct sub *b = find_addr(kind, addr);
+	struct submerge_sub *b = find_addr(kind, addr);
 	int64_t now = clock_wall();
 
 	if (subrule_token_new(token) < 0)
@@ -699,7 +685,7 @@ static const char thanks_hook[] =
 static void subscribe_email(struct evhttp_request *req, const char *raw, const char *pools)
 {
 	char addr[SUBRULE_ADDR_MAX + 1], token[SUBRULE_TOKEN_HEX + 1], link[700];
-	struct sub *b;
+	struct submerge_sub *b;
 	enum subrule_limit lim;
 
 	subrule_email_norm(raw, addr, sizeof(addr));
@@ -740,7 +726,7 @@ same:
 /* The challenge's answer: the body itself, or {"challenge": ...}. */
 static void challenge_done(bool ok, long code, const char *body, const char *why, int64_t tag)
 {
-	struct sub *b = find_id(tag);
+	struct submerge_sub *b = find_id(tag);
 	char echoed[SUBRULE_TOKEN_HEX + 1] = "";
 	json_t *doc;
 
@@ -777,7 +763,7 @@ static void challenge_done(bool ok, long code, const char *body, const char *why
 static void subscribe_webhook(struct evhttp_request *req, const char *url, const char *pools)
 {
 	char token[SUBRULE_TOKEN_HEX + 1], unsub[700];
-	struct sub *b;
+	struct submerge_sub *b;
 	enum subrule_limit lim;
 	json_t *doc;
 
@@ -825,7 +811,7 @@ static void confirm(struct evhttp_request *req, const char *token, bool post)
 		return;
 	}
 	for (size_t i = 0; token != NULL && i < S.n; i++) {
-		struct sub *b = &S.v[i];
+		struct submerge_sub *b = &S.v[i];
 		enum subrule_check c;
 
 		if (b->row.state != SUB_PENDING || b->row.kind != SUB_EMAIL)
@@ -908,10 +894,10 @@ static void subscribe_route(struct evhttp_request *req, const char *path, void *
 }
 
 /* The subscriber an unsubscribe TOKEN names, its MAC checked; NULL when none. */
-static struct sub *unsub_find(const char *token)
+static struct submerge_sub *unsub_find(const char *token)
 {
 	char want[128];
-	struct sub *b = token != NULL ? find_id(subrule_unsub_id(token)) : NULL;
+	struct submerge_sub *b = token != NULL ? find_id(subrule_unsub_id(token)) : NULL;
 
 	if (b == NULL ||
 	    subrule_unsub_token(S.key, sizeof(S.key), b->row.id, b->row.created, want,
@@ -925,7 +911,7 @@ static void unsubscribe_route(struct evhttp_request *req, const char *path, void
 {
 	enum evhttp_cmd_type m = evhttp_request_get_command(req);
 	struct evkeyvalq kv;
-	struct sub *b;
+	struct submerge_sub *b;
 	const char *token;
 
 	if (strcmp(path, "/unsubscribe") != 0) {
@@ -974,7 +960,7 @@ static void unsubscribe_route(struct evhttp_request *req, const char *path, void
 	evhttp_clear_headers(&kv);
 }
 
-static json_t *sub_json(const struct sub *b)
+static json_t *sub_json(const struct submerge_sub *b)
 {
 	char created[40], confirmed[40];
 
@@ -1005,7 +991,7 @@ static void admin_route(struct evhttp_request *req, const char *path, void *arg)
 	if (rest[0] == '/' && m == EVHTTP_REQ_DELETE) {
 		char *end;
 		long long id = strtoll(rest + 1, &end, 10);
-		struct sub *b = *end == '\0' && id > 0 ? find_id(id) : NULL;
+		struct submerge_sub *b = *end == '\0' && id > 0 ? find_id(id) : NULL;
 
 		if (b == NULL) {
 			answer_json(req, HTTP_NOTFOUND, "Not Found",
@@ -1145,84 +1131,22 @@ static int replay(const struct outbox_row *row)
 	return 0;
 }
 
-static bool gone_here(int64_t id)
-{
-	for (size_t i = 0; i < S.n_gone && i < GONE_MAX; i++)
-		if (S.gone[i] == id)
-			return true;
-	return false;
-}
-
-/* The fleet's subscribers as stored (ROWS) merged into this instance's list: the read was
- * queued after this instance's earlier changes were (it sees them), but its own changes
- * made since (a pending row, a challenge echoed or failed, a confirmation, a drop) are
- * newer than it: those rows stay as they are here, and what was dropped here since stays
- * dropped. Every other row is the store's (another instance took, confirmed or ended it).
- * -1 when out of memory (the list is unchanged). */
-static int merge(const struct store_subscriber *rows, size_t n)
-{
-	size_t cap = n + S.n > 16 ? n + S.n : 16, k = 0, m = 0;
-	struct sub *v = malloc(cap * sizeof(*v));
-	size_t *mine = malloc((S.n + 1) * sizeof(*mine)); /* changed here since: S.v's index */
-	bool *taken = calloc(S.n + 1, sizeof(*taken));
-	int64_t next = 1;
-
-	if (v == NULL || mine == NULL || taken == NULL) {
-		free(v);
-		free(mine);
-		free(taken);
-		return -1;
-	}
-	for (size_t i = 0; i < S.n; i++)
-		if (S.v[i].seq > S.asked)
-			mine[m++] = i;
-	for (size_t i = 0; i < n; i++) {
-		size_t j = 0;
-
-		if (gone_here(rows[i].id))
-			continue;
-		while (j < m && S.v[mine[j]].row.id != rows[i].id)
-			j++;
-		if (j < m) {
-			v[k++] = S.v[mine[j]];
-			taken[j] = true;
-			continue;
-		}
-		v[k].row = rows[i];
-		v[k].seq = 0;
-		subrule_tag(rows[i].address, v[k].tag);
-		k++;
-	}
-	for (size_t j = 0; j < m; j++)
-		if (!taken[j]) /* made here since: its row was not written yet */
-			v[k++] = S.v[mine[j]];
-	for (size_t i = 0; i < k; i++)
-		if (v[i].row.id >= next)
-			next = v[i].row.id + 1;
-	free(mine);
-	free(taken);
-	free(S.v);
-	S.v = v;
-	S.n = k;
-	S.cap = cap;
-	if (next > S.next_id)
-		S.next_id = next;
-	return 0;
-}
-
 /* The read of the fleet's subscribers is back; the stored unsubscribe key wins over one
  * made here while the database was away. */
 static void reloaded(int rc, const struct store_subscriber *rows, size_t n, const char *key,
                      void *arg)
 {
 	bool again = S.reload_again;
+	enum submerge_result r = SUBMERGE_OK;
 
 	S.reloading = S.reload_again = false;
 	if (!S.on)
 		return;
-	if (rc == 0 && S.n_gone > GONE_MAX) {
+	if (rc == 0)
+		r = submerge(&S.v, &S.n, &S.cap, &S.next_id, rows, n, &S.log);
+	if (rc == 0 && r == SUBMERGE_AGAIN) {
 		again = true; /* too many dropped here since it was asked: read again */
-	} else if (rc == 0 && merge(rows, n) < 0) {
+	} else if (rc == 0 && r == SUBMERGE_NOMEM) {
 		log_error("subscriptions: out of memory merging %zu subscribers read from the "
 		          "fleet's store",
 		          n);
@@ -1235,7 +1159,7 @@ static void reloaded(int rc, const struct store_subscriber *rows, size_t n, cons
 		}
 		log_debug("subscriptions: %zu subscribers read from the fleet's store", n);
 	}
-	S.n_gone = 0;
+	S.log.n_gone = 0;
 	if (again)
 		reload();
 }
@@ -1251,8 +1175,7 @@ static void reload(void)
 		return;
 	}
 	S.reloading = true;
-	S.asked = S.seq;
-	S.n_gone = 0;
+	submerge_ask(&S.log);
 	store_read_subscribers(reloaded, NULL);
 }
 
