@@ -54,6 +54,8 @@ static bool drained;
 
 #ifndef NODEGATE_VERSION
 #define NODEGATE_VERSION "0.1.0"
+/* ms: at the end, the status connections open get this long to be answered */
+#define STATUS_LINGER_MS 1000
 #endif
 
 static void usage(FILE *to)
@@ -353,7 +355,8 @@ static void teardown(void)
 {
 	struct conf *c = registry.conf;
 
-	workers_stop(worker_end); /* the other workers close their sessions and end */
+	status_linger(STATUS_LINGER_MS); /* status.c: what it accepted is answered */
+	workers_stop(worker_end);        /* the other workers close their sessions and end */
 	session_close_all();
 	hook_deinit(); /* hook.c: running hooks are stopped; their outcome reaches the timeline */
 	/* admin.c, incident.c: the store commits what is queued and answers waiting admin

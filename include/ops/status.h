@@ -16,6 +16,9 @@ struct evhttp_request;
 int status_apply(const struct conf *c, char *err, size_t errlen) WUR;
 /* Closes the listener and its connections. */
 void status_stop(void);
+/* Runs the loop until the status connections open are answered and closed, for at most MS
+ * (the drain is over: a /healthz accepted just before accepts stopped is still answered). */
+void status_linger(uint64_t ms);
 /* The status listener's socket (handed to a new nodegate by upgrade.c), or -1. */
 int status_listen_fd(void);
 /* Accepts on a status listener adopted on hold (inherit_hold: a SIGUSR2 upgrade, ready). */

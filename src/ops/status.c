@@ -131,10 +131,14 @@ static void accept_error_cb(struct evconnlistener *evl, void *arg)
 	accept_pause(accept_backoff);
 }
 
+static bool lingering; /* status_linger runs the loop until the last one closes */
+
 static void sconn_free(struct sconn *sc)
 {
 	TAILQ_REMOVE(&sconns, sc, link);
 	n_sconns--;
+	if (lingering && n_sconns == 0)
+		event_base_loopexit(registry.base, NULL);
 	if (sc->timer != NULL)
 		event_free(sc->timer);
 	if (sc->state == SC_NEW)
@@ -1030,6 +1034,28 @@ void status_stop_accepting(void)
 		evhttp_del_accept_socket(http, bound); /* the connections open go on */
 	bound = NULL;
 	memset(&bound_addr, 0, sizeof(bound_addr));
+}
+
+static void linger_cb(evutil_socket_t fd, short what, void *arg)
+{
+	event_base_loopexit(registry.base, NULL);
+}
+
+void status_linger(uint64_t ms)
+{
+	struct timeval tv = {.tv_sec = (time_t)(ms / 1000),
+	                     .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+	struct event *timer;
+
+	status_stop_accepting();
+	if (http == NULL || n_sconns == 0 || ms == 0 ||
+	    (timer = evtimer_new(registry.base, linger_cb, NULL)) == NULL)
+		return;
+	lingering = true;
+	evtimer_add(timer, &tv);
+	event_base_dispatch(registry.base);
+	lingering = false;
+	event_free(timer);
 }
 
 void status_stop(void)
