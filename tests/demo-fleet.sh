@@ -20,6 +20,7 @@ die() {
 }
 
 cd "$(dirname "$0")/.." || exit 1
+. tests/demo-nodes.sh # wait_ready, start_node, demo_nodes
 for bin in "$NODEGATE" "$NODESIM" "$PGBIN/initdb" "$PGBIN/pg_ctl"; do
 	[ -x "$bin" ] || die "$bin is missing; run 'make deps all'"
 done
@@ -59,30 +60,7 @@ as_pg "$PGBIN/pg_ctl" -D "$tmp/pg" -l "$tmp/postgres.log" -w start >/dev/null ||
 URL="postgresql:///postgres?host=$tmp&port=$PGPORT&user=nodegate"
 
 # the nodes of `make run`: tests/demo.sh's configuration and ports
-wait_ready() {
-	i=0
-	while ! grep -q " listening on $HOST:$2\$" "$1" 2>/dev/null; do
-		kill -0 "$3" 2>/dev/null || return 1
-		i=$((i + 1))
-		[ "$i" -lt 100 ] || die "$4 did not start within 10 s"
-		sleep 0.1
-	done
-}
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 7 \
-	-subj /CN=nodesim -addext "subjectAltName=IP:$HOST,DNS:localhost" \
-	-keyout "$tmp/key.pem" -out "$tmp/cert.pem" >/dev/null 2>&1 ||
-	die "openssl could not make the peer ports' self-signed certificate"
-start_node() {
-	name=$1 rpc=$2 peer=$3
-	shift 3
-	"$NODESIM" --listen "$HOST:$rpc" --name "$name" --peer "$HOST:$peer" \
-		--cert "$tmp/cert.pem" --key "$tmp/key.pem" "$@" >"$tmp/$name.out" &
-	pids="$pids $!"
-	wait_ready "$tmp/$name.out" "$rpc" "$!" "nodesim $name" || die "nodesim $name exited (port taken?)"
-}
-start_node node1 5005 15235
-start_node node2 5006 15236 --script "$NODE2_SCRIPT"
-start_node node3 5007 15237
+demo_nodes
 
 # conf NAME RPC TCP STATUS: etc/demo.ini for one instance of the fleet
 echo "$TOKEN" >"$tmp/admin.token"

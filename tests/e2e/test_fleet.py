@@ -113,7 +113,9 @@ def test_an_admin_change_on_one_instance_reaches_the_others(h, certs, fleet):
     assert "nodegate_fleet_admin_applied_total 2" in text, text
 
 
-def test_one_outage_one_message_and_a_killed_sender_is_replaced(h, certs, fleet, receivers):
+def pair_with_a_sender(h, certs, fleet, receivers):
+    """Three rippled nodes, a webhook receiver, fra-1 and ams-1 alerting it, joined, one of
+    them the sender: (hook, sims, (a, status a), (b, status b), the sender)."""
     hook = receivers()
     sims = {n: rippled_sim(h, certs, n, port=free_port(), peer_port=free_port())
             for n in ("n1", "n2", "n3")}
@@ -123,6 +125,11 @@ def test_one_outage_one_message_and_a_killed_sender_is_replaced(h, certs, fleet,
     wait_for(lambda: len(sender_of([a, b])) == 1, 3, "a sender")
     joined(spa, spb)
     [first] = sender_of([a, b])
+    return hook, sims, (a, spa), (b, spb), first
+
+
+def test_one_outage_one_message_and_a_killed_sender_is_replaced(h, certs, fleet, receivers):
+    hook, sims, (a, spa), (b, spb), first = pair_with_a_sender(h, certs, fleet, receivers)
     other = b if first is a else a
 
     # one outage seen by both: one message
@@ -255,15 +262,7 @@ def node_states(sp):
 
 
 def test_one_outage_seen_by_two_instances_is_one_incident(h, certs, fleet, pg, receivers):
-    hook = receivers()
-    sims = {n: rippled_sim(h, certs, n, port=free_port(), peer_port=free_port())
-            for n in ("n1", "n2", "n3")}
-    alerts = [webhook("ops", hook.url + "/ops")]
-    a, spa = fleet("fra-1", sims.values(), alerts)
-    b, spb = fleet("ams-1", sims.values(), alerts)
-    wait_for(lambda: len(sender_of([a, b])) == 1, 3, "a sender")
-    joined(spa, spb)
-    [first] = sender_of([a, b])
+    hook, sims, (a, spa), (b, spb), first = pair_with_a_sender(h, certs, fleet, receivers)
     other, sp_other = (b, spb) if first is a else (a, spa)
     db = fleet.url.split("?")[0].rsplit("/", 1)[1]
 
