@@ -1674,33 +1674,23 @@ static int each_row(const char *what, const char *sql, const struct sdb_val *v, 
 	return rc;
 }
 
-static const char sel_incidents[] =
-    "SELECT id, pool, title, severity, manual, started, resolved, planned_start,"
-    " planned_end, priority, priority_set, acked, acked_by, commander, investigator,"
-    " fixer, recorder, communicator, causes, esc_step, backend, verdict, open_causes,"
-    " counted, open_received, open_failed, open_retried, open_refused,"
-    " resolve_received, resolve_failed, resolve_retried, resolve_refused,"
-    " pm_root_cause, pm_prevent, pm_detect, pm_mitigate, pm_fix, expected, expected_by,"
-    " methods, serving, total, backends, maint_phase FROM incidents ORDER BY id";
-static const char sel_entries[] =
-    "SELECT incident_id, at, kind, status, eta, next_update, text FROM entries"
-    " ORDER BY incident_id, seq";
-static const char sel_spans[] =
-    "SELECT incident_id, start, \"end\" FROM spans ORDER BY incident_id, start";
-
-static const char sel_incident_one[] =
-    "SELECT id, pool, title, severity, manual, started, resolved, planned_start,"
-    " planned_end, priority, priority_set, acked, acked_by, commander, investigator,"
-    " fixer, recorder, communicator, causes, esc_step, backend, verdict, open_causes,"
-    " counted, open_received, open_failed, open_retried, open_refused,"
-    " resolve_received, resolve_failed, resolve_retried, resolve_refused,"
-    " pm_root_cause, pm_prevent, pm_detect, pm_mitigate, pm_fix, expected, expected_by,"
-    " methods, serving, total, backends, maint_phase FROM incidents WHERE id = $1";
-static const char sel_entries_one[] =
-    "SELECT incident_id, at, kind, status, eta, next_update, text FROM entries"
-    " WHERE incident_id = $1 ORDER BY seq";
-static const char sel_spans_one[] =
-    "SELECT incident_id, start, \"end\" FROM spans WHERE incident_id = $1 ORDER BY start";
+/* The columns row_incident, row_entry and row_span read, for all rows or one incident's. */
+#define SEL_INCIDENT                                                                               \
+	"SELECT id, pool, title, severity, manual, started, resolved, planned_start,"              \
+	" planned_end, priority, priority_set, acked, acked_by, commander, investigator,"          \
+	" fixer, recorder, communicator, causes, esc_step, backend, verdict, open_causes,"         \
+	" counted, open_received, open_failed, open_retried, open_refused,"                        \
+	" resolve_received, resolve_failed, resolve_retried, resolve_refused,"                     \
+	" pm_root_cause, pm_prevent, pm_detect, pm_mitigate, pm_fix, expected, expected_by,"       \
+	" methods, serving, total, backends, maint_phase FROM incidents"
+#define SEL_ENTRY "SELECT incident_id, at, kind, status, eta, next_update, text FROM entries"
+#define SEL_SPAN  "SELECT incident_id, start, \"end\" FROM spans"
+static const char sel_incidents[] = SEL_INCIDENT " ORDER BY id";
+static const char sel_entries[] = SEL_ENTRY " ORDER BY incident_id, seq";
+static const char sel_spans[] = SEL_SPAN " ORDER BY incident_id, start";
+static const char sel_incident_one[] = SEL_INCIDENT " WHERE id = $1";
+static const char sel_entries_one[] = SEL_ENTRY " WHERE incident_id = $1 ORDER BY seq";
+static const char sel_spans_one[] = SEL_SPAN " WHERE incident_id = $1 ORDER BY start";
 
 int store_load_incident(int64_t id, const struct store_loader *l)
 {
