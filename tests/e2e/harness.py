@@ -552,6 +552,13 @@ class Load:
         with self.lock:
             return self.nodes.get(name, 0)
 
+    def wait_more(self, mark, n, timeout, what, min_seconds=0.0):
+        """Until N more requests than MARK are done and MIN_SECONDS have passed, or every
+        thread has ended (at its bound); the caller asserts what it needs."""
+        t0 = time.monotonic()
+        wait_for(lambda: (self.count() >= mark + n and time.monotonic() - t0 >= min_seconds) or
+                 not any(t.is_alive() for t in self.threads), timeout, what)
+
     def stop(self):
         self.stop_event.set()
         for t in self.threads:

@@ -398,9 +398,7 @@ def test_killing_the_only_routable_node_while_the_others_sync_costs_no_read(h, c
         assert load.node_count("n2") == load.node_count("n3") == 0  # out of rotation
         at_kill = load.count()
         n1.kill()
-        t1 = time.monotonic()
-        wait_for(lambda: (load.count() >= at_kill + 300 and time.monotonic() - t1 >= 1.0) or
-                 not any(t.is_alive() for t in load.threads), 15, "load after the kill")
+        load.wait_more(at_kill, 300, 15, "load after the kill", min_seconds=1.0)
     finally:
         load.stop()
     assert load.errors == [], f"{len(load.errors)} client errors, first: {load.errors[:5]}"

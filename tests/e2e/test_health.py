@@ -128,8 +128,7 @@ def wait_up(g, names, timeout=3):
 
 def wait_requests(load, n, timeout=10):
     mark = load.count()
-    wait_for(lambda: load.count() >= mark + n or
-             not any(t.is_alive() for t in load.threads), timeout, f"{n} more requests")
+    load.wait_more(mark, n, timeout, f"{n} more requests")
     assert load.count() >= mark + n, "the load stopped early"
 
 
