@@ -215,7 +215,7 @@ def test_page_without_javascript_tells_the_outage_in_words(h, certs):
     # where the nodes are is nobody's business by default
     for s in sims.values():
         for port in (s.port, s.peer_port):
-            assert str(port) not in body, f"port {port} of {s.name} on the page"
+            assert not re.search(rf"(?<!\d){port}(?!\d)", body), f"port {port} of {s.name} on the page"
     assert "127.0.0.1" not in body
 
     # a second node killed: fewer than min_up in rotation, so a partial outage in panic;
@@ -234,7 +234,7 @@ def test_page_without_javascript_tells_the_outage_in_words(h, certs):
     assert down.reason not in text and "(address hidden)" not in text, text  # ops' words
     for s in sims.values():
         for port in (s.port, s.peer_port):
-            assert str(port) not in body, f"port {port} of {s.name} on the page"
+            assert not re.search(rf"(?<!\d){port}(?!\d)", body), f"port {port} of {s.name} on the page"
     assert "127.0.0.1" not in body
 
 
