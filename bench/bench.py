@@ -100,9 +100,9 @@ def rss_kib(pids):
     return total
 
 
-def cpu_ticks(pids):
-    """utime + stime over PIDS, in clock ticks."""
-    total = 0
+def cpu_split(pids):
+    """(utime, stime) over PIDS, in clock ticks: user space and the kernel."""
+    user = system = 0
     for p in pids:
         try:
             with open("/proc/%d/stat" % p) as f:
@@ -110,8 +110,14 @@ def cpu_ticks(pids):
         except OSError:
             continue
         fields = st[st.rindex(")") + 2:].split()
-        total += int(fields[11]) + int(fields[12])
-    return total
+        user += int(fields[11])
+        system += int(fields[12])
+    return user, system
+
+
+def cpu_ticks(pids):
+    """utime + stime over PIDS, in clock ticks."""
+    return sum(cpu_split(pids))
 
 
 def machine_ticks():
@@ -315,13 +321,13 @@ def cmd_load(a):
            "-d", "%ss" % a.duration, "--timeout", "10s", "-s", lua,
            "http://%s:%d/" % (HOST, a.port)]
     pids, bpids = proc_tree(a.pid), backend_pids(a.backends)
-    c0, m0, t0, o0 = cpu_ticks(pids), machine_ticks(), time.monotonic(), listen_overflows()
+    c0, m0, t0, o0 = cpu_split(pids), machine_ticks(), time.monotonic(), listen_overflows()
     b0, w0 = cpu_ticks(bpids), children_cpu_s()
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=a.duration + 30)
     except subprocess.TimeoutExpired:
         die("wrk did not finish in time: %s" % " ".join(cmd))
-    c1, m1, t1, o1 = cpu_ticks(pids), machine_ticks(), time.monotonic(), listen_overflows()
+    c1, m1, t1, o1 = cpu_split(pids), machine_ticks(), time.monotonic(), listen_overflows()
     b1, w1 = cpu_ticks(bpids), children_cpu_s()
     line = [x for x in out.stdout.splitlines() if x.startswith("BENCH_RESULT ")]
     if out.returncode != 0 or not line:
@@ -334,8 +340,11 @@ def cmd_load(a):
         "proxy": a.name, "conns": a.conns, "round": a.round, "threads": a.threads,
         "rps": r["requests"] / (r["duration_us"] / 1e6),
         "errors": sum(r[k] for k in r if k.startswith("err_")),
-        "proxy_cpu_s": (c1 - c0) / hz,
-        "proxy_cpu_pct": 100.0 * (c1 - c0) / hz / wall,
+        "proxy_cpu_s": (sum(c1) - sum(c0)) / hz,
+        "proxy_sys_s": (c1[1] - c0[1]) / hz,
+        "proxy_cpu_pct": 100.0 * (sum(c1) - sum(c0)) / hz / wall,
+        "wrk_cpu_s": w1 - w0,
+        "backends_cpu_s": (b1 - b0) / hz,
         "machine_busy_pct": 100.0 * (m1[0] - m0[0]) / max(1, m1[1] - m0[1]),
         "wrk_cpu_pct": 100.0 * (w1 - w0) / wall,
         "backends_cpu_pct": 100.0 * (b1 - b0) / hz / wall,
@@ -526,8 +535,10 @@ def ratio(x, ref):
     return x / ref if x is not None and ref else None
 
 
-def cpu_us_per_req(r):
-    return r["proxy_cpu_s"] * 1e6 / r["requests"] if r["requests"] else None
+def cpu_us_per_req(r, key="proxy_cpu_s"):
+    """KEY's CPU seconds per request, in microseconds (None for a results file from before
+    the key was recorded)."""
+    return r[key] * 1e6 / r["requests"] if r["requests"] and key in r else None
 
 
 def split_name(v):
@@ -560,6 +571,10 @@ def summarize(runs, idles):
                 "p99_ms_min": min(r["p99_us"] for r in rs) / 1000,
                 "p99_ms_max": max(r["p99_us"] for r in rs) / 1000,
                 "cpu_us_per_req_median": median([cpu_us_per_req(r) for r in rs]),
+                "sys_us_per_req_median": median([cpu_us_per_req(r, "proxy_sys_s") for r in rs]),
+                "wrk_us_per_req_median": median([cpu_us_per_req(r, "wrk_cpu_s") for r in rs]),
+                "backends_us_per_req_median": median([cpu_us_per_req(r, "backends_cpu_s")
+                                                      for r in rs]),
                 "proxy_cpu_pct_median": median([r["proxy_cpu_pct"] for r in rs]),
                 "machine_busy_pct_median": median([r["machine_busy_pct"] for r in rs]),
                 "wrk_cpu_pct_median": median([r.get("wrk_cpu_pct") for r in rs]),
@@ -702,13 +717,15 @@ def print_main_tables(levels, names, summ, ratios):
 
     # Proxy CPU per request: what the proxy costs, less sensitive to a busy machine.
     if levels:
-        cols = ["cpu us/req@%d" % c for c in levels]
-        rows = [(p, [load_cell(summ, p, c, "cpu_us_per_req_median", lambda v: "%.1f" % v)
-                     for c in levels]) for p in names]
-        rows += ratio_rows(ratios, lambda rr: [fmt_x(rr.get(str(c), {}).get("cpu_us_per_req"))
-                                               for c in levels])
+        cols = [h % c for c in levels for h in ("cpu us/req@%d", "of it system@%d")]
+        rows = [(p, [load_cell(summ, p, c, k, lambda v: "%.1f" % v) for c in levels
+                     for k in ("cpu_us_per_req_median", "sys_us_per_req_median")])
+                for p in names]
+        rows += ratio_rows(ratios, lambda rr: [cell for c in levels for cell in (
+            fmt_x(rr.get(str(c), {}).get("cpu_us_per_req")), "")])
         print()
-        print("Proxy CPU time per request (user+system, microseconds; lower is better):")
+        print("Proxy CPU time per request (user+system, and the kernel's part of it, "
+              "microseconds; lower is better):")
         print()
         print(table(cols, rows))
 
@@ -760,6 +777,7 @@ def print_goals(levels, summ, ratios, cpus):
         rows.append((label, cells))
     if rows:
         print(table(cols, rows))
+    print_ceilings(levels, summ, peers, cpus)
     for label, rr in ratios["scaling"].items():
         if not label.startswith("nodegate-") or label.startswith("nodegate-base-"):
             continue
@@ -785,6 +803,67 @@ def print_goals(levels, summ, ratios, cpus):
                   "processes %s (100%% = one core)"
                   % (c, v, verdict, busy, wide, fmt_pct(used[0]), fmt_pct(used[1]),
                      fmt_pct(used[2]), fmt_pct(others and max(0.0, others))))
+
+
+def print_ceilings(levels, summ, peers, cpus):
+    """Whether the req/s goal was within reach: wrk and the backends spend their own CPU
+    time on every request, and a proxy spends the kernel's time on the four system calls
+    that relay a keep-alive request (read, send upstream, read the answer, send it back).
+    With no user-space time at all, all the machine's cores carry at most
+    cpus / (wrk + backends + proxy kernel time) requests a second."""
+    if not cpus:
+        return
+    lines, cpu_lines = [], []
+    for label, _ in peers:
+        mine, ref = label.split("/")
+        for c in levels:
+            l, r = summ[mine]["load"].get(str(c)), summ[ref]["load"].get(str(c))
+            if not l or not r:
+                continue
+            cost = [l.get(k) for k in ("wrk_us_per_req_median", "backends_us_per_req_median",
+                                       "sys_us_per_req_median")]
+            if None in cost or not sum(cost):
+                continue
+            ceiling = cpus * 1e6 / sum(cost)
+            need = GOAL_RPS * r["rps_median"]
+            # the machine's busy time that none of the measured processes was charged
+            # with (interrupts, the kernel's own threads, this script), per request
+            other = (l["machine_busy_pct_median"] * cpus / 100 * 1e6 / l["rps_median"]
+                     - cost[0] - cost[1] - l["cpu_us_per_req_median"])
+            cpu_lines.append(cpu_floor(label, c, l, r))
+            lines.append("  %s @%-5d wrk %.1f + backends %.1f + %s's kernel %.1f us/req: "
+                         "at most %.0f req/s on %d cores (%.0f with the %.1f us/req of other "
+                         "busy time); %.2fx %s is %.0f: %s"
+                         % (label, c, cost[0], cost[1], mine, cost[2], ceiling, cpus,
+                            cpus * 1e6 / (sum(cost) + max(0.0, other)), max(0.0, other),
+                            GOAL_RPS, ref, need,
+                            "within reach" if need <= ceiling else
+                            "OUT OF REACH on this machine, whatever the proxy's user space"))
+    if lines:
+        print()
+        print("The req/s goal against what the machine can carry (a proxy with no user-space "
+              "time, its kernel time as measured):")
+        print("\n".join(lines))
+        print()
+        print("The CPU/req goal against the proxy's own kernel time (the same four system "
+              "calls for any proxy; what is left is all its user space may spend):")
+        print("\n".join(cpu_lines))
+
+
+def cpu_floor(label, c, mine, ref):
+    mine_name, ref_name = label.split("/")
+    need = GOAL_CPU * ref["cpu_us_per_req_median"]
+    kernel, user = mine["sys_us_per_req_median"], mine["cpu_us_per_req_median"]
+    user -= kernel
+    ref_kernel = ref.get("sys_us_per_req_median")
+    return ("  %s @%-5d %.2fx %s's %.1f us is %.1f; %s's kernel time alone is %.1f (%s's %s), "
+            "leaving %.1f us for user space, which now spends %.1f: %s"
+            % (label, c, GOAL_CPU, ref_name, ref["cpu_us_per_req_median"], need, mine_name,
+               kernel, ref_name, "-" if ref_kernel is None else "%.1f" % ref_kernel,
+               need - kernel, user,
+               "met" if user <= need - kernel else
+               "OUT OF REACH, the kernel time alone is more" if need <= kernel else
+               "needs %.0f%% less user-space time" % (100 * (1 - (need - kernel) / user))))
 
 
 def print_relay(names, summ, pairs, meta):
