@@ -923,14 +923,15 @@ def cmd_report(a):
 
     # Context: spread over rounds, errors, so a ratio can be judged.
     print()
-    print("Spread over rounds (min..max req/s), errors:")
+    print("Spread over rounds (min..max req/s, min..max p99), errors:")
     for p in names:
         parts = []
         for c in levels:
             l = summ[p]["load"].get(str(c))
             if l:
-                parts.append("@%d %.0f..%.0f err %d%s" % (
-                    c, l["rps_min"], l["rps_max"], l["errors"],
+                parts.append("@%d %.0f..%.0f p99 %s..%s err %d%s" % (
+                    c, l["rps_min"], l["rps_max"], fmt_ms(l["p99_ms_min"]),
+                    fmt_ms(l["p99_ms_max"]), l["errors"],
                     " drops %d" % l["listen_overflows"] if l["listen_overflows"] else ""))
         i = summ[p]["idle"]
         if i:
