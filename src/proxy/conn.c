@@ -39,8 +39,9 @@ struct conn {
 	struct event rd;  /* open: no libevent timeout on it (its deadline is rd_deadline) */
 	struct event *wr; /* only while armed: an idle connection holds one event, not two */
 	struct evbuffer *in, *out;
-	struct inbuf *inb;          /* in's holder (conn_input) */
-	const struct conn_ops *ops; /* NULL until conn_setcb */
+	struct evbuffer_cb_entry *in_cb; /* input_changed on in: only while reading waits for
+	                                  * the owner to drain it (read_max) */
+	const struct conn_ops *ops;      /* NULL until conn_setcb */
 	void *arg;
 	uint32_t read_max, write_low;
 	uint32_t read_ms, write_ms, connect_ms;
@@ -53,16 +54,9 @@ struct conn {
 	bool tls_failed;
 	bool fin_sent;    /* conn_shutdown_tcp: no TLS close_notify can follow the FIN */
 	bool pending_eof; /* TLS close seen after data: reported on the next turn */
-	bool wr_oom;      /* the write event could not be made: an error on the next turn */
-	bool fixed_tmo;   /* read_ms and write_ms are settings (conn_set_timeouts_fixed) */
-	int last_errno;   /* at the last event reported */
-};
-
-/* An input buffer and the slot its callback (input_changed) reads its owner from: cached
- * together, so a reused input buffer keeps its callback. */
-struct inbuf {
-	struct evbuffer *buf;
-	struct conn *owner; /* NULL while cached */
+	bool wr_oom; /* the write event or input callback could not be made: an error next turn */
+	bool fixed_tmo; /* read_ms and write_ms are settings (conn_set_timeouts_fixed) */
+	int last_errno; /* at the last event reported */
 };
 
 const char *const conn_error_names[CONN_ERR_COUNT] = {
@@ -455,6 +449,27 @@ static void disarm_wr(struct conn *c)
 	c->wr = NULL;
 }
 
+static void input_changed(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg);
+
+/* Watches the input for the owner's draining (ON), or stops. Most connections never fill
+ * their input to read_max: a callback on every input buffer would run on every change of
+ * it, several times a request. Out of memory, the connection fails on the next turn. */
+static void in_watch(struct conn *c, bool on)
+{
+	if (on == (c->in_cb != NULL))
+		return;
+	if (!on) {
+		evbuffer_remove_cb_entry(c->in, c->in_cb);
+		c->in_cb = NULL;
+		return;
+	}
+	c->in_cb = evbuffer_add_cb(c->in, input_changed, c);
+	if (c->in_cb == NULL) {
+		c->wr_oom = true;
+		event_active(&c->rd, EV_READ, 0);
+	}
+}
+
 /* Stops the read event and its deadline. */
 static void rd_disarm(struct conn *c)
 {
@@ -477,6 +492,8 @@ static void update_read(struct conn *c)
 	default:
 		want = c->ssl_write_wants_read || (c->read_on && conn_input_len(c) < c->read_max);
 	}
+	/* paused at read_max: the owner's draining of the input resumes it */
+	in_watch(c, !want && c->state == CS_OPEN && c->read_on);
 	if (!want) {
 		rd_disarm(c);
 		return;
@@ -581,10 +598,8 @@ void conn_free(struct conn *c)
 			SSL_shutdown(c->ssl); /* best effort close_notify, never waits */
 		SSL_free(c->ssl);
 	}
-	if (c->in != NULL) { /* not cached, as out below */
+	if (c->in != NULL) /* not cached, as out below (its callback goes with it) */
 		evbuffer_free(c->in);
-		free(c->inb);
-	}
 	if (c->out != NULL)
 		evbuffer_free(c->out); /* not cached: idle pools may close after the caches went */
 	close(c->fd);
@@ -654,10 +669,10 @@ void conn_set_write_low(struct conn *c, size_t low)
 /* The owner drained the input: reading paused at read_max may resume. */
 static void input_changed(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 {
-	struct conn *c = ((struct inbuf *)arg)->owner;
+	struct conn *c = arg;
 
-	if (c != NULL && info->n_deleted > 0 && c->read_on && !c->rd_armed)
-		update_read(c);
+	if (info->n_deleted > 0)
+		update_read(c); /* removes this callback once reading resumes */
 }
 
 /* Empty evbuffers kept for reuse, per thread: a request takes and gives back several (the
@@ -690,61 +705,18 @@ void conn_buffer_free(struct evbuffer *buf)
 	buf_cache[n_buf_cache++] = buf;
 }
 
-static __thread struct inbuf *in_cache[BUF_CACHE];
-static __thread unsigned n_in_cache;
-
-static struct inbuf *inbuf_get(void)
-{
-	if (n_in_cache > 0)
-		return in_cache[--n_in_cache];
-	struct inbuf *ib = calloc(1, sizeof(*ib));
-	if (ib == NULL)
-		return NULL;
-	ib->buf = evbuffer_new();
-	if (ib->buf == NULL || evbuffer_add_cb(ib->buf, input_changed, ib) == NULL) {
-		if (ib->buf != NULL)
-			evbuffer_free(ib->buf);
-		free(ib);
-		return NULL;
-	}
-	return ib;
-}
-
-/* IB, empty, back to the cache (or freed when it is full). */
-static void inbuf_put(struct inbuf *ib)
-{
-	ib->owner = NULL;
-	if (n_in_cache < BUF_CACHE) {
-		in_cache[n_in_cache++] = ib;
-		return;
-	}
-	evbuffer_free(ib->buf);
-	free(ib);
-}
-
 void conn_buffers_cleanup(void)
 {
 	dq_unref(tdq); /* its connections hold it until they are freed */
 	tdq = NULL;
 	while (n_buf_cache > 0)
 		evbuffer_free(buf_cache[--n_buf_cache]);
-	while (n_in_cache > 0) {
-		struct inbuf *ib = in_cache[--n_in_cache];
-		evbuffer_free(ib->buf);
-		free(ib);
-	}
 }
 
 struct evbuffer *conn_input(struct conn *c)
 {
-	if (c->in == NULL) {
-		struct inbuf *ib = inbuf_get();
-		if (ib == NULL)
-			return NULL;
-		ib->owner = c;
-		c->inb = ib;
-		c->in = ib->buf;
-	}
+	if (c->in == NULL)
+		c->in = conn_buffer_new();
 	return c->in;
 }
 
@@ -768,8 +740,8 @@ size_t conn_output_len(const struct conn *c)
 void conn_trim(struct conn *c)
 {
 	if (c->in != NULL && evbuffer_get_length(c->in) == 0) {
-		inbuf_put(c->inb);
-		c->inb = NULL;
+		in_watch(c, false);
+		conn_buffer_free(c->in);
 		c->in = NULL;
 	}
 	if (c->out != NULL && evbuffer_get_length(c->out) == 0) {
