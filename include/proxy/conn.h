@@ -92,6 +92,13 @@ size_t conn_input_len(const struct conn *c);
 size_t conn_output_len(const struct conn *c);
 /* Writes the output now, as far as the socket takes it; the rest waits for the loop. */
 void conn_flush(struct conn *c);
+/* Writes the bytes of BUF (left as they are: a request kept for a replay, an answer held)
+ * now when the socket takes them, straight from BUF's memory; what it does not take is
+ * copied to the output and written by the loop, as conn_flush. */
+void conn_write_buffer(struct conn *c, struct evbuffer *buf);
+/* LEN bytes of BUF from OFF, contiguous: where they are when they lie in one piece of BUF,
+ * else BUF made contiguous (evbuffer_pullup). NULL out of memory. */
+const char *conn_buffer_span(struct evbuffer *buf, size_t off, size_t len);
 /* Releases empty buffers (an idle connection keeps none). */
 void conn_trim(struct conn *c);
 /* Half-close: no more bytes will be written (plain sockets; TLS sends close_notify). */

@@ -857,6 +857,75 @@ void conn_flush(struct conn *c)
 		arm_wr(c, c->write_ms);
 }
 
+void conn_write_buffer(struct conn *c, struct evbuffer *buf)
+{
+	struct evbuffer_iovec v[16];
+	struct iovec iov[16];
+	size_t len = evbuffer_get_length(buf), sent = 0;
+	int n = evbuffer_peek(buf, -1, NULL, v, 16);
+
+	if (c->ssl == NULL && c->state == CS_OPEN && !c->wr_armed && conn_output_len(c) == 0 &&
+	    n >= 1 && n <= 16) {
+		for (int i = 0; i < n; i++) {
+			iov[i].iov_base = v[i].iov_base;
+			iov[i].iov_len = v[i].iov_len;
+		}
+		struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+		ssize_t w = n == 1 ? send(c->fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL)
+		                   : sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+		if (w > 0)
+			sent = (size_t)w;
+		if (sent == len)
+			return;
+	}
+	/* the rest (or all of it) goes through the output, as conn_flush writes it */
+	struct evbuffer *out = conn_output(c);
+	if (out == NULL) {
+		c->wr_oom = true;
+		event_active(&c->rd, EV_READ, 0);
+		return;
+	}
+	if (sent == 0 || n > 16) {
+		struct evbuffer_ptr at;
+		evbuffer_ptr_set(buf, &at, sent, EVBUFFER_PTR_SET);
+		for (size_t left = len - sent; left > 0;) {
+			struct evbuffer_iovec one;
+			if (evbuffer_peek(buf, (ev_ssize_t)left, &at, &one, 1) < 1)
+				break;
+			size_t k = one.iov_len < left ? one.iov_len : left;
+			evbuffer_add(out, one.iov_base, k);
+			left -= k;
+			evbuffer_ptr_set(buf, &at, k, EVBUFFER_PTR_ADD);
+		}
+	} else {
+		for (int i = 0; i < n; i++) {
+			size_t k = v[i].iov_len;
+			if (sent >= k) {
+				sent -= k;
+				continue;
+			}
+			evbuffer_add(out, (const char *)v[i].iov_base + sent, k - sent);
+			sent = 0;
+		}
+	}
+	conn_flush(c);
+}
+
+const char *conn_buffer_span(struct evbuffer *buf, size_t off, size_t len)
+{
+	struct evbuffer_ptr at;
+	struct evbuffer_iovec v;
+
+	if (len == 0)
+		return "";
+	if (evbuffer_ptr_set(buf, &at, off, EVBUFFER_PTR_SET) != 0)
+		return NULL; /* past the end: the caller's lengths are its own */
+	if (evbuffer_peek(buf, (ev_ssize_t)len, &at, &v, 1) == 1 && v.iov_len >= len)
+		return v.iov_base; /* whole in one chain: no copy */
+	const char *all = (const char *)evbuffer_pullup(buf, (ev_ssize_t)(off + len));
+	return all != NULL ? all + off : NULL;
+}
+
 void conn_shutdown_write(struct conn *c)
 {
 	if (c->ssl != NULL)
