@@ -586,14 +586,15 @@ static void test_reply_error(void **state)
 }
 
 /* The "error" key is found at every offset and in bodies of every length around the
- * 16-byte steps of the search (and a near miss is never taken for it). */
+ * 16- and 32-byte steps of the search (and a near miss is never taken for it). */
 static void test_reply_error_at_every_offset(void **state)
 {
-	char body[128], tok[32];
+	char body[160], tok[32];
 
-	for (int pad = 0; pad < 40; pad++) {
+	for (int pad = 0; pad < 90; pad++) {
 		int n = snprintf(body, sizeof(body), "{\"%.*s\":1,\"error\":\"tooBusy\"}", pad,
-		                 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+		                 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		                 "aaaaaaaaaaaaaaaaaaaaaaaaaaa");
 		assert_true(rpc_reply_error(body, (size_t)n, tok, sizeof(tok)));
 		assert_string_equal(tok, "tooBusy");
 		n = snprintf(
