@@ -68,11 +68,14 @@ void conn_enable_read(struct conn *c);
 void conn_disable_read(struct conn *c);
 bool conn_reading(const struct conn *c);
 /* Inactivity limits in milliseconds, 0 for none: reading (while enabled) and writing
- * (while output waits). */
+ * (while output waits). An open connection's read limit is kept in its loop's deadline
+ * queue (conn.c): moving it later, as every read and most changes do, costs no timer
+ * change. Set them on the connection's own loop thread. */
 void conn_set_timeouts(struct conn *c, uint64_t read_ms, uint64_t write_ms);
 /* The same, for limits that are settings (the same for every connection of a listener or a
- * pool, such as the keep-alive wait): kept in libevent's common timeouts, one queue per
- * duration, rather than its heap. Not for computed deadlines (a new queue per value). */
+ * pool, such as the keep-alive wait): the write limit is kept in libevent's common
+ * timeouts, one queue per duration, rather than its heap. Not for computed deadlines (a
+ * new queue per value). */
 void conn_set_timeouts_fixed(struct conn *c, uint64_t read_ms, uint64_t write_ms);
 /* Reading pauses while the input holds this many bytes (0: 64 KiB). */
 void conn_set_read_max(struct conn *c, size_t max);
@@ -92,6 +95,13 @@ size_t conn_input_len(const struct conn *c);
 size_t conn_output_len(const struct conn *c);
 /* Writes the output now, as far as the socket takes it; the rest waits for the loop. */
 void conn_flush(struct conn *c);
+/* Writes the bytes of BUF (left as they are: a request kept for a replay, an answer held)
+ * now when the socket takes them, straight from BUF's memory; what it does not take is
+ * copied to the output and written by the loop, as conn_flush. */
+void conn_write_buffer(struct conn *c, struct evbuffer *buf);
+/* LEN bytes of BUF from OFF, contiguous: where they are when they lie in one piece of BUF,
+ * else BUF made contiguous (evbuffer_pullup). NULL out of memory. */
+const char *conn_buffer_span(struct evbuffer *buf, size_t off, size_t len);
 /* Releases empty buffers (an idle connection keeps none). */
 void conn_trim(struct conn *c);
 /* Half-close: no more bytes will be written (plain sockets; TLS sends close_notify). */

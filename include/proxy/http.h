@@ -69,7 +69,8 @@ struct http_msg {
 	int version_minor;         /* 0 or 1 (HTTP/1.x only) */
 	struct http_header hdr[HTTP_MAX_HEADERS];
 	unsigned n_hdr;
-	enum http_body body; /* for responses, before http_response_body() */
+	uint64_t hop[HTTP_MAX_HEADERS / 64]; /* hdr[i] is hop-by-hop: bit i (http_header_is_hop) */
+	enum http_body body;                 /* for responses, before http_response_body() */
 	uint64_t content_length;
 	bool keep_alive;        /* after this message, by version and Connection tokens */
 	bool conn_upgrade;      /* Connection has the "upgrade" token */

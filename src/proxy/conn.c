@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -14,6 +15,7 @@
 #include <event2/event_struct.h>
 #include <openssl/err.h>
 
+#include "clock.h"
 #include "evmem.h"
 #include "proxy/conn.h"
 
@@ -28,35 +30,33 @@ enum conn_state {
 	CS_COUNT
 };
 
+struct dq;
+
 struct conn {
 	evutil_socket_t fd;
+	uint32_t hidx; /* 1 + its place in its loop's deadline heap; 0: not in it */
 	SSL *ssl;
-	struct event rd;
+	struct event rd;  /* open: no libevent timeout on it (its deadline is rd_deadline) */
 	struct event *wr; /* only while armed: an idle connection holds one event, not two */
 	struct evbuffer *in, *out;
-	struct inbuf *inb;          /* in's holder (conn_input) */
-	const struct conn_ops *ops; /* NULL until conn_setcb */
+	struct evbuffer_cb_entry *in_cb; /* input_changed on in: only while reading waits for
+	                                  * the owner to drain it (read_max) */
+	const struct conn_ops *ops;      /* NULL until conn_setcb */
 	void *arg;
 	uint32_t read_max, write_low;
 	uint32_t read_ms, write_ms, connect_ms;
-	uint8_t state; /* enum conn_state */
-	bool read_on;  /* the owner wants data */
+	uint32_t rd_deadline; /* open and reading: the ms it times out at (dq); 0: none */
+	uint8_t state;        /* enum conn_state */
+	bool read_on;         /* the owner wants data */
 	bool rd_armed, wr_armed;
 	bool write_waited; /* output waited for the loop: tell the owner when it drains */
 	bool ssl_read_wants_write, ssl_write_wants_read;
 	bool tls_failed;
 	bool fin_sent;    /* conn_shutdown_tcp: no TLS close_notify can follow the FIN */
 	bool pending_eof; /* TLS close seen after data: reported on the next turn */
-	bool wr_oom;      /* the write event could not be made: an error on the next turn */
-	bool fixed_tmo;   /* read_ms and write_ms are settings (conn_set_timeouts_fixed) */
-	int last_errno;   /* at the last event reported */
-};
-
-/* An input buffer and the slot its callback (input_changed) reads its owner from: cached
- * together, so a reused input buffer keeps its callback. */
-struct inbuf {
-	struct evbuffer *buf;
-	struct conn *owner; /* NULL while cached */
+	bool wr_oom; /* the write event or input callback could not be made: an error next turn */
+	bool fixed_tmo; /* read_ms and write_ms are settings (conn_set_timeouts_fixed) */
+	int last_errno; /* at the last event reported */
 };
 
 const char *const conn_error_names[CONN_ERR_COUNT] = {
@@ -160,6 +160,268 @@ static void disarm(struct event *ev, bool *armed)
 	}
 }
 
+/* ---- read deadlines, kept lazily ------------------------------------------------------------ */
+
+/* An open connection's read deadline is not a libevent timeout: that would be moved on every
+ * read (libevent reschedules a persistent event's timeout each time it runs) and on every
+ * change of the owner's limits, three or more timer changes per proxied request. Each loop
+ * has one deadline queue instead: a min-heap of connections by the time they are due to be
+ * looked at, and one timer for its earliest. A deadline that moves later (a read, the next
+ * keep-alive wait) only writes rd_deadline; the heap is touched when a deadline comes
+ * earlier than the connection's due time, or when the timer finds a connection whose
+ * deadline moved on (it is due again then). HAProxy's task queue and nginx's timer tree
+ * are lazy in the same way.
+ *
+ * Times are milliseconds of clock_now_us() / 1000 in 32 bits, compared modulo 2^32: every
+ * deadline is within a read timeout of now (7 days at most, conf.c), far under 24 days. */
+
+struct dq_ent {
+	uint32_t due; /* look at c then (at most its deadline) */
+	struct conn *c;
+};
+
+struct dq {
+	struct event_base *base;
+	struct event timer;  /* armed for heap[0].due */
+	struct dq_ent *heap; /* room for every connection on the loop (reserved at conn_alloc) */
+	uint32_t n, cap;
+	uint32_t conns; /* connections on the loop */
+	uint32_t refs;  /* its connections, and its thread until conn_buffers_cleanup */
+	bool armed;     /* the timer is pending, for armed_due */
+	uint32_t armed_due;
+	struct dq *next; /* in dq_list */
+};
+
+#define DQ_MIN_CAP  16
+#define DQ_MAX_TURN 100000 /* expiries handled in one run of the timer; then the next turn */
+
+static __thread struct dq *tdq;    /* this thread's loop's queue */
+static __thread bool in_turn;      /* in a callback of this file: turn_now may be reused */
+static __thread uint64_t turn_now; /* clock_now_us() of this callback, 0: not read yet */
+
+/* Every queue, for a connection freed on another thread than its loop's (the idle
+ * connections of a removed backend, closed while the workers are parked or stopped). */
+static pthread_mutex_t dq_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct dq *dq_list;
+
+static inline bool ms_before(uint32_t a, uint32_t b)
+{
+	return (int32_t)(a - b) < 0;
+}
+
+/* Now, read once per callback of this file (every deadline set in it counts from there). */
+static uint64_t now_us(void)
+{
+	if (!in_turn)
+		return clock_now_us();
+	if (turn_now == 0)
+		turn_now = clock_now_us();
+	return turn_now;
+}
+
+static uint32_t now_ms(void)
+{
+	return (uint32_t)(now_us() / 1000);
+}
+
+static void turn_begin(void)
+{
+	in_turn = true;
+	turn_now = 0;
+}
+
+static void turn_end(void)
+{
+	in_turn = false;
+}
+
+static void dq_cb(evutil_socket_t fd, short what, void *arg);
+
+static void dq_unref(struct dq *q)
+{
+	if (q == NULL || --q->refs > 0)
+		return;
+	pthread_mutex_lock(&dq_mu);
+	for (struct dq **pp = &dq_list; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == q) {
+			*pp = q->next;
+			break;
+		}
+	pthread_mutex_unlock(&dq_mu);
+	event_del(&q->timer);
+	free(q->heap);
+	free(q);
+}
+
+/* This thread's queue for BASE, made on first use. NULL when out of memory. */
+static struct dq *dq_get(struct event_base *base)
+{
+	if (tdq != NULL && tdq->base == base)
+		return tdq;
+	struct dq *q = calloc(1, sizeof(*q));
+	if (q == NULL)
+		return NULL;
+	q->base = base;
+	q->refs = 1;
+	evtimer_assign(&q->timer, base, dq_cb, q);
+	pthread_mutex_lock(&dq_mu);
+	q->next = dq_list;
+	dq_list = q;
+	pthread_mutex_unlock(&dq_mu);
+	dq_unref(tdq); /* one loop per thread: another base means the old one is gone */
+	tdq = q;
+	return q;
+}
+
+/* C's queue: this thread's, or (C freed from another thread) found by its loop. */
+static struct dq *dq_of(const struct conn *c)
+{
+	const struct event_base *base = c->rd.ev_base;
+	struct dq *q;
+
+	if (tdq != NULL && tdq->base == base)
+		return tdq;
+	pthread_mutex_lock(&dq_mu);
+	for (q = dq_list; q != NULL && q->base != base; q = q->next)
+		;
+	pthread_mutex_unlock(&dq_mu);
+	return q;
+}
+
+/* Room in Q's heap for one more connection: every connection may be in it at once. */
+static bool dq_reserve(struct dq *q)
+{
+	if (q->conns < q->cap)
+		return true;
+	uint32_t cap = q->cap < DQ_MIN_CAP ? DQ_MIN_CAP : 2 * q->cap;
+	struct dq_ent *h = realloc(q->heap, (size_t)cap * sizeof(*h));
+	if (h == NULL)
+		return false;
+	q->heap = h;
+	q->cap = cap;
+	return true;
+}
+
+static void dq_place(struct dq *q, uint32_t i, struct dq_ent e)
+{
+	q->heap[i] = e;
+	e.c->hidx = i + 1;
+}
+
+static void dq_up(struct dq *q, uint32_t i)
+{
+	struct dq_ent e = q->heap[i];
+
+	while (i > 0 && ms_before(e.due, q->heap[(i - 1) / 2].due)) {
+		dq_place(q, i, q->heap[(i - 1) / 2]);
+		i = (i - 1) / 2;
+	}
+	dq_place(q, i, e);
+}
+
+static void dq_down(struct dq *q, uint32_t i)
+{
+	struct dq_ent e = q->heap[i];
+
+	for (;;) {
+		uint32_t k = 2 * i + 1;
+		if (k >= q->n)
+			break;
+		if (k + 1 < q->n && ms_before(q->heap[k + 1].due, q->heap[k].due))
+			k++;
+		if (!ms_before(q->heap[k].due, e.due))
+			break;
+		dq_place(q, i, q->heap[k]);
+		i = k;
+	}
+	dq_place(q, i, e);
+}
+
+/* Takes C out of Q's heap. */
+static void dq_remove(struct dq *q, struct conn *c)
+{
+	uint32_t i = c->hidx - 1;
+
+	c->hidx = 0;
+	if (--q->n == i)
+		return;
+	struct dq_ent last = q->heap[q->n];
+	dq_place(q, i, last);
+	if (i > 0 && ms_before(last.due, q->heap[(i - 1) / 2].due))
+		dq_up(q, i);
+	else
+		dq_down(q, i);
+}
+
+/* Arms Q's timer for its earliest due, unless it is armed for that or earlier already. */
+static void dq_arm(struct dq *q)
+{
+	if (q->n == 0 || (q->armed && !ms_before(q->heap[0].due, q->armed_due)))
+		return;
+	uint32_t due = q->heap[0].due, now = now_ms();
+	uint32_t ms = ms_before(now, due) ? due - now : 0;
+	struct timeval tv = {.tv_sec = (time_t)(ms / 1000),
+	                     .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+	event_add(&q->timer, &tv);
+	q->armed = true;
+	q->armed_due = due;
+}
+
+/* C's read deadline MS from now (0: none). Later than its due time: only noted. */
+static void rd_deadline_set(struct conn *c, uint32_t ms)
+{
+	if (ms == 0) {
+		c->rd_deadline = 0; /* the heap forgets it when it is due */
+		return;
+	}
+	struct dq *q = tdq; /* C's: deadlines are set on its loop's thread */
+	uint32_t d = now_ms() + ms;
+
+	d += d == 0; /* 0 is "none" */
+	c->rd_deadline = d;
+	if (c->hidx != 0 && !ms_before(d, q->heap[c->hidx - 1].due))
+		return;
+	if (c->hidx == 0) {
+		c->hidx = ++q->n; /* room was reserved when C was made */
+		q->heap[c->hidx - 1].c = c;
+	}
+	q->heap[c->hidx - 1].due = d;
+	dq_up(q, c->hidx - 1);
+	dq_arm(q);
+}
+
+static void rd_expired(struct conn *c);
+
+/* Q's earliest due came: connections past their deadline time out, those whose deadline
+ * moved on are due again then, those with none leave the heap. */
+static void dq_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct dq *q = arg;
+	uint32_t now;
+
+	turn_begin();
+	now = now_ms();
+	q->armed = false;
+	for (unsigned turn = 0; q->n > 0 && !ms_before(now, q->heap[0].due); turn++) {
+		struct conn *c = q->heap[0].c;
+		if (turn == DQ_MAX_TURN) { /* the rest on the next turn */
+			q->heap[0].due = now;
+			break;
+		}
+		if (c->rd_deadline == 0) {
+			dq_remove(q, c);
+		} else if (ms_before(now, c->rd_deadline)) {
+			q->heap[0].due = c->rd_deadline;
+			dq_down(q, 0);
+		} else {
+			dq_remove(q, c);
+			rd_expired(c); /* may free connections, and set deadlines */
+		}
+	}
+	dq_arm(q);
+	turn_end();
+}
+
 /* Arms the write event, made on demand (sockets mostly take a write at once). Out of
  * memory, the connection fails on the next turn. */
 static void arm_wr(struct conn *c, uint32_t ms)
@@ -187,6 +449,34 @@ static void disarm_wr(struct conn *c)
 	c->wr = NULL;
 }
 
+static void input_changed(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg);
+
+/* Watches the input for the owner's draining (ON), or stops. Most connections never fill
+ * their input to read_max: a callback on every input buffer would run on every change of
+ * it, several times a request. Out of memory, the connection fails on the next turn. */
+static void in_watch(struct conn *c, bool on)
+{
+	if (on == (c->in_cb != NULL))
+		return;
+	if (!on) {
+		evbuffer_remove_cb_entry(c->in, c->in_cb);
+		c->in_cb = NULL;
+		return;
+	}
+	c->in_cb = evbuffer_add_cb(c->in, input_changed, c);
+	if (c->in_cb == NULL) {
+		c->wr_oom = true;
+		event_active(&c->rd, EV_READ, 0);
+	}
+}
+
+/* Stops the read event and its deadline. */
+static void rd_disarm(struct conn *c)
+{
+	disarm(&c->rd, &c->rd_armed);
+	c->rd_deadline = 0;
+}
+
 /* Whether the read event should be armed, and with which timeout. */
 static void update_read(struct conn *c)
 {
@@ -202,27 +492,35 @@ static void update_read(struct conn *c)
 	default:
 		want = c->ssl_write_wants_read || (c->read_on && conn_input_len(c) < c->read_max);
 	}
+	/* paused at read_max: the owner's draining of the input resumes it */
+	in_watch(c, !want && c->state == CS_OPEN && c->read_on);
 	if (!want) {
-		disarm(&c->rd, &c->rd_armed);
+		rd_disarm(c);
 		return;
 	}
-	if (!c->rd_armed) {
-		uint32_t ms = c->state == CS_OPEN
-		                  ? (c->read_on ? c->read_ms : 0)
-		                  : (c->connect_ms > 0 ? c->connect_ms : c->read_ms);
-		arm(c, &c->rd, &c->rd_armed, ms);
+	if (!c->rd_armed && c->state == CS_OPEN) {
+		event_add(&c->rd, NULL);
+		c->rd_armed = true;
+		rd_deadline_set(c, c->read_on ? c->read_ms : 0);
 		/* TLS may hold decrypted bytes the socket will not announce */
-		if (c->ssl != NULL && c->state == CS_OPEN && SSL_pending(c->ssl) > 0)
+		if (c->ssl != NULL && SSL_pending(c->ssl) > 0)
 			event_active(&c->rd, EV_READ, 0);
+	} else if (!c->rd_armed) { /* a handshake: its deadline is libevent's */
+		arm(c, &c->rd, &c->rd_armed, c->connect_ms > 0 ? c->connect_ms : c->read_ms);
 	}
 }
 
 static struct conn *conn_alloc(struct event_base *base, evutil_socket_t fd, SSL *ssl)
 {
-	struct conn *c = calloc(1, sizeof(*c));
+	struct dq *q = dq_get(base);
 
+	if (q == NULL || !dq_reserve(q))
+		return NULL;
+	struct conn *c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return NULL;
+	q->conns++;
+	q->refs++;
 	c->fd = fd;
 	c->ssl = ssl;
 	c->read_max = READ_MAX_DEF;
@@ -289,16 +587,19 @@ void conn_free(struct conn *c)
 	if (c == NULL)
 		return;
 	event_del(&c->rd);
+	struct dq *q = dq_of(c); /* holds c: never NULL */
+	if (c->hidx != 0)
+		dq_remove(q, c);
+	q->conns--;
+	dq_unref(q);
 	disarm_wr(c);
 	if (c->ssl != NULL) {
 		if (c->state == CS_OPEN && !c->tls_failed && !c->fin_sent)
 			SSL_shutdown(c->ssl); /* best effort close_notify, never waits */
 		SSL_free(c->ssl);
 	}
-	if (c->in != NULL) { /* not cached, as out below */
+	if (c->in != NULL) /* not cached, as out below (its callback goes with it) */
 		evbuffer_free(c->in);
-		free(c->inb);
-	}
 	if (c->out != NULL)
 		evbuffer_free(c->out); /* not cached: idle pools may close after the caches went */
 	close(c->fd);
@@ -339,7 +640,7 @@ static void set_timeouts(struct conn *c, uint64_t read_ms, uint64_t write_ms, bo
 	c->fixed_tmo = fixed;
 	/* a new deadline on an armed event is a timer change, not an epoll_ctl */
 	if (c->rd_armed && c->state == CS_OPEN)
-		set_deadline(c, &c->rd, c->read_on ? c->read_ms : 0);
+		rd_deadline_set(c, c->read_on ? c->read_ms : 0);
 	if (c->wr_armed && c->state == CS_OPEN)
 		set_deadline(c, c->wr, c->write_ms);
 }
@@ -368,10 +669,10 @@ void conn_set_write_low(struct conn *c, size_t low)
 /* The owner drained the input: reading paused at read_max may resume. */
 static void input_changed(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 {
-	struct conn *c = ((struct inbuf *)arg)->owner;
+	struct conn *c = arg;
 
-	if (c != NULL && info->n_deleted > 0 && c->read_on && !c->rd_armed)
-		update_read(c);
+	if (info->n_deleted > 0)
+		update_read(c); /* removes this callback once reading resumes */
 }
 
 /* Empty evbuffers kept for reuse, per thread: a request takes and gives back several (the
@@ -404,59 +705,18 @@ void conn_buffer_free(struct evbuffer *buf)
 	buf_cache[n_buf_cache++] = buf;
 }
 
-static __thread struct inbuf *in_cache[BUF_CACHE];
-static __thread unsigned n_in_cache;
-
-static struct inbuf *inbuf_get(void)
-{
-	if (n_in_cache > 0)
-		return in_cache[--n_in_cache];
-	struct inbuf *ib = calloc(1, sizeof(*ib));
-	if (ib == NULL)
-		return NULL;
-	ib->buf = evbuffer_new();
-	if (ib->buf == NULL || evbuffer_add_cb(ib->buf, input_changed, ib) == NULL) {
-		if (ib->buf != NULL)
-			evbuffer_free(ib->buf);
-		free(ib);
-		return NULL;
-	}
-	return ib;
-}
-
-/* IB, empty, back to the cache (or freed when it is full). */
-static void inbuf_put(struct inbuf *ib)
-{
-	ib->owner = NULL;
-	if (n_in_cache < BUF_CACHE) {
-		in_cache[n_in_cache++] = ib;
-		return;
-	}
-	evbuffer_free(ib->buf);
-	free(ib);
-}
-
 void conn_buffers_cleanup(void)
 {
+	dq_unref(tdq); /* its connections hold it until they are freed */
+	tdq = NULL;
 	while (n_buf_cache > 0)
 		evbuffer_free(buf_cache[--n_buf_cache]);
-	while (n_in_cache > 0) {
-		struct inbuf *ib = in_cache[--n_in_cache];
-		evbuffer_free(ib->buf);
-		free(ib);
-	}
 }
 
 struct evbuffer *conn_input(struct conn *c)
 {
-	if (c->in == NULL) {
-		struct inbuf *ib = inbuf_get();
-		if (ib == NULL)
-			return NULL;
-		ib->owner = c;
-		c->inb = ib;
-		c->in = ib->buf;
-	}
+	if (c->in == NULL)
+		c->in = conn_buffer_new();
 	return c->in;
 }
 
@@ -480,8 +740,8 @@ size_t conn_output_len(const struct conn *c)
 void conn_trim(struct conn *c)
 {
 	if (c->in != NULL && evbuffer_get_length(c->in) == 0) {
-		inbuf_put(c->inb);
-		c->inb = NULL;
+		in_watch(c, false);
+		conn_buffer_free(c->in);
 		c->in = NULL;
 	}
 	if (c->out != NULL && evbuffer_get_length(c->out) == 0) {
@@ -597,6 +857,75 @@ void conn_flush(struct conn *c)
 		arm_wr(c, c->write_ms);
 }
 
+void conn_write_buffer(struct conn *c, struct evbuffer *buf)
+{
+	struct evbuffer_iovec v[16];
+	struct iovec iov[16];
+	size_t len = evbuffer_get_length(buf), sent = 0;
+	int n = evbuffer_peek(buf, -1, NULL, v, 16);
+
+	if (c->ssl == NULL && c->state == CS_OPEN && !c->wr_armed && conn_output_len(c) == 0 &&
+	    n >= 1 && n <= 16) {
+		for (int i = 0; i < n; i++) {
+			iov[i].iov_base = v[i].iov_base;
+			iov[i].iov_len = v[i].iov_len;
+		}
+		struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+		ssize_t w = n == 1 ? send(c->fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL)
+		                   : sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+		if (w > 0)
+			sent = (size_t)w;
+		if (sent == len)
+			return;
+	}
+	/* the rest (or all of it) goes through the output, as conn_flush writes it */
+	struct evbuffer *out = conn_output(c);
+	if (out == NULL) {
+		c->wr_oom = true;
+		event_active(&c->rd, EV_READ, 0);
+		return;
+	}
+	if (sent == 0 || n > 16) {
+		struct evbuffer_ptr at;
+		evbuffer_ptr_set(buf, &at, sent, EVBUFFER_PTR_SET);
+		for (size_t left = len - sent; left > 0;) {
+			struct evbuffer_iovec one;
+			if (evbuffer_peek(buf, (ev_ssize_t)left, &at, &one, 1) < 1)
+				break;
+			size_t k = one.iov_len < left ? one.iov_len : left;
+			evbuffer_add(out, one.iov_base, k);
+			left -= k;
+			evbuffer_ptr_set(buf, &at, k, EVBUFFER_PTR_ADD);
+		}
+	} else {
+		for (int i = 0; i < n; i++) {
+			size_t k = v[i].iov_len;
+			if (sent >= k) {
+				sent -= k;
+				continue;
+			}
+			evbuffer_add(out, (const char *)v[i].iov_base + sent, k - sent);
+			sent = 0;
+		}
+	}
+	conn_flush(c);
+}
+
+const char *conn_buffer_span(struct evbuffer *buf, size_t off, size_t len)
+{
+	struct evbuffer_ptr at;
+	struct evbuffer_iovec v;
+
+	if (len == 0)
+		return "";
+	if (evbuffer_ptr_set(buf, &at, off, EVBUFFER_PTR_SET) != 0)
+		return NULL; /* past the end: the caller's lengths are its own */
+	if (evbuffer_peek(buf, (ev_ssize_t)len, &at, &v, 1) == 1 && v.iov_len >= len)
+		return v.iov_base; /* whole in one chain: no copy */
+	const char *all = (const char *)evbuffer_pullup(buf, (ev_ssize_t)(off + len));
+	return all != NULL ? all + off : NULL;
+}
+
 void conn_shutdown_write(struct conn *c)
 {
 	if (c->ssl != NULL)
@@ -695,7 +1024,7 @@ static void report(struct conn *c, short what)
 	c->last_errno = errno;
 	if (what & BEV_EVENT_READING) {
 		c->read_on = false;
-		disarm(&c->rd, &c->rd_armed);
+		rd_disarm(c);
 	}
 	if (c->ops != NULL && c->ops->event != NULL)
 		c->ops->event(c, what, event_kind(c, what), c->arg); /* may free c */
@@ -710,6 +1039,9 @@ static void handshake(struct conn *c)
 	if (r == 1) {
 		c->state = CS_OPEN;
 		disarm(&c->rd, &c->rd_armed);
+		/* made again: libevent keeps a persistent event's timeout through event_del, and
+		 * an open connection's read deadline is the queue's */
+		event_assign(&c->rd, event_get_base(&c->rd), c->fd, EV_READ | EV_PERSIST, rd_cb, c);
 		update_read(c);
 		if (conn_output_len(c) > 0)
 			conn_flush(c);
@@ -805,20 +1137,20 @@ static void do_write(struct conn *c)
 	}
 }
 
-static void rd_cb(evutil_socket_t fd, short what, void *arg)
+static void rd_run(struct conn *c, short what)
 {
-	struct conn *c = arg;
-
 	if (c->wr_oom) {
 		errno = ENOMEM;
 		report(c, BEV_EVENT_ERROR | BEV_EVENT_WRITING);
 		return;
 	}
-	if (what & EV_TIMEOUT) {
+	if (what & EV_TIMEOUT) { /* connecting or in the handshake: an open one's is rd_expired */
 		report(c, BEV_EVENT_TIMEOUT |
 		              (c->state == CS_OPEN ? BEV_EVENT_READING : BEV_EVENT_WRITING));
 		return;
 	}
+	if (c->rd_deadline != 0) /* the read deadline runs from the last activity: later */
+		c->rd_deadline = (now_ms() + c->read_ms) | 1;
 	if (c->state == CS_HANDSHAKE) {
 		handshake(c);
 		return;
@@ -832,10 +1164,21 @@ static void rd_cb(evutil_socket_t fd, short what, void *arg)
 	do_read(c);
 }
 
-static void wr_cb(evutil_socket_t fd, short what, void *arg)
+static void rd_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct conn *c = arg;
+	turn_begin();
+	rd_run(arg, what);
+	turn_end();
+}
 
+/* An open connection's read deadline passed (dq_cb). */
+static void rd_expired(struct conn *c)
+{
+	report(c, BEV_EVENT_TIMEOUT | BEV_EVENT_READING);
+}
+
+static void wr_run(struct conn *c, short what)
+{
 	if (what & EV_TIMEOUT) {
 		report(c, BEV_EVENT_TIMEOUT | BEV_EVENT_WRITING);
 		return;
@@ -856,4 +1199,11 @@ static void wr_cb(evutil_socket_t fd, short what, void *arg)
 		}
 		do_write(c);
 	}
+}
+
+static void wr_cb(evutil_socket_t fd, short what, void *arg)
+{
+	turn_begin();
+	wr_run(arg, what);
+	turn_end();
 }

@@ -245,13 +245,10 @@ static void send_request(struct session *s)
 {
 	struct request *r = s->r;
 	struct conn *ub = s->up->c;
-	struct evbuffer *out = conn_output(ub);
-	size_t len = evbuffer_get_length(r->out);
+	bool whole = r->req_body.done && !r->streamed; /* kept in r->out for a replay */
 
-	if (r->req_body.done && !r->streamed)
-		evbuffer_add(out, evbuffer_pullup(r->out, -1), len);
-	else
-		evbuffer_add_buffer(out, r->out); /* streamed: the head goes once, never replayed */
+	if (!whole) /* streamed: the head goes once, never replayed */
+		evbuffer_add_buffer(conn_output(ub), r->out);
 	r->sent = true;
 	r->sent_us = clock_now_us();
 	r->answered = false;
@@ -272,7 +269,10 @@ static void send_request(struct session *s)
 		                 __ATOMIC_RELAXED);
 	conn_set_read_max(ub, RELAY_HIGH_WM);
 	conn_enable_read(ub);
-	conn_flush(ub);
+	if (whole)
+		conn_write_buffer(ub, r->out); /* straight from r->out, no copy when it all goes */
+	else
+		conn_flush(ub);
 	if (r->streamed) { /* a client that stops sending its body times out */
 		conn_set_timeouts(s->client, s->l->conf.client_timeout, s->l->conf.client_timeout);
 		conn_enable_read(s->client);

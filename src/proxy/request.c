@@ -103,10 +103,14 @@ static bool body_is_buffered(const struct session *s, const struct http_msg *m)
 static bool req_inspect(struct session *s)
 {
 	struct request *r = s->r;
-	size_t len = evbuffer_get_length(r->out);
-	const char *all = (const char *)evbuffer_pullup(r->out, -1);
+	size_t len = evbuffer_get_length(r->out) - r->head_len;
+	const char *body = conn_buffer_span(r->out, r->head_len, len); /* no copy: one piece */
 
-	rpc_inspect(all + r->head_len, len - r->head_len, s->l->policy, &r->rpc);
+	if (body == NULL) {
+		reply_error(s, 500, "out of memory");
+		return false;
+	}
+	rpc_inspect(body, len, s->l->policy, &r->rpc);
 	if (r->rpc.refusal == RPC_ALLOWED)
 		return true;
 	reply_refused(s);

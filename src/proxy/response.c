@@ -248,8 +248,8 @@ static enum retry_reason resp_verdict(struct session *s)
 	if (r->status >= 500)
 		return RETRY_STATUS_5XX;
 	size_t len = evbuffer_get_length(r->hold), body_len = (size_t)r->resp_body.total;
-	const char *all = (const char *)evbuffer_pullup(r->hold, -1);
-	if (!rpc_busy_token(all + len - body_len, body_len, token, sizeof(token)))
+	const char *body = conn_buffer_span(r->hold, len - body_len, body_len);
+	if (body == NULL || !rpc_busy_token(body, body_len, token, sizeof(token)))
 		return RETRY_REASON_COUNT;
 	snprintf(why, sizeof(why), "rpc error %s", token);
 	passive_warning(r->b, why);
@@ -274,14 +274,13 @@ static void resp_release(struct session *s)
 		/* no other node may take it: the client gets the node's own answer */
 	} else {
 		size_t len = evbuffer_get_length(r->hold), body_len = (size_t)r->resp_body.total;
-		const char *all = (const char *)evbuffer_pullup(r->hold, -1);
+		const char *body = conn_buffer_span(r->hold, len - body_len, body_len);
 
-		if (retry_lgr_not_found(s, all + len - body_len, body_len))
+		if (body != NULL && retry_lgr_not_found(s, body, body_len))
 			return;
 	}
-	evbuffer_add_buffer(conn_output(s->client), r->hold);
 	r->resp_started = true;
-	conn_flush(s->client);
+	conn_write_buffer(s->client, r->hold); /* straight from the held answer */
 	resp_done(s);
 }
 

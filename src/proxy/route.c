@@ -339,60 +339,52 @@ static bool eligible(const struct route_node *n, const struct filter *f)
 	return true;
 }
 
-/* Gives every eligible node its weight and makes the winner pay back the total: the smooth
- * round robin step, also the tie-break of leastconn. */
-static void rr_charge(const struct route_pool *rp, const struct filter *f,
-                      const struct route_node *winner)
+/* This worker's round robin state of B. */
+static inline int64_t *rr_of(const struct backend *b)
 {
-	int64_t total = 0;
-
-	for (size_t i = 0; i < rp->n_nodes; i++) {
-		const struct route_node *n = &rp->nodes[i];
-
-		if (eligible(n, f)) {
-			backend_local(n->b)->rr_current += n->weight;
-			total += n->weight;
-		}
-	}
-	backend_local(winner->b)->rr_current -= total;
+	return &b->local[wk != NULL ? wk->id : 0].rr_current;
 }
 
-static bool rr_ahead(const struct route_node *n, const struct route_node *best)
-{
-	return backend_local(n->b)->rr_current + n->weight >
-	       backend_local(best->b)->rr_current + best->weight;
-}
-
-/* nginx's smooth weighted round robin: the largest current + weight wins
- * (weights 5,1,1 give a a b a c a a). */
+/* nginx's smooth weighted round robin: every eligible node gains its weight, the largest
+ * current wins and pays back the total (weights 5,1,1 give a a b a c a a). One pass: each
+ * node's eligibility is read once. */
 static const struct route_node *pick_rr(const struct route_pool *rp, const struct filter *f)
 {
 	const struct route_node *best = NULL;
+	int64_t total = 0, best_cur = 0;
 
 	for (size_t i = 0; i < rp->n_nodes; i++) {
 		const struct route_node *n = &rp->nodes[i];
-
-		if (eligible(n, f) && (best == NULL || rr_ahead(n, best)))
+		if (!eligible(n, f))
+			continue;
+		int64_t cur = *rr_of(n->b) += n->weight;
+		total += n->weight;
+		if (best == NULL || cur > best_cur) {
 			best = n;
+			best_cur = cur;
+		}
 	}
 	if (best != NULL)
-		rr_charge(rp, f, best);
+		*rr_of(best->b) -= total;
 	return best;
 }
 
-/* Fewest busy connections per unit of weight; ties go round robin so that an idle pool
- * still spreads its load. */
+/* Fewest busy connections per unit of weight; ties go round robin (as pick_rr, in the same
+ * pass) so that an idle pool still spreads its load. */
 static const struct route_node *pick_leastconn(const struct route_pool *rp, const struct filter *f)
 {
 	const struct route_node *best = NULL;
+	int64_t total = 0, best_cur = 0;
 
 	for (size_t i = 0; i < rp->n_nodes; i++) {
 		const struct route_node *n = &rp->nodes[i];
-
 		if (!eligible(n, f))
 			continue;
+		int64_t cur = *rr_of(n->b) += n->weight;
+		total += n->weight;
 		if (best == NULL) {
 			best = n;
+			best_cur = cur;
 			continue;
 		}
 		/* active / weight < best's active / weight, without division */
@@ -400,11 +392,13 @@ static const struct route_node *pick_leastconn(const struct route_pool *rp, cons
 		    (uint64_t)__atomic_load_n(&n->b->active, __ATOMIC_RELAXED) * best->weight;
 		uint64_t rhs =
 		    (uint64_t)__atomic_load_n(&best->b->active, __ATOMIC_RELAXED) * n->weight;
-		if (lhs < rhs || (lhs == rhs && rr_ahead(n, best)))
+		if (lhs < rhs || (lhs == rhs && cur > best_cur)) {
 			best = n;
+			best_cur = cur;
+		}
 	}
 	if (best != NULL)
-		rr_charge(rp, f, best);
+		*rr_of(best->b) -= total;
 	return best;
 }
 

@@ -4,6 +4,7 @@ import hashlib
 import json
 import os
 import socket
+import threading
 import time
 
 from harness import ASAN, IO_TIMEOUT, RawClient, big_digest, get, http_conn
@@ -164,6 +165,25 @@ def test_pipelined_requests_answered_in_order(h):
         r = c.read_response("POST")
         assert r.status == 200
         assert r.body == b
+
+
+def test_pipelined_flood_pauses_reading_and_resumes(h):
+    """A client that pipelines more requests than its input buffer holds (256 KiB): reading
+    pauses while the first are answered and resumes as they are taken from the buffer;
+    every request is answered, in order."""
+    sim = h.nodesim("n1")
+    g = h.simple_gate([sim], listener=RELAY)
+    c = RawClient(g.port)
+    n = 8000  # 8000 x 42 bytes: 336,000 bytes of heads
+    reqs = b"".join(b"GET /sim/stats?%05d HTTP/1.1\r\nHost: x\r\n\r\n" % i for i in range(n))
+    sender = threading.Thread(target=c.sock.sendall, args=(reqs,), daemon=True)
+    sender.start()
+    for i in range(n):
+        r = c.read_response()
+        assert r.status == 200, (i, r.status)
+    sender.join(IO_TIMEOUT)
+    assert not sender.is_alive()
+    c.close()
 
 
 def test_bodiless_responses_keep_framing(h):

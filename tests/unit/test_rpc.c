@@ -585,6 +585,25 @@ static void test_reply_error(void **state)
 	assert_true(rpc_reply_error(rpc, strlen(rpc), NULL, 0));
 }
 
+/* The "error" key is found at every offset and in bodies of every length around the
+ * 16- and 32-byte steps of the search (and a near miss is never taken for it). */
+static void test_reply_error_at_every_offset(void **state)
+{
+	char body[160], tok[32];
+
+	for (int pad = 0; pad < 90; pad++) {
+		int n = snprintf(body, sizeof(body), "{\"%.*s\":1,\"error\":\"tooBusy\"}", pad,
+		                 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		                 "aaaaaaaaaaaaaaaaaaaaaaaaaaa");
+		assert_true(rpc_reply_error(body, (size_t)n, tok, sizeof(tok)));
+		assert_string_equal(tok, "tooBusy");
+		n = snprintf(
+		    body, sizeof(body), "{\"%.*s\":1,\"errors\":\"tooBusy\"}", pad,
+		    "\"e\"\"e\"\"eeeee\"e\"\"e\"\"e\"\"eeeee\"e\"\"e\"\"e\"\"eeeee\"e\"\"e\"");
+		assert_false(rpc_reply_error(body, (size_t)n, tok, sizeof(tok)));
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -610,6 +629,7 @@ int main(void)
 	    cmocka_unit_test(test_method_label),
 	    cmocka_unit_test(test_error_body_shapes),
 	    cmocka_unit_test(test_reply_error),
+	    cmocka_unit_test(test_reply_error_at_every_offset),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
