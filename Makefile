@@ -5,7 +5,7 @@ BUILD   ?= build
 SAN     ?=
 V       ?= 0
 
-LIBS_PC  := libevent libevent_openssl libevent_pthreads openssl libcurl inih jansson sqlite3 libpq
+LIBS_PC  := libevent libevent_openssl libevent_pthreads openssl gnutls libcurl inih jansson sqlite3 libpq
 OPT      ?= -O2 -g
 CFLAGS   += $(OPT) -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wno-unused-parameter -fno-strict-aliasing -D_GNU_SOURCE -Iinclude $(SAN)
@@ -25,17 +25,17 @@ FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 # modules whose functions that one calls, nothing else. When a link fails after a module
 # is split or moved, `make BUILD=... all && /usr/bin/python3 tests/linkdeps.py BUILD`
 # prints the lists the built objects need.
-UNIT_test_alert    := bus clock conf evmem fdlimit health/check health/curlev health/health health/pconn health/poolstat inherit log metrics ops/acklink ops/alert ops/deliver ops/incident ops/mwindow ops/notice ops/outbox ops/postmortem ops/redact ops/remedy ops/sender ops/similar ops/status ops/store ops/storedb ops/words proxy/backend proxy/budget proxy/conn proxy/http proxy/latency proxy/limit proxy/ranges proxy/route proxy/rpc proxy/rpcscan proxy/tls proxy/worker registry stats
+UNIT_test_alert    := bus clock conf evmem fdlimit health/check health/curlev health/gtls health/health health/pconn health/poolstat inherit log metrics ops/acklink ops/alert ops/deliver ops/incident ops/mwindow ops/notice ops/outbox ops/postmortem ops/redact ops/remedy ops/sender ops/similar ops/status ops/store ops/storedb ops/words proxy/backend proxy/budget proxy/conn proxy/http proxy/latency proxy/limit proxy/ranges proxy/route proxy/rpc proxy/rpcscan proxy/tls proxy/worker registry stats
 UNIT_test_backend  := clock conf evmem health/health log ops/notice ops/words proxy/backend proxy/budget proxy/latency proxy/limit proxy/ranges proxy/route proxy/worker stats
 UNIT_test_budget   := proxy/budget
 UNIT_test_evmem    := evmem stats
 UNIT_test_bus      := bus stats
 UNIT_test_chart    := bus clock conf evmem health/health health/poolstat log metrics ops/chart ops/incident ops/mwindow ops/notice ops/postmortem ops/redact ops/remedy ops/sender ops/similar ops/store ops/storedb ops/words proxy/backend proxy/budget proxy/latency proxy/limit proxy/ranges proxy/route proxy/rpc proxy/rpcscan proxy/worker registry stats
 UNIT_test_conf     := conf log ops/notice ops/words proxy/limit
-UNIT_test_escalate := bus clock conf evmem fdlimit health/check health/curlev health/health health/pconn health/poolstat inherit log metrics ops/acklink ops/alert ops/deliver ops/escalate ops/incident ops/mwindow ops/notice ops/outbox ops/postmortem ops/redact ops/remedy ops/sender ops/similar ops/status ops/store ops/storedb ops/words proxy/backend proxy/budget proxy/conn proxy/http proxy/latency proxy/limit proxy/ranges proxy/route proxy/rpc proxy/rpcscan proxy/tls proxy/worker registry stats
-UNIT_test_feed     := bus clock conf evmem fdlimit health/check health/health health/pconn health/poolstat inherit log metrics ops/feed ops/incident ops/mwindow ops/notice ops/out ops/postmortem ops/redact ops/remedy ops/sender ops/similar ops/status ops/store ops/storedb ops/words proxy/backend proxy/budget proxy/conn proxy/http proxy/latency proxy/limit proxy/ranges proxy/route proxy/rpc proxy/rpcscan proxy/tls proxy/worker registry stats
+UNIT_test_escalate := bus clock conf evmem fdlimit health/check health/curlev health/gtls health/health health/pconn health/poolstat inherit log metrics ops/acklink ops/alert ops/deliver ops/escalate ops/incident ops/mwindow ops/notice ops/outbox ops/postmortem ops/redact ops/remedy ops/sender ops/similar ops/status ops/store ops/storedb ops/words proxy/backend proxy/budget proxy/conn proxy/http proxy/latency proxy/limit proxy/ranges proxy/route proxy/rpc proxy/rpcscan proxy/tls proxy/worker registry stats
+UNIT_test_feed     := bus clock conf evmem fdlimit health/check health/gtls health/health health/pconn health/poolstat inherit log metrics ops/feed ops/incident ops/mwindow ops/notice ops/out ops/postmortem ops/redact ops/remedy ops/sender ops/similar ops/status ops/store ops/storedb ops/words proxy/backend proxy/budget proxy/conn proxy/http proxy/latency proxy/limit proxy/ranges proxy/route proxy/rpc proxy/rpcscan proxy/tls proxy/worker registry stats
 UNIT_test_health   := health/health proxy/ranges proxy/rpc proxy/rpcscan
-UNIT_test_hook     := bus clock conf evmem fdlimit health/check health/health health/pconn health/poolstat inherit log metrics ops/hook ops/incident ops/mwindow ops/notice ops/postmortem ops/redact ops/remedy ops/sender ops/similar ops/status ops/store ops/storedb ops/words proxy/backend proxy/budget proxy/conn proxy/http proxy/latency proxy/limit proxy/ranges proxy/route proxy/rpc proxy/rpcscan proxy/tls proxy/worker registry stats
+UNIT_test_hook     := bus clock conf evmem fdlimit health/check health/gtls health/health health/pconn health/poolstat inherit log metrics ops/hook ops/incident ops/mwindow ops/notice ops/postmortem ops/redact ops/remedy ops/sender ops/similar ops/status ops/store ops/storedb ops/words proxy/backend proxy/budget proxy/conn proxy/http proxy/latency proxy/limit proxy/ranges proxy/route proxy/rpc proxy/rpcscan proxy/tls proxy/worker registry stats
 UNIT_test_http     := proxy/http
 UNIT_test_inherit  := inherit
 UNIT_test_incident := bus clock conf evmem health/health health/poolstat log metrics ops/incident ops/mwindow ops/notice ops/postmortem ops/redact ops/remedy ops/sender ops/similar ops/store ops/storedb ops/words proxy/backend proxy/budget proxy/latency proxy/limit proxy/ranges proxy/route proxy/rpc proxy/rpcscan proxy/worker registry stats
@@ -46,7 +46,7 @@ UNIT_test_login    := ops/login
 UNIT_test_metrics  := metrics proxy/rpc proxy/rpcscan
 UNIT_test_poolstat := clock conf evmem health/poolstat log ops/notice ops/words proxy/backend proxy/budget proxy/latency proxy/limit proxy/ranges proxy/route proxy/worker registry stats
 UNIT_test_postmortem := bus clock conf evmem health/health health/poolstat log metrics ops/incident ops/mwindow ops/notice ops/postmortem ops/redact ops/remedy ops/sender ops/similar ops/store ops/storedb ops/words proxy/backend proxy/budget proxy/latency proxy/limit proxy/ranges proxy/route proxy/rpc proxy/rpcscan proxy/worker registry stats
-UNIT_test_mirror   := bus clock conf evmem fdlimit health/check health/curlev health/health health/monitor health/pconn health/poolstat inherit log metrics ops/acklink ops/admin ops/alert ops/chart ops/deliver ops/escalate ops/feed ops/incident ops/mirror ops/mwindow ops/notice ops/out ops/outbox ops/page ops/postmortem ops/redact ops/remedy ops/sender ops/similar ops/status ops/store ops/storedb ops/submerge ops/subrule ops/subs ops/subtext ops/words proxy/backend proxy/budget proxy/conn proxy/http proxy/latency proxy/limit proxy/ranges proxy/route proxy/rpc proxy/rpcscan proxy/tls proxy/worker registry stats
+UNIT_test_mirror   := bus clock conf evmem fdlimit health/check health/curlev health/gtls health/health health/monitor health/pconn health/poolstat inherit log metrics ops/acklink ops/admin ops/alert ops/chart ops/deliver ops/escalate ops/feed ops/incident ops/mirror ops/mwindow ops/notice ops/out ops/outbox ops/page ops/postmortem ops/redact ops/remedy ops/sender ops/similar ops/status ops/store ops/storedb ops/submerge ops/subrule ops/subs ops/subtext ops/words proxy/backend proxy/budget proxy/conn proxy/http proxy/latency proxy/limit proxy/ranges proxy/route proxy/rpc proxy/rpcscan proxy/tls proxy/worker registry stats
 UNIT_test_ranges   := proxy/ranges
 UNIT_test_route    := clock conf evmem log ops/notice ops/words proxy/backend proxy/budget proxy/latency proxy/limit proxy/ranges proxy/route proxy/worker stats
 UNIT_test_rpc      := proxy/rpc proxy/rpcscan
@@ -72,8 +72,8 @@ listed  = $(if $(filter undefined,$(origin $(1))),$(error $(1) is not set: add \
           "$(1) := MODULES" to the Makefile),$($(1)))
 
 # Debian packages: to build, to test, to benchmark.
-DEPS_BUILD := gcc make pkg-config libevent-dev libssl-dev libcurl4-openssl-dev libinih-dev \
-              libjansson-dev libsqlite3-dev libpq-dev
+DEPS_BUILD := gcc make pkg-config libevent-dev libssl-dev libgnutls28-dev libcurl4-openssl-dev \
+              libinih-dev libjansson-dev libsqlite3-dev libpq-dev
 DEPS_TEST  := libcmocka-dev python3-pytest python3-prometheus-client openssl curl chromium \
               python3-aiosmtpd systemd logrotate groff man-db debhelper lintian dpkg-dev \
               prometheus keepalived iproute2 python3-feedparser nginx postgresql

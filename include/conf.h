@@ -120,6 +120,14 @@ enum check_tls_max {
 };
 extern const char *const check_tls_max_names[CHECK_TLS_MAX_COUNT];
 
+/* The TLS library of TLS 1.2 health probes (check_tls_library); TLS 1.3 probes use OpenSSL. */
+enum check_tls_library {
+	CHECK_TLS_LIB_GNUTLS = 0, /* a resumed TLS 1.2 handshake costs it less CPU */
+	CHECK_TLS_LIB_OPENSSL,
+	CHECK_TLS_LIB_COUNT
+};
+extern const char *const check_tls_library_names[CHECK_TLS_LIB_COUNT];
+
 /* "N/DURATION": N observations within the window eject. */
 struct conf_burst {
 	uint32_t count;
@@ -138,6 +146,7 @@ struct conf_health {
 	bool check_tls_verify;        /* verify the probed certificate (rippled's is self-signed) */
 	bool check_keepalive;         /* keep probe connections open when the node allows it */
 	int check_tls_max_version;    /* enum check_tls_max */
+	int check_tls_library;        /* enum check_tls_library: TLS 1.2 probes */
 	char *check_path;             /* "/health" */
 	char *check_expect_status;    /* http: "200" or a list "200,204" or "2xx" */
 	char *check_expect_json;      /* http: "field=value,field2=value2" on the JSON body */

@@ -70,6 +70,11 @@ const char *const check_tls_max_names[CHECK_TLS_MAX_COUNT] = {
     [CHECK_TLS_MAX_13] = "1.3",
 };
 
+const char *const check_tls_library_names[CHECK_TLS_LIB_COUNT] = {
+    [CHECK_TLS_LIB_GNUTLS] = "gnutls",
+    [CHECK_TLS_LIB_OPENSSL] = "openssl",
+};
+
 const char *const notify_event_names[NOTIFY_COUNT] = {
     [NOTIFY_INCIDENT_OPEN] = "incident_open",
     [NOTIFY_INCIDENT_UPDATE] = "incident_update",
@@ -471,6 +476,9 @@ const struct conf_option conf_options[] = {
            "highest TLS version of probes; auto: 1.2 for a node that closes after each answer, "
            "else 1.3",
            .names = check_tls_max_names, .n_names = CHECK_TLS_MAX_COUNT),
+    HEALTH("check_tls_library", CONF_ENUM, check_tls_library, "gnutls", 0, 0,
+           "TLS library of TLS 1.2 probes: gnutls (cheaper resumed handshakes) or openssl",
+           .names = check_tls_library_names, .n_names = CHECK_TLS_LIB_COUNT),
     HEALTH("check_path", CONF_STRING, check_path, "/health", 0, 0,
            "path the http and rippled probes GET; rippled answers on /health", .metavar = "PATH",
            .validate = valid_path),

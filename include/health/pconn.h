@@ -71,7 +71,8 @@ struct pconn_conf {
 	const char *request;        /* the whole request (head and body); NULL: connect only */
 	bool keepalive;             /* keep the connection between probes when the node allows it */
 	enum pconn_tls_max tls_max; /* TLS: the highest version offered */
-	size_t body_max;            /* a larger body is PCONN_TOO_LARGE */
+	bool gnutls;     /* TLS 1.2 connections use GnuTLS (health/gtls.h), not OpenSSL */
+	size_t body_max; /* a larger body is PCONN_TOO_LARGE */
 };
 
 /* A probe connection on BASE (NULL and ERR: a CA that does not load, no memory). */
@@ -93,6 +94,7 @@ struct pconn_stats {
 	uint64_t opened, reused, reuse_failed, idle_closed;
 	uint64_t tls_handshakes[2][2];
 	uint64_t tls12_fallbacks;
-	unsigned idle; /* connections kept open between probes now */
+	uint64_t tls12_gnutls; /* TLS 1.2 handshakes completed with GnuTLS (full or resumed) */
+	unsigned idle;         /* connections kept open between probes now */
 };
 void pconn_get_stats(struct pconn_stats *st);

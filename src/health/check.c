@@ -375,6 +375,7 @@ static int probe_setup(struct probe *p, char *err, size_t errlen)
 	    .name = name,
 	    .keepalive = h->check_keepalive && !bare,
 	    .tls_max = fresh ? PCONN_TLS_13 : tls_max(h->check_tls_max_version),
+	    .gnutls = !fresh && h->check_tls_library == CHECK_TLS_LIB_GNUTLS,
 	    .body_max = CHECK_BODY_MAX,
 	};
 

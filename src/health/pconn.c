@@ -1,5 +1,7 @@
 /* Probe connections: a probe's HTTP/1.1 exchange on conn.c, with shared TLS contexts, TLS
- * session resumption and keep-alive between probes.
+ * session resumption and keep-alive between probes. TLS is OpenSSL's inside conn.c, except
+ * for TLS 1.2 connections with check_tls_library = gnutls: GnuTLS over a plain connection
+ * (health/gtls.c), its plaintext in pc->plain.
  *
  *   pconn_start ──► use_kept (kept connection) ──► send ──► on_read: head, body ──► finish
  *              └──► open_fresh (conn_connect) ──────┘        on_event: errors ─────┘
@@ -15,6 +17,7 @@
 #include <openssl/x509.h>
 
 #include "clock.h"
+#include "health/gtls.h"
 #include "health/pconn.h"
 #include "proxy/conn.h"
 #include "proxy/http.h"
@@ -44,12 +47,17 @@ struct pconn {
 	struct event_base *base;
 	bool tls;
 	enum pconn_tls_max tls_max;
-	struct pconn_ctx *ctx;   /* TLS 1.3 and 1.2 (NULL: plain TCP, or tls_max 1.2) */
-	struct pconn_ctx *ctx12; /* TLS 1.2 at most (NULL: plain TCP, or tls_max 1.3) */
-	bool use12;              /* the next connection uses ctx12 */
-	bool no12;               /* auto: the node refused TLS 1.2, stay on 1.3 */
-	bool fallback;           /* auto: this probe went back to 1.3 after a failed 1.2 one */
-	bool conn12;             /* c uses ctx12 */
+	struct pconn_ctx *ctx;    /* TLS 1.3 and 1.2 (NULL: plain TCP, or tls_max 1.2) */
+	struct pconn_ctx *ctx12;  /* TLS 1.2 at most (NULL: plain TCP, or tls_max 1.3) */
+	bool use12;               /* the next connection uses ctx12 */
+	bool no12;                /* auto: the node refused TLS 1.2, stay on 1.3 */
+	bool fallback;            /* auto: this probe went back to 1.3 after a failed 1.2 one */
+	bool conn12;              /* c is a TLS 1.2 connection (ctx12, or GnuTLS) */
+	struct gtls_cred *gcred;  /* TLS 1.2 with GnuTLS (then ctx12 is NULL) */
+	struct gtls *gs;          /* c's GnuTLS session (c is then a plain connection) */
+	bool g_up;                /* gs's handshake is complete */
+	struct gtls_saved gsaved; /* GnuTLS: the node's last TLS 1.2 session */
+	struct evbuffer *plain;   /* GnuTLS: decrypted bytes not parsed yet */
 	struct sockaddr_storage ss;
 	socklen_t salen;
 	char *name;
@@ -104,6 +112,8 @@ static struct {
 
 static void drop_session(struct pconn *pc, bool tls12)
 {
+	if (tls12)
+		gtls_saved_drop(&pc->gsaved);
 	if (pc->sess[tls12] != NULL) {
 		SSL_SESSION_free(pc->sess[tls12]);
 		pc->sess[tls12] = NULL;
@@ -186,6 +196,11 @@ static void close_conn(struct pconn *pc)
 		G.st.idle--;
 	if (pc->ssl != NULL)
 		SSL_set_quiet_shutdown(pc->ssl, 1); /* no close_notify: answers are framed */
+	gtls_free(pc->gs);                          /* no close_notify either */
+	pc->gs = NULL;
+	pc->g_up = false;
+	if (pc->plain != NULL)
+		evbuffer_drain(pc->plain, evbuffer_get_length(pc->plain));
 	conn_free(pc->c);
 	pc->c = NULL;
 	pc->ssl = NULL;
@@ -279,6 +294,21 @@ static void fail_later(struct pconn *pc, enum pconn_status status, const char *d
 
 static const struct conn_ops probe_ops = {on_read, NULL, on_event};
 
+/* The bytes of the answer: the connection's input, or what GnuTLS decrypted. */
+static struct evbuffer *answer_input(struct pconn *pc)
+{
+	return pc->gs != NULL ? pc->plain : conn_input(pc->c);
+}
+
+/* GnuTLS: the request, encrypted, once the handshake is done. */
+static void gtls_request(struct pconn *pc)
+{
+	char why[128];
+
+	if (gtls_send(pc->gs, pc->request, pc->req_len, why, sizeof(why)) < 0)
+		fail_later(pc, PCONN_ERROR, why);
+}
+
 static void send_request(struct pconn *pc)
 {
 	static const struct http_limits lim = {
@@ -290,11 +320,47 @@ static void send_request(struct pconn *pc)
 		return;
 	http_parser_init(&pc->hp, HTTP_RESPONSE, &lim);
 	pc->in_body = false;
+	if (pc->gs != NULL) {
+		if (pc->g_up) /* a kept connection; a new one sends after the handshake */
+			gtls_request(pc);
+		return;
+	}
 	if (evbuffer_add(conn_output(pc->c), pc->request, pc->req_len) != 0) {
 		fail_later(pc, PCONN_ERROR, "out of memory");
 		return;
 	}
 	conn_flush(pc->c); /* a failure is reported from the loop */
+}
+
+static void connect_failed(struct pconn *pc, enum conn_error kind, const char *err)
+{
+	fail_later(pc,
+	           kind == CONN_ERR_REFUSED ? PCONN_REFUSED
+	           : kind == CONN_ERR_NOFD  ? PCONN_NOFD
+	                                    : PCONN_ERROR,
+	           err);
+}
+
+/* A TLS 1.2 connection with GnuTLS: a plain connection, the handshake from CONNECTED on. */
+static void open_gnutls(struct pconn *pc)
+{
+	enum conn_error kind = CONN_ERR_NONE;
+	char err[128];
+
+	pc->c = conn_connect(pc->base, (const struct sockaddr *)&pc->ss, pc->salen, NULL, 0, &kind,
+	                     err, sizeof(err));
+	if (pc->c == NULL) {
+		connect_failed(pc, kind, err);
+		return;
+	}
+	pc->g_up = false;
+	if ((pc->gs = gtls_new(pc->gcred, pc->c, pc->name, pc->verify, &pc->gsaved)) == NULL) {
+		close_conn(pc);
+		fail_later(pc, PCONN_ERROR, "cannot set up TLS");
+		return;
+	}
+	G.st.opened++;
+	send_request(pc);
 }
 
 static void open_fresh(struct pconn *pc)
@@ -307,6 +373,10 @@ static void open_fresh(struct pconn *pc)
 	pc->got_byte = false;
 	pc->res.connected = false;
 	pc->conn12 = pc->tls && (pc->use12 || pc->ctx == NULL);
+	if (pc->conn12 && pc->gcred != NULL) {
+		open_gnutls(pc);
+		return;
+	}
 	if (pc->tls) {
 		SSL_CTX *ctx = (pc->conn12 ? pc->ctx12 : pc->ctx)->ctx;
 		if ((ssl = tls_client_ssl_new(ctx, pc->name, pc->verify)) == NULL) {
@@ -322,11 +392,7 @@ static void open_fresh(struct pconn *pc)
 	if (pc->c == NULL) {
 		if (ssl != NULL)
 			SSL_free(ssl);
-		fail_later(pc,
-		           kind == CONN_ERR_REFUSED ? PCONN_REFUSED
-		           : kind == CONN_ERR_NOFD  ? PCONN_NOFD
-		                                    : PCONN_ERROR,
-		           err);
+		connect_failed(pc, kind, err);
 		return;
 	}
 	pc->ssl = ssl;
@@ -364,8 +430,10 @@ static bool take_body(struct pconn *pc, struct evbuffer *in, size_t n)
 /* The answer is whole: keep the connection when both sides allow it and nothing else came. */
 static void answered(struct pconn *pc)
 {
-	bool keep = pc->keep_after && conn_input_len(pc->c) == 0 &&
-	            (pc->ssl == NULL || SSL_pending(pc->ssl) == 0);
+	bool keep =
+	    pc->keep_after && conn_input_len(pc->c) == 0 &&
+	    (pc->ssl == NULL || SSL_pending(pc->ssl) == 0) &&
+	    (pc->gs == NULL || (evbuffer_get_length(pc->plain) == 0 && gtls_pending(pc->gs) == 0));
 
 	finish(pc, PCONN_OK, keep);
 }
@@ -400,7 +468,7 @@ static void chunked_body(struct pconn *pc, struct evbuffer *in)
 
 static void body(struct pconn *pc)
 {
-	struct evbuffer *in = conn_input(pc->c);
+	struct evbuffer *in = answer_input(pc);
 	size_t len = evbuffer_get_length(in);
 
 	switch (pc->framing) {
@@ -426,7 +494,7 @@ static void body(struct pconn *pc)
 /* The answer's head; true once it is complete (interim 1xx answers skipped). */
 static bool head(struct pconn *pc)
 {
-	struct evbuffer *in = conn_input(pc->c);
+	struct evbuffer *in = answer_input(pc);
 
 	for (;;) {
 		size_t len = evbuffer_get_length(in);
@@ -461,10 +529,82 @@ static bool head(struct pconn *pc)
 	return true;
 }
 
+/* A TLS handshake completed (VERSION 1.3 or 1.2): counted, and what auto learns from it. */
+static void tls_up(struct pconn *pc, bool v13, bool resumed)
+{
+	G.st.tls_handshakes[v13][resumed]++;
+	if (pc->fallback && !pc->conn12)
+		pc->no12 = true;
+	/* auto: TLS 1.2 works, the TLS 1.3 session is of no more use */
+	if (pc->conn12 && pc->tls_max == PCONN_TLS_AUTO)
+		drop_session(pc, false);
+}
+
+static bool fallback_13(struct pconn *pc);
+
+/* GnuTLS: the handshake as far as the node's bytes allow. True once it is done and the
+ * request is out (the answer may follow); false while it waits or when the probe ended. */
+static bool gtls_step(struct pconn *pc)
+{
+	char why[128];
+
+	switch (gtls_handshake(pc->gs, why, sizeof(why))) {
+	case GTLS_AGAIN:
+		return false;
+	case GTLS_CERT:
+		fail(pc, PCONN_TLS, "certificate verify failed: %s", why);
+		return false;
+	case GTLS_FAILED:
+		if (!fallback_13(pc))
+			fail(pc, PCONN_TLS, "handshake failed: %s", why);
+		return false;
+	case GTLS_DONE:
+		break;
+	}
+	pc->g_up = true;
+	pc->res.connected = true;
+	bool resumed = gtls_resumed(pc->gs);
+	tls_up(pc, false, resumed);
+	G.st.tls12_gnutls++;
+	if (!resumed)
+		gtls_save(pc->gs, &pc->gsaved); /* without data, the next is a full one too */
+	if (pc->request == NULL) {
+		finish(pc, PCONN_OK, false);
+		return false;
+	}
+	gtls_request(pc);
+	return true;
+}
+
+/* GnuTLS: ciphertext arrived. */
+static void gtls_read(struct pconn *pc)
+{
+	char why[128];
+
+	if (!pc->g_up && !gtls_step(pc))
+		return;
+	if (gtls_recv(pc->gs, pc->plain, PCONN_HEAD_MAX + pc->body_max, why, sizeof(why)) < 0) {
+		fail(pc, PCONN_TLS, "%s", why);
+		return;
+	}
+	if (conn_input_len(pc->c) > 0)
+		conn_kick_read(pc->c); /* stopped at the bound: the rest from the loop */
+	if (evbuffer_get_length(pc->plain) == 0)
+		return;
+	pc->got_byte = true;
+	if (!pc->in_body && !head(pc))
+		return;
+	body(pc);
+}
+
 static void on_read(struct conn *c, void *arg)
 {
 	struct pconn *pc = arg;
 
+	if (pc->gs != NULL) {
+		gtls_read(pc);
+		return;
+	}
 	pc->got_byte = true;
 	if (pc->request == NULL)
 		return; /* a bare connect ends at CONNECTED */
@@ -520,17 +660,16 @@ static void on_event(struct conn *c, short what, enum conn_error err, void *arg)
 	struct pconn *pc = arg;
 
 	switch (err) {
-	case CONN_ERR_NONE: /* CONNECTED */
-		pc->res.connected = true;
-		if (pc->ssl != NULL) {
-			G.st.tls_handshakes[SSL_version(pc->ssl) == TLS1_3_VERSION]
-			                   [SSL_session_reused(pc->ssl) == 1]++;
-			if (pc->fallback && !pc->conn12)
-				pc->no12 = true;
-			/* auto: TLS 1.2 works, the TLS 1.3 session is of no more use */
-			if (pc->conn12 && pc->tls_max == PCONN_TLS_AUTO)
-				drop_session(pc, false);
+	case CONN_ERR_NONE:           /* CONNECTED */
+		if (pc->gs != NULL) { /* TCP is up: the GnuTLS handshake starts */
+			if (gtls_step(pc) && conn_input_len(c) > 0)
+				gtls_read(pc);
+			return;
 		}
+		pc->res.connected = true;
+		if (pc->ssl != NULL)
+			tls_up(pc, SSL_version(pc->ssl) == TLS1_3_VERSION,
+			       SSL_session_reused(pc->ssl) == 1);
 		if (pc->request == NULL)
 			finish(pc, PCONN_OK, false);
 		return;
@@ -579,6 +718,7 @@ struct pconn *pconn_new(struct event_base *base, const struct pconn_conf *conf, 
 	pc->tls = conf->tls;
 	pc->tls_max = conf->tls_max;
 	pc->use12 = conf->tls_max == PCONN_TLS_12;
+	bool gnutls = conf->tls && conf->gnutls && conf->tls_max != PCONN_TLS_13;
 	pc->body_max = conf->body_max;
 	pc->cb = cb;
 	pc->arg = arg;
@@ -592,9 +732,15 @@ struct pconn *pconn_new(struct event_base *base, const struct pconn_conf *conf, 
 	if (conf->tls && conf->tls_max != PCONN_TLS_12 &&
 	    (pc->ctx = ctx_get(conf->verify, conf->ca, false, err, errlen)) == NULL)
 		goto fail;
-	if (conf->tls && conf->tls_max != PCONN_TLS_13 &&
+	if (conf->tls && conf->tls_max != PCONN_TLS_13 && !gnutls &&
 	    (pc->ctx12 = ctx_get(conf->verify, conf->ca, true, err, errlen)) == NULL)
 		goto fail;
+	if (gnutls && ((pc->gcred = gtls_cred_get(conf->verify, conf->ca, err, errlen)) == NULL ||
+	               (pc->plain = evbuffer_new()) == NULL)) {
+		if (pc->gcred != NULL)
+			snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
 	return pc;
 fail:
 	pconn_free(pc);
@@ -610,6 +756,9 @@ void pconn_free(struct pconn *pc)
 	drop_session(pc, true);
 	ctx_put(pc->ctx);
 	ctx_put(pc->ctx12);
+	gtls_cred_put(pc->gcred);
+	if (pc->plain != NULL)
+		evbuffer_free(pc->plain);
 	if (pc->deadline != NULL)
 		event_free(pc->deadline);
 	free(pc->name);

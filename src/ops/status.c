@@ -452,6 +452,10 @@ static void write_global(struct metrics_out *o)
 	    o, "nodegate_probe_tls12_fallbacks_total", "counter",
 	    "probes (check_tls_max_version = auto) whose TLS 1.2 handshake failed, retried on 1.3",
 	    (unsigned long long)pst.tls12_fallbacks);
+	sample(o, "nodegate_probe_tls12_gnutls_handshakes_total", "counter",
+	       "TLS 1.2 probe handshakes (full or resumed) made with GnuTLS (check_tls_library = "
+	       "gnutls); the others with OpenSSL",
+	       (unsigned long long)pst.tls12_gnutls);
 }
 
 /* "NAME{pool="P",backend="B"": the caller closes the label set. */

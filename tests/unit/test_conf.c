@@ -25,7 +25,8 @@
 /* The health options, as "unknown option" lists them. */
 #define HEALTH_KEYS                                                                                \
 	"check, check_interval, check_interval_down, check_timeout, check_address, check_tls, "    \
-	"check_tls_verify, check_keepalive, check_tls_max_version, check_path, "                   \
+	"check_tls_verify, check_keepalive, check_tls_max_version, check_tls_library, "            \
+	"check_path, "                                                                             \
 	"check_expect_status, check_expect_json, "                                                 \
 	"expect_peers, "                                                                           \
 	"ignore, load_factor_warning, load_factor_critical, ledger_age_warning, "                  \
@@ -458,6 +459,7 @@ static void check_health_defaults(const struct conf_health *h)
 	assert_true(h->check_tls_verify);
 	assert_true(h->check_keepalive);
 	assert_int_equal(h->check_tls_max_version, CHECK_TLS_MAX_AUTO);
+	assert_int_equal(h->check_tls_library, CHECK_TLS_LIB_GNUTLS);
 	assert_string_equal(h->check_path, "/health");
 	assert_null(h->check_expect_status);
 	assert_null(h->check_expect_json);
@@ -511,6 +513,7 @@ static void test_health_values(void **state)
 	                         "check_tls = yes\n"
 	                         "check_tls_verify = no\n"
 	                         "check_tls_max_version = 1.2\n"
+	                         "check_tls_library = openssl\n"
 	                         "check_path = /health?x=1\n"
 	                         "check_expect_status = 200 , 2XX,204\n"
 	                         "check_expect_json = status = ok , info.server_state=full sync\n"
@@ -547,6 +550,7 @@ static void test_health_values(void **state)
 	assert_true(h->check_tls);
 	assert_false(h->check_tls_verify);
 	assert_int_equal(h->check_tls_max_version, CHECK_TLS_MAX_12);
+	assert_int_equal(h->check_tls_library, CHECK_TLS_LIB_OPENSSL);
 	assert_string_equal(h->check_path, "/health?x=1");
 	assert_string_equal(h->check_expect_status, "200,2xx,204");
 	assert_string_equal(h->check_expect_json, "status=ok,info.server_state=full sync");
@@ -1097,6 +1101,19 @@ static void test_err_tls_max_version(void **state)
 	       "2: [pool rpc] check_tls_max_version: bad value \"1.1\" (expected auto, 1.2 or 1.3)",
 	       "6: [backend n1] check_tls_max_version: bad value \"tls13\" (expected auto, 1.2 or "
 	       "1.3)");
+}
+
+/* check_tls_library: two words, in a pool or a backend. */
+static void test_err_tls_library(void **state)
+{
+	EXPECT(
+	    "[pool rpc]\n"
+	    "check_tls_library = wolfssl\n"
+	    "[backend n1]\npool = rpc\naddress = 127.0.0.1:5005\n"
+	    "check_tls_library = GnuTLS3\n",
+	    "2: [pool rpc] check_tls_library: bad value \"wolfssl\" (expected gnutls or openssl)",
+	    "6: [backend n1] check_tls_library: bad value \"GnuTLS3\" (expected gnutls or "
+	    "openssl)");
 }
 
 static void test_err_health_values(void **state)
@@ -1762,6 +1779,7 @@ int main(void)
 	    cmocka_unit_test(test_err_file),
 	    cmocka_unit_test(test_err_health_values),
 	    cmocka_unit_test(test_err_tls_max_version),
+	    cmocka_unit_test(test_err_tls_library),
 	    cmocka_unit_test(test_err_health_cross),
 	    cmocka_unit_test(test_policy_options),
 	    cmocka_unit_test(test_err_policy),
