@@ -269,6 +269,19 @@ static bool self_signed(gnutls_session_t s)
 	return self;
 }
 
+/* OpenSSL's words for GnuTLS's verification flags, first match wins. */
+static const struct {
+	unsigned flag;
+	const char *text;
+} cert_texts[] = {
+    {GNUTLS_CERT_EXPIRED, "certificate has expired"},
+    {GNUTLS_CERT_NOT_ACTIVATED, "certificate is not yet valid"},
+    {GNUTLS_CERT_REVOKED, "certificate revoked"},
+    {GNUTLS_CERT_SIGNATURE_FAILURE, "certificate signature failure"},
+    {GNUTLS_CERT_INSECURE_ALGORITHM, "insecure algorithm in the chain"},
+    {GNUTLS_CERT_SIGNER_NOT_CA, "invalid CA certificate"},
+};
+
 /* Why verification failed, in OpenSSL's words where they exist. */
 static void cert_reason(struct gtls *g, char *why, size_t whylen)
 {
@@ -278,19 +291,10 @@ static void cert_reason(struct gtls *g, char *why, size_t whylen)
 	if (st & GNUTLS_CERT_SIGNER_NOT_FOUND)
 		r = self_signed(g->s) ? "self-signed certificate"
 		                      : "unable to get local issuer certificate";
-	else if (st & GNUTLS_CERT_EXPIRED)
-		r = "certificate has expired";
-	else if (st & GNUTLS_CERT_NOT_ACTIVATED)
-		r = "certificate is not yet valid";
-	else if (st & GNUTLS_CERT_REVOKED)
-		r = "certificate revoked";
-	else if (st & GNUTLS_CERT_SIGNATURE_FAILURE)
-		r = "certificate signature failure";
-	else if (st & GNUTLS_CERT_INSECURE_ALGORITHM)
-		r = "insecure algorithm in the chain";
-	else if (st & GNUTLS_CERT_SIGNER_NOT_CA)
-		r = "invalid CA certificate";
-	else if (st & GNUTLS_CERT_UNEXPECTED_OWNER)
+	for (size_t i = 0; r == NULL && i < sizeof cert_texts / sizeof cert_texts[0]; i++)
+		if (st & cert_texts[i].flag)
+			r = cert_texts[i].text;
+	if (r == NULL && (st & GNUTLS_CERT_UNEXPECTED_OWNER))
 		r = g->ip.size != 0 ? "IP address mismatch" : "hostname mismatch";
 	if (r != NULL) {
 		snprintf(why, whylen, "%s", r);

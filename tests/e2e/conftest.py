@@ -89,14 +89,15 @@ class Certs:
 
     def __init__(self, d):
         self.dir = d
-        self.cert, self.key = self._make("good")
-        self.other_cert, self.other_key = self._make("other")
+        self.cert, self.key = self.make("good")
+        self.other_cert, self.other_key = self.make("other")
 
-    def _make(self, name):
+    def make(self, name, cn="localhost", san="DNS:localhost,IP:127.0.0.1"):
+        """A self-signed certificate and key NAME.crt/NAME.key for CN with SAN."""
         cert, key = self.dir / f"{name}.crt", self.dir / f"{name}.key"
         subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
-                        "-subj", "/CN=localhost",
-                        "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-days", "2",
+                        "-subj", f"/CN={cn}",
+                        "-addext", f"subjectAltName={san}", "-days", "2",
                         "-keyout", str(key), "-out", str(cert)],
                        check=True, capture_output=True, timeout=30)
         return str(cert), str(key)

@@ -4,7 +4,6 @@ after each answer is probed over resumed TLS 1.2 sessions made by GnuTLS
 (nodegate_probe_tls12_gnutls_handshakes_total), the certificate and the name are verified
 as with OpenSSL, with OpenSSL's words for the failure, and check_tls_library = openssl keeps
 OpenSSL. The node is nodesim (OpenSSL's server), its certificates made here by openssl(1)."""
-import subprocess
 
 import pytest
 
@@ -28,14 +27,7 @@ def gnutls_handshakes(sp):
 @pytest.fixture(scope="module")
 def elsewhere(certs):
     """A self-signed certificate for other.example only (no localhost, no 127.0.0.1)."""
-    d = certs.dir
-    cert, key = d / "elsewhere.crt", d / "elsewhere.key"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
-                    "-subj", "/CN=other.example",
-                    "-addext", "subjectAltName=DNS:other.example", "-days", "2",
-                    "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True, timeout=30)
-    return str(cert), str(key)
+    return certs.make("elsewhere", cn="other.example", san="DNS:other.example")
 
 
 def refused_with(g, name):
