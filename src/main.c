@@ -2,6 +2,7 @@
  * and stop, signals (SIGHUP reloads, SIGTERM drains, SIGUSR1 reopens logs), the shutdown
  * timeout, the privileges dropped once listening, and what systemd is told of it all. */
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <stdio.h>
@@ -402,6 +403,15 @@ static int run(const char *path)
 	static const int sigs[4] = {SIGTERM, SIGINT, SIGHUP, SIGUSR2};
 	char err[512] = "";
 
+	/* SIGTERM and the rest wait, blocked, until the loop's handlers are in place below:
+	 * a stop asked for during start-up is a graceful stop, never the default action's
+	 * death. The threads started before then keep them blocked; signals go to this one. */
+	sigset_t caught, before;
+	sigemptyset(&caught);
+	for (size_t i = 0; i < 4; i++)
+		sigaddset(&caught, sigs[i]);
+	sigaddset(&caught, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &caught, &before);
 	conf_path = path;
 	log_init(); /* stderr's file, if it is one, for SIGUSR1 */
 	if (sdnotify_init(err, sizeof(err)) != 0)
@@ -434,6 +444,12 @@ static int run(const char *path)
 		conf_free(c);
 		return 1;
 	}
+	for (size_t i = 0; i < 4; i++) {
+		ev_signals[i] = evsignal_new(registry.base, sigs[i], signal_cb, NULL);
+		evsignal_add(ev_signals[i], NULL);
+	}
+	ev_reopen = evsignal_new(registry.base, SIGUSR1, reopen_cb, NULL);
+	evsignal_add(ev_reopen, NULL);
 	if (workers_init(registry.base, n, session_accept) != 0) {
 		log_error("cannot set up %u workers", n);
 		goto fail_base;
@@ -474,12 +490,8 @@ static int run(const char *path)
 		conf_errors_deinit(&errs);
 		goto fail;
 	}
-	for (size_t i = 0; i < 4; i++) {
-		ev_signals[i] = evsignal_new(registry.base, sigs[i], signal_cb, NULL);
-		evsignal_add(ev_signals[i], NULL);
-	}
-	ev_reopen = evsignal_new(registry.base, SIGUSR1, reopen_cb, NULL);
-	evsignal_add(ev_reopen, NULL);
+	/* handled by the loop from here: one sent during start-up is delivered now */
+	pthread_sigmask(SIG_SETMASK, &before, NULL);
 	ev_tick = event_new(registry.base, -1, EV_PERSIST, tick_cb, NULL);
 	evtimer_add(ev_tick, &(struct timeval){.tv_sec = 1});
 	/* listening, keys read, store and logs open: root is not needed any more (priv.c) */
@@ -536,6 +548,9 @@ fail:
 fail_base:
 	workers_stop(NULL);
 	workers_deinit();
+	for (size_t i = 0; i < 4; i++)
+		event_free(ev_signals[i]);
+	event_free(ev_reopen);
 	conf_free(c);
 	conn_forget_base(registry.base);
 	event_base_free(registry.base);

@@ -1,5 +1,6 @@
 """SIGTERM/SIGINT: stop accepting, let in-flight requests finish (up to shutdown_timeout),
 exit 0."""
+import re
 import signal
 import subprocess
 import threading
@@ -88,6 +89,32 @@ def test_sigint_stops_like_sigterm(h):
     g.signal(signal.SIGINT)
     assert exit_code_within(g, 2 * SLOW) == 0
     assert not can_connect(g.port, 0.2)
+
+
+def test_sigterm_during_start_up_is_a_graceful_stop(h):
+    """A stop asked for while nodegate is starting (its first log line written, or the very
+    moment its port opens) waits for the loop and exits 0 like any other: it is never the
+    default action's death by signal."""
+    sim = h.nodesim("n1")
+    ini = h.gate_ini([sim])
+    port = int(re.search(r"bind = 127\.0\.0\.1:(\d+)", ini).group(1))
+    stopped = 0
+    for moment in ("first log line", "port open", "first log line", "port open"):
+        size = h.stderr_path.stat().st_size if h.stderr_path.exists() else 0
+        g = h.gate(ini, wait=False)
+        deadline = time.monotonic() + 5 * SLOW
+        while time.monotonic() < deadline and g.proc.poll() is None:
+            if moment == "port open" and can_connect(port, 0.05):
+                break
+            if moment == "first log line" and h.stderr_path.stat().st_size > size:
+                break
+            time.sleep(0.001)
+        else:
+            raise AssertionError(f"no {moment} within the deadline: {g.stderr()}")
+        g.signal(signal.SIGTERM)
+        assert exit_code_within(g, 3 * SLOW) == 0, f"SIGTERM at {moment}"
+        stopped += 1
+        assert g.stderr().count("nodegate stopped") == stopped, f"SIGTERM at {moment}"
 
 
 def test_sigterm_closes_websocket_sessions_with_1001(h):
