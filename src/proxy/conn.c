@@ -19,7 +19,10 @@
 #include "evmem.h"
 #include "proxy/conn.h"
 
-#define READ_CHUNK     16384
+/* Bytes asked of one read. A chain of libevent 2.1 is its header (48 bytes) and its room, in
+ * a block rounded up to a power of two: 16 KiB asked would take a 32 KiB block for every
+ * read in flight (and in evmem's lists), 16 KiB less 64 takes 16. */
+#define READ_CHUNK     (16384 - 64)
 #define READ_MAX_DEF   65536
 #define READS_PER_WAKE 4 /* a busy socket does not starve the others */
 
@@ -39,24 +42,27 @@ struct conn {
 	struct event rd;  /* open: no libevent timeout on it (its deadline is rd_deadline) */
 	struct event *wr; /* only while armed: an idle connection holds one event, not two */
 	struct evbuffer *in, *out;
-	struct evbuffer_cb_entry *in_cb; /* input_changed on in: only while reading waits for
-	                                  * the owner to drain it (read_max) */
-	const struct conn_ops *ops;      /* NULL until conn_setcb */
+	const struct conn_ops *ops; /* NULL until conn_setcb */
 	void *arg;
 	uint32_t read_max, write_low;
 	uint32_t read_ms, write_ms, connect_ms;
 	uint32_t rd_deadline; /* open and reading: the ms it times out at (dq); 0: none */
-	uint8_t state;        /* enum conn_state */
-	bool read_on;         /* the owner wants data */
-	bool rd_armed, wr_armed;
-	bool write_waited; /* output waited for the loop: tell the owner when it drains */
-	bool ssl_read_wants_write, ssl_write_wants_read;
-	bool tls_failed;
-	bool fin_sent;    /* conn_shutdown_tcp: no TLS close_notify can follow the FIN */
-	bool pending_eof; /* TLS close seen after data: reported on the next turn */
-	bool wr_oom; /* the write event or input callback could not be made: an error next turn */
-	bool fixed_tmo; /* read_ms and write_ms are settings (conn_set_timeouts_fixed) */
-	int last_errno; /* at the last event reported */
+	int last_errno;       /* at the last event reported */
+	/* 216 bytes in all: with malloc's header, 224 (an idle client connection is this, its
+	 * session and its descriptor's libevent entry; bench/README "Idle memory") */
+	uint8_t state;    /* enum conn_state */
+	bool read_on : 1; /* the owner wants data */
+	bool rd_armed : 1, wr_armed : 1;
+	bool in_watched : 1;   /* input_changed on in: only while reading waits for the owner to
+	                        * drain it (read_max) */
+	bool write_waited : 1; /* output waited for the loop: tell the owner when it drains */
+	bool ssl_read_wants_write : 1, ssl_write_wants_read : 1;
+	bool tls_failed : 1;
+	bool fin_sent : 1;    /* conn_shutdown_tcp: no TLS close_notify can follow the FIN */
+	bool pending_eof : 1; /* TLS close seen after data: reported on the next turn */
+	bool wr_oom : 1; /* the write event or input callback could not be made: an error next turn
+	                  */
+	bool fixed_tmo : 1; /* read_ms and write_ms are settings (conn_set_timeouts_fixed) */
 };
 
 const char *const conn_error_names[CONN_ERR_COUNT] = {
@@ -134,12 +140,11 @@ static const struct timeval *deadline(const struct conn *c, struct event *ev, ui
 	return common;
 }
 
-static void arm(const struct conn *c, struct event *ev, bool *armed, uint32_t ms)
+static void arm(const struct conn *c, struct event *ev, uint32_t ms)
 {
 	struct timeval tv;
 
 	event_add(ev, ms > 0 ? deadline(c, ev, ms, &tv) : NULL);
-	*armed = true;
 }
 
 static void set_deadline(const struct conn *c, struct event *ev, uint32_t ms)
@@ -152,11 +157,12 @@ static void set_deadline(const struct conn *c, struct event *ev, uint32_t ms)
 		event_remove_timer(ev);
 }
 
-static void disarm(struct event *ev, bool *armed)
+/* Stops the read event (its libevent timeout with it, in a handshake). */
+static void rd_stop(struct conn *c)
 {
-	if (*armed) {
-		event_del(ev);
-		*armed = false;
+	if (c->rd_armed) {
+		event_del(&c->rd);
+		c->rd_armed = false;
 	}
 }
 
@@ -435,7 +441,8 @@ static void arm_wr(struct conn *c, uint32_t ms)
 		}
 		event_assign(c->wr, event_get_base(&c->rd), c->fd, EV_WRITE | EV_PERSIST, wr_cb, c);
 	}
-	arm(c, c->wr, &c->wr_armed, ms);
+	arm(c, c->wr, ms);
+	c->wr_armed = true;
 }
 
 /* Disarms the write event and gives its memory back. */
@@ -456,15 +463,15 @@ static void input_changed(struct evbuffer *buf, const struct evbuffer_cb_info *i
  * it, several times a request. Out of memory, the connection fails on the next turn. */
 static void in_watch(struct conn *c, bool on)
 {
-	if (on == (c->in_cb != NULL))
+	if (on == c->in_watched)
 		return;
+	c->in_watched = on;
 	if (!on) {
-		evbuffer_remove_cb_entry(c->in, c->in_cb);
-		c->in_cb = NULL;
+		evbuffer_remove_cb(c->in, input_changed, c);
 		return;
 	}
-	c->in_cb = evbuffer_add_cb(c->in, input_changed, c);
-	if (c->in_cb == NULL) {
+	if (evbuffer_add_cb(c->in, input_changed, c) == NULL) {
+		c->in_watched = false;
 		c->wr_oom = true;
 		event_active(&c->rd, EV_READ, 0);
 	}
@@ -473,7 +480,7 @@ static void in_watch(struct conn *c, bool on)
 /* Stops the read event and its deadline. */
 static void rd_disarm(struct conn *c)
 {
-	disarm(&c->rd, &c->rd_armed);
+	rd_stop(c);
 	c->rd_deadline = 0;
 }
 
@@ -506,7 +513,8 @@ static void update_read(struct conn *c)
 		if (c->ssl != NULL && SSL_pending(c->ssl) > 0)
 			event_active(&c->rd, EV_READ, 0);
 	} else if (!c->rd_armed) { /* a handshake: its deadline is libevent's */
-		arm(c, &c->rd, &c->rd_armed, c->connect_ms > 0 ? c->connect_ms : c->read_ms);
+		arm(c, &c->rd, c->connect_ms > 0 ? c->connect_ms : c->read_ms);
+		c->rd_armed = true;
 	}
 }
 
@@ -1038,7 +1046,7 @@ static void handshake(struct conn *c)
 	disarm_wr(c);
 	if (r == 1) {
 		c->state = CS_OPEN;
-		disarm(&c->rd, &c->rd_armed);
+		rd_stop(c);
 		/* made again: libevent keeps a persistent event's timeout through event_del, and
 		 * an open connection's read deadline is the queue's */
 		event_assign(&c->rd, event_get_base(&c->rd), c->fd, EV_READ | EV_PERSIST, rd_cb, c);
@@ -1051,7 +1059,7 @@ static void handshake(struct conn *c)
 	int e = SSL_get_error(c->ssl, r);
 	if (e == SSL_ERROR_WANT_WRITE) {
 		arm_wr(c, c->connect_ms);
-		disarm(&c->rd, &c->rd_armed);
+		rd_stop(c);
 		return;
 	}
 	if (e == SSL_ERROR_WANT_READ) {
