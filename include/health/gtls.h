@@ -43,8 +43,12 @@ enum gtls_step {
 	GTLS_CERT,      /* the certificate or the name failed verification (WHY: the reason) */
 	GTLS_FAILED,    /* another handshake failure (WHY: GnuTLS's text) */
 };
-/* Runs the handshake as far as the input allows. */
+/* Runs the handshake as far as the input allows. Its last flight (a resumed session's
+ * Finished) is held back at GTLS_DONE, to go out with the request in one write: the
+ * caller then calls gtls_send, or gtls_flush. */
 enum gtls_step gtls_handshake(struct gtls *g, char *why, size_t whylen);
+/* Writes what is held back. */
+void gtls_flush(struct gtls *g);
 bool gtls_resumed(struct gtls *g);
 /* After a full handshake: the session's data into OUT (its old data dropped); -1 if none. */
 int gtls_save(struct gtls *g, struct gtls_saved *out);

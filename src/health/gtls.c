@@ -190,7 +190,7 @@ static ssize_t push(gnutls_transport_ptr_t p, const void *data, size_t len)
 	return (ssize_t)len;
 }
 
-static void flush(struct gtls *g)
+void gtls_flush(struct gtls *g)
 {
 	if (conn_output_len(g->c) > 0)
 		conn_flush(g->c); /* a write failure is reported from the loop */
@@ -318,9 +318,9 @@ enum gtls_step gtls_handshake(struct gtls *g, char *why, size_t whylen)
 		if (r >= 0 || r == GNUTLS_E_AGAIN || gnutls_error_is_fatal(r))
 			break;
 	}
-	flush(g);
 	if (r == GNUTLS_E_SUCCESS)
-		return GTLS_DONE;
+		return GTLS_DONE; /* the last flight goes with the request (gtls_send) */
+	gtls_flush(g);
 	if (r == GNUTLS_E_AGAIN || !gnutls_error_is_fatal(r))
 		return GTLS_AGAIN;
 	if (r == GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR ||
@@ -364,7 +364,7 @@ int gtls_send(struct gtls *g, const void *data, size_t len, char *why, size_t wh
 			break;
 		}
 	}
-	flush(g);
+	gtls_flush(g);
 	if (len == 0)
 		return 0;
 	snprintf(why, whylen, "TLS write failed: %s",
@@ -390,12 +390,12 @@ int gtls_recv(struct gtls *g, struct evbuffer *plain, size_t max, char *why, siz
 		if (r == 0 || r == GNUTLS_E_AGAIN)
 			break; /* close_notify: the connection's EOF follows; or nothing more yet */
 		if (gnutls_error_is_fatal((int)r)) {
-			flush(g);
+			gtls_flush(g);
 			snprintf(why, whylen, "TLS record failed: %s", gnutls_strerror((int)r));
 			return -1;
 		}
 	}
-	flush(g);
+	gtls_flush(g);
 	return 0;
 }
 

@@ -569,6 +569,7 @@ static bool gtls_step(struct pconn *pc)
 	if (!resumed)
 		gtls_save(pc->gs, &pc->gsaved); /* without data, the next is a full one too */
 	if (pc->request == NULL) {
+		gtls_flush(pc->gs); /* the handshake's last flight, before the close */
 		finish(pc, PCONN_OK, false);
 		return false;
 	}
