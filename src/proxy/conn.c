@@ -202,8 +202,6 @@ struct dq {
 #define DQ_MAX_TURN 100000 /* expiries handled in one run of the timer; then the next turn */
 
 static __thread struct dq *tdq;    /* this thread's loop's queue */
-static __thread bool in_turn;      /* in a callback of this file: turn_now may be reused */
-static __thread uint64_t turn_now; /* clock_now_us() of this callback, 0: not read yet */
 
 /* Every queue, for a connection freed on another thread than its loop's (the idle
  * connections of a removed backend, closed while the workers are parked or stopped). */
@@ -215,30 +213,11 @@ static inline bool ms_before(uint32_t a, uint32_t b)
 	return (int32_t)(a - b) < 0;
 }
 
-/* Now, read once per callback of this file (every deadline set in it counts from there). */
-static uint64_t now_us(void)
-{
-	if (!in_turn)
-		return clock_now_us();
-	if (turn_now == 0)
-		turn_now = clock_now_us();
-	return turn_now;
-}
-
+/* Now: read once per callback of this file, a turn of clock.c (every deadline set in it, and
+ * every time its owner takes, counts from there). */
 static uint32_t now_ms(void)
 {
-	return (uint32_t)(now_us() / 1000);
-}
-
-static void turn_begin(void)
-{
-	in_turn = true;
-	turn_now = 0;
-}
-
-static void turn_end(void)
-{
-	in_turn = false;
+	return (uint32_t)(clock_now_us() / 1000);
 }
 
 static void dq_cb(evutil_socket_t fd, short what, void *arg);
@@ -405,7 +384,7 @@ static void dq_cb(evutil_socket_t fd, short what, void *arg)
 	struct dq *q = arg;
 	uint32_t now;
 
-	turn_begin();
+	clock_turn_begin();
 	now = now_ms();
 	q->armed = false;
 	for (unsigned turn = 0; q->n > 0 && !ms_before(now, q->heap[0].due); turn++) {
@@ -425,7 +404,7 @@ static void dq_cb(evutil_socket_t fd, short what, void *arg)
 		}
 	}
 	dq_arm(q);
-	turn_end();
+	clock_turn_end();
 }
 
 /* Arms the write event, made on demand (sockets mostly take a write at once). Out of
@@ -1174,9 +1153,9 @@ static void rd_run(struct conn *c, short what)
 
 static void rd_cb(evutil_socket_t fd, short what, void *arg)
 {
-	turn_begin();
+	clock_turn_begin();
 	rd_run(arg, what);
-	turn_end();
+	clock_turn_end();
 }
 
 /* An open connection's read deadline passed (dq_cb). */
@@ -1211,7 +1190,7 @@ static void wr_run(struct conn *c, short what)
 
 static void wr_cb(evutil_socket_t fd, short what, void *arg)
 {
-	turn_begin();
+	clock_turn_begin();
 	wr_run(arg, what);
-	turn_end();
+	clock_turn_end();
 }

@@ -74,6 +74,19 @@ static void test_extremes_fit_the_buckets(void **state)
 	assert_true(latency_p99(&l, 1000) > 1000000000ULL);
 }
 
+/* Workers share a pool's figures: one whose clock reading is a little older than another's
+ * (read at the start of its callback) adds to the current window, never rolls it back. */
+static void test_an_older_reading_does_not_roll_the_window_back(void **state)
+{
+	struct latency l = {0};
+
+	answers(&l, 100, 1000, 0);
+	answers(&l, 99, 30000, 1000); /* the next window begins */
+	latency_add(&l, 30000, 999);  /* late, from a reading of the last one */
+	assert_in_range(latency_p99(&l, 1000), 1000, 1250); /* the first window's p99 stands */
+	assert_in_range(latency_p99(&l, 2000), 30000, 30000 * 5 / 4); /* 100 answers, not 1 */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -82,6 +95,7 @@ int main(void)
 	    cmocka_unit_test(test_quiet_window_keeps_the_last_p99),
 	    cmocka_unit_test(test_bound_factor_floor_ceiling_and_off),
 	    cmocka_unit_test(test_extremes_fit_the_buckets),
+	    cmocka_unit_test(test_an_older_reading_does_not_roll_the_window_back),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
