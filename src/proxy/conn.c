@@ -201,7 +201,7 @@ struct dq {
 #define DQ_MIN_CAP  16
 #define DQ_MAX_TURN 100000 /* expiries handled in one run of the timer; then the next turn */
 
-static __thread struct dq *tdq;    /* this thread's loop's queue */
+static __thread struct dq *tdq; /* this thread's loop's queue */
 
 /* Every queue, for a connection freed on another thread than its loop's (the idle
  * connections of a removed backend, closed while the workers are parked or stopped). */

@@ -27,8 +27,9 @@ static void roll(struct latency *l, uint64_t now)
 {
 	uint64_t w = now / LATENCY_WINDOW_MS;
 
+	/* another worker's reading may be a little older: its answer counts in this window */
 	if (w <= l->window)
-		return; /* another worker's clock read may be a little older: its answer counts now */
+		return;
 	if (l->n >= LATENCY_MIN_SAMPLES) {
 		uint64_t rank = ((uint64_t)l->n * 99 + 99) / 100; /* ceil(0.99 n) */
 		uint64_t seen = 0;
