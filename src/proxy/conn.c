@@ -22,7 +22,12 @@
 /* Bytes asked of one read. A chain of libevent 2.1 is its header (48 bytes) and its room, in
  * a block rounded up to a power of two: 16 KiB asked would take a 32 KiB block for every
  * read in flight (and in evmem's lists), 16 KiB less 64 takes 16. */
-#define READ_CHUNK     (16384 - 64)
+#define READ_CHUNK (16384 - 64)
+/* The first read into an empty input, unless the connection's last read was as big: most
+ * messages (a JSON-RPC call, its answer) are well under 4 KiB, and a request is kept until
+ * its answer (for a retry), so at 1,000 connections a 16 KiB block each would be 16 MiB in
+ * flight, more than the free lists hold between two turns. */
+#define READ_FIRST     (4096 - 64)
 #define READ_MAX_DEF   65536
 #define READS_PER_WAKE 4 /* a busy socket does not starve the others */
 
@@ -62,6 +67,7 @@ struct conn {
 	bool pending_eof : 1; /* TLS close seen after data: reported on the next turn */
 	bool wr_oom : 1; /* the write event or input watch could not be made: an error next turn */
 	bool fixed_tmo : 1; /* read_ms and write_ms are settings (conn_set_timeouts_fixed) */
+	bool big_reads : 1; /* the last read filled READ_FIRST: the next asks READ_CHUNK */
 };
 
 /* an idle connection's memory (bench/README): a field more costs 16 bytes each */
@@ -941,7 +947,8 @@ static enum io_result read_in(struct conn *c, size_t *got)
 		size_t len = evbuffer_get_length(in);
 		if (len >= c->read_max)
 			return IO_DONE;
-		size_t room = c->read_max - len < READ_CHUNK ? c->read_max - len : READ_CHUNK;
+		size_t chunk = len == 0 && !c->big_reads ? READ_FIRST : READ_CHUNK;
+		size_t room = c->read_max - len < chunk ? c->read_max - len : chunk;
 		struct evbuffer_iovec v[2];
 		int nv = evbuffer_reserve_space(in, (ev_ssize_t)room, v, 2);
 		if (nv < 1)
@@ -987,6 +994,7 @@ static enum io_result read_in(struct conn *c, size_t *got)
 		}
 		evbuffer_commit_space(in, v, nv);
 		*got += (size_t)n;
+		c->big_reads = (size_t)n >= READ_FIRST;
 		if ((size_t)n < room && (c->ssl == NULL || SSL_pending(c->ssl) == 0))
 			return IO_DONE; /* the socket had no more */
 	}
