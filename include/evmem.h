@@ -4,9 +4,9 @@
 #pragma once
 #include <stddef.h>
 
-#define EVMEM_MIN        32     /* smallest class (an fd's entry in libevent's map fits) */
-#define EVMEM_MAX        65536  /* largest class: bigger blocks are not kept */
-#define EVMEM_CLASS_KEEP 524288 /* bytes kept free per class (at least 8 blocks, at most 256) */
+#define EVMEM_MIN        32      /* smallest class (an fd's entry in libevent's map fits) */
+#define EVMEM_MAX        65536   /* largest class: bigger blocks are not kept */
+#define EVMEM_CLASS_KEEP 2097152 /* bytes kept free per class (at least 8 blocks, at most 2048) */
 
 /* Hands libevent's allocations to the lists. Called first thing in main, before libevent
  * allocates anything (a block must be freed by the allocator that made it). At exit, the

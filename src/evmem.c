@@ -68,7 +68,7 @@ static unsigned class_keep(unsigned c)
 {
 	size_t n = (EVMEM_CLASS_KEEP / EVMEM_MIN) >> c; /* a shift: no division on each free */
 
-	return n < 8 ? 8 : n > 256 ? 256 : (unsigned)n;
+	return n < 8 ? 8 : n > 2048 ? 2048 : (unsigned)n;
 }
 
 /* The smallest class that holds N bytes: log2 of N rounded up to a power of two, from

@@ -54,6 +54,7 @@
 #include "stats.h"
 
 #define PARSER_CACHE_MAX 64
+#define REQ_CACHE_MAX    1024
 /* ms: the least a head accepted late is given, so that one that arrived whole is read */
 #define HEAD_LATE_FLOOR_MS 100
 
@@ -169,7 +170,7 @@ void parser_put(struct http_parser **pp)
 	*pp = NULL;
 }
 
-static __thread struct request *req_cache[PARSER_CACHE_MAX];
+static __thread struct request *req_cache[REQ_CACHE_MAX];
 static __thread unsigned n_req_cache;
 
 /* Requests live apart from their session, so that an idle keep-alive connection costs
@@ -202,7 +203,7 @@ void req_end(struct session *s)
 		conn_buffer_free(r->hold);
 	pool_unref(r->pool);
 	backend_unref(r->b);
-	if (n_req_cache < PARSER_CACHE_MAX)
+	if (n_req_cache < REQ_CACHE_MAX)
 		req_cache[n_req_cache++] = r;
 	else
 		free(r);

@@ -38,19 +38,20 @@ static void test_block_reused_in_its_class(void **state)
 
 static void test_kept_is_bounded(void **state)
 {
-	void *p[300], *big;
+	static void *p[2100];
+	void *big;
 
-	for (int i = 0; i < 300; i++)
+	for (int i = 0; i < 2100; i++)
 		assert_non_null(p[i] = evmem_malloc(64));
-	for (int i = 0; i < 300; i++)
+	for (int i = 0; i < 2100; i++)
 		evmem_free(p[i]);
-	assert_int_equal(evmem_kept(), 256); /* the 64-byte class keeps 256 */
+	assert_int_equal(evmem_kept(), 2048); /* the 64-byte class keeps 2048 blocks at most */
 	evmem_trim();
-	for (int i = 0; i < 20; i++)
+	for (int i = 0; i < 40; i++)
 		assert_non_null(p[i] = evmem_malloc(EVMEM_MAX));
-	for (int i = 0; i < 20; i++)
+	for (int i = 0; i < 40; i++)
 		evmem_free(p[i]);
-	assert_int_equal(evmem_kept(), 8); /* 64 KiB blocks: 8 kept */
+	assert_int_equal(evmem_kept(), EVMEM_CLASS_KEEP / EVMEM_MAX); /* 64 KiB blocks: 2 MiB */
 	evmem_trim();
 	big = evmem_malloc(EVMEM_MAX + 1); /* over the largest class: malloc's own */
 	assert_non_null(big);
