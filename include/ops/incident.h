@@ -147,7 +147,8 @@ int incident_set_expected(int64_t id, int64_t at, const char *by, int64_t now) W
 
 /* Maintenance ID moves to PHASE (enum maint_phase) at NOW: TEXT is a line of its timeline
  * (ops wording; the public reads text_maintenance_*); ended resolves it when still open.
- * -1 for an unknown id. */
+ * TEXT NULL: the phase alone, no line and no resolve (a window called off before it began
+ * never ran: nothing to tell). -1 for an unknown id. */
 int incident_maint_step(int64_t id, int phase, const char *text, int64_t now) WUR;
 /* Whether an open maintenance that has started names BACKEND. */
 bool incident_maint_running(const char *backend);

@@ -1014,6 +1014,8 @@ int incident_maint_step(int64_t id, int phase, const char *text, int64_t now)
 		return -1;
 	in->pub.maint_phase = phase;
 	store_put_incident(&in->pub);
+	if (text == NULL)
+		return 0; /* the phase alone */
 	if (phase == MP_ENDED && in->pub.resolved == 0) {
 		/* the resolve line is what the public reads: text_maintenance_ended */
 		add_entry(in, ENTRY_ADMIN, text, now);

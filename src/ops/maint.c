@@ -77,6 +77,13 @@ static void step(const struct incident *inc, enum maint_phase to, int64_t now)
 			post(inc, NOTIFY_MAINT_STARTED, text);
 		return;
 	}
+	if (inc->maint_phase == MP_SCHEDULED && inc->resolved != 0) {
+		/* called off before it began: it never ran, so no "maintenance ended" line */
+		if (incident_maint_step(id, MP_ENDED, NULL, now) != 0)
+			log_warn("incident %lld: gone before its called-off window was closed",
+			         (long long)id);
+		return;
+	}
 	names[0] = '\0';
 	if (inc->maint_phase == MP_STARTED)
 		set_backends(inc, ADMIN_NONE, why, names, sizeof(names));

@@ -232,7 +232,10 @@ def test_manual_incident_for_planned_maintenance(h):
 
     # ops close it
     update(sp, doc["id"], "resolved", "upgrade done, all nodes on 2.3")
-    done = next(i for i in incidents(sp) if i["id"] == doc["id"])
+    # the maintenance timer closes the window it never opened: no "maintenance ended" line
+    done = wait_for(lambda: next((i for i in incidents(sp) if i["id"] == doc["id"]
+                                  and i["maintenance"] == "ended"), None),
+                    5, "the window closed")
     assert not done["open"] and done["last_update"] == "resolved"
     assert [e["kind"] for e in done["entries"]] == ["open", "update", "resolve"]
     assert [i["id"] for i in incidents(sp)] == [other["id"], doc["id"]]  # open first
