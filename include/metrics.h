@@ -12,7 +12,8 @@ struct evbuffer;
  * made, so that counting a request costs no string work. 0 when the bounded table of names
  * is full: what is counted under 0 goes to the "other" label set. */
 unsigned metrics_name(const char *name);
-/* One finished request, on the hot path (an index into fixed tables, no allocation): its
+/* One finished request, on the hot path (an index into fixed tables of the calling thread's
+ * own, made at its first request: no lock, no allocation, summed at scrape): its
  * LISTENER's and BACKEND's name indexes (metrics_name("-") when no backend answered), its
  * METHOD label (rpc_method_label_index), the status sent to the client, and its duration. */
 void metrics_count(unsigned listener, unsigned backend, unsigned method, int status,

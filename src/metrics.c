@@ -1,10 +1,13 @@
 /* Request and probe accounting for /metrics: fixed tables filled on the hot path (an index
  * and an increment: names are given their index once, never an allocation) and written out
- * in Prometheus text format. */
+ * in Prometheus text format. Each thread that counts requests has tables of its own (a
+ * shard, written by it alone, no lock, no line shared with another core); a scrape sums
+ * the shards. */
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <event2/buffer.h>
@@ -30,12 +33,11 @@ static const double bucket_le[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.
                                    0.1,    0.25,  0.5,    1,     2.5,  5,     10};
 #define N_BUCKETS ARRAY_SIZE(bucket_le)
 
-/* A label set: the listener's and the backend's name indexes (metrics_name), the method
- * label (rpc_method_label_index) and the status code, in one word. */
-struct req_slot {
-	uint64_t key; /* 0: free (name indexes start at 1) */
-	uint64_t count;
-};
+/* A shard has one writer, its thread, and is read by scrapes on another: its words are
+ * written whole (relaxed atomic stores of the writer's own reading plus one, no locked
+ * instruction) and read whole. */
+#define BUMP(x, d) __atomic_store_n(&(x), (x) + (d), __ATOMIC_RELAXED)
+#define PEEK(x)    __atomic_load_n(&(x), __ATOMIC_RELAXED)
 
 /* Requests refused by a listener's method policy (never sent to a node). */
 struct ref_slot {
@@ -52,18 +54,20 @@ struct hist {
 	double sum; /* seconds */
 };
 
-struct hist_slot {
-	unsigned name; /* metrics_name(); 0: free */
-	struct hist h;
-};
-
-/* Histograms by one label: a slot per name, and one for names that did not fit. */
-struct hist_table {
+/* How a histogram table is written out. */
+struct hist_kind {
 	const char *metric; /* "nodegate_request_duration_seconds" */
 	const char *label;  /* "listener" */
 	const char *help;
-	struct hist_slot slot[HIST_SLOTS];
-	struct hist other;
+};
+
+/* One thread's requests, by the slots of the shared tables below: the count of each label
+ * set, and the duration histogram of each listener (the last: the names that did not
+ * fit). */
+struct shard {
+	uint64_t req[REQ_SLOTS];
+	uint64_t req_other; /* requests whose label set did not fit */
+	struct hist hist[HIST_SLOTS + 1];
 };
 
 /* The names that have an index: index i is names[i - 1]. */
@@ -72,19 +76,34 @@ struct name_slot {
 	char name[NAME_LEN];
 };
 
+#define SHARDS_MAX 66 /* the main thread, up to 64 workers, and the spare */
+
+/* The slots, shared by the shards: a label set's key (the listener's and the backend's name
+ * indexes, the method label, the status code, in one word; 0: free), and the name index of
+ * each request histogram's listener. Taken once each, under mu; read without it (slot_of). */
+static uint64_t req_key[REQ_SLOTS];
+static uint64_t req_hist_name[HIST_SLOTS];
+
+/* Under mu: the names, the refusals, the probe histograms, the list of shards, and the
+ * spare shard (what a thread counts when it could not have a shard of its own). */
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static struct name_slot names[NAME_SLOTS];
-static struct req_slot req_slot[REQ_SLOTS];
-static uint64_t req_other;      /* requests whose label set did not fit */
-static uint64_t labels_dropped; /* = req_other + ref_other, as its own counter for alerting */
 static struct ref_slot ref_slot[REF_SLOTS];
 static uint64_t ref_other;
+static uint64_t probe_hist_name[HIST_SLOTS];
+static struct hist probe_hist[HIST_SLOTS + 1];
+static struct shard spare;
+static struct shard *shards[SHARDS_MAX] = {&spare};
+static unsigned n_shards = 1;
 
-static struct hist_table req_hist = {
+static __thread struct shard *my_shard; /* NULL: none yet (or none to be had: the spare) */
+
+static const struct hist_kind req_kind = {
     .metric = "nodegate_request_duration_seconds",
     .label = "listener",
     .help = "time from the start of a request to the end of its response, by listener",
 };
-static struct hist_table probe_hist = {
+static const struct hist_kind probe_kind = {
     .metric = "nodegate_probe_duration_seconds",
     .label = "backend",
     .help = "duration of health and freshness probes, by backend",
@@ -125,23 +144,34 @@ static void name_copy(char *dst, const char *src)
 	dst[n] = '\0';
 }
 
-/* The histogram of the name of index NAME in T, or T's "other" when the table has no room
- * for it (or NAME is 0: a name without an index). */
-static struct hist *hist_find(struct hist_table *t, unsigned name)
+/* The slot of KEY among the N shared KEYS (a power of two), looked up in at most PROBES
+ * slots from HASH: the first free one is taken (under mu), so that a key that is not there
+ * and finds no free slot there is in no other slot either, and a full table costs no more
+ * than a crowded one. N when there is no room for it (or KEY is 0). Lock-free once taken. */
+static size_t slot_of(uint64_t *keys, size_t n, size_t probes, uint64_t key, size_t hash)
 {
-	for (size_t i = 0; name != 0 && i < HIST_PROBES; i++) {
-		struct hist_slot *s = &t->slot[(name * 0x9e3779b1u + i) & (HIST_SLOTS - 1)];
+	for (size_t i = 0; key != 0 && i < probes; i++) {
+		size_t k = (hash + i) & (n - 1);
+		uint64_t seen = __atomic_load_n(&keys[k], __ATOMIC_ACQUIRE);
 
-		if (s->name == 0)
-			s->name = name;
-		if (s->name == name)
-			return &s->h;
+		if (seen == 0) {
+			pthread_mutex_lock(&mu);
+			if (keys[k] == 0)
+				__atomic_store_n(&keys[k], key, __ATOMIC_RELEASE);
+			seen = keys[k];
+			pthread_mutex_unlock(&mu);
+		}
+		if (seen == key)
+			return k;
 	}
-	return &t->other;
+	return n;
 }
 
-/* The workers share the tables: one lock, held for a lookup and an increment. */
-static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+/* The histogram slot of the name of index NAME in NAMES (HIST_SLOTS: "other"). */
+static size_t hist_slot(uint64_t *hist_names, unsigned name)
+{
+	return slot_of(hist_names, HIST_SLOTS, HIST_PROBES, name, name * 0x9e3779b1u);
+}
 
 static unsigned name_index(const char *name)
 {
@@ -184,38 +214,51 @@ static void hist_add(struct hist *h, double seconds)
 		seconds = 0;
 	while (b < N_BUCKETS && seconds > bucket_le[b])
 		b++;
-	h->bucket[b]++;
-	h->count++;
-	h->sum += seconds;
+	BUMP(h->bucket[b], 1);
+	BUMP(h->count, 1);
+	double sum = h->sum + seconds;
+	__atomic_store(&h->sum, &sum, __ATOMIC_RELAXED);
 }
 
-/* The label set is looked up in at most REQ_PROBES slots from its hash: a set that is not
- * there and finds no free slot there is in no other slot either (it would have been put in
- * the first free one), so a full table costs no more than a crowded one. */
+/* The calling thread's shard, made on its first request; NULL when there is no room or
+ * memory for one (its requests then go to the spare, under mu). */
+static struct shard *shard_mine(void)
+{
+	struct shard *sh;
+
+	if (my_shard != NULL)
+		return my_shard;
+	pthread_mutex_lock(&mu);
+	sh = n_shards < SHARDS_MAX ? calloc(1, sizeof(*sh)) : NULL;
+	if (sh != NULL)
+		shards[n_shards++] = sh;
+	pthread_mutex_unlock(&mu);
+	return my_shard = sh;
+}
+
 void metrics_count(unsigned listener, unsigned backend, unsigned method, int status,
                    double duration_ms)
 {
 	uint64_t key = (uint64_t)listener << 48 | (uint64_t)backend << 32 |
 	               (uint64_t)(method & 0xff) << 24 | ((uint32_t)status & 0xffffff);
-	size_t h = (size_t)((key * 0x9e3779b97f4a7c15ULL) >> (64 - REQ_BITS)), i;
+	size_t hash = (size_t)((key * 0x9e3779b97f4a7c15ULL) >> (64 - REQ_BITS));
+	size_t k = listener != 0 && backend != 0
+	               ? slot_of(req_key, REQ_SLOTS, REQ_PROBES, key, hash)
+	               : REQ_SLOTS;
+	size_t h = hist_slot(req_hist_name, listener);
+	struct shard *sh = shard_mine();
 
-	pthread_mutex_lock(&mu);
-	for (i = 0; listener != 0 && backend != 0 && i < REQ_PROBES; i++) {
-		struct req_slot *s = &req_slot[(h + i) & (REQ_SLOTS - 1)];
-
-		if (s->key == 0)
-			s->key = key;
-		else if (s->key != key)
-			continue;
-		s->count++;
-		break;
-	}
-	if (listener == 0 || backend == 0 || i == REQ_PROBES) {
-		req_other++;
-		labels_dropped++;
-	}
-	hist_add(hist_find(&req_hist, listener), duration_ms / 1000.0);
-	pthread_mutex_unlock(&mu);
+	if (sh == NULL)
+		pthread_mutex_lock(&mu);
+	if (sh == NULL)
+		sh = &spare;
+	if (k < REQ_SLOTS)
+		BUMP(sh->req[k], 1);
+	else
+		BUMP(sh->req_other, 1);
+	hist_add(&sh->hist[h], duration_ms / 1000.0);
+	if (sh == &spare)
+		pthread_mutex_unlock(&mu);
 }
 
 void metrics_request(const char *listener, const char *backend, const char *method, int status,
@@ -225,28 +268,59 @@ void metrics_request(const char *listener, const char *backend, const char *meth
 	              status, duration_ms);
 }
 
+/* ---- the shards summed ------------------------------------------------------------------ */
+
+static struct shard total; /* under mu: the last sum */
+
+static void hist_sum(struct hist *into, const struct hist *h)
+{
+	double sum;
+
+	for (size_t b = 0; b <= N_BUCKETS; b++)
+		into->bucket[b] += PEEK(h->bucket[b]);
+	into->count += PEEK(h->count);
+	__atomic_load(&h->sum, &sum, __ATOMIC_RELAXED);
+	into->sum += sum;
+}
+
+/* Every shard's counts into total, under mu. */
+static void sum_shards(void)
+{
+	memset(&total, 0, sizeof(total));
+	for (unsigned k = 0; k < n_shards; k++) {
+		const struct shard *sh = shards[k];
+
+		for (size_t i = 0; i < REQ_SLOTS; i++)
+			total.req[i] += PEEK(sh->req[i]);
+		total.req_other += PEEK(sh->req_other);
+		for (size_t i = 0; i <= HIST_SLOTS; i++)
+			hist_sum(&total.hist[i], &sh->hist[i]);
+	}
+}
+
 size_t metrics_methods(bool (*mine)(const char *listener, void *arg), void *arg,
                        struct metrics_method *out, size_t max)
 {
 	size_t n = 0;
 
 	pthread_mutex_lock(&mu);
+	sum_shards();
 	for (size_t i = 0; i < REQ_SLOTS; i++) {
-		const struct req_slot *s = &req_slot[i];
+		uint64_t key = req_key[i], count = total.req[i];
 		size_t j = 0;
 
-		if (s->key == 0 || !mine(name_of((unsigned)(s->key >> 48)), arg))
+		if (key == 0 || !mine(name_of((unsigned)(key >> 48)), arg))
 			continue;
-		const char *method = rpc_label_name((unsigned)(s->key >> 24) & 0xff);
-		int code = (int)(s->key & 0xffffff);
+		const char *method = rpc_label_name((unsigned)(key >> 24) & 0xff);
+		int code = (int)(key & 0xffffff);
 		while (j < n && strcmp(out[j].name, method) != 0)
 			j++;
 		if (j == n && n == max)
 			continue;
 		if (j == n)
 			out[n++] = (struct metrics_method){method, 0, 0};
-		out[j].requests += s->count;
-		out[j].failed += code >= 502 && code <= 504 ? s->count : 0;
+		out[j].requests += count;
+		out[j].failed += code >= 502 && code <= 504 ? count : 0;
 	}
 	pthread_mutex_unlock(&mu);
 	return n;
@@ -276,14 +350,15 @@ void metrics_refused(const char *listener, const char *method, int reason)
 		return;
 	}
 	ref_other++;
-	labels_dropped++;
 	pthread_mutex_unlock(&mu);
 }
 
 void metrics_probe(const char *backend, uint64_t duration_us)
 {
+	size_t h = hist_slot(probe_hist_name, metrics_name(backend));
+
 	pthread_mutex_lock(&mu);
-	hist_add(hist_find(&probe_hist, name_index(backend)), (double)duration_us / 1e6);
+	hist_add(&probe_hist[h], (double)duration_us / 1e6);
 	pthread_mutex_unlock(&mu);
 }
 
@@ -324,7 +399,7 @@ int metrics_label(struct evbuffer *out, const char *value)
 }
 
 /* One histogram's series: the cumulative buckets, then _sum and _count. */
-static void write_hist(struct metrics_out *o, const struct hist_table *t, const char *name,
+static void write_hist(struct metrics_out *o, const struct hist_kind *t, const char *name,
                        const struct hist *h)
 {
 	uint64_t cum = 0;
@@ -346,14 +421,16 @@ static void write_hist(struct metrics_out *o, const struct hist_table *t, const 
 	metrics_outf(o, "\"} %llu\n", (unsigned long long)h->count);
 }
 
-static void write_hist_table(struct metrics_out *o, const struct hist_table *t)
+/* The histograms H of the names in NAMES (HIST_SLOTS of each, then "other"). */
+static void write_hist_table(struct metrics_out *o, const struct hist_kind *k,
+                             const uint64_t *hist_names, const struct hist *h)
 {
-	metrics_outf(o, "# HELP %s %s\n# TYPE %s histogram\n", t->metric, t->help, t->metric);
+	metrics_outf(o, "# HELP %s %s\n# TYPE %s histogram\n", k->metric, k->help, k->metric);
 	for (size_t i = 0; i < HIST_SLOTS; i++)
-		if (t->slot[i].name != 0)
-			write_hist(o, t, name_of(t->slot[i].name), &t->slot[i].h);
-	if (t->other.count > 0)
-		write_hist(o, t, OTHER, &t->other);
+		if (hist_names[i] != 0)
+			write_hist(o, k, name_of((unsigned)hist_names[i]), &h[i]);
+	if (h[HIST_SLOTS].count > 0)
+		write_hist(o, k, OTHER, &h[HIST_SLOTS]);
 }
 
 static void write_requests(struct metrics_out *o)
@@ -364,31 +441,31 @@ static void write_requests(struct metrics_out *o)
 	       "and status code\n"
 	       "# TYPE nodegate_requests_total counter\n");
 	for (size_t i = 0; i < REQ_SLOTS; i++) {
-		const struct req_slot *s = &req_slot[i];
+		uint64_t key = req_key[i];
 
-		if (s->key == 0)
+		if (key == 0)
 			continue;
 		metrics_outf(o, "nodegate_requests_total{listener=\"");
-		metrics_out_label(o, name_of((unsigned)(s->key >> 48)));
+		metrics_out_label(o, name_of((unsigned)(key >> 48)));
 		metrics_outf(o, "\",backend=\"");
-		metrics_out_label(o, name_of((unsigned)(s->key >> 32) & 0xffff));
+		metrics_out_label(o, name_of((unsigned)(key >> 32) & 0xffff));
 		metrics_outf(o, "\",method=\"%s\",code=\"%d\"} %llu\n",
-		             rpc_label_name((unsigned)(s->key >> 24) & 0xff),
-		             (int)(s->key & 0xffffff), (unsigned long long)s->count);
+		             rpc_label_name((unsigned)(key >> 24) & 0xff), (int)(key & 0xffffff),
+		             (unsigned long long)total.req[i]);
 	}
 	/* code "other" is never a real code: this series cannot clash with a real one */
-	if (req_other > 0)
+	if (total.req_other > 0)
 		metrics_outf(o,
 		             "nodegate_requests_total{listener=\"" OTHER "\",backend=\"" OTHER
 		             "\",method=\"" OTHER "\",code=\"" OTHER "\"} %llu\n",
-		             (unsigned long long)req_other);
+		             (unsigned long long)total.req_other);
 	metrics_outf(
 	    o,
 	    "# HELP nodegate_metrics_labels_dropped_total requests counted under the \"" OTHER
 	    "\" label set because the label table was full\n"
 	    "# TYPE nodegate_metrics_labels_dropped_total counter\n"
 	    "nodegate_metrics_labels_dropped_total %llu\n",
-	    (unsigned long long)labels_dropped);
+	    (unsigned long long)(total.req_other + ref_other));
 }
 
 static void write_refused(struct metrics_out *o)
@@ -419,10 +496,11 @@ int metrics_write(struct evbuffer *out)
 	struct metrics_out o = {.b = out};
 
 	pthread_mutex_lock(&mu);
+	sum_shards();
 	write_requests(&o);
 	write_refused(&o);
-	write_hist_table(&o, &req_hist);
-	write_hist_table(&o, &probe_hist);
+	write_hist_table(&o, &req_kind, req_hist_name, total.hist);
+	write_hist_table(&o, &probe_kind, probe_hist_name, probe_hist);
 	pthread_mutex_unlock(&mu);
 	return o.rc;
 }

@@ -1,5 +1,6 @@
 /* Unit tests for the /metrics accounting: counters per label set, histograms, label
  * escaping, and the bounded table folding what does not fit into "other". */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -200,6 +201,72 @@ static void test_long_names(void **state)
 	free(t);
 }
 
+/* Requests counted by several threads at once (the workers): each has its own tables, and
+ * a scrape shows their sum, also for a thread that has ended. */
+struct counter_arg {
+	const char *backend;
+	int n;
+};
+
+static void *count_requests(void *p)
+{
+	const struct counter_arg *a = p;
+
+	for (int i = 0; i < a->n; i++)
+		metrics_request("threads", a->backend, "server_info", i % 10 == 0 ? 502 : 200, 2.0);
+	return NULL;
+}
+
+static bool is_threads(const char *listener, void *arg)
+{
+	(void)arg;
+	return strcmp(listener, "threads") == 0;
+}
+
+static void test_threads_summed_at_scrape(void **state)
+{
+	struct counter_arg a = {"n1", 30000}, b = {"n1", 20000}, c = {"n2", 5};
+	pthread_t ta, tb, tc;
+	struct metrics_method m[4];
+	char *t;
+
+	assert_int_equal(pthread_create(&ta, NULL, count_requests, &a), 0);
+	assert_int_equal(pthread_create(&tb, NULL, count_requests, &b), 0);
+	t = render(); /* a scrape while they count: whatever it reads, it does not crash */
+	free(t);
+	assert_int_equal(pthread_join(ta, NULL), 0);
+	assert_int_equal(pthread_join(tb, NULL), 0);
+	assert_int_equal(pthread_create(&tc, NULL, count_requests, &c), 0);
+	assert_int_equal(pthread_join(tc, NULL), 0);
+	metrics_request("threads", "n1", "server_info", 200, 2.0); /* this thread's too */
+
+	t = render();
+	assert_int_equal(value_of(t, "nodegate_requests_total{listener=\"threads\",backend=\"n1\","
+	                             "method=\"server_info\",code=\"200\"} "),
+	                 45000 + 1);
+	assert_int_equal(value_of(t, "nodegate_requests_total{listener=\"threads\",backend=\"n1\","
+	                             "method=\"server_info\",code=\"502\"} "),
+	                 5000);
+	assert_int_equal(value_of(t, "nodegate_requests_total{listener=\"threads\",backend=\"n2\","
+	                             "method=\"server_info\",code=\"502\"} "),
+	                 1);
+	assert_int_equal(
+	    value_of(t, "nodegate_request_duration_seconds_count{listener=\"threads\"} "), 50006);
+	assert_int_equal(value_of(t, "nodegate_request_duration_seconds_bucket{listener="
+	                             "\"threads\",le=\"0.001\"} "),
+	                 0);
+	assert_int_equal(value_of(t, "nodegate_request_duration_seconds_bucket{listener="
+	                             "\"threads\",le=\"0.0025\"} "),
+	                 50006);
+	free(t);
+
+	size_t n = metrics_methods(is_threads, NULL, m, 4);
+	assert_int_equal(n, 1);
+	assert_string_equal(m[0].name, "server_info");
+	assert_int_equal(m[0].requests, 50006);
+	assert_int_equal(m[0].failed, 5001);
+}
+
 /* More label sets than slots: every request is still counted exactly once, the overflow
  * under listener="other" and in nodegate_metrics_labels_dropped_total. Runs last. */
 static void test_full_table_folds_into_other(void **state)
@@ -243,6 +310,7 @@ int main(void)
 	    cmocka_unit_test(test_long_names),
 	    cmocka_unit_test(test_method_label),
 	    cmocka_unit_test(test_refusals),
+	    cmocka_unit_test(test_threads_summed_at_scrape),
 	    cmocka_unit_test(test_full_table_folds_into_other),
 	};
 
