@@ -14,6 +14,7 @@
 	  "reserve")                                                                               \
 	X(conn_overflow, "connections accepted past max_connections or the descriptor ceiling")    \
 	X(conn_overflow_503, "connections past a limit answered 503 with Retry-After")             \
+	X(conn_handed, "client connections a worker accepted and handed to a less loaded one")     \
 	X(status_over, "status clients told 503: [status] max_connections reached")                \
 	X(status_timeout,                                                                          \
 	  "status clients closed (408): a request slower than [status] header_timeout")            \

@@ -34,6 +34,7 @@ struct worker {
 	worker_accept_fn accept; /* what an accepted connection becomes */
 	struct session_list sessions;
 	unsigned conns;    /* open client connections on this worker, all listeners */
+	unsigned handoffs; /* connections handed to it still in its mailbox (listener.c) */
 	uint64_t accepted; /* client connections it accepted */
 	bool draining;     /* SIGTERM: finishing in-flight requests */
 	/* mailbox: messages from other threads, run on this loop */

@@ -422,6 +422,126 @@ static void overflow(struct listener *l, evutil_socket_t fd, const char *why)
 		pause_limited(l, workers_conns() >= workers_max_connections);
 }
 
+/* FD, accepted on L, becomes a session of this worker. */
+static void admit(struct listener *l, evutil_socket_t fd, const struct sockaddr *sa, int salen)
+{
+	conn_count(l, 1);
+	__atomic_store_n(&wk->accepted, wk->accepted + 1, __ATOMIC_RELAXED);
+	if (at_limit(l)) {
+		bool global = workers_conns() >= workers_max_connections;
+		if (global)
+			STAT_INC(conn_limit_global);
+		else
+			STAT_INC(conn_limit_listener);
+		uint64_t told;
+		if (log_due(&log_limit, &told))
+			log_warn(
+			    "listener %s: %s max_connections reached: %s (%llu times since the "
+			    "last message)",
+			    l->name, global ? "global" : "listener",
+			    full(l) ? "accepts paused" : "newcomers are told 503 (tcp: closed)",
+			    (unsigned long long)told);
+		if (full(l))
+			pause_limited(l, global);
+	}
+	wk->accept(l, fd, sa, salen);
+}
+
+/* ---- hand-off: client connections spread by load ------------------------------------------
+ * SO_REUSEPORT gives each worker the connections whose addresses hash to its socket, not
+ * the least loaded worker: of 1,000 clients one worker may hold 540 and the other 460, and
+ * the busier one answers later. A worker that accepts a connection while it holds
+ * HANDOFF_MARGIN more than the least loaded one hands it over, through that worker's
+ * mailbox, before a byte of it is read (HAProxy's listeners pick the least loaded thread
+ * the same way). A worker's load: its client connections, and those in its mailbox. */
+#define HANDOFF_MARGIN 2
+
+struct handoff {
+	struct listener *l; /* holds a reference */
+	evutil_socket_t fd;
+	int salen;
+	struct sockaddr_storage sa;
+};
+
+static unsigned load_of(struct worker *w)
+{
+	return __atomic_load_n(&w->conns, __ATOMIC_RELAXED) +
+	       __atomic_load_n(&w->handoffs, __ATOMIC_RELAXED);
+}
+
+/* The worker a connection accepted here should go to: this one unless another is lighter
+ * by HANDOFF_MARGIN. */
+static struct worker *handoff_target(void)
+{
+	struct worker *to = wk;
+	unsigned mine, least;
+
+	if (n_workers < 2 || wk->draining)
+		return wk;
+	mine = least = load_of(wk);
+	for (unsigned i = 0; i < n_workers; i++) {
+		unsigned load = load_of(&workers[i]);
+		if (load < least) {
+			least = load;
+			to = &workers[i];
+		}
+	}
+	return mine >= least + HANDOFF_MARGIN ? to : wk;
+}
+
+static void handoff_free(struct handoff *h)
+{
+	listener_unref(h->l);
+	free(h);
+}
+
+/* On the receiving worker: the connection is its own now (past a limit reached meanwhile,
+ * it is told so here). */
+static void handoff_run(void *arg)
+{
+	struct handoff *h = arg;
+
+	__atomic_sub_fetch(&wk->handoffs, 1, __ATOMIC_RELAXED);
+	STAT_INC(conn_handed);
+	if (at_limit(h->l))
+		overflow(h->l, h->fd, NULL);
+	else
+		admit(h->l, h->fd, (const struct sockaddr *)&h->sa, h->salen);
+	handoff_free(h);
+}
+
+/* Never run (the worker stopped): the connection closes. */
+static void handoff_drop(void *arg)
+{
+	struct handoff *h = arg;
+
+	evutil_closesocket(h->fd);
+	handoff_free(h);
+}
+
+/* Hands FD to TO; false when it could not (out of memory): this worker keeps it. */
+static bool handoff(struct worker *to, struct listener *l, evutil_socket_t fd,
+                    const struct sockaddr *sa, int salen)
+{
+	struct handoff *h = malloc(sizeof(*h));
+
+	if (h == NULL || salen < 0 || (size_t)salen > sizeof(h->sa)) {
+		free(h);
+		return false;
+	}
+	h->l = listener_ref(l);
+	h->fd = fd;
+	h->salen = salen;
+	memcpy(&h->sa, sa, (size_t)salen);
+	__atomic_add_fetch(&to->handoffs, 1, __ATOMIC_RELAXED);
+	if (!worker_post_drop(to, handoff_run, handoff_drop, h)) {
+		__atomic_sub_fetch(&to->handoffs, 1, __ATOMIC_RELAXED);
+		handoff_free(h);
+		return false;
+	}
+	return true;
+}
+
 static void accept_cb(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa,
                       int salen, void *arg)
 {
@@ -446,26 +566,10 @@ static void accept_cb(struct evconnlistener *evl, evutil_socket_t fd, struct soc
 		             : "listener max_connections reached");
 		return;
 	}
-	conn_count(l, 1);
-	__atomic_store_n(&wk->accepted, wk->accepted + 1, __ATOMIC_RELAXED);
-	if (at_limit(l)) {
-		bool global = workers_conns() >= workers_max_connections;
-		if (global)
-			STAT_INC(conn_limit_global);
-		else
-			STAT_INC(conn_limit_listener);
-		uint64_t told;
-		if (log_due(&log_limit, &told))
-			log_warn(
-			    "listener %s: %s max_connections reached: %s (%llu times since the "
-			    "last message)",
-			    l->name, global ? "global" : "listener",
-			    full(l) ? "accepts paused" : "newcomers are told 503 (tcp: closed)",
-			    (unsigned long long)told);
-		if (full(l))
-			pause_limited(l, global);
-	}
-	wk->accept(l, fd, sa, salen);
+	struct worker *to = handoff_target();
+	if (to != wk && handoff(to, l, fd, sa, salen))
+		return;
+	admit(l, fd, sa, salen);
 }
 
 static void accept_error_cb(struct evconnlistener *evl, void *arg)
