@@ -247,17 +247,18 @@ void metrics_count(unsigned listener, unsigned backend, unsigned method, int sta
 	               : REQ_SLOTS;
 	size_t h = hist_slot(req_hist_name, listener);
 	struct shard *sh = shard_mine();
+	bool spared = sh == NULL;
 
-	if (sh == NULL)
+	if (spared) {
 		pthread_mutex_lock(&mu);
-	if (sh == NULL)
 		sh = &spare;
+	}
 	if (k < REQ_SLOTS)
 		BUMP(sh->req[k], 1);
 	else
 		BUMP(sh->req_other, 1);
 	hist_add(&sh->hist[h], duration_ms / 1000.0);
-	if (sh == &spare)
+	if (spared)
 		pthread_mutex_unlock(&mu);
 }
 

@@ -422,6 +422,13 @@ static void overflow(struct listener *l, evutil_socket_t fd, const char *why)
 		pause_limited(l, workers_conns() >= workers_max_connections);
 }
 
+/* Which limit a newcomer past at_limit met, for the log. */
+static const char *limit_reached(void)
+{
+	return workers_conns() >= workers_max_connections ? "global max_connections reached"
+	                                                  : "listener max_connections reached";
+}
+
 /* FD, accepted on L, becomes a session of this worker. */
 static void admit(struct listener *l, evutil_socket_t fd, const struct sockaddr *sa, int salen)
 {
@@ -504,7 +511,7 @@ static void handoff_run(void *arg)
 	__atomic_sub_fetch(&wk->handoffs, 1, __ATOMIC_RELAXED);
 	STAT_INC(conn_handed);
 	if (at_limit(h->l))
-		overflow(h->l, h->fd, NULL);
+		overflow(h->l, h->fd, limit_reached());
 	else
 		admit(h->l, h->fd, (const struct sockaddr *)&h->sa, h->salen);
 	handoff_free(h);
@@ -560,10 +567,7 @@ static void accept_cb(struct evconnlistener *evl, evutil_socket_t fd, struct soc
 	}
 	l->fd_backoff[wk->id] = 0;
 	if (at_limit(l)) {
-		overflow(l, fd,
-		         workers_conns() >= workers_max_connections
-		             ? "global max_connections reached"
-		             : "listener max_connections reached");
+		overflow(l, fd, limit_reached());
 		return;
 	}
 	struct worker *to = handoff_target();
