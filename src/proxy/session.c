@@ -68,6 +68,10 @@ const char *const session_state_names[SS_COUNT] = {
     [SS_LINGERING] = "lingering",
 };
 
+/* an idle connection's memory (bench/README): a field more costs 16 bytes each */
+_Static_assert(sizeof(void *) != 8 || sizeof(struct session) <= 120,
+               "struct session outgrew its 128-byte malloc chunk");
+
 #define M(st) (1u << (st))
 /* The legal moves: from each state, the states it may go to. A keep-alive session goes
  * back to SS_REQ_HEAD after each answer (from SS_REQ_HEAD itself when nodegate answered
@@ -76,10 +80,6 @@ const char *const session_state_names[SS_COUNT] = {
  * close at once (SS_CLOSED), the request states also after a flush (SS_CLOSING), which may
  * linger, reading and dropping what the client still sends (SS_LINGERING). A WebSocket
  * tunnel whose node went away may resume on another (SS_WS_RESUME, then SS_TUNNEL again). */
-/* an idle connection's memory (bench/README): a field more costs 16 bytes each */
-_Static_assert(sizeof(void *) != 8 || sizeof(struct session) <= 120,
-               "struct session outgrew its 128-byte malloc chunk");
-
 static const unsigned session_moves[SS_COUNT] = {
     [SS_REQ_HEAD] =
         M(SS_REQ_HEAD) | M(SS_REQ_BODY_BUFFER) | M(SS_CONNECTING) | M(SS_CLOSING) | M(SS_CLOSED),
