@@ -14,7 +14,8 @@
 int monitor_init(struct event_base *base) WUR;
 void monitor_deinit(void);
 /* A configuration was applied: B is new (state checking) or kept (state kept); its probes
- * (re)start with its current settings. */
+ * (re)start with its current settings. The routing view is published by monitor_publish,
+ * which the caller runs once after starting every backend. */
 void monitor_backend_start(struct backend *b);
 /* B left the configuration: its probes stop. */
 void monitor_backend_stop(struct backend *b);

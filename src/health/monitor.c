@@ -99,7 +99,8 @@ static void publish(struct node *n, const struct health_event *he)
 	bus_emit(&ev);
 }
 
-static void observe(struct node *n, const struct observation *o)
+/* O judged into N's state and routing view; the caller publishes. */
+static void judge(struct node *n, const struct observation *o)
 {
 	struct health_event he;
 	uint64_t now = clock_now();
@@ -111,7 +112,12 @@ static void observe(struct node *n, const struct observation *o)
 	refresh(n, now);
 	if (moved && he.kind == HE_TRANSITION)
 		poolstat_check(); /* panic as the status page reads it, now rather than next tick */
-	monitor_publish();        /* a node out of rotation takes no further pick */
+}
+
+static void observe(struct node *n, const struct observation *o)
+{
+	judge(n, o);
+	monitor_publish(); /* a node out of rotation takes no further pick */
 }
 
 void monitor_passive(struct backend *b, enum verdict v, bool unreachable, const char *reason)
@@ -301,10 +307,12 @@ void monitor_backend_start(struct backend *b)
 		return;
 	}
 	if (b->conf.health.check == CHECK_NONE && n->health.state == HS_CHECKING) {
-		/* never probed: in rotation until live traffic says otherwise */
+		/* never probed: in rotation until live traffic says otherwise. Published by the
+		 * caller once every backend has started: a table per backend would build N tables
+		 * of N nodes, all alive until the loop turns (1,000 backends: 160 MiB). */
 		struct observation o = {.verdict = V_HEALTHY};
 		snprintf(o.reason, sizeof(o.reason), "check = none");
-		observe(n, &o);
+		judge(n, &o);
 	}
 	if (b->conf.health.check == CHECK_NONE || b->conf.health.freshness_interval == 0) {
 		dirty |= n->ledgers_known;

@@ -128,3 +128,28 @@ def test_reload_keeps_unchanged_backends_connections(h):
     wait_for(lambda: g.stderr().count("reload done") == 2, 5, "the second reload")
     assert rpc_ok(port)
     assert n2.stats()["requests"] >= 1
+
+
+def test_many_unprobed_backends_start_and_reload_in_one_publication(h):
+    """1,000 backends with check = none: the routing snapshot is published once when the
+    configuration is applied, not once per backend (that built 1,000 tables of 1,000 nodes,
+    all alive until the loop turned: about 190 MiB resident, against 20 with one)."""
+    from harness import ASAN, TSAN, metric_value
+    n1 = h.nodesim("n1")
+    sp, port = free_port(), free_port()
+    backends = [(f"b{i:04d}", n1.addr) for i in range(1000)]
+    ini = h.gate_ini(backends, port=port, pool={"check": "none"},
+                     extra=[("status", {"bind": f"{HOST}:{sp}"})])
+    g = h.gate(ini, judged=False)
+    wait_for(lambda: rpc_ok(port), 10, "an answer through the listener")
+    published = metric_value(sp, "nodegate_route_published_total")
+    assert published <= 2, f"{published:.0f} snapshots published at start"
+    if not (ASAN or TSAN):  # the sanitizers' allocators keep freed memory on purpose
+        assert g.rss_kb() < 64 * 1024, f"{g.rss_kb()} KiB resident"
+    changed = ini.replace("retries = 2", "retries = 1")
+    assert changed != ini
+    g.reload(changed)
+    wait_for(lambda: "reload done" in g.stderr(), 10, "the reload")
+    assert rpc_ok(port)
+    after = metric_value(sp, "nodegate_route_published_total")
+    assert after - published <= 2, f"{after - published:.0f} snapshots published by the reload"
