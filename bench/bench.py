@@ -813,7 +813,7 @@ def print_ceilings(levels, summ, peers, cpus):
     cpus / (wrk + backends + proxy kernel time) requests a second."""
     if not cpus:
         return
-    lines, cpu_lines = [], []
+    lines, cpu_lines, sat_lines = [], [], []
     for label, _ in peers:
         mine, ref = label.split("/")
         for c in levels:
@@ -831,6 +831,7 @@ def print_ceilings(levels, summ, peers, cpus):
             other = (l["machine_busy_pct_median"] * cpus / 100 * 1e6 / l["rps_median"]
                      - cost[0] - cost[1] - l["cpu_us_per_req_median"])
             cpu_lines.append(cpu_floor(label, c, l, r))
+            sat_lines.append(saturated_bound(label, c, l, r))
             lines.append("  %s @%-5d wrk %.1f + backends %.1f + %s's kernel %.1f us/req: "
                          "at most %.0f req/s on %d cores (%.0f with the %.1f us/req of other "
                          "busy time); %.2fx %s is %.0f: %s"
@@ -848,6 +849,34 @@ def print_ceilings(levels, summ, peers, cpus):
         print("The CPU/req goal against the proxy's own kernel time (the same four system "
               "calls for any proxy; what is left is all its user space may spend):")
         print("\n".join(cpu_lines))
+        print()
+        print("The req/s goal on a saturated machine (all cores busy, so req/s is the cores over "
+              "every process's CPU per request: wrk, the backends and the proxy):")
+        print("\n".join(sat_lines))
+
+
+def saturated_bound(label, c, mine, ref):
+    """When every core is busy, req/s is the cores' time over what one request costs all of
+    wrk, the backends and the proxy together, so the ratio of two proxies' req/s is the
+    inverse ratio of those sums. 1.2x the peer's req/s then needs the proxy's CPU per
+    request at most (peer's sum) / 1.2 - (wrk + backends): below the proxy's own kernel time,
+    the goal cannot be met on that machine, whatever its user space does."""
+    mine_name, ref_name = label.split("/")
+    keys = ("wrk_us_per_req_median", "backends_us_per_req_median")
+    if None in [d.get(k) for d in (mine, ref) for k in keys + ("cpu_us_per_req_median",)]:
+        return "  %s @%-5d -" % (label, c)
+    others, ref_others = sum(mine[k] for k in keys), sum(ref[k] for k in keys)
+    ref_sum = ref_others + ref["cpu_us_per_req_median"]
+    bound = ref_sum / (others + mine["cpu_us_per_req_median"])
+    allowed = ref_sum / GOAL_RPS - others
+    kernel = mine["sys_us_per_req_median"]
+    busy = mine["machine_busy_pct_median"]
+    return ("  %s @%-5d %.0f%% busy: wrk + backends %.1f us/req beside %s, %.1f beside %s "
+            "(+ its %.1f): at saturation %.2fx; %.2fx needs %s at most %.1f us/req, %s"
+            % (label, c, busy, others, mine_name, ref_others, ref_name,
+               ref["cpu_us_per_req_median"], bound, GOAL_RPS, mine_name, allowed,
+               "below its kernel time alone (%.1f): OUT OF REACH on this machine" % kernel
+               if allowed < kernel else "against its %.1f now" % mine["cpu_us_per_req_median"]))
 
 
 def cpu_floor(label, c, mine, ref):
