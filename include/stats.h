@@ -78,6 +78,8 @@
 	X(transitions, "rotation state changes of backends")                                       \
 	X(route_published, "routing snapshots published to the data plane")                        \
 	X(route_publish_failed, "routing snapshots not published for lack of memory (retried)")    \
+	X(route_publish_deferred,                                                                  \
+	  "routing changes left to the end of a loop turn that had published 8 snapshots")         \
 	X(grace_expired, "sync graces that ran out before the node was healthy")                   \
 	X(passive_signals, "observations of backends taken from live traffic")                     \
 	X(passive_signals_dropped,                                                                 \

@@ -16,10 +16,16 @@
 #include "stats.h"
 
 #define TICK_MS 100 /* time-driven moves (slow start ramp, grace expiry) are this fine */
+/* Tables built in one loop turn before the rest of a burst waits for the turn's end: each
+ * holds every node and lives until the turn ends, so a burst of N changes (a restart that
+ * restores N admin states) would hold N tables of N nodes. */
+#define PUBLISH_BURST 8
 
 static struct event *ev_tick;
+static struct event *ev_turn; /* the end of the turn that built the first table */
 
-static bool dirty; /* something the pick reads changed since the last publication */
+static bool dirty;     /* something the pick reads changed since the last publication */
+static unsigned built; /* tables built in this turn */
 
 /* The weight B's node gets before slow start: the admin's, else the configured one. */
 static unsigned base_weight(const struct node *n)
@@ -76,6 +82,10 @@ void monitor_publish(void)
 
 	if (!dirty)
 		return;
+	if (built >= PUBLISH_BURST) { /* published with the rest of the burst at the turn's end */
+		STAT_INC(route_publish_deferred);
+		return;
+	}
 	t = build();
 	if (t == NULL) { /* out of memory: the old table stays, try again at the next tick */
 		STAT_INC(route_publish_failed);
@@ -84,6 +94,14 @@ void monitor_publish(void)
 	dirty = false;
 	STAT_INC(route_published);
 	route_publish(t);
+	if (built++ == 0 && ev_turn != NULL)
+		event_active(ev_turn, 0, 0);
+}
+
+static void turn_cb(evutil_socket_t fd, short what, void *arg)
+{
+	built = 0;
+	monitor_publish(); /* what a burst left dirty */
 }
 
 static void publish(struct node *n, const struct health_event *he)
@@ -117,7 +135,8 @@ static void judge(struct node *n, const struct observation *o)
 static void observe(struct node *n, const struct observation *o)
 {
 	judge(n, o);
-	monitor_publish(); /* a node out of rotation takes no further pick */
+	monitor_publish(); /* a node out of rotation takes no further pick (past a burst of
+	                    * PUBLISH_BURST tables in this turn: none once the turn ends) */
 }
 
 void monitor_passive(struct backend *b, enum verdict v, bool unreachable, const char *reason)
@@ -265,7 +284,8 @@ int monitor_init(struct event_base *base)
 	route_set_signal_sink(signal_sink);
 	check_set_best_seq(best_seq);
 	ev_tick = event_new(base, -1, EV_PERSIST, tick_cb, NULL);
-	if (ev_tick == NULL)
+	ev_turn = event_new(base, -1, 0, turn_cb, NULL);
+	if (ev_tick == NULL || ev_turn == NULL)
 		return -1;
 	evtimer_add(ev_tick, &tv);
 	return 0;
@@ -275,7 +295,10 @@ void monitor_deinit(void)
 {
 	if (ev_tick != NULL)
 		event_free(ev_tick);
-	ev_tick = NULL;
+	if (ev_turn != NULL)
+		event_free(ev_turn);
+	ev_tick = ev_turn = NULL;
+	built = 0;
 	check_deinit();
 	poolstat_reset();
 	bus_reset();

@@ -262,3 +262,28 @@ def test_the_token_file_is_read_again_on_reload(h):
     wait_reload(g, mark)
     assert call(sp, "POST", "/api/backends/n1/ready", token="first-token")[0] == 401
     assert admin(sp, "n1", "ready", token="second-token")["admin"] == "none"
+
+
+
+def test_restart_restoring_many_weights_publishes_a_handful_of_snapshots(h):
+    """A restart that restores 200 weight overrides among 400 backends changes the routing
+    200 times before the loop first turns: the first 8 changes are published at once, the
+    rest together at the end of that turn (not 200 tables of 400 nodes, all alive at once).
+    The data plane routes by all 200: the even backends (on n2) get weight 0."""
+    from harness import metric_value
+    n1, n2 = h.nodesims("n1", "n2")
+    sp = free_port()
+    backends = [(f"b{i:03d}", (n2 if i % 2 == 0 else n1).addr) for i in range(400)]
+    g = admin_gate(h, backends, sp, pool={"check": "none"})
+    for i in range(0, 400, 2):
+        admin(sp, f"b{i:03d}", "weight", {"weight": 0})
+    g.signal(signal.SIGTERM)
+    assert g.proc.wait(timeout=10 * SLOW) == 0
+    g = h.gate(g.ini.read_text(), judged=False)
+    wait_for(lambda: metric_value(sp, "nodegate_route_publish_deferred_total") > 0, 5,
+             "the burst's deferred publication")
+    published = metric_value(sp, "nodegate_route_published_total")
+    assert published <= 10, f"{published:.0f} snapshots published at start"
+    weights = {b["name"]: b["weight"] for b in api_status(sp)["pools"][0]["backends"]}
+    assert weights == {f"b{i:03d}": i % 2 for i in range(400)}
+    assert spread(g.port, 200) == Counter({"n1": 200})
