@@ -67,6 +67,8 @@ int sdb_exec(struct sdb *db, const char *sql, char *err, size_t errlen) WUR;
 int sdb_run(struct sdb *db, const char *sql, const struct sdb_val *v, size_t n, sdb_row_fn fn,
             void *arg, char *err, size_t errlen) WUR;
 int sdb_begin(struct sdb *db, char *err, size_t errlen) WUR; /* a write transaction */
+/* A read-only transaction whose statements all see one snapshot (ended by sdb_commit). */
+int sdb_begin_read(struct sdb *db, char *err, size_t errlen) WUR;
 int sdb_commit(struct sdb *db, char *err, size_t errlen) WUR;
 void sdb_rollback(struct sdb *db);
 /* PostgreSQL: the last failure was a deadlock or a serialization failure with another

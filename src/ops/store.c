@@ -1653,12 +1653,15 @@ static void row_span(struct sdb_row *s, void *arg)
 	l->span(sdb_int(s, 0), sdb_int(s, 1), sdb_int(s, 2), l->arg);
 }
 
-/* Runs a read and hands each row to ROW, under the connection's lock; 0 or -1 (logged). */
-static int each_row(const char *what, const char *sql, const struct sdb_val *v, size_t n,
-                    sdb_row_fn row, void *arg)
+/* Runs the N_SQL reads SQL, each row of the i-th to ROWS[i], under the connection's lock
+ * and, when there are several, in one snapshot with no write of this instance between them
+ * (the writer shares the connection); 0 or -1 (logged under WHAT). */
+static int reads(const char *const what[], const char *const sql[], const sdb_row_fn rows[],
+                 size_t n_sql, const struct sdb_val *v, size_t n, void *arg)
 {
 	char err[ERR_CAP];
-	int rc;
+	int rc = 0;
+	size_t i = 0;
 
 	if (!st.open && !st.readonly)
 		return -1;
@@ -1667,11 +1670,24 @@ static int each_row(const char *what, const char *sql, const struct sdb_val *v, 
 		pthread_mutex_unlock(&st.db_mu);
 		return 0;
 	}
-	rc = sdb_run(st.db, sql, v, n, row, arg, err, sizeof(err));
+	if (n_sql > 1 && (rc = sdb_begin_read(st.db, err, sizeof(err))) < 0)
+		log_error("store: %s: %s", what[0], err);
+	for (; i < n_sql && rc == 0; i++)
+		if ((rc = sdb_run(st.db, sql[i], v, n, rows[i], arg, err, sizeof(err))) < 0)
+			log_error("store: %s: %s", what[i], err);
+	if (n_sql > 1 && rc == 0 && (rc = sdb_commit(st.db, err, sizeof(err))) < 0)
+		log_error("store: %s: %s", what[0], err);
+	if (n_sql > 1 && rc < 0)
+		sdb_rollback(st.db);
 	pthread_mutex_unlock(&st.db_mu);
-	if (rc < 0)
-		log_error("store: %s: %s", what, err);
 	return rc;
+}
+
+/* Runs a read and hands each row to ROW, under the connection's lock; 0 or -1 (logged). */
+static int each_row(const char *what, const char *sql, const struct sdb_val *v, size_t n,
+                    sdb_row_fn row, void *arg)
+{
+	return reads(&what, &sql, &row, 1, v, n, arg);
 }
 
 /* The columns row_incident, row_entry and row_span read, for all rows or one incident's. */
@@ -1692,24 +1708,31 @@ static const char sel_incident_one[] = SEL_INCIDENT " WHERE id = $1";
 static const char sel_entries_one[] = SEL_ENTRY " WHERE incident_id = $1 ORDER BY seq";
 static const char sel_spans_one[] = SEL_SPAN " WHERE incident_id = $1 ORDER BY start";
 
+/* Incidents, their entries and their spans as of one moment. Read apart, an incident's row
+ * could come from before a write and its entries from after it, and a sync would take a
+ * postmortem field or a role back until the next one. */
+static int load_incidents(const char *const sql[3], const struct sdb_val *v, size_t n,
+                          const struct store_loader *l)
+{
+	static const sdb_row_fn rows[3] = {row_incident, row_entry, row_span};
+	static const char *const what[3] = {"incidents", "entries", "spans"};
+
+	return reads(what, sql, rows, 3, v, n, (void *)l);
+}
+
 int store_load_incident(int64_t id, const struct store_loader *l)
 {
+	static const char *const sql[3] = {sel_incident_one, sel_entries_one, sel_spans_one};
 	struct sdb_val v[1] = {SDB_I(id)};
 
-	if (each_row("incident", sel_incident_one, v, 1, row_incident, (void *)l) < 0 ||
-	    each_row("entries", sel_entries_one, v, 1, row_entry, (void *)l) < 0 ||
-	    each_row("spans", sel_spans_one, v, 1, row_span, (void *)l) < 0)
-		return -1;
-	return 0;
+	return load_incidents(sql, v, 1, l);
 }
 
 int store_load_incidents(const struct store_loader *l)
 {
-	if (each_row("incidents", sel_incidents, NULL, 0, row_incident, (void *)l) < 0 ||
-	    each_row("entries", sel_entries, NULL, 0, row_entry, (void *)l) < 0 ||
-	    each_row("spans", sel_spans, NULL, 0, row_span, (void *)l) < 0)
-		return -1;
-	return 0;
+	static const char *const sql[3] = {sel_incidents, sel_entries, sel_spans};
+
+	return load_incidents(sql, NULL, 0, l);
 }
 
 static void row_latency(struct sdb_row *s, void *arg)

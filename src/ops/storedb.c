@@ -547,6 +547,16 @@ int sdb_begin(struct sdb *db, char *err, size_t errlen)
 	return sdb_exec(db, db->kind == SDB_SQLITE ? "BEGIN IMMEDIATE" : "BEGIN", err, errlen);
 }
 
+int sdb_begin_read(struct sdb *db, char *err, size_t errlen)
+{
+	/* SQLite: a deferred transaction keeps the snapshot of its first read; PostgreSQL's
+	 * default (read committed) takes a new one per statement */
+	return sdb_exec(db,
+	                db->kind == SDB_SQLITE ? "BEGIN"
+	                                       : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+	                err, errlen);
+}
+
 int sdb_commit(struct sdb *db, char *err, size_t errlen)
 {
 	return sdb_exec(db, "COMMIT", err, errlen);
