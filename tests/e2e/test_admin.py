@@ -7,7 +7,7 @@ import json
 import signal
 from collections import Counter
 
-from harness import SLOW, free_port, http_conn, rpc, wait_for
+from harness import SLOW, free_port, http_conn, metric_value, rpc, wait_for
 from test_health import log_lines, transitions
 from test_status import api_status, backend_of, scrape, status_section, value
 
@@ -270,7 +270,6 @@ def test_restart_restoring_many_weights_publishes_a_handful_of_snapshots(h):
     200 times before the loop first turns: the first 8 changes are published at once, the
     rest together at the end of that turn (not 200 tables of 400 nodes, all alive at once).
     The data plane routes by all 200: the even backends (on n2) get weight 0."""
-    from harness import metric_value
     n1, n2 = h.nodesims("n1", "n2")
     sp = free_port()
     backends = [(f"b{i:03d}", (n2 if i % 2 == 0 else n1).addr) for i in range(400)]

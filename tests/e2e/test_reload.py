@@ -2,7 +2,8 @@
 with its FILE:LINE errors logged, and the running configuration goes on."""
 import re
 
-from harness import HOST, Load, can_connect, free_port, http_conn, rpc, wait_for
+from harness import (ASAN, HOST, TSAN, Load, can_connect, free_port, http_conn,
+                     metric_value, rpc, wait_for)
 
 
 def web2(port):
@@ -134,7 +135,6 @@ def test_many_unprobed_backends_start_and_reload_in_one_publication(h):
     """1,000 backends with check = none: the routing snapshot is published once when the
     configuration is applied, not once per backend (that built 1,000 tables of 1,000 nodes,
     all alive until the loop turned: about 190 MiB resident, against 20 with one)."""
-    from harness import ASAN, TSAN, metric_value
     n1 = h.nodesim("n1")
     sp, port = free_port(), free_port()
     backends = [(f"b{i:04d}", n1.addr) for i in range(1000)]

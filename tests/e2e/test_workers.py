@@ -21,14 +21,21 @@ def open_by_worker(sp):
     return per_worker(scrape(sp), "nodegate_worker_connections", "nodegate_worker_connections")
 
 
+def wait_open(sp, n, what):
+    """The open client connections by worker, once they add up to N."""
+    def counted():
+        o = open_by_worker(sp)
+        return o if sum(o.values()) == n else None
+    return wait_for(counted, 5, what)
+
+
 def connect_until_both_workers(g, sp, src, limit=40):
     """Opens connections from SRC (sending nothing) until each worker holds at least one;
     the kernel spreads them by their addresses."""
     conns = []
     for _ in range(limit):
         conns.append(client_from(src, g.port))
-        open_by = wait_for(lambda: (lambda o: o if sum(o.values()) == len(conns) else None)(
-            open_by_worker(sp)), 5, "the connection to be accepted")
+        open_by = wait_open(sp, len(conns), "the connection to be accepted")
         if all(v >= 1 for v in open_by.values()):
             return conns, open_by
     raise AssertionError(f"{limit} connections all went to one worker: {open_by}")
@@ -60,8 +67,7 @@ def test_connections_spread_by_load_not_by_hash(h):
     sp = free_port()
     g = h.gate(h.gate_ini([sim], glob=W2, extra=[status_section(sp)]))
     conns = [client_from("127.0.0.3", g.port) for _ in range(200)]
-    open_by = wait_for(lambda: (lambda o: o if sum(o.values()) == 200 else None)(
-        open_by_worker(sp)), 5, "the 200 connections to be accepted")
+    open_by = wait_open(sp, 200, "the 200 connections to be accepted")
     assert max(open_by.values()) - min(open_by.values()) <= 2, open_by
     for c in conns:
         r = c.request(b"GET /sim/stats HTTP/1.1\r\nHost: x\r\n\r\n")
