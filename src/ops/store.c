@@ -1661,7 +1661,6 @@ static int reads(const char *const what[], const char *const sql[], const sdb_ro
 {
 	char err[ERR_CAP];
 	int rc = 0;
-	size_t i = 0;
 
 	if (!st.open && !st.readonly)
 		return -1;
@@ -1672,7 +1671,7 @@ static int reads(const char *const what[], const char *const sql[], const sdb_ro
 	}
 	if (n_sql > 1 && (rc = sdb_begin_read(st.db, err, sizeof(err))) < 0)
 		log_error("store: %s: %s", what[0], err);
-	for (; i < n_sql && rc == 0; i++)
+	for (size_t i = 0; i < n_sql && rc == 0; i++)
 		if ((rc = sdb_run(st.db, sql[i], v, n, rows[i], arg, err, sizeof(err))) < 0)
 			log_error("store: %s: %s", what[i], err);
 	if (n_sql > 1 && rc == 0 && (rc = sdb_commit(st.db, err, sizeof(err))) < 0)
